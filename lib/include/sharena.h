@@ -1,0 +1,598 @@
+/**
+ * @file sharena.h
+ * @brief sharena: a typed heap shared by unrelated processes on one Linux host.
+ *
+ * An *arena* is one sealed memfd of fixed capacity that every client maps.
+ * Objects in it (strings, numbers, booleans, maps, vectors, structs, byte
+ * buffers) are addressed by 53-bit *ids* that stay valid across processes and
+ * languages. Writers take a futex lock word per object; readers use the
+ * object's sequence counter and never block writers.
+ *
+ * Conventions (libuv style):
+ * - every function returns 0 (or a non-negative count where documented) on
+ *   success and a negative `SHARENA_E*` code on failure; most codes equal a
+ *   negative errno, the sharena-specific ones are below -10000;
+ * - `sharena_strerror()` and `sharena_errname()` describe a code;
+ * - every function is safe to call from several threads on the same arena,
+ *   and from several processes that map the same arena;
+ * - nothing returned by a failed call is half-written: an operation that
+ *   fails leaves the arena as it was.
+ */
+#ifndef SHARENA_H
+#define SHARENA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SHARENA_EXPORT __attribute__((visibility("default")))
+#else
+#define SHARENA_EXPORT
+#endif
+
+#define SHARENA_VERSION_MAJOR 0
+#define SHARENA_VERSION_MINOR 1
+#define SHARENA_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/** @name Errors
+ * One X-macro table: symbol, value, message. Values that mirror errno are
+ * `-E*`; sharena's own start at -10001. @{ */
+
+#define SHARENA_ERRNO_MAP(XX)                                                   \
+    XX(EPERM, -1, "operation not permitted")                                   \
+    XX(ENOENT, -2, "no such arena, root, key or object")                       \
+    XX(EINTR, -4, "interrupted")                                               \
+    XX(EIO, -5, "input/output error")                                          \
+    XX(EBADF, -9, "bad file descriptor")                                       \
+    XX(EAGAIN, -11, "resource temporarily unavailable; try again")             \
+    XX(ENOMEM, -12, "out of process memory")                                   \
+    XX(EACCES, -13, "permission denied")                                       \
+    XX(EBUSY, -16, "object busy: a writer kept it inconsistent too long")     \
+    XX(EEXIST, -17, "already exists")                                          \
+    XX(EINVAL, -22, "invalid argument")                                        \
+    XX(ENOSPC, -28, "no space left (limit reached)")                           \
+    XX(EROFS, -30, "arena is mapped read-only")                                \
+    XX(ERANGE, -34, "index or size out of range")                              \
+    XX(EDEADLK, -35, "this thread already holds that lock")                    \
+    XX(ENAMETOOLONG, -36, "name too long (1..128 bytes)")                      \
+    XX(EPROTO, -71, "protocol error")                                          \
+    XX(EOVERFLOW, -75, "value does not fit")                                   \
+    XX(EILSEQ, -84, "invalid UTF-8")                                           \
+    XX(ECONNREFUSED, -111, "no broker is listening on that socket")           \
+    XX(ETIMEDOUT, -110, "timed out")                                           \
+    XX(ESTALE, -116, "use after free: the object was dropped")                 \
+    XX(ETYPE, -10001, "wrong type for this operation")                         \
+    XX(EFULL, -10002, "arena is full")                                         \
+    XX(ECORRUPT, -10003, "arena data is corrupt")                              \
+    XX(ELAYOUT, -10004,                                                        \
+       "arena was made by a build with another format version or layout")     \
+    XX(EOWNERDEAD, -10005, "lock owner died; the object was repaired")        \
+    XX(EUNSEALED, -10006, "arena fd is not sealed against resizing")          \
+    XX(ECLOSED, -10007, "arena or connection is closed")
+
+enum sharena_errno {
+#define SHARENA__ERR_ENUM(name, value, msg) SHARENA_##name = (value),
+    SHARENA_ERRNO_MAP(SHARENA__ERR_ENUM)
+#undef SHARENA__ERR_ENUM
+};
+
+/** A human-readable message for @p err (never NULL). */
+SHARENA_EXPORT const char *sharena_strerror(int err);
+/** The symbolic name of @p err without prefix, e.g. "ESTALE" (never NULL;
+ * "EUNKNOWN" for a code not in the table). */
+SHARENA_EXPORT const char *sharena_errname(int err);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Ids and types @{ */
+
+/** An object id: slot index (low 32 bits) and generation (next 21 bits).
+ * 0 is never a valid id. Ids fit in 53 bits so JavaScript numbers hold them. */
+typedef uint64_t sharena_id;
+
+#define SHARENA_ID_MAX ((UINT64_C(1) << 53) - 1)
+
+typedef enum sharena_type {
+    SHARENA_T_NONE = 0,
+    SHARENA_T_STRING = 1, /**< UTF-8 text, length-prefixed */
+    SHARENA_T_NUMBER = 2, /**< IEEE-754 double, atomic */
+    SHARENA_T_BOOL = 3,
+    SHARENA_T_MAP = 4,    /**< string key -> id */
+    SHARENA_T_VECTOR = 5, /**< ordered ids */
+    SHARENA_T_STRUCT = 6, /**< fixed fields described by a shape */
+    SHARENA_T_BYTES = 7,  /**< fixed-size raw buffer, zero-copy */
+    SHARENA_T_SHAPE = 8,  /**< a struct's shape descriptor */
+    SHARENA_T__COUNT
+} sharena_type;
+
+/** Name of a type ("string", "map", ...; "none" for invalid). */
+SHARENA_EXPORT const char *sharena_type_name(int type);
+
+/** Flags for container insertions (map set, vector push/set/insert,
+ * root set). */
+enum {
+    /** The container owns the value: removing or overwriting the entry, or
+     * dropping the container, drops the value too. Without it the value
+     * stays the caller's. */
+    SHARENA_OWNED = 1u << 0,
+};
+
+/** Flags for sharena_drop(). */
+enum {
+    /** Also drop children the container does not own (everything
+     * reachable). Without it only owned children are dropped. */
+    SHARENA_DROP_RECURSIVE = 1u << 0,
+};
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Arenas
+ * An arena handle is process-local; the memory behind it is shared. @{ */
+
+typedef struct sharena_arena sharena_arena;
+typedef struct sharena_conn sharena_conn;
+
+/** Default capacity of a new arena: 64 MiB (sparse: pages cost memory only
+ * once touched). */
+#define SHARENA_DEFAULT_CAPACITY (UINT64_C(64) << 20)
+/** Smallest capacity accepted. */
+#define SHARENA_MIN_CAPACITY (UINT64_C(256) << 10)
+/** Largest capacity accepted: 1 TiB. */
+#define SHARENA_MAX_CAPACITY (UINT64_C(1) << 40)
+/** Longest arena or root name in bytes (names are `[A-Za-z0-9._-]+`). */
+#define SHARENA_NAME_MAX 128
+
+/** Flags for opening arenas. */
+enum {
+    SHARENA_CREATE = 1u << 0,   /**< create if missing (broker open) */
+    SHARENA_EXCL = 1u << 1,     /**< with CREATE: fail with EEXIST if present */
+    SHARENA_READONLY = 1u << 2, /**< map read-only; every write returns EROFS */
+};
+
+/**
+ * Create a new arena in this process: a sealed memfd of @p capacity bytes
+ * (0 = default), initialised with an empty heap and root directory.
+ *
+ * The arena needs no broker. It can be shared with children (fork) or with
+ * other processes by passing sharena_arena_fd() over a Unix socket.
+ *
+ * @return 0, SHARENA_EINVAL (bad name or capacity), SHARENA_ENOMEM, or a
+ *         negative errno from memfd_create/ftruncate/mmap.
+ */
+SHARENA_EXPORT int sharena_arena_create(const char *name, uint64_t capacity,
+                                        sharena_arena **out);
+
+/**
+ * Map an arena from a memfd another process created. The fd is duplicated
+ * (CLOEXEC); the caller keeps ownership of @p fd.
+ *
+ * Checks before mapping: the fd is sealed against shrinking and growing
+ * (else SHARENA_EUNSEALED), its size is a valid capacity; after mapping: the
+ * magic, the format version and the layout hash (else SHARENA_ELAYOUT), and
+ * the header's internal consistency (else SHARENA_ECORRUPT).
+ *
+ * @param flags SHARENA_READONLY maps it PROT_READ (required for an fd opened
+ *              O_RDONLY; detected automatically).
+ */
+SHARENA_EXPORT int sharena_arena_from_fd(int fd, unsigned flags,
+                                         sharena_arena **out);
+
+/** Unmap the arena and free the handle. Ids stay valid for other handles
+ * and processes. NULL is accepted. Not safe while other threads still use
+ * the same handle. */
+SHARENA_EXPORT void sharena_arena_close(sharena_arena *a);
+
+/** The memfd behind the arena (owned by the handle; dup it to keep it). */
+SHARENA_EXPORT int sharena_arena_fd(const sharena_arena *a);
+
+/** The arena's name as stored in its header. */
+SHARENA_EXPORT const char *sharena_arena_name(const sharena_arena *a);
+
+/** True when this handle maps the arena read-only. */
+SHARENA_EXPORT bool sharena_arena_readonly(const sharena_arena *a);
+
+/** Base address of this process's mapping (for zero-copy bindings). */
+SHARENA_EXPORT void *sharena_arena_base(const sharena_arena *a);
+
+typedef struct sharena_arena_info {
+    char name[SHARENA_NAME_MAX + 1];
+    uint32_t format_version;
+    uint64_t layout_hash;
+    uint64_t capacity;      /**< bytes mapped */
+    uint64_t heap_bytes;    /**< bytes available to objects at creation */
+    uint64_t used_bytes;    /**< bytes in allocated blocks, headers included */
+    uint64_t objects;       /**< live objects (roots directory included) */
+    uint64_t created_ns;    /**< CLOCK_REALTIME at creation */
+    uint64_t changes;       /**< arena-wide change counter */
+    bool readonly;
+} sharena_arena_info;
+
+/** Fill @p out with a snapshot of the arena's header counters. */
+SHARENA_EXPORT int sharena_arena_info_get(const sharena_arena *a,
+                                          sharena_arena_info *out);
+
+/** Layout hash of this build (what sharena_arena_from_fd() compares). */
+SHARENA_EXPORT uint64_t sharena_layout_hash(void);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Objects: generic @{ */
+
+/** Type of the object @p id: SHARENA_T_* (> 0), or a negative error
+ * (SHARENA_ESTALE after drop, SHARENA_ENOENT for an id never issued). */
+SHARENA_EXPORT int sharena_type_of(const sharena_arena *a, sharena_id id);
+
+/**
+ * Drop an object: its memory is freed and every id of it fails with
+ * SHARENA_ESTALE from then on, in every process. Containers and structs also
+ * drop the children they own (with SHARENA_DROP_RECURSIVE: every child).
+ * @return 0, SHARENA_ESTALE, SHARENA_EROFS, SHARENA_EINVAL (the roots
+ *         directory cannot be dropped).
+ */
+SHARENA_EXPORT int sharena_drop(sharena_arena *a, sharena_id id,
+                                unsigned flags);
+
+/** Version of an object: its sequence counter, which grows by 2 with each
+ * completed write (even when stable). */
+SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
+                                   uint64_t *version);
+
+/**
+ * Take the object's lock for a multi-step update. Operations on the same
+ * object by the same thread proceed while it is held; other threads and
+ * processes wait. Taking it twice from one thread returns SHARENA_EDEADLK.
+ * Readers are never blocked.
+ */
+SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
+/** Release a lock taken with sharena_lock(). SHARENA_EPERM if this thread
+ * does not hold it. */
+SHARENA_EXPORT int sharena_unlock(sharena_arena *a, sharena_id id);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Strings (UTF-8, validated on write) @{ */
+
+/** Create a string from @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid). */
+SHARENA_EXPORT int sharena_string_new(sharena_arena *a, const char *s,
+                                      size_t len, sharena_id *out);
+/**
+ * Copy the string into @p buf (NUL-terminated when it fits with room for the
+ * NUL). *len receives the byte length. When @p cap is too small returns
+ * SHARENA_ERANGE with *len set, and @p buf is unspecified.
+ */
+SHARENA_EXPORT int sharena_string_get(const sharena_arena *a, sharena_id id,
+                                      char *buf, size_t cap, size_t *len);
+/** Copy the string into a malloc'd, NUL-terminated buffer (*out; free()). */
+SHARENA_EXPORT int sharena_string_dup(const sharena_arena *a, sharena_id id,
+                                      char **out, size_t *len);
+/** Replace the string's text; the id stays the same. */
+SHARENA_EXPORT int sharena_string_set(sharena_arena *a, sharena_id id,
+                                      const char *s, size_t len);
+/** Byte length of the string. */
+SHARENA_EXPORT int sharena_string_len(const sharena_arena *a, sharena_id id,
+                                      size_t *len);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Numbers and booleans (lock-free, atomic) @{ */
+
+SHARENA_EXPORT int sharena_number_new(sharena_arena *a, double v,
+                                      sharena_id *out);
+SHARENA_EXPORT int sharena_number_get(const sharena_arena *a, sharena_id id,
+                                      double *out);
+SHARENA_EXPORT int sharena_number_set(sharena_arena *a, sharena_id id,
+                                      double v);
+/** Atomically add @p delta; *result (may be NULL) receives the new value. */
+SHARENA_EXPORT int sharena_number_add(sharena_arena *a, sharena_id id,
+                                      double delta, double *result);
+/**
+ * Atomically replace the value with @p desired if it equals @p expected
+ * (bitwise comparison, so NaN compares equal to the same NaN and -0 differs
+ * from +0). *swapped tells whether it did; *actual (may be NULL) receives the
+ * value found.
+ */
+SHARENA_EXPORT int sharena_number_cas(sharena_arena *a, sharena_id id,
+                                      double expected, double desired,
+                                      bool *swapped, double *actual);
+
+SHARENA_EXPORT int sharena_bool_new(sharena_arena *a, bool v, sharena_id *out);
+SHARENA_EXPORT int sharena_bool_get(const sharena_arena *a, sharena_id id,
+                                    bool *out);
+SHARENA_EXPORT int sharena_bool_set(sharena_arena *a, sharena_id id, bool v);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Byte buffers (fixed size, zero-copy) @{ */
+
+/** Create a zero-filled buffer of @p size bytes (0 allowed). */
+SHARENA_EXPORT int sharena_bytes_new(sharena_arena *a, uint64_t size,
+                                     sharena_id *out);
+/**
+ * Address and size of the buffer in this process's mapping, for zero-copy
+ * use. The pointer stays valid until the arena handle is closed; after
+ * sharena_drop() it points at freed arena memory (reads return garbage,
+ * writes corrupt whatever reuses it), so drop only when no view is in use.
+ * On a read-only handle the memory is mapped PROT_READ.
+ */
+SHARENA_EXPORT int sharena_bytes_ptr(const sharena_arena *a, sharena_id id,
+                                     void **ptr, uint64_t *size);
+/** Copy @p len bytes at @p offset out of the buffer (bounds-checked). */
+SHARENA_EXPORT int sharena_bytes_read(const sharena_arena *a, sharena_id id,
+                                      uint64_t offset, void *dst, size_t len);
+/** Copy @p len bytes into the buffer at @p offset (bounds-checked). */
+SHARENA_EXPORT int sharena_bytes_write(sharena_arena *a, sharena_id id,
+                                       uint64_t offset, const void *src,
+                                       size_t len);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Maps: UTF-8 string key -> id @{ */
+
+SHARENA_EXPORT int sharena_map_new(sharena_arena *a, sharena_id *out);
+/**
+ * Set @p key to @p value. With SHARENA_OWNED the map owns @p value. A
+ * previous value the map owned is dropped; *old (may be NULL) receives the
+ * previous id when it was not owned (else 0).
+ */
+SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
+                                   const char *key, size_t klen,
+                                   sharena_id value, unsigned flags,
+                                   sharena_id *old);
+/** Look @p key up: 0 and *value, or SHARENA_ENOENT. */
+SHARENA_EXPORT int sharena_map_get(const sharena_arena *a, sharena_id map,
+                                   const char *key, size_t klen,
+                                   sharena_id *value);
+/** Remove @p key (its value is dropped if the map owned it; else *old gets
+ * it). SHARENA_ENOENT if missing. */
+SHARENA_EXPORT int sharena_map_remove(sharena_arena *a, sharena_id map,
+                                      const char *key, size_t klen,
+                                      sharena_id *old);
+/** Number of keys. */
+SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
+                                   uint64_t *len);
+/**
+ * Iterate: start with *cursor = 0; each call yields one entry and advances
+ * the cursor; returns SHARENA_ENOENT at the end. Keys are copied into
+ * @p key (SHARENA_ERANGE with *klen set if @p kcap is too small; the cursor
+ * is then not advanced). Concurrent writers may make an iteration skip or
+ * repeat a key that moved, never return a torn one. *owned (may be NULL)
+ * tells whether the map owns the value.
+ */
+SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
+                                    uint64_t *cursor, char *key, size_t kcap,
+                                    size_t *klen, sharena_id *value,
+                                    bool *owned);
+
+/** Convenience: create an owned string/number/bool and set it at @p key in
+ * one call; nothing is left behind if the set fails. */
+SHARENA_EXPORT int sharena_map_set_string(sharena_arena *a, sharena_id map,
+                                          const char *key, size_t klen,
+                                          const char *s, size_t slen);
+SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
+                                          const char *key, size_t klen,
+                                          double v);
+SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
+                                        const char *key, size_t klen, bool v);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Vectors: ordered ids @{ */
+
+SHARENA_EXPORT int sharena_vector_new(sharena_arena *a, sharena_id *out);
+SHARENA_EXPORT int sharena_vector_len(const sharena_arena *a, sharena_id vec,
+                                      uint64_t *len);
+/** Append @p value (SHARENA_OWNED: the vector owns it). */
+SHARENA_EXPORT int sharena_vector_push(sharena_arena *a, sharena_id vec,
+                                       sharena_id value, unsigned flags);
+/** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL. */
+SHARENA_EXPORT int sharena_vector_get(const sharena_arena *a, sharena_id vec,
+                                      uint64_t index, sharena_id *value,
+                                      bool *owned);
+/** Replace element @p index; an owned previous value is dropped, else *old
+ * (may be NULL) receives it. */
+SHARENA_EXPORT int sharena_vector_set(sharena_arena *a, sharena_id vec,
+                                      uint64_t index, sharena_id value,
+                                      unsigned flags, sharena_id *old);
+/** Insert before @p index (== len appends). */
+SHARENA_EXPORT int sharena_vector_insert(sharena_arena *a, sharena_id vec,
+                                         uint64_t index, sharena_id value,
+                                         unsigned flags);
+/** Remove element @p index; an owned value is dropped, else *old gets it. */
+SHARENA_EXPORT int sharena_vector_remove(sharena_arena *a, sharena_id vec,
+                                         uint64_t index, sharena_id *old);
+/** Remove the last element and hand it to the caller (ownership moves to
+ * the caller: it is not dropped). SHARENA_ERANGE when empty. */
+SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
+                                      sharena_id *value);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Structs: a shape stored in the arena, fields inline @{ */
+
+/** Longest field name in bytes. */
+#define SHARENA_FIELD_NAME_MAX 55
+/** Most fields in one shape. */
+#define SHARENA_FIELDS_MAX 256
+
+typedef struct sharena_field_def {
+    const char *name; /**< 1..SHARENA_FIELD_NAME_MAX bytes, UTF-8 */
+    int type;         /**< STRING, NUMBER, BOOL or BYTES */
+    uint64_t size;    /**< BYTES only: the buffer size */
+} sharena_field_def;
+
+/** Create a shape; field names must be distinct. */
+SHARENA_EXPORT int sharena_shape_new(sharena_arena *a,
+                                     const sharena_field_def *fields,
+                                     size_t nfields, sharena_id *out);
+/** Number of fields of a shape or of a struct's shape. */
+SHARENA_EXPORT int sharena_shape_nfields(const sharena_arena *a,
+                                         sharena_id shape_or_struct,
+                                         size_t *n);
+/** Describe field @p index: name copied into @p name (cap >=
+ * SHARENA_FIELD_NAME_MAX + 1), type and bytes size. */
+SHARENA_EXPORT int sharena_shape_field(const sharena_arena *a,
+                                       sharena_id shape_or_struct,
+                                       size_t index, char *name, size_t cap,
+                                       int *type, uint64_t *size);
+/** Index of the field called @p name (SHARENA_ENOENT if none). */
+SHARENA_EXPORT int sharena_shape_find(const sharena_arena *a,
+                                      sharena_id shape_or_struct,
+                                      const char *name, size_t nlen,
+                                      size_t *index);
+
+/** Create a struct of @p shape; strings empty, numbers 0, bools false,
+ * bytes zeroed. The struct owns its field values. */
+SHARENA_EXPORT int sharena_struct_new(sharena_arena *a, sharena_id shape,
+                                      sharena_id *out);
+/** The struct's shape id. */
+SHARENA_EXPORT int sharena_struct_shape(const sharena_arena *a, sharena_id st,
+                                        sharena_id *shape);
+SHARENA_EXPORT int sharena_struct_get_number(const sharena_arena *a,
+                                             sharena_id st, size_t field,
+                                             double *out);
+SHARENA_EXPORT int sharena_struct_set_number(sharena_arena *a, sharena_id st,
+                                             size_t field, double v);
+SHARENA_EXPORT int sharena_struct_get_bool(const sharena_arena *a,
+                                           sharena_id st, size_t field,
+                                           bool *out);
+SHARENA_EXPORT int sharena_struct_set_bool(sharena_arena *a, sharena_id st,
+                                           size_t field, bool v);
+/** Copy a string field out, as sharena_string_get(). */
+SHARENA_EXPORT int sharena_struct_get_string(const sharena_arena *a,
+                                             sharena_id st, size_t field,
+                                             char *buf, size_t cap,
+                                             size_t *len);
+SHARENA_EXPORT int sharena_struct_set_string(sharena_arena *a, sharena_id st,
+                                             size_t field, const char *s,
+                                             size_t len);
+/** Id of the owned object behind a string or bytes field (use it with the
+ * string/bytes functions; do not drop it). */
+SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
+                                           sharena_id st, size_t field,
+                                           sharena_id *out);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Named roots: where processes meet @{ */
+
+/** Look up root @p name (SHARENA_ENOENT if none). */
+SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
+                                    sharena_id *out);
+/**
+ * Get root @p name, creating it as an empty object of @p type if missing
+ * (MAP, VECTOR, STRING, NUMBER, BOOL, or BYTES of @p size bytes). An existing
+ * root of another type gives SHARENA_ETYPE (a BYTES root of another size:
+ * SHARENA_ERANGE). *created (may be NULL) tells whether it was made now.
+ * Two processes racing for the same name get the same object.
+ */
+SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
+                                       int type, uint64_t size,
+                                       sharena_id *out, bool *created);
+/** Bind @p name to an existing object (replacing any previous binding, whose
+ * object is dropped if the directory owned it). With SHARENA_OWNED the
+ * directory owns @p id. */
+SHARENA_EXPORT int sharena_root_set(sharena_arena *a, const char *name,
+                                    sharena_id id, unsigned flags);
+/** Remove root @p name, dropping its object if the directory owns it. */
+SHARENA_EXPORT int sharena_root_remove(sharena_arena *a, const char *name);
+/** The roots directory (a map: iterate it with sharena_map_next()). */
+SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Broker connections (client.c; protocol in docs/protocol.md)
+ * A connection to `sharenad` names arenas, checks access and hands out their
+ * memfds; the data path never goes through it. @{ */
+
+/**
+ * Write the default broker socket path into @p buf: `$SHARENA_SOCKET`, else
+ * `$XDG_RUNTIME_DIR/sharena/broker.sock`, else `/tmp/sharena-$UID/broker.sock`.
+ * @return 0 or SHARENA_ENAMETOOLONG.
+ */
+SHARENA_EXPORT int sharena_default_socket(char *buf, size_t cap);
+
+/**
+ * Connect to the broker at @p path (NULL: the default path, starting a
+ * per-user `sharenad` there when none answers, unless SHARENA_AUTOSTART=0;
+ * `$SHARENA_FD`, when set, names an inherited delegated connection and takes
+ * precedence for NULL). Performs HELLO and receives this connection's client
+ * slot, the owner value its locks carry.
+ * @return 0, SHARENA_ECONNREFUSED, SHARENA_EPROTO (version mismatch), or a
+ *         negative errno.
+ */
+SHARENA_EXPORT int sharena_connect(const char *path, sharena_conn **out);
+/** Adopt an already-connected socket (e.g. from sharena_delegate() passed
+ * to a child). Takes ownership of @p fd. */
+SHARENA_EXPORT int sharena_connect_fd(int fd, sharena_conn **out);
+/** Close the connection. Arenas opened through it stay mapped and usable
+ * for data; the broker treats their locks as released (a clean close). */
+SHARENA_EXPORT void sharena_disconnect(sharena_conn *c);
+/** The client slot the broker assigned (1..2^22-1). */
+SHARENA_EXPORT uint32_t sharena_conn_slot(const sharena_conn *c);
+
+typedef struct sharena_open_opts {
+    uint64_t capacity; /**< with CREATE: bytes (0 = SHARENA_DEFAULT_CAPACITY) */
+    unsigned flags;    /**< SHARENA_CREATE | SHARENA_EXCL | SHARENA_READONLY */
+    uint32_t mode;     /**< with CREATE: access mode like 0600 (0 = 0600) */
+} sharena_open_opts;
+
+/**
+ * Open the arena called @p name through the broker (@p opts may be NULL:
+ * open existing, read-write). Verifies the fd's seals, magic, version and
+ * layout hash before mapping it (PROT_READ when read-only).
+ * @return 0, SHARENA_ENOENT, SHARENA_EEXIST, SHARENA_EACCES, SHARENA_ELAYOUT,
+ *         SHARENA_EUNSEALED, SHARENA_EINVAL, ...
+ */
+SHARENA_EXPORT int sharena_open(sharena_conn *c, const char *name,
+                                const sharena_open_opts *opts,
+                                sharena_arena **out);
+/** Unlink @p name from the broker; mappings stay valid until closed. */
+SHARENA_EXPORT int sharena_delete(sharena_conn *c, const char *name);
+
+typedef struct sharena_arena_stat {
+    char name[SHARENA_NAME_MAX + 1];
+    uint64_t capacity;
+    uint64_t used_bytes;
+    uint64_t objects;
+    uint32_t clients; /**< connections that have it open */
+    uint32_t uid;     /**< owner */
+    uint32_t gid;
+    uint32_t mode;
+    uint64_t created_ns;
+} sharena_arena_stat;
+
+/** Describe one arena. */
+SHARENA_EXPORT int sharena_stat(sharena_conn *c, const char *name,
+                                sharena_arena_stat *out);
+/** Describe every arena this client may see: *out is malloc'd (free()). */
+SHARENA_EXPORT int sharena_list(sharena_conn *c, sharena_arena_stat **out,
+                                size_t *n);
+/**
+ * Ask for a new, attenuated connection limited to @p names (read-only when
+ * @p flags has SHARENA_READONLY) and receive its socket fd (CLOEXEC) in
+ * *fd, to hand to a sandboxed child (`SHARENA_FD=N`).
+ */
+SHARENA_EXPORT int sharena_delegate(sharena_conn *c, const char *const *names,
+                                    size_t n, unsigned flags, int *fd);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Utilities @{ */
+
+/** True when @p s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+SHARENA_EXPORT bool sharena_utf8_valid(const char *s, size_t len);
+/** True when @p name is a valid arena or root name: 1..128 bytes of
+ * `[A-Za-z0-9._-]`. */
+SHARENA_EXPORT bool sharena_name_valid(const char *name);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHARENA_H */

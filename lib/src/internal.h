@@ -1,0 +1,176 @@
+/*
+ * internal.h: what the library's modules, the broker and the in-tree bindings
+ * share beyond the public header. Names carry the sharena__ prefix.
+ */
+#ifndef SHARENA_INTERNAL_H
+#define SHARENA_INTERNAL_H
+
+#include "layout.h"
+#include "sharena.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define SHARENA__LIKELY(x) __builtin_expect(!!(x), 1)
+#define SHARENA__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define sharena__cleanup(f) __attribute__((cleanup(f)))
+
+/* Process-local handle of a mapped arena. Bounds come from the mapping made
+ * at open time, never from the (shared, untrusted) header afterwards. */
+struct sharena_arena {
+    uint8_t *base;
+    uint64_t size;       /* bytes mapped == capacity */
+    uint64_t heap_start; /* validated copies of header fields */
+    uint64_t heap_end;
+    int fd;
+    bool readonly;
+    bool closed;
+    uint32_t owner;      /* lock owner value used by this process */
+    pid_t owner_pid;     /* pid that `owner` was computed for (fork check) */
+    sharena_conn *conn;  /* broker connection this arena came from, or NULL */
+    /* cached, validated slot chunk pointers (chunks never move) */
+    struct sharena__slot *chunks[SHARENA__SLOT_CHUNKS];
+    char name[SHARENA_NAME_MAX + 1];
+};
+
+static inline struct sharena__header *sharena__hdr(const sharena_arena *a)
+{
+    return (struct sharena__header *)a->base;
+}
+
+/* Pointer to [off, off+len) inside the heap, or NULL when out of bounds or
+ * misaligned to @p align (a power of two). */
+static inline void *sharena__ptr(const sharena_arena *a, uint64_t off,
+                                 uint64_t len, uint64_t align)
+{
+    if (SHARENA__UNLIKELY(off < a->heap_start || off > a->heap_end ||
+                          len > a->heap_end - off || (off & (align - 1))))
+        return NULL;
+    return a->base + off;
+}
+
+/* Usable payload size of the allocated block whose payload starts at @p off,
+ * or 0 if the block header there is not a plausible allocated block. */
+uint64_t sharena__payload_size(const sharena_arena *a, uint64_t off);
+
+/* Pointer to a payload of at least @p need bytes at @p off, after checking
+ * the block header there; NULL if corrupt. */
+static inline void *sharena__payload(const sharena_arena *a, uint64_t off,
+                                     uint64_t need)
+{
+    uint64_t have = sharena__payload_size(a, off);
+    if (SHARENA__UNLIKELY(have < need || have == 0))
+        return NULL;
+    return a->base + off;
+}
+
+/* ---- ids and slots (handle.c) ---------------------------------------------- */
+
+static inline uint64_t sharena__id_slot(sharena_id id)
+{
+    return id & 0xffffffffu;
+}
+static inline uint32_t sharena__id_gen(sharena_id id)
+{
+    return (uint32_t)(id >> SHARENA__SLOT_BITS) & SHARENA__GEN_MAX;
+}
+static inline sharena_id sharena__id_make(uint64_t slot, uint32_t gen)
+{
+    return slot | ((uint64_t)gen << SHARENA__SLOT_BITS);
+}
+
+/* Slot number -> slot pointer (NULL if never allocated or corrupt). */
+struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index);
+
+/* Resolve @p id: checks slot range, generation (ESTALE), and, unless
+ * @p type is 0, the type (ETYPE). */
+int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
+                     struct sharena__slot **out);
+
+/* Allocate a slot + a payload block of @p payload bytes (0: no block, the
+ * word is set to @p word) under the arena lock. The slot's seq is left even;
+ * type is set last so the object appears whole. */
+int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
+                     uint64_t word, sharena_id *id, uint64_t *off);
+
+/* Free the slot of @p id (gen bump) and its block if @p off != 0. Caller
+ * holds the object's lock (or owns the object exclusively). */
+void sharena__obj_release(sharena_arena *a, struct sharena__slot *s,
+                          uint64_t off);
+
+/* ---- allocator (alloc.c) ----------------------------------------------------
+ * Callers hold the arena lock (sharena__arena_lock). Offsets are payload
+ * offsets. */
+int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off);
+void sharena__free_locked(sharena_arena *a, uint64_t off);
+/* Convenience wrappers taking the arena lock themselves. */
+int sharena__alloc(sharena_arena *a, uint64_t size, uint64_t *off);
+void sharena__free(sharena_arena *a, uint64_t off);
+/* Rebuild the free lists from a walk of the heap (repair after a dead
+ * owner). Returns 0 or SHARENA_ECORRUPT. Caller holds the arena lock. */
+int sharena__alloc_rebuild(sharena_arena *a);
+void sharena__alloc_init(sharena_arena *a);
+
+/* ---- locks (lock.c) ---------------------------------------------------------
+ * lock returns 0, or SHARENA_EOWNERDEAD when the previous owner died: the
+ * caller now holds the lock and must repair before unlocking. Nested: when
+ * this thread already holds @p word through sharena_lock(), returns 1 and the
+ * caller must not unlock. */
+int sharena__lock(const sharena_arena *a, uint32_t *word);
+void sharena__unlock(const sharena_arena *a, uint32_t *word);
+int sharena__arena_lock(sharena_arena *a);
+void sharena__arena_unlock(sharena_arena *a);
+uint32_t sharena__owner(const sharena_arena *a);
+
+/* Lock an object slot for writing: resolves, locks, re-checks generation and
+ * type after locking, repairs on EOWNERDEAD, and opens the seq (odd).
+ * Returns 0 (or 1 when nested under the caller's own sharena_lock) with the
+ * slot in *out. */
+int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
+                         struct sharena__slot **out);
+/* Close the seq (even) and unlock unless @p nested. */
+void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
+                        int nested);
+
+/* Seqlock read side. */
+static inline uint32_t sharena__read_begin(const struct sharena__slot *s)
+{
+    return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+}
+static inline bool sharena__read_ok(const struct sharena__slot *s,
+                                    uint32_t seq)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return !(seq & 1) && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq;
+}
+/* Bounded read retries before a writable handle falls back to the lock. */
+#define SHARENA__READ_SPINS 64
+/* Wait a little for a writer to finish (spin, then yield); returns false
+ * when the read should give up (after ~1 s) and fail with EBUSY. */
+bool sharena__read_backoff(unsigned attempt);
+
+/* Repair hook for an object whose writer died (repair.c). */
+int sharena__repair(sharena_arena *a, struct sharena__slot *s);
+
+/* ---- containers -------------------------------------------------------------
+ */
+uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len);
+/* Drop the object in slot @p s (already resolved) and, per flags, children. */
+int sharena__drop_ref(sharena_arena *a, uint64_t ref, unsigned flags);
+int sharena__map_repair(sharena_arena *a, struct sharena__slot *s);
+int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s);
+
+/* ---- misc -------------------------------------------------------------------
+ */
+int sharena__check_name(const char *name);
+uint64_t sharena__now_ns(void);
+/* Fill @p h with a fresh header for an arena of @p capacity bytes and
+ * initialise the heap; used by sharena_arena_create and the broker. */
+int sharena__arena_format(sharena_arena *a, const char *name);
+/* Map @p fd as an arena handle (checks seals and header). */
+int sharena__arena_map(int fd, unsigned flags, sharena_arena **out);
+
+#endif /* SHARENA_INTERNAL_H */

@@ -1,0 +1,227 @@
+/*
+ * layout.h: the on-arena format. docs/format.md is the normative description;
+ * change both together and bump SHARENA__FORMAT_VERSION.
+ *
+ * Everything here is read by other processes, possibly hostile ones, so every
+ * offset, length and id taken from these structures is validated before use
+ * (see arena.c). Integers are little-endian native (x86_64, aarch64); atomic
+ * fields are accessed only with __atomic builtins.
+ */
+#ifndef SHARENA_LAYOUT_H
+#define SHARENA_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHARENA__MAGIC "SHARENA\0"
+#define SHARENA__FORMAT_VERSION 1u
+
+#define SHARENA__CACHELINE 64
+#define SHARENA__ALIGN 16 /* every block and payload is 16-byte aligned */
+
+/* ---- Header: offset 0, SHARENA__HDR_SIZE bytes --------------------------- */
+
+#define SHARENA__HDR_SIZE 16384u
+
+/* Allocator (TLSF): first level = power of two, second level = 16 steps. */
+#define SHARENA__SL_LOG2 4
+#define SHARENA__SL_COUNT (1u << SHARENA__SL_LOG2)
+#define SHARENA__FL_SHIFT (SHARENA__SL_LOG2 + 4) /* sizes < 256: fl 0 */
+#define SHARENA__FL_COUNT 34                     /* blocks up to 2^41 */
+#define SHARENA__MIN_BLOCK 32u                   /* header + 2 free links */
+
+/* Handle table: chunk k holds SLOT_CHUNK0 << k slots, allocated on demand. */
+#define SHARENA__SLOT_CHUNK0 256u
+#define SHARENA__SLOT_CHUNKS 24u /* 256 * (2^24 - 1) slots, just under 2^32 */
+#define SHARENA__SLOT_BITS 32
+#define SHARENA__GEN_BITS 21
+#define SHARENA__GEN_MAX ((1u << SHARENA__GEN_BITS) - 1)
+
+struct sharena__header {
+    /* identity: 0..63 */
+    char magic[8];            /* "SHARENA\0" */
+    uint32_t format_version;  /* SHARENA__FORMAT_VERSION */
+    uint32_t header_size;     /* SHARENA__HDR_SIZE */
+    uint64_t layout_hash;     /* sharena_layout_hash() of the creator */
+    uint64_t capacity;        /* total bytes (== memfd size) */
+    uint64_t created_ns;      /* CLOCK_REALTIME */
+    uint64_t hash_seed;       /* random per arena: map hashing */
+    uint64_t heap_start;      /* first block (== SHARENA__HDR_SIZE) */
+    uint64_t heap_end;        /* == capacity */
+    /* 64..199 */
+    char name[136];           /* NUL-terminated, 1..128 bytes */
+    /* 200..255: counters */
+    uint64_t roots_id;        /* the roots directory (a map) */
+    uint64_t used_bytes;      /* bytes in allocated blocks (arena lock) */
+    uint64_t live_objects;    /* live slots (arena lock) */
+    uint32_t changes;         /* arena-wide change counter (futex word) */
+    uint32_t change_waiters;  /* waiters on `changes` */
+    uint64_t reserved0[3];
+    /* 256..319: the arena lock guards the allocator and the handle table */
+    uint32_t arena_lock;      /* futex lock word, see lock.c */
+    uint32_t arena_seq;
+    uint64_t slot_count;      /* slots ever handed out (high-water mark) */
+    uint64_t slot_free_head;  /* FIFO of free slots; 0 = empty */
+    uint64_t slot_free_tail;
+    uint64_t fl_bitmap;       /* TLSF first-level bitmap */
+    uint64_t reserved1[3];
+    /* 320..511 */
+    uint64_t slot_chunks[SHARENA__SLOT_CHUNKS]; /* offsets of slot chunks */
+    /* 512..647 */
+    uint32_t sl_bitmap[SHARENA__FL_COUNT];
+    /* 648..655 */
+    uint64_t reserved2;
+    /* 656..: free list heads, offsets of free blocks (0 = empty) */
+    uint64_t free_heads[SHARENA__FL_COUNT][SHARENA__SL_COUNT];
+    /* the rest of the header page(s) is reserved (client table, future) */
+    uint8_t reserved_tail[SHARENA__HDR_SIZE - 656 -
+                          8 * SHARENA__FL_COUNT * SHARENA__SL_COUNT];
+};
+
+_Static_assert(sizeof(struct sharena__header) == SHARENA__HDR_SIZE, "hdr");
+_Static_assert(offsetof(struct sharena__header, format_version) == 8, "hdr");
+_Static_assert(offsetof(struct sharena__header, layout_hash) == 16, "hdr");
+_Static_assert(offsetof(struct sharena__header, capacity) == 24, "hdr");
+_Static_assert(offsetof(struct sharena__header, heap_start) == 48, "hdr");
+_Static_assert(offsetof(struct sharena__header, name) == 64, "hdr");
+_Static_assert(offsetof(struct sharena__header, roots_id) == 200, "hdr");
+_Static_assert(offsetof(struct sharena__header, changes) == 224, "hdr");
+_Static_assert(offsetof(struct sharena__header, arena_lock) == 256, "hdr");
+_Static_assert(offsetof(struct sharena__header, slot_count) == 264, "hdr");
+_Static_assert(offsetof(struct sharena__header, fl_bitmap) == 288, "hdr");
+_Static_assert(offsetof(struct sharena__header, slot_chunks) == 320, "hdr");
+_Static_assert(offsetof(struct sharena__header, sl_bitmap) == 512, "hdr");
+_Static_assert(offsetof(struct sharena__header, free_heads) == 656, "hdr");
+
+/* ---- Handle table slot: 32 bytes -------------------------------------------
+ * `word` is the object's block offset (payload) for heap types, the f64 bits
+ * for NUMBER, 0/1 for BOOL, and the next free slot index for a free slot.
+ * `gen` is bumped when the object is dropped; ids carry the generation they
+ * were issued with. `lock` and `seq` live here, not in the block, so that
+ * objects can be reallocated while their id, lock and version stay put. */
+
+struct sharena__slot {
+    uint64_t word;
+    uint32_t gen;
+    uint32_t lock;   /* futex lock word */
+    uint32_t seq;    /* seqlock: odd while a writer mutates */
+    uint8_t type;    /* sharena_type; 0 = free */
+    uint8_t flags;   /* SHARENA__SLOT_* */
+    uint16_t reserved;
+    uint32_t waiters; /* change waiters on `seq` (notifications) */
+    uint32_t reserved2;
+};
+_Static_assert(sizeof(struct sharena__slot) == 32, "slot");
+_Static_assert(offsetof(struct sharena__slot, gen) == 8, "slot");
+_Static_assert(offsetof(struct sharena__slot, lock) == 12, "slot");
+_Static_assert(offsetof(struct sharena__slot, seq) == 16, "slot");
+_Static_assert(offsetof(struct sharena__slot, type) == 20, "slot");
+_Static_assert(offsetof(struct sharena__slot, flags) == 21, "slot");
+_Static_assert(offsetof(struct sharena__slot, waiters) == 24, "slot");
+
+#define SHARENA__SLOT_RETIRED 0x01u /* generation exhausted: never reused */
+
+/* ---- Lock word -------------------------------------------------------------
+ * 0 = free. Otherwise owner | flags. Owner is a broker client slot
+ * (1..2^22-1) or, for a process without a broker, LOCAL | pid. */
+#define SHARENA__LOCK_OWNER_MASK 0x3fffffffu
+#define SHARENA__LOCK_LOCAL 0x20000000u
+#define SHARENA__LOCK_WAITERS 0x40000000u
+#define SHARENA__LOCK_DIED 0x80000000u
+
+/* ---- Allocator block header: 16 bytes before every payload ----------------
+ * size_flags: block size in bytes (header included, multiple of 16, >= 32)
+ * with FREE in bit 0. prev_phys: offset of the physically previous block
+ * (0 for the first). Free blocks keep next/prev free-list offsets in the
+ * first 16 payload bytes. Blocks tile [heap_start, heap_end) exactly. */
+struct sharena__block {
+    uint64_t size_flags;
+    uint64_t prev_phys;
+};
+_Static_assert(sizeof(struct sharena__block) == 16, "block");
+struct sharena__free_links {
+    uint64_t next;
+    uint64_t prev;
+};
+#define SHARENA__BLOCK_FREE 1u
+#define SHARENA__BLOCK_SIZE_MASK (~(uint64_t)15)
+
+/* ---- Object payloads (offset = slot.word) --------------------------------- */
+
+/* STRING: length then bytes, NUL-terminated for convenience. */
+struct sharena__string {
+    uint64_t len;
+    char data[];
+};
+_Static_assert(sizeof(struct sharena__string) == 8, "string");
+
+/* BYTES: fixed size, data 16-byte aligned. */
+struct sharena__bytes {
+    uint64_t size;
+    uint64_t reserved;
+    uint8_t data[];
+};
+_Static_assert(sizeof(struct sharena__bytes) == 16, "bytes");
+
+/* Container entries hold an id and, in bit 63, OWNED. */
+#define SHARENA__REF_OWNED (UINT64_C(1) << 63)
+#define SHARENA__REF_ID_MASK ((UINT64_C(1) << 53) - 1)
+
+/* MAP: open addressing, linear probing, backward-shift deletion, no
+ * tombstones. `cap` is a power of two; load factor <= 3/4. An entry is empty
+ * when key == 0. The key block is a separate allocation (struct
+ * sharena__key). */
+struct sharena__map_entry {
+    uint64_t hash;
+    uint64_t key;   /* payload offset of a struct sharena__key, 0 = empty */
+    uint64_t value; /* id | SHARENA__REF_OWNED */
+};
+_Static_assert(sizeof(struct sharena__map_entry) == 24, "map entry");
+struct sharena__map {
+    uint64_t count;
+    uint64_t cap;
+    struct sharena__map_entry entries[];
+};
+_Static_assert(sizeof(struct sharena__map) == 16, "map");
+struct sharena__key {
+    uint64_t len;
+    char data[];
+};
+_Static_assert(sizeof(struct sharena__key) == 8, "key");
+#define SHARENA__MAP_MIN_CAP 8u
+
+/* VECTOR: len <= cap; items are id | SHARENA__REF_OWNED. */
+struct sharena__vector {
+    uint64_t len;
+    uint64_t cap;
+    uint64_t items[];
+};
+_Static_assert(sizeof(struct sharena__vector) == 16, "vector");
+
+/* SHAPE: field descriptors, 64 bytes each. */
+struct sharena__field {
+    uint8_t type;     /* STRING, NUMBER, BOOL, BYTES */
+    uint8_t name_len; /* 1..55 */
+    uint16_t reserved;
+    uint32_t reserved2;
+    uint64_t size; /* BYTES: buffer size */
+    char name[56]; /* name_len bytes, NUL-padded */
+};
+_Static_assert(sizeof(struct sharena__field) == 72, "field");
+struct sharena__shape {
+    uint64_t nfields;
+    uint64_t reserved;
+    struct sharena__field fields[];
+};
+_Static_assert(sizeof(struct sharena__shape) == 16, "shape");
+
+/* STRUCT: the shape id, then one 8-byte cell per field: f64 bits (NUMBER),
+ * 0/1 (BOOL), or the id of an owned STRING/BYTES object. */
+struct sharena__struct {
+    uint64_t shape;
+    uint64_t nfields; /* copy of the shape's, checked on every access */
+    uint64_t cells[];
+};
+_Static_assert(sizeof(struct sharena__struct) == 16, "struct");
+
+#endif /* SHARENA_LAYOUT_H */
