@@ -96,9 +96,12 @@ int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
 int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
                      uint64_t word, sharena_id *id, uint64_t *off);
 
-/* Free the slot of @p id (gen bump) and its block if @p off != 0. Caller
- * holds the object's lock (or owns the object exclusively). */
-void sharena__obj_release(sharena_arena *a, struct sharena__slot *s,
+/* Dropping an object is two steps: kill (generation bump, type 0; every id
+ * is stale from here) under the object's lock, then, after unlocking,
+ * reclaim (free its block if @p off != 0 and put the slot on the free list)
+ * so that a reused slot never inherits a held lock or an odd seq. */
+void sharena__obj_kill(struct sharena__slot *s);
+void sharena__obj_reclaim(sharena_arena *a, struct sharena__slot *s,
                           uint64_t off);
 
 /* ---- allocator (alloc.c) ----------------------------------------------------
@@ -113,6 +116,12 @@ void sharena__free(sharena_arena *a, uint64_t off);
  * owner). Returns 0 or SHARENA_ECORRUPT. Caller holds the arena lock. */
 int sharena__alloc_rebuild(sharena_arena *a);
 void sharena__alloc_init(sharena_arena *a);
+/* Walk every block of the heap (fsck, tests); stops at the first non-zero
+ * return of @p fn. SHARENA_ECORRUPT if the chain is broken. */
+int sharena__heap_walk(const sharena_arena *a,
+                       int (*fn)(void *ctx, uint64_t off, uint64_t size,
+                                 bool free),
+                       void *ctx);
 
 /* ---- locks (lock.c) ---------------------------------------------------------
  * lock returns 0, or SHARENA_EOWNERDEAD when the previous owner died: the
@@ -124,6 +133,11 @@ void sharena__unlock(const sharena_arena *a, uint32_t *word);
 int sharena__arena_lock(sharena_arena *a);
 void sharena__arena_unlock(sharena_arena *a);
 uint32_t sharena__owner(const sharena_arena *a);
+/* getpid() cached per process (refreshed in fork children). */
+pid_t sharena__getpid(void);
+/* A reader saw a write in progress for long: take and release the lock so
+ * that a dead writer's object gets repaired (no-op on read-only handles). */
+int sharena__read_settle(const sharena_arena *a, struct sharena__slot *s);
 
 /* Lock an object slot for writing: resolves, locks, re-checks generation and
  * type after locking, repairs on EOWNERDEAD, and opens the seq (odd).
@@ -163,6 +177,12 @@ int sharena__drop_ref(sharena_arena *a, uint64_t ref, unsigned flags);
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s);
 int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s);
 
+/* Map insertion modes (map.c), used by roots.c. */
+enum { SHARENA__PUT_SET, SHARENA__PUT_IF_ABSENT };
+int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
+                     size_t klen, uint64_t ref, int mode, uint64_t *old);
+int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint64_t *off);
+
 /* ---- misc -------------------------------------------------------------------
  */
 int sharena__check_name(const char *name);
@@ -172,5 +192,8 @@ uint64_t sharena__now_ns(void);
 int sharena__arena_format(sharena_arena *a, const char *name);
 /* Map @p fd as an arena handle (checks seals and header). */
 int sharena__arena_map(int fd, unsigned flags, sharena_arena **out);
+/* Called by sharena_arena_close() for arenas opened through a broker
+ * connection (client.c defines it; a weak no-op stands in otherwise). */
+void sharena__conn_arena_closed(sharena_conn *c, sharena_arena *a);
 
 #endif /* SHARENA_INTERNAL_H */

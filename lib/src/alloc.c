@@ -1,0 +1,280 @@
+/* alloc.c: the arena allocator, a TLSF (two-level segregated fit) over
+ * offsets. Every call is O(1): two bitmap scans, no loop over blocks. The
+ * arena lock (header.arena_lock) guards it together with the handle table.
+ *
+ * Blocks tile the heap exactly; each starts with struct sharena__block.
+ * Crash safety: the physical chain (sizes) stays walkable after every single
+ * 8-byte store, so sharena__alloc_rebuild() can recreate the free lists and
+ * counters from a walk when a process died holding the arena lock. Free list
+ * links are checked before use; a bad one yields SHARENA_ECORRUPT. */
+#include "internal.h"
+
+static inline struct sharena__block *blk(const sharena_arena *a, uint64_t b)
+{
+    return (struct sharena__block *)(a->base + b);
+}
+static inline struct sharena__free_links *links(const sharena_arena *a,
+                                                uint64_t b)
+{
+    return (struct sharena__free_links *)(a->base + b +
+                                          sizeof(struct sharena__block));
+}
+static inline uint64_t bsize(const sharena_arena *a, uint64_t b)
+{
+    return blk(a, b)->size_flags & SHARENA__BLOCK_SIZE_MASK;
+}
+static inline bool bfree(const sharena_arena *a, uint64_t b)
+{
+    return blk(a, b)->size_flags & SHARENA__BLOCK_FREE;
+}
+
+/* A block header at @p b with a sane size inside the heap. */
+static bool block_ok(const sharena_arena *a, uint64_t b)
+{
+    if (b < a->heap_start || b >= a->heap_end || (b & 15) ||
+        a->heap_end - b < SHARENA__MIN_BLOCK)
+        return false;
+    uint64_t sz = bsize(a, b);
+    return sz >= SHARENA__MIN_BLOCK && sz <= a->heap_end - b;
+}
+
+uint64_t sharena__payload_size(const sharena_arena *a, uint64_t off)
+{
+    if (SHARENA__UNLIKELY(off < a->heap_start + 16 || off >= a->heap_end ||
+                          (off & 15)))
+        return 0;
+    uint64_t b = off - 16;
+    uint64_t sf = __atomic_load_n(&blk(a, b)->size_flags, __ATOMIC_RELAXED);
+    uint64_t sz = sf & SHARENA__BLOCK_SIZE_MASK;
+    if (SHARENA__UNLIKELY((sf & SHARENA__BLOCK_FREE) ||
+                          sz < SHARENA__MIN_BLOCK || sz > a->heap_end - b))
+        return 0;
+    return sz - 16;
+}
+
+static inline unsigned msb64(uint64_t x)
+{
+    return 63u - (unsigned)__builtin_clzll(x);
+}
+
+static void mapping(uint64_t size, unsigned *fl, unsigned *sl)
+{
+    if (size < (UINT64_C(1) << SHARENA__FL_SHIFT)) {
+        *fl = 0;
+        *sl = (unsigned)(size >> 4);
+    } else {
+        unsigned f = msb64(size);
+        *sl = (unsigned)(size >> (f - SHARENA__SL_LOG2)) ^ SHARENA__SL_COUNT;
+        *fl = f - SHARENA__FL_SHIFT + 1;
+    }
+}
+
+static void insert_free(sharena_arena *a, uint64_t b)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    unsigned fl, sl;
+    mapping(bsize(a, b), &fl, &sl);
+    uint64_t head = h->free_heads[fl][sl];
+    links(a, b)->next = head;
+    links(a, b)->prev = 0;
+    if (head && block_ok(a, head))
+        links(a, head)->prev = b;
+    h->free_heads[fl][sl] = b;
+    h->fl_bitmap |= UINT64_C(1) << fl;
+    h->sl_bitmap[fl] |= 1u << sl;
+}
+
+static int remove_free(sharena_arena *a, uint64_t b)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    unsigned fl, sl;
+    mapping(bsize(a, b), &fl, &sl);
+    if (fl >= SHARENA__FL_COUNT)
+        return SHARENA_ECORRUPT;
+    uint64_t next = links(a, b)->next, prev = links(a, b)->prev;
+    if ((next && (!block_ok(a, next) || !bfree(a, next))) ||
+        (prev && (!block_ok(a, prev) || !bfree(a, prev))))
+        return SHARENA_ECORRUPT;
+    if (next)
+        links(a, next)->prev = prev;
+    if (prev) {
+        links(a, prev)->next = next;
+    } else {
+        if (h->free_heads[fl][sl] != b)
+            return SHARENA_ECORRUPT;
+        h->free_heads[fl][sl] = next;
+        if (!next) {
+            h->sl_bitmap[fl] &= ~(1u << sl);
+            if (!h->sl_bitmap[fl])
+                h->fl_bitmap &= ~(UINT64_C(1) << fl);
+        }
+    }
+    return 0;
+}
+
+void sharena__alloc_init(sharena_arena *a)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    uint64_t b = a->heap_start;
+    blk(a, b)->size_flags = (a->heap_end - b) | SHARENA__BLOCK_FREE;
+    blk(a, b)->prev_phys = 0;
+    h->used_bytes = 0;
+    insert_free(a, b);
+}
+
+/* Round a request up to a block size and to the start of a class in which
+ * every block is large enough. */
+int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    if (size > a->heap_end - a->heap_start)
+        return SHARENA_EFULL;
+    uint64_t need = (size + 16 + 15) & ~(uint64_t)15;
+    if (need < SHARENA__MIN_BLOCK)
+        need = SHARENA__MIN_BLOCK;
+    uint64_t search = need;
+    if (search >= (UINT64_C(1) << SHARENA__FL_SHIFT))
+        search += (UINT64_C(1) << (msb64(search) - SHARENA__SL_LOG2)) - 1;
+    unsigned fl, sl;
+    mapping(search, &fl, &sl);
+    if (fl >= SHARENA__FL_COUNT)
+        return SHARENA_EFULL;
+
+    uint32_t slmap = h->sl_bitmap[fl] & (~0u << sl);
+    if (!slmap) {
+        uint64_t flmap = h->fl_bitmap & (~UINT64_C(0) << (fl + 1));
+        if (!flmap)
+            return SHARENA_EFULL;
+        fl = (unsigned)__builtin_ctzll(flmap);
+        if (fl >= SHARENA__FL_COUNT)
+            return SHARENA_ECORRUPT;
+        slmap = h->sl_bitmap[fl];
+        if (!slmap)
+            return SHARENA_ECORRUPT;
+    }
+    sl = (unsigned)__builtin_ctz(slmap);
+    uint64_t b = h->free_heads[fl][sl];
+    if (!block_ok(a, b) || !bfree(a, b) || bsize(a, b) < need)
+        return SHARENA_ECORRUPT;
+    int r = remove_free(a, b);
+    if (r)
+        return r;
+
+    uint64_t sz = bsize(a, b);
+    if (sz - need >= SHARENA__MIN_BLOCK) {
+        uint64_t rem = b + need;
+        blk(a, rem)->size_flags = (sz - need) | SHARENA__BLOCK_FREE;
+        blk(a, rem)->prev_phys = b;
+        blk(a, b)->size_flags = need | SHARENA__BLOCK_FREE;
+        uint64_t nx = rem + (sz - need);
+        if (nx < a->heap_end)
+            blk(a, nx)->prev_phys = rem;
+        insert_free(a, rem);
+        sz = need;
+    }
+    blk(a, b)->size_flags = sz; /* allocated */
+    h->used_bytes += sz;
+    *off = b + 16;
+    return 0;
+}
+
+void sharena__free_locked(sharena_arena *a, uint64_t off)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    if (!sharena__payload_size(a, off))
+        return; /* not an allocated block: refuse to touch it */
+    uint64_t b = off - 16;
+    uint64_t sz = bsize(a, b);
+    h->used_bytes -= sz < h->used_bytes ? sz : h->used_bytes;
+
+    uint64_t nx = b + sz;
+    if (nx < a->heap_end && block_ok(a, nx) && bfree(a, nx) &&
+        remove_free(a, nx) == 0) {
+        sz += bsize(a, nx);
+        blk(a, b)->size_flags = sz; /* swallow next: one store */
+    }
+    uint64_t pv = blk(a, b)->prev_phys;
+    if (b != a->heap_start && block_ok(a, pv) && pv + bsize(a, pv) == b &&
+        bfree(a, pv) && remove_free(a, pv) == 0) {
+        sz += bsize(a, pv);
+        blk(a, pv)->size_flags = sz | SHARENA__BLOCK_FREE;
+        b = pv;
+    }
+    blk(a, b)->size_flags = sz | SHARENA__BLOCK_FREE;
+    nx = b + sz;
+    if (nx < a->heap_end && block_ok(a, nx))
+        blk(a, nx)->prev_phys = b;
+    insert_free(a, b);
+}
+
+int sharena__alloc(sharena_arena *a, uint64_t size, uint64_t *off)
+{
+    int r = sharena__arena_lock(a);
+    if (r < 0)
+        return r;
+    r = sharena__alloc_locked(a, size, off);
+    sharena__arena_unlock(a);
+    return r;
+}
+
+void sharena__free(sharena_arena *a, uint64_t off)
+{
+    if (!off || sharena__arena_lock(a) < 0)
+        return;
+    sharena__free_locked(a, off);
+    sharena__arena_unlock(a);
+}
+
+int sharena__alloc_rebuild(sharena_arena *a)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    h->fl_bitmap = 0;
+    memset(h->sl_bitmap, 0, sizeof h->sl_bitmap);
+    memset(h->free_heads, 0, sizeof h->free_heads);
+
+    /* Pass 1: check sizes, merge runs of free blocks, fix prev links. */
+    uint64_t b = a->heap_start, prev = 0, used = 0;
+    uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+    while (b < a->heap_end && limit--) {
+        if (!block_ok(a, b))
+            return SHARENA_ECORRUPT;
+        uint64_t sz = bsize(a, b);
+        if (prev && bfree(a, prev) && bfree(a, b)) {
+            blk(a, prev)->size_flags =
+                (bsize(a, prev) + sz) | SHARENA__BLOCK_FREE;
+        } else {
+            blk(a, b)->prev_phys = prev;
+            prev = b;
+            if (!bfree(a, b))
+                used += sz;
+        }
+        b += sz;
+    }
+    if (b != a->heap_end)
+        return SHARENA_ECORRUPT;
+    /* Pass 2: put free blocks on their lists. */
+    for (b = a->heap_start; b < a->heap_end; b += bsize(a, b))
+        if (bfree(a, b))
+            insert_free(a, b);
+    h->used_bytes = used;
+    return 0;
+}
+
+/* Walk the heap for fsck and tests: calls @p fn for every block. */
+int sharena__heap_walk(const sharena_arena *a,
+                       int (*fn)(void *ctx, uint64_t off, uint64_t size,
+                                 bool free),
+                       void *ctx)
+{
+    uint64_t b = a->heap_start;
+    uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+    while (b < a->heap_end && limit--) {
+        if (!block_ok(a, b))
+            return SHARENA_ECORRUPT;
+        int r = fn(ctx, b + 16, bsize(a, b) - 16, bfree(a, b));
+        if (r)
+            return r;
+        b += bsize(a, b);
+    }
+    return b == a->heap_end ? 0 : SHARENA_ECORRUPT;
+}

@@ -1,0 +1,86 @@
+/* bytes.c: fixed-size raw buffers, exposed zero-copy. */
+#include "internal.h"
+
+int sharena_bytes_new(sharena_arena *a, uint64_t size, sharena_id *out)
+{
+    if (!a || !out)
+        return SHARENA_EINVAL;
+    if (size > a->heap_end - a->heap_start)
+        return SHARENA_EFULL;
+    uint64_t off;
+    int r = sharena__obj_new(a, SHARENA_T_BYTES,
+                             sizeof(struct sharena__bytes) + size, 0, out,
+                             &off);
+    if (r < 0)
+        return r;
+    struct sharena__bytes *b = (void *)(a->base + off);
+    b->size = size;
+    b->reserved = 0;
+    memset(b->data, 0, size);
+    return 0;
+}
+
+static int bytes_at(const sharena_arena *a, sharena_id id,
+                    struct sharena__bytes **out)
+{
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, SHARENA_T_BYTES, &s);
+    if (r < 0)
+        return r;
+    uint64_t off = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
+    struct sharena__bytes *b =
+        sharena__payload(a, off, sizeof(struct sharena__bytes));
+    if (!b || b->size > sharena__payload_size(a, off) - sizeof *b)
+        return SHARENA_ECORRUPT;
+    *out = b;
+    return 0;
+}
+
+int sharena_bytes_ptr(const sharena_arena *a, sharena_id id, void **ptr,
+                      uint64_t *size)
+{
+    struct sharena__bytes *b;
+    int r = bytes_at(a, id, &b);
+    if (r < 0)
+        return r;
+    if (ptr)
+        *ptr = b->data;
+    if (size)
+        *size = b->size;
+    return 0;
+}
+
+int sharena_bytes_read(const sharena_arena *a, sharena_id id, uint64_t offset,
+                       void *dst, size_t len)
+{
+    struct sharena__bytes *b;
+    int r = bytes_at(a, id, &b);
+    if (r < 0)
+        return r;
+    uint64_t size = b->size;
+    if (offset > size || len > size - offset)
+        return SHARENA_ERANGE;
+    if (len && !dst)
+        return SHARENA_EINVAL;
+    memcpy(dst, b->data + offset, len);
+    return 0;
+}
+
+int sharena_bytes_write(sharena_arena *a, sharena_id id, uint64_t offset,
+                        const void *src, size_t len)
+{
+    if (len && !src)
+        return SHARENA_EINVAL;
+    struct sharena__slot *s;
+    int nested = sharena__write_begin(a, id, SHARENA_T_BYTES, &s);
+    if (nested < 0)
+        return nested;
+    struct sharena__bytes *b;
+    int r = bytes_at(a, id, &b);
+    if (r == 0 && (offset > b->size || len > b->size - offset))
+        r = SHARENA_ERANGE;
+    if (r == 0)
+        memcpy(b->data + offset, src, len);
+    sharena__write_end(a, s, nested);
+    return r;
+}

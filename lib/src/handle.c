@@ -1,0 +1,229 @@
+/* handle.c: the handle table. Slots live in chunks that grow geometrically
+ * (chunk k holds SLOT_CHUNK0 << k slots) and never move, so a slot index maps
+ * to its chunk with one count-leading-zeros. Free slots form a FIFO through
+ * their `word`, which spreads reuse over many slots and keeps generations
+ * from wrapping quickly; a slot whose generation is exhausted is retired. */
+#include "internal.h"
+
+static inline unsigned chunk_of(uint64_t index, uint64_t *first)
+{
+    uint64_t j = index / SHARENA__SLOT_CHUNK0 + 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll(j);
+    *first = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1);
+    return k;
+}
+
+static inline uint64_t chunk_bytes(unsigned k)
+{
+    return ((uint64_t)SHARENA__SLOT_CHUNK0 << k) * sizeof(struct sharena__slot);
+}
+
+struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
+{
+    if (SHARENA__UNLIKELY(index == 0))
+        return NULL;
+    uint64_t first;
+    unsigned k = chunk_of(index, &first);
+    if (SHARENA__UNLIKELY(k >= SHARENA__SLOT_CHUNKS))
+        return NULL;
+    struct sharena__slot *c = __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
+    if (SHARENA__UNLIKELY(!c)) {
+        uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],
+                                       __ATOMIC_ACQUIRE);
+        if (!off)
+            return NULL;
+        c = sharena__payload(a, off, chunk_bytes(k));
+        if (!c)
+            return NULL;
+        /* Cache: chunks never move. The handle is process-local. */
+        __atomic_store_n(&((sharena_arena *)a)->chunks[k], c,
+                         __ATOMIC_RELEASE);
+    }
+    return &c[index - first];
+}
+
+int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
+                     struct sharena__slot **out)
+{
+    if (SHARENA__UNLIKELY(!a || a->closed))
+        return a ? SHARENA_ECLOSED : SHARENA_EINVAL;
+    if (SHARENA__UNLIKELY(id == 0 || id > SHARENA_ID_MAX))
+        return SHARENA_EINVAL;
+    struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(id));
+    if (SHARENA__UNLIKELY(!s))
+        return SHARENA_ENOENT;
+    uint32_t gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
+    uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
+    if (SHARENA__UNLIKELY(gen != sharena__id_gen(id)))
+        return SHARENA_ESTALE;
+    if (SHARENA__UNLIKELY(t == 0))
+        return (s->flags & SHARENA__SLOT_RETIRED) || gen ? SHARENA_ESTALE
+                                                         : SHARENA_ENOENT;
+    if (SHARENA__UNLIKELY(t >= SHARENA_T__COUNT))
+        return SHARENA_ECORRUPT;
+    if (type && SHARENA__UNLIKELY(t != type))
+        return SHARENA_ETYPE;
+    *out = s;
+    return 0;
+}
+
+/* Take a slot off the free FIFO or extend the table. Arena lock held. */
+static int slot_take(sharena_arena *a, uint64_t *index)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    uint64_t head = h->slot_free_head;
+    if (head) {
+        struct sharena__slot *s = sharena__slot_at(a, head);
+        if (!s || s->type)
+            return SHARENA_ECORRUPT;
+        uint64_t next = s->word;
+        if (next && !sharena__slot_at(a, next))
+            return SHARENA_ECORRUPT;
+        h->slot_free_head = next;
+        if (!next)
+            h->slot_free_tail = 0;
+        *index = head;
+        return 0;
+    }
+    uint64_t idx = h->slot_count;
+    uint64_t first;
+    unsigned k = chunk_of(idx, &first);
+    if (idx == 0 || idx >= UINT32_MAX || k >= SHARENA__SLOT_CHUNKS)
+        return idx == 0 ? SHARENA_ECORRUPT : SHARENA_EFULL;
+    if (!h->slot_chunks[k]) {
+        if (idx != (first ? first : 1))
+            return SHARENA_ECORRUPT;
+        uint64_t off;
+        int r = sharena__alloc_locked(a, chunk_bytes(k), &off);
+        if (r < 0)
+            return r;
+        memset(a->base + off, 0, chunk_bytes(k));
+        __atomic_store_n(&h->slot_chunks[k], off, __ATOMIC_RELEASE);
+    }
+    if (!sharena__slot_at(a, idx))
+        return SHARENA_ECORRUPT;
+    h->slot_count = idx + 1;
+    *index = idx;
+    return 0;
+}
+
+static void slot_put(sharena_arena *a, uint64_t index, struct sharena__slot *s)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    s->word = 0;
+    if (s->flags & SHARENA__SLOT_RETIRED)
+        return;
+    uint64_t tail = h->slot_free_tail;
+    struct sharena__slot *t = tail ? sharena__slot_at(a, tail) : NULL;
+    if (t && !t->type) {
+        t->word = index;
+        h->slot_free_tail = index;
+    } else {
+        /* empty (or damaged) list: start over with this slot */
+        h->slot_free_head = h->slot_free_tail = index;
+    }
+}
+
+int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
+                     uint64_t word, sharena_id *id, uint64_t *off)
+{
+    if (SHARENA__UNLIKELY(a->readonly))
+        return SHARENA_EROFS;
+    if (SHARENA__UNLIKELY(a->closed))
+        return SHARENA_ECLOSED;
+    int r = sharena__arena_lock(a);
+    if (r < 0)
+        return r;
+    uint64_t index, boff = 0;
+    r = slot_take(a, &index);
+    if (r == 0 && payload) {
+        r = sharena__alloc_locked(a, payload, &boff);
+        if (r < 0) {
+            /* give the slot back at the head: nothing changes */
+            struct sharena__header *h = sharena__hdr(a);
+            struct sharena__slot *s = sharena__slot_at(a, index);
+            if (index + 1 == h->slot_count && !h->slot_free_head) {
+                h->slot_count = index; /* undo the extension */
+            } else {
+                s->word = h->slot_free_head;
+                h->slot_free_head = index;
+                if (!h->slot_free_tail)
+                    h->slot_free_tail = index;
+            }
+        }
+    }
+    if (r < 0) {
+        sharena__arena_unlock(a);
+        return r;
+    }
+    struct sharena__slot *s = sharena__slot_at(a, index);
+    s->word = payload ? boff : word;
+    s->flags = 0;
+    s->waiters = 0;
+    if (s->seq & 1)
+        s->seq++;
+    __atomic_store_n(&s->type, (uint8_t)type, __ATOMIC_RELEASE);
+    sharena__hdr(a)->live_objects++;
+    sharena__arena_unlock(a);
+    *id = sharena__id_make(index, __atomic_load_n(&s->gen, __ATOMIC_RELAXED));
+    if (off)
+        *off = boff;
+    return 0;
+}
+
+void sharena__obj_kill(struct sharena__slot *s)
+{
+    uint32_t gen = s->gen;
+    if (gen >= SHARENA__GEN_MAX)
+        s->flags |= SHARENA__SLOT_RETIRED; /* type 0 keeps its ids stale */
+    else
+        gen++;
+    /* Generation first: a reader that sees the slot change sees it stale. */
+    __atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->type, 0, __ATOMIC_RELEASE);
+}
+
+static uint64_t slot_index(const sharena_arena *a, const struct sharena__slot *s)
+{
+    for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
+        const struct sharena__slot *c = a->chunks[k];
+        uint64_t n = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
+        if (c && s >= c && s < c + n)
+            return (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1) +
+                   (uint64_t)(s - c);
+    }
+    return 0;
+}
+
+void sharena__obj_reclaim(sharena_arena *a, struct sharena__slot *s,
+                          uint64_t off)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    if (sharena__arena_lock(a) < 0)
+        return; /* leak the block and slot rather than corrupt the heap */
+    if (off)
+        sharena__free_locked(a, off);
+    if (h->live_objects)
+        h->live_objects--;
+    uint64_t index = slot_index(a, s);
+    if (index && !s->type)
+        slot_put(a, index, s);
+    sharena__arena_unlock(a);
+}
+
+int sharena_type_of(const sharena_arena *a, sharena_id id)
+{
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, 0, &s);
+    return r < 0 ? r : s->type;
+}
+
+int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)
+{
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, 0, &s);
+    if (r < 0)
+        return r;
+    *version = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    return 0;
+}

@@ -1,0 +1,316 @@
+/* lock.c: futex lock words and the seqlock write side.
+ *
+ * A lock word is 0 when free, else owner | WAITERS | DIED (layout.h). The
+ * owner is the broker-assigned client slot, or LOCAL | pid for a process
+ * that has no broker connection. Uncontended lock+unlock is one CAS and one
+ * exchange. Waiters set WAITERS and sleep in FUTEX_WAIT (shared futex: the
+ * word lives in a MAP_SHARED mapping). A lock whose owner died is handed to
+ * the next locker with SHARENA_EOWNERDEAD: the broker sets DIED for owners
+ * that disconnected; a LOCAL owner whose pid is gone is detected by the
+ * waiter itself. Each thread remembers the words it holds so that taking a
+ * lock twice is reported (SHARENA_EDEADLK) and library operations inside a
+ * user's sharena_lock() section do not wait on themselves. */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HELD_MAX 16
+static __thread struct {
+    const uint32_t *words[HELD_MAX];
+    unsigned n;
+} held;
+
+static pid_t cached_pid;
+
+static void atfork_child(void)
+{
+    cached_pid = (pid_t)syscall(SYS_getpid);
+    held.n = 0; /* the child holds none of the parent's locks */
+}
+
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static void pid_init(void)
+{
+    cached_pid = (pid_t)syscall(SYS_getpid);
+    pthread_atfork(NULL, NULL, atfork_child);
+}
+
+pid_t sharena__getpid(void)
+{
+    pthread_once(&pid_once, pid_init);
+    return cached_pid;
+}
+
+uint32_t sharena__owner(const sharena_arena *a)
+{
+    pid_t pid = sharena__getpid();
+    if (a->conn && a->owner && a->owner_pid == pid)
+        return a->owner;
+    return SHARENA__LOCK_LOCAL | ((uint32_t)pid & 0x1fffffffu);
+}
+
+static bool held_has(const uint32_t *w)
+{
+    for (unsigned i = 0; i < held.n; i++)
+        if (held.words[i] == w)
+            return true;
+    return false;
+}
+static void held_push(const uint32_t *w)
+{
+    if (held.n < HELD_MAX)
+        held.words[held.n++] = w;
+}
+static bool held_pop(const uint32_t *w)
+{
+    for (unsigned i = held.n; i-- > 0;) {
+        if (held.words[i] == w) {
+            held.words[i] = held.words[--held.n];
+            return true;
+        }
+    }
+    return false;
+}
+
+static long futex(uint32_t *w, int op, uint32_t val,
+                  const struct timespec *ts)
+{
+    return syscall(SYS_futex, w, op, val, ts, NULL, 0);
+}
+
+/* Is the owner named by lock value @p v known to be gone? Only LOCAL owners
+ * can be checked here; broker slots are recovered by the broker. */
+static bool owner_gone(uint32_t v)
+{
+    if (!(v & SHARENA__LOCK_LOCAL))
+        return false;
+    pid_t pid = (pid_t)(v & 0x1fffffffu);
+    if (pid <= 0)
+        return true;
+    if (pid == sharena__getpid())
+        return false;
+    return kill(pid, 0) == -1 && errno == ESRCH;
+}
+
+static int lock_slow(uint32_t *w, uint32_t me)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    uint32_t extra = 0; /* WAITERS once we have slept */
+    for (unsigned spin = 0;; spin++) {
+        uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
+        if (v == 0) {
+            if (__atomic_compare_exchange_n(w, &v, me | extra, false,
+                                            __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return 0;
+            continue;
+        }
+        if (v & SHARENA__LOCK_DIED) {
+            if (__atomic_compare_exchange_n(
+                    w, &v, me | (v & SHARENA__LOCK_WAITERS), false,
+                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+                return SHARENA_EOWNERDEAD;
+            continue;
+        }
+        if (spin < 32) {
+#if defined(__x86_64__)
+            __builtin_ia32_pause();
+#elif defined(__aarch64__)
+            __asm__ __volatile__("yield");
+#endif
+            continue;
+        }
+        if (!(v & SHARENA__LOCK_WAITERS)) {
+            if (!__atomic_compare_exchange_n(w, &v, v | SHARENA__LOCK_WAITERS,
+                                             false, __ATOMIC_RELAXED,
+                                             __ATOMIC_RELAXED))
+                continue;
+            v |= SHARENA__LOCK_WAITERS;
+        }
+        extra = SHARENA__LOCK_WAITERS;
+        long r = futex(w, FUTEX_WAIT, v, &ts);
+        if (r == -1 && errno == ETIMEDOUT && owner_gone(v)) {
+            /* The owner died without a broker to notice: claim it. */
+            if (__atomic_compare_exchange_n(w, &v, me | SHARENA__LOCK_WAITERS,
+                                            false, __ATOMIC_ACQUIRE,
+                                            __ATOMIC_RELAXED))
+                return SHARENA_EOWNERDEAD;
+        }
+    }
+}
+
+int sharena__lock(const sharena_arena *a, uint32_t *w)
+{
+    if (SHARENA__UNLIKELY(held.n) && held_has(w))
+        return 1;
+    uint32_t me = sharena__owner(a);
+    uint32_t zero = 0;
+    int r = 0;
+    if (!__atomic_compare_exchange_n(w, &zero, me, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        r = lock_slow(w, me);
+    held_push(w);
+    return r;
+}
+
+void sharena__unlock(const sharena_arena *a, uint32_t *w)
+{
+    (void)a;
+    held_pop(w);
+    uint32_t v = __atomic_exchange_n(w, 0, __ATOMIC_RELEASE);
+    if (v & SHARENA__LOCK_WAITERS)
+        futex(w, FUTEX_WAKE, 1, NULL);
+}
+
+int sharena__arena_lock(sharena_arena *a)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    int r = sharena__lock(a, &h->arena_lock);
+    if (r == 1)
+        return SHARENA_EDEADLK; /* never nested by design */
+    if (r == SHARENA_EOWNERDEAD) {
+        /* A process died inside the allocator or the handle table. */
+        r = sharena__alloc_rebuild(a);
+        h->arena_seq = (h->arena_seq + 1) & ~1u;
+        if (r < 0) {
+            sharena__unlock(a, &h->arena_lock);
+            return r;
+        }
+    }
+    return 0;
+}
+
+void sharena__arena_unlock(sharena_arena *a)
+{
+    sharena__unlock(a, &sharena__hdr(a)->arena_lock);
+}
+
+int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
+                         struct sharena__slot **out)
+{
+    if (SHARENA__UNLIKELY(a->readonly))
+        return SHARENA_EROFS;
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, type, &s);
+    if (r < 0)
+        return r;
+    int nested = sharena__lock(a, &s->lock);
+    if (nested == SHARENA_EOWNERDEAD) {
+        nested = 0;
+        if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
+                sharena__id_gen(id) &&
+            s->type) {
+            r = sharena__repair(a, s);
+            if (r < 0) {
+                sharena__unlock(a, &s->lock);
+                return r;
+            }
+        } else if (s->seq & 1) {
+            __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+        }
+    }
+    /* Re-check now that nobody else can change it. */
+    if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
+        !s->type || (type && s->type != type)) {
+        if (!nested)
+            sharena__unlock(a, &s->lock);
+        return SHARENA_ESTALE;
+    }
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    *out = s;
+    return nested;
+}
+
+void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
+                        int nested)
+{
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&sharena__hdr(a)->changes, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&s->waiters, __ATOMIC_RELAXED))
+        futex(&s->seq, FUTEX_WAKE, INT32_MAX, NULL);
+    if (!nested)
+        sharena__unlock(a, &s->lock);
+}
+
+bool sharena__read_backoff(unsigned attempt)
+{
+    if (attempt < 64) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+        return true;
+    }
+    if (attempt < 64 + 2000) {
+        sched_yield();
+        return true;
+    }
+    if (attempt < 64 + 2000 + 1000) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+        return true;
+    }
+    return false;
+}
+
+int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
+{
+    sharena_arena *a = (sharena_arena *)ca;
+    if (a->readonly)
+        return 0;
+    int r = sharena__lock(a, &s->lock);
+    if (r == 1)
+        return 0;
+    if (r == SHARENA_EOWNERDEAD && s->type)
+        sharena__repair(a, s);
+    if (s->seq & 1)
+        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    sharena__unlock(a, &s->lock);
+    return 0;
+}
+
+int sharena_lock(sharena_arena *a, sharena_id id)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, 0, &s);
+    if (r < 0)
+        return r;
+    if (held_has(&s->lock))
+        return SHARENA_EDEADLK;
+    if (held.n >= HELD_MAX)
+        return SHARENA_ENOSPC;
+    r = sharena__lock(a, &s->lock);
+    if (r == SHARENA_EOWNERDEAD && s->type)
+        sharena__repair(a, s);
+    if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
+        !s->type) {
+        sharena__unlock(a, &s->lock);
+        return SHARENA_ESTALE;
+    }
+    return 0;
+}
+
+int sharena_unlock(sharena_arena *a, sharena_id id)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(id));
+    if (!s || !held_has(&s->lock))
+        return SHARENA_EPERM;
+    sharena__unlock(a, &s->lock);
+    return 0;
+}

@@ -1,0 +1,164 @@
+/* string.c: UTF-8 strings. The text lives in its own block; setting a new
+ * value allocates a new block and swaps the slot's word, so readers that
+ * copy under the seqlock never see a torn string. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+static int string_block(sharena_arena *a, const char *s, size_t len,
+                        uint64_t *off)
+{
+    if (len && !s)
+        return SHARENA_EINVAL;
+    if (!sharena_utf8_valid(s, len))
+        return SHARENA_EILSEQ;
+    int r = sharena__alloc(a, sizeof(struct sharena__string) + len + 1, off);
+    if (r < 0)
+        return r;
+    struct sharena__string *p = (void *)(a->base + *off);
+    p->len = len;
+    if (len)
+        memcpy(p->data, s, len);
+    p->data[len] = 0;
+    return 0;
+}
+
+int sharena__string_new_obj(sharena_arena *a, const char *s, size_t len,
+                            sharena_id *out)
+{
+    if (len && !s)
+        return SHARENA_EINVAL;
+    if (!sharena_utf8_valid(s, len))
+        return SHARENA_EILSEQ;
+    uint64_t off;
+    int r = sharena__obj_new(a, SHARENA_T_STRING,
+                             sizeof(struct sharena__string) + len + 1, 0, out,
+                             &off);
+    if (r < 0)
+        return r;
+    struct sharena__string *p = (void *)(a->base + off);
+    p->len = len;
+    if (len)
+        memcpy(p->data, s, len);
+    p->data[len] = 0;
+    return 0;
+}
+
+int sharena_string_new(sharena_arena *a, const char *s, size_t len,
+                       sharena_id *out)
+{
+    if (!a || !out)
+        return SHARENA_EINVAL;
+    return sharena__string_new_obj(a, s, len, out);
+}
+
+/* Copy out under the seqlock. buf may be NULL with cap 0 (length only). */
+int sharena_string_get(const sharena_arena *a, sharena_id id, char *buf,
+                       size_t cap, size_t *len)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        struct sharena__slot *s;
+        int r = sharena__resolve(a, id, SHARENA_T_STRING, &s);
+        if (r < 0)
+            return r;
+        uint32_t seq = sharena__read_begin(s);
+        if (!(seq & 1)) {
+            uint64_t off = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
+            uint64_t have = sharena__payload_size(a, off);
+            const struct sharena__string *p = (const void *)(a->base + off);
+            uint64_t n = have >= sizeof *p ? p->len : UINT64_MAX;
+            bool sane = n <= have - sizeof *p;
+            if (sane && n < cap && buf) {
+                memcpy(buf, p->data, n);
+                buf[n] = 0;
+            }
+            if (sharena__read_ok(s, seq) &&
+                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
+                    sharena__id_gen(id)) {
+                if (!sane)
+                    return SHARENA_ECORRUPT;
+                if (len)
+                    *len = n;
+                return n < cap && buf ? 0 : SHARENA_ERANGE;
+            }
+        }
+        if (attempt == 200)
+            sharena__read_settle(a, s);
+        if (!sharena__read_backoff(attempt))
+            return SHARENA_EBUSY;
+    }
+}
+
+int sharena_string_len(const sharena_arena *a, sharena_id id, size_t *len)
+{
+    if (!len)
+        return SHARENA_EINVAL;
+    int r = sharena_string_get(a, id, NULL, 0, len);
+    return r == SHARENA_ERANGE ? 0 : r;
+}
+
+int sharena_string_dup(const sharena_arena *a, sharena_id id, char **out,
+                       size_t *len)
+{
+    if (!out)
+        return SHARENA_EINVAL;
+    char stack[256];
+    size_t n = 0;
+    int r = sharena_string_get(a, id, stack, sizeof stack, &n);
+    for (int tries = 0; tries < 100; tries++) {
+        if (r == 0) {
+            char *p = malloc(n + 1);
+            if (!p)
+                return SHARENA_ENOMEM;
+            memcpy(p, stack, n + 1);
+            *out = p;
+            if (len)
+                *len = n;
+            return 0;
+        }
+        if (r != SHARENA_ERANGE)
+            return r;
+        char *p = malloc(n + 1);
+        if (!p)
+            return SHARENA_ENOMEM;
+        size_t m = 0;
+        r = sharena_string_get(a, id, p, n + 1, &m);
+        if (r == 0) {
+            *out = p;
+            if (len)
+                *len = m;
+            return 0;
+        }
+        free(p);
+        n = m; /* it grew meanwhile: try again with the new size */
+        r = SHARENA_ERANGE;
+    }
+    return SHARENA_EBUSY;
+}
+
+int sharena_string_set(sharena_arena *a, sharena_id id, const char *str,
+                       size_t len)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, SHARENA_T_STRING, &s);
+    if (r < 0)
+        return r;
+    uint64_t off;
+    r = string_block(a, str, len, &off);
+    if (r < 0)
+        return r;
+    int nested = sharena__write_begin(a, id, SHARENA_T_STRING, &s);
+    if (nested < 0) {
+        sharena__free(a, off);
+        return nested;
+    }
+    uint64_t old = s->word;
+    __atomic_store_n(&s->word, off, __ATOMIC_RELAXED);
+    sharena__write_end(a, s, nested);
+    sharena__free(a, old);
+    return 0;
+}
