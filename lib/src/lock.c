@@ -44,14 +44,17 @@ static void pid_init(void)
 
 pid_t sharena__getpid(void)
 {
-    pthread_once(&pid_once, pid_init);
+    if (SHARENA__UNLIKELY(!__atomic_load_n(&cached_pid, __ATOMIC_ACQUIRE)))
+        pthread_once(&pid_once, pid_init);
     return cached_pid;
 }
 
 uint32_t sharena__owner(const sharena_arena *a)
 {
     pid_t pid = sharena__getpid();
-    if (a->conn && a->owner && a->owner_pid == pid)
+    /* A forked child must not lock as its parent's broker slot: until it
+     * has a connection of its own it locks as LOCAL | pid. */
+    if (a->owner && a->owner_pid == pid)
         return a->owner;
     return SHARENA__LOCK_LOCAL | ((uint32_t)pid & 0x1fffffffu);
 }
