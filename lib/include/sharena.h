@@ -506,6 +506,72 @@ SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
+/** @name Recovery, consistency checks and lock inspection (recovery.c) @{ */
+
+/** Owner values of processes without a broker slot: this bit | pid. */
+#define SHARENA_OWNER_LOCAL 0x20000000u
+
+/**
+ * Mark every lock word held by @p owner (a broker client slot, or
+ * SHARENA_OWNER_LOCAL | pid) as owner-died and wake its waiters, so that the
+ * next locker repairs the object. The broker calls this for each arena a
+ * client had open when its connection closed uncleanly.
+ * @return the number of locks marked (>= 0), or a negative error.
+ */
+SHARENA_EXPORT int sharena_recover_owner(sharena_arena *a, uint32_t owner);
+
+/** One held lock, as reported by sharena_locks(). */
+typedef struct sharena_lock_info {
+    sharena_id id;    /**< object id, 0 for the arena (allocator) lock */
+    int type;         /**< the object's type, 0 for the arena lock */
+    uint32_t owner;   /**< owner value: client slot or LOCAL|pid */
+    uint32_t pid;     /**< pid for LOCAL owners, else 0 */
+    bool waiters;     /**< someone is waiting */
+    bool died;        /**< owner died; recovery pending */
+} sharena_lock_info;
+
+/** Call @p fn for every lock currently held (a snapshot). Stops early and
+ * returns @p fn's value when it is non-zero. */
+SHARENA_EXPORT int sharena_locks(const sharena_arena *a,
+                                 int (*fn)(void *ctx,
+                                           const sharena_lock_info *info),
+                                 void *ctx);
+
+/** Flags for sharena_fsck(). */
+enum {
+    SHARENA_FSCK_REPAIR = 1u << 0, /**< fix what can be fixed */
+    /** With REPAIR: treat locks held by broker client slots as abandoned
+     * (use only when no client of this arena is alive). */
+    SHARENA_FSCK_BREAK_LOCKS = 1u << 1,
+};
+
+typedef struct sharena_fsck_report {
+    uint64_t errors;        /**< problems found */
+    uint64_t repaired;      /**< problems fixed (REPAIR) */
+    uint64_t objects;       /**< live objects */
+    uint64_t blocks;        /**< allocated blocks */
+    uint64_t used_bytes;    /**< bytes in allocated blocks */
+    uint64_t free_bytes;    /**< bytes in free blocks */
+    uint64_t leaked_bytes;  /**< allocated but referenced by nothing */
+    uint64_t locks_held;    /**< lock words held by live owners */
+    uint64_t recovered;     /**< dead owners' locks recovered */
+} sharena_fsck_report;
+
+/**
+ * Check every invariant of the format (header, handle table, allocator
+ * accounting: every byte either free or owned by exactly one live object,
+ * maps, vectors, structs and shapes, roots). @p fn (may be NULL) receives one
+ * line per problem. Locks whose owner died are recovered the way a locker
+ * would (that is not an error). Exact on an arena nobody writes meanwhile.
+ * @return 0 when consistent (after repair, with REPAIR), SHARENA_ECORRUPT
+ *         when problems remain, or another negative error.
+ */
+SHARENA_EXPORT int sharena_fsck(sharena_arena *a, unsigned flags,
+                                void (*fn)(void *ctx, const char *problem),
+                                void *ctx, sharena_fsck_report *report);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
 /** @name Broker connections (client.c; protocol in docs/protocol.md)
  * A connection to `sharenad` names arenas, checks access and hands out their
  * memfds; the data path never goes through it. @{ */

@@ -165,6 +165,7 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off)
         uint64_t rem = b + need;
         blk(a, rem)->size_flags = (sz - need) | SHARENA__BLOCK_FREE;
         blk(a, rem)->prev_phys = b;
+        SHARENA__HOOK("alloc:split");
         blk(a, b)->size_flags = need | SHARENA__BLOCK_FREE;
         uint64_t nx = rem + (sz - need);
         if (nx < a->heap_end)
@@ -172,6 +173,7 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off)
         insert_free(a, rem);
         sz = need;
     }
+    SHARENA__HOOK("alloc:unlinked");
     blk(a, b)->size_flags = sz; /* allocated */
     h->used_bytes += sz;
     *off = b + 16;
@@ -192,6 +194,7 @@ void sharena__free_locked(sharena_arena *a, uint64_t off)
         remove_free(a, nx) == 0) {
         sz += bsize(a, nx);
         blk(a, b)->size_flags = sz; /* swallow next: one store */
+        SHARENA__HOOK("free:merged-next");
     }
     uint64_t pv = blk(a, b)->prev_phys;
     if (b != a->heap_start && block_ok(a, pv) && pv + bsize(a, pv) == b &&

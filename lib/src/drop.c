@@ -95,7 +95,9 @@ static int drop_one(sharena_arena *a, sharena_id id, bool all, struct work *w)
     int type = s->type;
     uint64_t off = has_block(type) ? s->word : 0;
     children(a, s, all, w);
+    SHARENA__HOOK("drop:detached");
     sharena__obj_kill(s);
+    SHARENA__HOOK("drop:killed");
     sharena__write_end(a, s, nested);
     sharena__obj_reclaim(a, s, off);
     return 0;

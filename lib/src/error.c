@@ -4,6 +4,8 @@
 
 #include <time.h>
 
+void (*sharena__hook)(const char *point);
+
 const char *sharena_strerror(int err)
 {
     switch (err) {

@@ -183,6 +183,16 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
                      size_t klen, uint64_t ref, int mode, uint64_t *old);
 int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint64_t *off);
 
+/* ---- crash-point hooks (tests) ------------------------------------------
+ * Tests set sharena__hook to stop or kill a writer at a named step inside an
+ * operation (docs/locking.md lists the steps). Costs one predictable branch. */
+extern void (*sharena__hook)(const char *point);
+#define SHARENA__HOOK(point)                                                   \
+    do {                                                                       \
+        if (SHARENA__UNLIKELY(sharena__hook != NULL))                          \
+            sharena__hook(point);                                              \
+    } while (0)
+
 /* ---- misc -------------------------------------------------------------------
  */
 int sharena__check_name(const char *name);

@@ -208,7 +208,9 @@ static void place(struct sharena__map *m, uint64_t hash, uint64_t key,
         if (!e->key) {
             e->hash = hash;
             e->value = ref;
+            SHARENA__HOOK("map:entry-before-key");
             __atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
+            SHARENA__HOOK("map:entry-before-count");
             m->count++;
             return;
         }
@@ -229,8 +231,10 @@ static int grow(sharena_arena *a, struct sharena__slot *s,
         if (m->entries[i].key)
             place(n, m->entries[i].hash, m->entries[i].key,
                   m->entries[i].value);
+    SHARENA__HOOK("map:grow-built");
     uint64_t old = s->word;
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
+    SHARENA__HOOK("map:grow-swapped");
     sharena__free(a, old);
     *mp = n;
     return 0;
@@ -281,6 +285,7 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
     if (klen)
         memcpy(k->data, key, klen);
     k->data[klen] = 0;
+    SHARENA__HOOK("map:key-allocated");
     place(m, hash, koff, ref);
 out:
     sharena__write_end(a, s, nested);
@@ -320,6 +325,7 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
         if (stays)
             continue;
         m->entries[i] = *e;
+        SHARENA__HOOK("map:remove-shifting");
         i = j;
     }
     m->entries[i].key = 0;

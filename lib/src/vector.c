@@ -117,6 +117,7 @@ static int ensure_room(sharena_arena *a, struct sharena__slot *s,
     struct sharena__vector *n = (void *)(a->base + off);
     memcpy(n->items, v->items, v->len * 8);
     n->len = v->len;
+    SHARENA__HOOK("vector:grow-built");
     uint64_t old = s->word;
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
     sharena__free(a, old);
@@ -160,6 +161,7 @@ static int vec_insert(sharena_arena *a, sharena_id vec, uint64_t index,
             v->items[index] = make_ref(value, flags);
         } else {
             v->items[n] = make_ref(value, flags);
+            SHARENA__HOOK("vector:item-before-len");
             __atomic_store_n(&v->len, n + 1, __ATOMIC_RELEASE);
         }
     }

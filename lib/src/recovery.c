@@ -1,0 +1,577 @@
+/* recovery.c: marking a dead owner's locks, listing held locks, and fsck.
+ *
+ * fsck checks the format's invariants (docs/format.md): the header, the
+ * handle table and its free FIFO, every object's payload, and the heap
+ * accounting: every allocated block is referenced by exactly one live
+ * object (its payload, a map key, or a handle-table chunk), every reference
+ * names an allocated block. With SHARENA_FSCK_REPAIR it frees leaked blocks,
+ * kills objects whose payload is unusable, repairs maps and vectors, and
+ * rebuilds the allocator's lists, the free-slot FIFO and the counters. */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static uint64_t slot_limit(const sharena_arena *a)
+{
+    uint64_t n = __atomic_load_n(&sharena__hdr(a)->slot_count, __ATOMIC_ACQUIRE);
+    uint64_t max = (a->heap_end - a->heap_start) / sizeof(struct sharena__slot);
+    return n < max ? n : max;
+}
+
+static bool mark_died(uint32_t *w, uint32_t owner)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+        if ((v & SHARENA__LOCK_OWNER_MASK) != owner ||
+            (v & SHARENA__LOCK_DIED))
+            return false;
+        if (__atomic_compare_exchange_n(w, &v, v | SHARENA__LOCK_DIED, false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+            return true;
+        }
+    }
+    return false;
+}
+
+int sharena_recover_owner(sharena_arena *a, uint32_t owner)
+{
+    if (!a || !owner || (owner & ~SHARENA__LOCK_OWNER_MASK))
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    int n = mark_died(&sharena__hdr(a)->arena_lock, owner) ? 1 : 0;
+    uint64_t lim = slot_limit(a);
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (s && mark_died(&s->lock, owner))
+            n++;
+    }
+    return n;
+}
+
+static void lock_info(sharena_lock_info *li, uint32_t v)
+{
+    li->owner = v & SHARENA__LOCK_OWNER_MASK;
+    li->pid = (v & SHARENA__LOCK_LOCAL) ? (v & 0x1fffffffu) : 0;
+    li->waiters = (v & SHARENA__LOCK_WAITERS) != 0;
+    li->died = (v & SHARENA__LOCK_DIED) != 0;
+}
+
+int sharena_locks(const sharena_arena *a,
+                  int (*fn)(void *ctx, const sharena_lock_info *info),
+                  void *ctx)
+{
+    if (!a || !fn)
+        return SHARENA_EINVAL;
+    sharena_lock_info li;
+    uint32_t v = __atomic_load_n(&sharena__hdr(a)->arena_lock, __ATOMIC_ACQUIRE);
+    if (v) {
+        memset(&li, 0, sizeof li);
+        lock_info(&li, v);
+        int r = fn(ctx, &li);
+        if (r)
+            return r;
+    }
+    uint64_t lim = slot_limit(a);
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s)
+            continue;
+        v = __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE);
+        if (!v)
+            continue;
+        memset(&li, 0, sizeof li);
+        li.id = sharena__id_make(i, s->gen);
+        li.type = s->type;
+        lock_info(&li, v);
+        int r = fn(ctx, &li);
+        if (r)
+            return r;
+    }
+    return 0;
+}
+
+/* ---- fsck ------------------------------------------------------------------ */
+
+struct ref {
+    uint64_t off;  /* payload offset of a block */
+    uint64_t slot; /* slot whose object references it (0: the table) */
+};
+
+struct fsck {
+    sharena_arena *a;
+    unsigned flags;
+    void (*fn)(void *, const char *);
+    void *ctx;
+    sharena_fsck_report rep;
+    struct ref *refs;
+    size_t nrefs, cap;
+    uint64_t *leaks;
+    size_t nleaks, leakcap;
+    bool oom;
+};
+
+__attribute__((format(printf, 2, 3))) static void problem(struct fsck *f,
+                                                          const char *fmt, ...)
+{
+    f->rep.errors++;
+    if (!f->fn)
+        return;
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    f->fn(f->ctx, buf);
+}
+
+static void add_ref(struct fsck *f, uint64_t off, uint64_t slot)
+{
+    if (f->nrefs == f->cap) {
+        size_t nc = f->cap ? f->cap * 2 : 1024;
+        struct ref *p = realloc(f->refs, nc * sizeof *p);
+        if (!p) {
+            f->oom = true;
+            return;
+        }
+        f->refs = p;
+        f->cap = nc;
+    }
+    f->refs[f->nrefs++] = (struct ref){off, slot};
+}
+
+static void add_leak(struct fsck *f, uint64_t off)
+{
+    if (f->nleaks == f->leakcap) {
+        size_t nc = f->leakcap ? f->leakcap * 2 : 64;
+        uint64_t *p = realloc(f->leaks, nc * sizeof *p);
+        if (!p)
+            return; /* stays leaked; reported */
+        f->leaks = p;
+        f->leakcap = nc;
+    }
+    f->leaks[f->nleaks++] = off;
+}
+
+static bool repairing(const struct fsck *f)
+{
+    return f->flags & SHARENA_FSCK_REPAIR;
+}
+
+static bool owner_alive(uint32_t v)
+{
+    if (!(v & SHARENA__LOCK_LOCAL))
+        return true; /* a broker slot: only the broker knows */
+    pid_t pid = (pid_t)(v & 0x1fffffffu);
+    return pid > 0 && (pid == sharena__getpid() || kill(pid, 0) == 0 ||
+                       errno != ESRCH);
+}
+
+/* Recover a lock whose owner is gone, the way a locker would. */
+static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
+{
+    uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    if (!v)
+        return;
+    bool dead = (v & SHARENA__LOCK_DIED) || !owner_alive(v) ||
+                ((f->flags & SHARENA_FSCK_BREAK_LOCKS) &&
+                 !(v & SHARENA__LOCK_LOCAL));
+    if (!dead) {
+        f->rep.locks_held++;
+        return;
+    }
+    if (f->a->readonly)
+        return; /* pending recovery is not damage */
+    mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
+    /* take it: EOWNERDEAD makes the lock code repair, then release */
+    if (s) {
+        if (sharena__lock(f->a, w) >= 0) {
+            if (s->type)
+                sharena__repair(f->a, s);
+            sharena__unlock(f->a, w);
+        }
+    } else if (sharena__arena_lock(f->a) == 0) {
+        sharena__arena_unlock(f->a);
+    }
+    f->rep.recovered++;
+}
+
+static const char *tname(int t)
+{
+    return sharena_type_name(t);
+}
+
+/* Check one live object; collect its blocks. Returns false if the object is
+ * unusable (its payload does not fit its type). */
+static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
+{
+    sharena_arena *a = f->a;
+    uint64_t off = s->word, have;
+    switch (s->type) {
+    case SHARENA_T_NUMBER:
+        return true;
+    case SHARENA_T_BOOL:
+        if (s->word > 1) {
+            problem(f, "slot %lu: bool with value %lu", (unsigned long)idx,
+                    (unsigned long)s->word);
+            if (repairing(f)) {
+                s->word = 1;
+                f->rep.repaired++;
+            }
+        }
+        return true;
+    default:
+        break;
+    }
+    have = sharena__payload_size(a, off);
+    if (!have) {
+        problem(f, "slot %lu: %s payload at %#lx is not an allocated block",
+                (unsigned long)idx, tname(s->type), (unsigned long)off);
+        return false;
+    }
+    add_ref(f, off, idx);
+    const uint8_t *p = a->base + off;
+    switch (s->type) {
+    case SHARENA_T_STRING: {
+        const struct sharena__string *str = (const void *)p;
+        if (have < sizeof *str || str->len >= have - sizeof *str) {
+            problem(f, "slot %lu: string length exceeds its block",
+                    (unsigned long)idx);
+            return false;
+        }
+        if (!sharena_utf8_valid(str->data, str->len))
+            problem(f, "slot %lu: string is not valid UTF-8",
+                    (unsigned long)idx);
+        return true;
+    }
+    case SHARENA_T_BYTES: {
+        const struct sharena__bytes *b = (const void *)p;
+        if (have < sizeof *b || b->size > have - sizeof *b) {
+            problem(f, "slot %lu: bytes size exceeds its block",
+                    (unsigned long)idx);
+            return false;
+        }
+        return true;
+    }
+    case SHARENA_T_MAP: {
+        struct sharena__map *m = (void *)p;
+        if (have < sizeof *m || m->cap < SHARENA__MAP_MIN_CAP ||
+            (m->cap & (m->cap - 1)) ||
+            m->cap > (have - sizeof *m) / sizeof m->entries[0]) {
+            problem(f, "slot %lu: map table header is invalid",
+                    (unsigned long)idx);
+            return false;
+        }
+        uint64_t used = 0;
+        bool bad = false;
+        for (uint64_t i = 0; i < m->cap; i++) {
+            struct sharena__map_entry *e = &m->entries[i];
+            if (!e->key)
+                continue;
+            used++;
+            uint64_t kh = sharena__payload_size(a, e->key);
+            const struct sharena__key *k = (const void *)(a->base + e->key);
+            if (!kh || k->len > kh - sizeof *k) {
+                problem(f, "slot %lu: map entry %lu has an invalid key",
+                        (unsigned long)idx, (unsigned long)i);
+                bad = true;
+                continue;
+            }
+            add_ref(f, e->key, idx);
+            if (e->hash != sharena__hash(a, k->data, k->len)) {
+                problem(f, "slot %lu: map entry %lu has a wrong hash",
+                        (unsigned long)idx, (unsigned long)i);
+                bad = true;
+            }
+        }
+        if (used != m->count) {
+            problem(f, "slot %lu: map count %lu but %lu entries",
+                    (unsigned long)idx, (unsigned long)m->count,
+                    (unsigned long)used);
+            bad = true;
+        }
+        if (bad && repairing(f)) {
+            /* drop the bad keys' refs from our list: repair rebuilds */
+            while (f->nrefs && f->refs[f->nrefs - 1].slot == idx &&
+                   f->refs[f->nrefs - 1].off != off)
+                f->nrefs--;
+            sharena__map_repair(a, s);
+            f->rep.repaired++;
+            struct sharena__map *nm = (void *)(a->base + s->word);
+            for (uint64_t i = 0; i < nm->cap; i++)
+                if (nm->entries[i].key)
+                    add_ref(f, nm->entries[i].key, idx);
+        }
+        return true;
+    }
+    case SHARENA_T_VECTOR: {
+        struct sharena__vector *v = (void *)p;
+        if (have < sizeof *v || v->cap > (have - sizeof *v) / 8 ||
+            v->len > v->cap) {
+            problem(f, "slot %lu: vector length or capacity exceeds its block",
+                    (unsigned long)idx);
+            if (repairing(f) && have >= sizeof *v) {
+                sharena__vector_repair(a, s);
+                f->rep.repaired++;
+                return true;
+            }
+            return have >= sizeof *v;
+        }
+        return true;
+    }
+    case SHARENA_T_SHAPE: {
+        size_t n;
+        if (sharena_shape_nfields(a, sharena__id_make(idx, s->gen), &n) < 0) {
+            problem(f, "slot %lu: shape is invalid", (unsigned long)idx);
+            return false;
+        }
+        return true;
+    }
+    case SHARENA_T_STRUCT: {
+        size_t n;
+        if (sharena_shape_nfields(a, sharena__id_make(idx, s->gen), &n) < 0) {
+            problem(f, "slot %lu: struct has no valid shape",
+                    (unsigned long)idx);
+            return false;
+        }
+        const struct sharena__struct *st = (const void *)p;
+        if (have < sizeof *st || st->nfields != n ||
+            n > (have - sizeof *st) / 8) {
+            problem(f, "slot %lu: struct cells do not match its shape",
+                    (unsigned long)idx);
+            return false;
+        }
+        return true;
+    }
+    default:
+        problem(f, "slot %lu: unknown type %d", (unsigned long)idx, s->type);
+        return false;
+    }
+}
+
+static int cmp_ref(const void *x, const void *y)
+{
+    const struct ref *p = x, *q = y;
+    return p->off < q->off ? -1 : p->off > q->off;
+}
+
+struct walk {
+    struct fsck *f;
+    size_t i; /* next ref to match */
+};
+
+static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free)
+{
+    struct walk *w = ctx;
+    struct fsck *f = w->f;
+    size_t nref = 0;
+    while (w->i < f->nrefs && f->refs[w->i].off < off) {
+        problem(f, "reference to %#lx (slot %lu) is not a block start",
+                (unsigned long)f->refs[w->i].off,
+                (unsigned long)f->refs[w->i].slot);
+        w->i++;
+    }
+    while (w->i < f->nrefs && f->refs[w->i].off == off) {
+        nref++;
+        w->i++;
+    }
+    if (free) {
+        f->rep.free_bytes += size + 16;
+        if (nref)
+            problem(f, "free block %#lx is still referenced", (unsigned long)off);
+        return 0;
+    }
+    f->rep.blocks++;
+    f->rep.used_bytes += size + 16;
+    if (nref > 1)
+        problem(f, "block %#lx is referenced %lu times", (unsigned long)off,
+                (unsigned long)nref);
+    if (nref == 0) {
+        f->rep.leaked_bytes += size + 16;
+        problem(f, "block %#lx (%lu bytes) is referenced by nothing (leak)",
+                (unsigned long)off, (unsigned long)size);
+        if (repairing(f))
+            add_leak(f, off);
+    }
+    return 0;
+}
+
+/* Rebuild the free-slot FIFO from the table. Arena lock held. */
+static void rebuild_slot_fifo(sharena_arena *a, uint64_t lim)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    uint64_t head = 0, tail = 0, live = 0;
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s)
+            continue;
+        if (s->type) {
+            live++;
+            continue;
+        }
+        if (s->flags & SHARENA__SLOT_RETIRED)
+            continue;
+        s->word = 0;
+        if (tail)
+            sharena__slot_at(a, tail)->word = i;
+        else
+            head = i;
+        tail = i;
+    }
+    h->slot_free_head = head;
+    h->slot_free_tail = tail;
+    h->live_objects = live;
+}
+
+static void check_slot_fifo(struct fsck *f, uint64_t lim, uint64_t nfree)
+{
+    const struct sharena__header *h = sharena__hdr(f->a);
+    uint64_t i = h->slot_free_head, n = 0;
+    while (i && n <= lim) {
+        struct sharena__slot *s = sharena__slot_at(f->a, i);
+        if (!s || s->type || i >= lim) {
+            problem(f, "free-slot list reaches slot %lu, which is not free",
+                    (unsigned long)i);
+            return;
+        }
+        n++;
+        if (!s->word && i != h->slot_free_tail) {
+            problem(f, "free-slot list ends before its tail");
+            return;
+        }
+        i = s->word;
+    }
+    if (n != nfree)
+        problem(f, "free-slot list holds %lu slots but %lu are free",
+                (unsigned long)n, (unsigned long)nfree);
+}
+
+int sharena_fsck(sharena_arena *a, unsigned flags,
+                 void (*fn)(void *ctx, const char *problem), void *ctx,
+                 sharena_fsck_report *report)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if ((flags & SHARENA_FSCK_REPAIR) && a->readonly)
+        return SHARENA_EROFS;
+    struct fsck f = {.a = a, .flags = flags, .fn = fn, .ctx = ctx};
+    struct sharena__header *h = sharena__hdr(a);
+
+    /* 1. Dead owners' locks: recover them as a locker would. */
+    settle_lock(&f, &h->arena_lock, NULL);
+    uint64_t lim = slot_limit(a);
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (s)
+            settle_lock(&f, &s->lock, s);
+    }
+
+    bool locked = false;
+    if (!a->readonly) {
+        int r = sharena__arena_lock(a);
+        if (r < 0 && r != SHARENA_ECORRUPT)
+            return r;
+        locked = r == 0;
+        if (r == SHARENA_ECORRUPT) {
+            problem(&f, "heap block chain is broken");
+            /* the lock was released by arena_lock on failure */
+        }
+    }
+
+    /* 2. Handle table: chunks, slots, objects. */
+    lim = slot_limit(a);
+    uint64_t nfree = 0;
+    for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
+        uint64_t off = h->slot_chunks[k];
+        if (!off)
+            continue;
+        if (!sharena__payload(a, off, ((uint64_t)SHARENA__SLOT_CHUNK0 << k) *
+                                          sizeof(struct sharena__slot)))
+            problem(&f, "handle-table chunk %u at %#lx is invalid", k,
+                    (unsigned long)off);
+        else
+            add_ref(&f, off, 0);
+    }
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s) {
+            problem(&f, "slot %lu lies in a missing chunk", (unsigned long)i);
+            continue;
+        }
+        if (!s->type) {
+            if (!(s->flags & SHARENA__SLOT_RETIRED))
+                nfree++;
+            continue;
+        }
+        if (s->seq & 1) {
+            problem(&f, "slot %lu: write left unfinished", (unsigned long)i);
+            if (repairing(&f)) {
+                sharena__repair(a, s);
+                f.rep.repaired++;
+            }
+        }
+        if (check_object(&f, i, s)) {
+            f.rep.objects++;
+        } else if (repairing(&f)) {
+            sharena__obj_kill(s); /* its payload is unusable */
+            f.rep.repaired++;
+        }
+    }
+    sharena_id roots = h->roots_id;
+    struct sharena__slot *rs;
+    if (sharena__resolve(a, roots, SHARENA_T_MAP, &rs) < 0)
+        problem(&f, "roots directory %lu is not a live map",
+                (unsigned long)roots);
+    if (!repairing(&f))
+        check_slot_fifo(&f, lim, nfree);
+
+    /* 3. Heap accounting. */
+    int r = 0;
+    if (!f.oom) {
+        qsort(f.refs, f.nrefs, sizeof *f.refs, cmp_ref);
+        struct walk w = {.f = &f};
+        r = sharena__heap_walk(a, walk_block, &w);
+        if (r == SHARENA_ECORRUPT)
+            problem(&f, "heap block chain is broken");
+        for (; w.i < f.nrefs; w.i++)
+            problem(&f, "reference to %#lx (slot %lu) is outside the heap",
+                    (unsigned long)f.refs[w.i].off,
+                    (unsigned long)f.refs[w.i].slot);
+        if (locked && r == 0) {
+            for (size_t i = 0; i < f.nleaks; i++) {
+                sharena__free_locked(a, f.leaks[i]);
+                f.rep.repaired++;
+            }
+        }
+    } else {
+        problem(&f, "out of memory: heap accounting skipped");
+    }
+    if (locked && !a->readonly && r != SHARENA_ECORRUPT) {
+        if (h->used_bytes != f.rep.used_bytes && !repairing(&f))
+            problem(&f, "header says %lu bytes used, blocks hold %lu",
+                    (unsigned long)h->used_bytes,
+                    (unsigned long)f.rep.used_bytes);
+        if (repairing(&f)) {
+            if (sharena__alloc_rebuild(a) == 0)
+                f.rep.repaired++;
+            rebuild_slot_fifo(a, lim);
+        }
+    }
+    if (locked)
+        sharena__arena_unlock(a);
+    free(f.refs);
+    free(f.leaks);
+    if (report)
+        *report = f.rep;
+    if (repairing(&f))
+        return f.rep.errors > f.rep.repaired ? SHARENA_ECORRUPT : 0;
+    return f.rep.errors ? SHARENA_ECORRUPT : 0;
+}
