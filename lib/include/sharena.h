@@ -506,6 +506,36 @@ SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
+/** @name Change notifications (wait.c)
+ * An object's version is its sequence counter (sharena_version()); it grows
+ * with every completed write. Waiting sleeps in FUTEX_WAIT on that word, so
+ * a writer in any process wakes a waiter with no broker round trip; writers
+ * pay for the wake only when someone waits. @{ */
+
+/**
+ * Wait until object @p id's version differs from @p last (pass the value
+ * from sharena_version(), or 0 to return at once with the current version)
+ * or @p timeout_ns passes (< 0: forever).
+ * @return 0 with *version set, SHARENA_ETIMEDOUT, SHARENA_ESTALE when the
+ *         object was dropped, SHARENA_EINTR when a signal arrived (the
+ *         caller decides whether to retry), SHARENA_ECLOSED when the arena
+ *         handle is being closed.
+ * Read-only handles can wait too: they cannot announce themselves to
+ * writers, so they re-check every 2 ms instead of being woken.
+ */
+SHARENA_EXPORT int sharena_wait(sharena_arena *a, sharena_id id,
+                                uint64_t last, int64_t timeout_ns,
+                                uint64_t *version);
+/** Arena-wide version: a counter bumped by every completed write. */
+SHARENA_EXPORT int sharena_arena_version(const sharena_arena *a,
+                                         uint64_t *version);
+/** Wait until the arena-wide version differs from @p last; as
+ * sharena_wait(). */
+SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
+                                    int64_t timeout_ns, uint64_t *version);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
 /** @name Recovery, consistency checks and lock inspection (recovery.c) @{ */
 
 /** Owner values of processes without a broker slot: this bit | pid. */

@@ -270,9 +270,9 @@ void sharena_arena_close(sharena_arena *a)
 {
     if (!a)
         return;
+    sharena__wake_closing(a);
     if (a->conn)
         sharena__conn_arena_closed(a->conn, a);
-    a->closed = true;
     if (a->base)
         munmap(a->base, a->size);
     if (a->fd >= 0)

@@ -31,6 +31,9 @@ struct sharena_arena {
     uint32_t owner;      /* lock owner value used by this process */
     pid_t owner_pid;     /* pid that `owner` was computed for (fork check) */
     sharena_conn *conn;  /* broker connection this arena came from, or NULL */
+    /* waits in progress on this handle (close wakes them and waits) */
+    uint32_t waiting;
+    uint32_t *wait_words[32];
     /* cached, validated slot chunk pointers (chunks never move) */
     struct sharena__slot *chunks[SHARENA__SLOT_CHUNKS];
     char name[SHARENA_NAME_MAX + 1];
@@ -192,6 +195,9 @@ extern void (*sharena__hook)(const char *point);
         if (SHARENA__UNLIKELY(sharena__hook != NULL))                          \
             sharena__hook(point);                                              \
     } while (0)
+
+/* Wake this handle's waiters and wait until they returned (wait.c). */
+void sharena__wake_closing(sharena_arena *a);
 
 /* ---- misc -------------------------------------------------------------------
  */

@@ -237,9 +237,14 @@ void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
 {
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
-    __atomic_add_fetch(&sharena__hdr(a)->changes, 1, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&s->waiters, __ATOMIC_RELAXED))
+    struct sharena__header *h = sharena__hdr(a);
+    __atomic_add_fetch(&h->changes, 1, __ATOMIC_SEQ_CST);
+    /* Pairs with the waiter's increment-then-recheck (wait.c): either it
+     * sees the new value or we see its registration. */
+    if (__atomic_load_n(&s->waiters, __ATOMIC_SEQ_CST))
         futex(&s->seq, FUTEX_WAKE, INT32_MAX, NULL);
+    if (__atomic_load_n(&h->change_waiters, __ATOMIC_SEQ_CST))
+        futex(&h->changes, FUTEX_WAKE, INT32_MAX, NULL);
     if (!nested)
         sharena__unlock(a, &s->lock);
 }
