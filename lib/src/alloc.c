@@ -9,6 +9,8 @@
  * links are checked before use; a bad one yields SHARENA_ECORRUPT. */
 #include "internal.h"
 
+#include <stdlib.h>
+
 static inline struct sharena__block *blk(const sharena_arena *a, uint64_t b)
 {
     return (struct sharena__block *)(a->base + b);
@@ -26,6 +28,45 @@ static inline uint64_t bsize(const sharena_arena *a, uint64_t b)
 static inline bool bfree(const sharena_arena *a, uint64_t b)
 {
     return blk(a, b)->size_flags & SHARENA__BLOCK_FREE;
+}
+static inline uint64_t bprev(const sharena_arena *a, uint64_t b)
+{
+    return blk(a, b)->prev_phys & SHARENA__BLOCK_OFF_MASK;
+}
+static inline uint32_t btag(const sharena_arena *a, uint64_t b)
+{
+    const struct sharena__block *h = blk(a, b);
+    return (uint32_t)(h->size_flags >> SHARENA__BLOCK_TAG_SHIFT) |
+           (uint32_t)((h->prev_phys >> SHARENA__BLOCK_TAG_SHIFT) & 0xfff)
+               << SHARENA__BLOCK_TAG_LO_BITS;
+}
+/* Size and free flag in one store; the tag's low bits are kept. */
+static inline void set_size(sharena_arena *a, uint64_t b, uint64_t size,
+                            bool free)
+{
+    struct sharena__block *h = blk(a, b);
+    h->size_flags = (h->size_flags & ~(SHARENA__BLOCK_SIZE_MASK | 15)) |
+                    size | (free ? SHARENA__BLOCK_FREE : 0);
+}
+static inline void set_prev(sharena_arena *a, uint64_t b, uint64_t prev)
+{
+    struct sharena__block *h = blk(a, b);
+    h->prev_phys = (h->prev_phys & ~SHARENA__BLOCK_OFF_MASK) | prev;
+}
+/* A whole new header: size, free flag, previous block, tag. */
+static inline void set_header(sharena_arena *a, uint64_t b, uint64_t size,
+                              bool free, uint64_t prev, uint32_t tag)
+{
+    struct sharena__block *h = blk(a, b);
+    uint64_t lo = tag & ((1u << SHARENA__BLOCK_TAG_LO_BITS) - 1);
+    uint64_t hi = tag >> SHARENA__BLOCK_TAG_LO_BITS;
+    h->prev_phys = prev | hi << SHARENA__BLOCK_TAG_SHIFT;
+    h->size_flags = size | (free ? SHARENA__BLOCK_FREE : 0) |
+                    lo << SHARENA__BLOCK_TAG_SHIFT;
+}
+static inline void set_tag(sharena_arena *a, uint64_t b, uint32_t tag)
+{
+    set_header(a, b, bsize(a, b), bfree(a, b), bprev(a, b), tag);
 }
 
 /* A block header at @p b with a sane size inside the heap. */
@@ -116,15 +157,15 @@ void sharena__alloc_init(sharena_arena *a)
 {
     struct sharena__header *h = sharena__hdr(a);
     uint64_t b = a->heap_start;
-    blk(a, b)->size_flags = (a->heap_end - b) | SHARENA__BLOCK_FREE;
-    blk(a, b)->prev_phys = 0;
+    set_header(a, b, a->heap_end - b, true, 0, 0);
     h->used_bytes = 0;
     insert_free(a, b);
 }
 
 /* Round a request up to a block size and to the start of a class in which
  * every block is large enough. */
-int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off)
+int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
+                          uint64_t *off)
 {
     struct sharena__header *h = sharena__hdr(a);
     if (size > a->heap_end - a->heap_start)
@@ -163,18 +204,17 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off)
     uint64_t sz = bsize(a, b);
     if (sz - need >= SHARENA__MIN_BLOCK) {
         uint64_t rem = b + need;
-        blk(a, rem)->size_flags = (sz - need) | SHARENA__BLOCK_FREE;
-        blk(a, rem)->prev_phys = b;
+        set_header(a, rem, sz - need, true, b, 0);
         SHARENA__HOOK("alloc:split");
-        blk(a, b)->size_flags = need | SHARENA__BLOCK_FREE;
+        set_size(a, b, need, true);
         uint64_t nx = rem + (sz - need);
         if (nx < a->heap_end)
-            blk(a, nx)->prev_phys = rem;
+            set_prev(a, nx, rem);
         insert_free(a, rem);
         sz = need;
     }
     SHARENA__HOOK("alloc:unlinked");
-    blk(a, b)->size_flags = sz; /* allocated */
+    set_header(a, b, sz, false, bprev(a, b), tag); /* allocated */
     h->used_bytes += sz;
     *off = b + 16;
     return 0;
@@ -188,34 +228,38 @@ void sharena__free_locked(sharena_arena *a, uint64_t off)
     uint64_t b = off - 16;
     uint64_t sz = bsize(a, b);
     h->used_bytes -= sz < h->used_bytes ? sz : h->used_bytes;
+    /* Free first, in one store: whatever happens next, a walk of the heap
+     * sees this block free and can merge it (alloc_rebuild). */
+    set_header(a, b, sz, true, bprev(a, b), 0);
 
     uint64_t nx = b + sz;
     if (nx < a->heap_end && block_ok(a, nx) && bfree(a, nx) &&
         remove_free(a, nx) == 0) {
         sz += bsize(a, nx);
-        blk(a, b)->size_flags = sz; /* swallow next: one store */
+        set_size(a, b, sz, true); /* swallow next: one store */
         SHARENA__HOOK("free:merged-next");
     }
-    uint64_t pv = blk(a, b)->prev_phys;
+    uint64_t pv = bprev(a, b);
     if (b != a->heap_start && block_ok(a, pv) && pv + bsize(a, pv) == b &&
         bfree(a, pv) && remove_free(a, pv) == 0) {
         sz += bsize(a, pv);
-        blk(a, pv)->size_flags = sz | SHARENA__BLOCK_FREE;
+        set_size(a, pv, sz, true);
         b = pv;
     }
-    blk(a, b)->size_flags = sz | SHARENA__BLOCK_FREE;
+    set_header(a, b, sz, true, bprev(a, b), 0);
     nx = b + sz;
     if (nx < a->heap_end && block_ok(a, nx))
-        blk(a, nx)->prev_phys = b;
+        set_prev(a, nx, b);
     insert_free(a, b);
 }
 
-int sharena__alloc(sharena_arena *a, uint64_t size, uint64_t *off)
+int sharena__alloc(sharena_arena *a, uint64_t size, uint32_t tag,
+                   uint64_t *off)
 {
     int r = sharena__arena_lock(a);
     if (r < 0)
         return r;
-    r = sharena__alloc_locked(a, size, off);
+    r = sharena__alloc_locked(a, size, tag, off);
     sharena__arena_unlock(a);
     return r;
 }
@@ -243,10 +287,9 @@ int sharena__alloc_rebuild(sharena_arena *a)
             return SHARENA_ECORRUPT;
         uint64_t sz = bsize(a, b);
         if (prev && bfree(a, prev) && bfree(a, b)) {
-            blk(a, prev)->size_flags =
-                (bsize(a, prev) + sz) | SHARENA__BLOCK_FREE;
+            set_size(a, prev, bsize(a, prev) + sz, true);
         } else {
-            blk(a, b)->prev_phys = prev;
+            set_prev(a, b, prev);
             prev = b;
             if (!bfree(a, b))
                 used += sz;
@@ -266,7 +309,7 @@ int sharena__alloc_rebuild(sharena_arena *a)
 /* Walk the heap for fsck and tests: calls @p fn for every block. */
 int sharena__heap_walk(const sharena_arena *a,
                        int (*fn)(void *ctx, uint64_t off, uint64_t size,
-                                 bool free),
+                                 bool free, uint32_t tag),
                        void *ctx)
 {
     uint64_t b = a->heap_start;
@@ -274,10 +317,48 @@ int sharena__heap_walk(const sharena_arena *a,
     while (b < a->heap_end && limit--) {
         if (!block_ok(a, b))
             return SHARENA_ECORRUPT;
-        int r = fn(ctx, b + 16, bsize(a, b) - 16, bfree(a, b));
+        int r = fn(ctx, b + 16, bsize(a, b) - 16, bfree(a, b), btag(a, b));
         if (r)
             return r;
         b += bsize(a, b);
     }
     return b == a->heap_end ? 0 : SHARENA_ECORRUPT;
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t p = *(const uint64_t *)x, q = *(const uint64_t *)y;
+    return p < q ? -1 : p > q;
+}
+
+int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
+                              size_t nkeep)
+{
+    if (!tag)
+        return 0; /* the handle table's blocks are never swept */
+    qsort(keep, nkeep, sizeof *keep, cmp_u64);
+    uint64_t found[64];
+    int total = 0;
+    /* Collect, then free (freeing merges blocks under the walk). Bounded:
+     * at most 64 per pass, and each pass frees what it found. */
+    for (int pass = 0; pass < 1024; pass++) {
+        size_t n = 0;
+        uint64_t b = a->heap_start;
+        uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+        while (b < a->heap_end && limit-- && n < 64) {
+            if (!block_ok(a, b))
+                return SHARENA_ECORRUPT;
+            if (!bfree(a, b) && btag(a, b) == tag &&
+                !bsearch(&(uint64_t){b + 16}, keep, nkeep, sizeof *keep,
+                         cmp_u64))
+                found[n++] = b + 16;
+            b += bsize(a, b);
+        }
+        for (size_t i = 0; i < n; i++)
+            sharena__free_locked(a, found[i]);
+        total += (int)n;
+        if (n < 64)
+            break;
+    }
+    return total;
 }

@@ -45,9 +45,10 @@ static void children(sharena_arena *a, struct sharena__slot *s, bool all,
         for (uint64_t i = 0; i < m->cap; i++) {
             if (!m->entries[i].key)
                 continue;
+            uint64_t key = m->entries[i].key;
             push(w, m->entries[i].value, all);
-            sharena__free(a, m->entries[i].key);
-            m->entries[i].key = 0;
+            m->entries[i].key = 0; /* detach first: repair must not see it */
+            sharena__free(a, key);
         }
         m->count = 0;
         break;
@@ -98,8 +99,13 @@ static int drop_one(sharena_arena *a, sharena_id id, bool all, struct work *w)
     SHARENA__HOOK("drop:detached");
     sharena__obj_kill(s);
     SHARENA__HOOK("drop:killed");
-    sharena__write_end(a, s, nested);
+    /* Reclaim while still holding the lock, so a dead dropper's slot is
+     * recognisable (killed, not listed, lock owner dead) and a reused slot
+     * never sees our seq change. */
+    sharena__write_finish(a, s);
     sharena__obj_reclaim(a, s, off);
+    if (!nested)
+        sharena__unlock(a, &s->lock);
     return 0;
 }
 

@@ -82,6 +82,7 @@ static int slot_take(sharena_arena *a, uint64_t *index)
         h->slot_free_head = next;
         if (!next)
             h->slot_free_tail = 0;
+        s->flags &= (uint8_t)~SHARENA__SLOT_LISTED;
         *index = head;
         return 0;
     }
@@ -94,7 +95,7 @@ static int slot_take(sharena_arena *a, uint64_t *index)
         if (idx != (first ? first : 1))
             return SHARENA_ECORRUPT;
         uint64_t off;
-        int r = sharena__alloc_locked(a, chunk_bytes(k), &off);
+        int r = sharena__alloc_locked(a, chunk_bytes(k), 0, &off);
         if (r < 0)
             return r;
         memset(a->base + off, 0, chunk_bytes(k));
@@ -111,8 +112,9 @@ static void slot_put(sharena_arena *a, uint64_t index, struct sharena__slot *s)
 {
     struct sharena__header *h = sharena__hdr(a);
     s->word = 0;
-    if (s->flags & SHARENA__SLOT_RETIRED)
+    if (s->flags & (SHARENA__SLOT_RETIRED | SHARENA__SLOT_LISTED))
         return;
+    s->flags |= SHARENA__SLOT_LISTED;
     uint64_t tail = h->slot_free_tail;
     struct sharena__slot *t = tail ? sharena__slot_at(a, tail) : NULL;
     if (t && !t->type) {
@@ -137,7 +139,7 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
     uint64_t index, boff = 0;
     r = slot_take(a, &index);
     if (r == 0 && payload) {
-        r = sharena__alloc_locked(a, payload, &boff);
+        r = sharena__alloc_locked(a, payload, (uint32_t)index, &boff);
         if (r < 0) {
             /* give the slot back at the head: nothing changes */
             struct sharena__header *h = sharena__hdr(a);
@@ -146,6 +148,7 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
                 h->slot_count = index; /* undo the extension */
             } else {
                 s->word = h->slot_free_head;
+                s->flags |= SHARENA__SLOT_LISTED;
                 h->slot_free_head = index;
                 if (!h->slot_free_tail)
                     h->slot_free_tail = index;
@@ -183,14 +186,16 @@ void sharena__obj_kill(struct sharena__slot *s)
     __atomic_store_n(&s->type, 0, __ATOMIC_RELEASE);
 }
 
-static uint64_t slot_index(const sharena_arena *a, const struct sharena__slot *s)
+uint32_t sharena__slot_index(const sharena_arena *a,
+                             const struct sharena__slot *s)
 {
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
         const struct sharena__slot *c = a->chunks[k];
         uint64_t n = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
         if (c && s >= c && s < c + n)
-            return (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1) +
-                   (uint64_t)(s - c);
+            return (uint32_t)((uint64_t)SHARENA__SLOT_CHUNK0 *
+                                  ((UINT64_C(1) << k) - 1) +
+                              (uint64_t)(s - c));
     }
     return 0;
 }
@@ -205,7 +210,7 @@ void sharena__obj_reclaim(sharena_arena *a, struct sharena__slot *s,
         sharena__free_locked(a, off);
     if (h->live_objects)
         h->live_objects--;
-    uint64_t index = slot_index(a, s);
+    uint64_t index = sharena__slot_index(a, s);
     if (index && !s->type)
         slot_put(a, index, s);
     sharena__arena_unlock(a);
@@ -226,4 +231,39 @@ int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)
         return r;
     *version = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
     return 0;
+}
+
+void sharena__slot_fifo_rebuild(sharena_arena *a)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    uint64_t lim = h->slot_count;
+    uint64_t max = (a->heap_end - a->heap_start) / sizeof(struct sharena__slot);
+    if (lim > max)
+        lim = max;
+    uint64_t head = 0, tail = 0, live = 0;
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s)
+            continue;
+        if (s->type) {
+            live++;
+            continue;
+        }
+        /* retired slots stay out; a killed slot whose dropper still holds
+         * its lock is the dropper's to put back */
+        if ((s->flags & SHARENA__SLOT_RETIRED) ||
+            (!(s->flags & SHARENA__SLOT_LISTED) &&
+             __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE)))
+            continue;
+        s->flags |= SHARENA__SLOT_LISTED;
+        s->word = 0;
+        if (tail)
+            sharena__slot_at(a, tail)->word = i;
+        else
+            head = i;
+        tail = i;
+    }
+    h->slot_free_head = head;
+    h->slot_free_tail = tail;
+    h->live_objects = live;
 }

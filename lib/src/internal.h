@@ -85,6 +85,12 @@ static inline sharena_id sharena__id_make(uint64_t slot, uint32_t gen)
     return slot | ((uint64_t)gen << SHARENA__SLOT_BITS);
 }
 
+/* Rebuild the free-slot FIFO and live count from the table (arena lock
+ * held; after a process died inside the handle table). */
+void sharena__slot_fifo_rebuild(sharena_arena *a);
+/* Slot pointer -> slot number (0 if not in a cached chunk). */
+uint32_t sharena__slot_index(const sharena_arena *a,
+                             const struct sharena__slot *s);
 /* Slot number -> slot pointer (NULL if never allocated or corrupt). */
 struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index);
 
@@ -110,10 +116,12 @@ void sharena__obj_reclaim(sharena_arena *a, struct sharena__slot *s,
 /* ---- allocator (alloc.c) ----------------------------------------------------
  * Callers hold the arena lock (sharena__arena_lock). Offsets are payload
  * offsets. */
-int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint64_t *off);
+int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
+                          uint64_t *off);
 void sharena__free_locked(sharena_arena *a, uint64_t off);
 /* Convenience wrappers taking the arena lock themselves. */
-int sharena__alloc(sharena_arena *a, uint64_t size, uint64_t *off);
+int sharena__alloc(sharena_arena *a, uint64_t size, uint32_t tag,
+                   uint64_t *off);
 void sharena__free(sharena_arena *a, uint64_t off);
 /* Rebuild the free lists from a walk of the heap (repair after a dead
  * owner). Returns 0 or SHARENA_ECORRUPT. Caller holds the arena lock. */
@@ -123,8 +131,13 @@ void sharena__alloc_init(sharena_arena *a);
  * return of @p fn. SHARENA_ECORRUPT if the chain is broken. */
 int sharena__heap_walk(const sharena_arena *a,
                        int (*fn)(void *ctx, uint64_t off, uint64_t size,
-                                 bool free),
+                                 bool free, uint32_t tag),
                        void *ctx);
+/* Free every allocated block tagged @p tag (a slot index) except those whose
+ * payload offsets are in @p keep (sorted in place). Arena lock held. Returns
+ * how many were freed. */
+int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
+                              size_t nkeep);
 
 /* ---- locks (lock.c) ---------------------------------------------------------
  * lock returns 0, or SHARENA_EOWNERDEAD when the previous owner died: the
@@ -136,6 +149,8 @@ void sharena__unlock(const sharena_arena *a, uint32_t *word);
 int sharena__arena_lock(sharena_arena *a);
 void sharena__arena_unlock(sharena_arena *a);
 uint32_t sharena__owner(const sharena_arena *a);
+/* Record a lock taken outside sharena__lock() as held by this thread. */
+void sharena__held_push(const uint32_t *w);
 /* getpid() cached per process (refreshed in fork children). */
 pid_t sharena__getpid(void);
 /* A reader saw a write in progress for long: take and release the lock so
@@ -148,6 +163,8 @@ int sharena__read_settle(const sharena_arena *a, struct sharena__slot *s);
  * slot in *out. */
 int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
                          struct sharena__slot **out);
+/* Close the seq (even) and wake waiters, keeping the lock. */
+void sharena__write_finish(sharena_arena *a, struct sharena__slot *s);
 /* Close the seq (even) and unlock unless @p nested. */
 void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
                         int nested);
@@ -184,7 +201,8 @@ int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s);
 enum { SHARENA__PUT_SET, SHARENA__PUT_IF_ABSENT };
 int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
                      size_t klen, uint64_t ref, int mode, uint64_t *old);
-int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint64_t *off);
+int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint32_t tag,
+                            uint64_t *off);
 
 /* ---- crash-point hooks (tests) ------------------------------------------
  * Tests set sharena__hook to stop or kill a writer at a named step inside an

@@ -120,6 +120,7 @@ _Static_assert(offsetof(struct sharena__slot, flags) == 21, "slot");
 _Static_assert(offsetof(struct sharena__slot, waiters) == 24, "slot");
 
 #define SHARENA__SLOT_RETIRED 0x01u /* generation exhausted: never reused */
+#define SHARENA__SLOT_LISTED 0x02u  /* on the free FIFO */
 
 /* ---- Lock word -------------------------------------------------------------
  * 0 = free. Otherwise owner | flags. Owner is a broker client slot
@@ -130,10 +131,15 @@ _Static_assert(offsetof(struct sharena__slot, waiters) == 24, "slot");
 #define SHARENA__LOCK_DIED 0x80000000u
 
 /* ---- Allocator block header: 16 bytes before every payload ----------------
- * size_flags: block size in bytes (header included, multiple of 16, >= 32)
- * with FREE in bit 0. prev_phys: offset of the physically previous block
- * (0 for the first). Free blocks keep next/prev free-list offsets in the
- * first 16 payload bytes. Blocks tile [heap_start, heap_end) exactly. */
+ * size_flags: bit 0 FREE; bits 4..43 the block size in bytes (header
+ * included, multiple of 16, >= 32); bits 44..63 the low 20 bits of the tag.
+ * prev_phys: bits 4..43 the offset of the physically previous block (0 for
+ * the first); bits 44..55 the high 12 bits of the tag.
+ * The tag of an allocated block is the index of the slot whose object owns
+ * it (0: the handle table itself), so blocks a writer allocated for an object
+ * and died before linking can be found and freed by whoever repairs it.
+ * Free blocks keep next/prev free-list offsets in the first 16 payload
+ * bytes. Blocks tile [heap_start, heap_end) exactly. */
 struct sharena__block {
     uint64_t size_flags;
     uint64_t prev_phys;
@@ -144,7 +150,10 @@ struct sharena__free_links {
     uint64_t prev;
 };
 #define SHARENA__BLOCK_FREE 1u
-#define SHARENA__BLOCK_SIZE_MASK (~(uint64_t)15)
+#define SHARENA__BLOCK_SIZE_MASK UINT64_C(0x00000ffffffffff0)
+#define SHARENA__BLOCK_OFF_MASK UINT64_C(0x00000ffffffffff0)
+#define SHARENA__BLOCK_TAG_SHIFT 44
+#define SHARENA__BLOCK_TAG_LO_BITS 20
 
 /* ---- Object payloads (offset = slot.word) --------------------------------- */
 

@@ -66,7 +66,7 @@ static bool held_has(const uint32_t *w)
             return true;
     return false;
 }
-static void held_push(const uint32_t *w)
+void sharena__held_push(const uint32_t *w)
 {
     if (held.n < HELD_MAX)
         held.words[held.n++] = w;
@@ -159,7 +159,7 @@ int sharena__lock(const sharena_arena *a, uint32_t *w)
     if (!__atomic_compare_exchange_n(w, &zero, me, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         r = lock_slow(w, me);
-    held_push(w);
+    sharena__held_push(w);
     return r;
 }
 
@@ -181,6 +181,8 @@ int sharena__arena_lock(sharena_arena *a)
     if (r == SHARENA_EOWNERDEAD) {
         /* A process died inside the allocator or the handle table. */
         r = sharena__alloc_rebuild(a);
+        if (r == 0)
+            sharena__slot_fifo_rebuild(a);
         h->arena_seq = (h->arena_seq + 1) & ~1u;
         if (r < 0) {
             sharena__unlock(a, &h->arena_lock);
@@ -232,8 +234,7 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
     return nested;
 }
 
-void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
-                        int nested)
+void sharena__write_finish(sharena_arena *a, struct sharena__slot *s)
 {
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
@@ -245,6 +246,12 @@ void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
         futex(&s->seq, FUTEX_WAKE, INT32_MAX, NULL);
     if (__atomic_load_n(&h->change_waiters, __ATOMIC_SEQ_CST))
         futex(&h->changes, FUTEX_WAKE, INT32_MAX, NULL);
+}
+
+void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
+                        int nested)
+{
+    sharena__write_finish(a, s);
     if (!nested)
         sharena__unlock(a, &s->lock);
 }

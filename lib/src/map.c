@@ -101,18 +101,26 @@ static int check_key(const char *key, size_t klen)
     return sharena_utf8_valid(key, klen) ? 0 : SHARENA_EILSEQ;
 }
 
-int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint64_t *off)
+static uint64_t table_bytes(uint64_t cap)
 {
-    int r = sharena__alloc(a, sizeof(struct sharena__map) +
-                                  cap * sizeof(struct sharena__map_entry),
-                           off);
-    if (r < 0)
-        return r;
-    struct sharena__map *m = (void *)(a->base + *off);
+    return sizeof(struct sharena__map) + cap * sizeof(struct sharena__map_entry);
+}
+
+static void table_init(sharena_arena *a, uint64_t off, uint64_t cap)
+{
+    struct sharena__map *m = (void *)(a->base + off);
     m->count = 0;
     m->cap = cap;
     memset(m->entries, 0, cap * sizeof(struct sharena__map_entry));
-    return 0;
+}
+
+int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint32_t tag,
+                            uint64_t *off)
+{
+    int r = sharena__alloc(a, table_bytes(cap), tag, off);
+    if (r == 0)
+        table_init(a, *off, cap);
+    return r;
 }
 
 int sharena_map_new(sharena_arena *a, sharena_id *out)
@@ -120,12 +128,10 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
     if (!a || !out)
         return SHARENA_EINVAL;
     uint64_t off;
-    int r = sharena__map_init_block(a, SHARENA__MAP_MIN_CAP, &off);
-    if (r < 0)
-        return r;
-    r = sharena__obj_new(a, SHARENA_T_MAP, 0, off, out, NULL);
-    if (r < 0)
-        sharena__free(a, off);
+    int r = sharena__obj_new(a, SHARENA_T_MAP, table_bytes(SHARENA__MAP_MIN_CAP),
+                             0, out, &off);
+    if (r == 0)
+        table_init(a, off, SHARENA__MAP_MIN_CAP);
     return r;
 }
 
@@ -223,7 +229,7 @@ static int grow(sharena_arena *a, struct sharena__slot *s,
 {
     struct sharena__map *m = *mp;
     uint64_t ncap = m->cap * 2, off;
-    int r = sharena__map_init_block(a, ncap, &off);
+    int r = sharena__map_init_block(a, ncap, sharena__slot_index(a, s), &off);
     if (r < 0)
         return r;
     struct sharena__map *n = (void *)(a->base + off);
@@ -277,7 +283,8 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
     if ((m->count + 1) * 4 > m->cap * 3 && (r = grow(a, s, &m)) < 0)
         goto out;
     uint64_t koff;
-    r = sharena__alloc(a, sizeof(struct sharena__key) + klen + 1, &koff);
+    r = sharena__alloc(a, sizeof(struct sharena__key) + klen + 1,
+                       sharena__slot_index(a, s), &koff);
     if (r < 0)
         goto out;
     struct sharena__key *k = (void *)(a->base + koff);
@@ -304,7 +311,7 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
     if (nested < 0)
         return nested;
     int r = 0;
-    uint64_t koff = 0;
+    uint64_t koff;
     struct sharena__map *m = map_at(a, s->word);
     int64_t found = m ? find(a, m, key, klen, hash) : -2;
     if (found < 0) {
@@ -333,10 +340,11 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
     m->entries[i].value = 0;
     if (m->count)
         m->count--;
+    /* under the lock: a writer dying here leaves a block tagged with this
+     * map, which repair frees */
+    sharena__free(a, koff);
 out:
     sharena__write_end(a, s, nested);
-    if (koff)
-        sharena__free(a, koff);
     return r;
 }
 
@@ -499,7 +507,8 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
     if (!m) {
         /* table unusable: start an empty one (entries are lost) */
         uint64_t off;
-        int r = sharena__map_init_block(a, SHARENA__MAP_MIN_CAP, &off);
+        int r = sharena__map_init_block(a, SHARENA__MAP_MIN_CAP,
+                                        sharena__slot_index(a, s), &off);
         if (r < 0)
             return r;
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);

@@ -41,18 +41,59 @@ static bool mark_died(uint32_t *w, uint32_t owner)
     return false;
 }
 
+/* Take a lock whose owner died, without ever waiting: only when the word
+ * still says DIED. */
+static bool take_died(sharena_arena *a, uint32_t *w)
+{
+    uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    if (!(v & SHARENA__LOCK_DIED))
+        return false;
+    uint32_t me = sharena__owner(a) | (v & SHARENA__LOCK_WAITERS);
+    if (!__atomic_compare_exchange_n(w, &v, me, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+        return false;
+    sharena__held_push(w);
+    return true;
+}
+
+/* Repair what a dead owner left behind, now, instead of leaving it to the
+ * next locker. Never waits for a live owner. */
+static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s)
+{
+    if (!take_died(a, w))
+        return;
+    if (s) {
+        sharena__repair(a, s);
+        sharena__unlock(a, w);
+    } else {
+        struct sharena__header *h = sharena__hdr(a);
+        if (sharena__alloc_rebuild(a) == 0)
+            sharena__slot_fifo_rebuild(a);
+        h->arena_seq = (h->arena_seq + 1) & ~1u;
+        sharena__unlock(a, w);
+    }
+}
+
 int sharena_recover_owner(sharena_arena *a, uint32_t owner)
 {
     if (!a || !owner || (owner & ~SHARENA__LOCK_OWNER_MASK))
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
-    int n = mark_died(&sharena__hdr(a)->arena_lock, owner) ? 1 : 0;
+    struct sharena__header *h = sharena__hdr(a);
+    int n = 0;
+    /* The arena lock first: object repair may need to allocate. */
+    if (mark_died(&h->arena_lock, owner)) {
+        n++;
+        repair_died(a, &h->arena_lock, NULL);
+    }
     uint64_t lim = slot_limit(a);
     for (uint64_t i = 1; i < lim; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
-        if (s && mark_died(&s->lock, owner))
+        if (s && mark_died(&s->lock, owner)) {
             n++;
+            repair_died(a, &s->lock, s);
+        }
     }
     return n;
 }
@@ -191,16 +232,7 @@ static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
     if (f->a->readonly)
         return; /* pending recovery is not damage */
     mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
-    /* take it: EOWNERDEAD makes the lock code repair, then release */
-    if (s) {
-        if (sharena__lock(f->a, w) >= 0) {
-            if (s->type)
-                sharena__repair(f->a, s);
-            sharena__unlock(f->a, w);
-        }
-    } else if (sharena__arena_lock(f->a) == 0) {
-        sharena__arena_unlock(f->a);
-    }
+    repair_died(f->a, w, s);
     f->rep.recovered++;
 }
 
@@ -368,8 +400,10 @@ struct walk {
     size_t i; /* next ref to match */
 };
 
-static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free)
+static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free,
+                      uint32_t tag)
 {
+    (void)tag;
     struct walk *w = ctx;
     struct fsck *f = w->f;
     size_t nref = 0;
@@ -402,33 +436,6 @@ static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free)
             add_leak(f, off);
     }
     return 0;
-}
-
-/* Rebuild the free-slot FIFO from the table. Arena lock held. */
-static void rebuild_slot_fifo(sharena_arena *a, uint64_t lim)
-{
-    struct sharena__header *h = sharena__hdr(a);
-    uint64_t head = 0, tail = 0, live = 0;
-    for (uint64_t i = 1; i < lim; i++) {
-        struct sharena__slot *s = sharena__slot_at(a, i);
-        if (!s)
-            continue;
-        if (s->type) {
-            live++;
-            continue;
-        }
-        if (s->flags & SHARENA__SLOT_RETIRED)
-            continue;
-        s->word = 0;
-        if (tail)
-            sharena__slot_at(a, tail)->word = i;
-        else
-            head = i;
-        tail = i;
-    }
-    h->slot_free_head = head;
-    h->slot_free_tail = tail;
-    h->live_objects = live;
 }
 
 static void check_slot_fifo(struct fsck *f, uint64_t lim, uint64_t nfree)
@@ -507,8 +514,12 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
             continue;
         }
         if (!s->type) {
-            if (!(s->flags & SHARENA__SLOT_RETIRED))
+            if (s->flags & SHARENA__SLOT_LISTED)
                 nfree++;
+            else if (!(s->flags & SHARENA__SLOT_RETIRED) &&
+                     !__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE))
+                problem(&f, "slot %lu is free but not on the free list",
+                        (unsigned long)i);
             continue;
         }
         if (s->seq & 1) {
@@ -562,7 +573,7 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
         if (repairing(&f)) {
             if (sharena__alloc_rebuild(a) == 0)
                 f.rep.repaired++;
-            rebuild_slot_fifo(a, lim);
+            sharena__slot_fifo_rebuild(a);
         }
     }
     if (locked)

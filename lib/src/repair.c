@@ -4,6 +4,63 @@
  * keeps across every store are listed in docs/locking.md. */
 #include "internal.h"
 
+#include <stdlib.h>
+
+/* Payload offsets the object in @p s references (its block, a map's keys):
+ * malloc'd into *out. */
+static int object_blocks(sharena_arena *a, struct sharena__slot *s,
+                         uint64_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (s->type == SHARENA_T_NUMBER || s->type == SHARENA_T_BOOL)
+        return 0;
+    size_t cap = 1;
+    struct sharena__map *m = NULL;
+    if (s->type == SHARENA_T_MAP) {
+        uint64_t have = sharena__payload_size(a, s->word);
+        m = (void *)(a->base + s->word);
+        if (have >= sizeof *m &&
+            m->cap <= (have - sizeof *m) / sizeof m->entries[0])
+            cap += m->cap;
+        else
+            m = NULL;
+    }
+    uint64_t *v = malloc(cap * sizeof *v);
+    if (!v)
+        return SHARENA_ENOMEM;
+    v[(*n)++] = s->word;
+    for (uint64_t i = 0; m && i < m->cap; i++)
+        if (m->entries[i].key)
+            v[(*n)++] = m->entries[i].key;
+    *out = v;
+    return 0;
+}
+
+/* Free what a dead writer allocated for this object but never linked (or
+ * unlinked but never freed): blocks tagged with its slot that it does not
+ * reference. For a killed slot (type 0) nothing is kept. */
+static int sweep(sharena_arena *a, struct sharena__slot *s)
+{
+    uint32_t index = sharena__slot_index(a, s);
+    if (!index)
+        return 0;
+    uint64_t *keep = NULL;
+    size_t n = 0;
+    if (s->type) {
+        int r = object_blocks(a, s, &keep, &n);
+        if (r < 0)
+            return r;
+    }
+    int r = sharena__arena_lock(a);
+    if (r == 0) {
+        r = sharena__sweep_tag_locked(a, index, keep, n);
+        sharena__arena_unlock(a);
+    }
+    free(keep);
+    return r < 0 ? r : 0;
+}
+
 int sharena__repair(sharena_arena *a, struct sharena__slot *s)
 {
     int r = 0;
@@ -14,11 +71,20 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
     case SHARENA_T_VECTOR:
         r = sharena__vector_repair(a, s);
         break;
+    case 0:
+        /* Killed by a dropper that died before putting the slot back. */
+        if (!(s->flags & (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED))) {
+            r = sweep(a, s);
+            sharena__obj_reclaim(a, s, 0);
+        }
+        break;
     default:
         /* Strings swap whole blocks, numbers and bools are one word, struct
          * cells are single words, bytes are raw: nothing to rebuild. */
         break;
     }
+    if (s->type && r == 0)
+        r = sweep(a, s);
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     if (seq & 1)
         __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);

@@ -6,13 +6,10 @@
 #include <stdlib.h>
 
 static int string_block(sharena_arena *a, const char *s, size_t len,
-                        uint64_t *off)
+                        uint32_t tag, uint64_t *off)
 {
-    if (len && !s)
-        return SHARENA_EINVAL;
-    if (!sharena_utf8_valid(s, len))
-        return SHARENA_EILSEQ;
-    int r = sharena__alloc(a, sizeof(struct sharena__string) + len + 1, off);
+    int r = sharena__alloc(a, sizeof(struct sharena__string) + len + 1, tag,
+                           off);
     if (r < 0)
         return r;
     struct sharena__string *p = (void *)(a->base + *off);
@@ -143,22 +140,24 @@ int sharena_string_set(sharena_arena *a, sharena_id id, const char *str,
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
+    if (len && !str)
+        return SHARENA_EINVAL;
+    if (!sharena_utf8_valid(str, len))
+        return SHARENA_EILSEQ;
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, SHARENA_T_STRING, &s);
-    if (r < 0)
-        return r;
-    uint64_t off;
-    r = string_block(a, str, len, &off);
-    if (r < 0)
-        return r;
     int nested = sharena__write_begin(a, id, SHARENA_T_STRING, &s);
-    if (nested < 0) {
-        sharena__free(a, off);
+    if (nested < 0)
         return nested;
+    /* Allocate and free under the lock: a writer dying in between leaves
+     * only blocks tagged with this string, which repair frees. */
+    uint64_t off;
+    int r = string_block(a, str, len, sharena__slot_index(a, s), &off);
+    if (r == 0) {
+        uint64_t old = s->word;
+        __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
+        SHARENA__HOOK("string:swapped");
+        sharena__free(a, old);
     }
-    uint64_t old = s->word;
-    __atomic_store_n(&s->word, off, __ATOMIC_RELAXED);
     sharena__write_end(a, s, nested);
-    sharena__free(a, old);
-    return 0;
+    return r;
 }

@@ -15,17 +15,23 @@ static struct sharena__vector *vec_at(const sharena_arena *a, uint64_t off)
     return v;
 }
 
-static int vec_block(sharena_arena *a, uint64_t cap, uint64_t *off)
+static void vec_init(sharena_arena *a, uint64_t off, uint64_t cap)
+{
+    struct sharena__vector *v = (void *)(a->base + off);
+    v->len = 0;
+    v->cap = cap;
+}
+
+static int vec_block(sharena_arena *a, uint64_t cap, uint32_t tag,
+                     uint64_t *off)
 {
     if (cap > (a->heap_end - a->heap_start) / 8)
         return SHARENA_EFULL;
-    int r = sharena__alloc(a, sizeof(struct sharena__vector) + cap * 8, off);
-    if (r < 0)
-        return r;
-    struct sharena__vector *v = (void *)(a->base + *off);
-    v->len = 0;
-    v->cap = cap;
-    return 0;
+    int r = sharena__alloc(a, sizeof(struct sharena__vector) + cap * 8, tag,
+                           off);
+    if (r == 0)
+        vec_init(a, *off, cap);
+    return r;
 }
 
 int sharena_vector_new(sharena_arena *a, sharena_id *out)
@@ -33,12 +39,11 @@ int sharena_vector_new(sharena_arena *a, sharena_id *out)
     if (!a || !out)
         return SHARENA_EINVAL;
     uint64_t off;
-    int r = vec_block(a, 4, &off);
-    if (r < 0)
-        return r;
-    r = sharena__obj_new(a, SHARENA_T_VECTOR, 0, off, out, NULL);
-    if (r < 0)
-        sharena__free(a, off);
+    int r = sharena__obj_new(a, SHARENA_T_VECTOR,
+                             sizeof(struct sharena__vector) + 4 * 8, 0, out,
+                             &off);
+    if (r == 0)
+        vec_init(a, off, 4);
     return r;
 }
 
@@ -111,7 +116,8 @@ static int ensure_room(sharena_arena *a, struct sharena__slot *s,
     if (v->len < v->cap)
         return 0;
     uint64_t off;
-    int r = vec_block(a, v->cap ? v->cap * 2 : 4, &off);
+    int r = vec_block(a, v->cap ? v->cap * 2 : 4, sharena__slot_index(a, s),
+                      &off);
     if (r < 0)
         return r;
     struct sharena__vector *n = (void *)(a->base + off);
@@ -286,7 +292,7 @@ int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s)
     uint64_t have = sharena__payload_size(a, s->word);
     if (have < sizeof(struct sharena__vector)) {
         uint64_t off;
-        int r = vec_block(a, 4, &off);
+        int r = vec_block(a, 4, sharena__slot_index(a, s), &off);
         if (r < 0)
             return r;
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
