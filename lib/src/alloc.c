@@ -9,6 +9,8 @@
  * links are checked before use; a bad one yields SHARENA_ECORRUPT. */
 #include "internal.h"
 
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 
 static inline struct sharena__block *blk(const sharena_arena *a, uint64_t b)
@@ -331,26 +333,23 @@ static int cmp_u64(const void *x, const void *y)
     return p < q ? -1 : p > q;
 }
 
-int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
-                              size_t nkeep)
+int sharena__sweep_locked(sharena_arena *a,
+                          bool (*garbage)(sharena_arena *a, uint64_t off,
+                                          uint32_t tag, void *ctx),
+                          void *ctx)
 {
-    if (!tag)
-        return 0; /* the handle table's blocks are never swept */
-    qsort(keep, nkeep, sizeof *keep, cmp_u64);
     uint64_t found[64];
     int total = 0;
-    /* Collect, then free (freeing merges blocks under the walk). Bounded:
-     * at most 64 per pass, and each pass frees what it found. */
-    for (int pass = 0; pass < 1024; pass++) {
+    /* Collect, then free (freeing merges blocks under the walk); each pass
+     * frees what it found, so the number of passes is bounded. */
+    for (int pass = 0; pass < 1 << 16; pass++) {
         size_t n = 0;
         uint64_t b = a->heap_start;
         uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
         while (b < a->heap_end && limit-- && n < 64) {
             if (!block_ok(a, b))
                 return SHARENA_ECORRUPT;
-            if (!bfree(a, b) && btag(a, b) == tag &&
-                !bsearch(&(uint64_t){b + 16}, keep, nkeep, sizeof *keep,
-                         cmp_u64))
+            if (!bfree(a, b) && btag(a, b) && garbage(a, b + 16, btag(a, b), ctx))
                 found[n++] = b + 16;
             b += bsize(a, b);
         }
@@ -361,4 +360,49 @@ int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
             break;
     }
     return total;
+}
+
+struct keep {
+    uint32_t tag;
+    const uint64_t *v;
+    size_t n;
+};
+
+static bool tagged_not_kept(sharena_arena *a, uint64_t off, uint32_t tag,
+                            void *ctx)
+{
+    (void)a;
+    const struct keep *k = ctx;
+    return tag == k->tag && !bsearch(&off, k->v, k->n, sizeof *k->v, cmp_u64);
+}
+
+int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
+                              size_t nkeep)
+{
+    if (!tag)
+        return 0; /* the handle table's blocks are never swept */
+    qsort(keep, nkeep, sizeof *keep, cmp_u64);
+    struct keep k = {tag, keep, nkeep};
+    return sharena__sweep_locked(a, tagged_not_kept, &k);
+}
+
+/* Zero @p len bytes at @p p inside the mapping. Large page-aligned runs are
+ * punched out of the memfd instead: they read back as zeros and give their
+ * memory back to the system. */
+void sharena__zero(sharena_arena *a, void *p, uint64_t len)
+{
+    uint8_t *s = p;
+    const uint64_t ps = 4096;
+    if (len >= 64 * ps && a->fd >= 0 && !a->readonly) {
+        uint64_t off = (uint64_t)(s - a->base);
+        uint64_t lo = (off + ps - 1) & ~(ps - 1);
+        uint64_t hi = (off + len) & ~(ps - 1);
+        if (hi > lo && fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                 (off_t)lo, (off_t)(hi - lo)) == 0) {
+            memset(s, 0, lo - off);
+            memset(a->base + hi, 0, off + len - hi);
+            return;
+        }
+    }
+    memset(s, 0, len);
 }

@@ -1,23 +1,23 @@
 /* bytes.c: fixed-size raw buffers, exposed zero-copy. */
 #include "internal.h"
 
+static void bytes_init(sharena_arena *a, void *p, const void *ctx)
+{
+    struct sharena__bytes *b = p;
+    b->size = *(const uint64_t *)ctx;
+    b->reserved = 0;
+    sharena__zero(a, b->data, b->size);
+}
+
 int sharena_bytes_new(sharena_arena *a, uint64_t size, sharena_id *out)
 {
     if (!a || !out)
         return SHARENA_EINVAL;
     if (size > a->heap_end - a->heap_start)
         return SHARENA_EFULL;
-    uint64_t off;
-    int r = sharena__obj_new(a, SHARENA_T_BYTES,
-                             sizeof(struct sharena__bytes) + size, 0, out,
-                             &off);
-    if (r < 0)
-        return r;
-    struct sharena__bytes *b = (void *)(a->base + off);
-    b->size = size;
-    b->reserved = 0;
-    memset(b->data, 0, size);
-    return 0;
+    return sharena__obj_new(a, SHARENA_T_BYTES,
+                            sizeof(struct sharena__bytes) + size, 0,
+                            bytes_init, &size, out);
 }
 
 static int bytes_at(const sharena_arena *a, sharena_id id,

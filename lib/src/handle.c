@@ -127,7 +127,8 @@ static void slot_put(sharena_arena *a, uint64_t index, struct sharena__slot *s)
 }
 
 int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
-                     uint64_t word, sharena_id *id, uint64_t *off)
+                     uint64_t word, sharena__init_fn init, const void *ctx,
+                     sharena_id *id)
 {
     if (SHARENA__UNLIKELY(a->readonly))
         return SHARENA_EROFS;
@@ -160,6 +161,8 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
         return r;
     }
     struct sharena__slot *s = sharena__slot_at(a, index);
+    if (payload && init)
+        init(a, a->base + boff, ctx);
     s->word = payload ? boff : word;
     s->flags = 0;
     s->waiters = 0;
@@ -169,8 +172,6 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
     sharena__hdr(a)->live_objects++;
     sharena__arena_unlock(a);
     *id = sharena__id_make(index, __atomic_load_n(&s->gen, __ATOMIC_RELAXED));
-    if (off)
-        *off = boff;
     return 0;
 }
 
@@ -266,4 +267,23 @@ void sharena__slot_fifo_rebuild(sharena_arena *a)
     h->slot_free_head = head;
     h->slot_free_tail = tail;
     h->live_objects = live;
+}
+
+static bool tag_is_free_slot(sharena_arena *a, uint64_t off, uint32_t tag,
+                             void *ctx)
+{
+    (void)off;
+    (void)ctx;
+    struct sharena__slot *s = sharena__slot_at(a, tag);
+    return s && !s->type && (s->flags & SHARENA__SLOT_LISTED);
+}
+
+int sharena__arena_recover_locked(sharena_arena *a)
+{
+    int r = sharena__alloc_rebuild(a);
+    if (r < 0)
+        return r;
+    sharena__slot_fifo_rebuild(a);
+    r = sharena__sweep_locked(a, tag_is_free_slot, NULL);
+    return r < 0 ? r : 0;
 }

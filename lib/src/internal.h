@@ -88,6 +88,10 @@ static inline sharena_id sharena__id_make(uint64_t slot, uint32_t gen)
 /* Rebuild the free-slot FIFO and live count from the table (arena lock
  * held; after a process died inside the handle table). */
 void sharena__slot_fifo_rebuild(sharena_arena *a);
+/* Recovery of the arena lock: rebuild the allocator and the free-slot FIFO,
+ * then free blocks whose tag names a free slot (an object half-made by a
+ * process that died in sharena__obj_new). Arena lock held. */
+int sharena__arena_recover_locked(sharena_arena *a);
 /* Slot pointer -> slot number (0 if not in a cached chunk). */
 uint32_t sharena__slot_index(const sharena_arena *a,
                              const struct sharena__slot *s);
@@ -100,10 +104,15 @@ int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
                      struct sharena__slot **out);
 
 /* Allocate a slot + a payload block of @p payload bytes (0: no block, the
- * word is set to @p word) under the arena lock. The slot's seq is left even;
- * type is set last so the object appears whole. */
+ * word is set to @p word) under the arena lock, fill the payload with
+ * @p init (may be NULL) and only then publish the type, all under the arena
+ * lock: an object is never visible half-made, and a process dying in here
+ * leaves only what arena-lock recovery sweeps. */
+typedef void (*sharena__init_fn)(sharena_arena *a, void *payload,
+                                 const void *ctx);
 int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
-                     uint64_t word, sharena_id *id, uint64_t *off);
+                     uint64_t word, sharena__init_fn init, const void *ctx,
+                     sharena_id *id);
 
 /* Dropping an object is two steps: kill (generation bump, type 0; every id
  * is stale from here) under the object's lock, then, after unlocking,
@@ -138,6 +147,13 @@ int sharena__heap_walk(const sharena_arena *a,
  * how many were freed. */
 int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
                               size_t nkeep);
+/* Free every allocated, tagged block for which @p garbage says so. */
+int sharena__sweep_locked(sharena_arena *a,
+                          bool (*garbage)(sharena_arena *a, uint64_t off,
+                                          uint32_t tag, void *ctx),
+                          void *ctx);
+/* Zero memory of the mapping (punching holes for large runs). */
+void sharena__zero(sharena_arena *a, void *p, uint64_t len);
 
 /* ---- locks (lock.c) ---------------------------------------------------------
  * lock returns 0, or SHARENA_EOWNERDEAD when the previous owner died: the

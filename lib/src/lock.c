@@ -104,8 +104,9 @@ static bool owner_gone(uint32_t v)
 
 static int lock_slow(uint32_t *w, uint32_t me)
 {
-    struct timespec ts = {0, 100 * 1000 * 1000};
+    struct timespec ts = {0, 20 * 1000 * 1000};
     uint32_t extra = 0; /* WAITERS once we have slept */
+    bool checked = false;
     for (unsigned spin = 0;; spin++) {
         uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
         if (v == 0) {
@@ -138,7 +139,12 @@ static int lock_slow(uint32_t *w, uint32_t me)
             v |= SHARENA__LOCK_WAITERS;
         }
         extra = SHARENA__LOCK_WAITERS;
-        long r = futex(w, FUTEX_WAIT, v, &ts);
+        /* Check a LOCAL owner's pid before the first sleep and after every
+         * timeout: a dead owner is taken over at once, not after a wait. */
+        long r = checked ? futex(w, FUTEX_WAIT, v, &ts) : -1;
+        if (!checked)
+            errno = ETIMEDOUT;
+        checked = true;
         if (r == -1 && errno == ETIMEDOUT && owner_gone(v)) {
             /* The owner died without a broker to notice: claim it. */
             if (__atomic_compare_exchange_n(w, &v, me | SHARENA__LOCK_WAITERS,
@@ -180,9 +186,7 @@ int sharena__arena_lock(sharena_arena *a)
         return SHARENA_EDEADLK; /* never nested by design */
     if (r == SHARENA_EOWNERDEAD) {
         /* A process died inside the allocator or the handle table. */
-        r = sharena__alloc_rebuild(a);
-        if (r == 0)
-            sharena__slot_fifo_rebuild(a);
+        r = sharena__arena_recover_locked(a);
         h->arena_seq = (h->arena_seq + 1) & ~1u;
         if (r < 0) {
             sharena__unlock(a, &h->arena_lock);

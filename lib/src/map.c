@@ -106,9 +106,11 @@ static uint64_t table_bytes(uint64_t cap)
     return sizeof(struct sharena__map) + cap * sizeof(struct sharena__map_entry);
 }
 
-static void table_init(sharena_arena *a, uint64_t off, uint64_t cap)
+static void table_init(sharena_arena *a, void *p, const void *ctx)
 {
-    struct sharena__map *m = (void *)(a->base + off);
+    (void)a;
+    uint64_t cap = *(const uint64_t *)ctx;
+    struct sharena__map *m = p;
     m->count = 0;
     m->cap = cap;
     memset(m->entries, 0, cap * sizeof(struct sharena__map_entry));
@@ -119,7 +121,7 @@ int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint32_t tag,
 {
     int r = sharena__alloc(a, table_bytes(cap), tag, off);
     if (r == 0)
-        table_init(a, *off, cap);
+        table_init(a, a->base + *off, &cap);
     return r;
 }
 
@@ -127,12 +129,9 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
 {
     if (!a || !out)
         return SHARENA_EINVAL;
-    uint64_t off;
-    int r = sharena__obj_new(a, SHARENA_T_MAP, table_bytes(SHARENA__MAP_MIN_CAP),
-                             0, out, &off);
-    if (r == 0)
-        table_init(a, off, SHARENA__MAP_MIN_CAP);
-    return r;
+    static const uint64_t cap = SHARENA__MAP_MIN_CAP;
+    return sharena__obj_new(a, SHARENA_T_MAP, table_bytes(cap), 0, table_init,
+                            &cap, out);
 }
 
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,

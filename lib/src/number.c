@@ -36,7 +36,7 @@ int sharena_number_new(sharena_arena *a, double v, sharena_id *out)
 {
     if (!a || !out)
         return SHARENA_EINVAL;
-    return sharena__obj_new(a, SHARENA_T_NUMBER, 0, d2u(v), out, NULL);
+    return sharena__obj_new(a, SHARENA_T_NUMBER, 0, d2u(v), NULL, NULL, out);
 }
 
 int sharena_number_get(const sharena_arena *a, sharena_id id, double *out)
@@ -99,7 +99,7 @@ int sharena_bool_new(sharena_arena *a, bool v, sharena_id *out)
 {
     if (!a || !out)
         return SHARENA_EINVAL;
-    return sharena__obj_new(a, SHARENA_T_BOOL, 0, v ? 1 : 0, out, NULL);
+    return sharena__obj_new(a, SHARENA_T_BOOL, 0, v ? 1 : 0, NULL, NULL, out);
 }
 
 int sharena_bool_get(const sharena_arena *a, sharena_id id, bool *out)

@@ -67,8 +67,7 @@ static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s)
         sharena__unlock(a, w);
     } else {
         struct sharena__header *h = sharena__hdr(a);
-        if (sharena__alloc_rebuild(a) == 0)
-            sharena__slot_fifo_rebuild(a);
+        sharena__arena_recover_locked(a);
         h->arena_seq = (h->arena_seq + 1) & ~1u;
         sharena__unlock(a, w);
     }

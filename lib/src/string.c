@@ -5,19 +5,32 @@
 
 #include <stdlib.h>
 
+struct text {
+    const char *s;
+    size_t len;
+};
+
+static void string_init(sharena_arena *a, void *p, const void *ctx)
+{
+    (void)a;
+    const struct text *t = ctx;
+    struct sharena__string *str = p;
+    str->len = t->len;
+    if (t->len)
+        memcpy(str->data, t->s, t->len);
+    str->data[t->len] = 0;
+}
+
 static int string_block(sharena_arena *a, const char *s, size_t len,
                         uint32_t tag, uint64_t *off)
 {
     int r = sharena__alloc(a, sizeof(struct sharena__string) + len + 1, tag,
                            off);
-    if (r < 0)
-        return r;
-    struct sharena__string *p = (void *)(a->base + *off);
-    p->len = len;
-    if (len)
-        memcpy(p->data, s, len);
-    p->data[len] = 0;
-    return 0;
+    if (r == 0) {
+        struct text t = {s, len};
+        string_init(a, a->base + *off, &t);
+    }
+    return r;
 }
 
 int sharena__string_new_obj(sharena_arena *a, const char *s, size_t len,
@@ -27,18 +40,10 @@ int sharena__string_new_obj(sharena_arena *a, const char *s, size_t len,
         return SHARENA_EINVAL;
     if (!sharena_utf8_valid(s, len))
         return SHARENA_EILSEQ;
-    uint64_t off;
-    int r = sharena__obj_new(a, SHARENA_T_STRING,
-                             sizeof(struct sharena__string) + len + 1, 0, out,
-                             &off);
-    if (r < 0)
-        return r;
-    struct sharena__string *p = (void *)(a->base + off);
-    p->len = len;
-    if (len)
-        memcpy(p->data, s, len);
-    p->data[len] = 0;
-    return 0;
+    struct text t = {s, len};
+    return sharena__obj_new(a, SHARENA_T_STRING,
+                            sizeof(struct sharena__string) + len + 1, 0,
+                            string_init, &t, out);
 }
 
 int sharena_string_new(sharena_arena *a, const char *s, size_t len,

@@ -51,6 +51,44 @@ static int shape_at(const sharena_arena *a, sharena_id id,
     return 0;
 }
 
+struct defs {
+    const sharena_field_def *fields;
+    size_t n;
+};
+
+static void shape_init(sharena_arena *a, void *p, const void *ctx)
+{
+    (void)a;
+    const struct defs *d = ctx;
+    struct sharena__shape *sh = p;
+    sh->nfields = d->n;
+    sh->reserved = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        struct sharena__field *f = &sh->fields[i];
+        memset(f, 0, sizeof *f);
+        f->type = (uint8_t)d->fields[i].type;
+        f->name_len = (uint8_t)strlen(d->fields[i].name);
+        f->size = d->fields[i].type == SHARENA_T_BYTES ? d->fields[i].size : 0;
+        memcpy(f->name, d->fields[i].name, f->name_len);
+    }
+}
+
+struct cells {
+    sharena_id shape;
+    uint64_t n;
+    const uint64_t *cells;
+};
+
+static void struct_init(sharena_arena *a, void *p, const void *ctx)
+{
+    (void)a;
+    const struct cells *c = ctx;
+    struct sharena__struct *st = p;
+    st->shape = c->shape;
+    st->nfields = c->n;
+    memcpy(st->cells, c->cells, c->n * 8);
+}
+
 int sharena_shape_new(sharena_arena *a, const sharena_field_def *fields,
                       size_t n, sharena_id *out)
 {
@@ -72,25 +110,11 @@ int sharena_shape_new(sharena_arena *a, const sharena_field_def *fields,
             if (strcmp(fields[j].name, f->name) == 0)
                 return SHARENA_EEXIST;
     }
-    uint64_t off;
-    int r = sharena__obj_new(a, SHARENA_T_SHAPE,
-                             sizeof(struct sharena__shape) +
-                                 n * sizeof(struct sharena__field),
-                             0, out, &off);
-    if (r < 0)
-        return r;
-    struct sharena__shape *sh = (void *)(a->base + off);
-    sh->nfields = n;
-    sh->reserved = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct sharena__field *f = &sh->fields[i];
-        memset(f, 0, sizeof *f);
-        f->type = (uint8_t)fields[i].type;
-        f->name_len = (uint8_t)strlen(fields[i].name);
-        f->size = fields[i].type == SHARENA_T_BYTES ? fields[i].size : 0;
-        memcpy(f->name, fields[i].name, f->name_len);
-    }
-    return 0;
+    struct defs d = {fields, n};
+    return sharena__obj_new(a, SHARENA_T_SHAPE,
+                            sizeof(struct sharena__shape) +
+                                n * sizeof(struct sharena__field),
+                            0, shape_init, &d, out);
 }
 
 int sharena_shape_nfields(const sharena_arena *a, sharena_id id, size_t *n)
@@ -169,11 +193,11 @@ int sharena_struct_new(sharena_arena *a, sharena_id shape, sharena_id *out)
             r = sharena_bytes_new(a, sh->fields[i].size, &child);
         cells[i] = child;
     }
-    uint64_t off = 0;
+    struct cells c = {shape, n, cells};
     if (r == 0)
         r = sharena__obj_new(a, SHARENA_T_STRUCT,
-                             sizeof(struct sharena__struct) + n * 8, 0, out,
-                             &off);
+                             sizeof(struct sharena__struct) + n * 8, 0,
+                             struct_init, &c, out);
     if (r < 0) {
         for (uint64_t i = 0; i < n; i++)
             if (cells[i] && sh->fields[i].type != SHARENA_T_NUMBER &&
@@ -181,10 +205,6 @@ int sharena_struct_new(sharena_arena *a, sharena_id shape, sharena_id *out)
                 sharena_drop(a, cells[i], 0);
         return r;
     }
-    struct sharena__struct *st = (void *)(a->base + off);
-    st->shape = shape;
-    st->nfields = n;
-    memcpy(st->cells, cells, n * 8);
     return 0;
 }
 

@@ -15,11 +15,12 @@ static struct sharena__vector *vec_at(const sharena_arena *a, uint64_t off)
     return v;
 }
 
-static void vec_init(sharena_arena *a, uint64_t off, uint64_t cap)
+static void vec_init(sharena_arena *a, void *p, const void *ctx)
 {
-    struct sharena__vector *v = (void *)(a->base + off);
+    (void)a;
+    struct sharena__vector *v = p;
     v->len = 0;
-    v->cap = cap;
+    v->cap = *(const uint64_t *)ctx;
 }
 
 static int vec_block(sharena_arena *a, uint64_t cap, uint32_t tag,
@@ -30,7 +31,7 @@ static int vec_block(sharena_arena *a, uint64_t cap, uint32_t tag,
     int r = sharena__alloc(a, sizeof(struct sharena__vector) + cap * 8, tag,
                            off);
     if (r == 0)
-        vec_init(a, *off, cap);
+        vec_init(a, a->base + *off, &cap);
     return r;
 }
 
@@ -38,13 +39,10 @@ int sharena_vector_new(sharena_arena *a, sharena_id *out)
 {
     if (!a || !out)
         return SHARENA_EINVAL;
-    uint64_t off;
-    int r = sharena__obj_new(a, SHARENA_T_VECTOR,
-                             sizeof(struct sharena__vector) + 4 * 8, 0, out,
-                             &off);
-    if (r == 0)
-        vec_init(a, off, 4);
-    return r;
+    static const uint64_t cap = 4;
+    return sharena__obj_new(a, SHARENA_T_VECTOR,
+                            sizeof(struct sharena__vector) + cap * 8, 0,
+                            vec_init, &cap, out);
 }
 
 /* Seqlock read of (len, item @p index). */
