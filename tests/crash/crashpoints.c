@@ -1,0 +1,200 @@
+/* crashpoints.c: a writer is killed (SIGKILL) at each named step inside a
+ * map insert, a map growth, a removal, a vector push and growth, a string
+ * set, an allocation, a free and a drop. Afterwards the next operation on
+ * the same objects succeeds, fsck reports a consistent arena, and every
+ * value fully written before is still there. */
+#include "internal.h"
+#include "sharena.h"
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *target;
+static int hits, when;
+
+static void kill_at(const char *point)
+{
+    if (strcmp(point, target) == 0 && ++hits == when)
+        raise(SIGKILL);
+}
+
+static void fsck_line(void *ctx, const char *p)
+{
+    (void)ctx;
+    cr_log_error("fsck: %s", p);
+}
+
+/* Parameters are copied into another process image by Criterion: no
+ * pointers in them. */
+struct point {
+    char name[32];
+    int nth;
+};
+
+static void workload(sharena_arena *a, sharena_id m, sharena_id v,
+                     sharena_id s)
+{
+    for (int i = 0; i < 40; i++) {
+        char k[16];
+        int n = sprintf(k, "k%d", i);
+        sharena_id x;
+        sharena_map_set_number(a, m, k, (size_t)n, i);
+        sharena_number_new(a, i, &x);
+        sharena_vector_push(a, v, x, SHARENA_OWNED);
+        sharena_string_set(a, s, "hello world again", 17);
+        if (i % 3 == 0) {
+            sharena_map_remove(a, m, k, (size_t)n, NULL);
+            sharena_vector_pop(a, v, &x);
+            sharena_drop(a, x, 0);
+        }
+        sharena_map_remove(a, m, "pre0", 4, NULL);
+        sharena_map_set_number(a, m, "pre0", 4, 0);
+    }
+}
+
+static void run_point(const char *name, int nth)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m, v, s;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    cr_assert_eq(sharena_root_ensure(a, "v", SHARENA_T_VECTOR, 0, &v, NULL), 0);
+    cr_assert_eq(sharena_string_new(a, "hello", 5, &s), 0);
+    cr_assert_eq(sharena_root_set(a, "s", s, SHARENA_OWNED), 0);
+    for (int i = 0; i < 5; i++) {
+        char k[16];
+        int n = sprintf(k, "pre%d", i);
+        cr_assert_eq(sharena_map_set_number(a, m, k, (size_t)n, i), 0);
+    }
+    pid_t c = fork();
+    cr_assert_neq(c, -1);
+    if (c == 0) {
+        target = name;
+        when = nth;
+        sharena__hook = kill_at;
+        workload(a, m, v, s);
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(c, &st, 0), c);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+              "the writer reached %s #%d and was killed there", name, nth);
+
+    /* The next process's operations succeed... */
+    sharena_id x;
+    cr_expect_eq(sharena_map_set_number(a, m, "after", 5, 1), 0);
+    cr_expect_eq(sharena_number_new(a, 1, &x), 0);
+    cr_expect_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
+    cr_expect_eq(sharena_string_set(a, s, "z", 1), 0);
+    /* ...fsck passes... */
+    sharena_fsck_report rep;
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0,
+                 "fsck after a kill at %s #%d", name, nth);
+    /* ...and what was fully written before is still there. */
+    for (int i = 1; i < 5; i++) {
+        char k[16];
+        int n = sprintf(k, "pre%d", i);
+        sharena_id y;
+        double d = -1;
+        cr_expect_eq(sharena_map_get(a, m, k, (size_t)n, &y), 0, "%s", k);
+        cr_expect_eq(sharena_number_get(a, y, &d), 0);
+        cr_expect_eq(d, i);
+    }
+    char buf[32];
+    size_t len;
+    cr_expect_eq(sharena_string_get(a, s, buf, sizeof buf, &len), 0);
+    cr_expect_str_eq(buf, "z");
+    sharena_arena_close(a);
+}
+
+ParameterizedTestParameters(crash, killed_at)
+{
+    static struct point points[] = {
+        {"alloc:split", 1},           {"alloc:split", 5},
+        {"alloc:unlinked", 1},        {"alloc:unlinked", 6},
+        {"free:merged-next", 1},      {"free:merged-next", 4},
+        {"map:key-allocated", 1},     {"map:key-allocated", 7},
+        {"map:entry-before-key", 1},  {"map:entry-before-key", 9},
+        {"map:entry-before-count", 2}, {"map:entry-before-count", 8},
+        {"map:grow-built", 1},        {"map:grow-swapped", 1},
+        {"map:remove-shifting", 1},   {"vector:item-before-len", 1},
+        {"vector:item-before-len", 5}, {"vector:grow-built", 1},
+        {"vector:grow-built", 2},     {"string:swapped", 1},
+        {"string:swapped", 3},        {"drop:detached", 1},
+        {"drop:detached", 4},         {"drop:killed", 1},
+        {"drop:killed", 5},
+    };
+    return cr_make_param_array(struct point, points,
+                               sizeof points / sizeof points[0]);
+}
+
+ParameterizedTest(struct point *p, crash, killed_at, .timeout = 30)
+{
+    run_point(p->name, p->nth);
+}
+
+/* A writer dies holding a map's lock through sharena_lock(): the next
+ * writer gets the lock (owner-died recovery) instead of hanging. */
+Test(crash, dead_lock_holder_is_recovered, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        sharena_lock(a, m);
+        raise(SIGKILL);
+    }
+    waitpid(c, NULL, 0);
+    cr_expect_eq(sharena_map_set_number(a, m, "k", 1, 1), 0);
+    sharena_fsck_report rep;
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
+    sharena_arena_close(a);
+}
+
+/* fsck run right after a death, before anyone else touched the arena,
+ * recovers the pending lock instead of reporting damage. */
+Test(crash, fsck_recovers_pending, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        target = "map:entry-before-count";
+        when = 1;
+        sharena__hook = kill_at;
+        sharena_map_set_number(a, m, "k", 1, 1);
+        _exit(0);
+    }
+    waitpid(c, NULL, 0);
+    sharena_fsck_report rep;
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
+    cr_expect_eq(rep.recovered, 1);
+    uint64_t n;
+    cr_expect_eq(sharena_map_len(a, m, &n), 0);
+    cr_expect_eq(n, 1, "the entry was fully placed: repair keeps it");
+    sharena_arena_close(a);
+}
+
+/* A thread that takes a lock twice gets EDEADLK, not a hang. */
+Test(crash, relock_is_edeadlk)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_lock(a, m), 0);
+    cr_expect_eq(sharena_lock(a, m), SHARENA_EDEADLK);
+    cr_expect_eq(sharena_map_set_number(a, m, "k", 1, 1), 0,
+                 "operations inside one's own lock proceed");
+    cr_expect_eq(sharena_unlock(a, m), 0);
+    cr_expect_eq(sharena_unlock(a, m), SHARENA_EPERM);
+    sharena_arena_close(a);
+}

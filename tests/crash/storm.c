@@ -1,0 +1,548 @@
+/* storm.c: the kill -9 storm. Writer processes do random inserts, updates,
+ * removes, pushes, pops, string sets and drops on shared maps, vectors,
+ * numbers and strings, while this driver SIGKILLs a random writer every few
+ * milliseconds and restarts it. Writers report each operation's intent and
+ * completion over a pipe. Afterwards the driver checks: fsck clean, no lock
+ * held, every completed operation's effect present unless a later one
+ * overwrote it, and 10,000 fresh operations succeed.
+ *
+ *   sharena-storm [--seconds N] [--writers N] [--socket PATH] [--seed N]
+ *
+ * Without --socket the arena is a local memfd inherited by fork (dead lock
+ * owners are found by pid); with --socket every writer connects to the
+ * broker, which recovers its locks when it dies. Exit 0 when every check
+ * passes; prints a summary line "N passed, N failed". */
+#define _GNU_SOURCE
+#include "sharena.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WRITERS 16
+#define KEYS 48
+#define MAXREC (1u << 22)
+
+enum { OP_MAP_SET, OP_MAP_DEL, OP_VEC_PUSH, OP_VEC_POP, OP_ADD, OP_STR,
+       OP_TEMP, OP__N };
+enum { K_INTENT = 1, K_DONE = 2 };
+
+struct rec {
+    uint8_t writer, kind, op, pad;
+    uint32_t key;
+    uint64_t seq;
+    double value;
+    uint64_t pad2;
+};
+_Static_assert(sizeof(struct rec) == 32, "rec");
+
+static const char *opt_socket;
+static const char *arena_name = "storm";
+static sharena_arena *arena; /* local mode: inherited by fork */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int r)
+{
+    fprintf(stderr, "storm: %s: %s\n", what, sharena_strerror(r));
+    exit(3);
+}
+
+static void report(int fd, const struct rec *r)
+{
+    ssize_t n;
+    do
+        n = write(fd, r, sizeof *r);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof *r)
+        _exit(4);
+}
+
+static void keyname(char *buf, int w, uint32_t k)
+{
+    sprintf(buf, "w%dk%u", w, k);
+}
+
+static void strval(char *buf, int w, uint64_t seq)
+{
+    /* lengths vary so that sets reallocate */
+    int len = sprintf(buf, "w%d-s%lu-", w, (unsigned long)seq);
+    int pad = (int)(seq % 37);
+    memset(buf + len, 'x', (size_t)pad);
+    buf[len + pad] = 0;
+}
+
+/* One writer incarnation: never returns. */
+static void writer(int w, int fd, uint64_t seq0, unsigned seed)
+{
+    sharena_arena *a = arena;
+    sharena_conn *c = NULL;
+    int r;
+#if SHARENA_STORM_BROKER
+    if (opt_socket) {
+        if ((r = sharena_connect(opt_socket, &c)) < 0)
+            die("connect", r);
+        if ((r = sharena_open(c, arena_name, NULL, &a)) < 0)
+            die("open", r);
+    }
+#else
+    (void)c;
+#endif
+    char name[32];
+    sharena_id map, vec, counter, str;
+    if ((r = sharena_root_ensure(a, "map", SHARENA_T_MAP, 0, &map, NULL)) ||
+        (r = sharena_root_ensure(a, "counter", SHARENA_T_NUMBER, 0, &counter,
+                                 NULL)))
+        die("roots", r);
+    sprintf(name, "vec%d", w);
+    if ((r = sharena_root_ensure(a, name, SHARENA_T_VECTOR, 0, &vec, NULL)))
+        die("vec root", r);
+    sprintf(name, "str%d", w);
+    if ((r = sharena_root_ensure(a, name, SHARENA_T_STRING, 0, &str, NULL)))
+        die("str root", r);
+    srand(seed);
+    for (uint64_t seq = seq0;; seq++) {
+        struct rec rc = {.writer = (uint8_t)w, .kind = K_INTENT,
+                         .op = (uint8_t)(rand() % OP__N),
+                         .key = (uint32_t)(rand() % KEYS), .seq = seq,
+                         .value = (double)(w * 1000000000ull + seq)};
+        report(fd, &rc);
+        char k[32], s[96];
+        keyname(k, w, rc.key);
+        sharena_id x;
+        switch (rc.op) {
+        case OP_MAP_SET:
+            r = sharena_map_set_number(a, map, k, strlen(k), rc.value);
+            break;
+        case OP_MAP_DEL:
+            r = sharena_map_remove(a, map, k, strlen(k), NULL);
+            if (r == SHARENA_ENOENT)
+                r = 0;
+            break;
+        case OP_VEC_PUSH:
+            r = sharena_number_new(a, rc.value, &x);
+            if (r == 0 && (r = sharena_vector_push(a, vec, x, SHARENA_OWNED)))
+                sharena_drop(a, x, 0);
+            break;
+        case OP_VEC_POP:
+            r = sharena_vector_pop(a, vec, &x);
+            if (r == 0)
+                r = sharena_drop(a, x, 0);
+            else if (r == SHARENA_ERANGE)
+                r = 0;
+            break;
+        case OP_ADD:
+            r = sharena_number_add(a, counter, 1, NULL);
+            break;
+        case OP_STR:
+            strval(s, w, seq);
+            r = sharena_string_set(a, str, s, strlen(s));
+            break;
+        default: {
+            sharena_id t;
+            r = sharena_map_new(a, &t);
+            for (int i = 0; r == 0 && i < 12; i++) {
+                sprintf(k, "t%d", i);
+                r = sharena_map_set_string(a, t, k, strlen(k), "temporary", 9);
+            }
+            if (r == 0)
+                r = sharena_drop(a, t, 0);
+            break;
+        }
+        }
+        if (r < 0)
+            die("operation", r);
+        rc.kind = K_DONE;
+        report(fd, &rc);
+    }
+}
+
+/* ---- the model ------------------------------------------------------------ */
+
+struct keystate {
+    bool present;       /* after the last completed op */
+    double value;
+    int nalt;           /* in-flight ops after it: alternatives */
+    bool alt_present[64];
+    double alt_value[64];
+};
+
+struct wmodel {
+    struct keystate keys[KEYS];
+    uint64_t done_adds, inflight_adds;
+    int64_t vec_len;    /* after completed pushes/pops (clamped at 0) */
+    int vec_slack;      /* in-flight pushes/pops */
+    uint64_t str_seq;   /* last completed string set (0: none) */
+    uint64_t str_alt[64];
+    int nstr_alt;
+    struct rec pending; /* intent without done yet */
+    bool has_pending;
+};
+
+static struct wmodel model[MAX_WRITERS];
+static uint64_t records, completed;
+
+static void settle_pending(struct wmodel *m)
+{
+    /* the incarnation died with this op in flight */
+    if (!m->has_pending)
+        return;
+    struct rec *p = &m->pending;
+    struct keystate *ks = &m->keys[p->key];
+    switch (p->op) {
+    case OP_MAP_SET:
+    case OP_MAP_DEL:
+        if (ks->nalt < 64) {
+            ks->alt_present[ks->nalt] = p->op == OP_MAP_SET;
+            ks->alt_value[ks->nalt++] = p->value;
+        }
+        break;
+    case OP_VEC_PUSH:
+    case OP_VEC_POP:
+        m->vec_slack++;
+        break;
+    case OP_ADD:
+        m->inflight_adds++;
+        break;
+    case OP_STR:
+        if (m->nstr_alt < 64)
+            m->str_alt[m->nstr_alt++] = p->seq;
+        break;
+    default:
+        break;
+    }
+    m->has_pending = false;
+}
+
+static void apply(const struct rec *r)
+{
+    records++;
+    struct wmodel *m = &model[r->writer];
+    if (r->kind == K_INTENT) {
+        settle_pending(m); /* a previous intent never completed */
+        m->pending = *r;
+        m->has_pending = true;
+        return;
+    }
+    completed++;
+    m->has_pending = false;
+    struct keystate *ks = &m->keys[r->key];
+    switch (r->op) {
+    case OP_MAP_SET:
+        ks->present = true;
+        ks->value = r->value;
+        ks->nalt = 0;
+        break;
+    case OP_MAP_DEL:
+        ks->present = false;
+        ks->nalt = 0;
+        break;
+    case OP_VEC_PUSH:
+        m->vec_len++;
+        break;
+    case OP_VEC_POP:
+        if (m->vec_len > 0)
+            m->vec_len--;
+        break;
+    case OP_ADD:
+        m->done_adds++;
+        break;
+    case OP_STR:
+        m->str_seq = r->seq;
+        m->nstr_alt = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+static void drain(int fd)
+{
+    static struct rec buf[1024];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof *buf; i++)
+            apply(&buf[i]);
+    }
+}
+
+static int passed, failed;
+static void check(bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void check(bool ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (!ok) {
+        fprintf(stderr, "FAIL: ");
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        failed++;
+    } else {
+        passed++;
+    }
+    va_end(ap);
+}
+
+static void fsck_line(void *ctx, const char *p)
+{
+    (void)ctx;
+    fprintf(stderr, "  fsck: %s\n", p);
+}
+
+static int count_lock(void *ctx, const sharena_lock_info *li)
+{
+    (void)li;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void verify(sharena_arena *a, int nwriters)
+{
+    sharena_fsck_report rep;
+    int r = sharena_fsck(a, 0, fsck_line, NULL, &rep);
+    check(r == 0, "fsck after the storm: %s (%lu problems)", sharena_errname(r),
+          (unsigned long)rep.errors);
+    printf("storm: fsck recovered %lu dead owners' locks, %lu objects, "
+           "%lu bytes used\n",
+           (unsigned long)rep.recovered, (unsigned long)rep.objects,
+           (unsigned long)rep.used_bytes);
+    int held = 0;
+    sharena_locks(a, count_lock, &held);
+    check(held == 0, "%d locks still held after the storm", held);
+
+    sharena_id map, counter;
+    check(sharena_root_get(a, "map", &map) == 0, "root 'map' exists");
+    check(sharena_root_get(a, "counter", &counter) == 0, "root 'counter'");
+    uint64_t adds = 0, inflight = 0;
+    int bad_keys = 0;
+    for (int w = 0; w < nwriters; w++) {
+        struct wmodel *m = &model[w];
+        settle_pending(m);
+        adds += m->done_adds;
+        inflight += m->inflight_adds;
+        for (uint32_t k = 0; k < KEYS; k++) {
+            struct keystate *ks = &m->keys[k];
+            char name[32];
+            keyname(name, w, k);
+            sharena_id id;
+            double d = 0;
+            bool present = sharena_map_get(a, map, name, strlen(name), &id) == 0;
+            if (present && sharena_number_get(a, id, &d) < 0) {
+                bad_keys++;
+                fprintf(stderr, "key %s: value unreadable\n", name);
+                continue;
+            }
+            bool ok = present == ks->present && (!present || d == ks->value);
+            for (int i = 0; !ok && i < ks->nalt; i++)
+                ok = present == ks->alt_present[i] &&
+                     (!present || d == ks->alt_value[i]);
+            if (!ok) {
+                bad_keys++;
+                fprintf(stderr,
+                        "key %s: found %s %.0f, expected %s %.0f (+%d "
+                        "in-flight alternatives)\n",
+                        name, present ? "present" : "absent", d,
+                        ks->present ? "present" : "absent", ks->value,
+                        ks->nalt);
+            }
+        }
+        char name[32];
+        sprintf(name, "vec%d", w);
+        sharena_id vec;
+        uint64_t len = 0;
+        if (sharena_root_get(a, name, &vec) == 0 &&
+            sharena_vector_len(a, vec, &len) == 0) {
+            int64_t lo = m->vec_len - m->vec_slack, hi = m->vec_len + m->vec_slack;
+            check((int64_t)len >= (lo < 0 ? 0 : lo) && (int64_t)len <= hi,
+                  "writer %d vector length %lu within [%ld, %ld]", w,
+                  (unsigned long)len, (long)lo, (long)hi);
+            for (uint64_t i = 0; i < len; i++) {
+                sharena_id x;
+                double d;
+                if (sharena_vector_get(a, vec, i, &x, NULL) < 0 ||
+                    sharena_number_get(a, x, &d) < 0) {
+                    check(false, "writer %d vector item %lu readable", w,
+                          (unsigned long)i);
+                    break;
+                }
+            }
+        }
+        sprintf(name, "str%d", w);
+        sharena_id str;
+        char *text = NULL;
+        if (sharena_root_get(a, name, &str) == 0 &&
+            sharena_string_dup(a, str, &text, NULL) == 0) {
+            char want[96];
+            bool ok = false;
+            if (m->str_seq) {
+                strval(want, w, m->str_seq);
+                ok = strcmp(text, want) == 0;
+            } else {
+                ok = text[0] == 0;
+            }
+            for (int i = 0; !ok && i < m->nstr_alt; i++) {
+                strval(want, w, m->str_alt[i]);
+                ok = strcmp(text, want) == 0;
+            }
+            check(ok, "writer %d string '%s' is its last completed value", w,
+                  text);
+            free(text);
+        }
+    }
+    check(bad_keys == 0, "%d map keys differ from the completed operations",
+          bad_keys);
+    double c = 0;
+    sharena_number_get(a, counter, &c);
+    check(c >= (double)adds && c <= (double)(adds + inflight),
+          "counter %.0f within [%lu, %lu]", c, (unsigned long)adds,
+          (unsigned long)(adds + inflight));
+
+    /* A fresh process (this one) does 10,000 operations. */
+    int errs = 0;
+    for (int i = 0; i < 10000; i++) {
+        char k[32];
+        sprintf(k, "fresh%d", i % 500);
+        if (sharena_map_set_number(a, map, k, strlen(k), i) < 0 ||
+            sharena_number_add(a, counter, 1, NULL) < 0)
+            errs++;
+    }
+    check(errs == 0, "10,000 operations after the storm: %d failed", errs);
+    r = sharena_fsck(a, 0, fsck_line, NULL, &rep);
+    check(r == 0, "fsck after the fresh operations: %s", sharena_errname(r));
+}
+
+int main(int argc, char **argv)
+{
+    double seconds = 10;
+    int nwriters = 4;
+    unsigned seed = (unsigned)time(NULL);
+    const char *env = getenv("SHARENA_STORM_SECONDS");
+    if (env)
+        seconds = atof(env);
+    static const struct option lo[] = {
+        {"seconds", required_argument, NULL, 't'},
+        {"writers", required_argument, NULL, 'w'},
+        {"socket", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, 'r'},
+        {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (o) {
+        case 't': seconds = atof(optarg); break;
+        case 'w': nwriters = atoi(optarg); break;
+        case 's': opt_socket = optarg; break;
+        case 'r': seed = (unsigned)strtoul(optarg, NULL, 0); break;
+        default:
+            fprintf(stderr, "usage: %s [--seconds N] [--writers N] "
+                            "[--socket PATH] [--seed N]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (nwriters < 1 || nwriters > MAX_WRITERS)
+        nwriters = 4;
+    srand(seed);
+    printf("storm: %d writers, %.0f s, seed %u, %s\n", nwriters, seconds, seed,
+           opt_socket ? "through the broker" : "local arena");
+
+    int r;
+    sharena_conn *conn = NULL;
+#if SHARENA_STORM_BROKER
+    if (opt_socket) {
+        sharena_open_opts oo = {.capacity = 256u << 20,
+                                .flags = SHARENA_CREATE, .mode = 0600};
+        if ((r = sharena_connect(opt_socket, &conn)) < 0)
+            die("connect", r);
+        sharena_delete(conn, arena_name);
+        if ((r = sharena_open(conn, arena_name, &oo, &arena)) < 0)
+            die("open", r);
+    } else
+#else
+    if (opt_socket)
+        die("--socket", SHARENA_EINVAL); /* built without the broker client */
+#endif
+    if ((r = sharena_arena_create(arena_name, 256u << 20, &arena)) < 0) {
+        die("create", r);
+    }
+
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return 3;
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
+    pid_t pids[MAX_WRITERS];
+    uint64_t next_seq[MAX_WRITERS];
+    for (int w = 0; w < nwriters; w++) {
+        next_seq[w] = 1;
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            close(pfd[0]);
+            writer(w, pfd[1], next_seq[w], seed + (unsigned)w);
+        }
+    }
+    unsigned kills = 0;
+    double end = now_s() + seconds;
+    while (now_s() < end) {
+        struct timespec ts = {0, (2 + rand() % 4) * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        drain(pfd[0]);
+        int w = rand() % nwriters;
+        kill(pids[w], SIGKILL);
+        int st;
+        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
+            ;
+        kills++;
+        if (!WIFSIGNALED(st)) {
+            fprintf(stderr, "storm: writer %d exited with %d\n", w,
+                    WEXITSTATUS(st));
+            failed++;
+        }
+        drain(pfd[0]);
+        settle_pending(&model[w]);
+        /* sequence numbers continue above anything reported so far */
+        next_seq[w] += 1u << 20;
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            close(pfd[0]);
+            writer(w, pfd[1], next_seq[w], seed + kills * 131u + (unsigned)w);
+        }
+    }
+    for (int w = 0; w < nwriters; w++) {
+        kill(pids[w], SIGKILL);
+        waitpid(pids[w], NULL, 0);
+    }
+    close(pfd[1]);
+    fcntl(pfd[0], F_SETFL, 0);
+    drain(pfd[0]);
+    printf("storm: %u kills, %lu operations completed\n", kills,
+           (unsigned long)completed);
+    check(completed > 0, "writers completed operations");
+    verify(arena, nwriters);
+    sharena_arena_close(arena);
+#if SHARENA_STORM_BROKER
+    if (conn) {
+        sharena_delete(conn, arena_name);
+        sharena_disconnect(conn);
+    }
+#else
+    (void)conn;
+#endif
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
