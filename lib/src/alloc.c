@@ -373,7 +373,8 @@ static bool tagged_not_kept(sharena_arena *a, uint64_t off, uint32_t tag,
 {
     (void)a;
     const struct keep *k = ctx;
-    return tag == k->tag && !bsearch(&off, k->v, k->n, sizeof *k->v, cmp_u64);
+    return tag == k->tag &&
+           !(k->n && bsearch(&off, k->v, k->n, sizeof *k->v, cmp_u64));
 }
 
 int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
@@ -381,7 +382,8 @@ int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
 {
     if (!tag)
         return 0; /* the handle table's blocks are never swept */
-    qsort(keep, nkeep, sizeof *keep, cmp_u64);
+    if (nkeep)
+        qsort(keep, nkeep, sizeof *keep, cmp_u64);
     struct keep k = {tag, keep, nkeep};
     return sharena__sweep_locked(a, tagged_not_kept, &k);
 }

@@ -546,7 +546,8 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
     /* 3. Heap accounting. */
     int r = 0;
     if (!f.oom) {
-        qsort(f.refs, f.nrefs, sizeof *f.refs, cmp_ref);
+        if (f.nrefs)
+            qsort(f.refs, f.nrefs, sizeof *f.refs, cmp_ref);
         struct walk w = {.f = &f};
         r = sharena__heap_walk(a, walk_block, &w);
         if (r == SHARENA_ECORRUPT)
