@@ -222,6 +222,21 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
     return 0;
 }
 
+/* Freed runs this large give their pages back to the system (the arena
+ * stays sparse: a big arena with little data costs little memory). */
+#define RELEASE_MIN (UINT64_C(1) << 20)
+
+static void release_pages(sharena_arena *a, uint64_t b, uint64_t size)
+{
+    const uint64_t ps = 4096;
+    /* keep the block header and free-list links in the first page */
+    uint64_t lo = (b + 32 + ps - 1) & ~(ps - 1);
+    uint64_t hi = (b + size) & ~(ps - 1);
+    if (hi > lo && a->fd >= 0)
+        fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)lo, (off_t)(hi - lo));
+}
+
 void sharena__free_locked(sharena_arena *a, uint64_t off)
 {
     struct sharena__header *h = sharena__hdr(a);
@@ -229,6 +244,7 @@ void sharena__free_locked(sharena_arena *a, uint64_t off)
         return; /* not an allocated block: refuse to touch it */
     uint64_t b = off - 16;
     uint64_t sz = bsize(a, b);
+    uint64_t freed = sz;
     h->used_bytes -= sz < h->used_bytes ? sz : h->used_bytes;
     /* Free first, in one store: whatever happens next, a walk of the heap
      * sees this block free and can merge it (alloc_rebuild). */
@@ -253,6 +269,8 @@ void sharena__free_locked(sharena_arena *a, uint64_t off)
     if (nx < a->heap_end && block_ok(a, nx))
         set_prev(a, nx, b);
     insert_free(a, b);
+    if (freed >= RELEASE_MIN)
+        release_pages(a, b, sz);
 }
 
 int sharena__alloc(sharena_arena *a, uint64_t size, uint32_t tag,
