@@ -550,6 +550,17 @@ SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
  */
 SHARENA_EXPORT int sharena_recover_owner(sharena_arena *a, uint32_t owner);
 
+/**
+ * The broker marks client slot @p slot (1..65535) live in this arena when
+ * it grants the client read-write access (attach), and clears it after
+ * recovering the slot's locks when the client is gone (detach). A lock word
+ * naming a broker slot that is not live is treated as abandoned and
+ * recovered by the next locker, so a stale or scribbled owner never hangs
+ * anyone.
+ */
+SHARENA_EXPORT int sharena_owner_attach(sharena_arena *a, uint32_t slot);
+SHARENA_EXPORT int sharena_owner_detach(sharena_arena *a, uint32_t slot);
+
 /** One held lock, as reported by sharena_locks(). */
 typedef struct sharena_lock_info {
     sharena_id id;    /**< object id, 0 for the arena (allocator) lock */
@@ -629,7 +640,7 @@ SHARENA_EXPORT int sharena_connect_fd(int fd, sharena_conn **out);
 /** Close the connection. Arenas opened through it stay mapped and usable
  * for data; the broker treats their locks as released (a clean close). */
 SHARENA_EXPORT void sharena_disconnect(sharena_conn *c);
-/** The client slot the broker assigned (1..2^22-1). */
+/** The client slot the broker assigned (1..65535). */
 SHARENA_EXPORT uint32_t sharena_conn_slot(const sharena_conn *c);
 
 typedef struct sharena_open_opts {

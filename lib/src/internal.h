@@ -165,6 +165,9 @@ void sharena__unlock(const sharena_arena *a, uint32_t *word);
 int sharena__arena_lock(sharena_arena *a);
 void sharena__arena_unlock(sharena_arena *a);
 uint32_t sharena__owner(const sharena_arena *a);
+/* Owner liveness: false only when @p v names an owner known to be gone (a
+ * LOCAL pid that no longer exists, a broker slot not live in this arena). */
+bool sharena__owner_gone(const sharena_arena *a, uint32_t v);
 /* Record a lock taken outside sharena__lock() as held by this thread. */
 void sharena__held_push(const uint32_t *w);
 /* getpid() cached per process (refreshed in fork children). */

@@ -22,6 +22,7 @@
 /* ---- Header: offset 0, SHARENA__HDR_SIZE bytes --------------------------- */
 
 #define SHARENA__HDR_SIZE 16384u
+#define SHARENA__MAX_BROKER_SLOTS 65536u /* broker client slots 1..65535 */
 
 /* Allocator (TLSF): first level = power of two, second level = 16 steps. */
 #define SHARENA__SL_LOG2 4
@@ -73,9 +74,15 @@ struct sharena__header {
     uint64_t reserved2;
     /* 656..: free list heads, offsets of free blocks (0 = empty) */
     uint64_t free_heads[SHARENA__FL_COUNT][SHARENA__SL_COUNT];
-    /* the rest of the header page(s) is reserved (client table, future) */
-    uint8_t reserved_tail[SHARENA__HDR_SIZE - 656 -
-                          8 * SHARENA__FL_COUNT * SHARENA__SL_COUNT];
+    /* 5008..5119 */
+    uint32_t slots_managed; /* 1 once a broker keeps live_slots */
+    uint8_t reserved3[108];
+    /* 5120..13311: live broker client slots (bit per slot), kept by the
+     * broker: a lock word naming a slot whose bit is clear is abandoned */
+    uint64_t live_slots[SHARENA__MAX_BROKER_SLOTS / 64];
+    /* the rest is reserved */
+    uint8_t reserved_tail[SHARENA__HDR_SIZE - 5120 -
+                          SHARENA__MAX_BROKER_SLOTS / 8];
 };
 
 _Static_assert(sizeof(struct sharena__header) == SHARENA__HDR_SIZE, "hdr");
@@ -92,6 +99,8 @@ _Static_assert(offsetof(struct sharena__header, fl_bitmap) == 288, "hdr");
 _Static_assert(offsetof(struct sharena__header, slot_chunks) == 320, "hdr");
 _Static_assert(offsetof(struct sharena__header, sl_bitmap) == 512, "hdr");
 _Static_assert(offsetof(struct sharena__header, free_heads) == 656, "hdr");
+_Static_assert(offsetof(struct sharena__header, live_slots) == 5120, "hdr");
+_Static_assert(offsetof(struct sharena__header, slots_managed) == 5008, "hdr");
 
 /* ---- Handle table slot: 32 bytes -------------------------------------------
  * `word` is the object's block offset (payload) for heap types, the f64 bits

@@ -88,12 +88,22 @@ static long futex(uint32_t *w, int op, uint32_t val,
     return syscall(SYS_futex, w, op, val, ts, NULL, 0);
 }
 
-/* Is the owner named by lock value @p v known to be gone? Only LOCAL owners
- * can be checked here; broker slots are recovered by the broker. */
-static bool owner_gone(uint32_t v)
+/* Is the owner named by lock value @p v known to be gone? */
+bool sharena__owner_gone(const sharena_arena *a, uint32_t v)
 {
-    if (!(v & SHARENA__LOCK_LOCAL))
-        return false;
+    if (!(v & SHARENA__LOCK_LOCAL)) {
+        /* A broker slot: abandoned unless the broker lists it as live in
+         * this arena (a scribbled or stale owner never hangs us). */
+        uint32_t slot = v & SHARENA__LOCK_OWNER_MASK;
+        const struct sharena__header *h = sharena__hdr(a);
+        if (!__atomic_load_n(&h->slots_managed, __ATOMIC_ACQUIRE))
+            return false; /* no broker keeps the list: cannot tell */
+        if (slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)
+            return true;
+        uint64_t bits = __atomic_load_n(
+            &sharena__hdr(a)->live_slots[slot / 64], __ATOMIC_ACQUIRE);
+        return !(bits & (UINT64_C(1) << (slot % 64)));
+    }
     pid_t pid = (pid_t)(v & 0x1fffffffu);
     if (pid <= 0)
         return true;
@@ -102,7 +112,7 @@ static bool owner_gone(uint32_t v)
     return kill(pid, 0) == -1 && errno == ESRCH;
 }
 
-static int lock_slow(uint32_t *w, uint32_t me)
+static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
 {
     struct timespec ts = {0, 20 * 1000 * 1000};
     uint32_t extra = 0; /* WAITERS once we have slept */
@@ -145,7 +155,7 @@ static int lock_slow(uint32_t *w, uint32_t me)
         if (!checked)
             errno = ETIMEDOUT;
         checked = true;
-        if (r == -1 && errno == ETIMEDOUT && owner_gone(v)) {
+        if (r == -1 && errno == ETIMEDOUT && sharena__owner_gone(a, v)) {
             /* The owner died without a broker to notice: claim it. */
             if (__atomic_compare_exchange_n(w, &v, me | SHARENA__LOCK_WAITERS,
                                             false, __ATOMIC_ACQUIRE,
@@ -164,7 +174,7 @@ int sharena__lock(const sharena_arena *a, uint32_t *w)
     int r = 0;
     if (!__atomic_compare_exchange_n(w, &zero, me, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
-        r = lock_slow(w, me);
+        r = lock_slow(a, w, me);
     sharena__held_push(w);
     return r;
 }
@@ -331,5 +341,29 @@ int sharena_unlock(sharena_arena *a, sharena_id id)
     if (!s || !held_has(&s->lock))
         return SHARENA_EPERM;
     sharena__unlock(a, &s->lock);
+    return 0;
+}
+
+int sharena_owner_attach(sharena_arena *a, uint32_t slot)
+{
+    if (!a || slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__header *h = sharena__hdr(a);
+    __atomic_or_fetch(&h->live_slots[slot / 64], UINT64_C(1) << (slot % 64),
+                      __ATOMIC_RELEASE);
+    __atomic_store_n(&h->slots_managed, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int sharena_owner_detach(sharena_arena *a, uint32_t slot)
+{
+    if (!a || slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    __atomic_and_fetch(&sharena__hdr(a)->live_slots[slot / 64],
+                       ~(UINT64_C(1) << (slot % 64)), __ATOMIC_RELEASE);
     return 0;
 }

@@ -206,22 +206,13 @@ static bool repairing(const struct fsck *f)
     return f->flags & SHARENA_FSCK_REPAIR;
 }
 
-static bool owner_alive(uint32_t v)
-{
-    if (!(v & SHARENA__LOCK_LOCAL))
-        return true; /* a broker slot: only the broker knows */
-    pid_t pid = (pid_t)(v & 0x1fffffffu);
-    return pid > 0 && (pid == sharena__getpid() || kill(pid, 0) == 0 ||
-                       errno != ESRCH);
-}
-
 /* Recover a lock whose owner is gone, the way a locker would. */
 static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
 {
     uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
     if (!v)
         return;
-    bool dead = (v & SHARENA__LOCK_DIED) || !owner_alive(v) ||
+    bool dead = (v & SHARENA__LOCK_DIED) || sharena__owner_gone(f->a, v) ||
                 ((f->flags & SHARENA_FSCK_BREAK_LOCKS) &&
                  !(v & SHARENA__LOCK_LOCAL));
     if (!dead) {
