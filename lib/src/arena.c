@@ -141,6 +141,8 @@ static int map_fd(int fd, uint64_t size, bool readonly, sharena_arena **out)
         free(a);
         return e;
     }
+    struct stat st;
+    a->ino = fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
     a->base = p;
     a->size = size;
     a->fd = fd;

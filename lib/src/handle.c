@@ -254,8 +254,10 @@ void sharena__slot_fifo_rebuild(sharena_arena *a)
          * its lock is the dropper's to put back */
         if ((s->flags & SHARENA__SLOT_RETIRED) ||
             (!(s->flags & SHARENA__SLOT_LISTED) &&
-             __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE)))
+             __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE))) {
+            s->flags &= (uint8_t)~SHARENA__SLOT_LISTED;
             continue;
+        }
         s->flags |= SHARENA__SLOT_LISTED;
         s->word = 0;
         if (tail)

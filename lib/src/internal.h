@@ -31,6 +31,7 @@ struct sharena_arena {
     uint32_t owner;      /* lock owner value used by this process */
     pid_t owner_pid;     /* pid that `owner` was computed for (fork check) */
     sharena_conn *conn;  /* broker connection this arena came from, or NULL */
+    uint64_t ino;        /* the memfd's inode (owner liveness checks) */
     /* waits in progress on this handle (close wakes them and waits) */
     uint32_t waiting;
     uint32_t *wait_words[32];
@@ -232,6 +233,10 @@ extern void (*sharena__hook)(const char *point);
         if (SHARENA__UNLIKELY(sharena__hook != NULL))                          \
             sharena__hook(point);                                              \
     } while (0)
+
+/* Rebuild the heap from the object graph (salvage.c). The caller holds the
+ * arena lock word; *fixed counts what was changed. */
+int sharena__salvage(sharena_arena *a, uint64_t *fixed);
 
 /* Wake this handle's waiters and wait until they returned (wait.c). */
 void sharena__wake_closing(sharena_arena *a);

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,7 +98,7 @@ bool sharena__owner_gone(const sharena_arena *a, uint32_t v)
         uint32_t slot = v & SHARENA__LOCK_OWNER_MASK;
         const struct sharena__header *h = sharena__hdr(a);
         if (!__atomic_load_n(&h->slots_managed, __ATOMIC_ACQUIRE))
-            return false; /* no broker keeps the list: cannot tell */
+            return true; /* no broker manages this arena: no such owner */
         if (slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)
             return true;
         uint64_t bits = __atomic_load_n(
@@ -112,8 +113,43 @@ bool sharena__owner_gone(const sharena_arena *a, uint32_t v)
     return kill(pid, 0) == -1 && errno == ESRCH;
 }
 
+/* Does process @p pid map this arena? Read from /proc/PID/maps (the memfd's
+ * inode). Used only after a LOCAL owner held a lock unchanged for long, to
+ * tell a live holder from a pid that a scribbled or stale word names. When
+ * /proc cannot tell (sandbox, other user), assume it does. */
+static bool pid_maps_arena(const sharena_arena *a, pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return true;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long ino = 0;
+        /* addr perms offset dev inode path */
+        if (sscanf(line, "%*s %*s %*s %*s %lu", &ino) == 1 &&
+            ino == (unsigned long)a->ino && strstr(line, "memfd:"))
+            found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+#define LONG_HOLD_NS (2ll * 1000 * 1000 * 1000)
+
+static int64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
 {
+    uint32_t seen = 0; /* owner value we have been waiting on, and since */
+    int64_t since = 0;
     struct timespec ts = {0, 20 * 1000 * 1000};
     uint32_t extra = 0; /* WAITERS once we have slept */
     bool checked = false;
@@ -155,7 +191,20 @@ static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
         if (!checked)
             errno = ETIMEDOUT;
         checked = true;
-        if (r == -1 && errno == ETIMEDOUT && sharena__owner_gone(a, v)) {
+        bool gone = false;
+        if (r == -1 && errno == ETIMEDOUT) {
+            gone = sharena__owner_gone(a, v);
+            uint32_t o = v & SHARENA__LOCK_OWNER_MASK;
+            if (o != seen) {
+                seen = o;
+                since = mono_ns();
+            } else if (!gone && (o & SHARENA__LOCK_LOCAL) &&
+                       mono_ns() - since > LONG_HOLD_NS) {
+                gone = !pid_maps_arena(a, (pid_t)(o & 0x1fffffffu));
+                since = mono_ns();
+            }
+        }
+        if (gone) {
             /* The owner died without a broker to notice: claim it. */
             if (__atomic_compare_exchange_n(w, &v, me | SHARENA__LOCK_WAITERS,
                                             false, __ATOMIC_ACQUIRE,

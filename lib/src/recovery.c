@@ -451,14 +451,10 @@ static void check_slot_fifo(struct fsck *f, uint64_t lim, uint64_t nfree)
                 (unsigned long)n, (unsigned long)nfree);
 }
 
-int sharena_fsck(sharena_arena *a, unsigned flags,
-                 void (*fn)(void *ctx, const char *problem), void *ctx,
-                 sharena_fsck_report *report)
+static int fsck_pass(sharena_arena *a, unsigned flags,
+                     void (*fn)(void *ctx, const char *problem), void *ctx,
+                     sharena_fsck_report *report)
 {
-    if (!a)
-        return SHARENA_EINVAL;
-    if ((flags & SHARENA_FSCK_REPAIR) && a->readonly)
-        return SHARENA_EROFS;
     struct fsck f = {.a = a, .flags = flags, .fn = fn, .ctx = ctx};
     struct sharena__header *h = sharena__hdr(a);
 
@@ -485,6 +481,17 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
 
     /* 2. Handle table: chunks, slots, objects. */
     lim = slot_limit(a);
+    uint64_t covered = 1;
+    for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS && sharena__slot_at(
+                             a, (uint64_t)SHARENA__SLOT_CHUNK0 *
+                                        ((UINT64_C(1) << k) - 1) + (k == 0));
+         k++)
+        covered = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(2) << k) - 1);
+    if (lim > covered) {
+        problem(&f, "slot count %lu exceeds the handle table (%lu slots)",
+                (unsigned long)h->slot_count, (unsigned long)covered);
+        lim = covered;
+    }
     uint64_t nfree = 0;
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
         uint64_t off = h->slot_chunks[k];
@@ -576,4 +583,56 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
     if (repairing(&f))
         return f.rep.errors > f.rep.repaired ? SHARENA_ECORRUPT : 0;
     return f.rep.errors ? SHARENA_ECORRUPT : 0;
+}
+
+int sharena_fsck(sharena_arena *a, unsigned flags,
+                 void (*fn)(void *ctx, const char *problem), void *ctx,
+                 sharena_fsck_report *report)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->closed)
+        return SHARENA_ECLOSED;
+    if ((flags & SHARENA_FSCK_REPAIR) && a->readonly)
+        return SHARENA_EROFS;
+    sharena_fsck_report first, last;
+    unsigned check = flags & ~(unsigned)SHARENA_FSCK_REPAIR;
+    int r = fsck_pass(a, check, fn, ctx, &first);
+    if (r == 0 || r != SHARENA_ECORRUPT || !(flags & SHARENA_FSCK_REPAIR)) {
+        if (report)
+            *report = first;
+        return r;
+    }
+    /* Repair: rebuild the heap from the object graph, then let a repairing
+     * pass fix what remains (hashes, leaks, counters), then count again. */
+    struct sharena__header *h = sharena__hdr(a);
+    uint64_t fixed = 0;
+    int l = sharena__lock(a, &h->arena_lock);
+    if (l < 0 && l != SHARENA_EOWNERDEAD)
+        return l;
+    r = sharena__salvage(a, &fixed);
+    if (l != 1)
+        sharena__unlock(a, &h->arena_lock);
+    if (r < 0)
+        return r;
+    struct sharena__slot *rs;
+    if (sharena__resolve(a, h->roots_id, SHARENA_T_MAP, &rs) < 0) {
+        sharena_id roots;
+        if (sharena_map_new(a, &roots) == 0) {
+            h->roots_id = roots; /* the old directory was lost */
+            fixed++;
+        }
+    }
+    fsck_pass(a, flags, NULL, NULL, &last);
+    r = fsck_pass(a, check, NULL, NULL, &last);
+    first.repaired = first.errors > last.errors ? first.errors - last.errors : 0;
+    first.repaired += fixed ? 0 : 0;
+    first.objects = last.objects;
+    first.blocks = last.blocks;
+    first.used_bytes = last.used_bytes;
+    first.free_bytes = last.free_bytes;
+    first.leaked_bytes = last.leaked_bytes;
+    if (report)
+        *report = first;
+    return r;
 }

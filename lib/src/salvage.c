@@ -1,0 +1,310 @@
+/* salvage.c: rebuild an arena's heap from its object graph (fsck --repair,
+ * after scribbling broke what the allocator relies on).
+ *
+ * The object graph is the ground truth: the handle-table chunks named by
+ * the header (or cached by this process), every live slot's payload, and
+ * every map's key blocks. Each payload's size follows from its content (a
+ * string's length, a table's capacity), never from the block headers, which
+ * may be garbage. Objects whose content is implausible, or whose blocks
+ * overlap another's, are dropped; then the heap is re-tiled: one allocated
+ * block per reference, free blocks in the gaps, and the free lists rebuilt.
+ * Data that a scribbler destroyed stays lost; what survives is consistent. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+struct sref {
+    uint64_t off;  /* payload offset */
+    uint64_t need; /* payload bytes its content needs */
+    uint32_t tag;  /* owning slot (0: handle table) */
+    uint32_t kind; /* CHUNK, OBJECT, KEY */
+    uint64_t aux;  /* OBJECT: slot; KEY: slot << 32 | entry */
+};
+
+enum { CHUNK, OBJECT, KEY };
+
+struct salvage {
+    sharena_arena *a;
+    struct sref *v;
+    size_t n, cap;
+    uint64_t fixed;
+    bool oom;
+};
+
+static void add(struct salvage *sv, struct sref r)
+{
+    if (sv->n == sv->cap) {
+        size_t nc = sv->cap ? sv->cap * 2 : 1024;
+        struct sref *p = realloc(sv->v, nc * sizeof *p);
+        if (!p) {
+            sv->oom = true;
+            return;
+        }
+        sv->v = p;
+        sv->cap = nc;
+    }
+    sv->v[sv->n++] = r;
+}
+
+/* Is [off, off+need) inside the heap with room for a header before it? */
+static bool fits(const sharena_arena *a, uint64_t off, uint64_t need)
+{
+    return off >= a->heap_start + 16 && !(off & 15) && off < a->heap_end &&
+           need <= a->heap_end - off;
+}
+
+/* Bytes the payload at @p off needs, judged from its content; 0 if the
+ * content is implausible. */
+static uint64_t content_need(const sharena_arena *a, int type, uint64_t off)
+{
+    if (!fits(a, off, 16))
+        return 0;
+    const uint64_t *p = (const uint64_t *)(a->base + off);
+    uint64_t room = a->heap_end - off, n;
+    switch (type) {
+    case SHARENA_T_STRING:
+        n = p[0];
+        return n < room - 9 ? 8 + n + 1 : 0;
+    case SHARENA_T_BYTES:
+        n = p[0];
+        return n <= room - 16 ? 16 + n : 0;
+    case SHARENA_T_MAP:
+        n = p[1];
+        if (n < SHARENA__MAP_MIN_CAP || (n & (n - 1)) || n > room / 24)
+            return 0;
+        return 16 + n * 24;
+    case SHARENA_T_VECTOR:
+        n = p[1];
+        if (n > room / 8 || p[0] > n)
+            return 0;
+        return 16 + n * 8;
+    case SHARENA_T_SHAPE:
+        n = p[0];
+        return n <= SHARENA_FIELDS_MAX && 16 + n * 72 <= room ? 16 + n * 72 : 0;
+    case SHARENA_T_STRUCT:
+        n = p[1];
+        return n <= SHARENA_FIELDS_MAX && 16 + n * 8 <= room ? 16 + n * 8 : 0;
+    default:
+        return 0;
+    }
+}
+
+static uint64_t key_need(const sharena_arena *a, uint64_t off)
+{
+    if (!fits(a, off, 16))
+        return 0;
+    uint64_t n = *(const uint64_t *)(a->base + off);
+    return n < a->heap_end - off - 9 ? 8 + n + 1 : 0;
+}
+
+static void kill_slot(struct salvage *sv, uint64_t index)
+{
+    struct sharena__slot *s = sharena__slot_at(sv->a, index);
+    if (s && s->type) {
+        sharena__obj_kill(s);
+        s->lock = 0;
+        s->seq &= ~1u;
+        sv->fixed++;
+    }
+}
+
+static void drop_ref(struct salvage *sv, const struct sref *r)
+{
+    if (r->kind == OBJECT) {
+        kill_slot(sv, r->aux);
+    } else if (r->kind == KEY) {
+        struct sharena__slot *s = sharena__slot_at(sv->a, r->aux >> 32);
+        struct sharena__map *m = (void *)(sv->a->base + s->word);
+        m->entries[r->aux & 0xffffffffu].key = 0;
+        sv->fixed++;
+    }
+}
+
+static int by_off(const void *x, const void *y)
+{
+    const struct sref *p = x, *q = y;
+    if (p->off != q->off)
+        return p->off < q->off ? -1 : 1;
+    return p->kind < q->kind ? -1 : p->kind > q->kind; /* chunks first */
+}
+
+static uint64_t block_size(uint64_t need)
+{
+    uint64_t b = (need + 16 + 15) & ~(uint64_t)15;
+    return b < SHARENA__MIN_BLOCK ? SHARENA__MIN_BLOCK : b;
+}
+
+/* Header writes for the re-tiling (alloc.c's helpers are private there). */
+static void put_block(sharena_arena *a, uint64_t b, uint64_t size, bool free,
+                      uint64_t prev, uint32_t tag)
+{
+    struct sharena__block *h = (void *)(a->base + b);
+    uint64_t lo = tag & ((1u << SHARENA__BLOCK_TAG_LO_BITS) - 1);
+    uint64_t hi = tag >> SHARENA__BLOCK_TAG_LO_BITS;
+    h->prev_phys = prev | hi << SHARENA__BLOCK_TAG_SHIFT;
+    h->size_flags = size | (free ? SHARENA__BLOCK_FREE : 0) |
+                    lo << SHARENA__BLOCK_TAG_SHIFT;
+}
+
+static void grow_block(sharena_arena *a, uint64_t b, uint64_t by)
+{
+    struct sharena__block *h = (void *)(a->base + b);
+    uint64_t size = (h->size_flags & SHARENA__BLOCK_SIZE_MASK) + by;
+    h->size_flags = (h->size_flags & ~SHARENA__BLOCK_SIZE_MASK) | size;
+}
+
+int sharena__salvage(sharena_arena *a, uint64_t *fixed)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    struct salvage sv = {.a = a};
+
+    /* 1. The handle table: trust this process's cache over the header. */
+    uint64_t covered = 1;
+    bool gap = false;
+    for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
+        uint64_t bytes = ((uint64_t)SHARENA__SLOT_CHUNK0 << k) *
+                         sizeof(struct sharena__slot);
+        uint64_t off = h->slot_chunks[k];
+        if (a->chunks[k]) {
+            uint64_t cached = (uint64_t)((uint8_t *)a->chunks[k] - a->base);
+            if (off != cached) {
+                h->slot_chunks[k] = off = cached;
+                sv.fixed++;
+            }
+        }
+        if (!off)
+            gap = true;
+        if (off && (gap || !fits(a, off, bytes))) {
+            h->slot_chunks[k] = 0; /* its slots are lost */
+            a->chunks[k] = NULL;
+            gap = true;
+            sv.fixed++;
+            continue;
+        }
+        if (!off)
+            continue;
+        add(&sv, (struct sref){off, bytes, 0, CHUNK, k});
+        covered = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(2) << k) - 1);
+    }
+    if (h->slot_count < 1 || h->slot_count > covered) {
+        h->slot_count = h->slot_count < 1 ? 1 : covered;
+        sv.fixed++;
+    }
+
+    /* 2. Live objects and map keys, sized by their content. */
+    for (uint64_t i = 1; i < h->slot_count; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s || !s->type)
+            continue;
+        if (s->type >= SHARENA_T__COUNT) {
+            kill_slot(&sv, i);
+            continue;
+        }
+        if (s->type == SHARENA_T_NUMBER || s->type == SHARENA_T_BOOL)
+            continue;
+        uint64_t need = content_need(a, s->type, s->word);
+        if (!need) {
+            kill_slot(&sv, i);
+            continue;
+        }
+        add(&sv, (struct sref){s->word, need, (uint32_t)i, OBJECT, i});
+        if (s->type == SHARENA_T_MAP) {
+            struct sharena__map *m = (void *)(a->base + s->word);
+            for (uint64_t e = 0; e < m->cap; e++) {
+                uint64_t ko = m->entries[e].key;
+                if (!ko)
+                    continue;
+                uint64_t kn = key_need(a, ko);
+                if (!kn) {
+                    m->entries[e].key = 0;
+                    sv.fixed++;
+                    continue;
+                }
+                add(&sv, (struct sref){ko, kn, (uint32_t)i, KEY, i << 32 | e});
+            }
+        }
+    }
+    if (sv.oom) {
+        free(sv.v);
+        return SHARENA_ENOMEM;
+    }
+
+    /* 3. Overlaps: keep the first claimant of any byte (chunks win). */
+    if (sv.n)
+        qsort(sv.v, sv.n, sizeof *sv.v, by_off);
+    size_t kept = 0;
+    uint64_t end = a->heap_start;
+    for (size_t i = 0; i < sv.n; i++) {
+        struct sref *r = &sv.v[i];
+        uint64_t b = r->off - 16;
+        bool clash = b < end;
+        /* a 16-byte gap cannot be a block: after the first block it is
+         * absorbed by the previous one; before it, nothing can hold it */
+        if (!clash && kept == 0 && b - end == 16)
+            clash = true;
+        if (clash) {
+            if (r->kind == CHUNK && kept && sv.v[kept - 1].kind != CHUNK &&
+                sv.v[kept - 1].off - 16 >= a->heap_start) {
+                /* the table wins over an object */
+                drop_ref(&sv, &sv.v[--kept]);
+                end = kept ? sv.v[kept - 1].off - 16 +
+                                 block_size(sv.v[kept - 1].need)
+                           : a->heap_start;
+                i--; /* look at this chunk again */
+                continue;
+            }
+            drop_ref(&sv, r);
+            continue;
+        }
+        sv.v[kept++] = *r;
+        end = b + block_size(r->need);
+        if (end > a->heap_end) {
+            drop_ref(&sv, &sv.v[--kept]);
+            end = kept ? sv.v[kept - 1].off - 16 + block_size(sv.v[kept - 1].need)
+                       : a->heap_start;
+        }
+    }
+
+    /* 4. Re-tile the heap. */
+    uint64_t pos = a->heap_start, prev = 0, used = 0;
+    for (size_t i = 0; i < kept; i++) {
+        const struct sref *r = &sv.v[i];
+        uint64_t b = r->off - 16, g = b - pos;
+        if (g >= SHARENA__MIN_BLOCK) {
+            put_block(a, pos, g, true, prev, 0);
+            prev = pos;
+        } else if (g == 16) {
+            grow_block(a, prev, 16);
+            used += 16;
+        }
+        uint64_t size = block_size(r->need);
+        put_block(a, b, size, false, prev, r->tag);
+        used += size;
+        prev = b;
+        pos = b + size;
+    }
+    uint64_t g = a->heap_end - pos;
+    if (g >= SHARENA__MIN_BLOCK)
+        put_block(a, pos, g, true, prev, 0);
+    else if (g == 16 && prev) {
+        grow_block(a, prev, 16);
+    }
+    free(sv.v);
+    int r = sharena__alloc_rebuild(a);
+    if (r < 0)
+        return r;
+    (void)used;
+
+    /* 5. Maps that lost keys: rehash and recount; slots: the FIFO. */
+    for (uint64_t i = 1; i < h->slot_count; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (s && s->type == SHARENA_T_MAP)
+            sharena__map_repair(a, s);
+        if (s && s->type == SHARENA_T_VECTOR)
+            sharena__vector_repair(a, s);
+    }
+    sharena__slot_fifo_rebuild(a);
+    *fixed = sv.fixed + 1;
+    return 0;
+}

@@ -1,0 +1,179 @@
+/* hostile.c: a client with write access scribbles random bytes over random
+ * parts of a live arena (header, handle table, allocator, maps, strings)
+ * while other processes read and write it. Those get errors or stale data,
+ * never a signal or a hang (each runs under an alarm() watchdog); afterwards
+ * fsck reports the damage, fsck --repair leaves an arena that checks clean,
+ * and objects can be created, written and read again. */
+#include "internal.h"
+#include "sharena.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEYS 200
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void populate(sharena_arena *a, sharena_id *m, sharena_id *v,
+                     sharena_id *s)
+{
+    cr_assert_eq(sharena_root_ensure(a, "map", SHARENA_T_MAP, 0, m, NULL), 0);
+    cr_assert_eq(sharena_root_ensure(a, "vec", SHARENA_T_VECTOR, 0, v, NULL), 0);
+    cr_assert_eq(sharena_root_ensure(a, "str", SHARENA_T_STRING, 0, s, NULL), 0);
+    for (int i = 0; i < KEYS; i++) {
+        char k[16];
+        int n = sprintf(k, "key%d", i);
+        cr_assert_eq(sharena_map_set_string(a, *m, k, (size_t)n, "value", 5), 0);
+        sharena_id x;
+        cr_assert_eq(sharena_number_new(a, i, &x), 0);
+        cr_assert_eq(sharena_vector_push(a, *v, x, SHARENA_OWNED), 0);
+    }
+}
+
+/* Reader or writer: loops until @p until, every result allowed but a
+ * signal. */
+static void worker(sharena_arena *a, sharena_id m, sharena_id v, sharena_id s,
+                   bool write, double until, unsigned seed)
+{
+    alarm(60); /* a hang kills us with SIGALRM: the test sees a signal */
+    srand(seed);
+    char buf[256];
+    size_t len;
+    while (now_s() < until) {
+        char k[16];
+        int n = sprintf(k, "key%d", rand() % KEYS);
+        sharena_id x = 0, y;
+        uint64_t cur = 0, l;
+        double d;
+        bool owned;
+        sharena_map_get(a, m, k, (size_t)n, &x);
+        sharena_string_get(a, x, buf, sizeof buf, &len);
+        sharena_vector_len(a, v, &l);
+        if (sharena_vector_get(a, v, (uint64_t)rand() % KEYS, &y, &owned) == 0)
+            sharena_number_get(a, y, &d);
+        sharena_map_next(a, m, &cur, buf, sizeof buf, &len, &y, &owned);
+        sharena_string_get(a, s, buf, sizeof buf, &len);
+        sharena_type_of(a, (sharena_id)rand());
+        sharena_root_get(a, "map", &y);
+        if (write) {
+            sharena_map_set_number(a, m, k, (size_t)n, rand());
+            sharena_string_set(a, s, k, (size_t)n);
+            if (sharena_number_new(a, 1, &y) == 0 &&
+                sharena_vector_push(a, v, y, SHARENA_OWNED) < 0)
+                sharena_drop(a, y, 0);
+            if (sharena_vector_pop(a, v, &y) == 0)
+                sharena_drop(a, y, 0);
+            sharena_map_remove(a, m, "temp", 4, NULL);
+            sharena_map_set_string(a, m, "temp", 4, "t", 1);
+        }
+    }
+    _exit(0);
+}
+
+static void scribbler(sharena_arena *a, double until, unsigned seed)
+{
+    alarm(60);
+    srand(seed);
+    struct sharena__header *h = sharena__hdr(a);
+    uint64_t used_end = a->heap_start + 512 * 1024; /* where objects live */
+    while (now_s() < until) {
+        uint64_t off;
+        switch (rand() % 4) {
+        case 0: /* header: counters, allocator, chunk table, locks */
+            off = 200 + (uint64_t)rand() % (SHARENA__HDR_SIZE - 200);
+            break;
+        default: /* heap: slots, blocks, tables, strings */
+            off = a->heap_start + (uint64_t)rand() % (used_end - a->heap_start);
+            break;
+        }
+        a->base[off] = (uint8_t)rand();
+        (void)h;
+        usleep(200);
+    }
+    _exit(0);
+}
+
+static void fsck_line(void *ctx, const char *p)
+{
+    (*(int *)ctx)++;
+    (void)p;
+}
+
+static void after_line(void *ctx, const char *p)
+{
+    if ((*(int *)ctx)++ < 10)
+        fprintf(stderr, "  still: %s\n", p);
+}
+
+Test(hostile, scribbler_never_crashes_others, .timeout = 120)
+{
+    for (unsigned round = 0; round < 3; round++) {
+        sharena_arena *a;
+        cr_assert_eq(sharena_arena_create("hostile", 16u << 20, &a), 0);
+        sharena_id m, v, s;
+        populate(a, &m, &v, &s);
+        double until = now_s() + 3;
+        pid_t pids[4];
+        for (int i = 0; i < 3; i++) {
+            pids[i] = fork();
+            if (pids[i] == 0)
+                worker(a, m, v, s, i == 2, until, round * 10 + (unsigned)i);
+        }
+        pids[3] = fork();
+        if (pids[3] == 0)
+            scribbler(a, until, round);
+        for (int i = 0; i < 4; i++) {
+            int st;
+            cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+            cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "round %u process %d ended by %s %d", round, i,
+                      WIFSIGNALED(st) ? "signal" : "status",
+                      WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        }
+        /* fsck (in a child with a watchdog: it must answer) */
+        pid_t f = fork();
+        if (f == 0) {
+            alarm(30);
+            int problems = 0;
+            sharena_fsck_report rep;
+            sharena_fsck(a, 0, fsck_line, &problems, &rep);
+            int r = sharena_fsck(a, SHARENA_FSCK_REPAIR | SHARENA_FSCK_BREAK_LOCKS,
+                                 NULL, NULL, &rep);
+            int left = 0;
+            int again = sharena_fsck(a, 0, after_line, &left, &rep);
+            fprintf(stderr, "after repair: %s, %d problems\n",
+                    sharena_errname(again), left);
+            /* a usable arena: new objects can be made, written and read */
+            sharena_id nm, x;
+            double d = 0;
+            int u = sharena_map_new(a, &nm);
+            if (u == 0)
+                u = sharena_map_set_number(a, nm, "fresh", 5, 42);
+            if (u == 0)
+                u = sharena_map_get(a, nm, "fresh", 5, &x);
+            if (u == 0)
+                u = sharena_number_get(a, x, &d);
+            fprintf(stderr, "hostile round %u: %d problems found, repair %s, fresh "
+                   "objects %s\n",
+                   round, problems, sharena_errname(r), sharena_errname(u));
+            _exit(r == 0 && again == 0 && u == 0 && d == 42 ? 0 : 1);
+        }
+        int st;
+        cr_assert_eq(waitpid(f, &st, 0), f);
+        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "round %u: fsck/repair/fresh use: %s %d", round,
+                  WIFSIGNALED(st) ? "signal" : "status",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        sharena_arena_close(a);
+    }
+}
