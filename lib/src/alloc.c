@@ -81,6 +81,7 @@ static bool block_ok(const sharena_arena *a, uint64_t b)
     return sz >= SHARENA__MIN_BLOCK && sz <= a->heap_end - b;
 }
 
+SHARENA__SEQLOCK_READER
 uint64_t sharena__payload_size(const sharena_arena *a, uint64_t off)
 {
     if (SHARENA__UNLIKELY(off < a->heap_start + 16 || off >= a->heap_end ||

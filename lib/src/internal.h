@@ -18,6 +18,49 @@
 
 #define sharena__cleanup(f) __attribute__((cleanup(f)))
 
+/* Seqlock readers copy data that a writer may be changing and then discard
+ * the copy when the sequence counter moved: a race by design, which TSan
+ * cannot tell from a bug. Their plain reads are not instrumented; the
+ * sequence counter accesses stay atomic. */
+#if defined(__SANITIZE_THREAD__)
+#define SHARENA__SEQLOCK_READER __attribute__((no_sanitize_thread))
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SHARENA__SEQLOCK_READER __attribute__((no_sanitize("thread")))
+#endif
+#endif
+#ifndef SHARENA__SEQLOCK_READER
+#define SHARENA__SEQLOCK_READER
+#endif
+
+/* Copies and compares inside seqlock readers: plain memcpy/memcmp, except
+ * under TSan, whose interceptors would report the designed-in race. */
+#if defined(__SANITIZE_THREAD__)
+__attribute__((no_sanitize_thread,
+               optimize("no-tree-loop-distribute-patterns"))) static inline void
+sharena__rcopy(void *dst, const void *src, size_t n)
+{
+    char *d = dst;
+    const volatile char *s = src;
+    for (size_t i = 0; i < n; i++)
+        d[i] = s[i];
+}
+__attribute__((no_sanitize_thread,
+               optimize("no-tree-loop-distribute-patterns"))) static inline int
+sharena__rcmp(const void *x, const void *y, size_t n)
+{
+    const volatile unsigned char *p = x;
+    const unsigned char *q = y;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != q[i])
+            return p[i] < q[i] ? -1 : 1;
+    return 0;
+}
+#else
+#define sharena__rcopy memcpy
+#define sharena__rcmp memcmp
+#endif
+
 /* Process-local handle of a mapped arena. Bounds come from the mapping made
  * at open time, never from the (shared, untrusted) header afterwards. */
 struct sharena_arena {
@@ -197,8 +240,14 @@ static inline uint32_t sharena__read_begin(const struct sharena__slot *s)
 static inline bool sharena__read_ok(const struct sharena__slot *s,
                                     uint32_t seq)
 {
+#if defined(__SANITIZE_THREAD__)
+    /* TSan does not model fences; a seq_cst load orders the same on the
+     * architectures we support */
+    return !(seq & 1) && __atomic_load_n(&s->seq, __ATOMIC_SEQ_CST) == seq;
+#else
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return !(seq & 1) && __atomic_load_n(&s->seq, __ATOMIC_RELAXED) == seq;
+#endif
 }
 /* Bounded read retries before a writable handle falls back to the lock. */
 #define SHARENA__READ_SPINS 64

@@ -291,8 +291,12 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
             sharena__unlock(a, &s->lock);
         return SHARENA_ESTALE;
     }
+#if defined(__SANITIZE_THREAD__)
+    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_SEQ_CST);
+#else
     __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
     *out = s;
     return nested;
 }

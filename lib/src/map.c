@@ -46,6 +46,7 @@ uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len)
 }
 
 /* The map payload with its table, validated against its block. */
+SHARENA__SEQLOCK_READER
 static struct sharena__map *map_at(const sharena_arena *a, uint64_t off)
 {
     uint64_t have = sharena__payload_size(a, off);
@@ -59,6 +60,7 @@ static struct sharena__map *map_at(const sharena_arena *a, uint64_t off)
     return m;
 }
 
+SHARENA__SEQLOCK_READER
 static const struct sharena__key *key_at(const sharena_arena *a, uint64_t off)
 {
     uint64_t have = sharena__payload_size(a, off);
@@ -71,6 +73,7 @@ static const struct sharena__key *key_at(const sharena_arena *a, uint64_t off)
 }
 
 /* Index of @p key, or -1 when absent, or -2 when the table is corrupt. */
+SHARENA__SEQLOCK_READER
 static int64_t find(const sharena_arena *a, const struct sharena__map *m,
                     const char *key, size_t klen, uint64_t hash)
 {
@@ -86,7 +89,7 @@ static int64_t find(const sharena_arena *a, const struct sharena__map *m,
         const struct sharena__key *k = key_at(a, ko);
         if (!k)
             return -2;
-        if (k->len == klen && memcmp(k->data, key, klen) == 0)
+        if (k->len == klen && sharena__rcmp(k->data, key, klen) == 0)
             return (int64_t)i;
     }
     return -1;
@@ -134,6 +137,7 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
                             &cap, out);
 }
 
+SHARENA__SEQLOCK_READER
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
                     size_t klen, sharena_id *value)
 {
@@ -172,6 +176,7 @@ int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
     }
 }
 
+SHARENA__SEQLOCK_READER
 int sharena_map_len(const sharena_arena *a, sharena_id map, uint64_t *len)
 {
     if (!len)
@@ -393,6 +398,7 @@ int sharena_map_remove(sharena_arena *a, sharena_id map, const char *key,
     return 0;
 }
 
+SHARENA__SEQLOCK_READER
 int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
                      char *key, size_t kcap, size_t *klen, sharena_id *value,
                      bool *owned)
@@ -422,7 +428,7 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
                 n = k->len;
                 ref = m->entries[i].value;
                 if (key && n < kcap) {
-                    memcpy(key, k->data, n);
+                    sharena__rcopy(key, k->data, n);
                     key[n] = 0;
                     res = 0;
                 } else {

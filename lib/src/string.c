@@ -55,6 +55,7 @@ int sharena_string_new(sharena_arena *a, const char *s, size_t len,
 }
 
 /* Copy out under the seqlock. buf may be NULL with cap 0 (length only). */
+SHARENA__SEQLOCK_READER
 int sharena_string_get(const sharena_arena *a, sharena_id id, char *buf,
                        size_t cap, size_t *len)
 {
@@ -71,7 +72,7 @@ int sharena_string_get(const sharena_arena *a, sharena_id id, char *buf,
             uint64_t n = have >= sizeof *p ? p->len : UINT64_MAX;
             bool sane = n <= have - sizeof *p;
             if (sane && n < cap && buf) {
-                memcpy(buf, p->data, n);
+                sharena__rcopy(buf, p->data, n);
                 buf[n] = 0;
             }
             if (sharena__read_ok(s, seq) &&

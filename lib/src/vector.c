@@ -4,6 +4,7 @@
  * (or repair after a dead writer) never sees an index past valid items. */
 #include "internal.h"
 
+SHARENA__SEQLOCK_READER
 static struct sharena__vector *vec_at(const sharena_arena *a, uint64_t off)
 {
     uint64_t have = sharena__payload_size(a, off);
@@ -46,6 +47,7 @@ int sharena_vector_new(sharena_arena *a, sharena_id *out)
 }
 
 /* Seqlock read of (len, item @p index). */
+SHARENA__SEQLOCK_READER
 static int vec_read(const sharena_arena *a, sharena_id id, uint64_t index,
                     uint64_t *len, uint64_t *item)
 {
