@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Run every sharena test suite on this machine, setting it up first.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    skip the sanitizer builds and fuzzing
+#
+# Suites, in order: the C tests (ctest: unit, integration, crash, threads,
+# cli, interop, fuzz regressions), the same under ASan+UBSan, the threads test
+# under TSan, the Node tests (node --test), the Python tests (pytest), the
+# libFuzzer targets for a bounded time. Ends with "N passed, N failed" and
+# exits non-zero when anything failed.
+#
+# Environment: CI=true builds with -Werror. SHARENA_FUZZ_SECONDS (default 30)
+# is the time given to each fuzz target.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+
+quick=0
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+jobs=$(nproc)
+passed=0
+failed=0
+declare -a report=()
+
+# record SUITE PASSED FAILED
+record() {
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+  report+=("$(printf '%-22s %5d passed, %3d failed' "$1" "$2" "$3")")
+}
+
+section() { printf '\n==== %s ====\n' "$*"; }
+
+# run_ctest NAME BUILD_DIR [ctest args...]: counts ctest's own tally.
+run_ctest() {
+  local name=$1 dir=$2; shift 2
+  local log="$dir/ctest-$name.log"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@") 2>&1 | tee "$log"
+  local total fails
+  total=$(sed -n 's/.*tests passed, [0-9]* tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  fails=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
+  if [ -z "$total" ]; then
+    record "$name" 0 1          # ctest itself did not run
+  else
+    record "$name" $((total - fails)) "$fails"
+  fi
+}
+
+section "set-up"
+scripts/bootstrap.sh "$here/build" || { record bootstrap 0 1; }
+
+cfg=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+[ "${CI:-}" = true ] && cfg+=(-DSHARENA_WERROR=ON)
+
+have_node=0; [ -f node/package.json ] && command -v node >/dev/null && have_node=1
+have_python=0; [ -f python/pyproject.toml ] && have_python=1
+
+# The Node addon and the Python extension are built before the C tests run
+# because the interop tests use them.
+if ((have_node)); then
+  section "build: Node addon"
+  if ! scripts/setup-node.sh; then record node-build 0 1; have_node=0; fi
+fi
+if ((have_python)); then
+  section "build: Python extension"
+  if ! scripts/setup-python.sh "$here/build/venv"; then
+    record python-build 0 1; have_python=0
+  fi
+fi
+export SHARENA_PYTHON="$here/build/venv/bin/python"
+
+section "C tests (ctest)"
+run_ctest ctest "$here/build"
+
+if ((!quick)); then
+  section "C tests under ASan+UBSan"
+  if cmake -S . -B build-asan "${cfg[@]}" -DSHARENA_SANITIZE=address,undefined \
+       -DSHARENA_BUILD_BENCH=OFF >/dev/null &&
+     cmake --build build-asan -j"$jobs" >/dev/null; then
+    # The storm kills writers by design; under ASan it runs but shorter.
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      run_ctest ctest-asan "$here/build-asan" -E 'interop|^fuzz\.'
+  else
+    record ctest-asan 0 1
+  fi
+
+  section "threads under TSan"
+  if cmake -S . -B build-tsan "${cfg[@]}" -DSHARENA_SANITIZE=thread \
+       -DSHARENA_BUILD_BENCH=OFF -DSHARENA_BUILD_BROKER=OFF >/dev/null &&
+     cmake --build build-tsan -j"$jobs" --target test_threads >/dev/null; then
+    TSAN_OPTIONS=halt_on_error=1 run_ctest ctest-tsan "$here/build-tsan" -L threads
+  else
+    record ctest-tsan 0 1
+  fi
+fi
+
+if ((have_node)); then
+  section "Node tests (node --test)"
+  log=build/node-test.log
+  (cd node && SHARENA_SHARENAD="$here/build/broker/sharenad" node --test test/) 2>&1 | tee "$log"
+  p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log" | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log" | tail -1)
+  if [ -z "$p" ]; then record node 0 1; else record node "$p" "${f:-0}"; fi
+fi
+
+if ((have_python)); then
+  section "Python tests (pytest)"
+  log=build/pytest.log
+  SHARENA_SHARENAD="$here/build/broker/sharenad" \
+    "$SHARENA_PYTHON" -m pytest -q python/tests 2>&1 | tee "$log"
+  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|^=+ .*(passed|failed|error)' "$log" | tail -1)
+  p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || true)
+  f=0
+  for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | grep -oE '[0-9]+'); do
+    f=$((f + n))
+  done
+  if [ -z "$p" ] && [ "$f" -eq 0 ]; then record python 0 1; else record python "${p:-0}" "$f"; fi
+fi
+
+if ((!quick)) && [ -x scripts/fuzz.sh ]; then
+  section "fuzzing (${SHARENA_FUZZ_SECONDS:-30} s per target)"
+  if scripts/fuzz.sh "${SHARENA_FUZZ_SECONDS:-30}"; then
+    record fuzz 1 0
+  else
+    record fuzz 0 1
+  fi
+fi
+
+section "summary"
+printf '%s\n' "${report[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
