@@ -1,0 +1,106 @@
+/* broker.h: sharenad's internal interfaces. One process, one thread, one
+ * epoll loop; every client is a non-blocking SOCK_SEQPACKET connection. */
+#ifndef SHARENA_BROKER_H
+#define SHARENA_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+#include "sharena.h"
+
+#define BROKER_MAX_SLOTS 65536 /* client slots 1..65535 */
+
+struct broker_limits {
+    uint32_t max_arenas;    /* arenas per owner uid */
+    uint64_t max_capacity;  /* total capacity of a uid's arenas, bytes */
+    uint32_t max_clients;   /* connections per uid */
+    uint32_t max_conns;     /* connections in all */
+};
+
+struct arena_rec {
+    char name[SHARENA_NAME_MAX + 1];
+    sharena_arena *a; /* the broker's own read-write mapping */
+    int ro_fd;        /* O_RDONLY reopen, made on first read-only grant */
+    uid_t uid;
+    gid_t gid;
+    uint32_t mode;
+    uint64_t created_ns;
+    uint32_t clients; /* connections that have it open */
+    uint32_t refs;    /* registry (1 while named) + open records */
+    bool deleted;
+};
+
+struct open_rec {
+    struct arena_rec *ar;
+    uint32_t count; /* OPENs not yet CLOSEd on this connection */
+    bool rw;        /* a read-write fd was handed out: slot is attached */
+};
+
+struct client {
+    int fd;
+    uint32_t slot; /* 0 until HELLO */
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+    gid_t groups[64]; /* supplementary groups (SO_PEERGROUPS) */
+    int ngroups;
+    bool delegated;
+    bool delegated_ro;
+    uint32_t nallowed;
+    char (*allowed)[SHARENA_NAME_MAX + 1];
+    struct open_rec *opens;
+    uint32_t nopens, capopens;
+    struct client *next, *prev;
+};
+
+struct policy_rule;
+
+struct broker {
+    int listen_fd;
+    int epoll_fd;
+    int signal_fd;
+    int reopen_fd; /* socket to the read-only reopen helper, or -1 */
+    const char *socket_path;
+    struct broker_limits lim;
+    struct policy_rule *policy;
+    struct client *clients;
+    uint32_t nclients;
+    struct arena_rec **arenas; /* named arenas, in creation order */
+    uint32_t narenas, caparenas;
+    uint64_t slot_used[BROKER_MAX_SLOTS / 64];
+    uint32_t slot_cursor;
+    uid_t self_uid;
+    bool stop;
+    bool title;
+    uint64_t recovered; /* slots recovered after an unclean disconnect */
+};
+
+/* broker.c */
+int broker_init(struct broker *b);
+int broker_run(struct broker *b);
+void broker_fini(struct broker *b);
+/* Handle one datagram from @p c (already received, with @p fd any passed
+ * descriptor, which this closes). Returns 0, or < 0 to drop the client.
+ * Exposed for the fuzz target, which drives the state machine directly. */
+int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
+                  size_t len, int fd);
+struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
+                                 gid_t gid, pid_t pid);
+void broker_drop_client(struct broker *b, struct client *c);
+
+/* policy.c: "arena-glob uid|@group rw|ro" lines. */
+int policy_load(const char *path, struct policy_rule **out, char *err,
+                size_t errlen);
+void policy_free(struct policy_rule *p);
+/* Access a policy grants @p c on @p name: 0 none, 1 read, 2 read-write. */
+int policy_access(const struct policy_rule *p, const char *name,
+                  const struct client *c);
+
+/* sandbox.c */
+int broker_sandbox(void);      /* steady-state seccomp allow-list */
+int reopen_helper_start(void); /* fork the read-only reopen helper */
+int reopen_readonly(int helper, int fd); /* an O_RDONLY fd for @p fd */
+
+#endif

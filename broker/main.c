@@ -1,0 +1,355 @@
+/* main.c: sharenad's command line, socket set-up, daemonising, pidfile and
+ * the switch into the sandboxed steady state. */
+#include "broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifdef SHARENA_HAVE_LIBBSD
+#include <bsd/libutil.h>
+#include <bsd/unistd.h>
+#endif
+
+static const char usage[] =
+    "usage: sharenad [options]\n"
+    "\n"
+    "The sharena broker: creates named arenas (sealed memfds), checks who may\n"
+    "open them, passes their file descriptors to clients, and recovers the\n"
+    "locks of clients that die.\n"
+    "\n"
+    "  --socket PATH        listen here (default: $SHARENA_SOCKET, else\n"
+    "                       $XDG_RUNTIME_DIR/sharena/broker.sock, else\n"
+    "                       /tmp/sharena-$UID/broker.sock)\n"
+    "  --foreground         stay in the foreground, log to stderr\n"
+    "  --policy FILE        extra grants: lines 'ARENA-GLOB USER|@GROUP rw|ro'\n"
+    "  --pidfile FILE       write the broker's pid here (locked while running)\n"
+    "  --max-arenas N       arenas per user (default 1024)\n"
+    "  --max-capacity SIZE  total capacity of one user's arenas (default 1T;\n"
+    "                       suffixes K, M, G, T)\n"
+    "  --max-clients N      connections per user (default 1024)\n"
+    "  --no-sandbox         do not install the seccomp filter (debugging)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 after SIGTERM/SIGINT or `sharena broker stop`, 1 on a set-up\n"
+    "error (another broker is running there, bad options, bad policy file).\n";
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    int shift = 0;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    }
+    if (*end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v == 0 || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* The socket's directory: created 0700 when missing; refused when someone
+ * else could replace the socket in it. */
+static int prepare_dir(const char *sock)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", sock);
+    char *dir = dirname(buf);
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        if (errno != ENOENT || mkdir(dir, 0700) < 0 || stat(dir, &st) < 0) {
+            fprintf(stderr, "sharenad: cannot create %s: %s\n", dir,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sharenad: %s is not a directory\n", dir);
+        return -1;
+    }
+    if (st.st_uid != getuid() && st.st_uid != 0) {
+        fprintf(stderr,
+                "sharenad: %s belongs to uid %u, not to us: refusing to "
+                "listen there\n",
+                dir, (unsigned)st.st_uid);
+        return -1;
+    }
+    if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+        fprintf(stderr,
+                "sharenad: %s is writable by others (and not sticky): "
+                "refusing to listen there\n",
+                dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Bind, replacing a stale socket of a dead broker but never a live one. */
+static int listen_on(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "sharenad: socket path too long: %s\n", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    mode_t old = umask(0077); /* the socket: 0600 until chmod below */
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    if (r < 0 && errno == EADDRINUSE) {
+        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (probe >= 0 &&
+            connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            fprintf(stderr,
+                    "sharenad: another broker is already running on %s\n",
+                    path);
+            close(probe);
+            close(fd);
+            umask(old);
+            return -2;
+        }
+        if (probe >= 0)
+            close(probe);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            unlink(path); /* stale: its broker is gone */
+            r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+        }
+    }
+    umask(old);
+    if (r < 0 || listen(fd, 128) < 0) {
+        fprintf(stderr, "sharenad: cannot listen on %s: %s\n", path,
+                strerror(errno));
+        close(fd);
+        return -1;
+    }
+    /* Anyone who can reach the directory may connect; the broker checks
+     * each peer's credentials itself. */
+    chmod(path, 0666);
+    return fd;
+}
+
+/* systemd socket activation: LISTEN_FDS=1 for this pid means fd 3. */
+static int activated_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID");
+    const char *n = getenv("LISTEN_FDS");
+    if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) != 1)
+        return -1;
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    int fd = 3;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    static const struct option opts[] = {
+        {"socket", required_argument, 0, 's'},
+        {"foreground", no_argument, 0, 'f'},
+        {"policy", required_argument, 0, 'p'},
+        {"pidfile", required_argument, 0, 'P'},
+        {"max-arenas", required_argument, 0, 'a'},
+        {"max-capacity", required_argument, 0, 'c'},
+        {"max-clients", required_argument, 0, 'n'},
+        {"no-sandbox", no_argument, 0, 'S'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {0, 0, 0, 0},
+    };
+    struct broker b;
+    memset(&b, 0, sizeof(b));
+    b.listen_fd = b.epoll_fd = b.signal_fd = b.reopen_fd = -1;
+    b.lim = (struct broker_limits){.max_arenas = 1024,
+                                   .max_capacity = UINT64_C(1) << 40,
+                                   .max_clients = 1024,
+                                   .max_conns = 8192};
+    const char *sock = NULL, *policy = NULL, *pidpath = NULL;
+    bool foreground = false, sandbox = true;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': sock = optarg; break;
+        case 'f': foreground = true; break;
+        case 'p': policy = optarg; break;
+        case 'P': pidpath = optarg; break;
+        case 'S': sandbox = false; break;
+        case 'a':
+            if (parse_u32(optarg, &b.lim.max_arenas) < 0)
+                goto bad;
+            break;
+        case 'n':
+            if (parse_u32(optarg, &b.lim.max_clients) < 0)
+                goto bad;
+            break;
+        case 'c':
+            if (parse_size(optarg, &b.lim.max_capacity) < 0 ||
+                b.lim.max_capacity < SHARENA_MIN_CAPACITY)
+                goto bad;
+            break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': printf("sharenad %d.%d.%d (protocol %d)\n", SHARENA_VERSION_MAJOR,
+                         SHARENA_VERSION_MINOR, SHARENA_VERSION_PATCH,
+                         SHARENA__PROTO_VERSION);
+                  return 0;
+        default:
+            fputs(usage, stderr);
+            return 1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "sharenad: unexpected argument '%s'\n", argv[optind]);
+        return 1;
+    }
+
+    char defpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if (!sock) {
+        if (sharena_default_socket(defpath, sizeof(defpath)) < 0) {
+            fprintf(stderr, "sharenad: default socket path too long\n");
+            return 1;
+        }
+        sock = defpath;
+    }
+    b.socket_path = sock;
+    if (policy) {
+        char err[512];
+        if (policy_load(policy, &b.policy, err, sizeof(err)) < 0) {
+            fprintf(stderr, "sharenad: %s\n", err);
+            return 1;
+        }
+    }
+
+#ifdef SHARENA_HAVE_LIBBSD
+    struct pidfh *pfh = NULL;
+    if (pidpath) {
+        pid_t other;
+        pfh = pidfile_open(pidpath, 0644, &other);
+        if (!pfh) {
+            if (errno == EEXIST)
+                fprintf(stderr, "sharenad: already running, pid %d (%s)\n",
+                        (int)other, pidpath);
+            else
+                fprintf(stderr, "sharenad: pidfile %s: %s\n", pidpath,
+                        strerror(errno));
+            return 1;
+        }
+    }
+#else
+    if (pidpath) {
+        fprintf(stderr, "sharenad: built without libbsd: no --pidfile\n");
+        return 1;
+    }
+#endif
+
+    int activated = activated_socket();
+    /* The reopen helper first, while the broker holds no other fds. */
+    b.reopen_fd = reopen_helper_start();
+    if (activated >= 0) {
+        b.listen_fd = activated;
+    } else {
+        if (prepare_dir(sock) < 0)
+            return 1;
+        b.listen_fd = listen_on(sock);
+        if (b.listen_fd < 0)
+            return 1;
+    }
+
+    int ready[2] = {-1, -1};
+    if (!foreground) {
+        if (pipe2(ready, O_CLOEXEC) < 0)
+            return 1;
+        pid_t pid = fork();
+        if (pid < 0)
+            return 1;
+        if (pid > 0) {
+            /* The parent returns once the child serves: callers (and
+             * sharena_connect's autostart) can connect right away. */
+            close(ready[1]);
+            char c;
+            ssize_t n;
+            while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+                ;
+            _exit(n == 1 ? 0 : 1);
+        }
+        close(ready[0]);
+        setsid();
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            close(devnull);
+        }
+    }
+#ifdef SHARENA_HAVE_LIBBSD
+    if (pfh)
+        pidfile_write(pfh);
+    setproctitle_init(argc, argv, envp);
+    b.title = true;
+#else
+    (void)envp;
+#endif
+    if (broker_init(&b) < 0) {
+        fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
+        return 1;
+    }
+    if (sandbox) {
+        int r = broker_sandbox();
+        if (r < 0 && r != -ENOSYS) {
+            fprintf(stderr, "sharenad: seccomp: %s\n", strerror(-r));
+            return 1;
+        }
+    }
+    if (foreground)
+        fprintf(stderr, "sharenad: listening on %s (pid %d)\n", sock,
+                (int)getpid());
+    if (ready[1] >= 0) {
+        (void)!write(ready[1], "r", 1);
+        close(ready[1]);
+    }
+    int r = broker_run(&b);
+    broker_fini(&b);
+    if (activated < 0)
+        unlink(sock);
+#ifdef SHARENA_HAVE_LIBBSD
+    if (pfh)
+        pidfile_remove(pfh);
+#endif
+    return r < 0 ? 1 : 0;
+bad:
+    fprintf(stderr, "sharenad: bad value for --%s: '%s'\n",
+            opts[o == 'a' ? 4 : o == 'c' ? 5 : 6].name, optarg);
+    return 1;
+}

@@ -1,0 +1,175 @@
+/* sandbox.c: what sharenad may still do once it serves clients, and the one
+ * thing it must not do itself.
+ *
+ * The steady-state seccomp filter allows the system calls of the event loop,
+ * of making and sealing memfds, of passing fds, and of lock recovery; any
+ * other call fails with EPERM (exec, open/openat, socket/connect/bind,
+ * ptrace, ...). docs/security.md lists the set.
+ *
+ * Read-only grants need an O_RDONLY descriptor of a memfd, and the only way
+ * to get one is to open /proc/self/fd/N. Rather than allowing open() in the
+ * broker, a helper process forked before the filter is installed does it:
+ * it receives a memfd over a socketpair, opens its own /proc/self/fd/N
+ * read-only, checks that it is the same inode, and sends the new fd back. It
+ * never opens a path it was told, only the fd it was given, and runs under a
+ * filter of its own. */
+#include "broker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifdef SHARENA_HAVE_SECCOMP
+#include <seccomp.h>
+#endif
+
+#ifdef SHARENA_HAVE_SECCOMP
+static int allow(scmp_filter_ctx ctx, const int *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, calls[i], 0);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+#endif
+
+int broker_sandbox(void)
+{
+#ifdef SHARENA_HAVE_SECCOMP
+    static const int calls[] = {
+        /* event loop and requests */
+        SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+        SCMP_SYS(accept4), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
+        SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom),
+        SCMP_SYS(sendto), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
+        /* arenas: make, seal, map, punch holes */
+        SCMP_SYS(memfd_create), SCMP_SYS(ftruncate), SCMP_SYS(fcntl),
+        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(madvise),
+        SCMP_SYS(mprotect), SCMP_SYS(brk), SCMP_SYS(fallocate),
+        SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(getrandom),
+        /* locks and their recovery */
+        SCMP_SYS(futex), SCMP_SYS(getpid), SCMP_SYS(gettid),
+        SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
+        SCMP_SYS(nanosleep), SCMP_SYS(sched_yield),
+        /* signals and exit */
+        SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(exit),
+        SCMP_SYS(exit_group), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+        SCMP_SYS(unlink), SCMP_SYS(unlinkat), /* the socket, at exit */
+    };
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    if (!ctx)
+        return -ENOMEM;
+    int r = allow(ctx, calls, sizeof(calls) / sizeof(calls[0]));
+    /* socketpair for DELEGATE: Unix sockets only. */
+    if (r == 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1,
+                             SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    /* kill(pid, 0) probes a LOCAL lock owner's liveness; no real signals. */
+    if (r == 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+                             SCMP_A1(SCMP_CMP_EQ, 0));
+    if (r == 0)
+        r = seccomp_load(ctx);
+    seccomp_release(ctx);
+    return r;
+#else
+    return -ENOSYS;
+#endif
+}
+
+static void helper_sandbox(void)
+{
+#ifdef SHARENA_HAVE_SECCOMP
+    static const int calls[] = {
+        SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(openat),
+        SCMP_SYS(open),    SCMP_SYS(close),   SCMP_SYS(fstat),
+        SCMP_SYS(newfstatat), SCMP_SYS(exit), SCMP_SYS(exit_group),
+        SCMP_SYS(rt_sigreturn), SCMP_SYS(write),
+    };
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    if (ctx && allow(ctx, calls, sizeof(calls) / sizeof(calls[0])) == 0)
+        seccomp_load(ctx);
+    if (ctx)
+        seccomp_release(ctx);
+#endif
+}
+
+static void helper_loop(int sock)
+{
+    for (;;) {
+        union sharena__msg m;
+        int fd = -1;
+        ssize_t n = sharena__proto_recv(sock, &m, &fd);
+        if (n <= 0)
+            _exit(0); /* the broker is gone */
+        int ro = -1;
+        if (fd >= 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+            ro = open(path, O_RDONLY | O_CLOEXEC);
+            struct stat a, b;
+            if (ro >= 0 && (fstat(fd, &a) < 0 || fstat(ro, &b) < 0 ||
+                            a.st_ino != b.st_ino || a.st_dev != b.st_dev)) {
+                close(ro);
+                ro = -1;
+            }
+            close(fd);
+        }
+        char byte = ro >= 0 ? 1 : 0;
+        sharena__proto_send(sock, &byte, 1, ro);
+        if (ro >= 0)
+            close(ro);
+    }
+}
+
+int reopen_helper_start(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        helper_sandbox();
+        helper_loop(sv[1]);
+        _exit(0);
+    }
+    close(sv[1]);
+    return sv[0];
+}
+
+int reopen_readonly(int helper, int fd)
+{
+    if (helper < 0)
+        return -1;
+    char byte = 0;
+    if (sharena__proto_send(helper, &byte, 1, fd) < 0)
+        return -1;
+    union sharena__msg m;
+    int ro = -1;
+    ssize_t n = sharena__proto_recv(helper, &m, &ro);
+    if (n != 1 || ro < 0) {
+        if (ro >= 0)
+            close(ro);
+        return -1;
+    }
+    return ro;
+}

@@ -1,0 +1,577 @@
+/* client.c: connections to sharenad. A connection names arenas and receives
+ * their memfds; the data path never touches it. Requests on one connection
+ * are serialised by a mutex (one request, one reply), so a connection may be
+ * shared by the threads of a process.
+ *
+ * fork(): a child inherits the parent's socket and arena mappings but not the
+ * right to use the parent's client slot. Its locks carry LOCAL | pid (see
+ * sharena__owner()), whose liveness the library checks itself, and its first
+ * request on the inherited connection opens a connection of its own (when
+ * the broker's path is known) instead of interleaving with the parent's. */
+#include "proto.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+extern char **environ;
+
+#define CONN_TIMEOUT_MS 5000 /* a broker that does not answer in 5 s is gone */
+
+struct sharena_conn {
+    pthread_mutex_t mu;
+    int fd;
+    pid_t pid;      /* process that made the connection */
+    uint32_t slot;  /* client slot from WELCOME */
+    uint32_t flags; /* SHARENA__WELCOME_* */
+    uint32_t seq;
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" if none */
+    /* arenas opened through this connection and still mapped */
+    sharena_arena **arenas;
+    size_t narenas, cap;
+};
+
+int sharena_default_socket(char *buf, size_t cap)
+{
+    const char *env = getenv("SHARENA_SOCKET");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (!buf)
+        return SHARENA_EINVAL;
+    if (env && *env)
+        n = snprintf(buf, cap, "%s", env);
+    else if (xdg && *xdg == '/')
+        n = snprintf(buf, cap, "%s/sharena/broker.sock", xdg);
+    else
+        n = snprintf(buf, cap, "/tmp/sharena-%u/broker.sock",
+                     (unsigned)getuid());
+    if (n < 0 || (size_t)n >= cap ||
+        (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return SHARENA_ENAMETOOLONG;
+    return 0;
+}
+
+static int set_timeouts(int fd, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        return -errno;
+    return 0;
+}
+
+static int dial(const char *path, int *out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return SHARENA_ENAMETOOLONG;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        /* No socket file, or nobody listening: both mean "no broker". */
+        return (e == ENOENT || e == ECONNREFUSED) ? SHARENA_ECONNREFUSED : -e;
+    }
+    *out = fd;
+    return 0;
+}
+
+/* Map a reply to its error code, or check it has the expected type. */
+static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
+                  int type)
+{
+    if (n == 0)
+        return SHARENA_ECONNREFUSED; /* broker went away */
+    if (n < 0)
+        return n == -EAGAIN || n == -EWOULDBLOCK ? SHARENA_ETIMEDOUT : (int)n;
+    int t = sharena__proto_check(m, (size_t)n);
+    if (t < 0 || m->h.seq != seq)
+        return SHARENA_EPROTO;
+    if (t == SHARENA__MSG_ERROR)
+        return m->error.code;
+    return t == type ? 0 : SHARENA_EPROTO;
+}
+
+static int handshake(sharena_conn *c)
+{
+    struct sharena__msg_hello hello;
+    memset(&hello, 0, sizeof(hello));
+    sharena__proto_hdr(&hello.h, SHARENA__MSG_HELLO, sizeof(hello), ++c->seq);
+    hello.layout_hash = sharena_layout_hash();
+    int r = sharena__proto_send(c->fd, &hello, sizeof(hello), -1);
+    if (r < 0)
+        return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
+    union sharena__msg m;
+    ssize_t n = sharena__proto_recv(c->fd, &m, NULL);
+    r = expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
+    if (r < 0)
+        return r;
+    c->slot = m.welcome.slot;
+    c->flags = m.welcome.flags;
+    return 0;
+}
+
+static int conn_new(int fd, const char *path, sharena_conn **out)
+{
+    sharena_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return SHARENA_ENOMEM;
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    c->fd = fd;
+    c->pid = getpid();
+    if (path)
+        snprintf(c->path, sizeof(c->path), "%s", path);
+    int r = set_timeouts(fd, CONN_TIMEOUT_MS);
+    if (r == 0)
+        r = handshake(c);
+    if (r < 0) {
+        close(fd);
+        pthread_mutex_destroy(&c->mu);
+        free(c);
+        return r;
+    }
+    *out = c;
+    return 0;
+}
+
+/* Find sharenad: $SHARENA_SHARENAD, next to this library (build tree:
+ * lib/../broker/sharenad; installed: lib/../bin/sharenad), then PATH. */
+static int find_sharenad(char *buf, size_t cap)
+{
+    const char *env = getenv("SHARENA_SHARENAD");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return access(buf, X_OK) == 0 ? 0 : SHARENA_ENOENT;
+    }
+    Dl_info info;
+    if (dladdr((void *)find_sharenad, &info) && info.dli_fname) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s", info.dli_fname);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = 0;
+            static const char *const rel[] = {"/../broker/sharenad",
+                                              "/../bin/sharenad",
+                                              "/sharenad"};
+            for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+                if ((size_t)snprintf(buf, cap, "%s%s", dir, rel[i]) < cap &&
+                    access(buf, X_OK) == 0)
+                    return 0;
+            }
+        }
+    }
+    const char *p = getenv("PATH");
+    while (p && *p) {
+        const char *e = strchrnul(p, ':');
+        if ((size_t)snprintf(buf, cap, "%.*s/sharenad", (int)(e - p), p) <
+                cap &&
+            access(buf, X_OK) == 0)
+            return 0;
+        p = *e ? e + 1 : e;
+    }
+    return SHARENA_ENOENT;
+}
+
+/* Start a per-user broker on @p path and wait until it answers. sharenad
+ * (without --foreground) returns once it listens, so waiting for it to exit
+ * is waiting for readiness. */
+static int autostart(const char *path)
+{
+    char exe[PATH_MAX];
+    if (find_sharenad(exe, sizeof(exe)) < 0)
+        return SHARENA_ECONNREFUSED;
+    char *argv[] = {exe, (char *)"--socket", (char *)path, NULL};
+    pid_t pid;
+    if (posix_spawn(&pid, exe, NULL, NULL, argv, environ) != 0)
+        return SHARENA_ECONNREFUSED;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    /* Exit status 0: it listens. Another status: usually another broker
+     * won the race, which is as good. Either way, try to connect. */
+    return 0;
+}
+
+int sharena_connect(const char *path, sharena_conn **out)
+{
+    if (!out)
+        return SHARENA_EINVAL;
+    *out = NULL;
+    char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if (!path) {
+        const char *fdenv = getenv("SHARENA_FD");
+        if (fdenv && *fdenv) {
+            char *end;
+            long fd = strtol(fdenv, &end, 10);
+            if (*end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
+                return SHARENA_EBADF;
+            int dup_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+            if (dup_fd < 0)
+                return -errno;
+            return sharena_connect_fd(dup_fd, out);
+        }
+        int r = sharena_default_socket(buf, sizeof(buf));
+        if (r < 0)
+            return r;
+        path = buf;
+    }
+    int fd = -1;
+    int r = dial(path, &fd);
+    if (r == SHARENA_ECONNREFUSED && path == buf) {
+        const char *as = getenv("SHARENA_AUTOSTART");
+        if (!(as && strcmp(as, "0") == 0) && autostart(path) == 0) {
+            for (int i = 0; i < 100 && r == SHARENA_ECONNREFUSED; i++) {
+                r = dial(path, &fd);
+                if (r == SHARENA_ECONNREFUSED)
+                    usleep(20000);
+            }
+        }
+    }
+    if (r < 0)
+        return r;
+    return conn_new(fd, path, out);
+}
+
+int sharena_connect_fd(int fd, sharena_conn **out)
+{
+    if (!out || fd < 0)
+        return SHARENA_EINVAL;
+    *out = NULL;
+    int type;
+    socklen_t len = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+        type != SOCK_SEQPACKET) {
+        close(fd);
+        return SHARENA_EBADF;
+    }
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return conn_new(fd, NULL, out);
+}
+
+uint32_t sharena_conn_slot(const sharena_conn *c)
+{
+    return c ? c->slot : 0;
+}
+
+/* After fork(): the child must not share the parent's socket. */
+static int ensure_own(sharena_conn *c)
+{
+    if (c->pid == getpid())
+        return 0;
+    if (c->fd >= 0)
+        close(c->fd); /* the child's copy only */
+    c->fd = -1;
+    if (!c->path[0])
+        return SHARENA_ECLOSED; /* a delegated connection cannot be redone */
+    int fd;
+    int r = dial(c->path, &fd);
+    if (r < 0)
+        return r;
+    c->fd = fd;
+    c->pid = getpid();
+    c->seq = 0;
+    if ((r = set_timeouts(fd, CONN_TIMEOUT_MS)) < 0 || (r = handshake(c)) < 0) {
+        close(fd);
+        c->fd = -1;
+        return r;
+    }
+    /* Arenas mapped before the fork keep locking as LOCAL | pid in this
+     * process: the new slot is not attached to them in the broker. */
+    c->narenas = 0;
+    return 0;
+}
+
+/* One request, one reply. */
+static int request(sharena_conn *c, void *msg, size_t len,
+                   union sharena__msg *reply, int *fd, int type)
+{
+    if (fd)
+        *fd = -1;
+    struct sharena__msg_hdr *h = msg;
+    int r = ensure_own(c);
+    if (r < 0)
+        return r;
+    if (c->fd < 0)
+        return SHARENA_ECLOSED;
+    h->seq = ++c->seq;
+    r = sharena__proto_send(c->fd, msg, len, -1);
+    if (r < 0)
+        return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
+    ssize_t n = sharena__proto_recv(c->fd, reply, fd);
+    r = expect(reply, n, h->seq, type);
+    if (r < 0 && fd && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return r;
+}
+
+static int name_msg(struct sharena__msg_name *m, int type, const char *name)
+{
+    memset(m, 0, sizeof(*m));
+    sharena__proto_hdr(&m->h, type, sizeof(*m), 0);
+    return sharena__proto_put_name(m->name, name);
+}
+
+static int track(sharena_conn *c, sharena_arena *a)
+{
+    if (c->narenas == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 8;
+        sharena_arena **n = realloc(c->arenas, ncap * sizeof(*n));
+        if (!n)
+            return SHARENA_ENOMEM;
+        c->arenas = n;
+        c->cap = ncap;
+    }
+    c->arenas[c->narenas++] = a;
+    return 0;
+}
+
+int sharena_open(sharena_conn *c, const char *name,
+                 const sharena_open_opts *opts, sharena_arena **out)
+{
+    if (!c || !out)
+        return SHARENA_EINVAL;
+    *out = NULL;
+    struct sharena__msg_name m;
+    int r = name_msg(&m, SHARENA__MSG_OPEN, name);
+    if (r < 0)
+        return r;
+    if (opts) {
+        if (opts->flags & ~(unsigned)(SHARENA_CREATE | SHARENA_EXCL |
+                                      SHARENA_READONLY) ||
+            opts->mode > 0777 ||
+            (opts->capacity && (opts->capacity < SHARENA_MIN_CAPACITY ||
+                                opts->capacity > SHARENA_MAX_CAPACITY)))
+            return SHARENA_EINVAL;
+        m.flags = opts->flags;
+        if (opts->flags & SHARENA_CREATE) {
+            m.capacity = opts->capacity;
+            m.mode = opts->mode;
+        }
+    }
+    union sharena__msg reply;
+    int fd;
+    pthread_mutex_lock(&c->mu);
+    r = request(c, &m, sizeof(m), &reply, &fd, SHARENA__MSG_OPENED);
+    if (r == 0 && fd < 0)
+        r = SHARENA_EPROTO; /* OPENED without its fd */
+    sharena_arena *a = NULL;
+    if (r == 0) {
+        unsigned flags = reply.opened.flags & SHARENA_READONLY;
+        r = sharena__arena_map(fd, flags, &a);
+        close(fd);
+    }
+    if (r == 0 && a->size != reply.opened.capacity)
+        r = SHARENA_EPROTO;
+    if (r == 0)
+        r = track(c, a);
+    if (r == 0) {
+        a->conn = c;
+        if (!a->readonly) {
+            a->owner = c->slot;
+            a->owner_pid = c->pid;
+        }
+        *out = a;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (r < 0 && a) {
+        a->conn = NULL;
+        sharena_arena_close(a);
+    }
+    return r;
+}
+
+/* Called by sharena_arena_close() for an arena that came from @p c: tell
+ * the broker, which stops counting this client among the arena's users
+ * (its locks are released: closing with a lock held is a caller bug). */
+void sharena__conn_arena_closed(sharena_conn *c, sharena_arena *a)
+{
+    pthread_mutex_lock(&c->mu);
+    bool found = false;
+    for (size_t i = 0; i < c->narenas; i++) {
+        if (c->arenas[i] == a) {
+            c->arenas[i] = c->arenas[--c->narenas];
+            found = true;
+            break;
+        }
+    }
+    if (found && c->pid == getpid() && c->fd >= 0) {
+        struct sharena__msg_name m;
+        union sharena__msg reply;
+        if (name_msg(&m, SHARENA__MSG_CLOSE, a->name) == 0)
+            (void)request(c, &m, sizeof(m), &reply, NULL, SHARENA__MSG_OK);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+void sharena_disconnect(sharena_conn *c)
+{
+    if (!c)
+        return;
+    /* Arenas stay mapped; from now on they lock as LOCAL | pid, because the
+     * broker frees this slot (and recovers anything it still holds). */
+    for (size_t i = 0; i < c->narenas; i++) {
+        c->arenas[i]->conn = NULL;
+        c->arenas[i]->owner = 0;
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    pthread_mutex_destroy(&c->mu);
+    free(c->arenas);
+    free(c);
+}
+
+static int simple(sharena_conn *c, int type, const char *name)
+{
+    if (!c)
+        return SHARENA_EINVAL;
+    struct sharena__msg_name m;
+    int r = name_msg(&m, type, name);
+    if (r < 0)
+        return r;
+    union sharena__msg reply;
+    pthread_mutex_lock(&c->mu);
+    r = request(c, &m, sizeof(m), &reply, NULL, SHARENA__MSG_OK);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+int sharena_delete(sharena_conn *c, const char *name)
+{
+    return simple(c, SHARENA__MSG_DELETE, name);
+}
+
+static void stat_from_wire(sharena_arena_stat *o,
+                           const struct sharena__wire_stat *w)
+{
+    memset(o, 0, sizeof(*o));
+    memcpy(o->name, w->name, SHARENA_NAME_MAX);
+    o->name[SHARENA_NAME_MAX] = 0;
+    o->capacity = w->capacity;
+    o->used_bytes = w->used_bytes;
+    o->objects = w->objects;
+    o->clients = w->clients;
+    o->uid = w->uid;
+    o->gid = w->gid;
+    o->mode = w->mode;
+    o->created_ns = w->created_ns;
+}
+
+int sharena_stat(sharena_conn *c, const char *name, sharena_arena_stat *out)
+{
+    if (!c || !out)
+        return SHARENA_EINVAL;
+    struct sharena__msg_name m;
+    int r = name_msg(&m, SHARENA__MSG_STAT, name);
+    if (r < 0)
+        return r;
+    union sharena__msg reply;
+    pthread_mutex_lock(&c->mu);
+    r = request(c, &m, sizeof(m), &reply, NULL, SHARENA__MSG_STATED);
+    pthread_mutex_unlock(&c->mu);
+    if (r == 0)
+        stat_from_wire(out, &reply.stated.st);
+    return r;
+}
+
+int sharena_list(sharena_conn *c, sharena_arena_stat **out, size_t *n)
+{
+    if (!c || !out || !n)
+        return SHARENA_EINVAL;
+    *out = NULL;
+    *n = 0;
+    sharena_arena_stat *v = NULL;
+    size_t len = 0;
+    uint32_t start = 0;
+    int r = 0;
+    union sharena__msg *reply = malloc(sizeof(*reply));
+    if (!reply)
+        return SHARENA_ENOMEM;
+    pthread_mutex_lock(&c->mu);
+    /* Pages of at most SHARENA__PROTO_LIST_MAX; bounded by the broker's
+     * arena limit, and by a sanity cap against a broker that never ends. */
+    for (int pages = 0; pages < 1 << 16; pages++) {
+        struct sharena__msg_list m;
+        memset(&m, 0, sizeof(m));
+        sharena__proto_hdr(&m.h, SHARENA__MSG_LIST, sizeof(m), 0);
+        m.start = start;
+        r = request(c, &m, sizeof(m), reply, NULL, SHARENA__MSG_LISTED);
+        if (r < 0)
+            break;
+        uint32_t k = reply->listed.count;
+        sharena_arena_stat *nv = realloc(v, (len + k + 1) * sizeof(*v));
+        if (!nv) {
+            r = SHARENA_ENOMEM;
+            break;
+        }
+        v = nv;
+        for (uint32_t i = 0; i < k; i++)
+            stat_from_wire(&v[len++], &reply->listed.st[i]);
+        if (reply->listed.next == 0)
+            break;
+        if (reply->listed.next <= start) {
+            r = SHARENA_EPROTO;
+            break;
+        }
+        start = reply->listed.next;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(reply);
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+int sharena_delegate(sharena_conn *c, const char *const *names, size_t n,
+                     unsigned flags, int *fd)
+{
+    if (!c || !fd || !names || n == 0 || n > SHARENA__PROTO_DELEGATE_MAX ||
+        (flags & ~(unsigned)SHARENA_READONLY))
+        return SHARENA_EINVAL;
+    *fd = -1;
+    size_t len = sizeof(struct sharena__msg_delegate) + n * SHARENA__PROTO_NAME;
+    struct sharena__msg_delegate *m = calloc(1, len);
+    union sharena__msg *reply = malloc(sizeof(*reply));
+    int r = 0;
+    if (!m || !reply)
+        r = SHARENA_ENOMEM;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = sharena__proto_put_name(m->names[i], names[i]);
+    if (r == 0) {
+        sharena__proto_hdr(&m->h, SHARENA__MSG_DELEGATE, len, 0);
+        m->flags = flags;
+        m->count = (uint32_t)n;
+        pthread_mutex_lock(&c->mu);
+        r = request(c, m, len, reply, fd, SHARENA__MSG_DELEGATED);
+        pthread_mutex_unlock(&c->mu);
+        if (r == 0 && *fd < 0)
+            r = SHARENA_EPROTO;
+    }
+    free(m);
+    free(reply);
+    return r;
+}
