@@ -145,7 +145,10 @@ int reopen_helper_start(void)
     }
     if (pid == 0) {
         close(sv[0]);
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* No PR_SET_PDEATHSIG: without --foreground the process that forked
+         * this helper exits once the daemon serves, which would kill the
+         * helper (read-only opens then failed with EIO). The helper ends on
+         * EOF from the broker instead (helper_loop). */
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         helper_sandbox();
