@@ -1,0 +1,202 @@
+#!/bin/bash
+# basic.sh: every arena and data command, happy paths, errors, exit codes,
+# and --json output read back by Python's json module.
+. "$(dirname "$0")/lib.sh"
+
+# ---- no broker, usage errors ------------------------------------------------
+run 1 cli ls
+err_has "no broker is listening on $SOCK"
+run 2 "$SHARENA_CLI"
+run 0 "$SHARENA_CLI" --help
+out_has "sharena watch ARENA [PATH]"
+run 2 cli frobnicate
+err_has "unknown command 'frobnicate'"
+run 0 cli get --help
+out_has "usage: sharena"
+run 0 cli help set
+out_has "--string"
+run 2 cli --timeout x ls
+run 2 cli get app
+run 2 cli ls extra
+run 2 cli fsck app --bogus
+err_has "unknown option '--bogus'"
+
+start_broker
+
+# ---- ls, create, stat ---------------------------------------------------------
+run 0 cli ls
+out_is "no arenas"
+run 0 cli --json ls
+json_ok 'd == []'
+run 2 cli create 'bad name!'
+err_has "not a valid arena name"
+run 2 cli create app --capacity 12Q
+run 2 cli create app --mode 0999
+run 0 cli create app --capacity 1M --mode 0640
+run 1 cli create app
+err_has "already exists"
+run 0 cli create other
+run 0 cli ls
+out_has "app"
+out_has "0640"
+run 0 cli --json ls
+json_ok '[a["name"] for a in d] == ["app", "other"]'
+json_ok 'd[0]["capacity"] == 1048576 and d[0]["mode"] == "0640" and d[1]["mode"] == "0600"'
+run 0 cli stat app
+out_has "mode:      0640"
+run 0 cli stat app --json
+json_ok 'd["name"] == "app" and d["capacity"] == 1048576 and d["readable"] and d["roots"] == []'
+run 1 cli stat nope
+err_has "no arena named 'nope'"
+
+# ---- set and get: scalars -------------------------------------------------------
+run 0 cli set app counter 200
+run 0 cli get app counter
+out_is "200"
+run 0 cli set app counter -5
+run 0 cli get app counter
+out_is "-5"
+run 0 cli set app ratio 0.1
+run 0 cli get app ratio
+out_is "0.1"
+run 0 cli set app big 1e300
+run 0 cli get app big --json
+json_ok 'd == 1e300'
+run 2 cli set app title hello world   # three positional args only: error
+run 0 cli set app title 'hello world'
+run 0 cli get app title
+out_is "hello world"
+run 0 cli set app word plainword
+run 0 cli get app word --json
+json_ok 'd == "plainword"'
+run 0 cli set app version 1.2.3
+run 0 cli get app version
+out_is "1.2.3"
+run 0 cli set app quoted '"42"'
+run 0 cli --json get app quoted
+json_ok 'd == "42"'
+run 0 cli set app flag true
+run 0 cli get app flag
+out_is "true"
+run 0 cli set app raw --string '{"not": json'
+run 0 cli get app raw
+out_is '{"not": json'
+run 0 cli set app uni '"h\u00e9llo \u2603 \ud83d\ude00"'
+run 0 cli get app uni
+out_is "héllo ☃ 😀"
+run 0 cli --json set app flag false
+json_ok 'd == {"ok": True}'
+
+# ---- bad values --------------------------------------------------------------------
+run 2 cli set app x '{"a":'
+err_has "not valid JSON"
+run 2 cli set app x '[1, 2'
+run 2 cli set app x null
+err_has "null cannot be stored"
+run 2 cli set app x '{"a": [1, null]}'
+run 2 cli set app x '"\ud800"'
+run 1 cli get app x
+err_has "no root named 'x'"
+
+# ---- nested values, paths ----------------------------------------------------------
+run 0 cli set app config '{"servers": [{"host": "a", "port": 80}, {"host": "b", "port": 81}], "name": "prod", "limits": {"cpu": 2.5, "on": true}, "empty": {}, "none": []}'
+run 0 cli get app config/servers/1/host
+out_is "b"
+run 0 cli get app config/servers/-1/port
+out_is "81"
+run 0 cli get app /config/limits/cpu
+out_is "2.5"
+run 0 cli --json get app config/servers
+json_ok 'd == [{"host": "a", "port": 80}, {"host": "b", "port": 81}]'
+run 0 cli get app config/limits          # containers print as JSON
+json_ok 'd == {"cpu": 2.5, "on": True}'
+run 1 cli get app nope
+err_has "no root named 'nope'"
+run 1 cli get app config/nope
+err_has "no key 'nope' in config"
+run 1 cli get app config/servers/5
+err_has "out of range"
+run 1 cli get app config/servers/-3
+run 1 cli get app config/servers/x
+err_has "not a number"
+run 1 cli get app counter/x
+err_has "holds no keys or indices"
+run 2 cli get app config//servers
+err_has "empty component"
+run 2 cli get app 'bad root!'
+err_has "not a valid root name"
+
+# keys with '/' and '\' are escaped in paths
+run 0 cli set app 'paths/a\/b' 1
+run 0 cli set app 'paths/c\\d' 2
+run 0 cli --json get app paths
+json_ok 'd == {"a/b": 1, "c\\d": 2}'
+run 0 cli get app 'paths/a\/b'
+out_is "1"
+
+# set creates missing maps, appends to vectors, replaces across types
+run 0 cli set app deep/a/b/c 7
+run 0 cli --json get app deep
+json_ok 'd == {"a": {"b": {"c": 7}}}'
+run 0 cli set app config/servers/2 '{"host": "c"}'
+run 0 cli get app config/servers/2/host
+out_is "c"
+run 1 cli set app config/servers/9 1
+err_has "out of range"
+run 1 cli set app config/servers/9/x 1
+run 1 cli set app counter/x 1
+err_has "holds no keys or indices"
+run 0 cli set app counter '{"now": "a map"}'
+run 0 cli --json get app counter
+json_ok 'd == {"now": "a map"}'
+run 0 cli set app counter 3
+run 0 cli get app counter
+out_is "3"
+run 0 cli set app config/servers/0 '"just a string"'
+run 0 cli get app config/servers/0
+out_is "just a string"
+
+# ---- rm of paths ---------------------------------------------------------------------
+run 0 cli rm app config/servers/0
+run 0 cli --json get app config/servers
+json_ok 'd == [{"host": "b", "port": 81}, {"host": "c"}]'
+run 0 cli rm app config/name
+run 1 cli rm app config/name
+err_has "no key 'name'"
+run 0 cli rm app paths
+run 1 cli get app paths
+run 1 cli rm app config/servers/7
+
+# ---- dump ---------------------------------------------------------------------------
+run 0 cli dump app
+json_ok 'd["config"]["limits"] == {"cpu": 2.5, "on": True} and d["deep"]["a"]["b"]["c"] == 7'
+run 0 cli --json dump app
+json_ok 'd == {"big": 1e300, "config": {"empty": {}, "limits": {"cpu": 2.5, "on": True}, "none": [], "servers": [{"host": "b", "port": 81}, {"host": "c"}]}, "counter": 3, "deep": {"a": {"b": {"c": 7}}}, "flag": False, "quoted": "42", "ratio": 0.1, "raw": "{\"not\": json", "title": "hello world", "uni": "h\u00e9llo \u2603 \U0001F600", "version": "1.2.3", "word": "plainword"}'
+[ "$(wc -l <"$T/out")" = 1 ] || fail "dump --json is not one line"
+run 0 cli dump other
+out_is "{}"
+
+# a closed pipe ends the command quietly, never with SIGPIPE's status
+for i in $(seq 1 300); do echo "\"item $i with some padding to make it long\""; done |
+    paste -sd, | sed 's/^/[/; s/$/]/' >"$T/long.json"
+run 0 cli set app long "$(cat "$T/long.json")"
+cli dump app | head -c 10 >/dev/null
+rc=${PIPESTATUS[0]}
+[ "$rc" -lt 128 ] || fail "dump into a closed pipe ended with status $rc"
+
+# ---- unknown arena for every command -------------------------------------------------
+for c in "get nope x" "set nope x 1" "dump nope" "fsck nope" "locks nope" \
+    "watch nope" "rm nope x"; do
+    run 1 cli $c
+    err_has "no arena named 'nope'"
+done
+
+# ---- rm of an arena ------------------------------------------------------------------
+run 0 cli rm other
+run 1 cli rm other
+err_has "no arena named 'other'"
+run 1 cli get other x
+run 0 cli --json ls
+json_ok '[a["name"] for a in d] == ["app"]'
+
+finish

@@ -1,0 +1,129 @@
+/* cli_helper.c: what the CLI tests need a real client process for.
+ *
+ *   cli_helper SOCKET hold ARENA ROOT
+ *       take the lock of root ROOT as a broker client, print "locked SLOT",
+ *       then sleep until killed (a lock holder that dies with SIGKILL)
+ *   cli_helper SOCKET hold-local ARENA ROOT
+ *       the same from a forked child, which locks as LOCAL|pid (no broker
+ *       slot): print "locked PID"; the parent exits at once, so the broker
+ *       never hears of the child and cannot recover its locks
+ *   cli_helper SOCKET bad-used ARENA
+ *       add 4096 to the header's used-bytes counter (fsck finds it,
+ *       --repair recomputes it)
+ *   cli_helper SOCKET scribble ARENA SEED COUNT
+ *       write COUNT random bytes over the first 256 KiB of the heap
+ *   cli_helper SOCKET writes ARENA ROOT FROM TO
+ *       set number root ROOT to FROM..TO, one write each
+ */
+#include "internal.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static sharena_arena *open_arena(const char *sock, const char *name)
+{
+    sharena_conn *c;
+    int r = sharena_connect(sock, &c);
+    if (r < 0) {
+        fprintf(stderr, "cli_helper: connect: %s\n", sharena_strerror(r));
+        exit(1);
+    }
+    sharena_arena *a;
+    r = sharena_open(c, name, NULL, &a);
+    if (r < 0) {
+        fprintf(stderr, "cli_helper: open %s: %s\n", name, sharena_strerror(r));
+        exit(1);
+    }
+    return a; /* the connection stays open for the process's lifetime */
+}
+
+static sharena_id root(sharena_arena *a, const char *name)
+{
+    sharena_id id;
+    int r = sharena_root_get(a, name, &id);
+    if (r < 0) {
+        fprintf(stderr, "cli_helper: root %s: %s\n", name, sharena_strerror(r));
+        exit(1);
+    }
+    return id;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: cli_helper SOCKET COMMAND ARENA ...\n");
+        return 2;
+    }
+    const char *sock = argv[1], *cmd = argv[2];
+    sharena_arena *a = open_arena(sock, argv[3]);
+    if (strcmp(cmd, "hold") == 0 && argc == 5) {
+        int r = sharena_lock(a, root(a, argv[4]));
+        if (r < 0) {
+            fprintf(stderr, "cli_helper: lock: %s\n", sharena_strerror(r));
+            return 1;
+        }
+        printf("locked\n");
+        fflush(stdout);
+        for (;;)
+            pause();
+    }
+    if (strcmp(cmd, "hold-local") == 0 && argc == 5) {
+        sharena_id id = root(a, argv[4]);
+        int p[2];
+        if (pipe(p) < 0)
+            return 1;
+        pid_t pid = fork();
+        if (pid < 0)
+            return 1;
+        if (pid == 0) {
+            close(p[0]);
+            /* not reconnected: an arena mapped before fork locks as
+             * LOCAL|pid in the child */
+            int r = sharena_lock(a, id);
+            if (r < 0) {
+                fprintf(stderr, "cli_helper: lock: %s\n", sharena_strerror(r));
+                _exit(1);
+            }
+            printf("locked %d\n", (int)getpid());
+            fflush(stdout);
+            if (write(p[1], "x", 1) != 1)
+                _exit(1);
+            for (;;)
+                pause();
+        }
+        close(p[1]);
+        char ch;
+        return read(p[0], &ch, 1) == 1 ? 0 : 1;
+    }
+    if (strcmp(cmd, "bad-used") == 0) {
+        __atomic_fetch_add(&sharena__hdr(a)->used_bytes, 4096,
+                           __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    if (strcmp(cmd, "scribble") == 0 && argc == 6) {
+        srand((unsigned)atoi(argv[4]));
+        long n = atol(argv[5]);
+        uint64_t span = a->heap_end - a->heap_start;
+        if (span > 256 * 1024)
+            span = 256 * 1024;
+        for (long i = 0; i < n; i++)
+            a->base[a->heap_start + (uint64_t)rand() % span] = (uint8_t)rand();
+        return 0;
+    }
+    if (strcmp(cmd, "writes") == 0 && argc == 7) {
+        sharena_id id = root(a, argv[4]);
+        for (long v = atol(argv[5]); v <= atol(argv[6]); v++) {
+            int r = sharena_number_set(a, id, (double)v);
+            if (r < 0) {
+                fprintf(stderr, "cli_helper: set: %s\n", sharena_strerror(r));
+                return 1;
+            }
+        }
+        return 0;
+    }
+    fprintf(stderr, "cli_helper: bad command %s\n", cmd);
+    return 2;
+}
