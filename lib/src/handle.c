@@ -161,6 +161,9 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
         return r;
     }
     struct sharena__slot *s = sharena__slot_at(a, index);
+    if (SHARENA__UNLIKELY(s->gen > SHARENA__GEN_MAX)) /* scribbled: ids
+                                                        * must fit 53 bits */
+        __atomic_store_n(&s->gen, s->gen & SHARENA__GEN_MAX, __ATOMIC_RELEASE);
     if (payload && init)
         init(a, a->base + boff, ctx);
     s->word = payload ? boff : word;

@@ -226,6 +226,22 @@ static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
     f->rep.recovered++;
 }
 
+/* Replace every byte that does not start a valid UTF-8 sequence with '?'
+ * (the length stays, so the block stays as it is). */
+static void utf8_sanitize(uint8_t *p, uint64_t len)
+{
+    for (uint64_t i = 0; i < len;) {
+        uint8_t c = p[i];
+        uint64_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (n && n <= len - i && sharena_utf8_valid((const char *)p + i, n)) {
+            i += n;
+        } else {
+            p[i++] = '?';
+        }
+    }
+}
+
 static const char *tname(int t)
 {
     return sharena_type_name(t);
@@ -269,9 +285,14 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
                     (unsigned long)idx);
             return false;
         }
-        if (!sharena_utf8_valid(str->data, str->len))
+        if (!sharena_utf8_valid(str->data, str->len)) {
             problem(f, "slot %lu: string is not valid UTF-8",
                     (unsigned long)idx);
+            if (repairing(f)) {
+                utf8_sanitize((uint8_t *)str->data, str->len);
+                f->rep.repaired++;
+            }
+        }
         return true;
     }
     case SHARENA_T_BYTES: {
@@ -607,24 +628,33 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
      * pass fix what remains (hashes, leaks, counters), then count again. */
     struct sharena__header *h = sharena__hdr(a);
     uint64_t fixed = 0;
-    int l = sharena__lock(a, &h->arena_lock);
-    if (l < 0 && l != SHARENA_EOWNERDEAD)
-        return l;
-    r = sharena__salvage(a, &fixed);
-    if (l != 1)
-        sharena__unlock(a, &h->arena_lock);
-    if (r < 0)
-        return r;
-    struct sharena__slot *rs;
-    if (sharena__resolve(a, h->roots_id, SHARENA_T_MAP, &rs) < 0) {
-        sharena_id roots;
-        if (sharena_map_new(a, &roots) == 0) {
-            h->roots_id = roots; /* the old directory was lost */
-            fixed++;
+    /* Heavy damage can take more than one round (a first salvage may
+     * reveal what the broken block chain hid); stop when a round no longer
+     * helps. */
+    uint64_t before = first.errors;
+    for (int round = 0; round < 4; round++) {
+        int l = sharena__lock(a, &h->arena_lock);
+        if (l < 0 && l != SHARENA_EOWNERDEAD)
+            return l;
+        r = sharena__salvage(a, &fixed);
+        if (l != 1)
+            sharena__unlock(a, &h->arena_lock);
+        if (r < 0)
+            return r;
+        struct sharena__slot *rs;
+        if (sharena__resolve(a, h->roots_id, SHARENA_T_MAP, &rs) < 0) {
+            sharena_id roots;
+            if (sharena_map_new(a, &roots) == 0) {
+                h->roots_id = roots; /* the old directory was lost */
+                fixed++;
+            }
         }
+        fsck_pass(a, flags, NULL, NULL, &last);
+        r = fsck_pass(a, check, NULL, NULL, &last);
+        if (r != SHARENA_ECORRUPT || last.errors >= before)
+            break;
+        before = last.errors;
     }
-    fsck_pass(a, flags, NULL, NULL, &last);
-    r = fsck_pass(a, check, NULL, NULL, &last);
     first.repaired = first.errors > last.errors ? first.errors - last.errors : 0;
     first.repaired += fixed ? 0 : 0;
     first.objects = last.objects;
