@@ -5,13 +5,15 @@
  *       then sleep until killed (a lock holder that dies with SIGKILL)
  *   cli_helper SOCKET hold-local ARENA ROOT
  *       the same from a forked child, which locks as LOCAL|pid (no broker
- *       slot): print "locked PID"; the parent exits at once, so the broker
- *       never hears of the child and cannot recover its locks
+ *       slot): print "locked PID"; the broker never hears of the child and
+ *       cannot recover its locks. The parent waits for the child and exits
+ *       when the test has killed it.
  *   cli_helper SOCKET bad-used ARENA
  *       add 4096 to the header's used-bytes counter (fsck finds it,
  *       --repair recomputes it)
  *   cli_helper SOCKET scribble ARENA SEED COUNT
- *       write COUNT random bytes over the first 256 KiB of the heap
+ *       write COUNT random bytes over the used part of the heap (at most
+ *       its first 256 KiB)
  *   cli_helper SOCKET writes ARENA ROOT FROM TO
  *       set number root ROOT to FROM..TO, one write each
  */
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static sharena_arena *open_arena(const char *sock, const char *name)
@@ -96,7 +99,14 @@ int main(int argc, char **argv)
         }
         close(p[1]);
         char ch;
-        return read(p[0], &ch, 1) == 1 ? 0 : 1;
+        if (read(p[0], &ch, 1) != 1)
+            return 1;
+        /* reap the child when the test kills it, so that its pid is
+         * really gone (an orphan may stay a zombie where PID 1 does not
+         * reap) */
+        int st;
+        waitpid(pid, &st, 0);
+        return 0;
     }
     if (strcmp(cmd, "bad-used") == 0) {
         __atomic_fetch_add(&sharena__hdr(a)->used_bytes, 4096,
@@ -106,8 +116,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "scribble") == 0 && argc == 6) {
         srand((unsigned)atoi(argv[4]));
         long n = atol(argv[5]);
-        uint64_t span = a->heap_end - a->heap_start;
-        if (span > 256 * 1024)
+        /* where the objects are: a fresh arena fills its heap from the
+         * start, about used_bytes of it */
+        uint64_t span = sharena__hdr(a)->used_bytes;
+        if (span > 256 * 1024 || span == 0)
             span = 256 * 1024;
         for (long i = 0; i < n; i++)
             a->base[a->heap_start + (uint64_t)rand() % span] = (uint8_t)rand();

@@ -39,9 +39,20 @@ fail() {
     FAILED=$((FAILED + 1))
 }
 
-# sharena with the test's socket.
+# sharena with the test's socket. Start background commands with
+# "${CLI[@]}" ... & (not the function: $! would be a subshell, which ignores
+# SIGINT and does not pass signals on).
+CLI=("$SHARENA_CLI" --socket "$SOCK")
 cli() {
     "$SHARENA_CLI" --socket "$SOCK" "$@"
+}
+
+# pid_running PID: the process exists and is not a zombie (where PID 1
+# does not reap, a daemon that exited stays one).
+pid_running() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
 # Wait (bounded) until CONDITION (a command) succeeds.

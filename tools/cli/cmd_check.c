@@ -293,6 +293,24 @@ static bool proc_comm(uint32_t pid, char *buf, size_t cap)
     return ok;
 }
 
+/* A pid is alive when it exists and is not a zombie (which can hold no
+ * lock: it no longer runs). */
+static bool pid_alive(uint32_t pid)
+{
+    if (kill((pid_t)pid, 0) < 0 && errno != EPERM)
+        return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", (unsigned)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
 int cmd_locks(struct cli *c, int argc, char **argv)
 {
     const char *pos[1];
@@ -325,7 +343,7 @@ int cmd_locks(struct cli *c, int argc, char **argv)
         const sharena_lock_info *li = &l.v[i].li;
         char comm[64] = "";
         bool have_comm = li->pid && proc_comm(li->pid, comm, sizeof comm);
-        bool alive = li->pid && (kill((pid_t)li->pid, 0) == 0 || errno == EPERM);
+        bool alive = li->pid && pid_alive(li->pid);
         const char *type = li->id ? sharena_type_name(li->type) : "arena";
         if (c->json) {
             printf("%s{\"id\":%llu,\"type\":\"%s\",\"path\":", i ? "," : "",

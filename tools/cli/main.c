@@ -306,6 +306,16 @@ int cli_open(struct cli *c, const char *name, unsigned flags,
         o.flags |= SHARENA_READONLY;
         r = sharena_open(c->conn, name, &o, out);
     }
+    if (r == 0 && !(o.flags & SHARENA_READONLY) && !fallback_ro &&
+        sharena_arena_readonly(*out)) {
+        /* the broker granted only what the mode allows: reading */
+        sharena_arena_close(*out);
+        *out = NULL;
+        cli_err(c, "%s: permission denied (read-only access; the owner "
+                   "and mode are in `sharena ls`)",
+                name);
+        return SHARENA_EACCES;
+    }
     if (r == 0)
         return 0;
     if (r == SHARENA_ENOENT)
