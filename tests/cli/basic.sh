@@ -167,6 +167,9 @@ run 0 cli rm app paths
 run 1 cli get app paths
 run 1 cli rm app config/servers/7
 
+run 0 cli --json stat app
+json_ok '[r["name"] for r in d["roots"]][:3] == ["big", "config", "counter"] and d["roots"][1]["type"] == "map"'
+
 # ---- dump ---------------------------------------------------------------------------
 run 0 cli dump app
 json_ok 'd["config"]["limits"] == {"cpu": 2.5, "on": True} and d["deep"]["a"]["b"]["c"] == 7'
@@ -184,6 +187,36 @@ cli dump app | head -c 10 >/dev/null
 rc=${PIPESTATUS[0]}
 [ "$rc" -lt 128 ] || fail "dump into a closed pipe ended with status $rc"
 
+# ---- structs, bytes, shapes, cycles (made by a C client) -----------------------------
+run 0 cli create typed
+"$CLI_HELPER" "$SOCK" typed typed || fail "typed"
+run 0 cli --json dump typed
+json_ok 'd["st"] == {"count": 7, "on": False, "label": "lbl", "blob": {"$bytes": "AQIDBA==", "$size": 4}}'
+json_ok 'd["blob"] == {"$bytes": "aGVsbG8=", "$size": 5}'
+json_ok 'd["loop"] == [[{"$cycle": d["loop"][0][0]["$cycle"]}]] and d["loop"][0][0]["$cycle"] > 0'
+json_ok '[f["name"] for f in d["shape"]["$shape"]] == ["count", "on", "label", "blob"] and d["shape"]["$shape"][3] == {"name": "blob", "type": "bytes", "size": 4}'
+run 0 cli get typed st/count
+out_is "7"
+run 0 cli get typed st/label
+out_is "lbl"
+run 0 cli get typed blob # bytes come out raw
+out_is "hello"
+run 0 cli --json get typed st/blob
+json_ok 'd == {"$bytes": "AQIDBA==", "$size": 4}'
+run 0 cli set typed st/count 8.5
+run 0 cli set typed st/on true
+run 0 cli set typed st/label '"new label"'
+run 0 cli --json get typed st
+json_ok 'd["count"] == 8.5 and d["on"] is True and d["label"] == "new label"'
+run 1 cli set typed st/count '"text"'
+err_has "holds a number"
+run 1 cli set typed st/blob 1
+run 1 cli get typed st/nope
+run 1 cli set typed st/nope 1
+run 1 cli rm typed st/count
+err_has "struct fields cannot be removed"
+run 0 cli fsck typed
+
 # ---- unknown arena for every command -------------------------------------------------
 for c in "get nope x" "set nope x 1" "dump nope" "fsck nope" "locks nope" \
     "watch nope" "rm nope x"; do
@@ -197,6 +230,6 @@ run 1 cli rm other
 err_has "no arena named 'other'"
 run 1 cli get other x
 run 0 cli --json ls
-json_ok '[a["name"] for a in d] == ["app"]'
+json_ok '[a["name"] for a in d] == ["app", "typed"]'
 
 finish

@@ -14,6 +14,10 @@
  *   cli_helper SOCKET scribble ARENA SEED COUNT
  *       write COUNT random bytes over the used part of the heap (at most
  *       its first 256 KiB)
+ *   cli_helper SOCKET typed ARENA
+ *       make roots the CLI cannot make: "st" (a struct of number, bool,
+ *       string and 4 bytes), "shape", "blob" (5 bytes), "loop" (a vector
+ *       holding a vector that holds the first)
  *   cli_helper SOCKET writes ARENA ROOT FROM TO
  *       set number root ROOT to FROM..TO, one write each
  */
@@ -133,6 +137,53 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cli_helper: set: %s\n", sharena_strerror(r));
                 return 1;
             }
+        }
+        return 0;
+    }
+    if (strcmp(cmd, "typed") == 0) {
+        /* what the CLI cannot make itself: a struct, bytes, a cycle */
+        sharena_field_def f[] = {
+            {"count", SHARENA_T_NUMBER, 0},
+            {"on", SHARENA_T_BOOL, 0},
+            {"label", SHARENA_T_STRING, 0},
+            {"blob", SHARENA_T_BYTES, 4},
+        };
+        sharena_id shape, st, b, v, fid;
+        int r = sharena_shape_new(a, f, 4, &shape);
+        if (r == 0)
+            r = sharena_struct_new(a, shape, &st);
+        if (r == 0)
+            r = sharena_struct_set_number(a, st, 0, 7);
+        if (r == 0)
+            r = sharena_struct_set_string(a, st, 2, "lbl", 3);
+        if (r == 0)
+            r = sharena_struct_field_id(a, st, 3, &fid);
+        if (r == 0)
+            r = sharena_bytes_write(a, fid, 0, "\x01\x02\x03\x04", 4);
+        if (r == 0)
+            r = sharena_root_set(a, "st", st, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_root_set(a, "shape", shape, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_bytes_new(a, 5, &b);
+        if (r == 0)
+            r = sharena_bytes_write(a, b, 0, "hello", 5);
+        if (r == 0)
+            r = sharena_root_set(a, "blob", b, SHARENA_OWNED);
+        sharena_id w;
+        if (r == 0)
+            r = sharena_vector_new(a, &v);
+        if (r == 0)
+            r = sharena_vector_new(a, &w);
+        if (r == 0) /* v holds w holds v: a cycle (neither owns the other) */
+            r = sharena_vector_push(a, v, w, 0);
+        if (r == 0)
+            r = sharena_vector_push(a, w, v, 0);
+        if (r == 0)
+            r = sharena_root_set(a, "loop", v, SHARENA_OWNED);
+        if (r < 0) {
+            fprintf(stderr, "cli_helper: typed: %s\n", sharena_strerror(r));
+            return 1;
         }
         return 0;
     }

@@ -136,6 +136,19 @@ static void list_roots(sharena_arena *a, struct rootlist *rl)
         rl->types[rl->n] = sharena_type_of(a, v);
         rl->n++;
     }
+    /* sorted by name (insertion sort: at most 64) */
+    for (size_t i = 1; i < rl->n; i++) {
+        for (size_t j = i; j > 0 && strcmp(rl->names[j - 1], rl->names[j]) > 0;
+             j--) {
+            char tmp[SHARENA_NAME_MAX + 1];
+            int t = rl->types[j];
+            memcpy(tmp, rl->names[j], sizeof tmp);
+            memcpy(rl->names[j], rl->names[j - 1], sizeof tmp);
+            memcpy(rl->names[j - 1], tmp, sizeof tmp);
+            rl->types[j] = rl->types[j - 1];
+            rl->types[j - 1] = t;
+        }
+    }
 }
 
 int cmd_stat(struct cli *c, int argc, char **argv)
