@@ -39,7 +39,7 @@ static int socket_path(const struct cli *c, char *buf, size_t cap)
 static void sleep_ms(int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !cli_stop)
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
 }
 
@@ -267,7 +267,7 @@ static int broker_start(struct cli *c, const char *path, int nextra,
 
 static int wait_gone(const char *path, pid_t pid)
 {
-    for (int ms = 0; ms < WAIT_MS && !cli_stop; ms += 20) {
+    for (int ms = 0; ms < WAIT_MS; ms += 20) {
         int fd;
         pid_t p2;
         bool answers = probe(path, &fd, &p2) == 0;
@@ -380,7 +380,6 @@ int cmd_broker(struct cli *c, int argc, char **argv)
     int nextra = split < argc ? argc - split - 1 : 0;
     if (nextra && strcmp(pos[0], "start") != 0)
         return cli_usage(c, "sharenad options only go with `broker start`");
-    cli_stop_on_signal(true);
     if (strcmp(pos[0], "start") == 0)
         return broker_start(c, path, nextra, argv + split + 1);
     if (strcmp(pos[0], "stop") == 0)
