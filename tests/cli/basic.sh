@@ -95,8 +95,27 @@ run 2 cli set app x null
 err_has "null cannot be stored"
 run 2 cli set app x '{"a": [1, null]}'
 run 2 cli set app x '"\ud800"'
+run 2 cli set app x 1e400
+err_has "number out of range"
+run 2 cli set app x "$(python3 -c 'print("[" * 600 + "]" * 600)')"
+err_has "nesting deeper"
 run 1 cli get app x
 err_has "no root named 'x'"
+
+# ---- a full arena: the set fails and leaves nothing behind --------------------------
+run 0 cli create small --capacity 256K
+strings() { python3 -c 'import json,sys; print(json.dumps(["x" * 1000] * int(sys.argv[1])))' "$1"; }
+run 0 cli set small a "$(strings 100)"
+run 0 cli set small b "$(strings 100)"
+run 0 cli --json stat small
+json_ok 'd["objects"] == 203'
+run 1 cli set small c "$(strings 100)"
+err_has "arena is full (EFULL)"
+run 0 cli --json stat small
+json_ok 'd["objects"] == 203'
+run 1 cli get small c
+run 0 cli fsck small
+run 0 cli rm small
 
 # ---- nested values, paths ----------------------------------------------------------
 run 0 cli set app config '{"servers": [{"host": "a", "port": 80}, {"host": "b", "port": 81}], "name": "prod", "limits": {"cpu": 2.5, "on": true}, "empty": {}, "none": []}'

@@ -232,6 +232,10 @@ int cmd_set(struct cli *c, int argc, char **argv)
             return cli_usage(c, "VALUE is not valid JSON: %s (use --string "
                                 "to store it as text)",
                              err);
+        if (!string && strncmp(err, "number out of range", 19) == 0)
+            return cli_usage(c, "VALUE: %s (a double holds up to about "
+                                "1.8e308)",
+                             err);
         if (!sharena_utf8_valid(pos[2], vlen))
             return cli_usage(c, "VALUE is not valid UTF-8");
         v.t = J_STR;
