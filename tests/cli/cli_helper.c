@@ -30,6 +30,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+static sharena_conn *conn;
+static sharena_arena *arena;
+
+static void close_all(void)
+{
+    sharena_arena_close(arena);
+    sharena_disconnect(conn);
+}
+
 static sharena_arena *open_arena(const char *sock, const char *name)
 {
     sharena_conn *c;
@@ -44,7 +53,10 @@ static sharena_arena *open_arena(const char *sock, const char *name)
         fprintf(stderr, "cli_helper: open %s: %s\n", name, sharena_strerror(r));
         exit(1);
     }
-    return a; /* the connection stays open for the process's lifetime */
+    conn = c;
+    arena = a;
+    atexit(close_all); /* commands that return end cleanly */
+    return a;
 }
 
 static sharena_id root(sharena_arena *a, const char *name)

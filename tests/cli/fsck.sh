@@ -98,6 +98,10 @@ any_answer() { # ARGS...: sharena ARGS exits 0 or 1, by itself, in time
         fail "'$*' exited $rc"
         head -c 600 "$T/err" >&2
     fi
+    if grep -q "Sanitizer\|runtime error:" "$T/err"; then
+        fail "'$*': sanitizer report"
+        head -40 "$T/err" >&2
+    fi
     if grep -q "no answer within" "$T/err"; then
         fail "'$*' needed its watchdog"
     fi

@@ -13,6 +13,9 @@ BROKER_PID=
 FAILED=0
 CHECKS=0
 export SHARENA_AUTOSTART=0 # a test never starts a broker by accident
+# In sanitizer builds a report must not pass for the tool's own status 1.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:exitcode=87"
 unset SHARENA_FD
 export SHARENA_SOCKET=$T/no-such-broker.sock # only --socket reaches one
 
@@ -80,6 +83,10 @@ run() {
     CHECKS=$((CHECKS + 1))
     "$@" >"$T/out" 2>"$T/err"
     rc=$?
+    if grep -q "Sanitizer\|runtime error:" "$T/err"; then
+        fail "'$*': sanitizer report"
+        head -40 "$T/err" >&2
+    fi
     if [ "$rc" -ge 128 ]; then
         fail "'$*' ended with status $rc (a signal status)"
     elif [ "$rc" != "$want" ]; then
