@@ -198,7 +198,7 @@ static void on_alarm(int sig)
     _exit(EXIT_FAIL);
 }
 
-static void on_crash(int sig)
+__attribute__((unused)) static void on_crash(int sig)
 {
     say("sharena: internal error: ");
     say(sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS"
