@@ -51,8 +51,8 @@ int cli_connect(struct cli *c);
 /* Connect and open arena @p name with @p flags (SHARENA_READONLY ...). With
  * @p fallback_ro, a read-write open refused for lack of write access is
  * retried read-only. Prints the error on failure. */
-int cli_open(struct cli *c, const char *name, unsigned flags,
-             bool fallback_ro, sharena_arena **out);
+int cli_open(struct cli *c, const char *name, unsigned flags, bool fallback_ro,
+             sharena_arena **out);
 
 /* Watchdog: (re)arm the alarm for c->timeout seconds (0: disarm). When it
  * fires the command reports that the arena did not answer and exits 1. */
@@ -96,10 +96,10 @@ struct jval {
     double n;
     char *s; /* J_STR: UTF-8, NUL-terminated, may hold NULs (slen) */
     size_t slen;
-    size_t len;          /* J_ARR, J_OBJ: number of items */
-    struct jval *items;  /* J_ARR, J_OBJ: values */
-    char **keys;         /* J_OBJ */
-    size_t *klens;       /* J_OBJ */
+    size_t len;         /* J_ARR, J_OBJ: number of items */
+    struct jval *items; /* J_ARR, J_OBJ: values */
+    char **keys;        /* J_OBJ */
+    size_t *klens;      /* J_OBJ */
 };
 
 /* Parse a whole JSON text (RFC 8259; nesting up to 512 levels). Returns 0,
@@ -126,24 +126,23 @@ void cli_put_text(FILE *f, const char *s, size_t len);
 /* A parsed PATH: the root name, then keys or indices. '/' separates
  * components; "\/" and "\\" stand for a literal '/' and '\'. */
 struct path {
-    size_t n;       /* components, the root included (>= 1) */
-    char **comp;    /* each NUL-terminated */
-    size_t *clen;   /* byte lengths */
-    char *text;     /* the PATH as given, for messages */
+    size_t n;     /* components, the root included (>= 1) */
+    char **comp;  /* each NUL-terminated */
+    size_t *clen; /* byte lengths */
+    char *text;   /* the PATH as given, for messages */
 };
 
 int path_parse(const char *text, struct path *p, char *err, size_t errcap);
 void path_free(struct path *p);
 /* The first @p n components as text (escaped again), for messages. */
-const char *path_prefix(const struct path *p, size_t n, char *buf,
-                        size_t cap);
+const char *path_prefix(const struct path *p, size_t n, char *buf, size_t cap);
 
 /* Where a PATH leads: an object, or a field of a struct. */
 struct target {
-    sharena_id id;     /* the object (for a field: 0 unless bytes/string) */
-    int type;          /* SHARENA_T_* of the object or field */
-    sharena_id st;     /* the struct, when the last step was a field */
-    size_t field;      /* its index */
+    sharena_id id; /* the object (for a field: 0 unless bytes/string) */
+    int type;      /* SHARENA_T_* of the object or field */
+    sharena_id st; /* the struct, when the last step was a field */
+    size_t field;  /* its index */
     bool is_field;
 };
 
@@ -165,16 +164,16 @@ int path_fail(const struct cli *c, const char *arena, const struct path *p,
 struct render {
     const sharena_arena *a;
     FILE *f;
-    bool pretty;       /* indent nested values */
-    uint64_t budget;   /* values left to write (a hostile arena is bounded) */
-    uint64_t errors;   /* values that could not be read ($error markers) */
-    bool truncated;    /* the budget ran out */
+    bool pretty;     /* indent nested values */
+    uint64_t budget; /* values left to write (a hostile arena is bounded) */
+    uint64_t errors; /* values that could not be read ($error markers) */
+    bool truncated;  /* the budget ran out */
     unsigned depth;
     sharena_id stack[256]; /* ids on the current path (cycle detection) */
 };
 
-#define RENDER_BUDGET 2000000u /* values per command */
-#define RENDER_BYTES_MAX 65536u /* bytes buffers longer than this are cut */
+#define RENDER_BUDGET    2000000u /* values per command */
+#define RENDER_BYTES_MAX 65536u   /* bytes buffers longer than this are cut */
 
 void render_init(struct render *r, const sharena_arena *a, FILE *f,
                  bool pretty);
@@ -188,8 +187,7 @@ int render_target_json(struct render *r, const struct target *t);
  * numbers shortest, bools true/false, bytes raw (no newline), containers
  * as JSON. With @p oneline (watch) the output is always one line: bytes and
  * strings holding line breaks are written as JSON instead. */
-int render_target_bare(struct render *r, const struct target *t,
-                       bool oneline);
+int render_target_bare(struct render *r, const struct target *t, bool oneline);
 /* The whole arena: {"root": value, ...} with names sorted. */
 int render_roots(struct render *r);
 /* Report truncation/errors of a render on stderr; EXIT_OK or EXIT_FAIL. */

@@ -74,8 +74,8 @@ int cmd_ls(struct cli *c, int argc, char **argv)
         }
         puts("]");
     } else if (n) {
-        printf("%-24s %10s %10s %8s %7s %-10s %s\n", "NAME", "CAPACITY",
-               "USED", "OBJECTS", "CLIENTS", "OWNER", "MODE");
+        printf("%-24s %10s %10s %8s %7s %-10s %s\n", "NAME", "CAPACITY", "USED",
+               "OBJECTS", "CLIENTS", "OWNER", "MODE");
         for (size_t i = 0; i < n; i++) {
             char cap[32], used[32], user[64];
             printf("%-24s %10s %10s %8llu %7u %-10s %04o\n", st[i].name,
@@ -96,8 +96,9 @@ static bool name_ok(struct cli *c, const char *name)
 {
     if (sharena_name_valid(name))
         return true;
-    cli_usage(c, "'%s' is not a valid arena name (1..128 bytes of "
-                 "[A-Za-z0-9._-])",
+    cli_usage(c,
+              "'%s' is not a valid arena name (1..128 bytes of "
+              "[A-Za-z0-9._-])",
               name);
     return false;
 }
@@ -120,8 +121,8 @@ static void list_roots(sharena_arena *a, struct rootlist *rl)
     char key[SHARENA_NAME_MAX + 1];
     size_t klen;
     for (unsigned guard = 0; guard < 100000; guard++) {
-        int r = sharena_map_next(a, dir, &cur, key, sizeof key, &klen, &v,
-                                 NULL);
+        int r =
+            sharena_map_next(a, dir, &cur, key, sizeof key, &klen, &v, NULL);
         if (r == SHARENA_ERANGE) {
             cur++; /* not a valid root name: skip it */
             continue;

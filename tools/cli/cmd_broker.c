@@ -38,7 +38,8 @@ static int socket_path(const struct cli *c, char *buf, size_t cap)
 
 static void sleep_ms(int ms)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
 }
@@ -72,8 +73,9 @@ static int probe(const char *path, int *fd, pid_t *pid)
     if (!m)
         r = SHARENA_ENOMEM;
     else if (n <= 0)
-        r = n == 0 ? SHARENA_ECONNREFUSED
-                   : n == -EAGAIN ? SHARENA_ETIMEDOUT : (int)n;
+        r = n == 0         ? SHARENA_ECONNREFUSED
+            : n == -EAGAIN ? SHARENA_ETIMEDOUT
+                           : (int)n;
     else if (sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR)
         r = m->error.code;
     else if (sharena__proto_check(m, (size_t)n) != SHARENA__MSG_WELCOME)
@@ -157,7 +159,8 @@ static int find_sharenad(char *buf, size_t cap)
     const char *p = getenv("PATH");
     while (p && *p) {
         const char *e = strchrnul(p, ':');
-        if ((size_t)snprintf(buf, cap, "%.*s/sharenad", (int)(e - p), p) < cap &&
+        if ((size_t)snprintf(buf, cap, "%.*s/sharenad", (int)(e - p), p) <
+                cap &&
             access(buf, X_OK) == 0)
             return 0;
         p = *e ? e + 1 : e;
@@ -302,8 +305,9 @@ static int broker_stop(struct cli *c, const char *path)
         free(m);
         close(fd);
         if (r == SHARENA_EACCES) {
-            cli_err(c, "the broker on %s (pid %d) belongs to another user; "
-                       "only its user or root may stop it",
+            cli_err(c,
+                    "the broker on %s (pid %d) belongs to another user; "
+                    "only its user or root may stop it",
                     path, (int)pid);
             return EXIT_FAIL;
         }

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- fsck ----------------------------------------------------------------- */
+/* ---- fsck -----------------------------------------------------------------
+ */
 
 #define FSCK_LINES_MAX 1000 /* problems printed; the rest are counted */
 
@@ -104,16 +105,15 @@ int cmd_fsck(struct cli *c, int argc, char **argv)
             printf("%s: consistent", pos[0]);
         if (repair && rep.errors)
             printf(", %s", r == 0 ? "repaired" : "some could not be repaired");
-        printf(" (%llu objects, %s in %llu blocks, %s leaked, %llu lock%s "
-               "held, %llu recovered%s)\n",
-               (unsigned long long)rep.objects,
-               cli_fmt_size(rep.used_bytes, used, sizeof used),
-               (unsigned long long)rep.blocks,
-               cli_fmt_size(rep.leaked_bytes, leaked, sizeof leaked),
-               (unsigned long long)rep.locks_held,
-               rep.locks_held == 1 ? "" : "s",
-               (unsigned long long)rep.recovered,
-               ro ? "; checked read-only" : "");
+        printf(
+            " (%llu objects, %s in %llu blocks, %s leaked, %llu lock%s "
+            "held, %llu recovered%s)\n",
+            (unsigned long long)rep.objects,
+            cli_fmt_size(rep.used_bytes, used, sizeof used),
+            (unsigned long long)rep.blocks,
+            cli_fmt_size(rep.leaked_bytes, leaked, sizeof leaked),
+            (unsigned long long)rep.locks_held, rep.locks_held == 1 ? "" : "s",
+            (unsigned long long)rep.recovered, ro ? "; checked read-only" : "");
     }
     if (ex == EXIT_OK && r == SHARENA_ECORRUPT) {
         ex = EXIT_FAIL;
@@ -130,9 +130,10 @@ int cmd_fsck(struct cli *c, int argc, char **argv)
     return ex ? ex : f;
 }
 
-/* ---- locks ---------------------------------------------------------------- */
+/* ---- locks ----------------------------------------------------------------
+ */
 
-#define LOCKS_MAX 100000    /* locks listed */
+#define LOCKS_MAX   100000  /* locks listed */
 #define FIND_BUDGET 1000000 /* objects visited looking for paths */
 
 struct lockrec {
@@ -217,8 +218,8 @@ static void visit(struct finder *f, sharena_id id, unsigned depth)
         size_t klen;
         sharena_id v;
         for (;;) {
-            int r = sharena_map_next(f->a, id, &cur, key, sizeof key, &klen,
-                                     &v, NULL);
+            int r = sharena_map_next(f->a, id, &cur, key, sizeof key, &klen, &v,
+                                     NULL);
             if (r == SHARENA_ERANGE) {
                 cur++; /* key longer than we show: skip the entry */
                 continue;
@@ -354,7 +355,8 @@ int cmd_locks(struct cli *c, int argc, char **argv)
                 fputs("null", stdout);
             printf(",\"owner\":%u,", (unsigned)li->owner);
             if (li->pid) {
-                printf("\"slot\":null,\"pid\":%u,\"command\":", (unsigned)li->pid);
+                printf("\"slot\":null,\"pid\":%u,\"command\":",
+                       (unsigned)li->pid);
                 if (have_comm)
                     json_put_string(stdout, comm, strlen(comm));
                 else
@@ -365,8 +367,8 @@ int cmd_locks(struct cli *c, int argc, char **argv)
                        "\"alive\":null",
                        (unsigned)li->owner);
             }
-            printf(",\"waiters\":%s,\"died\":%s}", li->waiters ? "true" : "false",
-                   li->died ? "true" : "false");
+            printf(",\"waiters\":%s,\"died\":%s}",
+                   li->waiters ? "true" : "false", li->died ? "true" : "false");
             continue;
         }
         char obj[512], owner[128];
@@ -381,7 +383,8 @@ int cmd_locks(struct cli *c, int argc, char **argv)
             snprintf(owner, sizeof owner, "pid %u (%s)%s", (unsigned)li->pid,
                      have_comm ? comm : "?", alive ? "" : " gone");
         else
-            snprintf(owner, sizeof owner, "client slot %u", (unsigned)li->owner);
+            snprintf(owner, sizeof owner, "client slot %u",
+                     (unsigned)li->owner);
         printf("%-32s %-8s %-28s %s%s\n", obj, type, owner,
                li->died ? "owner died, recovery pending" : "held",
                li->waiters ? ", waiters" : "");

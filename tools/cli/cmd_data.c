@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- get ------------------------------------------------------------------ */
+/* ---- get ------------------------------------------------------------------
+ */
 
 int cmd_get(struct cli *c, int argc, char **argv)
 {
@@ -50,7 +51,8 @@ int cmd_get(struct cli *c, int argc, char **argv)
     return ex ? ex : f;
 }
 
-/* ---- set ------------------------------------------------------------------ */
+/* ---- set ------------------------------------------------------------------
+ */
 
 static bool has_null(const struct jval *v)
 {
@@ -65,10 +67,14 @@ static bool has_null(const struct jval *v)
 static int scalar_type(const struct jval *v)
 {
     switch (v->t) {
-    case J_STR: return SHARENA_T_STRING;
-    case J_NUM: return SHARENA_T_NUMBER;
-    case J_BOOL: return SHARENA_T_BOOL;
-    default: return 0;
+    case J_STR:
+        return SHARENA_T_STRING;
+    case J_NUM:
+        return SHARENA_T_NUMBER;
+    case J_BOOL:
+        return SHARENA_T_BOOL;
+    default:
+        return 0;
     }
 }
 
@@ -229,12 +235,14 @@ int cmd_set(struct cli *c, int argc, char **argv)
     if (string || json_parse(pos[2], vlen, &v, err, sizeof err) < 0) {
         const char *s = pos[2] + strspn(pos[2], " \t\r\n");
         if (!string && (*s == '{' || *s == '[' || *s == '"'))
-            return cli_usage(c, "VALUE is not valid JSON: %s (use --string "
-                                "to store it as text)",
+            return cli_usage(c,
+                             "VALUE is not valid JSON: %s (use --string "
+                             "to store it as text)",
                              err);
         if (!string && strncmp(err, "number out of range", 19) == 0)
-            return cli_usage(c, "VALUE: %s (a double holds up to about "
-                                "1.8e308)",
+            return cli_usage(c,
+                             "VALUE: %s (a double holds up to about "
+                             "1.8e308)",
                              err);
         if (!sharena_utf8_valid(pos[2], vlen))
             return cli_usage(c, "VALUE is not valid UTF-8");
@@ -270,7 +278,8 @@ int cmd_set(struct cli *c, int argc, char **argv)
     return ex == EXIT_OK ? cli_flush(c) : ex;
 }
 
-/* ---- dump ----------------------------------------------------------------- */
+/* ---- dump -----------------------------------------------------------------
+ */
 
 int cmd_dump(struct cli *c, int argc, char **argv)
 {
@@ -300,15 +309,16 @@ int cmd_dump(struct cli *c, int argc, char **argv)
     return ex ? ex : f;
 }
 
-/* ---- watch ---------------------------------------------------------------- */
+/* ---- watch ----------------------------------------------------------------
+ */
 
 /* What one look at the path found. */
 struct snap {
-    int err;           /* 0, or why the path does not resolve */
-    size_t depth;      /* components that resolved (for messages) */
-    sharena_id id;     /* the object (or struct) there */
-    uint64_t version;  /* its version */
-    char *text;        /* the line to print (without newline) */
+    int err;          /* 0, or why the path does not resolve */
+    size_t depth;     /* components that resolved (for messages) */
+    sharena_id id;    /* the object (or struct) there */
+    uint64_t version; /* its version */
+    char *text;       /* the line to print (without newline) */
     size_t len;
 };
 

@@ -11,7 +11,8 @@
 
 #define JSON_DEPTH_MAX 512
 
-/* ---- reader ---------------------------------------------------------------- */
+/* ---- reader ----------------------------------------------------------------
+ */
 
 struct jp {
     const char *s, *end;
@@ -112,8 +113,11 @@ static size_t utf8_encode(unsigned cp, char *o)
 static size_t utf8_seq(const char *s, size_t avail)
 {
     unsigned char c = (unsigned char)s[0];
-    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                                                 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = c < 0x80             ? 1
+               : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4
+                                    : 0;
     if (!n || n > avail)
         return 0;
     return sharena_utf8_valid(s, n) ? n : 0;
@@ -146,14 +150,30 @@ static int jp_string(struct jp *p, char **out, size_t *olen)
             size_t n = 1;
             p->s += 2;
             switch (e) {
-            case '"': tmp[0] = '"'; break;
-            case '\\': tmp[0] = '\\'; break;
-            case '/': tmp[0] = '/'; break;
-            case 'b': tmp[0] = '\b'; break;
-            case 'f': tmp[0] = '\f'; break;
-            case 'n': tmp[0] = '\n'; break;
-            case 'r': tmp[0] = '\r'; break;
-            case 't': tmp[0] = '\t'; break;
+            case '"':
+                tmp[0] = '"';
+                break;
+            case '\\':
+                tmp[0] = '\\';
+                break;
+            case '/':
+                tmp[0] = '/';
+                break;
+            case 'b':
+                tmp[0] = '\b';
+                break;
+            case 'f':
+                tmp[0] = '\f';
+                break;
+            case 'n':
+                tmp[0] = '\n';
+                break;
+            case 'r':
+                tmp[0] = '\r';
+                break;
+            case 't':
+                tmp[0] = '\t';
+                break;
             case 'u': {
                 unsigned cp, lo;
                 if (p->end - p->s < 4 || hex4(p->s, &cp) < 0) {
@@ -413,7 +433,8 @@ void json_free(struct jval *v)
     memset(v, 0, sizeof *v);
 }
 
-/* ---- writers --------------------------------------------------------------- */
+/* ---- writers ---------------------------------------------------------------
+ */
 
 void json_put_string(FILE *f, const char *s, size_t len)
 {
@@ -424,13 +445,27 @@ void json_put_string(FILE *f, const char *s, size_t len)
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x80) {
             switch (ch) {
-            case '"': fputs("\\\"", f); break;
-            case '\\': fputs("\\\\", f); break;
-            case '\n': fputs("\\n", f); break;
-            case '\r': fputs("\\r", f); break;
-            case '\t': fputs("\\t", f); break;
-            case '\b': fputs("\\b", f); break;
-            case '\f': fputs("\\f", f); break;
+            case '"':
+                fputs("\\\"", f);
+                break;
+            case '\\':
+                fputs("\\\\", f);
+                break;
+            case '\n':
+                fputs("\\n", f);
+                break;
+            case '\r':
+                fputs("\\r", f);
+                break;
+            case '\t':
+                fputs("\\t", f);
+                break;
+            case '\b':
+                fputs("\\b", f);
+                break;
+            case '\f':
+                fputs("\\f", f);
+                break;
             default:
                 if (ch < 0x20 || ch == 0x7f) {
                     fputs("\\u00", f);

@@ -32,7 +32,8 @@ static const struct command commands[] = {
      "change counter and named roots.\n"},
     {"create", cmd_create, "create ARENA [--capacity SIZE] [--mode MODE]",
      "Create an empty arena. SIZE takes K, M, G or T suffixes (default 64M,\n"
-     "at least 256K); MODE is octal like 0600 (the default), 0640, 0660, 0644.\n"
+     "at least 256K); MODE is octal like 0600 (the default), 0640, 0660, "
+     "0644.\n"
      "Fails if the arena exists.\n"},
     {"rm", cmd_rm, "rm ARENA [PATH]",
      "Without PATH: delete the arena (its name goes away; processes that\n"
@@ -45,7 +46,8 @@ static const struct command commands[] = {
      "\n"
      "PATH is a root name followed by map keys, vector indices (negative\n"
      "counts from the end) or struct fields, separated by '/':\n"
-     "  config/servers/0/host    \\/ and \\\\ stand for a '/' or '\\' in a key\n"},
+     "  config/servers/0/host    \\/ and \\\\ stand for a '/' or '\\' in a "
+     "key\n"},
     {"set", cmd_set, "set ARENA PATH [--string] VALUE",
      "Store VALUE at PATH. VALUE is read as JSON: numbers, \"strings\",\n"
      "true/false, objects (-> maps) and arrays (-> vectors); anything that is\n"
@@ -62,7 +64,8 @@ static const struct command commands[] = {
      "Print the whole arena as one JSON object: every root, recursively.\n"
      "Indented by default, one line with --json. Keys are sorted. Bytes are\n"
      "{\"$bytes\": base64, \"$size\": n}, a container met inside itself is\n"
-     "{\"$cycle\": id}, an unreadable value {\"$error\": \"CODE\"} (exit 1).\n"},
+     "{\"$cycle\": id}, an unreadable value {\"$error\": \"CODE\"} (exit "
+     "1).\n"},
     {"watch", cmd_watch, "watch ARENA [PATH]",
      "Print the value at PATH now and after every change, one line each\n"
      "(bare, or JSON with --json), flushed line by line, until SIGINT or\n"
@@ -121,7 +124,8 @@ static void print_general(FILE *f)
     fputs(trailer, f);
 }
 
-/* ---- messages ------------------------------------------------------------- */
+/* ---- messages -------------------------------------------------------------
+ */
 
 void cli_err(const struct cli *c, const char *fmt, ...)
 {
@@ -159,7 +163,8 @@ int cli_fail(const struct cli *c, const char *what, int err)
     return EXIT_FAIL;
 }
 
-/* ---- signals and the watchdog --------------------------------------------- */
+/* ---- signals and the watchdog ---------------------------------------------
+ */
 
 volatile sig_atomic_t cli_stop;
 static volatile sig_atomic_t stop_mode;
@@ -201,8 +206,11 @@ static void on_alarm(int sig)
 __attribute__((unused)) static void on_crash(int sig)
 {
     say("sharena: internal error: ");
-    say(sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS"
-        : sig == SIGFPE ? "SIGFPE" : sig == SIGILL ? "SIGILL" : "SIGABRT");
+    say(sig == SIGSEGV  ? "SIGSEGV"
+        : sig == SIGBUS ? "SIGBUS"
+        : sig == SIGFPE ? "SIGFPE"
+        : sig == SIGILL ? "SIGILL"
+                        : "SIGABRT");
     say(" (a bug in sharena: please report it; the arena may be damaged, "
         "see `sharena fsck`)\n");
     _exit(EXIT_INTERNAL);
@@ -223,8 +231,8 @@ void cli_watchdog(const struct cli *c, bool on)
                      "sharena: %s: no answer within %d s: the arena may be "
                      "damaged (see `sharena fsck`) or very large (--timeout)\n",
                      c->cmd ? c->cmd : "", c->timeout);
-    alarm_len = n > 0 && (size_t)n < sizeof alarm_msg ? (size_t)n
-                                                      : strlen(alarm_msg);
+    alarm_len =
+        n > 0 && (size_t)n < sizeof alarm_msg ? (size_t)n : strlen(alarm_msg);
     alarm((unsigned)c->timeout);
 }
 
@@ -266,7 +274,8 @@ int cli_flush(const struct cli *c)
     return EXIT_FAIL;
 }
 
-/* ---- broker access ---------------------------------------------------------- */
+/* ---- broker access ----------------------------------------------------------
+ */
 
 int cli_connect(struct cli *c)
 {
@@ -285,8 +294,9 @@ int cli_connect(struct cli *c)
     else if (sharena_default_socket(path, sizeof path) < 0)
         snprintf(path, sizeof path, "(default path too long)");
     if (r == SHARENA_ECONNREFUSED)
-        cli_err(c, "no broker is listening on %s (start one with `sharena "
-                   "broker start`)",
+        cli_err(c,
+                "no broker is listening on %s (start one with `sharena "
+                "broker start`)",
                 path);
     else
         cli_err(c, "cannot connect to the broker at %s: %s (%s)", path,
@@ -294,8 +304,8 @@ int cli_connect(struct cli *c)
     return r;
 }
 
-int cli_open(struct cli *c, const char *name, unsigned flags,
-             bool fallback_ro, sharena_arena **out)
+int cli_open(struct cli *c, const char *name, unsigned flags, bool fallback_ro,
+             sharena_arena **out)
 {
     int r = cli_connect(c);
     if (r < 0)
@@ -311,8 +321,9 @@ int cli_open(struct cli *c, const char *name, unsigned flags,
         /* the broker granted only what the mode allows: reading */
         sharena_arena_close(*out);
         *out = NULL;
-        cli_err(c, "%s: permission denied (read-only access; the owner "
-                   "and mode are in `sharena ls`)",
+        cli_err(c,
+                "%s: permission denied (read-only access; the owner "
+                "and mode are in `sharena ls`)",
                 name);
         return SHARENA_EACCES;
     }
@@ -321,16 +332,18 @@ int cli_open(struct cli *c, const char *name, unsigned flags,
     if (r == SHARENA_ENOENT)
         cli_err(c, "no arena named '%s' (see `sharena ls`)", name);
     else if (r == SHARENA_EACCES)
-        cli_err(c, "%s: permission denied (%s access; the owner and mode "
-                   "are in `sharena ls`)",
+        cli_err(c,
+                "%s: permission denied (%s access; the owner and mode "
+                "are in `sharena ls`)",
                 name, (o.flags & SHARENA_READONLY) ? "read" : "write");
     else
-        cli_err(c, "cannot open arena '%s': %s (%s)", name,
-                sharena_strerror(r), sharena_errname(r));
+        cli_err(c, "cannot open arena '%s': %s (%s)", name, sharena_strerror(r),
+                sharena_errname(r));
     return r;
 }
 
-/* ---- option parsing ------------------------------------------------------- */
+/* ---- option parsing -------------------------------------------------------
+ */
 
 int cli_parse(const struct cli *c, int argc, char **argv,
               const struct cli_opt *opts, const char **pos, int maxpos)
@@ -397,12 +410,29 @@ int cli_parse_size(const char *s, uint64_t *out)
         return -1;
     int shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        end++;
+        break;
     }
-    if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B'))
+    if (shift && (*end == 'i' || *end == 'I') &&
+        (end[1] == 'b' || end[1] == 'B'))
         end += 2; /* "64MiB" */
     else if (shift && (*end == 'b' || *end == 'B'))
         end++; /* "64MB" (binary anyway) */
@@ -430,7 +460,8 @@ const char *cli_fmt_size(uint64_t n, char *buf, size_t cap)
     return buf;
 }
 
-/* ---- main ------------------------------------------------------------------- */
+/* ---- main -------------------------------------------------------------------
+ */
 
 static const struct command *find_command(const char *name)
 {
@@ -499,8 +530,9 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "--timeout") == 0 ||
                    strncmp(a, "--timeout=", 10) == 0) {
-            const char *v = a[9] == '=' ? a + 10 : i + 1 < argc ? argv[++i]
-                                                                : NULL;
+            const char *v = a[9] == '='    ? a + 10
+                            : i + 1 < argc ? argv[++i]
+                                           : NULL;
             if (!v || !parse_timeout(v, &c.timeout)) {
                 free(args);
                 return cli_usage(&c, "--timeout needs a number of seconds "

@@ -72,8 +72,7 @@ int path_parse(const char *text, struct path *p, char *err, size_t errcap)
         }
         if (*s == '\\') {
             if (s[1] == 0) {
-                snprintf(err, errcap, "path '%s' ends with a lone '\\'",
-                         text);
+                snprintf(err, errcap, "path '%s' ends with a lone '\\'", text);
                 free(buf);
                 path_free(p);
                 return -1;
@@ -231,12 +230,13 @@ int path_fail(const struct cli *c, const char *arena, const struct path *p,
         cli_err(c, "%s: %s: no key '%s' in %s", arena, full, p->comp[depth],
                 pre);
     } else if (err == SHARENA_ERANGE || (err == SHARENA_EINVAL && depth)) {
-        cli_err(c, "%s: %s: '%s' is not an index of the vector %s (%s)",
-                arena, full, p->comp[depth], pre,
+        cli_err(c, "%s: %s: '%s' is not an index of the vector %s (%s)", arena,
+                full, p->comp[depth], pre,
                 err == SHARENA_ERANGE ? "out of range" : "not a number");
     } else if (err == SHARENA_ETYPE && depth < p->n) {
-        cli_err(c, "%s: %s: %s holds no keys or indices (not a map, vector "
-                   "or struct)",
+        cli_err(c,
+                "%s: %s: %s holds no keys or indices (not a map, vector "
+                "or struct)",
                 arena, full, pre);
     } else {
         cli_err(c, "%s: %s: %s (%s)", arena, full, sharena_strerror(err),

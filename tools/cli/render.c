@@ -17,8 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void render_init(struct render *r, const sharena_arena *a, FILE *f,
-                 bool pretty)
+void render_init(struct render *r, const sharena_arena *a, FILE *f, bool pretty)
 {
     memset(r, 0, sizeof *r);
     r->a = a;
@@ -49,7 +48,8 @@ static void sep(struct render *r)
 
 static int value(struct render *r, sharena_id id, bool top);
 
-/* ---- maps and roots -------------------------------------------------------- */
+/* ---- maps and roots --------------------------------------------------------
+ */
 
 struct entry {
     char *key;
@@ -86,8 +86,8 @@ static int collect(struct render *r, sharena_id map, struct entry **out,
     while (rc == 0) {
         size_t klen;
         sharena_id v;
-        int x = sharena_map_next(r->a, map, &cursor, key, kcap, &klen, &v,
-                                 NULL);
+        int x =
+            sharena_map_next(r->a, map, &cursor, key, kcap, &klen, &v, NULL);
         if (x == SHARENA_ENOENT)
             break;
         if (x == SHARENA_ERANGE) {
@@ -170,7 +170,8 @@ static int map_value(struct render *r, sharena_id id, bool top)
     return 0;
 }
 
-/* ---- vectors, structs, shapes, bytes ---------------------------------------- */
+/* ---- vectors, structs, shapes, bytes ----------------------------------------
+ */
 
 static int vector_value(struct render *r, sharena_id id, bool top)
 {
@@ -330,7 +331,8 @@ static int struct_value(struct render *r, sharena_id id, bool top, bool shape)
     return 0;
 }
 
-/* ---- any value ---------------------------------------------------------------- */
+/* ---- any value
+ * ---------------------------------------------------------------- */
 
 static int value(struct render *r, sharena_id id, bool top)
 {
@@ -342,7 +344,8 @@ static int value(struct render *r, sharena_id id, bool top)
     r->budget--;
     for (unsigned i = 0; i < r->depth && i < 256; i++) {
         if (r->stack[i] == id) {
-            fprintf(r->f, r->pretty ? "{\"$cycle\": %llu}" : "{\"$cycle\":%llu}",
+            fprintf(r->f,
+                    r->pretty ? "{\"$cycle\": %llu}" : "{\"$cycle\":%llu}",
                     (unsigned long long)id);
             return 0;
         }
@@ -450,8 +453,7 @@ int render_target_json(struct render *r, const struct target *t)
     return SHARENA_ECORRUPT;
 }
 
-int render_target_bare(struct render *r, const struct target *t,
-                       bool oneline)
+int render_target_bare(struct render *r, const struct target *t, bool oneline)
 {
     int rc;
     switch (t->type) {
@@ -498,8 +500,8 @@ int render_target_bare(struct render *r, const struct target *t,
         /* raw bytes, copied out in chunks through the checked reader */
         unsigned char buf[65536];
         for (uint64_t off = 0; off < size && rc == 0;) {
-            size_t n = size - off < sizeof buf ? (size_t)(size - off)
-                                               : sizeof buf;
+            size_t n =
+                size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
             rc = sharena_bytes_read(r->a, t->id, off, buf, n);
             if (rc == 0 && fwrite(buf, 1, n, r->f) != n)
                 break;
@@ -540,14 +542,16 @@ int render_finish(const struct cli *c, struct render *r)
 {
     int ex = EXIT_OK;
     if (r->truncated) {
-        cli_err(c, "output cut short: more than %u values or 256 levels "
-                   "(the arena may be damaged; see `sharena fsck`)",
+        cli_err(c,
+                "output cut short: more than %u values or 256 levels "
+                "(the arena may be damaged; see `sharena fsck`)",
                 RENDER_BUDGET);
         ex = EXIT_FAIL;
     }
     if (r->errors) {
-        cli_err(c, "%llu value(s) could not be read and are shown as "
-                   "{\"$error\": ...} (see `sharena fsck`)",
+        cli_err(c,
+                "%llu value(s) could not be read and are shown as "
+                "{\"$error\": ...} (see `sharena fsck`)",
                 (unsigned long long)r->errors);
         ex = EXIT_FAIL;
     }
