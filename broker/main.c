@@ -242,6 +242,11 @@ int main(int argc, char **argv, char **envp)
         }
         sock = defpath;
     }
+    /* setproctitle() reuses argv's memory, where --socket points: keep a
+     * copy, or the socket is not unlinked at exit once the title changed. */
+    static char sockcopy[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    snprintf(sockcopy, sizeof(sockcopy), "%s", sock);
+    sock = sockcopy;
     b.socket_path = sock;
     if (policy) {
         char err[512];
