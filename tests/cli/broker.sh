@@ -31,6 +31,8 @@ json_ok 'd == {"x": {"y": [1, 2]}}'
 run 0 cli broker stop
 out_has "(pid $PID) stopped"
 pid_running "$PID" && fail "broker pid $PID still exists after stop"
+[ -e "$SOCK" ] && fail "the stopped broker left its socket behind"
+[ -e "$SOCK.pid" ] && fail "the stopped broker left its pidfile behind"
 run 1 cli broker status
 
 # stop through the pidfile when the socket is gone
