@@ -62,6 +62,17 @@ run 1 cli broker start -- --bogus-option
 err_has "sharenad did not start"
 run 1 cli broker status
 
+# the watchdog: a sharenad that never comes up ends the command with 1
+cat >"$T/slowd" <<EOF
+#!/bin/sh
+echo \$\$ >"$T/slowd.pid"
+exec sleep 60
+EOF
+chmod +x "$T/slowd"
+SHARENA_SHARENAD=$T/slowd run 1 cli --timeout 1 broker start
+err_has "no answer within 1 s: sharenad did not come up"
+[ -f "$T/slowd.pid" ] && kill "$(cat "$T/slowd.pid")"
+
 # usage errors
 run 2 cli broker
 run 2 cli broker restart

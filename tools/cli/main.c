@@ -227,10 +227,14 @@ void cli_watchdog(const struct cli *c, bool on)
         alarm(0);
         return;
     }
+    bool broker = c->cmd && strcmp(c->cmd, "broker") == 0;
     int n = snprintf(alarm_msg, sizeof alarm_msg,
-                     "sharena: %s: no answer within %d s: the arena may be "
-                     "damaged (see `sharena fsck`) or very large (--timeout)\n",
-                     c->cmd ? c->cmd : "", c->timeout);
+                     "sharena: %s: no answer within %d s: %s (--timeout "
+                     "changes the limit)\n",
+                     c->cmd ? c->cmd : "", c->timeout,
+                     broker ? "sharenad did not come up"
+                            : "the arena may be damaged (see `sharena fsck`) "
+                              "or very large");
     alarm_len =
         n > 0 && (size_t)n < sizeof alarm_msg ? (size_t)n : strlen(alarm_msg);
     alarm((unsigned)c->timeout);
