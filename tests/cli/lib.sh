@@ -61,7 +61,7 @@ pid_running() {
 # Wait (bounded) until CONDITION (a command) succeeds.
 wait_for() {
     local i
-    for i in $(seq 1 500); do
+    for i in $(seq 1 1500); do
         "$@" && return 0
         sleep 0.01
     done
