@@ -1,0 +1,638 @@
+/* addon.c: module set-up, the process-wide arena table, broker connections,
+ * and the error table that turns SHARENA_E* codes into JavaScript Errors.
+ *
+ * Every environment (main thread, each worker_thread) loads the module once;
+ * they share the table below, so an id made in one thread is usable in
+ * another. The default arena is created by the first environment and closed
+ * when the last one is torn down (env cleanup hooks). */
+#include "sn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sn_arena sn_arenas[SN_MAX_ARENAS];
+pthread_mutex_t sn_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Broker connections, one per socket path, shared by the arenas opened
+ * through them and by every environment (a connection is thread-safe). */
+struct sn_conn {
+    char path[256]; /* "" = the default path */
+    sharena_conn *c;
+    unsigned refs;
+    struct sn_conn *next;
+};
+static struct sn_conn *conns;
+
+/* Capacity of the default in-process arena: sparse, so a large value costs
+ * nothing until used. SHARENA_NODE_CAPACITY (bytes) overrides it. */
+#define SN_DEFAULT_CAPACITY (UINT64_C(1) << 30)
+
+/* ------------------------------------------------------------------------ */
+/* Errors: one table of hints, appended to the library's message. */
+
+static const struct {
+    int err;
+    const char *hint;
+} hints[] = {
+    {SHARENA_ESTALE, "this ref must not be used again"},
+    {SHARENA_ETYPE, "the id names an object of another type"},
+    {SHARENA_EFULL, "drop unused objects or open the arena with a larger capacity"},
+    {SHARENA_ECLOSED, "the arena was closed; open it again"},
+    {SHARENA_ENOENT, "check the name or id"},
+    {SHARENA_EACCES, "the broker's policy does not grant this access"},
+    {SHARENA_EROFS, "the arena was opened read-only"},
+    {SHARENA_ECONNREFUSED, "start sharenad or pass { socket } to Arena.open"},
+    {SHARENA_ELAYOUT, "the arena was made by an incompatible sharena build"},
+    {SHARENA_ECORRUPT, "run `sharena fsck --repair` on the arena"},
+};
+
+napi_value sn_throw_msg(napi_env env, const char *code, const char *msg)
+{
+    napi_throw_error(env, code, msg);
+    return NULL;
+}
+
+napi_value sn_throw(napi_env env, int err, const char *op)
+{
+    const char *hint = NULL;
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (hints[i].err == err)
+            hint = hints[i].hint;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s%s%s", op, sharena_strerror(err),
+             hint ? " (" : "", hint ? hint : "");
+    if (hint)
+        strncat(msg, ")", sizeof msg - strlen(msg) - 1);
+    return sn_throw_msg(env, sharena_errname(err), msg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Argument and result helpers. */
+
+bool sn_get_id(napi_env env, napi_value v, sharena_id *out)
+{
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 1) ||
+        d > (double)SHARENA_ID_MAX || d != floor(d)) {
+        napi_throw_type_error(env, "EINVAL", "an id is a positive integer");
+        return false;
+    }
+    *out = (sharena_id)d;
+    return true;
+}
+
+bool sn_get_u64(napi_env env, napi_value v, uint64_t *out)
+{
+    double d;
+    if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0) ||
+        d > 9007199254740991.0 || d != floor(d)) {
+        napi_throw_range_error(env, "EINVAL",
+                               "expected a non-negative integer");
+        return false;
+    }
+    *out = (uint64_t)d;
+    return true;
+}
+
+bool sn_get_str(napi_env env, napi_value v, struct sn_str *s)
+{
+    size_t n;
+    s->p = s->buf;
+    if (napi_get_value_string_utf8(env, v, s->buf, sizeof s->buf, &n) !=
+        napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "expected a string");
+        return false;
+    }
+    if (n < sizeof s->buf - 1) { /* certainly not truncated */
+        s->len = n;
+        return true;
+    }
+    napi_get_value_string_utf8(env, v, NULL, 0, &n);
+    s->p = malloc(n + 1);
+    if (!s->p) {
+        s->p = s->buf;
+        sn_throw(env, SHARENA_ENOMEM, "string");
+        return false;
+    }
+    napi_get_value_string_utf8(env, v, s->p, n + 1, &s->len);
+    return true;
+}
+
+void sn_str_free(struct sn_str *s)
+{
+    if (s->p != s->buf)
+        free(s->p);
+}
+
+napi_value sn_num(napi_env env, double d)
+{
+    napi_value r;
+    napi_create_double(env, d, &r);
+    return r;
+}
+
+napi_value sn_id(napi_env env, sharena_id id)
+{
+    return sn_num(env, (double)id);
+}
+
+napi_value sn_bool(napi_env env, bool b)
+{
+    napi_value r;
+    napi_get_boolean(env, b, &r);
+    return r;
+}
+
+napi_value sn_undef(napi_env env)
+{
+    napi_value r;
+    napi_get_undefined(env, &r);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The arena table. */
+
+sharena_arena *sn_arena_get(napi_env env, napi_value v, uint32_t *handle)
+{
+    uint32_t h;
+    if (napi_get_value_uint32(env, v, &h) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "bad arena handle");
+        return NULL;
+    }
+    struct sn_arena *e = &sn_arenas[h & (SN_MAX_ARENAS - 1)];
+    sharena_arena *a = __atomic_load_n(&e->a, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(!a || e->gen != (h >> SN_IDX_BITS) ||
+                            __atomic_load_n(&e->closed, __ATOMIC_ACQUIRE),
+                         0)) {
+        sn_throw(env, SHARENA_ECLOSED, "arena");
+        return NULL;
+    }
+    if (handle)
+        *handle = h;
+    return a;
+}
+
+static void conn_unref_locked(struct sn_conn *c)
+{
+    if (!c || --c->refs)
+        return;
+    for (struct sn_conn **p = &conns; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    sharena_disconnect(c->c);
+    free(c);
+}
+
+void sn_arena_ref(uint32_t h)
+{
+    pthread_mutex_lock(&sn_lock);
+    sn_arenas[h & (SN_MAX_ARENAS - 1)].refs++;
+    pthread_mutex_unlock(&sn_lock);
+}
+
+void sn_arena_unref(uint32_t h)
+{
+    pthread_mutex_lock(&sn_lock);
+    struct sn_arena *e = &sn_arenas[h & (SN_MAX_ARENAS - 1)];
+    if (e->refs && --e->refs == 0) {
+        sharena_arena *a = e->a;
+        __atomic_store_n(&e->a, NULL, __ATOMIC_RELEASE);
+        e->gen = (e->gen + 1) & ((1u << (32 - SN_IDX_BITS)) - 1);
+        e->closed = false;
+        sharena_arena_close(a);
+        conn_unref_locked(e->conn);
+        e->conn = NULL;
+    }
+    pthread_mutex_unlock(&sn_lock);
+}
+
+/* Put @p a in a free entry (index 0 is the default arena's). */
+static int table_insert_locked(sharena_arena *a, struct sn_conn *c,
+                               uint32_t *handle)
+{
+    for (uint32_t i = 1; i < SN_MAX_ARENAS; i++) {
+        struct sn_arena *e = &sn_arenas[i];
+        if (e->a)
+            continue;
+        e->refs = 1;
+        e->closed = false;
+        e->conn = c;
+        if (e->gen == 0)
+            e->gen = 1;
+        __atomic_store_n(&e->a, a, __ATOMIC_RELEASE);
+        *handle = i | (e->gen << SN_IDX_BITS);
+        return 0;
+    }
+    return SHARENA_ENOSPC;
+}
+
+static uint32_t default_handle(void)
+{
+    return 0 | (sn_arenas[0].gen << SN_IDX_BITS);
+}
+
+/* The first environment creates the default arena; each one holds a ref. */
+static int default_acquire(void)
+{
+    int r = 0;
+    pthread_mutex_lock(&sn_lock);
+    struct sn_arena *e = &sn_arenas[0];
+    if (!e->a) {
+        uint64_t cap = SN_DEFAULT_CAPACITY;
+        const char *env = getenv("SHARENA_NODE_CAPACITY");
+        if (env && *env)
+            cap = strtoull(env, NULL, 0);
+        sharena_arena *a;
+        r = sharena_arena_create("node-default", cap, &a);
+        if (r == 0) {
+            if (e->gen == 0)
+                e->gen = 1;
+            e->refs = 1;
+            e->closed = false;
+            __atomic_store_n(&e->a, a, __ATOMIC_RELEASE);
+        }
+    } else {
+        e->refs++;
+    }
+    pthread_mutex_unlock(&sn_lock);
+    return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Arena functions exported to JS. */
+
+static napi_value js_default_arena(napi_env env, napi_callback_info info)
+{
+    napi_value r;
+    napi_create_uint32(env, default_handle(), &r);
+    return r;
+}
+
+static struct sn_conn *conn_get_locked(const char *path, int *err)
+{
+    const char *key = path ? path : "";
+    for (struct sn_conn *c = conns; c; c = c->next) {
+        if (strcmp(c->path, key) == 0) {
+            c->refs++;
+            return c;
+        }
+    }
+    struct sn_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        *err = SHARENA_ENOMEM;
+        return NULL;
+    }
+    snprintf(c->path, sizeof c->path, "%s", key);
+    *err = sharena_connect(path, &c->c);
+    if (*err < 0) {
+        free(c);
+        return NULL;
+    }
+    c->refs = 1;
+    c->next = conns;
+    conns = c;
+    return c;
+}
+
+/* Optional socket path argument: undefined/null = the default. */
+static bool get_socket(napi_env env, napi_value v, struct sn_str *s,
+                       bool *given)
+{
+    napi_valuetype t;
+    napi_typeof(env, v, &t);
+    *given = !(t == napi_undefined || t == napi_null);
+    if (!*given) {
+        s->p = s->buf;
+        return true;
+    }
+    if (!sn_get_str(env, v, s))
+        return false;
+    if (s->len == 0 || s->len >= 108 || memchr(s->p, 0, s->len)) {
+        sn_str_free(s);
+        napi_throw_type_error(env, "EINVAL", "bad socket path");
+        return false;
+    }
+    return true;
+}
+
+/* arenaOpen(socket|null, name, capacity, flags, mode) -> handle */
+static napi_value js_arena_open(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(5);
+    struct sn_str sock, name;
+    bool has_sock;
+    uint64_t cap;
+    uint32_t flags, mode;
+    if (!get_socket(env, argv[0], &sock, &has_sock))
+        return NULL;
+    if (!sn_get_str(env, argv[1], &name)) {
+        sn_str_free(&sock);
+        return NULL;
+    }
+    napi_value result = NULL;
+    if (!sn_get_u64(env, argv[2], &cap))
+        goto out;
+    if (napi_get_value_uint32(env, argv[3], &flags) != napi_ok ||
+        napi_get_value_uint32(env, argv[4], &mode) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "bad open flags or mode");
+        goto out;
+    }
+    if (!sharena_name_valid(name.p) || strlen(name.p) != name.len) {
+        sn_throw_msg(env, "EINVAL",
+                     "Arena.open: an arena name is 1..128 bytes of "
+                     "[A-Za-z0-9._-]");
+        goto out;
+    }
+    struct sn_env *e = cbdata;
+    if (e->nowned >= sizeof e->owned / sizeof e->owned[0]) {
+        sn_throw_msg(env, "ENOSPC",
+                     "Arena.open: too many arenas open in this thread "
+                     "(close some)");
+        goto out;
+    }
+    int r;
+    pthread_mutex_lock(&sn_lock);
+    struct sn_conn *c = conn_get_locked(has_sock ? sock.p : NULL, &r);
+    sharena_arena *a = NULL;
+    uint32_t h = 0;
+    if (c) {
+        sharena_open_opts o = {.capacity = cap, .flags = flags, .mode = mode};
+        r = sharena_open(c->c, name.p, &o, &a);
+        if (r == 0) {
+            r = table_insert_locked(a, c, &h);
+            if (r < 0)
+                sharena_arena_close(a);
+        }
+        if (r < 0)
+            conn_unref_locked(c);
+    }
+    pthread_mutex_unlock(&sn_lock);
+    if (r < 0) {
+        char op[200];
+        snprintf(op, sizeof op, "Arena.open('%s')", name.p);
+        sn_throw(env, r, op);
+        goto out;
+    }
+    e->owned[e->nowned++] = h;
+    napi_create_uint32(env, h, &result);
+out:
+    sn_str_free(&sock);
+    sn_str_free(&name);
+    return result;
+}
+
+static void forget_owned(struct sn_env *e, uint32_t h)
+{
+    for (unsigned i = 0; i < e->nowned; i++) {
+        if (e->owned[i] == h) {
+            e->owned[i] = e->owned[--e->nowned];
+            return;
+        }
+    }
+}
+
+/* arenaClose(handle): operations fail with ECLOSED from now on; the mapping
+ * stays until zero-copy buffers made from it are collected. */
+static napi_value js_arena_close(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    struct sn_env *e = cbdata;
+    uint32_t h;
+    if (napi_get_value_uint32(env, argv[0], &h) != napi_ok)
+        return sn_throw_msg(env, "EINVAL", "bad arena handle");
+    bool mine = false;
+    for (unsigned i = 0; i < e->nowned; i++)
+        mine |= e->owned[i] == h;
+    if (!mine) /* already closed, or the default arena: nothing to do */
+        return sn_undef(env);
+    sn_watch_stop_arena(e, h);
+    pthread_mutex_lock(&sn_lock);
+    __atomic_store_n(&sn_arenas[h & (SN_MAX_ARENAS - 1)].closed, true,
+                     __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&sn_lock);
+    forget_owned(e, h);
+    sn_arena_unref(h);
+    return sn_undef(env);
+}
+
+static void set_prop_num(napi_env env, napi_value o, const char *k, double d)
+{
+    napi_set_named_property(env, o, k, sn_num(env, d));
+}
+
+static napi_value js_arena_info(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    sharena_arena *a = sn_arena_get(env, argv[0], NULL);
+    if (!a)
+        return NULL;
+    sharena_arena_info in;
+    int r = sharena_arena_info_get(a, &in);
+    if (r < 0)
+        return sn_throw(env, r, "arena.info");
+    napi_value o, s;
+    napi_create_object(env, &o);
+    napi_create_string_utf8(env, in.name, NAPI_AUTO_LENGTH, &s);
+    napi_set_named_property(env, o, "name", s);
+    set_prop_num(env, o, "capacity", (double)in.capacity);
+    set_prop_num(env, o, "heapBytes", (double)in.heap_bytes);
+    set_prop_num(env, o, "usedBytes", (double)in.used_bytes);
+    set_prop_num(env, o, "objects", (double)in.objects);
+    set_prop_num(env, o, "createdMs", (double)(in.created_ns / 1000000));
+    set_prop_num(env, o, "changes", (double)in.changes);
+    napi_set_named_property(env, o, "readonly", sn_bool(env, in.readonly));
+    return o;
+}
+
+/* arenaDelete(socket|null, name): unlink a named arena at the broker. */
+static napi_value js_arena_delete(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_str sock, name;
+    bool has_sock;
+    if (!get_socket(env, argv[0], &sock, &has_sock))
+        return NULL;
+    if (!sn_get_str(env, argv[1], &name)) {
+        sn_str_free(&sock);
+        return NULL;
+    }
+    int r;
+    pthread_mutex_lock(&sn_lock);
+    struct sn_conn *c = conn_get_locked(has_sock ? sock.p : NULL, &r);
+    if (c) {
+        r = sharena_delete(c->c, name.p);
+        conn_unref_locked(c);
+    }
+    pthread_mutex_unlock(&sn_lock);
+    sn_str_free(&sock);
+    sn_str_free(&name);
+    if (r < 0)
+        return sn_throw(env, r, "Arena.delete");
+    return sn_undef(env);
+}
+
+/* arenaList(socket|null) -> [{ name, capacity, usedBytes, objects, clients,
+ * uid, mode }] */
+static napi_value js_arena_list(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    struct sn_str sock;
+    bool has_sock;
+    if (!get_socket(env, argv[0], &sock, &has_sock))
+        return NULL;
+    int r;
+    sharena_arena_stat *st = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&sn_lock);
+    struct sn_conn *c = conn_get_locked(has_sock ? sock.p : NULL, &r);
+    if (c) {
+        r = sharena_list(c->c, &st, &n);
+        conn_unref_locked(c);
+    }
+    pthread_mutex_unlock(&sn_lock);
+    sn_str_free(&sock);
+    if (r < 0)
+        return sn_throw(env, r, "Arena.list");
+    napi_value arr;
+    napi_create_array_with_length(env, n, &arr);
+    for (size_t i = 0; i < n; i++) {
+        napi_value o, s;
+        napi_create_object(env, &o);
+        napi_create_string_utf8(env, st[i].name, NAPI_AUTO_LENGTH, &s);
+        napi_set_named_property(env, o, "name", s);
+        set_prop_num(env, o, "capacity", (double)st[i].capacity);
+        set_prop_num(env, o, "usedBytes", (double)st[i].used_bytes);
+        set_prop_num(env, o, "objects", (double)st[i].objects);
+        set_prop_num(env, o, "clients", st[i].clients);
+        set_prop_num(env, o, "uid", st[i].uid);
+        set_prop_num(env, o, "mode", st[i].mode);
+        napi_set_element(env, arr, (uint32_t)i, o);
+    }
+    free(st);
+    return arr;
+}
+
+/* The per-env Int32Array / Float64Array for side results (a map lookup's
+ * type, a compare-exchange's actual value) that would otherwise cost an
+ * object allocation per call. */
+static napi_value js_scratch(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(0);
+    struct sn_env *e = cbdata;
+    napi_value r, a, b;
+    napi_get_reference_value(env, e->scratch_ref, &a);
+    napi_get_reference_value(env, e->fscratch_ref, &b);
+    napi_create_array_with_length(env, 2, &r);
+    napi_set_element(env, r, 0, a);
+    napi_set_element(env, r, 1, b);
+    return r;
+}
+
+const struct sn_fn sn_arena_fns[] = {
+    {"defaultArena", js_default_arena},
+    {"arenaOpen", js_arena_open},
+    {"arenaClose", js_arena_close},
+    {"arenaInfo", js_arena_info},
+    {"arenaDelete", js_arena_delete},
+    {"arenaList", js_arena_list},
+    {"scratch", js_scratch},
+    {NULL, NULL},
+};
+
+/* ------------------------------------------------------------------------ */
+/* Environment life cycle. */
+
+static void env_cleanup(void *arg)
+{
+    struct sn_env *e = arg;
+    sn_watch_stop_env(e);
+    while (e->nowned) {
+        uint32_t h = e->owned[--e->nowned];
+        pthread_mutex_lock(&sn_lock);
+        __atomic_store_n(&sn_arenas[h & (SN_MAX_ARENAS - 1)].closed, true,
+                         __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&sn_lock);
+        sn_arena_unref(h);
+    }
+    if (e->has_default)
+        sn_arena_unref(default_handle());
+    e->has_default = false;
+}
+
+static void env_finalize(napi_env env, void *data, void *hint)
+{
+    struct sn_env *e = data;
+    napi_delete_reference(env, e->scratch_ref);
+    napi_delete_reference(env, e->fscratch_ref);
+    if (e->dispatch)
+        napi_delete_reference(env, e->dispatch);
+    free(e);
+}
+
+static bool add_fns(napi_env env, napi_value exports, struct sn_env *e,
+                    const struct sn_fn *fns)
+{
+    for (; fns->name; fns++) {
+        napi_value f;
+        if (napi_create_function(env, fns->name, NAPI_AUTO_LENGTH, fns->cb, e,
+                                 &f) != napi_ok ||
+            napi_set_named_property(env, exports, fns->name, f) != napi_ok)
+            return false;
+    }
+    return true;
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    struct sn_env *e = calloc(1, sizeof *e);
+    if (!e)
+        return sn_throw(env, SHARENA_ENOMEM, "sharena");
+    e->env = env;
+    napi_value ab, ta, fab, fta;
+    void *p, *fp;
+    if (napi_create_arraybuffer(env, 4 * sizeof(int32_t), &p, &ab) != napi_ok ||
+        napi_create_typedarray(env, napi_int32_array, 4, ab, 0, &ta) !=
+            napi_ok ||
+        napi_create_arraybuffer(env, 4 * sizeof(double), &fp, &fab) !=
+            napi_ok ||
+        napi_create_typedarray(env, napi_float64_array, 4, fab, 0, &fta) !=
+            napi_ok) {
+        free(e);
+        return NULL;
+    }
+    e->scratch = p;
+    e->fscratch = fp;
+    napi_create_reference(env, ta, 1, &e->scratch_ref);
+    napi_create_reference(env, fta, 1, &e->fscratch_ref);
+    if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
+        free(e);
+        return NULL;
+    }
+    int r = default_acquire();
+    if (r < 0)
+        return sn_throw(env, r, "sharena: creating the in-process arena");
+    e->has_default = true;
+    napi_add_env_cleanup_hook(env, env_cleanup, e);
+    if (!add_fns(env, exports, e, sn_arena_fns) ||
+        !add_fns(env, exports, e, sn_object_fns) ||
+        !add_fns(env, exports, e, sn_watch_fns))
+        return NULL;
+    napi_value v;
+    napi_create_uint32(env, SHARENA_VERSION_MAJOR * 10000 +
+                                SHARENA_VERSION_MINOR * 100 +
+                                SHARENA_VERSION_PATCH,
+                       &v);
+    napi_set_named_property(env, exports, "version", v);
+    return exports;
+}
+
+NAPI_MODULE_INIT()
+{
+    return init(env, exports);
+}

@@ -1,0 +1,1017 @@
+/* objects.c: typed operations on arena objects (strings, numbers, booleans,
+ * bytes, maps, vectors, structs, roots). Each function converts its JS
+ * arguments, calls one libsharena function and converts the result; the
+ * argument checks users see first are in lib/ (JS). Every function takes the
+ * arena handle first. Side results (a looked-up value's type) go to the
+ * per-env scratch array instead of a new object. */
+#include "sn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GET_A(i)                                                              \
+    uint32_t handle;                                                          \
+    sharena_arena *a = sn_arena_get(env, argv[i], &handle);                   \
+    if (!a)                                                                   \
+        return NULL;                                                          \
+    (void)handle
+#define GET_ID(var, i)                                                        \
+    sharena_id var;                                                           \
+    if (!sn_get_id(env, argv[i], &var))                                       \
+    return NULL
+#define CHECK(r, op)                                                          \
+    do {                                                                      \
+        int r_ = (r);                                                         \
+        if (r_ < 0)                                                           \
+            return sn_throw(env, r_, op);                                     \
+    } while (0)
+
+static bool get_double(napi_env env, napi_value v, double *d)
+{
+    if (napi_get_value_double(env, v, d) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "expected a number");
+        return false;
+    }
+    return true;
+}
+
+static bool get_flag(napi_env env, napi_value v)
+{
+    bool b = false;
+    napi_get_value_bool(env, v, &b); /* undefined: false */
+    return b;
+}
+
+static napi_value make_string(napi_env env, const char *p, size_t len)
+{
+    napi_value r;
+    napi_create_string_utf8(env, p, len, &r);
+    return r;
+}
+
+/* Report the type of a value just looked up (for the JS wrapper class). */
+static napi_value found(napi_env env, struct sn_env *e, sharena_arena *a,
+                        sharena_id id, const char *op)
+{
+    int t = sharena_type_of(a, id);
+    CHECK(t, op);
+    e->scratch[0] = t;
+    return sn_id(env, id);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Generic */
+
+static napi_value js_type_of(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    int t = sharena_type_of(a, id);
+    CHECK(t, "typeOf");
+    napi_value r;
+    napi_create_int32(env, t, &r);
+    return r;
+}
+
+/* typeOrError(h, id) -> type (> 0) or the negative error code: no throw */
+static napi_value js_type_or_error(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    napi_value r;
+    napi_create_int32(env, sharena_type_of(a, id), &r);
+    return r;
+}
+
+static napi_value js_drop(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(id, 1);
+    CHECK(sharena_drop(a, id, get_flag(env, argv[2]) ? SHARENA_DROP_RECURSIVE
+                                                      : 0),
+          "drop");
+    return sn_undef(env);
+}
+
+static napi_value js_version(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    uint64_t v;
+    CHECK(sharena_version(a, id, &v), "version");
+    return sn_num(env, (double)v);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Strings */
+
+static napi_value js_str_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    struct sn_str s;
+    if (!sn_get_str(env, argv[1], &s))
+        return NULL;
+    sharena_id id;
+    int r = sharena_string_new(a, s.p, s.len, &id);
+    sn_str_free(&s);
+    CHECK(r, "StringRef");
+    return sn_id(env, id);
+}
+
+static napi_value str_value(napi_env env, sharena_arena *a, sharena_id id,
+                            const char *op)
+{
+    char buf[1024];
+    size_t len;
+    int r = sharena_string_get(a, id, buf, sizeof buf, &len);
+    if (r == 0)
+        return make_string(env, buf, len);
+    if (r != SHARENA_ERANGE)
+        return sn_throw(env, r, op);
+    char *p;
+    CHECK(sharena_string_dup(a, id, &p, &len), op);
+    napi_value v = make_string(env, p, len);
+    free(p);
+    return v;
+}
+
+static napi_value js_str_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    return str_value(env, a, id, "StringRef.obtainValue");
+}
+
+static napi_value js_str_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(id, 1);
+    struct sn_str s;
+    if (!sn_get_str(env, argv[2], &s))
+        return NULL;
+    int r = sharena_string_set(a, id, s.p, s.len);
+    sn_str_free(&s);
+    CHECK(r, "StringRef.setValue");
+    return sn_undef(env);
+}
+
+static napi_value js_str_len(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    size_t n;
+    CHECK(sharena_string_len(a, id, &n), "StringRef.byteLength");
+    return sn_num(env, (double)n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Numbers and booleans */
+
+static napi_value js_num_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    double d;
+    if (!get_double(env, argv[1], &d))
+        return NULL;
+    sharena_id id;
+    CHECK(sharena_number_new(a, d, &id), "NumberRef");
+    return sn_id(env, id);
+}
+
+static napi_value js_num_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    double d;
+    CHECK(sharena_number_get(a, id, &d), "NumberRef.obtainValue");
+    return sn_num(env, d);
+}
+
+static napi_value js_num_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(id, 1);
+    double d;
+    if (!get_double(env, argv[2], &d))
+        return NULL;
+    CHECK(sharena_number_set(a, id, d), "NumberRef.setValue");
+    return sn_undef(env);
+}
+
+static napi_value js_num_add(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(id, 1);
+    double d, res;
+    if (!get_double(env, argv[2], &d))
+        return NULL;
+    CHECK(sharena_number_add(a, id, d, &res), "NumberRef.add");
+    return sn_num(env, res);
+}
+
+/* numCas(h, id, expected, desired) -> swapped; fscratch[0] = value found */
+static napi_value js_num_cas(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(id, 1);
+    double x, y, actual;
+    bool swapped;
+    if (!get_double(env, argv[2], &x) || !get_double(env, argv[3], &y))
+        return NULL;
+    CHECK(sharena_number_cas(a, id, x, y, &swapped, &actual),
+          "NumberRef.compareExchange");
+    e->fscratch[0] = actual;
+    return sn_bool(env, swapped);
+}
+
+static napi_value js_bool_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    sharena_id id;
+    CHECK(sharena_bool_new(a, get_flag(env, argv[1]), &id), "BoolRef");
+    return sn_id(env, id);
+}
+
+static napi_value js_bool_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    bool b;
+    CHECK(sharena_bool_get(a, id, &b), "BoolRef.obtainValue");
+    return sn_bool(env, b);
+}
+
+static napi_value js_bool_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(id, 1);
+    CHECK(sharena_bool_set(a, id, get_flag(env, argv[2])),
+          "BoolRef.setValue");
+    return sn_undef(env);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Bytes */
+
+static napi_value js_bytes_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    uint64_t n;
+    if (!sn_get_u64(env, argv[1], &n))
+        return NULL;
+    sharena_id id;
+    CHECK(sharena_bytes_new(a, n, &id), "BytesRef");
+    return sn_id(env, id);
+}
+
+static napi_value js_bytes_size(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    void *p;
+    uint64_t n;
+    CHECK(sharena_bytes_ptr(a, id, &p, &n), "BytesRef.size");
+    return sn_num(env, (double)n);
+}
+
+static void view_finalize(napi_env env, void *data, void *hint)
+{
+    sn_arena_unref((uint32_t)(uintptr_t)hint);
+}
+
+/* bytesView(h, id) -> an external ArrayBuffer over the arena memory. It
+ * holds a reference on the arena entry, so the mapping stays until the
+ * buffer is collected even if the arena is closed first. */
+static napi_value js_bytes_view(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    if (sharena_arena_readonly(a))
+        return sn_throw_msg(env, "EROFS",
+                            "BytesRef.buffer: the arena is mapped read-only "
+                            "and a Buffer would be writable (use "
+                            "bytes.read() for a copy)");
+    void *p;
+    uint64_t n;
+    CHECK(sharena_bytes_ptr(a, id, &p, &n), "BytesRef.buffer");
+    if (n == 0) { /* V8 needs a non-NULL pointer only for non-empty buffers */
+        napi_value ab;
+        void *unused;
+        napi_create_arraybuffer(env, 0, &unused, &ab);
+        return ab;
+    }
+    sn_arena_ref(handle);
+    napi_value ab;
+    napi_status st = napi_create_external_arraybuffer(
+        env, p, (size_t)n, view_finalize, (void *)(uintptr_t)handle, &ab);
+    if (st != napi_ok) {
+        sn_arena_unref(handle);
+        return sn_throw_msg(env, "ENOMEM",
+                            "BytesRef.buffer: cannot make an external "
+                            "ArrayBuffer");
+    }
+    return ab;
+}
+
+/* detach(ab): the ArrayBuffer (and every view on it) becomes length 0. */
+static napi_value js_detach(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    bool is;
+    if (napi_is_detached_arraybuffer(env, argv[0], &is) == napi_ok && !is)
+        napi_detach_arraybuffer(env, argv[0]);
+    return sn_undef(env);
+}
+
+/* bytesRead(h, id, offset, length) -> Buffer (a copy) */
+static napi_value js_bytes_read(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(id, 1);
+    uint64_t off, len;
+    if (!sn_get_u64(env, argv[2], &off) || !sn_get_u64(env, argv[3], &len))
+        return NULL;
+    if (len > (UINT64_C(1) << 32))
+        return sn_throw(env, SHARENA_ERANGE, "BytesRef.read");
+    void *dst;
+    napi_value buf;
+    if (napi_create_buffer(env, (size_t)len, &dst, &buf) != napi_ok)
+        return NULL;
+    CHECK(sharena_bytes_read(a, id, off, dst, (size_t)len), "BytesRef.read");
+    return buf;
+}
+
+/* bytesWrite(h, id, offset, typedArrayOrBuffer) */
+static napi_value js_bytes_write(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(id, 1);
+    uint64_t off;
+    if (!sn_get_u64(env, argv[2], &off))
+        return NULL;
+    void *src = NULL;
+    size_t len = 0;
+    bool is_buf = false;
+    napi_is_buffer(env, argv[3], &is_buf);
+    if (is_buf) {
+        napi_get_buffer_info(env, argv[3], &src, &len);
+    } else {
+        bool is_ta = false;
+        napi_is_typedarray(env, argv[3], &is_ta);
+        if (!is_ta) {
+            napi_throw_type_error(env, "EINVAL",
+                                  "expected a Buffer or TypedArray");
+            return NULL;
+        }
+        napi_typedarray_type t;
+        size_t n, boff;
+        napi_value ab;
+        napi_get_typedarray_info(env, argv[3], &t, &n, &src, &ab, &boff);
+        size_t el = 1;
+        switch (t) {
+        case napi_int16_array: case napi_uint16_array: el = 2; break;
+        case napi_int32_array: case napi_uint32_array:
+        case napi_float32_array: el = 4; break;
+        case napi_float64_array: case napi_bigint64_array:
+        case napi_biguint64_array: el = 8; break;
+        default: el = 1;
+        }
+        len = n * el;
+    }
+    CHECK(sharena_bytes_write(a, id, off, src, len), "BytesRef.write");
+    return sn_undef(env);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Maps */
+
+static napi_value js_map_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    GET_A(0);
+    sharena_id id;
+    CHECK(sharena_map_new(a, &id), "MapRef");
+    return sn_id(env, id);
+}
+
+/* mapSet(h, map, key, valueId, owned) */
+static napi_value js_map_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(5);
+    GET_A(0);
+    GET_ID(m, 1);
+    GET_ID(v, 3);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    int r = sharena_map_set(a, m, k.p, k.len, v,
+                            get_flag(env, argv[4]) ? SHARENA_OWNED : 0, NULL);
+    sn_str_free(&k);
+    CHECK(r, "MapRef.set");
+    return sn_undef(env);
+}
+
+/* mapSetValue(h, map, key, string|number|boolean): an owned plain value */
+static napi_value js_map_set_value(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    napi_valuetype t;
+    napi_typeof(env, argv[3], &t);
+    int r;
+    if (t == napi_string) {
+        struct sn_str s;
+        if (!sn_get_str(env, argv[3], &s)) {
+            sn_str_free(&k);
+            return NULL;
+        }
+        r = sharena_map_set_string(a, m, k.p, k.len, s.p, s.len);
+        sn_str_free(&s);
+    } else if (t == napi_number) {
+        double d;
+        napi_get_value_double(env, argv[3], &d);
+        r = sharena_map_set_number(a, m, k.p, k.len, d);
+    } else if (t == napi_boolean) {
+        r = sharena_map_set_bool(a, m, k.p, k.len, get_flag(env, argv[3]));
+    } else {
+        r = SHARENA_EINVAL;
+    }
+    sn_str_free(&k);
+    CHECK(r, "MapRef.set");
+    return sn_undef(env);
+}
+
+/* mapGet(h, map, key) -> id or 0 when missing; scratch[0] = its type */
+static napi_value js_map_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    sharena_id v;
+    int r = sharena_map_get(a, m, k.p, k.len, &v);
+    sn_str_free(&k);
+    if (r == SHARENA_ENOENT)
+        return sn_num(env, 0);
+    CHECK(r, "MapRef.get");
+    return found(env, e, a, v, "MapRef.get");
+}
+
+/* mapHas(h, map, key) -> boolean */
+static napi_value js_map_has(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    sharena_id v;
+    int r = sharena_map_get(a, m, k.p, k.len, &v);
+    sn_str_free(&k);
+    if (r == SHARENA_ENOENT)
+        return sn_bool(env, false);
+    CHECK(r, "MapRef.has");
+    return sn_bool(env, true);
+}
+
+static napi_value js_map_remove(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    sharena_id old;
+    int r = sharena_map_remove(a, m, k.p, k.len, &old);
+    sn_str_free(&k);
+    if (r == SHARENA_ENOENT)
+        return sn_bool(env, false);
+    CHECK(r, "MapRef.remove");
+    return sn_bool(env, true);
+}
+
+static napi_value js_map_len(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(m, 1);
+    uint64_t n;
+    CHECK(sharena_map_len(a, m, &n), "MapRef.len");
+    return sn_num(env, (double)n);
+}
+
+/* mapEntries(h, map) -> [key0, id0, type0, key1, ...] (a snapshot; a key
+ * whose value vanished meanwhile is left out). */
+static napi_value js_map_entries(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(m, 1);
+    napi_value arr;
+    napi_create_array(env, &arr);
+    uint64_t cursor = 0;
+    uint32_t n = 0;
+    size_t kcap = 256;
+    char *key = malloc(kcap);
+    if (!key)
+        return sn_throw(env, SHARENA_ENOMEM, "MapRef.entries");
+    for (;;) {
+        size_t klen;
+        sharena_id v;
+        int r = sharena_map_next(a, m, &cursor, key, kcap, &klen, &v, NULL);
+        if (r == SHARENA_ENOENT)
+            break;
+        if (r == SHARENA_ERANGE) {
+            char *k2 = realloc(key, klen + 1);
+            if (!k2) {
+                free(key);
+                return sn_throw(env, SHARENA_ENOMEM, "MapRef.entries");
+            }
+            key = k2;
+            kcap = klen + 1;
+            continue;
+        }
+        if (r < 0) {
+            free(key);
+            return sn_throw(env, r, "MapRef.entries");
+        }
+        int t = sharena_type_of(a, v);
+        if (t < 0)
+            continue;
+        napi_value tv;
+        napi_create_int32(env, t, &tv);
+        napi_set_element(env, arr, n++, make_string(env, key, klen));
+        napi_set_element(env, arr, n++, sn_id(env, v));
+        napi_set_element(env, arr, n++, tv);
+    }
+    free(key);
+    return arr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Vectors */
+
+static napi_value js_vec_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    GET_A(0);
+    sharena_id id;
+    CHECK(sharena_vector_new(a, &id), "VectorRef");
+    return sn_id(env, id);
+}
+
+static napi_value js_vec_push(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(vec, 1);
+    GET_ID(v, 2);
+    CHECK(sharena_vector_push(a, vec, v,
+                              get_flag(env, argv[3]) ? SHARENA_OWNED : 0),
+          "VectorRef.push");
+    return sn_undef(env);
+}
+
+/* vecGet(h, vec, index) -> id, or 0 past the end; scratch[0] = type */
+static napi_value js_vec_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(vec, 1);
+    double d;
+    if (napi_get_value_double(env, argv[2], &d) != napi_ok)
+        return sn_throw_msg(env, "EINVAL", "VectorRef.index: expected a number");
+    if (!(d >= 0) || d != (double)(uint64_t)d) {
+        uint64_t n; /* still report a stale vector as such */
+        CHECK(sharena_vector_len(a, vec, &n), "VectorRef.index");
+        return sn_num(env, 0);
+    }
+    sharena_id v;
+    int r = sharena_vector_get(a, vec, (uint64_t)d, &v, NULL);
+    if (r == SHARENA_ERANGE)
+        return sn_num(env, 0);
+    CHECK(r, "VectorRef.index");
+    return found(env, e, a, v, "VectorRef.index");
+}
+
+static napi_value js_vec_len(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t n;
+    CHECK(sharena_vector_len(a, vec, &n), "VectorRef.len");
+    return sn_num(env, (double)n);
+}
+
+/* vecSet(h, vec, index, id, owned) */
+static napi_value js_vec_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(5);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t i;
+    if (!sn_get_u64(env, argv[2], &i))
+        return NULL;
+    GET_ID(v, 3);
+    CHECK(sharena_vector_set(a, vec, i, v,
+                             get_flag(env, argv[4]) ? SHARENA_OWNED : 0, NULL),
+          "VectorRef.set");
+    return sn_undef(env);
+}
+
+static napi_value js_vec_insert(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(5);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t i;
+    if (!sn_get_u64(env, argv[2], &i))
+        return NULL;
+    GET_ID(v, 3);
+    CHECK(sharena_vector_insert(a, vec, i, v,
+                                get_flag(env, argv[4]) ? SHARENA_OWNED : 0),
+          "VectorRef.insert");
+    return sn_undef(env);
+}
+
+/* vecRemove(h, vec, index) -> removed id if not owned (else 0) */
+static napi_value js_vec_remove(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t i;
+    if (!sn_get_u64(env, argv[2], &i))
+        return NULL;
+    sharena_id old = 0;
+    CHECK(sharena_vector_remove(a, vec, i, &old), "VectorRef.remove");
+    return sn_id(env, old);
+}
+
+/* vecPop(h, vec) -> id (ownership moves to the caller) or 0 when empty;
+ * scratch[0] = type */
+static napi_value js_vec_pop(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(vec, 1);
+    sharena_id v;
+    int r = sharena_vector_pop(a, vec, &v);
+    if (r == SHARENA_ERANGE)
+        return sn_num(env, 0);
+    CHECK(r, "VectorRef.pop");
+    return found(env, e, a, v, "VectorRef.pop");
+}
+
+/* vecItems(h, vec) -> [id0, type0, id1, type1, ...] */
+static napi_value js_vec_items(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t n;
+    CHECK(sharena_vector_len(a, vec, &n), "VectorRef.values");
+    napi_value arr;
+    napi_create_array(env, &arr);
+    uint32_t k = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        sharena_id v;
+        int r = sharena_vector_get(a, vec, i, &v, NULL);
+        if (r == SHARENA_ERANGE)
+            break; /* shrank meanwhile */
+        CHECK(r, "VectorRef.values");
+        int t = sharena_type_of(a, v);
+        if (t < 0)
+            continue;
+        napi_value tv;
+        napi_create_int32(env, t, &tv);
+        napi_set_element(env, arr, k++, sn_id(env, v));
+        napi_set_element(env, arr, k++, tv);
+    }
+    return arr;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Structs */
+
+/* shapeNew(h, [name...], [type...]) -> id */
+static napi_value js_shape_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    uint32_t n, n2;
+    if (napi_get_array_length(env, argv[1], &n) != napi_ok ||
+        napi_get_array_length(env, argv[2], &n2) != napi_ok || n != n2 ||
+        n > SHARENA_FIELDS_MAX)
+        return sn_throw_msg(env, "EINVAL", "bad struct definition");
+    sharena_field_def defs[SHARENA_FIELDS_MAX];
+    char names[SHARENA_FIELDS_MAX][SHARENA_FIELD_NAME_MAX + 1];
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value nv, tv;
+        size_t len;
+        int32_t t;
+        napi_get_element(env, argv[1], i, &nv);
+        napi_get_element(env, argv[2], i, &tv);
+        if (napi_get_value_string_utf8(env, nv, names[i], sizeof names[i],
+                                       &len) != napi_ok ||
+            napi_get_value_int32(env, tv, &t) != napi_ok)
+            return sn_throw_msg(env, "EINVAL", "bad struct definition");
+        if (len == SHARENA_FIELD_NAME_MAX) { /* maybe truncated */
+            size_t full;
+            napi_get_value_string_utf8(env, nv, NULL, 0, &full);
+            if (full > SHARENA_FIELD_NAME_MAX)
+                return sn_throw_msg(env, "ENAMETOOLONG",
+                                    "struct field names are at most 55 bytes");
+        }
+        defs[i].name = names[i];
+        defs[i].type = t;
+        defs[i].size = 0;
+    }
+    sharena_id id;
+    CHECK(sharena_shape_new(a, defs, n, &id), "StructFactory");
+    return sn_id(env, id);
+}
+
+/* shapeFields(h, shapeOrStruct) -> [name0, type0, ...] */
+static napi_value js_shape_fields(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    size_t n;
+    CHECK(sharena_shape_nfields(a, id, &n), "struct shape");
+    napi_value arr;
+    napi_create_array_with_length(env, 2 * n, &arr);
+    for (size_t i = 0; i < n; i++) {
+        char name[SHARENA_FIELD_NAME_MAX + 1];
+        int t;
+        uint64_t size;
+        CHECK(sharena_shape_field(a, id, i, name, sizeof name, &t, &size),
+              "struct shape");
+        napi_value tv;
+        napi_create_int32(env, t, &tv);
+        napi_set_element(env, arr, (uint32_t)(2 * i),
+                         make_string(env, name, strlen(name)));
+        napi_set_element(env, arr, (uint32_t)(2 * i + 1), tv);
+    }
+    return arr;
+}
+
+static napi_value js_struct_new(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(shape, 1);
+    sharena_id id;
+    CHECK(sharena_struct_new(a, shape, &id), "StructFactory.new");
+    return sn_id(env, id);
+}
+
+static napi_value js_struct_shape(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sharena_id shape;
+    CHECK(sharena_struct_shape(a, id, &shape), "struct shape");
+    return sn_id(env, shape);
+}
+
+/* structGet(h, st, field, type) */
+static napi_value js_struct_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(st, 1);
+    uint32_t f;
+    int32_t t;
+    napi_get_value_uint32(env, argv[2], &f);
+    napi_get_value_int32(env, argv[3], &t);
+    if (t == SHARENA_T_NUMBER) {
+        double d;
+        CHECK(sharena_struct_get_number(a, st, f, &d), "struct.getKey");
+        return sn_num(env, d);
+    }
+    if (t == SHARENA_T_BOOL) {
+        bool b;
+        CHECK(sharena_struct_get_bool(a, st, f, &b), "struct.getKey");
+        return sn_bool(env, b);
+    }
+    if (t == SHARENA_T_STRING) {
+        char buf[1024];
+        size_t len;
+        int r = sharena_struct_get_string(a, st, f, buf, sizeof buf, &len);
+        if (r == 0)
+            return make_string(env, buf, len);
+        if (r != SHARENA_ERANGE)
+            return sn_throw(env, r, "struct.getKey");
+        sharena_id sid;
+        CHECK(sharena_struct_field_id(a, st, f, &sid), "struct.getKey");
+        return str_value(env, a, sid, "struct.getKey");
+    }
+    return sn_throw(env, SHARENA_ETYPE, "struct.getKey");
+}
+
+/* structSet(h, st, field, type, value) */
+static napi_value js_struct_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(5);
+    GET_A(0);
+    GET_ID(st, 1);
+    uint32_t f;
+    int32_t t;
+    napi_get_value_uint32(env, argv[2], &f);
+    napi_get_value_int32(env, argv[3], &t);
+    int r;
+    if (t == SHARENA_T_NUMBER) {
+        double d;
+        if (!get_double(env, argv[4], &d))
+            return NULL;
+        r = sharena_struct_set_number(a, st, f, d);
+    } else if (t == SHARENA_T_BOOL) {
+        r = sharena_struct_set_bool(a, st, f, get_flag(env, argv[4]));
+    } else if (t == SHARENA_T_STRING) {
+        struct sn_str s;
+        if (!sn_get_str(env, argv[4], &s))
+            return NULL;
+        r = sharena_struct_set_string(a, st, f, s.p, s.len);
+        sn_str_free(&s);
+    } else {
+        r = SHARENA_ETYPE;
+    }
+    CHECK(r, "struct.setKey");
+    return sn_undef(env);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Named roots */
+
+/* rootGet(h, name) -> id or 0; scratch[0] = type */
+static napi_value js_root_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    struct sn_str n;
+    if (!sn_get_str(env, argv[1], &n))
+        return NULL;
+    sharena_id id;
+    int r = sharena_root_get(a, n.p, &id);
+    sn_str_free(&n);
+    if (r == SHARENA_ENOENT)
+        return sn_num(env, 0);
+    CHECK(r, "arena.root");
+    return found(env, e, a, id, "arena.root");
+}
+
+/* rootEnsure(h, name, type, size) -> id */
+static napi_value js_root_ensure(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    struct sn_str n;
+    int32_t t;
+    uint64_t size = 0;
+    if (napi_get_value_int32(env, argv[2], &t) != napi_ok)
+        return sn_throw_msg(env, "EINVAL", "bad root type");
+    napi_valuetype vt;
+    napi_typeof(env, argv[3], &vt);
+    if (vt == napi_number && !sn_get_u64(env, argv[3], &size))
+        return NULL;
+    if (!sn_get_str(env, argv[1], &n))
+        return NULL;
+    sharena_id id;
+    int r = sharena_root_ensure(a, n.p, t, size, &id, NULL);
+    sn_str_free(&n);
+    CHECK(r, "arena root");
+    return sn_id(env, id);
+}
+
+/* rootSet(h, name, id, owned) */
+static napi_value js_root_set(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(id, 2);
+    struct sn_str n;
+    if (!sn_get_str(env, argv[1], &n))
+        return NULL;
+    int r = sharena_root_set(a, n.p, id,
+                             get_flag(env, argv[3]) ? SHARENA_OWNED : 0);
+    sn_str_free(&n);
+    CHECK(r, "arena.setRoot");
+    return sn_undef(env);
+}
+
+static napi_value js_root_remove(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    struct sn_str n;
+    if (!sn_get_str(env, argv[1], &n))
+        return NULL;
+    int r = sharena_root_remove(a, n.p);
+    sn_str_free(&n);
+    if (r == SHARENA_ENOENT)
+        return sn_bool(env, false);
+    CHECK(r, "arena.removeRoot");
+    return sn_bool(env, true);
+}
+
+/* rootsDir(h) -> the roots directory's map id */
+static napi_value js_roots_dir(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    GET_A(0);
+    sharena_id dir;
+    CHECK(sharena_roots(a, &dir), "arena.roots");
+    return sn_id(env, dir);
+}
+
+const struct sn_fn sn_object_fns[] = {
+    {"typeOf", js_type_of},
+    {"typeOrError", js_type_or_error},
+    {"drop", js_drop},
+    {"version", js_version},
+    {"strNew", js_str_new},
+    {"strGet", js_str_get},
+    {"strSet", js_str_set},
+    {"strLen", js_str_len},
+    {"numNew", js_num_new},
+    {"numGet", js_num_get},
+    {"numSet", js_num_set},
+    {"numAdd", js_num_add},
+    {"numCas", js_num_cas},
+    {"boolNew", js_bool_new},
+    {"boolGet", js_bool_get},
+    {"boolSet", js_bool_set},
+    {"bytesNew", js_bytes_new},
+    {"bytesSize", js_bytes_size},
+    {"bytesView", js_bytes_view},
+    {"bytesRead", js_bytes_read},
+    {"bytesWrite", js_bytes_write},
+    {"detach", js_detach},
+    {"mapNew", js_map_new},
+    {"mapSet", js_map_set},
+    {"mapSetValue", js_map_set_value},
+    {"mapGet", js_map_get},
+    {"mapHas", js_map_has},
+    {"mapRemove", js_map_remove},
+    {"mapLen", js_map_len},
+    {"mapEntries", js_map_entries},
+    {"vecNew", js_vec_new},
+    {"vecPush", js_vec_push},
+    {"vecGet", js_vec_get},
+    {"vecLen", js_vec_len},
+    {"vecSet", js_vec_set},
+    {"vecInsert", js_vec_insert},
+    {"vecRemove", js_vec_remove},
+    {"vecPop", js_vec_pop},
+    {"vecItems", js_vec_items},
+    {"shapeNew", js_shape_new},
+    {"shapeFields", js_shape_fields},
+    {"structNew", js_struct_new},
+    {"structShape", js_struct_shape},
+    {"structGet", js_struct_get},
+    {"structSet", js_struct_set},
+    {"rootGet", js_root_get},
+    {"rootEnsure", js_root_ensure},
+    {"rootSet", js_root_set},
+    {"rootRemove", js_root_remove},
+    {"rootsDir", js_roots_dir},
+    {NULL, NULL},
+};

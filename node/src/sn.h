@@ -1,0 +1,103 @@
+/* sn.h: what the files of the Node addon share. The addon is a thin layer:
+ * every rule about the arena lives in libsharena; this code converts values,
+ * keeps a process-wide table of open arenas (so worker_threads share them)
+ * and maps error codes to JavaScript Errors with a `code`. */
+#ifndef SHARENA_NODE_SN_H
+#define SHARENA_NODE_SN_H
+
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sharena.h"
+
+/* Arena handles given to JavaScript are small integers: table index in the
+ * low SN_IDX_BITS bits, a generation above, so a handle of a closed arena
+ * never reaches another arena that reused its entry. */
+#define SN_IDX_BITS 12
+#define SN_MAX_ARENAS (1u << SN_IDX_BITS)
+
+/* One open arena. The default in-process arena is entry 0 and is shared by
+ * every environment (main thread and workers) of the process; entries of
+ * named arenas belong to the environment that opened them. `refs` counts the
+ * JavaScript Arena (or, for the default arena, environments), zero-copy
+ * buffers and watchers; the mapping goes away only when it reaches 0, so a
+ * buffer never outlives its memory. */
+struct sn_arena {
+    sharena_arena *a; /* NULL when the entry is free */
+    uint32_t gen;
+    uint32_t refs;
+    bool closed; /* close() was called: operations fail with ECLOSED */
+    struct sn_conn *conn;
+};
+
+/* Per-environment state (napi instance data, also every function's data). */
+struct sn_env {
+    napi_env env;
+    int32_t *scratch; /* Int32Array shared with JS: side results */
+    double *fscratch; /* Float64Array shared with JS: side results */
+    napi_ref scratch_ref, fscratch_ref;
+    struct sn_watcher *watchers; /* watch.c */
+    napi_ref dispatch;           /* JS function receiving watch events */
+    uint32_t owned[64];          /* named arenas this env opened (handles) */
+    unsigned nowned;
+    bool has_default;
+};
+
+extern struct sn_arena sn_arenas[SN_MAX_ARENAS];
+extern pthread_mutex_t sn_lock;
+
+/* Resolve a handle for an operation. On failure throws (ECLOSED / EINVAL)
+ * and returns NULL. */
+sharena_arena *sn_arena_get(napi_env env, napi_value v, uint32_t *handle);
+/* Take / drop a reference on an entry (under sn_lock internally). */
+void sn_arena_ref(uint32_t handle);
+void sn_arena_unref(uint32_t handle);
+
+/* Throw an Error with code = sharena_errname(err) and a message naming the
+ * operation; returns NULL for `return sn_throw(...)`. */
+napi_value sn_throw(napi_env env, int err, const char *op);
+napi_value sn_throw_msg(napi_env env, const char *code, const char *msg);
+
+/* Argument helpers: each throws and returns false on bad input. */
+bool sn_get_id(napi_env env, napi_value v, sharena_id *out);
+bool sn_get_u64(napi_env env, napi_value v, uint64_t *out);
+
+/* A UTF-8 copy of a JS string: small ones on the stack. */
+struct sn_str {
+    char *p;
+    size_t len;
+    char buf[256];
+};
+bool sn_get_str(napi_env env, napi_value v, struct sn_str *s);
+void sn_str_free(struct sn_str *s);
+
+napi_value sn_num(napi_env env, double d);
+napi_value sn_id(napi_env env, sharena_id id);
+napi_value sn_bool(napi_env env, bool b);
+napi_value sn_undef(napi_env env);
+
+/* Registration of each file's functions. */
+struct sn_fn {
+    const char *name;
+    napi_callback cb;
+};
+extern const struct sn_fn sn_object_fns[];
+extern const struct sn_fn sn_arena_fns[];
+extern const struct sn_fn sn_watch_fns[];
+
+/* watch.c: stop every watcher of @p env (env teardown), or those of one
+ * arena handle (arena close: pending waits fail with ECLOSED). */
+void sn_watch_stop_env(struct sn_env *e);
+void sn_watch_stop_arena(struct sn_env *e, uint32_t handle);
+
+#define SN_ARGS(n)                                                            \
+    size_t argc = (n);                                                        \
+    napi_value argv[(n) > 0 ? (n) : 1];                                       \
+    void *cbdata;                                                             \
+    napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata);                  \
+    (void)cbdata
+
+#endif
