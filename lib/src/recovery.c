@@ -321,7 +321,8 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
                 continue;
             used++;
             uint64_t kh = sharena__payload_size(a, e->key);
-            const struct sharena__key *k = (const void *)(a->base + e->key);
+            const struct sharena__key *k =
+                kh ? (const void *)(a->base + e->key) : NULL;
             if (!kh || k->len > kh - sizeof *k) {
                 problem(f, "slot %lu: map entry %lu has an invalid key",
                         (unsigned long)idx, (unsigned long)i);
