@@ -102,10 +102,14 @@ static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
     if (n < 0)
         return n == -EAGAIN || n == -EWOULDBLOCK ? SHARENA_ETIMEDOUT : (int)n;
     int t = sharena__proto_check(m, (size_t)n);
-    if (t < 0 || m->h.seq != seq)
+    if (t < 0)
         return SHARENA_EPROTO;
-    if (t == SHARENA__MSG_ERROR)
+    /* An ERROR numbered 0 is the broker refusing the connection itself
+     * (a limit), sent before any request was read. */
+    if (t == SHARENA__MSG_ERROR && (m->h.seq == seq || m->h.seq == 0))
         return m->error.code;
+    if (m->h.seq != seq)
+        return SHARENA_EPROTO;
     return t == type ? 0 : SHARENA_EPROTO;
 }
 
