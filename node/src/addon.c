@@ -628,7 +628,7 @@ static napi_value init(napi_env env, napi_value exports)
                                 SHARENA_VERSION_MINOR * 100 +
                                 SHARENA_VERSION_PATCH,
                        &v);
-    napi_set_named_property(env, exports, "version", v);
+    napi_set_named_property(env, exports, "libVersion", v);
     return exports;
 }
 

@@ -1,0 +1,89 @@
+'use strict';
+// worker_threads share the in-process default arena: ids passed by
+// postMessage work, concurrent writers lose nothing, and workers that exit
+// (or are terminated) leave the arena usable.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const { MapRef, NumberRef, VectorRef, StringRef } = require('..');
+
+const pkg = JSON.stringify(path.join(__dirname, '..'));
+
+function runWorker(code, workerData) {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(`const { workerData, parentPort } = require('node:worker_threads');
+const sharena = require(${pkg});
+${code}`, { eval: true, workerData });
+    const out = [];
+    w.on('message', (m) => out.push(m));
+    w.on('error', reject);
+    w.on('exit', (c) => (c === 0 ? resolve(out) : reject(new Error(`worker exit ${c}`))));
+  });
+}
+
+test('4 workers hammering one map and one counter lose nothing', async () => {
+  const map = new MapRef();
+  const counter = NumberRef.from(0);
+  const N = 2000;
+  await Promise.all([0, 1, 2, 3].map((w) => runWorker(`
+const { MapRef, NumberRef, StringRef } = sharena;
+const map = new MapRef(workerData.map);
+const counter = new NumberRef(workerData.counter);
+for (let i = 0; i < workerData.n; i++) {
+  map.set('w' + workerData.w + ':' + i, i);
+  map.set('shared', 'from ' + workerData.w);
+  counter.add(1);
+}`, { map: map.id, counter: counter.id, n: N, w })));
+  assert.equal(counter.obtainValue(), 4 * N);
+  assert.equal(map.len(), 4 * N + 1);
+  for (let w = 0; w < 4; w++) {
+    for (let i = 0; i < N; i += 97) assert.equal(map.get(`w${w}:${i}`).obtainValue(), i);
+  }
+  assert.match(map.get('shared').obtainValue(), /^from [0-3]$/);
+  map.drop();
+});
+
+test('ids travel by postMessage both ways; objects made in a worker outlive it', async () => {
+  const vec = new VectorRef();
+  const [made] = await runWorker(`
+const { VectorRef, StringRef, MapRef } = sharena;
+const vec = new VectorRef(workerData.vec);
+vec.push(StringRef.from('pushed by worker'));
+const m = new MapRef();
+m.set('nested', { deep: ['x', 1] });
+parentPort.postMessage(m.id);`, { vec: vec.id });
+  assert.equal(vec.index(0).obtainValue(), 'pushed by worker');
+  const m = new MapRef(made);
+  assert.deepEqual(m.toObject(), { nested: { deep: ['x', 1] } });
+});
+
+test('a dropped object is stale in every thread', async () => {
+  const s = StringRef.from('bye');
+  s.drop();
+  const [r] = await runWorker(`
+try { new sharena.StringRef(workerData.id).obtainValue(); parentPort.postMessage('no error'); }
+catch (e) { parentPort.postMessage(e.code); }`, { id: s.id });
+  // new StringRef(id) checks the object first: a dropped id is stale
+  assert.equal(r, 'ESTALE');
+});
+
+test('terminated workers (busy or idle) leave the arena usable', async () => {
+  const counter = NumberRef.from(0);
+  const workers = [];
+  for (let i = 0; i < 3; i++) {
+    const w = new Worker(`const s = require(${pkg});
+const c = new s.NumberRef(${counter.id});
+require('node:worker_threads').parentPort.postMessage('go');
+for (;;) c.add(1);`, { eval: true });
+    workers.push(w);
+    await new Promise((r) => w.once('message', r));
+  }
+  await Promise.all(workers.map((w) => w.terminate()));
+  const v = counter.obtainValue();
+  assert.ok(v > 0);
+  assert.equal(counter.add(1), v + 1);
+  // a fresh worker still sees the same arena
+  const [seen] = await runWorker(`parentPort.postMessage(new sharena.NumberRef(workerData).obtainValue())`, counter.id);
+  assert.equal(seen, v + 1);
+});
