@@ -179,7 +179,7 @@ int sharena_arena_create(const char *name, uint64_t capacity,
         close(fd);
         return r;
     }
-    sharena_arena *a;
+    sharena_arena *a = NULL;
     r = map_fd(fd, capacity, false, &a);
     if (r < 0) {
         close(fd);
