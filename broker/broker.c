@@ -598,8 +598,9 @@ static void accept_clients(struct broker *b)
         uint32_t same = 0;
         for (struct client *o = b->clients; o; o = o->next)
             same += o->uid == cr.uid;
-        if (b->nclients >= b->lim.max_conns ||
-            (cr.uid != 0 && same >= b->lim.max_clients)) {
+        /* Limits hold for every uid, root included: a root broker's
+         * clients are mostly root's own processes. */
+        if (b->nclients >= b->lim.max_conns || same >= b->lim.max_clients) {
             struct sharena__msg_error e;
             sharena__proto_error(&e, 0, SHARENA_ENOSPC,
                                  "limit reached: connections per user");
@@ -632,18 +633,20 @@ static void serve_client(struct broker *b, struct client *c, uint32_t events)
                 break;
             return;
         }
-        if (n <= 0 || broker_handle(b, c, &m, (size_t)n, fd) < 0)
-            break;
+        if (n <= 0 || broker_handle(b, c, &m, (size_t)n, fd) < 0) {
+            broker_drop_client(b, c); /* gone, or broke the protocol */
+            return;
+        }
         if (b->stop)
             return;
     }
-    if (!(events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))) {
-        /* Served its share; if more is queued, epoll reports it again. */
-        int pending = 0;
-        if (recv(c->fd, &pending, 1, MSG_PEEK | MSG_DONTWAIT) != 0 ||
-            errno == EAGAIN)
-            return;
-    }
+    /* Served its share: if more is queued (even after a hang-up, such as a
+     * last CLOSE), epoll reports it again; at end of stream it is gone. */
+    int pending = 0;
+    ssize_t p = recv(c->fd, &pending, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (p > 0 || (p < 0 && errno == EAGAIN &&
+                  !(events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP))))
+        return;
     broker_drop_client(b, c);
 }
 

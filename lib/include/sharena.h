@@ -486,7 +486,8 @@ SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
                                     sharena_id *out);
 /**
  * Get root @p name, creating it as an empty object of @p type if missing
- * (MAP, VECTOR, STRING, NUMBER, BOOL, or BYTES of @p size bytes). An existing
+ * (MAP, VECTOR, STRING, NUMBER, BOOL, or BYTES of @p size bytes; missing on
+ * a read-only arena: SHARENA_EROFS). An existing
  * root of another type gives SHARENA_ETYPE (a BYTES root of another size:
  * SHARENA_ERANGE). *created (may be NULL) tells whether it was made now.
  * Two processes racing for the same name get the same object.
@@ -661,6 +662,10 @@ SHARENA_EXPORT int sharena_open(sharena_conn *c, const char *name,
                                 sharena_arena **out);
 /** Unlink @p name from the broker; mappings stay valid until closed. */
 SHARENA_EXPORT int sharena_delete(sharena_conn *c, const char *name);
+/** Ask the broker to exit: it stops accepting, answers OK, closes every
+ * connection and removes its socket (and pidfile). Only the broker's own uid
+ * (or root) may, and not over a delegated connection: SHARENA_EACCES. */
+SHARENA_EXPORT int sharena_broker_shutdown(sharena_conn *c);
 
 typedef struct sharena_arena_stat {
     char name[SHARENA_NAME_MAX + 1];

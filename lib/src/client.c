@@ -120,10 +120,24 @@ static int handshake(sharena_conn *c)
     sharena__proto_hdr(&hello.h, SHARENA__MSG_HELLO, sizeof(hello), ++c->seq);
     hello.layout_hash = sharena_layout_hash();
     int r = sharena__proto_send(c->fd, &hello, sizeof(hello), -1);
-    if (r < 0)
-        return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
     union sharena__msg m;
-    ssize_t n = sharena__proto_recv(c->fd, &m, NULL);
+    ssize_t n;
+    if (r == -EPIPE || r == -ECONNRESET) {
+        /* Refused at accept (a limit): its ERROR may be queued. */
+        n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
+        if (n <= 0)
+            return SHARENA_ECONNREFUSED;
+        return expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
+    }
+    if (r < 0)
+        return r;
+    n = sharena__proto_recv(c->fd, &m, NULL);
+    /* A broker that closes with our HELLO unread makes the first receive
+     * report ECONNRESET; its ERROR, sent before, is still queued. */
+    if (n == -ECONNRESET)
+        n = sharena__proto_recv(c->fd, &m, NULL);
+    if (n == -ECONNRESET || n == 0)
+        return SHARENA_ECONNREFUSED;
     r = expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
     if (r < 0)
         return r;
@@ -463,6 +477,19 @@ static int simple(sharena_conn *c, int type, const char *name)
 int sharena_delete(sharena_conn *c, const char *name)
 {
     return simple(c, SHARENA__MSG_DELETE, name);
+}
+
+int sharena_broker_shutdown(sharena_conn *c)
+{
+    if (!c)
+        return SHARENA_EINVAL;
+    struct sharena__msg_hdr h;
+    sharena__proto_hdr(&h, SHARENA__MSG_SHUTDOWN, sizeof(h), 0);
+    union sharena__msg reply;
+    pthread_mutex_lock(&c->mu);
+    int r = request(c, &h, sizeof(h), &reply, NULL, SHARENA__MSG_OK);
+    pthread_mutex_unlock(&c->mu);
+    return r;
 }
 
 static void stat_from_wire(sharena_arena_stat *o,

@@ -96,7 +96,7 @@ int sharena_root_ensure(sharena_arena *a, const char *name, int type,
         if (r != SHARENA_ENOENT)
             return r;
         if (a->readonly)
-            return SHARENA_ENOENT;
+            return SHARENA_EROFS; /* it would have to be made */
         r = make(a, type, size, &id);
         if (r < 0)
             return r;
