@@ -1,0 +1,604 @@
+/* Integration tests: a real sharenad on a private socket per test, real
+ * memfds, real processes (fork), real credentials (setuid when root). */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "broker_fixture.h"
+#include "sharena.h"
+
+static struct test_broker B;
+
+static void up(void)
+{
+    cr_assert_eq(test_broker_start(&B, NULL), 0);
+}
+static void down(void)
+{
+    cr_expect_eq(test_broker_stop(&B), 0, "broker exited uncleanly");
+}
+
+static sharena_conn *conn(void)
+{
+    sharena_conn *c;
+    int r = sharena_connect(B.socket, &c);
+    cr_assert_eq(r, 0, "connect: %s", sharena_strerror(r));
+    return c;
+}
+
+static sharena_arena *create(sharena_conn *c, const char *name, uint32_t mode)
+{
+    sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20,
+                           .mode = mode};
+    sharena_arena *a;
+    int r = sharena_open(c, name, &o, &a);
+    cr_assert_eq(r, 0, "open %s: %s", name, sharena_strerror(r));
+    return a;
+}
+
+static int wait_child(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+TestSuite(broker, .init = up, .fini = down, .timeout = 60);
+
+Test(broker, hello_assigns_distinct_slots)
+{
+    sharena_conn *a = conn(), *b = conn();
+    cr_assert_gt(sharena_conn_slot(a), 0);
+    cr_assert_neq(sharena_conn_slot(a), sharena_conn_slot(b));
+    sharena_disconnect(a);
+    sharena_disconnect(b);
+}
+
+Test(broker, open_flags_and_names)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a;
+    cr_assert_eq(sharena_open(c, "missing", NULL, &a), SHARENA_ENOENT);
+    cr_assert_eq(sharena_open(c, "bad name", NULL, &a), SHARENA_EINVAL);
+    cr_assert_eq(sharena_open(c, "", NULL, &a), SHARENA_EINVAL);
+    char longname[200];
+    memset(longname, 'x', 199);
+    longname[199] = 0;
+    cr_assert_eq(sharena_open(c, longname, NULL, &a), SHARENA_ENAMETOOLONG);
+    sharena_open_opts small = {.flags = SHARENA_CREATE, .capacity = 4096};
+    cr_assert_eq(sharena_open(c, "small", &small, &a), SHARENA_EINVAL);
+
+    sharena_arena *x = create(c, "x", 0);
+    sharena_open_opts excl = {.flags = SHARENA_CREATE | SHARENA_EXCL};
+    cr_assert_eq(sharena_open(c, "x", &excl, &a), SHARENA_EEXIST);
+    cr_assert_eq(sharena_open(c, "x", NULL, &a), 0);
+    cr_assert_eq(sharena_arena_info_get(a, &(sharena_arena_info){0}), 0);
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(c, "x", &st), 0);
+    cr_assert_eq(st.capacity, 1 << 20);
+    cr_assert_eq(st.mode, 0600);
+    cr_assert_eq(st.uid, getuid());
+    cr_assert_eq(st.clients, 1);
+    cr_assert_str_eq(st.name, "x");
+    sharena_arena_close(a);
+    sharena_arena_close(x);
+    sharena_disconnect(c);
+}
+
+Test(broker, arena_fd_is_sealed_and_cloexec)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "sealed", 0);
+    int fd = sharena_arena_fd(a);
+    int seals = fcntl(fd, F_GET_SEALS);
+    cr_assert(seals & F_SEAL_SHRINK);
+    cr_assert(seals & F_SEAL_GROW);
+    cr_assert(seals & F_SEAL_SEAL);
+    cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    cr_assert_eq(ftruncate(fd, 4096), -1);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+Test(broker, two_processes_meet_by_name)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "shared", 0);
+    sharena_id m;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    cr_assert_eq(sharena_map_set_string(a, m, "greeting", 8, "héllo", 6), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_conn *cc;
+        sharena_arena *aa;
+        sharena_id mm, v;
+        char buf[32];
+        size_t len;
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "shared", NULL, &aa) ||
+            sharena_root_get(aa, "m", &mm) ||
+            sharena_map_get(aa, mm, "greeting", 8, &v) ||
+            sharena_string_get(aa, v, buf, sizeof(buf), &len) ||
+            strcmp(buf, "héllo") != 0)
+            _exit(1);
+        if (sharena_map_set_number(aa, mm, "reply", 5, 7))
+            _exit(2);
+        _exit(0);
+    }
+    cr_assert_eq(wait_child(pid), 0);
+    sharena_id v;
+    double d;
+    cr_assert_eq(sharena_map_get(a, m, "reply", 5, &v), 0);
+    cr_assert_eq(sharena_number_get(a, v, &d), 0);
+    cr_assert_eq(d, 7);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+Test(broker, readonly_open_maps_read_only)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "ro", 0);
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL), 0);
+    cr_assert_eq(sharena_number_set(a, n, 5), 0);
+    sharena_open_opts ro = {.flags = SHARENA_READONLY};
+    sharena_arena *r;
+    cr_assert_eq(sharena_open(c, "ro", &ro, &r), 0);
+    cr_assert(sharena_arena_readonly(r));
+    cr_assert_eq(fcntl(sharena_arena_fd(r), F_GETFL) & O_ACCMODE, O_RDONLY);
+    double d;
+    cr_assert_eq(sharena_number_get(r, n, &d), 0);
+    cr_assert_eq(d, 5);
+    cr_assert_eq(sharena_number_set(r, n, 6), SHARENA_EROFS);
+    cr_assert_eq(sharena_number_get(a, n, &d), 0);
+    cr_assert_eq(d, 5);
+    sharena_arena_close(r);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+static int count_lock(void *ctx, const sharena_lock_info *info)
+{
+    (void)info;
+    ++*(int *)ctx;
+    return 0;
+}
+static int held_locks(sharena_arena *a)
+{
+    int n = 0;
+    cr_assert_eq(sharena_locks(a, count_lock, &n), 0);
+    return n;
+}
+
+/* A client killed while it holds a lock: the broker marks it, the next
+ * locker repairs, nothing hangs. */
+Test(broker, lock_of_killed_client_is_recovered)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "crash", 0);
+    sharena_id m;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_conn *cc;
+        sharena_arena *aa;
+        sharena_id mm;
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "crash", NULL, &aa) ||
+            sharena_root_get(aa, "m", &mm) || sharena_lock(aa, mm))
+            _exit(1);
+        (void)!write(p[1], "L", 1);
+        pause();
+        _exit(0);
+    }
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1);
+    cr_assert_eq(held_locks(a), 1, "the child's lock is listed");
+    kill(pid, SIGKILL);
+    cr_assert_eq(wait_child(pid), 128 + SIGKILL);
+    /* Would hang forever without recovery (the suite's timeout fails it). */
+    cr_assert_eq(sharena_map_set_number(a, m, "after", 5, 1), 0);
+    cr_assert_eq(held_locks(a), 0);
+    cr_assert_eq(sharena_fsck(a, 0, NULL, NULL, NULL), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+Test(broker, delete_unlinks_name_but_keeps_mappings)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "gone", 0);
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL), 0);
+    cr_assert_eq(sharena_delete(c, "gone"), 0);
+    cr_assert_eq(sharena_delete(c, "gone"), SHARENA_ENOENT);
+    sharena_arena *b;
+    cr_assert_eq(sharena_open(c, "gone", NULL, &b), SHARENA_ENOENT);
+    cr_assert_eq(sharena_number_set(a, n, 3), 0, "mapping still usable");
+    sharena_arena *fresh = create(c, "gone", 0);
+    sharena_id m;
+    cr_assert_eq(sharena_root_get(fresh, "n", &m), SHARENA_ENOENT,
+                 "a new arena of the same name is a new arena");
+    sharena_arena_close(fresh);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+Test(broker, list_pages_through_many_arenas)
+{
+    sharena_conn *c = conn();
+    for (int i = 0; i < 150; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "many.%03d", i);
+        sharena_open_opts o = {.flags = SHARENA_CREATE,
+                               .capacity = SHARENA_MIN_CAPACITY};
+        sharena_arena *a;
+        cr_assert_eq(sharena_open(c, name, &o, &a), 0);
+        sharena_arena_close(a);
+    }
+    sharena_arena_stat *v;
+    size_t n;
+    cr_assert_eq(sharena_list(c, &v, &n), 0);
+    cr_assert_eq(n, 150);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "many.%03zu", i);
+        cr_assert_str_eq(v[i].name, name);
+    }
+    free(v);
+    sharena_disconnect(c);
+}
+
+/* Another uid: the arena's mode decides (the tests run as root in CI). */
+static int as_nobody(const char *sock, const char *name, unsigned flags)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (setgid(65534) || setuid(65534))
+            _exit(100);
+        sharena_conn *c;
+        sharena_arena *a;
+        sharena_open_opts o = {.flags = flags};
+        int r = sharena_connect(sock, &c);
+        if (r)
+            _exit(101);
+        r = sharena_open(c, name, &o, &a);
+        if (r == SHARENA_EACCES)
+            _exit(13);
+        if (r)
+            _exit(102);
+        sharena_id n;
+        char probe[32]; /* a fresh root: making it is a write */
+        snprintf(probe, sizeof(probe), "probe.%d", (int)getpid());
+        if (sharena_root_ensure(a, probe, SHARENA_T_NUMBER, 0, &n, NULL) ==
+            SHARENA_EROFS)
+            _exit(30); /* read-only grant */
+        _exit(0);      /* read-write grant */
+    }
+    return wait_child(pid);
+}
+
+Test(broker, mode_decides_other_users_access)
+{
+    if (getuid() != 0)
+        cr_skip_test("needs root to act as another uid");
+    sharena_conn *c = conn();
+    sharena_arena *p = create(c, "private", 0600);
+    sharena_arena *r = create(c, "readable", 0644);
+    sharena_arena *w = create(c, "writable", 0666);
+    chmod(B.dir, 0755); /* let uid 65534 reach the socket */
+    cr_assert_eq(as_nobody(B.socket, "private", 0), 13);
+    cr_assert_eq(as_nobody(B.socket, "readable", 0), 30);
+    cr_assert_eq(as_nobody(B.socket, "writable", 0), 0);
+    cr_assert_eq(as_nobody(B.socket, "writable", SHARENA_READONLY), 30);
+    sharena_arena_close(p);
+    sharena_arena_close(r);
+    sharena_arena_close(w);
+    sharena_disconnect(c);
+}
+
+Test(broker_policy, policy_file_grants_more, .timeout = 60)
+{
+    if (getuid() != 0)
+        cr_skip_test("needs root to act as another uid");
+    char path[] = "/tmp/sharena-policy.XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char *text = "# grants\nteam.* 65534 rw\nview.* @65534 ro\n";
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    cr_assert_eq(test_broker_start(&B, "--policy", path, NULL), 0);
+    sharena_conn *c = conn();
+    sharena_arena *t = create(c, "team.a", 0600);
+    sharena_arena *v = create(c, "view.a", 0600);
+    sharena_arena *o = create(c, "other", 0600);
+    chmod(B.dir, 0755);
+    cr_expect_eq(as_nobody(B.socket, "team.a", 0), 0);
+    cr_expect_eq(as_nobody(B.socket, "view.a", 0), 30);
+    cr_expect_eq(as_nobody(B.socket, "other", 0), 13);
+    sharena_arena_close(t);
+    sharena_arena_close(v);
+    sharena_arena_close(o);
+    sharena_disconnect(c);
+    cr_expect_eq(test_broker_stop(&B), 0);
+    unlink(path);
+
+    /* A broken policy file stops the broker at start-up with a message. */
+    fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    cr_assert_eq(write(fd, "x* nosuchuser_zz rw\n", 20), 20);
+    close(fd);
+    cr_assert_neq(test_broker_start(&B, "--policy", path, NULL), 0);
+    test_broker_stop(&B);
+    unlink(path);
+}
+
+Test(broker, delegated_connection_is_attenuated)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "granted", 0);
+    sharena_arena *x = create(c, "secret", 0);
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL), 0);
+    cr_assert_eq(sharena_number_set(a, n, 99), 0);
+    const char *names[] = {"granted"};
+    int dfd;
+    cr_assert_eq(sharena_delegate(c, names, 1, SHARENA_READONLY, &dfd), 0);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* A sandboxed child: no filesystem, no new sockets. It finds its
+         * connection through SHARENA_FD. */
+        char num[16];
+        int keep = dup(dfd); /* without CLOEXEC, as a spawner would */
+        snprintf(num, sizeof(num), "%d", keep);
+        setenv("SHARENA_FD", num, 1);
+        scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(openat), 0);
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(open), 0);
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 0);
+        seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(connect), 0);
+        if (seccomp_load(ctx))
+            _exit(10);
+        if (open("/etc/hostname", O_RDONLY) >= 0)
+            _exit(11);
+        sharena_conn *cc;
+        sharena_arena *aa, *xx;
+        if (sharena_connect(NULL, &cc))
+            _exit(12);
+        if (sharena_open(cc, "secret", NULL, &xx) != SHARENA_EACCES)
+            _exit(13);
+        if (sharena_open(cc, "granted", NULL, &aa))
+            _exit(14);
+        double d;
+        if (sharena_number_get(aa, n, &d) || d != 99)
+            _exit(15);
+        if (sharena_number_set(aa, n, 1) != SHARENA_EROFS)
+            _exit(16);
+        if (sharena_delete(cc, "granted") != SHARENA_EACCES)
+            _exit(17);
+        sharena_open_opts cr8 = {.flags = SHARENA_CREATE};
+        if (sharena_open(cc, "newone", &cr8, &xx) != SHARENA_EACCES)
+            _exit(18);
+        _exit(0);
+    }
+    close(dfd);
+    cr_assert_eq(wait_child(pid), 0);
+    sharena_arena_close(a);
+    sharena_arena_close(x);
+    sharena_disconnect(c);
+}
+
+Test(broker, steady_state_is_sandboxed)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", B.pid);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    int mode = -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Seccomp: %d", &mode) == 1)
+            break;
+    fclose(f);
+    cr_assert_eq(mode, 2, "seccomp filter mode");
+}
+
+static int raw_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cr_assert_lt(strlen(path), sizeof(sa.sun_path), "socket path too long");
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+Test(broker, malformed_peers_are_dropped_others_served)
+{
+    sharena_conn *good = conn();
+    sharena_arena *a = create(good, "still", 0);
+    /* garbage, a truncated header, a valid header of a reply type, and an
+     * fd nobody asked for */
+    const char garbage[] = "GET / HTTP/1.1\r\n\r\n";
+    int fds[4];
+    for (int i = 0; i < 4; i++)
+        fds[i] = raw_connect(B.socket);
+    cr_assert_eq(send(fds[0], garbage, sizeof(garbage), 0), sizeof(garbage));
+    cr_assert_eq(send(fds[1], "SHNA", 4, 0), 4);
+    uint32_t welcome[4] = {0x414e4853u, 1u | (2u << 16), 16, 1};
+    cr_assert_eq(send(fds[2], welcome, 16, 0), 16);
+    {
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        char byte = 0;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        memset(&u, 0, sizeof(u));
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &devnull, sizeof(int));
+        cr_assert_eq(sendmsg(fds[3], &mh, 0), 1);
+        close(devnull);
+    }
+    for (int i = 0; i < 4; i++) {
+        char buf[64];
+        /* the broker closes each of them: recv sees end of stream */
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        cr_assert_eq(recv(fds[i], buf, sizeof(buf), 0), 0, "peer %d", i);
+        close(fds[i]);
+    }
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(good, "still", &st), 0);
+    /* the broker holds no fd the bad peer sent */
+    char fdpath[64], target[256];
+    int leaked = 0;
+    for (int i = 0; i < 64; i++) {
+        snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%d", B.pid, i);
+        ssize_t n = readlink(fdpath, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = 0;
+            leaked += strcmp(target, "/dev/null") == 0;
+        }
+    }
+    cr_assert_eq(leaked, 0);
+    sharena_arena_close(a);
+    sharena_disconnect(good);
+}
+
+Test(broker, second_broker_refuses_live_socket_replaces_stale)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(test_sharenad_path(), "sharenad", "--foreground", "--socket",
+              B.socket, (char *)NULL);
+        _exit(127);
+    }
+    cr_assert_eq(wait_child(pid), 1, "second broker on a live socket");
+    sharena_conn *c = conn(); /* the first still serves */
+    sharena_disconnect(c);
+
+    /* Kill the broker hard: its socket file stays; the next one takes over. */
+    kill(B.pid, SIGKILL);
+    waitpid(B.pid, NULL, 0);
+    B.pid = 0;
+    char dir[64];
+    strcpy(dir, B.dir);
+    pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 2);
+        execl(test_sharenad_path(), "sharenad", "--foreground", "--socket",
+              B.socket, (char *)NULL);
+        _exit(127);
+    }
+    B.pid = pid;
+    sharena_conn *c2 = NULL;
+    for (int i = 0; i < 200 && sharena_connect(B.socket, &c2) != 0; i++)
+        usleep(10000);
+    cr_assert_not_null(c2, "new broker on the stale socket");
+    sharena_disconnect(c2);
+}
+
+Test(broker_limits, per_user_limits, .timeout = 60)
+{
+    cr_assert_eq(test_broker_start(&B, "--max-clients", "4", "--max-arenas",
+                                   "2", "--max-capacity", "3M", NULL),
+                 0);
+    sharena_conn *c[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(sharena_connect(B.socket, &c[i]), 0);
+    sharena_conn *extra;
+    cr_assert_eq(sharena_connect(B.socket, &extra), SHARENA_ENOSPC);
+    sharena_arena *a, *b, *x;
+    sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
+    cr_assert_eq(sharena_open(c[0], "l1", &o, &a), 0);
+    sharena_open_opts big = {.flags = SHARENA_CREATE, .capacity = 4 << 20};
+    cr_assert_eq(sharena_open(c[0], "big", &big, &x), SHARENA_ENOSPC);
+    cr_assert_eq(sharena_open(c[0], "l2", &o, &b), 0);
+    cr_assert_eq(sharena_open(c[0], "l3", &o, &x), SHARENA_ENOSPC);
+    /* freeing a connection makes room again */
+    sharena_disconnect(c[3]);
+    usleep(100000);
+    cr_assert_eq(sharena_connect(B.socket, &c[3]), 0);
+    sharena_arena_close(a);
+    sharena_arena_close(b);
+    for (int i = 0; i < 4; i++)
+        sharena_disconnect(c[i]);
+    cr_expect_eq(test_broker_stop(&B), 0);
+}
+
+Test(broker, forked_child_gets_its_own_slot)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "forky", 0);
+    uint32_t parent_slot = sharena_conn_slot(c);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_arena_stat st;
+        /* The first request reconnects: a slot of the child's own. */
+        if (sharena_stat(c, "forky", &st))
+            _exit(1);
+        if (sharena_conn_slot(c) == parent_slot || sharena_conn_slot(c) == 0)
+            _exit(2);
+        sharena_id n;
+        if (sharena_root_ensure(a, "child", SHARENA_T_NUMBER, 0, &n, NULL))
+            _exit(3);
+        _exit(0);
+    }
+    cr_assert_eq(wait_child(pid), 0);
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(c, "forky", &st), 0, "parent's connection intact");
+    cr_assert_eq(sharena_conn_slot(c), parent_slot);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+Test(broker, autostart_starts_a_per_user_broker)
+{
+    char dir[] = "/tmp/sharena-auto.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char sock[128];
+    snprintf(sock, sizeof(sock), "%s/sub/broker.sock", dir);
+    setenv("SHARENA_SOCKET", sock, 1);
+    setenv("SHARENA_SHARENAD", test_sharenad_path(), 1);
+    setenv("SHARENA_AUTOSTART", "0", 1);
+    sharena_conn *c;
+    cr_assert_eq(sharena_connect(NULL, &c), SHARENA_ECONNREFUSED);
+    unsetenv("SHARENA_AUTOSTART");
+    cr_assert_eq(sharena_connect(NULL, &c), 0);
+    sharena_arena *a = create(c, "auto", 0);
+    sharena_arena_close(a);
+    /* It is not our child (it daemonised): ask it to exit. */
+    cr_assert_eq(sharena_broker_shutdown(c), 0);
+    sharena_disconnect(c);
+    /* Its socket file going away says it shut down. */
+    for (int i = 0; i < 500 && access(sock, F_OK) == 0; i++)
+        usleep(10000);
+    cr_assert_neq(access(sock, F_OK), 0, "autostarted broker stopped");
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}

@@ -1,0 +1,107 @@
+/* broker_fixture.c: see broker_fixture.h. */
+#define _GNU_SOURCE
+#include "broker_fixture.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *test_sharenad_path(void)
+{
+    const char *env = getenv("SHARENA_SHARENAD");
+    return env && *env ? env : SHARENA_SHARENAD_PATH;
+}
+
+static int can_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return 0;
+    memcpy(sa.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int test_broker_start(struct test_broker *b, ...)
+{
+    memset(b, 0, sizeof(*b));
+    strcpy(b->dir, "/tmp/sharena-test.XXXXXX");
+    if (!mkdtemp(b->dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
+    const char *argv[32] = {test_sharenad_path(), "--foreground", "--socket",
+                            b->socket};
+    int argc = 4;
+    va_list ap;
+    va_start(ap, b);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && argc < 31)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    b->pid = fork();
+    if (b->pid < 0)
+        return -1;
+    if (b->pid == 0) {
+        /* A test that fails an assertion exits without stopping its
+         * broker: the broker dies with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(126);
+        execv(argv[0], (char **)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) { /* up to 5 s */
+        if (can_connect(b->socket))
+            return 0;
+        int st;
+        if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
+            fprintf(stderr, "sharenad exited during start-up (%d)\n", st);
+            b->pid = 0;
+            return -1;
+        }
+        usleep(10000);
+    }
+    fprintf(stderr, "sharenad did not start listening on %s\n", b->socket);
+    test_broker_stop(b);
+    return -1;
+}
+
+int test_broker_stop(struct test_broker *b)
+{
+    int status = 0;
+    if (b->pid > 0) {
+        kill(b->pid, SIGTERM);
+        for (int i = 0; i < 500; i++) {
+            if (waitpid(b->pid, &status, WNOHANG) == b->pid)
+                goto done;
+            usleep(10000);
+        }
+        kill(b->pid, SIGKILL);
+        waitpid(b->pid, &status, 0);
+    }
+done:
+    b->pid = 0;
+    if (b->dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", b->dir);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
