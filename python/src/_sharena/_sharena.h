@@ -1,0 +1,193 @@
+/* _sharena.h: what the files of the sharena._sharena extension share.
+ *
+ * The extension is a thin layer over libsharena (compiled into it from the
+ * same sources as lib/): arena handles, typed views that hold an object id,
+ * and conversions between Python values and arena objects. Every rule about
+ * the arena lives in the C library; this code only translates.
+ *
+ * Thread and lifetime rules (the reason for most of the bookkeeping here):
+ * - Every call that can block (all writes take a futex lock; broker round
+ *   trips; waits) runs with the GIL released. Such a call counts itself in
+ *   the arena's `users` while it runs, so that close() can wait for it
+ *   before unmapping. Reads are seqlock reads that do not block and keep
+ *   the GIL (they are the fast path: ~100 ns).
+ * - Arena.close() marks the arena closing (every later use raises
+ *   ClosedError), waits until `users` drops to 0, then unmaps. Waits sleep
+ *   in slices of SH_WAIT_SLICE_NS so that they notice a close promptly.
+ * - Buffers exported by Bytes views keep the mapping alive: a close while
+ *   some memoryview is still exported unmaps when the last one is released.
+ */
+#ifndef SHARENA_PY_H
+#define SHARENA_PY_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sharena.h"
+
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *sh_newref(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+#define Py_NewRef(o) sh_newref((PyObject *)(o))
+#endif
+
+/* How long one wait sleeps before re-checking for close() and signals. */
+#define SH_WAIT_SLICE_NS (50LL * 1000 * 1000)
+
+/* ---- objects --------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    sharena_conn *c;
+    PyObject *path; /* str, or None for the default socket */
+    PyObject *weakrefs;
+} ConnObject;
+
+typedef struct {
+    PyObject_HEAD
+    sharena_arena *a;     /* NULL once closed */
+    PyObject *conn;       /* ConnObject or NULL (local arenas) */
+    PyObject *name;       /* str */
+    PyObject *socket;     /* str or None */
+    int readonly;
+    int closing;          /* set under the GIL; read without it by waits */
+    int users;            /* atomic: calls running without the GIL */
+    Py_ssize_t exports;   /* buffers exported by its Bytes views */
+    PyObject *weakrefs;
+} ArenaObject;
+
+/* Every view (Map, Vector, Bytes, Struct, Shape) and Ref. */
+typedef struct {
+    PyObject_HEAD
+    ArenaObject *arena;
+    sharena_id id;
+    uint64_t version;     /* Ref: version last seen (wait() starts here) */
+    Py_ssize_t exports;   /* Bytes: buffers exported from this view */
+} ViewObject;
+
+typedef enum {
+    SH_K_MAP,
+    SH_K_VECTOR,
+    SH_K_BYTES,
+    SH_K_STRUCT,
+    SH_K_SHAPE,
+    SH_K_REF,
+    SH_K__COUNT
+} sh_kind;
+
+extern PyTypeObject ShConnType;
+extern PyTypeObject ShArenaType;
+extern PyTypeObject ShViewType;
+extern PyTypeObject ShMapType;
+extern PyTypeObject ShVectorType;
+extern PyTypeObject ShBytesType;
+extern PyTypeObject ShStructType;
+extern PyTypeObject ShShapeType;
+extern PyTypeObject ShRefType;
+extern PyTypeObject ShMapIterType;
+
+/* The classes instances are made of: the Python layer registers its
+ * subclasses (Map(MapBase, MutableMapping), ...) with _register(). */
+extern PyTypeObject *sh_classes[SH_K__COUNT];
+
+/* ---- errors (errors.c) ---------------------------------------------------- */
+
+/* What a failed call was about, for the exception class and message. */
+typedef enum {
+    SH_W_NONE = 0,
+    SH_W_KEY,   /* a map key: ENOENT -> KeyNotFoundError(key) */
+    SH_W_ROOT,  /* a root name: ENOENT -> KeyNotFoundError(name) */
+    SH_W_ARENA, /* an arena name: ENOENT -> ArenaNotFoundError */
+    SH_W_INDEX, /* a vector index: ERANGE -> IndexError subclass */
+} sh_what;
+
+/* Raise the exception for sharena error @p code (negative); @p detail (may
+ * be NULL) is the key, name or index concerned. Returns NULL. */
+PyObject *sh_raise(int code, sh_what what, PyObject *detail);
+PyObject *sh_raise_closed(void);
+int sh_errors_init(PyObject *module);
+PyObject *sh_set_error_factory(PyObject *self, PyObject *factory);
+
+/* ---- arenas (arena.c) ---------------------------------------------------- */
+
+/* 0 if the arena can be used, else raises ClosedError and returns -1. */
+static inline int sh_arena_ok(ArenaObject *ar)
+{
+    if (__builtin_expect(ar->a == NULL || ar->closing, 0)) {
+        sh_raise_closed();
+        return -1;
+    }
+    return 0;
+}
+
+/* Bracket a call that runs without the GIL (see the top of this file). */
+static inline int sh_enter(ArenaObject *ar)
+{
+    if (sh_arena_ok(ar) < 0)
+        return -1;
+    __atomic_add_fetch(&ar->users, 1, __ATOMIC_ACQ_REL);
+    return 0;
+}
+static inline void sh_leave(ArenaObject *ar)
+{
+    __atomic_sub_fetch(&ar->users, 1, __ATOMIC_ACQ_REL);
+}
+
+/* Run STMT (which sets `r`) without the GIL, counted as a user. Evaluates
+ * to -1 with ClosedError raised when the arena is closed. */
+#define SH_UNLOCKED(ar, STMT)                                                 \
+    (sh_enter(ar) < 0 ? -1 : ({                                               \
+        Py_BEGIN_ALLOW_THREADS STMT;                                          \
+        Py_END_ALLOW_THREADS sh_leave(ar);                                    \
+        0;                                                                    \
+    }))
+
+void sh_arena_release_export(ArenaObject *ar);
+
+/* ---- values (convert.c) ---------------------------------------------------- */
+
+/* A view of kind @p k on object @p id. */
+PyObject *sh_view_new(ArenaObject *ar, sh_kind k, sharena_id id);
+/* The Python value of object @p id: str, float, bool, or a view for
+ * containers. On a sharena error returns NULL with *err set and NO Python
+ * exception (callers retry on ESTALE); on a Python error returns NULL with
+ * *err = 0 and the exception set. */
+PyObject *sh_value(ArenaObject *ar, sharena_id id, int *err);
+/* As sh_value() but raising on every error. */
+PyObject *sh_value_or_raise(ArenaObject *ar, sharena_id id);
+/* A plain, deep Python copy: dict, list, bytes, str, float, bool; structs
+ * become dicts. Raises on error. */
+PyObject *sh_to_python(ArenaObject *ar, sharena_id id);
+
+/* Store @p o as an arena object: *id receives it and *owned whether the
+ * container it goes into should own it (plain values: yes; views of this
+ * arena: no, they stay whoever's they were). Raises and returns -1 on
+ * error, leaving nothing behind. Runs writes without the GIL. */
+int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned);
+/* Drop an object made by sh_store() after a failed insertion. */
+void sh_discard(ArenaObject *ar, sharena_id id);
+
+/* A Python int or float as a double: ints must be exact (|v| <= 2**53).
+ * Returns -1 with an exception. */
+int sh_as_double(PyObject *o, double *out);
+
+/* Key of a map as UTF-8; raises TypeError for non-str. */
+static inline const char *sh_key(PyObject *key, Py_ssize_t *len)
+{
+    if (!PyUnicode_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "sharena map keys are str, not %.100s",
+                     Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    return PyUnicode_AsUTF8AndSize(key, len);
+}
+
+int sh_views_init(PyObject *module);
+int sh_arena_init(PyObject *module);
+
+#endif

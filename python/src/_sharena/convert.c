@@ -1,0 +1,506 @@
+/* convert.c: Python values <-> arena objects. */
+#include "_sharena.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+PyTypeObject *sh_classes[SH_K__COUNT];
+static PyObject *abc_mapping, *abc_sequence; /* collections.abc */
+
+
+PyObject *sh_view_new(ArenaObject *ar, sh_kind k, sharena_id id)
+{
+    PyTypeObject *cls = sh_classes[k];
+    ViewObject *v = (ViewObject *)cls->tp_alloc(cls, 0);
+    if (!v)
+        return NULL;
+    v->arena = (ArenaObject *)Py_NewRef(ar);
+    v->id = id;
+    v->version = 0;
+    v->exports = 0;
+    return (PyObject *)v;
+}
+
+/* Copy a string object out, growing the buffer if a writer grew it. */
+static PyObject *read_string(sharena_arena *a, sharena_id id, int *err)
+{
+    char stack[512];
+    char *buf = stack;
+    size_t cap = sizeof stack, len = 0;
+    int r;
+    for (int tries = 0;; tries++) {
+        r = sharena_string_get(a, id, buf, cap, &len);
+        if (r != SHARENA_ERANGE || tries == 8)
+            break;
+        cap = len + 1 + len / 4;
+        char *nb = buf == stack ? malloc(cap) : realloc(buf, cap);
+        if (!nb) {
+            if (buf != stack)
+                free(buf);
+            PyErr_NoMemory();
+            return NULL;
+        }
+        buf = nb;
+    }
+    PyObject *o = NULL;
+    if (r < 0)
+        *err = r;
+    else
+        o = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)len, "strict");
+    if (buf != stack)
+        free(buf);
+    return o;
+}
+
+PyObject *sh_value(ArenaObject *ar, sharena_id id, int *err)
+{
+    sharena_arena *a = ar->a;
+    *err = 0;
+    int t = sharena_type_of(a, id);
+    int r;
+    switch (t) {
+    case SHARENA_T_STRING:
+        return read_string(a, id, err);
+    case SHARENA_T_NUMBER: {
+        double d;
+        if ((r = sharena_number_get(a, id, &d)) < 0)
+            break;
+        return PyFloat_FromDouble(d);
+    }
+    case SHARENA_T_BOOL: {
+        bool b;
+        if ((r = sharena_bool_get(a, id, &b)) < 0)
+            break;
+        return PyBool_FromLong(b);
+    }
+    case SHARENA_T_MAP:
+        return sh_view_new(ar, SH_K_MAP, id);
+    case SHARENA_T_VECTOR:
+        return sh_view_new(ar, SH_K_VECTOR, id);
+    case SHARENA_T_BYTES:
+        return sh_view_new(ar, SH_K_BYTES, id);
+    case SHARENA_T_STRUCT:
+        return sh_view_new(ar, SH_K_STRUCT, id);
+    case SHARENA_T_SHAPE:
+        return sh_view_new(ar, SH_K_SHAPE, id);
+    default:
+        r = t < 0 ? t : SHARENA_ECORRUPT;
+        break;
+    }
+    *err = r;
+    return NULL;
+}
+
+PyObject *sh_value_or_raise(ArenaObject *ar, sharena_id id)
+{
+    int err;
+    PyObject *o = sh_value(ar, id, &err);
+    if (!o && err)
+        sh_raise(err, SH_W_NONE, NULL);
+    return o;
+}
+
+/* ---- deep copies ------------------------------------------------------------ */
+
+static PyObject *copy_map(ArenaObject *ar, sharena_id id)
+{
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    char stack[256];
+    char *key = stack;
+    size_t kcap = sizeof stack;
+    uint64_t cursor = 0;
+    int r;
+    for (;;) {
+        size_t klen;
+        sharena_id v;
+        r = sharena_map_next(ar->a, id, &cursor, key, kcap, &klen, &v, NULL);
+        if (r == SHARENA_ERANGE) {
+            char *nk = malloc(klen + 1);
+            if (!nk) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            if (key != stack)
+                free(key);
+            key = nk;
+            kcap = klen + 1;
+            continue;
+        }
+        if (r == SHARENA_ENOENT)
+            break;
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto fail;
+        }
+        if (sharena_type_of(ar->a, v) == SHARENA_ESTALE)
+            continue; /* replaced while we copy: the entry went away */
+        PyObject *val = sh_to_python(ar, v);
+        if (!val)
+            goto fail;
+        PyObject *k = PyUnicode_DecodeUTF8(key, (Py_ssize_t)klen, "strict");
+        int bad = !k || PyDict_SetItem(d, k, val) < 0;
+        Py_XDECREF(k);
+        Py_DECREF(val);
+        if (bad)
+            goto fail;
+    }
+    if (key != stack)
+        free(key);
+    return d;
+fail:
+    if (key != stack)
+        free(key);
+    Py_DECREF(d);
+    return NULL;
+}
+
+static PyObject *copy_vector(ArenaObject *ar, sharena_id id)
+{
+    PyObject *l = PyList_New(0);
+    if (!l)
+        return NULL;
+    for (uint64_t i = 0;; i++) {
+        sharena_id v;
+        int r = sharena_vector_get(ar->a, id, i, &v, NULL);
+        if (r == SHARENA_ERANGE)
+            break;
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto fail;
+        }
+        PyObject *val = sh_to_python(ar, v);
+        if (!val)
+            goto fail;
+        int bad = PyList_Append(l, val);
+        Py_DECREF(val);
+        if (bad < 0)
+            goto fail;
+    }
+    return l;
+fail:
+    Py_DECREF(l);
+    return NULL;
+}
+
+static PyObject *copy_bytes(ArenaObject *ar, sharena_id id)
+{
+    uint64_t size;
+    int r = sharena_bytes_ptr(ar->a, id, NULL, &size);
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    if (size > PY_SSIZE_T_MAX)
+        return PyErr_NoMemory();
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!b)
+        return NULL;
+    r = sharena_bytes_read(ar->a, id, 0, PyBytes_AS_STRING(b), (size_t)size);
+    if (r < 0) {
+        Py_DECREF(b);
+        return sh_raise(r, SH_W_NONE, NULL);
+    }
+    return b;
+}
+
+PyObject *sh_struct_field_value(ArenaObject *ar, sharena_id st, size_t i,
+                                bool deep);
+PyObject *sh_shape_fields(ArenaObject *ar, sharena_id id);
+
+static PyObject *copy_struct(ArenaObject *ar, sharena_id id)
+{
+    size_t n;
+    int r = sharena_shape_nfields(ar->a, id, &n);
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    PyObject *d = PyDict_New();
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        char name[SHARENA_FIELD_NAME_MAX + 1];
+        int type;
+        uint64_t size;
+        r = sharena_shape_field(ar->a, id, i, name, sizeof name, &type, &size);
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto fail;
+        }
+        PyObject *v = sh_struct_field_value(ar, id, i, true);
+        if (!v)
+            goto fail;
+        int bad = PyDict_SetItemString(d, name, v);
+        Py_DECREF(v);
+        if (bad < 0)
+            goto fail;
+    }
+    return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
+}
+
+PyObject *sh_to_python(ArenaObject *ar, sharena_id id)
+{
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    int t = sharena_type_of(ar->a, id);
+    if (t < 0)
+        return sh_raise(t, SH_W_NONE, NULL);
+    if (Py_EnterRecursiveCall(" while copying a sharena object"))
+        return NULL;
+    PyObject *o;
+    switch (t) {
+    case SHARENA_T_MAP:
+        o = copy_map(ar, id);
+        break;
+    case SHARENA_T_VECTOR:
+        o = copy_vector(ar, id);
+        break;
+    case SHARENA_T_BYTES:
+        o = copy_bytes(ar, id);
+        break;
+    case SHARENA_T_STRUCT:
+        o = copy_struct(ar, id);
+        break;
+    case SHARENA_T_SHAPE:
+        o = sh_shape_fields(ar, id);
+        break;
+    default:
+        o = sh_value_or_raise(ar, id);
+        break;
+    }
+    Py_LeaveRecursiveCall();
+    return o;
+}
+
+/* ---- storing ------------------------------------------------------------------ */
+
+int sh_as_double(PyObject *o, double *out)
+{
+    if (PyFloat_Check(o)) {
+        *out = PyFloat_AS_DOUBLE(o);
+        return 0;
+    }
+    if (PyLong_Check(o) || (!PyBool_Check(o) && PyIndex_Check(o))) {
+        PyObject *n = PyNumber_Index(o);
+        if (!n)
+            return -1;
+        int ovf;
+        long long v = PyLong_AsLongLongAndOverflow(n, &ovf);
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(n);
+            return -1;
+        }
+        /* compared as integers: (double)(2**53 + 1) rounds to 2**53 */
+        if (ovf || v > (1LL << 53) || v < -(1LL << 53)) {
+            sh_raise(SHARENA_EOVERFLOW, SH_W_NONE, n);
+            Py_DECREF(n);
+            return -1;
+        }
+        Py_DECREF(n);
+        *out = (double)v;
+        return 0;
+    }
+    if (!PyUnicode_Check(o) && Py_TYPE(o)->tp_as_number &&
+        Py_TYPE(o)->tp_as_number->nb_float) {
+        double d = PyFloat_AsDouble(o); /* numpy.float32 and friends */
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+        *out = d;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "expected a number, not %.100s",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+void sh_discard(ArenaObject *ar, sharena_id id)
+{
+    int r;
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* keep the error that made us discard */
+    if (ar->a && !ar->closing)
+        (void)SH_UNLOCKED(ar, r = sharena_drop(ar->a, id, 0));
+    (void)r;
+    PyErr_Restore(et, ev, tb);
+}
+
+/* Run a creation call without the GIL; raise on failure. */
+#define SH_CALL(ar, expr)                                                      \
+    ({                                                                         \
+        int r_ = 0;                                                            \
+        int ok_ = SH_UNLOCKED(ar, r_ = (expr));                                \
+        if (ok_ == 0 && r_ < 0)                                                \
+            sh_raise(r_, SH_W_NONE, NULL);                                     \
+        ok_ < 0 || r_ < 0 ? -1 : 0;                                            \
+    })
+
+static int store_map(ArenaObject *ar, PyObject *o, sharena_id *id)
+{
+    PyObject *items = PyMapping_Items(o); /* a snapshot: a list */
+    if (!items)
+        return -1;
+    sharena_id m;
+    if (SH_CALL(ar, sharena_map_new(ar->a, &m)) < 0) {
+        Py_DECREF(items);
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *kv = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
+            PyErr_SetString(PyExc_TypeError, "mapping items must be pairs");
+            goto fail;
+        }
+        Py_ssize_t klen;
+        const char *k = sh_key(PyTuple_GET_ITEM(kv, 0), &klen);
+        if (!k)
+            goto fail;
+        sharena_id child;
+        bool owned;
+        if (sh_store(ar, PyTuple_GET_ITEM(kv, 1), &child, &owned) < 0)
+            goto fail;
+        if (SH_CALL(ar, sharena_map_set(ar->a, m, k, (size_t)klen, child,
+                                        owned ? SHARENA_OWNED : 0, NULL)) <
+            0) {
+            if (owned)
+                sh_discard(ar, child);
+            goto fail;
+        }
+    }
+    Py_DECREF(items);
+    *id = m;
+    return 0;
+fail:
+    Py_DECREF(items);
+    sh_discard(ar, m);
+    return -1;
+}
+
+static int store_vector(ArenaObject *ar, PyObject *o, sharena_id *id)
+{
+    PyObject *items = PySequence_List(o); /* a snapshot */
+    if (!items)
+        return -1;
+    sharena_id v;
+    if (SH_CALL(ar, sharena_vector_new(ar->a, &v)) < 0) {
+        Py_DECREF(items);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        sharena_id child;
+        bool owned;
+        if (sh_store(ar, PyList_GET_ITEM(items, i), &child, &owned) < 0)
+            goto fail;
+        if (SH_CALL(ar, sharena_vector_push(ar->a, v, child,
+                                            owned ? SHARENA_OWNED : 0)) < 0) {
+            if (owned)
+                sh_discard(ar, child);
+            goto fail;
+        }
+    }
+    Py_DECREF(items);
+    *id = v;
+    return 0;
+fail:
+    Py_DECREF(items);
+    sh_discard(ar, v);
+    return -1;
+}
+
+static int store_bytes(ArenaObject *ar, PyObject *o, sharena_id *id)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_CONTIG_RO) < 0)
+        return -1;
+    sharena_id b;
+    int rc = SH_CALL(ar, sharena_bytes_new(ar->a, (uint64_t)view.len, &b));
+    if (rc == 0 && view.len) {
+        rc = SH_CALL(ar, sharena_bytes_write(ar->a, b, 0, view.buf,
+                                             (size_t)view.len));
+        if (rc < 0)
+            sh_discard(ar, b);
+    }
+    PyBuffer_Release(&view);
+    if (rc == 0)
+        *id = b;
+    return rc;
+}
+
+int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
+{
+    *owned = true;
+    if (PyObject_TypeCheck(o, &ShViewType)) {
+        ViewObject *v = (ViewObject *)o;
+        if (v->arena != ar) {
+            PyErr_SetString(PyExc_ValueError,
+                            "that object belongs to another arena (copy it "
+                            "with .to_python() first)");
+            return -1;
+        }
+        *owned = false; /* a reference: it stays whoever's it was */
+        *id = v->id;
+        return 0;
+    }
+    if (PyBool_Check(o))
+        return SH_CALL(ar, sharena_bool_new(ar->a, o == Py_True, id));
+    if (PyFloat_Check(o) || PyLong_Check(o)) {
+        double d;
+        if (sh_as_double(o, &d) < 0)
+            return -1;
+        return SH_CALL(ar, sharena_number_new(ar->a, d, id));
+    }
+    if (PyUnicode_Check(o)) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+        if (!s)
+            return -1;
+        return SH_CALL(ar, sharena_string_new(ar->a, s, (size_t)len, id));
+    }
+    if (o == Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "None cannot be stored: sharena has no null value "
+                        "(delete the key instead)");
+        return -1;
+    }
+    if (PyDict_Check(o))
+        return store_map(ar, o, id);
+    if (PyList_Check(o) || PyTuple_Check(o))
+        return store_vector(ar, o, id);
+    if (PyObject_CheckBuffer(o))
+        return store_bytes(ar, o, id);
+    int is = PyObject_IsInstance(o, abc_mapping);
+    if (is < 0)
+        return -1;
+    if (is)
+        return store_map(ar, o, id);
+    is = PyObject_IsInstance(o, abc_sequence);
+    if (is < 0)
+        return -1;
+    if (is)
+        return store_vector(ar, o, id);
+    if (PyIndex_Check(o) ||
+        (Py_TYPE(o)->tp_as_number && Py_TYPE(o)->tp_as_number->nb_float)) {
+        double d;
+        if (sh_as_double(o, &d) < 0)
+            return -1;
+        return SH_CALL(ar, sharena_number_new(ar->a, d, id));
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "cannot store a %.100s in a sharena arena (str, int, float, "
+                 "bool, bytes, dict, list and sharena views can be stored)",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+int sh_convert_init(PyObject *module)
+{
+    (void)module;
+    PyObject *abc = PyImport_ImportModule("collections.abc");
+    if (!abc)
+        return -1;
+    abc_mapping = PyObject_GetAttrString(abc, "Mapping");
+    abc_sequence = PyObject_GetAttrString(abc, "Sequence");
+    Py_DECREF(abc);
+    return abc_mapping && abc_sequence ? 0 : -1;
+}

@@ -1,0 +1,611 @@
+/* map_view.c: Map, a live view of a sharena map (str -> value). */
+#include "_sharena.h"
+
+#include <stdlib.h>
+
+/* ---- multi-step operations under the object's lock -------------------------------
+ * The whole operation counts as one user of the arena (close() waits for
+ * it), and a lock this thread already holds (inside `with m.locked()`) is
+ * reused rather than taken twice. */
+
+int sh_lock_op(ArenaObject *ar, sharena_id id, bool *took)
+{
+    if (sh_enter(ar) < 0)
+        return -1;
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = sharena_lock(ar->a, id);
+    Py_END_ALLOW_THREADS
+    if (r == SHARENA_EDEADLK) {
+        *took = false;
+        return 0;
+    }
+    if (r < 0) {
+        sh_leave(ar);
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    *took = true;
+    return 0;
+}
+
+void sh_unlock_op(ArenaObject *ar, sharena_id id, bool took)
+{
+    if (took)
+        (void)sharena_unlock(ar->a, id);
+    sh_leave(ar);
+}
+
+/* ---- lookups -------------------------------------------------------------------- */
+
+/* The value at @p key: a new reference, NULL with KeyNotFoundError raised
+ * when absent (if @p missing_ok, NULL with nothing raised), or NULL with
+ * another exception. A value replaced between the lookup and the read is
+ * looked up again. */
+static PyObject *lookup(ViewObject *m, PyObject *key, bool missing_ok)
+{
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    Py_ssize_t klen;
+    const char *k = sh_key(key, &klen);
+    if (!k)
+        return NULL;
+    for (int tries = 0;; tries++) {
+        sharena_id v;
+        int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+        if (r == SHARENA_ENOENT) {
+            if (missing_ok)
+                return NULL;
+            return sh_raise(r, SH_W_KEY, key);
+        }
+        if (r < 0)
+            return sh_raise(r, SH_W_NONE, NULL);
+        PyObject *o = sh_value(ar, v, &r);
+        if (o || !r)
+            return o;
+        if (r != SHARENA_ESTALE || tries == 16)
+            return sh_raise(r, SH_W_NONE, NULL);
+    }
+}
+
+static PyObject *map_subscript(ViewObject *m, PyObject *key)
+{
+    return lookup(m, key, false);
+}
+
+static PyObject *map_get(ViewObject *m, PyObject *const *args, Py_ssize_t n)
+{
+    if (n < 1 || n > 2) {
+        PyErr_SetString(PyExc_TypeError, "get(key, default=None)");
+        return NULL;
+    }
+    PyObject *o = lookup(m, args[0], true);
+    if (o || PyErr_Occurred())
+        return o;
+    return Py_NewRef(n == 2 ? args[1] : Py_None);
+}
+
+static int map_contains(ViewObject *m, PyObject *key)
+{
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return -1;
+    if (!PyUnicode_Check(key))
+        return 0;
+    Py_ssize_t klen;
+    const char *k = PyUnicode_AsUTF8AndSize(key, &klen);
+    if (!k)
+        return -1;
+    sharena_id v;
+    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+    if (r == SHARENA_ENOENT)
+        return 0;
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 1;
+}
+
+static Py_ssize_t map_len(ViewObject *m)
+{
+    if (sh_arena_ok(m->arena) < 0)
+        return -1;
+    uint64_t n;
+    int r = sharena_map_len(m->arena->a, m->id, &n);
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return (Py_ssize_t)n;
+}
+
+/* ---- writes -------------------------------------------------------------------- */
+
+/* Set @p key to @p o; @p own: -1 = the default (plain values owned, views
+ * not), 0/1 = as told (for views). */
+static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
+{
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return -1;
+    Py_ssize_t klen;
+    const char *k = sh_key(key, &klen);
+    if (!k)
+        return -1;
+    sharena_arena *a = ar->a;
+    sharena_id id = m->id;
+    int r, ok;
+    /* one-call fast paths for scalars: made and set without a window */
+    if (PyBool_Check(o)) {
+        bool b = o == Py_True;
+        ok = SH_UNLOCKED(ar, r = sharena_map_set_bool(a, id, k, (size_t)klen,
+                                                      b));
+    } else if (PyFloat_Check(o) || PyLong_Check(o)) {
+        double d;
+        if (sh_as_double(o, &d) < 0)
+            return -1;
+        ok = SH_UNLOCKED(ar, r = sharena_map_set_number(a, id, k,
+                                                        (size_t)klen, d));
+    } else if (PyUnicode_Check(o)) {
+        Py_ssize_t slen;
+        const char *s = PyUnicode_AsUTF8AndSize(o, &slen);
+        if (!s)
+            return -1;
+        ok = SH_UNLOCKED(ar, r = sharena_map_set_string(a, id, k, (size_t)klen,
+                                                        s, (size_t)slen));
+    } else {
+        sharena_id v;
+        bool owned;
+        if (sh_store(ar, o, &v, &owned) < 0)
+            return -1;
+        bool made = owned;
+        if (own >= 0 && !made)
+            owned = own;
+        ok = SH_UNLOCKED(ar, r = sharena_map_set(a, id, k, (size_t)klen, v,
+                                                 owned ? SHARENA_OWNED : 0,
+                                                 NULL));
+        if (ok == 0 && r < 0)
+            sh_raise(r, SH_W_NONE, NULL);
+        if ((ok < 0 || r < 0) && made)
+            sh_discard(ar, v);
+        return ok < 0 || r < 0 ? -1 : 0;
+    }
+    if (ok < 0)
+        return -1;
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int map_del(ViewObject *m, PyObject *key)
+{
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return -1;
+    Py_ssize_t klen;
+    const char *k = sh_key(key, &klen);
+    if (!k)
+        return -1;
+    int r;
+    if (SH_UNLOCKED(ar, r = sharena_map_remove(ar->a, m->id, k, (size_t)klen,
+                                               NULL)) < 0)
+        return -1;
+    if (r < 0) {
+        sh_raise(r, r == SHARENA_ENOENT ? SH_W_KEY : SH_W_NONE, key);
+        return -1;
+    }
+    return 0;
+}
+
+static int map_ass(ViewObject *m, PyObject *key, PyObject *o)
+{
+    return o ? map_set(m, key, o, -1) : map_del(m, key);
+}
+
+static PyObject *map_set_method(ViewObject *m, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "value", "owned", NULL};
+    PyObject *key, *o, *owned = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|$O:set", kwlist, &key, &o,
+                                     &owned))
+        return NULL;
+    int own = -1;
+    if (owned != Py_None && (own = PyObject_IsTrue(owned)) < 0)
+        return NULL;
+    if (map_set(m, key, o, own) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* pop(key[, default]): remove and return the value. An owned value is
+ * freed by the removal, so what comes back is a plain copy; a value the map
+ * did not own comes back as itself (a view for containers). */
+static PyObject *map_pop(ViewObject *m, PyObject *const *args, Py_ssize_t n)
+{
+    if (n < 1 || n > 2) {
+        PyErr_SetString(PyExc_TypeError, "pop(key[, default])");
+        return NULL;
+    }
+    ArenaObject *ar = m->arena;
+    PyObject *key = args[0];
+    Py_ssize_t klen;
+    const char *k = sh_arena_ok(ar) < 0 ? NULL : sh_key(key, &klen);
+    if (!k)
+        return NULL;
+    bool took;
+    if (sh_lock_op(ar, m->id, &took) < 0)
+        return NULL;
+    PyObject *res = NULL;
+    sharena_id v, old = 0;
+    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+    if (r == SHARENA_ENOENT && n == 2) {
+        res = Py_NewRef(args[1]);
+        goto out;
+    }
+    if (r < 0) {
+        sh_raise(r, r == SHARENA_ENOENT ? SH_W_KEY : SH_W_NONE, key);
+        goto out;
+    }
+    res = sh_to_python(ar, v);
+    if (!res)
+        goto out;
+    Py_BEGIN_ALLOW_THREADS r =
+        sharena_map_remove(ar->a, m->id, k, (size_t)klen, &old);
+    Py_END_ALLOW_THREADS
+    if (r < 0) {
+        Py_CLEAR(res);
+        sh_raise(r, SH_W_NONE, NULL);
+    } else if (old) {
+        /* not owned: it lives on; hand back the object itself */
+        Py_DECREF(res);
+        res = sh_value_or_raise(ar, old);
+    }
+out:
+    sh_unlock_op(ar, m->id, took);
+    return res;
+}
+
+/* setdefault(key, default=None), atomic across processes. */
+static PyObject *map_setdefault(ViewObject *m, PyObject *const *args,
+                                Py_ssize_t n)
+{
+    if (n < 1 || n > 2) {
+        PyErr_SetString(PyExc_TypeError, "setdefault(key, default=None)");
+        return NULL;
+    }
+    PyObject *o = lookup(m, args[0], true);
+    if (o || PyErr_Occurred())
+        return o;
+    ArenaObject *ar = m->arena;
+    bool took;
+    if (sh_lock_op(ar, m->id, &took) < 0)
+        return NULL;
+    o = lookup(m, args[0], true);
+    if (!o && !PyErr_Occurred() &&
+        map_set(m, args[0], n == 2 ? args[1] : Py_None, -1) == 0)
+        o = lookup(m, args[0], false);
+    sh_unlock_op(ar, m->id, took);
+    return o;
+}
+
+/* add(key, delta=1): atomic add to the number at key; a missing key starts
+ * at 0 (created under the map's lock, so no increment is lost). */
+static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
+{
+    if (n < 1 || n > 2) {
+        PyErr_SetString(PyExc_TypeError, "add(key, delta=1)");
+        return NULL;
+    }
+    ArenaObject *ar = m->arena;
+    double delta = 1.0, res = 0;
+    if (n == 2 && sh_as_double(args[1], &delta) < 0)
+        return NULL;
+    Py_ssize_t klen;
+    const char *k = sh_arena_ok(ar) < 0 ? NULL : sh_key(args[0], &klen);
+    if (!k)
+        return NULL;
+    bool locked = false, took = false;
+    int r;
+    for (int tries = 0;; tries++) {
+        sharena_id v;
+        r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+        if (r == SHARENA_ENOENT && !locked) {
+            if (sh_lock_op(ar, m->id, &took) < 0)
+                return NULL;
+            locked = true;
+            continue;
+        }
+        if (r == SHARENA_ENOENT) {
+            Py_BEGIN_ALLOW_THREADS r = sharena_map_set_number(
+                ar->a, m->id, k, (size_t)klen, delta);
+            Py_END_ALLOW_THREADS
+            res = delta;
+            break;
+        }
+        if (r < 0)
+            break;
+        Py_BEGIN_ALLOW_THREADS r = sharena_number_add(ar->a, v, delta, &res);
+        Py_END_ALLOW_THREADS
+        if (r != SHARENA_ESTALE || tries == 16)
+            break;
+    }
+    if (locked)
+        sh_unlock_op(ar, m->id, took);
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    return PyFloat_FromDouble(res);
+}
+
+static PyObject *map_ref(ViewObject *m, PyObject *key)
+{
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    Py_ssize_t klen;
+    const char *k = sh_key(key, &klen);
+    if (!k)
+        return NULL;
+    sharena_id v;
+    uint64_t ver;
+    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+    if (r == 0)
+        r = sharena_version(ar->a, v, &ver);
+    if (r < 0)
+        return sh_raise(r, r == SHARENA_ENOENT ? SH_W_KEY : SH_W_NONE, key);
+    PyObject *o = sh_view_new(ar, SH_K_REF, v);
+    if (o)
+        ((ViewObject *)o)->version = ver;
+    return o;
+}
+
+/* All keys, a snapshot. */
+static PyObject *map_keys_list(ArenaObject *ar, sharena_id id)
+{
+    PyObject *l = PyList_New(0);
+    if (!l)
+        return NULL;
+    char stack[256];
+    char *key = stack;
+    size_t kcap = sizeof stack, klen;
+    uint64_t cursor = 0;
+    for (;;) {
+        int r = sharena_map_next(ar->a, id, &cursor, key, kcap, &klen, NULL,
+                                 NULL);
+        if (r == SHARENA_ERANGE) {
+            char *nk = malloc(klen + 1);
+            if (!nk) {
+                PyErr_NoMemory();
+                break;
+            }
+            if (key != stack)
+                free(key);
+            key = nk;
+            kcap = klen + 1;
+            continue;
+        }
+        if (r == SHARENA_ENOENT) {
+            if (key != stack)
+                free(key);
+            return l;
+        }
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            break;
+        }
+        PyObject *s = PyUnicode_DecodeUTF8(key, (Py_ssize_t)klen, "strict");
+        if (!s || PyList_Append(l, s) < 0) {
+            Py_XDECREF(s);
+            break;
+        }
+        Py_DECREF(s);
+    }
+    if (key != stack)
+        free(key);
+    Py_DECREF(l);
+    return NULL;
+}
+
+static PyObject *map_clear(ViewObject *m, PyObject *unused)
+{
+    (void)unused;
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    bool took;
+    if (sh_lock_op(ar, m->id, &took) < 0)
+        return NULL;
+    PyObject *keys = map_keys_list(ar, m->id);
+    int r = 0;
+    for (Py_ssize_t i = 0; keys && r == 0 && i < PyList_GET_SIZE(keys); i++) {
+        Py_ssize_t klen;
+        const char *k = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(keys, i),
+                                                &klen);
+        if (!k)
+            break;
+        Py_BEGIN_ALLOW_THREADS r =
+            sharena_map_remove(ar->a, m->id, k, (size_t)klen, NULL);
+        Py_END_ALLOW_THREADS
+        if (r == SHARENA_ENOENT)
+            r = 0;
+    }
+    sh_unlock_op(ar, m->id, took);
+    if (r < 0)
+        sh_raise(r, SH_W_NONE, NULL);
+    bool failed = !keys || PyErr_Occurred();
+    Py_XDECREF(keys);
+    if (failed)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- iteration ------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    ViewObject *map;
+    uint64_t cursor;
+    int mode; /* 0 keys, 1 values, 2 items */
+} MapIterObject;
+
+static void mapiter_dealloc(MapIterObject *it)
+{
+    Py_XDECREF(it->map);
+    PyObject_Free(it);
+}
+
+static PyObject *mapiter_next(MapIterObject *it)
+{
+    ArenaObject *ar = it->map->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    char stack[256];
+    char *key = stack;
+    size_t kcap = sizeof stack, klen;
+    PyObject *res = NULL;
+    for (int spins = 0;; spins++) {
+        sharena_id v;
+        int r = sharena_map_next(ar->a, it->map->id, &it->cursor, key, kcap,
+                                 &klen, &v, NULL);
+        if (r == SHARENA_ERANGE) {
+            char *nk = malloc(klen + 1);
+            if (!nk) {
+                PyErr_NoMemory();
+                break;
+            }
+            if (key != stack)
+                free(key);
+            key = nk;
+            kcap = klen + 1;
+            continue;
+        }
+        if (r == SHARENA_ENOENT)
+            break; /* the end */
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            break;
+        }
+        PyObject *val = NULL;
+        if (it->mode) {
+            val = sh_value(ar, v, &r);
+            if (!val && r == SHARENA_ESTALE)
+                continue; /* removed while we iterate: skip it */
+            if (!val) {
+                if (r)
+                    sh_raise(r, SH_W_NONE, NULL);
+                break;
+            }
+            if (it->mode == 1) {
+                res = val;
+                break;
+            }
+        }
+        PyObject *k = PyUnicode_DecodeUTF8(key, (Py_ssize_t)klen, "strict");
+        if (!k || !it->mode) {
+            res = k;
+            Py_XDECREF(val);
+            break;
+        }
+        res = PyTuple_Pack(2, k, val);
+        Py_DECREF(k);
+        Py_DECREF(val);
+        break;
+    }
+    if (key != stack)
+        free(key);
+    return res;
+}
+
+PyTypeObject ShMapIterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "sharena._sharena.MapIterator",
+    .tp_basicsize = sizeof(MapIterObject),
+    .tp_dealloc = (destructor)mapiter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)mapiter_next,
+};
+
+static PyObject *mapiter_new(ViewObject *m, int mode)
+{
+    if (sh_arena_ok(m->arena) < 0)
+        return NULL;
+    MapIterObject *it = PyObject_New(MapIterObject, &ShMapIterType);
+    if (!it)
+        return NULL;
+    it->map = (ViewObject *)Py_NewRef(m);
+    it->cursor = 0;
+    it->mode = mode;
+    return (PyObject *)it;
+}
+
+static PyObject *map_iter(ViewObject *m)
+{
+    return mapiter_new(m, 0);
+}
+static PyObject *map_iter_values(ViewObject *m, PyObject *u)
+{
+    (void)u;
+    return mapiter_new(m, 1);
+}
+static PyObject *map_iter_items(ViewObject *m, PyObject *u)
+{
+    (void)u;
+    return mapiter_new(m, 2);
+}
+
+static PyMappingMethods map_as_mapping = {
+    .mp_length = (lenfunc)map_len,
+    .mp_subscript = (binaryfunc)map_subscript,
+    .mp_ass_subscript = (objobjargproc)map_ass,
+};
+static PySequenceMethods map_as_sequence = {
+    .sq_contains = (objobjproc)map_contains,
+};
+
+static PyMethodDef map_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))map_get, METH_FASTCALL,
+     "get(key, default=None)"},
+    {"pop", (PyCFunction)(void (*)(void))map_pop, METH_FASTCALL,
+     "pop(key[, default]): remove key and return its value (a plain copy "
+     "when the map owned it)"},
+    {"setdefault", (PyCFunction)(void (*)(void))map_setdefault, METH_FASTCALL,
+     "setdefault(key, default=None), atomic across processes"},
+    {"add", (PyCFunction)(void (*)(void))map_add, METH_FASTCALL,
+     "add(key, delta=1) -> float: atomically add to the number at key "
+     "(missing keys start at 0)"},
+    {"ref", (PyCFunction)map_ref, METH_O,
+     "ref(key) -> Ref to the object now at key"},
+    {"set", (PyCFunction)(void (*)(void))map_set_method,
+     METH_VARARGS | METH_KEYWORDS,
+     "set(key, value, *, owned=None): like m[key] = value; owned=True makes "
+     "the map own an object you created"},
+    {"clear", (PyCFunction)map_clear, METH_NOARGS, "remove every key"},
+    {"_values", (PyCFunction)map_iter_values, METH_NOARGS, NULL},
+    {"_items", (PyCFunction)map_iter_items, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject ShMapType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "sharena._sharena.MapBase",
+    .tp_base = &ShViewType,
+    .tp_basicsize = sizeof(ViewObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A live view of a sharena map.",
+    .tp_as_mapping = &map_as_mapping,
+    .tp_as_sequence = &map_as_sequence,
+    .tp_iter = (getiterfunc)map_iter,
+    .tp_methods = map_methods,
+};
+
+int sh_map_init(PyObject *m)
+{
+    if (PyType_Ready(&ShMapType) < 0 || PyType_Ready(&ShMapIterType) < 0)
+        return -1;
+    Py_INCREF(&ShMapType);
+    if (PyModule_AddObject(m, "MapBase", (PyObject *)&ShMapType) < 0)
+        return -1;
+    sh_classes[SH_K_MAP] = &ShMapType;
+    return 0;
+}

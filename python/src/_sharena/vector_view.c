@@ -1,0 +1,472 @@
+/* vector_view.c: Vector, a live view of a sharena vector. */
+#include "_sharena.h"
+
+int sh_lock_op(ArenaObject *ar, sharena_id id, bool *took);
+void sh_unlock_op(ArenaObject *ar, sharena_id id, bool took);
+
+static int vec_len(ArenaObject *ar, sharena_id id, Py_ssize_t *n)
+{
+    uint64_t len;
+    int r = sharena_vector_len(ar->a, id, &len);
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    *n = (Py_ssize_t)len;
+    return 0;
+}
+
+static Py_ssize_t vector_len(ViewObject *v)
+{
+    Py_ssize_t n;
+    if (sh_arena_ok(v->arena) < 0 || vec_len(v->arena, v->id, &n) < 0)
+        return -1;
+    return n;
+}
+
+static PyObject *index_error(Py_ssize_t i)
+{
+    PyObject *d = PyLong_FromSsize_t(i);
+    sh_raise(SHARENA_ERANGE, SH_W_INDEX, d);
+    Py_XDECREF(d);
+    return NULL;
+}
+
+/* Element @p i (>= 0); IndexError past the end. Retries a value replaced
+ * between the lookup and the read. */
+static PyObject *item_at(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
+{
+    for (int tries = 0;; tries++) {
+        sharena_id v;
+        int r = sharena_vector_get(ar->a, vec, (uint64_t)i, &v, NULL);
+        if (r == SHARENA_ERANGE)
+            return index_error(i);
+        if (r < 0)
+            return sh_raise(r, SH_W_NONE, NULL);
+        PyObject *o = sh_value(ar, v, &r);
+        if (o || !r)
+            return o;
+        if (r != SHARENA_ESTALE || tries == 16)
+            return sh_raise(r, SH_W_NONE, NULL);
+    }
+}
+
+/* Normalise a possibly negative index (list semantics). */
+static int norm_index(ViewObject *v, PyObject *key, Py_ssize_t *out)
+{
+    Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return -1;
+    if (i < 0) {
+        Py_ssize_t n;
+        if (vec_len(v->arena, v->id, &n) < 0)
+            return -1;
+        if (i + n < 0) {
+            index_error(i);
+            return -1;
+        }
+        i += n;
+    }
+    *out = i;
+    return 0;
+}
+
+static PyObject *vector_subscript(ViewObject *v, PyObject *key)
+{
+    ArenaObject *ar = v->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i;
+        if (norm_index(v, key, &i) < 0)
+            return NULL;
+        return item_at(ar, v->id, i);
+    }
+    if (!PySlice_Check(key)) {
+        PyErr_Format(PyExc_TypeError,
+                     "vector indices must be integers or slices, not %.100s",
+                     Py_TYPE(key)->tp_name);
+        return NULL;
+    }
+    Py_ssize_t start, stop, step, n;
+    if (PySlice_Unpack(key, &start, &stop, &step) < 0 ||
+        vec_len(ar, v->id, &n) < 0)
+        return NULL;
+    Py_ssize_t count = PySlice_AdjustIndices(n, &start, &stop, step);
+    PyObject *l = PyList_New(0);
+    for (Py_ssize_t k = 0, i = start; l && k < count; k++, i += step) {
+        PyObject *o = item_at(ar, v->id, i);
+        if (!o && PyErr_ExceptionMatches(PyExc_IndexError)) {
+            PyErr_Clear(); /* shrunk meanwhile */
+            break;
+        }
+        if (!o || PyList_Append(l, o) < 0)
+            Py_CLEAR(l);
+        Py_XDECREF(o);
+    }
+    return l;
+}
+
+/* Store @p o and run @p op with it; drops what was made if @p op fails.
+ * Called with the arena entered (a user). */
+typedef enum { V_SET, V_INSERT, V_PUSH } vec_op;
+
+static int vec_put(ViewObject *v, vec_op op, Py_ssize_t i, PyObject *o)
+{
+    ArenaObject *ar = v->arena;
+    sharena_id id;
+    bool owned;
+    if (sh_store(ar, o, &id, &owned) < 0)
+        return -1;
+    unsigned fl = owned ? SHARENA_OWNED : 0;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    switch (op) {
+    case V_SET:
+        r = sharena_vector_set(ar->a, v->id, (uint64_t)i, id, fl, NULL);
+        break;
+    case V_INSERT:
+        r = sharena_vector_insert(ar->a, v->id, (uint64_t)i, id, fl);
+        break;
+    default:
+        r = sharena_vector_push(ar->a, v->id, id, fl);
+        break;
+    }
+    Py_END_ALLOW_THREADS
+    if (r < 0) {
+        if (r == SHARENA_ERANGE)
+            index_error(i);
+        else
+            sh_raise(r, SH_W_NONE, NULL);
+        if (owned)
+            sh_discard(ar, id);
+        return -1;
+    }
+    return 0;
+}
+
+static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
+{
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = sharena_vector_remove(ar->a, vec, (uint64_t)i,
+                                                     NULL);
+    Py_END_ALLOW_THREADS
+    if (r == SHARENA_ERANGE) {
+        index_error(i);
+        return -1;
+    }
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Slice assignment and deletion, under the vector's lock. */
+static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
+{
+    ArenaObject *ar = v->arena;
+    PyObject *items = NULL;
+    if (o) {
+        if (PyUnicode_Check(o) || PyBytes_Check(o)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "can only assign an iterable of values");
+            return -1;
+        }
+        if (!(items = PySequence_List(o)))
+            return -1;
+    }
+    Py_ssize_t start, stop, step, n;
+    if (PySlice_Unpack(key, &start, &stop, &step) < 0) {
+        Py_XDECREF(items);
+        return -1;
+    }
+    bool took;
+    if (sh_lock_op(ar, v->id, &took) < 0) {
+        Py_XDECREF(items);
+        return -1;
+    }
+    int rc = -1;
+    if (vec_len(ar, v->id, &n) < 0)
+        goto out;
+    Py_ssize_t count = PySlice_AdjustIndices(n, &start, &stop, step);
+    if (step == 1 && items) {
+        for (Py_ssize_t i = stop; i-- > start;)
+            if (vec_remove(ar, v->id, i) < 0)
+                goto out;
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
+            if (vec_put(v, V_INSERT, start + k, PyList_GET_ITEM(items, k)) < 0)
+                goto out;
+    } else if (items) {
+        if (PyList_GET_SIZE(items) != count) {
+            PyErr_Format(PyExc_ValueError,
+                         "attempt to assign sequence of size %zd to extended "
+                         "slice of size %zd",
+                         PyList_GET_SIZE(items), count);
+            goto out;
+        }
+        for (Py_ssize_t k = 0; k < count; k++)
+            if (vec_put(v, V_SET, start + k * step, PyList_GET_ITEM(items, k)) <
+                0)
+                goto out;
+    } else {
+        /* delete from the highest index down so the others stay put */
+        Py_ssize_t first = start, last = start + (count - 1) * step;
+        if (step < 0) {
+            Py_ssize_t t = first;
+            first = last;
+            last = t;
+            step = -step;
+        }
+        for (Py_ssize_t k = 0, i = last; k < count; k++, i -= step)
+            if (vec_remove(ar, v->id, i) < 0)
+                goto out;
+        (void)first;
+    }
+    rc = 0;
+out:
+    sh_unlock_op(ar, v->id, took);
+    Py_XDECREF(items);
+    return rc;
+}
+
+static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
+{
+    ArenaObject *ar = v->arena;
+    if (sh_arena_ok(ar) < 0)
+        return -1;
+    if (PySlice_Check(key))
+        return vector_ass_slice(v, key, o);
+    if (!PyIndex_Check(key)) {
+        PyErr_Format(PyExc_TypeError,
+                     "vector indices must be integers or slices, not %.100s",
+                     Py_TYPE(key)->tp_name);
+        return -1;
+    }
+    Py_ssize_t i;
+    if (norm_index(v, key, &i) < 0)
+        return -1;
+    if (sh_enter(ar) < 0)
+        return -1;
+    int rc = o ? vec_put(v, V_SET, i, o) : vec_remove(ar, v->id, i);
+    sh_leave(ar);
+    return rc;
+}
+
+static PyObject *vector_append(ViewObject *v, PyObject *o)
+{
+    if (sh_enter(v->arena) < 0)
+        return NULL;
+    int rc = vec_put(v, V_PUSH, 0, o);
+    sh_leave(v->arena);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *vector_insert(ViewObject *v, PyObject *const *args,
+                               Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "insert(index, value)");
+        return NULL;
+    }
+    ArenaObject *ar = v->arena;
+    Py_ssize_t i = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    bool took;
+    if (sh_lock_op(ar, v->id, &took) < 0)
+        return NULL;
+    Py_ssize_t n;
+    int rc = vec_len(ar, v->id, &n);
+    if (rc == 0) {
+        /* list.insert clamps */
+        if (i < 0)
+            i = i + n < 0 ? 0 : i + n;
+        if (i > n)
+            i = n;
+        rc = vec_put(v, V_INSERT, i, args[1]);
+    }
+    sh_unlock_op(ar, v->id, took);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* pop(index=-1): an owned element comes back as a plain copy (the removal
+ * frees it), one the vector did not own as itself. */
+static PyObject *vector_pop(ViewObject *v, PyObject *const *args,
+                            Py_ssize_t nargs)
+{
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "pop(index=-1)");
+        return NULL;
+    }
+    ArenaObject *ar = v->arena;
+    Py_ssize_t i = -1;
+    if (nargs == 1) {
+        i = PyNumber_AsSsize_t(args[0], PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    bool took;
+    if (sh_lock_op(ar, v->id, &took) < 0)
+        return NULL;
+    PyObject *res = NULL;
+    Py_ssize_t n;
+    if (vec_len(ar, v->id, &n) < 0)
+        goto out;
+    if (n == 0) {
+        PyErr_SetString(PyExc_IndexError, "pop from empty vector");
+        goto out;
+    }
+    if (i < 0)
+        i += n;
+    if (i < 0 || i >= n) {
+        index_error(i);
+        goto out;
+    }
+    sharena_id id;
+    bool owned;
+    int r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &id, &owned);
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        goto out;
+    }
+    res = owned ? sh_to_python(ar, id) : sh_value_or_raise(ar, id);
+    if (res && vec_remove(ar, v->id, i) < 0)
+        Py_CLEAR(res);
+out:
+    sh_unlock_op(ar, v->id, took);
+    return res;
+}
+
+static PyObject *vector_clear(ViewObject *v, PyObject *unused)
+{
+    (void)unused;
+    ArenaObject *ar = v->arena;
+    bool took;
+    if (sh_arena_ok(ar) < 0 || sh_lock_op(ar, v->id, &took) < 0)
+        return NULL;
+    Py_ssize_t n;
+    int rc = vec_len(ar, v->id, &n);
+    while (rc == 0 && n-- > 0)
+        rc = vec_remove(ar, v->id, n);
+    sh_unlock_op(ar, v->id, took);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* reverse(): elements keep their ownership (pop hands it over, push gives
+ * it back), which swapping through get/set could not do. */
+static PyObject *vector_reverse(ViewObject *v, PyObject *unused)
+{
+    (void)unused;
+    ArenaObject *ar = v->arena;
+    bool took;
+    if (sh_arena_ok(ar) < 0 || sh_lock_op(ar, v->id, &took) < 0)
+        return NULL;
+    Py_ssize_t n;
+    sharena_id *ids = NULL;
+    bool *own = NULL;
+    int r = 0, rc = vec_len(ar, v->id, &n);
+    if (rc == 0 && n > 1) {
+        ids = PyMem_Malloc((size_t)n * sizeof *ids);
+        own = PyMem_Malloc((size_t)n * sizeof *own);
+        if (!ids || !own) {
+            PyErr_NoMemory();
+            rc = -1;
+        }
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
+            if ((r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &ids[i],
+                                        &own[i])) < 0)
+                rc = -1;
+        if (rc == 0) {
+            Py_BEGIN_ALLOW_THREADS
+            sharena_id tmp;
+            for (Py_ssize_t i = 0; r == 0 && i < n; i++)
+                r = sharena_vector_pop(ar->a, v->id, &tmp);
+            for (Py_ssize_t i = n; r == 0 && i-- > 0;)
+                r = sharena_vector_push(ar->a, v->id, ids[i],
+                                        own[i] ? SHARENA_OWNED : 0);
+            Py_END_ALLOW_THREADS
+            if (r < 0)
+                rc = -1;
+        }
+        if (r < 0)
+            sh_raise(r, SH_W_NONE, NULL);
+    }
+    PyMem_Free(ids);
+    PyMem_Free(own);
+    sh_unlock_op(ar, v->id, took);
+    if (rc < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *vector_ref(ViewObject *v, PyObject *key)
+{
+    ArenaObject *ar = v->arena;
+    Py_ssize_t i;
+    if (sh_arena_ok(ar) < 0 || norm_index(v, key, &i) < 0)
+        return NULL;
+    sharena_id id;
+    uint64_t ver;
+    int r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &id, NULL);
+    if (r == SHARENA_ERANGE)
+        return index_error(i);
+    if (r == 0)
+        r = sharena_version(ar->a, id, &ver);
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    PyObject *o = sh_view_new(ar, SH_K_REF, id);
+    if (o)
+        ((ViewObject *)o)->version = ver;
+    return o;
+}
+
+static PyMappingMethods vector_as_mapping = {
+    .mp_length = (lenfunc)vector_len,
+    .mp_subscript = (binaryfunc)vector_subscript,
+    .mp_ass_subscript = (objobjargproc)vector_ass,
+};
+static PySequenceMethods vector_as_sequence = {
+    .sq_length = (lenfunc)vector_len,
+};
+
+static PyMethodDef vector_methods[] = {
+    {"append", (PyCFunction)vector_append, METH_O, "append(value)"},
+    {"insert", (PyCFunction)(void (*)(void))vector_insert, METH_FASTCALL,
+     "insert(index, value)"},
+    {"pop", (PyCFunction)(void (*)(void))vector_pop, METH_FASTCALL,
+     "pop(index=-1): remove and return (a plain copy when owned)"},
+    {"clear", (PyCFunction)vector_clear, METH_NOARGS, "remove every element"},
+    {"reverse", (PyCFunction)vector_reverse, METH_NOARGS, "reverse in place"},
+    {"ref", (PyCFunction)vector_ref, METH_O,
+     "ref(index) -> Ref to the object now at index"},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject ShVectorType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "sharena._sharena.VectorBase",
+    .tp_base = &ShViewType,
+    .tp_basicsize = sizeof(ViewObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "A live view of a sharena vector.",
+    .tp_as_mapping = &vector_as_mapping,
+    .tp_as_sequence = &vector_as_sequence,
+    .tp_methods = vector_methods,
+};
+
+int sh_vector_init(PyObject *m)
+{
+    if (PyType_Ready(&ShVectorType) < 0)
+        return -1;
+    Py_INCREF(&ShVectorType);
+    if (PyModule_AddObject(m, "VectorBase", (PyObject *)&ShVectorType) < 0)
+        return -1;
+    sh_classes[SH_K_VECTOR] = &ShVectorType;
+    return 0;
+}

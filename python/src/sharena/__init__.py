@@ -1,0 +1,607 @@
+"""sharena: a typed heap shared by unrelated processes on one Linux host.
+
+    import sharena
+
+    with sharena.open("demo", create=True) as arena:
+        config = arena.map("config")        # a live MutableMapping
+        config["greeting"] = "hello"        # visible to every process at once
+        hits = config.add("hits")           # atomic across processes
+
+Strings and numbers come back as ``str`` and ``float``, booleans as
+``bool``; maps, vectors, structs and byte buffers come back as live views
+that hold the object's id. See docs/api-python.md.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections.abc import ItemsView, MutableMapping, MutableSequence, Mapping, Sequence, ValuesView
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+from . import _sharena as _c
+from .errors import *  # noqa: F401,F403  (the exception classes)
+from .errors import (ArenaNotFoundError, ClosedError, Error, KeyNotFoundError,
+                     TimedOutError, error_class)
+from . import errors as _errors
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "open", "local", "from_fd", "delete", "arenas", "connect", "default_socket",
+    "Arena", "Map", "Vector", "Bytes", "Struct", "Shape", "Ref", "View",
+    "DEFAULT_CAPACITY", "MAX_SAFE_INTEGER",
+] + list(_errors.__all__)
+
+DEFAULT_CAPACITY: int = _c.DEFAULT_CAPACITY
+#: Largest integer stored exactly (numbers are IEEE-754 doubles).
+MAX_SAFE_INTEGER: int = 2 ** 53
+
+View = _c.View
+
+
+# ---------------------------------------------------------------------------
+# Views
+
+class _Locked:
+    """Context manager of ``view.locked()``: holds the object's lock."""
+
+    __slots__ = ("_view",)
+
+    def __init__(self, view: View) -> None:
+        self._view = view
+
+    def __enter__(self) -> View:
+        self._view._lock()
+        return self._view
+
+    def __exit__(self, *exc: Any) -> None:
+        self._view._unlock()
+
+
+def _rebuild_view(arena: "Arena", id: int) -> Any:
+    return arena.object(id)
+
+
+class _ViewMixin:
+    __slots__ = ()
+
+    def locked(self) -> _Locked:
+        """``with view.locked(): ...`` holds the object's lock (across
+        processes) for a multi-step update. Operations of this thread on the
+        object proceed; other threads and processes wait."""
+        return _Locked(self)  # type: ignore[arg-type]
+
+    def __reduce__(self) -> Any:
+        # For multiprocessing with the spawn/forkserver start methods: the
+        # arena is reopened by name in the other process.
+        return (_rebuild_view, (self.arena, self.id))  # type: ignore[attr-defined]
+
+
+class _MapItems(ItemsView):
+    def __iter__(self) -> Iterator[Tuple[str, Any]]:
+        return self._mapping._items()
+
+
+class _MapValues(ValuesView):
+    def __iter__(self) -> Iterator[Any]:
+        return self._mapping._values()
+
+
+class Map(_c.MapBase, _ViewMixin, MutableMapping):
+    """A live view of a map in an arena: ``str`` keys, values stored in the
+    arena. Plain values assigned to it (str, int, float, bool, bytes, dict,
+    list) become objects the map owns; views assigned to it are stored as
+    references and stay their owner's."""
+
+    __slots__ = ()
+
+    def items(self) -> _MapItems:  # type: ignore[override]
+        return _MapItems(self)
+
+    def values(self) -> _MapValues:  # type: ignore[override]
+        return _MapValues(self)
+
+    def popitem(self) -> Tuple[str, Any]:
+        for key in self:
+            try:
+                return key, self.pop(key)
+            except KeyError:
+                continue  # removed meanwhile by someone else
+        raise KeyNotFoundError("popitem(): map is empty")
+
+    def __repr__(self) -> str:
+        try:
+            return f"sharena.Map({dict(self.items())!r})"
+        except Error:
+            return f"<sharena.Map id={self.id} (unavailable)>"
+
+
+class Vector(_c.VectorBase, _ViewMixin, MutableSequence):
+    """A live view of a vector in an arena (a ``MutableSequence``)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (str, bytes, bytearray)) or not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        try:
+            return f"sharena.Vector({list(self)!r})"
+        except Error:
+            return f"<sharena.Vector id={self.id} (unavailable)>"
+
+
+class Bytes(_c.BytesBase, _ViewMixin):
+    """A fixed-size byte buffer in an arena. ``memoryview(b)`` and
+    ``numpy.frombuffer(b, ...)`` use the arena's memory directly: no copy,
+    and writes through them are seen by every process at once."""
+
+    __slots__ = ()
+
+    @property
+    def size(self) -> int:
+        return len(self)
+
+    def __getitem__(self, key: Union[int, slice]) -> Any:
+        with memoryview(self) as mv:
+            item = mv[key]
+            return bytes(item) if isinstance(item, memoryview) else item
+
+    def __setitem__(self, key: Union[int, slice], value: Any) -> None:
+        with memoryview(self) as mv:
+            mv[key] = value
+
+    def __bytes__(self) -> bytes:
+        return self.read()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Bytes) or isinstance(other, (bytes, bytearray, memoryview)):
+            return self.read() == bytes(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        try:
+            n = len(self)
+        except Error:
+            return f"<sharena.Bytes id={self.id} (unavailable)>"
+        return f"<sharena.Bytes id={self.id} size={n}>"
+
+
+class Struct(_c.StructBase, _ViewMixin, Mapping):
+    """A struct: fixed fields described by its shape (which any language
+    can read). Fields are read and written by name, as items or
+    attributes: ``s["x"]``, ``s.x``, ``s.x = 3``."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"struct has no field {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if not name.startswith("_") and name in self:
+            self[name] = value
+        else:
+            raise AttributeError(f"struct has no field {name!r}")
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | set(self))
+
+    def update(self, values: Optional[Mapping] = None, **kw: Any) -> None:
+        for src in (values or {}, kw):
+            for k, v in src.items():
+                self[k] = v
+
+    def __repr__(self) -> str:
+        try:
+            return f"sharena.Struct({self.to_python()!r})"
+        except Error:
+            return f"<sharena.Struct id={self.id} (unavailable)>"
+
+
+_FIELD_TYPES = {
+    "string": _c.T_STRING, "str": _c.T_STRING, str: _c.T_STRING,
+    "number": _c.T_NUMBER, "float": _c.T_NUMBER, float: _c.T_NUMBER,
+    int: _c.T_NUMBER, "bool": _c.T_BOOL, bool: _c.T_BOOL,
+}
+
+
+def _field_def(name: str, spec: Any) -> Tuple[str, int, int]:
+    if isinstance(spec, tuple) and len(spec) == 2 and spec[0] in ("bytes", bytes):
+        size = int(spec[1])
+        if size < 0:
+            raise ValueError(f"field {name!r}: bytes size must be >= 0")
+        return (name, _c.T_BYTES, size)
+    if spec in ("bytes", bytes):
+        raise TypeError(f"field {name!r}: bytes fields need a size: ('bytes', n)")
+    try:
+        return (name, _FIELD_TYPES[spec], 0)
+    except (KeyError, TypeError):
+        raise TypeError(f"field {name!r}: type must be 'string', 'number', "
+                        f"'bool' or ('bytes', size), not {spec!r}") from None
+
+
+class Shape(_c.ShapeBase, _ViewMixin):
+    """A struct shape: field names and types, stored in the arena."""
+
+    __slots__ = ()
+
+    @property
+    def names(self) -> List[str]:
+        return [f[0] for f in self.fields]
+
+    def new(self, **values: Any) -> Struct:
+        """A new struct of this shape (owned by you: insert it with
+        ``owned=True`` or ``drop()`` it), fields set from ``values``."""
+        st = self._new()
+        try:
+            for k, v in values.items():
+                st[k] = v
+        except BaseException:
+            st.drop()
+            raise
+        return st
+
+    def __repr__(self) -> str:
+        try:
+            return f"<sharena.Shape id={self.id} fields={self.fields!r}>"
+        except Error:
+            return f"<sharena.Shape id={self.id} (unavailable)>"
+
+
+def _deliver(fut: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
+
+
+class Ref(_c.RefBase, _ViewMixin):
+    """A reference to one object by id: ``.value`` reads and writes it,
+    ``.add()`` adds atomically, ``.wait()`` / ``await .changed()`` block
+    until it changes."""
+
+    __slots__ = ()
+
+    #: How often a pending ``changed()`` checks for cancellation.
+    _CANCEL_SLICE = 0.1
+
+    def __iadd__(self, delta: float) -> "Ref":
+        self.add(delta)
+        return self
+
+    async def changed(self, timeout: Optional[float] = None) -> int:
+        """Await the next change of the object (after the version last seen
+        by ``.value`` or a previous wait); returns the new version.
+
+        The wait runs on a helper thread (one per pending call) that sleeps
+        in the kernel (FUTEX_WAIT) without the GIL; the event loop is never
+        blocked. Cancelling the awaiting task ends the helper thread within
+        0.1 s. Raises TimedOutError (a TimeoutError) and StaleRefError like
+        ``wait()``."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        cancel = threading.Event()
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def run() -> None:
+            try:
+                while True:
+                    step = self._CANCEL_SLICE
+                    if deadline is not None:
+                        step = max(0.0, min(step, deadline - time.monotonic()))
+                    try:
+                        result = (True, self.wait(timeout=step))
+                        break
+                    except TimedOutError as e:
+                        if cancel.is_set():
+                            return
+                        if deadline is not None and time.monotonic() >= deadline:
+                            result = (False, e)
+                            break
+            except BaseException as e:  # delivered to the awaiting task
+                result = (False, e)
+            try:
+                loop.call_soon_threadsafe(_deliver, fut, *result)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is waiting any more
+
+        threading.Thread(target=run, name="sharena-changed", daemon=True).start()
+        try:
+            return await fut
+        finally:
+            cancel.set()
+
+    def __repr__(self) -> str:
+        try:
+            return f"<sharena.Ref id={self.id} {self.type}={self.value!r}>"
+        except Error:
+            return f"<sharena.Ref id={self.id} (unavailable)>"
+
+
+# ---------------------------------------------------------------------------
+# Arenas
+
+_all_arenas: "weakref.WeakSet[Arena]" = weakref.WeakSet()
+_opened: "weakref.WeakValueDictionary[Tuple[Any, ...], Arena]" = weakref.WeakValueDictionary()
+_connections: "weakref.WeakValueDictionary[Any, Any]" = weakref.WeakValueDictionary()
+_registry_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    for a in list(_all_arenas):
+        a._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _reopen(name: str, socket: Optional[str], readonly: bool) -> "Arena":
+    key = (os.getpid(), socket, name, readonly)
+    a = _opened.get(key)
+    if a is not None and not a.closed:
+        return a
+    return open(name, socket=socket, readonly=readonly)
+
+
+class Arena(_c.ArenaBase):
+    """A mapped arena. Use it as a context manager, or call ``close()``:
+    closing invalidates every view (they raise ClosedError). Buffers still
+    exported by ``Bytes`` views keep the memory mapped until released."""
+
+    __slots__ = ("_seen",)
+
+    def __enter__(self) -> "Arena":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else ("read-only" if self.readonly else "read-write")
+        return f"<sharena.Arena {self.name!r} {state}>"
+
+    def __reduce__(self) -> Any:
+        if not self.brokered:
+            raise TypeError("an arena made with sharena.local() cannot be pickled: "
+                            "share it by fork or pass arena.fd to the other process")
+        return (_reopen, (self.name, self.socket, self.readonly))
+
+    # -- named roots ---------------------------------------------------------
+
+    def map(self, name: str) -> Map:
+        """The map at root ``name``, created empty if missing."""
+        return self._root_ensure(name, _c.T_MAP)
+
+    def vector(self, name: str) -> Vector:
+        """The vector at root ``name``, created empty if missing."""
+        return self._root_ensure(name, _c.T_VECTOR)
+
+    def bytes(self, name: str, size: int) -> Bytes:
+        """The byte buffer at root ``name``, created zero-filled with
+        ``size`` bytes if missing (an existing one must have that size)."""
+        if size < 0:
+            raise ValueError("size must be >= 0")
+        return self._root_ensure(name, _c.T_BYTES, size)
+
+    def number(self, name: str) -> Ref:
+        """A Ref to the number at root ``name``, created as 0 if missing
+        (race-free across processes: use it as a shared counter)."""
+        return self._root_ensure(name, _c.T_NUMBER)
+
+    def string(self, name: str) -> Ref:
+        """A Ref to the string at root ``name``, created empty if missing."""
+        return self._root_ensure(name, _c.T_STRING)
+
+    def root(self, name: str) -> Any:
+        """The value at root ``name`` (KeyNotFoundError if none)."""
+        return self._get(self._root_id(name))
+
+    def roots(self) -> Dict[str, Any]:
+        """A snapshot ``{name: value}`` of every root."""
+        return dict(self._get(self._roots_id).items())
+
+    def __getitem__(self, name: str) -> Any:
+        return self.root(name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """Bind root ``name`` to ``value`` (plain values are owned by the
+        roots directory; views are bound as references)."""
+        self._root_set(name, value)
+
+    def __delitem__(self, name: str) -> None:
+        self._root_remove(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._get(self._roots_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._get(self._roots_id)))
+
+    def __len__(self) -> int:
+        return len(self._get(self._roots_id))
+
+    def set_root(self, name: str, value: Any, *, owned: Optional[bool] = None) -> None:
+        """``arena[name] = value`` with explicit ownership for views you
+        created (``owned=True`` hands the object to the directory)."""
+        if owned is None:
+            self._root_set(name, value)
+        else:
+            self._root_set(name, value, owned)
+
+    # -- objects by id ---------------------------------------------------------
+
+    def ref(self, key: Union[str, int]) -> Ref:
+        """A Ref to root ``key`` (a str) or to the object with id ``key``."""
+        if isinstance(key, str):
+            key = self._root_id(key)
+        return self._ref(key)
+
+    def object(self, id: int) -> Any:
+        """The object with ``id`` (as another process or language passed
+        it): a view for maps, vectors, bytes, structs and shapes, a Ref for
+        strings, numbers and booleans."""
+        return self._view(id)
+
+    def get(self, id: int) -> Any:
+        """The value of the object with ``id`` (str/float/bool or a view)."""
+        return self._get(id)
+
+    def new(self, value: Any) -> Any:
+        """Store ``value`` as a new object that belongs to you (drop it, or
+        insert it with ``owned=True``); returns its view or Ref."""
+        return self._view(self._new(value))
+
+    def shape(self, fields: Union[Mapping, Sequence]) -> Shape:
+        """A new struct shape. ``fields`` maps names to types: ``"string"``
+        (or ``str``), ``"number"`` (``float``), ``"bool"`` (``bool``) or
+        ``("bytes", size)``; a sequence of ``(name, type)`` pairs works
+        too."""
+        items = fields.items() if isinstance(fields, Mapping) else fields
+        return self._shape([_field_def(n, t) for n, t in items])
+
+    # -- changes, state ----------------------------------------------------------
+
+    def wait(self, timeout: Optional[float] = None, since: Optional[int] = None) -> int:
+        """Block until anything in the arena changes after version ``since``
+        (default: the version the previous wait returned, or now). Returns
+        the new arena version; TimedOutError on timeout."""
+        if since is None:
+            since = getattr(self, "_seen", None)
+            if since is None:
+                since = self.version
+        v = self._wait(since, timeout)
+        self._seen = v
+        return v
+
+    def stat(self) -> Dict[str, Any]:
+        """Counters of the arena (from its header), plus the broker's view
+        (clients, uid, gid, mode) for arenas opened through sharenad."""
+        info = self._info()
+        if self.brokered and self._conn is not None:
+            try:
+                st = self._conn.stat(self.name)
+            except ArenaNotFoundError:
+                st = None  # deleted from the broker; still mapped here
+            if st:
+                for k in ("clients", "uid", "gid", "mode"):
+                    info[k] = st[k]
+        return info
+
+    def fsck(self, repair: bool = False) -> Dict[str, Any]:
+        """Check every invariant of the arena (``repair=True`` fixes what
+        can be fixed). Returns the report with ``ok`` and ``problems``."""
+        ok, report, problems = self._fsck(repair)
+        report["ok"] = ok
+        report["problems"] = problems
+        return report
+
+    def delete(self) -> None:
+        """Remove this arena's name from the broker. The memory stays mapped
+        (here and elsewhere) until every process has closed it."""
+        if not self.brokered:
+            raise TypeError("a local arena has no name in a broker")
+        self._conn.delete(self.name)
+
+
+_c._register(arena=Arena, map=Map, vector=Vector, bytes=Bytes, struct=Struct,
+             shape=Shape, ref=Ref)
+
+
+def _track(a: Arena) -> Arena:
+    _all_arenas.add(a)
+    return a
+
+
+# ---------------------------------------------------------------------------
+# Module functions
+
+def default_socket() -> str:
+    """The broker socket used when none is given: ``$SHARENA_SOCKET``, else
+    ``$XDG_RUNTIME_DIR/sharena/broker.sock``, else
+    ``/tmp/sharena-$UID/broker.sock``."""
+    return _c.default_socket()
+
+
+def connect(socket: Union[str, "os.PathLike[str]", None] = None) -> Any:
+    """The process's connection to the broker at ``socket`` (shared by every
+    arena opened through it; re-made automatically after fork)."""
+    path = os.fspath(socket) if socket is not None else None
+    key = (os.getpid(), path)
+    with _registry_lock:
+        conn = _connections.get(key)
+        if conn is None:
+            conn = _c.connect(path)
+            _connections[key] = conn
+        return conn
+
+
+def open(name: str, *, create: bool = False, capacity: Optional[int] = None,
+         readonly: bool = False, socket: Union[str, "os.PathLike[str]", None] = None,
+         exclusive: bool = False, mode: Optional[int] = None) -> Arena:
+    """Open the arena called ``name`` through the broker ``sharenad``.
+
+    ``create=True`` makes it if missing (``capacity`` bytes, default 64 MiB,
+    sparse; ``mode`` like 0o600; ``exclusive=True`` fails with ExistsError
+    when it already exists). ``readonly=True`` maps it read-only. ``socket``
+    is the broker's path (default: :func:`default_socket`; a per-user broker
+    is started there if none answers, unless ``SHARENA_AUTOSTART=0``).
+    """
+    if not isinstance(name, str):
+        raise TypeError("arena names are str")
+    flags = 0
+    if create:
+        flags |= _c.CREATE
+    if exclusive:
+        if not create:
+            raise ValueError("exclusive=True needs create=True")
+        flags |= _c.EXCL
+    if readonly:
+        flags |= _c.READONLY
+    if capacity is not None and capacity <= 0:
+        raise ValueError("capacity must be > 0")
+    conn = connect(socket)
+    a = conn.open(name, flags, capacity or 0, mode or 0)
+    _track(a)
+    _opened[(os.getpid(), conn.path, name, bool(readonly))] = a
+    return a
+
+
+def local(capacity: Optional[int] = None, name: str = "local") -> Arena:
+    """An arena made in this process, without a broker: shared with child
+    processes by fork (``multiprocessing`` with the fork start method), or
+    with others by passing ``arena.fd`` over a Unix socket."""
+    return _track(_c.create_local(name, capacity or 0))
+
+
+def from_fd(fd: int, readonly: bool = False) -> Arena:
+    """Map an arena from a sealed memfd another process passed (the fd is
+    duplicated; you keep yours)."""
+    return _track(_c.from_fd(fd, readonly))
+
+
+def delete(name: str, *, socket: Union[str, "os.PathLike[str]", None] = None) -> None:
+    """Remove arena ``name`` from the broker; processes that have it mapped
+    keep using it until they close it."""
+    connect(socket).delete(name)
+
+
+def arenas(*, socket: Union[str, "os.PathLike[str]", None] = None) -> List[Dict[str, Any]]:
+    """Every arena the broker lets this process see, as dicts."""
+    return connect(socket).list()

@@ -1,0 +1,191 @@
+"""sharena's exceptions, mapped from the C library's error codes in one table.
+
+Every failure of the C library arrives here as a negative code (see
+``sharena.h``); :func:`_make` turns it into an instance of the class that
+:data:`_BY_CODE` names. Each class also derives from the built-in exception
+a Python programmer would catch for that situation (``KeyError`` for a
+missing key, ``PermissionError`` for a denial, ``MemoryError`` for a full
+arena, ...).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Type
+
+from . import _sharena as _c
+
+__all__ = [
+    "Error", "StaleRefError", "ArenaFullError", "AccessError", "ReadOnlyError",
+    "NotFoundError", "KeyNotFoundError", "ArenaNotFoundError", "ExistsError",
+    "CorruptArenaError", "LayoutError", "BrokerError", "ClosedError",
+    "TypeMismatchError", "OutOfRangeError", "ValueTooLargeError",
+    "InvalidArgumentError", "EncodingError", "BusyError", "TimedOutError",
+    "LimitError",
+]
+
+
+class Error(Exception):
+    """Base class of every sharena error.
+
+    ``code`` is the C library's (negative) error code, ``errname`` its
+    symbolic name such as ``"ESTALE"``.
+    """
+
+    code: int = 0
+    errname: str = ""
+
+
+class StaleRefError(Error):
+    """Use after free: the object was dropped (in this or another process)."""
+
+
+class ArenaFullError(Error, MemoryError):
+    """The arena has no room left; nothing was half-written."""
+
+
+class AccessError(Error, PermissionError):
+    """The broker or the mapping refused access."""
+
+
+class ReadOnlyError(AccessError):
+    """A write to an arena mapped read-only."""
+
+
+class NotFoundError(Error, LookupError):
+    """Something named does not exist (key, root, arena or id)."""
+
+
+class KeyNotFoundError(NotFoundError, KeyError):
+    """A map key, root name or struct field that does not exist."""
+
+
+class ArenaNotFoundError(NotFoundError, FileNotFoundError):
+    """No arena of that name (open it with ``create=True``)."""
+
+    __str__ = OSError.__str__
+
+
+class ExistsError(Error, FileExistsError):
+    """The arena already exists (``exclusive=True``)."""
+
+
+class CorruptArenaError(Error):
+    """The arena's data failed a consistency check."""
+
+
+class LayoutError(Error):
+    """The arena was made by a build with another format or layout."""
+
+
+class BrokerError(Error, ConnectionError):
+    """sharenad is not running, went away, or spoke another protocol."""
+
+
+class ClosedError(Error, ValueError):
+    """The arena (or its connection) is closed."""
+
+
+class TypeMismatchError(Error, TypeError):
+    """The object has another type than the operation needs."""
+
+
+class OutOfRangeError(Error, IndexError):
+    """An index, offset or size out of range."""
+
+
+class ValueTooLargeError(Error, OverflowError):
+    """A value does not fit (integers beyond 2**53 are refused)."""
+
+
+class InvalidArgumentError(Error, ValueError):
+    """An argument the C library refused (bad name, capacity, ...)."""
+
+
+class EncodingError(Error, UnicodeError):
+    """A string in the arena is not valid UTF-8."""
+
+
+class BusyError(Error):
+    """A writer kept the object inconsistent for too long."""
+
+
+class TimedOutError(Error, TimeoutError):
+    """A wait ran out of time."""
+
+
+class LimitError(Error):
+    """A broker limit was reached (arenas, capacity or clients per user)."""
+
+
+# The one table: C error code -> exception class.
+_BY_CODE: Dict[int, Type[Error]] = {
+    _c.ESTALE: StaleRefError,
+    _c.EFULL: ArenaFullError,
+    _c.EACCES: AccessError,
+    _c.EPERM: AccessError,
+    _c.EROFS: ReadOnlyError,
+    _c.ENOENT: NotFoundError,
+    _c.EEXIST: ExistsError,
+    _c.ECORRUPT: CorruptArenaError,
+    _c.ELAYOUT: LayoutError,
+    _c.EUNSEALED: CorruptArenaError,
+    _c.ECONNREFUSED: BrokerError,
+    _c.EPROTO: BrokerError,
+    _c.ECLOSED: ClosedError,
+    _c.ETYPE: TypeMismatchError,
+    _c.ERANGE: OutOfRangeError,
+    _c.EOVERFLOW: ValueTooLargeError,
+    _c.EINVAL: InvalidArgumentError,
+    _c.ENAMETOOLONG: InvalidArgumentError,
+    _c.EILSEQ: EncodingError,
+    _c.EBUSY: BusyError,
+    _c.EAGAIN: BusyError,
+    _c.ETIMEDOUT: TimedOutError,
+    _c.ENOSPC: LimitError,
+}
+
+# ENOENT is more specific when we know what was looked up.
+_NOT_FOUND: Dict[str, Type[Error]] = {
+    "key": KeyNotFoundError,
+    "root": KeyNotFoundError,
+    "arena": ArenaNotFoundError,
+}
+
+
+def error_class(code: int, what: Optional[str] = None) -> Type[Error]:
+    """The exception class for error ``code`` (``what`` is "key", "root",
+    "arena" or "index" when known)."""
+    if code == _c.ENOENT and what in _NOT_FOUND:
+        return _NOT_FOUND[what]
+    return _BY_CODE.get(code, Error)
+
+
+def _message(code: int, what: Optional[str], detail: Any) -> str:
+    text = _c.strerror(code)
+    if code == _c.EOVERFLOW and isinstance(detail, int):
+        return (f"{detail} does not fit in a sharena number: integers are "
+                f"stored as IEEE-754 doubles, exact only up to 2**53")
+    if code == _c.ECONNREFUSED and detail is not None:
+        return f"{text}: {detail}"
+    if what == "index" and detail is not None:
+        return f"index {detail} out of range"
+    if what in ("arena", "root") and detail is not None:
+        return f"{what} {detail!r}: {text}"
+    return text
+
+
+def _make(code: int, what: Optional[str], detail: Any) -> BaseException:
+    """Called by the C extension for every error it raises."""
+    cls = error_class(code, what)
+    if issubclass(cls, KeyError) and detail is not None:
+        exc = cls(detail)  # like dict: the missing key is the argument
+    else:
+        exc = cls(_message(code, what, detail))
+        if isinstance(exc, OSError) and -10000 < code < 0:
+            exc.errno = -code  # and str() reads "[Errno N] message"
+            exc.strerror = _message(code, what, detail)
+    exc.code = code
+    exc.errname = _c.errnames.get(code, "EUNKNOWN")
+    return exc
+
+
+_c._set_error_factory(_make)
