@@ -52,7 +52,8 @@ int broker_sandbox(void)
         SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom),
         SCMP_SYS(sendto), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
         /* arenas: make, seal, map, punch holes */
-        SCMP_SYS(memfd_create), SCMP_SYS(ftruncate), SCMP_SYS(fcntl),
+        SCMP_SYS(memfd_create), SCMP_SYS(fchmod), SCMP_SYS(ftruncate),
+        SCMP_SYS(fcntl),
         SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(madvise),
         SCMP_SYS(mprotect), SCMP_SYS(brk), SCMP_SYS(fallocate),
         SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(getrandom),

@@ -174,6 +174,15 @@ int sharena_arena_create(const char *name, uint64_t capacity,
         fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -errno;
+    /* A memfd is born 0777 (0666 with NOEXEC_SEAL): anyone holding a
+     * read-only descriptor could reopen /proc/self/fd/N read-write. Mode
+     * 0400 leaves that reopen to no one but root; read-write descriptors
+     * only ever come from the creator (the broker). */
+    if (fchmod(fd, 0400) < 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
     if (ftruncate(fd, (off_t)capacity) < 0) {
         r = -errno;
         close(fd);

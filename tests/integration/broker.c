@@ -284,8 +284,16 @@ static int as_nobody(const char *sock, const char *name, unsigned flags)
         char probe[32]; /* a fresh root: making it is a write */
         snprintf(probe, sizeof(probe), "probe.%d", (int)getpid());
         if (sharena_root_ensure(a, probe, SHARENA_T_NUMBER, 0, &n, NULL) ==
-            SHARENA_EROFS)
+            SHARENA_EROFS) {
+            /* and the read-only fd cannot be reopened read-write */
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/fd/%d",
+                     sharena_arena_fd(a));
+            int rw = open(path, O_RDWR);
+            if (rw >= 0 || errno != EACCES)
+                _exit(103);
             _exit(30); /* read-only grant */
+        }
         _exit(0);      /* read-write grant */
     }
     return wait_child(pid);
