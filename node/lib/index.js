@@ -88,6 +88,23 @@ class Arena {
     return new Arena(kTrusted, h, name, socket, !!o.readonly);
   }
 
+  /**
+   * Map an arena from a sealed memfd another process passed (for example
+   * over a Unix socket); the fd is duplicated, the caller keeps its own.
+   * A memfd that is not a sharena arena of this build's layout throws
+   * ELAYOUT; one not sealed throws EUNSEALED.
+   * @param {number} fd
+   * @param {{readonly?: boolean}} [opts]
+   */
+  static fromFd(fd, opts = {}) {
+    if (!Number.isInteger(fd) || fd < 0) {
+      throw error('EINVAL', 'Arena.fromFd: expected a file descriptor', TypeError);
+    }
+    const readonly = !!(opts && opts.readonly);
+    const h = native.arenaFromFd(fd, readonly);
+    return new Arena(kTrusted, h, `fd:${fd}`, null, readonly);
+  }
+
   /** Unlink a named arena at the broker (mappings stay valid until closed). */
   static delete(name, opts = {}) {
     native.arenaDelete(opts && opts.socket != null ? opts.socket : null, name);

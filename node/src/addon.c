@@ -387,6 +387,46 @@ out:
     return result;
 }
 
+/* arenaFromFd(fd, readonly) -> handle: map an arena from a sealed memfd
+ * another process passed (the fd is duplicated; the caller keeps its own). */
+static napi_value js_arena_from_fd(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    int32_t fd;
+    bool ro = false;
+    if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+        napi_throw_type_error(env, "EINVAL",
+                              "Arena.fromFd: expected a file descriptor");
+        return NULL;
+    }
+    napi_get_value_bool(env, argv[1], &ro);
+    struct sn_env *e = cbdata;
+    if (e->nowned >= sizeof e->owned / sizeof e->owned[0]) {
+        sn_throw_msg(env, "ENOSPC",
+                     "Arena.fromFd: too many arenas open in this thread "
+                     "(close some)");
+        return NULL;
+    }
+    sharena_arena *a = NULL;
+    int r = sharena_arena_from_fd(fd, ro ? SHARENA_READONLY : 0, &a);
+    uint32_t h = 0;
+    if (r == 0) {
+        pthread_mutex_lock(&sn_lock);
+        r = table_insert_locked(a, NULL, &h);
+        pthread_mutex_unlock(&sn_lock);
+        if (r < 0)
+            sharena_arena_close(a);
+    }
+    if (r < 0) {
+        sn_throw(env, r, "Arena.fromFd");
+        return NULL;
+    }
+    e->owned[e->nowned++] = h;
+    napi_value result;
+    napi_create_uint32(env, h, &result);
+    return result;
+}
+
 static void forget_owned(struct sn_env *e, uint32_t h)
 {
     for (unsigned i = 0; i < e->nowned; i++) {
@@ -537,6 +577,7 @@ static napi_value js_scratch(napi_env env, napi_callback_info info)
 const struct sn_fn sn_arena_fns[] = {
     {"defaultArena", js_default_arena},
     {"arenaOpen", js_arena_open},
+    {"arenaFromFd", js_arena_from_fd},
     {"arenaClose", js_arena_close},
     {"arenaInfo", js_arena_info},
     {"arenaDelete", js_arena_delete},

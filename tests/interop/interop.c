@@ -1,0 +1,346 @@
+/* interop.c: the C side of the interop matrix (tests/interop/test_interop.py).
+ *
+ *   interop write ARENA        fill root map "w.c" with the reference values
+ *   interop dump ARENA LANG    print root map "w.LANG" as canonical JSON
+ *   interop hammer ARENA N W   add 1 to root number "count" N times and set
+ *                              N keys "c.W.i" in root map "keys"
+ *   interop badlayout CMD...   make an arena whose header carries another
+ *                              layout hash, then run CMD with its fd in
+ *                              $SHARENA_TEST_FD ("self": try it in C)
+ *   interop fromfd             map $SHARENA_TEST_FD; print the error name
+ *                              and message (what a binding shows a user)
+ *
+ * The broker is $SHARENA_SOCKET. Canonical JSON (the same in every
+ * language): {"s": str} {"n": hex of the f64 bits} {"b": bool}
+ * {"m": {key: value}} {"v": [values]} {"x": hex bytes} {"t": {field: value}},
+ * plus "ids": what the ids stored under "num_id" and "gone_id" resolve to. */
+#include <sharena.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK(expr)                                                          \
+    do {                                                                     \
+        int r_ = (expr);                                                     \
+        if (r_ < 0) {                                                        \
+            fprintf(stderr, "interop.c:%d: %s: %s\n", __LINE__, #expr,      \
+                    sharena_strerror(r_));                                   \
+            exit(1);                                                         \
+        }                                                                    \
+    } while (0)
+
+static sharena_arena *open_arena(const char *name)
+{
+    sharena_conn *c;
+    sharena_arena *a;
+    CHECK(sharena_connect(NULL, &c));
+    sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 16 << 20};
+    CHECK(sharena_open(c, name, &o, &a));
+    return a;
+}
+
+static void set_owned(sharena_arena *a, sharena_id map, const char *key,
+                      sharena_id v)
+{
+    CHECK(sharena_map_set(a, map, key, strlen(key), v, SHARENA_OWNED, NULL));
+}
+
+static void write_values(sharena_arena *a)
+{
+    sharena_id m, id, inner, vec, list;
+    CHECK(sharena_root_ensure(a, "w.c", SHARENA_T_MAP, 0, &m, NULL));
+    const char *utf8 = "h\xc3\xa9llo w\xc3\xb6rld \xe6\x97\xa5\xe6\x9c\xac "
+                       "\xf0\x9f\x8e\x89";
+    CHECK(sharena_map_set_string(a, m, "s_ascii", 7, "hello", 5));
+    CHECK(sharena_map_set_string(a, m, "s_utf8", 6, utf8, strlen(utf8)));
+    CHECK(sharena_map_set_string(a, m, "s_empty", 7, "", 0));
+    const struct {
+        const char *k;
+        double v;
+    } nums[] = {{"n_pi", 3.141592653589793}, {"n_neg0", -0.0},
+                {"n_max", 1.7976931348623157e308}, {"n_min", 5e-324},
+                {"n_2p53", 9007199254740992.0}, {"n_inf", INFINITY},
+                {"n_ninf", -INFINITY}, {"n_tenth", 0.1}};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+        CHECK(sharena_map_set_number(a, m, nums[i].k, strlen(nums[i].k),
+                                     nums[i].v));
+    CHECK(sharena_map_set_bool(a, m, "b_t", 3, true));
+    CHECK(sharena_map_set_bool(a, m, "b_f", 3, false));
+    /* nested: {"list": [1, "two", {"three": 3}], "empty": {}} */
+    CHECK(sharena_map_new(a, &inner));
+    CHECK(sharena_vector_new(a, &list));
+    CHECK(sharena_number_new(a, 1, &id));
+    CHECK(sharena_vector_push(a, list, id, SHARENA_OWNED));
+    CHECK(sharena_string_new(a, "two", 3, &id));
+    CHECK(sharena_vector_push(a, list, id, SHARENA_OWNED));
+    CHECK(sharena_map_new(a, &id));
+    CHECK(sharena_map_set_number(a, id, "three", 5, 3));
+    CHECK(sharena_vector_push(a, list, id, SHARENA_OWNED));
+    set_owned(a, inner, "list", list);
+    CHECK(sharena_map_new(a, &id));
+    set_owned(a, inner, "empty", id);
+    set_owned(a, m, "nested", inner);
+    /* an empty vector */
+    CHECK(sharena_vector_new(a, &vec));
+    set_owned(a, m, "v_empty", vec);
+    /* bytes 0..15 */
+    uint8_t raw[16];
+    for (int i = 0; i < 16; i++)
+        raw[i] = (uint8_t)(i * 17);
+    CHECK(sharena_bytes_new(a, sizeof(raw), &id));
+    CHECK(sharena_bytes_write(a, id, 0, raw, sizeof(raw)));
+    set_owned(a, m, "bytes", id);
+    /* struct {name: string, score: number, ok: bool} */
+    sharena_field_def f[] = {{"name", SHARENA_T_STRING, 0},
+                             {"score", SHARENA_T_NUMBER, 0},
+                             {"ok", SHARENA_T_BOOL, 0}};
+    sharena_id shape, st;
+    CHECK(sharena_shape_new(a, f, 3, &shape));
+    CHECK(sharena_struct_new(a, shape, &st));
+    CHECK(sharena_struct_set_string(a, st, 0, "ada", 3));
+    CHECK(sharena_struct_set_number(a, st, 1, 1.5));
+    CHECK(sharena_struct_set_bool(a, st, 2, true));
+    set_owned(a, m, "struct", st);
+    /* ids shared between languages: one live, one dropped */
+    CHECK(sharena_number_new(a, 42, &id));
+    CHECK(sharena_root_set(a, "num.c", id, SHARENA_OWNED));
+    CHECK(sharena_map_set_number(a, m, "num_id", 6, (double)id));
+    CHECK(sharena_string_new(a, "gone", 4, &id));
+    CHECK(sharena_map_set_number(a, m, "gone_id", 7, (double)id));
+    CHECK(sharena_drop(a, id, 0));
+}
+
+static void put_str(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+static void put_num(double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    printf("{\"n\":\"%016" PRIx64 "\"}", bits);
+}
+
+static void dump(sharena_arena *a, sharena_id id)
+{
+    int t = sharena_type_of(a, id);
+    CHECK(t);
+    switch (t) {
+    case SHARENA_T_STRING: {
+        char *s;
+        size_t n;
+        CHECK(sharena_string_dup(a, id, &s, &n));
+        printf("{\"s\":");
+        put_str(s, n);
+        printf("}");
+        free(s);
+        break;
+    }
+    case SHARENA_T_NUMBER: {
+        double d;
+        CHECK(sharena_number_get(a, id, &d));
+        put_num(d);
+        break;
+    }
+    case SHARENA_T_BOOL: {
+        bool b;
+        CHECK(sharena_bool_get(a, id, &b));
+        printf("{\"b\":%s}", b ? "true" : "false");
+        break;
+    }
+    case SHARENA_T_MAP: {
+        uint64_t cur = 0;
+        char key[1024];
+        size_t klen;
+        sharena_id v;
+        int r, first = 1;
+        printf("{\"m\":{");
+        while ((r = sharena_map_next(a, id, &cur, key, sizeof key, &klen, &v,
+                                     NULL)) == 0) {
+            printf(first ? "" : ",");
+            first = 0;
+            put_str(key, klen);
+            putchar(':');
+            dump(a, v);
+        }
+        if (r != SHARENA_ENOENT)
+            CHECK(r);
+        printf("}}");
+        break;
+    }
+    case SHARENA_T_VECTOR: {
+        uint64_t n;
+        CHECK(sharena_vector_len(a, id, &n));
+        printf("{\"v\":[");
+        for (uint64_t i = 0; i < n; i++) {
+            sharena_id v;
+            CHECK(sharena_vector_get(a, id, i, &v, NULL));
+            printf(i ? "," : "");
+            dump(a, v);
+        }
+        printf("]}");
+        break;
+    }
+    case SHARENA_T_BYTES: {
+        void *p;
+        uint64_t n;
+        CHECK(sharena_bytes_ptr(a, id, &p, &n));
+        uint8_t buf[4096];
+        if (n > sizeof buf)
+            n = sizeof buf;
+        CHECK(sharena_bytes_read(a, id, 0, buf, n));
+        printf("{\"x\":\"");
+        for (uint64_t i = 0; i < n; i++)
+            printf("%02x", buf[i]);
+        printf("\"}");
+        break;
+    }
+    case SHARENA_T_STRUCT: {
+        size_t nf;
+        CHECK(sharena_shape_nfields(a, id, &nf));
+        printf("{\"t\":{");
+        for (size_t i = 0; i < nf; i++) {
+            char name[64];
+            int ft;
+            uint64_t size;
+            CHECK(sharena_shape_field(a, id, i, name, sizeof name, &ft, &size));
+            printf(i ? "," : "");
+            put_str(name, strlen(name));
+            putchar(':');
+            if (ft == SHARENA_T_STRING) {
+                char s[1024];
+                size_t n;
+                CHECK(sharena_struct_get_string(a, id, i, s, sizeof s, &n));
+                printf("{\"s\":");
+                put_str(s, n);
+                printf("}");
+            } else if (ft == SHARENA_T_NUMBER) {
+                double d;
+                CHECK(sharena_struct_get_number(a, id, i, &d));
+                put_num(d);
+            } else if (ft == SHARENA_T_BOOL) {
+                bool b;
+                CHECK(sharena_struct_get_bool(a, id, i, &b));
+                printf("{\"b\":%s}", b ? "true" : "false");
+            } else {
+                printf("null");
+            }
+        }
+        printf("}}");
+        break;
+    }
+    default:
+        fprintf(stderr, "unexpected type %d\n", t);
+        exit(1);
+    }
+}
+
+static void resolve(sharena_arena *a, sharena_id m, const char *key)
+{
+    sharena_id holder, target;
+    double d;
+    CHECK(sharena_map_get(a, m, key, strlen(key), &holder));
+    CHECK(sharena_number_get(a, holder, &d));
+    target = (sharena_id)d;
+    printf("\"%s\":", key);
+    int t = sharena_type_of(a, target);
+    if (t < 0)
+        printf("{\"error\":\"%s\"}", sharena_errname(t));
+    else
+        dump(a, target);
+}
+
+static void dump_lang(sharena_arena *a, const char *lang)
+{
+    char root[32];
+    sharena_id m;
+    snprintf(root, sizeof root, "w.%s", lang);
+    CHECK(sharena_root_get(a, root, &m));
+    printf("{\"value\":");
+    dump(a, m);
+    printf(",\"ids\":{");
+    resolve(a, m, "num_id");
+    putchar(',');
+    resolve(a, m, "gone_id");
+    printf("}}\n");
+}
+
+static int from_fd_report(void)
+{
+    const char *v = getenv("SHARENA_TEST_FD");
+    sharena_arena *a;
+    int r = v ? sharena_arena_from_fd(atoi(v), 0, &a) : SHARENA_EINVAL;
+    if (r == 0) {
+        printf("OK\n");
+        return 0;
+    }
+    printf("%s: %s\n", sharena_errname(r), sharena_strerror(r));
+    return 0;
+}
+
+static void hammer(sharena_arena *a, long n, const char *w)
+{
+    sharena_id count, keys;
+    CHECK(sharena_root_ensure(a, "count", SHARENA_T_NUMBER, 0, &count, NULL));
+    CHECK(sharena_root_ensure(a, "keys", SHARENA_T_MAP, 0, &keys, NULL));
+    for (long i = 0; i < n; i++) {
+        char key[64];
+        int len = snprintf(key, sizeof key, "c.%s.%ld", w, i);
+        CHECK(sharena_number_add(a, count, 1, NULL));
+        CHECK(sharena_map_set_number(a, keys, key, (size_t)len, (double)i));
+    }
+}
+
+static int bad_layout(char **cmd)
+{
+    sharena_arena *a;
+    CHECK(sharena_arena_create("badlayout", 0, &a));
+    /* The header's layout hash (offset 16, docs/format.md) of another
+     * build: everything else about the arena is valid. */
+    uint64_t other = sharena_layout_hash() ^ 0x5a5a5a5a5a5a5a5aull;
+    memcpy((char *)sharena_arena_base(a) + 16, &other, sizeof other);
+    int fd = dup(sharena_arena_fd(a)); /* without FD_CLOEXEC */
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    setenv("SHARENA_TEST_FD", num, 1);
+    if (strcmp(cmd[0], "self") == 0)
+        return from_fd_report();
+    execvp(cmd[0], cmd);
+    perror(cmd[0]);
+    return 127;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 3 && strcmp(argv[1], "write") == 0) {
+        write_values(open_arena(argv[2]));
+    } else if (argc >= 4 && strcmp(argv[1], "dump") == 0) {
+        dump_lang(open_arena(argv[2]), argv[3]);
+    } else if (argc >= 5 && strcmp(argv[1], "hammer") == 0) {
+        hammer(open_arena(argv[2]), atol(argv[3]), argv[4]);
+    } else if (argc >= 3 && strcmp(argv[1], "badlayout") == 0) {
+        return bad_layout(argv + 2);
+    } else if (argc >= 2 && strcmp(argv[1], "fromfd") == 0) {
+        return from_fd_report();
+    } else {
+        fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
+                        "hammer ARENA N WORKER\n");
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,113 @@
+'use strict';
+// interop.js: the Node side of the interop matrix (see interop.c for the
+// modes and the canonical JSON). The broker is $SHARENA_SOCKET.
+const path = require('node:path');
+const {
+  Arena, MapRef, VectorRef, NumberRef, StringRef, BoolRef, BytesRef, StructRef,
+  StructFactory,
+} = require(process.env.SHARENA_NODE_PACKAGE || path.join(__dirname, '..', '..', 'node'));
+
+function open(name) {
+  return Arena.open(name, { create: true, capacity: 16 << 20 });
+}
+
+function writeValues(a) {
+  const m = a.map('w.node');
+  m.set('s_ascii', 'hello');
+  m.set('s_utf8', 'héllo wörld 日本 🎉');
+  m.set('s_empty', '');
+  const nums = {
+    n_pi: 3.141592653589793, n_neg0: -0, n_max: 1.7976931348623157e308,
+    n_min: 5e-324, n_2p53: 2 ** 53, n_inf: Infinity, n_ninf: -Infinity, n_tenth: 0.1,
+  };
+  for (const [k, v] of Object.entries(nums)) m.set(k, v);
+  m.set('b_t', true);
+  m.set('b_f', false);
+  m.set('nested', { list: [1, 'two', { three: 3 }], empty: {} });
+  m.set('v_empty', []);
+  m.set('bytes', Uint8Array.from({ length: 16 }, (_, i) => i * 17));
+  const shape = new StructFactory({ name: 'string', score: 'number', ok: 'boolean' });
+  const st = shape.new({ name: 'ada', score: 1.5, ok: true }, { arena: a });
+  m.set('struct', st);
+  const num = NumberRef.from(42, { arena: a });
+  a.setRoot('num.node', num, { owned: true });
+  m.set('num_id', num.id);
+  const gone = StringRef.from('gone', { arena: a });
+  m.set('gone_id', gone.id);
+  gone.drop();
+}
+
+function numHex(d) {
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, d);
+  return dv.getBigUint64(0).toString(16).padStart(16, '0');
+}
+
+function dump(r) {
+  if (r instanceof StringRef) return { s: r.obtainValue() };
+  if (r instanceof NumberRef) return { n: numHex(r.obtainValue()) };
+  if (r instanceof BoolRef) return { b: r.obtainValue() };
+  if (r instanceof MapRef) {
+    const o = {};
+    for (const [k, v] of r.entries()) o[k] = dump(v);
+    return { m: o };
+  }
+  if (r instanceof VectorRef) {
+    const out = [];
+    for (let i = 0; i < r.len(); i++) out.push(dump(r.index(i)));
+    return { v: out };
+  }
+  if (r instanceof BytesRef) return { x: Buffer.from(r.read()).toString('hex') };
+  if (r instanceof StructRef) {
+    const o = {};
+    for (const f of r.fields()) {
+      const v = r.getKey(f);
+      o[f] = typeof v === 'string' ? { s: v } : typeof v === 'number' ? { n: numHex(v) } : { b: v };
+    }
+    return { t: o };
+  }
+  throw new Error(`unexpected ref ${r}`);
+}
+
+function resolve(a, m, key) {
+  const id = m.get(key).obtainValue();
+  try {
+    return dump(a.ref(id));
+  } catch (e) {
+    return { error: e.code };
+  }
+}
+
+function dumpLang(a, lang) {
+  const m = a.root(`w.${lang}`);
+  const out = { value: dump(m), ids: { num_id: resolve(a, m, 'num_id'), gone_id: resolve(a, m, 'gone_id') } };
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+function hammer(a, n, w) {
+  const count = a.number('count');
+  const keys = a.map('keys');
+  for (let i = 0; i < n; i++) {
+    count.add(1);
+    keys.set(`node.${w}.${i}`, i);
+  }
+}
+
+function fromFd() {
+  try {
+    Arena.fromFd(Number(process.env.SHARENA_TEST_FD));
+    process.stdout.write('OK\n');
+  } catch (e) {
+    process.stdout.write(`${e.code}: ${e.message}\n`);
+  }
+}
+
+const [mode, name, x, y] = process.argv.slice(2);
+if (mode === 'fromfd') fromFd();
+else if (mode === 'write') writeValues(open(name));
+else if (mode === 'dump') dumpLang(open(name), x);
+else if (mode === 'hammer') hammer(open(name), Number(x), y);
+else {
+  process.stderr.write('usage: interop.js write ARENA | dump ARENA LANG | hammer ARENA N WORKER\n');
+  process.exit(2);
+}

@@ -1,0 +1,156 @@
+"""The interop matrix: each of C, Node and Python writes every value type
+into one named arena and each of the three reads every writer's values back
+through its own binding; ids cross languages; concurrent writers of three
+languages lose nothing. One private sharenad for the module.
+
+Run by ctest (`interop`) or directly: python -m pytest tests/interop.
+Programs: $SHARENA_INTEROP_C (the C side, built by CMake), node with
+tests/interop/interop.js, this Python with interop.py."""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+LANGS = ["c", "node", "py"]
+
+
+def _exe(env_name, default):
+    path = os.environ.get(env_name) or str(default)
+    if not os.access(path, os.X_OK):
+        pytest.exit(f"{path} not found (set {env_name} or build first)", 2)
+    return path
+
+
+def command(lang, *args):
+    if lang == "c":
+        return [_exe("SHARENA_INTEROP_C", ROOT / "build" / "tests" / "interop" / "interop_c"), *args]
+    if lang == "node":
+        return [shutil.which("node") or "node", str(HERE / "interop.js"), *args]
+    return [sys.executable, str(HERE / "interop.py"), *args]
+
+
+@pytest.fixture(scope="module")
+def broker():
+    d = tempfile.mkdtemp(prefix="sharena-interop.")
+    sock = os.path.join(d, "broker.sock")
+    proc = subprocess.Popen([_exe("SHARENA_SHARENAD", ROOT / "build" / "broker" / "sharenad"),
+                             "--foreground", "--socket", sock],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30  # a hang guard
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.connect(sock)
+            s.close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "sharenad did not come up"
+            time.sleep(0.01)
+    env = dict(os.environ, SHARENA_SOCKET=sock, SHARENA_AUTOSTART="0")
+    yield env
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def run(env, lang, *args):
+    r = subprocess.run(command(lang, *args), env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{lang} {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+def n(d):
+    return {"n": struct.pack(">d", d).hex()}
+
+
+# What every writer stores, in the canonical JSON of interop.c.
+EXPECTED = {
+    "s_ascii": {"s": "hello"},
+    "s_utf8": {"s": "héllo wörld 日本 🎉"},
+    "s_empty": {"s": ""},
+    "n_pi": n(3.141592653589793),
+    "n_neg0": n(-0.0),
+    "n_max": n(1.7976931348623157e308),
+    "n_min": n(5e-324),
+    "n_2p53": n(2.0 ** 53),
+    "n_inf": n(float("inf")),
+    "n_ninf": n(float("-inf")),
+    "n_tenth": n(0.1),
+    "b_t": {"b": True},
+    "b_f": {"b": False},
+    "nested": {"m": {"list": {"v": [n(1.0), {"s": "two"}, {"m": {"three": n(3.0)}}]},
+                     "empty": {"m": {}}}},
+    "v_empty": {"v": []},
+    "bytes": {"x": bytes(i * 17 for i in range(16)).hex()},
+    "struct": {"t": {"name": {"s": "ada"}, "score": n(1.5), "ok": {"b": True}}},
+}
+
+
+@pytest.fixture(scope="module")
+def written(broker):
+    for lang in LANGS:
+        run(broker, lang, "write", "matrix")
+    return broker
+
+
+@pytest.mark.parametrize("writer", LANGS)
+@pytest.mark.parametrize("reader", LANGS)
+def test_every_reader_sees_every_writer_exactly(written, writer, reader):
+    out = json.loads(run(written, reader, "dump", "matrix", writer))
+    value = out["value"]["m"]
+    ids = {k: value.pop(k) for k in ("num_id", "gone_id")}
+    assert value == EXPECTED
+    # ids written by one language resolve to the same object in another...
+    assert out["ids"]["num_id"] == n(42.0)
+    # ...and a drop in the writer's language makes the id stale everywhere
+    assert out["ids"]["gone_id"] == {"error": "ESTALE"}
+    assert all(v.keys() == {"n"} for v in ids.values())
+
+
+def test_readers_agree_on_ids(written):
+    dumps = {r: json.loads(run(written, r, "dump", "matrix", "node")) for r in LANGS}
+    first = dumps["c"]["value"]["m"]["num_id"]
+    assert all(d["value"]["m"]["num_id"] == first for d in dumps.values())
+
+
+def test_three_languages_hammer_one_counter_and_map(broker):
+    per = 3000
+    procs = [subprocess.Popen(command(lang, "hammer", "hammer", str(per), str(w)), env=broker,
+                              stderr=subprocess.PIPE, text=True)
+             for lang in LANGS for w in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    check = ("import sharena, json; a = sharena.open('hammer'); "
+             "print(json.dumps([a.number('count').value, len(a.map('keys'))]))")
+    out = subprocess.run([sys.executable, "-c", check], env=broker, capture_output=True,
+                         text=True, check=True).stdout
+    count, keys = json.loads(out)
+    assert count == len(procs) * per
+    assert keys == len(procs) * per
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_layout_mismatch_is_refused_with_one_clear_error(broker, lang):
+    """An arena whose header carries another build's layout hash (made by
+    interop_c, its fd inherited) is refused by every binding alike."""
+    c = command("c")[0]
+    target = ["self"] if lang == "c" else command(lang, "fromfd")
+    out = subprocess.run([c, "badlayout", *target], env=broker, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith("ELAYOUT: "), line
+    assert "arena was made by a build with another format version or layout" in line
