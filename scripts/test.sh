@@ -7,7 +7,7 @@
 # Suites, in order: the C tests (ctest: unit, integration, crash, threads,
 # cli, interop, fuzz regressions), the same under ASan+UBSan, the threads test
 # under TSan, the Node tests (node --test), the Python tests (pytest), the
-# libFuzzer targets for a bounded time. Ends with "N passed, N failed" and
+# libFuzzer targets for a bounded time, the demo. Ends with "N passed, N failed" and
 # exits non-zero when anything failed.
 #
 # Environment: CI=true builds with -Werror. SHARENA_FUZZ_SECONDS (default 30)
@@ -132,6 +132,15 @@ if ((!quick)) && [ -x scripts/fuzz.sh ]; then
     record fuzz 1 0
   else
     record fuzz 0 1
+  fi
+fi
+
+if ((have_node && have_python)); then
+  section "the demo (scripts/demo.sh)"
+  if scripts/demo.sh >build/demo.log 2>&1; then
+    tail -4 build/demo.log; record demo 1 0
+  else
+    cat build/demo.log; record demo 0 1
   fi
 fi
 
