@@ -88,7 +88,7 @@ if ((!quick)); then
     # The storm kills writers by design; under ASan it runs but shorter.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      run_ctest ctest-asan "$here/build-asan" -E 'interop|^fuzz\.|^install\.'
+      run_ctest ctest-asan "$here/build-asan" -E 'interop|^install\.'
   else
     record ctest-asan 0 1
   fi

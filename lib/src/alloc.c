@@ -66,10 +66,6 @@ static inline void set_header(sharena_arena *a, uint64_t b, uint64_t size,
     h->size_flags = size | (free ? SHARENA__BLOCK_FREE : 0) |
                     lo << SHARENA__BLOCK_TAG_SHIFT;
 }
-static inline void set_tag(sharena_arena *a, uint64_t b, uint32_t tag)
-{
-    set_header(a, b, bsize(a, b), bfree(a, b), bprev(a, b), tag);
-}
 
 /* A block header at @p b with a sane size inside the heap. */
 static bool block_ok(const sharena_arena *a, uint64_t b)

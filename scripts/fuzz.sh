@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Run the libFuzzer targets of tests/fuzz for SECONDS each (default 30;
+# longer runs: scripts/fuzz.sh 600). Builds them with clang, ASan and UBSan
+# in build-fuzz/. Starts from the checked-in corpus (new inputs go to
+# build-fuzz/corpus/, not into the repository). Fails on any crash, hang
+# (a single input over 10 s), leak or sanitizer report, and prints the
+# reproducer's path: copy it into tests/fuzz/regressions/TARGET/ with the fix.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+seconds=${1:-30}
+build=$here/build-fuzz
+command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed (scripts/bootstrap.sh installs it)" >&2; exit 1; }
+CC=clang cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHARENA_FUZZ=ON \
+  -DSHARENA_SANITIZE=address,undefined -DSHARENA_BUILD_BENCH=OFF >/dev/null
+targets=(image ops client broker)
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+status=0
+for t in "${targets[@]}"; do
+  corpus=$build/corpus/$t
+  artifacts=$build/artifacts/$t/
+  mkdir -p "$corpus" "$artifacts"
+  log=$build/fuzz-$t.log
+  if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix="$artifacts" -print_final_stats=1 \
+       "$corpus" "$here/tests/fuzz/corpus/$t" "$here/tests/fuzz/regressions/$t" >"$log" 2>&1; then
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    cov=$(grep -oE 'cov: [0-9]+' "$log" | tail -1)
+    printf 'fuzz_%-7s ok: %s runs in %ss, %s\n' "$t" "${runs:-?}" "$seconds" "${cov:-cov: ?}"
+  else
+    status=1
+    echo "fuzz_$t FAILED; the end of its log ($log):"
+    tail -40 "$log"
+    ls "$artifacts" | sed "s|^|  reproducer: $artifacts|"
+  fi
+done
+exit $status
