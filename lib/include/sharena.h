@@ -701,7 +701,8 @@ SHARENA_EXPORT int sharena_delegate(sharena_conn *c, const char *const *names,
  * Add to an application's own libseccomp filter (@p seccomp_ctx is a
  * `scmp_filter_ctx`) rules allowing exactly the system calls a sharena client
  * needs once connected and mapped: futex, mmap/munmap/madvise, sendmsg/
- * recvmsg/close on its broker socket, fcntl (seals, dup), fstat, fallocate
+ * recvmsg/close/getsockopt/setsockopt on its broker socket, fcntl (seals,
+ * dup), fstat, fallocate
  * (hole punching), getpid/kill with signal 0 (lock-owner liveness), clocks,
  * nanosleep and sched_yield. Documented in docs/security.md.
  * @return 0, SHARENA_EINVAL, a negative errno from libseccomp, or

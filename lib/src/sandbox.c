@@ -16,6 +16,7 @@ int sharena_sandbox_allow(void *seccomp_ctx)
         "fallocate",
         /* talking to the broker on an inherited, connected socket */
         "sendmsg", "recvmsg", "sendto", "recvfrom", "close", "poll", "ppoll",
+        "getsockopt", "setsockopt", /* SO_TYPE check, receive timeouts */
         /* the library's own allocations */
         "brk", "mremap", "getrandom", "rt_sigprocmask",
     };
