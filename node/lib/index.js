@@ -378,7 +378,9 @@ class Ref {
   }
 
   /**
-   * Resolve with the new version at the next change of this object.
+   * Resolve with the new version at the next change of this object (after
+   * version `since` when given: read `v = ref.version()`, then the value,
+   * then `await ref.changed({ since: v })` misses no change in between).
    * Rejects with ETIMEDOUT after `timeout` ms, with an AbortError when
    * `signal` aborts, with ESTALE when the object is dropped, ECLOSED when
    * its arena is closed. Does not keep the process alive unless
@@ -391,9 +393,13 @@ class Ref {
       return Promise.reject(abortError(signal));
     }
     const h = this[kH];
+    const since = o.since === undefined || o.since === null ? -1 : o.since;
+    if (since !== -1 && (!Number.isSafeInteger(since) || since < 0)) {
+      return Promise.reject(error('EINVAL', 'changed: since is a version from version()', TypeError));
+    }
     let token;
     try {
-      token = native.watchAdd(h, this.id, -1, true, !!o.keepAlive);
+      token = native.watchAdd(h, this.id, since, true, !!o.keepAlive);
     } catch (e) {
       return Promise.reject(e);
     }

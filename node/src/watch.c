@@ -297,6 +297,7 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     int r = id ? sharena_version(a, id, &last) : sharena_arena_version(a, &last);
     if (r < 0)
         return sn_throw(env, r, id ? "changed" : "arena.watch");
+    uint64_t cur = last;
     if (lastd >= 0)
         last = (uint64_t)lastd;
     bool once = false, keep = false;
@@ -315,6 +316,22 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     x->last = last;
     x->once = once;
     x->keep = keep;
+    if (cur != last) {
+        /* Changed since the version the caller gave: the watcher thread may
+         * be asleep on the arena's counter and no further write need come,
+         * so report it now (delivered after this call returns). */
+        post(w, x->token, 0, (double)cur);
+        if (once) {
+            napi_value t;
+            napi_create_uint32(env, x->token, &t);
+            free(x);
+            return t;
+        }
+        x->last = cur;
+    }
+    /* Once the entry is on the list the watcher thread may report it and
+     * free it at any moment: nothing below may touch x. */
+    uint32_t token = x->token;
     pthread_mutex_lock(&w->mu);
     x->next = w->list;
     w->list = x;
@@ -328,7 +345,7 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
         w->refd = true;
     }
     napi_value t;
-    napi_create_uint32(env, x->token, &t);
+    napi_create_uint32(env, token, &t);
     return t;
 }
 

@@ -4,6 +4,10 @@
  *   interop dump ARENA LANG    print root map "w.LANG" as canonical JSON
  *   interop hammer ARENA N W   add 1 to root number "count" N times and set
  *                              N keys "c.W.i" in root map "keys"
+ *   interop ticks ARENA N      set root number "tick" to 1..N, one write each
+ *   interop wait ARENA N       wait on root "tick" until it reaches N; print
+ *                              {"final":v,"lost":k,"wakeups":w}; lost counts
+ *                              timeouts that happened although it had changed
  *   interop badlayout CMD...   make an arena whose header carries another
  *                              layout hash, then run CMD with its fd in
  *                              $SHARENA_TEST_FD ("self": try it in C)
@@ -280,6 +284,41 @@ static void dump_lang(sharena_arena *a, const char *lang)
     printf("}}\n");
 }
 
+static void ticks(sharena_arena *a, long n)
+{
+    sharena_id t;
+    CHECK(sharena_root_ensure(a, "tick", SHARENA_T_NUMBER, 0, &t, NULL));
+    for (long i = 1; i <= n; i++)
+        CHECK(sharena_number_set(a, t, (double)i));
+}
+
+static void wait_ticks(sharena_arena *a, long n)
+{
+    sharena_id t;
+    CHECK(sharena_root_ensure(a, "tick", SHARENA_T_NUMBER, 0, &t, NULL));
+    printf("READY\n");
+    fflush(stdout);
+    long lost = 0, wakeups = 0;
+    double v = 0;
+    for (;;) {
+        uint64_t seen, now;
+        CHECK(sharena_version(a, t, &seen)); /* version first, then value */
+        CHECK(sharena_number_get(a, t, &v));
+        if (v >= (double)n)
+            break;
+        int r = sharena_wait(a, t, seen, 2000000000LL, &now);
+        if (r == SHARENA_ETIMEDOUT) {
+            CHECK(sharena_version(a, t, &now));
+            lost += now != seen; /* slept although it had changed */
+            continue;
+        }
+        CHECK(r);
+        wakeups++;
+    }
+    printf("{\"final\":%.17g,\"lost\":%ld,\"wakeups\":%ld}\n", v, lost,
+           wakeups);
+}
+
 static int from_fd_report(void)
 {
     const char *v = getenv("SHARENA_TEST_FD");
@@ -333,6 +372,10 @@ int main(int argc, char **argv)
         dump_lang(open_arena(argv[2]), argv[3]);
     } else if (argc >= 5 && strcmp(argv[1], "hammer") == 0) {
         hammer(open_arena(argv[2]), atol(argv[3]), argv[4]);
+    } else if (argc >= 4 && strcmp(argv[1], "ticks") == 0) {
+        ticks(open_arena(argv[2]), atol(argv[3]));
+    } else if (argc >= 4 && strcmp(argv[1], "wait") == 0) {
+        wait_ticks(open_arena(argv[2]), atol(argv[3]));
     } else if (argc >= 3 && strcmp(argv[1], "badlayout") == 0) {
         return bad_layout(argv + 2);
     } else if (argc >= 2 && strcmp(argv[1], "fromfd") == 0) {

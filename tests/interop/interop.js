@@ -93,6 +93,33 @@ function hammer(a, n, w) {
   }
 }
 
+async function waitTicks(a, n) {
+  const t = a.number('tick');
+  process.stdout.write('READY\n');
+  let lost = 0;
+  let wakeups = 0;
+  let v = 0;
+  for (;;) {
+    const seen = t.version(); // version first, then value
+    v = t.obtainValue();
+    if (v >= n) break;
+    try {
+      await t.changed({ since: seen, timeout: 2000, keepAlive: true });
+      wakeups++;
+    } catch (e) {
+      if (e.code !== 'ETIMEDOUT') throw e;
+      if (t.version() !== seen) lost++; // slept although it had changed
+    }
+  }
+  process.stdout.write(JSON.stringify({ final: v, lost, wakeups }) + '\n');
+  a.close();
+}
+
+function ticks(a, n) {
+  const t = a.number('tick');
+  for (let i = 1; i <= n; i++) t.setValue(i);
+}
+
 function fromFd() {
   try {
     Arena.fromFd(Number(process.env.SHARENA_TEST_FD));
@@ -104,6 +131,8 @@ function fromFd() {
 
 const [mode, name, x, y] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
+else if (mode === 'wait') waitTicks(open(name), Number(x));
+else if (mode === 'ticks') ticks(open(name), Number(x));
 else if (mode === 'write') writeValues(open(name));
 else if (mode === 'dump') dumpLang(open(name), x);
 else if (mode === 'hammer') hammer(open(name), Number(x), y);

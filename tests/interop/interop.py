@@ -83,6 +83,29 @@ def hammer(a, n, w):
         keys[f"py.{w}.{i}"] = i
 
 
+def wait_ticks(a, n):
+    t = a.number("tick")
+    print("READY", flush=True)
+    lost = wakeups = 0
+    while True:
+        seen = t.version  # version first, then value
+        v = t.value
+        if v >= n:
+            break
+        try:
+            t.wait(timeout=2.0, since=seen)
+            wakeups += 1
+        except sharena.TimedOutError:
+            lost += t.version != seen  # slept although it had changed
+    print(json.dumps({"final": v, "lost": lost, "wakeups": wakeups}))
+
+
+def ticks(a, n):
+    t = a.number("tick")
+    for i in range(1, n + 1):
+        t.value = i
+
+
 def from_fd():
     import os
     try:
@@ -102,6 +125,10 @@ if __name__ == "__main__":
         write_values(a)
     elif mode == "dump":
         dump_lang(a, rest[0])
+    elif mode == "wait":
+        wait_ticks(a, int(rest[0]))
+    elif mode == "ticks":
+        ticks(a, int(rest[0]))
     elif mode == "hammer":
         hammer(a, int(rest[0]), rest[1])
     else:

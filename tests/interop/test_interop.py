@@ -154,3 +154,27 @@ def test_layout_mismatch_is_refused_with_one_clear_error(broker, lang):
     line = out.stdout.strip()
     assert line.startswith("ELAYOUT: "), line
     assert "arena was made by a build with another format version or layout" in line
+
+
+@pytest.mark.parametrize("writer", LANGS)
+def test_no_lost_wakeup_across_languages(broker, writer):
+    """A writer in one language makes 100k changes while a waiter in each
+    language waits and re-reads: every waiter sees the final value, and none
+    slept through a change (a timed-out wait while the version had moved)."""
+    changes = 100_000
+    arena = f"ticks.{writer}"
+    run(broker, "py", "ticks", arena, "0")  # the root exists before anyone waits
+    waiters = [subprocess.Popen(command(lang, "wait", arena, str(changes)), env=broker,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for lang in LANGS]
+    for w in waiters:
+        assert w.stdout.readline().strip() == "READY", w.stderr.read()
+    run(broker, writer, "ticks", arena, str(changes))
+    for lang, w in zip(LANGS, waiters):
+        out, err = w.communicate(timeout=300)
+        assert w.returncode == 0, err
+        assert out.strip(), (lang, err)
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result["final"] == changes, (lang, result)
+        assert result["lost"] == 0, (lang, result)
+        assert result["wakeups"] >= 1, (lang, result)
