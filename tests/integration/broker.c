@@ -2,6 +2,8 @@
  * memfds, real processes (fork), real credentials (setuid when root). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <sys/mman.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <seccomp.h>
@@ -163,6 +165,13 @@ Test(broker, readonly_open_maps_read_only)
     cr_assert_eq(sharena_number_set(r, n, 6), SHARENA_EROFS);
     cr_assert_eq(sharena_number_get(a, n, &d), 0);
     cr_assert_eq(d, 5);
+    /* A store through the read-only mapping itself faults. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        *(volatile uint8_t *)sharena_arena_base(r) = 0;
+        _exit(0);
+    }
+    cr_assert_eq(wait_child(pid), 128 + SIGSEGV);
     sharena_arena_close(r);
     sharena_arena_close(a);
     sharena_disconnect(c);
@@ -609,4 +618,98 @@ Test(broker, autostart_starts_a_per_user_broker)
     char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* A fake broker that hands out an unsealed memfd: the client refuses it. */
+Test(broker_fake, unsealed_memfd_is_refused)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    /* the replies, queued before the client asks: WELCOME, then OPENED with
+     * a plain memfd formatted by nobody and sealed by nobody */
+    uint32_t welcome[10] = {0x414e4853u, 1u | (2u << 16), 40, 1, 7, 0};
+    uint64_t lh = sharena_layout_hash();
+    memcpy(&welcome[6], &lh, sizeof lh);
+    cr_assert_eq(send(sv[1], welcome, sizeof welcome, 0), (ssize_t)sizeof welcome);
+    int mfd = memfd_create("fake", MFD_CLOEXEC);
+    cr_assert_eq(ftruncate(mfd, SHARENA_MIN_CAPACITY), 0);
+    uint32_t opened[8] = {0x414e4853u, 1u | (4u << 16), 32, 2, 0, 0, 0, 1};
+    uint64_t cap = SHARENA_MIN_CAPACITY;
+    memcpy(&opened[4], &cap, sizeof cap);
+    struct iovec iov = {.iov_base = opened, .iov_len = sizeof opened};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+    cr_assert_eq(sendmsg(sv[1], &mh, 0), (ssize_t)sizeof opened);
+    close(mfd);
+    sharena_conn *c;
+    cr_assert_eq(sharena_connect_fd(sv[0], &c), 0);
+    sharena_arena *a;
+    cr_assert_eq(sharena_open(c, "x", NULL, &a), SHARENA_EUNSEALED);
+    sharena_disconnect(c);
+    close(sv[1]);
+}
+
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    int n = 0;
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* 500 connections at once, some silent, some half-open: the broker keeps
+ * serving, and once they are gone it holds no more descriptors than
+ * before. */
+Test(broker, many_and_silent_peers_leak_nothing)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "busy", 0);
+    int before = count_fds(B.pid);
+    enum { N = 500 };
+    static int fds[N];
+    for (int i = 0; i < N; i++) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        memcpy(sa.sun_path, B.socket, strlen(B.socket) + 1);
+        fds[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fds[i], 0);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0,
+                     "connection %d: %s", i, strerror(errno));
+        if (i % 3 == 1)
+            shutdown(fds[i], SHUT_WR); /* half-open */
+    }
+    /* served meanwhile */
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(c, "busy", &st), 0);
+    sharena_conn *other = conn();
+    sharena_disconnect(other);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    /* the broker notices every close; wait for its fd count to come back
+     * (a hang guard of ~10 s, not a timing check) */
+    int now = 0;
+    for (int i = 0; i < 1000; i++) {
+        now = count_fds(B.pid);
+        if (now <= before)
+            break;
+        usleep(10000);
+    }
+    cr_assert_leq(now, before, "broker fds: %d before, %d after", before, now);
+    cr_assert_eq(sharena_stat(c, "busy", &st), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
 }
