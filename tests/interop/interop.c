@@ -332,16 +332,24 @@ static int from_fd_report(void)
     return 0;
 }
 
-static void hammer(sharena_arena *a, long n, const char *w)
+/* With @p mod > 0 the keys cycle through mod names per writer and each step
+ * also removes the key half a cycle away: a bounded churn for the storm. */
+static void hammer(sharena_arena *a, long n, const char *w, long mod)
 {
     sharena_id count, keys;
     CHECK(sharena_root_ensure(a, "count", SHARENA_T_NUMBER, 0, &count, NULL));
     CHECK(sharena_root_ensure(a, "keys", SHARENA_T_MAP, 0, &keys, NULL));
     for (long i = 0; i < n; i++) {
         char key[64];
-        int len = snprintf(key, sizeof key, "c.%s.%ld", w, i);
+        int len = snprintf(key, sizeof key, "c.%s.%ld", w, mod ? i % mod : i);
         CHECK(sharena_number_add(a, count, 1, NULL));
         CHECK(sharena_map_set_number(a, keys, key, (size_t)len, (double)i));
+        if (mod) {
+            len = snprintf(key, sizeof key, "c.%s.%ld", w, (i + mod / 2) % mod);
+            int r = sharena_map_remove(a, keys, key, (size_t)len, NULL);
+            if (r != SHARENA_ENOENT)
+                CHECK(r);
+        }
     }
 }
 
@@ -371,7 +379,8 @@ int main(int argc, char **argv)
     } else if (argc >= 4 && strcmp(argv[1], "dump") == 0) {
         dump_lang(open_arena(argv[2]), argv[3]);
     } else if (argc >= 5 && strcmp(argv[1], "hammer") == 0) {
-        hammer(open_arena(argv[2]), atol(argv[3]), argv[4]);
+        hammer(open_arena(argv[2]), atol(argv[3]), argv[4],
+               argc > 5 ? atol(argv[5]) : 0);
     } else if (argc >= 4 && strcmp(argv[1], "ticks") == 0) {
         ticks(open_arena(argv[2]), atol(argv[3]));
     } else if (argc >= 4 && strcmp(argv[1], "wait") == 0) {
@@ -382,7 +391,7 @@ int main(int argc, char **argv)
         return from_fd_report();
     } else {
         fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
-                        "hammer ARENA N WORKER\n");
+                        "hammer ARENA N WORKER [MOD]\n");
         return 2;
     }
     return 0;

@@ -84,12 +84,13 @@ function dumpLang(a, lang) {
   process.stdout.write(JSON.stringify(out) + '\n');
 }
 
-function hammer(a, n, w) {
+function hammer(a, n, w, mod) {
   const count = a.number('count');
   const keys = a.map('keys');
   for (let i = 0; i < n; i++) {
     count.add(1);
-    keys.set(`node.${w}.${i}`, i);
+    keys.set(`node.${w}.${mod ? i % mod : i}`, i);
+    if (mod) keys.remove(`node.${w}.${(i + Math.floor(mod / 2)) % mod}`);
   }
 }
 
@@ -129,13 +130,13 @@ function fromFd() {
   }
 }
 
-const [mode, name, x, y] = process.argv.slice(2);
+const [mode, name, x, y, z] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
 else if (mode === 'wait') waitTicks(open(name), Number(x));
 else if (mode === 'ticks') ticks(open(name), Number(x));
 else if (mode === 'write') writeValues(open(name));
 else if (mode === 'dump') dumpLang(open(name), x);
-else if (mode === 'hammer') hammer(open(name), Number(x), y);
+else if (mode === 'hammer') hammer(open(name), Number(x), y, Number(z || 0));
 else {
   process.stderr.write('usage: interop.js write ARENA | dump ARENA LANG | hammer ARENA N WORKER\n');
   process.exit(2);

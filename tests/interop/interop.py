@@ -75,12 +75,14 @@ def dump_lang(a, lang):
     print(json.dumps(out, ensure_ascii=False))
 
 
-def hammer(a, n, w):
+def hammer(a, n, w, mod=0):
     count = a.number("count")
     keys = a.map("keys")
     for i in range(n):
         count.add(1)
-        keys[f"py.{w}.{i}"] = i
+        keys[f"py.{w}.{i % mod if mod else i}"] = i
+        if mod:
+            keys.pop(f"py.{w}.{(i + mod // 2) % mod}", None)
 
 
 def wait_ticks(a, n):
@@ -130,6 +132,6 @@ if __name__ == "__main__":
     elif mode == "ticks":
         ticks(a, int(rest[0]))
     elif mode == "hammer":
-        hammer(a, int(rest[0]), rest[1])
+        hammer(a, int(rest[0]), rest[1], int(rest[2]) if len(rest) > 2 else 0)
     else:
         sys.exit("usage: interop.py write ARENA | dump ARENA LANG | hammer ARENA N WORKER")
