@@ -713,3 +713,39 @@ Test(broker, many_and_silent_peers_leak_nothing)
     sharena_arena_close(a);
     sharena_disconnect(c);
 }
+
+/* The broker stops and another starts: clients keep working on the arenas
+ * they have mapped (the memory lives as long as a mapping does), their old
+ * connection reports the broker gone, and new clients meet again through
+ * the new broker. Names do not survive (docs/locking.md). */
+Test(broker_restart, mappings_survive_names_do_not, .timeout = 60)
+{
+    cr_assert_eq(test_broker_start(&B, NULL), 0);
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "kept", 0);
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL), 0);
+    cr_assert_eq(sharena_number_set(a, n, 1), 0);
+    cr_assert_eq(test_broker_stop(&B), 0);
+    /* the mapping goes on without the broker, locks included */
+    double d;
+    cr_assert_eq(sharena_number_add(a, n, 1, &d), 0);
+    cr_assert_eq(d, 2);
+    sharena_arena_stat st;
+    int r = sharena_stat(c, "kept", &st);
+    cr_assert(r == SHARENA_ECONNREFUSED || r == SHARENA_EPROTO || r == -EPIPE ||
+                  r == -ECONNRESET,
+              "stat through a dead broker: %s", sharena_strerror(r));
+    cr_assert_eq(test_broker_start(&B, NULL), 0);
+    sharena_conn *c2 = conn();
+    sharena_arena *b;
+    cr_assert_eq(sharena_open(c2, "kept", NULL, &b), SHARENA_ENOENT);
+    sharena_arena *again = create(c2, "kept", 0);
+    cr_assert_eq(sharena_number_add(a, n, 1, &d), 0); /* still the old one */
+    cr_assert_eq(d, 3);
+    sharena_arena_close(again);
+    sharena_disconnect(c2);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+    cr_assert_eq(test_broker_stop(&B), 0);
+}
