@@ -180,7 +180,9 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
     if (fl >= SHARENA__FL_COUNT)
         return SHARENA_EFULL;
 
-    uint32_t slmap = h->sl_bitmap[fl] & (~0u << sl);
+    /* a scribbled bitmap may have bits past the second-level count */
+    const uint32_t sl_valid = (uint32_t)((UINT64_C(1) << SHARENA__SL_COUNT) - 1);
+    uint32_t slmap = h->sl_bitmap[fl] & (~0u << sl) & sl_valid;
     if (!slmap) {
         uint64_t flmap = h->fl_bitmap & (~UINT64_C(0) << (fl + 1));
         if (!flmap)
@@ -188,7 +190,7 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
         fl = (unsigned)__builtin_ctzll(flmap);
         if (fl >= SHARENA__FL_COUNT)
             return SHARENA_ECORRUPT;
-        slmap = h->sl_bitmap[fl];
+        slmap = h->sl_bitmap[fl] & sl_valid;
         if (!slmap)
             return SHARENA_ECORRUPT;
     }
@@ -321,6 +323,61 @@ int sharena__alloc_rebuild(sharena_arena *a)
             insert_free(a, b);
     h->used_bytes = used;
     return 0;
+}
+
+/* fsck: is the free-list index consistent with the heap? Every bitmap bit
+ * must match a non-empty list, every list must hold only free blocks of its
+ * size class, correctly back-linked, and every free block must be on its
+ * list. Returns the number of inconsistencies found (0 when sound). Read
+ * only; the arena lock is held by the caller. */
+uint64_t sharena__alloc_check(const sharena_arena *a)
+{
+    const struct sharena__header *h = sharena__hdr(a);
+    uint64_t bad = 0, listed = 0, nfree = 0;
+    uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+    for (unsigned fl = 0; fl < SHARENA__FL_COUNT; fl++) {
+        bool fl_set = (h->fl_bitmap >> fl) & 1;
+        bool any = false;
+        for (unsigned sl = 0; sl < SHARENA__SL_COUNT; sl++) {
+            uint64_t b = h->free_heads[fl][sl], prev = 0, n = limit;
+            bool sl_set = (h->sl_bitmap[fl] >> sl) & 1;
+            if (sl_set != (b != 0))
+                bad++;
+            any |= b != 0;
+            while (b && n--) {
+                unsigned f2, s2;
+                if (!block_ok(a, b) || !bfree(a, b)) {
+                    bad++;
+                    break;
+                }
+                mapping(bsize(a, b), &f2, &s2);
+                if (f2 != fl || s2 != sl || links(a, b)->prev != prev)
+                    bad++;
+                listed++;
+                prev = b;
+                b = links(a, b)->next;
+            }
+            if (b && n == UINT64_MAX)
+                bad++; /* a cycle */
+        }
+        if (fl_set != any)
+            bad++;
+    }
+    if (h->sl_bitmap[0] >> SHARENA__SL_COUNT)
+        bad++;
+    for (unsigned fl = 0; fl < SHARENA__FL_COUNT; fl++)
+        if (SHARENA__SL_COUNT < 32 && (h->sl_bitmap[fl] >> SHARENA__SL_COUNT))
+            bad++;
+    if (h->fl_bitmap >> SHARENA__FL_COUNT)
+        bad++;
+    uint64_t b = a->heap_start, n = limit;
+    while (b < a->heap_end && n-- && block_ok(a, b)) {
+        nfree += bfree(a, b);
+        b += bsize(a, b);
+    }
+    if (listed != nfree)
+        bad++;
+    return bad;
 }
 
 /* Walk the heap for fsck and tests: calls @p fn for every block. */

@@ -179,6 +179,7 @@ void sharena__free(sharena_arena *a, uint64_t off);
 /* Rebuild the free lists from a walk of the heap (repair after a dead
  * owner). Returns 0 or SHARENA_ECORRUPT. Caller holds the arena lock. */
 int sharena__alloc_rebuild(sharena_arena *a);
+uint64_t sharena__alloc_check(const sharena_arena *a);
 void sharena__alloc_init(sharena_arena *a);
 /* Walk every block of the heap (fsck, tests); stops at the first non-zero
  * return of @p fn. SHARENA_ECORRUPT if the chain is broken. */

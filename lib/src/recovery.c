@@ -585,6 +585,12 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
     } else {
         problem(&f, "out of memory: heap accounting skipped");
     }
+    if (locked && r != SHARENA_ECORRUPT && !repairing(&f)) {
+        uint64_t bad = sharena__alloc_check(a);
+        if (bad)
+            problem(&f, "allocator free lists: %lu inconsistencies",
+                    (unsigned long)bad);
+    }
     if (locked && !a->readonly && r != SHARENA_ECORRUPT) {
         if (h->used_bytes != f.rep.used_bytes && !repairing(&f))
             problem(&f, "header says %lu bytes used, blocks hold %lu",

@@ -68,9 +68,11 @@ int sharena_string_get(const sharena_arena *a, sharena_id id, char *buf,
         if (!(seq & 1)) {
             uint64_t off = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
             uint64_t have = sharena__payload_size(a, off);
-            const struct sharena__string *p = (const void *)(a->base + off);
-            uint64_t n = have >= sizeof *p ? p->len : UINT64_MAX;
-            bool sane = n <= have - sizeof *p;
+            /* off is only an offset into the mapping once have says so */
+            const struct sharena__string *p =
+                have >= sizeof *p ? (const void *)(a->base + off) : NULL;
+            uint64_t n = p ? p->len : UINT64_MAX;
+            bool sane = p && n <= have - sizeof *p;
             if (sane && n < cap && buf) {
                 sharena__rcopy(buf, p->data, n);
                 buf[n] = 0;
