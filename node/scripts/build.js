@@ -14,8 +14,46 @@ const root = path.join(pkg, '..');
 const build = path.join(pkg, 'build');
 
 if (!fs.existsSync(path.join(root, 'lib', 'include', 'sharena.h'))) {
-  console.error('sharena: build from the sharena source tree (lib/ not found next to node/)');
-  process.exit(1);
+  // An installed tarball (npm pack): no source tree around us, but the
+  // library's sources were vendored into native/lib. Compile them with the
+  // addon directly; the broker comes from the system (sharenad).
+  buildVendored();
+  process.exit(0);
+}
+
+function buildVendored() {
+  const native = path.join(pkg, 'native', 'lib');
+  if (!fs.existsSync(path.join(native, 'include', 'sharena.h'))) {
+    console.error('sharena: neither ../lib nor native/lib found: build from the sharena source tree');
+    process.exit(1);
+  }
+  const nodeInc = process.env.SHARENA_NODE_INCLUDE_DIR ||
+    [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node']
+      .find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+  if (!nodeInc) {
+    console.error('sharena: node_api.h not found (set SHARENA_NODE_INCLUDE_DIR)');
+    process.exit(1);
+  }
+  const cc = process.env.CC || 'cc';
+  const srcs = [
+    ...fs.readdirSync(path.join(native, 'src')).filter((f) => f.endsWith('.c'))
+      .map((f) => path.join(native, 'src', f)),
+    ...fs.readdirSync(path.join(pkg, 'src')).filter((f) => f.endsWith('.c'))
+      .map((f) => path.join(pkg, 'src', f)),
+  ];
+  const outDir = path.join(build, 'node');
+  fs.mkdirSync(outDir, { recursive: true });
+  const out = path.join(outDir, 'sharena.node');
+  const args = ['-std=gnu11', '-O2', '-fPIC', '-shared', '-fvisibility=hidden', '-D_GNU_SOURCE',
+    '-I', path.join(native, 'include'), '-I', path.join(native, 'src'), '-I', path.join(pkg, 'src'),
+    '-isystem', nodeInc, ...srcs, '-o', out, '-lpthread', '-lm',
+    '-Wl,--unresolved-symbols=ignore-all'];
+  const r = spawnSync(cc, args, { stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.error(`sharena: compiling the addon with ${cc} failed`);
+    process.exit(1);
+  }
+  console.log(`sharena: built ${out}`);
 }
 
 function run(args) {
