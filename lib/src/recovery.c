@@ -91,7 +91,15 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
         struct sharena__slot *s = sharena__slot_at(a, i);
         if (s && mark_died(&s->lock, owner)) {
             n++;
-            repair_died(a, &s->lock, s);
+            /* Repairing an object may need the arena lock. The caller (the
+             * broker) must never wait for it: its holder may be another
+             * dead client whose recovery is queued behind this one (a
+             * deadlock of the one broker thread), or a live client that
+             * does not let go. Then the object stays marked owner-died and
+             * its next locker repairs it (lock.c). */
+            uint32_t al = __atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE);
+            if (al == 0 || (al & SHARENA__LOCK_DIED))
+                repair_died(a, &s->lock, s);
         }
     }
     return n;
