@@ -605,8 +605,11 @@ typedef struct sharena_fsck_report {
  * maps, vectors, structs and shapes, roots). @p fn (may be NULL) receives one
  * line per problem. Locks whose owner died are recovered the way a locker
  * would (that is not an error). Exact on an arena nobody writes meanwhile.
+ * Never waits more than about 5 s for a lock a live owner (or a scribbled
+ * lock word naming one) keeps: it then gives up with SHARENA_ETIMEDOUT.
  * @return 0 when consistent (after repair, with REPAIR), SHARENA_ECORRUPT
- *         when problems remain, or another negative error.
+ *         when problems remain, SHARENA_ETIMEDOUT, or another negative
+ *         error.
  */
 SHARENA_EXPORT int sharena_fsck(sharena_arena *a, unsigned flags,
                                 void (*fn)(void *ctx, const char *problem),

@@ -180,6 +180,9 @@ void sharena__free(sharena_arena *a, uint64_t off);
  * owner). Returns 0 or SHARENA_ECORRUPT. Caller holds the arena lock. */
 int sharena__alloc_rebuild(sharena_arena *a);
 uint64_t sharena__alloc_check(const sharena_arena *a);
+/* Lockers of this thread give up with SHARENA_ETIMEDOUT after this many ns
+ * (0: wait as long as the owner lives). Used by fsck. */
+void sharena__lock_deadline(int64_t ns_from_now);
 void sharena__alloc_init(sharena_arena *a);
 /* Walk every block of the heap (fsck, tests); stops at the first non-zero
  * return of @p fn. SHARENA_ECORRUPT if the chain is broken. */

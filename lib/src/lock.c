@@ -146,6 +146,17 @@ static int64_t mono_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* 0: lockers wait as long as the owner lives; else a CLOCK_MONOTONIC time
+ * after which a locker of this thread gives up with SHARENA_ETIMEDOUT
+ * (fsck, which must answer on any arena, even one whose lock words were
+ * scribbled to name a live process). */
+static __thread int64_t lock_deadline;
+
+void sharena__lock_deadline(int64_t ns_from_now)
+{
+    lock_deadline = ns_from_now > 0 ? mono_ns() + ns_from_now : 0;
+}
+
 static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
 {
     uint32_t seen = 0; /* owner value we have been waiting on, and since */
@@ -211,6 +222,8 @@ static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
                                             __ATOMIC_RELAXED))
                 return SHARENA_EOWNERDEAD;
         }
+        if (lock_deadline && mono_ns() > lock_deadline)
+            return SHARENA_ETIMEDOUT;
     }
 }
 
@@ -224,6 +237,8 @@ int sharena__lock(const sharena_arena *a, uint32_t *w)
     if (!__atomic_compare_exchange_n(w, &zero, me, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         r = lock_slow(a, w, me);
+    if (r == SHARENA_ETIMEDOUT)
+        return r; /* not taken */
     sharena__held_push(w);
     return r;
 }

@@ -621,9 +621,27 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
     return f.rep.errors ? SHARENA_ECORRUPT : 0;
 }
 
+static int fsck_main(sharena_arena *a, unsigned flags,
+                     void (*fn)(void *ctx, const char *problem), void *ctx,
+                     sharena_fsck_report *report);
+
+/* fsck answers on any arena: a lock that stays held by a live owner (or by
+ * a scribbled word naming one) makes it give up after this long. */
+#define FSCK_LOCK_WAIT_NS (5ll * 1000 * 1000 * 1000)
+
 int sharena_fsck(sharena_arena *a, unsigned flags,
                  void (*fn)(void *ctx, const char *problem), void *ctx,
                  sharena_fsck_report *report)
+{
+    sharena__lock_deadline(FSCK_LOCK_WAIT_NS);
+    int r = fsck_main(a, flags, fn, ctx, report);
+    sharena__lock_deadline(0);
+    return r;
+}
+
+static int fsck_main(sharena_arena *a, unsigned flags,
+                     void (*fn)(void *ctx, const char *problem), void *ctx,
+                     sharena_fsck_report *report)
 {
     if (!a)
         return SHARENA_EINVAL;
