@@ -3,7 +3,7 @@
 # longer runs: scripts/fuzz.sh 600). Builds them with clang, ASan and UBSan
 # in build-fuzz/. Starts from the checked-in corpus (new inputs go to
 # build-fuzz/corpus/, not into the repository). Fails on any crash, hang
-# (a single input over 25 s: fsck gives up on a held lock after 5 s), leak or sanitizer report, and prints the
+# (a single input over 25 s; fsck gives up on a held lock after 50 ms here), leak or sanitizer report, and prints the
 # reproducer's path: copy it into tests/fuzz/regressions/TARGET/ with the fix.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +20,7 @@ for t in "${targets[@]}"; do
   artifacts=$build/artifacts/$t/
   mkdir -p "$corpus" "$artifacts"
   log=$build/fuzz-$t.log
-  if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  if SHARENA_FSCK_WAIT_MS=50 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
      "$build/tests/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
        -artifact_prefix="$artifacts" -print_final_stats=1 \
        "$corpus" "$here/tests/fuzz/corpus/$t" "$here/tests/fuzz/regressions/$t" >"$log" 2>&1; then

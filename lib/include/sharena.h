@@ -606,7 +606,8 @@ typedef struct sharena_fsck_report {
  * line per problem. Locks whose owner died are recovered the way a locker
  * would (that is not an error). Exact on an arena nobody writes meanwhile.
  * Never waits more than about 5 s for a lock a live owner (or a scribbled
- * lock word naming one) keeps: it then gives up with SHARENA_ETIMEDOUT.
+ * lock word naming one) keeps: it then gives up with SHARENA_ETIMEDOUT
+ * ($SHARENA_FSCK_WAIT_MS sets another bound, in milliseconds).
  * @return 0 when consistent (after repair, with REPAIR), SHARENA_ECORRUPT
  *         when problems remain, SHARENA_ETIMEDOUT, or another negative
  *         error.

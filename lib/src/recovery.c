@@ -633,7 +633,11 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
                  void (*fn)(void *ctx, const char *problem), void *ctx,
                  sharena_fsck_report *report)
 {
-    sharena__lock_deadline(FSCK_LOCK_WAIT_NS);
+    int64_t wait = FSCK_LOCK_WAIT_NS;
+    const char *env = getenv("SHARENA_FSCK_WAIT_MS"); /* tests, fuzzing */
+    if (env && *env)
+        wait = strtoll(env, NULL, 10) * 1000000;
+    sharena__lock_deadline(wait > 0 ? wait : FSCK_LOCK_WAIT_NS);
     int r = fsck_main(a, flags, fn, ctx, report);
     sharena__lock_deadline(0);
     return r;

@@ -156,6 +156,11 @@ static int vec_insert(sharena_arena *a, sharena_id vec, uint64_t index,
         r = SHARENA_ERANGE;
     else
         r = ensure_room(a, s, &v);
+    /* Check the block again before writing into it: on a scribbled arena
+     * the allocator can hand out a block that overlaps this one. */
+    if (r == 0 && ((v = vec_at(a, s->word)) == NULL || v->len >= v->cap ||
+                   index > v->len))
+        r = SHARENA_ECORRUPT;
     if (r == 0) {
         uint64_t n = v->len;
         if (index < n) {
