@@ -115,14 +115,18 @@ static int ensure_room(sharena_arena *a, struct sharena__slot *s,
     struct sharena__vector *v = *vp;
     if (v->len < v->cap)
         return 0;
-    uint64_t off;
-    int r = vec_block(a, v->cap ? v->cap * 2 : 4, sharena__slot_index(a, s),
-                      &off);
+    uint64_t off, ncap = v->cap ? v->cap * 2 : 4;
+    uint64_t oldlen = v->len, oldend = s->word + sizeof *v + v->cap * 8;
+    int r = vec_block(a, ncap, sharena__slot_index(a, s), &off);
     if (r < 0)
         return r;
+    /* A scribbled allocator can hand out a block overlapping this one:
+     * refuse it rather than copy over ourselves (fsck frees it). */
+    if (off < oldend && s->word < off + sizeof *v + ncap * 8)
+        return SHARENA_ECORRUPT;
     struct sharena__vector *n = (void *)(a->base + off);
-    memcpy(n->items, v->items, v->len * 8);
-    n->len = v->len;
+    memcpy(n->items, v->items, oldlen * 8);
+    n->len = oldlen;
     SHARENA__HOOK("vector:grow-built");
     uint64_t old = s->word;
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
