@@ -232,12 +232,17 @@ static int grow(sharena_arena *a, struct sharena__slot *s,
                 struct sharena__map **mp)
 {
     struct sharena__map *m = *mp;
-    uint64_t ncap = m->cap * 2, off;
+    uint64_t cap = m->cap, ncap = cap * 2, off;
+    uint64_t oldend = s->word + sizeof *m + cap * sizeof m->entries[0];
     int r = sharena__map_init_block(a, ncap, sharena__slot_index(a, s), &off);
     if (r < 0)
         return r;
+    /* A scribbled allocator can hand out a block overlapping this table:
+     * refuse it rather than rebuild the table over itself (fsck frees it). */
+    if (off < oldend && s->word < off + sizeof *m + ncap * sizeof m->entries[0])
+        return SHARENA_ECORRUPT;
     struct sharena__map *n = (void *)(a->base + off);
-    for (uint64_t i = 0; i < m->cap; i++)
+    for (uint64_t i = 0; i < cap; i++)
         if (m->entries[i].key)
             place(n, m->entries[i].hash, m->entries[i].key,
                   m->entries[i].value);
