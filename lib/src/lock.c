@@ -23,7 +23,11 @@
 #include <unistd.h>
 
 #define HELD_MAX 16
-static __thread struct {
+/* initial-exec: one thread-pointer-relative load instead of a call to
+ * __tls_get_addr on every lock and unlock (the library is often dlopen()ed
+ * by Node and Python; these 150 bytes fit glibc's surplus static TLS). */
+#define SHARENA__TLS __attribute__((tls_model("initial-exec")))
+static __thread SHARENA__TLS struct {
     const uint32_t *words[HELD_MAX];
     unsigned n;
 } held;
@@ -150,7 +154,7 @@ static int64_t mono_ns(void)
  * after which a locker of this thread gives up with SHARENA_ETIMEDOUT
  * (fsck, which must answer on any arena, even one whose lock words were
  * scribbled to name a live process). */
-static __thread int64_t lock_deadline;
+static __thread SHARENA__TLS int64_t lock_deadline;
 
 void sharena__lock_deadline(int64_t ns_from_now)
 {
