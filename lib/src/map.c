@@ -302,6 +302,12 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
         memcpy(k->data, key, klen);
     k->data[klen] = 0;
     SHARENA__HOOK("map:key-allocated");
+    /* Check the table again before writing into it: on a scribbled arena
+     * the key's block can overlap it. */
+    if ((m = map_at(a, s->word)) == NULL || m->count >= m->cap) {
+        r = SHARENA_ECORRUPT;
+        goto out;
+    }
     place(m, hash, koff, ref);
 out:
     sharena__write_end(a, s, nested);

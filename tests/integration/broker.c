@@ -423,13 +423,19 @@ Test(broker, steady_state_is_sandboxed)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", B.pid);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
     int mode = -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "Seccomp: %d", &mode) == 1)
-            break;
-    fclose(f);
+    /* The socket accepts a moment before the filter is loaded: look again
+     * for up to ~10 s (a hang guard, not a timing check). */
+    for (int tries = 0; tries < 1000 && mode != 2; tries++) {
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f);
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "Seccomp: %d", &mode) == 1)
+                break;
+        fclose(f);
+        if (mode != 2)
+            usleep(10000);
+    }
     cr_assert_eq(mode, 2, "seccomp filter mode");
 }
 
