@@ -31,11 +31,10 @@
         exit(1);                                                             \
     } while (0)
 
-static int child(void)
+static int child(const char *empty)
 {
     /* 1. no filesystem: an empty root (needs CAP_SYS_CHROOT) */
-    char empty[] = "/tmp/sharena-empty.XXXXXX";
-    if (geteuid() == 0 && mkdtemp(empty)) {
+    if (empty) {
         if (chroot(empty) < 0 || chdir("/") < 0)
             DIE("child: chroot: %s\n", strerror(errno));
         printf("  [child] chrooted into an empty directory\n");
@@ -105,17 +104,22 @@ int main(int argc, char **argv)
     if ((r = sharena_delegate(c, names, 1, SHARENA_READONLY, &dfd)) < 0)
         DIE("delegate: %s\n", sharena_strerror(r));
     fflush(stdout);
+    /* the empty root the child is confined to; removed when it is done */
+    char empty_buf[] = "/tmp/sharena-empty.XXXXXX";
+    const char *empty = geteuid() == 0 ? mkdtemp(empty_buf) : NULL;
     pid_t pid = fork();
     if (pid == 0) {
         char num[16];
         int keep = dup(dfd); /* the one descriptor the child gets */
         snprintf(num, sizeof num, "%d", keep);
         setenv("SHARENA_FD", num, 1);
-        _exit(child());
+        _exit(child(empty));
     }
     close(dfd);
     int st;
     waitpid(pid, &st, 0);
+    if (empty)
+        rmdir(empty);
     int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
     printf("[parent] the child %s\n",
            ok ? "used exactly what it was given" : "FAILED");
