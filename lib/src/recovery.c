@@ -89,8 +89,11 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
     uint64_t lim = slot_limit(a);
     for (uint64_t i = 1; i < lim; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
-        if (s && mark_died(&s->lock, owner)) {
+        if (s && mark_died(&s->lock, owner))
             n++;
+        /* also objects an earlier recovery had to leave marked */
+        if (s && (__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
+                  SHARENA__LOCK_DIED)) {
             /* Repairing an object may need the arena lock. The caller (the
              * broker) must never wait for it: its holder may be another
              * dead client whose recovery is queued behind this one (a
