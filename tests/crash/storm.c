@@ -532,6 +532,24 @@ int main(int argc, char **argv)
     drain(pfd[0]);
     printf("storm: %u kills, %lu operations completed\n", kills,
            (unsigned long)completed);
+#if SHARENA_STORM_BROKER
+    /* The broker recovers a dead writer's locks when it sees the socket
+     * close, which is after waitpid() returned here: wait until it has
+     * released every writer's open (only ours is left), or fsck would see
+     * a live-listed owner mid-write. */
+    if (conn) {
+        sharena_arena_stat st = {0};
+        double deadline = now_s() + 30;
+        while ((r = sharena_stat(conn, arena_name, &st)) == 0 &&
+               st.clients > 1 && now_s() < deadline) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        check(r == 0 && st.clients == 1,
+              "the broker released every dead writer (%u opens left)",
+              st.clients);
+    }
+#endif
     check(completed > 0, "writers completed operations");
     verify(arena, nwriters);
     sharena_arena_close(arena);
