@@ -62,7 +62,7 @@ ext = Extension(
     # EPERM without it); the extension does not need it.
     extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-Wno-unused-parameter",
                         "-Wno-missing-field-initializers"],
-    libraries=["pthread", "dl"],
+    libraries=["pthread", "dl", "m"],
 )
 
 setup(ext_modules=[ext], cmdclass={"sdist": Sdist})

@@ -121,3 +121,23 @@ def test_error_hierarchy():
     assert issubclass(sharena.ArenaNotFoundError, FileNotFoundError)
     for cls in (sharena.CorruptArenaError, sharena.BrokerError, sharena.ClosedError):
         assert issubclass(cls, sharena.Error)
+
+
+def test_a_value_that_contains_itself_is_refused_not_a_crash(broker, name):
+    # an arena big enough that the C stack would end before the arena fills
+    with sharena.open(name, create=True, capacity=256 << 20) as a:
+        m = a.map("m")
+        objects = a.stat()["objects"]
+        d = {"k": "v"}
+        d["self"] = d
+        lst = [1]
+        lst.append(lst)
+        for cyclic in (d, lst, {"outer": [d]}):
+            with pytest.raises(RecursionError) as e:
+                m["cycle"] = cyclic
+            assert "contain itself" in str(e.value)
+        # nothing half-written (the id table may have grown: objects count)
+        assert "cycle" not in m and a.stat()["objects"] == objects
+        report = a.fsck()
+        assert report["ok"] and report["leaked_bytes"] == 0
+        a.delete()

@@ -145,3 +145,106 @@ def test_roots(arena):
     assert set(roots) >= {"top", "n"}
     del arena["top"]
     assert "top" not in arena
+
+
+def test_numpy_scalars_are_numbers_and_bools(arena):
+    np = pytest.importorskip("numpy")
+    m = arena.map("m")
+    v = arena.vector("v")
+    cases = [(np.float64(2.5), 2.5), (np.float32(1.5), 1.5), (np.float16(0.5), 0.5),
+             (np.int64(3), 3.0), (np.int8(-7), -7.0), (np.uint32(7), 7.0),
+             (np.uint64(2 ** 53), 2.0 ** 53), (np.array(4), 4.0), (np.array(0.25), 0.25)]
+    for i, (scalar, want) in enumerate(cases):
+        for store in (lambda x: m.__setitem__(f"k{i}", x), lambda x: m.set(f"s{i}", x),
+                      lambda x: arena.set_root(f"r{i}", x)):
+            store(scalar)
+        v.append(scalar)
+        for got in (m[f"k{i}"], m[f"s{i}"], arena[f"r{i}"], v[i]):
+            assert type(got) is float and got == want, (scalar, got)
+    for b in (np.bool_(True), np.bool_(False)):
+        m["b"] = b
+        v.append(b)
+        assert m["b"] is bool(b) and v[-1] is bool(b)
+    # a number or bool already stored takes numpy scalars too
+    r = m.ref("k0")
+    r.value = np.int32(9)
+    assert m["k0"] == 9.0
+    flag = m.ref("b")
+    flag.value = np.bool_(True)
+    assert m["b"] is True
+    shape = arena.shape({"x": "number", "ok": "bool"})
+    s = shape.new(x=np.float32(1.25), ok=np.bool_(True))
+    assert s.x == 1.25 and s.ok is True
+    s.drop()
+    # integers past 2**53 are refused whatever their type
+    with pytest.raises(sharena.ValueTooLargeError):
+        m["big"] = np.uint64(2 ** 53 + 1)
+    with pytest.raises(TypeError):
+        m["c"] = np.complex128(1 + 2j)
+    with pytest.raises(TypeError):
+        m["c"] = np.complex64(1)
+    assert "big" not in m and "c" not in m
+    # real buffers still become Bytes
+    m["arr"] = np.arange(4, dtype=np.uint8)
+    m["raw"] = memoryview(b"ab")
+    assert isinstance(m["arr"], sharena.Bytes) and bytes(m["arr"]) == b"\x00\x01\x02\x03"
+    assert bytes(m["raw"]) == b"ab"
+
+
+def test_add_refuses_int_results_past_2_53(arena):
+    m = arena.map("m")
+    m["n"] = 2 ** 53 - 1
+    r = m.ref("n")
+    assert r.add(1) == 2.0 ** 53
+    for op in (lambda: r.add(1), lambda: r.add(), lambda: m.add("n"), lambda: m.add("n", 5),
+               lambda: r.__iadd__(1)):
+        with pytest.raises(sharena.ValueTooLargeError) as e:
+            op()
+        assert isinstance(e.value, OverflowError) and "2**53" in str(e.value)
+        assert m["n"] == 2.0 ** 53, "a refused add leaves the value as it was"
+    assert r.add(-1) == 2.0 ** 53 - 1
+    m["neg"] = -(2 ** 53)
+    with pytest.raises(sharena.ValueTooLargeError):
+        m.add("neg", -1)
+    with pytest.raises(sharena.ValueTooLargeError):
+        m.add("fresh", 2 ** 53 + 1)  # the argument itself, as stores
+    with pytest.raises(sharena.ValueTooLargeError):
+        r.add(2 ** 60)
+    assert "fresh" not in m
+    # an int added to a fraction must give an exact result as well
+    m["half"] = 0.5
+    assert m.add("half", 2) == 2.5
+    with pytest.raises(sharena.ValueTooLargeError):
+        m.add("half", 2 ** 53)
+    # float deltas are float64 arithmetic: documented rounding, no error
+    m["f"] = 2.0 ** 53
+    assert m.add("f", 1.0) == 2.0 ** 53
+    assert m.ref("f").add(0.5) == 2.0 ** 53
+
+
+def test_set_root_owned_false_refuses_plain_values(arena):
+    used = arena.stat()["used_bytes"]
+    for value in (5, "text", True, b"raw", {"a": 1}, [1, 2]):
+        with pytest.raises(ValueError) as e:
+            arena.set_root("r", value, owned=False)
+        assert "owned" in str(e.value)
+        with pytest.raises(ValueError):
+            arena.map("m").set("k", value, owned=False)
+    assert "r" not in arena and "k" not in arena.map("m")
+    m = arena.map("m")
+    del arena["m"]
+    assert arena.stat()["used_bytes"] == used, "nothing was leaked"
+    # owned=True and the default store plain values owned by the directory
+    arena.set_root("r", {"a": 1}, owned=True)
+    arena.set_root("s", "x")
+    del arena["r"], arena["s"]
+    assert arena.stat()["used_bytes"] == used
+    # views: owned=False binds a reference, the creator keeps it
+    obj = arena.new({"b": 2})
+    arena.set_root("ref", obj, owned=False)
+    del arena["ref"]
+    assert obj.alive and dict(obj) == {"b": 2.0}
+    obj.drop()
+    assert arena.stat()["used_bytes"] == used
+    with pytest.raises(sharena.StaleRefError):
+        m["x"]

@@ -104,6 +104,7 @@ typedef enum {
     SH_W_ROOT,  /* a root name: ENOENT -> KeyNotFoundError(name) */
     SH_W_ARENA, /* an arena name: ENOENT -> ArenaNotFoundError */
     SH_W_INDEX, /* a vector index: ERANGE -> IndexError subclass */
+    SH_W_ADD,   /* an add: EOVERFLOW with detail (value, delta) */
 } sh_what;
 
 /* Raise the exception for sharena error @p code (negative); @p detail (may
@@ -169,12 +170,31 @@ PyObject *sh_to_python(ArenaObject *ar, sharena_id id);
  * arena: no, they stay whoever's they were). Raises and returns -1 on
  * error, leaving nothing behind. Runs writes without the GIL. */
 int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned);
+/* -1 with ValueError when owned=False (@p own == 0) comes with a plain
+ * value: the object stored for it would have no owner at all. */
+int sh_check_unowned(PyObject *o, int own, const char *where);
 /* Drop an object made by sh_store() after a failed insertion. */
 void sh_discard(ArenaObject *ar, sharena_id id);
 
-/* A Python int or float as a double: ints must be exact (|v| <= 2**53).
- * Returns -1 with an exception. */
+/* A Python int or float (or a numpy scalar) as a double: ints must be
+ * exact (|v| <= 2**53, else ValueTooLargeError); complex numbers are
+ * refused. *integer tells whether it was an int. Returns -1 with an
+ * exception. */
+int sh_as_number(PyObject *o, double *out, bool *integer);
 int sh_as_double(PyObject *o, double *out);
+/* True/False or a numpy bool; TypeError for anything else. */
+int sh_as_bool(PyObject *o, bool *out);
+
+/* Numeric scalars that also export a (0-d) buffer: numpy scalars and 0-d
+ * arrays. They are stored as numbers and bools, not as Bytes. */
+typedef enum {
+    SH_SCALAR_NONE = 0,
+    SH_SCALAR_BOOL,
+    SH_SCALAR_INT,
+    SH_SCALAR_FLOAT,
+    SH_SCALAR_COMPLEX,
+} sh_scalar;
+sh_scalar sh_scalar_kind(PyObject *o);
 
 /* Key of a map as UTF-8; raises TypeError for non-str. */
 static inline const char *sh_key(PyObject *key, Py_ssize_t *len)
@@ -186,6 +206,15 @@ static inline const char *sh_key(PyObject *key, Py_ssize_t *len)
     }
     return PyUnicode_AsUTF8AndSize(key, len);
 }
+
+/* Atomically add @p delta to number @p id; *res receives the new value.
+ * With @p integer (an int delta) the sum must be exact and within 2**53,
+ * else SHARENA_EOVERFLOW with *res = the value found (nothing changes).
+ * Call without the GIL. */
+int sh_number_add(sharena_arena *a, sharena_id id, double delta, bool integer,
+                  double *res);
+/* Raise the error of a failed sh_number_add(). */
+PyObject *sh_raise_add(int code, double value, double delta);
 
 int sh_views_init(PyObject *module);
 int sh_arena_init(PyObject *module);

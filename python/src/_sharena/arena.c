@@ -275,7 +275,8 @@ static PyObject *arena_root_set(ArenaObject *ar, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO|p:_root_set", &name, &value, &own))
         return NULL;
     const char *n = root_name(name);
-    if (!n || sh_arena_ok(ar) < 0)
+    if (!n || sh_arena_ok(ar) < 0 ||
+        sh_check_unowned(value, own, "roots directory") < 0)
         return NULL;
     sharena_id id;
     bool owned;

@@ -275,10 +275,63 @@ PyObject *sh_to_python(ArenaObject *ar, sharena_id id)
 
 /* ---- storing ------------------------------------------------------------------ */
 
-int sh_as_double(PyObject *o, double *out)
+/* What a 0-d buffer exporter with a numeric format is: numpy scalars
+ * (numpy.int64, numpy.float32, numpy.bool_, ...) and 0-d arrays. They export
+ * the buffer protocol, but they are numbers, not byte strings. */
+sh_scalar sh_scalar_kind(PyObject *o)
 {
+    PyNumberMethods *nb = Py_TYPE(o)->tp_as_number;
+    if (!PyObject_CheckBuffer(o) || !nb || (!nb->nb_index && !nb->nb_float))
+        return SH_SCALAR_NONE;
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_FULL_RO) < 0) {
+        PyErr_Clear(); /* not ours to report: the caller stores it as bytes */
+        return SH_SCALAR_NONE;
+    }
+    sh_scalar k = SH_SCALAR_NONE;
+    const char *f = view.format ? view.format : "B";
+    while (*f && strchr("@=<>!", *f))
+        f++;
+    if (view.ndim == 0 && f[0]) {
+        if (f[0] == 'Z')
+            k = SH_SCALAR_COMPLEX;
+        else if (f[1] == 0 && f[0] == '?')
+            k = SH_SCALAR_BOOL;
+        else if (f[1] == 0 && strchr("bBhHiIlLqQnN", f[0]))
+            k = SH_SCALAR_INT;
+        else if (f[1] == 0 && strchr("efdg", f[0]))
+            k = SH_SCALAR_FLOAT;
+    }
+    PyBuffer_Release(&view);
+    return k;
+}
+
+static int refuse_complex(PyObject *o)
+{
+    PyErr_Format(PyExc_TypeError,
+                 "cannot store a complex number (%.100s): sharena numbers "
+                 "are real (float64); store .real and .imag separately",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+int sh_as_number(PyObject *o, double *out, bool *integer)
+{
+    *integer = false;
     if (PyFloat_Check(o)) {
         *out = PyFloat_AS_DOUBLE(o);
+        return 0;
+    }
+    if (PyComplex_Check(o))
+        return refuse_complex(o);
+    sh_scalar k = PyLong_Check(o) ? SH_SCALAR_NONE : sh_scalar_kind(o);
+    if (k == SH_SCALAR_COMPLEX)
+        return refuse_complex(o); /* its __float__ would drop .imag */
+    if (k == SH_SCALAR_FLOAT || k == SH_SCALAR_BOOL) {
+        double d = PyFloat_AsDouble(o); /* numpy.float32, 0-d arrays */
+        if (d == -1.0 && PyErr_Occurred())
+            return -1;
+        *out = d;
         return 0;
     }
     if (PyLong_Check(o) || (!PyBool_Check(o) && PyIndex_Check(o))) {
@@ -299,9 +352,10 @@ int sh_as_double(PyObject *o, double *out)
         }
         Py_DECREF(n);
         *out = (double)v;
+        *integer = true;
         return 0;
     }
-    if (!PyUnicode_Check(o) && Py_TYPE(o)->tp_as_number &&
+    if (!PyUnicode_Check(o) && !PyBytes_Check(o) && Py_TYPE(o)->tp_as_number &&
         Py_TYPE(o)->tp_as_number->nb_float) {
         double d = PyFloat_AsDouble(o); /* numpy.float32 and friends */
         if (d == -1.0 && PyErr_Occurred())
@@ -309,8 +363,45 @@ int sh_as_double(PyObject *o, double *out)
         *out = d;
         return 0;
     }
-    PyErr_Format(PyExc_TypeError, "expected a number, not %.100s",
+    PyErr_Format(PyExc_TypeError, "expected a number (int or float), not %.100s",
                  Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+int sh_as_double(PyObject *o, double *out)
+{
+    bool integer;
+    return sh_as_number(o, out, &integer);
+}
+
+int sh_as_bool(PyObject *o, bool *out)
+{
+    if (PyBool_Check(o)) {
+        *out = o == Py_True;
+        return 0;
+    }
+    if (sh_scalar_kind(o) == SH_SCALAR_BOOL) {
+        int t = PyObject_IsTrue(o);
+        if (t < 0)
+            return -1;
+        *out = t;
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError, "expected a bool, not %.100s",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+int sh_check_unowned(PyObject *o, int own, const char *where)
+{
+    if (own != 0 || PyObject_TypeCheck(o, &ShViewType))
+        return 0;
+    PyErr_Format(PyExc_ValueError,
+                 "owned=False is for objects you already own (views and refs, "
+                 "e.g. from arena.new()): a plain %.100s stored now would have "
+                 "no owner and leak; leave owned out or pass owned=True to let "
+                 "the %s own it",
+                 Py_TYPE(o)->tp_name, where);
     return -1;
 }
 
@@ -427,6 +518,21 @@ static int store_bytes(ArenaObject *ar, PyObject *o, sharena_id *id)
     return rc;
 }
 
+/* A container stores its children through sh_store(): a value that contains
+ * itself would recurse until the C stack ends (the arena may be big enough
+ * never to fill up first), so nesting counts against Python's recursion
+ * limit and a cycle raises RecursionError. */
+static int store_nested(ArenaObject *ar, PyObject *o, sharena_id *id,
+                        int (*store)(ArenaObject *, PyObject *, sharena_id *))
+{
+    if (Py_EnterRecursiveCall(" while storing a nested value in a sharena "
+                              "arena (does it contain itself?)"))
+        return -1;
+    int r = store(ar, o, id);
+    Py_LeaveRecursiveCall();
+    return r;
+}
+
 int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
 {
     *owned = true;
@@ -464,21 +570,40 @@ int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
         return -1;
     }
     if (PyDict_Check(o))
-        return store_map(ar, o, id);
+        return store_nested(ar, o, id, store_map);
     if (PyList_Check(o) || PyTuple_Check(o))
-        return store_vector(ar, o, id);
-    if (PyObject_CheckBuffer(o))
-        return store_bytes(ar, o, id);
+        return store_nested(ar, o, id, store_vector);
+    if (PyObject_CheckBuffer(o)) {
+        bool b;
+        double d;
+        switch (sh_scalar_kind(o)) {
+        case SH_SCALAR_BOOL:
+            if (sh_as_bool(o, &b) < 0)
+                return -1;
+            return SH_CALL(ar, sharena_bool_new(ar->a, b, id));
+        case SH_SCALAR_INT:
+        case SH_SCALAR_FLOAT:
+            if (sh_as_double(o, &d) < 0)
+                return -1;
+            return SH_CALL(ar, sharena_number_new(ar->a, d, id));
+        case SH_SCALAR_COMPLEX:
+            return refuse_complex(o);
+        default:
+            return store_bytes(ar, o, id);
+        }
+    }
     int is = PyObject_IsInstance(o, abc_mapping);
     if (is < 0)
         return -1;
     if (is)
-        return store_map(ar, o, id);
+        return store_nested(ar, o, id, store_map);
     is = PyObject_IsInstance(o, abc_sequence);
     if (is < 0)
         return -1;
     if (is)
-        return store_vector(ar, o, id);
+        return store_nested(ar, o, id, store_vector);
+    if (PyComplex_Check(o))
+        return refuse_complex(o);
     if (PyIndex_Check(o) ||
         (Py_TYPE(o)->tp_as_number && Py_TYPE(o)->tp_as_number->nb_float)) {
         double d;

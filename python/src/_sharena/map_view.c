@@ -131,7 +131,7 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
         return -1;
     Py_ssize_t klen;
     const char *k = sh_key(key, &klen);
-    if (!k)
+    if (!k || sh_check_unowned(o, own, "map") < 0)
         return -1;
     sharena_arena *a = ar->a;
     sharena_id id = m->id;
@@ -301,7 +301,8 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     }
     ArenaObject *ar = m->arena;
     double delta = 1.0, res = 0;
-    if (n == 2 && sh_as_double(args[1], &delta) < 0)
+    bool integer = true;
+    if (n == 2 && sh_as_number(args[1], &delta, &integer) < 0)
         return NULL;
     Py_ssize_t klen;
     const char *k = sh_arena_ok(ar) < 0 ? NULL : sh_key(args[0], &klen);
@@ -327,7 +328,8 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
         }
         if (r < 0)
             break;
-        Py_BEGIN_ALLOW_THREADS r = sharena_number_add(ar->a, v, delta, &res);
+        Py_BEGIN_ALLOW_THREADS r = sh_number_add(ar->a, v, delta, integer,
+                                                 &res);
         Py_END_ALLOW_THREADS
         if (r != SHARENA_ESTALE || tries == 16)
             break;
@@ -335,7 +337,7 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     if (locked)
         sh_unlock_op(ar, m->id, took);
     if (r < 0)
-        return sh_raise(r, SH_W_NONE, NULL);
+        return sh_raise_add(r, res, delta);
     return PyFloat_FromDouble(res);
 }
 

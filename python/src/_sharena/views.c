@@ -3,6 +3,7 @@
  * vector_view.c. */
 #include "_sharena.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -215,8 +216,11 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
         if (sh_as_double(o, &d) < 0)
             return -1;
         ok = SH_UNLOCKED(ar, r = sharena_number_set(ar->a, v->id, d));
-    } else if (t == SHARENA_T_BOOL && PyBool_Check(o)) {
-        bool b = o == Py_True;
+    } else if (t == SHARENA_T_BOOL &&
+               (PyBool_Check(o) || sh_scalar_kind(o) == SH_SCALAR_BOOL)) {
+        bool b;
+        if (sh_as_bool(o, &b) < 0)
+            return -1;
         ok = SH_UNLOCKED(ar, r = sharena_bool_set(ar->a, v->id, b));
     } else if (t == SHARENA_T_BYTES && PyObject_CheckBuffer(o)) {
         Py_buffer buf;
@@ -257,20 +261,61 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
     return 0;
 }
 
+int sh_number_add(sharena_arena *a, sharena_id id, double delta, bool integer,
+                  double *res)
+{
+    if (!integer) /* float64 arithmetic: rounds past 2**53, by definition */
+        return sharena_number_add(a, id, delta, res);
+    /* Check and add under the object's lock (a lock this thread already
+     * holds, inside `with ref.locked()`, is reused). */
+    int locked = sharena_lock(a, id);
+    if (locked < 0 && locked != SHARENA_EDEADLK)
+        return locked;
+    double cur;
+    int r = sharena_number_get(a, id, &cur);
+    if (r == 0) {
+        /* TwoSum: err is what rounding lost from cur + delta */
+        double s = cur + delta, bb = s - cur;
+        double err = (cur - (s - bb)) + (delta - bb);
+        if (isfinite(s) && (err != 0 || fabs(s) > 0x1p53)) {
+            *res = cur;
+            r = SHARENA_EOVERFLOW;
+        } else {
+            r = sharena_number_add(a, id, delta, res);
+        }
+    }
+    if (locked == 0)
+        (void)sharena_unlock(a, id);
+    return r;
+}
+
+PyObject *sh_raise_add(int code, double value, double delta)
+{
+    if (code != SHARENA_EOVERFLOW)
+        return sh_raise(code, SH_W_NONE, NULL);
+    PyObject *d = Py_BuildValue("(dd)", value, delta);
+    if (!d)
+        return NULL;
+    sh_raise(code, SH_W_ADD, d);
+    Py_DECREF(d);
+    return NULL;
+}
+
 static PyObject *ref_add(ViewObject *v, PyObject *args)
 {
     PyObject *delta = NULL;
     if (!PyArg_ParseTuple(args, "|O:add", &delta))
         return NULL;
     double d = 1.0, res = 0;
-    if (delta && sh_as_double(delta, &d) < 0)
+    bool integer = true;
+    if (delta && sh_as_number(delta, &d, &integer) < 0)
         return NULL;
     ArenaObject *ar = v->arena;
     int r;
-    if (SH_UNLOCKED(ar, r = sharena_number_add(ar->a, v->id, d, &res)) < 0)
+    if (SH_UNLOCKED(ar, r = sh_number_add(ar->a, v->id, d, integer, &res)) < 0)
         return NULL;
     if (r < 0)
-        return sh_raise(r, SH_W_NONE, NULL);
+        return sh_raise_add(r, res, d);
     return PyFloat_FromDouble(res);
 }
 
@@ -667,12 +712,9 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
         }
         ok = SH_UNLOCKED(ar, r = sharena_struct_set_number(ar->a, v->id, i, d));
     } else if (type == SHARENA_T_BOOL) {
-        if (!PyBool_Check(o)) {
-            PyErr_Format(PyExc_TypeError, "bool field needs a bool, not %.100s",
-                         Py_TYPE(o)->tp_name);
+        bool b;
+        if (sh_as_bool(o, &b) < 0)
             return -1;
-        }
-        bool b = o == Py_True;
         ok = SH_UNLOCKED(ar, r = sharena_struct_set_bool(ar->a, v->id, i, b));
     } else if (type == SHARENA_T_STRING) {
         Py_ssize_t len;

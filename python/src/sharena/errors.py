@@ -163,7 +163,15 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
     text = _c.strerror(code)
     if code == _c.EOVERFLOW and isinstance(detail, int):
         return (f"{detail} does not fit in a sharena number: integers are "
-                f"stored as IEEE-754 doubles, exact only up to 2**53")
+                f"stored as IEEE-754 doubles, exact only up to 2**53 (store "
+                f"float({detail}) to accept rounding, or a str for exact digits)")
+    if code == _c.EOVERFLOW and what == "add":
+        value, delta = detail
+        return (f"adding {int(delta)} to {value!r} would not give an exact "
+                f"integer: integers are exact only up to 2**53 in a sharena "
+                f"number, and an int add is refused past that (nothing was "
+                f"changed; add a float such as {float(delta)!r} to accept "
+                f"float64 rounding)")
     if code == _c.ECONNREFUSED and detail is not None:
         return f"{text}: {detail}"
     if what == "index" and detail is not None:
