@@ -58,6 +58,7 @@ typedef struct {
     int closing;          /* set under the GIL; read without it by waits */
     int users;            /* atomic: calls running without the GIL */
     Py_ssize_t exports;   /* buffers exported by its Bytes views */
+    PyObject *exported;   /* dict: bytes id -> buffers exported (exports.c) */
     PyObject *weakrefs;
 } ArenaObject;
 
@@ -149,6 +150,22 @@ static inline void sh_leave(ArenaObject *ar)
     }))
 
 void sh_arena_release_export(ArenaObject *ar);
+
+/* ---- exported buffers (exports.c) -------------------------------------------
+ * Each check returns 0 when the operation frees no buffer this process has
+ * exported, else raises BufferError and returns -1. Cheap (one test) while
+ * nothing is exported. */
+int sh_export_add(ArenaObject *ar, sharena_id id);
+void sh_export_remove(ArenaObject *ar, sharena_id id);
+/* Dropping @p id (what it owns; every child if @p all). */
+int sh_check_free(ArenaObject *ar, sharena_id id, bool all);
+/* Removing every child of container @p id (clear()). */
+int sh_check_free_children(ArenaObject *ar, sharena_id id);
+/* Removing or replacing the value at a map key / vector index / root. */
+int sh_check_free_key(ArenaObject *ar, sharena_id map, const char *k,
+                      size_t klen);
+int sh_check_free_index(ArenaObject *ar, sharena_id vec, uint64_t i);
+int sh_check_free_root(ArenaObject *ar, const char *name);
 
 /* ---- values (convert.c) ---------------------------------------------------- */
 

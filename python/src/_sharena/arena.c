@@ -66,6 +66,7 @@ static void arena_dealloc(ArenaObject *ar)
         __atomic_store_n(&ar->closing, 1, __ATOMIC_RELEASE);
         finish_close(ar);
     }
+    Py_XDECREF(ar->exported);
     Py_XDECREF(ar->conn);
     Py_XDECREF(ar->name);
     Py_XDECREF(ar->socket);
@@ -276,7 +277,8 @@ static PyObject *arena_root_set(ArenaObject *ar, PyObject *args)
         return NULL;
     const char *n = root_name(name);
     if (!n || sh_arena_ok(ar) < 0 ||
-        sh_check_unowned(value, own, "roots directory") < 0)
+        sh_check_unowned(value, own, "roots directory") < 0 ||
+        sh_check_free_root(ar, n) < 0)
         return NULL;
     sharena_id id;
     bool owned;
@@ -302,7 +304,7 @@ static PyObject *arena_root_set(ArenaObject *ar, PyObject *args)
 static PyObject *arena_root_remove(ArenaObject *ar, PyObject *name)
 {
     const char *n = root_name(name);
-    if (!n)
+    if (!n || sh_arena_ok(ar) < 0 || sh_check_free_root(ar, n) < 0)
         return NULL;
     int r;
     if (SH_UNLOCKED(ar, r = sharena_root_remove(ar->a, n)) < 0)

@@ -131,7 +131,8 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
         return -1;
     Py_ssize_t klen;
     const char *k = sh_key(key, &klen);
-    if (!k || sh_check_unowned(o, own, "map") < 0)
+    if (!k || sh_check_unowned(o, own, "map") < 0 ||
+        sh_check_free_key(ar, m->id, k, (size_t)klen) < 0)
         return -1;
     sharena_arena *a = ar->a;
     sharena_id id = m->id;
@@ -187,7 +188,7 @@ static int map_del(ViewObject *m, PyObject *key)
         return -1;
     Py_ssize_t klen;
     const char *k = sh_key(key, &klen);
-    if (!k)
+    if (!k || sh_check_free_key(ar, m->id, k, (size_t)klen) < 0)
         return -1;
     int r;
     if (SH_UNLOCKED(ar, r = sharena_map_remove(ar->a, m->id, k, (size_t)klen,
@@ -249,6 +250,8 @@ static PyObject *map_pop(ViewObject *m, PyObject *const *args, Py_ssize_t n)
         sh_raise(r, r == SHARENA_ENOENT ? SH_W_KEY : SH_W_NONE, key);
         goto out;
     }
+    if (sh_check_free_key(ar, m->id, k, (size_t)klen) < 0)
+        goto out;
     res = sh_to_python(ar, v);
     if (!res)
         goto out;
@@ -419,6 +422,10 @@ static PyObject *map_clear(ViewObject *m, PyObject *unused)
     bool took;
     if (sh_lock_op(ar, m->id, &took) < 0)
         return NULL;
+    if (sh_check_free_children(ar, m->id) < 0) {
+        sh_unlock_op(ar, m->id, took);
+        return NULL;
+    }
     PyObject *keys = map_keys_list(ar, m->id);
     int r = 0;
     for (Py_ssize_t i = 0; keys && r == 0 && i < PyList_GET_SIZE(keys); i++) {

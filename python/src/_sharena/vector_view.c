@@ -190,6 +190,14 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     if (vec_len(ar, v->id, &n) < 0)
         goto out;
     Py_ssize_t count = PySlice_AdjustIndices(n, &start, &stop, step);
+    /* every element the slice frees, checked before any is touched (a
+     * contiguous assignment replaces [start, stop), whatever its length) */
+    bool contiguous = step == 1 && items;
+    Py_ssize_t nfreed = contiguous ? stop - start : count;
+    for (Py_ssize_t k = 0; k < nfreed; k++)
+        if (sh_check_free_index(ar, v->id,
+                                (uint64_t)(start + k * (contiguous ? 1 : step))) < 0)
+            goto out;
     if (step == 1 && items) {
         for (Py_ssize_t i = stop; i-- > start;)
             if (vec_remove(ar, v->id, i) < 0)
@@ -246,7 +254,7 @@ static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
     Py_ssize_t i;
     if (norm_index(v, key, &i) < 0)
         return -1;
-    if (sh_enter(ar) < 0)
+    if (sh_check_free_index(ar, v->id, (uint64_t)i) < 0 || sh_enter(ar) < 0)
         return -1;
     int rc = o ? vec_put(v, V_SET, i, o) : vec_remove(ar, v->id, i);
     sh_leave(ar);
@@ -334,6 +342,8 @@ static PyObject *vector_pop(ViewObject *v, PyObject *const *args,
         sh_raise(r, SH_W_NONE, NULL);
         goto out;
     }
+    if (owned && sh_check_free(ar, id, false) < 0)
+        goto out;
     res = owned ? sh_to_python(ar, id) : sh_value_or_raise(ar, id);
     if (res && vec_remove(ar, v->id, i) < 0)
         Py_CLEAR(res);
@@ -350,7 +360,9 @@ static PyObject *vector_clear(ViewObject *v, PyObject *unused)
     if (sh_arena_ok(ar) < 0 || sh_lock_op(ar, v->id, &took) < 0)
         return NULL;
     Py_ssize_t n;
-    int rc = vec_len(ar, v->id, &n);
+    int rc = sh_check_free_children(ar, v->id);
+    if (rc == 0)
+        rc = vec_len(ar, v->id, &n);
     while (rc == 0 && n-- > 0)
         rc = vec_remove(ar, v->id, n);
     sh_unlock_op(ar, v->id, took);

@@ -76,13 +76,9 @@ static PyObject *view_drop(ViewObject *v, PyObject *args, PyObject *kw)
     int rec = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:drop", kwlist, &rec))
         return NULL;
-    if (v->exports > 0) {
-        PyErr_SetString(PyExc_BufferError,
-                        "cannot drop a bytes object while memoryviews of it "
-                        "exist (release them first)");
-        return NULL;
-    }
     ArenaObject *ar = v->arena;
+    if (sh_arena_ok(ar) < 0 || sh_check_free(ar, v->id, rec) < 0)
+        return NULL;
     int r;
     if (SH_UNLOCKED(ar, r = sharena_drop(ar->a, v->id,
                                          rec ? SHARENA_DROP_RECURSIVE : 0)) <
@@ -419,11 +415,17 @@ static int bytes_getbuffer(ViewObject *v, Py_buffer *view, int flags)
         PyErr_SetString(PyExc_BufferError, "buffer too large");
         return -1;
     }
-    if (PyBuffer_FillInfo(view, (PyObject *)v, p, (Py_ssize_t)size,
-                          ar->readonly, flags) < 0)
+    if (sh_export_add(ar, v->id) < 0) {
+        view->obj = NULL;
         return -1;
+    }
+    if (PyBuffer_FillInfo(view, (PyObject *)v, p, (Py_ssize_t)size,
+                          ar->readonly, flags) < 0) {
+        sh_export_remove(ar, v->id);
+        sh_arena_release_export(ar);
+        return -1;
+    }
     v->exports++;
-    ar->exports++;
     return 0;
 }
 
@@ -431,6 +433,7 @@ static void bytes_releasebuffer(ViewObject *v, Py_buffer *view)
 {
     (void)view;
     v->exports--;
+    sh_export_remove(v->arena, v->id);
     sh_arena_release_export(v->arena);
 }
 
