@@ -83,6 +83,7 @@ run_ctest ctest "$here/build"
 if ((!quick)); then
   section "C tests under ASan+UBSan"
   if cmake -S . -B build-asan "${cfg[@]}" -DSHARENA_SANITIZE=address,undefined \
+       -DSHARENA_STORM_SECONDS=10 \
        -DSHARENA_BUILD_BENCH=OFF >/dev/null &&
      cmake --build build-asan -j"$jobs" >/dev/null; then
     # The storm kills writers by design; under ASan it runs but shorter.
