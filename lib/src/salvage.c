@@ -29,6 +29,7 @@ struct salvage {
     struct sref *v;
     size_t n, cap;
     uint64_t fixed;
+    unsigned lost_chunk; /* first handle-table chunk given up in step 3 */
     bool oom;
 };
 
@@ -118,7 +119,35 @@ static void drop_ref(struct salvage *sv, const struct sref *r)
         struct sharena__map *m = (void *)(sv->a->base + s->word);
         m->entries[r->aux & 0xffffffffu].key = 0;
         sv->fixed++;
+    } else if (r->aux < sv->lost_chunk) {
+        sv->lost_chunk = (unsigned)r->aux; /* released after step 3 */
     }
+}
+
+/* Give up handle-table chunks @p from and later (no gaps in the table):
+ * clear them in the header and this process's cache, forget their refs
+ * among the first @p *kept, and shrink the slot count to what is left.
+ * The objects in their slots are lost; their blocks become leaks that the
+ * repairing pass frees. */
+static void lose_chunks(struct salvage *sv, unsigned from, size_t *kept)
+{
+    struct sharena__header *h = sharena__hdr(sv->a);
+    for (unsigned k = from; k < SHARENA__SLOT_CHUNKS; k++) {
+        if (h->slot_chunks[k])
+            sv->fixed++;
+        h->slot_chunks[k] = 0;
+        sv->a->chunks[k] = NULL;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < *kept; i++)
+        if (sv->v[i].kind != CHUNK || sv->v[i].aux < from)
+            sv->v[j++] = sv->v[i];
+    *kept = j;
+    uint64_t covered =
+        from ? (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << from) - 1)
+             : 1;
+    if (h->slot_count > covered)
+        h->slot_count = covered;
 }
 
 static int by_off(const void *x, const void *y)
@@ -157,7 +186,7 @@ static void grow_block(sharena_arena *a, uint64_t b, uint64_t by)
 int sharena__salvage(sharena_arena *a, uint64_t *fixed)
 {
     struct sharena__header *h = sharena__hdr(a);
-    struct salvage sv = {.a = a};
+    struct salvage sv = {.a = a, .lost_chunk = SHARENA__SLOT_CHUNKS};
 
     /* 1. The handle table: trust this process's cache over the header. */
     uint64_t covered = 1;
@@ -175,7 +204,16 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         }
         if (!off)
             gap = true;
-        if (off && (gap || !fits(a, off, bytes))) {
+        /* a chunk overlapping an earlier one: one of the two offsets is
+         * scribbled; the earlier (smaller) chunks hold more slots in use */
+        bool overlap = false;
+        for (unsigned j = 0; off && j < k && !overlap; j++) {
+            uint64_t o = h->slot_chunks[j], ob = ((uint64_t)SHARENA__SLOT_CHUNK0
+                                                  << j) *
+                                                 sizeof(struct sharena__slot);
+            overlap = o && off - 16 < o + ob && o - 16 < off + bytes;
+        }
+        if (off && (gap || overlap || !fits(a, off, bytes))) {
             h->slot_chunks[k] = 0; /* its slots are lost */
             a->chunks[k] = NULL;
             gap = true;
@@ -265,6 +303,9 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
                        : a->heap_start;
         }
     }
+
+    if (sv.lost_chunk < SHARENA__SLOT_CHUNKS)
+        lose_chunks(&sv, sv.lost_chunk, &kept);
 
     /* 4. Re-tile the heap. */
     uint64_t pos = a->heap_start, prev = 0, used = 0;
