@@ -141,3 +141,27 @@ def test_a_value_that_contains_itself_is_refused_not_a_crash(broker, name):
         report = a.fsck()
         assert report["ok"] and report["leaked_bytes"] == 0
         a.delete()
+
+
+def test_invalid_utf8_in_the_arena_is_an_encoding_error(arena):
+    """Strings and keys are validated when written; one that another
+    writer scribbled over (here: through our own mapping of the memfd)
+    surfaces as EncodingError, never as a bare UnicodeDecodeError."""
+    import mmap
+    m = arena.map("m")
+    m["s"] = "MARKER-one-of-a-kind"
+    m["KEYMARK-unique"] = 1
+    shape = arena.shape({"name": "string"})
+    m.set("rec", shape.new(name="FIELDMARK-unique"), owned=True)
+    with mmap.mmap(arena.fd, 0) as mm:
+        for marker, bad in ((b"MARKER-one", 0xFF), (b"KEYMARK-uni", 0xFE), (b"FIELDMARK-u", 0xC0)):
+            i = mm.find(marker)
+            assert i >= 0
+            mm[i] = bad
+    rec = m.ref("rec").value
+    for op in (lambda: m["s"], lambda: m.ref("s").value, lambda: list(m), lambda: m.to_python(),
+               lambda: list(m.items()), lambda: rec.name, lambda: rec.to_python()):
+        with pytest.raises(sharena.EncodingError) as e:
+            op()
+        assert isinstance(e.value, UnicodeError) and "fsck" in str(e.value)
+    assert not arena.fsck()["ok"]

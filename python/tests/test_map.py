@@ -99,3 +99,59 @@ def test_many_keys(arena):
     assert len(m) == n
     assert all(m[f"key{i}"] == i for i in range(0, n, 997))
     assert sum(1 for _ in m) == n
+
+
+def test_locked_is_reentrant_in_one_thread(arena):
+    m = arena.map("m")
+    same = arena.map("m")  # another view of the same object shares the lock
+    with m.locked():
+        with m.locked():
+            with same.locked():
+                m["x"] = 1
+                m.add("n")
+                m.pop("x")
+            m["y"] = 2
+        m["z"] = 3  # still held by the outer block
+    # released: another thread can take it now
+    import threading
+    got = []
+    t = threading.Thread(target=lambda: got.append(m.setdefault("w", 4)))
+    t.start()
+    t.join(30)
+    assert got == [4.0] and dict(m) == {"n": 1.0, "y": 2.0, "z": 3.0, "w": 4.0}
+
+
+def test_lock_taken_twice_outside_locked_is_a_deadlock_error(arena):
+    m = arena.map("m")
+    m._lock()
+    try:
+        with pytest.raises(sharena.DeadlockError) as e:
+            m._lock()
+        assert isinstance(e.value, RuntimeError) and "already holds" in str(e.value)
+    finally:
+        m._unlock()
+
+
+def test_dangling_entry_is_listed_and_reading_it_raises(arena):
+    """A child dropped through another ref leaves its key behind: the key
+    is still in the map (len, iter, keys, in), its value is gone (getitem,
+    get, items, values, to_python raise StaleRefError), del cleans it up."""
+    m = arena.map("m")
+    m["ok"] = "fine"
+    m["gone"] = {"a": 1}
+    m["num"] = 5
+    m["gone"].drop()
+    m.ref("num").drop()
+    assert len(m) == 3
+    assert sorted(m) == sorted(m.keys()) == ["gone", "num", "ok"]
+    assert "gone" in m and "num" in m
+    for op in (lambda: m["gone"], lambda: m.get("gone"), lambda: m.get("num", 0),
+               lambda: list(m.items()), lambda: list(m.values()), lambda: dict(m),
+               lambda: m.to_python(), lambda: m.setdefault("num", 1)):
+        with pytest.raises(sharena.StaleRefError) as e:
+            op()
+        assert "del " in str(e.value)
+    del m["gone"]
+    del m["num"]
+    assert dict(m) == {"ok": "fine"} and len(m) == 1
+    assert arena.fsck()["ok"]

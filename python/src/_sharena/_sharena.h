@@ -106,6 +106,7 @@ typedef enum {
     SH_W_ARENA, /* an arena name: ENOENT -> ArenaNotFoundError */
     SH_W_INDEX, /* a vector index: ERANGE -> IndexError subclass */
     SH_W_ADD,   /* an add: EOVERFLOW with detail (value, delta) */
+    SH_W_ENTRY, /* a map key whose value was dropped: ESTALE */
 } sh_what;
 
 /* Raise the exception for sharena error @p code (negative); @p detail (may
@@ -190,6 +191,13 @@ int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned);
 /* -1 with ValueError when owned=False (@p own == 0) comes with a plain
  * value: the object stored for it would have no owner at all. */
 int sh_check_unowned(PyObject *o, int own, const char *where);
+/* After the value @p *v at map key @p k was found dropped (ESTALE): 1 when
+ * the key now holds another object (*v updated: read again), 0 when the key
+ * is gone, -1 with StaleRefError raised when the entry still names the
+ * dropped object (a dangling entry: its key is listed, its value cannot be
+ * read). @p key may be NULL (decoded from @p k for the message). */
+int sh_map_recheck(ArenaObject *ar, sharena_id map, const char *k,
+                   size_t klen, PyObject *key, sharena_id *v);
 /* Drop an object made by sh_store() after a failed insertion. */
 void sh_discard(ArenaObject *ar, sharena_id id);
 
@@ -212,6 +220,13 @@ typedef enum {
     SH_SCALAR_COMPLEX,
 } sh_scalar;
 sh_scalar sh_scalar_kind(PyObject *o);
+
+/* Text read from the arena (a string, key or field name) as a str. The
+ * library validates UTF-8 when text is written, so bytes that do not decode
+ * were scribbled over by some process: EncodingError (EILSEQ; a sharena
+ * Error and a UnicodeError, its __cause__ the UnicodeDecodeError), never a
+ * bare UnicodeDecodeError. */
+PyObject *sh_arena_text(const char *s, size_t len);
 
 /* Key of a map as UTF-8; raises TypeError for non-str. */
 static inline const char *sh_key(PyObject *key, Py_ssize_t *len)

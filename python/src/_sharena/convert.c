@@ -21,6 +21,30 @@ PyObject *sh_view_new(ArenaObject *ar, sh_kind k, sharena_id id)
     return (PyObject *)v;
 }
 
+PyObject *sh_arena_text(const char *s, size_t len)
+{
+    PyObject *o = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "strict");
+    if (o || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+        return o;
+    PyObject *t, *cause, *tb;
+    PyErr_Fetch(&t, &cause, &tb);
+    PyErr_NormalizeException(&t, &cause, &tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    sh_raise(SHARENA_EILSEQ, SH_W_NONE, NULL);
+    PyObject *t2, *v2, *tb2;
+    PyErr_Fetch(&t2, &v2, &tb2);
+    PyErr_NormalizeException(&t2, &v2, &tb2);
+    if (v2 && cause) {
+        PyException_SetContext(v2, Py_NewRef(cause));
+        PyException_SetCause(v2, cause); /* steals */
+    } else {
+        Py_XDECREF(cause);
+    }
+    PyErr_Restore(t2, v2, tb2);
+    return NULL;
+}
+
 /* Copy a string object out, growing the buffer if a writer grew it. */
 static PyObject *read_string(sharena_arena *a, sharena_id id, int *err)
 {
@@ -46,7 +70,7 @@ static PyObject *read_string(sharena_arena *a, sharena_id id, int *err)
     if (r < 0)
         *err = r;
     else
-        o = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)len, "strict");
+        o = sh_arena_text(buf, len);
     if (buf != stack)
         free(buf);
     return o;
@@ -134,12 +158,17 @@ static PyObject *copy_map(ArenaObject *ar, sharena_id id)
             sh_raise(r, SH_W_NONE, NULL);
             goto fail;
         }
-        if (sharena_type_of(ar->a, v) == SHARENA_ESTALE)
-            continue; /* replaced while we copy: the entry went away */
+        int again = 1;
+        while (again > 0 && sharena_type_of(ar->a, v) == SHARENA_ESTALE)
+            again = sh_map_recheck(ar, id, key, klen, NULL, &v);
+        if (again < 0)
+            goto fail;
+        if (again == 0)
+            continue; /* removed while we copy */
         PyObject *val = sh_to_python(ar, v);
         if (!val)
             goto fail;
-        PyObject *k = PyUnicode_DecodeUTF8(key, (Py_ssize_t)klen, "strict");
+        PyObject *k = sh_arena_text(key, klen);
         int bad = !k || PyDict_SetItem(d, k, val) < 0;
         Py_XDECREF(k);
         Py_DECREF(val);
@@ -228,7 +257,9 @@ static PyObject *copy_struct(ArenaObject *ar, sharena_id id)
         PyObject *v = sh_struct_field_value(ar, id, i, true);
         if (!v)
             goto fail;
-        int bad = PyDict_SetItemString(d, name, v);
+        PyObject *k = sh_arena_text(name, strlen(name));
+        int bad = !k || PyDict_SetItem(d, k, v) < 0;
+        Py_XDECREF(k);
         Py_DECREF(v);
         if (bad < 0)
             goto fail;
@@ -402,6 +433,29 @@ int sh_check_unowned(PyObject *o, int own, const char *where)
                  "no owner and leak; leave owned out or pass owned=True to let "
                  "the %s own it",
                  Py_TYPE(o)->tp_name, where);
+    return -1;
+}
+
+int sh_map_recheck(ArenaObject *ar, sharena_id map, const char *k,
+                   size_t klen, PyObject *key, sharena_id *v)
+{
+    sharena_id now;
+    int r = sharena_map_get(ar->a, map, k, klen, &now);
+    if (r == SHARENA_ENOENT)
+        return 0;
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    if (now != *v) {
+        *v = now; /* replaced meanwhile */
+        return 1;
+    }
+    PyObject *name = key ? Py_NewRef(key) : sh_arena_text(k, klen);
+    if (name) {
+        sh_raise(SHARENA_ESTALE, SH_W_ENTRY, name);
+        Py_DECREF(name);
+    }
     return -1;
 }
 

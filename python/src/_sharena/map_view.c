@@ -50,9 +50,9 @@ static PyObject *lookup(ViewObject *m, PyObject *key, bool missing_ok)
     const char *k = sh_key(key, &klen);
     if (!k)
         return NULL;
+    sharena_id v;
+    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
     for (int tries = 0;; tries++) {
-        sharena_id v;
-        int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
         if (r == SHARENA_ENOENT) {
             if (missing_ok)
                 return NULL;
@@ -65,6 +65,11 @@ static PyObject *lookup(ViewObject *m, PyObject *key, bool missing_ok)
             return o;
         if (r != SHARENA_ESTALE || tries == 16)
             return sh_raise(r, SH_W_NONE, NULL);
+        /* replaced between the lookup and the read, or a dangling entry */
+        int again = sh_map_recheck(ar, m->id, k, (size_t)klen, key, &v);
+        if (again < 0)
+            return NULL;
+        r = again ? 0 : SHARENA_ENOENT;
     }
 }
 
@@ -252,6 +257,11 @@ static PyObject *map_pop(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     }
     if (sh_check_free_key(ar, m->id, k, (size_t)klen) < 0)
         goto out;
+    if (sharena_type_of(ar->a, v) == SHARENA_ESTALE) {
+        /* under the map's lock it cannot be a replacement: dangling */
+        (void)sh_map_recheck(ar, m->id, k, (size_t)klen, key, &v);
+        goto out;
+    }
     res = sh_to_python(ar, v);
     if (!res)
         goto out;
@@ -400,7 +410,7 @@ static PyObject *map_keys_list(ArenaObject *ar, sharena_id id)
             sh_raise(r, SH_W_NONE, NULL);
             break;
         }
-        PyObject *s = PyUnicode_DecodeUTF8(key, (Py_ssize_t)klen, "strict");
+        PyObject *s = sh_arena_text(key, klen);
         if (!s || PyList_Append(l, s) < 0) {
             Py_XDECREF(s);
             break;
@@ -498,9 +508,20 @@ static PyObject *mapiter_next(MapIterObject *it)
         }
         PyObject *val = NULL;
         if (it->mode) {
+            int again = 1;
             val = sh_value(ar, v, &r);
-            if (!val && r == SHARENA_ESTALE)
-                continue; /* removed while we iterate: skip it */
+            /* replaced or removed while we iterate, or a dangling entry */
+            for (int tries = 0; !val && r == SHARENA_ESTALE && tries < 16;
+                 tries++) {
+                again = sh_map_recheck(ar, it->map->id, key, klen, NULL, &v);
+                if (again <= 0)
+                    break;
+                val = sh_value(ar, v, &r);
+            }
+            if (again == 0)
+                continue; /* removed meanwhile: skip it */
+            if (again < 0)
+                break; /* StaleRefError raised */
             if (!val) {
                 if (r)
                     sh_raise(r, SH_W_NONE, NULL);
@@ -511,7 +532,7 @@ static PyObject *mapiter_next(MapIterObject *it)
                 break;
             }
         }
-        PyObject *k = PyUnicode_DecodeUTF8(key, (Py_ssize_t)klen, "strict");
+        PyObject *k = sh_arena_text(key, klen);
         if (!k || !it->mode) {
             res = k;
             Py_XDECREF(val);

@@ -568,8 +568,11 @@ PyObject *sh_shape_fields(ArenaObject *ar, sharena_id id)
             Py_CLEAR(l);
             return sh_raise(r, SH_W_NONE, NULL);
         }
-        PyObject *t = Py_BuildValue("(ssK)", name, sharena_type_name(type),
-                                    (unsigned long long)size);
+        PyObject *fname = sh_arena_text(name, strlen(name));
+        PyObject *t = fname ? Py_BuildValue("(NsK)", fname,
+                                            sharena_type_name(type),
+                                            (unsigned long long)size)
+                            : NULL;
         if (!t)
             Py_CLEAR(l);
         else

@@ -45,19 +45,41 @@ View = _c.View
 # ---------------------------------------------------------------------------
 # Views
 
+# Locks this thread holds through ``locked()``: (arena, id) -> depth. The
+# arena's lock words know their holder but not how often it entered, so
+# nesting is counted here and only the outermost block locks and unlocks.
+_held = threading.local()
+
+
 class _Locked:
-    """Context manager of ``view.locked()``: holds the object's lock."""
+    """Context manager of ``view.locked()``: holds the object's lock.
+    Reentrant: nested ``locked()`` of the same object (through any view of
+    it) in the same thread only counts."""
 
     __slots__ = ("_view",)
 
     def __init__(self, view: View) -> None:
         self._view = view
 
+    def _key(self) -> Tuple[int, int]:
+        return (id(self._view.arena), self._view.id)
+
     def __enter__(self) -> View:
-        self._view._lock()
+        depths = _held.__dict__.setdefault("depths", {})
+        key = self._key()
+        if depths.get(key, 0) == 0:
+            self._view._lock()
+        depths[key] = depths.get(key, 0) + 1
         return self._view
 
     def __exit__(self, *exc: Any) -> None:
+        depths = _held.__dict__.setdefault("depths", {})
+        key = self._key()
+        depth = depths.get(key, 0) - 1
+        if depth > 0:
+            depths[key] = depth
+            return
+        depths.pop(key, None)
         self._view._unlock()
 
 
@@ -552,6 +574,12 @@ def connect(socket: Union[str, "os.PathLike[str]", None] = None) -> Any:
         return conn
 
 
+def _check_capacity(capacity: Optional[int]) -> None:
+    if capacity is not None and not _c.MIN_CAPACITY <= capacity <= _c.MAX_CAPACITY:
+        raise ValueError(f"capacity must be {_c.MIN_CAPACITY}..{_c.MAX_CAPACITY} bytes "
+                         f"(or None for {DEFAULT_CAPACITY}), not {capacity}")
+
+
 def open(name: str, *, create: bool = False, capacity: Optional[int] = None,
          readonly: bool = False, socket: Union[str, "os.PathLike[str]", None] = None,
          exclusive: bool = False, mode: Optional[int] = None) -> Arena:
@@ -574,8 +602,7 @@ def open(name: str, *, create: bool = False, capacity: Optional[int] = None,
         flags |= _c.EXCL
     if readonly:
         flags |= _c.READONLY
-    if capacity is not None and capacity <= 0:
-        raise ValueError("capacity must be > 0")
+    _check_capacity(capacity)
     conn = connect(socket)
     a = conn.open(name, flags, capacity or 0, mode or 0)
     _track(a)
@@ -587,6 +614,7 @@ def local(capacity: Optional[int] = None, name: str = "local") -> Arena:
     """An arena made in this process, without a broker: shared with child
     processes by fork (``multiprocessing`` with the fork start method), or
     with others by passing ``arena.fd`` over a Unix socket."""
+    _check_capacity(capacity)
     return _track(_c.create_local(name, capacity or 0))
 
 

@@ -19,7 +19,7 @@ __all__ = [
     "CorruptArenaError", "LayoutError", "BrokerError", "ClosedError",
     "TypeMismatchError", "OutOfRangeError", "ValueTooLargeError",
     "InvalidArgumentError", "EncodingError", "BusyError", "TimedOutError",
-    "LimitError",
+    "LimitError", "DeadlockError",
 ]
 
 
@@ -112,6 +112,12 @@ class TimedOutError(Error, TimeoutError):
     """A wait ran out of time."""
 
 
+class DeadlockError(Error, RuntimeError):
+    """This thread already holds the object's lock: taken again it would
+    wait for itself. ``with view.locked()`` nests (it counts); this is
+    raised by lower-level double locking only."""
+
+
 class LimitError(Error):
     """A broker limit was reached (arenas, capacity or clients per user)."""
 
@@ -141,6 +147,7 @@ _BY_CODE: Dict[int, Type[Error]] = {
     _c.EAGAIN: BusyError,
     _c.ETIMEDOUT: TimedOutError,
     _c.ENOSPC: LimitError,
+    _c.EDEADLK: DeadlockError,
 }
 
 # ENOENT is more specific when we know what was looked up.
@@ -159,6 +166,44 @@ def error_class(code: int, what: Optional[str] = None) -> Type[Error]:
     return _BY_CODE.get(code, Error)
 
 
+# What to do about each error, appended to the C library's message.
+_HINTS: Dict[int, str] = {
+    _c.ESTALE: "(here or in another process); look it up again from its map, "
+               "vector or root",
+    _c.EFULL: "nothing was written; delete what you no longer need, or create "
+              "the arena with a larger capacity=",
+    _c.EROFS: "open the arena without readonly=True to write",
+    _c.EACCES: "check the arena's owner and mode (sharena.arenas()); its creator "
+               "can pass mode= to share it",
+    _c.EPERM: "check the arena's owner and mode (sharena.arenas())",
+    _c.ENOENT: "check the name or id (ids come from .id of a view or ref)",
+    _c.EEXIST: "open it without exclusive=True to use the existing one",
+    _c.ECORRUPT: "run arena.fsck() to see the damage, arena.fsck(repair=True) "
+                 "to fix what can be fixed",
+    _c.EUNSEALED: "pass a sealed arena memfd (arena.fd of another process)",
+    _c.ELAYOUT: "use the same sharena build in every process that opens it",
+    _c.ECONNREFUSED: "start sharenad, or point socket= (or $SHARENA_SOCKET) at "
+                     "a running broker",
+    _c.EPROTO: "the broker is another sharena version: restart sharenad from "
+               "this one",
+    _c.ECLOSED: "open the arena again with sharena.open()",
+    _c.ETYPE: "check view.type first",
+    _c.EILSEQ: "a string or key in the arena is not valid UTF-8, which sharena "
+               "never writes: another writer bypassed its checks or damaged "
+               "the arena; arena.fsck() lists the object",
+    _c.EBUSY: "a writer stalled or died mid-write; retry, or run "
+              "arena.fsck(repair=True)",
+    _c.ETIMEDOUT: "call again, or pass a longer timeout",
+    _c.ENOSPC: "the broker's per-user limit on arenas, capacity or clients: "
+               "delete arenas you no longer need (sharena.delete) or raise "
+               "sharenad's limits",
+    _c.EDEADLK: "nested `with view.locked()` is fine; this thread locked the "
+                "object already through another handle or view._lock()",
+    _c.EOVERFLOW: "integers must be within +-2**53",
+    _c.ENAMETOOLONG: "use a shorter name",
+}
+
+
 def _message(code: int, what: Optional[str], detail: Any) -> str:
     text = _c.strerror(code)
     if code == _c.EOVERFLOW and isinstance(detail, int):
@@ -172,19 +217,29 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
                 f"number, and an int add is refused past that (nothing was "
                 f"changed; add a float such as {float(delta)!r} to accept "
                 f"float64 rounding)")
-    if code == _c.ECONNREFUSED and detail is not None:
-        return f"{text}: {detail}"
+    if code == _c.ESTALE and what == "entry":
+        return (f"map entry {detail!r} refers to an object that was dropped "
+                f"(through another ref, or by another process): the key is "
+                f"still listed but has no value; del the key or assign it a "
+                f"new value")
     if what == "index" and detail is not None:
         return f"index {detail} out of range"
-    if what in ("arena", "root") and detail is not None:
-        return f"{what} {detail!r}: {text}"
-    return text
+    if code == _c.ENOENT and what == "arena":
+        return f"arena {detail!r}: no such arena (pass create=True to make it)"
+    if code == _c.ECONNREFUSED and detail is not None:
+        text = f"{text}: {detail}"
+    elif what in ("arena", "root") and detail is not None:
+        text = f"{what} {detail!r}: {text}"
+    hint = _HINTS.get(code)
+    if not hint:
+        return text
+    return f"{text} {hint}" if hint.startswith("(") else f"{text}; {hint}"
 
 
 def _make(code: int, what: Optional[str], detail: Any) -> BaseException:
     """Called by the C extension for every error it raises."""
     cls = error_class(code, what)
-    if issubclass(cls, KeyError) and detail is not None:
+    if issubclass(cls, KeyError) and detail is not None and what != "entry":
         exc = cls(detail)  # like dict: the missing key is the argument
     else:
         exc = cls(_message(code, what, detail))
