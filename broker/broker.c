@@ -433,6 +433,49 @@ static int do_list(struct broker *b, struct client *c,
     return reply(c, &out, len, -1);
 }
 
+static int cmp_wire_client(const void *x, const void *y)
+{
+    uint32_t a = ((const struct sharena__wire_client *)x)->slot;
+    uint32_t b = ((const struct sharena__wire_client *)y)->slot;
+    return (a > b) - (a < b);
+}
+
+/* Who has the arena open: the slots that own its locks, with the pid and
+ * uid the kernel vouched for at connect (`sharena locks` names them). Same
+ * visibility as STAT. */
+static int do_clients(struct broker *b, struct client *c,
+                      const struct sharena__msg_clients *m)
+{
+    static union sharena__msg out; /* one thread; too big for the stack */
+    static struct sharena__wire_client all[BROKER_MAX_SLOTS];
+    struct arena_rec *ar = arena_find(b, m->name);
+    if (!ar || !delegated_allows(c, m->name))
+        return reply_error(c, m->h.seq, SHARENA_ENOENT, "no such arena");
+    if (access_for(b, c, ar) == 0)
+        return reply_error(c, m->h.seq, SHARENA_EACCES, NULL);
+    size_t n = 0;
+    for (struct client *o = b->clients; o && n < BROKER_MAX_SLOTS; o = o->next) {
+        const struct open_rec *rec = open_find(o, ar);
+        if (!rec || !o->slot || o->slot < m->start)
+            continue;
+        all[n++] = (struct sharena__wire_client){
+            .slot = o->slot,
+            .pid = o->delegated ? 0 : (uint32_t)o->pid,
+            .uid = (uint32_t)o->uid,
+            .flags = (rec->rw ? SHARENA__CLIENT_RW : 0) |
+                     (o->delegated ? SHARENA__CLIENT_DELEGATED : 0)};
+    }
+    qsort(all, n, sizeof(all[0]), cmp_wire_client);
+    uint32_t k = n < SHARENA__PROTO_CLIENTS_MAX ? (uint32_t)n
+                                                : SHARENA__PROTO_CLIENTS_MAX;
+    memcpy(out.client_list.cl, all, k * sizeof(all[0]));
+    size_t len = sizeof(out.client_list) + k * sizeof(all[0]);
+    sharena__proto_hdr(&out.h, SHARENA__MSG_CLIENT_LIST, len, m->h.seq);
+    out.client_list.count = k;
+    out.client_list.next = k < n ? all[k].slot : 0;
+    return reply(c, &out, len, -1);
+}
+
 static int do_delegate(struct broker *b, struct client *c,
                        const struct sharena__msg_delegate *m)
 {
@@ -514,6 +557,9 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
         break;
     case SHARENA__MSG_DELEGATE:
         r = do_delegate(b, c, &m->delegate);
+        break;
+    case SHARENA__MSG_CLIENTS:
+        r = do_clients(b, c, &m->clients);
         break;
     case SHARENA__MSG_SHUTDOWN:
         if (c->delegated || (c->uid != 0 && c->uid != b->self_uid)) {
@@ -675,11 +721,27 @@ int broker_init(struct broker *b)
     return 0;
 }
 
+/* Once a second, advance every arena's lock clock: lockers copy it next to
+ * the locks they take, which is how `sharena locks` tells for how long a
+ * lock has been held. */
+static void tick_clocks(struct broker *b)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    if (t.tv_sec == b->ticked_s)
+        return;
+    b->ticked_s = t.tv_sec;
+    for (uint32_t i = 0; i < b->narenas; i++)
+        sharena_clock_tick(b->arenas[i]->a);
+}
+
 int broker_run(struct broker *b)
 {
     struct epoll_event evs[64];
     while (!b->stop) {
-        int n = epoll_wait(b->epoll_fd, evs, 64, -1);
+        tick_clocks(b);
+        /* idle (no arena): sleep until something happens */
+        int n = epoll_wait(b->epoll_fd, evs, 64, b->narenas ? 1000 : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -75,6 +75,7 @@ struct broker {
     bool stop;
     bool title;
     uint64_t recovered; /* slots recovered after an unclean disconnect */
+    time_t ticked_s;    /* when the arenas' lock clocks were last advanced */
 };
 
 /* broker.c */

@@ -560,6 +560,17 @@ SHARENA_EXPORT int sharena_recover_owner(sharena_arena *a, uint32_t owner);
  * anyone.
  */
 SHARENA_EXPORT int sharena_owner_attach(sharena_arena *a, uint32_t slot);
+
+/**
+ * Advance the arena's lock clock (whole seconds of CLOCK_MONOTONIC) to now.
+ * Every locker copies it next to the lock it takes, which is how
+ * sharena_locks() knows how long a lock has been held. The broker calls this
+ * once a second for every arena it keeps; a process with a read-write
+ * mapping may call it too (opening an arena read-write does). Cheap when the
+ * clock is already current.
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS (read-only mapping).
+ */
+SHARENA_EXPORT int sharena_clock_tick(sharena_arena *a);
 SHARENA_EXPORT int sharena_owner_detach(sharena_arena *a, uint32_t slot);
 
 /** One held lock, as reported by sharena_locks(). */
@@ -570,6 +581,13 @@ typedef struct sharena_lock_info {
     uint32_t pid;     /**< pid for LOCAL owners, else 0 */
     bool waiters;     /**< someone is waiting */
     bool died;        /**< owner died; recovery pending */
+    /** Seconds the lock has been held: exact to about a second while a
+     * broker keeps the arena's lock clock (held_exact), otherwise an upper
+     * bound (the clock was last advanced before the lock was taken).
+     * Meaningful only when held_known. */
+    uint32_t held_s;
+    bool held_known;  /**< the locker recorded when it took the lock */
+    bool held_exact;  /**< a broker keeps the lock clock current */
 } sharena_lock_info;
 
 /** Call @p fn for every lock currently held (a snapshot). Stops early and
@@ -689,6 +707,25 @@ SHARENA_EXPORT int sharena_stat(sharena_conn *c, const char *name,
 /** Describe every arena this client may see: *out is malloc'd (free()). */
 SHARENA_EXPORT int sharena_list(sharena_conn *c, sharena_arena_stat **out,
                                 size_t *n);
+/** One connection that has an arena open, as reported by sharena_clients(). */
+typedef struct sharena_client_info {
+    uint32_t slot;  /**< its client slot: the owner value of its locks */
+    uint32_t pid;   /**< its process (kernel-checked at connect); 0 when it
+                         is a delegated connection (the broker cannot know) */
+    uint32_t uid;
+    bool writable;  /**< it holds a read-write mapping (can own locks) */
+    bool delegated; /**< it came from sharena_delegate() */
+} sharena_client_info;
+
+/**
+ * List the connections that have arena @p name open, in slot order: which
+ * process a lock owner's slot (sharena_lock_info.owner) belongs to. Visible
+ * to whoever may see the arena (like sharena_stat()). *out is malloc'd
+ * (free()); *n may be 0.
+ * @return 0, SHARENA_ENOENT, SHARENA_EACCES, SHARENA_EPROTO, ...
+ */
+SHARENA_EXPORT int sharena_clients(sharena_conn *c, const char *name,
+                                   sharena_client_info **out, size_t *n);
 /**
  * Ask for a new, attenuated connection limited to @p names (read-only when
  * @p flags has SHARENA_READONLY) and receive its socket fd (CLOEXEC) in

@@ -112,6 +112,7 @@ int sharena__arena_format(sharena_arena *a, const char *name)
     h->heap_end = a->size;
     snprintf(h->name, sizeof h->name, "%s", name);
     h->slot_count = 1; /* slot 0 is never used: id 0 means none */
+    h->lock_clock = sharena__clock_now();
     a->heap_start = h->heap_start;
     a->heap_end = h->heap_end;
     sharena__alloc_init(a);
@@ -263,6 +264,8 @@ int sharena__arena_map(int fd, unsigned flags, sharena_arena **out)
         sharena_arena_close(a);
         return r;
     }
+    if (!readonly)
+        sharena_clock_tick(a);
     *out = a;
     return 0;
 }

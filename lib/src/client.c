@@ -577,6 +577,71 @@ int sharena_list(sharena_conn *c, sharena_arena_stat **out, size_t *n)
     return 0;
 }
 
+int sharena_clients(sharena_conn *c, const char *name,
+                    sharena_client_info **out, size_t *n)
+{
+    if (!c || !out || !n)
+        return SHARENA_EINVAL;
+    *out = NULL;
+    *n = 0;
+    struct sharena__msg_clients m;
+    memset(&m, 0, sizeof(m));
+    int r = sharena__proto_put_name(m.name, name);
+    if (r < 0)
+        return r;
+    sharena_client_info *v = NULL;
+    size_t len = 0;
+    union sharena__msg *reply = malloc(sizeof(*reply));
+    if (!reply)
+        return SHARENA_ENOMEM;
+    pthread_mutex_lock(&c->mu);
+    /* Pages in ascending slot order; `next` must move forward, so at most
+     * 65535 slots in 128 pages of 512 (proto_check enforces the order). */
+    for (uint32_t start = 1;;) {
+        sharena__proto_hdr(&m.h, SHARENA__MSG_CLIENTS, sizeof(m), 0);
+        m.start = start;
+        r = request(c, &m, sizeof(m), reply, NULL, SHARENA__MSG_CLIENT_LIST);
+        if (r < 0)
+            break;
+        uint32_t k = reply->client_list.count;
+        if (k && reply->client_list.cl[0].slot < start) {
+            r = SHARENA_EPROTO;
+            break;
+        }
+        sharena_client_info *nv = realloc(v, (len + k + 1) * sizeof(*v));
+        if (!nv) {
+            r = SHARENA_ENOMEM;
+            break;
+        }
+        v = nv;
+        for (uint32_t i = 0; i < k; i++) {
+            const struct sharena__wire_client *w = &reply->client_list.cl[i];
+            v[len++] = (sharena_client_info){
+                .slot = w->slot,
+                .pid = w->pid,
+                .uid = w->uid,
+                .writable = (w->flags & SHARENA__CLIENT_RW) != 0,
+                .delegated = (w->flags & SHARENA__CLIENT_DELEGATED) != 0};
+        }
+        if (reply->client_list.next == 0)
+            break;
+        if (reply->client_list.next <= start) {
+            r = SHARENA_EPROTO;
+            break;
+        }
+        start = reply->client_list.next;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(reply);
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
 int sharena_delegate(sharena_conn *c, const char *const *names, size_t n,
                      unsigned flags, int *fd)
 {

@@ -218,6 +218,14 @@ uint32_t sharena__owner(const sharena_arena *a);
 bool sharena__owner_gone(const sharena_arena *a, uint32_t v);
 /* Record a lock taken outside sharena__lock() as held by this thread. */
 void sharena__held_push(const uint32_t *w);
+/* Note when lock @p w was taken (sharena__lock() does; a lock taken by a
+ * bare CAS must call it). */
+void sharena__lock_stamp(const sharena_arena *a, uint32_t *w);
+/* The word that records when lock @p w (the arena lock or an object's) was
+ * last taken, in the header's lock_clock units. */
+uint32_t *sharena__lock_since(const sharena_arena *a, uint32_t *w);
+/* The lock clock now: CLOCK_MONOTONIC seconds + 1 (never 0). */
+uint32_t sharena__clock_now(void);
 /* getpid() cached per process (refreshed in fork children). */
 pid_t sharena__getpid(void);
 /* A reader saw a write in progress for long: take and release the lock so

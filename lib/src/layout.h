@@ -65,7 +65,9 @@ struct sharena__header {
     uint64_t slot_free_head;  /* FIFO of free slots; 0 = empty */
     uint64_t slot_free_tail;
     uint64_t fl_bitmap;       /* TLSF first-level bitmap */
-    uint64_t reserved1[3];
+    uint32_t arena_lock_since; /* lock_clock when arena_lock was taken */
+    uint32_t reserved1a;
+    uint64_t reserved1[2];
     /* 320..511 */
     uint64_t slot_chunks[SHARENA__SLOT_CHUNKS]; /* offsets of slot chunks */
     /* 512..647 */
@@ -76,7 +78,10 @@ struct sharena__header {
     uint64_t free_heads[SHARENA__FL_COUNT][SHARENA__SL_COUNT];
     /* 5008..5119 */
     uint32_t slots_managed; /* 1 once a broker keeps live_slots */
-    uint8_t reserved3[108];
+    uint8_t reserved3[44];
+    /* 5056..5119: read-mostly, its own cache line */
+    uint32_t lock_clock;    /* CLOCK_MONOTONIC seconds + 1; 0 = never set */
+    uint8_t reserved4[60];
     /* 5120..13311: live broker client slots (bit per slot), kept by the
      * broker: a lock word naming a slot whose bit is clear is abandoned */
     uint64_t live_slots[SHARENA__MAX_BROKER_SLOTS / 64];
@@ -101,6 +106,8 @@ _Static_assert(offsetof(struct sharena__header, sl_bitmap) == 512, "hdr");
 _Static_assert(offsetof(struct sharena__header, free_heads) == 656, "hdr");
 _Static_assert(offsetof(struct sharena__header, live_slots) == 5120, "hdr");
 _Static_assert(offsetof(struct sharena__header, slots_managed) == 5008, "hdr");
+_Static_assert(offsetof(struct sharena__header, arena_lock_since) == 296, "hdr");
+_Static_assert(offsetof(struct sharena__header, lock_clock) == 5056, "hdr");
 
 /* ---- Handle table slot: 32 bytes -------------------------------------------
  * `word` is the object's block offset (payload) for heap types, the f64 bits
@@ -118,7 +125,7 @@ struct sharena__slot {
     uint8_t flags;   /* SHARENA__SLOT_* */
     uint16_t reserved;
     uint32_t waiters; /* change waiters on `seq` (notifications) */
-    uint32_t reserved2;
+    uint32_t since;   /* header lock_clock when `lock` was last taken */
 };
 _Static_assert(sizeof(struct sharena__slot) == 32, "slot");
 _Static_assert(offsetof(struct sharena__slot, gen) == 8, "slot");
@@ -127,6 +134,7 @@ _Static_assert(offsetof(struct sharena__slot, seq) == 16, "slot");
 _Static_assert(offsetof(struct sharena__slot, type) == 20, "slot");
 _Static_assert(offsetof(struct sharena__slot, flags) == 21, "slot");
 _Static_assert(offsetof(struct sharena__slot, waiters) == 24, "slot");
+_Static_assert(offsetof(struct sharena__slot, since) == 28, "slot");
 
 #define SHARENA__SLOT_RETIRED 0x01u /* generation exhausted: never reused */
 #define SHARENA__SLOT_LISTED 0x02u  /* on the free FIFO */

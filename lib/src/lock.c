@@ -76,6 +76,60 @@ void sharena__held_push(const uint32_t *w)
     if (held.n < HELD_MAX)
         held.words[held.n++] = w;
 }
+
+/* ---- hold times --------------------------------------------------------------
+ * A locker copies the header's lock_clock (whole seconds, kept current by
+ * the broker once a second) next to the lock word it took: one load from a
+ * read-mostly cache line and one store into the line the CAS already owns,
+ * instead of a clock read on every lock. `sharena locks` subtracts it from
+ * its own clock: exact to about a second while a broker ticks, an upper
+ * bound otherwise (docs/locking.md). */
+uint32_t sharena__clock_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return (uint32_t)t.tv_sec + 1;
+}
+
+uint32_t *sharena__lock_since(const sharena_arena *a, uint32_t *w)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    if (w == &h->arena_lock)
+        return &h->arena_lock_since;
+    return &((struct sharena__slot *)((char *)w -
+                                      offsetof(struct sharena__slot, lock)))
+                ->since;
+}
+
+void sharena__lock_stamp(const sharena_arena *a, uint32_t *w)
+{
+    uint32_t now = __atomic_load_n(&sharena__hdr(a)->lock_clock,
+                                   __ATOMIC_RELAXED);
+    __atomic_store_n(sharena__lock_since(a, w), now, __ATOMIC_RELAXED);
+}
+
+/* Advance the arena's lock clock to now (never backwards; no store when it
+ * is already current, so a ticking process does not bounce the line). */
+static void clock_tick(sharena_arena *a)
+{
+    uint32_t *c = &sharena__hdr(a)->lock_clock;
+    uint32_t now = sharena__clock_now();
+    uint32_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+    while (v < now && !__atomic_compare_exchange_n(c, &v, now, true,
+                                                   __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED))
+        ;
+}
+
+int sharena_clock_tick(sharena_arena *a)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    clock_tick(a);
+    return 0;
+}
 static bool held_pop(const uint32_t *w)
 {
     for (unsigned i = held.n; i-- > 0;) {
@@ -208,6 +262,9 @@ static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
         checked = true;
         bool gone = false;
         if (r == -1 && errno == ETIMEDOUT) {
+            /* keep the hold-time clock going where no broker does */
+            if (!a->readonly)
+                clock_tick((sharena_arena *)a);
             gone = sharena__owner_gone(a, v);
             uint32_t o = v & SHARENA__LOCK_OWNER_MASK;
             if (o != seen) {
@@ -244,6 +301,7 @@ int sharena__lock(const sharena_arena *a, uint32_t *w)
     if (r == SHARENA_ETIMEDOUT)
         return r; /* not taken */
     sharena__held_push(w);
+    sharena__lock_stamp(a, w);
     return r;
 }
 

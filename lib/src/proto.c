@@ -144,6 +144,33 @@ int sharena__proto_check(const void *buf, size_t len)
                 return SHARENA_EPROTO;
         break;
     }
+    case SHARENA__MSG_CLIENTS:
+        if (len != sizeof(m->clients) || m->clients.pad ||
+            m->clients.start >= 65536 ||
+            !sharena__proto_name_ok(m->clients.name))
+            return SHARENA_EPROTO;
+        break;
+    case SHARENA__MSG_CLIENT_LIST: {
+        if (len < sizeof(m->client_list))
+            return SHARENA_EPROTO;
+        uint32_t n = m->client_list.count;
+        if (n > SHARENA__PROTO_CLIENTS_MAX || m->client_list.next >= 65536 ||
+            len != sizeof(m->client_list) +
+                       n * sizeof(struct sharena__wire_client))
+            return SHARENA_EPROTO;
+        uint32_t prev = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            const struct sharena__wire_client *w = &m->client_list.cl[i];
+            /* ascending slots, each valid, and `next` past the last */
+            if (w->slot <= prev || w->slot >= 65536 ||
+                (w->flags & ~3u))
+                return SHARENA_EPROTO;
+            prev = w->slot;
+        }
+        if (m->client_list.next && m->client_list.next <= prev)
+            return SHARENA_EPROTO;
+        break;
+    }
     case SHARENA__MSG_DELEGATED:
     case SHARENA__MSG_OK:
     case SHARENA__MSG_SHUTDOWN:

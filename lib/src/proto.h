@@ -27,6 +27,7 @@
 #define SHARENA__PROTO_TEXT 128
 #define SHARENA__PROTO_LIST_MAX 64     /* stat records per LIST reply */
 #define SHARENA__PROTO_DELEGATE_MAX 16 /* names per DELEGATE */
+#define SHARENA__PROTO_CLIENTS_MAX 512 /* records per CLIENT_LIST reply */
 #define SHARENA__PROTO_MAX 16384       /* largest datagram */
 
 enum sharena__msg_type {
@@ -45,7 +46,9 @@ enum sharena__msg_type {
     SHARENA__MSG_OK = 13,
     SHARENA__MSG_ERROR = 14,
     SHARENA__MSG_SHUTDOWN = 15, /* ask the broker to exit (owner uid only) */
-    SHARENA__MSG_TYPE_MAX = 15,
+    SHARENA__MSG_CLIENTS = 16,  /* who has an arena open */
+    SHARENA__MSG_CLIENT_LIST = 17,
+    SHARENA__MSG_TYPE_MAX = 17,
 };
 
 struct sharena__msg_hdr {
@@ -140,6 +143,31 @@ struct sharena__msg_delegate {
 };
 _Static_assert(sizeof(struct sharena__msg_delegate) == 24, "delegate");
 
+struct sharena__msg_clients {
+    struct sharena__msg_hdr h;
+    char name[SHARENA__PROTO_NAME];
+    uint32_t start; /* list client slots >= start (0 or 1 for the first) */
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct sharena__msg_clients) == 160, "clients");
+
+enum { SHARENA__CLIENT_RW = 1u << 0, SHARENA__CLIENT_DELEGATED = 1u << 1 };
+struct sharena__wire_client {
+    uint32_t slot;  /* 1..65535 */
+    uint32_t pid;   /* SO_PEERCRED at connect; 0 for a delegated connection */
+    uint32_t uid;
+    uint32_t flags; /* SHARENA__CLIENT_* */
+};
+_Static_assert(sizeof(struct sharena__wire_client) == 16, "wire_client");
+
+struct sharena__msg_client_list {
+    struct sharena__msg_hdr h;
+    uint32_t count; /* records that follow, <= SHARENA__PROTO_CLIENTS_MAX */
+    uint32_t next;  /* slot to ask for next, 0 when done */
+    struct sharena__wire_client cl[];
+};
+_Static_assert(sizeof(struct sharena__msg_client_list) == 24, "client_list");
+
 struct sharena__msg_error {
     struct sharena__msg_hdr h;
     int32_t code; /* a SHARENA_E* value (negative) */
@@ -159,6 +187,8 @@ union sharena__msg {
     struct sharena__msg_list list;
     struct sharena__msg_listed listed;
     struct sharena__msg_delegate delegate;
+    struct sharena__msg_clients clients;
+    struct sharena__msg_client_list client_list;
     struct sharena__msg_error error;
     uint8_t bytes[SHARENA__PROTO_MAX];
 };

@@ -53,6 +53,7 @@ static bool take_died(sharena_arena *a, uint32_t *w)
                                      __ATOMIC_RELAXED))
         return false;
     sharena__held_push(w);
+    sharena__lock_stamp(a, w);
     return true;
 }
 
@@ -108,12 +109,23 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
     return n;
 }
 
-static void lock_info(sharena_lock_info *li, uint32_t v)
+static void lock_info(const sharena_arena *a, sharena_lock_info *li,
+                      uint32_t v, const uint32_t *since)
 {
     li->owner = v & SHARENA__LOCK_OWNER_MASK;
     li->pid = (v & SHARENA__LOCK_LOCAL) ? (v & 0x1fffffffu) : 0;
     li->waiters = (v & SHARENA__LOCK_WAITERS) != 0;
     li->died = (v & SHARENA__LOCK_DIED) != 0;
+    const struct sharena__header *h = sharena__hdr(a);
+    uint32_t now = sharena__clock_now();
+    uint32_t at = __atomic_load_n(since, __ATOMIC_RELAXED);
+    uint32_t clock = __atomic_load_n(&h->lock_clock, __ATOMIC_RELAXED);
+    /* a stamp from the future is another clock (time namespace) or garbage */
+    li->held_known = at != 0 && at <= now;
+    li->held_s = li->held_known ? now - at : 0;
+    li->held_exact = li->held_known &&
+                     __atomic_load_n(&h->slots_managed, __ATOMIC_RELAXED) &&
+                     clock <= now && now - clock <= 2;
 }
 
 int sharena_locks(const sharena_arena *a,
@@ -123,10 +135,11 @@ int sharena_locks(const sharena_arena *a,
     if (!a || !fn)
         return SHARENA_EINVAL;
     sharena_lock_info li;
-    uint32_t v = __atomic_load_n(&sharena__hdr(a)->arena_lock, __ATOMIC_ACQUIRE);
+    struct sharena__header *h = sharena__hdr(a);
+    uint32_t v = __atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE);
     if (v) {
         memset(&li, 0, sizeof li);
-        lock_info(&li, v);
+        lock_info(a, &li, v, &h->arena_lock_since);
         int r = fn(ctx, &li);
         if (r)
             return r;
@@ -142,7 +155,7 @@ int sharena_locks(const sharena_arena *a,
         memset(&li, 0, sizeof li);
         li.id = sharena__id_make(i, s->gen);
         li.type = s->type;
-        lock_info(&li, v);
+        lock_info(a, &li, v, &s->since);
         int r = fn(ctx, &li);
         if (r)
             return r;

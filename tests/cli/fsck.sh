@@ -23,10 +23,17 @@ out_is "no locks held"
 H=$!
 wait_for grep -q locked "$T/hold.out" || fail "holder did not lock"
 run 0 cli --json locks app
-json_ok 'len(d) == 1 and d[0]["path"] == "cfg" and d[0]["type"] == "map" and d[0]["slot"] and d[0]["pid"] is None and not d[0]["died"]'
+# the broker names the slot's process (CLIENTS)
+json_ok "len(d) == 1 and d[0]['path'] == 'cfg' and d[0]['type'] == 'map' and d[0]['slot'] and d[0]['pid'] == $H and d[0]['command'] == 'cli_helper' and d[0]['alive'] and not d[0]['died']"
+# for how long: the broker's lock clock ticks each second; after 2.5 s the
+# hold shows at least 2 s (the stamp is never later than the lock)
+sleep 2.5
+run 0 cli --json locks app
+json_ok "d[0]['held_exact'] and 2 <= d[0]['held_s'] < 600"
 run 0 cli locks app
 out_has "cfg (#"
-out_has "client slot"
+out_has "pid $H (cli_helper)"
+out_has "HELD"
 kill -9 $H
 wait $H 2>/dev/null
 # the broker notices the closed connection and marks the lock owner-died
@@ -52,7 +59,7 @@ H=$!
 wait_for grep -q locked "$T/local.out" || fail "local holder did not lock"
 LPID=$(awk '/locked/ {print $2}' "$T/local.out")
 run 0 cli --json locks app
-json_ok "len(d) == 1 and d[0]['pid'] == $LPID and d[0]['slot'] is None and d[0]['alive'] and d[0]['command'] == 'cli_helper'"
+json_ok "len(d) == 1 and d[0]['pid'] == $LPID and d[0]['slot'] is None and d[0]['alive'] and d[0]['command'] == 'cli_helper' and d[0]['held_s'] is not None"
 kill -9 "$LPID"
 wait $H 2>/dev/null
 run 0 cli --json locks app

@@ -63,6 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = 0;
         if (sharena_list(c, &v, &n) == 0)
             free(v);
+        sharena_client_info *cl = NULL;
+        if (sharena_clients(c, "x", &cl, &n) == 0)
+            free(cl);
         sharena_delete(c, "x");
         const char *names[] = {"x"};
         int dfd = -1;

@@ -111,6 +111,26 @@ static void client_seeds(void)
     rec(f, 0, &st, sizeof st);
     rec(f, 0, &e, sizeof e);
     fclose(f);
+    f = seed("client", "clients");
+    struct sharena__msg_hdr ok;
+    sharena__proto_hdr(&ok, SHARENA__MSG_OK, sizeof ok, 3);
+    struct sharena__msg_listed ls = {0};
+    sharena__proto_hdr(&ls.h, SHARENA__MSG_LISTED, sizeof ls, 5);
+    struct {
+        struct sharena__msg_client_list m;
+        struct sharena__wire_client cl[2];
+    } cl = {0};
+    sharena__proto_hdr(&cl.m.h, SHARENA__MSG_CLIENT_LIST, sizeof cl, 6);
+    cl.m.count = 2;
+    cl.cl[0] = (struct sharena__wire_client){.slot = 7, .pid = 100, .flags = 1};
+    cl.cl[1] = (struct sharena__wire_client){.slot = 9, .pid = 0, .flags = 2};
+    rec(f, 0, &w, sizeof w);
+    rec(f, 1, &o, sizeof o);
+    rec(f, 0, &ok, sizeof ok);
+    rec(f, 0, &st, sizeof st);
+    rec(f, 0, &ls, sizeof ls);
+    rec(f, 0, &cl, sizeof cl);
+    fclose(f);
     f = seed("client", "refused");
     sharena__proto_hdr(&e.h, SHARENA__MSG_ERROR, sizeof e, 0);
     e.code = SHARENA_ENOSPC;

@@ -184,6 +184,11 @@ static int count_lock(void *ctx, const sharena_lock_info *info)
     ++*(int *)ctx;
     return 0;
 }
+static int copy_lock(void *ctx, const sharena_lock_info *info)
+{
+    *(sharena_lock_info *)ctx = *info;
+    return 1;
+}
 static int held_locks(sharena_arena *a)
 {
     int n = 0;
@@ -217,6 +222,11 @@ Test(broker, lock_of_killed_client_is_recovered)
     char ch;
     cr_assert_eq(read(p[0], &ch, 1), 1);
     cr_assert_eq(held_locks(a), 1, "the child's lock is listed");
+    sharena_lock_info li;
+    cr_assert_eq(sharena_locks(a, copy_lock, &li), 1);
+    cr_assert_eq(li.id, m);
+    cr_assert(li.held_known && li.held_exact, "the broker keeps the clock");
+    cr_assert_lt(li.held_s, 600);
     kill(pid, SIGKILL);
     cr_assert_eq(wait_child(pid), 128 + SIGKILL);
     /* Would hang forever without recovery (the suite's timeout fails it). */
@@ -224,6 +234,118 @@ Test(broker, lock_of_killed_client_is_recovered)
     cr_assert_eq(held_locks(a), 0);
     cr_assert_eq(sharena_fsck(a, 0, NULL, NULL, NULL), 0);
     sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+static const sharena_client_info *client_by_slot(const sharena_client_info *v,
+                                                 size_t n, uint32_t slot)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].slot == slot)
+            return &v[i];
+    return NULL;
+}
+
+/* CLIENTS names the process behind each slot (what `sharena locks` shows),
+ * pages in slot order, and is limited like STAT. */
+Test(broker, clients_name_the_processes_behind_slots)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "who", 0);
+    sharena_arena *x = create(c, "other", 0);
+    int p[2], q[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(q), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_conn *cc;
+        sharena_arena *aa;
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "who", NULL, &aa))
+            _exit(1);
+        uint32_t slot = sharena_conn_slot(cc);
+        (void)!write(p[1], &slot, sizeof slot);
+        char ch;
+        (void)!read(q[0], &ch, 1);
+        _exit(0);
+    }
+    uint32_t child_slot;
+    cr_assert_eq(read(p[0], &child_slot, sizeof child_slot), sizeof child_slot);
+
+    /* a delegated read-only connection that opened it too */
+    const char *names[] = {"who"};
+    int dfd;
+    cr_assert_eq(sharena_delegate(c, names, 1, SHARENA_READONLY, &dfd), 0);
+    sharena_conn *d;
+    sharena_arena *da;
+    cr_assert_eq(sharena_connect_fd(dfd, &d), 0);
+    cr_assert_eq(sharena_open(d, "who", NULL, &da), 0);
+
+    sharena_client_info *v;
+    size_t n;
+    cr_assert_eq(sharena_clients(c, "who", &v, &n), 0);
+    cr_assert_eq(n, 3);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_lt(v[i - 1].slot, v[i].slot, "slot order");
+    const sharena_client_info *me = client_by_slot(v, n, sharena_conn_slot(c));
+    const sharena_client_info *kid = client_by_slot(v, n, child_slot);
+    const sharena_client_info *del = client_by_slot(v, n, sharena_conn_slot(d));
+    cr_assert(me && kid && del);
+    cr_assert_eq(me->pid, (uint32_t)getpid());
+    cr_assert_eq(me->uid, (uint32_t)getuid());
+    cr_assert(me->writable && !me->delegated);
+    cr_assert_eq(kid->pid, (uint32_t)pid);
+    cr_assert(kid->writable && !kid->delegated);
+    cr_assert_eq(del->pid, 0, "a delegated peer's pid is unknown");
+    cr_assert(!del->writable && del->delegated);
+    free(v);
+
+    /* the delegated connection sees only what it was granted */
+    cr_assert_eq(sharena_clients(d, "other", &v, &n), SHARENA_ENOENT);
+    cr_assert_eq(sharena_clients(d, "who", &v, &n), 0);
+    cr_assert_eq(n, 3);
+    free(v);
+    cr_assert_eq(sharena_clients(c, "nope", &v, &n), SHARENA_ENOENT);
+    cr_assert_eq(sharena_clients(c, "bad/name", &v, &n), SHARENA_EINVAL);
+    cr_assert_eq(sharena_clients(c, "other", &v, &n), 0);
+    cr_assert_eq(n, 1);
+    free(v);
+
+    /* a process that is gone is no longer listed */
+    cr_assert_eq(write(q[1], "x", 1), 1);
+    cr_assert_eq(wait_child(pid), 0);
+    for (int tries = 0;; tries++) {
+        cr_assert_eq(sharena_clients(c, "who", &v, &n), 0);
+        bool gone = !client_by_slot(v, n, child_slot);
+        free(v);
+        if (gone)
+            break;
+        cr_assert_lt(tries, 500, "the broker still lists a dead client");
+        usleep(10000);
+    }
+    sharena_arena_close(da);
+    sharena_disconnect(d);
+
+    /* more than one page (512 per reply): 600 connections */
+    enum { MANY = 600 };
+    sharena_conn *cs[MANY];
+    sharena_arena *as[MANY];
+    for (int i = 0; i < MANY; i++) {
+        cs[i] = conn();
+        cr_assert_eq(sharena_open(cs[i], "other", NULL, &as[i]), 0);
+    }
+    cr_assert_eq(sharena_clients(c, "other", &v, &n), 0);
+    cr_assert_eq(n, MANY + 1);
+    for (size_t i = 1; i < n; i++)
+        cr_assert_lt(v[i - 1].slot, v[i].slot, "slot order across pages");
+    for (int i = 0; i < MANY; i++)
+        cr_assert(client_by_slot(v, n, sharena_conn_slot(cs[i])));
+    free(v);
+    for (int i = 0; i < MANY; i++) {
+        sharena_arena_close(as[i]);
+        sharena_disconnect(cs[i]);
+    }
+    sharena_arena_close(a);
+    sharena_arena_close(x);
     sharena_disconnect(c);
 }
 

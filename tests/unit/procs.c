@@ -100,3 +100,45 @@ Test(procs, readers_never_see_torn_strings, .timeout = 120)
     join_all(pids, 3);
     sharena_arena_close(a);
 }
+
+static int first_lock(void *ctx, const sharena_lock_info *info)
+{
+    *(sharena_lock_info *)ctx = *info;
+    return 1;
+}
+
+/* Hold times without a broker: the lock clock is set when an arena is made
+ * or opened read-write and advanced by waiters, so a held lock reports a
+ * known duration that is an upper bound (held_exact stays false), and a
+ * waiter that slept moves the clock on. */
+Test(procs, local_lock_hold_time_is_an_upper_bound, .timeout = 60)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("holdtime", 1 << 20, &a), 0);
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 1, &n), 0);
+    cr_assert_eq(sharena_lock(a, n), 0);
+    sharena_lock_info li;
+    cr_assert_eq(sharena_locks(a, first_lock, &li), 1);
+    cr_assert_eq(li.id, n);
+    cr_assert(li.held_known);
+    cr_assert(!li.held_exact, "no broker keeps this arena's clock");
+    cr_assert_lt(li.held_s, 5);
+    cr_assert_eq(li.pid, (uint32_t)getpid());
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* waits on the parent's lock; released after ~1.5 s */
+        _exit(sharena_number_add(a, n, 1, NULL) == 0 ? 0 : 1);
+    }
+    usleep(1500 * 1000);
+    cr_assert_eq(sharena_locks(a, first_lock, &li), 1);
+    cr_assert_geq(li.held_s, 1, "held for 1.5 s: %u", li.held_s);
+    cr_assert(li.waiters);
+    cr_assert_eq(sharena_unlock(a, n), 0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(sharena_clock_tick(a), 0);
+    cr_assert_eq(sharena_clock_tick(NULL), SHARENA_EINVAL);
+    sharena_arena_close(a);
+}

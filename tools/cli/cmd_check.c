@@ -334,17 +334,31 @@ int cmd_locks(struct cli *c, int argc, char **argv)
         free(l.v);
         return cli_fail(c, pos[0], r);
     }
+    /* Which process is a client slot: ask the broker (best effort: an
+     * older broker, or none, leaves them unnamed). */
+    sharena_client_info *cl = NULL;
+    size_t ncl = 0;
+    bool slots = false;
+    for (size_t i = 0; i < l.n; i++)
+        slots |= !l.v[i].li.pid;
+    bool known = slots && sharena_clients(c->conn, pos[0], &cl, &ncl) == 0;
     if (c->json)
         putchar('[');
     else if (l.n)
-        printf("%-32s %-8s %-28s %s\n", "OBJECT", "TYPE", "OWNER", "STATE");
+        printf("%-32s %-8s %-34s %-8s %s\n", "OBJECT", "TYPE", "OWNER", "HELD",
+               "STATE");
     else
         printf("no locks held\n");
     for (size_t i = 0; i < l.n; i++) {
         const sharena_lock_info *li = &l.v[i].li;
+        const sharena_client_info *who = NULL;
+        for (size_t k = 0; !li->pid && k < ncl; k++)
+            if (cl[k].slot == li->owner)
+                who = &cl[k];
+        uint32_t pid = li->pid ? li->pid : who ? who->pid : 0;
         char comm[64] = "";
-        bool have_comm = li->pid && proc_comm(li->pid, comm, sizeof comm);
-        bool alive = li->pid && pid_alive(li->pid);
+        bool have_comm = pid && proc_comm(pid, comm, sizeof comm);
+        bool alive = pid && pid_alive(pid);
         const char *type = li->id ? sharena_type_name(li->type) : "arena";
         if (c->json) {
             printf("%s{\"id\":%llu,\"type\":\"%s\",\"path\":", i ? "," : "",
@@ -354,24 +368,36 @@ int cmd_locks(struct cli *c, int argc, char **argv)
             else
                 fputs("null", stdout);
             printf(",\"owner\":%u,", (unsigned)li->owner);
-            if (li->pid) {
-                printf("\"slot\":null,\"pid\":%u,\"command\":",
-                       (unsigned)li->pid);
-                if (have_comm)
-                    json_put_string(stdout, comm, strlen(comm));
-                else
-                    fputs("null", stdout);
+            if (li->pid)
+                fputs("\"slot\":null,", stdout);
+            else
+                printf("\"slot\":%u,", (unsigned)li->owner);
+            if (pid)
+                printf("\"pid\":%u,", (unsigned)pid);
+            else
+                fputs("\"pid\":null,", stdout);
+            fputs("\"command\":", stdout);
+            if (have_comm)
+                json_put_string(stdout, comm, strlen(comm));
+            else
+                fputs("null", stdout);
+            if (pid)
                 printf(",\"alive\":%s", alive ? "true" : "false");
-            } else {
-                printf("\"slot\":%u,\"pid\":null,\"command\":null,"
-                       "\"alive\":null",
-                       (unsigned)li->owner);
-            }
+            else if (!li->pid)
+                /* a slot the broker no longer lists is gone */
+                printf(",\"alive\":%s", known && !who ? "false" : "null");
+            else
+                fputs(",\"alive\":false", stdout);
+            if (li->held_known)
+                printf(",\"held_s\":%u,\"held_exact\":%s", (unsigned)li->held_s,
+                       li->held_exact ? "true" : "false");
+            else
+                fputs(",\"held_s\":null,\"held_exact\":false", stdout);
             printf(",\"waiters\":%s,\"died\":%s}",
                    li->waiters ? "true" : "false", li->died ? "true" : "false");
             continue;
         }
-        char obj[512], owner[128];
+        char obj[512], owner[128], held[32];
         if (!li->id)
             snprintf(obj, sizeof obj, "(arena allocator)");
         else if (l.v[i].path)
@@ -382,13 +408,23 @@ int cmd_locks(struct cli *c, int argc, char **argv)
         if (li->pid)
             snprintf(owner, sizeof owner, "pid %u (%s)%s", (unsigned)li->pid,
                      have_comm ? comm : "?", alive ? "" : " gone");
+        else if (pid)
+            snprintf(owner, sizeof owner, "slot %u: pid %u (%s)%s",
+                     (unsigned)li->owner, (unsigned)pid, have_comm ? comm : "?",
+                     alive ? "" : " gone");
         else
-            snprintf(owner, sizeof owner, "client slot %u",
-                     (unsigned)li->owner);
-        printf("%-32s %-8s %-28s %s%s\n", obj, type, owner,
+            snprintf(owner, sizeof owner, "slot %u%s", (unsigned)li->owner,
+                     who ? " (delegated)" : known ? " (gone)" : "");
+        if (!li->held_known)
+            snprintf(held, sizeof held, "?");
+        else
+            snprintf(held, sizeof held, "%s%us", li->held_exact ? "" : "<=",
+                     (unsigned)li->held_s);
+        printf("%-32s %-8s %-34s %-8s %s%s\n", obj, type, owner, held,
                li->died ? "owner died, recovery pending" : "held",
                li->waiters ? ", waiters" : "");
     }
+    free(cl);
     if (c->json)
         puts("]");
     if (l.more)
