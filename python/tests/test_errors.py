@@ -165,3 +165,32 @@ def test_invalid_utf8_in_the_arena_is_an_encoding_error(arena):
             op()
         assert isinstance(e.value, UnicodeError) and "fsck" in str(e.value)
     assert not arena.fsck()["ok"]
+
+
+def test_stat_without_a_broker_reports_what_the_mapping_knows(broker):
+    """The broker is killed (-9) under an open arena: stat() still gives the
+    mapping's counters, with the broker-only fields None, and the arena is
+    still usable."""
+    import signal
+    from conftest import Broker
+    private = Broker()
+    try:
+        a = sharena.open("stat.test", create=True, capacity=1 << 20, socket=private.socket)
+        a.map("m")["k"] = "v"
+        before = a.stat()
+        assert before["clients"] == 1 and before["mode"] is not None
+        private.proc.send_signal(signal.SIGKILL)
+        private.proc.wait(30)
+        st = a.stat()
+        for k in ("capacity", "used_bytes", "objects"):
+            assert st[k] == before[k]
+        assert all(st[k] is None for k in ("clients", "uid", "gid", "mode"))
+        m = a.map("m")
+        m["k2"] = "still works"
+        assert dict(m) == {"k": "v", "k2": "still works"}
+        a.close()
+    finally:
+        private.stop()
+    local = sharena.local(1 << 20)
+    assert local.stat()["clients"] is None and local.stat()["capacity"] == 1 << 20
+    local.close()

@@ -23,8 +23,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
-from .errors import (ArenaNotFoundError, ClosedError, Error, KeyNotFoundError,
-                     TimedOutError, error_class)
+from .errors import (ArenaNotFoundError, BrokerError, ClosedError, Error,
+                     KeyNotFoundError, TimedOutError, error_class)
 from . import errors as _errors
 
 __version__ = "0.1.0"
@@ -513,17 +513,21 @@ class Arena(_c.ArenaBase):
         return v
 
     def stat(self) -> Dict[str, Any]:
-        """Counters of the arena (from its header), plus the broker's view
-        (clients, uid, gid, mode) for arenas opened through sharenad."""
+        """Counters of the arena from its mapping (capacity, used_bytes,
+        objects, ...: always there, even with the broker gone) plus the
+        broker's view: ``clients``, ``uid``, ``gid``, ``mode``. Those four
+        are None when the broker cannot tell: a local arena, an arena
+        deleted from the broker, or a broker that is not reachable (the
+        arena stays mapped and usable without it)."""
         info = self._info()
+        st = None
         if self.brokered and self._conn is not None:
             try:
                 st = self._conn.stat(self.name)
-            except ArenaNotFoundError:
-                st = None  # deleted from the broker; still mapped here
-            if st:
-                for k in ("clients", "uid", "gid", "mode"):
-                    info[k] = st[k]
+            except (ArenaNotFoundError, BrokerError):
+                st = None  # deleted, or the broker is gone; still mapped here
+        for k in ("clients", "uid", "gid", "mode"):
+            info[k] = st[k] if st else None
         return info
 
     def fsck(self, repair: bool = False) -> Dict[str, Any]:

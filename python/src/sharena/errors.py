@@ -226,10 +226,10 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
         return f"index {detail} out of range"
     if code == _c.ENOENT and what == "arena":
         return f"arena {detail!r}: no such arena (pass create=True to make it)"
-    if code == _c.ECONNREFUSED and detail is not None:
-        text = f"{text}: {detail}"
-    elif what in ("arena", "root") and detail is not None:
+    if what in ("arena", "root") and detail is not None:
         text = f"{what} {detail!r}: {text}"
+    elif code == _c.ECONNREFUSED and detail is not None:
+        text = f"{text}: {detail}"  # the socket path
     hint = _HINTS.get(code)
     if not hint:
         return text
