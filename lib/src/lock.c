@@ -215,6 +215,33 @@ void sharena__lock_deadline(int64_t ns_from_now)
     lock_deadline = ns_from_now > 0 ? mono_ns() + ns_from_now : 0;
 }
 
+/* While set, a locker of this thread that would have to sleep gives up
+ * with SHARENA_EBUSY instead (the broker repairing a dead client's objects:
+ * its one thread must never wait on a lock a live client holds). */
+static __thread SHARENA__TLS bool lock_nowait;
+
+bool sharena__lock_nowait(bool on)
+{
+    bool was = lock_nowait;
+    lock_nowait = on;
+    return was;
+}
+
+void sharena__unlock_died(const sharena_arena *a, uint32_t *w)
+{
+    held_pop(w);
+    uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED), nv;
+    do {
+        nv = (v & (SHARENA__LOCK_OWNER_MASK | SHARENA__LOCK_WAITERS)) |
+             SHARENA__LOCK_DIED;
+    } while (!__atomic_compare_exchange_n(w, &v, nv, true, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+    (void)a;
+    /* every waiter: the first to look takes it over as owner-died */
+    if (v & SHARENA__LOCK_WAITERS)
+        futex(w, FUTEX_WAKE, INT32_MAX, NULL);
+}
+
 static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
 {
     uint32_t seen = 0; /* owner value we have been waiting on, and since */
@@ -246,6 +273,8 @@ static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
 #endif
             continue;
         }
+        if (lock_nowait && !sharena__owner_gone(a, v))
+            return SHARENA_EBUSY;
         if (!(v & SHARENA__LOCK_WAITERS)) {
             if (!__atomic_compare_exchange_n(w, &v, v | SHARENA__LOCK_WAITERS,
                                              false, __ATOMIC_RELAXED,
@@ -298,7 +327,7 @@ int sharena__lock(const sharena_arena *a, uint32_t *w)
     if (!__atomic_compare_exchange_n(w, &zero, me, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         r = lock_slow(a, w, me);
-    if (r == SHARENA_ETIMEDOUT)
+    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
         return r; /* not taken */
     sharena__held_push(w);
     sharena__lock_stamp(a, w);
@@ -320,6 +349,8 @@ int sharena__arena_lock(sharena_arena *a)
     int r = sharena__lock(a, &h->arena_lock);
     if (r == 1)
         return SHARENA_EDEADLK; /* never nested by design */
+    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
+        return r; /* not taken (a deadline or no-wait mode) */
     if (r == SHARENA_EOWNERDEAD) {
         /* A process died inside the allocator or the handle table. */
         r = sharena__arena_recover_locked(a);

@@ -58,14 +58,27 @@ static bool take_died(sharena_arena *a, uint32_t *w)
 }
 
 /* Repair what a dead owner left behind, now, instead of leaving it to the
- * next locker. Never waits for a live owner. */
-static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s)
+ * next locker. Never waits for a live owner: when the repair needs the
+ * arena lock and a live client holds it, the object goes back marked
+ * owner-died (and its write still unfinished) for its next locker. */
+static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s,
+                        bool nowait)
 {
     if (!take_died(a, w))
         return;
     if (s) {
-        sharena__repair(a, s);
-        sharena__unlock(a, w);
+        uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+        bool was = sharena__lock_nowait(nowait);
+        int r = sharena__repair(a, s);
+        sharena__lock_nowait(was);
+        if (r == SHARENA_EBUSY || r == SHARENA_ETIMEDOUT) {
+            uint32_t now = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+            if ((seq & 1) && !(now & 1))
+                __atomic_store_n(&s->seq, now + 1, __ATOMIC_RELEASE);
+            sharena__unlock_died(a, w);
+        } else {
+            sharena__unlock(a, w);
+        }
     } else {
         struct sharena__header *h = sharena__hdr(a);
         sharena__arena_recover_locked(a);
@@ -85,26 +98,23 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
     /* The arena lock first: object repair may need to allocate. */
     if (mark_died(&h->arena_lock, owner)) {
         n++;
-        repair_died(a, &h->arena_lock, NULL);
+        repair_died(a, &h->arena_lock, NULL, true);
     }
     uint64_t lim = slot_limit(a);
     for (uint64_t i = 1; i < lim; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
         if (s && mark_died(&s->lock, owner))
             n++;
-        /* also objects an earlier recovery had to leave marked */
+        /* also objects an earlier recovery had to leave marked. Repairing
+         * one may need the arena lock, which the caller (the broker) must
+         * never wait for: its holder may be another dead client whose
+         * recovery is queued behind this one (a deadlock of the one broker
+         * thread), or a live client that does not let go. repair_died's
+         * no-wait mode then gives the object back marked owner-died, and
+         * its next locker repairs it (lock.c). */
         if (s && (__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
-                  SHARENA__LOCK_DIED)) {
-            /* Repairing an object may need the arena lock. The caller (the
-             * broker) must never wait for it: its holder may be another
-             * dead client whose recovery is queued behind this one (a
-             * deadlock of the one broker thread), or a live client that
-             * does not let go. Then the object stays marked owner-died and
-             * its next locker repairs it (lock.c). */
-            uint32_t al = __atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE);
-            if (al == 0 || (al & SHARENA__LOCK_DIED))
-                repair_died(a, &s->lock, s);
-        }
+                  SHARENA__LOCK_DIED))
+            repair_died(a, &s->lock, s, true);
     }
     return n;
 }
@@ -246,7 +256,7 @@ static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
     if (f->a->readonly)
         return; /* pending recovery is not damage */
     mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
-    repair_died(f->a, w, s);
+    repair_died(f->a, w, s, false); /* fsck may wait (to its deadline) */
     f->rep.recovered++;
 }
 

@@ -75,7 +75,12 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
         /* Killed by a dropper that died before putting the slot back. */
         if (!(s->flags & (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED))) {
             r = sweep(a, s);
-            sharena__obj_reclaim(a, s, 0);
+            if (r == 0)
+                sharena__obj_reclaim(a, s, 0);
+            /* the arena lock was not had: the slot is not back yet */
+            if (r == 0 &&
+                !(s->flags & (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED)))
+                r = SHARENA_EBUSY;
         }
         break;
     default:

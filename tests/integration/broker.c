@@ -1,6 +1,8 @@
 /* Integration tests: a real sharenad on a private socket per test, real
  * memfds, real processes (fork), real credentials (setuid when root). */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <sys/mman.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "broker_fixture.h"
+#include "internal.h"
 #include "sharena.h"
 
 static struct test_broker B;
@@ -346,6 +349,87 @@ Test(broker, clients_name_the_processes_behind_slots)
     }
     sharena_arena_close(a);
     sharena_arena_close(x);
+    sharena_disconnect(c);
+}
+
+static int find_died(void *ctx, const sharena_lock_info *li)
+{
+    if (li->id == *(sharena_id *)ctx && li->died)
+        return 1;
+    return 0;
+}
+
+/* A client dies holding an object's lock while a live (hostile) client sits
+ * on the arena lock. Repairing the object needs the arena lock; the broker,
+ * one thread serving everyone, must not wait for it: it leaves the object
+ * marked owner-died and goes on serving. Once the arena lock is free, the
+ * object's next locker repairs it. */
+Test(broker, recovery_never_waits_for_a_live_arena_lock_holder)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "stall", 0);
+    sharena_id m;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
+    struct sharena__header *h = sharena__hdr(a);
+
+    /* the live client that holds the arena lock: its own slot in the word */
+    sharena_conn *hostile = conn();
+    sharena_arena *ha;
+    cr_assert_eq(sharena_open(hostile, "stall", NULL, &ha), 0);
+    uint32_t zero = 0;
+    cr_assert(__atomic_compare_exchange_n(&h->arena_lock, &zero,
+                                          sharena_conn_slot(hostile), false,
+                                          __ATOMIC_ACQUIRE, __ATOMIC_RELAXED));
+
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_conn *cc;
+        sharena_arena *aa;
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "stall", NULL, &aa) ||
+            sharena_lock(aa, m))
+            _exit(1);
+        (void)!write(p[1], "L", 1);
+        pause();
+        _exit(0);
+    }
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1);
+    kill(pid, SIGKILL);
+    cr_assert_eq(wait_child(pid), 128 + SIGKILL);
+
+    /* the broker keeps answering (a stalled broker would time the suite
+     * out) and, once it has handled the death, the object is owner-died */
+    sharena_arena_stat st;
+    for (int tries = 0;; tries++) {
+        cr_assert_eq(sharena_stat(c, "stall", &st), 0);
+        if (st.clients == 2)
+            break;
+        cr_assert_lt(tries, 1000, "the broker did not handle the death");
+        usleep(5000);
+    }
+    cr_assert_eq(sharena_locks(a, find_died, &m), 1,
+                 "left marked owner-died for its next locker");
+    cr_assert_eq(__atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE),
+                 sharena_conn_slot(hostile), "the live holder still has it");
+    sharena_conn *other = conn(); /* new clients are served too */
+    sharena_disconnect(other);
+
+    /* the holder lets go: the next locker repairs, everything is sound */
+    __atomic_store_n(&h->arena_lock, 0, __ATOMIC_RELEASE);
+    cr_assert_eq(sharena_map_set_number(a, m, "after", 5, 2), 0);
+    sharena_id v;
+    double d;
+    cr_assert_eq(sharena_map_get(a, m, "before", 6, &v), 0);
+    cr_assert_eq(sharena_number_get(a, v, &d), 0);
+    cr_assert_eq(d, 1);
+    cr_assert_eq(held_locks(a), 0);
+    cr_assert_eq(sharena_fsck(a, 0, NULL, NULL, NULL), 0);
+    sharena_arena_close(ha);
+    sharena_disconnect(hostile);
+    sharena_arena_close(a);
     sharena_disconnect(c);
 }
 
