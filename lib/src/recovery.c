@@ -719,7 +719,6 @@ static int fsck_main(sharena_arena *a, unsigned flags,
         before = last.errors;
     }
     first.repaired = first.errors > last.errors ? first.errors - last.errors : 0;
-    first.repaired += fixed ? 0 : 0;
     first.objects = last.objects;
     first.blocks = last.blocks;
     first.used_bytes = last.used_bytes;
