@@ -13,6 +13,14 @@
  *                              $SHARENA_TEST_FD ("self": try it in C)
  *   interop fromfd             map $SHARENA_TEST_FD; print the error name
  *                              and message (what a binding shows a user)
+ *   interop hostile ARENA SECONDS SEED
+ *                              a peer of test_hostile.py: read and write the
+ *                              roots "h.map", "h.vec", "h.str", "h.num",
+ *                              "h.bytes" for SECONDS while they are being
+ *                              scribbled on; every library error is allowed
+ *                              and counted; print {"ops":n,"errors":{name:n}}
+ *   interop fresh ARENA LANG   after repair: make root map "fresh.LANG",
+ *                              write and read it back; print "OK"
  *
  * The broker is $SHARENA_SOCKET. Canonical JSON (the same in every
  * language): {"s": str} {"n": hex of the f64 bits} {"b": bool}
@@ -25,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CHECK(expr)                                                          \
@@ -372,6 +381,128 @@ static int bad_layout(char **cmd)
     return 127;
 }
 
+/* ---- hostile peers (test_hostile.py) ------------------------------------ */
+
+static unsigned long errs[64];
+static const char *errnames[64];
+
+/* Count a library error by name; success and errors alike are allowed. */
+static int tally(int r)
+{
+    if (r >= 0)
+        return r;
+    const char *n = sharena_errname(r);
+    for (size_t i = 0; i < 64; i++) {
+        if (!errnames[i])
+            errnames[i] = n;
+        if (errnames[i] == n || strcmp(errnames[i], n) == 0) {
+            errs[i]++;
+            break;
+        }
+    }
+    return r;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void hostile(sharena_arena *a, double seconds, unsigned seed)
+{
+    srand(seed);
+    unsigned long ops = 0;
+    char buf[256];
+    size_t len;
+    double until = mono_s() + seconds;
+    while (mono_s() < until) {
+        sharena_id m = 0, v = 0, s = 0, n = 0, b = 0, x = 0, dir = 0;
+        tally(sharena_root_get(a, "h.map", &m));
+        tally(sharena_root_get(a, "h.vec", &v));
+        tally(sharena_root_get(a, "h.str", &s));
+        tally(sharena_root_get(a, "h.num", &n));
+        tally(sharena_root_get(a, "h.bytes", &b));
+        char k[32];
+        int kl = snprintf(k, sizeof k, "key%d", rand() % 200);
+        bool owned;
+        double d;
+        uint64_t cur = 0, l = 0;
+        if (tally(sharena_map_get(a, m, k, (size_t)kl, &x)) == 0) {
+            tally(sharena_type_of(a, x));
+            tally(sharena_string_get(a, x, buf, sizeof buf, &len));
+            tally(sharena_number_get(a, x, &d));
+        }
+        for (int i = 0; i < 50; i++) /* iterate (bounded by the library) */
+            if (tally(sharena_map_next(a, m, &cur, buf, sizeof buf, &len, &x,
+                                       &owned)) < 0)
+                break;
+        if (tally(sharena_vector_len(a, v, &l)) == 0 && l)
+            if (tally(sharena_vector_get(a, v, (uint64_t)rand() % l, &x,
+                                         &owned)) == 0)
+                tally(sharena_number_get(a, x, &d));
+        tally(sharena_string_get(a, s, buf, sizeof buf, &len));
+        tally(sharena_number_get(a, n, &d));
+        void *p;
+        uint64_t size;
+        if (tally(sharena_bytes_ptr(a, b, &p, &size)) == 0 && size >= 8)
+            memcpy(&d, (char *)p + (size_t)rand() % (size - 7), 8);
+        tally(sharena_roots(a, &dir));
+        cur = 0;
+        for (int i = 0; i < 50; i++)
+            if (tally(sharena_map_next(a, dir, &cur, buf, sizeof buf, &len, &x,
+                                       &owned)) < 0)
+                break;
+        tally(sharena_type_of(a, ((sharena_id)(rand() % 4) << 32) |
+                                     (sharena_id)(rand() % 512)));
+        /* writes */
+        tally(sharena_map_set_number(a, m, k, (size_t)kl, rand()));
+        tally(sharena_map_set_string(a, m, "c.temp", 6, k, (size_t)kl));
+        tally(sharena_map_remove(a, m, "c.gone", 6, NULL));
+        tally(sharena_map_set_bool(a, m, "c.gone", 6, true));
+        if (tally(sharena_number_new(a, ops, &x)) == 0 &&
+            tally(sharena_vector_push(a, v, x, SHARENA_OWNED)) < 0)
+            tally(sharena_drop(a, x, 0));
+        if (tally(sharena_vector_pop(a, v, &x)) == 0)
+            tally(sharena_drop(a, x, 0));
+        tally(sharena_string_set(a, s, k, (size_t)kl));
+        tally(sharena_number_add(a, n, 1, NULL));
+        if (tally(sharena_bytes_ptr(a, b, &p, &size)) == 0 && size >= 8)
+            memcpy((char *)p + (size_t)rand() % (size - 7), &ops, 8);
+        if (tally(sharena_string_new(a, "root", 4, &x)) == 0 &&
+            tally(sharena_root_set(a, "h.c.tmp", x, SHARENA_OWNED)) < 0)
+            tally(sharena_drop(a, x, 0));
+        ops++;
+    }
+    printf("{\"ops\":%lu,\"errors\":{", ops);
+    for (size_t i = 0; i < 64 && errnames[i]; i++)
+        printf("%s\"%s\":%lu", i ? "," : "", errnames[i], errs[i]);
+    printf("}}\n");
+}
+
+/* After repair the arena takes new objects and gives them back. */
+static void fresh(sharena_arena *a, const char *lang)
+{
+    char name[64], buf[64];
+    size_t len;
+    sharena_id m, x;
+    double d;
+    snprintf(name, sizeof name, "fresh.%s", lang);
+    CHECK(sharena_root_ensure(a, name, SHARENA_T_MAP, 0, &m, NULL));
+    CHECK(sharena_map_set_number(a, m, "n", 1, 42));
+    CHECK(sharena_map_set_string(a, m, "s", 1, "fresh", 5));
+    CHECK(sharena_map_get(a, m, "n", 1, &x));
+    CHECK(sharena_number_get(a, x, &d));
+    CHECK(sharena_map_get(a, m, "s", 1, &x));
+    CHECK(sharena_string_get(a, x, buf, sizeof buf, &len));
+    if (d != 42 || len != 5 || memcmp(buf, "fresh", 5) != 0) {
+        fprintf(stderr, "fresh: read back %g, %.*s\n", d, (int)len, buf);
+        exit(1);
+    }
+    printf("OK\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -389,6 +520,11 @@ int main(int argc, char **argv)
         return bad_layout(argv + 2);
     } else if (argc >= 2 && strcmp(argv[1], "fromfd") == 0) {
         return from_fd_report();
+    } else if (argc >= 5 && strcmp(argv[1], "hostile") == 0) {
+        hostile(open_arena(argv[2]), atof(argv[3]),
+                (unsigned)strtoul(argv[4], NULL, 0));
+    } else if (argc >= 4 && strcmp(argv[1], "fresh") == 0) {
+        fresh(open_arena(argv[2]), argv[3]);
     } else {
         fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
                         "hammer ARENA N WORKER [MOD]\n");

@@ -130,12 +130,143 @@ function fromFd() {
   }
 }
 
+// -- hostile peers (test_hostile.py) -------------------------------------
+
+// The codes sharena's errors carry (index.d.ts SharenaErrorCode).
+const LIBRARY_CODES = new Set([
+  'EPERM', 'ENOENT', 'EINTR', 'EIO', 'EBADF', 'EAGAIN', 'ENOMEM', 'EACCES', 'EBUSY',
+  'EEXIST', 'EINVAL', 'ENOSPC', 'EROFS', 'ERANGE', 'EDEADLK', 'ENAMETOOLONG', 'EPROTO',
+  'EOVERFLOW', 'EILSEQ', 'ECONNREFUSED', 'ETIMEDOUT', 'ESTALE', 'ETYPE', 'EFULL',
+  'ECORRUPT', 'ELAYOUT', 'EOWNERDEAD', 'EUNSEALED', 'ECLOSED', 'ELOOP', 'EUNKNOWN',
+]);
+
+// Read a ref of whatever type a scribbled arena hands back.
+function touch(r) {
+  if (r === undefined || r === null) return r;
+  if (r instanceof MapRef || r instanceof VectorRef) return r.len();
+  if (r instanceof BytesRef) return r.read(0, Math.min(8, r.size));
+  if (r instanceof StructRef) return r.fields().slice(0, 4).map((f) => r.getKey(f));
+  if (typeof r.obtainValue === 'function') return r.obtainValue();
+  return r;
+}
+
+// Read and write the h.* roots for `seconds`: sharena's errors are allowed
+// and counted by code; any other exception ends the process (a failure).
+function hostile(a, seconds, seed) {
+  let x = (seed * 2654435761 + 1) >>> 0; // xorshift32
+  const rnd = (n) => {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+  const errors = {};
+  let ops = 0;
+  const t = (fn) => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!e || !LIBRARY_CODES.has(e.code)) throw e;
+      errors[e.code] = (errors[e.code] || 0) + 1;
+      return undefined;
+    }
+  };
+  const iterate = (it) => {
+    let n = 0;
+    for (const v of it) {
+      touch(Array.isArray(v) ? v[1] : v);
+      if (++n === 50) break;
+    }
+  };
+  const until = Date.now() + seconds * 1000;
+  while (Date.now() < until) {
+    const key = `key${rnd(200)}`;
+    const m = t(() => a.map('h.map'));
+    if (m) {
+      t(() => touch(m.get(key)));
+      t(() => iterate(m.entries()));
+      t(() => m.len());
+      t(() => m.set(key, rnd(1000)));
+      t(() => m.set('node.temp', key));
+      t(() => m.remove('node.gone'));
+      t(() => m.set('node.gone', true));
+    }
+    const v = t(() => a.vector('h.vec'));
+    if (v) {
+      const n = t(() => v.len());
+      if (n) t(() => touch(v.index(rnd(n))));
+      t(() => v.push(ops));
+      t(() => touch(v.pop()));
+      t(() => iterate(v.values()));
+    }
+    const s = t(() => a.string('h.str'));
+    if (s) {
+      t(() => s.obtainValue());
+      t(() => s.setValue(key));
+    }
+    const num = t(() => a.number('h.num'));
+    if (num) {
+      t(() => num.obtainValue());
+      t(() => num.add(1));
+    }
+    const b = t(() => a.bytes('h.bytes', 4096));
+    if (b) {
+      const i = rnd(4088);
+      t(() => b.read(i, 8));
+      t(() => b.write(Uint8Array.of(ops & 0xff), i));
+      t(() => b.buffer()[i]);
+    }
+    t(() => a.roots().slice(0, 50).forEach((r) => t(() => touch(a.root(r)))));
+    t(() => touch(a.ref(rnd(4) * 2 ** 32 + 1 + rnd(512))));
+    const tmp = t(() => StringRef.from('root', { arena: a }));
+    if (tmp && t(() => a.setRoot('h.node.tmp', tmp, { owned: true })) === undefined) {
+      t(() => tmp.drop());
+    }
+    ops++;
+  }
+  process.stdout.write(JSON.stringify({ ops, errors }) + '\n');
+}
+
+// Read the text `interop_scribble badtext` spoiled: a sharena error or the
+// text with U+FFFD for the bad byte (what Node makes of invalid UTF-8).
+function badText(a) {
+  const out = {};
+  const tries = {
+    str: () => a.string('t.str').obtainValue(),
+    keys: () => [...a.map('t.map').keys()],
+    items: () => Object.fromEntries([...a.map('t.map').entries()].map(([k, v]) => [k, v.obtainValue()])),
+  };
+  for (const [what, fn] of Object.entries(tries)) {
+    try {
+      out[what] = fn();
+    } catch (e) {
+      if (!e || !LIBRARY_CODES.has(e.code)) throw e;
+      out[what] = e.code;
+    }
+  }
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+// After repair: new objects can be made, written and read back.
+function fresh(a, lang) {
+  const m = a.map(`fresh.${lang}`);
+  m.set('n', 42);
+  m.set('s', 'fresh');
+  m.set('v', [1, 'two']);
+  const got = [m.get('n').obtainValue(), m.get('s').obtainValue(), m.get('v').toArray()];
+  if (JSON.stringify(got) !== JSON.stringify([42, 'fresh', [1, 'two']])) {
+    throw new Error(`fresh: read back ${JSON.stringify(got)}`);
+  }
+  process.stdout.write('OK\n');
+}
+
 const [mode, name, x, y, z] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
 else if (mode === 'wait') waitTicks(open(name), Number(x));
 else if (mode === 'ticks') ticks(open(name), Number(x));
 else if (mode === 'write') writeValues(open(name));
 else if (mode === 'dump') dumpLang(open(name), x);
+else if (mode === 'hostile') hostile(open(name), Number(x), Number(y));
+else if (mode === 'badtext') badText(open(name));
+else if (mode === 'fresh') fresh(open(name), x);
 else if (mode === 'hammer') hammer(open(name), Number(x), y, Number(z || 0));
 else {
   process.stderr.write('usage: interop.js write ARENA | dump ARENA LANG | hammer ARENA N WORKER\n');

@@ -117,6 +117,130 @@ def from_fd():
         print(f"{e.errname}: {e}")
 
 
+# -- hostile peers (test_hostile.py) ---------------------------------------
+
+def hostile_init(a):
+    """The objects the peers work on while the scribbler scribbles."""
+    m = a.map("h.map")
+    for i in range(200):
+        m[f"key{i}"] = "value" if i % 2 else float(i)
+    v = a.vector("h.vec")
+    for i in range(200):
+        v.append(float(i))
+    a.string("h.str").value = "hello"
+    a.number("h.num").value = 1
+    a.bytes("h.bytes", 4096)[0:4] = b"abcd"
+
+
+def touch(x):
+    """Read a value of whatever type a scribbled arena hands back."""
+    if isinstance(x, (sharena.Map, sharena.Vector)):
+        return len(x)
+    if isinstance(x, sharena.Bytes):
+        return bytes(x[:8])
+    if isinstance(x, sharena.Ref):
+        return x.value
+    if isinstance(x, sharena.Struct):
+        return [x[k] for k in x.shape.names[:4]]
+    return x
+
+
+def hostile(a, seconds, seed):
+    """Read and write the h.* roots for SECONDS: library errors (sharena.Error)
+    are allowed and counted by name; any other exception is a failure."""
+    import collections
+    import random
+    import time
+    rng = random.Random(seed)
+    errors = collections.Counter()
+    ops = 0
+
+    def t(fn, *args):
+        try:
+            return fn(*args)
+        except sharena.Error as e:
+            errors[e.errname] += 1
+            return None
+
+    def pop(v):
+        try:
+            return touch(v.pop())
+        except IndexError as e:  # emptied meanwhile: list semantics
+            if isinstance(e, sharena.Error):
+                raise
+            return None
+
+    def iterate(items):
+        for n, kv in enumerate(items):
+            touch(kv[1] if isinstance(kv, tuple) else kv)
+            if n == 50:
+                break
+
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        key = f"key{rng.randrange(200)}"
+        m = t(a.map, "h.map")
+        if m is not None:
+            t(lambda: touch(m.get(key)))
+            t(lambda: iterate(m.items()))
+            t(lambda: len(m))
+            t(m.__setitem__, key, rng.random())
+            t(m.__setitem__, "py.temp", key)
+            t(m.pop, "py.gone", None)
+            t(m.__setitem__, "py.gone", True)
+        v = t(a.vector, "h.vec")
+        if v is not None:
+            n = t(len, v)
+            if n:
+                t(lambda: touch(v[rng.randrange(n)]))
+            t(v.append, float(ops))
+            t(pop, v)
+            t(lambda: iterate(v))
+        s = t(a.string, "h.str")
+        if s is not None:
+            t(lambda: s.value)
+            t(setattr, s, "value", key)
+        num = t(a.number, "h.num")
+        if num is not None:
+            t(lambda: num.value)
+            t(num.add, 1)
+        b = t(a.bytes, "h.bytes", 4096)
+        if b is not None:
+            i = rng.randrange(4096)
+            t(lambda: b[i])
+            t(b.__setitem__, i, ops & 0xFF)
+            t(lambda: bytes(memoryview(b)[i:i + 8]))
+        t(lambda: iterate(a.roots().items()))
+        t(lambda: touch(a.root("h.str")))
+        t(lambda: touch(a.get((rng.randrange(4) << 32) | (1 + rng.randrange(512)))))
+        t(a.__setitem__, "h.py.tmp", "root")
+        ops += 1
+    print(json.dumps({"ops": ops, "errors": dict(errors)}))
+
+
+def bad_text(a):
+    """Read the text interop_scribble badtext spoiled: a sharena error."""
+    out = {}
+    for what, fn in (("str", lambda: a.string("t.str").value),
+                     ("keys", lambda: list(a.map("t.map"))),
+                     ("items", lambda: dict(a.map("t.map").items()))):
+        try:
+            out[what] = fn()
+        except sharena.Error as e:
+            out[what] = e.errname
+    print(json.dumps(out))
+
+
+def fresh(a, lang):
+    """After repair: new objects can be made, written and read back."""
+    m = a.map(f"fresh.{lang}")
+    m["n"] = 42
+    m["s"] = "fresh"
+    m["v"] = [1, "two"]
+    assert (m["n"], m["s"], list(m["v"])) == (42.0, "fresh", [1.0, "two"]), dict(m)
+    print("OK")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -131,6 +255,14 @@ if __name__ == "__main__":
         wait_ticks(a, int(rest[0]))
     elif mode == "ticks":
         ticks(a, int(rest[0]))
+    elif mode == "hostile-init":
+        hostile_init(a)
+    elif mode == "hostile":
+        hostile(a, float(rest[0]), int(rest[1]))
+    elif mode == "badtext":
+        bad_text(a)
+    elif mode == "fresh":
+        fresh(a, rest[0])
     elif mode == "hammer":
         hammer(a, int(rest[0]), rest[1], int(rest[2]) if len(rest) > 2 else 0)
     else:
