@@ -5,10 +5,11 @@
 #   scripts/test.sh --quick    skip the sanitizer builds and fuzzing
 #
 # Suites, in order: the C tests (ctest: unit, integration, crash, threads,
-# cli, interop, fuzz regressions), the same under ASan+UBSan, the threads test
-# under TSan, the Node tests (node --test), the Python tests (pytest), the
-# libFuzzer targets for a bounded time, the demo. Ends with "N passed, N failed" and
-# exits non-zero when anything failed.
+# cli, interop, fuzz regressions), the same under ASan+UBSan, the Node and
+# Python tests against ASan+UBSan builds of the addon and the extension, the
+# threads test under TSan, the Node tests (node --test), the Python tests
+# (pytest), the libFuzzer targets for a bounded time, the demo. Ends with
+# "N passed, N failed" and exits non-zero when anything failed.
 #
 # Environment: CI=true builds with -Werror. SHARENA_FUZZ_SECONDS=N fuzzes N
 # random seconds per target instead of the fixed-seed run.
@@ -20,7 +21,7 @@ quick=0
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +39,28 @@ record() {
 }
 
 section() { printf '\n==== %s ====\n' "$*"; }
+
+# record_node NAME LOG: counts of a `node --test` run (TAP "# pass N"). A log
+# with a "not the one loaded" line fails the suite as a whole.
+record_node() {
+  local p f
+  p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$2" | tail -1)
+  f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$2" | tail -1)
+  grep -q 'was not the one loaded' "$2" && f=$((${f:-0} + 1))
+  if [ -z "$p" ]; then record "$1" 0 1; else record "$1" "$p" "${f:-0}"; fi
+}
+
+# record_pytest NAME LOG: counts of a pytest run (its last summary line).
+record_pytest() {
+  local line p f=0 n
+  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|^=+ .*(passed|failed|error)' "$2" | tail -1)
+  p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || true)
+  for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | grep -oE '[0-9]+'); do
+    f=$((f + n))
+  done
+  grep -q 'was not the one imported' "$2" && f=$((f + 1))
+  if [ -z "$p" ] && [ "$f" -eq 0 ]; then record "$1" 0 1; else record "$1" "${p:-0}" "$f"; fi
+}
 
 # run_ctest NAME BUILD_DIR [ctest args...]: counts ctest's own tally.
 run_ctest() {
@@ -99,6 +122,60 @@ if ((!quick)); then
     record ctest-asan 0 1
   fi
 
+  # The Node addon and the Python extension built with ASan+UBSan (their own
+  # build tree, library included) and loaded into the stock interpreters with
+  # the ASan runtime preloaded. Leak detection is off: node and python keep
+  # memory until exit by design. PYTHONMALLOC=malloc makes every Python
+  # object a malloc block that ASan can see. SHARENA_NODE_ADDON and
+  # PYTHONPATH point the suites at the sanitized builds. Not run here:
+  # node/test/pack.test.js and types.test.js (npm pack compiling its own
+  # unsanitized addon; tsc, no native code), python/tests/test_packaging.py
+  # (pip builds and installs unsanitized wheels); the plain runs below
+  # cover them.
+  section "Node and Python extensions under ASan+UBSan"
+  if ((have_node || have_python)); then
+    asan_env=(LD_PRELOAD="$(cc -print-file-name=libasan.so)"
+              ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+              UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+              SHARENA_SHARENAD="$here/build/broker/sharenad")
+    targets=()
+    ((have_node)) && targets+=(sharena_node)
+    ((have_python)) && targets+=(sharena_python)
+    if cmake -S . -B build-asan-bindings "${cfg[@]}" \
+         -DSHARENA_SANITIZE=address,undefined -DSHARENA_BUILD_TESTS=OFF \
+         -DSHARENA_BUILD_BROKER=OFF -DSHARENA_BUILD_BENCH=OFF \
+         -DSHARENA_BUILD_NODE=$((have_node)) -DSHARENA_BUILD_PYTHON=$((have_python)) \
+         >/dev/null &&
+       cmake --build build-asan-bindings -j"$jobs" --target "${targets[@]}" >/dev/null; then
+      if ((have_node)); then
+        addon=$here/build-asan-bindings/node/sharena.node
+        log=build/node-asan.log
+        mapfile -t node_tests < <(ls node/test/*.test.js | grep -vE '/(pack|types)\.test\.js$')
+        (cd node && env "${asan_env[@]}" SHARENA_NODE_ADDON="$addon" \
+           node --test "${node_tests[@]#node/}") 2>&1 | tee "$log"
+        # the suites must have run against the sanitized addon
+        env "${asan_env[@]}" SHARENA_NODE_ADDON="$addon" node -e \
+          "require('./node'); const m = require('fs').readFileSync('/proc/self/maps', 'utf8');
+           process.exit(m.includes('$addon') && m.includes('libasan') ? 0 : 1)" ||
+          echo "node-asan: the sanitized addon was not the one loaded" >>"$log"
+        record_node node-asan "$log"
+      fi
+      if ((have_python)); then
+        log=build/pytest-asan.log
+        env "${asan_env[@]}" PYTHONMALLOC=malloc PYTHONPATH="$here/build-asan-bindings/python" \
+          "$SHARENA_PYTHON" -m pytest -q -p no:cacheprovider python/tests \
+            --ignore=python/tests/test_packaging.py 2>&1 | tee "$log"
+        env "${asan_env[@]}" PYTHONPATH="$here/build-asan-bindings/python" "$SHARENA_PYTHON" -c \
+          "import sys, sharena._sharena as m
+sys.exit(0 if m.__file__.startswith('$here/build-asan-bindings/') else 1)" ||
+          echo "python-asan: the sanitized extension was not the one imported" >>"$log"
+        record_pytest python-asan "$log"
+      fi
+    else
+      record bindings-asan-build 0 1
+    fi
+  fi
+
   section "threads under TSan"
   if cmake -S . -B build-tsan "${cfg[@]}" -DSHARENA_SANITIZE=thread \
        -DSHARENA_BUILD_BENCH=OFF -DSHARENA_BUILD_BROKER=OFF >/dev/null &&
@@ -113,9 +190,7 @@ if ((have_node)); then
   section "Node tests (node --test)"
   log=build/node-test.log
   (cd node && SHARENA_SHARENAD="$here/build/broker/sharenad" node --test test/) 2>&1 | tee "$log"
-  p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$log" | tail -1)
-  f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$log" | tail -1)
-  if [ -z "$p" ]; then record node 0 1; else record node "$p" "${f:-0}"; fi
+  record_node node "$log"
 fi
 
 if ((have_python)); then
@@ -123,13 +198,7 @@ if ((have_python)); then
   log=build/pytest.log
   SHARENA_SHARENAD="$here/build/broker/sharenad" \
     "$SHARENA_PYTHON" -m pytest -q python/tests 2>&1 | tee "$log"
-  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|^=+ .*(passed|failed|error)' "$log" | tail -1)
-  p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || true)
-  f=0
-  for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | grep -oE '[0-9]+'); do
-    f=$((f + n))
-  done
-  if [ -z "$p" ] && [ "$f" -eq 0 ]; then record python 0 1; else record python "${p:-0}" "$f"; fi
+  record_pytest python "$log"
 fi
 
 if ((!quick)) && [ -x scripts/fuzz.sh ]; then
