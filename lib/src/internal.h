@@ -219,9 +219,10 @@ bool sharena__owner_gone(const sharena_arena *a, uint32_t v);
 /* No-wait mode for this thread (returns the previous setting): a lock that
  * a live owner holds fails with SHARENA_EBUSY instead of waiting. */
 bool sharena__lock_nowait(bool on);
-/* Give lock @p w (held by this thread) back marked owner-died, so that its
- * next locker repairs what this thread could not finish. */
-void sharena__unlock_died(const sharena_arena *a, uint32_t *w);
+/* Give lock @p w (held by this thread) back marked owner-died, in the name
+ * of the dead @p owner, so that its next locker repairs what this thread
+ * could not finish. */
+void sharena__unlock_died(const sharena_arena *a, uint32_t *w, uint32_t owner);
 /* Record a lock taken outside sharena__lock() as held by this thread. */
 void sharena__held_push(const uint32_t *w);
 /* Note when lock @p w was taken (sharena__lock() does; a lock taken by a

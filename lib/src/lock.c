@@ -227,13 +227,13 @@ bool sharena__lock_nowait(bool on)
     return was;
 }
 
-void sharena__unlock_died(const sharena_arena *a, uint32_t *w)
+void sharena__unlock_died(const sharena_arena *a, uint32_t *w, uint32_t owner)
 {
     held_pop(w);
     uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED), nv;
     do {
-        nv = (v & (SHARENA__LOCK_OWNER_MASK | SHARENA__LOCK_WAITERS)) |
-             SHARENA__LOCK_DIED;
+        nv = (owner & SHARENA__LOCK_OWNER_MASK) |
+             (v & SHARENA__LOCK_WAITERS) | SHARENA__LOCK_DIED;
     } while (!__atomic_compare_exchange_n(w, &v, nv, true, __ATOMIC_RELEASE,
                                           __ATOMIC_RELAXED));
     (void)a;

@@ -64,6 +64,7 @@ static bool take_died(sharena_arena *a, uint32_t *w)
 static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s,
                         bool nowait)
 {
+    uint32_t dead = __atomic_load_n(w, __ATOMIC_ACQUIRE);
     if (!take_died(a, w))
         return;
     if (s) {
@@ -75,7 +76,7 @@ static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s,
             uint32_t now = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
             if ((seq & 1) && !(now & 1))
                 __atomic_store_n(&s->seq, now + 1, __ATOMIC_RELEASE);
-            sharena__unlock_died(a, w);
+            sharena__unlock_died(a, w, dead); /* still shown as the dead's */
         } else {
             sharena__unlock(a, w);
         }

@@ -354,8 +354,11 @@ Test(broker, clients_name_the_processes_behind_slots)
 
 static int find_died(void *ctx, const sharena_lock_info *li)
 {
-    if (li->id == *(sharena_id *)ctx && li->died)
+    sharena_lock_info *want = ctx;
+    if (li->id == want->id && li->died) {
+        *want = *li;
         return 1;
+    }
     return 0;
 }
 
@@ -391,12 +394,13 @@ Test(broker, recovery_never_waits_for_a_live_arena_lock_holder)
         if (sharena_connect(B.socket, &cc) || sharena_open(cc, "stall", NULL, &aa) ||
             sharena_lock(aa, m))
             _exit(1);
-        (void)!write(p[1], "L", 1);
+        uint32_t slot = sharena_conn_slot(cc);
+        (void)!write(p[1], &slot, sizeof slot);
         pause();
         _exit(0);
     }
-    char ch;
-    cr_assert_eq(read(p[0], &ch, 1), 1);
+    uint32_t dead_slot;
+    cr_assert_eq(read(p[0], &dead_slot, sizeof dead_slot), sizeof dead_slot);
     kill(pid, SIGKILL);
     cr_assert_eq(wait_child(pid), 128 + SIGKILL);
 
@@ -410,8 +414,10 @@ Test(broker, recovery_never_waits_for_a_live_arena_lock_holder)
         cr_assert_lt(tries, 1000, "the broker did not handle the death");
         usleep(5000);
     }
-    cr_assert_eq(sharena_locks(a, find_died, &m), 1,
+    sharena_lock_info li = {.id = m};
+    cr_assert_eq(sharena_locks(a, find_died, &li), 1,
                  "left marked owner-died for its next locker");
+    cr_assert_eq(li.owner, dead_slot, "still shown as the dead client's");
     cr_assert_eq(__atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE),
                  sharena_conn_slot(hostile), "the live holder still has it");
     sharena_conn *other = conn(); /* new clients are served too */
