@@ -7,7 +7,7 @@ const assert = require('node:assert');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { tmpDir } = require('./helpers');
+const { tmpDir } = require('../test-support/helpers');
 
 test('npm pack -> npm install of the tarball -> require works', { timeout: 300000 }, (t) => {
   const dir = tmpDir('sharena-pack-');

@@ -8,7 +8,7 @@ const {
   StringRef, NumberRef, BoolRef, BytesRef, MapRef, VectorRef, StructFactory,
   StructDefinition, StructRef, typeOf, defaultArena, Ref,
 } = require('..');
-const { assertCode } = require('./helpers');
+const { assertCode } = require('../test-support/helpers');
 
 test('strings: empty, set, UTF-8 (emoji, CJK), long, invalid args', () => {
   const s = new StringRef();

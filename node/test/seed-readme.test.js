@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { userProject, spawnNode, runNode } = require('./helpers');
+const { userProject, spawnNode, runNode } = require('../test-support/helpers');
 
 const MAIN = `// main.js
 import { StringRef, MapRef } from 'sharena'

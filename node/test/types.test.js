@@ -1,7 +1,7 @@
 'use strict';
 // index.d.ts against the TypeScript compiler (`tsc --noEmit --strict`, from
 // the package's devDependencies): the declarations themselves, the seed
-// README's examples and a sample of the whole API (test/types/*.ts) type-check
+// README's examples and a sample of the whole API (test-types/*.ts) type-check
 // as `import ... from 'sharena'`, both through the package's own name (CJS
 // mode) and from an ESM user project with sharena under node_modules; and
 // copies of index.d.ts made deliberately too loose (or missing a seed call)
@@ -11,9 +11,11 @@ const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { pkgDir, tmpDir, userProject } = require('./helpers');
+const { pkgDir, tmpDir, userProject } = require('../test-support/helpers');
 
-const typesDir = path.join(__dirname, 'types');
+// The samples live outside test/: `node --test test/` runs every file under a
+// test/ directory, and Node >= 23 (type stripping) would run .ts files too.
+const typesDir = path.join(pkgDir, 'test-types');
 const dts = path.join(pkgDir, 'index.d.ts');
 const sampleFiles = fs.readdirSync(typesDir).filter((f) => f.endsWith('.ts')).sort();
 const tsc = require.resolve('typescript/bin/tsc', { paths: [pkgDir] });
@@ -30,7 +32,7 @@ function runTsc(args, cwd) {
   });
 }
 
-// A project directory holding copies of test/types/*.ts (plus `extra`) and a
+// A project directory holding copies of test-types/*.ts (plus `extra`) and a
 // tsconfig that finds @types/node in this package's node_modules.
 function tsProject(dir, extra = {}, skipLibCheck = false) {
   for (const f of sampleFiles) fs.copyFileSync(path.join(typesDir, f), path.join(dir, f));
@@ -45,6 +47,14 @@ function tsProject(dir, extra = {}, skipLibCheck = false) {
   }));
   return dir;
 }
+
+test('test/ holds only test files (node --test runs every file under it)', () => {
+  const walk = (dir) => fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? walk(path.join(dir, d.name)) : [path.relative(__dirname, path.join(dir, d.name))]);
+  const files = walk(__dirname);
+  assert.ok(files.length >= 5, files.join(' '));
+  assert.deepEqual(files.filter((f) => !/^[\w-]+\.test\.js$/.test(f)), []);
+});
 
 test('the samples cover the seed README and the API', () => {
   for (const f of ['seed-main.ts', 'seed-worker.ts', 'seed-examples.ts', 'api.ts']) {

@@ -9,7 +9,7 @@ const assert = require('node:assert');
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { NumberRef, MapRef, Arena } = require('..');
-const { startBroker } = require('./helpers');
+const { startBroker } = require('../test-support/helpers');
 
 test('changed() resolves with the new version on a write from another thread', async () => {
   const n = NumberRef.from(1);
