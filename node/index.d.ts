@@ -1,7 +1,7 @@
 // Type declarations for sharena (node/lib/index.js and node/lib/index.mjs).
 // Every class, function and constant here exists at run time; the type
 // aliases and interfaces (SharenaError, AnyRef, Storable, Snapshot, ...) are
-// types only. Buffer, AbortSignal and NodeJS.TypedArray come from
+// types only. Buffer, AbortSignal and NodeJS.ArrayBufferView come from
 // @types/node, which TypeScript users of a Node addon have installed.
 
 /// <reference types="node" />
@@ -67,8 +67,8 @@ export type AnyRef =
 /**
  * What a map or vector stores: a ref (stored as is: it stays the caller's)
  * or a plain value, turned into a new object the container owns (string ->
- * StringRef, number -> NumberRef, boolean -> BoolRef, Buffer / TypedArray ->
- * BytesRef, array -> VectorRef, plain object -> MapRef, recursively).
+ * StringRef, number -> NumberRef, boolean -> BoolRef, Buffer / TypedArray /
+ * DataView -> BytesRef, array -> VectorRef, plain object -> MapRef, recursively).
  * `null`, `undefined`, functions and class instances are refused (EINVAL).
  */
 export type Storable =
@@ -76,7 +76,7 @@ export type Storable =
   | string
   | number
   | boolean
-  | NodeJS.TypedArray
+  | NodeJS.ArrayBufferView
   | readonly Storable[]
   | { readonly [key: string]: Storable };
 
@@ -85,7 +85,7 @@ export type PlainFor<V> =
   V extends StringRef ? string
   : V extends NumberRef ? number
   : V extends BoolRef ? boolean
-  : V extends BytesRef ? NodeJS.TypedArray
+  : V extends BytesRef ? NodeJS.ArrayBufferView
   : V extends MapRef<infer W> ? { readonly [key: string]: StorableFor<W> }
   : V extends VectorRef<infer W> ? readonly StorableFor<W>[]
   : never;
@@ -194,8 +194,14 @@ export declare class Arena {
   readonly name: string;
   /** The socket given to `Arena.open`, or null. */
   readonly socket: string | null;
-  /** Mapped read-only. */
+  /** Mapped read-only: what was granted, not what was asked for (the
+   * broker may grant only read access; `fromFd` of an O_RDONLY fd maps
+   * read-only). Writes then throw EROFS. */
   readonly readonly: boolean;
+  /** The arena's file descriptor (a sealed memfd), e.g. to pass to a child
+   * process for `Arena.fromFd`. Owned by the arena and closed with it: dup
+   * it to keep it. @throws ECLOSED after close(). */
+  readonly fd: number;
   /** `close()` was called. */
   readonly closed: boolean;
 
@@ -203,7 +209,8 @@ export declare class Arena {
    * Open (by default: create if missing) the named arena through the
    * broker. `name`: 1..128 bytes of [A-Za-z0-9._-].
    * @throws ECONNREFUSED (no broker), ENOENT (`create: false` and missing),
-   * EEXIST, EACCES (policy), EINVAL.
+   * EEXIST, EACCES (the arena's owner and mode, the broker's policy or a
+   * delegated connection grant no access), EINVAL.
    */
   static open(name: string, options?: OpenOptions): Arena;
   /**
@@ -369,22 +376,27 @@ export declare class BytesRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   /** A zero-filled buffer of `size` bytes. */
   static alloc(size: number, options?: RefOptions): BytesRef;
-  /** A new buffer holding a copy of `data`. */
-  static from(data: NodeJS.TypedArray, options?: RefOptions): BytesRef;
+  /** A new buffer holding a copy of `data` (Buffer, TypedArray, DataView). */
+  static from(data: NodeJS.ArrayBufferView, options?: RefOptions): BytesRef;
   get type(): 'bytes' | 'freed';
   /** Size in bytes (fixed at creation). */
   get size(): number;
   /**
    * A Buffer over the arena memory itself (no copy): writes are seen by
    * every thread and process at once. It is detached (length 0) when this
-   * ref is dropped or its arena closed; the mapping stays until every such
-   * Buffer is garbage-collected. EROFS on a read-only arena.
+   * process frees the object (drop; the map, vector or root owning it
+   * overwrites or removes it, or is dropped; from another worker_thread: at
+   * this thread's next event-loop turn) or closes the arena. A free by
+   * another process is not seen (the Buffer then aliases reused memory:
+   * see docs/api-node.md). The mapping stays until every such Buffer is
+   * garbage-collected. EROFS on a read-only arena.
    */
   buffer(): Buffer;
   /** Copy `length` bytes from `offset` (default: all) into a new Buffer. */
   read(offset?: number, length?: number): Buffer;
-  /** Copy `data` in at `offset` (ERANGE past the end). */
-  write(data: NodeJS.TypedArray, offset?: number): void;
+  /** Copy `data` (Buffer, TypedArray, DataView) in at `offset` (ERANGE
+   * past the end). */
+  write(data: NodeJS.ArrayBufferView, offset?: number): void;
   toJSON(): Buffer;
 }
 

@@ -11,6 +11,7 @@
 
 const util = require('node:util');
 const native = require('./native');
+const { error, codeError, codeName } = require('./errors');
 
 const T = Object.freeze({
   NONE: 0, STRING: 1, NUMBER: 2, BOOL: 3, MAP: 4, VECTOR: 5, STRUCT: 6,
@@ -29,12 +30,6 @@ const kArena = Symbol('sharena.arena');
 const kTrusted = Symbol('sharena.trusted');
 const kFields = Symbol('sharena.fields');
 
-function error(code, message, Ctor = Error) {
-  const e = new Ctor(message);
-  e.code = code;
-  return e;
-}
-
 // ---------------------------------------------------------------------------
 // Arenas
 
@@ -45,7 +40,7 @@ const arenasByHandle = new Map(); // handle -> Arena (this thread's)
  * opened through the broker with `Arena.open()`.
  */
 class Arena {
-  constructor(token, handle, name, socket, readonly) {
+  constructor(token, handle, name, socket) {
     if (token !== kTrusted) {
       throw error('EINVAL', 'use Arena.open(name, options) or defaultArena',
         TypeError);
@@ -53,9 +48,10 @@ class Arena {
     this[kH] = handle;
     this.name = name;
     this.socket = socket;
-    this.readonly = readonly;
+    // What the mapping is, not what was asked for: the broker may grant
+    // only read access, and fromFd may be given a read-only fd.
+    this.readonly = native.arenaReadonly(handle);
     this.closed = false;
-    this._views = new Map(); // bytes id -> [WeakRef<ArrayBuffer>]
     this._shapes = new Map(); // StructFactory -> shape id
     this._fieldCache = new Map(); // shape id -> fields
     arenasByHandle.set(handle, this);
@@ -85,7 +81,7 @@ class Arena {
     const mode = o.mode === undefined ? 0 : o.mode;
     const socket = o.socket === undefined ? null : o.socket;
     const h = native.arenaOpen(socket, name, capacity, flags, mode);
-    return new Arena(kTrusted, h, name, socket, !!o.readonly);
+    return new Arena(kTrusted, h, name, socket);
   }
 
   /**
@@ -102,7 +98,7 @@ class Arena {
     }
     const readonly = !!(opts && opts.readonly);
     const h = native.arenaFromFd(fd, readonly);
-    return new Arena(kTrusted, h, `fd:${fd}`, null, readonly);
+    return new Arena(kTrusted, h, `fd:${fd}`, null);
   }
 
   /** Unlink a named arena at the broker (mappings stay valid until closed). */
@@ -121,11 +117,16 @@ class Arena {
   close() {
     if (this.closed || this === defaultArena) return;
     this.closed = true;
-    for (const views of this._views.values()) detachAll(views);
-    this._views.clear();
     rejectArenaWaits(this[kH]);
     native.arenaClose(this[kH]);
     arenasByHandle.delete(this[kH]);
+  }
+
+  /** The arena's file descriptor (a sealed memfd), e.g. to hand to a child
+   * process that maps it with `Arena.fromFd`. Owned by the arena: it is
+   * closed with it (dup it to keep it). ECLOSED after close(). */
+  get fd() {
+    return native.arenaFd(this[kH]);
   }
 
   /** Counters from the arena header. */
@@ -237,7 +238,7 @@ function checkSize(size, op) {
 }
 
 const defaultArena = new Arena(kTrusted, native.defaultArena(), 'node-default',
-  null, false);
+  null);
 
 function arenaOf(opts, op) {
   if (opts == null) return defaultArena;
@@ -274,15 +275,6 @@ native.watchInit(function dispatch(token, code, version) {
     w.callback({ ref: w.ref, version });
   }
 });
-
-const CODE_NAMES = { [-116]: 'ESTALE', [-10007]: 'ECLOSED', [-110]: 'ETIMEDOUT' };
-function codeError(code, op) {
-  const name = CODE_NAMES[code] || `E${-code}`;
-  const msg = name === 'ESTALE'
-    ? `${op}: use after free: the object was dropped`
-    : `${op}: failed (${name})`;
-  return error(name, msg);
-}
 
 function cleanupWait(w) {
   if (w.timer) clearTimeout(w.timer);
@@ -530,13 +522,6 @@ class BoolRef extends Ref {
   }
 }
 
-function detachAll(views) {
-  for (const w of views) {
-    const ab = w.deref();
-    if (ab) native.detach(ab);
-  }
-}
-
 class BytesRef extends Ref {
   /** `new BytesRef(id)` opens an existing buffer; make new ones with
    * `BytesRef.alloc(size)` or `BytesRef.from(buffer)`. */
@@ -551,12 +536,9 @@ class BytesRef extends Ref {
     const arena = arenaOf(opts, 'BytesRef.alloc');
     return new BytesRef(kTrusted, native.bytesNew(arena[kH], size), arena);
   }
-  /** A new buffer holding a copy of `data` (Buffer, TypedArray). */
+  /** A new buffer holding a copy of `data` (Buffer, TypedArray, DataView). */
   static from(data, opts) {
-    if (!ArrayBuffer.isView(data)) {
-      throw error('EINVAL', 'BytesRef.from: expected a Buffer or TypedArray',
-        TypeError);
-    }
+    checkView(data, 'BytesRef.from');
     const arena = arenaOf(opts, 'BytesRef.from');
     const id = native.bytesNew(arena[kH], data.byteLength);
     try {
@@ -571,23 +553,15 @@ class BytesRef extends Ref {
   get size() { return native.bytesSize(this[kH], this.id); }
   /**
    * A Buffer over the arena memory itself (no copy): writes are seen by
-   * every thread and process at once. Detached (length 0) when this ref is
-   * dropped or its arena closed; the mapping stays until every such Buffer
-   * is garbage-collected, so it never points at unmapped memory.
+   * every thread and process at once. Detached (length 0) when this process
+   * frees the object (drop, or the map/vector/root owning it overwrites or
+   * removes it or is dropped; in another worker_thread: at this thread's
+   * next event-loop turn) or closes the arena. A free by another process is
+   * not seen: see docs/api-node.md. The mapping stays until every such
+   * Buffer is garbage-collected, so it never points at unmapped memory.
    */
   buffer() {
-    const ab = native.bytesView(this[kH], this.id);
-    if (ab.byteLength > 0) {
-      const views = this[kArena]._views;
-      let list = views.get(this.id);
-      if (!list) views.set(this.id, (list = []));
-      else if (list.length > 16) {
-        list = list.filter((w) => w.deref() !== undefined);
-        views.set(this.id, list);
-      }
-      list.push(new WeakRef(ab));
-    }
-    return Buffer.from(ab);
+    return Buffer.from(native.bytesView(this[kH], this.id));
   }
   /** Copy `length` bytes from `offset` (default: all) into a new Buffer. */
   read(offset = 0, length) {
@@ -597,16 +571,15 @@ class BytesRef extends Ref {
   /** Copy `data` into the buffer at `offset` (bounds-checked); counts as a
    * change for changed()/watch(). */
   write(data, offset = 0) {
+    checkView(data, 'BytesRef.write');
     native.bytesWrite(this[kH], this.id, offset, data);
   }
-  drop(opts) {
-    super.drop(opts);
-    const views = this[kArena]._views;
-    const list = views.get(this.id);
-    if (list) {
-      detachAll(list);
-      views.delete(this.id);
-    }
+}
+
+function checkView(data, op) {
+  if (!ArrayBuffer.isView(data)) {
+    throw error('EINVAL', `${op}: expected a Buffer, TypedArray or DataView`,
+      TypeError);
   }
 }
 
@@ -1035,7 +1008,7 @@ function typeOf(id, opts) {
   const arena = arenaOf(opts, 'typeOf');
   const t = native.typeOrError(arena[kH], id);
   if (t > 0) return TYPE_NAMES[t];
-  return t === -116 ? 'freed' : 'undefined';
+  return codeName(t) === 'ESTALE' ? 'freed' : 'undefined';
 }
 
 module.exports = {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct sn_arena sn_arenas[SN_MAX_ARENAS];
 pthread_mutex_t sn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -20,6 +21,7 @@ pthread_mutex_t sn_lock = PTHREAD_MUTEX_INITIALIZER;
 struct sn_conn {
     char path[256]; /* "" = the default path */
     sharena_conn *c;
+    bool delegated; /* the default path with $SHARENA_FD: a delegated one */
     unsigned refs;
     struct sn_conn *next;
 };
@@ -30,23 +32,60 @@ static struct sn_conn *conns;
 #define SN_DEFAULT_CAPACITY (UINT64_C(1) << 30)
 
 /* ------------------------------------------------------------------------ */
-/* Errors: one table of hints, appended to the library's message. */
+/* Errors: the library's table (SHARENA_ERRNO_MAP) gives each code its name
+ * and message; this one adds what a JavaScript caller can do about it. A
+ * code missing here gets the generic hint (the tests check none is). */
 
 static const struct {
     int err;
     const char *hint;
 } hints[] = {
+    {SHARENA_EPERM, "this process may not do that; check who owns the arena"},
+    {SHARENA_ENOENT, "check the name or id"},
+    {SHARENA_EINTR, "a signal interrupted the call; retry it"},
+    {SHARENA_EIO, "the broker or the system failed; see the broker's log"},
+    {SHARENA_EBADF, "the file descriptor is not open; pass a valid fd"},
+    {SHARENA_EAGAIN, "retry later"},
+    {SHARENA_ENOMEM, "free memory in this process and retry"},
+    {SHARENA_EACCES, "the arena's owner and mode, the broker's policy or a "
+                     "delegated connection's grants do not allow this"},
+    {SHARENA_EBUSY, "another writer kept the object busy; retry"},
+    {SHARENA_EEXIST, "open it without { exclusive: true } to use the "
+                     "existing one"},
+    {SHARENA_EINVAL, "check the arguments"},
+    {SHARENA_ENOSPC, "a limit was reached: close or delete arenas you no "
+                     "longer use"},
+    {SHARENA_EROFS, "the arena is mapped read-only"},
+    {SHARENA_ERANGE, "stay within the object's size or length"},
+    {SHARENA_EDEADLK, "this thread already holds that lock"},
+    {SHARENA_ENAMETOOLONG, "use a shorter name"},
+    {SHARENA_EPROTO, "the broker speaks another protocol version: use a "
+                     "sharenad of the same sharena version"},
+    {SHARENA_EOVERFLOW, "the value does not fit; use a smaller one"},
+    {SHARENA_EILSEQ, "pass valid UTF-8 text"},
+    {SHARENA_ECONNREFUSED, "start sharenad or pass { socket } to Arena.open"},
+    {SHARENA_ETIMEDOUT, "nothing happened in time; retry or wait longer"},
     {SHARENA_ESTALE, "this ref must not be used again"},
     {SHARENA_ETYPE, "the id names an object of another type"},
-    {SHARENA_EFULL, "drop unused objects or open the arena with a larger capacity"},
-    {SHARENA_ECLOSED, "the arena was closed; open it again"},
-    {SHARENA_ENOENT, "check the name or id"},
-    {SHARENA_EACCES, "the broker's policy does not grant this access"},
-    {SHARENA_EROFS, "the arena was opened read-only"},
-    {SHARENA_ECONNREFUSED, "start sharenad or pass { socket } to Arena.open"},
-    {SHARENA_ELAYOUT, "the arena was made by an incompatible sharena build"},
+    {SHARENA_EFULL, "drop unused objects or open the arena with a larger "
+                    "capacity"},
     {SHARENA_ECORRUPT, "run `sharena fsck --repair` on the arena"},
+    {SHARENA_ELAYOUT, "the arena was made by an incompatible sharena build; "
+                      "use the same sharena version everywhere"},
+    {SHARENA_EOWNERDEAD, "a writer died holding the lock; the object was "
+                         "repaired, retry"},
+    {SHARENA_EUNSEALED, "the fd is not a sealed sharena arena; pass the fd "
+                        "of an arena (arena.fd)"},
+    {SHARENA_ECLOSED, "the arena was closed; open it again"},
 };
+
+const char *sn_hint(int err)
+{
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (hints[i].err == err)
+            return hints[i].hint;
+    return "see docs/api-node.md, Errors";
+}
 
 napi_value sn_throw_msg(napi_env env, const char *code, const char *msg)
 {
@@ -54,18 +93,84 @@ napi_value sn_throw_msg(napi_env env, const char *code, const char *msg)
     return NULL;
 }
 
+static napi_value throw_hint(napi_env env, int err, const char *op,
+                             const char *hint)
+{
+    char msg[768];
+    snprintf(msg, sizeof msg, "%s: %s (%s)", op, sharena_strerror(err), hint);
+    return sn_throw_msg(env, sharena_errname(err), msg);
+}
+
 napi_value sn_throw(napi_env env, int err, const char *op)
 {
-    const char *hint = NULL;
-    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
-        if (hints[i].err == err)
-            hint = hints[i].hint;
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s: %s%s%s", op, sharena_strerror(err),
-             hint ? " (" : "", hint ? hint : "");
-    if (hint)
-        strncat(msg, ")", sizeof msg - strlen(msg) - 1);
-    return sn_throw_msg(env, sharena_errname(err), msg);
+    return throw_hint(env, err, op, sn_hint(err));
+}
+
+/* Why a mapping is read-only, as far as this process can tell. */
+static void readonly_cause(const struct sn_arena *e, char *buf, size_t cap)
+{
+    if (e->asked_ro)
+        snprintf(buf, cap, "it was opened with { readonly: true }; open it "
+                           "without readonly to write");
+    else if (e->origin == SN_FROM_FD)
+        snprintf(buf, cap, "Arena.fromFd was given a read-only file "
+                           "descriptor; pass a read-write one to write");
+    else if (e->conn && e->conn->delegated)
+        snprintf(buf, cap, "the delegated connection (SHARENA_FD) grants "
+                           "only read access; ask the process that "
+                           "delegated it for write access");
+    else
+        snprintf(buf, cap, "the broker granted only read access: the "
+                           "arena's mode lets this uid read but not write; "
+                           "its owner can create it with a mode that "
+                           "grants write (e.g. { mode: 0o666 }), or the "
+                           "broker's policy can grant it");
+}
+
+napi_value sn_throw_arena(napi_env env, int err, const char *op,
+                          const sharena_arena *a)
+{
+    if (err != SHARENA_EROFS || !a)
+        return sn_throw(env, err, op);
+    char cause[400];
+    snprintf(cause, sizeof cause, "%s", sn_hint(err));
+    pthread_mutex_lock(&sn_lock);
+    for (uint32_t i = 0; i < SN_MAX_ARENAS; i++) {
+        if (sn_arenas[i].a == a) {
+            readonly_cause(&sn_arenas[i], cause, sizeof cause);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sn_lock);
+    return throw_hint(env, err, op, cause);
+}
+
+/* errorTable() -> [[code, name, message, hint], ...] for every code of the
+ * library's table: watch and wait events carry bare codes, and JavaScript
+ * turns them into Errors with this. */
+static napi_value js_error_table(napi_env env, napi_callback_info info)
+{
+    static const int codes[] = {
+#define SN_ERR_CODE(name, value, msg) SHARENA_##name,
+        SHARENA_ERRNO_MAP(SN_ERR_CODE)
+#undef SN_ERR_CODE
+    };
+    napi_value arr;
+    napi_create_array_with_length(env, sizeof codes / sizeof codes[0], &arr);
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        napi_value row, v;
+        napi_create_array_with_length(env, 4, &row);
+        napi_create_int32(env, codes[i], &v);
+        napi_set_element(env, row, 0, v);
+        const char *s[3] = {sharena_errname(codes[i]),
+                            sharena_strerror(codes[i]), sn_hint(codes[i])};
+        for (uint32_t k = 0; k < 3; k++) {
+            napi_create_string_utf8(env, s[k], NAPI_AUTO_LENGTH, &v);
+            napi_set_element(env, row, k + 1, v);
+        }
+        napi_set_element(env, arr, (uint32_t)i, row);
+    }
+    return arr;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -222,6 +327,9 @@ static int table_insert_locked(sharena_arena *a, struct sn_conn *c,
             continue;
         e->refs = 1;
         e->closed = false;
+        e->asked_ro = false;
+        e->origin = c ? SN_FROM_BROKER : SN_FROM_FD;
+        e->nviews = 0;
         e->conn = c;
         if (e->gen == 0)
             e->gen = 1;
@@ -255,6 +363,7 @@ static int default_acquire(void)
                 e->gen = 1;
             e->refs = 1;
             e->closed = false;
+            e->origin = SN_FROM_DEFAULT;
             __atomic_store_n(&e->a, a, __ATOMIC_RELEASE);
         }
     } else {
@@ -294,6 +403,8 @@ static struct sn_conn *conn_get_locked(const char *path, int *err)
         free(c);
         return NULL;
     }
+    const char *fd = getenv("SHARENA_FD"); /* what sharena_connect used */
+    c->delegated = !path && fd && *fd;
     c->refs = 1;
     c->next = conns;
     conns = c;
@@ -319,6 +430,34 @@ static bool get_socket(napi_env env, napi_value v, struct sn_str *s,
         return false;
     }
     return true;
+}
+
+/* Why the broker refused to open @p name, from what it still tells us:
+ * STAT answers EACCES when the mode/policy grant nothing, ENOENT when a
+ * delegated connection does not cover the name. Under sn_lock. */
+static void open_denied_hint(struct sn_conn *c, const char *name, char *buf,
+                             size_t cap)
+{
+    sharena_arena_stat st;
+    int r = sharena_stat(c->c, name, &st);
+    if (c->delegated)
+        snprintf(buf, cap,
+                 "this process's broker connection was delegated to it "
+                 "(SHARENA_FD) and does not grant arena '%s', or grants only "
+                 "read access and the arena does not exist yet (a read-only "
+                 "connection cannot create it); ask the process that "
+                 "delegated the connection to include it",
+                 name);
+    else if (r == SHARENA_EACCES)
+        snprintf(buf, cap,
+                 "arena '%s' belongs to another user and neither its mode "
+                 "nor the broker's policy grants uid %u access; its owner "
+                 "can create it with a mode that lets others in (e.g. "
+                 "{ mode: 0o644 } to read, 0o666 to write), or the broker's "
+                 "policy file can grant this uid",
+                 name, (unsigned)getuid());
+    else
+        snprintf(buf, cap, "%s", sn_hint(SHARENA_EACCES));
 }
 
 /* arenaOpen(socket|null, name, capacity, flags, mode) -> handle */
@@ -357,6 +496,7 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
         goto out;
     }
     int r;
+    char hint[512];
     pthread_mutex_lock(&sn_lock);
     struct sn_conn *c = conn_get_locked(has_sock ? sock.p : NULL, &r);
     sharena_arena *a = NULL;
@@ -368,7 +508,12 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
             r = table_insert_locked(a, c, &h);
             if (r < 0)
                 sharena_arena_close(a);
+            else
+                sn_arenas[h & (SN_MAX_ARENAS - 1)].asked_ro =
+                    (flags & SHARENA_READONLY) != 0;
         }
+        if (r == SHARENA_EACCES)
+            open_denied_hint(c, name.p, hint, sizeof hint);
         if (r < 0)
             conn_unref_locked(c);
     }
@@ -376,7 +521,10 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
     if (r < 0) {
         char op[200];
         snprintf(op, sizeof op, "Arena.open('%s')", name.p);
-        sn_throw(env, r, op);
+        if (r == SHARENA_EACCES)
+            throw_hint(env, r, op, hint);
+        else
+            sn_throw(env, r, op);
         goto out;
     }
     e->owned[e->nowned++] = h;
@@ -413,6 +561,8 @@ static napi_value js_arena_from_fd(napi_env env, napi_callback_info info)
     if (r == 0) {
         pthread_mutex_lock(&sn_lock);
         r = table_insert_locked(a, NULL, &h);
+        if (r == 0)
+            sn_arenas[h & (SN_MAX_ARENAS - 1)].asked_ro = ro;
         pthread_mutex_unlock(&sn_lock);
         if (r < 0)
             sharena_arena_close(a);
@@ -452,6 +602,7 @@ static napi_value js_arena_close(napi_env env, napi_callback_info info)
     if (!mine) /* already closed, or the default arena: nothing to do */
         return sn_undef(env);
     sn_watch_stop_arena(e, h);
+    sn_views_sweep(e, h, NULL, true);
     pthread_mutex_lock(&sn_lock);
     __atomic_store_n(&sn_arenas[h & (SN_MAX_ARENAS - 1)].closed, true,
                      __ATOMIC_RELEASE);
@@ -490,6 +641,29 @@ static napi_value js_arena_info(napi_env env, napi_callback_info info)
     return o;
 }
 
+/* arenaReadonly(h) -> whether the mapping is read-only (what was granted,
+ * not what was asked for). */
+static napi_value js_arena_readonly(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    sharena_arena *a = sn_arena_get(env, argv[0], NULL);
+    if (!a)
+        return NULL;
+    return sn_bool(env, sharena_arena_readonly(a));
+}
+
+/* arenaFd(h) -> the memfd behind the arena (owned by it: dup to keep). */
+static napi_value js_arena_fd(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    sharena_arena *a = sn_arena_get(env, argv[0], NULL);
+    if (!a)
+        return NULL;
+    napi_value r;
+    napi_create_int32(env, sharena_arena_fd(a), &r);
+    return r;
+}
+
 /* arenaDelete(socket|null, name): unlink a named arena at the broker. */
 static napi_value js_arena_delete(napi_env env, napi_callback_info info)
 {
@@ -512,6 +686,10 @@ static napi_value js_arena_delete(napi_env env, napi_callback_info info)
     pthread_mutex_unlock(&sn_lock);
     sn_str_free(&sock);
     sn_str_free(&name);
+    if (r == SHARENA_EACCES)
+        return throw_hint(env, r, "Arena.delete",
+                          "only the arena's owner (or root) may delete it, "
+                          "and not over a delegated connection");
     if (r < 0)
         return sn_throw(env, r, "Arena.delete");
     return sn_undef(env);
@@ -580,6 +758,9 @@ const struct sn_fn sn_arena_fns[] = {
     {"arenaFromFd", js_arena_from_fd},
     {"arenaClose", js_arena_close},
     {"arenaInfo", js_arena_info},
+    {"arenaReadonly", js_arena_readonly},
+    {"arenaFd", js_arena_fd},
+    {"errorTable", js_error_table},
     {"arenaDelete", js_arena_delete},
     {"arenaList", js_arena_list},
     {"scratch", js_scratch},
@@ -593,6 +774,7 @@ static void env_cleanup(void *arg)
 {
     struct sn_env *e = arg;
     sn_watch_stop_env(e);
+    sn_views_env_gone(e);
     while (e->nowned) {
         uint32_t h = e->owned[--e->nowned];
         pthread_mutex_lock(&sn_lock);

@@ -19,11 +19,14 @@
     sharena_id var;                                                           \
     if (!sn_get_id(env, argv[i], &var))                                       \
     return NULL
+/* After an operation that may have freed objects (an owned child replaced
+ * or removed, a drop): detach zero-copy views of what is gone. */
+#define FREED() sn_views_after_free(cbdata, handle, a)
 #define CHECK(r, op)                                                          \
     do {                                                                      \
         int r_ = (r);                                                         \
         if (r_ < 0)                                                           \
-            return sn_throw(env, r_, op);                                     \
+            return sn_throw_arena(env, r_, op, a);                            \
     } while (0)
 
 static bool get_double(napi_env env, napi_value v, double *d)
@@ -93,6 +96,7 @@ static napi_value js_drop(napi_env env, napi_callback_info info)
     CHECK(sharena_drop(a, id, get_flag(env, argv[2]) ? SHARENA_DROP_RECURSIVE
                                                       : 0),
           "drop");
+    FREED();
     return sn_undef(env);
 }
 
@@ -293,14 +297,9 @@ static napi_value js_bytes_size(napi_env env, napi_callback_info info)
     return sn_num(env, (double)n);
 }
 
-static void view_finalize(napi_env env, void *data, void *hint)
-{
-    sn_arena_unref((uint32_t)(uintptr_t)hint);
-}
-
-/* bytesView(h, id) -> an external ArrayBuffer over the arena memory. It
- * holds a reference on the arena entry, so the mapping stays until the
- * buffer is collected even if the arena is closed first. */
+/* bytesView(h, id) -> an external ArrayBuffer over the arena memory
+ * (views.c: detached when this process frees the object or closes the
+ * arena; it keeps the mapping alive until collected). */
 static napi_value js_bytes_view(napi_env env, napi_callback_info info)
 {
     SN_ARGS(2);
@@ -320,27 +319,7 @@ static napi_value js_bytes_view(napi_env env, napi_callback_info info)
         napi_create_arraybuffer(env, 0, &unused, &ab);
         return ab;
     }
-    sn_arena_ref(handle);
-    napi_value ab;
-    napi_status st = napi_create_external_arraybuffer(
-        env, p, (size_t)n, view_finalize, (void *)(uintptr_t)handle, &ab);
-    if (st != napi_ok) {
-        sn_arena_unref(handle);
-        return sn_throw_msg(env, "ENOMEM",
-                            "BytesRef.buffer: cannot make an external "
-                            "ArrayBuffer");
-    }
-    return ab;
-}
-
-/* detach(ab): the ArrayBuffer (and every view on it) becomes length 0. */
-static napi_value js_detach(napi_env env, napi_callback_info info)
-{
-    SN_ARGS(1);
-    bool is;
-    if (napi_is_detached_arraybuffer(env, argv[0], &is) == napi_ok && !is)
-        napi_detach_arraybuffer(env, argv[0]);
-    return sn_undef(env);
+    return sn_view_new(env, cbdata, handle, id, p, (size_t)n);
 }
 
 /* bytesRead(h, id, offset, length) -> Buffer (a copy) */
@@ -362,6 +341,39 @@ static napi_value js_bytes_read(napi_env env, napi_callback_info info)
     return buf;
 }
 
+/* The bytes of any ArrayBufferView: a Buffer, another TypedArray or a
+ * DataView (the JS layer checks with ArrayBuffer.isView, so this accepts
+ * exactly the same set). */
+static bool view_bytes(napi_env env, napi_value v, void **p, size_t *len)
+{
+    bool is = false;
+    napi_value ab;
+    size_t off;
+    if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+        napi_typedarray_type t;
+        size_t n, el;
+        napi_get_typedarray_info(env, v, &t, &n, p, &ab, &off);
+        switch (t) {
+        case napi_int16_array: case napi_uint16_array: el = 2; break;
+        case napi_int32_array: case napi_uint32_array:
+        case napi_float32_array: el = 4; break;
+        case napi_float64_array: case napi_bigint64_array:
+        case napi_biguint64_array: el = 8; break;
+        default: el = 1;
+        }
+        *len = n * el;
+        return true;
+    }
+    if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+        napi_get_dataview_info(env, v, len, p, &ab, &off);
+        return true;
+    }
+    napi_throw_type_error(env, "EINVAL",
+                          "BytesRef: expected a Buffer, TypedArray or "
+                          "DataView");
+    return false;
+}
+
 /* bytesWrite(h, id, offset, typedArrayOrBuffer) */
 static napi_value js_bytes_write(napi_env env, napi_callback_info info)
 {
@@ -373,33 +385,8 @@ static napi_value js_bytes_write(napi_env env, napi_callback_info info)
         return NULL;
     void *src = NULL;
     size_t len = 0;
-    bool is_buf = false;
-    napi_is_buffer(env, argv[3], &is_buf);
-    if (is_buf) {
-        napi_get_buffer_info(env, argv[3], &src, &len);
-    } else {
-        bool is_ta = false;
-        napi_is_typedarray(env, argv[3], &is_ta);
-        if (!is_ta) {
-            napi_throw_type_error(env, "EINVAL",
-                                  "expected a Buffer or TypedArray");
-            return NULL;
-        }
-        napi_typedarray_type t;
-        size_t n, boff;
-        napi_value ab;
-        napi_get_typedarray_info(env, argv[3], &t, &n, &src, &ab, &boff);
-        size_t el = 1;
-        switch (t) {
-        case napi_int16_array: case napi_uint16_array: el = 2; break;
-        case napi_int32_array: case napi_uint32_array:
-        case napi_float32_array: el = 4; break;
-        case napi_float64_array: case napi_bigint64_array:
-        case napi_biguint64_array: el = 8; break;
-        default: el = 1;
-        }
-        len = n * el;
-    }
+    if (!view_bytes(env, argv[3], &src, &len))
+        return NULL;
     CHECK(sharena_bytes_write(a, id, off, src, len), "BytesRef.write");
     return sn_undef(env);
 }
@@ -430,6 +417,7 @@ static napi_value js_map_set(napi_env env, napi_callback_info info)
                             get_flag(env, argv[4]) ? SHARENA_OWNED : 0, NULL);
     sn_str_free(&k);
     CHECK(r, "MapRef.set");
+    FREED();
     return sn_undef(env);
 }
 
@@ -464,6 +452,7 @@ static napi_value js_map_set_value(napi_env env, napi_callback_info info)
     }
     sn_str_free(&k);
     CHECK(r, "MapRef.set");
+    FREED();
     return sn_undef(env);
 }
 
@@ -518,6 +507,7 @@ static napi_value js_map_remove(napi_env env, napi_callback_info info)
     if (r == SHARENA_ENOENT)
         return sn_bool(env, false);
     CHECK(r, "MapRef.remove");
+    FREED();
     return sn_bool(env, true);
 }
 
@@ -649,6 +639,7 @@ static napi_value js_vec_set(napi_env env, napi_callback_info info)
     CHECK(sharena_vector_set(a, vec, i, v,
                              get_flag(env, argv[4]) ? SHARENA_OWNED : 0, NULL),
           "VectorRef.set");
+    FREED();
     return sn_undef(env);
 }
 
@@ -678,6 +669,7 @@ static napi_value js_vec_remove(napi_env env, napi_callback_info info)
         return NULL;
     sharena_id old = 0;
     CHECK(sharena_vector_remove(a, vec, i, &old), "VectorRef.remove");
+    FREED();
     return sn_id(env, old);
 }
 
@@ -934,6 +926,7 @@ static napi_value js_root_set(napi_env env, napi_callback_info info)
                              get_flag(env, argv[3]) ? SHARENA_OWNED : 0);
     sn_str_free(&n);
     CHECK(r, "arena.setRoot");
+    FREED();
     return sn_undef(env);
 }
 
@@ -949,6 +942,7 @@ static napi_value js_root_remove(napi_env env, napi_callback_info info)
     if (r == SHARENA_ENOENT)
         return sn_bool(env, false);
     CHECK(r, "arena.removeRoot");
+    FREED();
     return sn_bool(env, true);
 }
 
@@ -984,7 +978,6 @@ const struct sn_fn sn_object_fns[] = {
     {"bytesView", js_bytes_view},
     {"bytesRead", js_bytes_read},
     {"bytesWrite", js_bytes_write},
-    {"detach", js_detach},
     {"mapNew", js_map_new},
     {"mapSet", js_map_set},
     {"mapSetValue", js_map_set_value},

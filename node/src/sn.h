@@ -30,8 +30,13 @@ struct sn_arena {
     uint32_t gen;
     uint32_t refs;
     bool closed; /* close() was called: operations fail with ECLOSED */
+    bool asked_ro; /* the caller asked for read-only (vs. was granted it) */
+    uint8_t origin; /* SN_FROM_*: where the mapping came from (error hints) */
+    uint32_t nviews; /* zero-copy views alive (views.c; atomic reads) */
     struct sn_conn *conn;
 };
+
+enum { SN_FROM_DEFAULT, SN_FROM_BROKER, SN_FROM_FD };
 
 /* Per-environment state (napi instance data, also every function's data). */
 struct sn_env {
@@ -41,6 +46,7 @@ struct sn_env {
     napi_ref scratch_ref, fscratch_ref;
     struct sn_watcher *watchers; /* watch.c */
     napi_ref dispatch;           /* JS function receiving watch events */
+    napi_threadsafe_function views_tsfn; /* views.c: detach requests */
     uint32_t owned[64];          /* named arenas this env opened (handles) */
     unsigned nowned;
     bool has_default;
@@ -60,6 +66,12 @@ void sn_arena_unref(uint32_t handle);
  * operation; returns NULL for `return sn_throw(...)`. */
 napi_value sn_throw(napi_env env, int err, const char *op);
 napi_value sn_throw_msg(napi_env env, const char *code, const char *msg);
+/* sn_throw() for an operation on arena @p a: EROFS and EACCES messages
+ * then say why the mapping is read-only (asked, granted, fd). */
+napi_value sn_throw_arena(napi_env env, int err, const char *op,
+                          const sharena_arena *a);
+/* The hint appended to the library's message for @p err (never NULL). */
+const char *sn_hint(int err);
 
 /* Argument helpers: each throws and returns false on bad input. */
 bool sn_get_id(napi_env env, napi_value v, sharena_id *out);
@@ -87,6 +99,26 @@ struct sn_fn {
 extern const struct sn_fn sn_object_fns[];
 extern const struct sn_fn sn_arena_fns[];
 extern const struct sn_fn sn_watch_fns[];
+
+/* views.c: zero-copy ArrayBuffers over bytes objects. Register one made in
+ * env @p e (takes an arena reference until it is collected); sweep after an
+ * operation that may have freed objects of arena @p handle (views of freed
+ * objects are detached: at once in env @p e, through a posted call in other
+ * environments); with @p all, detach every view of the arena (close). */
+napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
+                       sharena_id id, void *p, size_t n);
+void sn_views_sweep(struct sn_env *e, uint32_t handle, const sharena_arena *a,
+                    bool all);
+static inline void sn_views_after_free(struct sn_env *e, uint32_t handle,
+                                       const sharena_arena *a)
+{
+    if (__atomic_load_n(&sn_arenas[handle & (SN_MAX_ARENAS - 1)].nviews,
+                        __ATOMIC_ACQUIRE))
+        sn_views_sweep(e, handle, a, false);
+}
+/* Env teardown: views of @p e are forgotten (their ArrayBuffers die with
+ * the environment); no detach request reaches @p e afterwards. */
+void sn_views_env_gone(struct sn_env *e);
 
 /* watch.c: stop every watcher of @p env (env teardown), or those of one
  * arena handle (arena close: pending waits fail with ECLOSED). */

@@ -25,6 +25,9 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<typeof arena.socket, string | null>()
   is<typeof arena.readonly, boolean>()
   is<typeof arena.closed, boolean>()
+  is<typeof arena.fd, number>()
+  // @ts-expect-error: the fd is read-only
+  arena.fd = 3
   // @ts-expect-error: there is no public constructor
   new Arena()
   // @ts-expect-error: the capacity is a number
@@ -114,6 +117,7 @@ export async function main(fd: number, socket: string): Promise<void> {
   new NumberRef(n.id)
 
   // ---- bytes
+  const map0 = new MapRef()
   const bytes = BytesRef.alloc(16)
   BytesRef.from(Buffer.from('abc'))
   BytesRef.from(new Float64Array(2), { arena })
@@ -121,9 +125,14 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<ReturnType<typeof bytes.buffer>, Buffer>()
   is<ReturnType<typeof bytes.read>, Buffer>()
   bytes.write(Buffer.from('hi'), 2)
+  bytes.write(new DataView(new ArrayBuffer(2)), 2)
+  BytesRef.from(new DataView(new ArrayBuffer(2)))
+  map0.set('dv', new DataView(new ArrayBuffer(2)))
   bytes.read(0, 2)
-  // @ts-expect-error: write takes a Buffer or TypedArray
+  // @ts-expect-error: write takes a Buffer, TypedArray or DataView
   bytes.write('hi')
+  // @ts-expect-error: not an ArrayBuffer itself
+  bytes.write(new ArrayBuffer(2))
 
   // ---- maps
   const map = new MapRef()

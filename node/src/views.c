@@ -1,0 +1,181 @@
+/* views.c: zero-copy ArrayBuffers over bytes objects (BytesRef.buffer()),
+ * and detaching them when their object goes away.
+ *
+ * A view points into the arena mapping. When its object is freed, the
+ * allocator may hand those bytes to a new object, so a view left attached
+ * would let JavaScript scribble over someone else's data. Every view this
+ * process makes is on one process-wide list; after any operation of this
+ * process that can free objects (drop, a map or vector entry overwritten or
+ * removed, a root replaced or removed) the list is swept: a view whose
+ * object is no longer a live bytes object is detached (length 0). A view
+ * belongs to the environment (thread) that made it, and only that thread
+ * may detach it: views of the sweeping thread are detached before the
+ * operation returns, views of other worker_threads through a call posted
+ * to their event loop. Frees made by other processes are not seen here
+ * (docs/api-node.md states that contract).
+ *
+ * Each view holds a reference on its arena entry, so the mapping outlives
+ * every ArrayBuffer over it: a detached or stale view never points at
+ * unmapped memory. */
+#include "sn.h"
+
+#include <stdlib.h>
+
+struct sn_view {
+    uint32_t handle;
+    sharena_id id;
+    struct sn_env *e; /* owning environment; NULL once it is torn down */
+    napi_ref ab;      /* weak reference to the ArrayBuffer */
+    bool dead;        /* object freed or arena closed: detach (pending) */
+    struct sn_view *next;
+};
+
+/* Guards the list, each entry's fields and every env's views_tsfn. Never
+ * held while taking sn_lock. */
+static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sn_view *views;
+
+static uint32_t *nviews_of(uint32_t handle)
+{
+    return &sn_arenas[handle & (SN_MAX_ARENAS - 1)].nviews;
+}
+
+static void detach(napi_env env, struct sn_view *v)
+{
+    napi_value ab;
+    bool gone;
+    if (!v->ab || napi_get_reference_value(env, v->ab, &ab) != napi_ok || !ab)
+        return; /* already collected */
+    if (napi_is_detached_arraybuffer(env, ab, &gone) == napi_ok && !gone)
+        napi_detach_arraybuffer(env, ab);
+}
+
+/* The ArrayBuffer was collected (on its env's thread). */
+static void view_finalize(napi_env env, void *data, void *hint)
+{
+    struct sn_view *v = hint;
+    pthread_mutex_lock(&views_mu);
+    for (struct sn_view **pp = &views; *pp; pp = &(*pp)->next) {
+        if (*pp == v) {
+            *pp = v->next;
+            break;
+        }
+    }
+    __atomic_sub_fetch(nviews_of(v->handle), 1, __ATOMIC_RELEASE);
+    if (v->e && v->ab)
+        napi_delete_reference(env, v->ab);
+    pthread_mutex_unlock(&views_mu);
+    sn_arena_unref(v->handle);
+    free(v);
+}
+
+/* In env @p e's thread: detach its views marked dead by another thread. */
+static void views_call_js(napi_env env, napi_value fn, void *ctx, void *data)
+{
+    struct sn_env *e = ctx;
+    if (!env)
+        return; /* the function is being torn down */
+    pthread_mutex_lock(&views_mu);
+    for (struct sn_view *v = views; v; v = v->next)
+        if (v->e == e && v->dead)
+            detach(env, v);
+    pthread_mutex_unlock(&views_mu);
+}
+
+/* Runs before Node's own cleanup of the threadsafe function (hooks run in
+ * reverse order of registration), so no other thread posts to it after. */
+static void views_env_hook(void *arg)
+{
+    struct sn_env *e = arg;
+    pthread_mutex_lock(&views_mu);
+    napi_threadsafe_function f = e->views_tsfn;
+    e->views_tsfn = NULL;
+    pthread_mutex_unlock(&views_mu);
+    if (f)
+        napi_release_threadsafe_function(f, napi_tsfn_abort);
+}
+
+static bool views_tsfn_make(napi_env env, struct sn_env *e)
+{
+    if (e->views_tsfn)
+        return true;
+    napi_value name;
+    napi_threadsafe_function f;
+    napi_create_string_utf8(env, "sharena.views", NAPI_AUTO_LENGTH, &name);
+    if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL,
+                                        NULL, e, views_call_js,
+                                        &f) != napi_ok)
+        return false;
+    napi_unref_threadsafe_function(env, f); /* never keeps the loop alive */
+    pthread_mutex_lock(&views_mu);
+    e->views_tsfn = f;
+    pthread_mutex_unlock(&views_mu);
+    napi_add_env_cleanup_hook(env, views_env_hook, e);
+    return true;
+}
+
+napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
+                       sharena_id id, void *p, size_t n)
+{
+    struct sn_view *v = calloc(1, sizeof *v);
+    if (!v || !views_tsfn_make(env, e)) {
+        free(v);
+        return sn_throw_msg(env, "ENOMEM",
+                            "BytesRef.buffer: out of memory; use "
+                            "bytes.read() for a copy");
+    }
+    v->handle = handle;
+    v->id = id;
+    v->e = e;
+    sn_arena_ref(handle);
+    napi_value ab;
+    if (napi_create_external_arraybuffer(env, p, n, view_finalize, v, &ab) !=
+        napi_ok) {
+        sn_arena_unref(handle);
+        free(v);
+        return sn_throw_msg(env, "ENOMEM",
+                            "BytesRef.buffer: cannot make an external "
+                            "ArrayBuffer; use bytes.read() for a copy");
+    }
+    /* From here the finalizer owns v: it unlinks it whenever it runs. */
+    napi_create_reference(env, ab, 0, &v->ab);
+    pthread_mutex_lock(&views_mu);
+    v->next = views;
+    views = v;
+    __atomic_add_fetch(nviews_of(handle), 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&views_mu);
+    return ab;
+}
+
+void sn_views_sweep(struct sn_env *e, uint32_t handle, const sharena_arena *a,
+                    bool all)
+{
+    pthread_mutex_lock(&views_mu);
+    for (struct sn_view *v = views; v; v = v->next) {
+        if (v->handle != handle || v->dead || !v->e)
+            continue;
+        if (!all && sharena_type_of(a, v->id) == SHARENA_T_BYTES)
+            continue;
+        v->dead = true;
+        if (v->e == e)
+            detach(e->env, v);
+        else if (v->e->views_tsfn)
+            napi_call_threadsafe_function(v->e->views_tsfn, NULL,
+                                          napi_tsfn_nonblocking);
+    }
+    pthread_mutex_unlock(&views_mu);
+}
+
+void sn_views_env_gone(struct sn_env *e)
+{
+    pthread_mutex_lock(&views_mu);
+    for (struct sn_view *v = views; v; v = v->next) {
+        if (v->e != e)
+            continue;
+        if (v->ab)
+            napi_delete_reference(e->env, v->ab);
+        v->ab = NULL;
+        v->e = NULL;
+    }
+    pthread_mutex_unlock(&views_mu);
+}
