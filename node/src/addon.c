@@ -329,7 +329,6 @@ static int table_insert_locked(sharena_arena *a, struct sn_conn *c,
         e->closed = false;
         e->asked_ro = false;
         e->origin = c ? SN_FROM_BROKER : SN_FROM_FD;
-        e->nviews = 0;
         e->conn = c;
         if (e->gen == 0)
             e->gen = 1;
@@ -602,7 +601,7 @@ static napi_value js_arena_close(napi_env env, napi_callback_info info)
     if (!mine) /* already closed, or the default arena: nothing to do */
         return sn_undef(env);
     sn_watch_stop_arena(e, h);
-    sn_views_sweep(e, h, NULL, true);
+    sn_views_sweep(e, h, true);
     pthread_mutex_lock(&sn_lock);
     __atomic_store_n(&sn_arenas[h & (SN_MAX_ARENAS - 1)].closed, true,
                      __ATOMIC_RELEASE);

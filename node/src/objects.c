@@ -21,7 +21,7 @@
     return NULL
 /* After an operation that may have freed objects (an owned child replaced
  * or removed, a drop): detach zero-copy views of what is gone. */
-#define FREED() sn_views_after_free(cbdata, handle, a)
+#define FREED() sn_views_after_free(cbdata, handle)
 #define CHECK(r, op)                                                          \
     do {                                                                      \
         int r_ = (r);                                                         \

@@ -32,7 +32,6 @@ struct sn_arena {
     bool closed; /* close() was called: operations fail with ECLOSED */
     bool asked_ro; /* the caller asked for read-only (vs. was granted it) */
     uint8_t origin; /* SN_FROM_*: where the mapping came from (error hints) */
-    uint32_t nviews; /* zero-copy views alive (views.c; atomic reads) */
     struct sn_conn *conn;
 };
 
@@ -102,19 +101,18 @@ extern const struct sn_fn sn_watch_fns[];
 
 /* views.c: zero-copy ArrayBuffers over bytes objects. Register one made in
  * env @p e (takes an arena reference until it is collected); sweep after an
- * operation that may have freed objects of arena @p handle (views of freed
- * objects are detached: at once in env @p e, through a posted call in other
- * environments); with @p all, detach every view of the arena (close). */
+ * operation that may have freed objects (views of freed objects, in any
+ * arena handle, are detached: at once in env @p e, through a posted call in
+ * other environments); with @p all, detach every view of arena @p handle
+ * (close). */
 napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
                        sharena_id id, void *p, size_t n);
-void sn_views_sweep(struct sn_env *e, uint32_t handle, const sharena_arena *a,
-                    bool all);
-static inline void sn_views_after_free(struct sn_env *e, uint32_t handle,
-                                       const sharena_arena *a)
+void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all);
+extern uint32_t sn_nviews;
+static inline void sn_views_after_free(struct sn_env *e, uint32_t handle)
 {
-    if (__atomic_load_n(&sn_arenas[handle & (SN_MAX_ARENAS - 1)].nviews,
-                        __ATOMIC_ACQUIRE))
-        sn_views_sweep(e, handle, a, false);
+    if (__atomic_load_n(&sn_nviews, __ATOMIC_ACQUIRE))
+        sn_views_sweep(e, handle, false);
 }
 /* Env teardown: views of @p e are forgotten (their ArrayBuffers die with
  * the environment); no detach request reaches @p e afterwards. */

@@ -34,11 +34,7 @@ struct sn_view {
  * held while taking sn_lock. */
 static pthread_mutex_t views_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sn_view *views;
-
-static uint32_t *nviews_of(uint32_t handle)
-{
-    return &sn_arenas[handle & (SN_MAX_ARENAS - 1)].nviews;
-}
+uint32_t sn_nviews; /* views alive, all arenas (atomic reads) */
 
 static void detach(napi_env env, struct sn_view *v)
 {
@@ -61,7 +57,7 @@ static void view_finalize(napi_env env, void *data, void *hint)
             break;
         }
     }
-    __atomic_sub_fetch(nviews_of(v->handle), 1, __ATOMIC_RELEASE);
+    __atomic_sub_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
     if (v->e && v->ab)
         napi_delete_reference(env, v->ab);
     pthread_mutex_unlock(&views_mu);
@@ -142,19 +138,23 @@ napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
     pthread_mutex_lock(&views_mu);
     v->next = views;
     views = v;
-    __atomic_add_fetch(nviews_of(handle), 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&views_mu);
     return ab;
 }
 
-void sn_views_sweep(struct sn_env *e, uint32_t handle, const sharena_arena *a,
-                    bool all)
+void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all)
 {
     pthread_mutex_lock(&views_mu);
     for (struct sn_view *v = views; v; v = v->next) {
-        if (v->handle != handle || v->dead || !v->e)
+        if (v->dead || !v->e || (all && v->handle != handle))
             continue;
-        if (!all && sharena_type_of(a, v->id) == SHARENA_T_BYTES)
+        /* Every view, not only those of @p handle: another handle (fromFd
+         * of the same memfd) may map the same memory. Each is checked
+         * through its own mapping, which its arena reference keeps. */
+        const sharena_arena *va = __atomic_load_n(
+            &sn_arenas[v->handle & (SN_MAX_ARENAS - 1)].a, __ATOMIC_ACQUIRE);
+        if (!all && va && sharena_type_of(va, v->id) == SHARENA_T_BYTES)
             continue;
         v->dead = true;
         if (v->e == e)

@@ -110,6 +110,17 @@ test('arena.close detaches every Buffer of that arena, not those of others', () 
   new BytesRef(inA.id).drop();
 });
 
+test('a free through another handle of the same memory (fromFd) detaches too', () => {
+  const other = Arena.fromFd(defaultArena.fd);
+  const b = BytesRef.alloc(8);
+  const viaOther = new BytesRef(b.id, { arena: other }).buffer();
+  const viaDefault = b.buffer();
+  b.drop(); // through the default arena's handle
+  assert.equal(viaOther.length, 0);
+  assert.equal(viaDefault.length, 0);
+  other.close();
+});
+
 async function until(cond, what) {
   for (let i = 0; i < 2000 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(cond(), what);
@@ -164,7 +175,7 @@ const t = setInterval(() => {
   m.drop();
 });
 
-test('contract: a free by another process is not seen until this process frees in that arena', () => {
+test('contract: a free by another process is not seen until this process frees an object', () => {
   const b = BytesRef.alloc(16);
   const buf = b.buffer();
   const child = `
