@@ -193,7 +193,19 @@ static void release_open(struct broker *b, struct client *c,
         int n = sharena_recover_owner(ar->a, c->slot);
         if (n > 0 && unclean)
             b->recovered++;
+        if (n > 0)
+            broker_log(b, BLOG_WARNING,
+                       "client slot %u (pid %d, uid %u) went away holding %d "
+                       "lock%s in arena '%s': marked owner-died (repaired now "
+                       "or by the next locker)",
+                       c->slot, (int)c->pid, (unsigned)c->uid, n,
+                       n == 1 ? "" : "s", ar->name);
+        else if (n < 0)
+            broker_log(b, BLOG_ERROR,
+                       "recovering client slot %u in arena '%s': %s", c->slot,
+                       ar->name, sharena_strerror(n));
         sharena_owner_detach(ar->a, c->slot);
+        ar->live[c->slot / 64] &= ~(UINT64_C(1) << (c->slot % 64));
     }
     ar->clients--;
     *o = c->opens[--c->nopens];
@@ -292,12 +304,23 @@ static int do_open(struct broker *b, struct client *c,
         if (!(m->flags & SHARENA_CREATE))
             return reply_error(c, seq, SHARENA_ENOENT, "no such arena");
         r = create_arena(b, c, m, &ar);
-        if (r == SHARENA_ENOSPC)
+        if (r == SHARENA_ENOSPC) {
+            broker_log(b, BLOG_WARNING,
+                       "refused to create arena '%s' for pid %d (uid %u): "
+                       "arena or capacity limit of the user reached",
+                       m->name, (int)c->pid, (unsigned)c->uid);
             return reply_error(c, seq, r,
                                "limit reached: arenas or capacity per user");
+        }
         if (r < 0)
             return reply_error(c, seq, r, NULL);
         created = true;
+        sharena_arena_info ci;
+        sharena_arena_info_get(ar->a, &ci);
+        broker_log(b, BLOG_INFO,
+                   "arena '%s' created by pid %d (uid %u): %llu bytes, "
+                   "mode %04o", ar->name, (int)c->pid, (unsigned)c->uid,
+                   (unsigned long long)ci.capacity, (unsigned)ar->mode);
     } else if ((m->flags & SHARENA_CREATE) && (m->flags & SHARENA_EXCL)) {
         return reply_error(c, seq, SHARENA_EEXIST, "arena exists");
     }
@@ -335,6 +358,7 @@ static int do_open(struct broker *b, struct client *c,
         /* Before the fd leaves: from now on a lock word naming this slot
          * belongs to a live client. */
         sharena_owner_attach(ar->a, c->slot);
+        ar->live[c->slot / 64] |= UINT64_C(1) << (c->slot % 64);
         o->rw = true;
     }
     o->count++;
@@ -376,6 +400,9 @@ static int do_delete(struct broker *b, struct client *c,
     if (c->delegated || (c->uid != 0 && c->uid != ar->uid))
         return reply_error(c, m->h.seq, SHARENA_EACCES,
                            "only the arena's owner may delete it");
+    broker_log(b, BLOG_INFO, "arena '%s' deleted by pid %d (uid %u); %u "
+               "client%s keep it mapped", ar->name, (int)c->pid,
+               (unsigned)c->uid, ar->clients, ar->clients == 1 ? "" : "s");
     arena_unlink(b, ar);
     set_title(b);
     return reply_ok(c, m->h.seq);
@@ -566,6 +593,8 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
             r = reply_error(c, m->h.seq, SHARENA_EACCES,
                             "only the broker's user may stop it");
         } else {
+            broker_log(b, BLOG_INFO, "stopping: asked by pid %d (uid %u)",
+                       (int)c->pid, (unsigned)c->uid);
             b->stop = true;
             r = reply_ok(c, m->h.seq);
         }
@@ -607,6 +636,10 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
 
 void broker_drop_client(struct broker *b, struct client *c)
 {
+    if (c->slot)
+        broker_log(b, BLOG_DEBUG, "client slot %u (pid %d) disconnected%s",
+                   c->slot, (int)c->pid,
+                   c->nopens ? " without closing its arenas" : "");
     /* Recovery first, then the slot becomes free: never reused before its
      * locks were marked. */
     while (c->nopens)
@@ -647,6 +680,12 @@ static void accept_clients(struct broker *b)
         /* Limits hold for every uid, root included: a root broker's
          * clients are mostly root's own processes. */
         if (b->nclients >= b->lim.max_conns || same >= b->lim.max_clients) {
+            broker_log(b, BLOG_WARNING,
+                       "refused a connection from pid %d (uid %u): %s",
+                       (int)cr.pid, (unsigned)cr.uid,
+                       b->nclients >= b->lim.max_conns
+                           ? "connection limit of the broker reached"
+                           : "connection limit for this user reached");
             struct sharena__msg_error e;
             sharena__proto_error(&e, 0, SHARENA_ENOSPC,
                                  "limit reached: connections per user");
@@ -656,9 +695,12 @@ static void accept_clients(struct broker *b)
         }
         struct client *c = broker_add_client(b, fd, cr.uid, cr.gid, cr.pid);
         if (!c) {
+            broker_log(b, BLOG_ERROR, "out of memory for a new connection");
             close(fd);
             continue;
         }
+        broker_log(b, BLOG_DEBUG, "connection from pid %d (uid %u)",
+                   (int)cr.pid, (unsigned)cr.uid);
         gid_t groups[64];
         socklen_t glen = sizeof(groups);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
@@ -680,6 +722,12 @@ static void serve_client(struct broker *b, struct client *c, uint32_t events)
             return;
         }
         if (n <= 0 || broker_handle(b, c, &m, (size_t)n, fd) < 0) {
+            if (n > 0 || (n < 0 && n != -ECONNRESET))
+                broker_log(b, BLOG_WARNING,
+                           "dropping client slot %u (pid %d, uid %u): %s",
+                           c->slot, (int)c->pid, (unsigned)c->uid,
+                           n > 0 ? "it broke the protocol"
+                                 : "its message could not be read");
             broker_drop_client(b, c); /* gone, or broke the protocol */
             return;
         }
@@ -721,9 +769,12 @@ int broker_init(struct broker *b)
     return 0;
 }
 
-/* Once a second, advance every arena's lock clock: lockers copy it next to
- * the locks they take, which is how `sharena locks` tells for how long a
- * lock has been held. */
+/* Once a second, for every arena: advance its lock clock (lockers copy it
+ * next to the locks they take, which is how `sharena locks` tells for how
+ * long a lock has been held), and re-impose its live-slot set, which a
+ * writer may have scribbled (a dead slot marked live would make waiters on
+ * its locks wait forever; a live one marked dead lets its locks be taken
+ * over). */
 static void tick_clocks(struct broker *b)
 {
     struct timespec t;
@@ -731,8 +782,16 @@ static void tick_clocks(struct broker *b)
     if (t.tv_sec == b->ticked_s)
         return;
     b->ticked_s = t.tv_sec;
-    for (uint32_t i = 0; i < b->narenas; i++)
-        sharena_clock_tick(b->arenas[i]->a);
+    for (uint32_t i = 0; i < b->narenas; i++) {
+        struct arena_rec *ar = b->arenas[i];
+        sharena_clock_tick(ar->a);
+        if (sharena_owner_sync(ar->a, ar->live, BROKER_MAX_SLOTS / 64) > 0) {
+            b->resynced++;
+            broker_log(b, BLOG_WARNING,
+                       "arena '%s': its live-client set was overwritten by a "
+                       "client; restored", ar->name);
+        }
+    }
 }
 
 int broker_run(struct broker *b)
@@ -753,9 +812,17 @@ int broker_run(struct broker *b)
                 accept_clients(b);
             } else if (p == &b->signal_fd) {
                 struct signalfd_siginfo si;
-                while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si))
-                    if (si.ssi_signo != SIGHUP)
-                        b->stop = true;
+                while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+                    if (si.ssi_signo == SIGHUP)
+                        continue;
+                    if (!b->stop)
+                        broker_log(b, BLOG_INFO,
+                                   "stopping on %s from pid %u",
+                                   si.ssi_signo == SIGTERM ? "SIGTERM"
+                                                           : "SIGINT",
+                                   (unsigned)si.ssi_pid);
+                    b->stop = true;
+                }
             } else {
                 /* A client dropped earlier in this batch cannot appear
                  * again: epoll_ctl DEL happened before its free, and the
@@ -773,6 +840,18 @@ int broker_run(struct broker *b)
 
 void broker_fini(struct broker *b)
 {
+    if (b->stop) {
+        /* what a user wants to hear before the broker goes: nothing lost */
+        uint32_t open = 0;
+        for (uint32_t i = 0; i < b->narenas; i++)
+            open += b->arenas[i]->clients > 0;
+        broker_log(b, BLOG_INFO,
+                   "%u arena%s (%u in use, %u connection%s): clients keep "
+                   "their mappings and go on working, nothing is lost; the "
+                   "names go with the broker",
+                   b->narenas, b->narenas == 1 ? "" : "s", open, b->nclients,
+                   b->nclients == 1 ? "" : "s");
+    }
     while (b->clients)
         broker_drop_client(b, b->clients);
     while (b->narenas)

@@ -30,6 +30,9 @@ struct arena_rec {
     uint32_t clients; /* connections that have it open */
     uint32_t refs;    /* registry (1 while named) + open records */
     bool deleted;
+    /* slots holding read-write access: what the arena's live-slot set must
+     * say (re-imposed once a second, undoing a scribbler) */
+    uint64_t live[BROKER_MAX_SLOTS / 64];
 };
 
 struct open_rec {
@@ -76,7 +79,16 @@ struct broker {
     bool title;
     uint64_t recovered; /* slots recovered after an unclean disconnect */
     time_t ticked_s;    /* when the arenas' lock clocks were last advanced */
+    uint64_t resynced;  /* arenas whose live-slot set had been tampered with */
+    int log_level;      /* BLOG_*: events at this level and more severe */
 };
+
+/* log.c: one line per event on stderr, "TIME sharenad[PID] LEVEL: text".
+ * A zeroed broker (the fuzz target) logs nothing. */
+enum { BLOG_SILENT, BLOG_ERROR, BLOG_WARNING, BLOG_INFO, BLOG_DEBUG };
+int broker_log_level(const char *name); /* -1 when not a level name */
+void broker_log(const struct broker *b, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* broker.c */
 int broker_init(struct broker *b);

@@ -39,6 +39,8 @@ static const char usage[] =
     "                       suffixes K, M, G, T)\n"
     "  --max-clients N      connections per user (default 1024)\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
+    "  --log-level LEVEL    silent, error, warning, info (default) or debug:\n"
+    "                       one line per event on stderr\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 after SIGTERM/SIGINT or `sharena broker stop`, 1 on a set-up\n"
@@ -185,12 +187,14 @@ int main(int argc, char **argv, char **envp)
         {"max-capacity", required_argument, 0, 'c'},
         {"max-clients", required_argument, 0, 'n'},
         {"no-sandbox", no_argument, 0, 'S'},
+        {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     struct broker b;
     memset(&b, 0, sizeof(b));
+    b.log_level = BLOG_INFO;
     b.listen_fd = b.epoll_fd = b.signal_fd = b.reopen_fd = -1;
     b.lim = (struct broker_limits){.max_arenas = 1024,
                                    .max_capacity = UINT64_C(1) << 40,
@@ -206,6 +210,14 @@ int main(int argc, char **argv, char **envp)
         case 'p': policy = optarg; break;
         case 'P': pidpath = optarg; break;
         case 'S': sandbox = false; break;
+        case 'L':
+            if ((b.log_level = broker_log_level(optarg)) < 0) {
+                fprintf(stderr, "sharenad: bad value for --log-level: '%s' "
+                                "(silent, error, warning, info or debug)\n",
+                        optarg);
+                return 1;
+            }
+            break;
         case 'a':
             if (parse_u32(optarg, &b.lim.max_arenas) < 0)
                 goto bad;
@@ -337,15 +349,18 @@ int main(int argc, char **argv, char **envp)
             return 1;
         }
     }
-    if (foreground)
-        fprintf(stderr, "sharenad: listening on %s (pid %d)\n", sock,
-                (int)getpid());
+    broker_log(&b, BLOG_INFO, "listening on %s%s; seccomp %s", sock,
+               activated >= 0 ? " (socket-activated)" : "",
+               sandbox ? "on" : "off (--no-sandbox)");
     if (ready[1] >= 0) {
         (void)!write(ready[1], "r", 1);
         close(ready[1]);
     }
     int r = broker_run(&b);
+    if (r < 0)
+        broker_log(&b, BLOG_ERROR, "event loop: %s", strerror(-r));
     broker_fini(&b);
+    broker_log(&b, BLOG_INFO, "exiting");
     if (activated < 0)
         unlink(sock);
 #ifdef SHARENA_HAVE_LIBBSD

@@ -572,6 +572,17 @@ SHARENA_EXPORT int sharena_owner_attach(sharena_arena *a, uint32_t slot);
  */
 SHARENA_EXPORT int sharena_clock_tick(sharena_arena *a);
 SHARENA_EXPORT int sharena_owner_detach(sharena_arena *a, uint32_t slot);
+/**
+ * Make the arena's live-slot set exactly @p live (@p nwords must be 1024:
+ * one bit per slot 0..65535; slot 0 is never live). The broker calls it
+ * once a second with the slots it knows to hold read-write access, undoing
+ * whatever a writer scribbled over the set: a lock naming a slot that is
+ * not live is then recovered by its next waiter.
+ * @return the number of words it had to correct (>= 0), SHARENA_EINVAL,
+ *         SHARENA_EROFS.
+ */
+SHARENA_EXPORT int sharena_owner_sync(sharena_arena *a, const uint64_t *live,
+                                      size_t nwords);
 
 /** One held lock, as reported by sharena_locks(). */
 typedef struct sharena_lock_info {

@@ -518,6 +518,28 @@ int sharena_owner_attach(sharena_arena *a, uint32_t slot)
     return 0;
 }
 
+int sharena_owner_sync(sharena_arena *a, const uint64_t *live, size_t nwords)
+{
+    if (!a || !live || nwords != SHARENA__MAX_BROKER_SLOTS / 64)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__header *h = sharena__hdr(a);
+    int fixed = 0;
+    for (size_t i = 0; i < nwords; i++) {
+        uint64_t want = live[i] & (i ? ~UINT64_C(0) : ~UINT64_C(1));
+        if (__atomic_load_n(&h->live_slots[i], __ATOMIC_RELAXED) != want) {
+            __atomic_store_n(&h->live_slots[i], want, __ATOMIC_RELEASE);
+            fixed++;
+        }
+    }
+    if (!__atomic_load_n(&h->slots_managed, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&h->slots_managed, 1, __ATOMIC_RELEASE);
+        fixed++;
+    }
+    return fixed;
+}
+
 int sharena_owner_detach(sharena_arena *a, uint32_t slot)
 {
     if (!a || slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)

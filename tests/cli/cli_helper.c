@@ -20,6 +20,10 @@
  *       holding a vector that holds the first)
  *   cli_helper SOCKET writes ARENA ROOT FROM TO
  *       set number root ROOT to FROM..TO, one write each
+ *   cli_helper SOCKET fake-holder ARENA ROOT SLOT
+ *       scribble: root ROOT's lock word names client slot SLOT (nobody's),
+ *       and SLOT's bit in the arena's live-client set is set, so the lock
+ *       looks held by a live client
  */
 #include "internal.h"
 
@@ -122,6 +126,18 @@ int main(int argc, char **argv)
          * reap) */
         int st;
         waitpid(pid, &st, 0);
+        return 0;
+    }
+    if (strcmp(cmd, "fake-holder") == 0 && argc == 6) {
+        sharena_id id = root(a, argv[4]);
+        uint32_t slot = (uint32_t)strtoul(argv[5], NULL, 10);
+        struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(id));
+        struct sharena__header *h = sharena__hdr(a);
+        if (!s || slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)
+            return 1;
+        __atomic_or_fetch(&h->live_slots[slot / 64], UINT64_C(1) << (slot % 64),
+                          __ATOMIC_RELEASE);
+        __atomic_store_n(&s->lock, slot, __ATOMIC_RELEASE);
         return 0;
     }
     if (strcmp(cmd, "bad-used") == 0) {
