@@ -1,6 +1,7 @@
 'use strict';
 // The Node side of bench/wake: `wait ARENA N`, `sockwait PATH N` (waiters,
-// print the same JSON as wake.c) and `write ARENA N` (writer).
+// print the same JSON as wake.c), `write ARENA N` and `sockwrite PATH N`
+// (writers: one timestamp every 300 us).
 const path = require('node:path');
 const net = require('node:net');
 const fs = require('node:fs');
@@ -48,6 +49,20 @@ if (mode === 'wait') {
     });
   });
   server.listen(where, () => process.stdout.write('READY\n'));
+} else if (mode === 'sockwrite') {
+  // Connect, then write synchronously between sleeps like the arena writer:
+  // libuv tries each write at once when nothing is queued, so the timestamp
+  // leaves before the next sleep.
+  const sock = net.connect(where, () => {
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    const b = Buffer.alloc(8);
+    for (let i = 0; i < n; i++) {
+      Atomics.wait(sleeper, 0, 0, 0.3); // 300 us
+      b.writeDoubleLE(now(), 0);
+      sock.write(Buffer.from(b));
+    }
+    sock.end();
+  });
 } else if (mode === 'write') {
   const a = Arena.open(where, { capacity: 1 << 20 });
   const t = a.number('t');
