@@ -280,8 +280,10 @@ def observations(rows) -> list[str]:
             "sharena_string_set allocates a new block and frees the old one on every call, "
             "even for text of the same length (perf: sharena__alloc_locked, "
             "sharena__free_locked, the free-list insert/remove and two arena-lock round trips). "
-            "Rewriting in place under the object's seqlock when the new text fits the old "
-            "block would bring it near the bytes write.")
+            "The swap is what crash safety rests on (docs/locking.md): a writer killed "
+            "mid-set leaves the old text or the new one, never a mix, which rewriting in "
+            "place could not promise. What can go is one of the two arena-lock round "
+            "trips (allocate, swap and free inside one arena-locked section).")
     pset, pget = find(rows, "python", "map_set", "sharena"), find(rows, "python", "map_get", "sharena")
     if pset and pget and pset["ns_per_op"] > 2 * pget["ns_per_op"]:
         out.append(
