@@ -282,8 +282,9 @@ def observations(rows) -> list[str]:
             "sharena__free_locked, the free-list insert/remove and two arena-lock round trips). "
             "The swap is what crash safety rests on (docs/locking.md): a writer killed "
             "mid-set leaves the old text or the new one, never a mix, which rewriting in "
-            "place could not promise. What can go is one of the two arena-lock round "
-            "trips (allocate, swap and free inside one arena-locked section).")
+            "place could not promise. Text up to 4 KiB already takes one arena-locked "
+            "section for the allocation, the swap and the free; the rest is the "
+            "allocator's own work.")
     pset, pget = find(rows, "python", "map_set", "sharena"), find(rows, "python", "map_get", "sharena")
     if pset and pget and pset["ns_per_op"] > 2 * pget["ns_per_op"]:
         out.append(

@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 
+/* Strings up to this many bytes are set in one arena-locked section. */
+#define STRING_SET_ONE_SECTION 4096
+
 struct text {
     const char *s;
     size_t len;
@@ -157,14 +160,34 @@ int sharena_string_set(sharena_arena *a, sharena_id id, const char *str,
     if (nested < 0)
         return nested;
     /* Allocate and free under the lock: a writer dying in between leaves
-     * only blocks tagged with this string, which repair frees. */
-    uint64_t off;
-    int r = string_block(a, str, len, sharena__slot_index(a, s), &off);
-    if (r == 0) {
-        uint64_t old = s->word;
-        __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
-        SHARENA__HOOK("string:swapped");
-        sharena__free(a, old);
+     * only blocks tagged with this string, which repair frees. Short text
+     * is copied inside one arena-locked section (one allocator round trip
+     * instead of two); long text is copied outside it, so that the
+     * allocator is not held for the length of a big memcpy. */
+    uint32_t tag = sharena__slot_index(a, s);
+    uint64_t off, old = s->word;
+    int r;
+    if (len <= STRING_SET_ONE_SECTION) {
+        r = sharena__arena_lock(a);
+        if (r == 0) {
+            r = sharena__alloc_locked(a, sizeof(struct sharena__string) + len + 1,
+                                      tag, &off);
+            if (r == 0) {
+                struct text t = {str, len};
+                string_init(a, a->base + off, &t);
+                __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
+                SHARENA__HOOK("string:swapped");
+                sharena__free_locked(a, old);
+            }
+            sharena__arena_unlock(a);
+        }
+    } else {
+        r = string_block(a, str, len, tag, &off);
+        if (r == 0) {
+            __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
+            SHARENA__HOOK("string:swapped");
+            sharena__free(a, old);
+        }
     }
     sharena__write_end(a, s, nested);
     return r;

@@ -49,7 +49,20 @@ Test(values, strings_utf8_and_lengths)
     /* growing and shrinking in place keeps the id */
     char big[5000];
     memset(big, 'x', sizeof big);
-    cr_assert_eq(sharena_string_set(A, s, big, sizeof big), 0);
+    big[0] = 'a';
+    big[sizeof big - 1] = 'z';
+    /* both paths: text up to 4 KiB is set inside one arena-locked
+     * section, longer text is copied outside it */
+    static const size_t sizes[] = {4095, 4096, 4097, sizeof big, 1, 17};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        cr_assert_eq(sharena_string_set(A, s, big + sizeof big - n, n), 0);
+        char *back;
+        cr_assert_eq(sharena_string_dup(A, s, &back, &len), 0);
+        cr_assert_eq(len, n);
+        cr_assert_eq(memcmp(back, big + sizeof big - n, n), 0, "size %zu", n);
+        free(back);
+    }
     cr_assert_eq(sharena_string_set(A, s, "", 0), 0);
     cr_assert_eq(sharena_string_len(A, s, &len), 0);
     cr_assert_eq(len, 0);
