@@ -1,8 +1,12 @@
 /* log.c: the broker's event log. One line per event, written with a single
  * write(2) so that lines from a busy broker never interleave (and nothing
- * beyond write and the vDSO clock is needed under the seccomp filter). */
+ * beyond poll, write and the vDSO clock is needed under the seccomp
+ * filter). The broker must never block on its log: when stderr is a pipe
+ * nobody reads (or a tty stopped with ^S), lines are dropped and counted,
+ * and the next line that goes out says how many were lost. */
 #include "broker.h"
 
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,5 +47,21 @@ void broker_log(const struct broker *b, int level, const char *fmt, ...)
                                   ? (size_t)m
                                   : sizeof line - (size_t)n - 2);
     line[len++] = '\n';
-    (void)!write(STDERR_FILENO, line, len);
+    static unsigned long dropped;
+    struct pollfd p = {.fd = STDERR_FILENO, .events = POLLOUT};
+    if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) {
+        dropped++;
+        return;
+    }
+    if (dropped) {
+        char note[96];
+        int k = snprintf(note, sizeof note,
+                         "sharenad[%d] warning: %lu log line%s dropped "
+                         "(stderr was not writable)\n",
+                         (int)getpid(), dropped, dropped == 1 ? "" : "s");
+        if (write(STDERR_FILENO, note, (size_t)k) == k)
+            dropped = 0;
+    }
+    if (write(STDERR_FILENO, line, len) != (ssize_t)len)
+        dropped++;
 }

@@ -51,6 +51,7 @@ int broker_sandbox(void)
         SCMP_SYS(accept4), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
         SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(recvfrom),
         SCMP_SYS(sendto), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
+        SCMP_SYS(poll), SCMP_SYS(ppoll), /* the log never blocks */
         /* arenas: make, seal, map, punch holes */
         SCMP_SYS(memfd_create), SCMP_SYS(fchmod), SCMP_SYS(ftruncate),
         SCMP_SYS(fcntl),

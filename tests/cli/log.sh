@@ -71,4 +71,21 @@ start_broker --log-level silent
 run 0 cli ls
 kill -TERM "$BROKER_PID"; wait "$BROKER_PID"; BROKER_PID=
 [ -s "$LOG" ] && fail "silent level wrote: $(cat "$LOG")"
+
+# stderr a pipe nobody reads: once it is full the broker drops log lines
+# instead of blocking (it would stop serving everyone)
+mkfifo "$T/fifo"
+sleep 600 <"$T/fifo" & # holds the read end open, never reads
+HOLDER=$!
+"$SHARENAD" --socket "$SOCK" --foreground --log-level debug 2>"$T/fifo" &
+BROKER_PID=$!
+wait_for cli broker status >/dev/null 2>&1 || fail "broker behind a full pipe did not start"
+slow=0
+for i in $(seq 1 500); do # ~2 debug lines of ~100 bytes each: > 64 KiB
+    cli --timeout 10 ls >/dev/null 2>&1 || slow=$((slow + 1))
+done
+[ "$slow" -eq 0 ] || fail "$slow of 500 requests failed behind a full stderr pipe"
+run 0 cli --timeout 10 create after-full
+kill -TERM "$BROKER_PID"; wait "$BROKER_PID"; BROKER_PID=
+kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null
 finish
