@@ -27,15 +27,20 @@ struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
     if (SHARENA__UNLIKELY(k >= SHARENA__SLOT_CHUNKS))
         return NULL;
     struct sharena__slot *c = __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
-    if (SHARENA__UNLIKELY(!c)) {
-        uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],
-                                       __ATOMIC_ACQUIRE);
+    uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],
+                                   __ATOMIC_ACQUIRE);
+    /* Chunks never move while the arena is healthy, but fsck --repair in
+     * another process may give one up and a later allocation put it
+     * elsewhere: a cached pointer that no longer matches the header would
+     * have this process (a long-lived broker, say) read and write slots in
+     * what is now someone else's block. One load from a read-mostly line. */
+    if (SHARENA__UNLIKELY(!c || (uint64_t)((uint8_t *)c - a->base) != off)) {
         if (!off)
             return NULL;
         c = sharena__payload(a, off, chunk_bytes(k));
         if (!c)
             return NULL;
-        /* Cache: chunks never move. The handle is process-local. */
+        /* Cache it (the handle is process-local); validated above. */
         __atomic_store_n(&((sharena_arena *)a)->chunks[k], c,
                          __ATOMIC_RELEASE);
     }

@@ -177,3 +177,55 @@ Test(hostile, scribbler_never_crashes_others, .timeout = 120)
         sharena_arena_close(a);
     }
 }
+
+/* fsck --repair in one process gives up a handle-table chunk whose header
+ * offset was scribbled; later allocations put a new chunk there. Another
+ * process that had cached the old chunk must follow the header, not read
+ * and write slots in memory that is now someone else's (the broker is
+ * such a long-lived process: it scans slots when clients leave). Two
+ * handles on one memfd stand for the two processes. */
+Test(hostile, repair_elsewhere_refreshes_cached_chunks)
+{
+    sharena_arena *a, *b;
+    cr_assert_eq(sharena_arena_create("chunks", 4u << 20, &a), 0);
+    enum { OLD = 900 };
+    static sharena_id ids[OLD];
+    for (int i = 0; i < OLD; i++)
+        cr_assert_eq(sharena_number_new(a, i, &ids[i]), 0);
+    double d;
+    cr_assert_eq(sharena_number_get(a, ids[OLD - 1], &d), 0); /* caches chunk 2 */
+    cr_assert_eq(d, OLD - 1);
+    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), 0, &b), 0);
+
+    /* the scribble: chunk 2 named inside chunk 1 */
+    struct sharena__header *h = sharena__hdr(b);
+    h->slot_chunks[2] = h->slot_chunks[1] + 64;
+    cr_assert_eq(sharena_fsck(b, SHARENA_FSCK_REPAIR, NULL, NULL, NULL), 0);
+    cr_assert_eq(sharena_fsck(b, 0, NULL, NULL, NULL), 0);
+    /* the objects of chunk 2 are lost: the other handle, which had cached
+     * chunk 2, must not reach them (its old block is free heap now) */
+    cr_assert_lt(sharena_number_get(a, ids[OLD - 1], &d), 0);
+    cr_assert_lt(sharena_number_set(a, ids[OLD - 1], 5), 0);
+    cr_assert_eq(sharena_number_get(a, ids[0], &d), 0);
+    cr_assert_eq(d, 0);
+    enum { NEW = 300 };
+    static sharena_id fresh[NEW];
+    for (int i = 0; i < NEW; i++)
+        cr_assert_eq(sharena_number_new(b, 1000 + i, &fresh[i]), 0);
+    cr_assert_neq(h->slot_chunks[2], 0);
+
+    /* the other handle sees what the header says */
+    for (int i = 0; i < NEW; i++) {
+        cr_assert_eq(sharena_number_get(a, fresh[i], &d), 0, "fresh %d", i);
+        cr_assert_eq(d, 1000 + i);
+        cr_assert_eq(sharena_number_set(a, fresh[i], -i), 0);
+    }
+    for (int i = 0; i < NEW; i++) {
+        cr_assert_eq(sharena_number_get(b, fresh[i], &d), 0);
+        cr_assert_eq(d, -i);
+    }
+    cr_assert_eq(sharena_fsck(a, 0, NULL, NULL, NULL), 0);
+    cr_assert_eq(sharena_fsck(b, 0, NULL, NULL, NULL), 0);
+    sharena_arena_close(b);
+    sharena_arena_close(a);
+}
