@@ -61,6 +61,7 @@ extern "C" {
     XX(ERANGE, -34, "index or size out of range")                              \
     XX(EDEADLK, -35, "this thread already holds that lock")                    \
     XX(ENAMETOOLONG, -36, "name too long (1..128 bytes)")                      \
+    XX(ENOSYS, -38, "not supported by this kernel or sandbox")                 \
     XX(EPROTO, -71, "protocol error")                                          \
     XX(EOVERFLOW, -75, "value does not fit")                                   \
     XX(EILSEQ, -84, "invalid UTF-8")                                           \
@@ -534,6 +535,83 @@ SHARENA_EXPORT int sharena_arena_version(const sharena_arena *a,
  * sharena_wait(). */
 SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
                                     int64_t timeout_ns, uint64_t *version);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Pollable change notifications (notify.c)
+ * A file descriptor that becomes readable (POLLIN) when the arena-wide
+ * change counter moves, for event loops (epoll, libuv, asyncio) that must
+ * not block a thread in sharena_wait_any(). Built on io_uring's
+ * IORING_OP_FUTEX_WAIT (Linux 6.7+) with an eventfd registered on the ring:
+ * a writer's FUTEX_WAKE completes the queued wait and the eventfd wakes the
+ * loop directly, with no helper thread in between.
+ *
+ * Use: open; loop { r = arm(&seen); if r == 1 handle the change (and arm
+ * again at once); if r == 0 poll the fd for POLLIN, then arm again }.
+ *
+ * Threads and processes: call arm() and close() from one thread at a time
+ * (arena close may run concurrently in another thread). The kernel delivers
+ * a completion to the thread that last armed the wait, as task work: a
+ * system call that thread is blocked in may return EINTR (epoll_wait does;
+ * event loops retry), and if that thread exits the wait is cancelled, which
+ * also makes the fd readable (arm() queues a new one). A notifier is not
+ * usable in a child after fork(): open a new one there. @{ */
+
+/** An io_uring futex wait on one arena handle's change counter. */
+typedef struct sharena_notifier sharena_notifier;
+
+/**
+ * Whether notifiers work in this process: 0, or SHARENA_ENOSYS when
+ * io_uring or its futex wait is unavailable (kernel before 6.7, io_uring
+ * disabled by sysctl kernel.io_uring_disabled, a seccomp filter, or the
+ * environment variable SHARENA_NO_IO_URING set to anything but "" or "0",
+ * which forces the fallback for tests). The kernel is probed once per
+ * process; the variable is read at every call.
+ */
+SHARENA_EXPORT int sharena_notifier_supported(void);
+
+/**
+ * Open a notifier on arena @p a. Nothing is registered with writers until
+ * the first sharena_notifier_arm().
+ * @return 0 with *out set; SHARENA_ENOSYS (see
+ *         sharena_notifier_supported(): use a thread in sharena_wait_any()
+ *         instead); SHARENA_EROFS for a read-only handle (it cannot count
+ *         itself in the arena's waiters: use sharena_wait_any(), which polls);
+ *         SHARENA_ECLOSED when @p a is being closed; SHARENA_EINVAL; or a
+ *         negative errno from io_uring_setup(), eventfd() or mmap() (e.g.
+ *         -EMFILE, -ENOMEM).
+ */
+SHARENA_EXPORT int sharena_notifier_open(sharena_arena *a,
+                                         sharena_notifier **out);
+
+/** The eventfd to poll for POLLIN (owned by the notifier: do not close or
+ * read it). SHARENA_EINVAL for NULL. */
+SHARENA_EXPORT int sharena_notifier_fd(const sharena_notifier *n);
+
+/**
+ * Drain the fd and the ring's completions, then: if the arena-wide version
+ * (32 bits, as sharena_arena_version() truncated) differs from *@p seen,
+ * store it in *@p seen and return 1; otherwise make sure a futex wait for a
+ * change from *@p seen is queued and return 0 (poll the fd, then call this
+ * again). Start with *seen from sharena_arena_version() to be told about
+ * changes after that point only.
+ *
+ * While a wait is queued the notifier counts in the arena's waiters, so
+ * writers wake it; it leaves that count when the wait completes (seen by
+ * the next arm()), at sharena_notifier_close() and at arena close. No change
+ * is lost: the waiter registers, re-checks the counter, and the kernel
+ * compares it once more when it queues the wait. A readable fd may be
+ * spurious (arm() then returns 0 again).
+ * @return 1 (changed), 0 (armed), SHARENA_ECLOSED once the arena handle was
+ *         closed (the fd stays readable; only sharena_notifier_close() is
+ *         left to do), SHARENA_EINVAL, or a negative errno from
+ *         io_uring_enter().
+ */
+SHARENA_EXPORT int sharena_notifier_arm(sharena_notifier *n, uint32_t *seen);
+
+/** Cancel the queued wait, leave the arena's waiters and free the notifier
+ * (before or after its arena handle was closed). NULL is a no-op. */
+SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 /** @} */
 
 /* ------------------------------------------------------------------------ */

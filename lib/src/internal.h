@@ -78,6 +78,8 @@ struct sharena_arena {
     /* waits in progress on this handle (close wakes them and waits) */
     uint32_t waiting;
     uint32_t *wait_words[32];
+    /* notifiers open on this handle (notify.c; guarded by its mutex) */
+    struct sharena_notifier *notifiers;
     /* cached, validated slot chunk pointers (chunks never move) */
     struct sharena__slot *chunks[SHARENA__SLOT_CHUNKS];
     char name[SHARENA_NAME_MAX + 1];
@@ -308,6 +310,9 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed);
 
 /* Wake this handle's waiters and wait until they returned (wait.c). */
 void sharena__wake_closing(sharena_arena *a);
+/* Orphan this handle's notifiers: their fd turns readable and their next
+ * arm() returns SHARENA_ECLOSED (notify.c; called by the above). */
+void sharena__notify_closing(sharena_arena *a);
 
 /* ---- misc -------------------------------------------------------------------
  */

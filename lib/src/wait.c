@@ -153,6 +153,7 @@ int sharena_wait_any(sharena_arena *a, uint64_t last, int64_t timeout_ns,
 void sharena__wake_closing(sharena_arena *a)
 {
     __atomic_store_n(&a->closed, true, __ATOMIC_RELEASE);
+    sharena__notify_closing(a);
     for (int spins = 0; __atomic_load_n(&a->waiting, __ATOMIC_ACQUIRE); spins++) {
         for (int i = 0; i < 32; i++) {
             uint32_t *w = __atomic_load_n(&a->wait_words[i], __ATOMIC_ACQUIRE);

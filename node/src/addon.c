@@ -59,6 +59,8 @@ static const struct {
     {SHARENA_ERANGE, "stay within the object's size or length"},
     {SHARENA_EDEADLK, "this thread already holds that lock"},
     {SHARENA_ENAMETOOLONG, "use a shorter name"},
+    {SHARENA_ENOSYS, "this kernel or sandbox lacks io_uring's futex wait "
+                     "(Linux 6.7+); waits fall back to a helper thread"},
     {SHARENA_EPROTO, "the broker speaks another protocol version: use a "
                      "sharenad of the same sharena version"},
     {SHARENA_EOVERFLOW, "the value does not fit; use a smaller one"},

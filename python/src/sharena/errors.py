@@ -194,6 +194,8 @@ _HINTS: Dict[int, str] = {
     _c.EBUSY: "a writer stalled or died mid-write; retry, or run "
               "arena.fsck(repair=True)",
     _c.ETIMEDOUT: "call again, or pass a longer timeout",
+    _c.ENOSYS: "this kernel or sandbox lacks io_uring's futex wait (Linux "
+               "6.7+); waits fall back to a helper thread",
     _c.ENOSPC: "the broker's per-user limit on arenas, capacity or clients: "
                "delete arenas you no longer need (sharena.delete) or raise "
                "sharenad's limits",
