@@ -191,10 +191,12 @@ int sharena_map_len(const sharena_arena *a, sharena_id map, uint64_t *len)
             const struct sharena__map *m =
                 map_at(a, __atomic_load_n(&s->word, __ATOMIC_RELAXED));
             uint64_t n = m ? m->count : 0;
+            uint64_t cap = m ? m->cap : 0;
             if (sharena__read_ok(s, seq) &&
                 __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
                     sharena__id_gen(map)) {
-                if (!m)
+                /* a count past the table's capacity was scribbled */
+                if (!m || n > cap)
                     return SHARENA_ECORRUPT;
                 *len = n;
                 return 0;

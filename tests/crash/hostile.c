@@ -229,3 +229,26 @@ Test(hostile, repair_elsewhere_refreshes_cached_chunks)
     sharena_arena_close(b);
     sharena_arena_close(a);
 }
+
+/* A map count scribbled past its table's capacity is corruption, not a
+ * length: bindings that turn lengths into signed sizes (Python's len())
+ * would otherwise see -1 and fail without an exception. */
+Test(hostile, scribbled_map_count_is_corrupt)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("count", 1u << 20, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "k", 1, 1), 0);
+    uint64_t n;
+    cr_assert_eq(sharena_map_len(a, m, &n), 0);
+    cr_assert_eq(n, 1);
+    struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(m));
+    struct sharena__map *mp = (void *)(a->base + s->word);
+    mp->count = UINT64_MAX;
+    cr_assert_eq(sharena_map_len(a, m, &n), SHARENA_ECORRUPT);
+    cr_assert_eq(sharena_fsck(a, SHARENA_FSCK_REPAIR, NULL, NULL, NULL), 0);
+    cr_assert_eq(sharena_map_len(a, m, &n), 0);
+    cr_assert_eq(n, 1);
+    sharena_arena_close(a);
+}

@@ -118,6 +118,8 @@ static Py_ssize_t map_len(ViewObject *m)
         return -1;
     uint64_t n;
     int r = sharena_map_len(m->arena->a, m->id, &n);
+    if (r == 0 && n > (uint64_t)PY_SSIZE_T_MAX)
+        r = SHARENA_ECORRUPT; /* never -1 without an exception */
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         return -1;

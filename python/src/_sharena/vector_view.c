@@ -8,6 +8,8 @@ static int vec_len(ArenaObject *ar, sharena_id id, Py_ssize_t *n)
 {
     uint64_t len;
     int r = sharena_vector_len(ar->a, id, &len);
+    if (r == 0 && len > (uint64_t)PY_SSIZE_T_MAX)
+        r = SHARENA_ECORRUPT; /* never -1 without an exception */
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         return -1;

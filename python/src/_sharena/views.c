@@ -447,6 +447,8 @@ static int bytes_size(ViewObject *v, uint64_t *size)
     if (sh_arena_ok(v->arena) < 0)
         return -1;
     int r = sharena_bytes_ptr(v->arena->a, v->id, NULL, size);
+    if (r == 0 && *size > (uint64_t)PY_SSIZE_T_MAX)
+        r = SHARENA_ECORRUPT; /* never -1 without an exception */
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         return -1;
