@@ -15,15 +15,12 @@ Run: python -m pytest -s tests/interop/test_hostile.py (-s shows the counts).
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from test_interop import LANGS, ROOT, _exe, command
+from test_interop import LANGS, ROOT, _exe, command, private_sharenad
 
 SEED = int(os.environ.get("SHARENA_HOSTILE_SEED", "9001"))
 SECONDS = float(os.environ.get("SHARENA_HOSTILE_SECONDS", "10"))
@@ -33,28 +30,8 @@ WATCHDOG = 60  # seconds past the end of scribbling before a peer counts as hung
 @pytest.fixture
 def private_broker():
     """A sharenad of its own (the test checks that it survives)."""
-    d = tempfile.mkdtemp(prefix="sharena-hostile.")
-    sock = os.path.join(d, "broker.sock")
-    proc = subprocess.Popen([_exe("SHARENA_SHARENAD", ROOT / "build" / "broker" / "sharenad"),
-                             "--foreground", "--socket", sock],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30  # a hang guard
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            s.connect(sock)
-            s.close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "sharenad did not come up"
-            time.sleep(0.01)
-    env = dict(os.environ, SHARENA_SOCKET=sock, SHARENA_AUTOSTART="0")
-    yield env, proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    shutil.rmtree(d, ignore_errors=True)
+    with private_sharenad("sharena-hostile.") as (env, proc):
+        yield env, proc
 
 
 def backtrace(pid):

@@ -6,6 +6,7 @@ languages lose nothing. One private sharenad for the module.
 Run by ctest (`interop`) or directly: python -m pytest tests/interop.
 Programs: $SHARENA_INTEROP_C (the C side, built by CMake), node with
 tests/interop/interop.js, this Python with interop.py."""
+import contextlib
 import json
 import os
 import shutil
@@ -40,29 +41,46 @@ def command(lang, *args):
     return [sys.executable, str(HERE / "interop.py"), *args]
 
 
-@pytest.fixture(scope="module")
-def broker():
-    d = tempfile.mkdtemp(prefix="sharena-interop.")
+@contextlib.contextmanager
+def private_sharenad(prefix):
+    """A sharenad on a socket in a new temporary directory, its log in a
+    file there (a pipe nobody reads would only make it drop lines). Yields
+    (env for clients, the process); stops it with SIGTERM (exit 0 expected)
+    unless the test already ended it."""
+    d = tempfile.mkdtemp(prefix=prefix)
     sock = os.path.join(d, "broker.sock")
+    log = open(os.path.join(d, "broker.log"), "wb")
     proc = subprocess.Popen([_exe("SHARENA_SHARENAD", ROOT / "build" / "broker" / "sharenad"),
                              "--foreground", "--socket", sock],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 30  # a hang guard
-    while True:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            s.connect(sock)
-            s.close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "sharenad did not come up"
-            time.sleep(0.01)
-    env = dict(os.environ, SHARENA_SOCKET=sock, SHARENA_AUTOSTART="0")
-    yield env
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
-    shutil.rmtree(d, ignore_errors=True)
+    try:
+        while True:
+            assert proc.poll() is None, open(log.name).read()
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.connect(sock)
+                s.close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "sharenad did not come up"
+                time.sleep(0.01)
+        yield dict(os.environ, SHARENA_SOCKET=sock, SHARENA_AUTOSTART="0"), proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, open(log.name).read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with private_sharenad("sharena-interop.") as (env, _):
+        yield env
 
 
 def run(env, lang, *args):
