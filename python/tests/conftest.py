@@ -33,13 +33,17 @@ class Broker:
     def __init__(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="sharena-py.")
         self.socket = os.path.join(self.dir, "broker.sock")
-        self.proc = subprocess.Popen(
-            [_sharenad(), "--foreground", "--socket", self.socket],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # its log goes to a file here (a pipe nobody reads would fill up)
+        self.log = os.path.join(self.dir, "broker.log")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [_sharenad(), "--foreground", "--socket", self.socket],
+                stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30  # a hang guard, not a timing check
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError("sharenad exited: " + self.proc.stderr.read().decode())
+                with open(self.log, encoding="utf-8", errors="replace") as f:
+                    raise RuntimeError("sharenad exited: " + f.read())
             try:
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
                 s.connect(self.socket)
