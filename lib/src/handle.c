@@ -26,23 +26,32 @@ struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
     unsigned k = chunk_of(index, &first);
     if (SHARENA__UNLIKELY(k >= SHARENA__SLOT_CHUNKS))
         return NULL;
+    sharena_arena *m = (sharena_arena *)a; /* the cache is process-local */
+    /* Chunks never move while the arena is healthy, so each handle caches
+     * them (and a scribbled offset in the header does not move them
+     * either). fsck --repair may give one up, and a later allocation put a
+     * new one elsewhere: it bumps layout_epoch, and a handle that sees a
+     * new epoch forgets its cache rather than read and write slots in what
+     * is now someone else's block (a long-lived broker scans slots when
+     * clients leave). One load from a read-mostly header line. */
+    uint32_t ep = __atomic_load_n(&sharena__hdr(a)->layout_epoch,
+                                  __ATOMIC_ACQUIRE);
+    if (SHARENA__UNLIKELY(ep != __atomic_load_n(&a->chunk_epoch,
+                                                __ATOMIC_RELAXED))) {
+        for (unsigned j = 0; j < SHARENA__SLOT_CHUNKS; j++)
+            __atomic_store_n(&m->chunks[j], NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&m->chunk_epoch, ep, __ATOMIC_RELEASE);
+    }
     struct sharena__slot *c = __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
-    uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],
-                                   __ATOMIC_ACQUIRE);
-    /* Chunks never move while the arena is healthy, but fsck --repair in
-     * another process may give one up and a later allocation put it
-     * elsewhere: a cached pointer that no longer matches the header would
-     * have this process (a long-lived broker, say) read and write slots in
-     * what is now someone else's block. One load from a read-mostly line. */
-    if (SHARENA__UNLIKELY(!c || (uint64_t)((uint8_t *)c - a->base) != off)) {
+    if (SHARENA__UNLIKELY(!c)) {
+        uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],
+                                       __ATOMIC_ACQUIRE);
         if (!off)
             return NULL;
         c = sharena__payload(a, off, chunk_bytes(k));
         if (!c)
             return NULL;
-        /* Cache it (the handle is process-local); validated above. */
-        __atomic_store_n(&((sharena_arena *)a)->chunks[k], c,
-                         __ATOMIC_RELEASE);
+        __atomic_store_n(&m->chunks[k], c, __ATOMIC_RELEASE);
     }
     return &c[index - first];
 }
@@ -152,7 +161,7 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
             struct sharena__slot *s = sharena__slot_at(a, index);
             if (index + 1 == h->slot_count && !h->slot_free_head) {
                 h->slot_count = index; /* undo the extension */
-            } else {
+            } else if (s) { /* (NULL: the table went away under a scribbler) */
                 s->word = h->slot_free_head;
                 s->flags |= SHARENA__SLOT_LISTED;
                 h->slot_free_head = index;
@@ -166,6 +175,10 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
         return r;
     }
     struct sharena__slot *s = sharena__slot_at(a, index);
+    if (SHARENA__UNLIKELY(!s)) { /* its chunk went away under a scribbler */
+        sharena__arena_unlock(a);
+        return SHARENA_ECORRUPT;
+    }
     if (SHARENA__UNLIKELY(s->gen > SHARENA__GEN_MAX)) /* scribbled: ids
                                                         * must fit 53 bits */
         __atomic_store_n(&s->gen, s->gen & SHARENA__GEN_MAX, __ATOMIC_RELEASE);
@@ -268,10 +281,11 @@ void sharena__slot_fifo_rebuild(sharena_arena *a)
         }
         s->flags |= SHARENA__SLOT_LISTED;
         s->word = 0;
-        if (tail)
-            sharena__slot_at(a, tail)->word = i;
+        struct sharena__slot *t = tail ? sharena__slot_at(a, tail) : NULL;
+        if (t)
+            t->word = i;
         else
-            head = i;
+            head = i; /* (or the table went away: start the list over) */
         tail = i;
     }
     h->slot_free_head = head;

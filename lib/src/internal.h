@@ -80,8 +80,11 @@ struct sharena_arena {
     uint32_t *wait_words[32];
     /* notifiers open on this handle (notify.c; guarded by its mutex) */
     struct sharena_notifier *notifiers;
-    /* cached, validated slot chunk pointers (chunks never move) */
+    /* cached, validated slot chunk pointers: chunks never move, except
+     * when fsck --repair gives one up, which bumps the header's
+     * layout_epoch (then every handle forgets its cache) */
     struct sharena__slot *chunks[SHARENA__SLOT_CHUNKS];
+    uint32_t chunk_epoch;
     char name[SHARENA_NAME_MAX + 1];
 };
 

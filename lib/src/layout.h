@@ -81,7 +81,9 @@ struct sharena__header {
     uint8_t reserved3[44];
     /* 5056..5119: read-mostly, its own cache line */
     uint32_t lock_clock;    /* CLOCK_MONOTONIC seconds + 1; 0 = never set */
-    uint8_t reserved4[60];
+    uint32_t layout_epoch;  /* bumped when fsck --repair moves or drops
+                             * handle-table chunks: cached chunks are stale */
+    uint8_t reserved4[56];
     /* 5120..13311: live broker client slots (bit per slot), kept by the
      * broker: a lock word naming a slot whose bit is clear is abandoned */
     uint64_t live_slots[SHARENA__MAX_BROKER_SLOTS / 64];
@@ -108,6 +110,7 @@ _Static_assert(offsetof(struct sharena__header, live_slots) == 5120, "hdr");
 _Static_assert(offsetof(struct sharena__header, slots_managed) == 5008, "hdr");
 _Static_assert(offsetof(struct sharena__header, arena_lock_since) == 296, "hdr");
 _Static_assert(offsetof(struct sharena__header, lock_clock) == 5056, "hdr");
+_Static_assert(offsetof(struct sharena__header, layout_epoch) == 5060, "hdr");
 
 /* ---- Handle table slot: 32 bytes -------------------------------------------
  * `word` is the object's block offset (payload) for heap types, the f64 bits

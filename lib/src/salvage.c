@@ -346,6 +346,11 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
             sharena__vector_repair(a, s);
     }
     sharena__slot_fifo_rebuild(a);
+    /* Other handles cached the chunks this may have moved or dropped: a new
+     * epoch makes them read the table again (this handle's cache is what
+     * the header now says). */
+    uint32_t ep = __atomic_add_fetch(&h->layout_epoch, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->chunk_epoch, ep, __ATOMIC_RELEASE);
     *fixed = sv.fixed + 1;
     return 0;
 }
