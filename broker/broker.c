@@ -189,7 +189,12 @@ static void release_open(struct broker *b, struct client *c,
                          struct open_rec *o, bool unclean)
 {
     struct arena_rec *ar = o->ar;
-    if (o->rw) {
+    /* A broker that stops closes connections of clients that are alive and
+     * may hold locks: those stay theirs (and their slots stay live in the
+     * arena), or another process would take a lock its holder is still
+     * writing under. The price: one that dies after the broker has gone is
+     * not recovered (docs/locking.md, Limits). */
+    if (o->rw && !b->stopping) {
         int n = sharena_recover_owner(ar->a, c->slot);
         if (n > 0 && unclean)
             b->recovered++;
@@ -840,6 +845,7 @@ int broker_run(struct broker *b)
 
 void broker_fini(struct broker *b)
 {
+    b->stopping = true;
     if (b->stop) {
         /* what a user wants to hear before the broker goes: nothing lost */
         uint32_t open = 0;
@@ -847,8 +853,10 @@ void broker_fini(struct broker *b)
             open += b->arenas[i]->clients > 0;
         broker_log(b, BLOG_INFO,
                    "%u arena%s (%u in use, %u connection%s): clients keep "
-                   "their mappings and go on working, nothing is lost; the "
-                   "names go with the broker",
+                   "their mappings, data and locks and go on working, nothing "
+                   "is lost; the names go with the broker, and the locks of "
+                   "a client that dies after this are not recovered (sharena "
+                   "fsck --repair --break-locks, with no client alive)",
                    b->narenas, b->narenas == 1 ? "" : "s", open, b->nclients,
                    b->nclients == 1 ? "" : "s");
     }

@@ -76,6 +76,7 @@ struct broker {
     uint32_t slot_cursor;
     uid_t self_uid;
     bool stop;
+    bool stopping;      /* in broker_fini: connections close, locks stay */
     bool title;
     uint64_t recovered; /* slots recovered after an unclean disconnect */
     time_t ticked_s;    /* when the arenas' lock clocks were last advanced */

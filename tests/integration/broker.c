@@ -968,3 +968,41 @@ Test(broker_restart, mappings_survive_names_do_not, .timeout = 60)
     sharena_disconnect(c);
     cr_assert_eq(test_broker_stop(&B), 0);
 }
+
+/* A broker that stops (SIGTERM, SHUTDOWN) leaves the locks of clients that
+ * are still alive alone: it used to recover them as if the clients had
+ * died, so another process could take a lock whose holder was still
+ * writing under it. */
+Test(broker_restart, stopping_leaves_live_clients_locks_alone, .timeout = 60)
+{
+    cr_assert_eq(test_broker_start(&B, NULL), 0);
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "held", 0);
+    sharena_id m;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    cr_assert_eq(sharena_lock(a, m), 0);
+    struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(m));
+    uint32_t word = __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE);
+    cr_assert_eq(word & SHARENA__LOCK_OWNER_MASK, sharena_conn_slot(c));
+    cr_assert_eq(test_broker_stop(&B), 0);
+    cr_assert_eq(__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE), word,
+                 "the broker changed a live client's lock word on its way out");
+    /* another process still waits for it (no takeover) */
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_arena *b;
+        if (sharena_arena_from_fd(sharena_arena_fd(a), 0, &b))
+            _exit(1);
+        alarm(2); /* it must still be waiting when this fires */
+        sharena_map_set_number(b, m, "stolen", 6, 1);
+        _exit(2);
+    }
+    cr_assert_eq(wait_child(pid), 128 + SIGALRM, "the lock was taken over");
+    /* the holder finishes its work and lets go */
+    cr_assert_eq(sharena_map_set_number(a, m, "mine", 4, 1), 0);
+    cr_assert_eq(sharena_unlock(a, m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "after", 5, 2), 0);
+    cr_assert_eq(sharena_fsck(a, 0, NULL, NULL, NULL), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
