@@ -60,10 +60,16 @@ static struct arena_rec *arena_find(struct broker *b, const char *name)
     return NULL;
 }
 
-static void arena_unref(struct arena_rec *ar)
+static void arena_unref(struct broker *b, struct arena_rec *ar)
 {
     if (--ar->refs)
         return;
+    if (ar->all_prev)
+        ar->all_prev->all_next = ar->all_next;
+    else
+        b->all = ar->all_next;
+    if (ar->all_next)
+        ar->all_next->all_prev = ar->all_prev;
     sharena_arena_close(ar->a);
     if (ar->ro_fd >= 0)
         close(ar->ro_fd);
@@ -78,7 +84,7 @@ static void arena_unlink(struct broker *b, struct arena_rec *ar)
                     (b->narenas - i - 1) * sizeof(*b->arenas));
             b->narenas--;
             ar->deleted = true;
-            arena_unref(ar);
+            arena_unref(b, ar);
             return;
         }
     }
@@ -199,6 +205,8 @@ static void release_open(struct broker *b, struct client *c,
         if (n > 0 && unclean)
             b->recovered++;
         if (n > 0)
+            ar->pending = true; /* the tick finishes what could not be */
+        if (n > 0)
             broker_log(b, BLOG_WARNING,
                        "client slot %u (pid %d, uid %u) went away holding %d "
                        "lock%s in arena '%s': marked owner-died (repaired now "
@@ -214,7 +222,7 @@ static void release_open(struct broker *b, struct client *c,
     }
     ar->clients--;
     *o = c->opens[--c->nopens];
-    arena_unref(ar);
+    arena_unref(b, ar);
 }
 
 static void set_title(struct broker *b)
@@ -291,6 +299,10 @@ static int create_arena(struct broker *b, struct client *c,
     ar->created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     ar->refs = 1;
     b->arenas[b->narenas++] = ar;
+    ar->all_next = b->all;
+    if (b->all)
+        b->all->all_prev = ar;
+    b->all = ar;
     *out = ar;
     return 0;
 }
@@ -787,9 +799,11 @@ static void tick_clocks(struct broker *b)
     if (t.tv_sec == b->ticked_s)
         return;
     b->ticked_s = t.tv_sec;
-    for (uint32_t i = 0; i < b->narenas; i++) {
-        struct arena_rec *ar = b->arenas[i];
+    /* deleted arenas that clients still have open included */
+    for (struct arena_rec *ar = b->all; ar; ar = ar->all_next) {
         sharena_clock_tick(ar->a);
+        if (ar->pending)
+            ar->pending = sharena_recover_pending(ar->a) > 0;
         if (sharena_owner_sync(ar->a, ar->live, BROKER_MAX_SLOTS / 64) > 0) {
             b->resynced++;
             broker_log(b, BLOG_WARNING,
@@ -805,7 +819,7 @@ int broker_run(struct broker *b)
     while (!b->stop) {
         tick_clocks(b);
         /* idle (no arena): sleep until something happens */
-        int n = epoll_wait(b->epoll_fd, evs, 64, b->narenas ? 1000 : -1);
+        int n = epoll_wait(b->epoll_fd, evs, 64, b->all ? 1000 : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -30,9 +30,12 @@ struct arena_rec {
     uint32_t clients; /* connections that have it open */
     uint32_t refs;    /* registry (1 while named) + open records */
     bool deleted;
+    bool pending;     /* objects may still be marked owner-died */
     /* slots holding read-write access: what the arena's live-slot set must
      * say (re-imposed once a second, undoing a scribbler) */
     uint64_t live[BROKER_MAX_SLOTS / 64];
+    /* every record the broker keeps (named, or deleted but still open) */
+    struct arena_rec *all_next, *all_prev;
 };
 
 struct open_rec {
@@ -71,6 +74,7 @@ struct broker {
     struct client *clients;
     uint32_t nclients;
     struct arena_rec **arenas; /* named arenas, in creation order */
+    struct arena_rec *all;     /* named ones and deleted ones still open */
     uint32_t narenas, caparenas;
     uint64_t slot_used[BROKER_MAX_SLOTS / 64];
     uint32_t slot_cursor;

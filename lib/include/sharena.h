@@ -630,6 +630,17 @@ SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 SHARENA_EXPORT int sharena_recover_owner(sharena_arena *a, uint32_t owner);
 
 /**
+ * Repair, without ever waiting for a lock, every object whose lock is
+ * still marked owner-died (an earlier sharena_recover_owner() could not
+ * finish because a lock it needed was busy). Until then only a read-write
+ * locker would repair it, and read-only readers of the object get
+ * SHARENA_EBUSY; the broker calls this once a second while such objects
+ * remain.
+ * @return how many remain marked (>= 0), SHARENA_EINVAL, SHARENA_EROFS.
+ */
+SHARENA_EXPORT int sharena_recover_pending(sharena_arena *a);
+
+/**
  * The broker marks client slot @p slot (1..65535) live in this arena when
  * it grants the client read-write access (attach), and clears it after
  * recovering the slot's locks when the client is gone (detach). A lock word

@@ -18,6 +18,18 @@ static inline uint64_t chunk_bytes(unsigned k)
     return ((uint64_t)SHARENA__SLOT_CHUNK0 << k) * sizeof(struct sharena__slot);
 }
 
+void sharena__chunks_sync(sharena_arena *a)
+{
+    uint32_t ep = __atomic_load_n(&sharena__hdr(a)->layout_epoch,
+                                  __ATOMIC_ACQUIRE);
+    if (SHARENA__UNLIKELY(ep != __atomic_load_n(&a->chunk_epoch,
+                                                __ATOMIC_RELAXED))) {
+        for (unsigned j = 0; j < SHARENA__SLOT_CHUNKS; j++)
+            __atomic_store_n(&a->chunks[j], NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&a->chunk_epoch, ep, __ATOMIC_RELEASE);
+    }
+}
+
 struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
 {
     if (SHARENA__UNLIKELY(index == 0))
@@ -27,6 +39,7 @@ struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
     if (SHARENA__UNLIKELY(k >= SHARENA__SLOT_CHUNKS))
         return NULL;
     sharena_arena *m = (sharena_arena *)a; /* the cache is process-local */
+    sharena__chunks_sync(m);
     /* Chunks never move while the arena is healthy, so each handle caches
      * them (and a scribbled offset in the header does not move them
      * either). fsck --repair may give one up, and a later allocation put a
@@ -34,14 +47,6 @@ struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
      * new epoch forgets its cache rather than read and write slots in what
      * is now someone else's block (a long-lived broker scans slots when
      * clients leave). One load from a read-mostly header line. */
-    uint32_t ep = __atomic_load_n(&sharena__hdr(a)->layout_epoch,
-                                  __ATOMIC_ACQUIRE);
-    if (SHARENA__UNLIKELY(ep != __atomic_load_n(&a->chunk_epoch,
-                                                __ATOMIC_RELAXED))) {
-        for (unsigned j = 0; j < SHARENA__SLOT_CHUNKS; j++)
-            __atomic_store_n(&m->chunks[j], NULL, __ATOMIC_RELEASE);
-        __atomic_store_n(&m->chunk_epoch, ep, __ATOMIC_RELEASE);
-    }
     struct sharena__slot *c = __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
     if (SHARENA__UNLIKELY(!c)) {
         uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],

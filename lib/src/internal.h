@@ -228,6 +228,9 @@ bool sharena__lock_nowait(bool on);
  * of the dead @p owner, so that its next locker repairs what this thread
  * could not finish. */
 void sharena__unlock_died(const sharena_arena *a, uint32_t *w, uint32_t owner);
+/* Forget this handle's cached handle-table chunks when fsck --repair (in
+ * any process) has bumped the header's layout_epoch since (handle.c). */
+void sharena__chunks_sync(sharena_arena *a);
 /* Record a lock taken outside sharena__lock() as held by this thread. */
 void sharena__held_push(const uint32_t *w);
 /* Note when lock @p w was taken (sharena__lock() does; a lock taken by a

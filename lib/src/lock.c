@@ -378,6 +378,8 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
     if (r < 0)
         return r;
     int nested = sharena__lock(a, &s->lock);
+    if (nested == SHARENA_ETIMEDOUT || nested == SHARENA_EBUSY)
+        return nested; /* not taken (a deadline or no-wait mode) */
     if (nested == SHARENA_EOWNERDEAD) {
         nested = 0;
         if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
@@ -385,7 +387,7 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
             s->type) {
             r = sharena__repair(a, s);
             if (r < 0) {
-                sharena__unlock(a, &s->lock);
+                sharena__unlock_died(a, &s->lock, sharena__owner(a));
                 return r;
             }
         } else if (s->seq & 1) {
@@ -459,10 +461,12 @@ int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
     if (a->readonly)
         return 0;
     int r = sharena__lock(a, &s->lock);
-    if (r == 1)
-        return 0;
-    if (r == SHARENA_EOWNERDEAD && s->type)
-        sharena__repair(a, s);
+    if (r == 1 || r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
+        return 0; /* held by this thread already, or not taken */
+    if (r == SHARENA_EOWNERDEAD && s->type && sharena__repair(a, s) < 0) {
+        sharena__unlock_died(a, &s->lock, sharena__owner(a));
+        return 0; /* the next locker tries again */
+    }
     if (s->seq & 1)
         __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
     sharena__unlock(a, &s->lock);
@@ -484,8 +488,12 @@ int sharena_lock(sharena_arena *a, sharena_id id)
     if (held.n >= HELD_MAX)
         return SHARENA_ENOSPC;
     r = sharena__lock(a, &s->lock);
-    if (r == SHARENA_EOWNERDEAD && s->type)
-        sharena__repair(a, s);
+    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
+        return r; /* not taken (a deadline or no-wait mode) */
+    if (r == SHARENA_EOWNERDEAD && s->type && (r = sharena__repair(a, s)) < 0) {
+        sharena__unlock_died(a, &s->lock, sharena__owner(a));
+        return r;
+    }
     if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
         !s->type) {
         sharena__unlock(a, &s->lock);
@@ -533,10 +541,10 @@ int sharena_owner_sync(sharena_arena *a, const uint64_t *live, size_t nwords)
             fixed++;
         }
     }
-    if (!__atomic_load_n(&h->slots_managed, __ATOMIC_RELAXED)) {
+    /* (a first sync of an arena nobody opened read-write yet is not a
+     * correction) */
+    if (!__atomic_load_n(&h->slots_managed, __ATOMIC_RELAXED))
         __atomic_store_n(&h->slots_managed, 1, __ATOMIC_RELEASE);
-        fixed++;
-    }
     return fixed;
 }
 

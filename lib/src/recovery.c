@@ -65,18 +65,20 @@ static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s,
                         bool nowait)
 {
     uint32_t dead = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    uint32_t *sincep = sharena__lock_since(a, w);
+    uint32_t since = __atomic_load_n(sincep, __ATOMIC_RELAXED);
     if (!take_died(a, w))
         return;
     if (s) {
-        uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
         bool was = sharena__lock_nowait(nowait);
         int r = sharena__repair(a, s);
         sharena__lock_nowait(was);
-        if (r == SHARENA_EBUSY || r == SHARENA_ETIMEDOUT) {
-            uint32_t now = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-            if ((seq & 1) && !(now & 1))
-                __atomic_store_n(&s->seq, now + 1, __ATOMIC_RELEASE);
-            sharena__unlock_died(a, w, dead); /* still shown as the dead's */
+        if (r < 0) {
+            /* not finished (a lock it needed was busy, or no memory): the
+             * write stays flagged unfinished, and the lock goes back in
+             * the dead owner's name, with its time, for the next locker */
+            __atomic_store_n(sincep, since, __ATOMIC_RELAXED);
+            sharena__unlock_died(a, w, dead);
         } else {
             sharena__unlock(a, w);
         }
@@ -118,6 +120,29 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
             repair_died(a, &s->lock, s, true);
     }
     return n;
+}
+
+int sharena_recover_pending(sharena_arena *a)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__header *h = sharena__hdr(a);
+    if (__atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE) & SHARENA__LOCK_DIED)
+        repair_died(a, &h->arena_lock, NULL, true);
+    int left = 0;
+    uint64_t lim = slot_limit(a);
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s || !(__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
+                    SHARENA__LOCK_DIED))
+            continue;
+        repair_died(a, &s->lock, s, true);
+        left += (__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
+                 SHARENA__LOCK_DIED) != 0;
+    }
+    return left;
 }
 
 static void lock_info(const sharena_arena *a, sharena_lock_info *li,
@@ -579,7 +604,12 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         if (s->seq & 1) {
             problem(&f, "slot %lu: write left unfinished", (unsigned long)i);
             if (repairing(&f)) {
+                /* its sweep cannot take the arena lock this pass holds;
+                 * what it would free, the leak pass frees */
                 sharena__repair(a, s);
+                uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+                if (seq & 1)
+                    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
                 f.rep.repaired++;
             }
         }

@@ -90,8 +90,14 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
     }
     if (s->type && r == 0)
         r = sweep(a, s);
+    /* Only a finished repair makes the object readable again; one that
+     * could not finish (a lock it needed was busy, no memory) leaves the
+     * write flagged unfinished, and its caller hands the lock back
+     * owner-died (sharena__unlock_died) for the next locker to retry. */
+    if (r < 0)
+        return r;
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     if (seq & 1)
         __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
-    return r;
+    return 0;
 }

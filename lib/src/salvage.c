@@ -188,7 +188,10 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
     struct sharena__header *h = sharena__hdr(a);
     struct salvage sv = {.a = a, .lost_chunk = SHARENA__SLOT_CHUNKS};
 
-    /* 1. The handle table: trust this process's cache over the header. */
+    /* 1. The handle table: trust this process's cache over the header
+     * (a scribbled offset does not move a chunk), unless a repair since
+     * has made that cache stale. */
+    sharena__chunks_sync(a);
     uint64_t covered = 1;
     bool gap = false;
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {

@@ -352,8 +352,10 @@ int cmd_locks(struct cli *c, int argc, char **argv)
     for (size_t i = 0; i < l.n; i++) {
         const sharena_lock_info *li = &l.v[i].li;
         const sharena_client_info *who = NULL;
-        for (size_t k = 0; !li->pid && k < ncl; k++)
-            if (cl[k].slot == li->owner)
+        /* a dead owner's slot may be someone else's by now; only a
+         * read-write connection can own a lock */
+        for (size_t k = 0; !li->pid && !li->died && k < ncl; k++)
+            if (cl[k].slot == li->owner && cl[k].writable)
                 who = &cl[k];
         uint32_t pid = li->pid ? li->pid : who ? who->pid : 0;
         char comm[64] = "";
