@@ -502,12 +502,16 @@ static int do_clients(struct broker *b, struct client *c,
         const struct open_rec *rec = open_find(o, ar);
         if (!rec || !o->slot || o->slot < m->start)
             continue;
+        /* another user's pid and uid only for root and the arena's owner:
+         * read access to the data is not a licence to map its users */
+        bool show = c->uid == 0 || c->uid == ar->uid || c->uid == o->uid;
         all[n++] = (struct sharena__wire_client){
             .slot = o->slot,
-            .pid = o->delegated ? 0 : (uint32_t)o->pid,
-            .uid = (uint32_t)o->uid,
+            .pid = show && !o->delegated ? (uint32_t)o->pid : 0,
+            .uid = show ? (uint32_t)o->uid : 0,
             .flags = (rec->rw ? SHARENA__CLIENT_RW : 0) |
-                     (o->delegated ? SHARENA__CLIENT_DELEGATED : 0)};
+                     (o->delegated ? SHARENA__CLIENT_DELEGATED : 0) |
+                     (show ? 0 : SHARENA__CLIENT_HIDDEN)};
     }
     qsort(all, n, sizeof(all[0]), cmp_wire_client);
     uint32_t k = n < SHARENA__PROTO_CLIENTS_MAX ? (uint32_t)n

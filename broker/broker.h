@@ -86,12 +86,15 @@ struct broker {
     time_t ticked_s;    /* when the arenas' lock clocks were last advanced */
     uint64_t resynced;  /* arenas whose live-slot set had been tampered with */
     int log_level;      /* BLOG_*: events at this level and more severe */
+    int log_fd;         /* non-blocking stderr of its own, or -1 */
+    bool log_sock;      /* log_fd is a socket: send(MSG_DONTWAIT) */
 };
 
 /* log.c: one line per event on stderr, "TIME sharenad[PID] LEVEL: text".
  * A zeroed broker (the fuzz target) logs nothing. */
 enum { BLOG_SILENT, BLOG_ERROR, BLOG_WARNING, BLOG_INFO, BLOG_DEBUG };
 int broker_log_level(const char *name); /* -1 when not a level name */
+void broker_log_open(struct broker *b); /* before the seccomp filter */
 void broker_log(const struct broker *b, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -40,7 +40,8 @@ static const char usage[] =
     "  --max-clients N      connections per user (default 1024)\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
     "  --log-level LEVEL    silent, error, warning, info (default) or debug:\n"
-    "                       one line per event on stderr\n"
+    "                       one line per event on stderr (in the background\n"
+    "                       without --foreground, stderr is /dev/null)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 after SIGTERM/SIGINT or `sharena broker stop`, 1 on a set-up\n"
@@ -195,6 +196,7 @@ int main(int argc, char **argv, char **envp)
     struct broker b;
     memset(&b, 0, sizeof(b));
     b.log_level = BLOG_INFO;
+    b.log_fd = -1;
     b.listen_fd = b.epoll_fd = b.signal_fd = b.reopen_fd = -1;
     b.lim = (struct broker_limits){.max_arenas = 1024,
                                    .max_capacity = UINT64_C(1) << 40,
@@ -338,6 +340,7 @@ int main(int argc, char **argv, char **envp)
 #else
     (void)envp;
 #endif
+    broker_log_open(&b);
     if (broker_init(&b) < 0) {
         fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
         return 1;

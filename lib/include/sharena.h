@@ -815,6 +815,8 @@ typedef struct sharena_client_info {
     uint32_t uid;
     bool writable;  /**< it holds a read-write mapping (can own locks) */
     bool delegated; /**< it came from sharena_delegate() */
+    bool hidden;    /**< another user's connection: pid and uid withheld
+                         (shown to root, the arena's owner and that user) */
 } sharena_client_info;
 
 /**

@@ -621,7 +621,8 @@ int sharena_clients(sharena_conn *c, const char *name,
                 .pid = w->pid,
                 .uid = w->uid,
                 .writable = (w->flags & SHARENA__CLIENT_RW) != 0,
-                .delegated = (w->flags & SHARENA__CLIENT_DELEGATED) != 0};
+                .delegated = (w->flags & SHARENA__CLIENT_DELEGATED) != 0,
+                .hidden = (w->flags & SHARENA__CLIENT_HIDDEN) != 0};
         }
         if (reply->client_list.next == 0)
             break;

@@ -162,8 +162,8 @@ int sharena__proto_check(const void *buf, size_t len)
         for (uint32_t i = 0; i < n; i++) {
             const struct sharena__wire_client *w = &m->client_list.cl[i];
             /* ascending slots, each valid, and `next` past the last */
-            if (w->slot <= prev || w->slot >= 65536 ||
-                (w->flags & ~3u))
+            if (w->slot <= prev || w->slot >= 65536 || (w->flags & ~7u) ||
+                ((w->flags & SHARENA__CLIENT_HIDDEN) && (w->pid || w->uid)))
                 return SHARENA_EPROTO;
             prev = w->slot;
         }

@@ -151,7 +151,11 @@ struct sharena__msg_clients {
 };
 _Static_assert(sizeof(struct sharena__msg_clients) == 160, "clients");
 
-enum { SHARENA__CLIENT_RW = 1u << 0, SHARENA__CLIENT_DELEGATED = 1u << 1 };
+enum {
+    SHARENA__CLIENT_RW = 1u << 0,
+    SHARENA__CLIENT_DELEGATED = 1u << 1,
+    SHARENA__CLIENT_HIDDEN = 1u << 2, /* pid and uid withheld (another user's) */
+};
 struct sharena__wire_client {
     uint32_t slot;  /* 1..65535 */
     uint32_t pid;   /* SO_PEERCRED at connect; 0 for a delegated connection */

@@ -1011,3 +1011,57 @@ Test(broker_restart, stopping_leaves_live_clients_locks_alone, .timeout = 60)
     sharena_arena_close(a);
     sharena_disconnect(c);
 }
+
+/* CLIENTS withholds another user's pid and uid from a reader that is
+ * neither root nor the arena's owner. */
+Test(broker, clients_hides_other_users_from_readers)
+{
+    if (getuid() != 0)
+        cr_skip_test("needs root to act as another uid");
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "shown", 0644);
+    chmod(B.dir, 0755); /* let uid 65534 reach the socket */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        if (setgid(65534) || setuid(65534))
+            _exit(100);
+        sharena_conn *cc;
+        sharena_arena *aa;
+        sharena_open_opts o = {.flags = SHARENA_READONLY};
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "shown", &o, &aa))
+            _exit(101);
+        sharena_client_info *v;
+        size_t n;
+        if (sharena_clients(cc, "shown", &v, &n) || n != 2)
+            _exit(102);
+        int rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].slot == sharena_conn_slot(cc)) {
+                /* its own entry: shown */
+                if (v[i].hidden || v[i].pid != (uint32_t)getpid() || v[i].uid != 65534)
+                    rc = 103;
+            } else if (!v[i].hidden || v[i].pid || v[i].uid) {
+                rc = 104; /* root's connection: withheld */
+            }
+        }
+        free(v);
+        (void)!write(p[1], "x", 1);
+        _exit(rc);
+    }
+    close(p[1]);
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1, "child failed early");
+    cr_assert_eq(wait_child(pid), 0);
+    /* the owner (root) sees everyone */
+    sharena_client_info *v;
+    size_t n;
+    cr_assert_eq(sharena_clients(c, "shown", &v, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(!v[i].hidden);
+    free(v);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}

@@ -416,7 +416,8 @@ int cmd_locks(struct cli *c, int argc, char **argv)
                      alive ? "" : " gone");
         else
             snprintf(owner, sizeof owner, "slot %u%s", (unsigned)li->owner,
-                     who ? " (delegated)" : known ? " (gone)" : "");
+                     who ? (who->hidden ? " (another user's)" : " (delegated)")
+                         : known ? " (gone)" : "");
         if (!li->held_known)
             snprintf(held, sizeof held, "?");
         else
