@@ -1,23 +1,33 @@
 /* watch.c: change notifications for JavaScript without blocking the event
- * loop. Each environment gets one helper thread per arena it watches. The
- * thread sleeps in sharena_wait_any() on the arena-wide change counter (a
- * futex in the shared mapping, so writers in any process wake it), then
- * compares the versions of the objects it watches and posts what changed to
- * JavaScript through a napi_threadsafe_function.
+ * loop. Each environment gets one watcher per arena it watches, with a
+ * private mapping of the arena's memfd. The watcher compares the versions
+ * of the objects it watches whenever the arena-wide change counter moves
+ * and hands what changed to the JavaScript dispatcher. It waits in one of
+ * two ways:
  *
- * The thread waits on a private mapping of the same memfd. Stopping it is
- * sharena__wake_closing() on that mapping: the wait returns SHARENA_ECLOSED
- * at once, the thread exits, and we join it; no polling, no signals.
+ * - Poll mode (sharena_notifier_open() works: Linux 6.7+, a writable
+ *   arena): the notifier's eventfd is a uv_poll_t on the environment's
+ *   loop. A writer's FUTEX_WAKE completes the notifier's io_uring futex
+ *   wait and the loop wakes directly: one wake-up, no thread. Everything
+ *   runs on the JavaScript thread; events go out through napi_make_callback.
+ *   The handles are closed asynchronously, so teardown uses an async
+ *   cleanup hook that Node waits for before it closes the loop.
  *
- * Teardown order matters: Node finalises a threadsafe function in its own
- * env cleanup hook. Each watcher registers its cleanup hook after creating
- * its function, so ours runs first (hooks run in reverse order) and the
- * thread is joined before the function can go away. */
+ * - Thread mode (the fallback: older kernels, sandboxes, read-only arenas,
+ *   SHARENA_NO_IO_URING=1): a helper thread sleeps in sharena_wait_any() and
+ *   posts to JavaScript through a napi_threadsafe_function. Stopping it is
+ *   sharena__wake_closing() on its private mapping: the wait returns
+ *   SHARENA_ECLOSED at once, the thread exits, and we join it. Node
+ *   finalises a threadsafe function in its own env cleanup hook; each
+ *   watcher registers its cleanup hook after creating its function, so ours
+ *   runs first (hooks run in reverse order) and the thread is joined before
+ *   the function can go away. */
 #include "sn.h"
 
 #include "internal.h" /* sharena__wake_closing() */
 
 #include <stdlib.h>
+#include <uv.h>
 
 struct sn_wentry {
     uint32_t token;
@@ -28,30 +38,67 @@ struct sn_wentry {
     struct sn_wentry *next;
 };
 
-struct sn_watcher {
-    struct sn_env *e;
-    uint32_t handle;
-    sharena_arena *priv; /* this thread's own mapping of the arena */
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool stop;
-    struct sn_wentry *list;
-    unsigned nkeep;
-    bool refd; /* tsfn ref'd (touched on the JS thread only) */
-    napi_threadsafe_function tsfn;
-    struct sn_watcher *next;
-};
-
 struct sn_event {
     uint32_t token;
     int code;
     double version;
 };
 
+/* Events found by one scan in poll mode, delivered after the scan. */
+struct sn_evbuf {
+    struct sn_event *ev;
+    size_t n, cap;
+};
+
+struct sn_watcher {
+    struct sn_env *e;
+    uint32_t handle;
+    sharena_arena *priv; /* the watcher's own mapping of the arena */
+    pthread_mutex_t mu;  /* list, nkeep, stop (thread mode: vs the thread) */
+    bool stop;
+    struct sn_wentry *list;
+    unsigned nkeep;
+    bool refd; /* keeping the loop alive (touched on the JS thread only) */
+    struct sn_watcher *next;
+    /* thread mode */
+    pthread_t thread;
+    pthread_cond_t cv;
+    napi_threadsafe_function tsfn;
+    /* poll mode (notif != NULL); JS thread only */
+    sharena_notifier *notif;
+    uint32_t seen;       /* arena version the last scan covered */
+    uv_poll_t poll;      /* the notifier's fd */
+    uv_timer_t kick;     /* a scan soon, for changes found in watchAdd */
+    unsigned open_handles;
+    napi_async_context actx;
+    napi_async_cleanup_hook_handle teardown; /* NULL once removed */
+    struct sn_evbuf *sink; /* where scan_locked() puts events */
+};
+
 static uint32_t next_token = 1;
 
-/* JS thread: deliver one event, then ref/unref the loop as needed. */
+/* JS thread: keep the loop alive while a keepAlive entry is pending. */
+static void update_ref(napi_env env, struct sn_watcher *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool want = w->nkeep > 0 && !w->stop;
+    pthread_mutex_unlock(&w->mu);
+    if (want == w->refd)
+        return;
+    if (w->notif) {
+        if (want)
+            uv_ref((uv_handle_t *)&w->poll);
+        else
+            uv_unref((uv_handle_t *)&w->poll);
+    } else if (want) {
+        napi_ref_threadsafe_function(env, w->tsfn);
+    } else {
+        napi_unref_threadsafe_function(env, w->tsfn);
+    }
+    w->refd = want;
+}
+
+/* JS thread, thread mode: deliver one event, then ref/unref the loop. */
 static void call_js(napi_env env, napi_value fn, void *ctx, void *data)
 {
     struct sn_event *ev = data;
@@ -68,22 +115,29 @@ static void call_js(napi_env env, napi_value fn, void *ctx, void *data)
             napi_get_and_clear_last_exception(env, &exc);
             napi_fatal_exception(env, exc);
         }
-        pthread_mutex_lock(&w->mu);
-        bool want = w->nkeep > 0 && !w->stop;
-        pthread_mutex_unlock(&w->mu);
-        if (want != w->refd) {
-            if (want)
-                napi_ref_threadsafe_function(env, w->tsfn);
-            else
-                napi_unref_threadsafe_function(env, w->tsfn);
-            w->refd = want;
-        }
+        update_ref(env, w);
     }
     free(ev);
 }
 
 static void post(struct sn_watcher *w, uint32_t token, int code, double v)
 {
+    if (w->notif) {
+        /* poll mode: collected, delivered by the caller after the scan */
+        struct sn_evbuf *b = w->sink;
+        if (!b)
+            return;
+        if (b->n == b->cap) {
+            size_t cap = b->cap ? 2 * b->cap : 8;
+            struct sn_event *ev = realloc(b->ev, cap * sizeof *ev);
+            if (!ev)
+                return;
+            b->ev = ev;
+            b->cap = cap;
+        }
+        b->ev[b->n++] = (struct sn_event){token, code, v};
+        return;
+    }
     struct sn_event *ev = malloc(sizeof *ev);
     if (!ev)
         return;
@@ -155,15 +209,127 @@ static void *watch_thread(void *arg)
     return NULL;
 }
 
-/* Stop and join the thread; free the entries; unlink from the env. */
+/* ---- poll mode ----------------------------------------------------------- */
+
+/* Hand a scan's events to JavaScript, one napi_make_callback each (which
+ * also runs the microtasks a resolved promise queued). A callback may stop
+ * this watcher (arena.close()): the rest is dropped, and the memory stays
+ * valid until the handles' close callbacks run. */
+static void deliver(struct sn_watcher *w, struct sn_evbuf *b)
+{
+    if (!b->n)
+        return;
+    napi_env env = w->e->env;
+    napi_handle_scope scope;
+    if (napi_open_handle_scope(env, &scope) != napi_ok)
+        return;
+    napi_value fn, recv;
+    if (w->e->dispatch &&
+        napi_get_reference_value(env, w->e->dispatch, &fn) == napi_ok &&
+        fn) {
+        napi_get_global(env, &recv); /* make_callback wants an object */
+        for (size_t i = 0; i < b->n && !w->stop; i++) {
+            napi_value args[3], res;
+            napi_create_uint32(env, b->ev[i].token, &args[0]);
+            napi_create_int32(env, b->ev[i].code, &args[1]);
+            napi_create_double(env, b->ev[i].version, &args[2]);
+            if (napi_make_callback(env, w->actx, recv, fn, 3, args, &res) ==
+                napi_pending_exception) {
+                napi_value exc;
+                napi_get_and_clear_last_exception(env, &exc);
+                napi_fatal_exception(env, exc);
+            }
+        }
+    }
+    napi_close_handle_scope(env, scope);
+}
+
+/* Scan (first, when asked: a change may have been seen without a scan) and
+ * re-arm until the notifier is armed with nothing new; then deliver. */
+static void pump(struct sn_watcher *w, bool scan_first)
+{
+    if (w->stop)
+        return;
+    struct sn_evbuf b = {0};
+    pthread_mutex_lock(&w->mu);
+    w->sink = &b;
+    if (scan_first)
+        scan_locked(w, w->seen);
+    for (;;) {
+        int r = sharena_notifier_arm(w->notif, &w->seen);
+        if (r == 1 && w->list) {
+            scan_locked(w, w->seen);
+            continue;
+        }
+        if (r < 0) {
+            /* the notifier broke (it does not mend): end every wait */
+            while (w->list) {
+                post(w, w->list->token, r, 0);
+                remove_entry_locked(w, &w->list);
+            }
+        }
+        /* r == 0: a wait is queued. r == 1 with nothing watched: none is,
+         * and writers pay nothing until watchAdd arms again. */
+        break;
+    }
+    w->sink = NULL;
+    pthread_mutex_unlock(&w->mu);
+    update_ref(w->e->env, w);
+    deliver(w, &b);
+    free(b.ev);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status; /* an error shows as a failing arm() */
+    (void)events;
+    pump(h->data, false);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+    pump(t->data, true);
+}
+
+/* Ask for a scan on the next turn of the loop (never call JS from
+ * watchAdd itself: the caller registers its token after it returns). */
+static void kick(struct sn_watcher *w)
+{
+    uv_timer_start(&w->kick, on_kick, 0, 0);
+}
+
+static void poll_handle_closed(uv_handle_t *h)
+{
+    struct sn_watcher *w = h->data;
+    if (--w->open_handles)
+        return;
+    if (w->teardown) /* env teardown: tell Node we are done */
+        napi_remove_async_cleanup_hook(w->teardown);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/* ---- both modes -------------------------------------------------------- */
+
+/* Stop waiting; free the entries; unlink from the env. In thread mode the
+ * thread is joined here; in poll mode @p w is freed once its handles have
+ * closed (thread mode: when Node finalises the tsfn). */
 static void watcher_shutdown(struct sn_watcher *w)
 {
     pthread_mutex_lock(&w->mu);
     w->stop = true;
-    pthread_cond_signal(&w->cv);
+    if (!w->notif)
+        pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    sharena__wake_closing(w->priv);
-    pthread_join(w->thread, NULL);
+    if (w->notif) {
+        uv_close((uv_handle_t *)&w->poll, poll_handle_closed);
+        uv_close((uv_handle_t *)&w->kick, poll_handle_closed);
+        sharena_notifier_close(w->notif); /* cancels, leaves the waiters */
+        napi_async_destroy(w->e->env, w->actx);
+    } else {
+        sharena__wake_closing(w->priv);
+        pthread_join(w->thread, NULL);
+    }
     sharena_arena_close(w->priv);
     w->priv = NULL;
     while (w->list)
@@ -181,6 +347,17 @@ static void watcher_env_hook(void *arg)
     watcher_shutdown(arg); /* Node finalises the tsfn right after */
 }
 
+/* Poll mode, env teardown: Node keeps running the loop until the handles'
+ * close callbacks remove this hook (a worker's loop must have no handles
+ * left when it is closed). */
+__attribute__((unused)) static void watcher_async_env_hook(napi_async_cleanup_hook_handle h,
+                                   void *arg)
+{
+    struct sn_watcher *w = arg;
+    w->teardown = h;
+    watcher_shutdown(w);
+}
+
 static void watcher_finalize(napi_env env, void *data, void *hint)
 {
     struct sn_watcher *w = data;
@@ -192,6 +369,12 @@ static void watcher_finalize(napi_env env, void *data, void *hint)
 static void watcher_stop(struct sn_watcher *w)
 {
     napi_env env = w->e->env;
+    if (w->notif) {
+        napi_remove_async_cleanup_hook(w->teardown);
+        w->teardown = NULL;
+        watcher_shutdown(w);
+        return;
+    }
     napi_remove_env_cleanup_hook(env, watcher_env_hook, w);
     watcher_shutdown(w);
     napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
@@ -212,6 +395,50 @@ void sn_watch_stop_env(struct sn_env *e)
         watcher_stop(e->watchers);
 }
 
+/* Poll mode, if the notifier opens: false to fall back to a thread. */
+static bool watcher_start_poll(napi_env env, struct sn_watcher *w)
+{
+    if (sharena_notifier_open(w->priv, &w->notif) < 0)
+        return false; /* ENOSYS, EROFS, EMFILE, ...: a thread will do */
+    uv_loop_t *loop = NULL;
+    napi_value res;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
+        napi_create_string_utf8(env, "sharena.watch", NAPI_AUTO_LENGTH,
+                                &res) != napi_ok ||
+        napi_async_init(env, NULL, res, &w->actx) != napi_ok)
+        goto fail;
+    if (uv_poll_init(loop, &w->poll, sharena_notifier_fd(w->notif)) != 0)
+        goto fail_ctx;
+    w->poll.data = w;
+    uv_timer_init(loop, &w->kick);
+    w->kick.data = w;
+    w->open_handles = 2;
+    uv_unref((uv_handle_t *)&w->poll);
+    uv_unref((uv_handle_t *)&w->kick);
+    uint64_t v = 0;
+    sharena_arena_version(w->priv, &v);
+    w->seen = (uint32_t)v;
+    if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0 ||
+        napi_add_async_cleanup_hook(env, watcher_async_env_hook, w,
+                                    &w->teardown) != napi_ok) {
+        /* rare enough to give up on this watcher rather than fall back */
+        uv_close((uv_handle_t *)&w->poll, poll_handle_closed);
+        uv_close((uv_handle_t *)&w->kick, poll_handle_closed);
+        sharena_notifier_close(w->notif);
+        napi_async_destroy(env, w->actx);
+        sharena_arena_close(w->priv);
+        w->priv = NULL;
+        return true; /* w is freed by the close callbacks */
+    }
+    return true;
+fail_ctx:
+    napi_async_destroy(env, w->actx);
+fail:
+    sharena_notifier_close(w->notif);
+    w->notif = NULL;
+    return false;
+}
+
 static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
                                       sharena_arena *a, uint32_t handle)
 {
@@ -230,16 +457,26 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
     w->e = e;
     w->handle = handle;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
     int r = sharena_arena_from_fd(sharena_arena_fd(a),
                                   sharena_arena_readonly(a) ? SHARENA_READONLY
                                                             : 0,
                                   &w->priv);
     if (r < 0) {
+        pthread_mutex_destroy(&w->mu);
         free(w);
         sn_throw(env, r, "watch");
         return NULL;
     }
+    if (watcher_start_poll(env, w)) {
+        if (!w->priv) {
+            sn_throw(env, SHARENA_ENOMEM, "watch: cannot poll the notifier");
+            return NULL;
+        }
+        w->next = e->watchers;
+        e->watchers = w;
+        return w;
+    }
+    pthread_cond_init(&w->cv, NULL);
     napi_value fn, name;
     napi_get_reference_value(env, e->dispatch, &fn);
     napi_create_string_utf8(env, "sharena.watch", NAPI_AUTO_LENGTH, &name);
@@ -247,6 +484,8 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
                                         watcher_finalize, w, call_js,
                                         &w->tsfn) != napi_ok) {
         sharena_arena_close(w->priv);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
         free(w);
         sn_throw_msg(env, "ENOMEM", "watch: cannot create a threadsafe "
                                     "function");
@@ -316,6 +555,23 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     x->last = last;
     x->once = once;
     x->keep = keep;
+    if (w->notif) {
+        /* poll mode: the entry goes on the list as it is; a change since
+         * `last` is found by a scan on the next turn of the loop */
+        uint32_t token = x->token;
+        pthread_mutex_lock(&w->mu);
+        x->next = w->list;
+        w->list = x;
+        if (keep)
+            w->nkeep++;
+        pthread_mutex_unlock(&w->mu);
+        update_ref(env, w);
+        if (cur != last || sharena_notifier_arm(w->notif, &w->seen) != 0)
+            kick(w); /* changed, or the notifier failed: the scan reports */
+        napi_value t;
+        napi_create_uint32(env, token, &t);
+        return t;
+    }
     if (cur != last) {
         /* Changed since the version the caller gave: the watcher thread may
          * be asleep on the arena's counter and no further write need come,
@@ -340,10 +596,8 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     bool want = w->nkeep > 0;
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
-    if (want && !w->refd) {
-        napi_ref_threadsafe_function(env, w->tsfn);
-        w->refd = true;
-    }
+    if (want)
+        update_ref(env, w);
     napi_value t;
     napi_create_uint32(env, token, &t);
     return t;
@@ -369,19 +623,44 @@ static napi_value js_watch_remove(napi_env env, napi_callback_info info)
                 break;
             }
         }
-        bool want = w->nkeep > 0;
         pthread_mutex_unlock(&w->mu);
-        if (!want && w->refd) {
-            napi_unref_threadsafe_function(env, w->tsfn);
-            w->refd = false;
-        }
+        update_ref(env, w);
     }
     return sn_bool(env, found);
+}
+
+/* watchModes() -> ['poll' | 'thread', ...]: how each of this env's
+ * watchers waits (for tests and troubleshooting) */
+static napi_value js_watch_modes(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(0);
+    struct sn_env *e = cbdata;
+    napi_value arr;
+    napi_create_array(env, &arr);
+    uint32_t i = 0;
+    for (struct sn_watcher *w = e->watchers; w; w = w->next) {
+        napi_value m;
+        napi_create_string_utf8(env, w->notif ? "poll" : "thread",
+                                NAPI_AUTO_LENGTH, &m);
+        napi_set_element(env, arr, i++, m);
+    }
+    return arr;
+}
+
+/* notifierSupported() -> 0 or a negative code (SHARENA_ENOSYS) */
+static napi_value js_notifier_supported(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    napi_value v;
+    napi_create_int32(env, sharena_notifier_supported(), &v);
+    return v;
 }
 
 const struct sn_fn sn_watch_fns[] = {
     {"watchInit", js_watch_init},
     {"watchAdd", js_watch_add},
     {"watchRemove", js_watch_remove},
+    {"watchModes", js_watch_modes},
+    {"notifierSupported", js_notifier_supported},
     {NULL, NULL},
 };

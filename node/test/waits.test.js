@@ -98,3 +98,81 @@ test('a pending watch does not keep the process alive', () => {
   assert.strictEqual(r.status, 0, r.stderr);
   assert.strictEqual(r.stdout.trim(), 'end of script');
 });
+
+// How a wait is done: through the pollable notifier (io_uring futex wait on
+// the loop, no thread) when the kernel has it, a helper thread otherwise
+// (SHARENA_NO_IO_URING=1, read-only arenas). Each case runs in a fresh
+// process so that its watchers are the only ones.
+function waitMode(env, body) {
+  const code = `
+    const sharena = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const native = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native'))});
+    (async () => {
+      ${body}
+      console.log(JSON.stringify({ supported: native.notifierSupported(), modes }));
+    })().catch((e) => { console.error(e); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['-e', code], {
+    encoding: 'utf8', timeout: 20000, env: { ...process.env, ...env },
+  });
+  assert.strictEqual(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const waitAndRead = `
+  const n = sharena.NumberRef.from(1);
+  const p = n.changed({ keepAlive: true });
+  const modes = native.watchModes();
+  setTimeout(() => n.setValue(2), 5);
+  await p;
+  if (n.obtainValue() !== 2) throw new Error('wrong value');`;
+
+test('waits use the pollable notifier when the kernel has it', () => {
+  const r = waitMode({ SHARENA_NO_IO_URING: '' }, waitAndRead);
+  // (on a kernel without io_uring's futex wait, this checks the fallback)
+  assert.deepStrictEqual(r.modes, [r.supported === 0 ? 'poll' : 'thread']);
+});
+
+test('SHARENA_NO_IO_URING=1 forces the helper thread, and it still works', () => {
+  const r = waitMode({ SHARENA_NO_IO_URING: '1' }, waitAndRead);
+  assert.strictEqual(r.supported, errorsCode('ENOSYS'));
+  assert.deepStrictEqual(r.modes, ['thread']);
+});
+
+test('a read-only arena waits on a thread; its writer wakes it', () => {
+  const r = waitMode({ SHARENA_NO_IO_URING: '' }, `
+    const w = sharena.Arena.fromFd(sharena.defaultArena.fd);
+    const ro = sharena.Arena.fromFd(sharena.defaultArena.fd, { readonly: true });
+    const n = w.number('ro-wait');
+    const p = ro.root('ro-wait').changed({ keepAlive: true });
+    const modes = native.watchModes();
+    setTimeout(() => n.setValue(7), 5);
+    await p;
+    if (ro.root('ro-wait').obtainValue() !== 7) throw new Error('wrong value');`);
+  assert.deepStrictEqual(r.modes, ['thread']);
+});
+
+test('many waits and watches on one arena share one watcher, in order', async () => {
+  const n = NumberRef.from(0);
+  const m = new MapRef();
+  const seen = [];
+  const un = Arena.prototype.watch.call(require('..').defaultArena, m,
+    (ev) => seen.push(ev.version), { keepAlive: true });
+  for (let i = 1; i <= 200; i++) {
+    const p = n.changed({ keepAlive: true, timeout: 10000 });
+    n.setValue(i);
+    m.set('k', i);
+    await p;
+  }
+  un();
+  assert.strictEqual(n.obtainValue(), 200);
+  assert.ok(seen.length >= 1);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] > seen[i - 1]);
+  n.drop();
+  m.drop();
+});
+
+function errorsCode(name) {
+  const errors = require('../lib/errors');
+  for (const [code, c] of errors.codes) if (c.name === name) return code;
+  throw new Error(`no code ${name}`);
+}

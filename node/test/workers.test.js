@@ -87,3 +87,48 @@ for (;;) c.add(1);`, { eval: true });
   const [seen] = await runWorker(`parentPort.postMessage(new sharena.NumberRef(workerData).obtainValue())`, counter.id);
   assert.equal(seen, v + 1);
 });
+
+// A worker's watches live on its own loop: with the pollable notifier, a
+// uv_poll_t and a timer on the worker's loop plus the notifier's two fds
+// and a private mapping of the arena. Whether the worker ends by itself
+// (unref'd watches pending) or is terminated (keepAlive ones), teardown
+// closes them all: the process's fd count comes back to where it was.
+function fdCount() {
+  return require('node:fs').readdirSync('/proc/self/fd').length;
+}
+
+async function watchingWorkers(id) {
+  const native = JSON.stringify(path.join(__dirname, '..', 'lib', 'native'));
+  const [modes] = await runWorker(`
+const n = new sharena.NumberRef(workerData);
+n.changed().then(() => {});
+sharena.defaultArena.watch(n, () => {});
+parentPort.postMessage(require(${native}).watchModes());`, id);
+  const w = new Worker(`const s = require(${pkg});
+const { parentPort, workerData } = require('node:worker_threads');
+const n = new s.NumberRef(workerData);
+s.defaultArena.watch(n, () => {}, { keepAlive: true });
+n.changed({ keepAlive: true }).then(() => parentPort.postMessage('woke'));
+parentPort.postMessage('armed');`, { eval: true, workerData: id });
+  await new Promise((r) => w.once('message', r));
+  new NumberRef(id).add(1);
+  await new Promise((r) => w.once('message', r)); // the worker's wait woke
+  assert.equal(await w.terminate(), 1);
+  return modes;
+}
+
+test('workers with pending waits and watches end cleanly, by themselves or terminated', async () => {
+  const n = NumberRef.from(0);
+  await watchingWorkers(n.id); // warm-up: the first worker opens lasting fds
+  const before = fdCount();
+  for (let i = 0; i < 3; i++) {
+    const modes = await watchingWorkers(n.id);
+    assert.equal(modes.length, 1);
+  }
+  assert.equal(fdCount(), before, 'fds left behind by ended workers');
+  // the main thread still waits and wakes
+  const p = n.changed({ keepAlive: true, timeout: 10000 });
+  n.setValue(2);
+  assert.ok(await p > 0);
+  n.drop();
+});
