@@ -88,3 +88,154 @@ def test_asyncio_changed_and_cancellation(arena, broker):
             await n.changed(timeout=0.05)
 
     asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------
+# asyncio: the pollable notifier (io_uring futex wait + eventfd, Linux 6.7+)
+# as a reader on the loop, or a helper thread per wait where it is missing.
+
+def _helper_threads():
+    return [t for t in threading.enumerate() if t.name == "sharena-changed"]
+
+
+def _notifier_supported():
+    try:
+        sharena.local(capacity=1 << 20)._notifier().close()
+        return True
+    except sharena.Error as e:
+        assert e.errname in ("ENOSYS",), e
+        return False
+
+
+@pytest.mark.parametrize("forced_off", [False, True])
+def test_asyncio_changed_waits_on_the_loop_or_a_thread(arena, monkeypatch, forced_off):
+    if forced_off:
+        monkeypatch.setenv("SHARENA_NO_IO_URING", "1")
+    else:
+        monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
+    poll = not forced_off and _notifier_supported()
+    n = arena.number("n")
+
+    async def main():
+        waiting = asyncio.ensure_future(n.changed(timeout=20))
+        await asyncio.sleep(0.05)
+        assert bool(_helper_threads()) == (not poll)
+        n.value = 3
+        assert await waiting > 0 and n.value == 3
+
+    asyncio.run(main())
+
+
+def test_asyncio_no_lost_wakeup_while_another_process_writes(arena, monkeypatch):
+    """A writer process stores 1..N; the asyncio reader awaits changed()
+    with a timeout and re-reads. A timeout while the value already differs
+    from what the reader saw is a lost wake-up (it re-checks after a grace:
+    the writer bumps the version and wakes a few instructions apart)."""
+    monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
+    N = 5000
+    n = arena.number("n")
+    n.value = 0
+    code = textwrap.dedent(f"""
+        import sharena
+        n = sharena.open({arena.name!r}).number("n")
+        for i in range(1, {N} + 1):
+            n.value = i
+    """)
+
+    async def main():
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code)
+        seen, wakeups, lost = n.value, 0, 0
+        while seen < N:
+            try:
+                await n.changed(timeout=0.5)
+                wakeups += 1
+            except sharena.TimedOutError:
+                if n.value != seen:
+                    try:
+                        await n.changed(timeout=10)
+                    except sharena.TimedOutError:
+                        lost += 1
+            seen = n.value
+        assert await proc.wait() == 0
+        return wakeups, lost
+
+    wakeups, lost = asyncio.run(main())
+    assert lost == 0 and wakeups > 0
+    assert n.value == N
+
+
+def test_asyncio_waits_end_with_stale_and_closed_errors(broker, name, monkeypatch):
+    monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
+    a = sharena.open(name, create=True, capacity=1 << 20)
+    r = a.new(1.0)
+    n = a.number("n")
+
+    async def main():
+        dropped = asyncio.ensure_future(r.changed(timeout=20))
+        closed = asyncio.ensure_future(n.changed(timeout=20))
+        await asyncio.sleep(0.05)
+        r.drop()
+        with pytest.raises(sharena.StaleRefError):
+            await dropped
+        a.delete()
+        a.close()
+        with pytest.raises(sharena.ClosedError):
+            await closed
+
+    asyncio.run(main())
+
+
+def test_asyncio_read_only_arena_waits_on_a_thread_and_wakes(arena, monkeypatch):
+    monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
+    ro = sharena.from_fd(arena.fd, readonly=True)
+    n = arena.number("n")
+    r = ro.number("n")  # exists: nothing to create
+
+    async def main():
+        waiting = asyncio.ensure_future(r.changed(timeout=20))
+        await asyncio.sleep(0.05)
+        assert _helper_threads()  # read-only: no notifier
+        n.value = 9
+        assert await waiting > 0
+
+    asyncio.run(main())
+    assert r.value == 9
+    ro.close()
+
+
+def test_asyncio_many_waits_share_one_notifier_and_release_it(arena, monkeypatch):
+    monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
+    if not _notifier_supported():
+        pytest.skip("io_uring futex wait unavailable here")
+    import gc
+    import os
+    refs = [arena.number(f"k{i}") for i in range(20)]
+
+    def fds():
+        gc.collect()  # earlier tests' loops and notifiers go first
+        return len(os.listdir("/proc/self/fd"))
+
+    async def main():
+        base = fds()  # the loop's own fds are open by now
+        waits = [asyncio.ensure_future(r.changed(timeout=20)) for r in refs]
+        await asyncio.sleep(0.05)
+        during = fds() - base
+        for i, r in enumerate(refs):
+            r.value = i + 1
+        assert [await w for w in waits] and all(r.value == i + 1 for i, r in enumerate(refs))
+        # cancelled waits leave nothing behind; later ones still work
+        pending = asyncio.ensure_future(refs[0].changed())
+        await asyncio.sleep(0.01)
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+        later = asyncio.ensure_future(refs[1].changed(timeout=20))
+        await asyncio.sleep(0.01)
+        refs[1].value = 100
+        assert await later > 0
+        return during
+
+    before = fds()
+    during = asyncio.run(main())
+    assert during == 2  # one notifier (ring + eventfd), not twenty
+    assert fds() == before  # the loop is gone, and its notifier with it

@@ -249,6 +249,11 @@ int sh_number_add(sharena_arena *a, sharena_id id, double delta, bool integer,
 PyObject *sh_raise_add(int code, double value, double delta);
 
 int sh_views_init(PyObject *module);
+
+/* ---- asyncio change notifications (notifier.c) ---------------------------- */
+int sh_notifier_init(PyObject *module);
+PyObject *sh_notifier_open(ArenaObject *ar, PyObject *unused);
+PyObject *sh_ref_poll(ViewObject *v, PyObject *unused);
 int sh_arena_init(PyObject *module);
 
 #endif

@@ -563,6 +563,7 @@ static PyMethodDef arena_methods[] = {
      "Unmap the arena; its views raise ClosedError from now on."},
     {"_wait", (PyCFunction)(void (*)(void))arena_wait,
      METH_VARARGS | METH_KEYWORDS, NULL},
+    {"_notifier", (PyCFunction)sh_notifier_open, METH_NOARGS, NULL},
     {"_root_ensure", (PyCFunction)arena_root_ensure, METH_VARARGS, NULL},
     {"_root_id", (PyCFunction)arena_root_id, METH_O, NULL},
     {"_root_set", (PyCFunction)arena_root_set, METH_VARARGS, NULL},
@@ -913,7 +914,7 @@ PyMODINIT_FUNC PyInit__sharena(void)
         return NULL;
     if (PyType_Ready(&ShArenaType) < 0 || PyType_Ready(&ShConnType) < 0 ||
         sh_errors_init(m) < 0 || sh_views_init(m) < 0 ||
-        sh_convert_init(m) < 0)
+        sh_convert_init(m) < 0 || sh_notifier_init(m) < 0)
         goto fail;
     Py_INCREF(&ShArenaType);
     if (PyModule_AddObject(m, "ArenaBase", (PyObject *)&ShArenaType) < 0)

@@ -372,6 +372,7 @@ static PyMethodDef ref_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "wait(timeout=None, since=None) -> version: block until the object "
      "changes after the version last seen"},
+    {"_poll", (PyCFunction)sh_ref_poll, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -293,6 +293,94 @@ def _deliver(fut: "asyncio.Future[Any]", ok: bool, value: Any) -> None:
         fut.set_exception(value)
 
 
+def _time_out(fut: "asyncio.Future[int]") -> None:
+    if not fut.done():
+        fut.set_exception(_errors._make(_c.ETIMEDOUT, None, None))
+
+
+class _LoopWatch:
+    """The arena's pollable notifier as a reader on one event loop, shared
+    by every pending ``Ref.changed()`` on that arena and loop. When the fd
+    fires, ``arm()`` says whether the arena-wide version moved; if it did,
+    each pending ref compares its own version. Runs on the loop's thread
+    only (as the notifier requires)."""
+
+    __slots__ = ("loop", "notifier", "fd", "pending", "pid", "closed", "__weakref__")
+
+    def __init__(self, arena: "Arena", loop: asyncio.AbstractEventLoop) -> None:
+        self.notifier = arena._notifier()  # Error: ENOSYS, EROFS, EMFILE...
+        self.fd: int = self.notifier.fileno()
+        self.loop = weakref.ref(loop)  # the registry's key: not kept alive
+        self.pending: Dict["asyncio.Future[int]", "Ref"] = {}
+        self.pid = os.getpid()
+        self.closed = False
+        try:
+            loop.add_reader(self.fd, self._ready)
+        except BaseException:
+            self.notifier.close()
+            raise
+
+    def add(self, ref: "Ref", fut: "asyncio.Future[int]") -> None:
+        self.pending[fut] = ref
+        fut.add_done_callback(self._forget)
+        self._ready()  # arm (a change since the ref looked resolves it now)
+
+    def _forget(self, fut: "asyncio.Future[int]") -> None:
+        self.pending.pop(fut, None)
+
+    def _ready(self) -> None:
+        try:
+            # arm() is True while the arena moved since the last look: look
+            # again. With nothing pending, one call drains and stops (no
+            # wait left queued: writers stop paying for a wake-up).
+            while self.notifier.arm():
+                if not self.pending:
+                    return
+                for fut, ref in list(self.pending.items()):
+                    if fut.done():
+                        continue
+                    try:
+                        v = ref._poll()
+                    except Error as e:  # dropped (StaleRefError), closed
+                        fut.set_exception(e)
+                        continue
+                    if v is not None:
+                        fut.set_result(v)
+        except Error as e:  # ClosedError once the arena is closed
+            self.close(e)
+
+    def close(self, exc: BaseException) -> None:
+        """Fail what is pending with ``exc``; unregister; release the fds."""
+        self.closed = True
+        loop = self.loop()
+        if loop is not None and not loop.is_closed():
+            loop.remove_reader(self.fd)
+        for fut in list(self.pending):
+            if not fut.done():
+                fut.set_exception(exc)
+        self.pending.clear()
+        self.notifier.close()
+
+
+# Arena -> {loop: _LoopWatch}; arenas without a usable notifier map to None.
+_loop_watches: "weakref.WeakKeyDictionary[Arena, Any]" = weakref.WeakKeyDictionary()
+
+
+def _loop_watch(arena: "Arena", loop: asyncio.AbstractEventLoop) -> Optional[_LoopWatch]:
+    per_loop = _loop_watches.get(arena)
+    if per_loop is None:
+        per_loop = _loop_watches[arena] = weakref.WeakKeyDictionary()
+    w: Optional[_LoopWatch] = per_loop.get(loop)
+    if w is not None and not w.closed and w.pid == os.getpid():
+        return w
+    try:
+        w = _LoopWatch(arena, loop)
+    except (Error, NotImplementedError):
+        return None  # a helper thread per wait instead
+    per_loop[loop] = w
+    return w
+
+
 class Ref(_c.RefBase, _ViewMixin):
     """A reference to one object by id: ``.value`` reads and writes it,
     ``.add()`` adds atomically, ``.wait()`` / ``await .changed()`` block
@@ -311,13 +399,35 @@ class Ref(_c.RefBase, _ViewMixin):
         """Await the next change of the object (after the version last seen
         by ``.value`` or a previous wait); returns the new version.
 
-        The wait runs on a helper thread (one per pending call) that sleeps
-        in the kernel (FUTEX_WAIT) without the GIL; the event loop is never
-        blocked. Cancelling the awaiting task ends the helper thread within
-        0.1 s. Raises TimedOutError (a TimeoutError) and StaleRefError like
-        ``wait()``."""
+        On Linux 6.7+ the event loop itself waits: the arena's pollable
+        notifier (an io_uring futex wait whose completion signals an
+        eventfd) is a reader on the loop, shared by every pending
+        ``changed()`` on that arena and loop, and a writer wakes the loop
+        directly. Elsewhere (older kernels, seccomp, read-only arenas, a
+        loop without ``add_reader``, ``SHARENA_NO_IO_URING=1``) the wait
+        runs on a helper thread (one per pending call) that sleeps in the
+        kernel without the GIL; cancelling the awaiting task ends it within
+        0.1 s. The event loop is never blocked. Raises TimedOutError (a
+        TimeoutError) and StaleRefError like ``wait()``."""
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
+        watch = _loop_watch(self.arena, loop)  # type: ignore[arg-type]
+        if watch is None:
+            return await self._changed_on_thread(loop, timeout)
+        v = self._poll()
+        if v is not None:
+            return v
+        fut: "asyncio.Future[int]" = loop.create_future()
+        watch.add(self, fut)
+        timer = None if timeout is None else loop.call_later(timeout, _time_out, fut)
+        try:
+            return await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _changed_on_thread(self, loop: asyncio.AbstractEventLoop,
+                                 timeout: Optional[float]) -> int:
+        fut: "asyncio.Future[int]" = loop.create_future()
         cancel = threading.Event()
         deadline = None if timeout is None else time.monotonic() + timeout
 
