@@ -42,7 +42,13 @@ def build_c(tmp):
 
 def cmd(lang, exe, *args):
     return {"c": [exe], "node": ["node", str(HERE / "wake.js")],
-            "py": [sys.executable, str(HERE / "wake.py")]}[lang] + list(args)
+            "py": [sys.executable, str(HERE / "wake.py")],
+            "py-asyncio": [sys.executable, str(HERE / "wake.py")]}[lang] + list(args)
+
+
+# How each kind of waiter waits: py-asyncio awaits ref.changed() (and reads
+# its socket with an asyncio stream) where py blocks in ref.wait() (recv()).
+WAIT_MODES = {"py-asyncio": ("await", "sockawait")}
 
 
 def pair(env, exe, writer, waiter, wait_mode, write_mode, where):
@@ -65,19 +71,28 @@ def main():
     env = dict(os.environ, SHARENA_SOCKET=sock, SHARENA_AUTOSTART="0")
     rows = []
     try:
-        for writer, waiter in [("c", "c"), ("c", "node"), ("c", "py"), ("node", "py")]:
+        # The event-loop waiters (node, py-asyncio) poll the io_uring
+        # notifier; their "(thread)" rows force the fallback helper thread
+        # (SHARENA_NO_IO_URING=1) in the same run, for comparison.
+        thread = {"SHARENA_NO_IO_URING": "1"}
+        for writer, waiter, extra in [("c", "c", {}), ("c", "node", {}), ("c", "node", thread),
+                                      ("c", "py", {}), ("c", "py-asyncio", {}),
+                                      ("c", "py-asyncio", thread), ("node", "py", {})]:
+            wait_mode, sockwait_mode = WAIT_MODES.get(waiter, ("wait", "sockwait"))
+            label = f"{writer} -> {waiter}" + (" (thread)" if extra else "")
+            renv = dict(env, **extra)
             # ROUNDS rounds, sharena and socket interleaved; each column is
             # the median of the rounds' medians (and p99s), so one noisy
             # stretch of the shared machine does not decide a row
             ss, ps = [], []
             for rnd in range(ROUNDS):
-                ss.append(pair(env, exe, writer, waiter, "wait", "write",
-                               f"wake.{writer}.{waiter}.{rnd}"))
-                ps.append(pair(env, exe, writer, waiter, "sockwait", "sockwrite",
-                               os.path.join(tmp, f"{writer}-{waiter}.{rnd}.sock")))
+                ss.append(pair(renv, exe, writer, waiter, wait_mode, "write",
+                               f"wake.{writer}.{waiter}.{len(rows)}.{rnd}"))
+                ps.append(pair(env, exe, writer, waiter, sockwait_mode, "sockwrite",
+                               os.path.join(tmp, f"{writer}-{waiter}.{len(rows)}.{rnd}.sock")))
             s, p = mid(ss), mid(ps)
-            rows.append((f"{writer} -> {waiter}", s, p))
-            print(f"{writer:>4} -> {waiter:<4}  sharena median {s['median_us']:8.1f} us  "
+            rows.append((label, s, p))
+            print(f"{label:<28}  sharena median {s['median_us']:8.1f} us  "
                   f"p99 {s['p99_us']:8.1f} us" + (
                       f"   socket median {p['median_us']:8.1f} us  p99 {p['p99_us']:8.1f} us"
                       if p else ""), flush=True)
@@ -121,14 +136,19 @@ def main():
                      f" socket {', '.join('%.1f' % x for x in p['rounds'])} us.")
     lines += [
         "",
-        "Why a Node waiter can lose to a socket: a futex cannot be polled, so the",
-        "addon waits on a helper thread (FUTEX_WAIT) and hands the wake-up to the",
-        "event loop through napi_threadsafe_function (uv_async_send, an eventfd):",
-        "two wake-ups in series, where a socket wakes the loop's epoll directly.",
-        "On 2 busy cores the extra thread switch costs about 10-20 us. Closing it",
-        "needs a futex wait the loop can poll (io_uring's IORING_OP_FUTEX_WAIT with",
-        "a registered eventfd, Linux 6.7+), not a faster arena. Python and C",
-        "waiters wake in the waiting thread itself.",
+        "How event loops wait: a futex cannot be polled, so Node's changed() and",
+        "Python's asyncio changed() use the C library's pollable notifier: an",
+        "io_uring IORING_OP_FUTEX_WAIT on the arena's change counter whose",
+        "completion signals an eventfd registered on the ring, polled by the loop",
+        "(a uv_poll_t in Node, loop.add_reader() in asyncio). The writer's",
+        "FUTEX_WAKE completes the wait and the loop wakes directly, as it does for",
+        "a socket. Without it (Linux before 6.7, io_uring disabled or filtered,",
+        "read-only arenas, SHARENA_NO_IO_URING=1) a helper thread sleeps in",
+        "FUTEX_WAIT and hands each wake-up to the loop (napi_threadsafe_function /",
+        "call_soon_threadsafe): two wake-ups in series; the \"(thread)\" rows measure",
+        "that path in the same run. Blocking waiters (C, Python's ref.wait()) wake",
+        "in the waiting thread itself. The py-asyncio socket peer is an asyncio",
+        "stream reader on the same kind of loop.",
         "",
         "The machine is shared and noisy; the ratio column is the meaningful one.", ""]
     (ROOT / "docs" / "benchmarks-wake.md").write_text("\n".join(lines))
