@@ -555,7 +555,8 @@ SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
  * system call that thread is blocked in may return EINTR (epoll_wait does;
  * event loops retry), and if that thread exits the wait is cancelled, which
  * also makes the fd readable (arm() queues a new one). A notifier is not
- * usable in a child after fork(): open a new one there. @{ */
+ * usable in a child after fork() (arm() returns SHARENA_EPERM there; closing
+ * the child's copy leaves the parent's wait alone): open a new one. @{ */
 
 /** An io_uring futex wait on one arena handle's change counter. */
 typedef struct sharena_notifier sharena_notifier;
@@ -604,8 +605,9 @@ SHARENA_EXPORT int sharena_notifier_fd(const sharena_notifier *n);
  * spurious (arm() then returns 0 again).
  * @return 1 (changed), 0 (armed), SHARENA_ECLOSED once the arena handle was
  *         closed (the fd stays readable; only sharena_notifier_close() is
- *         left to do), SHARENA_EINVAL, or a negative errno from
- *         io_uring_enter().
+ *         left to do), SHARENA_EPERM in a child after fork() (the ring and
+ *         the queued wait are the parent's), SHARENA_EINVAL, or a negative
+ *         errno from io_uring_enter().
  */
 SHARENA_EXPORT int sharena_notifier_arm(sharena_notifier *n, uint32_t *seen);
 

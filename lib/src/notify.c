@@ -63,6 +63,8 @@ struct sharena_notifier {
     int efd;
     bool armed;   /* a FUTEX_WAIT is queued and counted in change_waiters */
     int failed;   /* a completion reported this error: give it to arm() */
+    pid_t pid;    /* the opener: a forked child's copy shares the ring and
+                     the count with it and must touch neither */
     struct sharena_notifier *next; /* in a->notifiers */
 };
 
@@ -243,6 +245,7 @@ int sharena_notifier_open(sharena_arena *a, sharena_notifier **out)
     if (!n)
         return SHARENA_ENOMEM;
     n->efd = -1;
+    n->pid = getpid();
     r = ring_setup(&n->ring, 4);
     if (r == 0) {
         n->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -281,12 +284,15 @@ int sharena_notifier_fd(const sharena_notifier *n)
     return n ? n->efd : SHARENA_EINVAL;
 }
 
-/* Leave change_waiters (notify_mu held, arena still mapped). */
+/* Leave change_waiters (notify_mu held, arena still mapped). In a forked
+ * child the queued wait is the parent's: leave it and its count alone. */
 static void unregister_locked(sharena_notifier *n)
 {
     if (!n->armed)
         return;
     n->armed = false;
+    if (n->pid != getpid())
+        return;
     __atomic_sub_fetch(&sharena__hdr(n->a)->change_waiters, 1,
                        __ATOMIC_SEQ_CST);
 }
@@ -313,6 +319,8 @@ int sharena_notifier_arm(sharena_notifier *n, uint32_t *seen)
 {
     if (!n || !seen)
         return SHARENA_EINVAL;
+    if (n->pid != getpid())
+        return SHARENA_EPERM; /* a forked child: open a notifier of its own */
     pthread_mutex_lock(&notify_mu);
     int ret = 0;
     if (n->a) {
@@ -371,7 +379,7 @@ void sharena__notify_closing(sharena_arena *a)
 {
     pthread_mutex_lock(&notify_mu);
     for (sharena_notifier *n = a->notifiers; n; n = n->next) {
-        if (n->armed) {
+        if (n->armed && n->pid == getpid()) {
             struct io_uring_sqe sqe;
             memset(&sqe, 0, sizeof sqe);
             sqe.opcode = IORING_OP_ASYNC_CANCEL;
@@ -381,8 +389,9 @@ void sharena__notify_closing(sharena_arena *a)
             unregister_locked(n);
         }
         n->a = NULL;
-        uint64_t one = 1;
-        while (write(n->efd, &one, sizeof one) < 0 && errno == EINTR)
+        uint64_t one = 1; /* (a forked child's eventfd is the parent's) */
+        while (n->pid == getpid() &&
+               write(n->efd, &one, sizeof one) < 0 && errno == EINTR)
             ;
     }
     a->notifiers = NULL;

@@ -260,3 +260,40 @@ Test(notify, bad_arguments, .timeout = 30)
     cr_assert_eq(sharena_notifier_arm(NULL, &seen), SHARENA_EINVAL);
     sharena_notifier_close(NULL);
 }
+
+/* A forked child inherits the notifier (same ring, same eventfd, the
+ * parent's queued wait). Its copy must not be armed, and closing it -- or
+ * the arena -- in the child must leave the parent registered and wakeable. */
+Test(notify, forked_child_leaves_the_parents_wait_alone, .timeout = 60)
+{
+    need_notifier();
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("notify-forkcopy", 1 << 20, &a), 0);
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL), 0);
+    sharena_notifier *no;
+    cr_assert_eq(sharena_notifier_open(a, &no), 0);
+    uint32_t seen = version32(a);
+    cr_assert_eq(sharena_notifier_arm(no, &seen), 0);
+    cr_assert_eq(waiters(a), 1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint32_t s = seen;
+        int bad = sharena_notifier_arm(no, &s) != SHARENA_EPERM;
+        sharena_notifier_close(no);
+        sharena_arena_close(a); /* the mapping stays: fork copied it */
+        _exit(bad);
+    }
+    join(pid);
+    cr_assert_eq(waiters(a), 1, "the child's close unregistered the parent");
+    cr_assert_eq(poll_in(sharena_notifier_fd(no), 0), 0);
+    pid = fork();
+    if (pid == 0)
+        _exit(sharena_number_set(a, n, 1) == 0 ? 0 : 1);
+    cr_assert_eq(poll_in(sharena_notifier_fd(no), GRACE_MS), 1, "no wake-up");
+    join(pid);
+    cr_assert_eq(sharena_notifier_arm(no, &seen), 1);
+    sharena_notifier_close(no);
+    cr_assert_eq(waiters(a), 0);
+    sharena_arena_close(a);
+}
