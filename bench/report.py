@@ -529,6 +529,16 @@ def main() -> None:
     w("")
     md.extend(table(rows, "python"))
     w("")
+    wake = a.md.parent / "benchmarks-wake.md"
+    if wake.exists():
+        w("## Wake-up latency")
+        w("")
+        w("From [benchmarks-wake.md](benchmarks-wake.md) (`bench/wake/run.py`, its own "
+          "run): a writer's store to a waiter running in another process, against a "
+          "Unix-socket message between the same kinds of processes.")
+        w("")
+        md.extend(l for l in wake.read_text().splitlines() if l.startswith("|"))
+        w("")
     w("## Reproducing")
     w("")
     w("`bench/run.sh` sets everything up and rewrites this page and the plot; the "
