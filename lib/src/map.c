@@ -164,6 +164,8 @@ int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
                     return SHARENA_ECORRUPT;
                 if (i < 0)
                     return SHARENA_ENOENT;
+                if (!(v & SHARENA__REF_ID_MASK))
+                    return SHARENA_ECORRUPT; /* values are never id 0 */
                 if (value)
                     *value = v & SHARENA__REF_ID_MASK;
                 return 0;
@@ -457,6 +459,8 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
                         *klen = n;
                     if (res == SHARENA_ERANGE)
                         return res;
+                    if (!(ref & SHARENA__REF_ID_MASK))
+                        return SHARENA_ECORRUPT; /* values are never id 0 */
                     if (value)
                         *value = ref & SHARENA__REF_ID_MASK;
                     if (owned)

@@ -65,10 +65,50 @@ struct sharena_notifier {
     int failed;   /* a completion reported this error: give it to arm() */
     pid_t pid;    /* the opener: a forked child's copy shares the ring and
                      the count with it and must touch neither */
-    struct sharena_notifier *next; /* in a->notifiers */
+    struct sharena_notifier *next;     /* in a->notifiers */
+    struct sharena_notifier *all_next; /* in all_notifiers */
 };
 
 static pthread_mutex_t notify_mu = PTHREAD_MUTEX_INITIALIZER;
+/* every open notifier of this process (notify_mu), for the exit hook */
+static sharena_notifier *all_notifiers;
+
+/* fork() while another thread holds notify_mu would leave the child's copy
+ * locked forever (its next arena close would hang): hold it across fork. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&notify_mu);
+}
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&notify_mu);
+}
+static void fork_child(void)
+{
+    pthread_mutex_unlock(&notify_mu); /* the forking thread's, and ours */
+}
+
+static void unregister_locked(sharena_notifier *n);
+
+/* exit() (Node's process.exit, Python's sys.exit after atexit) with a wait
+ * queued would leave the arena's change_waiters counting a waiter that is
+ * gone, and every writer would pay a futex wake per write from then on.
+ * (A process killed by a signal, or _exit(), still leaves it: like a
+ * blocking waiter killed mid-wait.) */
+static void exit_hook(void)
+{
+    pthread_mutex_lock(&notify_mu);
+    for (sharena_notifier *n = all_notifiers; n; n = n->all_next)
+        if (n->a)
+            unregister_locked(n);
+    pthread_mutex_unlock(&notify_mu);
+}
+
+__attribute__((constructor)) static void notify_init(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    atexit(exit_hook);
+}
 
 static int ring_setup(struct ring *r, unsigned entries)
 {
@@ -184,10 +224,18 @@ static void prep_futex_wait(struct io_uring_sqe *sqe, uint32_t *word,
 static int probe_kernel(void)
 {
     struct ring r;
+    int efd = -1;
     int ret = ring_setup(&r, 2);
-    if (ret == -ENOSYS || ret == -EPERM || ret == -EACCES || ret == -EINVAL) {
-        ret = SHARENA_ENOSYS; /* no io_uring, seccomp, io_uring_disabled */
-    } else if (ret == 0) {
+    if (ret == 0) {
+        /* everything open() will need: an eventfd registered on the ring */
+        efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (efd < 0)
+            ret = -errno;
+        else if (syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_EVENTFD,
+                         &efd, 1) < 0)
+            ret = -errno;
+    }
+    if (ret == 0) {
         uint32_t word = 0;
         struct io_uring_sqe sqe;
         prep_futex_wait(&sqe, &word, 1, TAG_PROBE);
@@ -197,9 +245,16 @@ static int probe_kernel(void)
             ret = cqe.res == -EAGAIN ? 1 : SHARENA_ENOSYS;
         else if (ret == 0)
             ret = SHARENA_ENOSYS; /* should have completed inline */
-        else if (ret == -EINVAL || ret == -EOPNOTSUPP)
-            ret = SHARENA_ENOSYS;
     }
+    /* Out of memory or descriptors says nothing about the kernel (ask
+     * again later); any other refusal (no io_uring, io_uring_disabled, a
+     * seccomp filter on setup, enter or register, an unknown opcode) means
+     * the process cannot use it: SHARENA_ENOSYS, remembered. */
+    if (ret < 0 && ret != SHARENA_ENOSYS && ret != -ENOMEM && ret != -EMFILE &&
+        ret != -ENFILE && ret != -EAGAIN && ret != -EINTR)
+        ret = SHARENA_ENOSYS;
+    if (efd >= 0)
+        close(efd);
     ring_free(&r);
     return ret;
 }
@@ -269,6 +324,8 @@ int sharena_notifier_open(sharena_arena *a, sharena_notifier **out)
         n->a = a;
         n->next = a->notifiers;
         a->notifiers = n;
+        n->all_next = all_notifiers;
+        all_notifiers = n;
     }
     pthread_mutex_unlock(&notify_mu);
     if (r < 0) {
@@ -412,6 +469,12 @@ void sharena_notifier_close(sharena_notifier *n)
             }
         }
         n->a = NULL;
+    }
+    for (sharena_notifier **pp = &all_notifiers; *pp; pp = &(*pp)->all_next) {
+        if (*pp == n) {
+            *pp = n->all_next;
+            break;
+        }
     }
     pthread_mutex_unlock(&notify_mu);
     ring_free(&n->ring);

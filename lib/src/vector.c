@@ -96,6 +96,8 @@ int sharena_vector_get(const sharena_arena *a, sharena_id vec, uint64_t index,
         return r;
     if (index >= len)
         return SHARENA_ERANGE;
+    if (!(item & SHARENA__REF_ID_MASK))
+        return SHARENA_ECORRUPT; /* elements are never id 0 */
     if (value)
         *value = item & SHARENA__REF_ID_MASK;
     if (owned)

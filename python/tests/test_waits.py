@@ -185,6 +185,27 @@ def test_asyncio_waits_end_with_stale_and_closed_errors(broker, name, monkeypatc
     asyncio.run(main())
 
 
+def test_asyncio_close_with_an_exported_buffer_ends_waits(broker, name, monkeypatch):
+    """An exported Bytes buffer keeps the mapping (and the notifier) until
+    it is released; close() must still end pending waits at once."""
+    monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
+    a = sharena.open(name, create=True, capacity=1 << 20)
+    b = a.bytes("buf", 64)
+    view = memoryview(b)
+    n = a.number("n")
+
+    async def main():
+        pending = asyncio.ensure_future(n.changed(timeout=20))
+        await asyncio.sleep(0.05)
+        a.delete()
+        a.close()
+        with pytest.raises(sharena.ClosedError):
+            await asyncio.wait_for(pending, 10)  # a hang guard, not a timing check
+
+    asyncio.run(main())
+    view.release()
+
+
 def test_asyncio_read_only_arena_waits_on_a_thread_and_wakes(arena, monkeypatch):
     monkeypatch.delenv("SHARENA_NO_IO_URING", raising=False)
     ro = sharena.from_fd(arena.fd, readonly=True)

@@ -252,3 +252,28 @@ Test(hostile, scribbled_map_count_is_corrupt)
     cr_assert_eq(n, 1);
     sharena_arena_close(a);
 }
+
+/* A map value or vector element scribbled to id 0 is corruption: no API
+ * call hands out id 0 as a value (the bindings refuse it as an id). */
+Test(hostile, scribbled_zero_value_is_corrupt)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("zero", 1u << 20, &a), 0);
+    sharena_id m, v, x, got;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_vector_new(a, &v), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "k", 1, 1), 0);
+    cr_assert_eq(sharena_number_new(a, 2, &x), 0);
+    cr_assert_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
+    struct sharena__slot *ms = sharena__slot_at(a, sharena__id_slot(m));
+    struct sharena__map *mp = (void *)(a->base + ms->word);
+    for (uint64_t i = 0; i < mp->cap; i++)
+        if (mp->entries[i].key)
+            mp->entries[i].value &= ~SHARENA__REF_ID_MASK;
+    struct sharena__slot *vs = sharena__slot_at(a, sharena__id_slot(v));
+    struct sharena__vector *vp = (void *)(a->base + vs->word);
+    vp->items[0] &= ~SHARENA__REF_ID_MASK;
+    cr_assert_eq(sharena_map_get(a, m, "k", 1, &got), SHARENA_ECORRUPT);
+    cr_assert_eq(sharena_vector_get(a, v, 0, &got, NULL), SHARENA_ECORRUPT);
+    sharena_arena_close(a);
+}

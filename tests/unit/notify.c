@@ -297,3 +297,29 @@ Test(notify, forked_child_leaves_the_parents_wait_alone, .timeout = 60)
     cr_assert_eq(waiters(a), 0);
     sharena_arena_close(a);
 }
+
+/* A process that exits (exit(), as Node's process.exit and Python's
+ * sys.exit end in) with a wait queued takes its count back: otherwise every
+ * writer would pay a futex wake per write for good. */
+Test(notify, exit_with_a_wait_queued_unregisters, .timeout = 60)
+{
+    need_notifier();
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("notify-exit", 1 << 20, &a), 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_notifier *no;
+        uint32_t seen = version32(a);
+        if (sharena_notifier_open(a, &no) || sharena_notifier_arm(no, &seen))
+            _exit(1);
+        (void)!write(p[1], "A", 1);
+        exit(0); /* no close, no arena close: the exit hook */
+    }
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1);
+    join(pid);
+    cr_assert_eq(waiters(a), 0, "the exited process still counts as a waiter");
+    sharena_arena_close(a);
+}

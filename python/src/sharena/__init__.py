@@ -505,6 +505,18 @@ class Arena(_c.ArenaBase):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def close(self) -> None:
+        """Close the arena: views raise ClosedError from now on, and so do
+        pending ``changed()`` waits (also while a ``Bytes`` buffer is still
+        exported, which keeps the mapping, and the notifier, alive)."""
+        super().close()
+        per_loop = _loop_watches.pop(self, None)
+        for w in list(per_loop.values()) if per_loop else ():
+            loop = w.loop() if w is not None and not w.closed else None
+            if loop is not None and not loop.is_closed():
+                exc = _errors._make(_c.ECLOSED, None, None)
+                loop.call_soon_threadsafe(w.close, exc)
+
     def __repr__(self) -> str:
         state = "closed" if self.closed else ("read-only" if self.readonly else "read-write")
         return f"<sharena.Arena {self.name!r} {state}>"
