@@ -22,7 +22,7 @@
 #include "sharena.h"
 
 #define SHARENA__PROTO_MAGIC 0x414e4853u /* "SHNA" little-endian */
-#define SHARENA__PROTO_VERSION 1
+#define SHARENA__PROTO_VERSION 2 /* 2: CLIENTS, CLIENT_LIST */
 #define SHARENA__PROTO_NAME 136 /* SHARENA_NAME_MAX + NUL, padded to 8 */
 #define SHARENA__PROTO_TEXT 128
 #define SHARENA__PROTO_LIST_MAX 64     /* stat records per LIST reply */

@@ -21,6 +21,7 @@
 
 #include "broker_fixture.h"
 #include "internal.h"
+#include "proto.h"
 #include "sharena.h"
 
 static struct test_broker B;
@@ -679,7 +680,7 @@ Test(broker, malformed_peers_are_dropped_others_served)
         fds[i] = raw_connect(B.socket);
     cr_assert_eq(send(fds[0], garbage, sizeof(garbage), 0), sizeof(garbage));
     cr_assert_eq(send(fds[1], "SHNA", 4, 0), 4);
-    uint32_t welcome[4] = {0x414e4853u, 1u | (2u << 16), 16, 1};
+    uint32_t welcome[4] = {0x414e4853u, SHARENA__PROTO_VERSION | (2u << 16), 16, 1};
     cr_assert_eq(send(fds[2], welcome, 16, 0), 16);
     {
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -851,13 +852,13 @@ Test(broker_fake, unsealed_memfd_is_refused)
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     /* the replies, queued before the client asks: WELCOME, then OPENED with
      * a plain memfd formatted by nobody and sealed by nobody */
-    uint32_t welcome[10] = {0x414e4853u, 1u | (2u << 16), 40, 1, 7, 0};
+    uint32_t welcome[10] = {0x414e4853u, SHARENA__PROTO_VERSION | (2u << 16), 40, 1, 7, 0};
     uint64_t lh = sharena_layout_hash();
     memcpy(&welcome[6], &lh, sizeof lh);
     cr_assert_eq(send(sv[1], welcome, sizeof welcome, 0), (ssize_t)sizeof welcome);
     int mfd = memfd_create("fake", MFD_CLOEXEC);
     cr_assert_eq(ftruncate(mfd, SHARENA_MIN_CAPACITY), 0);
-    uint32_t opened[8] = {0x414e4853u, 1u | (4u << 16), 32, 2, 0, 0, 0, 1};
+    uint32_t opened[8] = {0x414e4853u, SHARENA__PROTO_VERSION | (4u << 16), 32, 2, 0, 0, 0, 1};
     uint64_t cap = SHARENA_MIN_CAPACITY;
     memcpy(&opened[4], &cap, sizeof cap);
     struct iovec iov = {.iov_base = opened, .iov_len = sizeof opened};
