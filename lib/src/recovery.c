@@ -90,35 +90,52 @@ static void repair_died(sharena_arena *a, uint32_t *w, struct sharena__slot *s,
     }
 }
 
+static bool died(const uint32_t *w)
+{
+    return (__atomic_load_n(w, __ATOMIC_ACQUIRE) & SHARENA__LOCK_DIED) != 0;
+}
+
+/* One pass for the broker: mark @p owner's locks owner-died (none when
+ * @p owner is 0; *marked counts them) and repair every object marked so
+ * far, this owner's and what an earlier pass had to leave. Repairing may
+ * need the arena lock, which the broker must never wait for: its holder may
+ * be another dead client whose recovery is queued behind this one (a
+ * deadlock of the one broker thread), or a live client that does not let
+ * go. repair_died's no-wait mode then gives the object back marked
+ * owner-died for its next locker (lock.c) or the next pass. Returns how
+ * many objects stay marked. */
+static int recover_pass(sharena_arena *a, uint32_t owner, int *marked)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    /* The arena lock first: object repair may need to allocate. */
+    if (owner && mark_died(&h->arena_lock, owner))
+        (*marked)++;
+    if (died(&h->arena_lock))
+        repair_died(a, &h->arena_lock, NULL, true);
+    int left = 0;
+    uint64_t lim = slot_limit(a);
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s)
+            continue;
+        if (owner && mark_died(&s->lock, owner))
+            (*marked)++;
+        if (died(&s->lock)) {
+            repair_died(a, &s->lock, s, true);
+            left += died(&s->lock);
+        }
+    }
+    return left;
+}
+
 int sharena_recover_owner(sharena_arena *a, uint32_t owner)
 {
     if (!a || !owner || (owner & ~SHARENA__LOCK_OWNER_MASK))
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
-    struct sharena__header *h = sharena__hdr(a);
     int n = 0;
-    /* The arena lock first: object repair may need to allocate. */
-    if (mark_died(&h->arena_lock, owner)) {
-        n++;
-        repair_died(a, &h->arena_lock, NULL, true);
-    }
-    uint64_t lim = slot_limit(a);
-    for (uint64_t i = 1; i < lim; i++) {
-        struct sharena__slot *s = sharena__slot_at(a, i);
-        if (s && mark_died(&s->lock, owner))
-            n++;
-        /* also objects an earlier recovery had to leave marked. Repairing
-         * one may need the arena lock, which the caller (the broker) must
-         * never wait for: its holder may be another dead client whose
-         * recovery is queued behind this one (a deadlock of the one broker
-         * thread), or a live client that does not let go. repair_died's
-         * no-wait mode then gives the object back marked owner-died, and
-         * its next locker repairs it (lock.c). */
-        if (s && (__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
-                  SHARENA__LOCK_DIED))
-            repair_died(a, &s->lock, s, true);
-    }
+    recover_pass(a, owner, &n);
     return n;
 }
 
@@ -128,21 +145,8 @@ int sharena_recover_pending(sharena_arena *a)
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
-    struct sharena__header *h = sharena__hdr(a);
-    if (__atomic_load_n(&h->arena_lock, __ATOMIC_ACQUIRE) & SHARENA__LOCK_DIED)
-        repair_died(a, &h->arena_lock, NULL, true);
-    int left = 0;
-    uint64_t lim = slot_limit(a);
-    for (uint64_t i = 1; i < lim; i++) {
-        struct sharena__slot *s = sharena__slot_at(a, i);
-        if (!s || !(__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
-                    SHARENA__LOCK_DIED))
-            continue;
-        repair_died(a, &s->lock, s, true);
-        left += (__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) &
-                 SHARENA__LOCK_DIED) != 0;
-    }
-    return left;
+    int unused = 0;
+    return recover_pass(a, 0, &unused);
 }
 
 static void lock_info(const sharena_arena *a, sharena_lock_info *li,
