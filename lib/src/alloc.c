@@ -421,7 +421,7 @@ int sharena__sweep_locked(sharena_arena *a,
         while (b < a->heap_end && limit-- && n < 64) {
             if (!block_ok(a, b))
                 return SHARENA_ECORRUPT;
-            if (!bfree(a, b) && btag(a, b) && garbage(a, b + 16, btag(a, b), ctx))
+            if (!bfree(a, b) && garbage(a, b + 16, btag(a, b), ctx))
                 found[n++] = b + 16;
             b += bsize(a, b);
         }

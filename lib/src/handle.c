@@ -117,6 +117,10 @@ static int slot_take(sharena_arena *a, uint64_t *index)
         int r = sharena__alloc_locked(a, chunk_bytes(k), 0, &off);
         if (r < 0)
             return r;
+        /* Zeroed before it is published: a process dying in between
+         * leaves a tag-0 block that no slot_chunks[] entry names, which
+         * arena-lock recovery frees (arena_garbage). */
+        SHARENA__HOOK("table:chunk-allocated");
         memset(a->base + off, 0, chunk_bytes(k));
         __atomic_store_n(&h->slot_chunks[k], off, __ATOMIC_RELEASE);
     }
@@ -298,11 +302,31 @@ void sharena__slot_fifo_rebuild(sharena_arena *a)
     h->live_objects = live;
 }
 
-static bool tag_is_free_slot(sharena_arena *a, uint64_t off, uint32_t tag,
-                             void *ctx)
+/* What a process that died holding the arena lock can have left allocated
+ * but unreferenced: the payload of an object it was creating (tagged with a
+ * slot that is free again after the FIFO rebuild), or the handle-table
+ * chunk it was adding (slot_take): a tag-0 block of that chunk's size while
+ * the chunk the next slot needs is still unpublished. At most one such
+ * chunk can exist, and nothing else is tag 0, so a scribbled header never
+ * makes this free a chunk that is in use (it is published, or the sizes
+ * differ). */
+struct arena_sweep {
+    uint64_t chunk_bytes; /* 0: no chunk can be pending */
+    bool chunk_freed;
+};
+
+static bool arena_garbage(sharena_arena *a, uint64_t off, uint32_t tag,
+                          void *ctx)
 {
-    (void)off;
-    (void)ctx;
+    struct arena_sweep *w = ctx;
+    if (tag == 0) {
+        uint64_t have = sharena__payload_size(a, off);
+        if (w->chunk_freed || !w->chunk_bytes || have < w->chunk_bytes ||
+            have >= 2 * w->chunk_bytes)
+            return false;
+        w->chunk_freed = true;
+        return true;
+    }
     struct sharena__slot *s = sharena__slot_at(a, tag);
     return s && !s->type && (s->flags & SHARENA__SLOT_LISTED);
 }
@@ -313,6 +337,12 @@ int sharena__arena_recover_locked(sharena_arena *a)
     if (r < 0)
         return r;
     sharena__slot_fifo_rebuild(a);
-    r = sharena__sweep_locked(a, tag_is_free_slot, NULL);
+    struct sharena__header *h = sharena__hdr(a);
+    struct arena_sweep w = {0};
+    uint64_t first;
+    unsigned k = chunk_of(h->slot_count, &first);
+    if (h->slot_count && k < SHARENA__SLOT_CHUNKS && !h->slot_chunks[k])
+        w.chunk_bytes = chunk_bytes(k);
+    r = sharena__sweep_locked(a, arena_garbage, &w);
     return r < 0 ? r : 0;
 }

@@ -200,7 +200,8 @@ int sharena__heap_walk(const sharena_arena *a,
  * how many were freed. */
 int sharena__sweep_tag_locked(sharena_arena *a, uint32_t tag, uint64_t *keep,
                               size_t nkeep);
-/* Free every allocated, tagged block for which @p garbage says so. */
+/* Free every allocated block for which @p garbage says so (tag 0, the
+ * handle table's chunks, included: the callback decides). */
 int sharena__sweep_locked(sharena_arena *a,
                           bool (*garbage)(sharena_arena *a, uint64_t off,
                                           uint32_t tag, void *ctx),

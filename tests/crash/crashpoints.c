@@ -1,8 +1,8 @@
 /* crashpoints.c: a writer is killed (SIGKILL) at each named step inside a
  * map insert, a map growth, a removal, a vector push and growth, a string
- * set, an allocation, a free and a drop. Afterwards the next operation on
- * the same objects succeeds, fsck reports a consistent arena, and every
- * value fully written before is still there. */
+ * set, an allocation, a free, a drop and a handle-table growth. Afterwards
+ * the next operation on the same objects succeeds, fsck reports a
+ * consistent arena, and every value fully written before is still there. */
 #include "internal.h"
 #include "sharena.h"
 
@@ -138,7 +138,7 @@ ParameterizedTestParameters(crash, killed_at)
         {"vector:grow-built", 2},     {"string:swapped", 1},
         {"string:swapped", 3},        {"drop:detached", 1},
         {"drop:detached", 4},         {"drop:killed", 1},
-        {"drop:killed", 5},
+        {"drop:killed", 5},           {"table:chunk-allocated", 1},
     };
     return cr_make_param_array(struct point, points,
                                sizeof points / sizeof points[0]);
