@@ -715,7 +715,7 @@ typedef struct sharena_fsck_report {
     uint64_t used_bytes;    /**< bytes in allocated blocks */
     uint64_t free_bytes;    /**< bytes in free blocks */
     uint64_t leaked_bytes;  /**< allocated but referenced by nothing */
-    uint64_t locks_held;    /**< lock words held by live owners */
+    uint64_t locks_held;    /**< objects locked by live owners (not checked) */
     uint64_t recovered;     /**< dead owners' locks recovered */
 } sharena_fsck_report;
 
@@ -724,7 +724,11 @@ typedef struct sharena_fsck_report {
  * accounting: every byte either free or owned by exactly one live object,
  * maps, vectors, structs and shapes, roots). @p fn (may be NULL) receives one
  * line per problem. Locks whose owner died are recovered the way a locker
- * would (that is not an error). Exact on an arena nobody writes meanwhile.
+ * would (that is not an error). Each object is checked under its own lock,
+ * taken without waiting; one that a live client holds is counted in
+ * locks_held and skipped (a write in progress is not damage), and one whose
+ * dead owner someone else is still recovering is settled by another pass
+ * (up to 4).
  * Never waits more than about 5 s for a lock a live owner (or a scribbled
  * lock word naming one) keeps: it then gives up with SHARENA_ETIMEDOUT
  * ($SHARENA_FSCK_WAIT_MS sets another bound, in milliseconds).

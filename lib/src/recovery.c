@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static uint64_t slot_limit(const sharena_arena *a)
@@ -220,8 +221,15 @@ struct fsck {
     size_t nrefs, cap;
     uint64_t *leaks;
     size_t nleaks, leakcap;
+    uint64_t *busy; /* slots not checked (locked), ascending */
+    size_t nbusy, busycap;
+    uint64_t pending; /* busy slots whose lock awaits owner-died recovery */
     bool oom;
 };
+
+/* Internal fsck_pass flag: report a lock still awaiting recovery as a
+ * problem (the last round of fsck_main). */
+#define FSCK__REPORT_PENDING (1u << 31)
 
 __attribute__((format(printf, 2, 3))) static void problem(struct fsck *f,
                                                           const char *fmt, ...)
@@ -270,24 +278,142 @@ static bool repairing(const struct fsck *f)
     return f->flags & SHARENA_FSCK_REPAIR;
 }
 
+enum { LOCK_FREE, LOCK_LIVE, LOCK_PENDING };
+
+/* What lock value @p v means to fsck: free, held by an owner that lives (a
+ * write in progress, or a user's sharena_lock() section), or left by one
+ * that died (marked DIED, or its owner is gone; with BREAK_LOCKS every
+ * broker slot counts as gone). */
+static int lock_state(const struct fsck *f, uint32_t v)
+{
+    if (!v)
+        return LOCK_FREE;
+    if ((v & SHARENA__LOCK_DIED) || sharena__owner_gone(f->a, v) ||
+        ((f->flags & SHARENA_FSCK_BREAK_LOCKS) && !(v & SHARENA__LOCK_LOCAL)))
+        return LOCK_PENDING;
+    return LOCK_LIVE;
+}
+
 /* Recover a lock whose owner is gone, the way a locker would. */
 static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
 {
     uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-    if (!v)
-        return;
-    bool dead = (v & SHARENA__LOCK_DIED) || sharena__owner_gone(f->a, v) ||
-                ((f->flags & SHARENA_FSCK_BREAK_LOCKS) &&
-                 !(v & SHARENA__LOCK_LOCAL));
-    if (!dead) {
-        f->rep.locks_held++;
-        return;
-    }
-    if (f->a->readonly)
-        return; /* pending recovery is not damage */
+    if (lock_state(f, v) != LOCK_PENDING || f->a->readonly)
+        return; /* (read-only: a pending recovery is not damage) */
     mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
     repair_died(f->a, w, s, false); /* fsck may wait (to its deadline) */
     f->rep.recovered++;
+}
+
+static void add_busy(struct fsck *f, uint64_t index)
+{
+    if (f->nbusy == f->busycap) {
+        size_t nc = f->busycap ? f->busycap * 2 : 16;
+        uint64_t *p = realloc(f->busy, nc * sizeof *p);
+        if (!p) {
+            f->oom = true; /* heap accounting is skipped, not wrong */
+            return;
+        }
+        f->busy = p;
+        f->busycap = nc;
+    }
+    f->busy[f->nbusy++] = index;
+}
+
+static bool is_busy(const struct fsck *f, uint64_t index)
+{
+    size_t lo = 0, hi = f->nbusy;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->busy[mid] == index)
+            return true;
+        if (f->busy[mid] < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* Take a free lock without waiting (fsck holds the arena lock, which a
+ * writer holding this one may be waiting for). */
+static bool try_take(sharena_arena *a, uint32_t *w)
+{
+    uint32_t zero = 0;
+    if (!__atomic_compare_exchange_n(w, &zero, sharena__owner(a), false,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+        return false;
+    sharena__held_push(w);
+    sharena__lock_stamp(a, w);
+    return true;
+}
+
+enum { CLAIM_BUSY, CLAIM_UNLOCKED, CLAIM_HELD, CLAIM_TAKEN_OVER };
+
+/* Before slot @p i is checked, its lock says whether it can be: a live
+ * client writing it (or inside its own sharena_lock() section) makes it
+ * busy, and so does a dead owner's recovery that someone else has not
+ * finished (the broker repairs in the background; fsck_main then tries
+ * again). A busy slot is counted but not checked, and the blocks tagged
+ * with it are not leaks: they may be a table or string it is building.
+ * A free lock is taken for the check, so no writer changes the object
+ * under the check or a repair (CLAIM_HELD; CLAIM_UNLOCKED on a read-only
+ * mapping, which cannot lock). With REPAIR a dead owner's lock is taken
+ * over and the object repaired here (CLAIM_TAKEN_OVER). */
+static int claim_slot(struct fsck *f, uint64_t i, struct sharena__slot *s)
+{
+    sharena_arena *a = f->a;
+    uint32_t *w = &s->lock;
+    uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    for (int tries = 0; !v && tries < 3; tries++) {
+        if (a->readonly)
+            return CLAIM_UNLOCKED;
+        if (try_take(a, w))
+            return CLAIM_HELD;
+        v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    }
+    int st = lock_state(f, v);
+    if (st == LOCK_FREE)
+        return CLAIM_UNLOCKED; /* lockers came and went: check unlocked */
+    if (st == LOCK_PENDING && repairing(f) && !a->readonly) {
+        mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
+        if (take_died(a, w)) {
+            /* its sweep cannot take the arena lock this pass holds; what
+             * it would free, the leak pass frees */
+            sharena__repair(a, s);
+            uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+            if (seq & 1)
+                __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+            f->rep.recovered++;
+            return CLAIM_TAKEN_OVER;
+        }
+    }
+    add_busy(f, i);
+    if (s->type)
+        f->rep.objects++;
+    if (st == LOCK_LIVE) {
+        f->rep.locks_held++;
+    } else {
+        f->pending++;
+        if (f->flags & FSCK__REPORT_PENDING)
+            problem(f, "slot %lu: its dead owner's lock could not be "
+                       "recovered", (unsigned long)i);
+    }
+    return CLAIM_BUSY;
+}
+
+/* After the pass: which busy slots still await recovery (a recoverer that
+ * took one while this pass held the arena lock hands it back owner-died). */
+static uint64_t count_pending(struct fsck *f)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < f->nbusy; i++) {
+        struct sharena__slot *s = sharena__slot_at(f->a, f->busy[i]);
+        if (s && lock_state(f, __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE)) ==
+                     LOCK_PENDING)
+            n++;
+    }
+    return n;
 }
 
 /* Replace every byte that does not start a valid UTF-8 sequence with '?'
@@ -479,7 +605,6 @@ struct walk {
 static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free,
                       uint32_t tag)
 {
-    (void)tag;
     struct walk *w = ctx;
     struct fsck *f = w->f;
     size_t nref = 0;
@@ -504,6 +629,8 @@ static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free,
     if (nref > 1)
         problem(f, "block %#lx is referenced %lu times", (unsigned long)off,
                 (unsigned long)nref);
+    if (nref == 0 && tag && is_busy(f, tag))
+        return 0; /* a block its busy object is building or giving up */
     if (nref == 0) {
         f->rep.leaked_bytes += size + 16;
         problem(f, "block %#lx (%lu bytes) is referenced by nothing (leak)",
@@ -537,9 +664,56 @@ static void check_slot_fifo(struct fsck *f, uint64_t lim, uint64_t nfree)
                 (unsigned long)n, (unsigned long)nfree);
 }
 
+/* Check (and with REPAIR fix) one slot that claim_slot let through. */
+static void check_slot(struct fsck *f, uint64_t i, struct sharena__slot *s,
+                       int claim, uint64_t *nfree)
+{
+    if (!s->type) {
+        if (s->flags & SHARENA__SLOT_LISTED)
+            (*nfree)++;
+        else if (!(s->flags & SHARENA__SLOT_RETIRED) &&
+                 claim != CLAIM_TAKEN_OVER)
+            /* (a dead dropper's slot: the FIFO rebuild lists it) */
+            problem(f, "slot %lu is free but not on the free list",
+                    (unsigned long)i);
+        return;
+    }
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) {
+        /* Unlocked (a read-only check): an odd seq is a write in
+         * progress if the lock or the seq moved meanwhile. */
+        if (claim == CLAIM_UNLOCKED &&
+            (__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE) ||
+             __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != seq)) {
+            add_busy(f, i);
+            f->rep.objects++;
+            return;
+        }
+        problem(f, "slot %lu: write left unfinished", (unsigned long)i);
+        if (repairing(f)) {
+            /* its sweep cannot take the arena lock this pass holds; what
+             * it would free, the leak pass frees */
+            sharena__repair(f->a, s);
+            seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+            if (seq & 1)
+                __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+            f->rep.repaired++;
+        }
+    }
+    if (check_object(f, i, s)) {
+        f->rep.objects++;
+    } else if (repairing(f)) {
+        sharena__obj_kill(s); /* its payload is unusable */
+        f->rep.repaired++;
+    }
+}
+
+/* One pass: settle dead owners' locks, check (and with REPAIR fix) every
+ * slot that is not busy, account for the heap. *pending (may be NULL)
+ * receives how many busy slots still await owner-died recovery. */
 static int fsck_pass(sharena_arena *a, unsigned flags,
                      void (*fn)(void *ctx, const char *problem), void *ctx,
-                     sharena_fsck_report *report)
+                     sharena_fsck_report *report, uint64_t *pending)
 {
     struct fsck f = {.a = a, .flags = flags, .fn = fn, .ctx = ctx};
     struct sharena__header *h = sharena__hdr(a);
@@ -552,6 +726,7 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         if (s)
             settle_lock(&f, &s->lock, s);
     }
+    SHARENA__HOOK("fsck:settled");
 
     bool locked = false;
     if (!a->readonly) {
@@ -596,33 +771,12 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
             problem(&f, "slot %lu lies in a missing chunk", (unsigned long)i);
             continue;
         }
-        if (!s->type) {
-            if (s->flags & SHARENA__SLOT_LISTED)
-                nfree++;
-            else if (!(s->flags & SHARENA__SLOT_RETIRED) &&
-                     !__atomic_load_n(&s->lock, __ATOMIC_ACQUIRE))
-                problem(&f, "slot %lu is free but not on the free list",
-                        (unsigned long)i);
+        int claim = claim_slot(&f, i, s);
+        if (claim == CLAIM_BUSY)
             continue;
-        }
-        if (s->seq & 1) {
-            problem(&f, "slot %lu: write left unfinished", (unsigned long)i);
-            if (repairing(&f)) {
-                /* its sweep cannot take the arena lock this pass holds;
-                 * what it would free, the leak pass frees */
-                sharena__repair(a, s);
-                uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-                if (seq & 1)
-                    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
-                f.rep.repaired++;
-            }
-        }
-        if (check_object(&f, i, s)) {
-            f.rep.objects++;
-        } else if (repairing(&f)) {
-            sharena__obj_kill(s); /* its payload is unusable */
-            f.rep.repaired++;
-        }
+        check_slot(&f, i, s, claim, &nfree);
+        if (claim != CLAIM_UNLOCKED)
+            sharena__unlock(a, &s->lock);
     }
     sharena_id roots = h->roots_id;
     struct sharena__slot *rs;
@@ -671,10 +825,14 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
             sharena__slot_fifo_rebuild(a);
         }
     }
+    SHARENA__HOOK("fsck:checked");
     if (locked)
         sharena__arena_unlock(a);
+    if (pending)
+        *pending = f.nbusy ? count_pending(&f) : 0;
     free(f.refs);
     free(f.leaks);
+    free(f.busy);
     if (report)
         *report = f.rep;
     if (repairing(&f))
@@ -689,6 +847,8 @@ static int fsck_main(sharena_arena *a, unsigned flags,
 /* fsck answers on any arena: a lock that stays held by a live owner (or by
  * a scribbled word naming one) makes it give up after this long. */
 #define FSCK_LOCK_WAIT_NS (5ll * 1000 * 1000 * 1000)
+/* passes over an arena whose dead owners' locks someone else is recovering */
+#define FSCK_ROUNDS 4
 
 int sharena_fsck(sharena_arena *a, unsigned flags,
                  void (*fn)(void *ctx, const char *problem), void *ctx,
@@ -699,7 +859,8 @@ int sharena_fsck(sharena_arena *a, unsigned flags,
     if (env && *env)
         wait = strtoll(env, NULL, 10) * 1000000;
     sharena__lock_deadline(wait > 0 ? wait : FSCK_LOCK_WAIT_NS);
-    int r = fsck_main(a, flags, fn, ctx, report);
+    unsigned known = SHARENA_FSCK_REPAIR | SHARENA_FSCK_BREAK_LOCKS;
+    int r = fsck_main(a, flags & known, fn, ctx, report);
     sharena__lock_deadline(0);
     return r;
 }
@@ -716,7 +877,23 @@ static int fsck_main(sharena_arena *a, unsigned flags,
         return SHARENA_EROFS;
     sharena_fsck_report first, last;
     unsigned check = flags & ~(unsigned)SHARENA_FSCK_REPAIR;
-    int r = fsck_pass(a, check, fn, ctx, &first);
+    /* A slot left busy by a recovery someone else had not finished (the
+     * broker repairs dead clients' objects in the background, and hands an
+     * object back owner-died when it would have to wait for the arena lock
+     * this pass holds) is settled by another pass; the last one reports
+     * what is still pending. Only a clean pass is repeated (it printed
+     * nothing, so no problem is printed twice). */
+    int r;
+    uint64_t pending = 0;
+    for (int round = 0;; round++) {
+        bool final_round = round == FSCK_ROUNDS - 1;
+        unsigned pf = check | (final_round ? FSCK__REPORT_PENDING : 0);
+        r = fsck_pass(a, pf, fn, ctx, &first, &pending);
+        if (r != 0 || !pending || a->readonly || final_round)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000}; /* let it finish */
+        nanosleep(&ts, NULL);
+    }
     if (r == 0 || r != SHARENA_ECORRUPT || !(flags & SHARENA_FSCK_REPAIR)) {
         if (report)
             *report = first;
@@ -747,8 +924,8 @@ static int fsck_main(sharena_arena *a, unsigned flags,
                 fixed++;
             }
         }
-        fsck_pass(a, flags, NULL, NULL, &last);
-        r = fsck_pass(a, check, NULL, NULL, &last);
+        fsck_pass(a, flags, NULL, NULL, &last, NULL);
+        r = fsck_pass(a, check, NULL, NULL, &last, NULL);
         if (r != SHARENA_ECORRUPT || last.errors >= before)
             break;
         before = last.errors;

@@ -210,3 +210,153 @@ Test(crash, relock_is_edeadlk)
     cr_expect_eq(sharena_unlock(a, m), SHARENA_EPERM);
     sharena_arena_close(a);
 }
+
+/* ---- fsck on an arena that others are writing or recovering ------------- */
+
+static void stop_at(const char *point)
+{
+    if (strcmp(point, target) == 0 && ++hits == when)
+        raise(SIGSTOP);
+}
+
+static int count_lock(void *ctx, const sharena_lock_info *li)
+{
+    (void)li;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int held_locks(sharena_arena *a)
+{
+    int n = 0;
+    sharena_locks(a, count_lock, &n);
+    return n;
+}
+
+/* A live writer stopped in the middle of a map insert (its key block
+ * allocated, not yet linked, the map's seq odd) is a write in progress,
+ * not damage: fsck and fsck --repair leave it alone and report the arena
+ * consistent, and the writer finishes as if nothing happened. */
+Test(fsck_live, writer_mid_insert_is_busy_not_damage, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
+    pid_t c = fork();
+    cr_assert_neq(c, -1);
+    if (c == 0) {
+        target = "map:key-allocated";
+        when = 1;
+        sharena__hook = stop_at;
+        _exit(sharena_map_set_number(a, m, "during", 6, 2) == 0 ? 0 : 1);
+    }
+    int st;
+    cr_assert_eq(waitpid(c, &st, WUNTRACED), c);
+    cr_assert(WIFSTOPPED(st), "the writer stopped inside its insert");
+
+    sharena_fsck_report rep;
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0,
+                 "a write in progress is not damage");
+    cr_expect_eq(rep.locks_held, 1);
+    cr_expect_eq(rep.leaked_bytes, 0, "its key block is not a leak");
+    cr_expect_eq(rep.recovered, 0);
+    cr_expect_eq(sharena_fsck(a, SHARENA_FSCK_REPAIR, fsck_line, NULL, &rep),
+                 0);
+    cr_expect_eq(rep.repaired, 0, "--repair does not touch a live write");
+
+    kill(c, SIGCONT);
+    cr_assert_eq(waitpid(c, &st, 0), c);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the insert finished");
+    sharena_id x;
+    double d = 0;
+    cr_expect_eq(sharena_map_get(a, m, "during", 6, &x), 0);
+    cr_expect_eq(sharena_number_get(a, x, &d), 0);
+    cr_expect_eq(d, 2);
+    cr_expect_eq(sharena_map_get(a, m, "before", 6, &x), 0);
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
+    cr_expect_eq(rep.locks_held, 0);
+    sharena_arena_close(a);
+}
+
+/* What the broker leaves when it takes a dead client's lock to repair the
+ * object while fsck holds the arena lock: it gives the object back
+ * owner-died, write unfinished. The hooks do that to a map during a pass:
+ * right after fsck settled the locks it saw, or (the broker holding the
+ * lock, a live owner, while the pass checks the slots) just before the pass
+ * ends. fsck must still end consistent, with the lock recovered and none
+ * left held. */
+static sharena_arena *hand_back_arena;
+static sharena_id hand_back_map;
+static pid_t dead_pid, live_pid;
+static bool held_during_check;
+
+static void set_lock(uint32_t v)
+{
+    struct sharena__slot *s =
+        sharena__slot_at(hand_back_arena, sharena__id_slot(hand_back_map));
+    __atomic_store_n(&s->seq, s->seq | 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->lock, v, __ATOMIC_RELEASE);
+}
+
+static void hand_back(const char *point)
+{
+    const uint32_t died =
+        SHARENA__LOCK_LOCAL | (uint32_t)dead_pid | SHARENA__LOCK_DIED;
+    if (strcmp(point, "fsck:settled") == 0 && hits++ == 0)
+        set_lock(held_during_check ? SHARENA__LOCK_LOCAL | (uint32_t)live_pid
+                                   : died);
+    else if (strcmp(point, "fsck:checked") == 0 && hits == 1 &&
+             held_during_check)
+        set_lock(died);
+}
+
+static void run_hand_back(bool during_check)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "k", 1, 7), 0);
+    pid_t c = fork();
+    if (c == 0)
+        _exit(0);
+    cr_assert_eq(waitpid(c, NULL, 0), c);
+    dead_pid = c;
+    live_pid = fork(); /* the "broker": alive while the pass runs */
+    if (live_pid == 0) {
+        pause();
+        _exit(0);
+    }
+    hand_back_arena = a;
+    hand_back_map = m;
+    held_during_check = during_check;
+    hits = 0;
+    sharena__hook = hand_back;
+    sharena_fsck_report rep;
+    int r = sharena_fsck(a, 0, fsck_line, NULL, &rep);
+    sharena__hook = NULL;
+    kill(live_pid, SIGKILL);
+    waitpid(live_pid, NULL, 0);
+    cr_expect_eq(r, 0, "a recovery pending during the pass is not damage");
+    cr_expect_eq(hits, 2, "a second pass settled it");
+    cr_expect_eq(rep.recovered, 1);
+    cr_expect_eq(held_locks(a), 0, "no lock left held or owner-died");
+    sharena_id x;
+    double d = 0;
+    cr_expect_eq(sharena_map_get(a, m, "k", 1, &x), 0);
+    cr_expect_eq(sharena_number_get(a, x, &d), 0);
+    cr_expect_eq(d, 7);
+    sharena_arena_close(a);
+}
+
+Test(fsck_live, lock_handed_back_after_settling_is_recovered, .timeout = 30)
+{
+    run_hand_back(false);
+}
+
+Test(fsck_live, lock_handed_back_during_the_check_is_recovered, .timeout = 30)
+{
+    run_hand_back(true);
+}
