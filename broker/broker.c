@@ -243,12 +243,12 @@ static int do_hello(struct broker *b, struct client *c,
     if (m->layout_hash != sharena_layout_hash()) {
         reply_error(c, m->h.seq, SHARENA_ELAYOUT,
                     "client library built with a different arena layout");
-        return -1;
+        return SHARENA_ELAYOUT;
     }
     c->slot = slot_alloc(b);
     if (!c->slot) {
         reply_error(c, m->h.seq, SHARENA_ENOSPC, "no free client slot");
-        return -1;
+        return SHARENA_ENOSPC;
     }
     struct sharena__msg_welcome w;
     memset(&w, 0, sizeof(w));
@@ -580,11 +580,12 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
         close(fd); /* clients never pass descriptors to the broker */
     int t = sharena__proto_check(m, len);
     if (t < 0)
-        return -1;
+        return SHARENA_EPROTO;
     if (!c->slot) {
         if (t != SHARENA__MSG_HELLO)
-            return -1;
-        return do_hello(b, c, &m->hello) < 0 ? -1 : 0;
+            return SHARENA_EPROTO;
+        int r = do_hello(b, c, &m->hello);
+        return r < 0 ? r : 0;
     }
     int r;
     switch (t) {
@@ -621,9 +622,9 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
         }
         break;
     default: /* replies, or a second HELLO: not something a client sends */
-        return -1;
+        return SHARENA_EPROTO;
     }
-    return r < 0 ? -1 : 0;
+    return r < 0 ? r : 0;
 }
 
 /* -------------------------------------------------------------- clients */
@@ -731,6 +732,29 @@ static void accept_clients(struct broker *b)
     }
 }
 
+/* Why a client is dropped, for the log: NULL when it simply went away (a
+ * client killed after sending a request is gone before its reply is; that
+ * is a disconnection, logged as one, not a misbehaving peer). */
+static const char *drop_reason(int r)
+{
+    switch (r) {
+    case 0:
+    case -ECONNRESET:
+    case -EPIPE:
+        return NULL;
+    case SHARENA_EPROTO:
+        return "it broke the protocol";
+    case -EAGAIN:
+        return "it does not read its replies";
+    case SHARENA_ELAYOUT:
+        return "its library has another arena layout";
+    case SHARENA_ENOSPC:
+        return "no free client slot";
+    default:
+        return sharena_strerror(r);
+    }
+}
+
 static void serve_client(struct broker *b, struct client *c, uint32_t events)
 {
     static union sharena__msg m;
@@ -742,13 +766,16 @@ static void serve_client(struct broker *b, struct client *c, uint32_t events)
                 break;
             return;
         }
-        if (n <= 0 || broker_handle(b, c, &m, (size_t)n, fd) < 0) {
-            if (n > 0 || (n < 0 && n != -ECONNRESET))
+        int r = n > 0 ? broker_handle(b, c, &m, (size_t)n, fd) : 0;
+        if (n <= 0 || r < 0) {
+            const char *why = n > 0 ? drop_reason(r)
+                              : n < 0 && n != -ECONNRESET
+                                  ? "its message could not be read"
+                                  : NULL;
+            if (why)
                 broker_log(b, BLOG_WARNING,
                            "dropping client slot %u (pid %d, uid %u): %s",
-                           c->slot, (int)c->pid, (unsigned)c->uid,
-                           n > 0 ? "it broke the protocol"
-                                 : "its message could not be read");
+                           c->slot, (int)c->pid, (unsigned)c->uid, why);
             broker_drop_client(b, c); /* gone, or broke the protocol */
             return;
         }

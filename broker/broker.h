@@ -103,7 +103,10 @@ int broker_init(struct broker *b);
 int broker_run(struct broker *b);
 void broker_fini(struct broker *b);
 /* Handle one datagram from @p c (already received, with @p fd any passed
- * descriptor, which this closes). Returns 0, or < 0 to drop the client.
+ * descriptor, which this closes). Returns 0, or < 0 to drop the client:
+ * SHARENA_EPROTO when it broke the protocol, SHARENA_ELAYOUT or
+ * SHARENA_ENOSPC when HELLO was refused, else the negative errno of a reply
+ * that could not be sent (-EPIPE: it is gone; -EAGAIN: it does not read). 
  * Exposed for the fuzz target, which drives the state machine directly. */
 int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
                   size_t len, int fd);
