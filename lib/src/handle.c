@@ -222,6 +222,14 @@ uint32_t sharena__slot_index(const sharena_arena *a,
 {
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
         const struct sharena__slot *c = a->chunks[k];
+        if (!c) {
+            /* the cache was dropped (a new layout epoch): refill it, or
+             * blocks made for this slot would be tagged 0 */
+            sharena__slot_at(a, (uint64_t)SHARENA__SLOT_CHUNK0 *
+                                        ((UINT64_C(1) << k) - 1) +
+                                    (k == 0));
+            c = __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
+        }
         uint64_t n = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
         if (c && s >= c && s < c + n)
             return (uint32_t)((uint64_t)SHARENA__SLOT_CHUNK0 *
@@ -305,11 +313,9 @@ void sharena__slot_fifo_rebuild(sharena_arena *a)
 /* What a process that died holding the arena lock can have left allocated
  * but unreferenced: the payload of an object it was creating (tagged with a
  * slot that is free again after the FIFO rebuild), or the handle-table
- * chunk it was adding (slot_take): a tag-0 block of that chunk's size while
- * the chunk the next slot needs is still unpublished. At most one such
- * chunk can exist, and nothing else is tag 0, so a scribbled header never
- * makes this free a chunk that is in use (it is published, or the sizes
- * differ). */
+ * chunk it was adding (slot_take): a tag-0 block of that chunk's size. At
+ * most one such chunk can exist; sharena__arena_recover_locked looks for
+ * one only in the state slot_take dies in (see there). */
 struct arena_sweep {
     uint64_t chunk_bytes; /* 0: no chunk can be pending */
     bool chunk_freed;
@@ -339,9 +345,13 @@ int sharena__arena_recover_locked(sharena_arena *a)
     sharena__slot_fifo_rebuild(a);
     struct sharena__header *h = sharena__hdr(a);
     struct arena_sweep w = {0};
-    uint64_t first;
-    unsigned k = chunk_of(h->slot_count, &first);
-    if (h->slot_count && k < SHARENA__SLOT_CHUNKS && !h->slot_chunks[k])
+    uint64_t first, n = h->slot_count;
+    unsigned k = chunk_of(n, &first);
+    /* slot_take dies there only with the slot count at the chunk's first
+     * slot, the chunk unpublished, and (so no live chunk whose offset a
+     * scribbler cleared is taken for it) none cached by this process */
+    if (n && n == (first ? first : 1) && k < SHARENA__SLOT_CHUNKS &&
+        !h->slot_chunks[k] && !__atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE))
         w.chunk_bytes = chunk_bytes(k);
     r = sharena__sweep_locked(a, arena_garbage, &w);
     return r < 0 ? r : 0;

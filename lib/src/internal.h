@@ -222,6 +222,19 @@ uint32_t sharena__owner(const sharena_arena *a);
 /* Owner liveness: false only when @p v names an owner known to be gone (a
  * LOCAL pid that no longer exists, a broker slot not live in this arena). */
 bool sharena__owner_gone(const sharena_arena *a, uint32_t v);
+/* Is lock value @p v held by an owner that lives: not marked owner-died,
+ * not gone, and for a LOCAL owner a process that maps this arena (a
+ * scribbled word naming some unrelated live pid is not an owner)? Answers
+ * about pids are kept in @p c, so a scan over many words reads each
+ * process's /proc/PID/maps once. For maintenance scans (fsck, salvage),
+ * not for lockers. */
+struct sharena__owner_cache {
+    pid_t pid[8];
+    bool maps[8];
+    unsigned n;
+};
+bool sharena__owner_live(const sharena_arena *a, uint32_t v,
+                         struct sharena__owner_cache *c);
 /* No-wait mode for this thread (returns the previous setting): a lock that
  * a live owner holds fails with SHARENA_EBUSY instead of waiting. */
 bool sharena__lock_nowait(bool on);

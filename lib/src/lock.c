@@ -195,6 +195,27 @@ static bool pid_maps_arena(const sharena_arena *a, pid_t pid)
     return found;
 }
 
+bool sharena__owner_live(const sharena_arena *a, uint32_t v,
+                         struct sharena__owner_cache *c)
+{
+    if (!v || (v & SHARENA__LOCK_DIED) || sharena__owner_gone(a, v))
+        return false;
+    if (!(v & SHARENA__LOCK_LOCAL))
+        return true;
+    pid_t pid = (pid_t)(v & 0x1fffffffu);
+    if (pid == sharena__getpid())
+        return true; /* (another thread of ours) */
+    for (unsigned i = 0; i < c->n; i++)
+        if (c->pid[i] == pid)
+            return c->maps[i];
+    bool maps = pid_maps_arena(a, pid);
+    if (c->n < sizeof c->pid / sizeof c->pid[0]) {
+        c->pid[c->n] = pid;
+        c->maps[c->n++] = maps;
+    }
+    return maps;
+}
+
 #define LONG_HOLD_NS (2ll * 1000 * 1000 * 1000)
 
 static int64_t mono_ns(void)

@@ -224,6 +224,7 @@ struct fsck {
     uint64_t *busy; /* slots not checked (locked), ascending */
     size_t nbusy, busycap;
     uint64_t pending; /* busy slots whose lock awaits owner-died recovery */
+    struct sharena__owner_cache owners;
     bool oom;
 };
 
@@ -282,16 +283,15 @@ enum { LOCK_FREE, LOCK_LIVE, LOCK_PENDING };
 
 /* What lock value @p v means to fsck: free, held by an owner that lives (a
  * write in progress, or a user's sharena_lock() section), or left by one
- * that died (marked DIED, or its owner is gone; with BREAK_LOCKS every
- * broker slot counts as gone). */
-static int lock_state(const struct fsck *f, uint32_t v)
+ * that died (marked DIED, or its owner is gone or, for a LOCAL owner, does
+ * not map this arena; with BREAK_LOCKS every broker slot counts as gone). */
+static int lock_state(struct fsck *f, uint32_t v)
 {
     if (!v)
         return LOCK_FREE;
-    if ((v & SHARENA__LOCK_DIED) || sharena__owner_gone(f->a, v) ||
-        ((f->flags & SHARENA_FSCK_BREAK_LOCKS) && !(v & SHARENA__LOCK_LOCAL)))
+    if ((f->flags & SHARENA_FSCK_BREAK_LOCKS) && !(v & SHARENA__LOCK_LOCAL))
         return LOCK_PENDING;
-    return LOCK_LIVE;
+    return sharena__owner_live(f->a, v, &f->owners) ? LOCK_LIVE : LOCK_PENDING;
 }
 
 /* Recover a lock whose owner is gone, the way a locker would. */
@@ -373,8 +373,8 @@ static int claim_slot(struct fsck *f, uint64_t i, struct sharena__slot *s)
         v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
     }
     int st = lock_state(f, v);
-    if (st == LOCK_FREE)
-        return CLAIM_UNLOCKED; /* lockers came and went: check unlocked */
+    if (st == LOCK_FREE && a->readonly)
+        return CLAIM_UNLOCKED;
     if (st == LOCK_PENDING && repairing(f) && !a->readonly) {
         mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
         if (take_died(a, w)) {
@@ -388,12 +388,14 @@ static int claim_slot(struct fsck *f, uint64_t i, struct sharena__slot *s)
             return CLAIM_TAKEN_OVER;
         }
     }
+    /* busy (also a lock that lockers kept taking and giving back while we
+     * tried: checking it unlocked could repair under a writer) */
     add_busy(f, i);
     if (s->type)
         f->rep.objects++;
     if (st == LOCK_LIVE) {
         f->rep.locks_held++;
-    } else {
+    } else if (st == LOCK_PENDING) {
         f->pending++;
         if (f->flags & FSCK__REPORT_PENDING)
             problem(f, "slot %lu: its dead owner's lock could not be "
@@ -772,8 +774,12 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
             continue;
         }
         int claim = claim_slot(&f, i, s);
-        if (claim == CLAIM_BUSY)
+        if (claim == CLAIM_BUSY) {
+            /* a dropper puts the slot on the free list before it unlocks */
+            if (!s->type && (s->flags & SHARENA__SLOT_LISTED))
+                nfree++;
             continue;
+        }
         check_slot(&f, i, s, claim, &nfree);
         if (claim != CLAIM_UNLOCKED)
             sharena__unlock(a, &s->lock);
@@ -884,11 +890,13 @@ static int fsck_main(sharena_arena *a, unsigned flags,
      * what is still pending. Only a clean pass is repeated (it printed
      * nothing, so no problem is printed twice). */
     int r;
-    uint64_t pending = 0;
+    uint64_t pending = 0, recovered = 0;
     for (int round = 0;; round++) {
         bool final_round = round == FSCK_ROUNDS - 1;
         unsigned pf = check | (final_round ? FSCK__REPORT_PENDING : 0);
         r = fsck_pass(a, pf, fn, ctx, &first, &pending);
+        recovered += first.recovered;
+        first.recovered = recovered;
         if (r != 0 || !pending || a->readonly || final_round)
             break;
         struct timespec ts = {0, 10 * 1000 * 1000}; /* let it finish */

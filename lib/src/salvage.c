@@ -22,7 +22,9 @@ struct sref {
     uint64_t aux;  /* OBJECT: slot; KEY: slot << 32 | entry */
 };
 
-enum { CHUNK, OBJECT, KEY };
+/* EXTRA: a block tagged with a busy slot that nothing references (yet): a
+ * table, string or key its live writer is building. */
+enum { CHUNK, OBJECT, KEY, EXTRA };
 
 struct salvage {
     sharena_arena *a;
@@ -30,8 +32,18 @@ struct salvage {
     size_t n, cap;
     uint64_t fixed;
     unsigned lost_chunk; /* first handle-table chunk given up in step 3 */
+    uint64_t *busy;      /* bitmap of slots a live owner has locked */
+    uint64_t nslots;
     bool oom;
 };
+
+/* A slot whose lock a live client holds is in the middle of its writer's
+ * work: salvage keeps its blocks and never kills, clears or rehashes it. */
+static bool busy(const struct salvage *sv, uint64_t index)
+{
+    return sv->busy && index < sv->nslots &&
+           (sv->busy[index / 64] >> (index % 64) & 1);
+}
 
 static void add(struct salvage *sv, struct sref r)
 {
@@ -102,7 +114,7 @@ static uint64_t key_need(const sharena_arena *a, uint64_t off)
 static void kill_slot(struct salvage *sv, uint64_t index)
 {
     struct sharena__slot *s = sharena__slot_at(sv->a, index);
-    if (s && s->type) {
+    if (s && s->type && !busy(sv, index)) {
         sharena__obj_kill(s);
         s->lock = 0;
         s->seq &= ~1u;
@@ -114,14 +126,45 @@ static void drop_ref(struct salvage *sv, const struct sref *r)
 {
     if (r->kind == OBJECT) {
         kill_slot(sv, r->aux);
-    } else if (r->kind == KEY) {
+    } else if (r->kind == KEY && !busy(sv, r->aux >> 32)) {
         struct sharena__slot *s = sharena__slot_at(sv->a, r->aux >> 32);
         struct sharena__map *m = (void *)(sv->a->base + s->word);
         m->entries[r->aux & 0xffffffffu].key = 0;
         sv->fixed++;
-    } else if (r->aux < sv->lost_chunk) {
+    } else if (r->kind == CHUNK && r->aux < sv->lost_chunk) {
         sv->lost_chunk = (unsigned)r->aux; /* released after step 3 */
     }
+}
+
+/* Which slots live owners hold (a bitmap; NULL when there is none, or no
+ * memory: then salvage treats every object as idle, as it always did). */
+static void find_busy(struct salvage *sv)
+{
+    sharena_arena *a = sv->a;
+    uint64_t n = sharena__hdr(a)->slot_count;
+    struct sharena__owner_cache owners = {0};
+    for (uint64_t i = 1; i < n; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s || !sharena__owner_live(
+                      a, __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE), &owners))
+            continue;
+        if (!sv->busy) {
+            sv->busy = calloc((n + 63) / 64, sizeof *sv->busy);
+            if (!sv->busy)
+                return;
+            sv->nslots = n;
+        }
+        sv->busy[i / 64] |= UINT64_C(1) << (i % 64);
+    }
+}
+
+static int add_extra(void *ctx, uint64_t off, uint64_t size, bool free,
+                     uint32_t tag)
+{
+    struct salvage *sv = ctx;
+    if (!free && tag && busy(sv, tag))
+        add(sv, (struct sref){off, size, tag, EXTRA, 0});
+    return 0;
 }
 
 /* Give up handle-table chunks @p from and later (no gaps in the table):
@@ -233,7 +276,12 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         sv.fixed++;
     }
 
-    /* 2. Live objects and map keys, sized by their content. */
+    /* 2. Live objects and map keys, sized by their content; and the blocks
+     * of objects that live writers hold, as far as the block chain can be
+     * walked (heap_walk stops where it breaks). */
+    find_busy(&sv);
+    if (sv.busy)
+        (void)sharena__heap_walk(a, add_extra, &sv);
     for (uint64_t i = 1; i < h->slot_count; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
         if (!s || !s->type)
@@ -246,7 +294,7 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
             continue;
         uint64_t need = content_need(a, s->type, s->word);
         if (!need) {
-            kill_slot(&sv, i);
+            kill_slot(&sv, i); /* (a busy one keeps its blocks as EXTRA) */
             continue;
         }
         add(&sv, (struct sref){s->word, need, (uint32_t)i, OBJECT, i});
@@ -258,8 +306,10 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
                     continue;
                 uint64_t kn = key_need(a, ko);
                 if (!kn) {
-                    m->entries[e].key = 0;
-                    sv.fixed++;
+                    if (!busy(&sv, i)) {
+                        m->entries[e].key = 0;
+                        sv.fixed++;
+                    }
                     continue;
                 }
                 add(&sv, (struct sref){ko, kn, (uint32_t)i, KEY, i << 32 | e});
@@ -268,6 +318,7 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
     }
     if (sv.oom) {
         free(sv.v);
+        free(sv.busy);
         return SHARENA_ENOMEM;
     }
 
@@ -336,18 +387,23 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
     }
     free(sv.v);
     int r = sharena__alloc_rebuild(a);
-    if (r < 0)
+    if (r < 0) {
+        free(sv.busy);
         return r;
+    }
     (void)used;
 
     /* 5. Maps that lost keys: rehash and recount; slots: the FIFO. */
     for (uint64_t i = 1; i < h->slot_count; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
-        if (s && s->type == SHARENA_T_MAP)
+        if (!s || busy(&sv, i))
+            continue;
+        if (s->type == SHARENA_T_MAP)
             sharena__map_repair(a, s);
-        if (s && s->type == SHARENA_T_VECTOR)
+        if (s->type == SHARENA_T_VECTOR)
             sharena__vector_repair(a, s);
     }
+    free(sv.busy);
     sharena__slot_fifo_rebuild(a);
     /* Other handles cached the chunks this may have moved or dropped: a new
      * epoch makes them read the table again (this handle's cache is what
