@@ -656,6 +656,35 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
     return c;
 }
 
+/* Out of descriptors (EMFILE, ENFILE): the pending connection stays in the
+ * listen backlog, so a level-triggered listener would wake the loop again
+ * at once, forever. Stop listening until a descriptor is freed (a client
+ * leaves) or a second has passed (resume_accepting). */
+static void pause_accepting(struct broker *b, int err)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = NULL};
+    if (b->accept_paused ||
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, b->listen_fd, &ev) < 0)
+        return;
+    b->accept_paused = true;
+    if (b->fd_pauses++ && b->fd_warned_s == b->ticked_s)
+        return; /* one line a second at most */
+    b->fd_warned_s = b->ticked_s;
+    broker_log(b, BLOG_WARNING,
+               "out of file descriptors (%s) with %u connections: new "
+               "connections wait until some close (raise the limit with "
+               "LimitNOFILE= or ulimit -n, or lower --max-clients)",
+               strerror(err), b->nclients);
+}
+
+static void resume_accepting(struct broker *b)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (b->accept_paused &&
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_MOD, b->listen_fd, &ev) == 0)
+        b->accept_paused = false;
+}
+
 void broker_drop_client(struct broker *b, struct client *c)
 {
     if (c->slot)
@@ -670,6 +699,8 @@ void broker_drop_client(struct broker *b, struct client *c)
     if (b->epoll_fd >= 0)
         epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    if (b->epoll_fd >= 0)
+        resume_accepting(b); /* a descriptor came free */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -688,8 +719,11 @@ static void accept_clients(struct broker *b)
     for (int i = 0; i < 64; i++) {
         int fd = accept4(b->listen_fd, NULL, NULL,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            return; /* EAGAIN, or EMFILE: try again on the next wakeup */
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                pause_accepting(b, errno);
+            return; /* EAGAIN: nothing more pending */
+        }
         struct ucred cr;
         socklen_t len = sizeof(cr);
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
@@ -847,10 +881,17 @@ static void tick_clocks(struct broker *b)
 int broker_run(struct broker *b)
 {
     struct epoll_event evs[64];
+    time_t paused_s = 0;
     while (!b->stop) {
         tick_clocks(b);
-        /* idle (no arena): sleep until something happens */
-        int n = epoll_wait(b->epoll_fd, evs, 64, b->all ? 1000 : -1);
+        if (b->accept_paused && b->ticked_s != paused_s) {
+            /* once a second: a descriptor may have come free elsewhere */
+            paused_s = b->ticked_s;
+            resume_accepting(b);
+        }
+        /* idle (no arena, listening): sleep until something happens */
+        int n = epoll_wait(b->epoll_fd, evs, 64,
+                           b->all || b->accept_paused ? 1000 : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

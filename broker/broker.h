@@ -88,6 +88,9 @@ struct broker {
     int log_level;      /* BLOG_*: events at this level and more severe */
     int log_fd;         /* non-blocking stderr of its own, or -1 */
     bool log_sock;      /* log_fd is a socket: send(MSG_DONTWAIT) */
+    bool accept_paused; /* out of descriptors: the listener waits */
+    uint64_t fd_pauses; /* how often that happened */
+    time_t fd_warned_s; /* when it was last logged */
 };
 
 /* log.c: one line per event on stderr, "TIME sharenad[PID] LEVEL: text".

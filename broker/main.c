@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -177,6 +178,32 @@ static int activated_socket(void)
     return fd;
 }
 
+/* Every connection costs the broker a descriptor and every arena one or
+ * two, so take the hard limit on descriptors instead of the usual soft 1024
+ * (the broker uses epoll, not select), and say so when even that is below
+ * what the limits allow: connections beyond it wait in the listen backlog
+ * (broker.c, pause_accepting) instead of being served or refused. */
+static void fit_fd_limit(const struct broker *b)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    rlim_t want = rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        struct rlimit n = {want, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &n) == 0)
+            rl.rlim_cur = want;
+    }
+    uint64_t need = (uint64_t)b->lim.max_conns + 2ull * b->lim.max_arenas + 32;
+    if (rl.rlim_cur < need)
+        broker_log(b, BLOG_WARNING,
+                   "the descriptor limit (%llu) is below what %u connections "
+                   "and %u arenas need (%llu): raise it (LimitNOFILE=, "
+                   "ulimit -n) or lower --max-arenas",
+                   (unsigned long long)rl.rlim_cur, b->lim.max_conns,
+                   b->lim.max_arenas, (unsigned long long)need);
+}
+
 int main(int argc, char **argv, char **envp)
 {
     static const struct option opts[] = {
@@ -341,6 +368,7 @@ int main(int argc, char **argv, char **envp)
     (void)envp;
 #endif
     broker_log_open(&b);
+    fit_fd_limit(&b);
     if (broker_init(&b) < 0) {
         fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
         return 1;

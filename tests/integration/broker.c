@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <seccomp.h>
@@ -1065,4 +1066,224 @@ Test(broker, clients_hides_other_users_from_readers)
     free(v);
     sharena_arena_close(a);
     sharena_disconnect(c);
+}
+
+/* ---- more hostile peers: bad messages after HELLO, floods, descriptors -- */
+
+/* A raw connection past HELLO (the broker's WELCOME read and checked). */
+static int hello_raw(void)
+{
+    int fd = raw_connect(B.socket);
+    struct sharena__msg_hello h;
+    memset(&h, 0, sizeof h);
+    sharena__proto_hdr(&h.h, SHARENA__MSG_HELLO, sizeof h, 1);
+    h.layout_hash = sharena_layout_hash();
+    cr_assert_eq(send(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
+    union sharena__msg w;
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssize_t n = recv(fd, &w, sizeof w, 0);
+    cr_assert_eq(n, (ssize_t)sizeof w.welcome, "WELCOME");
+    cr_assert_eq(sharena__proto_check(&w, (size_t)n), SHARENA__MSG_WELCOME);
+    return fd;
+}
+
+static void stat_msg(struct sharena__msg_name *m, const char *name)
+{
+    memset(m, 0, sizeof *m);
+    sharena__proto_hdr(&m->h, SHARENA__MSG_STAT, sizeof *m, 2);
+    strcpy(m->name, name);
+}
+
+/* Each message below is refused by dropping its sender, after HELLO as
+ * before it: oversized, an unknown type, a header whose length lies, an
+ * OPEN with unknown flag bits, a mode out of range or an unterminated
+ * name, a name outside the charset, a 0-byte datagram. The broker keeps
+ * serving, and holds no more descriptors once they are gone. */
+Test(broker, bad_messages_after_hello_drop_only_their_sender)
+{
+    sharena_conn *good = conn();
+    sharena_arena *a = create(good, "still", 0);
+    int before = count_fds(B.pid);
+    static uint8_t big[SHARENA__PROTO_MAX + 512];
+    struct sharena__msg_name m;
+    enum { CASES = 8 };
+    for (int i = 0; i < CASES; i++) {
+        int fd = hello_raw();
+        const void *p = &m;
+        size_t len = sizeof m;
+        stat_msg(&m, "still");
+        switch (i) {
+        case 0: /* oversized: more than the largest datagram */
+            memcpy(big, &m, sizeof m);
+            ((struct sharena__msg_hdr *)big)->length = sizeof big;
+            p = big;
+            len = sizeof big;
+            break;
+        case 1: /* unknown type */
+            m.h.type = SHARENA__MSG_TYPE_MAX + 1;
+            break;
+        case 2: /* the header's length is not the datagram's */
+            m.h.length = sizeof m - 8;
+            break;
+        case 3: /* OPEN with a flag bit nobody defined */
+            m.h.type = SHARENA__MSG_OPEN;
+            m.flags = 1u << 7;
+            break;
+        case 4: /* OPEN with a mode out of range */
+            m.h.type = SHARENA__MSG_OPEN;
+            m.flags = SHARENA_CREATE;
+            m.mode = 04777;
+            break;
+        case 5: /* a name without its NUL */
+            memset(m.name, 'a', sizeof m.name);
+            break;
+        case 6: /* a name outside [A-Za-z0-9._-] */
+            strcpy(m.name, "../etc");
+            break;
+        case 7: /* nothing at all */
+            len = 0;
+            break;
+        }
+        if (len)
+            cr_assert_eq(send(fd, p, len, 0), (ssize_t)len, "case %d", i);
+        else
+            cr_assert_eq(send(fd, "", 0, 0), 0);
+        char buf[64];
+        cr_assert_eq(recv(fd, buf, sizeof buf, 0), 0,
+                     "case %d: the broker closes the connection", i);
+        close(fd);
+        sharena_arena_stat st;
+        cr_assert_eq(sharena_stat(good, "still", &st), 0, "case %d", i);
+    }
+    int now = 0;
+    for (int i = 0; i < 500; i++) { /* a hang guard, not a timing check */
+        if ((now = count_fds(B.pid)) <= before)
+            break;
+        usleep(10000);
+    }
+    cr_assert_leq(now, before, "broker fds: %d before, %d after", before, now);
+    sharena_arena_close(a);
+    sharena_disconnect(good);
+}
+
+/* A client that sends requests and never reads the replies fills its
+ * socket: the broker drops it instead of waiting (its sends never block),
+ * and serves everyone else meanwhile. */
+Test(broker, flooder_that_never_reads_is_dropped)
+{
+    sharena_conn *good = conn();
+    sharena_arena *a = create(good, "still", 0);
+    int fd = hello_raw();
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    struct sharena__msg_name m;
+    stat_msg(&m, "still");
+    bool dropped = false;
+    for (int i = 0; i < 200000 && !dropped; i++) {
+        ssize_t n = send(fd, &m, sizeof m, 0);
+        if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+            dropped = true;
+        else if (n < 0 && errno == EAGAIN)
+            usleep(1000); /* the broker has not read them yet */
+        if (i % 64 == 0) {
+            sharena_arena_stat st;
+            cr_assert_eq(sharena_stat(good, "still", &st), 0,
+                         "served while the flood goes on");
+        }
+    }
+    /* the replies queued before the drop, then end of stream */
+    fcntl(fd, F_SETFL, 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    union sharena__msg r;
+    ssize_t n;
+    long replies = 0;
+    while ((n = recv(fd, &r, sizeof r, 0)) > 0)
+        replies++;
+    cr_assert(dropped || n == 0, "the flooder was dropped (%ld replies read)",
+              replies);
+    cr_assert_eq(n, 0, "end of stream, not a timeout (%s)", strerror(errno));
+    close(fd);
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(good, "still", &st), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(good);
+}
+
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    cr_assert_not_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* fields after the command, which is in parentheses: 14 utime, 15 stime */
+    char *p = strrchr(buf, ')');
+    cr_assert_not_null(p);
+    long ut = 0, st = 0;
+    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                               "%ld %ld", &ut, &st), 2);
+    return ut + st;
+}
+
+static int highest_fd(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    int max = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (atoi(e->d_name) > max)
+            max = atoi(e->d_name);
+    closedir(d);
+    return max;
+}
+
+/* Out of file descriptors, the broker stops accepting (the connections
+ * wait in the backlog) instead of waking up for them again and again; it
+ * serves the clients it has, and accepts again once descriptors are free.
+ * Busy-looping is told from waiting by the CPU time the broker uses in a
+ * second (a spinning loop uses all of it). */
+Test(broker_fds, out_of_descriptors_waits_without_spinning, .timeout = 60)
+{
+    cr_assert_eq(test_broker_start(&B, NULL), 0);
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "still", 0);
+    int top = highest_fd(B.pid);
+    struct rlimit old;
+    cr_assert_eq(prlimit(B.pid, RLIMIT_NOFILE, NULL, &old), 0);
+    struct rlimit rl = {(rlim_t)top + 6, old.rlim_max}; /* room for 5 more */
+    cr_assert_eq(prlimit(B.pid, RLIMIT_NOFILE, &rl, NULL), 0, "%s",
+                 strerror(errno));
+    enum { N = 40 };
+    int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = raw_connect(B.socket);
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(c, "still", &st), 0, "served");
+    usleep(200000);
+    long t0 = cpu_ticks(B.pid);
+    sleep(1);
+    long used = cpu_ticks(B.pid) - t0;
+    cr_expect_lt(used, sysconf(_SC_CLK_TCK) / 2,
+                 "the broker used %ld of %ld ticks in a second", used,
+                 sysconf(_SC_CLK_TCK));
+    cr_assert_eq(sharena_stat(c, "still", &st), 0, "still served");
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    cr_assert_eq(prlimit(B.pid, RLIMIT_NOFILE, &old, NULL), 0);
+    sharena_conn *later = NULL;
+    for (int i = 0; i < 500 && sharena_connect(B.socket, &later) != 0; i++)
+        usleep(10000); /* a hang guard: it resumes within a second */
+    cr_assert_not_null(later, "accepting again");
+    sharena_disconnect(later);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+    cr_expect_eq(test_broker_stop(&B), 0);
 }
