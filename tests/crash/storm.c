@@ -6,12 +6,21 @@
  * held, every completed operation's effect present unless a later one
  * overwrote it, and 10,000 fresh operations succeed.
  *
- *   sharena-storm [--seconds N] [--writers N] [--socket PATH] [--seed N]
+ *   sharena-storm [--seconds N] [--writers N] [--seed N]
+ *                 [--socket PATH | --sharenad PATH [--restart]]
  *
  * Without --socket the arena is a local memfd inherited by fork (dead lock
  * owners are found by pid); with --socket every writer connects to the
- * broker, which recovers its locks when it dies. Exit 0 when every check
- * passes; prints a summary line "N passed, N failed". */
+ * broker there, which recovers its locks when it dies. --sharenad starts a
+ * broker of its own on a private socket instead; with --restart it stops
+ * that broker half-way and starts another on the same socket: the writers
+ * alive then go on working on their mappings for the rest of the storm
+ * (without kills: a client that dies while its broker is gone is not
+ * recovered, docs/locking.md), a new client meets others on the new
+ * broker, and at the end the writers are stopped cleanly (SIGTERM, after
+ * the operation under way) before the checks. $SHARENA_STORM_SECONDS, when
+ * set, overrides --seconds (a longer storm under ctest). Exit 0 when every
+ * check passes; prints a summary line "N passed, N failed". */
 #define _GNU_SOURCE
 #include "sharena.h"
 
@@ -47,6 +56,13 @@ _Static_assert(sizeof(struct rec) == 32, "rec");
 
 static const char *opt_socket;
 static const char *arena_name = "storm";
+static volatile sig_atomic_t stop_writing; /* SIGTERM: stop after this op */
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    stop_writing = 1;
+}
 static sharena_arena *arena; /* local mode: inherited by fork */
 
 static double now_s(void)
@@ -86,12 +102,14 @@ static void strval(char *buf, int w, uint64_t seq)
     buf[len + pad] = 0;
 }
 
-/* One writer incarnation: never returns. */
+/* One writer incarnation: never returns (it exits on SIGTERM, between two
+ * operations). */
 static void writer(int w, int fd, uint64_t seq0, unsigned seed)
 {
     sharena_arena *a = arena;
     sharena_conn *c = NULL;
     int r;
+    signal(SIGTERM, on_sigterm);
 #if SHARENA_STORM_BROKER
     if (opt_socket) {
         if ((r = sharena_connect(opt_socket, &c)) < 0)
@@ -115,7 +133,7 @@ static void writer(int w, int fd, uint64_t seq0, unsigned seed)
     if ((r = sharena_root_ensure(a, name, SHARENA_T_STRING, 0, &str, NULL)))
         die("str root", r);
     srand(seed);
-    for (uint64_t seq = seq0;; seq++) {
+    for (uint64_t seq = seq0; !stop_writing; seq++) {
         struct rec rc = {.writer = (uint8_t)w, .kind = K_INTENT,
                          .op = (uint8_t)(rand() % OP__N),
                          .key = (uint32_t)(rand() % KEYS), .seq = seq,
@@ -169,6 +187,7 @@ static void writer(int w, int fd, uint64_t seq0, unsigned seed)
         rc.kind = K_DONE;
         report(fd, &rc);
     }
+    _exit(0);
 }
 
 /* ---- the model ------------------------------------------------------------ */
@@ -436,18 +455,129 @@ static void verify(sharena_arena *a, int nwriters)
     check(r == 0, "fsck after the fresh operations: %s", sharena_errname(r));
 }
 
+/* ---- a broker of our own (--sharenad) ------------------------------------ */
+
+static const char *opt_sharenad;
+static char broker_dir[64], broker_sock[128];
+
+#if SHARENA_STORM_BROKER
+static pid_t broker_start(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (devnull >= 0)
+            dup2(devnull, 2); /* its log: one line per recovered writer */
+        execl(opt_sharenad, "sharenad", "--foreground", "--socket",
+              broker_sock, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) { /* until it listens (a hang guard) */
+        sharena_conn *c;
+        if (sharena_connect(broker_sock, &c) == 0) {
+            sharena_disconnect(c);
+            return pid;
+        }
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    die("sharenad did not start", SHARENA_ECONNREFUSED);
+    return -1;
+}
+
+static int broker_stop(pid_t pid)
+{
+    int st = 0;
+    kill(pid, SIGTERM);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Wait until the broker counts @p want clients of the arena (it recovers a
+ * dead writer when it sees its socket close, after our waitpid). */
+static unsigned wait_clients(sharena_conn *conn, unsigned want)
+{
+    sharena_arena_stat st = {0};
+    double deadline = now_s() + 30;
+    while (sharena_stat(conn, arena_name, &st) == 0 && st.clients != want &&
+           now_s() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return st.clients;
+}
+
+static pid_t spawn_writer(int w, int pfd[2], uint64_t seq, unsigned seed)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        writer(w, pfd[1], seq, seed);
+    }
+    return pid;
+}
+
+/* With --restart: the broker goes away and another comes; the writers go
+ * on, a new client meets others on the new broker by name. */
+static void restart_broker(pid_t *bpid, int pfd[2], double until)
+{
+    int st = broker_stop(*bpid);
+    check(st == 0, "the first broker stopped cleanly (status %d)", st);
+    drain(pfd[0]);
+    uint64_t before = completed;
+    *bpid = broker_start();
+    printf("storm: broker restarted\n");
+    /* a new client on the new broker: create, write, and a second
+     * connection meets the first by name */
+    sharena_conn *c1, *c2;
+    sharena_arena *a1, *a2;
+    sharena_open_opts oo = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
+    sharena_id n;
+    double d = 0;
+    int r = sharena_connect(broker_sock, &c1);
+    if (r == 0)
+        r = sharena_open(c1, "after-restart", &oo, &a1);
+    if (r == 0)
+        r = sharena_root_ensure(a1, "n", SHARENA_T_NUMBER, 0, &n, NULL);
+    if (r == 0)
+        r = sharena_number_set(a1, n, 42);
+    if (r == 0)
+        r = sharena_connect(broker_sock, &c2);
+    if (r == 0)
+        r = sharena_open(c2, "after-restart", NULL, &a2);
+    if (r == 0)
+        r = sharena_root_get(a2, "n", &n);
+    if (r == 0)
+        r = sharena_number_get(a2, n, &d);
+    check(r == 0 && d == 42, "new clients meet on the new broker: %s",
+          sharena_strerror(r));
+    r = sharena_open(c1, arena_name, NULL, &a2);
+    check(r == SHARENA_ENOENT, "the old name is gone with the old broker: %s",
+          sharena_strerror(r));
+    /* the writers keep working on their mappings (no kills now) */
+    while (now_s() < until) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        drain(pfd[0]);
+    }
+    check(completed > before, "writers completed %lu operations after the "
+                              "restart", (unsigned long)(completed - before));
+}
+#endif /* SHARENA_STORM_BROKER */
+
 int main(int argc, char **argv)
 {
     double seconds = 10;
     int nwriters = 4;
+    bool restart = false;
     unsigned seed = (unsigned)time(NULL);
-    const char *env = getenv("SHARENA_STORM_SECONDS");
-    if (env)
-        seconds = atof(env);
     static const struct option lo[] = {
         {"seconds", required_argument, NULL, 't'},
         {"writers", required_argument, NULL, 'w'},
         {"socket", required_argument, NULL, 's'},
+        {"sharenad", required_argument, NULL, 'b'},
+        {"restart", no_argument, NULL, 'R'},
         {"seed", required_argument, NULL, 'r'},
         {0, 0, 0, 0}};
     int o;
@@ -456,18 +586,44 @@ int main(int argc, char **argv)
         case 't': seconds = atof(optarg); break;
         case 'w': nwriters = atoi(optarg); break;
         case 's': opt_socket = optarg; break;
+        case 'b': opt_sharenad = optarg; break;
+        case 'R': restart = true; break;
         case 'r': seed = (unsigned)strtoul(optarg, NULL, 0); break;
         default:
-            fprintf(stderr, "usage: %s [--seconds N] [--writers N] "
-                            "[--socket PATH] [--seed N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--seconds N] [--writers N] [--seed N] "
+                            "[--socket PATH | --sharenad PATH [--restart]]\n",
+                    argv[0]);
             return 2;
         }
     }
+    const char *env = getenv("SHARENA_STORM_SECONDS");
+    if (env && *env)
+        seconds = atof(env); /* wins over --seconds: ctest passes one */
     if (nwriters < 1 || nwriters > MAX_WRITERS)
         nwriters = 4;
+    if ((restart && !opt_sharenad) || (opt_sharenad && opt_socket)) {
+        fprintf(stderr, "storm: --restart needs --sharenad (and not "
+                        "--socket)\n");
+        return 2;
+    }
+    pid_t bpid = 0;
+#if !SHARENA_STORM_BROKER
+    if (opt_sharenad)
+        die("--sharenad", SHARENA_EINVAL); /* built without the client */
+#else
+    if (opt_sharenad) {
+        strcpy(broker_dir, "/tmp/sharena-storm.XXXXXX");
+        if (!mkdtemp(broker_dir))
+            die("mkdtemp", -errno);
+        snprintf(broker_sock, sizeof broker_sock, "%s/s", broker_dir);
+        opt_socket = broker_sock;
+        bpid = broker_start();
+    }
+#endif
     srand(seed);
-    printf("storm: %d writers, %.0f s, seed %u, %s\n", nwriters, seconds, seed,
-           opt_socket ? "through the broker" : "local arena");
+    printf("storm: %d writers, %.0f s, seed %u, %s%s\n", nwriters, seconds,
+           seed, opt_socket ? "through the broker" : "local arena",
+           restart ? ", restarted half-way" : "");
 
     int r;
     sharena_conn *conn = NULL;
@@ -498,15 +654,12 @@ int main(int argc, char **argv)
     uint64_t next_seq[MAX_WRITERS];
     for (int w = 0; w < nwriters; w++) {
         next_seq[w] = 1;
-        pids[w] = fork();
-        if (pids[w] == 0) {
-            close(pfd[0]);
-            writer(w, pfd[1], next_seq[w], seed + (unsigned)w);
-        }
+        pids[w] = spawn_writer(w, pfd, next_seq[w], seed + (unsigned)w);
     }
     unsigned kills = 0;
-    double end = now_s() + seconds;
-    while (now_s() < end) {
+    double start = now_s(), end = start + seconds;
+    double kill_end = restart ? start + seconds / 2 : end;
+    while (now_s() < kill_end) {
         struct timespec ts = {0, (2 + rand() % 4) * 1000 * 1000};
         nanosleep(&ts, NULL);
         drain(pfd[0]);
@@ -525,15 +678,30 @@ int main(int argc, char **argv)
         settle_pending(&model[w]);
         /* sequence numbers continue above anything reported so far */
         next_seq[w] += 1u << 20;
-        pids[w] = fork();
-        if (pids[w] == 0) {
-            close(pfd[0]);
-            writer(w, pfd[1], next_seq[w], seed + kills * 131u + (unsigned)w);
-        }
+        pids[w] = spawn_writer(w, pfd, next_seq[w],
+                               seed + kills * 131u + (unsigned)w);
     }
+#if SHARENA_STORM_BROKER
+    if (restart) {
+        /* every writer alive has the arena open and every dead one is
+         * recovered: the broker that stops leaves live clients' locks
+         * alone, so nothing is pending when it goes */
+        unsigned n = wait_clients(conn, (unsigned)nwriters + 1);
+        check(n == (unsigned)nwriters + 1,
+              "before the restart, the broker counts %u clients", n);
+        restart_broker(&bpid, pfd, end);
+    }
+#endif
     for (int w = 0; w < nwriters; w++) {
-        kill(pids[w], SIGKILL);
-        waitpid(pids[w], NULL, 0);
+        int st;
+        kill(pids[w], restart ? SIGTERM : SIGKILL);
+        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
+            ;
+        if (restart && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+            fprintf(stderr, "storm: writer %d did not stop cleanly (%d)\n", w,
+                    st);
+            failed++;
+        }
     }
     close(pfd[1]);
     fcntl(pfd[0], F_SETFL, 0);
@@ -544,18 +712,12 @@ int main(int argc, char **argv)
     /* The broker recovers a dead writer's locks when it sees the socket
      * close, which is after waitpid() returned here: wait until it has
      * released every writer's open (only ours is left), or fsck would see
-     * a live-listed owner mid-write. */
-    if (conn) {
-        sharena_arena_stat st = {0};
-        double deadline = now_s() + 30;
-        while ((r = sharena_stat(conn, arena_name, &st)) == 0 &&
-               st.clients > 1 && now_s() < deadline) {
-            struct timespec ts = {0, 10 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-        check(r == 0 && st.clients == 1,
-              "the broker released every dead writer (%u opens left)",
-              st.clients);
+     * a live-listed owner mid-write. (After a restart no broker knows the
+     * arena; the writers stopped cleanly.) */
+    if (conn && !restart) {
+        unsigned n = wait_clients(conn, 1);
+        check(n == 1, "the broker released every dead writer (%u opens left)",
+              n);
     }
 #endif
     check(completed > 0, "writers completed operations");
@@ -563,11 +725,20 @@ int main(int argc, char **argv)
     sharena_arena_close(arena);
 #if SHARENA_STORM_BROKER
     if (conn) {
-        sharena_delete(conn, arena_name);
+        if (!restart)
+            sharena_delete(conn, arena_name);
         sharena_disconnect(conn);
     }
 #else
     (void)conn;
+#endif
+#if SHARENA_STORM_BROKER
+    if (bpid) {
+        int st = broker_stop(bpid);
+        check(st == 0, "the broker stopped cleanly (status %d)", st);
+        unlink(broker_sock);
+        rmdir(broker_dir);
+    }
 #endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
