@@ -4,6 +4,8 @@
  *   interop dump ARENA LANG    print root map "w.LANG" as canonical JSON
  *   interop hammer ARENA N W   add 1 to root number "count" N times and set
  *                              N keys "c.W.i" in root map "keys"
+ *   interop dumproot ARENA ROOT
+ *                              print root ROOT (any type) as canonical JSON
  *   interop ticks ARENA N      set root number "tick" to 1..N, one write each
  *   interop wait ARENA N       wait on root "tick" until it reaches N; print
  *                              {"final":v,"lost":k,"wakeups":w}; lost counts
@@ -77,7 +79,7 @@ static void write_values(sharena_arena *a)
     } nums[] = {{"n_pi", 3.141592653589793}, {"n_neg0", -0.0},
                 {"n_max", 1.7976931348623157e308}, {"n_min", 5e-324},
                 {"n_2p53", 9007199254740992.0}, {"n_inf", INFINITY},
-                {"n_ninf", -INFINITY}, {"n_tenth", 0.1}};
+                {"n_ninf", -INFINITY}, {"n_tenth", 0.1}, {"n_nan", NAN}};
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
         CHECK(sharena_map_set_number(a, m, nums[i].k, strlen(nums[i].k),
                                      nums[i].v));
@@ -291,6 +293,14 @@ static void dump_lang(sharena_arena *a, const char *lang)
     putchar(',');
     resolve(a, m, "gone_id");
     printf("}}\n");
+}
+
+static void dump_root(sharena_arena *a, const char *root)
+{
+    sharena_id id;
+    CHECK(sharena_root_get(a, root, &id));
+    dump(a, id);
+    putchar('\n');
 }
 
 static void ticks(sharena_arena *a, long n)
@@ -509,6 +519,8 @@ int main(int argc, char **argv)
         write_values(open_arena(argv[2]));
     } else if (argc >= 4 && strcmp(argv[1], "dump") == 0) {
         dump_lang(open_arena(argv[2]), argv[3]);
+    } else if (argc >= 4 && strcmp(argv[1], "dumproot") == 0) {
+        dump_root(open_arena(argv[2]), argv[3]);
     } else if (argc >= 5 && strcmp(argv[1], "hammer") == 0) {
         hammer(open_arena(argv[2]), atol(argv[3]), argv[4],
                argc > 5 ? atol(argv[5]) : 0);

@@ -19,6 +19,7 @@ function writeValues(a) {
   const nums = {
     n_pi: 3.141592653589793, n_neg0: -0, n_max: 1.7976931348623157e308,
     n_min: 5e-324, n_2p53: 2 ** 53, n_inf: Infinity, n_ninf: -Infinity, n_tenth: 0.1,
+    n_nan: NaN,
   };
   for (const [k, v] of Object.entries(nums)) m.set(k, v);
   m.set('b_t', true);
@@ -82,6 +83,18 @@ function dumpLang(a, lang) {
   const m = a.root(`w.${lang}`);
   const out = { value: dump(m), ids: { num_id: resolve(a, m, 'num_id'), gone_id: resolve(a, m, 'gone_id') } };
   process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+function dumpRoot(a, root) {
+  process.stdout.write(JSON.stringify(dump(a.root(root))) + '\n');
+}
+
+// A struct for Python to change by field name (test_interop.py): root
+// "st.node", its shape defined here.
+function structMake(a) {
+  const Rec = new StructFactory({ name: 'string', score: 'number', ok: 'boolean', big: 'number', note: 'string' });
+  a.setRoot('st.node', Rec.new({ name: 'node', score: 1.25, ok: true, big: 1, note: 'kept' }, { arena: a }),
+    { owned: true });
 }
 
 function hammer(a, n, w, mod) {
@@ -267,6 +280,8 @@ else if (mode === 'dump') dumpLang(open(name), x);
 else if (mode === 'hostile') hostile(open(name), Number(x), Number(y));
 else if (mode === 'badtext') badText(open(name));
 else if (mode === 'fresh') fresh(open(name), x);
+else if (mode === 'dumproot') dumpRoot(open(name), x);
+else if (mode === 'struct-make') structMake(open(name));
 else if (mode === 'hammer') hammer(open(name), Number(x), y, Number(z || 0));
 else {
   process.stderr.write('usage: interop.js write ARENA | dump ARENA LANG | hammer ARENA N WORKER\n');

@@ -19,7 +19,7 @@ def write_values(a):
     m["s_empty"] = ""
     nums = {"n_pi": 3.141592653589793, "n_neg0": -0.0, "n_max": 1.7976931348623157e308,
             "n_min": 5e-324, "n_2p53": 2 ** 53, "n_inf": math.inf, "n_ninf": -math.inf,
-            "n_tenth": 0.1}
+            "n_tenth": 0.1, "n_nan": math.nan}
     for k, v in nums.items():
         m[k] = v
     m["b_t"] = True
@@ -73,6 +73,24 @@ def dump_lang(a, lang):
     out = {"value": dump(m), "ids": {"num_id": resolve(a, m, "num_id"),
                                      "gone_id": resolve(a, m, "gone_id")}}
     print(json.dumps(out, ensure_ascii=False))
+
+
+def dump_root(a, root):
+    print(json.dumps(dump(a.root(root)), ensure_ascii=False))
+
+
+def struct_edit(a):
+    """Change the struct Node made (root "st.node") by field name, and make
+    a new struct from its shape (root "st.py"). Prints the shape ids."""
+    s = a.root("st.node")
+    assert isinstance(s, sharena.Struct), type(s)
+    s.name = "grace ✓"
+    s["score"] = -0.0
+    s.update(ok=False, big=2.0 ** 53)
+    made = s.shape.new(name="from py", score=0.1, ok=True)
+    a.set_root("st.py", made, owned=True)
+    print(json.dumps({"shape": s.shape.id, "made_shape": made.shape.id,
+                      "fields": s.shape.fields}))
 
 
 def hammer(a, n, w, mod=0):
@@ -263,6 +281,10 @@ if __name__ == "__main__":
         bad_text(a)
     elif mode == "fresh":
         fresh(a, rest[0])
+    elif mode == "dumproot":
+        dump_root(a, rest[0])
+    elif mode == "struct-edit":
+        struct_edit(a)
     elif mode == "hammer":
         hammer(a, int(rest[0]), rest[1], int(rest[2]) if len(rest) > 2 else 0)
     else:

@@ -1,7 +1,9 @@
 """The interop matrix: each of C, Node and Python writes every value type
 into one named arena and each of the three reads every writer's values back
-through its own binding; ids cross languages; concurrent writers of three
-languages lose nothing. One private sharenad for the module.
+through its own binding; ids cross languages; a struct whose shape Node
+defined is written by field name from Python (and a new one made from that
+shape) and read back by all three; concurrent writers of three languages
+lose nothing. One private sharenad for the module.
 
 Run by ctest (`interop`) or directly: python -m pytest tests/interop.
 Programs: $SHARENA_INTEROP_C (the C side, built by CMake), node with
@@ -106,6 +108,9 @@ EXPECTED = {
     "n_inf": n(float("inf")),
     "n_ninf": n(float("-inf")),
     "n_tenth": n(0.1),
+    # every writer stores the quiet NaN its language makes (float("nan"),
+    # NaN, NAN: all 7ff8000000000000), and numbers are stored bit for bit
+    "n_nan": n(float("nan")),
     "b_t": {"b": True},
     "b_f": {"b": False},
     "nested": {"m": {"list": {"v": [n(1.0), {"s": "two"}, {"m": {"three": n(3.0)}}]},
@@ -114,6 +119,11 @@ EXPECTED = {
     "bytes": {"x": bytes(i * 17 for i in range(16)).hex()},
     "struct": {"t": {"name": {"s": "ada"}, "score": n(1.5), "ok": {"b": True}}},
 }
+
+
+def _is_nan(v):
+    bits = int(v["n"], 16)
+    return (bits >> 52) & 0x7FF == 0x7FF and bits & ((1 << 52) - 1) != 0
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +139,45 @@ def test_every_reader_sees_every_writer_exactly(written, writer, reader):
     out = json.loads(run(written, reader, "dump", "matrix", writer))
     value = out["value"]["m"]
     ids = {k: value.pop(k) for k in ("num_id", "gone_id")}
+    assert _is_nan(value["n_nan"]), f"{writer} -> {reader}: NaN read back as {value['n_nan']}"
+    assert value["n_neg0"] == n(-0.0), f"{writer} -> {reader}: -0.0 lost its sign"
     assert value == EXPECTED
     # ids written by one language resolve to the same object in another...
     assert out["ids"]["num_id"] == n(42.0)
     # ...and a drop in the writer's language makes the id stale everywhere
     assert out["ids"]["gone_id"] == {"error": "ESTALE"}
     assert all(v.keys() == {"n"} for v in ids.values())
+
+
+STRUCT_FIELDS = ["name", "score", "ok", "big", "note"]
+
+
+@pytest.fixture(scope="module")
+def node_struct(broker):
+    """Node defines a shape and makes root struct "st.node" with it; Python
+    changes it by field name and makes root "st.py" from the same shape."""
+    run(broker, "node", "struct-make", "structs")
+    return broker, json.loads(run(broker, "py", "struct-edit", "structs"))
+
+
+def test_python_sees_the_shape_node_defined(node_struct):
+    _, info = node_struct
+    assert info["fields"] == [["name", "string", 0], ["score", "number", 0], ["ok", "bool", 0],
+                              ["big", "number", 0], ["note", "string", 0]]
+    assert info["made_shape"] == info["shape"]  # Node's shape object, not a copy
+
+
+@pytest.mark.parametrize("reader", LANGS)
+def test_every_reader_sees_python_writes_to_a_node_struct(node_struct, reader):
+    env, _ = node_struct
+    edited = json.loads(run(env, reader, "dumproot", "structs", "st.node"))
+    assert list(edited["t"]) == STRUCT_FIELDS
+    assert edited == {"t": {"name": {"s": "grace ✓"}, "score": n(-0.0), "ok": {"b": False},
+                            "big": n(2.0 ** 53), "note": {"s": "kept"}}}
+    made = json.loads(run(env, reader, "dumproot", "structs", "st.py"))
+    assert list(made["t"]) == STRUCT_FIELDS
+    assert made == {"t": {"name": {"s": "from py"}, "score": n(0.1), "ok": {"b": True},
+                          "big": n(0.0), "note": {"s": ""}}}
 
 
 def test_readers_agree_on_ids(written):
