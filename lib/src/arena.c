@@ -282,6 +282,10 @@ __attribute__((weak)) void sharena__conn_arena_closed(sharena_conn *c,
     (void)c;
     (void)a;
 }
+__attribute__((weak)) void sharena__conn_reslot(sharena_arena *a)
+{
+    __atomic_store_n(&a->owner, 0, __ATOMIC_RELAXED);
+}
 
 void sharena_arena_close(sharena_arena *a)
 {

@@ -4,10 +4,13 @@
  * shared by the threads of a process.
  *
  * fork(): a child inherits the parent's socket and arena mappings but not the
- * right to use the parent's client slot. Its locks carry LOCAL | pid (see
- * sharena__owner()), whose liveness the library checks itself, and its first
- * request on the inherited connection opens a connection of its own (when
- * the broker's path is known) instead of interleaving with the parent's. */
+ * right to use the parent's client slot. Its first request on the inherited
+ * connection, or its first lock on an arena that came from it, opens a
+ * connection of its own (when the broker's path is known) with a slot of
+ * its own, and its first lock on each such arena has the broker attach that
+ * slot to it (sharena__conn_reslot). Where that fails (a delegated
+ * connection, no broker) its locks carry LOCAL | pid (sharena__owner()),
+ * whose liveness the library checks itself. */
 #include "proto.h"
 
 #include <dlfcn.h>
@@ -312,8 +315,9 @@ static int ensure_own(sharena_conn *c)
         c->fd = -1;
         return r;
     }
-    /* Arenas mapped before the fork keep locking as LOCAL | pid in this
-     * process: the new slot is not attached to them in the broker. */
+    /* Arenas mapped before the fork are not open on the new connection:
+     * each is attached to the new slot by its first lock in this process
+     * (sharena__conn_reslot), which tracks it again. */
     c->narenas = 0;
     return 0;
 }
@@ -417,6 +421,56 @@ int sharena_open(sharena_conn *c, const char *name,
         sharena_arena_close(a);
     }
     return r;
+}
+
+/* After fork(), before the child's first lock on @p a (sharena__owner): a
+ * connection of the child's own (ensure_own) and an OPEN of the arena by
+ * name on it, so that the broker attaches the child's slot to the arena
+ * (marks it live, and recovers its locks when it dies) like any client's.
+ * The fd that OPEN returns only proves it is the same arena (same inode:
+ * the name may have been deleted or reused since) and is closed; the child
+ * keeps the mapping it inherited. When anything fails, the child locks as
+ * LOCAL | pid, whose death lockers detect by its pid. */
+void sharena__conn_reslot(sharena_arena *a)
+{
+    sharena_conn *c = a->conn;
+    pid_t pid = getpid();
+    /* trylock: a parent thread may have held it across fork(), and then
+     * nobody will ever unlock this copy */
+    if (pthread_mutex_trylock(&c->mu) != 0) {
+        __atomic_store_n(&a->owner, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&a->owner_pid, pid, __ATOMIC_RELEASE);
+        return;
+    }
+    if (__atomic_load_n(&a->owner_pid, __ATOMIC_ACQUIRE) == pid) {
+        pthread_mutex_unlock(&c->mu); /* another thread of ours did it */
+        return;
+    }
+    struct sharena__msg_name m;
+    union sharena__msg reply;
+    int fd = -1;
+    uint32_t slot = 0;
+    int r = ensure_own(c);
+    if (r == 0)
+        r = name_msg(&m, SHARENA__MSG_OPEN, a->name);
+    if (r == 0)
+        r = request(c, &m, sizeof(m), &reply, &fd, SHARENA__MSG_OPENED);
+    if (r == 0) {
+        struct stat st;
+        bool same = fd >= 0 && fstat(fd, &st) == 0 &&
+                    (uint64_t)st.st_ino == a->ino &&
+                    !(reply.opened.flags & SHARENA_READONLY);
+        if (same && track(c, a) == 0) {
+            slot = c->slot;
+        } else if (name_msg(&m, SHARENA__MSG_CLOSE, a->name) == 0) {
+            (void)request(c, &m, sizeof(m), &reply, NULL, SHARENA__MSG_OK);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    __atomic_store_n(&a->owner, slot, __ATOMIC_RELAXED);
+    __atomic_store_n(&a->owner_pid, pid, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* Called by sharena_arena_close() for an arena that came from @p c: tell

@@ -346,5 +346,10 @@ int sharena__arena_map(int fd, unsigned flags, sharena_arena **out);
 /* Called by sharena_arena_close() for arenas opened through a broker
  * connection (client.c defines it; a weak no-op stands in otherwise). */
 void sharena__conn_arena_closed(sharena_conn *c, sharena_arena *a);
+/* In a forked child, before its first lock on an arena that came from a
+ * broker connection: get a client slot of its own and have the broker
+ * attach it to the arena (sets a->owner and a->owner_pid; on failure the
+ * child locks as LOCAL | pid). client.c; a weak no-op otherwise. */
+void sharena__conn_reslot(sharena_arena *a);
 
 #endif /* SHARENA_INTERNAL_H */

@@ -57,10 +57,21 @@ pid_t sharena__getpid(void)
 uint32_t sharena__owner(const sharena_arena *a)
 {
     pid_t pid = sharena__getpid();
-    /* A forked child must not lock as its parent's broker slot: until it
-     * has a connection of its own it locks as LOCAL | pid. */
-    if (a->owner && a->owner_pid == pid)
-        return a->owner;
+    if (SHARENA__LIKELY(__atomic_load_n(&a->owner_pid, __ATOMIC_ACQUIRE) ==
+                        pid)) {
+        uint32_t o = __atomic_load_n(&a->owner, __ATOMIC_RELAXED);
+        if (o)
+            return o;
+    } else if (__atomic_load_n(&a->owner, __ATOMIC_RELAXED) && a->conn) {
+        /* A forked child must not lock as its parent's broker slot: it
+         * gets one of its own first (DESIGN 3), or locks as LOCAL | pid. */
+        sharena__conn_reslot((sharena_arena *)a);
+        if (__atomic_load_n(&a->owner_pid, __ATOMIC_ACQUIRE) == pid) {
+            uint32_t o = __atomic_load_n(&a->owner, __ATOMIC_RELAXED);
+            if (o)
+                return o;
+        }
+    }
     return SHARENA__LOCK_LOCAL | ((uint32_t)pid & 0x1fffffffu);
 }
 

@@ -4,10 +4,10 @@
  *       take the lock of root ROOT as a broker client, print "locked SLOT",
  *       then sleep until killed (a lock holder that dies with SIGKILL)
  *   cli_helper SOCKET hold-local ARENA ROOT
- *       the same from a forked child, which locks as LOCAL|pid (no broker
- *       slot): print "locked PID"; the broker never hears of the child and
- *       cannot recover its locks. The parent waits for the child and exits
- *       when the test has killed it.
+ *       the same from a forked child that maps the arena from its fd and so
+ *       locks as LOCAL|pid (no broker slot): print "locked PID"; the broker
+ *       never hears of the child and cannot recover its locks. The parent
+ *       waits for the child and exits when the test has killed it.
  *   cli_helper SOCKET bad-used ARENA
  *       add 4096 to the header's used-bytes counter (fsck finds it,
  *       --repair recomputes it)
@@ -103,9 +103,13 @@ int main(int argc, char **argv)
             return 1;
         if (pid == 0) {
             close(p[0]);
-            /* not reconnected: an arena mapped before fork locks as
-             * LOCAL|pid in the child */
-            int r = sharena_lock(a, id);
+            /* the arena through its fd, not through the broker: a handle
+             * without a connection locks as LOCAL|pid (a forked child's
+             * own handle would get a slot of its own first) */
+            sharena_arena *fa;
+            int r = sharena_arena_from_fd(sharena_arena_fd(a), 0, &fa);
+            if (r == 0)
+                r = sharena_lock(fa, id);
             if (r < 0) {
                 fprintf(stderr, "cli_helper: lock: %s\n", sharena_strerror(r));
                 _exit(1);

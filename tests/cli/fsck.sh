@@ -52,7 +52,7 @@ run 0 cli --json locks app
 json_ok 'd == []'
 
 # ---- a process without a broker slot dies holding a lock ---------------------------
-# (a forked child uses its parent's mapping and locks as LOCAL|pid; the
+# (a forked child maps the arena from its fd and locks as LOCAL|pid; the
 # helper's parent reaps it, so the pid is really gone)
 "$CLI_HELPER" "$SOCK" hold-local app cfg >"$T/local.out" 2>&1 &
 H=$!

@@ -1343,3 +1343,64 @@ Test(broker, same_uid_can_reopen_a_read_only_fd_read_write)
     sharena_arena_close(a);
     sharena_disconnect(c);
 }
+
+static int lock_owner_of(void *ctx, const sharena_lock_info *li)
+{
+    uint32_t *o = ctx;
+    if (li->id)
+        *o = li->owner;
+    return 0;
+}
+
+/* DESIGN 3: a forked child gets a slot of its own before its first lock,
+ * and the broker attaches it to the arena; the child's locks carry that
+ * slot (not LOCAL | pid), and when the child is killed holding one the
+ * broker recovers it like any client's. The parent's slot is untouched. */
+Test(broker, forked_child_locks_under_a_slot_the_broker_recovers)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "forked-lock", 0);
+    uint32_t parent_slot = sharena_conn_slot(c);
+    sharena_id m;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* no request first: the lock itself must get the slot */
+        if (sharena_lock(a, m))
+            _exit(1);
+        uint32_t slot = sharena_conn_slot(c);
+        (void)!write(p[1], &slot, sizeof slot);
+        pause(); /* killed holding the lock */
+        _exit(0);
+    }
+    uint32_t child_slot = 0;
+    cr_assert_eq(read(p[0], &child_slot, sizeof child_slot),
+                 (ssize_t)sizeof child_slot);
+    uint32_t owner = 0;
+    cr_assert_eq(sharena_locks(a, lock_owner_of, &owner), 0);
+    cr_expect_neq(child_slot, parent_slot);
+    cr_expect_eq(owner, child_slot, "the lock names the child's slot (%#x)",
+                 owner);
+    cr_expect_eq(owner & SHARENA_OWNER_LOCAL, 0, "not LOCAL | pid");
+    sharena_arena_stat st;
+    cr_assert_eq(sharena_stat(c, "forked-lock", &st), 0);
+    cr_expect_eq(st.clients, 2, "the broker counts the child as a client");
+    kill(pid, SIGKILL);
+    cr_assert_eq(wait_child(pid), 128 + SIGKILL);
+    /* the broker marks it owner-died when it sees the child's socket close;
+     * the parent's next write takes it over */
+    cr_assert_eq(sharena_map_set_number(a, m, "after", 5, 1), 0);
+    for (int i = 0; i < 500; i++) { /* hang guard */
+        if (sharena_stat(c, "forked-lock", &st) == 0 && st.clients == 1)
+            break;
+        usleep(10000);
+    }
+    cr_expect_eq(st.clients, 1, "the child's open was released");
+    cr_expect_eq(sharena_conn_slot(c), parent_slot);
+    close(p[0]);
+    close(p[1]);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
