@@ -461,6 +461,39 @@ static void open_denied_hint(struct sn_conn *c, const char *name, char *buf,
         snprintf(buf, cap, "%s", sn_hint(SHARENA_EACCES));
 }
 
+/* What to do when nothing answers on the broker's socket: name the path
+ * that was tried (the one given, or the default one), so that a wrong path
+ * or a stopped broker shows. */
+static void conn_refused_hint(bool has_sock, const char *path, char *buf,
+                              size_t cap)
+{
+    char def[128];
+    if (has_sock)
+        snprintf(buf, cap,
+                 "nothing answers at %s: start sharenad --socket %s, or pass "
+                 "the socket of a running broker",
+                 path, path);
+    else if (sharena_default_socket(def, sizeof def) == 0)
+        snprintf(buf, cap,
+                 "nothing answers at %s, the default socket: start "
+                 "sharenad, or pass { socket } (or set SHARENA_SOCKET) to "
+                 "reach a running broker",
+                 def);
+    else
+        snprintf(buf, cap, "%s", sn_hint(SHARENA_ECONNREFUSED));
+}
+
+/* Throw the error of a broker request @p op that failed with @p r. */
+static napi_value throw_broker(napi_env env, int r, const char *op,
+                               bool has_sock, const char *path)
+{
+    char hint[512];
+    if (r != SHARENA_ECONNREFUSED)
+        return sn_throw(env, r, op);
+    conn_refused_hint(has_sock, path, hint, sizeof hint);
+    return throw_hint(env, r, op, hint);
+}
+
 /* arenaOpen(socket|null, name, capacity, flags, mode) -> handle */
 static napi_value js_arena_open(napi_env env, napi_callback_info info)
 {
@@ -522,10 +555,18 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
     if (r < 0) {
         char op[200];
         snprintf(op, sizeof op, "Arena.open('%s')", name.p);
-        if (r == SHARENA_EACCES)
+        if (r == SHARENA_EACCES) {
             throw_hint(env, r, op, hint);
-        else
-            sn_throw(env, r, op);
+        } else if (r == SHARENA_ENOENT && !(flags & SHARENA_CREATE)) {
+            snprintf(hint, sizeof hint,
+                     "no arena '%s' at the broker: check the name "
+                     "(Arena.list() shows them), or pass { create: true } "
+                     "to create it",
+                     name.p);
+            throw_hint(env, r, op, hint);
+        } else {
+            throw_broker(env, r, op, has_sock, sock.p);
+        }
         goto out;
     }
     e->owned[e->nowned++] = h;
@@ -685,15 +726,18 @@ static napi_value js_arena_delete(napi_env env, napi_callback_info info)
         conn_unref_locked(c);
     }
     pthread_mutex_unlock(&sn_lock);
+    napi_value result;
+    if (r == SHARENA_EACCES)
+        result = throw_hint(env, r, "Arena.delete",
+                            "only the arena's owner (or root) may delete it, "
+                            "and not over a delegated connection");
+    else if (r < 0)
+        result = throw_broker(env, r, "Arena.delete", has_sock, sock.p);
+    else
+        result = sn_undef(env);
     sn_str_free(&sock);
     sn_str_free(&name);
-    if (r == SHARENA_EACCES)
-        return throw_hint(env, r, "Arena.delete",
-                          "only the arena's owner (or root) may delete it, "
-                          "and not over a delegated connection");
-    if (r < 0)
-        return sn_throw(env, r, "Arena.delete");
-    return sn_undef(env);
+    return result;
 }
 
 /* arenaList(socket|null) -> [{ name, capacity, usedBytes, objects, clients,
@@ -715,9 +759,11 @@ static napi_value js_arena_list(napi_env env, napi_callback_info info)
         conn_unref_locked(c);
     }
     pthread_mutex_unlock(&sn_lock);
+    if (r < 0)
+        throw_broker(env, r, "Arena.list", has_sock, sock.p);
     sn_str_free(&sock);
     if (r < 0)
-        return sn_throw(env, r, "Arena.list");
+        return NULL;
     napi_value arr;
     napi_create_array_with_length(env, n, &arr);
     for (size_t i = 0; i < n; i++) {

@@ -29,7 +29,8 @@ function canConnect(sock) {
   return fs.existsSync(sock);
 }
 
-/** Start sharenad on a private socket; returns { socket, dir, stop() }. */
+/** Start sharenad on a private socket; returns { socket, dir, pid, exited,
+ * stop() } (`exited` settles when sharenad exits). */
 async function startBroker() {
   const dir = tmpDir('sharena-broker-');
   const socket = path.join(dir, 's');
@@ -51,6 +52,7 @@ async function startBroker() {
     socket,
     dir,
     pid: child.pid,
+    exited,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -13,6 +13,7 @@ const {
   StructFactory,
 } = require('..');
 const errors = require('../lib/errors');
+const { startBroker } = require('../test-support/helpers');
 
 const header = fs.readFileSync(path.join(__dirname, '..', '..', 'lib', 'include', 'sharena.h'), 'utf8');
 const table = [...header.matchAll(/XX\((E[A-Z]+),\s*(-\d+),/g)].map(([, name, v]) => [name, Number(v)]);
@@ -93,4 +94,161 @@ test('errors thrown by the addon and the JS layer: a declared code and what to d
   defaultArena.removeRoot('errors-test');
   new NumberRef(closedRef.id).drop();
   s.drop();
+});
+
+// The smallest arena there is (SHARENA_MIN_CAPACITY, read from the header).
+const capMatch = header.match(/#define SHARENA_MIN_CAPACITY \(UINT64_C\((\d+)\) << (\d+)\)/);
+const MIN_CAPACITY = Number(capMatch[1]) * 2 ** Number(capMatch[2]);
+
+function isFull(e) {
+  return e instanceof Error && e.code === 'EFULL' &&
+    /arena is full/.test(e.message) && /larger capacity/.test(e.message);
+}
+
+test('EFULL: a full arena keeps what it had, a failed nested value leaves nothing behind, freeing makes room again', async () => {
+  assert.equal(MIN_CAPACITY, 256 * 1024);
+  const broker = await startBroker();
+  try {
+    assert.throws(() => Arena.open('too-small', { capacity: MIN_CAPACITY - 1, socket: broker.socket }),
+      (e) => e instanceof Error && e.code === 'EINVAL');
+    const arena = Arena.open('full', { capacity: MIN_CAPACITY, socket: broker.socket });
+    assert.equal(arena.info().capacity, MIN_CAPACITY);
+    const m = arena.map('m');
+    const vec = arena.vector('v');
+    vec.push('first');
+    // made before filling up; dropped at the end to make room
+    const spare = StringRef.from('s'.repeat(16 << 10), { arena });
+    const value = (i) => `${i}:${'v'.repeat(1000)}`;
+    let n = 0;
+    let full;
+    for (; n < 1000 && !full; n++) { // 1000 such strings cannot fit in 256 KiB
+      try { m.set(`k${n}`, value(n)); } catch (e) { full = e; }
+    }
+    n--; // the last call failed
+    assert.ok(isFull(full), `${full && full.code}: ${full && full.message}`);
+    assert.match(full.message, /^MapRef\.set: /);
+    assert.ok(n > 100, `${n} strings fit`);
+    const atFull = arena.info();
+    const unchanged = (what) => {
+      const now = arena.info();
+      assert.equal(m.len(), n, `${what}: len`);
+      assert.equal(now.usedBytes, atFull.usedBytes, `${what}: usedBytes`);
+      assert.equal(now.objects, atFull.objects, `${what}: objects`);
+    };
+    unchanged('after the first EFULL');
+    assert.equal(m.has(`k${n}`), false, 'the failed key is not there');
+    for (let i = 0; i < n; i++) assert.equal(m.get(`k${i}`).obtainValue(), value(i));
+    // every kind of write that does not fit fails the same way and changes nothing
+    const big = 'x'.repeat(MIN_CAPACITY);
+    for (const [what, f] of [
+      ['set of a new key again', () => m.set(`k${n}`, value(n))],
+      ['overwrite with a larger string', () => m.set('k0', big)],
+      ['StringRef.setValue', () => m.get('k1').setValue(big)],
+      ['StringRef.from', () => StringRef.from(big, { arena })],
+      ['BytesRef.alloc', () => BytesRef.alloc(MIN_CAPACITY, { arena })],
+      ['VectorRef.push', () => vec.push(big)],
+    ]) {
+      assert.throws(f, isFull, what);
+      unchanged(what);
+    }
+    assert.equal(m.get('k0').obtainValue(), value(0), 'an overwrite that failed keeps the old value');
+    assert.equal(m.get('k1').obtainValue(), value(1), 'a setValue that failed keeps the old value');
+    assert.deepEqual(vec.toArray(), ['first']);
+
+    // Make room for the first parts of a nested value but not its last one:
+    // the parts made before the failure are freed again.
+    for (let i = 0; i < 4; i++) assert.equal(m.remove(`k${i}`), true);
+    const before = arena.info();
+    assert.ok(before.usedBytes < atFull.usedBytes);
+    const nested = { a: 'x'.repeat(500), b: [1, 'two', { c: big }] };
+    for (const [what, f] of [
+      ['MapRef.set', () => m.set('k', nested)],
+      ['VectorRef.push', () => vec.push(nested)],
+      ['VectorRef.insert', () => vec.insert(0, nested)],
+      ['VectorRef.set', () => vec.set(0, nested)],
+      ['MapRef.from', () => MapRef.from(nested, { arena })],
+      ['VectorRef.from', () => VectorRef.from([nested], { arena })],
+    ]) {
+      assert.throws(f, isFull, what);
+      const now = arena.info();
+      assert.equal(now.usedBytes, before.usedBytes, `${what}: usedBytes`);
+      assert.equal(now.objects, before.objects, `${what}: objects`);
+    }
+    assert.equal(m.has('k'), false);
+    assert.equal(m.len(), n - 4);
+    assert.deepEqual(vec.toArray(), ['first']);
+    // what fitted before fits now: nothing of the failed calls stayed
+    m.set('k', { a: nested.a, b: [1, 'two'] });
+    assert.deepEqual(m.getValue('k'), { a: nested.a, b: [1, 'two'] });
+    assert.equal(m.remove('k'), true);
+    assert.equal(arena.info().usedBytes, before.usedBytes);
+
+    // dropping an object makes room again: the call that failed now works
+    for (let i = 0; i < 4; i++) m.set(`k${i}`, value(i));
+    assert.throws(() => m.set(`k${n}`, value(n)), isFull);
+    spare.drop();
+    assert.ok(arena.info().usedBytes < atFull.usedBytes);
+    m.set(`k${n}`, value(n));
+    assert.equal(m.get(`k${n}`).obtainValue(), value(n));
+    assert.equal(m.len(), n + 1);
+    for (let i = 0; i <= n; i++) assert.equal(m.get(`k${i}`).obtainValue(), value(i));
+    arena.close();
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('Arena.open failures: ENOENT for a missing arena with create: false, ECONNREFUSED where no broker listens', async () => {
+  const broker = await startBroker();
+  const dead = await startBroker();
+  try {
+    const socket = broker.socket;
+    for (const opts of [{ create: false }, { readonly: true }]) {
+      assert.throws(() => Arena.open('never-made', { ...opts, socket }), (e) => {
+        assert.ok(e instanceof Error);
+        assert.equal(e.code, 'ENOENT', e.message);
+        assert.match(e.message, /^Arena\.open\('never-made'\): no such arena/);
+        assert.match(e.message, /no arena 'never-made' at the broker/);
+        assert.match(e.message, /\{ create: true \}/, 'says how to create it');
+        return true;
+      }, JSON.stringify(opts));
+    }
+    assert.deepEqual(Arena.list({ socket }), [], 'a failed open creates nothing');
+    // the connection still works: the same name opens (and is created) now
+    const a = Arena.open('never-made', { socket });
+    a.number('n').setValue(1);
+    a.close();
+    const b = Arena.open('never-made', { create: false, socket });
+    assert.equal(b.number('n').obtainValue(), 1);
+    b.close();
+
+    // no broker: a path with nothing there, a directory that does not
+    // exist, a regular file, and the socket a killed broker left behind
+    process.kill(dead.pid, 'SIGKILL');
+    await dead.exited;
+    assert.ok(fs.existsSync(dead.socket), 'a killed sharenad leaves its socket file');
+    const file = path.join(broker.dir, 'not-a-socket');
+    fs.writeFileSync(file, '');
+    for (const where of [path.join(broker.dir, 'nobody-here'), path.join(broker.dir, 'no-dir', 's'), file, dead.socket]) {
+      for (const [op, f] of [
+        ["Arena.open('x')", () => Arena.open('x', { socket: where })],
+        ['Arena.list', () => Arena.list({ socket: where })],
+        ['Arena.delete', () => Arena.delete('x', { socket: where })],
+      ]) {
+        assert.throws(f, (e) => {
+          assert.ok(e instanceof Error);
+          assert.equal(e.code, 'ECONNREFUSED', `${op} at ${where}: ${e.message}`);
+          assert.ok(e.message.startsWith(`${op}: no broker is listening on that socket`), e.message);
+          assert.ok(e.message.includes(where), `the message names the socket: ${e.message}`);
+          assert.match(e.message, /start sharenad/);
+          return true;
+        });
+      }
+    }
+    // the live broker is unaffected
+    assert.deepEqual(Arena.list({ socket }).map((s) => s.name), ['never-made']);
+  } finally {
+    await dead.stop();
+    await broker.stop();
+  }
 });

@@ -92,3 +92,58 @@ test('two node processes at once: 2 x 10,000 adds and 2 x 2,000 distinct inserts
     await broker.stop();
   }
 });
+
+// Poll the broker until `cond()` holds (a hang guard, not a time limit: the
+// broker learns of a dead process from its socket, asynchronously).
+async function until(cond, what) {
+  for (let i = 0; i < 2000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+test('a child process that exits without close() (or is killed) is released at the broker; this process keeps working', async () => {
+  const broker = await startBroker();
+  const { Arena } = require('..');
+  const socket = broker.socket;
+  const clients = () => Arena.list({ socket }).find((a) => a.name === 'procs').clients;
+  try {
+    const env = { SOCK: broker.socket, SHARENA_AUTOSTART: '0' };
+    const arena = Arena.open('procs', { create: true, capacity: 8 << 20, socket });
+    const log = arena.vector('log');
+    assert.equal(clients(), 1);
+    const child = (how) => `${prelude}
+      arena.vector('log').push('${how}');
+      arena.number('n').add(1);
+      console.log(JSON.stringify({ clients: Arena.list({ socket: process.env.SOCK }).find((a) => a.name === 'procs').clients }));
+      ${how === 'exit' ? 'process.exit(0);' : ''}
+      ${how === 'killed' ? 'setInterval(() => arena.number("n").obtainValue(), 1000);' : ''}`;
+    for (const how of ['ends', 'exit']) {
+      const r = await runNode(child(how), { env });
+      assert.strictEqual(r.code, 0, r.stderr);
+      assert.deepStrictEqual(JSON.parse(r.stdout), { clients: 2 }, `${how}: both had it open`);
+      await until(() => clients() === 1, `${how}: the child released at the broker`);
+    }
+    const k = spawnNode(child('killed'), { env });
+    assert.deepStrictEqual(JSON.parse(await k.line()), { clients: 2 }, k.stderr());
+    k.child.kill('SIGKILL');
+    assert.strictEqual((await k.exited).signal, 'SIGKILL');
+    await until(() => clients() === 1, 'killed: the child released at the broker');
+
+    // this process keeps working, and what it writes now the next child reads
+    assert.deepStrictEqual(log.toArray(), ['ends', 'exit', 'killed']);
+    assert.strictEqual(arena.number('n').add(1), 4);
+    arena.map('config').set('after', 'children');
+    const r = await runNode(`${prelude}
+      console.log(JSON.stringify({ after: arena.map('config').get('after').obtainValue(), n: arena.number('n').obtainValue() }));
+      arena.close();`, { env });
+    assert.strictEqual(r.code, 0, r.stderr);
+    assert.deepStrictEqual(JSON.parse(r.stdout), { after: 'children', n: 4 });
+    await until(() => clients() === 1, 'the last child released at the broker');
+    arena.close();
+    assert.strictEqual(clients(), 0);
+  } finally {
+    await broker.stop();
+  }
+});

@@ -125,6 +125,79 @@ test('nested maps and vectors keep their contents', () => {
   assert.equal(inner.get('deep').obtainValue(), 'value');
 });
 
+test('map iteration: for..of, entries(), keys() and values() give exactly the entries, plain and nested', () => {
+  const m = new MapRef();
+  assert.deepEqual([...m], []);
+  assert.deepEqual([...m.values()], []);
+  assert.deepEqual([...m.keys()], []);
+  const mine = StringRef.from('mine');
+  const plain = {
+    s: 'text', n: 1.5, b: false, '': 'empty key', 'ключ 🔑': '🎉',
+    obj: { deep: [1, { x: 'y' }], e: {} }, list: ['a', 2, [true]], bytes: Buffer.from([1, 2, 3]),
+  };
+  for (const [k, v] of Object.entries(plain)) m.set(k, v);
+  m.set('mine', mine);
+  const expected = { ...plain, mine: 'mine' };
+  const classes = {
+    s: StringRef, n: NumberRef, b: BoolRef, '': StringRef, 'ключ 🔑': StringRef,
+    obj: MapRef, list: VectorRef, bytes: BytesRef, mine: StringRef,
+  };
+  // for (const [key, ref] of map): each key once, each value a ref of its class
+  const seen = {};
+  for (const [k, ref] of m) {
+    assert.ok(!Object.hasOwn(seen, k), `key ${JSON.stringify(k)} seen twice`);
+    assert.ok(ref instanceof Ref);
+    assert.equal(ref.constructor, classes[k], `class of ${JSON.stringify(k)}`);
+    assert.equal(ref.id, m.get(k).id);
+    seen[k] = ref.toJSON();
+  }
+  assert.deepEqual(seen, expected);
+  assert.equal(Object.keys(seen).length, m.len());
+  assert.equal([...m].find(([k]) => k === 'mine')[1].id, mine.id, 'a stored ref comes back as itself');
+  // entries() is what for..of gives; keys() and values() follow the same order
+  const entries = [...m.entries()];
+  assert.deepEqual(entries.map(([k, r]) => [k, r.id]), [...m].map(([k, r]) => [k, r.id]));
+  assert.deepEqual([...m.keys()], entries.map(([k]) => k));
+  assert.deepEqual([...m.values()].map((r) => r.id), entries.map(([, r]) => r.id));
+  assert.deepEqual(Object.fromEntries([...m.values()].map((r, i) => [entries[i][0], r.toJSON()])), expected);
+  assert.deepEqual(new Map([...m].map(([k, r]) => [k, r.toJSON()])), new Map(Object.entries(expected)));
+  // nested containers iterate the same way
+  const obj = m.get('obj');
+  assert.deepEqual([...obj.keys()].sort(), ['deep', 'e']);
+  assert.deepEqual([...obj.get('e')], []);
+  const deep = obj.get('deep');
+  assert.deepEqual([...deep].map((r) => r.toJSON()), [1, { x: 'y' }]);
+  assert.deepEqual([...deep.values()].map((r) => r.constructor), [NumberRef, MapRef]);
+  assert.deepEqual([...deep.index(1)].map(([k, r]) => [k, r.obtainValue()]), [['x', 'y']]);
+  assert.deepEqual([...m.get('list')].map((r) => r.toJSON()), ['a', 2, [true]]);
+  // the same map opened by id iterates to the same entries
+  assert.deepEqual([...new MapRef(m.id)].map(([k, r]) => [k, r.id]), entries.map(([k, r]) => [k, r.id]));
+  // a snapshot taken when the iteration starts: a key added meanwhile is
+  // not yielded, and every key present is, once
+  const it = m[Symbol.iterator]();
+  const first = it.next();
+  m.set('added', 1);
+  const rest = [...it].map(([k]) => k);
+  assert.deepEqual([first.value[0], ...rest].sort(), Object.keys(expected).sort());
+  assert.equal(m.len(), Object.keys(expected).length + 1);
+  assert.ok([...m.keys()].includes('added'));
+  // many keys (after growth of the table): each exactly once
+  const big = new MapRef();
+  for (let i = 0; i < 3000; i++) big.set(`k${i}`, i % 2 ? i : { i });
+  const got = new Map();
+  for (const [k, r] of big) {
+    assert.ok(!got.has(k));
+    got.set(k, r.toJSON());
+  }
+  assert.equal(got.size, 3000);
+  for (let i = 0; i < 3000; i++) assert.deepEqual(got.get(`k${i}`), i % 2 ? i : { i });
+  assert.equal([...big.values()].length, 3000);
+  big.drop();
+  m.drop();
+  assert.equal(mine.obtainValue(), 'mine');
+  mine.drop();
+});
+
 test('vectors: push/index/len order, set/insert/remove/pop, iteration', () => {
   const v = new VectorRef();
   assert.equal(v.index(0), undefined);

@@ -132,3 +132,75 @@ test('workers with pending waits and watches end cleanly, by themselves or termi
   assert.ok(await p > 0);
   n.drop();
 });
+
+// A named arena a worker opens goes with the worker: the broker no longer
+// counts it among the arena's clients once the worker is gone, whether it
+// ended by itself or was terminated, and without close().
+test('a worker that opens a named arena and exits without close() releases it at the broker', async () => {
+  const { startBroker } = require('../test-support/helpers');
+  const { Arena } = require('..');
+  const broker = await startBroker();
+  const socket = broker.socket;
+  const clients = (name) => {
+    const st = Arena.list({ socket }).find((a) => a.name === name);
+    return st ? st.clients : undefined;
+  };
+  try {
+    const opener = (name, tail) => new Worker(`const { Arena } = require(${pkg});
+const { parentPort, workerData } = require('node:worker_threads');
+const arena = Arena.open(workerData.name, { capacity: 1 << 20, socket: workerData.socket });
+arena.map('from').set('worker', workerData.name);
+arena.number('n').add(1);
+parentPort.postMessage({ clients: Arena.list({ socket: workerData.socket }).find((a) => a.name === workerData.name).clients });
+${tail}`, { eval: true, workerData: { name, socket } });
+    // ends by itself, and terminated while busy writing
+    for (const [name, tail, exitCode] of [
+      ['ends', '', 0],
+      ['terminated', 'for (;;) arena.number("n").add(1);', 1],
+    ]) {
+      const w = opener(name, tail);
+      const exited = new Promise((resolve, reject) => {
+        w.on('error', reject);
+        w.on('exit', resolve);
+      });
+      const [msg] = await Promise.race([new Promise((r) => w.once('message', (m) => r([m]))), exited.then(() => [])]);
+      assert.deepEqual(msg, { clients: 1 }, `${name}: the worker had it open`);
+      if (exitCode) await w.terminate();
+      assert.equal(await exited, exitCode, name);
+      assert.equal(clients(name), 0, `${name}: released at the broker`);
+      // the arena and what the worker wrote stay; this thread can use it
+      const a = Arena.open(name, { create: false, socket });
+      assert.equal(a.map('from').get('worker').obtainValue(), name);
+      assert.ok(a.number('n').obtainValue() >= 1);
+      assert.equal(clients(name), 1);
+      a.close();
+      assert.equal(clients(name), 0);
+    }
+
+    // the main thread has the arena open too: a worker's exit does not
+    // close it for the main thread (the process shares one connection)
+    const main = Arena.open('shared', { capacity: 1 << 20, socket });
+    const n = main.number('n');
+    n.setValue(10);
+    const changed = n.changed({ keepAlive: true });
+    for (let i = 0; i < 3; i++) {
+      const w = opener('shared', '');
+      await new Promise((r) => w.once('message', r));
+      assert.equal(await new Promise((r) => w.on('exit', r)), 0);
+    }
+    assert.ok(await changed > 0, 'a wait of the main thread saw the workers\' writes');
+    assert.equal(n.obtainValue(), 13);
+    assert.equal(n.add(1), 14);
+    assert.equal(main.map('from').get('worker').obtainValue(), 'shared');
+    main.map('from').set('main', 'still here');
+    assert.equal(clients('shared'), 1, 'this process still has it open');
+    const again = Arena.open('shared', { create: false, socket });
+    assert.equal(again.map('from').get('main').obtainValue(), 'still here');
+    again.close();
+    assert.equal(n.obtainValue(), 14, 'closing a second handle leaves the first open');
+    main.close();
+    assert.equal(clients('shared'), 0);
+  } finally {
+    await broker.stop();
+  }
+});
