@@ -283,10 +283,18 @@ SHARENA_EXPORT int sharena_string_len(const sharena_arena *a, sharena_id id,
 /* ------------------------------------------------------------------------ */
 /** @name Numbers and booleans (lock-free, atomic) @{ */
 
+/** Create a number (an IEEE-754 f64, stored bit for bit: -0 and NaN
+ * payloads survive). @return 0, SHARENA_EFULL (nothing allocated),
+ * SHARENA_EROFS, SHARENA_ECLOSED, SHARENA_EINVAL. */
 SHARENA_EXPORT int sharena_number_new(sharena_arena *a, double v,
                                       sharena_id *out);
+/** Read a number with one atomic load (no lock; read-only handles too).
+ * @return 0, SHARENA_ESTALE (dropped), SHARENA_ETYPE, SHARENA_EINVAL. */
 SHARENA_EXPORT int sharena_number_get(const sharena_arena *a, sharena_id id,
                                       double *out);
+/** Replace a number's value (one atomic store under the object's lock, so
+ * that its version advances and waiters wake). @return 0, SHARENA_ESTALE,
+ * SHARENA_ETYPE, SHARENA_EROFS, SHARENA_EINVAL. */
 SHARENA_EXPORT int sharena_number_set(sharena_arena *a, sharena_id id,
                                       double v);
 /** Atomically add @p delta; *result (may be NULL) receives the new value. */
@@ -302,9 +310,13 @@ SHARENA_EXPORT int sharena_number_cas(sharena_arena *a, sharena_id id,
                                       double expected, double desired,
                                       bool *swapped, double *actual);
 
+/** Create a boolean. Errors as sharena_number_new(). */
 SHARENA_EXPORT int sharena_bool_new(sharena_arena *a, bool v, sharena_id *out);
+/** Read a boolean (one atomic load; any stored word but 0 reads as true).
+ * Errors as sharena_number_get(). */
 SHARENA_EXPORT int sharena_bool_get(const sharena_arena *a, sharena_id id,
                                     bool *out);
+/** Replace a boolean's value. Errors as sharena_number_set(). */
 SHARENA_EXPORT int sharena_bool_set(sharena_arena *a, sharena_id id, bool v);
 /** @} */
 
@@ -375,9 +387,11 @@ SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
 SHARENA_EXPORT int sharena_map_set_string(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           const char *s, size_t slen);
+/** As sharena_map_set_string(), for a number. */
 SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           double v);
+/** As sharena_map_set_string(), for a boolean. */
 SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
                                         const char *key, size_t klen, bool v);
 /** @} */
@@ -385,7 +399,12 @@ SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
 /* ------------------------------------------------------------------------ */
 /** @name Vectors: ordered ids @{ */
 
+/** Create an empty vector. @return 0, SHARENA_EFULL, SHARENA_EROFS,
+ * SHARENA_ECLOSED, SHARENA_EINVAL. */
 SHARENA_EXPORT int sharena_vector_new(sharena_arena *a, sharena_id *out);
+/** Number of items (a consistent read through the sequence counter).
+ * @return 0, SHARENA_ESTALE, SHARENA_ETYPE, SHARENA_ECORRUPT (a length past
+ * its block), SHARENA_EBUSY (a writer stopped mid-write). */
 SHARENA_EXPORT int sharena_vector_len(const sharena_arena *a, sharena_id vec,
                                       uint64_t *len);
 /** Append @p value (SHARENA_OWNED: the vector owns it). */
@@ -454,14 +473,21 @@ SHARENA_EXPORT int sharena_struct_new(sharena_arena *a, sharena_id shape,
 /** The struct's shape id. */
 SHARENA_EXPORT int sharena_struct_shape(const sharena_arena *a, sharena_id st,
                                         sharena_id *shape);
+/** Read number field @p field (an index; sharena_shape_find() maps a name
+ * to it). @return 0, SHARENA_ESTALE, SHARENA_ETYPE (not a struct, or the
+ * field is not a number), SHARENA_ERANGE (no such field), SHARENA_ECORRUPT. */
 SHARENA_EXPORT int sharena_struct_get_number(const sharena_arena *a,
                                              sharena_id st, size_t field,
                                              double *out);
+/** Set number field @p field. Errors as sharena_struct_get_number(), and
+ * SHARENA_EROFS. */
 SHARENA_EXPORT int sharena_struct_set_number(sharena_arena *a, sharena_id st,
                                              size_t field, double v);
+/** Read boolean field @p field. Errors as sharena_struct_get_number(). */
 SHARENA_EXPORT int sharena_struct_get_bool(const sharena_arena *a,
                                            sharena_id st, size_t field,
                                            bool *out);
+/** Set boolean field @p field. Errors as sharena_struct_set_number(). */
 SHARENA_EXPORT int sharena_struct_set_bool(sharena_arena *a, sharena_id st,
                                            size_t field, bool v);
 /** Copy a string field out, as sharena_string_get(). */
@@ -469,6 +495,9 @@ SHARENA_EXPORT int sharena_struct_get_string(const sharena_arena *a,
                                              sharena_id st, size_t field,
                                              char *buf, size_t cap,
                                              size_t *len);
+/** Replace a string field's text (UTF-8, as sharena_string_set()).
+ * Errors as sharena_struct_set_number(), and SHARENA_EILSEQ, SHARENA_EFULL
+ * (the old text stays). */
 SHARENA_EXPORT int sharena_struct_set_string(sharena_arena *a, sharena_id st,
                                              size_t field, const char *s,
                                              size_t len);
@@ -662,6 +691,12 @@ SHARENA_EXPORT int sharena_owner_attach(sharena_arena *a, uint32_t slot);
  * @return 0, SHARENA_EINVAL, SHARENA_EROFS (read-only mapping).
  */
 SHARENA_EXPORT int sharena_clock_tick(sharena_arena *a);
+/**
+ * Broker side: client slot @p slot no longer uses this arena (it closed it
+ * or went away, and its locks were recovered first): clear its bit in the
+ * arena's live-slot set, so that a lock word still naming it counts as
+ * abandoned. @return 0, SHARENA_EINVAL (slot 0 or >= 65536), SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_owner_detach(sharena_arena *a, uint32_t slot);
 /**
  * Make the arena's live-slot set exactly @p live (@p nwords must be 1024:
