@@ -3,6 +3,9 @@
  * set, an allocation, a free, a drop and a handle-table growth. Afterwards
  * the next operation on the same objects succeeds, fsck reports a
  * consistent arena, and every value fully written before is still there. */
+#if SHARENA_CRASH_BROKER
+#include "broker_fixture.h"
+#endif
 #include "internal.h"
 #include "sharena.h"
 
@@ -36,6 +39,10 @@ struct point {
     int nth;
 };
 
+/* The writer reports each finished iteration of its first loop here, so
+ * that the test knows which of its own writes must have survived. */
+static int progress_fd = -1;
+
 static void workload(sharena_arena *a, sharena_id m, sharena_id v,
                      sharena_id s)
 {
@@ -54,6 +61,8 @@ static void workload(sharena_arena *a, sharena_id m, sharena_id v,
         }
         sharena_map_remove(a, m, "pre0", 4, NULL);
         sharena_map_set_number(a, m, "pre0", 4, 0);
+        if (progress_fd >= 0 && write(progress_fd, &i, sizeof i) != sizeof i)
+            _exit(3);
     }
     /* Removals that shift a probe chain depend on the arena's random hash
      * seed; with 300 keys in the table some chain certainly collides. */
@@ -69,10 +78,30 @@ static void workload(sharena_arena *a, sharena_id m, sharena_id v,
     }
 }
 
-static void run_point(const char *name, int nth)
+#if SHARENA_CRASH_BROKER
+/* The broker for the run_point variant through a broker. */
+static struct test_broker B;
+#endif
+
+/* Kill a writer at the @p nth time it reaches @p name, then check: the next
+ * operations succeed, fsck passes, what was written before is there, and
+ * so is what the writer itself finished. Locally, the dead writer is found
+ * by its pid; @p broker: the writer is a broker client of its own, and the
+ * broker marks and repairs what it held when its socket closes. */
+static void run_point_in(const char *name, int nth, bool broker)
 {
     sharena_arena *a;
-    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_conn *conn = NULL;
+    if (broker) {
+#if SHARENA_CRASH_BROKER
+        cr_assert_eq(test_broker_start(&B, NULL), 0);
+        cr_assert_eq(sharena_connect(B.socket, &conn), 0);
+        sharena_open_opts o = {.flags = SHARENA_CREATE};
+        cr_assert_eq(sharena_open(conn, "crash", &o, &a), 0);
+#endif
+    } else {
+        cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    }
     sharena_id m, v, s;
     cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
     cr_assert_eq(sharena_root_ensure(a, "v", SHARENA_T_VECTOR, 0, &v, NULL), 0);
@@ -83,19 +112,48 @@ static void run_point(const char *name, int nth)
         int n = sprintf(k, "pre%d", i);
         cr_assert_eq(sharena_map_set_number(a, m, k, (size_t)n, i), 0);
     }
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
     pid_t c = fork();
     cr_assert_neq(c, -1);
     if (c == 0) {
+        close(p[0]);
+        sharena_arena *wa = a;
+#if SHARENA_CRASH_BROKER
+        if (broker) {
+            /* a client of its own, on its own mapping */
+            sharena_conn *wc;
+            if (sharena_connect(B.socket, &wc) ||
+                sharena_open(wc, "crash", NULL, &wa))
+                _exit(2);
+        }
+#endif
+        progress_fd = p[1];
         target = name;
         when = nth;
         sharena__hook = kill_at;
-        workload(a, m, v, s);
+        workload(wa, m, v, s);
         _exit(0);
     }
+    close(p[1]);
     int st;
     cr_assert_eq(waitpid(c, &st, 0), c);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
               "the writer reached %s #%d and was killed there", name, nth);
+    int done = -1, i;
+    while (read(p[0], &i, sizeof i) == sizeof i)
+        done = i;
+    close(p[0]);
+    if (broker) {
+        /* the broker recovers the writer when it sees its socket close */
+        sharena_arena_stat bst = {0};
+        for (int k = 0; k < 500; k++) { /* a hang guard */
+            if (sharena_stat(conn, "crash", &bst) == 0 && bst.clients == 1)
+                break;
+            usleep(10000);
+        }
+        cr_assert_eq(bst.clients, 1, "the broker released the writer");
+    }
 
     /* The next process's operations succeed... */
     sharena_id x;
@@ -107,26 +165,51 @@ static void run_point(const char *name, int nth)
     sharena_fsck_report rep;
     cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0,
                  "fsck after a kill at %s #%d", name, nth);
-    /* ...and what was fully written before is still there. */
-    for (int i = 1; i < 5; i++) {
-        char k[16];
-        int n = sprintf(k, "pre%d", i);
+    /* ...what was fully written before is still there... */
+    for (int k = 1; k < 5; k++) {
+        char key[16];
+        int n = sprintf(key, "pre%d", k);
         sharena_id y;
         double d = -1;
-        cr_expect_eq(sharena_map_get(a, m, k, (size_t)n, &y), 0, "%s", k);
+        cr_expect_eq(sharena_map_get(a, m, key, (size_t)n, &y), 0, "%s", key);
         cr_expect_eq(sharena_number_get(a, y, &d), 0);
-        cr_expect_eq(d, i);
+        cr_expect_eq(d, k);
+    }
+    /* ...and so is what the writer finished: its keys k0..k<done> (those
+     * it removed again, every third, are absent) */
+    for (int k = 0; k <= done; k++) {
+        char key[16];
+        int n = sprintf(key, "k%d", k);
+        sharena_id y;
+        double d = -1;
+        int r = sharena_map_get(a, m, key, (size_t)n, &y);
+        if (k % 3 == 0) {
+            cr_expect_eq(r, SHARENA_ENOENT, "%s was removed", key);
+        } else {
+            cr_expect_eq(r, 0, "%s, written before the kill", key);
+            cr_expect_eq(sharena_number_get(a, y, &d), 0);
+            cr_expect_eq(d, k);
+        }
     }
     char buf[32];
     size_t len;
     cr_expect_eq(sharena_string_get(a, s, buf, sizeof buf, &len), 0);
     cr_expect_str_eq(buf, "z");
     sharena_arena_close(a);
+#if SHARENA_CRASH_BROKER
+    if (broker) {
+        sharena_disconnect(conn);
+        cr_expect_eq(test_broker_stop(&B), 0);
+    }
+#endif
 }
 
-ParameterizedTestParameters(crash, killed_at)
+static void run_point(const char *name, int nth)
 {
-    static struct point points[] = {
+    run_point_in(name, nth, false);
+}
+
+static struct point points[] = {
         {"alloc:split", 1},           {"alloc:split", 5},
         {"alloc:unlinked", 1},        {"alloc:unlinked", 6},
         {"free:merged-next", 1},      {"free:merged-next", 4},
@@ -140,7 +223,10 @@ ParameterizedTestParameters(crash, killed_at)
         {"string:swapped", 3},        {"drop:detached", 1},
         {"drop:detached", 4},         {"drop:killed", 1},
         {"drop:killed", 5},           {"table:chunk-allocated", 1},
-    };
+};
+
+ParameterizedTestParameters(crash, killed_at)
+{
     return cr_make_param_array(struct point, points,
                                sizeof points / sizeof points[0]);
 }
@@ -149,6 +235,21 @@ ParameterizedTest(struct point *p, crash, killed_at, .timeout = 30)
 {
     run_point(p->name, p->nth);
 }
+
+#if SHARENA_CRASH_BROKER
+/* The same points with the writer a broker client: the broker, not the
+ * next locker's pid check, finds the dead owner. */
+ParameterizedTestParameters(crash_broker, killed_at)
+{
+    return cr_make_param_array(struct point, points,
+                               sizeof points / sizeof points[0]);
+}
+
+ParameterizedTest(struct point *p, crash_broker, killed_at, .timeout = 60)
+{
+    run_point_in(p->name, p->nth, true);
+}
+#endif
 
 /* A writer dies holding a map's lock through sharena_lock(): the next
  * writer gets the lock (owner-died recovery) instead of hanging. */
