@@ -492,13 +492,23 @@ int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
     sharena_arena *a = (sharena_arena *)ca;
     if (a->readonly)
         return 0;
+    /* A reader never sleeps on a lock: one a live owner holds (a long
+     * write, or a word scribbled to name a live client) is left to it, and
+     * the reader goes on backing off until its SHARENA_EBUSY; only a dead
+     * owner's lock is taken over here, and its repair gives up on a busy
+     * arena lock the same way (the next writer finishes it). */
+    bool was = sharena__lock_nowait(true);
     int r = sharena__lock(a, &s->lock);
-    if (r == 1 || r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
+    if (r == 1 || r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY) {
+        sharena__lock_nowait(was);
         return 0; /* held by this thread already, or not taken */
+    }
     if (r == SHARENA_EOWNERDEAD && s->type && sharena__repair(a, s) < 0) {
         sharena__unlock_died(a, &s->lock, sharena__owner(a));
+        sharena__lock_nowait(was);
         return 0; /* the next locker tries again */
     }
+    sharena__lock_nowait(was);
     if (s->seq & 1)
         __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
     sharena__unlock(a, &s->lock);

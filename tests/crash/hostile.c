@@ -277,3 +277,37 @@ Test(hostile, scribbled_zero_value_is_corrupt)
     cr_assert_eq(sharena_vector_get(a, v, 0, &got, NULL), SHARENA_ECORRUPT);
     sharena_arena_close(a);
 }
+
+/* A lock word scribbled to name a live process that maps the arena, over
+ * an odd sequence counter, looks like a writer stopped mid-write: readers
+ * of a read-write mapping give up with SHARENA_EBUSY after their back-off
+ * instead of sleeping on the lock for as long as that process lives. */
+Test(hostile, reader_never_sleeps_on_a_live_owners_lock, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("hostile", 0, &a), 0);
+    sharena_id m, v, s;
+    populate(a, &m, &v, &s);
+    pid_t live = fork(); /* maps the arena; never touches it */
+    if (live == 0) {
+        pause();
+        _exit(0);
+    }
+    struct sharena__slot *sl = sharena__slot_at(a, sharena__id_slot(m));
+    __atomic_store_n(&sl->lock, SHARENA__LOCK_LOCAL | (uint32_t)live,
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&sl->seq, sl->seq | 1, __ATOMIC_RELEASE);
+    uint64_t n = 0;
+    sharena_id x;
+    cr_expect_eq(sharena_map_len(a, m, &n), SHARENA_EBUSY);
+    cr_expect_eq(sharena_map_get(a, m, "key1", 4, &x), SHARENA_EBUSY);
+    /* other objects are not affected */
+    cr_expect_eq(sharena_vector_len(a, v, &n), 0);
+    cr_expect_eq(n, KEYS);
+    kill(live, SIGKILL);
+    waitpid(live, NULL, 0);
+    /* its owner gone, the next reader takes the lock over and repairs */
+    cr_expect_eq(sharena_map_len(a, m, &n), 0);
+    cr_expect_eq(n, KEYS);
+    sharena_arena_close(a);
+}

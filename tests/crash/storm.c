@@ -530,8 +530,8 @@ static void restart_broker(pid_t *bpid, int pfd[2], double until)
     printf("storm: broker restarted\n");
     /* a new client on the new broker: create, write, and a second
      * connection meets the first by name */
-    sharena_conn *c1, *c2;
-    sharena_arena *a1, *a2;
+    sharena_conn *c1 = NULL, *c2 = NULL;
+    sharena_arena *a1 = NULL, *a2 = NULL, *old = NULL;
     sharena_open_opts oo = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
     sharena_id n;
     double d = 0;
@@ -552,9 +552,14 @@ static void restart_broker(pid_t *bpid, int pfd[2], double until)
         r = sharena_number_get(a2, n, &d);
     check(r == 0 && d == 42, "new clients meet on the new broker: %s",
           sharena_strerror(r));
-    r = sharena_open(c1, arena_name, NULL, &a2);
+    r = c1 ? sharena_open(c1, arena_name, NULL, &old) : SHARENA_ECONNREFUSED;
     check(r == SHARENA_ENOENT, "the old name is gone with the old broker: %s",
           sharena_strerror(r));
+    sharena_arena_close(old);
+    sharena_arena_close(a2);
+    sharena_arena_close(a1);
+    sharena_disconnect(c2);
+    sharena_disconnect(c1);
     /* the writers keep working on their mappings (no kills now) */
     while (now_s() < until) {
         struct timespec ts = {0, 20 * 1000 * 1000};
