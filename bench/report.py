@@ -533,9 +533,10 @@ def main() -> None:
     if wake.exists():
         w("## Wake-up latency")
         w("")
-        w("From [benchmarks-wake.md](benchmarks-wake.md) (`bench/wake/run.py`, its own "
-          "run): a writer's store to a waiter running in another process, against a "
-          "Unix-socket message between the same kinds of processes.")
+        w("From [benchmarks-wake.md](benchmarks-wake.md) (`bench/wake/run.py`, run by "
+          "`bench/run.sh` in the same invocation, after the tables above): a writer's "
+          "store to a waiter running in another process, against a Unix-socket message "
+          "between the same kinds of processes.")
         w("")
         md.extend(l for l in wake.read_text().splitlines() if l.startswith("|"))
         w("")

@@ -12,7 +12,9 @@
 # (scripts/setup-python.sh) with redis-py and matplotlib (pip).
 #
 # Every benchmark prints JSON lines; they are kept in build-bench/results/
-# and turned into the report by bench/report.py. Ratios in the report only
+# and turned into the report by bench/report.py. The wake-up latency run
+# (bench/wake/run.py) writes docs/benchmarks-wake.md, whose table the
+# report includes. Ratios in the report only
 # ever compare numbers measured in this one run. Takes ~3-4 minutes on 2
 # cores once set up; --quick (shorter timed runs) is for trying it out and
 # is not meant for the committed report.
@@ -61,7 +63,7 @@ redis=$(command -v redis-server || true)
 step "C build (Release, $build)"
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSHARENA_WERROR=ON \
   -DSHARENA_BUILD_TESTS=OFF -DSHARENA_BUILD_BENCH=ON >/dev/null
-cmake --build "$build" -j"$(nproc)" --target sharena_bench sharenad >/dev/null
+cmake --build "$build" -j"$(nproc)" --target sharena_bench sharenad sharena_static >/dev/null
 sharenad=$build/broker/sharenad
 
 # ---- Node: the addon and the seed package ----------------------------------
@@ -102,6 +104,13 @@ step "Node benchmark"
 step "Python benchmark"
 "$venv/bin/python" "$here/bench/python/bench.py" $quick --sharenad "$sharenad" \
   ${redis:+--redis-server "$redis"} >"$results/python.jsonl"
+
+step "wake-up latency (bench/wake/run.py)"
+if ((docs)); then
+  # writes docs/benchmarks-wake.md, whose table the report includes
+  SHARENA_WAKE_BUILD="$build" "$venv/bin/python" "$here/bench/wake/run.py" \
+    ${quick:+500} >&2
+fi
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$((SECONDS - start))

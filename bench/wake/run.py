@@ -1,7 +1,9 @@
 """bench/wake/run.py: wake-up latency of sharena waits across languages
 against a Unix-socket message between the same kind of processes, in one
-run. Writes docs/benchmarks-wake.md. Needs build/ (scripts/bootstrap.sh),
-the Node addon (scripts/setup-node.sh) and build/venv (setup-python.sh).
+run. Writes docs/benchmarks-wake.md. Needs build/ (scripts/bootstrap.sh; or
+$SHARENA_WAKE_BUILD, a build directory with lib/libsharena.a and
+broker/sharenad), the Node addon (scripts/setup-node.sh) and build/venv
+(setup-python.sh). bench/run.sh runs it with the other benchmarks.
 
     build/venv/bin/python bench/wake/run.py [N]
 """
@@ -18,6 +20,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+# the library and broker to measure: build/ by default; bench/run.sh passes
+# its Release build
+BUILD = Path(os.environ.get("SHARENA_WAKE_BUILD") or ROOT / "build")
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
 ROUNDS = 5
 
@@ -35,7 +40,7 @@ def mid(results):
 def build_c(tmp):
     exe = os.path.join(tmp, "wake")
     subprocess.run(["cc", "-O2", "-std=gnu11", f"-I{ROOT}/lib/include", str(HERE / "wake.c"),
-                    str(ROOT / "build" / "lib" / "libsharena.a"), "-lpthread", "-o", exe],
+                    str(BUILD / "lib" / "libsharena.a"), "-lpthread", "-o", exe],
                    check=True)
     return exe
 
@@ -64,7 +69,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sharena-wake.")
     exe = build_c(tmp)
     sock = os.path.join(tmp, "broker.sock")
-    broker = subprocess.Popen([str(ROOT / "build" / "broker" / "sharenad"), "--foreground",
+    broker = subprocess.Popen([str(BUILD / "broker" / "sharenad"), "--foreground",
                                "--socket", sock], stderr=subprocess.DEVNULL)
     while not os.path.exists(sock):
         time.sleep(0.01)
