@@ -639,6 +639,9 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
     c->uid = uid;
     c->gid = gid;
     c->pid = pid;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    c->since = now.tv_sec;
     if (b->epoll_fd >= 0) {
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
                                  .data.ptr = c};
@@ -851,6 +854,23 @@ int broker_init(struct broker *b)
     return 0;
 }
 
+/* A connection that has not said HELLO within --hello-timeout seconds is
+ * dropped: a peer that connects and never speaks holds no more than a
+ * descriptor (and a place in its uid's --max-clients) for that long. */
+static void drop_silent_peers(struct broker *b, time_t now)
+{
+    uint32_t limit = b->lim.hello_timeout ? b->lim.hello_timeout : 10;
+    for (struct client *c = b->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->slot || now - c->since < (time_t)limit)
+            continue;
+        broker_log(b, BLOG_INFO,
+                   "dropping a connection from pid %d (uid %u): no HELLO "
+                   "within %u s", (int)c->pid, (unsigned)c->uid, limit);
+        broker_drop_client(b, c);
+    }
+}
+
 /* Once a second, for every arena: advance its lock clock (lockers copy it
  * next to the locks they take, which is how `sharena locks` tells for how
  * long a lock has been held), and re-impose its live-slot set, which a
@@ -864,6 +884,7 @@ static void tick_clocks(struct broker *b)
     if (t.tv_sec == b->ticked_s)
         return;
     b->ticked_s = t.tv_sec;
+    drop_silent_peers(b, t.tv_sec);
     /* deleted arenas that clients still have open included */
     for (struct arena_rec *ar = b->all; ar; ar = ar->all_next) {
         sharena_clock_tick(ar->a);
@@ -889,9 +910,11 @@ int broker_run(struct broker *b)
             paused_s = b->ticked_s;
             resume_accepting(b);
         }
-        /* idle (no arena, listening): sleep until something happens */
+        /* idle (no arena, no connection, listening): sleep until something
+         * happens; else wake at least once a second for the upkeep */
         int n = epoll_wait(b->epoll_fd, evs, 64,
-                           b->all || b->accept_paused ? 1000 : -1);
+                           b->all || b->clients || b->accept_paused ? 1000
+                                                                    : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/types.h>
 
 #include "proto.h"
@@ -17,6 +18,7 @@ struct broker_limits {
     uint64_t max_capacity;  /* total capacity of a uid's arenas, bytes */
     uint32_t max_clients;   /* connections per uid */
     uint32_t max_conns;     /* connections in all */
+    uint32_t hello_timeout; /* seconds a connection may stay without HELLO */
 };
 
 struct arena_rec {
@@ -58,6 +60,7 @@ struct client {
     char (*allowed)[SHARENA_NAME_MAX + 1];
     struct open_rec *opens;
     uint32_t nopens, capopens;
+    time_t since; /* CLOCK_MONOTONIC_COARSE seconds when it connected */
     struct client *next, *prev;
 };
 

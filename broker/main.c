@@ -39,6 +39,8 @@ static const char usage[] =
     "  --max-capacity SIZE  total capacity of one user's arenas (default 1T;\n"
     "                       suffixes K, M, G, T)\n"
     "  --max-clients N      connections per user (default 1024)\n"
+    "  --hello-timeout S    drop a connection that has not said HELLO after S\n"
+    "                       seconds (default 10)\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
     "  --log-level LEVEL    silent, error, warning, info (default) or debug:\n"
     "                       one line per event on stderr (in the background\n"
@@ -214,6 +216,7 @@ int main(int argc, char **argv, char **envp)
         {"max-arenas", required_argument, 0, 'a'},
         {"max-capacity", required_argument, 0, 'c'},
         {"max-clients", required_argument, 0, 'n'},
+        {"hello-timeout", required_argument, 0, 'H'},
         {"no-sandbox", no_argument, 0, 'S'},
         {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
@@ -228,7 +231,8 @@ int main(int argc, char **argv, char **envp)
     b.lim = (struct broker_limits){.max_arenas = 1024,
                                    .max_capacity = UINT64_C(1) << 40,
                                    .max_clients = 1024,
-                                   .max_conns = 8192};
+                                   .max_conns = 8192,
+                                   .hello_timeout = 10};
     const char *sock = NULL, *policy = NULL, *pidpath = NULL;
     bool foreground = false, sandbox = true;
     int o;
@@ -253,6 +257,11 @@ int main(int argc, char **argv, char **envp)
             break;
         case 'n':
             if (parse_u32(optarg, &b.lim.max_clients) < 0)
+                goto bad;
+            break;
+        case 'H':
+            if (parse_u32(optarg, &b.lim.hello_timeout) < 0 ||
+                b.lim.hello_timeout == 0)
                 goto bad;
             break;
         case 'c':
@@ -401,6 +410,6 @@ int main(int argc, char **argv, char **envp)
     return r < 0 ? 1 : 0;
 bad:
     fprintf(stderr, "sharenad: bad value for --%s: '%s'\n",
-            opts[o == 'a' ? 4 : o == 'c' ? 5 : 6].name, optarg);
+            opts[o == 'a' ? 4 : o == 'c' ? 5 : o == 'n' ? 6 : 7].name, optarg);
     return 1;
 }
