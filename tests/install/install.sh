@@ -17,7 +17,15 @@ libdir=$(dirname "$(find "$prefix" -name 'libsharena.so*' | head -1)")
 [ -e "$libdir/libsharena.a" ] || fail "static library not installed"
 [ -e "$libdir/pkgconfig/sharena.pc" ] || fail "sharena.pc not installed"
 [ -e "$libdir/cmake/sharena/sharenaConfig.cmake" ] || fail "CMake package not installed"
-find "$prefix" -name 'sharenad.service' | grep -q . || fail "systemd units not installed"
+for unit in user/sharenad.service user/sharenad.socket system/sharenad.service \
+            system/sharenad.socket; do
+  [ -e "$prefix/lib/systemd/$unit" ] || fail "systemd unit $unit not installed"
+done
+# (ExecStart names the configured prefix's sharenad, not this --prefix's)
+grep -q "^ExecStart=/.*/sharenad --foreground" "$prefix/lib/systemd/system/sharenad.service" ||
+  fail "the system unit does not run sharenad"
+grep -q "ListenSequentialPacket=/run/sharena/broker.sock" \
+  "$prefix/lib/systemd/system/sharenad.socket" || fail "system socket path"
 "$prefix/bin/sharena" --help | grep -q 'usage: sharena' || fail "sharena --help"
 "$prefix/bin/sharenad" --help 2>&1 | grep -qi 'usage' || fail "sharenad --help"
 
