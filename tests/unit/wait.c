@@ -1,0 +1,233 @@
+/* Unit tests of change waits in C (wait.c): sharena_wait() and
+ * sharena_wait_any() return the new version when another process writes,
+ * SHARENA_ETIMEDOUT when nobody does, SHARENA_ESTALE when the object is
+ * dropped (while waiting, or before), SHARENA_ECLOSED when another thread
+ * closes the arena; a read-only handle waits too, and no write is lost
+ * between a read and the next wait. Each Criterion test is a process. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sharena.h"
+
+/* a hang bound for waits that must end, not a latency threshold */
+#define LONG_NS (20ll * 1000 * 1000 * 1000)
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static sharena_arena *arena(void)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("wait", 0, &a), 0);
+    return a;
+}
+
+/* A child process writes @p n times to number @p id, @p gap_ms apart. */
+static pid_t writer(sharena_arena *a, sharena_id id, int n, int gap_ms)
+{
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        for (int i = 1; i <= n; i++) {
+            sleep_ms(gap_ms);
+            if (sharena_number_set(a, id, i))
+                _exit(1);
+        }
+        _exit(0);
+    }
+    return pid;
+}
+
+static void reap(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+Test(wait, another_process_write_wakes_the_waiter)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    uint64_t v0, v;
+    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    pid_t w = writer(a, n, 1, 50);
+    cr_assert_eq(sharena_wait(a, n, v0, LONG_NS, &v), 0);
+    cr_expect_gt(v, v0);
+    double d = 0;
+    cr_expect_eq(sharena_number_get(a, n, &d), 0);
+    cr_expect_eq(d, 1, "the write that woke it is visible");
+    reap(w);
+    /* a version already past @p last returns at once */
+    cr_expect_eq(sharena_wait(a, n, v0, 0, &v), 0);
+    /* last 0: the current version, at once */
+    uint64_t cur;
+    cr_expect_eq(sharena_wait(a, n, 0, 0, &cur), 0);
+    cr_expect_eq(cur, v);
+    sharena_arena_close(a);
+}
+
+Test(wait, nobody_writes_times_out)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    uint64_t v0, v = 0, any;
+    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_expect_eq(sharena_wait(a, n, v0, 20 * 1000 * 1000, &v),
+                 SHARENA_ETIMEDOUT);
+    cr_assert_eq(sharena_arena_version(a, &any), 0);
+    cr_expect_eq(sharena_wait_any(a, any, 20 * 1000 * 1000, &v),
+                 SHARENA_ETIMEDOUT);
+    sharena_arena_close(a);
+}
+
+Test(wait, arena_wide_wait_sees_any_object)
+{
+    sharena_arena *a = arena();
+    sharena_id n, m;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    uint64_t any, v;
+    cr_assert_eq(sharena_arena_version(a, &any), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sleep_ms(50);
+        _exit(sharena_map_set_number(a, m, "k", 1, 1) ? 1 : 0);
+    }
+    cr_assert_eq(sharena_wait_any(a, any, LONG_NS, &v), 0);
+    cr_expect_neq(v, any);
+    reap(pid);
+    sharena_arena_close(a);
+}
+
+Test(wait, dropped_object_is_stale)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    uint64_t v0, v;
+    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sleep_ms(50);
+        _exit(sharena_drop(a, n, 0) ? 1 : 0);
+    }
+    cr_expect_eq(sharena_wait(a, n, v0, LONG_NS, &v), SHARENA_ESTALE,
+                 "dropped while waiting");
+    reap(pid);
+    cr_expect_eq(sharena_wait(a, n, v0, LONG_NS, &v), SHARENA_ESTALE,
+                 "dropped before");
+    /* the slot reused by another object: the old id stays stale */
+    sharena_id again;
+    cr_assert_eq(sharena_number_new(a, 5, &again), 0);
+    cr_expect_eq(sharena_wait(a, n, 0, 0, &v), SHARENA_ESTALE);
+    sharena_arena_close(a);
+}
+
+struct closer {
+    sharena_arena *a;
+    int ms;
+};
+
+static void *close_later(void *p)
+{
+    struct closer *c = p;
+    sleep_ms(c->ms);
+    sharena_arena_close(c->a);
+    return NULL;
+}
+
+/* Closing a handle wakes the waits on it (in other threads) with
+ * SHARENA_ECLOSED; close returns once they have left. */
+Test(wait, closing_the_arena_ends_its_waits)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    uint64_t v0, v;
+    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    struct closer c = {a, 100};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, close_later, &c), 0);
+    cr_expect_eq(sharena_wait(a, n, v0, LONG_NS, &v), SHARENA_ECLOSED);
+    pthread_join(t, NULL);
+}
+
+Test(wait, arena_wide_wait_ends_on_close_too)
+{
+    sharena_arena *a = arena();
+    uint64_t any, v;
+    cr_assert_eq(sharena_arena_version(a, &any), 0);
+    struct closer c = {a, 100};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, close_later, &c), 0);
+    cr_expect_eq(sharena_wait_any(a, any, LONG_NS, &v), SHARENA_ECLOSED);
+    pthread_join(t, NULL);
+}
+
+/* A read-only handle of the same memfd cannot register as a waiter (it
+ * cannot write the arena), so it polls; it still sees every change. */
+Test(wait, read_only_handle_waits_too)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    sharena_arena *ro;
+    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), SHARENA_READONLY,
+                                       &ro),
+                 0);
+    cr_assert(sharena_arena_readonly(ro));
+    uint64_t v0, v;
+    cr_assert_eq(sharena_version(ro, n, &v0), 0);
+    pid_t w = writer(a, n, 1, 50);
+    cr_assert_eq(sharena_wait(ro, n, v0, LONG_NS, &v), 0);
+    cr_expect_gt(v, v0);
+    double d = 0;
+    cr_expect_eq(sharena_number_get(ro, n, &d), 0);
+    cr_expect_eq(d, 1);
+    reap(w);
+    cr_expect_eq(sharena_wait(ro, n, v, 20 * 1000 * 1000, &v),
+                 SHARENA_ETIMEDOUT);
+    sharena_arena_close(ro);
+    sharena_arena_close(a);
+}
+
+/* Read, then wait from the version read: a write between the two is never
+ * slept through (5,000 writes, the reader ends on the last value without
+ * a timed-out wait while writes were pending). */
+Test(wait, no_write_is_lost_between_read_and_wait, .timeout = 120)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    enum { N = 5000 };
+    pid_t w = writer(a, n, N, 0);
+    uint64_t v;
+    cr_assert_eq(sharena_version(a, n, &v), 0);
+    double d = 0;
+    int lost = 0;
+    while (d < N) {
+        cr_assert_eq(sharena_number_get(a, n, &d), 0);
+        if (d >= N)
+            break;
+        int r = sharena_wait(a, n, v, LONG_NS, &v);
+        if (r == SHARENA_ETIMEDOUT)
+            lost++;
+        else
+            cr_assert_eq(r, 0, "%s", sharena_strerror(r));
+    }
+    cr_expect_eq(d, N);
+    cr_expect_eq(lost, 0);
+    reap(w);
+    sharena_arena_close(a);
+}
