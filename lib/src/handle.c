@@ -30,7 +30,8 @@ void sharena__chunks_sync(sharena_arena *a)
     }
 }
 
-struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index)
+struct sharena__slot *sharena__slot_at_slow(const sharena_arena *a,
+                                            uint64_t index)
 {
     if (SHARENA__UNLIKELY(index == 0))
         return NULL;

@@ -144,8 +144,29 @@ int sharena__arena_recover_locked(sharena_arena *a);
 /* Slot pointer -> slot number (0 if not in a cached chunk). */
 uint32_t sharena__slot_index(const sharena_arena *a,
                              const struct sharena__slot *s);
-/* Slot number -> slot pointer (NULL if never allocated or corrupt). */
-struct sharena__slot *sharena__slot_at(const sharena_arena *a, uint64_t index);
+/* Slot number -> slot pointer (NULL if never allocated or corrupt). Every
+ * id lookup starts here, twice per lock+unlock: the common case (the chunk
+ * cached, no new layout epoch) is inline; the rest is handle.c's. */
+struct sharena__slot *sharena__slot_at_slow(const sharena_arena *a,
+                                            uint64_t index);
+static inline struct sharena__slot *sharena__slot_at(const sharena_arena *a,
+                                                     uint64_t index)
+{
+    uint64_t j = index / SHARENA__SLOT_CHUNK0 + 1;
+    unsigned k = 63u - (unsigned)__builtin_clzll(j);
+    if (SHARENA__LIKELY(index != 0 && k < SHARENA__SLOT_CHUNKS) &&
+        SHARENA__LIKELY(
+            __atomic_load_n(&sharena__hdr(a)->layout_epoch,
+                            __ATOMIC_ACQUIRE) ==
+            __atomic_load_n(&a->chunk_epoch, __ATOMIC_RELAXED))) {
+        struct sharena__slot *c =
+            __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
+        if (SHARENA__LIKELY(c != NULL))
+            return &c[index - (uint64_t)SHARENA__SLOT_CHUNK0 *
+                                  ((UINT64_C(1) << k) - 1)];
+    }
+    return sharena__slot_at_slow(a, index);
+}
 
 /* Resolve @p id: checks slot range, generation (ESTALE), and, unless
  * @p type is 0, the type (ETYPE). */
