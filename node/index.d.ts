@@ -258,10 +258,17 @@ export declare class Arena {
   /** A ref of the right class for an existing object id.
    * @throws ENOENT, ESTALE, ETYPE (a shape). */
   ref(id: number): AnyRef;
+  /** The object at `path` (`root/key/0/key`: map keys and vector indexes
+   * separated by '/', a backslash escapes, a negative index counts from the
+   * end; the CLI's PATH syntax).
+   * @throws ENOENT (nothing there), ETYPE (a component under a value that is
+   * not a map or a vector), EINVAL (an empty component, an index that is not
+   * a number). */
+  resolve(path: string): AnyRef;
 
   /**
-   * Call `callback` after each change of `target` (a ref; a root name: the
-   * object bound there now; null: anything in the arena). When the target
+   * Call `callback` after each change of `target` (a ref; a path, see
+   * resolve(): the object there now; null: anything in the arena). When the target
    * is dropped, the callback gets `{ ref, error }` once and the watch ends.
    * Returns the unsubscribe function. Watches do not keep the process alive
    * unless `{ keepAlive: true }`.

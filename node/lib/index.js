@@ -190,8 +190,41 @@ class Arena {
   }
 
   /**
+   * The ref at `path`: a root name, then map keys and vector indexes
+   * separated by '/' (`config/servers/0/host`), the CLI's PATH syntax:
+   * a backslash escapes the next character (`a\\/b` is the key "a/b"), a
+   * leading '/' is ignored, a vector index may be negative (-1: the last).
+   * ENOENT when something along it is missing, ETYPE when a component
+   * would go into a value that is not a map or a vector.
+   */
+  resolve(path, op = 'arena.resolve') {
+    const parts = splitPath(path, op);
+    let ref = this.root(parts[0]);
+    if (!ref) throw error('ENOENT', `${op}: no root named '${parts[0]}'`);
+    for (let i = 1; i < parts.length; i++) {
+      const at = parts.slice(0, i).join('/');
+      let next;
+      if (ref instanceof MapRef) {
+        next = ref.get(parts[i]);
+      } else if (ref instanceof VectorRef) {
+        if (!/^-?[0-9]+$/.test(parts[i])) {
+          throw error('EINVAL', `${op}: '${parts[i]}' under vector '${at}' is not an index`);
+        }
+        next = ref.at(Number(parts[i]));
+      } else {
+        throw error('ETYPE', `${op}: '${at}' is a ${ref.constructor.name}, not a map or a vector: watch it whole`);
+      }
+      if (next === undefined) {
+        throw error('ENOENT', `${op}: nothing at '${parts.slice(0, i + 1).join('/')}'`);
+      }
+      ref = next;
+    }
+    return ref;
+  }
+
+  /**
    * Call `callback({ ref, version })` after each change of `target` (a ref,
-   * or a root name: the object bound there now), or of anything in the arena
+   * or a path: the object there now, see resolve()), or of anything in the arena
    * when `target` is null. When the target is dropped, the callback gets
    * `{ ref, error }` once and the watch ends. Returns the unsubscribe
    * function. Watches do not keep the process alive unless
@@ -204,8 +237,7 @@ class Arena {
     }
     let ref = null;
     if (typeof target === 'string') {
-      ref = this.root(target);
-      if (!ref) throw error('ENOENT', `arena.watch: no root named '${target}'`);
+      ref = this.resolve(target, 'arena.watch');
     } else if (target != null) {
       ref = checkRef(target, this, 'arena.watch');
     }
@@ -222,6 +254,32 @@ class Arena {
   [util.inspect.custom]() {
     return `Arena { name: ${JSON.stringify(this.name)}${this.closed ? ', closed' : ''} }`;
   }
+}
+
+/* PATH = ROOT[/KEY-or-INDEX...], as tools/cli/path.c parses it. */
+function splitPath(path, op) {
+  if (typeof path !== 'string') {
+    throw error('EINVAL', `${op}: a path must be a string`, TypeError);
+  }
+  const parts = [];
+  let cur = '';
+  let i = path.startsWith('/') ? 1 : 0;
+  for (; i < path.length; i++) {
+    const c = path[i];
+    if (c === '\\' && i + 1 < path.length) {
+      cur += path[++i];
+    } else if (c === '/') {
+      parts.push(cur);
+      cur = '';
+    } else {
+      cur += c;
+    }
+  }
+  parts.push(cur);
+  if (parts.some((p) => p === '')) {
+    throw error('EINVAL', `${op}: '${path}' has an empty component`);
+  }
+  return parts;
 }
 
 function checkName(name) {

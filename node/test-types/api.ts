@@ -78,6 +78,8 @@ export async function main(fd: number, socket: string): Promise<void> {
   }, { keepAlive: true })
   is<typeof stop, () => void>()
   arena.watch('config', (ev) => { is<typeof ev.ref, AnyRef>() })
+  arena.watch('config/servers/0', (ev) => { is<typeof ev.ref, AnyRef>() })
+  is<ReturnType<typeof arena.resolve>, AnyRef>()
   arena.watch(null, (ev) => { is<typeof ev.ref, null>() })
   // @ts-expect-error: the version is there only when no error is
   arena.watch(counter, (ev) => ev.version.toFixed())

@@ -176,3 +176,44 @@ function errorsCode(name) {
   for (const [code, c] of errors.codes) if (c.name === name) return code;
   throw new Error(`no code ${name}`);
 }
+
+test('arena.resolve() and watch(path) follow map keys and vector indexes like the CLI', async () => {
+  const { defaultArena } = require('..');
+  const cfg = defaultArena.map('watch-path-cfg');
+  cfg.set('servers', [{ host: 'a', port: 1 }, { host: 'b', port: 2 }]);
+  cfg.set('a/b', { deep: 'x' });
+  assert.strictEqual(defaultArena.resolve('watch-path-cfg/servers/1/host').obtainValue(), 'b');
+  assert.strictEqual(defaultArena.resolve('/watch-path-cfg/servers/-1/port').obtainValue(), 2);
+  assert.strictEqual(defaultArena.resolve('watch-path-cfg/a\\/b/deep').obtainValue(), 'x');
+  assert.strictEqual(defaultArena.resolve('watch-path-cfg').id, cfg.id);
+  for (const [p, code] of [['watch-path-cfg/nothing', 'ENOENT'], ['no-such-root/x', 'ENOENT'],
+    ['watch-path-cfg/servers/7', 'ENOENT'], ['watch-path-cfg/servers/x', 'EINVAL'],
+    ['watch-path-cfg/servers/0/host/more', 'ETYPE'], ['watch-path-cfg//servers', 'EINVAL']]) {
+    assert.throws(() => defaultArena.resolve(p), (e) => e.code === code, p);
+    assert.throws(() => defaultArena.watch(p, () => {}), (e) => e.code === code, p);
+  }
+  // a watch on a path watches the object there now
+  const server = defaultArena.resolve('watch-path-cfg/servers/0');
+  let unsubscribe;
+  const seen = new Promise((resolve) => {
+    unsubscribe = defaultArena.watch('watch-path-cfg/servers/0', (ev) => resolve(ev), { keepAlive: true });
+  });
+  setTimeout(() => server.set('port', 8080), 5);
+  const ev = await seen;
+  unsubscribe();
+  assert.strictEqual(ev.ref.id, server.id);
+  assert.strictEqual(ev.ref.get('port').obtainValue(), 8080);
+  defaultArena.removeRoot('watch-path-cfg');
+});
+
+test('a pending arena.watch() does not keep the process alive either', () => {
+  const code = `
+    const { defaultArena } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    defaultArena.number('n');
+    defaultArena.watch('n', () => console.log('changed'));
+    defaultArena.watch(null, () => console.log('anything'));
+    console.log('end of script');`;
+  const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 20000 });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.strictEqual(r.stdout.trim(), 'end of script');
+});
