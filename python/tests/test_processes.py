@@ -158,13 +158,18 @@ def test_lock_wait_releases_the_gil(arena):
     assert m["x"] == 1.0
 
 
-def test_ctrl_c_interrupts_a_wait(arena):
+@pytest.mark.parametrize("what", ["arena", "ref"])
+def test_ctrl_c_interrupts_a_wait(arena, what):
+    """Ctrl-C ends arena.wait() and a ref's wait() (no timeout) with
+    KeyboardInterrupt."""
+    arena.map("ctrl-c")["n"] = 1
+    wait = "a.wait()" if what == "arena" else "a.map('ctrl-c').ref('n').wait()"
     code = textwrap.dedent(f"""
         import sharena
         a = sharena.open({arena.name!r}, socket={os.environ['SHARENA_SOCKET']!r})
         print("waiting", flush=True)
         try:
-            a.wait()
+            {wait}
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """)
