@@ -352,3 +352,68 @@ Test(values, layout_hash_mismatch_is_refused)
     cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(A), 0, &b), 0);
     sharena_arena_close(b);
 }
+
+/* Ownership (DESIGN 2): dropping a container drops the children it owns,
+ * at every depth, and leaves the ones it only refers to; with
+ * SHARENA_DROP_RECURSIVE every child goes; overwriting or removing an
+ * owned child frees it, a referenced one stays the caller's; a struct owns
+ * its string and bytes fields. */
+static bool live(sharena_id id)
+{
+    return sharena_type_of(A, id) > 0;
+}
+
+Test(values, ownership_of_children)
+{
+    sharena_id m, inner, owned, ref, deep, v;
+    cr_assert_eq(sharena_map_new(A, &m), 0);
+    cr_assert_eq(sharena_map_new(A, &inner), 0);
+    cr_assert_eq(sharena_string_new(A, "owned", 5, &owned), 0);
+    cr_assert_eq(sharena_string_new(A, "mine", 4, &ref), 0);
+    cr_assert_eq(sharena_number_new(A, 1, &deep), 0);
+    cr_assert_eq(sharena_map_set(A, inner, "deep", 4, deep, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(sharena_map_set(A, m, "inner", 5, inner, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(sharena_map_set(A, m, "owned", 5, owned, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(sharena_map_set(A, m, "ref", 3, ref, 0, NULL), 0);
+    cr_assert_eq(sharena_drop(A, m, 0), 0);
+    cr_expect(!live(m) && !live(inner) && !live(deep) && !live(owned),
+              "owned children go with their container, at every depth");
+    cr_expect(live(ref), "a child the container only refers to stays");
+    cr_expect_eq(sharena_type_of(A, owned), SHARENA_ESTALE);
+
+    /* recursive: the referenced child goes too */
+    cr_assert_eq(sharena_vector_new(A, &v), 0);
+    cr_assert_eq(sharena_vector_push(A, v, ref, 0), 0);
+    cr_assert_eq(sharena_drop(A, v, SHARENA_DROP_RECURSIVE), 0);
+    cr_expect(!live(v) && !live(ref));
+
+    /* overwrite and remove free an owned value, not a referenced one */
+    sharena_id a1, a2, r1, old;
+    cr_assert_eq(sharena_map_new(A, &m), 0);
+    cr_assert_eq(sharena_number_new(A, 1, &a1), 0);
+    cr_assert_eq(sharena_number_new(A, 2, &a2), 0);
+    cr_assert_eq(sharena_number_new(A, 3, &r1), 0);
+    cr_assert_eq(sharena_map_set(A, m, "k", 1, a1, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(sharena_map_set(A, m, "k", 1, a2, SHARENA_OWNED, &old), 0);
+    cr_expect(!live(a1), "an overwritten owned value is freed");
+    cr_assert_eq(sharena_map_set(A, m, "r", 1, r1, 0, NULL), 0);
+    cr_assert_eq(sharena_map_remove(A, m, "r", 1, NULL), 0);
+    cr_expect(live(r1), "a removed reference stays the caller's");
+    cr_assert_eq(sharena_map_remove(A, m, "k", 1, NULL), 0);
+    cr_expect(!live(a2), "a removed owned value is freed");
+    cr_assert_eq(sharena_drop(A, r1, 0), 0);
+    cr_assert_eq(sharena_drop(A, m, 0), 0);
+
+    /* a struct owns its string and bytes fields */
+    sharena_field_def f[] = {{"name", SHARENA_T_STRING, 0},
+                              {"blob", SHARENA_T_BYTES, 4}};
+    sharena_id shape, st, name_id, blob_id;
+    cr_assert_eq(sharena_shape_new(A, f, 2, &shape), 0);
+    cr_assert_eq(sharena_struct_new(A, shape, &st), 0);
+    cr_assert_eq(sharena_struct_field_id(A, st, 0, &name_id), 0);
+    cr_assert_eq(sharena_struct_field_id(A, st, 1, &blob_id), 0);
+    cr_assert_eq(sharena_drop(A, st, 0), 0);
+    cr_expect(!live(name_id) && !live(blob_id), "fields go with their struct");
+    cr_expect(live(shape), "the shape stays (others may use it)");
+    cr_assert_eq(sharena_drop(A, shape, 0), 0);
+}
