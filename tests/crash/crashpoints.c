@@ -335,17 +335,11 @@ static int held_locks(sharena_arena *a)
     return n;
 }
 
-/* A live writer stopped in the middle of a map insert (its key block
- * allocated, not yet linked, the map's seq odd) is a write in progress,
- * not damage: fsck and fsck --repair leave it alone and report the arena
- * consistent, and the writer finishes as if nothing happened. */
-Test(fsck_live, writer_mid_insert_is_busy_not_damage, .timeout = 30)
+/* A writer in a child process, stopped (SIGSTOP) in the middle of
+ * inserting "during" = 2 into @p m: its key block allocated, not linked,
+ * the map's seq odd and its lock held by a live process. */
+static pid_t stopped_inserter(sharena_arena *a, sharena_id m)
 {
-    sharena_arena *a;
-    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
-    sharena_id m;
-    cr_assert_eq(sharena_map_new(a, &m), 0);
-    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
     pid_t c = fork();
     cr_assert_neq(c, -1);
     if (c == 0) {
@@ -357,6 +351,35 @@ Test(fsck_live, writer_mid_insert_is_busy_not_damage, .timeout = 30)
     int st;
     cr_assert_eq(waitpid(c, &st, WUNTRACED), c);
     cr_assert(WIFSTOPPED(st), "the writer stopped inside its insert");
+    return c;
+}
+
+/* Let it go on: its insert completes, and the value is there. */
+static void finish_insert(sharena_arena *a, sharena_id m, pid_t c)
+{
+    int st;
+    kill(c, SIGCONT);
+    cr_assert_eq(waitpid(c, &st, 0), c);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the insert finished");
+    sharena_id x;
+    double d = 0;
+    cr_expect_eq(sharena_map_get(a, m, "during", 6, &x), 0);
+    cr_expect_eq(sharena_number_get(a, x, &d), 0);
+    cr_expect_eq(d, 2);
+}
+
+/* A live writer stopped in the middle of a map insert (its key block
+ * allocated, not yet linked, the map's seq odd) is a write in progress,
+ * not damage: fsck and fsck --repair leave it alone and report the arena
+ * consistent, and the writer finishes as if nothing happened. */
+Test(fsck_live, writer_mid_insert_is_busy_not_damage, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
+    pid_t c = stopped_inserter(a, m);
 
     sharena_fsck_report rep;
     cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0,
@@ -368,14 +391,8 @@ Test(fsck_live, writer_mid_insert_is_busy_not_damage, .timeout = 30)
                  0);
     cr_expect_eq(rep.repaired, 0, "--repair does not touch a live write");
 
-    kill(c, SIGCONT);
-    cr_assert_eq(waitpid(c, &st, 0), c);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the insert finished");
+    finish_insert(a, m, c);
     sharena_id x;
-    double d = 0;
-    cr_expect_eq(sharena_map_get(a, m, "during", 6, &x), 0);
-    cr_expect_eq(sharena_number_get(a, x, &d), 0);
-    cr_expect_eq(d, 2);
     cr_expect_eq(sharena_map_get(a, m, "before", 6, &x), 0);
     cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
     cr_expect_eq(rep.locks_held, 0);
@@ -479,17 +496,7 @@ Test(fsck_live, repair_elsewhere_keeps_a_live_write, .timeout = 30)
     cr_assert_eq(sharena_map_new(a, &m), 0);
     cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
     cr_assert_eq(sharena_bool_new(a, true, &b), 0);
-    pid_t c = fork();
-    cr_assert_neq(c, -1);
-    if (c == 0) {
-        target = "map:key-allocated";
-        when = 1;
-        sharena__hook = stop_at;
-        _exit(sharena_map_set_number(a, m, "during", 6, 2) == 0 ? 0 : 1);
-    }
-    int st;
-    cr_assert_eq(waitpid(c, &st, WUNTRACED), c);
-    cr_assert(WIFSTOPPED(st));
+    pid_t c = stopped_inserter(a, m);
     sharena__slot_at(a, sharena__id_slot(b))->word = 5;
     sharena_fsck_report rep;
     /* (no fsck_line: the bool is an expected problem, and Criterion counts
@@ -498,14 +505,7 @@ Test(fsck_live, repair_elsewhere_keeps_a_live_write, .timeout = 30)
     cr_expect_eq(rep.errors, 1, "the bool");
     cr_expect_eq(rep.repaired, 1);
     cr_expect_eq(rep.locks_held, 1);
-    kill(c, SIGCONT);
-    cr_assert_eq(waitpid(c, &st, 0), c);
-    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the insert finished");
-    sharena_id x;
-    double d = 0;
-    cr_expect_eq(sharena_map_get(a, m, "during", 6, &x), 0);
-    cr_expect_eq(sharena_number_get(a, x, &d), 0);
-    cr_expect_eq(d, 2);
+    finish_insert(a, m, c);
     cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
     sharena_arena_close(a);
 }
