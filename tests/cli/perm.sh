@@ -43,4 +43,7 @@ run 0 cli get open y
 out_is "from nobody"
 run 0 cli get shared x # nothing changed
 out_is "2"
+# nor may another user stop the broker
+run 1 as_nobody broker stop
+run 0 cli ls
 finish
