@@ -227,13 +227,17 @@ def analysis_for(what: str, rows) -> str | None:
     if "lock+unlock" in what:
         return (
             f"**lock+unlock** ({ns('c', 'lock_unlock'):.1f} ns; a pthread mutex pair "
-            f"{ns('c', 'lock_unlock', 'pthread mutex'):.1f} ns in the same run pays for the "
-            "same two atomic instructions): the difference is bookkeeping in "
-            "lib/src/lock.c; profile it with `perf record build-bench/bench/sharena_bench "
-            "--only lock_unlock`. The last time this target was missed (20 ns) the cause "
-            "was the per-thread held-lock list: global-dynamic TLS in the -fPIC library "
-            "made every function touching it call `__tls_get_addr`; commit ef58e20 made "
-            "it initial-exec (11 ns).")
+            f"{ns('c', 'lock_unlock', 'pthread mutex'):.1f} ns in the same run is no "
+            "measure of the floor: in a single-threaded process glibc takes and "
+            "releases it without the `lock` prefix). sharena's pair is two locked "
+            "read-modify-writes on a word other processes share (CAS, then exchange: "
+            "an unlock must see a waiter bit set in between) plus about 240 "
+            "instructions of id resolution, generation checks, the held-lock list and "
+            "the hold-time stamp (callgrind; `sharena__slot_at` inline since commit "
+            "31ec4c3 took 40 off). The same code measured 11-12 ns on this machine "
+            "in earlier runs and 16-19 ns in others: how fast the host runs locked "
+            "instructions moves more than the margin. Profile with `perf record "
+            "build-bench/bench/sharena_bench --only lock_unlock`.")
     if "the seed package" in what:
         floor = ns("node", "napi_floor", "napi-noop")
         num = ns("node", "number_get")
