@@ -315,10 +315,11 @@ static int ensure_own(sharena_conn *c)
         c->fd = -1;
         return r;
     }
-    /* Arenas mapped before the fork are not open on the new connection:
-     * each is attached to the new slot by its first lock in this process
-     * (sharena__conn_reslot), which tracks it again. */
-    c->narenas = 0;
+    /* Arenas mapped before the fork are not open on the new connection
+     * until their first lock in this process (sharena__conn_reslot) opens
+     * them there. They stay on the list all the same, so that
+     * sharena_disconnect() still detaches them (a CLOSE of one never
+     * re-opened gets an ERROR from the broker, which close ignores). */
     return 0;
 }
 
@@ -356,6 +357,9 @@ static int name_msg(struct sharena__msg_name *m, int type, const char *name)
 
 static int track(sharena_conn *c, sharena_arena *a)
 {
+    for (size_t i = 0; i < c->narenas; i++)
+        if (c->arenas[i] == a)
+            return 0; /* (re-opened after fork: already listed) */
     if (c->narenas == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 8;
         sharena_arena **n = realloc(c->arenas, ncap * sizeof(*n));

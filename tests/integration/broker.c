@@ -1404,3 +1404,38 @@ Test(broker, forked_child_locks_under_a_slot_the_broker_recovers)
     sharena_arena_close(a);
     sharena_disconnect(c);
 }
+
+/* A forked child that talks to the broker, then disconnects its copy of
+ * the connection, still has a usable arena: it locks as LOCAL | pid (no
+ * connection to get a slot through), and closing the arena touches no
+ * freed connection (ASan would see it). */
+Test(broker, forked_child_disconnects_then_locks_and_closes)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "fork-disc", 0);
+    sharena_id m;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_arena_stat st;
+        if (sharena_stat(c, "fork-disc", &st)) /* a connection of its own */
+            _exit(1);
+        sharena_disconnect(c);
+        if (sharena_map_set_number(a, m, "child", 5, 1))
+            _exit(2);
+        if (sharena_lock(a, m))
+            _exit(3);
+        uint32_t owner = 0;
+        sharena_locks(a, lock_owner_of, &owner);
+        if (!(owner & SHARENA_OWNER_LOCAL))
+            _exit(4);
+        sharena_unlock(a, m);
+        sharena_arena_close(a);
+        _exit(0);
+    }
+    cr_assert_eq(wait_child(pid), 0);
+    sharena_id x;
+    cr_assert_eq(sharena_map_get(a, m, "child", 5, &x), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
