@@ -23,6 +23,9 @@
  * check passes; prints a summary line "N passed, N failed". */
 #define _GNU_SOURCE
 #include "sharena.h"
+#if SHARENA_STORM_FIXTURE
+#include "broker_fixture.h"
+#endif
 
 #include <errno.h>
 #include <stdarg.h>
@@ -458,42 +461,11 @@ static void verify(sharena_arena *a, int nwriters)
 /* ---- a broker of our own (--sharenad) ------------------------------------ */
 
 static const char *opt_sharenad;
-static char broker_dir[64], broker_sock[128];
+#if SHARENA_STORM_FIXTURE
+static struct test_broker B; /* tests/support: private socket, restart */
+#endif
 
 #if SHARENA_STORM_BROKER
-static pid_t broker_start(void)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (devnull >= 0)
-            dup2(devnull, 2); /* its log: one line per recovered writer */
-        execl(opt_sharenad, "sharenad", "--foreground", "--socket",
-              broker_sock, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) { /* until it listens (a hang guard) */
-        sharena_conn *c;
-        if (sharena_connect(broker_sock, &c) == 0) {
-            sharena_disconnect(c);
-            return pid;
-        }
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    die("sharenad did not start", SHARENA_ECONNREFUSED);
-    return -1;
-}
-
-static int broker_stop(pid_t pid)
-{
-    int st = 0;
-    kill(pid, SIGTERM);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 /* Wait until the broker counts @p want clients of the arena (it recovers a
  * dead writer when it sees its socket close, after our waitpid). */
 static unsigned wait_clients(sharena_conn *conn, unsigned want)
@@ -520,13 +492,16 @@ static pid_t spawn_writer(int w, int pfd[2], uint64_t seq, unsigned seed)
 
 /* With --restart: the broker goes away and another comes; the writers go
  * on, a new client meets others on the new broker by name. */
-static void restart_broker(pid_t *bpid, int pfd[2], double until)
+static void restart_broker(int pfd[2], double until)
 {
-    int st = broker_stop(*bpid);
+#if SHARENA_STORM_FIXTURE
+    int st = test_broker_restart(&B);
     check(st == 0, "the first broker stopped cleanly (status %d)", st);
+    if (st < 0)
+        die("sharenad did not start again", SHARENA_ECONNREFUSED);
+#endif
     drain(pfd[0]);
     uint64_t before = completed;
-    *bpid = broker_start();
     printf("storm: broker restarted\n");
     /* a new client on the new broker: create, write, and a second
      * connection meets the first by name */
@@ -535,7 +510,7 @@ static void restart_broker(pid_t *bpid, int pfd[2], double until)
     sharena_open_opts oo = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
     sharena_id n;
     double d = 0;
-    int r = sharena_connect(broker_sock, &c1);
+    int r = sharena_connect(opt_socket, &c1);
     if (r == 0)
         r = sharena_open(c1, "after-restart", &oo, &a1);
     if (r == 0)
@@ -543,7 +518,7 @@ static void restart_broker(pid_t *bpid, int pfd[2], double until)
     if (r == 0)
         r = sharena_number_set(a1, n, 42);
     if (r == 0)
-        r = sharena_connect(broker_sock, &c2);
+        r = sharena_connect(opt_socket, &c2);
     if (r == 0)
         r = sharena_open(c2, "after-restart", NULL, &a2);
     if (r == 0)
@@ -611,18 +586,15 @@ int main(int argc, char **argv)
                         "--socket)\n");
         return 2;
     }
-    pid_t bpid = 0;
-#if !SHARENA_STORM_BROKER
+#if !SHARENA_STORM_FIXTURE
     if (opt_sharenad)
-        die("--sharenad", SHARENA_EINVAL); /* built without the client */
+        die("--sharenad", SHARENA_EINVAL); /* built without the broker */
 #else
     if (opt_sharenad) {
-        strcpy(broker_dir, "/tmp/sharena-storm.XXXXXX");
-        if (!mkdtemp(broker_dir))
-            die("mkdtemp", -errno);
-        snprintf(broker_sock, sizeof broker_sock, "%s/s", broker_dir);
-        opt_socket = broker_sock;
-        bpid = broker_start();
+        setenv("SHARENA_SHARENAD", opt_sharenad, 1); /* the fixture's */
+        if (test_broker_start(&B, NULL) < 0)
+            die("sharenad did not start", SHARENA_ECONNREFUSED);
+        opt_socket = B.socket;
     }
 #endif
     srand(seed);
@@ -694,7 +666,7 @@ int main(int argc, char **argv)
         unsigned n = wait_clients(conn, (unsigned)nwriters + 1);
         check(n == (unsigned)nwriters + 1,
               "before the restart, the broker counts %u clients", n);
-        restart_broker(&bpid, pfd, end);
+        restart_broker(pfd, end);
     }
 #endif
     for (int w = 0; w < nwriters; w++) {
@@ -737,12 +709,10 @@ int main(int argc, char **argv)
 #else
     (void)conn;
 #endif
-#if SHARENA_STORM_BROKER
-    if (bpid) {
-        int st = broker_stop(bpid);
+#if SHARENA_STORM_FIXTURE
+    if (opt_sharenad) {
+        int st = test_broker_stop(&B);
         check(st == 0, "the broker stopped cleanly (status %d)", st);
-        unlink(broker_sock);
-        rmdir(broker_dir);
     }
 #endif
     printf("%d passed, %d failed\n", passed, failed);

@@ -54,6 +54,16 @@ static sharena_arena *create(sharena_conn *c, const char *name, uint32_t mode)
     return a;
 }
 
+/* Connect, retrying while the broker has not yet seen that a place came
+ * free (a hang guard of ~5 s); NULL if it never lets us in. */
+static sharena_conn *conn_eventually(void)
+{
+    sharena_conn *c = NULL;
+    for (int i = 0; i < 500 && sharena_connect(B.socket, &c) != 0; i++)
+        usleep(10000);
+    return c;
+}
+
 static int wait_child(pid_t pid)
 {
     int st;
@@ -898,6 +908,19 @@ static int count_fds(pid_t pid)
     return n;
 }
 
+/* Wait (a hang guard of @p tries x 10 ms, not a timing check) until the
+ * broker holds no more descriptors than @p before; what it holds then. */
+static int broker_fds_back_to(int before, int tries)
+{
+    int now = 0;
+    for (int i = 0; i < tries; i++) {
+        if ((now = count_fds(B.pid)) <= before)
+            break;
+        usleep(10000);
+    }
+    return now;
+}
+
 /* 500 connections at once, some silent, some half-open: the broker keeps
  * serving, and once they are gone it holds no more descriptors than
  * before. */
@@ -925,15 +948,8 @@ Test(broker, many_and_silent_peers_leak_nothing)
     sharena_disconnect(other);
     for (int i = 0; i < N; i++)
         close(fds[i]);
-    /* the broker notices every close; wait for its fd count to come back
-     * (a hang guard of ~10 s, not a timing check) */
-    int now = 0;
-    for (int i = 0; i < 1000; i++) {
-        now = count_fds(B.pid);
-        if (now <= before)
-            break;
-        usleep(10000);
-    }
+    /* the broker notices every close */
+    int now = broker_fds_back_to(before, 1000);
     cr_assert_leq(now, before, "broker fds: %d before, %d after", before, now);
     cr_assert_eq(sharena_stat(c, "busy", &st), 0);
     sharena_arena_close(a);
@@ -1156,12 +1172,7 @@ Test(broker, bad_messages_after_hello_drop_only_their_sender)
         sharena_arena_stat st;
         cr_assert_eq(sharena_stat(good, "still", &st), 0, "case %d", i);
     }
-    int now = 0;
-    for (int i = 0; i < 500; i++) { /* a hang guard, not a timing check */
-        if ((now = count_fds(B.pid)) <= before)
-            break;
-        usleep(10000);
-    }
+    int now = broker_fds_back_to(before, 500);
     cr_assert_leq(now, before, "broker fds: %d before, %d after", before, now);
     sharena_arena_close(a);
     sharena_disconnect(good);
@@ -1281,9 +1292,7 @@ Test(broker_fds, out_of_descriptors_waits_without_spinning, .timeout = 60)
     for (int i = 0; i < N; i++)
         close(fds[i]);
     cr_assert_eq(prlimit(B.pid, RLIMIT_NOFILE, &old, NULL), 0);
-    sharena_conn *later = NULL;
-    for (int i = 0; i < 500 && sharena_connect(B.socket, &later) != 0; i++)
-        usleep(10000); /* a hang guard: it resumes within a second */
+    sharena_conn *later = conn_eventually(); /* it resumes within a second */
     cr_assert_not_null(later, "accepting again");
     sharena_disconnect(later);
     sharena_arena_close(a);
@@ -1306,9 +1315,7 @@ Test(broker_limits, delegated_connections_count, .timeout = 60)
     sharena_conn *extra;
     cr_assert_eq(sharena_connect(B.socket, &extra), SHARENA_ENOSPC);
     close(d1); /* gives its place back */
-    sharena_conn *later = NULL;
-    for (int i = 0; i < 500 && sharena_connect(B.socket, &later) != 0; i++)
-        usleep(10000); /* until the broker has seen the close (hang guard) */
+    sharena_conn *later = conn_eventually();
     cr_assert_not_null(later);
     sharena_disconnect(later);
     sharena_arena_close(a);
@@ -1392,12 +1399,8 @@ Test(broker, forked_child_locks_under_a_slot_the_broker_recovers)
     /* the broker marks it owner-died when it sees the child's socket close;
      * the parent's next write takes it over */
     cr_assert_eq(sharena_map_set_number(a, m, "after", 5, 1), 0);
-    for (int i = 0; i < 500; i++) { /* hang guard */
-        if (sharena_stat(c, "forked-lock", &st) == 0 && st.clients == 1)
-            break;
-        usleep(10000);
-    }
-    cr_expect_eq(st.clients, 1, "the child's open was released");
+    cr_expect_eq(test_broker_wait_clients(c, "forked-lock", 1), 1,
+                 "the child's open was released");
     cr_expect_eq(sharena_conn_slot(c), parent_slot);
     close(p[0]);
     close(p[1]);

@@ -1,6 +1,7 @@
 /* broker_fixture.c: see broker_fixture.h. */
 #define _GNU_SOURCE
 #include "broker_fixture.h"
+#include "sharena.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -34,24 +35,14 @@ static int can_connect(const char *path)
     return ok;
 }
 
-int test_broker_start(struct test_broker *b, ...)
+/* Start sharenad on b->socket with b->args and wait until it accepts. */
+static int spawn(struct test_broker *b)
 {
-    memset(b, 0, sizeof(*b));
-    strcpy(b->dir, "/tmp/sharena-test.XXXXXX");
-    if (!mkdtemp(b->dir)) {
-        perror("mkdtemp");
-        return -1;
-    }
-    snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
-    const char *argv[32] = {test_sharenad_path(), "--foreground", "--socket",
-                            b->socket};
+    const char *argv[4 + TEST_BROKER_MAX_ARGS + 1] = {
+        test_sharenad_path(), "--foreground", "--socket", b->socket};
     int argc = 4;
-    va_list ap;
-    va_start(ap, b);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && argc < 31)
-        argv[argc++] = a;
-    va_end(ap);
+    for (int i = 0; i < b->nargs; i++)
+        argv[argc++] = b->args[i];
     argv[argc] = NULL;
     b->pid = fork();
     if (b->pid < 0)
@@ -78,30 +69,78 @@ int test_broker_start(struct test_broker *b, ...)
         usleep(10000);
     }
     fprintf(stderr, "sharenad did not start listening on %s\n", b->socket);
-    test_broker_stop(b);
     return -1;
 }
 
-int test_broker_stop(struct test_broker *b)
+int test_broker_start(struct test_broker *b, ...)
+{
+    memset(b, 0, sizeof(*b));
+    strcpy(b->dir, "/tmp/sharena-test.XXXXXX");
+    if (!mkdtemp(b->dir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
+    va_list ap;
+    va_start(ap, b);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && b->nargs < TEST_BROKER_MAX_ARGS)
+        b->args[b->nargs++] = a;
+    va_end(ap);
+    if (spawn(b) < 0) {
+        test_broker_stop(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* SIGTERM, then SIGKILL after 5 s; the broker's exit status. */
+static int terminate(struct test_broker *b)
 {
     int status = 0;
     if (b->pid > 0) {
         kill(b->pid, SIGTERM);
-        for (int i = 0; i < 500; i++) {
+        int i;
+        for (i = 0; i < 500; i++) {
             if (waitpid(b->pid, &status, WNOHANG) == b->pid)
-                goto done;
+                break;
             usleep(10000);
         }
-        kill(b->pid, SIGKILL);
-        waitpid(b->pid, &status, 0);
+        if (i == 500) {
+            kill(b->pid, SIGKILL);
+            waitpid(b->pid, &status, 0);
+        }
     }
-done:
     b->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int test_broker_restart(struct test_broker *b)
+{
+    int status = terminate(b);
+    return spawn(b) < 0 ? -1 : status;
+}
+
+int test_broker_stop(struct test_broker *b)
+{
+    int status = terminate(b);
     if (b->dir[0]) {
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", b->dir);
     }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return status;
+}
+
+unsigned test_broker_wait_clients(struct sharena_conn *c, const char *name,
+                                  unsigned want)
+{
+    sharena_arena_stat st = {0};
+    for (int i = 0; i < 500; i++) {
+        if (sharena_stat(c, name, &st) == 0 && st.clients == want)
+            break;
+        usleep(10000);
+    }
+    return st.clients;
 }
