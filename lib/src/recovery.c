@@ -42,20 +42,26 @@ static bool mark_died(uint32_t *w, uint32_t owner)
     return false;
 }
 
-/* Take a lock whose owner died, without ever waiting: only when the word
- * still says DIED. */
-static bool take_died(sharena_arena *a, uint32_t *w)
+/* Take lock @p w if it still holds @p from, without ever waiting: it then
+ * names this process (keeping a waiters bit) and is on this thread's list
+ * of held locks, with its hold time stamped. */
+static bool take_if(sharena_arena *a, uint32_t *w, uint32_t from)
 {
-    uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-    if (!(v & SHARENA__LOCK_DIED))
-        return false;
-    uint32_t me = sharena__owner(a) | (v & SHARENA__LOCK_WAITERS);
-    if (!__atomic_compare_exchange_n(w, &v, me, false, __ATOMIC_ACQUIRE,
+    uint32_t me = sharena__owner(a) | (from & SHARENA__LOCK_WAITERS);
+    if (!__atomic_compare_exchange_n(w, &from, me, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return false;
     sharena__held_push(w);
     sharena__lock_stamp(a, w);
     return true;
+}
+
+/* Take a lock whose owner died, without ever waiting: only when the word
+ * still says DIED. */
+static bool take_died(sharena_arena *a, uint32_t *w)
+{
+    uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    return (v & SHARENA__LOCK_DIED) && take_if(a, w, v);
 }
 
 /* Repair what a dead owner left behind, now, instead of leaving it to the
@@ -335,19 +341,6 @@ static bool is_busy(const struct fsck *f, uint64_t index)
     return false;
 }
 
-/* Take a free lock without waiting (fsck holds the arena lock, which a
- * writer holding this one may be waiting for). */
-static bool try_take(sharena_arena *a, uint32_t *w)
-{
-    uint32_t zero = 0;
-    if (!__atomic_compare_exchange_n(w, &zero, sharena__owner(a), false,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-        return false;
-    sharena__held_push(w);
-    sharena__lock_stamp(a, w);
-    return true;
-}
-
 enum { CLAIM_BUSY, CLAIM_UNLOCKED, CLAIM_HELD, CLAIM_TAKEN_OVER };
 
 /* Before slot @p i is checked, its lock says whether it can be: a live
@@ -368,7 +361,9 @@ static int claim_slot(struct fsck *f, uint64_t i, struct sharena__slot *s)
     for (int tries = 0; !v && tries < 3; tries++) {
         if (a->readonly)
             return CLAIM_UNLOCKED;
-        if (try_take(a, w))
+        /* never wait: fsck holds the arena lock, which a writer holding
+         * this one may be waiting for */
+        if (take_if(a, w, 0))
             return CLAIM_HELD;
         v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
     }
