@@ -1442,3 +1442,25 @@ Test(broker, forked_child_disconnects_then_locks_and_closes)
     sharena_arena_close(a);
     sharena_disconnect(c);
 }
+
+/* The broker takes the hard limit on descriptors (at most 2^20) at
+ * start-up, whatever soft limit it inherits: the usual soft 1024 is what
+ * one uid's --max-clients alone allows. */
+Test(broker_fds, start_up_raises_the_soft_descriptor_limit, .timeout = 60)
+{
+    struct rlimit old, low;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_max < 1024)
+        cr_skip_test("hard descriptor limit %lu", (unsigned long)old.rlim_max);
+    low = (struct rlimit){256, old.rlim_max};
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int r = test_broker_start(&B, NULL); /* inherits the low soft limit */
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_eq(r, 0);
+    struct rlimit now;
+    cr_assert_eq(prlimit(B.pid, RLIMIT_NOFILE, NULL, &now), 0);
+    rlim_t want = old.rlim_max > (1u << 20) ? (1u << 20) : old.rlim_max;
+    cr_expect_eq(now.rlim_cur, want, "soft limit %lu, hard %lu",
+                 (unsigned long)now.rlim_cur, (unsigned long)now.rlim_max);
+    cr_expect_eq(test_broker_stop(&B), 0);
+}
