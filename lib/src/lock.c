@@ -487,28 +487,36 @@ bool sharena__read_backoff(unsigned attempt)
     return false;
 }
 
+/* How long a reader waits for an object's lock (sharena__read_settle). */
+#define READ_SETTLE_NS (1000ll * 1000 * 1000)
+
 int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
 {
     sharena_arena *a = (sharena_arena *)ca;
     if (a->readonly)
         return 0;
-    /* A reader never sleeps on a lock: one a live owner holds (a long
-     * write, or a word scribbled to name a live client) is left to it, and
-     * the reader goes on backing off until its SHARENA_EBUSY; only a dead
-     * owner's lock is taken over here, and its repair gives up on a busy
-     * arena lock the same way (the next writer finishes it). */
-    bool was = sharena__lock_nowait(true);
+    /* A reader waits for the lock, but never for long: writers that keep
+     * the counter odd hand it over within microseconds (without the wait a
+     * reader starves behind writers that never pause), while a live owner
+     * that does not let go (a stopped writer, or a word scribbled to name a
+     * live client) makes it give up after READ_SETTLE_NS and go on backing
+     * off until its SHARENA_EBUSY. A dead owner's lock is taken over and
+     * the object repaired, under the same bound. A caller's own deadline
+     * (fsck) stays when it is sooner. */
+    int64_t was = lock_deadline, bound = mono_ns() + READ_SETTLE_NS;
+    if (!was || was > bound)
+        lock_deadline = bound;
     int r = sharena__lock(a, &s->lock);
     if (r == 1 || r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY) {
-        sharena__lock_nowait(was);
+        lock_deadline = was;
         return 0; /* held by this thread already, or not taken */
     }
     if (r == SHARENA_EOWNERDEAD && s->type && sharena__repair(a, s) < 0) {
         sharena__unlock_died(a, &s->lock, sharena__owner(a));
-        sharena__lock_nowait(was);
+        lock_deadline = was;
         return 0; /* the next locker tries again */
     }
-    sharena__lock_nowait(was);
+    lock_deadline = was;
     if (s->seq & 1)
         __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
     sharena__unlock(a, &s->lock);
