@@ -61,6 +61,31 @@ sharena__rcmp(const void *x, const void *y, size_t n)
 #define sharena__rcmp memcmp
 #endif
 
+/* ---- loads from shared memory (DESIGN 10, docs/security.md) ---------------
+ * Any process that can write an arena may change any byte at any moment,
+ * between a check and a use included. So a field of the arena is read
+ * exactly once, through SHARENA__LD (a relaxed atomic load: the compiler may
+ * neither repeat nor split it), into a local; the local is validated, and
+ * only the local is used afterwards: pointers, lengths, loop bounds. A second
+ * read of the same field is a second SHARENA__LD, visible in review, and
+ * must be validated again. Plain `p->field` reads of arena memory are wrong
+ * outside code that holds the only copy (a block just allocated under the
+ * arena lock and not yet published).
+ *
+ * In a SHARENA_FUZZ_LOADS build (tests/fuzz) each SHARENA__LD may return a
+ * mutated value, to show that validation holds whatever a load returns.
+ * Lock words and sequence counters keep their own ordered atomics and are
+ * never mutated. SHARENA__ST is the matching store. */
+#ifdef SHARENA_FUZZ_LOADS
+uint64_t sharena__fuzz_load(uint64_t v, unsigned size);
+#define SHARENA__LD(f)                                                         \
+    ((__typeof__(f))sharena__fuzz_load(                                        \
+        (uint64_t)__atomic_load_n(&(f), __ATOMIC_RELAXED), sizeof(f)))
+#else
+#define SHARENA__LD(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+#endif
+#define SHARENA__ST(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+
 /* Process-local handle of a mapped arena. Bounds come from the mapping made
  * at open time, never from the (shared, untrusted) header afterwards. */
 struct sharena_arena {
