@@ -5,8 +5,15 @@
  * Blocks tile the heap exactly; each starts with struct sharena__block.
  * Crash safety: the physical chain (sizes) stays walkable after every single
  * 8-byte store, so sharena__alloc_rebuild() can recreate the free lists and
- * counters from a walk when a process died holding the arena lock. Free list
- * links are checked before use; a bad one yields SHARENA_ECORRUPT. */
+ * counters from a walk when a process died holding the arena lock.
+ *
+ * Hostile peers (docs/security.md) ignore the arena lock, so holding it
+ * proves nothing about what the heap says: a block header is loaded once
+ * (struct bhdr, through SHARENA__LD) and validated (block_load), and only
+ * the loaded copy is used; a free-list link is validated the same way
+ * before it is followed; bitmap bits are masked to the table's bounds
+ * before they index it; and every walk over blocks stops after the number
+ * of blocks that can fit in the heap, whatever the sizes say. */
 #include "internal.h"
 
 #include <fcntl.h>
@@ -23,37 +30,74 @@ static inline struct sharena__free_links *links(const sharena_arena *a,
     return (struct sharena__free_links *)(a->base + b +
                                           sizeof(struct sharena__block));
 }
-static inline uint64_t bsize(const sharena_arena *a, uint64_t b)
+
+/* A block header as loaded once from the arena. */
+struct bhdr {
+    uint64_t sf; /* size_flags */
+    uint64_t pp; /* prev_phys */
+};
+static inline uint64_t bh_size(struct bhdr x)
 {
-    return blk(a, b)->size_flags & SHARENA__BLOCK_SIZE_MASK;
+    return x.sf & SHARENA__BLOCK_SIZE_MASK;
 }
-static inline bool bfree(const sharena_arena *a, uint64_t b)
+static inline bool bh_free(struct bhdr x)
 {
-    return blk(a, b)->size_flags & SHARENA__BLOCK_FREE;
+    return x.sf & SHARENA__BLOCK_FREE;
 }
-static inline uint64_t bprev(const sharena_arena *a, uint64_t b)
+static inline uint64_t bh_prev(struct bhdr x)
 {
-    return blk(a, b)->prev_phys & SHARENA__BLOCK_OFF_MASK;
+    return x.pp & SHARENA__BLOCK_OFF_MASK;
 }
-static inline uint32_t btag(const sharena_arena *a, uint64_t b)
+static inline uint32_t bh_tag(struct bhdr x)
 {
-    const struct sharena__block *h = blk(a, b);
-    return (uint32_t)(h->size_flags >> SHARENA__BLOCK_TAG_SHIFT) |
-           (uint32_t)((h->prev_phys >> SHARENA__BLOCK_TAG_SHIFT) & 0xfff)
+    return (uint32_t)(x.sf >> SHARENA__BLOCK_TAG_SHIFT) |
+           (uint32_t)((x.pp >> SHARENA__BLOCK_TAG_SHIFT) & 0xfff)
                << SHARENA__BLOCK_TAG_LO_BITS;
 }
-/* Size and free flag in one store; the tag's low bits are kept. */
-static inline void set_size(sharena_arena *a, uint64_t b, uint64_t size,
-                            bool free)
+
+/* Most blocks a heap of this handle's size can hold: the bound of every
+ * walk over blocks or along a free list. */
+static inline uint64_t max_blocks(const sharena_arena *a)
 {
-    struct sharena__block *h = blk(a, b);
-    h->size_flags = (h->size_flags & ~(SHARENA__BLOCK_SIZE_MASK | 15)) |
-                    size | (free ? SHARENA__BLOCK_FREE : 0);
+    return (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
 }
-static inline void set_prev(sharena_arena *a, uint64_t b, uint64_t prev)
+
+/* Is @p b a plausible block position (inside the heap, aligned, with room
+ * for a header and the free links)? Then the header there may be loaded. */
+static inline bool block_pos_ok(const sharena_arena *a, uint64_t b)
 {
+    return b >= a->heap_start && b < a->heap_end && !(b & 15) &&
+           a->heap_end - b >= SHARENA__MIN_BLOCK;
+}
+
+/* Load the header at @p b once into *out and check it: a block inside the
+ * heap whose size is sane (>= MIN_BLOCK, a multiple of 16 by the mask, not
+ * past the heap's end). Only *out is used afterwards. */
+static bool block_load(const sharena_arena *a, uint64_t b, struct bhdr *out)
+{
+    if (!block_pos_ok(a, b))
+        return false;
     struct sharena__block *h = blk(a, b);
-    h->prev_phys = (h->prev_phys & ~SHARENA__BLOCK_OFF_MASK) | prev;
+    out->sf = SHARENA__LD(h->size_flags);
+    out->pp = SHARENA__LD(h->prev_phys);
+    uint64_t sz = bh_size(*out);
+    return sz >= SHARENA__MIN_BLOCK && sz <= a->heap_end - b;
+}
+
+/* Size and free flag in one store; the tag's low bits (from the loaded
+ * copy @p x) are kept. */
+static inline void set_size(sharena_arena *a, uint64_t b, struct bhdr x,
+                            uint64_t size, bool free)
+{
+    SHARENA__ST(blk(a, b)->size_flags,
+                (x.sf & ~(SHARENA__BLOCK_SIZE_MASK | 15)) | size |
+                    (free ? SHARENA__BLOCK_FREE : 0));
+}
+static inline void set_prev(sharena_arena *a, uint64_t b, struct bhdr x,
+                            uint64_t prev)
+{
+    SHARENA__ST(blk(a, b)->prev_phys,
+                (x.pp & ~SHARENA__BLOCK_OFF_MASK) | prev);
 }
 /* A whole new header: size, free flag, previous block, tag. */
 static inline void set_header(sharena_arena *a, uint64_t b, uint64_t size,
@@ -62,19 +106,9 @@ static inline void set_header(sharena_arena *a, uint64_t b, uint64_t size,
     struct sharena__block *h = blk(a, b);
     uint64_t lo = tag & ((1u << SHARENA__BLOCK_TAG_LO_BITS) - 1);
     uint64_t hi = tag >> SHARENA__BLOCK_TAG_LO_BITS;
-    h->prev_phys = prev | hi << SHARENA__BLOCK_TAG_SHIFT;
-    h->size_flags = size | (free ? SHARENA__BLOCK_FREE : 0) |
-                    lo << SHARENA__BLOCK_TAG_SHIFT;
-}
-
-/* A block header at @p b with a sane size inside the heap. */
-static bool block_ok(const sharena_arena *a, uint64_t b)
-{
-    if (b < a->heap_start || b >= a->heap_end || (b & 15) ||
-        a->heap_end - b < SHARENA__MIN_BLOCK)
-        return false;
-    uint64_t sz = bsize(a, b);
-    return sz >= SHARENA__MIN_BLOCK && sz <= a->heap_end - b;
+    SHARENA__ST(h->prev_phys, prev | hi << SHARENA__BLOCK_TAG_SHIFT);
+    SHARENA__ST(h->size_flags, size | (free ? SHARENA__BLOCK_FREE : 0) |
+                                   lo << SHARENA__BLOCK_TAG_SHIFT);
 }
 
 SHARENA__SEQLOCK_READER
@@ -84,7 +118,7 @@ uint64_t sharena__payload_size(const sharena_arena *a, uint64_t off)
                           (off & 15)))
         return 0;
     uint64_t b = off - 16;
-    uint64_t sf = __atomic_load_n(&blk(a, b)->size_flags, __ATOMIC_RELAXED);
+    uint64_t sf = SHARENA__LD(blk(a, b)->size_flags);
     uint64_t sz = sf & SHARENA__BLOCK_SIZE_MASK;
     if (SHARENA__UNLIKELY((sf & SHARENA__BLOCK_FREE) ||
                           sz < SHARENA__MIN_BLOCK || sz > a->heap_end - b))
@@ -109,44 +143,59 @@ static void mapping(uint64_t size, unsigned *fl, unsigned *sl)
     }
 }
 
-static void insert_free(sharena_arena *a, uint64_t b)
+/* Put block @p b (header @p x, validated, free) at the head of its list.
+ * The old head's back link is set only if it is a valid block. */
+static void insert_free(sharena_arena *a, uint64_t b, struct bhdr x)
 {
     struct sharena__header *h = sharena__hdr(a);
     unsigned fl, sl;
-    mapping(bsize(a, b), &fl, &sl);
-    uint64_t head = h->free_heads[fl][sl];
-    links(a, b)->next = head;
-    links(a, b)->prev = 0;
-    if (head && block_ok(a, head))
-        links(a, head)->prev = b;
-    h->free_heads[fl][sl] = b;
-    h->fl_bitmap |= UINT64_C(1) << fl;
-    h->sl_bitmap[fl] |= 1u << sl;
+    mapping(bh_size(x), &fl, &sl);
+    if (fl >= SHARENA__FL_COUNT || sl >= SHARENA__SL_COUNT)
+        return; /* cannot happen for a size inside the heap */
+    uint64_t head = SHARENA__LD(h->free_heads[fl][sl]);
+    struct bhdr hx;
+    if (head && !block_load(a, head, &hx))
+        head = 0; /* a scribbled head: the list starts over */
+    SHARENA__ST(links(a, b)->next, head);
+    SHARENA__ST(links(a, b)->prev, 0);
+    if (head)
+        SHARENA__ST(links(a, head)->prev, b);
+    SHARENA__ST(h->free_heads[fl][sl], b);
+    SHARENA__ST(h->fl_bitmap, SHARENA__LD(h->fl_bitmap) | UINT64_C(1) << fl);
+    SHARENA__ST(h->sl_bitmap[fl], SHARENA__LD(h->sl_bitmap[fl]) | 1u << sl);
 }
 
-static int remove_free(sharena_arena *a, uint64_t b)
+/* Unlink free block @p b (header @p x, validated). Its links are loaded
+ * once and must name free blocks; else SHARENA_ECORRUPT and nothing
+ * changed. */
+static int remove_free(sharena_arena *a, uint64_t b, struct bhdr x)
 {
     struct sharena__header *h = sharena__hdr(a);
     unsigned fl, sl;
-    mapping(bsize(a, b), &fl, &sl);
-    if (fl >= SHARENA__FL_COUNT)
+    mapping(bh_size(x), &fl, &sl);
+    if (fl >= SHARENA__FL_COUNT || sl >= SHARENA__SL_COUNT)
         return SHARENA_ECORRUPT;
-    uint64_t next = links(a, b)->next, prev = links(a, b)->prev;
-    if ((next && (!block_ok(a, next) || !bfree(a, next))) ||
-        (prev && (!block_ok(a, prev) || !bfree(a, prev))))
+    uint64_t next = SHARENA__LD(links(a, b)->next);
+    uint64_t prev = SHARENA__LD(links(a, b)->prev);
+    struct bhdr nx, px;
+    if ((next && (!block_load(a, next, &nx) || !bh_free(nx))) ||
+        (prev && (!block_load(a, prev, &px) || !bh_free(px))) ||
+        next == b || prev == b)
+        return SHARENA_ECORRUPT;
+    if (!prev && SHARENA__LD(h->free_heads[fl][sl]) != b)
         return SHARENA_ECORRUPT;
     if (next)
-        links(a, next)->prev = prev;
+        SHARENA__ST(links(a, next)->prev, prev);
     if (prev) {
-        links(a, prev)->next = next;
+        SHARENA__ST(links(a, prev)->next, next);
     } else {
-        if (h->free_heads[fl][sl] != b)
-            return SHARENA_ECORRUPT;
-        h->free_heads[fl][sl] = next;
+        SHARENA__ST(h->free_heads[fl][sl], next);
         if (!next) {
-            h->sl_bitmap[fl] &= ~(1u << sl);
-            if (!h->sl_bitmap[fl])
-                h->fl_bitmap &= ~(UINT64_C(1) << fl);
+            uint32_t slm = SHARENA__LD(h->sl_bitmap[fl]) & ~(1u << sl);
+            SHARENA__ST(h->sl_bitmap[fl], slm);
+            if (!(slm & ((1u << SHARENA__SL_COUNT) - 1)))
+                SHARENA__ST(h->fl_bitmap,
+                            SHARENA__LD(h->fl_bitmap) & ~(UINT64_C(1) << fl));
         }
     }
     return 0;
@@ -157,8 +206,9 @@ void sharena__alloc_init(sharena_arena *a)
     struct sharena__header *h = sharena__hdr(a);
     uint64_t b = a->heap_start;
     set_header(a, b, a->heap_end - b, true, 0, 0);
-    h->used_bytes = 0;
-    insert_free(a, b);
+    SHARENA__ST(h->used_bytes, 0);
+    /* (a fresh arena: this process holds the only copy) */
+    insert_free(a, b, (struct bhdr){(a->heap_end - b) | SHARENA__BLOCK_FREE, 0});
 }
 
 /* Round a request up to a block size and to the start of a class in which
@@ -180,43 +230,47 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
     if (fl >= SHARENA__FL_COUNT)
         return SHARENA_EFULL;
 
-    /* a scribbled bitmap may have bits past the second-level count */
+    /* bitmaps are masked to the table before they index it (a scribbled
+     * one may have bits past either level's count) */
     const uint32_t sl_valid = (uint32_t)((UINT64_C(1) << SHARENA__SL_COUNT) - 1);
-    uint32_t slmap = h->sl_bitmap[fl] & (~0u << sl) & sl_valid;
+    const uint64_t fl_valid = (UINT64_C(1) << SHARENA__FL_COUNT) - 1;
+    uint32_t slmap = SHARENA__LD(h->sl_bitmap[fl]) & (~0u << sl) & sl_valid;
     if (!slmap) {
-        uint64_t flmap = h->fl_bitmap & (~UINT64_C(0) << (fl + 1));
+        uint64_t flmap = SHARENA__LD(h->fl_bitmap) &
+                         (~UINT64_C(0) << (fl + 1)) & fl_valid;
         if (!flmap)
             return SHARENA_EFULL;
         fl = (unsigned)__builtin_ctzll(flmap);
-        if (fl >= SHARENA__FL_COUNT)
-            return SHARENA_ECORRUPT;
-        slmap = h->sl_bitmap[fl] & sl_valid;
+        slmap = SHARENA__LD(h->sl_bitmap[fl]) & sl_valid;
         if (!slmap)
             return SHARENA_ECORRUPT;
     }
     sl = (unsigned)__builtin_ctz(slmap);
-    uint64_t b = h->free_heads[fl][sl];
-    if (!block_ok(a, b) || !bfree(a, b) || bsize(a, b) < need)
+    uint64_t b = SHARENA__LD(h->free_heads[fl][sl]);
+    struct bhdr x;
+    if (!block_load(a, b, &x) || !bh_free(x) || bh_size(x) < need)
         return SHARENA_ECORRUPT;
-    int r = remove_free(a, b);
+    int r = remove_free(a, b, x);
     if (r)
         return r;
 
-    uint64_t sz = bsize(a, b);
+    uint64_t sz = bh_size(x);
     if (sz - need >= SHARENA__MIN_BLOCK) {
         uint64_t rem = b + need;
         set_header(a, rem, sz - need, true, b, 0);
         SHARENA__HOOK("alloc:split");
-        set_size(a, b, need, true);
+        set_size(a, b, x, need, true);
         uint64_t nx = rem + (sz - need);
-        if (nx < a->heap_end)
-            set_prev(a, nx, rem);
-        insert_free(a, rem);
+        struct bhdr nh;
+        if (nx < a->heap_end && block_load(a, nx, &nh))
+            set_prev(a, nx, nh, rem);
+        insert_free(a, rem,
+                    (struct bhdr){(sz - need) | SHARENA__BLOCK_FREE, b});
         sz = need;
     }
     SHARENA__HOOK("alloc:unlinked");
-    set_header(a, b, sz, false, bprev(a, b), tag); /* allocated */
-    h->used_bytes += sz;
+    set_header(a, b, sz, false, bh_prev(x), tag); /* allocated */
+    SHARENA__ST(h->used_bytes, SHARENA__LD(h->used_bytes) + sz);
     *off = b + 16;
     return 0;
 }
@@ -239,35 +293,41 @@ static void release_pages(sharena_arena *a, uint64_t b, uint64_t size)
 void sharena__free_locked(sharena_arena *a, uint64_t off)
 {
     struct sharena__header *h = sharena__hdr(a);
-    if (!sharena__payload_size(a, off))
+    struct bhdr x;
+    if (off < 16 || !block_load(a, off - 16, &x) || bh_free(x))
         return; /* not an allocated block: refuse to touch it */
     uint64_t b = off - 16;
-    uint64_t sz = bsize(a, b);
+    uint64_t sz = bh_size(x), prev = bh_prev(x);
     uint64_t freed = sz;
-    h->used_bytes -= sz < h->used_bytes ? sz : h->used_bytes;
+    uint64_t used = SHARENA__LD(h->used_bytes);
+    SHARENA__ST(h->used_bytes, used - (sz < used ? sz : used));
     /* Free first, in one store: whatever happens next, a walk of the heap
      * sees this block free and can merge it (alloc_rebuild). */
-    set_header(a, b, sz, true, bprev(a, b), 0);
+    set_header(a, b, sz, true, prev, 0);
+    x = (struct bhdr){sz | SHARENA__BLOCK_FREE, prev};
 
     uint64_t nx = b + sz;
-    if (nx < a->heap_end && block_ok(a, nx) && bfree(a, nx) &&
-        remove_free(a, nx) == 0) {
-        sz += bsize(a, nx);
-        set_size(a, b, sz, true); /* swallow next: one store */
+    struct bhdr nh;
+    if (nx < a->heap_end && block_load(a, nx, &nh) && bh_free(nh) &&
+        remove_free(a, nx, nh) == 0) {
+        sz += bh_size(nh);
+        set_size(a, b, x, sz, true); /* swallow next: one store */
         SHARENA__HOOK("free:merged-next");
     }
-    uint64_t pv = bprev(a, b);
-    if (b != a->heap_start && block_ok(a, pv) && pv + bsize(a, pv) == b &&
-        bfree(a, pv) && remove_free(a, pv) == 0) {
-        sz += bsize(a, pv);
-        set_size(a, pv, sz, true);
-        b = pv;
+    struct bhdr ph;
+    if (b != a->heap_start && block_load(a, prev, &ph) && prev < b &&
+        bh_size(ph) == b - prev && bh_free(ph) &&
+        remove_free(a, prev, ph) == 0) {
+        sz += bh_size(ph);
+        set_size(a, prev, ph, sz, true);
+        b = prev;
+        prev = bh_prev(ph);
     }
-    set_header(a, b, sz, true, bprev(a, b), 0);
+    set_header(a, b, sz, true, prev, 0);
     nx = b + sz;
-    if (nx < a->heap_end && block_ok(a, nx))
-        set_prev(a, nx, b);
-    insert_free(a, b);
+    if (nx < a->heap_end && block_load(a, nx, &nh))
+        set_prev(a, nx, nh, b);
+    insert_free(a, b, (struct bhdr){sz | SHARENA__BLOCK_FREE, prev});
     if (freed >= RELEASE_MIN)
         release_pages(a, b, sz);
 }
@@ -291,37 +351,53 @@ void sharena__free(sharena_arena *a, uint64_t off)
     sharena__arena_unlock(a);
 }
 
+/* Both passes walk at most max_blocks() blocks and load each header once:
+ * a size that a peer flips to 0 (or anything else) between the passes ends
+ * the walk with SHARENA_ECORRUPT, never a loop. */
 int sharena__alloc_rebuild(sharena_arena *a)
 {
     struct sharena__header *h = sharena__hdr(a);
-    h->fl_bitmap = 0;
+    SHARENA__ST(h->fl_bitmap, 0);
     memset(h->sl_bitmap, 0, sizeof h->sl_bitmap);
     memset(h->free_heads, 0, sizeof h->free_heads);
 
     /* Pass 1: check sizes, merge runs of free blocks, fix prev links. */
     uint64_t b = a->heap_start, prev = 0, used = 0;
-    uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+    struct bhdr px = {0, 0}; /* prev's header as this pass wrote it */
+    uint64_t limit = max_blocks(a);
     while (b < a->heap_end && limit--) {
-        if (!block_ok(a, b))
+        struct bhdr x;
+        if (!block_load(a, b, &x))
             return SHARENA_ECORRUPT;
-        uint64_t sz = bsize(a, b);
-        if (prev && bfree(a, prev) && bfree(a, b)) {
-            set_size(a, prev, bsize(a, prev) + sz, true);
+        uint64_t sz = bh_size(x);
+        if (prev && bh_free(px) && bh_free(x)) {
+            uint64_t merged = bh_size(px) + sz;
+            set_size(a, prev, px, merged, true);
+            px.sf = (px.sf & ~(SHARENA__BLOCK_SIZE_MASK | 15)) | merged |
+                    SHARENA__BLOCK_FREE;
         } else {
-            set_prev(a, b, prev);
+            set_prev(a, b, x, prev);
             prev = b;
-            if (!bfree(a, b))
+            px = x;
+            if (!bh_free(x))
                 used += sz;
         }
         b += sz;
     }
     if (b != a->heap_end)
         return SHARENA_ECORRUPT;
-    /* Pass 2: put free blocks on their lists. */
-    for (b = a->heap_start; b < a->heap_end; b += bsize(a, b))
-        if (bfree(a, b))
-            insert_free(a, b);
-    h->used_bytes = used;
+    /* Pass 2: put free blocks on their lists. The headers are loaded
+     * again (a peer may have changed them since), so checked again. */
+    limit = max_blocks(a);
+    for (b = a->heap_start; b < a->heap_end;) {
+        struct bhdr x;
+        if (!limit-- || !block_load(a, b, &x))
+            return SHARENA_ECORRUPT;
+        if (bh_free(x))
+            insert_free(a, b, x);
+        b += bh_size(x);
+    }
+    SHARENA__ST(h->used_bytes, used);
     return 0;
 }
 
@@ -329,72 +405,81 @@ int sharena__alloc_rebuild(sharena_arena *a)
  * must match a non-empty list, every list must hold only free blocks of its
  * size class, correctly back-linked, and every free block must be on its
  * list. Returns the number of inconsistencies found (0 when sound). Read
- * only; the arena lock is held by the caller. */
+ * only; the arena lock is held by the caller. All lists together are
+ * followed for at most max_blocks() steps (a sound heap has no more free
+ * blocks than that): a cycle, or lists that share blocks, end there. */
 uint64_t sharena__alloc_check(const sharena_arena *a)
 {
     const struct sharena__header *h = sharena__hdr(a);
     uint64_t bad = 0, listed = 0, nfree = 0;
-    uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+    uint64_t limit = max_blocks(a), budget = limit;
+    uint64_t flbits = SHARENA__LD(h->fl_bitmap);
     for (unsigned fl = 0; fl < SHARENA__FL_COUNT; fl++) {
-        bool fl_set = (h->fl_bitmap >> fl) & 1;
+        bool fl_set = (flbits >> fl) & 1;
         bool any = false;
+        uint32_t slbits = SHARENA__LD(h->sl_bitmap[fl]);
+        if (SHARENA__SL_COUNT < 32 && (slbits >> SHARENA__SL_COUNT))
+            bad++;
         for (unsigned sl = 0; sl < SHARENA__SL_COUNT; sl++) {
-            uint64_t b = h->free_heads[fl][sl], prev = 0, n = limit;
-            bool sl_set = (h->sl_bitmap[fl] >> sl) & 1;
+            uint64_t b = SHARENA__LD(h->free_heads[fl][sl]), prev = 0;
+            bool sl_set = (slbits >> sl) & 1;
             if (sl_set != (b != 0))
                 bad++;
             any |= b != 0;
-            while (b && n--) {
+            while (b) {
+                if (!budget) {
+                    bad++; /* a cycle */
+                    break;
+                }
+                budget--;
                 unsigned f2, s2;
-                if (!block_ok(a, b) || !bfree(a, b)) {
+                struct bhdr x;
+                if (!block_load(a, b, &x) || !bh_free(x)) {
                     bad++;
                     break;
                 }
-                mapping(bsize(a, b), &f2, &s2);
-                if (f2 != fl || s2 != sl || links(a, b)->prev != prev)
+                mapping(bh_size(x), &f2, &s2);
+                if (f2 != fl || s2 != sl ||
+                    SHARENA__LD(links(a, b)->prev) != prev)
                     bad++;
                 listed++;
                 prev = b;
-                b = links(a, b)->next;
+                b = SHARENA__LD(links(a, b)->next);
             }
-            if (b && n == UINT64_MAX)
-                bad++; /* a cycle */
         }
         if (fl_set != any)
             bad++;
     }
-    if (h->sl_bitmap[0] >> SHARENA__SL_COUNT)
-        bad++;
-    for (unsigned fl = 0; fl < SHARENA__FL_COUNT; fl++)
-        if (SHARENA__SL_COUNT < 32 && (h->sl_bitmap[fl] >> SHARENA__SL_COUNT))
-            bad++;
-    if (h->fl_bitmap >> SHARENA__FL_COUNT)
+    if (flbits >> SHARENA__FL_COUNT)
         bad++;
     uint64_t b = a->heap_start, n = limit;
-    while (b < a->heap_end && n-- && block_ok(a, b)) {
-        nfree += bfree(a, b);
-        b += bsize(a, b);
+    struct bhdr x;
+    while (b < a->heap_end && n-- && block_load(a, b, &x)) {
+        nfree += bh_free(x);
+        b += bh_size(x);
     }
     if (listed != nfree)
         bad++;
     return bad;
 }
 
-/* Walk the heap for fsck and tests: calls @p fn for every block. */
+/* Walk the heap for fsck and tests: calls @p fn for every block, with the
+ * values of the header as loaded (once) and checked. */
 int sharena__heap_walk(const sharena_arena *a,
                        int (*fn)(void *ctx, uint64_t off, uint64_t size,
                                  bool free, uint32_t tag),
                        void *ctx)
 {
     uint64_t b = a->heap_start;
-    uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+    uint64_t limit = max_blocks(a);
     while (b < a->heap_end && limit--) {
-        if (!block_ok(a, b))
+        struct bhdr x;
+        if (!block_load(a, b, &x))
             return SHARENA_ECORRUPT;
-        int r = fn(ctx, b + 16, bsize(a, b) - 16, bfree(a, b), btag(a, b));
+        int r = fn(ctx, b + 16, bh_size(x) - 16, bh_free(x), bh_tag(x));
         if (r)
             return r;
-        b += bsize(a, b);
+        b += bh_size(x);
     }
     return b == a->heap_end ? 0 : SHARENA_ECORRUPT;
 }
@@ -417,13 +502,14 @@ int sharena__sweep_locked(sharena_arena *a,
     for (int pass = 0; pass < 1 << 16; pass++) {
         size_t n = 0;
         uint64_t b = a->heap_start;
-        uint64_t limit = (a->heap_end - a->heap_start) / SHARENA__MIN_BLOCK + 1;
+        uint64_t limit = max_blocks(a);
         while (b < a->heap_end && limit-- && n < 64) {
-            if (!block_ok(a, b))
+            struct bhdr x;
+            if (!block_load(a, b, &x))
                 return SHARENA_ECORRUPT;
-            if (!bfree(a, b) && garbage(a, b + 16, btag(a, b), ctx))
+            if (!bh_free(x) && garbage(a, b + 16, bh_tag(x), ctx))
                 found[n++] = b + 16;
-            b += bsize(a, b);
+            b += bh_size(x);
         }
         for (size_t i = 0; i < n; i++)
             sharena__free_locked(a, found[i]);

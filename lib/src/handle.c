@@ -2,7 +2,14 @@
  * (chunk k holds SLOT_CHUNK0 << k slots) and never move, so a slot index maps
  * to its chunk with one count-leading-zeros. Free slots form a FIFO through
  * their `word`, which spreads reuse over many slots and keeps generations
- * from wrapping quickly; a slot whose generation is exhausted is retired. */
+ * from wrapping quickly; a slot whose generation is exhausted is retired.
+ *
+ * Every field of the table and of the header is loaded once (SHARENA__LD)
+ * and validated before use, under the arena lock too (a hostile peer does
+ * not take it): slot numbers before they index a chunk, chunk offsets once
+ * before they are cached, and loops over slots stop at the number of slots
+ * that fit in the heap. The free FIFO is never walked here: taking a slot
+ * reads one link, so a cycle in it costs a SHARENA_ECORRUPT, not a loop. */
 #include "internal.h"
 
 static inline unsigned chunk_of(uint64_t index, uint64_t *first)
@@ -50,8 +57,10 @@ struct sharena__slot *sharena__slot_at_slow(const sharena_arena *a,
      * clients leave). One load from a read-mostly header line. */
     struct sharena__slot *c = __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
     if (SHARENA__UNLIKELY(!c)) {
-        uint64_t off = __atomic_load_n(&sharena__hdr(a)->slot_chunks[k],
-                                       __ATOMIC_ACQUIRE);
+        /* loaded once, checked once, cached: later loads of the slot
+         * use the cached pointer, never this field again */
+        uint64_t off = SHARENA__LD(sharena__hdr(a)->slot_chunks[k]);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE); /* pairs with the publish */
         if (!off)
             return NULL;
         c = sharena__payload(a, off, chunk_bytes(k));
@@ -77,8 +86,9 @@ int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
     if (SHARENA__UNLIKELY(gen != sharena__id_gen(id)))
         return SHARENA_ESTALE;
     if (SHARENA__UNLIKELY(t == 0))
-        return (s->flags & SHARENA__SLOT_RETIRED) || gen ? SHARENA_ESTALE
-                                                         : SHARENA_ENOENT;
+        return (SHARENA__LD(s->flags) & SHARENA__SLOT_RETIRED) || gen
+                   ? SHARENA_ESTALE
+                   : SHARENA_ENOENT;
     if (SHARENA__UNLIKELY(t >= SHARENA_T__COUNT))
         return SHARENA_ECORRUPT;
     if (type && SHARENA__UNLIKELY(t != type))
@@ -91,27 +101,30 @@ int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
 static int slot_take(sharena_arena *a, uint64_t *index)
 {
     struct sharena__header *h = sharena__hdr(a);
-    uint64_t head = h->slot_free_head;
+    uint64_t head = SHARENA__LD(h->slot_free_head);
     if (head) {
         struct sharena__slot *s = sharena__slot_at(a, head);
-        if (!s || s->type)
+        if (!s || SHARENA__LD(s->type))
             return SHARENA_ECORRUPT;
-        uint64_t next = s->word;
-        if (next && !sharena__slot_at(a, next))
+        uint64_t next = SHARENA__LD(s->word);
+        if (next == head || (next && !sharena__slot_at(a, next)))
             return SHARENA_ECORRUPT;
-        h->slot_free_head = next;
+        SHARENA__ST(h->slot_free_head, next);
         if (!next)
-            h->slot_free_tail = 0;
-        s->flags &= (uint8_t)~SHARENA__SLOT_LISTED;
+            SHARENA__ST(h->slot_free_tail, 0);
+        SHARENA__ST(s->flags,
+                    (uint8_t)(SHARENA__LD(s->flags) & ~SHARENA__SLOT_LISTED));
         *index = head;
         return 0;
     }
-    uint64_t idx = h->slot_count;
+    uint64_t idx = SHARENA__LD(h->slot_count);
     uint64_t first;
+    if (idx == 0)
+        return SHARENA_ECORRUPT;
     unsigned k = chunk_of(idx, &first);
-    if (idx == 0 || idx >= UINT32_MAX || k >= SHARENA__SLOT_CHUNKS)
-        return idx == 0 ? SHARENA_ECORRUPT : SHARENA_EFULL;
-    if (!h->slot_chunks[k]) {
+    if (idx >= UINT32_MAX || k >= SHARENA__SLOT_CHUNKS)
+        return SHARENA_EFULL;
+    if (!SHARENA__LD(h->slot_chunks[k])) {
         if (idx != (first ? first : 1))
             return SHARENA_ECORRUPT;
         uint64_t off;
@@ -125,9 +138,12 @@ static int slot_take(sharena_arena *a, uint64_t *index)
         memset(a->base + off, 0, chunk_bytes(k));
         __atomic_store_n(&h->slot_chunks[k], off, __ATOMIC_RELEASE);
     }
-    if (!sharena__slot_at(a, idx))
+    /* a slot past the count was never used: one in use means the count
+     * was lowered under us (never hand a live slot out twice) */
+    struct sharena__slot *s = sharena__slot_at(a, idx);
+    if (!s || SHARENA__LD(s->type))
         return SHARENA_ECORRUPT;
-    h->slot_count = idx + 1;
+    SHARENA__ST(h->slot_count, idx + 1);
     *index = idx;
     return 0;
 }
@@ -135,18 +151,21 @@ static int slot_take(sharena_arena *a, uint64_t *index)
 static void slot_put(sharena_arena *a, uint64_t index, struct sharena__slot *s)
 {
     struct sharena__header *h = sharena__hdr(a);
-    s->word = 0;
-    if (s->flags & (SHARENA__SLOT_RETIRED | SHARENA__SLOT_LISTED))
+    SHARENA__ST(s->word, 0);
+    uint8_t fl = SHARENA__LD(s->flags);
+    if (fl & (SHARENA__SLOT_RETIRED | SHARENA__SLOT_LISTED))
         return;
-    s->flags |= SHARENA__SLOT_LISTED;
-    uint64_t tail = h->slot_free_tail;
-    struct sharena__slot *t = tail ? sharena__slot_at(a, tail) : NULL;
-    if (t && !t->type) {
-        t->word = index;
-        h->slot_free_tail = index;
+    SHARENA__ST(s->flags, (uint8_t)(fl | SHARENA__SLOT_LISTED));
+    uint64_t tail = SHARENA__LD(h->slot_free_tail);
+    struct sharena__slot *t =
+        tail && tail != index ? sharena__slot_at(a, tail) : NULL;
+    if (t && !SHARENA__LD(t->type)) {
+        SHARENA__ST(t->word, index);
+        SHARENA__ST(h->slot_free_tail, index);
     } else {
         /* empty (or damaged) list: start over with this slot */
-        h->slot_free_head = h->slot_free_tail = index;
+        SHARENA__ST(h->slot_free_head, index);
+        SHARENA__ST(h->slot_free_tail, index);
     }
 }
 
@@ -169,14 +188,16 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
             /* give the slot back at the head: nothing changes */
             struct sharena__header *h = sharena__hdr(a);
             struct sharena__slot *s = sharena__slot_at(a, index);
-            if (index + 1 == h->slot_count && !h->slot_free_head) {
-                h->slot_count = index; /* undo the extension */
+            uint64_t fhead = SHARENA__LD(h->slot_free_head);
+            if (index + 1 == SHARENA__LD(h->slot_count) && !fhead) {
+                SHARENA__ST(h->slot_count, index); /* undo the extension */
             } else if (s) { /* (NULL: the table went away under a scribbler) */
-                s->word = h->slot_free_head;
-                s->flags |= SHARENA__SLOT_LISTED;
-                h->slot_free_head = index;
-                if (!h->slot_free_tail)
-                    h->slot_free_tail = index;
+                SHARENA__ST(s->word, fhead != index ? fhead : 0);
+                SHARENA__ST(s->flags, (uint8_t)(SHARENA__LD(s->flags) |
+                                                SHARENA__SLOT_LISTED));
+                SHARENA__ST(h->slot_free_head, index);
+                if (!SHARENA__LD(h->slot_free_tail))
+                    SHARENA__ST(h->slot_free_tail, index);
             }
         }
     }
@@ -189,28 +210,37 @@ int sharena__obj_new(sharena_arena *a, int type, uint64_t payload,
         sharena__arena_unlock(a);
         return SHARENA_ECORRUPT;
     }
-    if (SHARENA__UNLIKELY(s->gen > SHARENA__GEN_MAX)) /* scribbled: ids
-                                                        * must fit 53 bits */
-        __atomic_store_n(&s->gen, s->gen & SHARENA__GEN_MAX, __ATOMIC_RELEASE);
+    /* the id is made from this copy: a generation scribbled past
+     * GEN_MAX is cut back (ids must fit 53 bits), one changed later does
+     * not change the id handed out */
+    uint32_t gen = SHARENA__LD(s->gen);
+    if (SHARENA__UNLIKELY(gen > SHARENA__GEN_MAX)) {
+        gen &= SHARENA__GEN_MAX;
+        __atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+    }
     if (payload && init)
         init(a, a->base + boff, ctx);
-    s->word = payload ? boff : word;
-    s->flags = 0;
-    s->waiters = 0;
-    if (s->seq & 1)
-        s->seq++;
+    SHARENA__ST(s->word, payload ? boff : word);
+    SHARENA__ST(s->flags, 0);
+    SHARENA__ST(s->waiters, 0);
+    uint32_t seq = SHARENA__LD(s->seq);
+    if (seq & 1)
+        __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&s->type, (uint8_t)type, __ATOMIC_RELEASE);
-    sharena__hdr(a)->live_objects++;
+    struct sharena__header *h = sharena__hdr(a);
+    SHARENA__ST(h->live_objects, SHARENA__LD(h->live_objects) + 1);
     sharena__arena_unlock(a);
-    *id = sharena__id_make(index, __atomic_load_n(&s->gen, __ATOMIC_RELAXED));
+    *id = sharena__id_make(index, gen);
     return 0;
 }
 
 void sharena__obj_kill(struct sharena__slot *s)
 {
-    uint32_t gen = s->gen;
+    uint32_t gen = SHARENA__LD(s->gen);
     if (gen >= SHARENA__GEN_MAX)
-        s->flags |= SHARENA__SLOT_RETIRED; /* type 0 keeps its ids stale */
+        /* type 0 keeps its ids stale */
+        SHARENA__ST(s->flags, (uint8_t)(SHARENA__LD(s->flags) |
+                                        SHARENA__SLOT_RETIRED));
     else
         gen++;
     /* Generation first: a reader that sees the slot change sees it stale. */
@@ -248,10 +278,11 @@ void sharena__obj_reclaim(sharena_arena *a, struct sharena__slot *s,
         return; /* leak the block and slot rather than corrupt the heap */
     if (off)
         sharena__free_locked(a, off);
-    if (h->live_objects)
-        h->live_objects--;
+    uint64_t live = SHARENA__LD(h->live_objects);
+    if (live)
+        SHARENA__ST(h->live_objects, live - 1);
     uint64_t index = sharena__slot_index(a, s);
-    if (index && !s->type)
+    if (index && !SHARENA__LD(s->type))
         slot_put(a, index, s);
     sharena__arena_unlock(a);
 }
@@ -260,7 +291,13 @@ int sharena_type_of(const sharena_arena *a, sharena_id id)
 {
     struct sharena__slot *s;
     int r = sharena__resolve(a, id, 0, &s);
-    return r < 0 ? r : s->type;
+    if (r < 0)
+        return r;
+    /* a second load of the type (resolve checked its own): checked again */
+    uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
+    if (t == 0)
+        return SHARENA_ESTALE;
+    return t < SHARENA_T__COUNT ? t : SHARENA_ECORRUPT;
 }
 
 int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)
@@ -276,7 +313,8 @@ int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)
 void sharena__slot_fifo_rebuild(sharena_arena *a)
 {
     struct sharena__header *h = sharena__hdr(a);
-    uint64_t lim = h->slot_count;
+    /* at most as many slots as fit in the heap, whatever slot_count says */
+    uint64_t lim = SHARENA__LD(h->slot_count);
     uint64_t max = (a->heap_end - a->heap_start) / sizeof(struct sharena__slot);
     if (lim > max)
         lim = max;
@@ -285,30 +323,31 @@ void sharena__slot_fifo_rebuild(sharena_arena *a)
         struct sharena__slot *s = sharena__slot_at(a, i);
         if (!s)
             continue;
-        if (s->type) {
+        if (SHARENA__LD(s->type)) {
             live++;
             continue;
         }
         /* retired slots stay out; a killed slot whose dropper still holds
          * its lock is the dropper's to put back */
-        if ((s->flags & SHARENA__SLOT_RETIRED) ||
-            (!(s->flags & SHARENA__SLOT_LISTED) &&
+        uint8_t fl = SHARENA__LD(s->flags);
+        if ((fl & SHARENA__SLOT_RETIRED) ||
+            (!(fl & SHARENA__SLOT_LISTED) &&
              __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE))) {
-            s->flags &= (uint8_t)~SHARENA__SLOT_LISTED;
+            SHARENA__ST(s->flags, (uint8_t)(fl & ~SHARENA__SLOT_LISTED));
             continue;
         }
-        s->flags |= SHARENA__SLOT_LISTED;
-        s->word = 0;
+        SHARENA__ST(s->flags, (uint8_t)(fl | SHARENA__SLOT_LISTED));
+        SHARENA__ST(s->word, 0);
         struct sharena__slot *t = tail ? sharena__slot_at(a, tail) : NULL;
         if (t)
-            t->word = i;
+            SHARENA__ST(t->word, i);
         else
             head = i; /* (or the table went away: start the list over) */
         tail = i;
     }
-    h->slot_free_head = head;
-    h->slot_free_tail = tail;
-    h->live_objects = live;
+    SHARENA__ST(h->slot_free_head, head);
+    SHARENA__ST(h->slot_free_tail, tail);
+    SHARENA__ST(h->live_objects, live);
 }
 
 /* What a process that died holding the arena lock can have left allocated
@@ -335,7 +374,8 @@ static bool arena_garbage(sharena_arena *a, uint64_t off, uint32_t tag,
         return true;
     }
     struct sharena__slot *s = sharena__slot_at(a, tag);
-    return s && !s->type && (s->flags & SHARENA__SLOT_LISTED);
+    return s && !SHARENA__LD(s->type) &&
+           (SHARENA__LD(s->flags) & SHARENA__SLOT_LISTED);
 }
 
 int sharena__arena_recover_locked(sharena_arena *a)
@@ -346,13 +386,13 @@ int sharena__arena_recover_locked(sharena_arena *a)
     sharena__slot_fifo_rebuild(a);
     struct sharena__header *h = sharena__hdr(a);
     struct arena_sweep w = {0};
-    uint64_t first, n = h->slot_count;
-    unsigned k = chunk_of(n, &first);
+    uint64_t first, n = SHARENA__LD(h->slot_count);
+    unsigned k = n ? chunk_of(n, &first) : SHARENA__SLOT_CHUNKS;
     /* slot_take dies there only with the slot count at the chunk's first
      * slot, the chunk unpublished, and (so no live chunk whose offset a
      * scribbler cleared is taken for it) none cached by this process */
     if (n && n == (first ? first : 1) && k < SHARENA__SLOT_CHUNKS &&
-        !h->slot_chunks[k] && !__atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE))
+        !SHARENA__LD(h->slot_chunks[k]) && !__atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE))
         w.chunk_bytes = chunk_bytes(k);
     r = sharena__sweep_locked(a, arena_garbage, &w);
     return r < 0 ? r : 0;
