@@ -115,6 +115,7 @@ int sharena__arena_format(sharena_arena *a, const char *name)
     h->lock_clock = sharena__clock_now();
     a->heap_start = h->heap_start;
     a->heap_end = h->heap_end;
+    a->hash_seed = seed;
     sharena__alloc_init(a);
     sharena_id roots;
     int r = sharena_map_new(a, &roots);
@@ -208,25 +209,33 @@ int sharena_arena_create(const char *name, uint64_t capacity,
     return 0;
 }
 
-/* Validate a mapped header; fill the handle's trusted copies. */
+/* Validate a mapped header; fill the handle's trusted copies. Each field is
+ * loaded once; the handle keeps the checked values (heap bounds from the
+ * mapping itself, the hash seed as read here), and nothing reads these
+ * header fields again: a peer that changes them later changes nothing. */
 static int check_header(sharena_arena *a)
 {
-    const struct sharena__header *h = sharena__hdr(a);
-    if (memcmp(h->magic, SHARENA__MAGIC, 8) != 0)
+    struct sharena__header *h = sharena__hdr(a);
+    char magic[8], name[sizeof h->name];
+    sharena__rcopy(magic, h->magic, sizeof magic);
+    if (memcmp(magic, SHARENA__MAGIC, 8) != 0)
         return SHARENA_ELAYOUT;
-    if (h->format_version != SHARENA__FORMAT_VERSION ||
-        h->header_size != SHARENA__HDR_SIZE ||
-        h->layout_hash != sharena_layout_hash())
+    if (SHARENA__LD(h->format_version) != SHARENA__FORMAT_VERSION ||
+        SHARENA__LD(h->header_size) != SHARENA__HDR_SIZE ||
+        SHARENA__LD(h->layout_hash) != sharena_layout_hash())
         return SHARENA_ELAYOUT;
-    if (h->capacity != a->size || h->heap_start != SHARENA__HDR_SIZE ||
-        h->heap_end != a->size)
+    if (SHARENA__LD(h->capacity) != a->size ||
+        SHARENA__LD(h->heap_start) != SHARENA__HDR_SIZE ||
+        SHARENA__LD(h->heap_end) != a->size)
         return SHARENA_ECORRUPT;
-    size_t nl = strnlen(h->name, sizeof h->name);
-    if (nl >= sizeof h->name)
+    sharena__rcopy(name, h->name, sizeof name); /* one copy, then checked */
+    size_t nl = strnlen(name, sizeof name);
+    if (nl >= sizeof name)
         return SHARENA_ECORRUPT;
-    memcpy(a->name, h->name, nl < SHARENA_NAME_MAX ? nl : SHARENA_NAME_MAX);
+    memcpy(a->name, name, nl < SHARENA_NAME_MAX ? nl : SHARENA_NAME_MAX);
     a->heap_start = SHARENA__HDR_SIZE;
     a->heap_end = a->size;
+    a->hash_seed = SHARENA__LD(h->hash_seed);
     return 0;
 }
 
@@ -328,13 +337,13 @@ int sharena_arena_info_get(const sharena_arena *a, sharena_arena_info *out)
     const struct sharena__header *h = sharena__hdr(a);
     memset(out, 0, sizeof *out);
     memcpy(out->name, a->name, sizeof out->name);
-    out->format_version = h->format_version;
-    out->layout_hash = h->layout_hash;
+    out->format_version = SHARENA__LD(h->format_version);
+    out->layout_hash = SHARENA__LD(h->layout_hash);
     out->capacity = a->size;
     out->heap_bytes = a->heap_end - a->heap_start;
     out->used_bytes = __atomic_load_n(&h->used_bytes, __ATOMIC_RELAXED);
     out->objects = __atomic_load_n(&h->live_objects, __ATOMIC_RELAXED);
-    out->created_ns = h->created_ns;
+    out->created_ns = SHARENA__LD(h->created_ns);
     out->changes = __atomic_load_n(&h->changes, __ATOMIC_RELAXED);
     out->readonly = a->readonly;
     return 0;

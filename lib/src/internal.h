@@ -93,6 +93,7 @@ struct sharena_arena {
     uint64_t size;       /* bytes mapped == capacity */
     uint64_t heap_start; /* validated copies of header fields */
     uint64_t heap_end;
+    uint64_t hash_seed;  /* the header's, as read (once) at open */
     int fd;
     bool readonly;
     bool closed;
