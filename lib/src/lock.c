@@ -114,9 +114,9 @@ uint32_t *sharena__lock_since(const sharena_arena *a, uint32_t *w)
 
 void sharena__lock_stamp(const sharena_arena *a, uint32_t *w)
 {
-    uint32_t now = __atomic_load_n(&sharena__hdr(a)->lock_clock,
-                                   __ATOMIC_RELAXED);
-    __atomic_store_n(sharena__lock_since(a, w), now, __ATOMIC_RELAXED);
+    /* (the value is only copied: any value is harmless) */
+    uint32_t now = SHARENA__LD(sharena__hdr(a)->lock_clock);
+    SHARENA__ST(*sharena__lock_since(a, w), now);
 }
 
 /* Advance the arena's lock clock to now (never backwards; no store when it
@@ -386,7 +386,7 @@ int sharena__arena_lock(sharena_arena *a)
     if (r == SHARENA_EOWNERDEAD) {
         /* A process died inside the allocator or the handle table. */
         r = sharena__arena_recover_locked(a);
-        h->arena_seq = (h->arena_seq + 1) & ~1u;
+        SHARENA__ST(h->arena_seq, (SHARENA__LD(h->arena_seq) + 1) & ~1u);
         if (r < 0) {
             sharena__unlock(a, &h->arena_lock);
             return r;
@@ -416,27 +416,32 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
         nested = 0;
         if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
                 sharena__id_gen(id) &&
-            s->type) {
+            __atomic_load_n(&s->type, __ATOMIC_ACQUIRE)) {
             r = sharena__repair(a, s);
             if (r < 0) {
                 sharena__unlock_died(a, &s->lock, sharena__owner(a));
                 return r;
             }
-        } else if (s->seq & 1) {
-            __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+        } else {
+            uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+            if (seq & 1)
+                __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
         }
     }
-    /* Re-check now that nobody else can change it. */
+    /* Re-check now that no honest writer can change it (one load each:
+     * the type checked is the type the caller gets). */
+    uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
     if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
-        !s->type || (type && s->type != type)) {
+        !t || (type && t != type)) {
         if (!nested)
             sharena__unlock(a, &s->lock);
         return SHARENA_ESTALE;
     }
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 #if defined(__SANITIZE_THREAD__)
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_SEQ_CST);
 #else
-    __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
 #endif
     *out = s;
@@ -511,14 +516,17 @@ int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
         lock_deadline = was;
         return 0; /* held by this thread already, or not taken */
     }
-    if (r == SHARENA_EOWNERDEAD && s->type && sharena__repair(a, s) < 0) {
+    if (r == SHARENA_EOWNERDEAD &&
+        __atomic_load_n(&s->type, __ATOMIC_ACQUIRE) &&
+        sharena__repair(a, s) < 0) {
         sharena__unlock_died(a, &s->lock, sharena__owner(a));
         lock_deadline = was;
         return 0; /* the next locker tries again */
     }
     lock_deadline = was;
-    if (s->seq & 1)
-        __atomic_store_n(&s->seq, s->seq + 1, __ATOMIC_RELEASE);
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    if (seq & 1)
+        __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
     sharena__unlock(a, &s->lock);
     return 0;
 }
@@ -540,12 +548,14 @@ int sharena_lock(sharena_arena *a, sharena_id id)
     r = sharena__lock(a, &s->lock);
     if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
         return r; /* not taken (a deadline or no-wait mode) */
-    if (r == SHARENA_EOWNERDEAD && s->type && (r = sharena__repair(a, s)) < 0) {
+    if (r == SHARENA_EOWNERDEAD &&
+        __atomic_load_n(&s->type, __ATOMIC_ACQUIRE) &&
+        (r = sharena__repair(a, s)) < 0) {
         sharena__unlock_died(a, &s->lock, sharena__owner(a));
         return r;
     }
     if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
-        !s->type) {
+        !__atomic_load_n(&s->type, __ATOMIC_ACQUIRE)) {
         sharena__unlock(a, &s->lock);
         return SHARENA_ESTALE;
     }

@@ -9,30 +9,34 @@
 /* Payload offsets the object in @p s references (its block, a map's keys):
  * malloc'd into *out. */
 static int object_blocks(sharena_arena *a, struct sharena__slot *s,
-                         uint64_t **out, size_t *n)
+                         uint8_t type, uint64_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    if (s->type == SHARENA_T_NUMBER || s->type == SHARENA_T_BOOL)
+    if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL)
         return 0;
-    size_t cap = 1;
+    /* the word, the capacity and each key are loaded once: the capacity
+     * that sizes the array is the one that bounds the loop */
+    uint64_t word = SHARENA__LD(s->word), mcap = 0;
     struct sharena__map *m = NULL;
-    if (s->type == SHARENA_T_MAP) {
-        uint64_t have = sharena__payload_size(a, s->word);
-        m = (void *)(a->base + s->word);
-        if (have >= sizeof *m &&
-            m->cap <= (have - sizeof *m) / sizeof m->entries[0])
-            cap += m->cap;
-        else
-            m = NULL;
+    if (type == SHARENA_T_MAP) {
+        uint64_t have = sharena__payload_size(a, word);
+        if (have >= sizeof *m) {
+            m = (void *)(a->base + word);
+            mcap = SHARENA__LD(m->cap);
+            if (mcap > (have - sizeof *m) / sizeof m->entries[0])
+                m = NULL;
+        }
     }
-    uint64_t *v = malloc(cap * sizeof *v);
+    uint64_t *v = malloc((1 + (m ? mcap : 0)) * sizeof *v);
     if (!v)
         return SHARENA_ENOMEM;
-    v[(*n)++] = s->word;
-    for (uint64_t i = 0; m && i < m->cap; i++)
-        if (m->entries[i].key)
-            v[(*n)++] = m->entries[i].key;
+    v[(*n)++] = word;
+    for (uint64_t i = 0; m && i < mcap; i++) {
+        uint64_t key = SHARENA__LD(m->entries[i].key);
+        if (key)
+            v[(*n)++] = key;
+    }
     *out = v;
     return 0;
 }
@@ -40,15 +44,15 @@ static int object_blocks(sharena_arena *a, struct sharena__slot *s,
 /* Free what a dead writer allocated for this object but never linked (or
  * unlinked but never freed): blocks tagged with its slot that it does not
  * reference. For a killed slot (type 0) nothing is kept. */
-static int sweep(sharena_arena *a, struct sharena__slot *s)
+static int sweep(sharena_arena *a, struct sharena__slot *s, uint8_t type)
 {
     uint32_t index = sharena__slot_index(a, s);
     if (!index)
         return 0;
     uint64_t *keep = NULL;
     size_t n = 0;
-    if (s->type) {
-        int r = object_blocks(a, s, &keep, &n);
+    if (type) {
+        int r = object_blocks(a, s, type, &keep, &n);
         if (r < 0)
             return r;
     }
@@ -64,7 +68,8 @@ static int sweep(sharena_arena *a, struct sharena__slot *s)
 int sharena__repair(sharena_arena *a, struct sharena__slot *s)
 {
     int r = 0;
-    switch (s->type) {
+    uint8_t type = SHARENA__LD(s->type);
+    switch (type) {
     case SHARENA_T_MAP:
         r = sharena__map_repair(a, s);
         break;
@@ -73,13 +78,14 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
         break;
     case 0:
         /* Killed by a dropper that died before putting the slot back. */
-        if (!(s->flags & (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED))) {
-            r = sweep(a, s);
+        if (!(SHARENA__LD(s->flags) &
+              (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED))) {
+            r = sweep(a, s, 0);
             if (r == 0)
                 sharena__obj_reclaim(a, s, 0);
             /* the arena lock was not had: the slot is not back yet */
-            if (r == 0 &&
-                !(s->flags & (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED)))
+            if (r == 0 && !(SHARENA__LD(s->flags) & (SHARENA__SLOT_LISTED |
+                                                     SHARENA__SLOT_RETIRED)))
                 r = SHARENA_EBUSY;
         }
         break;
@@ -88,8 +94,8 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
          * cells are single words, bytes are raw: nothing to rebuild. */
         break;
     }
-    if (s->type && r == 0)
-        r = sweep(a, s);
+    if (type && r == 0)
+        r = sweep(a, s, type);
     /* Only a finished repair makes the object readable again; one that
      * could not finish (a lock it needed was busy, no memory) leaves the
      * write flagged unfinished, and its caller hands the lock back

@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #define RO_SLICE_NS (2 * 1000 * 1000) /* read-only handles poll this often */
+/* Writable handles sleep at most this long before they look again: the
+ * waiters count that tells writers to wake them lives in the arena, and a
+ * peer that zeroes it costs a waiter a late wake-up, never a lost one. */
+#define RW_SLICE_NS (1000ll * 1000 * 1000)
 
 static int64_t mono_ns(void)
 {
@@ -61,6 +65,8 @@ static int sleep_on(sharena_arena *a, uint32_t *w, uint32_t *waiters,
         int64_t slice = left;
         if (!waiters || slot == 32)
             slice = slice < 0 || slice > RO_SLICE_NS ? RO_SLICE_NS : slice;
+        else
+            slice = slice < 0 || slice > RW_SLICE_NS ? RW_SLICE_NS : slice;
         if (left == 0 || (deadline >= 0 && left < 0)) {
             r = SHARENA_ETIMEDOUT;
         } else {
