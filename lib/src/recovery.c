@@ -165,8 +165,8 @@ static void lock_info(const sharena_arena *a, sharena_lock_info *li,
     li->died = (v & SHARENA__LOCK_DIED) != 0;
     const struct sharena__header *h = sharena__hdr(a);
     uint32_t now = sharena__clock_now();
-    uint32_t at = __atomic_load_n(since, __ATOMIC_RELAXED);
-    uint32_t clock = __atomic_load_n(&h->lock_clock, __ATOMIC_RELAXED);
+    uint32_t at = SHARENA__LD(*since);
+    uint32_t clock = SHARENA__LD(h->lock_clock);
     /* a stamp from the future is another clock (time namespace) or garbage */
     li->held_known = at != 0 && at <= now;
     li->held_s = li->held_known ? now - at : 0;
@@ -200,8 +200,8 @@ int sharena_locks(const sharena_arena *a,
         if (!v)
             continue;
         memset(&li, 0, sizeof li);
-        li.id = sharena__id_make(i, s->gen);
-        li.type = s->type;
+        li.id = sharena__id_make(i, SHARENA__LD(s->gen) & SHARENA__GEN_MAX);
+        li.type = SHARENA__LD(s->type);
         lock_info(a, &li, v, &s->since);
         int r = fn(ctx, &li);
         if (r)
@@ -434,21 +434,41 @@ static const char *tname(int t)
     return sharena_type_name(t);
 }
 
-/* Check one live object; collect its blocks. Returns false if the object is
+/* The map table at @p off as far as it checks: its capacity (0 when the
+ * block or the header is unusable). One load of the capacity. */
+static uint64_t map_table(sharena_arena *a, uint64_t off,
+                          struct sharena__map **out)
+{
+    uint64_t have = sharena__payload_size(a, off);
+    if (have < sizeof(struct sharena__map))
+        return 0;
+    struct sharena__map *m = (void *)(a->base + off);
+    uint64_t cap = SHARENA__LD(m->cap);
+    if (cap < SHARENA__MAP_MIN_CAP || (cap & (cap - 1)) ||
+        cap > (have - sizeof *m) / sizeof m->entries[0])
+        return 0;
+    *out = m;
+    return cap;
+}
+
+/* Check one live object of type @p type (loaded once by the caller); collect
+ * its blocks. Every field is loaded once and checked against the block it
+ * lies in (a peer may change it meanwhile). Returns false if the object is
  * unusable (its payload does not fit its type). */
-static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
+static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
+                         uint8_t type)
 {
     sharena_arena *a = f->a;
-    uint64_t off = s->word, have;
-    switch (s->type) {
+    uint64_t off = SHARENA__LD(s->word), have;
+    switch (type) {
     case SHARENA_T_NUMBER:
         return true;
     case SHARENA_T_BOOL:
-        if (s->word > 1) {
+        if (off > 1) {
             problem(f, "slot %lu: bool with value %lu", (unsigned long)idx,
-                    (unsigned long)s->word);
+                    (unsigned long)off);
             if (repairing(f)) {
-                s->word = 1;
+                SHARENA__ST(s->word, 1);
                 f->rep.repaired++;
             }
         }
@@ -459,32 +479,33 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
     have = sharena__payload_size(a, off);
     if (!have) {
         problem(f, "slot %lu: %s payload at %#lx is not an allocated block",
-                (unsigned long)idx, tname(s->type), (unsigned long)off);
+                (unsigned long)idx, tname(type), (unsigned long)off);
         return false;
     }
     add_ref(f, off, idx);
-    const uint8_t *p = a->base + off;
-    switch (s->type) {
+    uint8_t *p = a->base + off;
+    switch (type) {
     case SHARENA_T_STRING: {
-        const struct sharena__string *str = (const void *)p;
-        if (have < sizeof *str || str->len >= have - sizeof *str) {
+        struct sharena__string *str = (void *)p;
+        uint64_t len = have >= sizeof *str ? SHARENA__LD(str->len) : UINT64_MAX;
+        if (have < sizeof *str || len >= have - sizeof *str) {
             problem(f, "slot %lu: string length exceeds its block",
                     (unsigned long)idx);
             return false;
         }
-        if (!sharena_utf8_valid(str->data, str->len)) {
+        if (!sharena_utf8_valid(str->data, len)) {
             problem(f, "slot %lu: string is not valid UTF-8",
                     (unsigned long)idx);
             if (repairing(f)) {
-                utf8_sanitize((uint8_t *)str->data, str->len);
+                utf8_sanitize((uint8_t *)str->data, len);
                 f->rep.repaired++;
             }
         }
         return true;
     }
     case SHARENA_T_BYTES: {
-        const struct sharena__bytes *b = (const void *)p;
-        if (have < sizeof *b || b->size > have - sizeof *b) {
+        struct sharena__bytes *b = (void *)p;
+        if (have < sizeof *b || SHARENA__LD(b->size) > have - sizeof *b) {
             problem(f, "slot %lu: bytes size exceeds its block",
                     (unsigned long)idx);
             return false;
@@ -492,40 +513,41 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
         return true;
     }
     case SHARENA_T_MAP: {
-        struct sharena__map *m = (void *)p;
-        if (have < sizeof *m || m->cap < SHARENA__MAP_MIN_CAP ||
-            (m->cap & (m->cap - 1)) ||
-            m->cap > (have - sizeof *m) / sizeof m->entries[0]) {
+        struct sharena__map *m = NULL;
+        uint64_t cap = map_table(a, off, &m);
+        if (!cap) {
             problem(f, "slot %lu: map table header is invalid",
                     (unsigned long)idx);
             return false;
         }
         uint64_t used = 0;
         bool bad = false;
-        for (uint64_t i = 0; i < m->cap; i++) {
+        for (uint64_t i = 0; i < cap; i++) {
             struct sharena__map_entry *e = &m->entries[i];
-            if (!e->key)
+            uint64_t ko = SHARENA__LD(e->key);
+            if (!ko)
                 continue;
             used++;
-            uint64_t kh = sharena__payload_size(a, e->key);
-            const struct sharena__key *k =
-                kh ? (const void *)(a->base + e->key) : NULL;
-            if (!kh || k->len > kh - sizeof *k) {
+            uint64_t kh = sharena__payload_size(a, ko);
+            struct sharena__key *k = kh ? (void *)(a->base + ko) : NULL;
+            uint64_t klen = kh >= sizeof *k ? SHARENA__LD(k->len) : UINT64_MAX;
+            if (!kh || kh < sizeof *k || klen > kh - sizeof *k) {
                 problem(f, "slot %lu: map entry %lu has an invalid key",
                         (unsigned long)idx, (unsigned long)i);
                 bad = true;
                 continue;
             }
-            add_ref(f, e->key, idx);
-            if (e->hash != sharena__hash(a, k->data, k->len)) {
+            add_ref(f, ko, idx);
+            if (SHARENA__LD(e->hash) != sharena__hash(a, k->data, klen)) {
                 problem(f, "slot %lu: map entry %lu has a wrong hash",
                         (unsigned long)idx, (unsigned long)i);
                 bad = true;
             }
         }
-        if (used != m->count) {
+        uint64_t count = SHARENA__LD(m->count);
+        if (used != count) {
             problem(f, "slot %lu: map count %lu but %lu entries",
-                    (unsigned long)idx, (unsigned long)m->count,
+                    (unsigned long)idx, (unsigned long)count,
                     (unsigned long)used);
             bad = true;
         }
@@ -536,17 +558,22 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
                 f->nrefs--;
             sharena__map_repair(a, s);
             f->rep.repaired++;
-            struct sharena__map *nm = (void *)(a->base + s->word);
-            for (uint64_t i = 0; i < nm->cap; i++)
-                if (nm->entries[i].key)
-                    add_ref(f, nm->entries[i].key, idx);
+            /* the repaired table, loaded and checked afresh */
+            struct sharena__map *nm = NULL;
+            uint64_t ncap = map_table(a, SHARENA__LD(s->word), &nm);
+            for (uint64_t i = 0; i < ncap; i++) {
+                uint64_t ko = SHARENA__LD(nm->entries[i].key);
+                if (ko)
+                    add_ref(f, ko, idx);
+            }
         }
         return true;
     }
     case SHARENA_T_VECTOR: {
         struct sharena__vector *v = (void *)p;
-        if (have < sizeof *v || v->cap > (have - sizeof *v) / 8 ||
-            v->len > v->cap) {
+        uint64_t vcap = have >= sizeof *v ? SHARENA__LD(v->cap) : 0;
+        uint64_t vlen = have >= sizeof *v ? SHARENA__LD(v->len) : 0;
+        if (have < sizeof *v || vcap > (have - sizeof *v) / 8 || vlen > vcap) {
             problem(f, "slot %lu: vector length or capacity exceeds its block",
                     (unsigned long)idx);
             if (repairing(f) && have >= sizeof *v) {
@@ -560,7 +587,8 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
     }
     case SHARENA_T_SHAPE: {
         size_t n;
-        if (sharena_shape_nfields(a, sharena__id_make(idx, s->gen), &n) < 0) {
+        uint32_t gen = SHARENA__LD(s->gen) & SHARENA__GEN_MAX;
+        if (sharena_shape_nfields(a, sharena__id_make(idx, gen), &n) < 0) {
             problem(f, "slot %lu: shape is invalid", (unsigned long)idx);
             return false;
         }
@@ -568,13 +596,14 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
     }
     case SHARENA_T_STRUCT: {
         size_t n;
-        if (sharena_shape_nfields(a, sharena__id_make(idx, s->gen), &n) < 0) {
+        uint32_t gen = SHARENA__LD(s->gen) & SHARENA__GEN_MAX;
+        if (sharena_shape_nfields(a, sharena__id_make(idx, gen), &n) < 0) {
             problem(f, "slot %lu: struct has no valid shape",
                     (unsigned long)idx);
             return false;
         }
-        const struct sharena__struct *st = (const void *)p;
-        if (have < sizeof *st || st->nfields != n ||
+        struct sharena__struct *st = (void *)p;
+        if (have < sizeof *st || SHARENA__LD(st->nfields) != n ||
             n > (have - sizeof *st) / 8) {
             problem(f, "slot %lu: struct cells do not match its shape",
                     (unsigned long)idx);
@@ -583,7 +612,7 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s)
         return true;
     }
     default:
-        problem(f, "slot %lu: unknown type %d", (unsigned long)idx, s->type);
+        problem(f, "slot %lu: unknown type %d", (unsigned long)idx, type);
         return false;
     }
 }
@@ -638,23 +667,31 @@ static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free,
     return 0;
 }
 
+/* Follow the free FIFO for at most @p lim steps (the slots there are): a
+ * longer list has a cycle. */
 static void check_slot_fifo(struct fsck *f, uint64_t lim, uint64_t nfree)
 {
-    const struct sharena__header *h = sharena__hdr(f->a);
-    uint64_t i = h->slot_free_head, n = 0;
+    struct sharena__header *h = sharena__hdr(f->a);
+    uint64_t i = SHARENA__LD(h->slot_free_head), n = 0;
+    uint64_t tail = SHARENA__LD(h->slot_free_tail);
     while (i && n <= lim) {
         struct sharena__slot *s = sharena__slot_at(f->a, i);
-        if (!s || s->type || i >= lim) {
+        if (!s || SHARENA__LD(s->type) || i >= lim) {
             problem(f, "free-slot list reaches slot %lu, which is not free",
                     (unsigned long)i);
             return;
         }
         n++;
-        if (!s->word && i != h->slot_free_tail) {
+        uint64_t next = SHARENA__LD(s->word);
+        if (!next && i != tail) {
             problem(f, "free-slot list ends before its tail");
             return;
         }
-        i = s->word;
+        i = next;
+    }
+    if (i) {
+        problem(f, "free-slot list has a cycle");
+        return;
     }
     if (n != nfree)
         problem(f, "free-slot list holds %lu slots but %lu are free",
@@ -665,10 +702,12 @@ static void check_slot_fifo(struct fsck *f, uint64_t lim, uint64_t nfree)
 static void check_slot(struct fsck *f, uint64_t i, struct sharena__slot *s,
                        int claim, uint64_t *nfree)
 {
-    if (!s->type) {
-        if (s->flags & SHARENA__SLOT_LISTED)
+    uint8_t type = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
+    if (!type) {
+        uint8_t fl = SHARENA__LD(s->flags);
+        if (fl & SHARENA__SLOT_LISTED)
             (*nfree)++;
-        else if (!(s->flags & SHARENA__SLOT_RETIRED) &&
+        else if (!(fl & SHARENA__SLOT_RETIRED) &&
                  claim != CLAIM_TAKEN_OVER)
             /* (a dead dropper's slot: the FIFO rebuild lists it) */
             problem(f, "slot %lu is free but not on the free list",
@@ -697,7 +736,7 @@ static void check_slot(struct fsck *f, uint64_t i, struct sharena__slot *s,
             f->rep.repaired++;
         }
     }
-    if (check_object(f, i, s)) {
+    if (check_object(f, i, s, type)) {
         f->rep.objects++;
     } else if (repairing(f)) {
         sharena__obj_kill(s); /* its payload is unusable */
@@ -747,12 +786,12 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         covered = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(2) << k) - 1);
     if (lim > covered) {
         problem(&f, "slot count %lu exceeds the handle table (%lu slots)",
-                (unsigned long)h->slot_count, (unsigned long)covered);
+                (unsigned long)lim, (unsigned long)covered);
         lim = covered;
     }
     uint64_t nfree = 0;
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
-        uint64_t off = h->slot_chunks[k];
+        uint64_t off = SHARENA__LD(h->slot_chunks[k]);
         if (!off)
             continue;
         if (!sharena__payload(a, off, ((uint64_t)SHARENA__SLOT_CHUNK0 << k) *
@@ -771,7 +810,8 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         int claim = claim_slot(&f, i, s);
         if (claim == CLAIM_BUSY) {
             /* a dropper puts the slot on the free list before it unlocks */
-            if (!s->type && (s->flags & SHARENA__SLOT_LISTED))
+            if (!SHARENA__LD(s->type) &&
+                (SHARENA__LD(s->flags) & SHARENA__SLOT_LISTED))
                 nfree++;
             continue;
         }
@@ -779,7 +819,7 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         if (claim != CLAIM_UNLOCKED)
             sharena__unlock(a, &s->lock);
     }
-    sharena_id roots = h->roots_id;
+    sharena_id roots = SHARENA__LD(h->roots_id);
     struct sharena__slot *rs;
     if (sharena__resolve(a, roots, SHARENA_T_MAP, &rs) < 0)
         problem(&f, "roots directory %lu is not a live map",
@@ -816,9 +856,10 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
                     (unsigned long)bad);
     }
     if (locked && !a->readonly && r != SHARENA_ECORRUPT) {
-        if (h->used_bytes != f.rep.used_bytes && !repairing(&f))
+        uint64_t hused = SHARENA__LD(h->used_bytes);
+        if (hused != f.rep.used_bytes && !repairing(&f))
             problem(&f, "header says %lu bytes used, blocks hold %lu",
-                    (unsigned long)h->used_bytes,
+                    (unsigned long)hused,
                     (unsigned long)f.rep.used_bytes);
         if (repairing(&f)) {
             if (sharena__alloc_rebuild(a) == 0)
@@ -920,10 +961,12 @@ static int fsck_main(sharena_arena *a, unsigned flags,
         if (r < 0)
             return r;
         struct sharena__slot *rs;
-        if (sharena__resolve(a, h->roots_id, SHARENA_T_MAP, &rs) < 0) {
+        if (sharena__resolve(a, SHARENA__LD(h->roots_id), SHARENA_T_MAP,
+                             &rs) < 0) {
             sharena_id roots;
             if (sharena_map_new(a, &roots) == 0) {
-                h->roots_id = roots; /* the old directory was lost */
+                /* the old directory was lost */
+                __atomic_store_n(&h->roots_id, roots, __ATOMIC_RELEASE);
                 fixed++;
             }
         }

@@ -8,7 +8,14 @@
  * may be garbage. Objects whose content is implausible, or whose blocks
  * overlap another's, are dropped; then the heap is re-tiled: one allocated
  * block per reference, free blocks in the gaps, and the free lists rebuilt.
- * Data that a scribbler destroyed stays lost; what survives is consistent. */
+ * Data that a scribbler destroyed stays lost; what survives is consistent.
+ *
+ * A peer may go on changing the arena while this runs (docs/security.md):
+ * every field is loaded once (SHARENA__LD) and validated, the slot count
+ * is one validated local that bounds every loop over slots (at most the
+ * slots the table's chunks and the heap can hold), a map's capacity comes
+ * from the size its content check accepted, and a key is cleared only
+ * after its map's table is checked again. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -34,6 +41,7 @@ struct salvage {
     unsigned lost_chunk; /* first handle-table chunk given up in step 3 */
     uint64_t *busy;      /* bitmap of slots a live owner has locked */
     uint64_t nslots;
+    uint64_t slots;      /* slot count as validated in step 1: bounds loops */
     bool oom;
 };
 
@@ -73,30 +81,30 @@ static uint64_t content_need(const sharena_arena *a, int type, uint64_t off)
 {
     if (!fits(a, off, 16))
         return 0;
-    const uint64_t *p = (const uint64_t *)(a->base + off);
+    uint64_t *p = (uint64_t *)(a->base + off);
     uint64_t room = a->heap_end - off, n;
     switch (type) {
     case SHARENA_T_STRING:
-        n = p[0];
+        n = SHARENA__LD(p[0]);
         return n < room - 9 ? 8 + n + 1 : 0;
     case SHARENA_T_BYTES:
-        n = p[0];
+        n = SHARENA__LD(p[0]);
         return n <= room - 16 ? 16 + n : 0;
     case SHARENA_T_MAP:
-        n = p[1];
-        if (n < SHARENA__MAP_MIN_CAP || (n & (n - 1)) || n > room / 24)
+        n = SHARENA__LD(p[1]);
+        if (n < SHARENA__MAP_MIN_CAP || (n & (n - 1)) || n > (room - 16) / 24)
             return 0;
         return 16 + n * 24;
     case SHARENA_T_VECTOR:
-        n = p[1];
-        if (n > room / 8 || p[0] > n)
+        n = SHARENA__LD(p[1]);
+        if (n > (room - 16) / 8 || SHARENA__LD(p[0]) > n)
             return 0;
         return 16 + n * 8;
     case SHARENA_T_SHAPE:
-        n = p[0];
+        n = SHARENA__LD(p[0]);
         return n <= SHARENA_FIELDS_MAX && 16 + n * 72 <= room ? 16 + n * 72 : 0;
     case SHARENA_T_STRUCT:
-        n = p[1];
+        n = SHARENA__LD(p[1]);
         return n <= SHARENA_FIELDS_MAX && 16 + n * 8 <= room ? 16 + n * 8 : 0;
     default:
         return 0;
@@ -107,19 +115,36 @@ static uint64_t key_need(const sharena_arena *a, uint64_t off)
 {
     if (!fits(a, off, 16))
         return 0;
-    uint64_t n = *(const uint64_t *)(a->base + off);
+    uint64_t n = SHARENA__LD(*(uint64_t *)(a->base + off));
     return n < a->heap_end - off - 9 ? 8 + n + 1 : 0;
 }
 
 static void kill_slot(struct salvage *sv, uint64_t index)
 {
     struct sharena__slot *s = sharena__slot_at(sv->a, index);
-    if (s && s->type && !busy(sv, index)) {
+    if (s && SHARENA__LD(s->type) && !busy(sv, index)) {
         sharena__obj_kill(s);
-        s->lock = 0;
-        s->seq &= ~1u;
+        __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) &
+                                      ~1u, __ATOMIC_RELEASE);
         sv->fixed++;
     }
+}
+
+/* Clear entry @p e of the map in slot @p index: its table is checked again
+ * (the word is loaded once and must hold a table with that entry). */
+static void key_clear(struct salvage *sv, uint64_t index, uint64_t e)
+{
+    struct sharena__slot *s = sharena__slot_at(sv->a, index);
+    if (!s || SHARENA__LD(s->type) != SHARENA_T_MAP)
+        return;
+    uint64_t word = SHARENA__LD(s->word);
+    if (e > (sv->a->heap_end - sv->a->heap_start) / 24 ||
+        !fits(sv->a, word, 16 + (e + 1) * 24))
+        return;
+    struct sharena__map *m = (void *)(sv->a->base + word);
+    SHARENA__ST(m->entries[e].key, 0);
+    sv->fixed++;
 }
 
 static void drop_ref(struct salvage *sv, const struct sref *r)
@@ -127,10 +152,7 @@ static void drop_ref(struct salvage *sv, const struct sref *r)
     if (r->kind == OBJECT) {
         kill_slot(sv, r->aux);
     } else if (r->kind == KEY && !busy(sv, r->aux >> 32)) {
-        struct sharena__slot *s = sharena__slot_at(sv->a, r->aux >> 32);
-        struct sharena__map *m = (void *)(sv->a->base + s->word);
-        m->entries[r->aux & 0xffffffffu].key = 0;
-        sv->fixed++;
+        key_clear(sv, r->aux >> 32, r->aux & 0xffffffffu);
     } else if (r->kind == CHUNK && r->aux < sv->lost_chunk) {
         sv->lost_chunk = (unsigned)r->aux; /* released after step 3 */
     }
@@ -141,7 +163,7 @@ static void drop_ref(struct salvage *sv, const struct sref *r)
 static void find_busy(struct salvage *sv)
 {
     sharena_arena *a = sv->a;
-    uint64_t n = sharena__hdr(a)->slot_count;
+    uint64_t n = sv->slots;
     struct sharena__owner_cache owners = {0};
     for (uint64_t i = 1; i < n; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
@@ -176,9 +198,9 @@ static void lose_chunks(struct salvage *sv, unsigned from, size_t *kept)
 {
     struct sharena__header *h = sharena__hdr(sv->a);
     for (unsigned k = from; k < SHARENA__SLOT_CHUNKS; k++) {
-        if (h->slot_chunks[k])
+        if (SHARENA__LD(h->slot_chunks[k]))
             sv->fixed++;
-        h->slot_chunks[k] = 0;
+        SHARENA__ST(h->slot_chunks[k], 0);
         sv->a->chunks[k] = NULL;
     }
     size_t j = 0;
@@ -189,8 +211,9 @@ static void lose_chunks(struct salvage *sv, unsigned from, size_t *kept)
     uint64_t covered =
         from ? (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << from) - 1)
              : 1;
-    if (h->slot_count > covered)
-        h->slot_count = covered;
+    if (sv->slots > covered)
+        sv->slots = covered;
+    SHARENA__ST(h->slot_count, sv->slots);
 }
 
 static int by_off(const void *x, const void *y)
@@ -214,17 +237,11 @@ static void put_block(sharena_arena *a, uint64_t b, uint64_t size, bool free,
     struct sharena__block *h = (void *)(a->base + b);
     uint64_t lo = tag & ((1u << SHARENA__BLOCK_TAG_LO_BITS) - 1);
     uint64_t hi = tag >> SHARENA__BLOCK_TAG_LO_BITS;
-    h->prev_phys = prev | hi << SHARENA__BLOCK_TAG_SHIFT;
-    h->size_flags = size | (free ? SHARENA__BLOCK_FREE : 0) |
-                    lo << SHARENA__BLOCK_TAG_SHIFT;
+    SHARENA__ST(h->prev_phys, prev | hi << SHARENA__BLOCK_TAG_SHIFT);
+    SHARENA__ST(h->size_flags, size | (free ? SHARENA__BLOCK_FREE : 0) |
+                                   lo << SHARENA__BLOCK_TAG_SHIFT);
 }
 
-static void grow_block(sharena_arena *a, uint64_t b, uint64_t by)
-{
-    struct sharena__block *h = (void *)(a->base + b);
-    uint64_t size = (h->size_flags & SHARENA__BLOCK_SIZE_MASK) + by;
-    h->size_flags = (h->size_flags & ~SHARENA__BLOCK_SIZE_MASK) | size;
-}
 
 int sharena__salvage(sharena_arena *a, uint64_t *fixed)
 {
@@ -236,15 +253,17 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
      * has made that cache stale. */
     sharena__chunks_sync(a);
     uint64_t covered = 1;
+    uint64_t kept_off[SHARENA__SLOT_CHUNKS] = {0}; /* as decided here */
     bool gap = false;
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS; k++) {
         uint64_t bytes = ((uint64_t)SHARENA__SLOT_CHUNK0 << k) *
                          sizeof(struct sharena__slot);
-        uint64_t off = h->slot_chunks[k];
+        uint64_t off = SHARENA__LD(h->slot_chunks[k]);
         if (a->chunks[k]) {
             uint64_t cached = (uint64_t)((uint8_t *)a->chunks[k] - a->base);
             if (off != cached) {
-                h->slot_chunks[k] = off = cached;
+                off = cached;
+                SHARENA__ST(h->slot_chunks[k], off);
                 sv.fixed++;
             }
         }
@@ -254,13 +273,13 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
          * scribbled; the earlier (smaller) chunks hold more slots in use */
         bool overlap = false;
         for (unsigned j = 0; off && j < k && !overlap; j++) {
-            uint64_t o = h->slot_chunks[j], ob = ((uint64_t)SHARENA__SLOT_CHUNK0
-                                                  << j) *
-                                                 sizeof(struct sharena__slot);
+            uint64_t o = kept_off[j], ob = ((uint64_t)SHARENA__SLOT_CHUNK0
+                                            << j) *
+                                           sizeof(struct sharena__slot);
             overlap = o && off - 16 < o + ob && o - 16 < off + bytes;
         }
         if (off && (gap || overlap || !fits(a, off, bytes))) {
-            h->slot_chunks[k] = 0; /* its slots are lost */
+            SHARENA__ST(h->slot_chunks[k], 0); /* its slots are lost */
             a->chunks[k] = NULL;
             gap = true;
             sv.fixed++;
@@ -268,11 +287,18 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         }
         if (!off)
             continue;
+        kept_off[k] = off;
         add(&sv, (struct sref){off, bytes, 0, CHUNK, k});
         covered = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(2) << k) - 1);
     }
-    if (h->slot_count < 1 || h->slot_count > covered) {
-        h->slot_count = h->slot_count < 1 ? 1 : covered;
+    /* one validated slot count bounds every loop over slots below */
+    uint64_t max = (a->heap_end - a->heap_start) / sizeof(struct sharena__slot);
+    if (covered > max)
+        covered = max;
+    sv.slots = SHARENA__LD(h->slot_count);
+    if (sv.slots < 1 || sv.slots > covered) {
+        sv.slots = sv.slots < 1 ? 1 : covered;
+        SHARENA__ST(h->slot_count, sv.slots);
         sv.fixed++;
     }
 
@@ -282,32 +308,36 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
     find_busy(&sv);
     if (sv.busy)
         (void)sharena__heap_walk(a, add_extra, &sv);
-    for (uint64_t i = 1; i < h->slot_count; i++) {
+    for (uint64_t i = 1; i < sv.slots; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
-        if (!s || !s->type)
+        uint8_t type = s ? SHARENA__LD(s->type) : 0;
+        if (!type)
             continue;
-        if (s->type >= SHARENA_T__COUNT) {
+        if (type >= SHARENA_T__COUNT) {
             kill_slot(&sv, i);
             continue;
         }
-        if (s->type == SHARENA_T_NUMBER || s->type == SHARENA_T_BOOL)
+        if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL)
             continue;
-        uint64_t need = content_need(a, s->type, s->word);
+        uint64_t word = SHARENA__LD(s->word);
+        uint64_t need = content_need(a, type, word);
         if (!need) {
             kill_slot(&sv, i); /* (a busy one keeps its blocks as EXTRA) */
             continue;
         }
-        add(&sv, (struct sref){s->word, need, (uint32_t)i, OBJECT, i});
-        if (s->type == SHARENA_T_MAP) {
-            struct sharena__map *m = (void *)(a->base + s->word);
-            for (uint64_t e = 0; e < m->cap; e++) {
-                uint64_t ko = m->entries[e].key;
+        add(&sv, (struct sref){word, need, (uint32_t)i, OBJECT, i});
+        if (type == SHARENA_T_MAP) {
+            /* the capacity content_need accepted (not a second load) */
+            struct sharena__map *m = (void *)(a->base + word);
+            uint64_t mcap = (need - sizeof *m) / sizeof m->entries[0];
+            for (uint64_t e = 0; e < mcap; e++) {
+                uint64_t ko = SHARENA__LD(m->entries[e].key);
                 if (!ko)
                     continue;
                 uint64_t kn = key_need(a, ko);
                 if (!kn) {
                     if (!busy(&sv, i)) {
-                        m->entries[e].key = 0;
+                        SHARENA__ST(m->entries[e].key, 0);
                         sv.fixed++;
                     }
                     continue;
@@ -362,28 +392,42 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         lose_chunks(&sv, sv.lost_chunk, &kept);
 
     /* 4. Re-tile the heap. */
+    /* (the previous block's header as written here: a 16-byte gap grows
+     * it from these values, not from a load) */
     uint64_t pos = a->heap_start, prev = 0, used = 0;
+    uint64_t prev_size = 0, prev_prev = 0;
+    uint32_t prev_tag = 0;
+    bool prev_free = false;
     for (size_t i = 0; i < kept; i++) {
         const struct sref *r = &sv.v[i];
         uint64_t b = r->off - 16, g = b - pos;
         if (g >= SHARENA__MIN_BLOCK) {
             put_block(a, pos, g, true, prev, 0);
+            prev_prev = prev;
             prev = pos;
+            prev_size = g;
+            prev_free = true;
+            prev_tag = 0;
         } else if (g == 16) {
-            grow_block(a, prev, 16);
+            prev_size += 16;
+            put_block(a, prev, prev_size, prev_free, prev_prev, prev_tag);
             used += 16;
         }
         uint64_t size = block_size(r->need);
         put_block(a, b, size, false, prev, r->tag);
         used += size;
+        prev_prev = prev;
         prev = b;
+        prev_size = size;
+        prev_free = false;
+        prev_tag = r->tag;
         pos = b + size;
     }
     uint64_t g = a->heap_end - pos;
     if (g >= SHARENA__MIN_BLOCK)
         put_block(a, pos, g, true, prev, 0);
     else if (g == 16 && prev) {
-        grow_block(a, prev, 16);
+        put_block(a, prev, prev_size + 16, prev_free, prev_prev, prev_tag);
     }
     free(sv.v);
     int r = sharena__alloc_rebuild(a);
@@ -394,13 +438,14 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
     (void)used;
 
     /* 5. Maps that lost keys: rehash and recount; slots: the FIFO. */
-    for (uint64_t i = 1; i < h->slot_count; i++) {
+    for (uint64_t i = 1; i < sv.slots; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
         if (!s || busy(&sv, i))
             continue;
-        if (s->type == SHARENA_T_MAP)
+        uint8_t type = SHARENA__LD(s->type);
+        if (type == SHARENA_T_MAP)
             sharena__map_repair(a, s);
-        if (s->type == SHARENA_T_VECTOR)
+        else if (type == SHARENA_T_VECTOR)
             sharena__vector_repair(a, s);
     }
     free(sv.busy);
