@@ -103,18 +103,20 @@ int sharena__arena_format(sharena_arena *a, const char *name)
     h->header_size = SHARENA__HDR_SIZE;
     h->layout_hash = sharena_layout_hash();
     h->capacity = a->size;
-    h->created_ns = sharena__now_ns();
+    uint64_t created = sharena__now_ns();
+    h->created_ns = created;
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != sizeof seed)
-        seed = h->created_ns ^ ((uint64_t)getpid() << 32);
+        seed = created ^ ((uint64_t)getpid() << 32);
     h->hash_seed = seed;
     h->heap_start = SHARENA__HDR_SIZE;
     h->heap_end = a->size;
     snprintf(h->name, sizeof h->name, "%s", name);
     h->slot_count = 1; /* slot 0 is never used: id 0 means none */
     h->lock_clock = sharena__clock_now();
-    a->heap_start = h->heap_start;
-    a->heap_end = h->heap_end;
+    /* (the handle's copies come from what was meant, not read back) */
+    a->heap_start = SHARENA__HDR_SIZE;
+    a->heap_end = a->size;
     a->hash_seed = seed;
     sharena__alloc_init(a);
     sharena_id roots;

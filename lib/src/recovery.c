@@ -386,7 +386,7 @@ static int claim_slot(struct fsck *f, uint64_t i, struct sharena__slot *s)
     /* busy (also a lock that lockers kept taking and giving back while we
      * tried: checking it unlocked could repair under a writer) */
     add_busy(f, i);
-    if (s->type)
+    if (SHARENA__LD(s->type))
         f->rep.objects++;
     if (st == LOCK_LIVE) {
         f->rep.locks_held++;
