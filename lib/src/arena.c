@@ -264,7 +264,7 @@ int sharena__arena_map(int fd, unsigned flags, sharena_arena **out)
     int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (own < 0)
         return -errno;
-    sharena_arena *a;
+    sharena_arena *a = NULL;
     int r = map_fd(own, size, readonly, &a);
     if (r < 0) {
         close(own);
