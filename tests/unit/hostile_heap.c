@@ -543,3 +543,41 @@ Test(hostile_heap, header_fields, .init = setup, .fini = teardown,
 {
     run(flip_header);
 }
+
+/* ---- the arena lock word and the live broker slots: owners that are a
+ * broker slot past the table, a dead pid, a live pid that does not map the
+ * arena, owner-died marks; the slot bitmap all set and all clear. (Taking
+ * the lock word away from an honest holder also breaks mutual exclusion
+ * between honest processes: the allocator's checks must hold then too.) */
+static void flip_lock_words(long i)
+{
+    struct sharena__header *h = sharena__hdr(g.a);
+    static uint32_t hostile_set;
+    static uint32_t saved;
+    if (hostile_set) {
+        uint32_t exp = hostile_set;
+        __atomic_compare_exchange_n(&h->arena_lock, &exp, saved, false,
+                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+        hostile_set = 0;
+    }
+    uint64_t bits = (i / 2) % 2 ? ~UINT64_C(0) : 0;
+    for (unsigned k = 0; k < 4; k++)
+        __atomic_store_n(&h->live_slots[k * 255], bits, __ATOMIC_RELAXED);
+    if (i < 0 || !(i & 1))
+        return;
+    static const uint32_t hostile[] = {
+        0x3ffffff0u,                                   /* a slot past 65535 */
+        SHARENA__LOCK_LOCAL | 0x1ffffff0u,             /* no such pid */
+        SHARENA__LOCK_LOCAL | 1u,                      /* init: no mapping */
+        SHARENA__LOCK_DIED | SHARENA__LOCK_WAITERS | 7u,
+        SHARENA__LOCK_WAITERS | 64u,                   /* a slot, maybe live */
+    };
+    uint32_t v = hostile[(i / 2) % 5];
+    saved = __atomic_exchange_n(&h->arena_lock, v, __ATOMIC_ACQ_REL);
+    hostile_set = v;
+}
+Test(hostile_heap, lock_words, .init = setup, .fini = teardown, .timeout = 120)
+{
+    __atomic_store_n(&sharena__hdr(g.a)->slots_managed, 1, __ATOMIC_RELEASE);
+    run(flip_lock_words);
+}
