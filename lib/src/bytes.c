@@ -1,12 +1,13 @@
 /* bytes.c: fixed-size raw buffers, exposed zero-copy. */
-#include "internal.h"
+#include "view.h"
 
 static void bytes_init(sharena_arena *a, void *p, const void *ctx)
 {
     struct sharena__bytes *b = p;
-    b->size = *(const uint64_t *)ctx;
+    uint64_t size = *(const uint64_t *)ctx;
+    b->size = size;
     b->reserved = 0;
-    sharena__zero(a, b->data, b->size);
+    sharena__zero(a, b->data, size);
 }
 
 int sharena_bytes_new(sharena_arena *a, uint64_t size, sharena_id *out)
@@ -20,49 +21,51 @@ int sharena_bytes_new(sharena_arena *a, uint64_t size, sharena_id *out)
                             bytes_init, &size, out);
 }
 
+/* The buffer of @p id: its size is loaded once and checked against its
+ * block, so [data, data + size) lies in the mapping whatever a peer writes
+ * later; every caller uses this view's size, never the field again. No
+ * seqlock: the block never moves, and a read of the raw data does not wait
+ * for writers (nor do writes through sharena_bytes_ptr's pointer). */
 static int bytes_at(const sharena_arena *a, sharena_id id,
-                    struct sharena__bytes **out)
+                    struct sharena__bytes_view *out)
 {
     struct sharena__slot *s;
     int r = sharena__resolve(a, id, SHARENA_T_BYTES, &s);
     if (r < 0)
         return r;
-    uint64_t off = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
-    struct sharena__bytes *b =
-        sharena__payload(a, off, sizeof(struct sharena__bytes));
-    if (!b || b->size > sharena__payload_size(a, off) - sizeof *b)
-        return SHARENA_ECORRUPT;
-    *out = b;
+    if (SHARENA__UNLIKELY(
+            !sharena__bytes_at(a, __atomic_load_n(&s->word, __ATOMIC_ACQUIRE),
+                               out)))
+        return sharena__corrupt_or_stale(s, id);
     return 0;
 }
 
 int sharena_bytes_ptr(const sharena_arena *a, sharena_id id, void **ptr,
                       uint64_t *size)
 {
-    struct sharena__bytes *b;
+    struct sharena__bytes_view b;
     int r = bytes_at(a, id, &b);
     if (r < 0)
         return r;
     if (ptr)
-        *ptr = b->data;
+        *ptr = b.data;
     if (size)
-        *size = b->size;
+        *size = b.size;
     return 0;
 }
 
 int sharena_bytes_read(const sharena_arena *a, sharena_id id, uint64_t offset,
                        void *dst, size_t len)
 {
-    struct sharena__bytes *b;
+    struct sharena__bytes_view b;
     int r = bytes_at(a, id, &b);
     if (r < 0)
         return r;
-    uint64_t size = b->size;
-    if (offset > size || len > size - offset)
+    if (offset > b.size || len > b.size - offset)
         return SHARENA_ERANGE;
     if (len && !dst)
         return SHARENA_EINVAL;
-    memcpy(dst, b->data + offset, len);
+    sharena__rcopy(dst, b.data + offset, len);
     return 0;
 }
 
@@ -75,12 +78,12 @@ int sharena_bytes_write(sharena_arena *a, sharena_id id, uint64_t offset,
     int nested = sharena__write_begin(a, id, SHARENA_T_BYTES, &s);
     if (nested < 0)
         return nested;
-    struct sharena__bytes *b;
+    struct sharena__bytes_view b;
     int r = bytes_at(a, id, &b);
-    if (r == 0 && (offset > b->size || len > b->size - offset))
+    if (r == 0 && (offset > b.size || len > b.size - offset))
         r = SHARENA_ERANGE;
     if (r == 0)
-        memcpy(b->data + offset, src, len);
+        memcpy(b.data + offset, src, len);
     sharena__write_end(a, s, nested);
     return r;
 }

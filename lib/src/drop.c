@@ -2,7 +2,7 @@
  * owns (SHARENA_DROP_RECURSIVE: every child), iteratively with an explicit
  * work list, so deep nesting cannot overflow the stack and a cycle in a
  * corrupt arena ends (the second visit finds a stale id). */
-#include "internal.h"
+#include "view.h"
 
 #include <stdlib.h>
 
@@ -32,48 +32,49 @@ static void push(struct work *w, uint64_t ref, bool all)
     w->ids[w->n++] = id;
 }
 
-/* Collect a container's children and free its auxiliary blocks (keys). */
-static void children(sharena_arena *a, struct sharena__slot *s, bool all,
+/* Collect the children of the container of @p type whose block is at
+ * @p off, and free its auxiliary blocks (keys). The container is locked;
+ * its fields are still read once and checked (a peer can ignore locks). */
+static void children(sharena_arena *a, int type, uint64_t off, bool all,
                      struct work *w)
 {
-    uint64_t off = s->word, have = sharena__payload_size(a, off);
-    switch (s->type) {
+    switch (type) {
     case SHARENA_T_MAP: {
-        struct sharena__map *m = (void *)(a->base + off);
-        if (have < sizeof *m || m->cap > (have - sizeof *m) / sizeof m->entries[0])
+        struct sharena__map_view t;
+        if (!sharena__map_at(a, off, &t))
             return;
-        for (uint64_t i = 0; i < m->cap; i++) {
-            if (!m->entries[i].key)
+        struct sharena__map_entry *e = t.m->entries;
+        for (uint64_t i = 0; i < t.cap; i++) {
+            uint64_t key = SHARENA__LD(e[i].key);
+            if (!key)
                 continue;
-            uint64_t key = m->entries[i].key;
-            push(w, m->entries[i].value, all);
-            m->entries[i].key = 0; /* detach first: repair must not see it */
+            push(w, SHARENA__LD(e[i].value), all);
+            SHARENA__ST(e[i].key, 0); /* detach first: repair must not see it */
             sharena__free(a, key);
         }
-        m->count = 0;
+        SHARENA__ST(t.m->count, 0);
         break;
     }
     case SHARENA_T_VECTOR: {
-        struct sharena__vector *v = (void *)(a->base + off);
-        if (have < sizeof *v || v->len > (have - sizeof *v) / 8)
+        struct sharena__vector_view v;
+        if (!sharena__vector_at(a, off, &v))
             return;
-        for (uint64_t i = 0; i < v->len; i++)
-            push(w, v->items[i], all);
-        v->len = 0;
+        for (uint64_t i = 0; i < v.len; i++)
+            push(w, SHARENA__LD(v.v->items[i]), all);
+        SHARENA__ST(v.v->len, 0);
         break;
     }
     case SHARENA_T_STRUCT: {
-        struct sharena__struct *st = (void *)(a->base + off);
-        if (have < sizeof *st || st->nfields > (have - sizeof *st) / 8)
+        struct sharena__struct_view st;
+        if (!sharena__struct_at(a, off, &st))
             return;
-        for (uint64_t i = 0; i < st->nfields; i++) {
-            char name[SHARENA_FIELD_NAME_MAX + 1];
-            int type = 0;
-            if (sharena_shape_field(a, st->shape & SHARENA__REF_ID_MASK, i,
-                                    name, sizeof name, &type, NULL) < 0)
+        for (uint64_t i = 0; i < st.nfields; i++) {
+            int ftype = 0;
+            if (sharena_shape_field(a, st.shape & SHARENA__REF_ID_MASK, i, NULL,
+                                    0, &ftype, NULL) < 0)
                 break;
-            if (type == SHARENA_T_STRING || type == SHARENA_T_BYTES)
-                push(w, st->cells[i] | SHARENA__REF_OWNED, true);
+            if (ftype == SHARENA_T_STRING || ftype == SHARENA_T_BYTES)
+                push(w, SHARENA__LD(st.st->cells[i]) | SHARENA__REF_OWNED, true);
         }
         break;
     }
@@ -93,9 +94,9 @@ static int drop_one(sharena_arena *a, sharena_id id, bool all, struct work *w)
     int nested = sharena__write_begin(a, id, 0, &s);
     if (nested < 0)
         return nested;
-    int type = s->type;
-    uint64_t off = has_block(type) ? s->word : 0;
-    children(a, s, all, w);
+    int type = SHARENA__LD(s->type);
+    uint64_t off = has_block(type) ? SHARENA__LD(s->word) : 0;
+    children(a, type, off, all, w);
     SHARENA__HOOK("drop:detached");
     sharena__obj_kill(s);
     SHARENA__HOOK("drop:killed");
@@ -117,7 +118,7 @@ static int drop_tree(sharena_arena *a, sharena_id id, unsigned flags)
     /* Children: a stale one was dropped by someone else; go on. */
     while (r == 0 && w.n) {
         sharena_id child = w.ids[--w.n];
-        if (child != sharena__hdr(a)->roots_id)
+        if (child != SHARENA__LD(sharena__hdr(a)->roots_id))
             drop_one(a, child, all, &w);
     }
     free(w.ids);
@@ -127,7 +128,7 @@ static int drop_tree(sharena_arena *a, sharena_id id, unsigned flags)
 int sharena__drop_ref(sharena_arena *a, uint64_t ref, unsigned flags)
 {
     sharena_id id = ref & SHARENA__REF_ID_MASK;
-    if (id == sharena__hdr(a)->roots_id)
+    if (id == SHARENA__LD(sharena__hdr(a)->roots_id))
         return SHARENA_EINVAL;
     return drop_tree(a, id, flags);
 }
@@ -140,7 +141,7 @@ int sharena_drop(sharena_arena *a, sharena_id id, unsigned flags)
         return SHARENA_EROFS;
     if (a->closed)
         return SHARENA_ECLOSED;
-    if (id == __atomic_load_n(&sharena__hdr(a)->roots_id, __ATOMIC_RELAXED))
+    if (id == SHARENA__LD(sharena__hdr(a)->roots_id))
         return SHARENA_EINVAL;
     return drop_tree(a, id, flags);
 }

@@ -62,6 +62,7 @@ sharena__rcmp(const void *x, const void *y, size_t n)
 #endif
 
 /* ---- loads from shared memory (DESIGN 10, docs/security.md) ---------------
+ * Code rule: read once.
  * Any process that can write an arena may change any byte at any moment,
  * between a check and a use included. So a field of the arena is read
  * exactly once, through SHARENA__LD (a relaxed atomic load: the compiler may
@@ -71,6 +72,9 @@ sharena__rcmp(const void *x, const void *y, size_t n)
  * must be validated again. Plain `p->field` reads of arena memory are wrong
  * outside code that holds the only copy (a block just allocated under the
  * arena lock and not yet published).
+ * Objects are reached through the checked views of view.h (a view is the
+ * set of locals, checked), and lock-free reads through sharena__read()
+ * below, which confirms a view against the sequence counter.
  *
  * In a SHARENA_FUZZ_LOADS build (tests/fuzz) each SHARENA__LD may return a
  * mutated value, to show that validation holds whatever a load returns.
@@ -342,6 +346,62 @@ static inline bool sharena__read_ok(const struct sharena__slot *s,
 /* Wait a little for a writer to finish (spin, then yield); returns false
  * when the read should give up (after ~1 s) and fail with EBUSY. */
 bool sharena__read_backoff(unsigned attempt);
+
+/* Attempts after which a reader on a writable handle takes and releases the
+ * object's lock once (sharena__read_settle), so that an object whose writer
+ * died mid-write is repaired instead of starving its readers. */
+#define SHARENA__READ_SETTLE_AFTER 200
+
+/* ---- the seqlock read: one loop for every lock-free reader ----------------
+ * sharena__read() resolves @p id (of @p type, or any type when 0), opens the
+ * read at an even seq, loads the slot's word once and hands it to @p fn,
+ * which copies what the caller needs into @p ctx through validated views
+ * (view.h) and returns a result (0 or a negative error, ECORRUPT included).
+ * That result is returned only when seq and generation are confirmed
+ * unchanged afterwards: whatever @p fn saw in a torn state (a table being
+ * swapped, a block just freed) is retried, never reported, so ECORRUPT means
+ * the inconsistency is in the stable object. Retries back off and settle
+ * like every reader's (SHARENA__READ_SETTLE_AFTER) and end in EBUSY.
+ * @p fn runs possibly many times: it may write only to @p ctx (and the
+ * caller's buffers, which the last confirmed attempt fills). Inlined, so a
+ * constant @p fn is inlined too: the hot reads pay no call. */
+typedef int (*sharena__read_fn)(const sharena_arena *a, uint64_t word,
+                                void *ctx);
+SHARENA__SEQLOCK_READER __attribute__((always_inline)) static inline int
+sharena__read(const sharena_arena *a, sharena_id id, int type,
+              sharena__read_fn fn, void *ctx)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        struct sharena__slot *s;
+        int r = sharena__resolve(a, id, type, &s);
+        if (SHARENA__UNLIKELY(r < 0))
+            return r;
+        uint32_t seq = sharena__read_begin(s);
+        if (SHARENA__LIKELY(!(seq & 1))) {
+            r = fn(a, SHARENA__LD(s->word), ctx);
+            if (SHARENA__LIKELY(sharena__read_ok(s, seq) &&
+                                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
+                                    sharena__id_gen(id)))
+                return r;
+        }
+        if (attempt == SHARENA__READ_SETTLE_AFTER)
+            sharena__read_settle(a, s);
+        if (!sharena__read_backoff(attempt))
+            return SHARENA_EBUSY;
+    }
+}
+
+/* For the few reads outside the seqlock (bytes, zero-copy; fixed blocks
+ * that never move): an inconsistency seen while the object's generation
+ * moved is the object's drop racing the read (ESTALE), not corruption. */
+static inline int sharena__corrupt_or_stale(const struct sharena__slot *s,
+                                            sharena_id id)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&s->gen, __ATOMIC_RELAXED) != sharena__id_gen(id)
+               ? SHARENA_ESTALE
+               : SHARENA_ECORRUPT;
+}
 
 /* Repair hook for an object whose writer died (repair.c). */
 int sharena__repair(sharena_arena *a, struct sharena__slot *s);

@@ -3,13 +3,16 @@
  * Open addressing with linear probing and backward-shift deletion (no
  * tombstones), load factor <= 3/4, doubling growth into a new block that is
  * swapped in whole. Readers look keys up under the map's seqlock without
- * locking; every probe loop is bounded by the table's capacity and every
- * offset is validated, so a corrupt table yields an error, never a hang.
+ * locking (sharena__read). The table is reached through a checked view
+ * (view.h): its capacity is loaded once, and every probe loop is bounded by
+ * that checked value; entries and keys are loaded once each and checked, so
+ * a corrupt table, or one a peer changes meanwhile, yields an error, never
+ * a fault or a hang.
  *
  * Write order (docs/locking.md): an entry's hash and value are written
  * before its key (key != 0 marks it used), and `count` after; repair
  * (sharena__map_repair) rebuilds the table from the entries it finds. */
-#include "internal.h"
+#include "view.h"
 
 #include <stdlib.h>
 
@@ -32,7 +35,7 @@ static inline uint64_t mix(uint64_t x)
 
 uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len)
 {
-    uint64_t h = sharena__hdr(a)->hash_seed ^ (len * UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t h = SHARENA__LD(sharena__hdr(a)->hash_seed) ^ (len * UINT64_C(0x9e3779b97f4a7c15));
     while (len >= 8) {
         h = (h ^ rd64(key)) * UINT64_C(0xbf58476d1ce4e5b9);
         h ^= h >> 29;
@@ -45,52 +48,30 @@ uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len)
     return h ? h : 1;
 }
 
-/* The map payload with its table, validated against its block. */
+/* Index of @p key in the table of @p t (its key block's offset in *ko), or
+ * -1 when absent, or -2 when an entry names no key block. Probes at most
+ * t->cap entries. */
 SHARENA__SEQLOCK_READER
-static struct sharena__map *map_at(const sharena_arena *a, uint64_t off)
+static int64_t find(const sharena_arena *a, const struct sharena__map_view *t,
+                    const char *key, size_t klen, uint64_t hash, uint64_t *ko)
 {
-    uint64_t have = sharena__payload_size(a, off);
-    if (have < sizeof(struct sharena__map))
-        return NULL;
-    struct sharena__map *m = (void *)(a->base + off);
-    uint64_t cap = m->cap;
-    if (cap < SHARENA__MAP_MIN_CAP || (cap & (cap - 1)) ||
-        cap > (have - sizeof *m) / sizeof(struct sharena__map_entry))
-        return NULL;
-    return m;
-}
-
-SHARENA__SEQLOCK_READER
-static const struct sharena__key *key_at(const sharena_arena *a, uint64_t off)
-{
-    uint64_t have = sharena__payload_size(a, off);
-    if (have < sizeof(struct sharena__key))
-        return NULL;
-    const struct sharena__key *k = (const void *)(a->base + off);
-    if (k->len > have - sizeof *k)
-        return NULL;
-    return k;
-}
-
-/* Index of @p key, or -1 when absent, or -2 when the table is corrupt. */
-SHARENA__SEQLOCK_READER
-static int64_t find(const sharena_arena *a, const struct sharena__map *m,
-                    const char *key, size_t klen, uint64_t hash)
-{
-    uint64_t mask = m->cap - 1;
+    const struct sharena__map_entry *e = t->m->entries;
+    uint64_t mask = t->cap - 1;
     uint64_t i = hash & mask;
     for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
-        const struct sharena__map_entry *e = &m->entries[i];
-        uint64_t ko = __atomic_load_n(&e->key, __ATOMIC_RELAXED);
-        if (!ko)
-            return -1;
-        if (e->hash != hash)
-            continue;
-        const struct sharena__key *k = key_at(a, ko);
+        uint64_t k = SHARENA__LD(e[i].key);
         if (!k)
+            return -1;
+        if (SHARENA__LD(e[i].hash) != hash)
+            continue;
+        struct sharena__text_view kv;
+        if (!sharena__text_at(a, k, &kv))
             return -2;
-        if (k->len == klen && sharena__rcmp(k->data, key, klen) == 0)
+        if (kv.len == klen && sharena__rcmp(kv.data, key, klen) == 0) {
+            if (ko)
+                *ko = k;
             return (int64_t)i;
+        }
     }
     return -1;
 }
@@ -137,45 +118,57 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
                             &cap, out);
 }
 
+struct get_ctx {
+    const char *key;
+    size_t klen;
+    uint64_t hash; /* 0 until the first attempt computes it */
+    uint64_t ref;
+};
+
+SHARENA__SEQLOCK_READER
+static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct get_ctx *c = ctx;
+    struct sharena__map_view t;
+    if (SHARENA__UNLIKELY(!sharena__map_at(a, word, &t)))
+        return SHARENA_ECORRUPT;
+    if (!c->hash)
+        c->hash = sharena__hash(a, c->key, c->klen);
+    int64_t i = find(a, &t, c->key, c->klen, c->hash, NULL);
+    if (i < 0)
+        return i == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
+    c->ref = SHARENA__LD(t.m->entries[i].value);
+    return 0;
+}
+
 SHARENA__SEQLOCK_READER
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
                     size_t klen, sharena_id *value)
 {
     if (klen && !key)
         return SHARENA_EINVAL;
-    uint64_t hash = 0;
-    for (unsigned attempt = 0;; attempt++) {
-        struct sharena__slot *s;
-        int r = sharena__resolve(a, map, SHARENA_T_MAP, &s);
-        if (r < 0)
-            return r;
-        if (!hash)
-            hash = sharena__hash(a, key, klen);
-        uint32_t seq = sharena__read_begin(s);
-        if (!(seq & 1)) {
-            const struct sharena__map *m =
-                map_at(a, __atomic_load_n(&s->word, __ATOMIC_RELAXED));
-            int64_t i = m ? find(a, m, key, klen, hash) : -2;
-            uint64_t v = i >= 0 ? m->entries[i].value : 0;
-            if (sharena__read_ok(s, seq) &&
-                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                    sharena__id_gen(map)) {
-                if (i == -2)
-                    return SHARENA_ECORRUPT;
-                if (i < 0)
-                    return SHARENA_ENOENT;
-                if (!(v & SHARENA__REF_ID_MASK))
-                    return SHARENA_ECORRUPT; /* values are never id 0 */
-                if (value)
-                    *value = v & SHARENA__REF_ID_MASK;
-                return 0;
-            }
-        }
-        if (attempt == 200)
-            sharena__read_settle(a, s);
-        if (!sharena__read_backoff(attempt))
-            return SHARENA_EBUSY;
-    }
+    struct get_ctx c = {key, klen, 0, 0};
+    int r = sharena__read(a, map, SHARENA_T_MAP, get_read, &c);
+    if (r < 0)
+        return r;
+    if (!(c.ref & SHARENA__REF_ID_MASK))
+        return SHARENA_ECORRUPT; /* values are never id 0 */
+    if (value)
+        *value = c.ref & SHARENA__REF_ID_MASK;
+    return 0;
+}
+
+SHARENA__SEQLOCK_READER
+static int len_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct sharena__map_view t;
+    if (!sharena__map_at(a, word, &t))
+        return SHARENA_ECORRUPT;
+    uint64_t n = SHARENA__LD(t.m->count);
+    if (n > t.cap)
+        return SHARENA_ECORRUPT; /* a count past the capacity was scribbled */
+    *(uint64_t *)ctx = n;
+    return 0;
 }
 
 SHARENA__SEQLOCK_READER
@@ -183,79 +176,62 @@ int sharena_map_len(const sharena_arena *a, sharena_id map, uint64_t *len)
 {
     if (!len)
         return SHARENA_EINVAL;
-    for (unsigned attempt = 0;; attempt++) {
-        struct sharena__slot *s;
-        int r = sharena__resolve(a, map, SHARENA_T_MAP, &s);
-        if (r < 0)
-            return r;
-        uint32_t seq = sharena__read_begin(s);
-        if (!(seq & 1)) {
-            const struct sharena__map *m =
-                map_at(a, __atomic_load_n(&s->word, __ATOMIC_RELAXED));
-            uint64_t n = m ? m->count : 0;
-            uint64_t cap = m ? m->cap : 0;
-            if (sharena__read_ok(s, seq) &&
-                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                    sharena__id_gen(map)) {
-                /* a count past the table's capacity was scribbled */
-                if (!m || n > cap)
-                    return SHARENA_ECORRUPT;
-                *len = n;
-                return 0;
-            }
-        }
-        if (attempt == 200)
-            sharena__read_settle(a, s);
-        if (!sharena__read_backoff(attempt))
-            return SHARENA_EBUSY;
-    }
+    uint64_t n = 0;
+    int r = sharena__read(a, map, SHARENA_T_MAP, len_read, &n);
+    if (r == 0)
+        *len = n;
+    return r;
 }
 
-/* Put @p ref into a table known to have room; no allocation. */
-static void place(struct sharena__map *m, uint64_t hash, uint64_t key,
-                  uint64_t ref)
+/* Put @p ref into the first empty entry of its probe run; false when there
+ * is none (a table a peer filled behind the count). No allocation. */
+static bool place(const struct sharena__map_view *t, uint64_t hash,
+                  uint64_t key, uint64_t ref)
 {
-    uint64_t mask = m->cap - 1;
+    struct sharena__map_entry *e = t->m->entries;
+    uint64_t mask = t->cap - 1;
     uint64_t i = hash & mask;
     for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
-        struct sharena__map_entry *e = &m->entries[i];
-        if (!e->key) {
-            e->hash = hash;
-            e->value = ref;
-            SHARENA__HOOK("map:entry-before-key");
-            __atomic_store_n(&e->key, key, __ATOMIC_RELEASE);
-            SHARENA__HOOK("map:entry-before-count");
-            m->count++;
-            return;
-        }
+        if (SHARENA__LD(e[i].key))
+            continue;
+        SHARENA__ST(e[i].hash, hash);
+        SHARENA__ST(e[i].value, ref);
+        SHARENA__HOOK("map:entry-before-key");
+        __atomic_store_n(&e[i].key, key, __ATOMIC_RELEASE);
+        SHARENA__HOOK("map:entry-before-count");
+        uint64_t count = SHARENA__LD(t->m->count);
+        SHARENA__ST(t->m->count, count + 1);
+        return true;
     }
+    return false;
 }
 
-/* Grow the table of the locked map in slot @p s to twice its capacity. */
+/* Grow the table @p t of the locked map in slot @p s to twice its
+ * capacity; *t becomes the new table's view. */
 static int grow(sharena_arena *a, struct sharena__slot *s,
-                struct sharena__map **mp)
+                struct sharena__map_view *t)
 {
-    struct sharena__map *m = *mp;
-    uint64_t cap = m->cap, ncap = cap * 2, off;
-    uint64_t oldend = s->word + sizeof *m + cap * sizeof m->entries[0];
+    uint64_t cap = t->cap, ncap = cap * 2, off;
     int r = sharena__map_init_block(a, ncap, sharena__slot_index(a, s), &off);
     if (r < 0)
         return r;
     /* A scribbled allocator can hand out a block overlapping this table:
      * refuse it rather than rebuild the table over itself (fsck frees it). */
-    if (off < oldend && s->word < off + sizeof *m + ncap * sizeof m->entries[0])
+    if (off < t->off + table_bytes(cap) && t->off < off + table_bytes(ncap))
         return SHARENA_ECORRUPT;
-    struct sharena__map *n = (void *)(a->base + off);
-    for (uint64_t i = 0; i < cap; i++)
-        if (m->entries[i].key)
-            place(n, m->entries[i].hash, m->entries[i].key,
-                  m->entries[i].value);
+    struct sharena__map_view n = {(void *)(a->base + off), off, ncap};
+    const struct sharena__map_entry *e = t->m->entries;
+    for (uint64_t i = 0; i < cap; i++) {
+        uint64_t key = SHARENA__LD(e[i].key);
+        /* (cap entries always fit 2 * cap: place cannot fail here) */
+        if (key)
+            place(&n, SHARENA__LD(e[i].hash), key, SHARENA__LD(e[i].value));
+    }
     SHARENA__HOOK("map:grow-built");
-    uint64_t old = s->word;
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
     SHARENA__HOOK("map:grow-swapped");
-    sharena__free(a, old);
-    *mp = n;
+    sharena__free(a, t->off);
+    *t = n;
     return 0;
 }
 
@@ -274,30 +250,34 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
     if (nested < 0)
         return nested;
     *old = 0;
-    struct sharena__map *m = map_at(a, s->word);
-    if (!m) {
+    struct sharena__map_view t;
+    if (!sharena__map_at(a, SHARENA__LD(s->word), &t)) {
         r = SHARENA_ECORRUPT;
         goto out;
     }
-    int64_t i = find(a, m, key, klen, hash);
+    int64_t i = find(a, &t, key, klen, hash, NULL);
     if (i == -2) {
         r = SHARENA_ECORRUPT;
         goto out;
     }
     if (i >= 0) {
-        *old = m->entries[i].value;
+        *old = SHARENA__LD(t.m->entries[i].value);
         if (mode == SHARENA__PUT_IF_ABSENT) {
             r = SHARENA_EEXIST;
             goto out;
         }
-        __atomic_store_n(&m->entries[i].value, ref, __ATOMIC_RELEASE);
+        __atomic_store_n(&t.m->entries[i].value, ref, __ATOMIC_RELEASE);
         goto out;
     }
-    if ((m->count + 1) * 4 > m->cap * 3 && (r = grow(a, s, &m)) < 0)
+    uint64_t count = SHARENA__LD(t.m->count);
+    if (count >= t.cap) {
+        r = SHARENA_ECORRUPT;
         goto out;
-    uint64_t koff;
-    r = sharena__alloc(a, sizeof(struct sharena__key) + klen + 1,
-                       sharena__slot_index(a, s), &koff);
+    }
+    if ((count + 1) * 4 > t.cap * 3 && (r = grow(a, s, &t)) < 0)
+        goto out;
+    uint64_t koff, kbytes = sizeof(struct sharena__key) + klen + 1;
+    r = sharena__alloc(a, kbytes, sharena__slot_index(a, s), &koff);
     if (r < 0)
         goto out;
     struct sharena__key *k = (void *)(a->base + koff);
@@ -306,13 +286,17 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
         memcpy(k->data, key, klen);
     k->data[klen] = 0;
     SHARENA__HOOK("map:key-allocated");
-    /* Check the table again before writing into it: on a scribbled arena
-     * the key's block can overlap it. */
-    if ((m = map_at(a, s->word)) == NULL || m->count >= m->cap) {
+    /* On a scribbled arena the allocator can hand out a key block that
+     * overlaps the table (left to fsck), or a peer may have filled the
+     * table behind the count (the key is given back). */
+    if (koff < t.off + table_bytes(t.cap) && t.off < koff + kbytes) {
         r = SHARENA_ECORRUPT;
         goto out;
     }
-    place(m, hash, koff, ref);
+    if (!place(&t, hash, koff, ref)) {
+        sharena__free(a, koff);
+        r = SHARENA_ECORRUPT;
+    }
 out:
     sharena__write_end(a, s, nested);
     return r;
@@ -330,35 +314,44 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
     if (nested < 0)
         return nested;
     int r = 0;
-    uint64_t koff;
-    struct sharena__map *m = map_at(a, s->word);
-    int64_t found = m ? find(a, m, key, klen, hash) : -2;
+    uint64_t koff = 0;
+    struct sharena__map_view t;
+    int64_t found = sharena__map_at(a, SHARENA__LD(s->word), &t)
+                        ? find(a, &t, key, klen, hash, &koff)
+                        : -2;
     if (found < 0) {
         r = found == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
         goto out;
     }
-    uint64_t mask = m->cap - 1, i = (uint64_t)found, j = i;
-    *old = m->entries[i].value;
-    koff = m->entries[i].key;
-    /* Backward-shift deletion (Knuth's algorithm R). */
+    struct sharena__map_entry *e = t.m->entries;
+    uint64_t mask = t.cap - 1, i = (uint64_t)found, j = i;
+    *old = SHARENA__LD(e[i].value);
+    /* Backward-shift deletion (Knuth's algorithm R). The hole is emptied
+     * before an entry moves into it, so a writer dying mid-move leaves the
+     * entry in one place or two (repair keeps one), never a stale key with
+     * another key's value. */
     for (uint64_t n = 0; n < mask; n++) {
         j = (j + 1) & mask;
-        struct sharena__map_entry *e = &m->entries[j];
-        if (!e->key)
+        uint64_t ko = SHARENA__LD(e[j].key);
+        if (!ko)
             break;
-        uint64_t k = e->hash & mask;
+        uint64_t h = SHARENA__LD(e[j].hash), k = h & mask;
         bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
         if (stays)
             continue;
-        m->entries[i] = *e;
+        SHARENA__ST(e[i].key, 0);
+        SHARENA__ST(e[i].hash, h);
+        SHARENA__ST(e[i].value, SHARENA__LD(e[j].value));
+        __atomic_store_n(&e[i].key, ko, __ATOMIC_RELEASE);
         SHARENA__HOOK("map:remove-shifting");
         i = j;
     }
-    m->entries[i].key = 0;
-    m->entries[i].hash = 0;
-    m->entries[i].value = 0;
-    if (m->count)
-        m->count--;
+    SHARENA__ST(e[i].key, 0);
+    SHARENA__ST(e[i].hash, 0);
+    SHARENA__ST(e[i].value, 0);
+    uint64_t count = SHARENA__LD(t.m->count);
+    if (count)
+        SHARENA__ST(t.m->count, count - 1);
     /* under the lock: a writer dying here leaves a block tagged with this
      * map, which repair frees */
     sharena__free(a, koff);
@@ -413,6 +406,40 @@ int sharena_map_remove(sharena_arena *a, sharena_id map, const char *key,
     return 0;
 }
 
+struct next_ctx {
+    uint64_t from; /* the cursor: first entry to look at */
+    char *key;
+    size_t kcap;
+    uint64_t at, klen, ref; /* what was found */
+};
+
+SHARENA__SEQLOCK_READER
+static int next_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct next_ctx *c = ctx;
+    struct sharena__map_view t;
+    if (!sharena__map_at(a, word, &t))
+        return SHARENA_ECORRUPT;
+    const struct sharena__map_entry *e = t.m->entries;
+    for (uint64_t i = c->from; i < t.cap; i++) {
+        uint64_t ko = SHARENA__LD(e[i].key);
+        if (!ko)
+            continue;
+        struct sharena__text_view k;
+        if (!sharena__text_at(a, ko, &k))
+            return SHARENA_ECORRUPT;
+        c->at = i;
+        c->klen = k.len;
+        c->ref = SHARENA__LD(e[i].value);
+        if (!c->key || k.len >= c->kcap)
+            return SHARENA_ERANGE;
+        sharena__rcopy(c->key, k.data, k.len);
+        c->key[k.len] = 0;
+        return 0;
+    }
+    return SHARENA_ENOENT;
+}
+
 SHARENA__SEQLOCK_READER
 int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
                      char *key, size_t kcap, size_t *klen, sharena_id *value,
@@ -420,61 +447,22 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
 {
     if (!cursor)
         return SHARENA_EINVAL;
-    for (unsigned attempt = 0;; attempt++) {
-        struct sharena__slot *s;
-        int r = sharena__resolve(a, map, SHARENA_T_MAP, &s);
-        if (r < 0)
-            return r;
-        uint32_t seq = sharena__read_begin(s);
-        if (!(seq & 1)) {
-            const struct sharena__map *m =
-                map_at(a, __atomic_load_n(&s->word, __ATOMIC_RELAXED));
-            int res = m ? SHARENA_ENOENT : SHARENA_ECORRUPT;
-            uint64_t i = *cursor, ref = 0, n = 0;
-            for (; m && i < m->cap; i++) {
-                uint64_t ko = m->entries[i].key;
-                if (!ko)
-                    continue;
-                const struct sharena__key *k = key_at(a, ko);
-                if (!k) {
-                    res = SHARENA_ECORRUPT;
-                    break;
-                }
-                n = k->len;
-                ref = m->entries[i].value;
-                if (key && n < kcap) {
-                    sharena__rcopy(key, k->data, n);
-                    key[n] = 0;
-                    res = 0;
-                } else {
-                    res = SHARENA_ERANGE;
-                }
-                break;
-            }
-            if (sharena__read_ok(s, seq) &&
-                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                    sharena__id_gen(map)) {
-                if (res == 0 || res == SHARENA_ERANGE) {
-                    if (klen)
-                        *klen = n;
-                    if (res == SHARENA_ERANGE)
-                        return res;
-                    if (!(ref & SHARENA__REF_ID_MASK))
-                        return SHARENA_ECORRUPT; /* values are never id 0 */
-                    if (value)
-                        *value = ref & SHARENA__REF_ID_MASK;
-                    if (owned)
-                        *owned = (ref & SHARENA__REF_OWNED) != 0;
-                    *cursor = i + 1;
-                }
-                return res;
-            }
-        }
-        if (attempt == 200)
-            sharena__read_settle(a, s);
-        if (!sharena__read_backoff(attempt))
-            return SHARENA_EBUSY;
-    }
+    struct next_ctx c = {*cursor, key, kcap, 0, 0, 0};
+    int r = sharena__read(a, map, SHARENA_T_MAP, next_read, &c);
+    if (r != 0 && r != SHARENA_ERANGE)
+        return r;
+    if (klen)
+        *klen = c.klen;
+    if (r == SHARENA_ERANGE)
+        return r;
+    if (!(c.ref & SHARENA__REF_ID_MASK))
+        return SHARENA_ECORRUPT; /* values are never id 0 */
+    if (value)
+        *value = c.ref & SHARENA__REF_ID_MASK;
+    if (owned)
+        *owned = (c.ref & SHARENA__REF_OWNED) != 0;
+    *cursor = c.at + 1;
+    return 0;
 }
 
 /* Set a value just created (@p r is its creation's result) as owned; drop
@@ -525,8 +513,8 @@ int sharena_map_set_bool(sharena_arena *a, sharena_id map, const char *key,
  * block is valid, once, and recount. The caller holds the lock. */
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
 {
-    struct sharena__map *m = map_at(a, s->word);
-    if (!m) {
+    struct sharena__map_view t;
+    if (!sharena__map_at(a, SHARENA__LD(s->word), &t)) {
         /* table unusable: start an empty one (entries are lost) */
         uint64_t off;
         int r = sharena__map_init_block(a, SHARENA__MAP_MIN_CAP,
@@ -536,23 +524,25 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
         return 0;
     }
-    uint64_t cap = m->cap;
+    /* entries are read once, into a private copy, and rebuilt from it */
+    uint64_t cap = t.cap;
     struct sharena__map_entry *copy = malloc(cap * sizeof *copy);
     if (!copy)
         return SHARENA_ENOMEM;
-    memcpy(copy, m->entries, cap * sizeof *copy);
-    memset(m->entries, 0, cap * sizeof *copy);
-    m->count = 0;
-    for (uint64_t i = 0; i < cap; i++) {
-        const struct sharena__key *k = copy[i].key ? key_at(a, copy[i].key) : NULL;
-        if (!k)
+    sharena__rcopy(copy, t.m->entries, cap * sizeof *copy);
+    memset(t.m->entries, 0, cap * sizeof *copy);
+    SHARENA__ST(t.m->count, 0);
+    uint64_t placed = 0;
+    for (uint64_t i = 0; i < cap && (placed + 1) * 4 <= cap * 3; i++) {
+        struct sharena__text_view k;
+        if (!copy[i].key || !sharena__text_at(a, copy[i].key, &k))
             continue;
-        uint64_t h = sharena__hash(a, k->data, k->len);
-        if (find(a, m, k->data, k->len, h) != -1)
+        uint64_t h = sharena__hash(a, k.data, k.len);
+        if (find(a, &t, k.data, k.len, h, NULL) != -1)
             continue; /* duplicate left by an interrupted shift */
-        if ((m->count + 1) * 4 > cap * 3)
+        if (!place(&t, h, copy[i].key, copy[i].value))
             break;
-        place(m, h, copy[i].key, copy[i].value);
+        placed++;
     }
     free(copy);
     return 0;

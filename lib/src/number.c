@@ -26,7 +26,7 @@ static int word_get(const sharena_arena *a, sharena_id id, int type,
     uint64_t w = __atomic_load_n(&s->word, __ATOMIC_ACQUIRE);
     if (SHARENA__UNLIKELY(__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
                               sharena__id_gen(id) ||
-                          s->type != type))
+                          SHARENA__LD(s->type) != type))
         return SHARENA_ESTALE;
     *out = w;
     return 0;
@@ -68,7 +68,7 @@ int sharena_number_add(sharena_arena *a, sharena_id id, double delta,
     int nested = sharena__write_begin(a, id, SHARENA_T_NUMBER, &s);
     if (nested < 0)
         return nested;
-    double v = u2d(s->word) + delta;
+    double v = u2d(SHARENA__LD(s->word)) + delta;
     __atomic_store_n(&s->word, d2u(v), __ATOMIC_RELAXED);
     sharena__write_end(a, s, nested);
     if (result)
@@ -83,7 +83,7 @@ int sharena_number_cas(sharena_arena *a, sharena_id id, double expected,
     int nested = sharena__write_begin(a, id, SHARENA_T_NUMBER, &s);
     if (nested < 0)
         return nested;
-    uint64_t cur = s->word;
+    uint64_t cur = SHARENA__LD(s->word);
     bool ok = cur == d2u(expected);
     if (ok)
         __atomic_store_n(&s->word, d2u(desired), __ATOMIC_RELAXED);

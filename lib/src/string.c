@@ -1,7 +1,7 @@
 /* string.c: UTF-8 strings. The text lives in its own block; setting a new
  * value allocates a new block and swaps the slot's word, so readers that
  * copy under the seqlock never see a torn string. */
-#include "internal.h"
+#include "view.h"
 
 #include <stdlib.h>
 
@@ -57,44 +57,37 @@ int sharena_string_new(sharena_arena *a, const char *s, size_t len,
     return sharena__string_new_obj(a, s, len, out);
 }
 
+struct get_ctx {
+    char *buf;
+    size_t cap;
+    uint64_t len;
+};
+
+SHARENA__SEQLOCK_READER
+static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct get_ctx *c = ctx;
+    struct sharena__text_view t;
+    if (!sharena__text_at(a, word, &t))
+        return SHARENA_ECORRUPT;
+    c->len = t.len;
+    if (!c->buf || t.len >= c->cap)
+        return SHARENA_ERANGE;
+    sharena__rcopy(c->buf, t.data, t.len);
+    c->buf[t.len] = 0;
+    return 0;
+}
+
 /* Copy out under the seqlock. buf may be NULL with cap 0 (length only). */
 SHARENA__SEQLOCK_READER
 int sharena_string_get(const sharena_arena *a, sharena_id id, char *buf,
                        size_t cap, size_t *len)
 {
-    for (unsigned attempt = 0;; attempt++) {
-        struct sharena__slot *s;
-        int r = sharena__resolve(a, id, SHARENA_T_STRING, &s);
-        if (r < 0)
-            return r;
-        uint32_t seq = sharena__read_begin(s);
-        if (!(seq & 1)) {
-            uint64_t off = __atomic_load_n(&s->word, __ATOMIC_RELAXED);
-            uint64_t have = sharena__payload_size(a, off);
-            /* off is only an offset into the mapping once have says so */
-            const struct sharena__string *p =
-                have >= sizeof *p ? (const void *)(a->base + off) : NULL;
-            uint64_t n = p ? p->len : UINT64_MAX;
-            bool sane = p && n <= have - sizeof *p;
-            if (sane && n < cap && buf) {
-                sharena__rcopy(buf, p->data, n);
-                buf[n] = 0;
-            }
-            if (sharena__read_ok(s, seq) &&
-                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                    sharena__id_gen(id)) {
-                if (!sane)
-                    return SHARENA_ECORRUPT;
-                if (len)
-                    *len = n;
-                return n < cap && buf ? 0 : SHARENA_ERANGE;
-            }
-        }
-        if (attempt == 200)
-            sharena__read_settle(a, s);
-        if (!sharena__read_backoff(attempt))
-            return SHARENA_EBUSY;
-    }
+    struct get_ctx c = {buf, cap, 0};
+    int r = sharena__read(a, id, SHARENA_T_STRING, get_read, &c);
+    if ((r == 0 || r == SHARENA_ERANGE) && len)
+        *len = c.len;
+    return r;
 }
 
 int sharena_string_len(const sharena_arena *a, sharena_id id, size_t *len)
@@ -165,7 +158,7 @@ int sharena_string_set(sharena_arena *a, sharena_id id, const char *str,
      * instead of two); long text is copied outside it, so that the
      * allocator is not held for the length of a big memcpy. */
     uint32_t tag = sharena__slot_index(a, s);
-    uint64_t off, old = s->word;
+    uint64_t off, old = SHARENA__LD(s->word);
     int r;
     if (len <= STRING_SET_ONE_SECTION) {
         r = sharena__arena_lock(a);

@@ -3,52 +3,105 @@
  * A shape never changes after creation. A struct's string and bytes cells
  * hold ids of objects the struct owns and never change either; number and
  * bool cells are single atomic words written under the struct's lock. */
-#include "internal.h"
+#include "view.h"
 
-static int shape_at(const sharena_arena *a, sharena_id id,
-                    const struct sharena__shape **out);
-
-/* A struct's shape: the cell must name a SHAPE (never another struct). */
-static int struct_shape_at(const sharena_arena *a, uint64_t shape,
-                           const struct sharena__shape **out)
-{
-    int t = sharena_type_of(a, shape & SHARENA__REF_ID_MASK);
-    if (t != SHARENA_T_SHAPE)
-        return SHARENA_ECORRUPT;
-    return shape_at(a, shape & SHARENA__REF_ID_MASK, out);
-}
-
-static int shape_at(const sharena_arena *a, sharena_id id,
-                    const struct sharena__shape **out)
+/* The shape of a struct, for its cell accessors (inside the struct's
+ * seqlock read, or under its lock): a shape never changes after creation,
+ * so it is read without a seqlock of its own, and only the field used is
+ * checked (sharena__field_at). The shape cell must name a valid SHAPE
+ * (never another struct); anything else is a corrupt struct. */
+SHARENA__SEQLOCK_READER
+static int struct_shape(const sharena_arena *a, uint64_t ref,
+                        struct sharena__shape_view *v)
 {
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, 0, &s);
+    if (sharena__resolve(a, ref & SHARENA__REF_ID_MASK, SHARENA_T_SHAPE, &s) <
+            0 ||
+        !sharena__shape_at(a, SHARENA__LD(s->word), v))
+        return SHARENA_ECORRUPT;
+    return 0;
+}
+
+/* The struct in the block at @p word (the slot's word, loaded once). */
+SHARENA__SEQLOCK_READER
+static int struct_view(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    return sharena__struct_at(a, word, ctx) ? 0 : SHARENA_ECORRUPT;
+}
+
+/* The shape API reads a shape under its seqlock (a shape changes only when
+ * it is dropped) and checks every field descriptor: one bad field makes the
+ * shape corrupt. */
+enum shape_op_kind { SHAPE_NFIELDS, SHAPE_FIELD, SHAPE_FIND, SHAPE_ALL };
+struct shape_op {
+    enum shape_op_kind kind;
+    uint64_t index;     /* FIELD: which; FIND: found (UINT64_MAX: none) */
+    const char *find;   /* FIND: the name wanted */
+    size_t nlen;
+    char *name;         /* FIELD: name out (may be NULL), cap bytes */
+    size_t cap;
+    int type;           /* FIELD */
+    uint64_t size;      /* FIELD */
+    uint64_t nfields;   /* always */
+    uint8_t *types;     /* ALL: every field's type and size */
+    uint64_t *sizes;
+};
+
+SHARENA__SEQLOCK_READER
+static int shape_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct shape_op *o = ctx;
+    struct sharena__shape_view sh;
+    if (!sharena__shape_at(a, word, &sh))
+        return SHARENA_ECORRUPT;
+    o->nfields = sh.nfields;
+    if (o->kind == SHAPE_FIND)
+        o->index = UINT64_MAX;
+    int r = o->kind == SHAPE_FIELD && o->index >= sh.nfields ? SHARENA_ERANGE
+                                                             : 0;
+    for (uint64_t i = 0; i < sh.nfields; i++) {
+        struct sharena__field_view f;
+        if (!sharena__field_at(&sh, i, &f))
+            return SHARENA_ECORRUPT;
+        if (o->kind == SHAPE_ALL) {
+            o->types[i] = (uint8_t)f.type;
+            o->sizes[i] = f.size;
+        } else if (o->kind == SHAPE_FIND) {
+            if (o->index == UINT64_MAX && f.name_len == o->nlen &&
+                sharena__rcmp(f.name, o->find, o->nlen) == 0)
+                o->index = i;
+        } else if (o->kind == SHAPE_FIELD && i == o->index) {
+            o->type = f.type;
+            o->size = f.size;
+            if (o->name && o->cap <= f.name_len) {
+                r = SHARENA_ERANGE;
+            } else if (o->name) {
+                sharena__rcopy(o->name, f.name, f.name_len);
+                o->name[f.name_len] = 0;
+            }
+        }
+    }
+    return r;
+}
+
+/* Run @p o on the shape named by @p id: a SHAPE, or a STRUCT's shape. */
+static int shape_do(const sharena_arena *a, sharena_id id, struct shape_op *o)
+{
+    int r = sharena__read(a, id, SHARENA_T_SHAPE, shape_read, o);
+    if (r != SHARENA_ETYPE)
+        return r;
+    struct sharena__struct_view st = {0};
+    r = sharena__read(a, id, SHARENA_T_STRUCT, struct_view, &st);
     if (r < 0)
         return r;
-    if (s->type == SHARENA_T_STRUCT) {
-        uint64_t have = sharena__payload_size(a, s->word);
-        if (have < sizeof(struct sharena__struct))
-            return SHARENA_ECORRUPT;
-        const struct sharena__struct *st = (const void *)(a->base + s->word);
-        return struct_shape_at(a, st->shape, out) == 0 ? 0
-                                                       : SHARENA_ECORRUPT;
-    }
-    if (s->type != SHARENA_T_SHAPE)
-        return SHARENA_ETYPE;
-    uint64_t have = sharena__payload_size(a, s->word);
-    const struct sharena__shape *sh = (const void *)(a->base + s->word);
-    if (have < sizeof *sh || sh->nfields > SHARENA_FIELDS_MAX ||
-        sh->nfields * sizeof(struct sharena__field) > have - sizeof *sh)
-        return SHARENA_ECORRUPT;
-    for (uint64_t i = 0; i < sh->nfields; i++) {
-        const struct sharena__field *f = &sh->fields[i];
-        if (f->name_len == 0 || f->name_len > SHARENA_FIELD_NAME_MAX ||
-            (f->type != SHARENA_T_STRING && f->type != SHARENA_T_NUMBER &&
-             f->type != SHARENA_T_BOOL && f->type != SHARENA_T_BYTES))
-            return SHARENA_ECORRUPT;
-    }
-    *out = sh;
-    return 0;
+    r = sharena__read(a, st.shape & SHARENA__REF_ID_MASK, SHARENA_T_SHAPE,
+                      shape_read, o);
+    if (r == 0 || r == SHARENA_ERANGE)
+        return r;
+    /* a struct whose shape is not a good shape is corrupt, unless it was
+     * dropped meanwhile */
+    int t = sharena_type_of(a, id);
+    return t == SHARENA_T_STRUCT ? SHARENA_ECORRUPT : t < 0 ? t : SHARENA_ESTALE;
 }
 
 struct defs {
@@ -119,54 +172,42 @@ int sharena_shape_new(sharena_arena *a, const sharena_field_def *fields,
 
 int sharena_shape_nfields(const sharena_arena *a, sharena_id id, size_t *n)
 {
-    const struct sharena__shape *sh;
-    int r = shape_at(a, id, &sh);
+    struct shape_op o = {.kind = SHAPE_NFIELDS};
+    int r = shape_do(a, id, &o);
     if (r == 0 && n)
-        *n = sh->nfields;
+        *n = o.nfields;
     return r;
 }
 
 int sharena_shape_field(const sharena_arena *a, sharena_id id, size_t index,
                         char *name, size_t cap, int *type, uint64_t *size)
 {
-    const struct sharena__shape *sh;
-    int r = shape_at(a, id, &sh);
+    struct shape_op o = {.kind = SHAPE_FIELD, .index = index, .name = name,
+                         .cap = cap};
+    int r = shape_do(a, id, &o);
     if (r < 0)
         return r;
-    if (index >= sh->nfields)
-        return SHARENA_ERANGE;
-    const struct sharena__field *f = &sh->fields[index];
-    if (name) {
-        if (cap <= f->name_len)
-            return SHARENA_ERANGE;
-        memcpy(name, f->name, f->name_len);
-        name[f->name_len] = 0;
-    }
     if (type)
-        *type = f->type;
+        *type = o.type;
     if (size)
-        *size = f->size;
+        *size = o.size;
     return 0;
 }
 
 int sharena_shape_find(const sharena_arena *a, sharena_id id, const char *name,
                        size_t nlen, size_t *index)
 {
-    const struct sharena__shape *sh;
-    int r = shape_at(a, id, &sh);
-    if (r < 0)
-        return r;
     if (!name)
         return SHARENA_EINVAL;
-    for (uint64_t i = 0; i < sh->nfields; i++) {
-        if (sh->fields[i].name_len == nlen &&
-            memcmp(sh->fields[i].name, name, nlen) == 0) {
-            if (index)
-                *index = i;
-            return 0;
-        }
-    }
-    return SHARENA_ENOENT;
+    struct shape_op o = {.kind = SHAPE_FIND, .find = name, .nlen = nlen};
+    int r = shape_do(a, id, &o);
+    if (r < 0)
+        return r;
+    if (o.index == UINT64_MAX)
+        return SHARENA_ENOENT;
+    if (index)
+        *index = o.index;
+    return 0;
 }
 
 int sharena_struct_new(sharena_arena *a, sharena_id shape, sharena_id *out)
@@ -175,23 +216,22 @@ int sharena_struct_new(sharena_arena *a, sharena_id shape, sharena_id *out)
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
-    struct sharena__slot *ss;
-    int r = sharena__resolve(a, shape, SHARENA_T_SHAPE, &ss);
+    /* the fields, copied out of the shape once */
+    uint8_t types[SHARENA_FIELDS_MAX];
+    uint64_t sizes[SHARENA_FIELDS_MAX];
+    struct shape_op o = {.kind = SHAPE_ALL, .types = types, .sizes = sizes};
+    int r = sharena__read(a, shape, SHARENA_T_SHAPE, shape_read, &o);
     if (r < 0)
         return r;
-    const struct sharena__shape *sh;
-    r = shape_at(a, shape, &sh);
-    if (r < 0)
-        return r;
-    uint64_t n = sh->nfields;
+    uint64_t n = o.nfields;
     uint64_t cells[SHARENA_FIELDS_MAX] = {0};
     for (uint64_t i = 0; i < n && r == 0; i++) {
         sharena_id child = 0;
-        if (sh->fields[i].type == SHARENA_T_STRING)
+        if (types[i] == SHARENA_T_STRING)
             r = sharena_string_new(a, "", 0, &child);
-        else if (sh->fields[i].type == SHARENA_T_BYTES)
-            r = sharena_bytes_new(a, sh->fields[i].size, &child);
-        cells[i] = child;
+        else if (types[i] == SHARENA_T_BYTES)
+            r = sharena_bytes_new(a, sizes[i], &child);
+        cells[i] = child; /* ids of objects made here, 0 for the rest */
     }
     struct cells c = {shape, n, cells};
     if (r == 0)
@@ -200,70 +240,73 @@ int sharena_struct_new(sharena_arena *a, sharena_id shape, sharena_id *out)
                              struct_init, &c, out);
     if (r < 0) {
         for (uint64_t i = 0; i < n; i++)
-            if (cells[i] && sh->fields[i].type != SHARENA_T_NUMBER &&
-                sh->fields[i].type != SHARENA_T_BOOL)
+            if (cells[i])
                 sharena_drop(a, cells[i], 0);
         return r;
     }
     return 0;
 }
 
-/* Resolve struct + field; *cell points at the field's 8-byte cell. */
-static int field_at(const sharena_arena *a, sharena_id id, size_t field,
-                    int want, struct sharena__slot **sp, uint64_t **cell)
+/* The cell of field @p field (of type @p want, or STRING or BYTES when
+ * @p want is WANT_CHILD) of the struct in the block at @p word. */
+#define WANT_CHILD (-1)
+SHARENA__SEQLOCK_READER
+static int cell_at(const sharena_arena *a, uint64_t word, size_t field,
+                   int want, uint64_t **cell)
 {
-    struct sharena__slot *s;
-    int r = sharena__resolve(a, id, SHARENA_T_STRUCT, &s);
-    if (r < 0)
-        return r;
-    uint64_t have = sharena__payload_size(a, s->word);
-    struct sharena__struct *st = (void *)(a->base + s->word);
-    if (have < sizeof *st || st->nfields > (have - sizeof *st) / 8)
+    struct sharena__struct_view st;
+    struct sharena__shape_view sh;
+    struct sharena__field_view f;
+    if (!sharena__struct_at(a, word, &st) ||
+        struct_shape(a, st.shape, &sh) < 0 || sh.nfields != st.nfields)
         return SHARENA_ECORRUPT;
-    const struct sharena__shape *sh;
-    r = struct_shape_at(a, st->shape, &sh);
-    if (r < 0)
-        return r;
-    if (sh->nfields != st->nfields)
-        return SHARENA_ECORRUPT;
-    if (field >= st->nfields)
+    if (field >= st.nfields)
         return SHARENA_ERANGE;
-    if (sh->fields[field].type != want)
+    if (!sharena__field_at(&sh, field, &f))
+        return SHARENA_ECORRUPT;
+    if (f.type != want &&
+        !(want == WANT_CHILD &&
+          (f.type == SHARENA_T_STRING || f.type == SHARENA_T_BYTES)))
         return SHARENA_ETYPE;
-    *sp = s;
-    *cell = &st->cells[field];
+    *cell = &st.st->cells[field];
     return 0;
 }
 
 int sharena_struct_shape(const sharena_arena *a, sharena_id id,
                          sharena_id *shape)
 {
-    struct sharena__slot *s;
-    int r = sharena__resolve(a, id, SHARENA_T_STRUCT, &s);
-    if (r < 0)
-        return r;
-    uint64_t have = sharena__payload_size(a, s->word);
-    if (have < sizeof(struct sharena__struct))
-        return SHARENA_ECORRUPT;
-    if (shape)
-        *shape = ((const struct sharena__struct *)(a->base + s->word))->shape &
-                 SHARENA__REF_ID_MASK;
-    return 0;
+    struct sharena__struct_view st = {0};
+    int r = sharena__read(a, id, SHARENA_T_STRUCT, struct_view, &st);
+    if (r == 0 && shape)
+        *shape = st.shape & SHARENA__REF_ID_MASK;
+    return r;
+}
+
+struct cell_ctx {
+    size_t field;
+    int want;
+    uint64_t value;
+};
+
+SHARENA__SEQLOCK_READER
+static int cell_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct cell_ctx *c = ctx;
+    uint64_t *cell;
+    int r = cell_at(a, word, c->field, c->want, &cell);
+    if (r == 0)
+        c->value = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
+    return r;
 }
 
 static int cell_get(const sharena_arena *a, sharena_id id, size_t field,
                     int want, uint64_t *out)
 {
-    struct sharena__slot *s;
-    uint64_t *cell;
-    int r = field_at(a, id, field, want, &s, &cell);
-    if (r < 0)
-        return r;
-    uint64_t v = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id))
-        return SHARENA_ESTALE;
-    *out = v;
-    return 0;
+    struct cell_ctx c = {field, want, 0};
+    int r = sharena__read(a, id, SHARENA_T_STRUCT, cell_read, &c);
+    if (r == 0)
+        *out = c.value;
+    return r;
 }
 
 static int cell_set(sharena_arena *a, sharena_id id, size_t field, int want,
@@ -274,7 +317,7 @@ static int cell_set(sharena_arena *a, sharena_id id, size_t field, int want,
     if (nested < 0)
         return nested;
     uint64_t *cell;
-    int r = field_at(a, id, field, want, &s, &cell);
+    int r = cell_at(a, SHARENA__LD(s->word), field, want, &cell);
     if (r == 0)
         __atomic_store_n(cell, v, __ATOMIC_RELEASE);
     sharena__write_end(a, s, nested);
@@ -318,16 +361,11 @@ int sharena_struct_set_bool(sharena_arena *a, sharena_id st, size_t field,
 int sharena_struct_field_id(const sharena_arena *a, sharena_id st,
                             size_t field, sharena_id *out)
 {
-    struct sharena__slot *s;
-    uint64_t *cell;
-    int r = field_at(a, st, field, SHARENA_T_STRING, &s, &cell);
-    if (r == SHARENA_ETYPE)
-        r = field_at(a, st, field, SHARENA_T_BYTES, &s, &cell);
-    if (r < 0)
-        return r;
-    if (out)
-        *out = *cell & SHARENA__REF_ID_MASK;
-    return 0;
+    uint64_t v;
+    int r = cell_get(a, st, field, WANT_CHILD, &v);
+    if (r == 0 && out)
+        *out = v & SHARENA__REF_ID_MASK;
+    return r;
 }
 
 int sharena_struct_get_string(const sharena_arena *a, sharena_id st,
@@ -339,7 +377,12 @@ int sharena_struct_get_string(const sharena_arena *a, sharena_id st,
     if (r < 0)
         return r;
     r = sharena_string_get(a, child & SHARENA__REF_ID_MASK, buf, cap, len);
-    return r == SHARENA_ESTALE || r == SHARENA_ETYPE ? SHARENA_ECORRUPT : r;
+    if (r != SHARENA_ESTALE && r != SHARENA_ETYPE)
+        return r;
+    /* a struct owns its strings: one gone means the struct is gone too
+     * (dropped meanwhile) or corrupt */
+    int t = sharena_type_of(a, st);
+    return t == SHARENA_T_STRUCT ? SHARENA_ECORRUPT : t < 0 ? t : SHARENA_ESTALE;
 }
 
 int sharena_struct_set_string(sharena_arena *a, sharena_id st, size_t field,
@@ -351,9 +394,10 @@ int sharena_struct_set_string(sharena_arena *a, sharena_id st, size_t field,
     if (nested < 0)
         return nested;
     uint64_t *cell;
-    int r = field_at(a, st, field, SHARENA_T_STRING, &s, &cell);
+    int r = cell_at(a, SHARENA__LD(s->word), field, SHARENA_T_STRING, &cell);
     if (r == 0) {
-        r = sharena_string_set(a, *cell & SHARENA__REF_ID_MASK, str, len);
+        r = sharena_string_set(a, SHARENA__LD(*cell) & SHARENA__REF_ID_MASK,
+                               str, len);
         if (r == SHARENA_ESTALE || r == SHARENA_ETYPE)
             r = SHARENA_ECORRUPT;
     }

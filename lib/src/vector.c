@@ -2,19 +2,7 @@
  * allocates a block twice as large and swaps it in whole. Items are written
  * before `len` grows and `len` shrinks before items move down, so a reader
  * (or repair after a dead writer) never sees an index past valid items. */
-#include "internal.h"
-
-SHARENA__SEQLOCK_READER
-static struct sharena__vector *vec_at(const sharena_arena *a, uint64_t off)
-{
-    uint64_t have = sharena__payload_size(a, off);
-    if (have < sizeof(struct sharena__vector))
-        return NULL;
-    struct sharena__vector *v = (void *)(a->base + off);
-    if (v->cap > (have - sizeof *v) / 8 || v->len > v->cap)
-        return NULL;
-    return v;
-}
+#include "view.h"
 
 static void vec_init(sharena_arena *a, void *p, const void *ctx)
 {
@@ -46,38 +34,36 @@ int sharena_vector_new(sharena_arena *a, sharena_id *out)
                             vec_init, &cap, out);
 }
 
+struct vec_ctx {
+    uint64_t index; /* item wanted (UINT64_MAX: none) */
+    uint64_t len, item;
+};
+
+SHARENA__SEQLOCK_READER
+static int vec_read_fn(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct vec_ctx *c = ctx;
+    struct sharena__vector_view v;
+    if (!sharena__vector_at(a, word, &v))
+        return SHARENA_ECORRUPT;
+    c->len = v.len;
+    c->item = c->index < v.len ? SHARENA__LD(v.v->items[c->index]) : 0;
+    return 0;
+}
+
 /* Seqlock read of (len, item @p index). */
 SHARENA__SEQLOCK_READER
 static int vec_read(const sharena_arena *a, sharena_id id, uint64_t index,
                     uint64_t *len, uint64_t *item)
 {
-    for (unsigned attempt = 0;; attempt++) {
-        struct sharena__slot *s;
-        int r = sharena__resolve(a, id, SHARENA_T_VECTOR, &s);
-        if (r < 0)
-            return r;
-        uint32_t seq = sharena__read_begin(s);
-        if (!(seq & 1)) {
-            const struct sharena__vector *v =
-                vec_at(a, __atomic_load_n(&s->word, __ATOMIC_RELAXED));
-            uint64_t n = v ? v->len : 0;
-            uint64_t it = v && index < n ? v->items[index] : 0;
-            if (sharena__read_ok(s, seq) &&
-                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                    sharena__id_gen(id)) {
-                if (!v)
-                    return SHARENA_ECORRUPT;
-                *len = n;
-                if (item)
-                    *item = it;
-                return 0;
-            }
-        }
-        if (attempt == 200)
-            sharena__read_settle(a, s);
-        if (!sharena__read_backoff(attempt))
-            return SHARENA_EBUSY;
-    }
+    struct vec_ctx c = {index, 0, 0};
+    int r = sharena__read(a, id, SHARENA_T_VECTOR, vec_read_fn, &c);
+    if (r < 0)
+        return r;
+    *len = c.len;
+    if (item)
+        *item = c.item;
+    return 0;
 }
 
 int sharena_vector_len(const sharena_arena *a, sharena_id vec, uint64_t *len)
@@ -110,30 +96,29 @@ static uint64_t make_ref(sharena_id value, unsigned flags)
     return value | ((flags & SHARENA_OWNED) ? SHARENA__REF_OWNED : 0);
 }
 
-/* Make room for one more item; may swap in a larger block. */
+/* Make room for one more item; may swap in a larger block (*v becomes its
+ * view). */
 static int ensure_room(sharena_arena *a, struct sharena__slot *s,
-                       struct sharena__vector **vp)
+                       struct sharena__vector_view *v)
 {
-    struct sharena__vector *v = *vp;
     if (v->len < v->cap)
         return 0;
     uint64_t off, ncap = v->cap ? v->cap * 2 : 4;
-    uint64_t oldlen = v->len, oldend = s->word + sizeof *v + v->cap * 8;
     int r = vec_block(a, ncap, sharena__slot_index(a, s), &off);
     if (r < 0)
         return r;
     /* A scribbled allocator can hand out a block overlapping this one:
      * refuse it rather than copy over ourselves (fsck frees it). */
-    if (off < oldend && s->word < off + sizeof *v + ncap * 8)
+    if (off < v->off + sizeof *v->v + v->cap * 8 &&
+        v->off < off + sizeof *v->v + ncap * 8)
         return SHARENA_ECORRUPT;
     struct sharena__vector *n = (void *)(a->base + off);
-    memcpy(n->items, v->items, oldlen * 8);
-    n->len = oldlen;
+    sharena__rcopy(n->items, v->v->items, v->len * 8);
+    n->len = v->len;
     SHARENA__HOOK("vector:grow-built");
-    uint64_t old = s->word;
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
-    sharena__free(a, old);
-    *vp = n;
+    sharena__free(a, v->off);
+    *v = (struct sharena__vector_view){n, off, ncap, v->len};
     return 0;
 }
 
@@ -153,33 +138,28 @@ static int vec_insert(sharena_arena *a, sharena_id vec, uint64_t index,
     int nested = sharena__write_begin(a, vec, SHARENA_T_VECTOR, &s);
     if (nested < 0)
         return nested;
-    struct sharena__vector *v = vec_at(a, s->word);
-    if (v && append)
-        index = v->len;
-    if (!v)
+    struct sharena__vector_view v;
+    if (!sharena__vector_at(a, SHARENA__LD(s->word), &v))
         r = SHARENA_ECORRUPT;
-    else if (index > v->len)
+    else if (append)
+        index = v.len;
+    if (r == 0 && index > v.len)
         r = SHARENA_ERANGE;
-    else
+    if (r == 0)
         r = ensure_room(a, s, &v);
-    /* Check the block again before writing into it: on a scribbled arena
-     * the allocator can hand out a block that overlaps this one. */
-    if (r == 0 && ((v = vec_at(a, s->word)) == NULL || v->len >= v->cap ||
-                   index > v->len))
-        r = SHARENA_ECORRUPT;
     if (r == 0) {
-        uint64_t n = v->len;
+        /* v.len < v.cap: items[0..n] lie inside the block */
+        uint64_t *items = v.v->items, n = v.len;
         if (index < n) {
             /* duplicate the last item first so len never covers garbage */
-            v->items[n] = v->items[n - 1];
-            __atomic_store_n(&v->len, n + 1, __ATOMIC_RELEASE);
-            memmove(&v->items[index + 1], &v->items[index],
-                    (n - 1 - index) * 8);
-            v->items[index] = make_ref(value, flags);
+            SHARENA__ST(items[n], SHARENA__LD(items[n - 1]));
+            __atomic_store_n(&v.v->len, n + 1, __ATOMIC_RELEASE);
+            memmove(&items[index + 1], &items[index], (n - 1 - index) * 8);
+            SHARENA__ST(items[index], make_ref(value, flags));
         } else {
-            v->items[n] = make_ref(value, flags);
+            SHARENA__ST(items[n], make_ref(value, flags));
             SHARENA__HOOK("vector:item-before-len");
-            __atomic_store_n(&v->len, n + 1, __ATOMIC_RELEASE);
+            __atomic_store_n(&v.v->len, n + 1, __ATOMIC_RELEASE);
         }
     }
     sharena__write_end(a, s, nested);
@@ -216,14 +196,14 @@ int sharena_vector_set(sharena_arena *a, sharena_id vec, uint64_t index,
     if (nested < 0)
         return nested;
     uint64_t prev = 0;
-    struct sharena__vector *v = vec_at(a, s->word);
-    if (!v)
+    struct sharena__vector_view v;
+    if (!sharena__vector_at(a, SHARENA__LD(s->word), &v))
         r = SHARENA_ECORRUPT;
-    else if (index >= v->len)
+    else if (index >= v.len)
         r = SHARENA_ERANGE;
     else {
-        prev = v->items[index];
-        __atomic_store_n(&v->items[index], make_ref(value, flags),
+        prev = SHARENA__LD(v.v->items[index]);
+        __atomic_store_n(&v.v->items[index], make_ref(value, flags),
                          __ATOMIC_RELEASE);
     }
     sharena__write_end(a, s, nested);
@@ -245,20 +225,19 @@ static int vec_take(sharena_arena *a, sharena_id vec, uint64_t index,
     if (nested < 0)
         return nested;
     int r = 0;
-    struct sharena__vector *v = vec_at(a, s->word);
-    if (!v) {
+    struct sharena__vector_view v;
+    if (!sharena__vector_at(a, SHARENA__LD(s->word), &v)) {
         r = SHARENA_ECORRUPT;
     } else {
-        uint64_t n = v->len;
+        uint64_t n = v.len, *items = v.v->items;
         if (index == UINT64_MAX)
             index = n ? n - 1 : 0;
         if (index >= n) {
             r = SHARENA_ERANGE;
         } else {
-            *ref = v->items[index];
-            memmove(&v->items[index], &v->items[index + 1],
-                    (n - 1 - index) * 8);
-            __atomic_store_n(&v->len, n - 1, __ATOMIC_RELEASE);
+            *ref = SHARENA__LD(items[index]);
+            memmove(&items[index], &items[index + 1], (n - 1 - index) * 8);
+            __atomic_store_n(&v.v->len, n - 1, __ATOMIC_RELEASE);
         }
     }
     sharena__write_end(a, s, nested);
@@ -300,20 +279,22 @@ int sharena_vector_pop(sharena_arena *a, sharena_id vec, sharena_id *value)
 
 int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s)
 {
-    uint64_t have = sharena__payload_size(a, s->word);
+    uint64_t off = SHARENA__LD(s->word);
+    uint64_t have = sharena__payload_size(a, off);
     if (have < sizeof(struct sharena__vector)) {
-        uint64_t off;
         int r = vec_block(a, 4, sharena__slot_index(a, s), &off);
         if (r < 0)
             return r;
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
         return 0;
     }
-    struct sharena__vector *v = (void *)(a->base + s->word);
+    /* clamp cap to the block and len to cap */
+    struct sharena__vector *v = (void *)(a->base + off);
     uint64_t maxcap = (have - sizeof *v) / 8;
-    if (v->cap > maxcap)
-        v->cap = maxcap;
-    if (v->len > v->cap)
-        v->len = v->cap;
+    uint64_t cap = SHARENA__LD(v->cap), len = SHARENA__LD(v->len);
+    if (cap > maxcap)
+        SHARENA__ST(v->cap, cap = maxcap);
+    if (len > cap)
+        SHARENA__ST(v->len, cap);
     return 0;
 }

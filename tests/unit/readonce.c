@@ -1,0 +1,800 @@
+/* readonce.c: shared memory is untrusted input (docs/security.md). Each test
+ * starts a flipper thread that toggles one field of a live object between
+ * its valid value and a hostile one, as fast as it can, while this thread
+ * loops over the operations that read the field (readers and writers).
+ * Every result must be the right value or an error code, never a signal
+ * (each test runs in a process of its own), and every size or pointer
+ * handed back must lie inside the mapping. On code that checks a field and
+ * then reads it again, these crash or hand out views past the data. */
+#include "internal.h"
+#include "sharena.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+/* small arena: a hostile offset or length lands outside it */
+#define ARENA_CAP SHARENA_MIN_CAPACITY
+#define ITERS 200000
+#define SECONDS 1.5
+
+#define HUGE_LEN (UINT64_C(1) << 40)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- the flipper --------------------------------------------------------- */
+
+enum { RUN, PAUSE_ASKED, PAUSED, STOP };
+
+struct flipper {
+    pthread_t thread;
+    void *_Atomic target;
+    unsigned width; /* 1, 4 or 8 bytes */
+    _Atomic uint64_t good;
+    uint64_t bad;
+    atomic_int state;
+    atomic_ulong flips;
+};
+
+static void put(void *p, unsigned width, uint64_t v)
+{
+    if (width == 1)
+        __atomic_store_n((uint8_t *)p, (uint8_t)v, __ATOMIC_RELAXED);
+    else if (width == 4)
+        __atomic_store_n((uint32_t *)p, (uint32_t)v, __ATOMIC_RELAXED);
+    else
+        __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED);
+}
+
+static void *flip_main(void *arg)
+{
+    struct flipper *f = arg;
+    for (;;) {
+        int st = atomic_load(&f->state);
+        if (st == STOP)
+            return NULL;
+        if (st == PAUSE_ASKED) {
+            /* the last pair ended on the good value */
+            atomic_store(&f->state, PAUSED);
+            continue;
+        }
+        if (st == PAUSED) {
+            sched_yield();
+            continue;
+        }
+        void *t = atomic_load_explicit(&f->target, memory_order_relaxed);
+        uint64_t good = atomic_load_explicit(&f->good, memory_order_relaxed);
+        put(t, f->width, f->bad);
+        put(t, f->width, good);
+        atomic_fetch_add_explicit(&f->flips, 1, memory_order_relaxed);
+    }
+}
+
+static void flip_start(struct flipper *f, void *target, unsigned width,
+                       uint64_t good, uint64_t bad)
+{
+    f->target = target;
+    f->width = width;
+    f->good = good;
+    f->bad = bad;
+    f->state = RUN;
+    f->flips = 0;
+    cr_assert_eq(pthread_create(&f->thread, NULL, flip_main, f), 0);
+    while (atomic_load(&f->flips) == 0)
+        sched_yield(); /* flipping before the first operation */
+}
+
+/* Stop flipping (the field is left good) until flip_resume. */
+static void flip_pause(struct flipper *f)
+{
+    int run = RUN;
+    if (atomic_compare_exchange_strong(&f->state, &run, PAUSE_ASKED))
+        while (atomic_load(&f->state) != PAUSED)
+            sched_yield();
+}
+
+static void flip_resume(struct flipper *f, void *target, uint64_t good)
+{
+    atomic_store(&f->target, target);
+    atomic_store(&f->good, good);
+    unsigned long n = atomic_load(&f->flips);
+    atomic_store(&f->state, RUN);
+    while (atomic_load(&f->flips) == n)
+        sched_yield();
+}
+
+static void flip_stop(struct flipper *f)
+{
+    atomic_store(&f->state, STOP);
+    pthread_join(f->thread, NULL);
+    put(f->target, f->width, f->good);
+    cr_assert_gt(f->flips, 0, "the flipper never ran");
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static sharena_arena *arena(uint64_t cap)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("readonce", cap, &a), 0);
+    return a;
+}
+
+static struct sharena__slot *slot_of(sharena_arena *a, sharena_id id)
+{
+    struct sharena__slot *s;
+    cr_assert_eq(sharena__resolve(a, id, 0, &s), 0);
+    return s;
+}
+
+static uint8_t *payload_of(sharena_arena *a, sharena_id id)
+{
+    return (uint8_t *)sharena_arena_base(a) + slot_of(a, id)->word;
+}
+
+static bool inside(sharena_arena *a, const void *p, uint64_t len)
+{
+    sharena_arena_info info;
+    cr_assert_eq(sharena_arena_info_get(a, &info), 0);
+    const uint8_t *base = sharena_arena_base(a), *q = p;
+    return q >= base && q <= base + info.capacity &&
+           len <= (uint64_t)(base + info.capacity - q);
+}
+
+/* The loop bound: ITERS iterations or SECONDS, whichever ends first. */
+#define FOR_A_WHILE(i)                                                         \
+    for (double until_ = now_s() + SECONDS; (i) < ITERS &&                     \
+                                            ((i) % 64 || now_s() < until_);    \
+         (i)++)
+
+/* An error a flipped field may cause (never a signal, never wrong data). */
+static bool flip_error(int r)
+{
+    return r == SHARENA_ECORRUPT || r == SHARENA_EBUSY || r == SHARENA_ESTALE;
+}
+
+#define EXPECT_OK_OR_FLIP(r, what)                                             \
+    cr_assert((r) == 0 || flip_error(r), "%s: %d (%s)", what, (r),            \
+              sharena_strerror(r))
+
+/* A map with keys k0..k3 (numbers 0..3) in its first table (cap 8). */
+static sharena_id small_map(sharena_arena *a, sharena_id vals[4])
+{
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    for (int i = 0; i < 4; i++) {
+        char k[4] = {'k', (char)('0' + i), 0};
+        cr_assert_eq(sharena_map_set_number(a, m, k, 2, i), 0);
+        cr_assert_eq(sharena_map_get(a, m, k, 2, &vals[i]), 0);
+    }
+    return m;
+}
+
+/* ---- map capacity -------------------------------------------------------- */
+
+Test(readonce, map_cap_readers, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__map *t = (void *)payload_of(a, m);
+    struct flipper f;
+    flip_start(&f, &t->cap, 8, t->cap, HUGE_LEN);
+    unsigned long ok = 0;
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        sharena_id v = 0;
+        int r = sharena_map_get(a, m, "k1", 2, &v);
+        EXPECT_OK_OR_FLIP(r, "map_get");
+        if (r == 0) {
+            cr_assert_eq(v, vals[1]);
+            ok++;
+        }
+        r = sharena_map_get(a, m, "absent", 6, &v);
+        cr_assert(r == SHARENA_ENOENT || flip_error(r), "map_get absent: %d", r);
+        uint64_t n = 0;
+        r = sharena_map_len(a, m, &n);
+        EXPECT_OK_OR_FLIP(r, "map_len");
+        cr_assert(r != 0 || n == 4, "map_len %lu", (unsigned long)n);
+        uint64_t cur = 0;
+        char key[16];
+        size_t klen = 0;
+        r = sharena_map_next(a, m, &cur, key, sizeof key, &klen, &v, NULL);
+        EXPECT_OK_OR_FLIP(r, "map_next");
+        if (r == 0) {
+            cr_assert(klen == 2 && key[0] == 'k' && key[1] >= '0' && key[1] <= '3');
+            cr_assert_eq(v, vals[key[1] - '0']);
+        }
+    }
+    flip_stop(&f);
+    cr_assert_gt(ok, 0);
+    sharena_arena_close(a);
+}
+
+Test(readonce, map_cap_writers, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__map *t = (void *)payload_of(a, m);
+    struct flipper f;
+    flip_start(&f, &t->cap, 8, t->cap, HUGE_LEN);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        /* replace, add, remove: at most 5 keys, so the table never grows */
+        int r = sharena_map_set_number(a, m, "k2", 2, 2);
+        EXPECT_OK_OR_FLIP(r, "map_set replace");
+        r = sharena_map_set_number(a, m, "k9", 2, 9);
+        EXPECT_OK_OR_FLIP(r, "map_set add");
+        r = sharena_map_remove(a, m, "k9", 2, NULL);
+        cr_assert(r == 0 || r == SHARENA_ENOENT || flip_error(r),
+                  "map_remove: %d", r);
+    }
+    flip_stop(&f);
+    sharena_map_remove(a, m, "k9", 2, NULL);
+    /* untouched keys kept their values; the table still checks */
+    sharena_id v;
+    cr_assert_eq(sharena_map_get(a, m, "k0", 2, &v), 0);
+    cr_assert_eq(v, vals[0]);
+    cr_assert_eq(sharena_map_get(a, m, "k3", 2, &v), 0);
+    cr_assert_eq(v, vals[3]);
+    uint64_t n;
+    cr_assert_eq(sharena_map_len(a, m, &n), 0);
+    cr_assert_eq(n, 4);
+    sharena_arena_close(a);
+}
+
+Test(readonce, map_cap_repair, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__slot *s = slot_of(a, m);
+    uint64_t word = s->word;
+    struct sharena__map *t = (void *)payload_of(a, m);
+    struct flipper f;
+    /* a capacity whose table reaches far past the arena */
+    flip_start(&f, &t->cap, 8, t->cap, UINT64_C(1) << 22);
+    long i = 0;
+    unsigned long rebuilt = 0;
+    FOR_A_WHILE(i)
+    {
+        int r = sharena__map_repair(a, s);
+        cr_assert(r == 0 || r == SHARENA_ENOMEM || r == SHARENA_EFULL,
+                  "map_repair: %d", r);
+        if (s->word != word) {
+            /* it saw the hostile capacity and started a new table: put
+             * the flipped one back (and free the new one) to go on */
+            uint64_t fresh = s->word;
+            s->word = word;
+            sharena__free(a, fresh);
+        } else if (r == 0) {
+            rebuilt++;
+        }
+    }
+    flip_stop(&f);
+    cr_assert_gt(rebuilt, 0);
+    /* a repair of a good table keeps every entry */
+    cr_assert_eq(sharena__map_repair(a, s), 0);
+    for (int k = 0; k < 4; k++) {
+        char key[3] = {'k', (char)('0' + k), 0};
+        sharena_id v;
+        cr_assert_eq(sharena_map_get(a, m, key, 2, &v), 0);
+        cr_assert_eq(v, vals[k]);
+    }
+    sharena_arena_close(a);
+}
+
+/* ---- map count, entries and key lengths ---------------------------------- */
+
+Test(readonce, map_count, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__map *t = (void *)payload_of(a, m);
+    struct flipper f;
+    flip_start(&f, &t->count, 8, t->count, HUGE_LEN);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        uint64_t n = 0;
+        int r = sharena_map_len(a, m, &n);
+        EXPECT_OK_OR_FLIP(r, "map_len");
+        cr_assert(r != 0 || n == 4);
+        /* a replace leaves the count alone; an insert must not grow the
+         * table on a count it cannot trust */
+        r = sharena_map_set_number(a, m, "k1", 2, 1);
+        EXPECT_OK_OR_FLIP(r, "map_set replace");
+        r = sharena_map_remove(a, m, "absent", 6, NULL);
+        cr_assert(r == SHARENA_ENOENT || flip_error(r));
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+/* The entry index of key @p k in map @p m's table. */
+static struct sharena__map_entry *entry_of(sharena_arena *a, sharena_id m,
+                                           const char *k)
+{
+    struct sharena__map *t = (void *)payload_of(a, m);
+    const uint8_t *base = sharena_arena_base(a);
+    for (uint64_t i = 0; i < t->cap; i++) {
+        const struct sharena__key *key = (const void *)(base + t->entries[i].key);
+        if (t->entries[i].key && key->len == strlen(k) &&
+            memcmp(key->data, k, key->len) == 0)
+            return &t->entries[i];
+    }
+    cr_assert_fail("no key %s", k);
+    return NULL;
+}
+
+Test(readonce, map_key_len, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__map_entry *e = entry_of(a, m, "k1");
+    struct sharena__key *key =
+        (void *)((uint8_t *)sharena_arena_base(a) + e->key);
+    struct flipper f;
+    flip_start(&f, &key->len, 8, 2, HUGE_LEN);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        sharena_id v = 0;
+        int r = sharena_map_get(a, m, "k1", 2, &v);
+        EXPECT_OK_OR_FLIP(r, "map_get");
+        cr_assert(r != 0 || v == vals[1]);
+        /* every key fits this buffer: ERANGE would be a length read twice */
+        uint64_t cur = 0;
+        char buf[64];
+        size_t klen = 0;
+        for (int k = 0; k < 8; k++) {
+            r = sharena_map_next(a, m, &cur, buf, sizeof buf, &klen, &v, NULL);
+            if (r == SHARENA_ENOENT)
+                break;
+            EXPECT_OK_OR_FLIP(r, "map_next");
+            if (r < 0)
+                break;
+            cr_assert_eq(klen, 2, "map_next key length %zu", klen);
+            cr_assert_eq(strlen(buf), 2);
+        }
+        /* a replace by the same value: k1 keeps vals[1] */
+        r = sharena_map_set(a, m, "k1", 2, vals[1], SHARENA_OWNED, NULL);
+        EXPECT_OK_OR_FLIP(r, "map_set");
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+Test(readonce, map_entry_key, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__map_entry *e = entry_of(a, m, "k2");
+    struct flipper f;
+    /* the key offset: valid, then far outside the mapping */
+    flip_start(&f, &e->key, 8, e->key, (UINT64_C(1) << 44) + 16);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        sharena_id v = 0;
+        int r = sharena_map_get(a, m, "k2", 2, &v);
+        EXPECT_OK_OR_FLIP(r, "map_get");
+        cr_assert(r != 0 || v == vals[2]);
+        uint64_t cur = 0;
+        char buf[64];
+        size_t klen;
+        for (int k = 0; k < 8; k++) {
+            r = sharena_map_next(a, m, &cur, buf, sizeof buf, &klen, &v, NULL);
+            if (r < 0)
+                break;
+            cr_assert_eq(klen, 2);
+        }
+        cr_assert(r == SHARENA_ENOENT || flip_error(r), "map_next: %d", r);
+        r = sharena_map_set_number(a, m, "k0", 2, 0);
+        EXPECT_OK_OR_FLIP(r, "map_set");
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+/* ---- vectors ------------------------------------------------------------- */
+
+/* A vector of 4 owned numbers 0..3 with room for 8. */
+static sharena_id small_vector(sharena_arena *a, sharena_id items[4])
+{
+    sharena_id v, x;
+    cr_assert_eq(sharena_vector_new(a, &v), 0);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(sharena_number_new(a, i, &x), 0);
+        cr_assert_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
+        if (i < 4)
+            items[i] = x;
+    }
+    cr_assert_eq(sharena_vector_pop(a, v, &x), 0);
+    sharena_drop(a, x, 0);
+    return v;
+}
+
+Test(readonce, vector_len, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id items[4];
+    sharena_id v = small_vector(a, items);
+    struct sharena__vector *p = (void *)payload_of(a, v);
+    cr_assert_eq(p->cap, 8);
+    struct flipper f;
+    flip_start(&f, &p->len, 8, 4, HUGE_LEN);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        uint64_t n = 0;
+        int r = sharena_vector_len(a, v, &n);
+        EXPECT_OK_OR_FLIP(r, "vector_len");
+        cr_assert(r != 0 || n == 4);
+        sharena_id x = 0;
+        r = sharena_vector_get(a, v, 2, &x, NULL);
+        EXPECT_OK_OR_FLIP(r, "vector_get");
+        cr_assert(r != 0 || x == items[2]);
+        r = sharena_vector_get(a, v, UINT64_C(1) << 36, &x, NULL);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_get far: %d", r);
+        r = sharena_vector_set(a, v, 1, items[1], SHARENA_OWNED, NULL);
+        EXPECT_OK_OR_FLIP(r, "vector_set");
+        r = sharena_vector_set(a, v, UINT64_C(1) << 36, items[1], 0, NULL);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_set far: %d", r);
+        r = sharena_vector_insert(a, v, UINT64_C(1) << 36, items[1], 0);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_insert far: %d",
+                  r);
+        r = sharena_vector_remove(a, v, UINT64_C(1) << 36, NULL);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_remove far: %d",
+                  r);
+    }
+    flip_stop(&f);
+    for (int k = 0; k < 4; k++) {
+        sharena_id x;
+        cr_assert_eq(sharena_vector_get(a, v, (uint64_t)k, &x, NULL), 0);
+        cr_assert_eq(x, items[k]);
+    }
+    sharena_arena_close(a);
+}
+
+Test(readonce, vector_cap, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id items[4];
+    sharena_id v = small_vector(a, items);
+    struct sharena__vector *p = (void *)payload_of(a, v);
+    struct flipper f;
+    flip_start(&f, &p->cap, 8, 8, HUGE_LEN);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        sharena_id x, y;
+        int r = sharena_vector_get(a, v, 3, &y, NULL);
+        EXPECT_OK_OR_FLIP(r, "vector_get");
+        cr_assert(r != 0 || y == items[3]);
+        /* push then pop: at most 5 of 8, so the block never moves */
+        cr_assert_eq(sharena_number_new(a, 7, &x), 0);
+        r = sharena_vector_push(a, v, x, 0);
+        EXPECT_OK_OR_FLIP(r, "vector_push");
+        if (r == 0) {
+            /* the pop may see the flipped capacity too: retry it */
+            for (double until = now_s() + 20; now_s() < until;)
+                if ((r = sharena_vector_pop(a, v, &y)) == 0)
+                    break;
+            cr_assert_eq(r, 0, "vector_pop: %d", r);
+            cr_assert_eq(y, x);
+        }
+        sharena_drop(a, x, 0);
+        r = sharena_vector_insert(a, v, 5, items[0], 0);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_insert: %d", r);
+    }
+    flip_stop(&f);
+    uint64_t n;
+    cr_assert_eq(sharena_vector_len(a, v, &n), 0);
+    cr_assert_eq(n, 4);
+    sharena_arena_close(a);
+}
+
+/* ---- strings and bytes --------------------------------------------------- */
+
+Test(readonce, string_len, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id s;
+    cr_assert_eq(sharena_string_new(a, "hello", 5, &s), 0);
+    struct sharena__string *p = (void *)payload_of(a, s);
+    struct flipper f;
+    flip_start(&f, &p->len, 8, 5, HUGE_LEN);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        char buf[64];
+        size_t len = 0;
+        int r = sharena_string_get(a, s, buf, sizeof buf, &len);
+        EXPECT_OK_OR_FLIP(r, "string_get");
+        if (r == 0)
+            cr_assert(len == 5 && strcmp(buf, "hello") == 0);
+        r = sharena_string_len(a, s, &len);
+        EXPECT_OK_OR_FLIP(r, "string_len");
+        cr_assert(r != 0 || len == 5);
+        char *d = NULL;
+        r = sharena_string_dup(a, s, &d, &len);
+        EXPECT_OK_OR_FLIP(r, "string_dup");
+        if (r == 0)
+            cr_assert(len == 5 && strcmp(d, "hello") == 0);
+        free(d);
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+Test(readonce, bytes_size, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id b;
+    cr_assert_eq(sharena_bytes_new(a, 64, &b), 0);
+    uint8_t pattern[64];
+    for (int k = 0; k < 64; k++)
+        pattern[k] = (uint8_t)k;
+    cr_assert_eq(sharena_bytes_write(a, b, 0, pattern, 64), 0);
+    struct sharena__bytes *p = (void *)payload_of(a, b);
+    struct flipper f;
+    flip_start(&f, &p->size, 8, 64, UINT64_C(1) << 30);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        void *ptr = NULL;
+        uint64_t size = 0;
+        int r = sharena_bytes_ptr(a, b, &ptr, &size);
+        EXPECT_OK_OR_FLIP(r, "bytes_ptr");
+        if (r == 0) {
+            /* the size that sizes a Buffer or memoryview */
+            cr_assert(inside(a, ptr, size), "view of %lu bytes past the mapping",
+                      (unsigned long)size);
+            cr_assert_eq(size, 64);
+        }
+        uint8_t buf[64];
+        r = sharena_bytes_read(a, b, 0, buf, 64);
+        EXPECT_OK_OR_FLIP(r, "bytes_read");
+        cr_assert(r != 0 || memcmp(buf, pattern, 64) == 0);
+        r = sharena_bytes_read(a, b, UINT64_C(1) << 29, buf, 16);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "bytes_read far: %d", r);
+        r = sharena_bytes_write(a, b, 0, pattern, 64);
+        EXPECT_OK_OR_FLIP(r, "bytes_write");
+        r = sharena_bytes_write(a, b, UINT64_C(1) << 29, pattern, 16);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "bytes_write far: %d", r);
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+/* ---- structs and shapes -------------------------------------------------- */
+
+static sharena_id shape3(sharena_arena *a)
+{
+    sharena_field_def defs[] = {
+        {.name = "n", .type = SHARENA_T_NUMBER},
+        {.name = "b", .type = SHARENA_T_BOOL},
+        {.name = "s", .type = SHARENA_T_STRING},
+    };
+    sharena_id sh;
+    cr_assert_eq(sharena_shape_new(a, defs, 3, &sh), 0);
+    return sh;
+}
+
+static sharena_id struct3(sharena_arena *a, sharena_id sh)
+{
+    sharena_id st;
+    cr_assert_eq(sharena_struct_new(a, sh, &st), 0);
+    cr_assert_eq(sharena_struct_set_number(a, st, 0, 42), 0);
+    cr_assert_eq(sharena_struct_set_bool(a, st, 1, true), 0);
+    cr_assert_eq(sharena_struct_set_string(a, st, 2, "hi", 2), 0);
+    return st;
+}
+
+/* Reads and writes of struct @p st (shape @p sh), every result checked. */
+static void use_struct(sharena_arena *a, sharena_id st, sharena_id sh)
+{
+    double d = 0;
+    int r = sharena_struct_get_number(a, st, 0, &d);
+    EXPECT_OK_OR_FLIP(r, "struct_get_number");
+    cr_assert(r != 0 || d == 42);
+    r = sharena_struct_set_number(a, st, 0, 42);
+    EXPECT_OK_OR_FLIP(r, "struct_set_number");
+    bool b = false;
+    r = sharena_struct_get_bool(a, st, 1, &b);
+    EXPECT_OK_OR_FLIP(r, "struct_get_bool");
+    cr_assert(r != 0 || b);
+    r = sharena_struct_set_bool(a, st, 1, true);
+    EXPECT_OK_OR_FLIP(r, "struct_set_bool");
+    char buf[16];
+    size_t len = 0;
+    r = sharena_struct_get_string(a, st, 2, buf, sizeof buf, &len);
+    EXPECT_OK_OR_FLIP(r, "struct_get_string");
+    cr_assert(r != 0 || (len == 2 && strcmp(buf, "hi") == 0));
+    sharena_id x = 0;
+    r = sharena_struct_field_id(a, st, 2, &x);
+    EXPECT_OK_OR_FLIP(r, "struct_field_id");
+    cr_assert(r != 0 || sharena_type_of(a, x) == SHARENA_T_STRING);
+    r = sharena_struct_shape(a, st, &x);
+    EXPECT_OK_OR_FLIP(r, "struct_shape");
+    cr_assert(r != 0 || x == sh);
+    r = sharena_struct_get_number(a, st, (size_t)1 << 30, &d);
+    cr_assert(r == SHARENA_ERANGE || flip_error(r), "far field: %d", r);
+    r = sharena_struct_set_number(a, st, (size_t)1 << 30, 1);
+    cr_assert(r == SHARENA_ERANGE || flip_error(r), "far field set: %d", r);
+}
+
+Test(readonce, struct_slot_word, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id sh = shape3(a), st = struct3(a, sh);
+    struct sharena__slot *s = slot_of(a, st);
+    struct flipper f;
+    /* the struct's block offset: valid, then (aligned) far outside */
+    flip_start(&f, &s->word, 8, s->word, (UINT64_C(1) << 44) + 16);
+    long i = 0;
+    FOR_A_WHILE(i)
+    use_struct(a, st, sh);
+    flip_stop(&f);
+    use_struct(a, st, sh);
+    sharena_arena_close(a);
+}
+
+Test(readonce, struct_nfields, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id sh = shape3(a), st = struct3(a, sh);
+    struct sharena__struct *p = (void *)payload_of(a, st);
+    struct flipper f;
+    flip_start(&f, &p->nfields, 8, 3, UINT64_C(1) << 40);
+    long i = 0;
+    FOR_A_WHILE(i)
+    use_struct(a, st, sh);
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+Test(readonce, shape_field_name_len, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id sh = shape3(a), st = struct3(a, sh);
+    struct sharena__shape *p = (void *)payload_of(a, sh);
+    struct flipper f;
+    flip_start(&f, &p->fields[0].name_len, 1, 1, 255);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        /* a name buffer with a guard behind it */
+        struct {
+            char name[SHARENA_FIELD_NAME_MAX + 1];
+            char guard[256];
+        } out;
+        memset(out.guard, 0x5a, sizeof out.guard);
+        int type = 0;
+        int r = sharena_shape_field(a, sh, 0, out.name, sizeof out.name, &type,
+                                    NULL);
+        EXPECT_OK_OR_FLIP(r, "shape_field");
+        for (size_t k = 0; k < sizeof out.guard; k++)
+            cr_assert_eq(out.guard[k], 0x5a, "name copied past its buffer");
+        cr_assert(r != 0 || (strcmp(out.name, "n") == 0 &&
+                             type == SHARENA_T_NUMBER));
+        size_t index = 9;
+        r = sharena_shape_find(a, sh, "n", 1, &index);
+        cr_assert(r == 0 || r == SHARENA_ENOENT || flip_error(r));
+        cr_assert(r != 0 || index == 0);
+        size_t n = 0;
+        r = sharena_shape_nfields(a, sh, &n);
+        EXPECT_OK_OR_FLIP(r, "shape_nfields");
+        cr_assert(r != 0 || n == 3);
+        use_struct(a, st, sh);
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+Test(readonce, shape_nfields, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id sh = shape3(a), st = struct3(a, sh);
+    struct sharena__shape *p = (void *)payload_of(a, sh);
+    struct flipper f;
+    flip_start(&f, &p->nfields, 8, 3, 200);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        char name[SHARENA_FIELD_NAME_MAX + 1];
+        int r = sharena_shape_field(a, sh, 150, name, sizeof name, NULL, NULL);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "shape_field: %d", r);
+        sharena_id x;
+        r = sharena_struct_new(a, sh, &x);
+        EXPECT_OK_OR_FLIP(r, "struct_new");
+        if (r == 0)
+            cr_assert_eq(sharena_drop(a, x, 0), 0);
+        use_struct(a, st, sh);
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+/* ---- numbers ------------------------------------------------------------- */
+
+Test(readonce, number_slot_type, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id x;
+    cr_assert_eq(sharena_number_new(a, 5, &x), 0);
+    struct sharena__slot *s = slot_of(a, x);
+    struct flipper f;
+    flip_start(&f, &s->type, 1, SHARENA_T_NUMBER, SHARENA_T_MAP);
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        double d = 0;
+        int r = sharena_number_get(a, x, &d);
+        cr_assert(r == 0 || r == SHARENA_ETYPE || flip_error(r), "get: %d", r);
+        cr_assert(r != 0 || d == 5);
+        r = sharena_number_add(a, x, 0, &d);
+        cr_assert(r == 0 || r == SHARENA_ETYPE || flip_error(r), "add: %d", r);
+    }
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+/* ---- drop (a writer under the lock that walks the children) -------------- */
+
+static struct flipper *drop_flipper;
+
+static void pause_before_free(const char *point)
+{
+    /* after the children are collected, before the blocks are freed: the
+     * flipper must not write into memory given back */
+    if (drop_flipper && strcmp(point, "drop:detached") == 0)
+        flip_pause(drop_flipper);
+}
+
+Test(readonce, drop_map_cap, .timeout = 60)
+{
+    sharena_arena *a = arena(UINT64_C(4) << 20);
+    sharena_id vals[4];
+    struct flipper f;
+    sharena_id m = small_map(a, vals);
+    flip_start(&f, &((struct sharena__map *)payload_of(a, m))->cap, 8, 8,
+               HUGE_LEN);
+    drop_flipper = &f;
+    sharena__hook = pause_before_free;
+    long i = 0;
+    FOR_A_WHILE(i)
+    {
+        if (i > 2000)
+            break;
+        cr_assert_eq(sharena_drop(a, m, SHARENA_DROP_RECURSIVE), 0);
+        /* the children went with it, or (the flipped capacity seen) were
+         * left for fsck: never anything else */
+        for (int k = 0; k < 4; k++) {
+            int t = sharena_type_of(a, vals[k]);
+            cr_assert(t == SHARENA_T_NUMBER || t == SHARENA_ESTALE);
+            if (t == SHARENA_T_NUMBER)
+                sharena_drop(a, vals[k], 0);
+        }
+        m = small_map(a, vals);
+        flip_resume(&f, &((struct sharena__map *)payload_of(a, m))->cap, 8);
+    }
+    sharena__hook = NULL;
+    flip_stop(&f);
+    sharena_arena_close(a);
+}
