@@ -32,12 +32,28 @@ struct arena_rec {
     uint32_t clients; /* connections that have it open */
     uint32_t refs;    /* registry (1 while named) + open records */
     bool deleted;
-    bool pending;     /* objects may still be marked owner-died */
+    struct lock_scan *scan; /* marking of departed slots' locks, or NULL */
     /* slots holding read-write access: what the arena's live-slot set must
      * say (re-imposed once a second, undoing a scribbler) */
     uint64_t live[BROKER_MAX_SLOTS / 64];
     /* every record the broker keeps (named, or deleted but still open) */
     struct arena_rec *all_next, *all_prev;
+};
+
+/* The marking of departed client slots' lock words in one arena, done in
+ * bounded steps (broker_recover_step). Slots that leave while a pass is
+ * under way wait for the next pass: the pass already went past some of
+ * their lock words. A slot is not handed out again while any arena still
+ * has it in a scan (broker.slot_scans): a lock word naming it must not
+ * come to name a stranger. */
+struct lock_scan {
+    uint64_t cur[BROKER_MAX_SLOTS / 64];  /* this pass marks these slots */
+    uint64_t next[BROKER_MAX_SLOTS / 64]; /* the next pass, these */
+    uint64_t cursor;                      /* sharena_recover_mark's */
+    uint32_t ncur, nnext;
+    uint32_t marked; /* locks marked by this pass so far */
+    /* who they were, for the log (the first few of each pass) */
+    struct { uint32_t slot; pid_t pid; uid_t uid; } who[2][4];
 };
 
 struct open_rec {
@@ -80,6 +96,12 @@ struct broker {
     struct arena_rec *all;     /* named ones and deleted ones still open */
     uint32_t narenas, caparenas;
     uint64_t slot_used[BROKER_MAX_SLOTS / 64];
+    /* arenas whose lock scan still includes the slot: it is not reused */
+    uint32_t slot_scans[BROKER_MAX_SLOTS];
+    uint32_t scanning;   /* arenas with a lock scan under way */
+    uint32_t scan_turn;  /* which of them the next step starts with */
+    uint32_t scan_budget; /* slots per step (0: RECOVER_BUDGET) */
+    uint64_t scan_steps; /* steps taken (tests, the log) */
     uint32_t slot_cursor;
     uid_t self_uid;
     bool stop;
@@ -107,6 +129,10 @@ void broker_log(const struct broker *b, int level, const char *fmt, ...)
 /* broker.c */
 int broker_init(struct broker *b);
 int broker_run(struct broker *b);
+/* One bounded step of the lock scans under way (at most one budget of slot
+ * visits, shared round-robin by the arenas). Returns true while any scan
+ * still has work. */
+bool broker_recover_step(struct broker *b);
 void broker_fini(struct broker *b);
 /* Handle one datagram from @p c (already received, with @p fd any passed
  * descriptor, which this closes). Returns 0, or < 0 to drop the client:
