@@ -456,6 +456,23 @@ static int create_arena(struct broker *b, struct client *c,
     return 0;
 }
 
+/* The read-only reopen helper died (killed, or a failure of its own):
+ * said once, loudly. The broker, under its filter, cannot start another;
+ * read-only opens of arenas that had none made yet fail from now on. */
+void reopen_helper_gone(struct broker *b)
+{
+    if (b->reopen_fd < 0)
+        return;
+    if (b->epoll_fd >= 0)
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, b->reopen_fd, NULL);
+    close(b->reopen_fd);
+    b->reopen_fd = -1;
+    broker_log(b, BLOG_ERROR,
+               "the read-only reopen helper (pid %d) is gone: read-only opens "
+               "of arenas not opened read-only before now fail (restart the "
+               "broker to get it back)", (int)b->reopen_pid);
+}
+
 static int do_open(struct broker *b, struct client *c,
                    const struct sharena__msg_name *m)
 {
@@ -498,11 +515,19 @@ static int do_open(struct broker *b, struct client *c,
     if (rw) {
         fd = sharena_arena_fd(ar->a);
     } else {
-        if (ar->ro_fd < 0)
-            ar->ro_fd = reopen_readonly(b->reopen_fd, sharena_arena_fd(ar->a));
-        if (ar->ro_fd < 0)
-            return reply_error(c, seq, SHARENA_EIO,
-                               "cannot make a read-only descriptor");
+        if (ar->ro_fd < 0) {
+            r = reopen_readonly(b->reopen_fd, sharena_arena_fd(ar->a));
+            if (r == -EPIPE)
+                reopen_helper_gone(b);
+            if (r < 0)
+                return reply_error(
+                    c, seq, SHARENA_EIO,
+                    r == -EPIPE ? "cannot make a read-only descriptor: the "
+                                  "broker's reopen helper is gone (see its "
+                                  "log; restart the broker)"
+                                : "cannot make a read-only descriptor");
+            ar->ro_fd = r;
+        }
         fd = ar->ro_fd;
     }
     struct open_rec *o = open_find(c, ar);
@@ -1000,6 +1025,12 @@ int broker_init(struct broker *b)
     ev.data.ptr = &b->signal_fd;
     if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->signal_fd, &ev) < 0)
         return -errno;
+    if (b->reopen_fd >= 0) {
+        /* only a hang-up is ever reported: requests are synchronous */
+        struct epoll_event hev = {.events = EPOLLRDHUP,
+                                  .data.ptr = &b->reopen_fd};
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->reopen_fd, &hev);
+    }
     b->self_uid = getuid();
     return 0;
 }
@@ -1076,6 +1107,8 @@ int broker_run(struct broker *b)
             void *p = evs[i].data.ptr;
             if (p == NULL) {
                 accept_clients(b);
+            } else if (p == &b->reopen_fd) {
+                reopen_helper_gone(b);
             } else if (p == &b->signal_fd) {
                 struct signalfd_siginfo si;
                 while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {

@@ -87,6 +87,7 @@ struct broker {
     int epoll_fd;
     int signal_fd;
     int reopen_fd; /* socket to the read-only reopen helper, or -1 */
+    pid_t reopen_pid;
     const char *socket_path;
     struct broker_limits lim;
     struct policy_rule *policy;
@@ -146,6 +147,8 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
                                  gid_t gid, pid_t pid);
 void broker_drop_client(struct broker *b, struct client *c);
 
+void reopen_helper_gone(struct broker *b); /* log it, stop using it */
+
 /* policy.c: "arena-glob uid|@group rw|ro" lines. */
 int policy_load(const char *path, struct policy_rule **out, char *err,
                 size_t errlen);
@@ -155,8 +158,20 @@ int policy_access(const struct policy_rule *p, const char *name,
                   const struct client *c);
 
 /* sandbox.c */
-int broker_sandbox(void);      /* steady-state seccomp allow-list */
-int reopen_helper_start(void); /* fork the read-only reopen helper */
-int reopen_readonly(int helper, int fd); /* an O_RDONLY fd for @p fd */
+int broker_sandbox(void); /* steady-state seccomp allow-list; -ENOSYS
+                            * when built without libseccomp */
+/* Fork the read-only reopen helper; its socket, or a negative errno.
+ * *filter: 1 its seccomp filter is on, 0 built without libseccomp, -1 it
+ * could not be loaded. */
+int reopen_helper_start(pid_t *pid, int *filter);
+/* The helper removes @p path (the socket, or with @p pidfile the pidfile)
+ * at the end if it still names the same file: the steady-state filter
+ * denies unlink. */
+int reopen_helper_own(int helper, bool pidfile, const char *path);
+/* Ask it to remove them now and exit; closes @p helper. */
+int reopen_helper_stop(int helper);
+/* An O_RDONLY fd for @p fd; -EPIPE when the helper is gone, -EINVAL when it
+ * refused. */
+int reopen_readonly(int helper, int fd);
 
 #endif
