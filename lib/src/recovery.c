@@ -27,20 +27,26 @@ static uint64_t slot_limit(const sharena_arena *a)
     return n < max ? n : max;
 }
 
-static bool mark_died(uint32_t *w, uint32_t owner)
+/* Set DIED on @p w if it still names @p owner; 0 if not, 1 if set, 2 if
+ * set and waiters were woken. Only a word with WAITERS has sleepers (a
+ * waiter sets it before FUTEX_WAIT, and the CAS changes the word under
+ * it), so a word without it costs no system call. */
+static int mark_died(uint32_t *w, uint32_t owner)
 {
     for (int tries = 0; tries < 1000; tries++) {
         uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
         if ((v & SHARENA__LOCK_OWNER_MASK) != owner ||
             (v & SHARENA__LOCK_DIED))
-            return false;
+            return 0;
         if (__atomic_compare_exchange_n(w, &v, v | SHARENA__LOCK_DIED, false,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            if (!(v & SHARENA__LOCK_WAITERS))
+                return 1;
             syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-            return true;
+            return 2;
         }
     }
-    return false;
+    return 0;
 }
 
 /* Take lock @p w if it still holds @p from, without ever waiting: it then
@@ -110,7 +116,7 @@ static bool died(const uint32_t *w)
 static int mark_owner(sharena_arena *a, uint32_t owner)
 {
     struct sharena__header *h = sharena__hdr(a);
-    int marked = mark_died(&h->arena_lock, owner);
+    int marked = mark_died(&h->arena_lock, owner) != 0;
     uint64_t lim = slot_limit(a);
     for (uint64_t i = 1; i < lim; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
@@ -175,15 +181,19 @@ static bool dead_has(const uint64_t *dead, uint32_t owner)
            (dead[owner / 64] & (UINT64_C(1) << (owner % 64)));
 }
 
-/* Mark @p w owner-died when it names a broker slot set in @p dead. */
-static bool mark_if_dead(uint32_t *w, const uint64_t *dead)
+/* Mark @p w owner-died when it names a broker slot set in @p dead
+ * (mark_died's result). */
+static int mark_if_dead(uint32_t *w, const uint64_t *dead)
 {
     uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
     if (!v || (v & (SHARENA__LOCK_DIED | SHARENA__LOCK_LOCAL)))
-        return false;
+        return 0;
     uint32_t owner = v & SHARENA__LOCK_OWNER_MASK;
-    return dead_has(dead, owner) && mark_died(w, owner);
+    return dead_has(dead, owner) ? mark_died(w, owner) : 0;
 }
+
+/* A wake (a system call) costs a step as much as this many slots. */
+#define MARK_WAKE_COST 16
 
 /* [*lo, *hi): the first stretch of the memfd holding data inside
  * [from, to), or false when there is none. Without SEEK_DATA (an error
@@ -220,7 +230,7 @@ int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
     struct sharena__header *h = sharena__hdr(a);
     int marked = 0;
     if (i == 0) {
-        marked += mark_if_dead(&h->arena_lock, dead);
+        marked += mark_if_dead(&h->arena_lock, dead) != 0;
         i = 1;
     }
     uint64_t left = budget < 2 ? 2 : budget; /* a chunk, then a slot */
@@ -235,9 +245,11 @@ int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
         uint64_t nslots = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
         uint64_t end = first + nslots;
         left--; /* every chunk looked at costs one, found or not */
+        /* The chunk's place, checked against the mapping only: a block
+         * header scribbled over must not hide its lock words. */
         uint64_t off = SHARENA__LD(h->slot_chunks[k]);
         struct sharena__slot *c =
-            off ? sharena__payload(a, off, nslots * sizeof *c) : NULL;
+            off ? sharena__ptr(a, off, nslots * sizeof *c, 16) : NULL;
         if (!c) {
             i = end;
             continue;
@@ -249,16 +261,18 @@ int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
             continue;
         }
         /* from the slot holding the first data byte to the one holding
-         * the last, at most `left` of them */
+         * the last, while the budget lasts */
         i = first + (lo - base) / sizeof *c;
         uint64_t stop = first + (hi - base + sizeof *c - 1) / sizeof *c;
         if (stop > end)
             stop = end;
-        if (stop - i > left)
-            stop = i + left;
-        left -= stop - i < left ? stop - i : left;
-        for (; i < stop; i++)
-            marked += mark_if_dead(&c[i - first].lock, dead);
+        for (; i < stop && left; i++) {
+            left--;
+            int r = mark_if_dead(&c[i - first].lock, dead);
+            marked += r != 0;
+            if (r == 2)
+                left -= left < MARK_WAKE_COST ? left : MARK_WAKE_COST;
+        }
     }
     *cursor = i;
     return marked;
