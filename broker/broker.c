@@ -32,7 +32,8 @@ static uint32_t slot_alloc(struct broker *b)
 {
     for (uint32_t i = 0; i < BROKER_MAX_SLOTS - 1; i++) {
         uint32_t s = 1 + (b->slot_cursor + i) % (BROKER_MAX_SLOTS - 1);
-        if (!(b->slot_used[s / 64] & (UINT64_C(1) << (s % 64)))) {
+        if (!(b->slot_used[s / 64] & (UINT64_C(1) << (s % 64))) &&
+            !b->slot_scans[s]) {
             b->slot_used[s / 64] |= UINT64_C(1) << (s % 64);
             /* Hand out slots round-robin, so a slot just freed is the last
              * to come back: a reader of an old lock word sees a dead slot,
@@ -48,6 +49,152 @@ static void slot_free(struct broker *b, uint32_t s)
 {
     if (s)
         b->slot_used[s / 64] &= ~(UINT64_C(1) << (s % 64));
+}
+
+/* ----------------------------------------------------------- lock scans */
+
+/* Each step looks at this many handle-table slots at most (about 40 us on
+ * the benchmark machine when no lock word is marked; docs/security.md has
+ * the measured worst case). Between steps the loop serves events. */
+#define RECOVER_BUDGET 4096
+
+static bool bit_has(const uint64_t *set, uint32_t s)
+{
+    return set[s / 64] & (UINT64_C(1) << (s % 64));
+}
+
+static void bit_put(uint64_t *set, uint32_t s, bool on)
+{
+    if (on)
+        set[s / 64] |= UINT64_C(1) << (s % 64);
+    else
+        set[s / 64] &= ~(UINT64_C(1) << (s % 64));
+}
+
+/* Client slot @p slot no longer has read-write access to @p ar: queue the
+ * marking of its lock words there. O(1); the work is done in steps. */
+static int scan_add(struct broker *b, struct arena_rec *ar,
+                    const struct client *c)
+{
+    uint32_t slot = c->slot;
+    struct lock_scan *sc = ar->scan;
+    if (!sc) {
+        sc = ar->scan = calloc(1, sizeof(*sc));
+        if (!sc)
+            return SHARENA_ENOMEM;
+        b->scanning++;
+    }
+    if (bit_has(sc->cur, slot) || bit_has(sc->next, slot))
+        return 0;
+    /* a pass that has begun went past some of this slot's words */
+    int pass = sc->cursor != 0;
+    uint32_t *n = pass ? &sc->nnext : &sc->ncur;
+    bit_put(pass ? sc->next : sc->cur, slot, true);
+    if (*n < 4)
+        sc->who[pass][*n] = (typeof(sc->who[0][0])){slot, c->pid, c->uid};
+    ++*n;
+    b->slot_scans[slot]++;
+    return 0;
+}
+
+static void scan_free(struct broker *b, struct arena_rec *ar)
+{
+    free(ar->scan);
+    ar->scan = NULL;
+    b->scanning--;
+}
+
+/* The slot takes read-write access again before its scan ended (a client
+ * that closed and reopened the arena): what still names it is its own. */
+static void scan_forget(struct broker *b, struct arena_rec *ar, uint32_t slot)
+{
+    struct lock_scan *sc = ar->scan;
+    if (!sc)
+        return;
+    if (bit_has(sc->cur, slot)) {
+        bit_put(sc->cur, slot, false);
+        sc->ncur--;
+        b->slot_scans[slot]--;
+    } else if (bit_has(sc->next, slot)) {
+        bit_put(sc->next, slot, false);
+        sc->nnext--;
+        b->slot_scans[slot]--;
+    }
+    if (!sc->ncur && !sc->nnext)
+        scan_free(b, ar);
+}
+
+/* Give back every slot a scan holds: the pass ended, or the arena is
+ * gone (then nothing names them any more). */
+static void scan_release(struct broker *b, uint64_t *set, uint32_t *n)
+{
+    for (uint32_t w = 0; w < BROKER_MAX_SLOTS / 64 && *n; w++) {
+        for (uint64_t bits = set[w]; bits; bits &= bits - 1) {
+            uint32_t s = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            b->slot_scans[s]--;
+            --*n;
+        }
+        set[w] = 0;
+    }
+}
+
+static void scan_pass_done(struct broker *b, struct arena_rec *ar)
+{
+    struct lock_scan *sc = ar->scan;
+    if (sc->marked) {
+        b->recovered++;
+        char who[200] = "";
+        size_t len = 0;
+        for (uint32_t i = 0; i < sc->ncur && i < 4 && len < sizeof(who); i++)
+            len += (size_t)snprintf(who + len, sizeof(who) - len,
+                                    "%s%u (pid %d, uid %u)", i ? ", " : "",
+                                    sc->who[0][i].slot, (int)sc->who[0][i].pid,
+                                    (unsigned)sc->who[0][i].uid);
+        broker_log(b, BLOG_WARNING,
+                   "client slot%s %s%s went away holding %u lock%s in arena "
+                   "'%s': marked owner-died (the next locker repairs)",
+                   sc->ncur == 1 ? "" : "s", who,
+                   sc->ncur > 4 ? " and more" : "", sc->marked,
+                   sc->marked == 1 ? "" : "s", ar->name);
+    }
+    scan_release(b, sc->cur, &sc->ncur);
+    memcpy(sc->who[0], sc->who[1], sizeof(sc->who[0]));
+    memcpy(sc->cur, sc->next, sizeof(sc->cur));
+    memset(sc->next, 0, sizeof(sc->next));
+    sc->ncur = sc->nnext;
+    sc->nnext = 0;
+    sc->cursor = 0;
+    sc->marked = 0;
+    if (!sc->ncur)
+        scan_free(b, ar);
+}
+
+bool broker_recover_step(struct broker *b)
+{
+    if (!b->scanning)
+        return false;
+    uint32_t budget = b->scan_budget ? b->scan_budget : RECOVER_BUDGET;
+    /* round-robin: a huge arena's scan does not keep the others waiting */
+    uint32_t skip = b->scan_turn++ % b->scanning;
+    struct arena_rec *ar = b->all;
+    for (; ar; ar = ar->all_next)
+        if (ar->scan && skip-- == 0)
+            break;
+    if (!ar)
+        return b->scanning > 0;
+    struct lock_scan *sc = ar->scan;
+    b->scan_steps++;
+    int n = sharena_recover_mark(ar->a, sc->cur, BROKER_MAX_SLOTS / 64,
+                                 &sc->cursor, budget);
+    if (n > 0)
+        sc->marked += (uint32_t)n;
+    if (n < 0 || sc->cursor == SHARENA_RECOVER_DONE) {
+        if (n < 0)
+            broker_log(b, BLOG_ERROR, "marking dead clients' locks in arena "
+                       "'%s': %s", ar->name, sharena_strerror(n));
+        scan_pass_done(b, ar);
+    }
+    return b->scanning > 0;
 }
 
 /* ------------------------------------------------------------- registry */
@@ -70,6 +217,12 @@ static void arena_unref(struct broker *b, struct arena_rec *ar)
         b->all = ar->all_next;
     if (ar->all_next)
         ar->all_next->all_prev = ar->all_prev;
+    if (ar->scan) {
+        /* no mapping of it is left: nothing names those slots any more */
+        scan_release(b, ar->scan->cur, &ar->scan->ncur);
+        scan_release(b, ar->scan->next, &ar->scan->nnext);
+        scan_free(b, ar);
+    }
     sharena_arena_close(ar->a);
     if (ar->ro_fd >= 0)
         close(ar->ro_fd);
@@ -189,8 +342,10 @@ static struct open_rec *open_find(struct client *c, struct arena_rec *ar)
 }
 
 /* The client is gone or closed the arena: its slot no longer writes there.
- * Whatever lock it still holds is marked owner-died (and repaired by the
- * library) before the slot leaves the arena's live set. */
+ * It leaves the arena's live set at once (so a waiter on one of its locks
+ * takes the lock over at its next 20 ms check), and the marking of the lock
+ * words that still name it is queued (broker_recover_step): O(1) here. The
+ * broker never repairs objects itself; their next lockers do. */
 static void release_open(struct broker *b, struct client *c,
                          struct open_rec *o, bool unclean)
 {
@@ -201,24 +356,18 @@ static void release_open(struct broker *b, struct client *c,
      * writing under. The price: one that dies after the broker has gone is
      * not recovered (docs/locking.md, Limits). */
     if (o->rw && !b->stopping) {
-        int n = sharena_recover_owner(ar->a, c->slot);
-        if (n > 0 && unclean)
-            b->recovered++;
-        if (n > 0)
-            ar->pending = true; /* the tick finishes what could not be */
-        if (n > 0)
-            broker_log(b, BLOG_WARNING,
-                       "client slot %u (pid %d, uid %u) went away holding %d "
-                       "lock%s in arena '%s': marked owner-died (repaired now "
-                       "or by the next locker)",
-                       c->slot, (int)c->pid, (unsigned)c->uid, n,
-                       n == 1 ? "" : "s", ar->name);
-        else if (n < 0)
-            broker_log(b, BLOG_ERROR,
-                       "recovering client slot %u in arena '%s': %s", c->slot,
-                       ar->name, sharena_strerror(n));
         sharena_owner_detach(ar->a, c->slot);
         ar->live[c->slot / 64] &= ~(UINT64_C(1) << (c->slot % 64));
+        if (scan_add(b, ar, c) < 0)
+            broker_log(b, BLOG_ERROR,
+                       "out of memory queueing the recovery of client slot %u "
+                       "in arena '%s': its lockers take its locks over as "
+                       "abandoned", c->slot, ar->name);
+        else
+            broker_log(b, BLOG_DEBUG,
+                       "client slot %u (pid %d) left arena '%s'%s: marking "
+                       "its locks", c->slot, (int)c->pid, ar->name,
+                       unclean ? " without closing it" : "");
     }
     ar->clients--;
     *o = c->opens[--c->nopens];
@@ -307,6 +456,23 @@ static int create_arena(struct broker *b, struct client *c,
     return 0;
 }
 
+/* The read-only reopen helper died (killed, or a failure of its own):
+ * said once, loudly. The broker, under its filter, cannot start another;
+ * read-only opens of arenas that had none made yet fail from now on. */
+void reopen_helper_gone(struct broker *b)
+{
+    if (b->reopen_fd < 0)
+        return;
+    if (b->epoll_fd >= 0)
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_DEL, b->reopen_fd, NULL);
+    close(b->reopen_fd);
+    b->reopen_fd = -1;
+    broker_log(b, BLOG_ERROR,
+               "the read-only reopen helper (pid %d) is gone: read-only opens "
+               "of arenas not opened read-only before now fail (restart the "
+               "broker to get it back)", (int)b->reopen_pid);
+}
+
 static int do_open(struct broker *b, struct client *c,
                    const struct sharena__msg_name *m)
 {
@@ -349,11 +515,19 @@ static int do_open(struct broker *b, struct client *c,
     if (rw) {
         fd = sharena_arena_fd(ar->a);
     } else {
-        if (ar->ro_fd < 0)
-            ar->ro_fd = reopen_readonly(b->reopen_fd, sharena_arena_fd(ar->a));
-        if (ar->ro_fd < 0)
-            return reply_error(c, seq, SHARENA_EIO,
-                               "cannot make a read-only descriptor");
+        if (ar->ro_fd < 0) {
+            r = reopen_readonly(b->reopen_fd, sharena_arena_fd(ar->a));
+            if (r == -EPIPE)
+                reopen_helper_gone(b);
+            if (r < 0)
+                return reply_error(
+                    c, seq, SHARENA_EIO,
+                    r == -EPIPE ? "cannot make a read-only descriptor: the "
+                                  "broker's reopen helper is gone (see its "
+                                  "log; restart the broker)"
+                                : "cannot make a read-only descriptor");
+            ar->ro_fd = r;
+        }
         fd = ar->ro_fd;
     }
     struct open_rec *o = open_find(c, ar);
@@ -374,6 +548,7 @@ static int do_open(struct broker *b, struct client *c,
     if (rw && !o->rw) {
         /* Before the fd leaves: from now on a lock word naming this slot
          * belongs to a live client. */
+        scan_forget(b, ar, c->slot);
         sharena_owner_attach(ar->a, c->slot);
         ar->live[c->slot / 64] |= UINT64_C(1) << (c->slot % 64);
         o->rw = true;
@@ -694,8 +869,8 @@ void broker_drop_client(struct broker *b, struct client *c)
         broker_log(b, BLOG_DEBUG, "client slot %u (pid %d) disconnected%s",
                    c->slot, (int)c->pid,
                    c->nopens ? " without closing its arenas" : "");
-    /* Recovery first, then the slot becomes free: never reused before its
-     * locks were marked. */
+    /* Recovery queued first, then the slot is free: slot_alloc hands it
+     * out again only once every arena's scan has marked its locks. */
     while (c->nopens)
         release_open(b, c, &c->opens[c->nopens - 1], true);
     slot_free(b, c->slot);
@@ -850,6 +1025,12 @@ int broker_init(struct broker *b)
     ev.data.ptr = &b->signal_fd;
     if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->signal_fd, &ev) < 0)
         return -errno;
+    if (b->reopen_fd >= 0) {
+        /* only a hang-up is ever reported: requests are synchronous */
+        struct epoll_event hev = {.events = EPOLLRDHUP,
+                                  .data.ptr = &b->reopen_fd};
+        epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, b->reopen_fd, &hev);
+    }
     b->self_uid = getuid();
     return 0;
 }
@@ -888,8 +1069,6 @@ static void tick_clocks(struct broker *b)
     /* deleted arenas that clients still have open included */
     for (struct arena_rec *ar = b->all; ar; ar = ar->all_next) {
         sharena_clock_tick(ar->a);
-        if (ar->pending)
-            ar->pending = sharena_recover_pending(ar->a) > 0;
         if (sharena_owner_sync(ar->a, ar->live, BROKER_MAX_SLOTS / 64) > 0) {
             b->resynced++;
             broker_log(b, BLOG_WARNING,
@@ -912,9 +1091,13 @@ int broker_run(struct broker *b)
         }
         /* idle (no arena, no connection, listening): sleep until something
          * happens; else wake at least once a second for the upkeep */
+        /* while a lock scan has work: one bounded step, then whatever
+         * events are ready (without sleeping), then the next step */
+        bool scanning = broker_recover_step(b);
         int n = epoll_wait(b->epoll_fd, evs, 64,
-                           b->all || b->clients || b->accept_paused ? 1000
-                                                                    : -1);
+                           scanning ? 0
+                           : b->all || b->clients || b->accept_paused ? 1000
+                                                                      : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -924,6 +1107,8 @@ int broker_run(struct broker *b)
             void *p = evs[i].data.ptr;
             if (p == NULL) {
                 accept_clients(b);
+            } else if (p == &b->reopen_fd) {
+                reopen_helper_gone(b);
             } else if (p == &b->signal_fd) {
                 struct signalfd_siginfo si;
                 while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {

@@ -32,12 +32,28 @@ struct arena_rec {
     uint32_t clients; /* connections that have it open */
     uint32_t refs;    /* registry (1 while named) + open records */
     bool deleted;
-    bool pending;     /* objects may still be marked owner-died */
+    struct lock_scan *scan; /* marking of departed slots' locks, or NULL */
     /* slots holding read-write access: what the arena's live-slot set must
      * say (re-imposed once a second, undoing a scribbler) */
     uint64_t live[BROKER_MAX_SLOTS / 64];
     /* every record the broker keeps (named, or deleted but still open) */
     struct arena_rec *all_next, *all_prev;
+};
+
+/* The marking of departed client slots' lock words in one arena, done in
+ * bounded steps (broker_recover_step). Slots that leave while a pass is
+ * under way wait for the next pass: the pass already went past some of
+ * their lock words. A slot is not handed out again while any arena still
+ * has it in a scan (broker.slot_scans): a lock word naming it must not
+ * come to name a stranger. */
+struct lock_scan {
+    uint64_t cur[BROKER_MAX_SLOTS / 64];  /* this pass marks these slots */
+    uint64_t next[BROKER_MAX_SLOTS / 64]; /* the next pass, these */
+    uint64_t cursor;                      /* sharena_recover_mark's */
+    uint32_t ncur, nnext;
+    uint32_t marked; /* locks marked by this pass so far */
+    /* who they were, for the log (the first few of each pass) */
+    struct { uint32_t slot; pid_t pid; uid_t uid; } who[2][4];
 };
 
 struct open_rec {
@@ -71,6 +87,7 @@ struct broker {
     int epoll_fd;
     int signal_fd;
     int reopen_fd; /* socket to the read-only reopen helper, or -1 */
+    pid_t reopen_pid;
     const char *socket_path;
     struct broker_limits lim;
     struct policy_rule *policy;
@@ -80,6 +97,12 @@ struct broker {
     struct arena_rec *all;     /* named ones and deleted ones still open */
     uint32_t narenas, caparenas;
     uint64_t slot_used[BROKER_MAX_SLOTS / 64];
+    /* arenas whose lock scan still includes the slot: it is not reused */
+    uint32_t slot_scans[BROKER_MAX_SLOTS];
+    uint32_t scanning;   /* arenas with a lock scan under way */
+    uint32_t scan_turn;  /* which of them the next step starts with */
+    uint32_t scan_budget; /* slots per step (0: RECOVER_BUDGET) */
+    uint64_t scan_steps; /* steps taken (tests, the log) */
     uint32_t slot_cursor;
     uid_t self_uid;
     bool stop;
@@ -107,6 +130,10 @@ void broker_log(const struct broker *b, int level, const char *fmt, ...)
 /* broker.c */
 int broker_init(struct broker *b);
 int broker_run(struct broker *b);
+/* One bounded step of the lock scans under way (at most one budget of slot
+ * visits, shared round-robin by the arenas). Returns true while any scan
+ * still has work. */
+bool broker_recover_step(struct broker *b);
 void broker_fini(struct broker *b);
 /* Handle one datagram from @p c (already received, with @p fd any passed
  * descriptor, which this closes). Returns 0, or < 0 to drop the client:
@@ -120,6 +147,8 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
                                  gid_t gid, pid_t pid);
 void broker_drop_client(struct broker *b, struct client *c);
 
+void reopen_helper_gone(struct broker *b); /* log it, stop using it */
+
 /* policy.c: "arena-glob uid|@group rw|ro" lines. */
 int policy_load(const char *path, struct policy_rule **out, char *err,
                 size_t errlen);
@@ -129,8 +158,20 @@ int policy_access(const struct policy_rule *p, const char *name,
                   const struct client *c);
 
 /* sandbox.c */
-int broker_sandbox(void);      /* steady-state seccomp allow-list */
-int reopen_helper_start(void); /* fork the read-only reopen helper */
-int reopen_readonly(int helper, int fd); /* an O_RDONLY fd for @p fd */
+int broker_sandbox(void); /* steady-state seccomp allow-list; -ENOSYS
+                            * when built without libseccomp */
+/* Fork the read-only reopen helper; its socket, or a negative errno.
+ * *filter: 1 its seccomp filter is on, 0 built without libseccomp, -1 it
+ * could not be loaded. */
+int reopen_helper_start(pid_t *pid, int *filter);
+/* The helper removes @p path (the socket, or with @p pidfile the pidfile)
+ * at the end if it still names the same file: the steady-state filter
+ * denies unlink. */
+int reopen_helper_own(int helper, bool pidfile, const char *path);
+/* Ask it to remove them now and exit; closes @p helper. */
+int reopen_helper_stop(int helper);
+/* An O_RDONLY fd for @p fd; -EPIPE when the helper is gone, -EINVAL when it
+ * refused. */
+int reopen_readonly(int helper, int fd);
 
 #endif

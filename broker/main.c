@@ -42,6 +42,10 @@ static const char usage[] =
     "  --hello-timeout S    drop a connection that has not said HELLO after S\n"
     "                       seconds (default 10)\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
+    "  --require-seccomp    refuse to start when the seccomp filters cannot be\n"
+    "                       installed (built without libseccomp, or the kernel\n"
+    "                       refuses them); without it the broker starts and\n"
+    "                       logs that it runs unfiltered\n"
     "  --log-level LEVEL    silent, error, warning, info (default) or debug:\n"
     "                       one line per event on stderr (in the background\n"
     "                       without --foreground, stderr is /dev/null)\n"
@@ -218,6 +222,7 @@ int main(int argc, char **argv, char **envp)
         {"max-clients", required_argument, 0, 'n'},
         {"hello-timeout", required_argument, 0, 'H'},
         {"no-sandbox", no_argument, 0, 'S'},
+        {"require-seccomp", no_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
@@ -234,7 +239,7 @@ int main(int argc, char **argv, char **envp)
                                    .max_conns = 8192,
                                    .hello_timeout = 10};
     const char *sock = NULL, *policy = NULL, *pidpath = NULL;
-    bool foreground = false, sandbox = true;
+    bool foreground = false, sandbox = true, require_seccomp = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -243,6 +248,7 @@ int main(int argc, char **argv, char **envp)
         case 'p': policy = optarg; break;
         case 'P': pidpath = optarg; break;
         case 'S': sandbox = false; break;
+        case 'R': require_seccomp = true; break;
         case 'L':
             if ((b.log_level = broker_log_level(optarg)) < 0) {
                 fprintf(stderr, "sharenad: bad value for --log-level: '%s' "
@@ -281,6 +287,11 @@ int main(int argc, char **argv, char **envp)
     }
     if (optind != argc) {
         fprintf(stderr, "sharenad: unexpected argument '%s'\n", argv[optind]);
+        return 1;
+    }
+    if (require_seccomp && !sandbox) {
+        fprintf(stderr, "sharenad: --require-seccomp and --no-sandbox "
+                        "contradict each other\n");
         return 1;
     }
 
@@ -330,7 +341,25 @@ int main(int argc, char **argv, char **envp)
 
     int activated = activated_socket();
     /* The reopen helper first, while the broker holds no other fds. */
-    b.reopen_fd = reopen_helper_start();
+    int helper_filter = 0;
+    b.reopen_fd = reopen_helper_start(&b.reopen_pid, &helper_filter);
+    if (b.reopen_fd < 0) {
+        fprintf(stderr, "sharenad: cannot start the read-only reopen helper: "
+                        "%s\n", strerror(-b.reopen_fd));
+        return 1;
+    }
+    if (helper_filter < 1 && require_seccomp) {
+        fprintf(stderr, "sharenad: --require-seccomp: %s\n",
+                helper_filter < 0 ? "the reopen helper's seccomp filter "
+                                    "could not be loaded"
+                                  : "built without libseccomp");
+        reopen_helper_stop(b.reopen_fd);
+        return 1;
+    }
+#ifdef SHARENA_HAVE_LIBBSD
+    if (pfh)
+        reopen_helper_own(b.reopen_fd, true, pidpath);
+#endif
     if (activated >= 0) {
         b.listen_fd = activated;
     } else {
@@ -339,6 +368,8 @@ int main(int argc, char **argv, char **envp)
         b.listen_fd = listen_on(sock);
         if (b.listen_fd < 0)
             return 1;
+        /* the steady state may not unlink: the helper removes it at exit */
+        reopen_helper_own(b.reopen_fd, false, sock);
     }
 
     int ready[2] = {-1, -1};
@@ -382,16 +413,33 @@ int main(int argc, char **argv, char **envp)
         fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
         return 1;
     }
+    /* What the log says about the filters is what is true of them. */
+    char seccomp[160] = "off (--no-sandbox)";
     if (sandbox) {
         int r = broker_sandbox();
-        if (r < 0 && r != -ENOSYS) {
-            fprintf(stderr, "sharenad: seccomp: %s\n", strerror(-r));
+        if (r < 0 && require_seccomp) {
+            fprintf(stderr, "sharenad: --require-seccomp: %s\n",
+                    r == -ENOSYS ? "built without libseccomp"
+                                 : strerror(-r));
+            reopen_helper_stop(b.reopen_fd);
             return 1;
         }
+        if (r == -ENOSYS)
+            snprintf(seccomp, sizeof(seccomp),
+                     "off (built without libseccomp)");
+        else if (r < 0)
+            snprintf(seccomp, sizeof(seccomp),
+                     "off (the filter could not be loaded: %s)",
+                     strerror(-r));
+        else
+            snprintf(seccomp, sizeof(seccomp), "on");
     }
-    broker_log(&b, BLOG_INFO, "listening on %s%s; seccomp %s", sock,
-               activated >= 0 ? " (socket-activated)" : "",
-               sandbox ? "on" : "off (--no-sandbox)");
+    broker_log(&b, sandbox && strcmp(seccomp, "on") ? BLOG_WARNING : BLOG_INFO,
+               "listening on %s%s; seccomp %s%s", sock,
+               activated >= 0 ? " (socket-activated)" : "", seccomp,
+               helper_filter < 0 ? "; the reopen helper's filter could not "
+                                   "be loaded"
+                                 : "");
     if (ready[1] >= 0) {
         (void)!write(ready[1], "r", 1);
         close(ready[1]);
@@ -401,8 +449,12 @@ int main(int argc, char **argv, char **envp)
         broker_log(&b, BLOG_ERROR, "event loop: %s", strerror(-r));
     broker_fini(&b);
     broker_log(&b, BLOG_INFO, "exiting");
-    if (activated < 0)
-        unlink(sock);
+    /* the helper removes the socket and the pidfile (if they are still
+     * ours) and exits; pidfile_remove then only closes (and unlocks) it */
+    if (reopen_helper_stop(b.reopen_fd) < 0 && activated < 0)
+        broker_log(&b, BLOG_WARNING, "%s is left behind: the reopen helper, "
+                   "which removes it, is gone (the next broker replaces it)",
+                   sock);
 #ifdef SHARENA_HAVE_LIBBSD
     if (pfh)
         pidfile_remove(pfh);

@@ -654,22 +654,41 @@ SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 /**
  * Mark every lock word held by @p owner (a broker client slot, or
  * SHARENA_OWNER_LOCAL | pid) as owner-died and wake its waiters, so that the
- * next locker repairs the object. The broker calls this for each arena a
- * client had open when its connection closed uncleanly.
+ * next locker repairs the object. Repairs nothing itself. Walks the whole
+ * handle table in one call (the broker uses sharena_recover_mark()).
  * @return the number of locks marked (>= 0), or a negative error.
  */
 SHARENA_EXPORT int sharena_recover_owner(sharena_arena *a, uint32_t owner);
 
 /**
- * Repair, without ever waiting for a lock, every object whose lock is
- * still marked owner-died (an earlier sharena_recover_owner() could not
- * finish because a lock it needed was busy). Until then only a read-write
- * locker would repair it, and read-only readers of the object get
- * SHARENA_EBUSY; the broker calls this once a second while such objects
- * remain.
+ * Repair, in this process and without ever waiting for a lock, every object
+ * whose lock is marked owner-died. Until then only a read-write locker
+ * repairs it, and read-only readers of an object whose writer died in the
+ * middle of a write get SHARENA_EBUSY. The broker never calls this: it does
+ * not repair objects in its own process (docs/locking.md).
  * @return how many remain marked (>= 0), SHARENA_EINVAL, SHARENA_EROFS.
  */
 SHARENA_EXPORT int sharena_recover_pending(sharena_arena *a);
+
+/** sharena_recover_mark()'s cursor once a pass has covered the table. */
+#define SHARENA_RECOVER_DONE UINT64_MAX
+
+/**
+ * Broker side: one bounded step of marking the locks of client slots that
+ * went away. Every lock word (the arena lock, then the handle table from
+ * slot *@p cursor on) that names a broker slot set in @p dead (@p nwords
+ * must be 1024: one bit per slot 0..65535) is marked owner-died and its
+ * waiters woken; nothing is repaired. The step looks at no more than about
+ * @p budget slots (each chunk of the table looked at counts as one; the
+ * memfd's holes cost nothing and are never touched), whatever the arena's
+ * capacity or header say. Start a pass with *@p cursor = 0 and call again
+ * with the updated cursor until it is SHARENA_RECOVER_DONE. Uses the
+ * arena's file offset (lseek SEEK_DATA) to find holes.
+ * @return locks marked by this step (>= 0), SHARENA_EINVAL, SHARENA_EROFS.
+ */
+SHARENA_EXPORT int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
+                                        size_t nwords, uint64_t *cursor,
+                                        uint32_t budget);
 
 /**
  * The broker marks client slot @p slot (1..65535) live in this arena when

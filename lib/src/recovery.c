@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 static uint64_t slot_limit(const sharena_arena *a)
 {
@@ -26,20 +27,26 @@ static uint64_t slot_limit(const sharena_arena *a)
     return n < max ? n : max;
 }
 
-static bool mark_died(uint32_t *w, uint32_t owner)
+/* Set DIED on @p w if it still names @p owner; 0 if not, 1 if set, 2 if
+ * set and waiters were woken. Only a word with WAITERS has sleepers (a
+ * waiter sets it before FUTEX_WAIT, and the CAS changes the word under
+ * it), so a word without it costs no system call. */
+static int mark_died(uint32_t *w, uint32_t owner)
 {
     for (int tries = 0; tries < 1000; tries++) {
         uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
         if ((v & SHARENA__LOCK_OWNER_MASK) != owner ||
             (v & SHARENA__LOCK_DIED))
-            return false;
+            return 0;
         if (__atomic_compare_exchange_n(w, &v, v | SHARENA__LOCK_DIED, false,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            if (!(v & SHARENA__LOCK_WAITERS))
+                return 1;
             syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-            return true;
+            return 2;
         }
     }
-    return false;
+    return 0;
 }
 
 /* Take lock @p w if it still holds @p from, without ever waiting: it then
@@ -102,32 +109,37 @@ static bool died(const uint32_t *w)
     return (__atomic_load_n(w, __ATOMIC_ACQUIRE) & SHARENA__LOCK_DIED) != 0;
 }
 
-/* One pass for the broker: mark @p owner's locks owner-died (none when
- * @p owner is 0; *marked counts them) and repair every object marked so
- * far, this owner's and what an earlier pass had to leave. Repairing may
- * need the arena lock, which the broker must never wait for: its holder may
- * be another dead client whose recovery is queued behind this one (a
- * deadlock of the one broker thread), or a live client that does not let
- * go. repair_died's no-wait mode then gives the object back marked
- * owner-died for its next locker (lock.c) or the next pass. Returns how
- * many objects stay marked. */
-static int recover_pass(sharena_arena *a, uint32_t owner, int *marked)
+/* Mark owner-died every lock word still naming @p owner, without
+ * repairing anything: the next locker repairs (lock.c). O(capacity): a
+ * library call for tools, not what the broker runs on its event loop (it
+ * runs sharena_recover_mark in bounded steps). */
+static int mark_owner(sharena_arena *a, uint32_t owner)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    int marked = mark_died(&h->arena_lock, owner) != 0;
+    uint64_t lim = slot_limit(a);
+    for (uint64_t i = 1; i < lim; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (s && mark_died(&s->lock, owner))
+            marked++;
+    }
+    return marked;
+}
+
+/* Repair every object marked owner-died, never waiting for a lock a live
+ * client holds (repair_died's no-wait mode gives the object back marked
+ * for its next locker). Returns how many stay marked. */
+static int repair_pass(sharena_arena *a)
 {
     struct sharena__header *h = sharena__hdr(a);
     /* The arena lock first: object repair may need to allocate. */
-    if (owner && mark_died(&h->arena_lock, owner))
-        (*marked)++;
     if (died(&h->arena_lock))
         repair_died(a, &h->arena_lock, NULL, true);
     int left = 0;
     uint64_t lim = slot_limit(a);
     for (uint64_t i = 1; i < lim; i++) {
         struct sharena__slot *s = sharena__slot_at(a, i);
-        if (!s)
-            continue;
-        if (owner && mark_died(&s->lock, owner))
-            (*marked)++;
-        if (died(&s->lock)) {
+        if (s && died(&s->lock)) {
             repair_died(a, &s->lock, s, true);
             left += died(&s->lock);
         }
@@ -141,9 +153,7 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
-    int n = 0;
-    recover_pass(a, owner, &n);
-    return n;
+    return mark_owner(a, owner);
 }
 
 int sharena_recover_pending(sharena_arena *a)
@@ -152,8 +162,120 @@ int sharena_recover_pending(sharena_arena *a)
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
-    int unused = 0;
-    return recover_pass(a, 0, &unused);
+    return repair_pass(a);
+}
+
+/* ---- the broker's bounded marking step --------------------------------------
+ * The broker marks the locks of clients that went away, and nothing else: it
+ * never repairs an object or the allocator in its own process (a hostile
+ * arena could crash or hang it there), and no single step may cost more
+ * than a fixed budget, whatever the arena's capacity or header says. The
+ * walk goes chunk by chunk through the handle table (each chunk offset
+ * loaded once and validated against the mapping, whatever slot_count
+ * says), and skips the memfd's holes (SEEK_DATA/SEEK_HOLE): a hole holds no
+ * lock word, and reading it through the mapping would allocate pages. */
+
+static bool dead_has(const uint64_t *dead, uint32_t owner)
+{
+    return owner < SHARENA__MAX_BROKER_SLOTS &&
+           (dead[owner / 64] & (UINT64_C(1) << (owner % 64)));
+}
+
+/* Mark @p w owner-died when it names a broker slot set in @p dead
+ * (mark_died's result). */
+static int mark_if_dead(uint32_t *w, const uint64_t *dead)
+{
+    uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
+    if (!v || (v & (SHARENA__LOCK_DIED | SHARENA__LOCK_LOCAL)))
+        return 0;
+    uint32_t owner = v & SHARENA__LOCK_OWNER_MASK;
+    return dead_has(dead, owner) ? mark_died(w, owner) : 0;
+}
+
+/* A wake (a system call) costs a step as much as this many slots. */
+#define MARK_WAKE_COST 16
+
+/* [*lo, *hi): the first stretch of the memfd holding data inside
+ * [from, to), or false when there is none. Without SEEK_DATA (an error
+ * other than ENXIO) the whole range counts as data. */
+static bool data_range(const sharena_arena *a, uint64_t from, uint64_t to,
+                       uint64_t *lo, uint64_t *hi)
+{
+    *lo = from;
+    *hi = to;
+    if (a->fd < 0)
+        return true;
+    off_t d = lseek(a->fd, (off_t)from, SEEK_DATA);
+    if (d < 0)
+        return errno != ENXIO;
+    if ((uint64_t)d >= to)
+        return false;
+    off_t e = lseek(a->fd, d, SEEK_HOLE);
+    *lo = (uint64_t)d;
+    if (e > d && (uint64_t)e < to)
+        *hi = (uint64_t)e;
+    return true;
+}
+
+int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
+                         size_t nwords, uint64_t *cursor, uint32_t budget)
+{
+    if (!a || !dead || !cursor || nwords != SHARENA__MAX_BROKER_SLOTS / 64)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    uint64_t i = *cursor;
+    if (i == SHARENA_RECOVER_DONE)
+        return 0;
+    struct sharena__header *h = sharena__hdr(a);
+    int marked = 0;
+    if (i == 0) {
+        marked += mark_if_dead(&h->arena_lock, dead) != 0;
+        i = 1;
+    }
+    uint64_t left = budget < 2 ? 2 : budget; /* a chunk, then a slot */
+    while (left) {
+        uint64_t j = i / SHARENA__SLOT_CHUNK0 + 1;
+        unsigned k = 63u - (unsigned)__builtin_clzll(j);
+        if (k >= SHARENA__SLOT_CHUNKS) {
+            i = SHARENA_RECOVER_DONE;
+            break;
+        }
+        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1);
+        uint64_t nslots = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
+        uint64_t end = first + nslots;
+        left--; /* every chunk looked at costs one, found or not */
+        /* The chunk's place, checked against the mapping only: a block
+         * header scribbled over must not hide its lock words. */
+        uint64_t off = SHARENA__LD(h->slot_chunks[k]);
+        struct sharena__slot *c =
+            off ? sharena__ptr(a, off, nslots * sizeof *c, 16) : NULL;
+        if (!c) {
+            i = end;
+            continue;
+        }
+        uint64_t base = (uint64_t)((uint8_t *)c - a->base), lo, hi;
+        if (!data_range(a, base + (i - first) * sizeof *c,
+                        base + nslots * sizeof *c, &lo, &hi)) {
+            i = end;
+            continue;
+        }
+        /* from the slot holding the first data byte to the one holding
+         * the last, while the budget lasts */
+        i = first + (lo - base) / sizeof *c;
+        uint64_t stop = first + (hi - base + sizeof *c - 1) / sizeof *c;
+        if (stop > end)
+            stop = end;
+        for (; i < stop && left; i++) {
+            left--;
+            int r = mark_if_dead(&c[i - first].lock, dead);
+            marked += r != 0;
+            if (r == 2)
+                left -= left < MARK_WAKE_COST ? left : MARK_WAKE_COST;
+        }
+    }
+    *cursor = i;
+    return marked;
 }
 
 static void lock_info(const sharena_arena *a, sharena_lock_info *li,

@@ -24,9 +24,22 @@
  *       scribble: root ROOT's lock word names client slot SLOT (nobody's),
  *       and SLOT's bit in the arena's live-client set is set, so the lock
  *       looks held by a live client
+ *   cli_helper SOCKET open-ro ARENA
+ *       open ARENA read-only through the broker (whose reopen helper makes
+ *       the descriptor); print "ok", or the error and exit 1
+ *   cli_helper - no-seccomp PROGRAM ARGS...
+ *       run PROGRAM where seccomp filters cannot be installed: a filter of
+ *       our own makes seccomp() fail with ENOSYS and prctl(PR_SET_SECCOMP)
+ *       with EINVAL (as on a kernel without seccomp)
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +87,47 @@ static sharena_id root(sharena_arena *a, const char *name)
     return id;
 }
 
+static int no_seccomp_exec(char **argv)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_SECCOMP, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+        perror("cli_helper: seccomp");
+        return 1;
+    }
+    execv(argv[0], argv);
+    perror("cli_helper: exec");
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && strcmp(argv[2], "no-seccomp") == 0)
+        return no_seccomp_exec(argv + 3);
+    if (argc == 4 && strcmp(argv[2], "open-ro") == 0) {
+        sharena_conn *c;
+        sharena_arena *a;
+        sharena_open_opts o = {.flags = SHARENA_READONLY};
+        int r = sharena_connect(argv[1], &c);
+        if (r == 0) {
+            r = sharena_open(c, argv[3], &o, &a);
+            if (r == 0)
+                sharena_arena_close(a);
+            sharena_disconnect(c);
+        }
+        printf("%s\n", r == 0 ? "ok" : sharena_strerror(r));
+        return r != 0;
+    }
     if (argc < 4) {
         fprintf(stderr, "usage: cli_helper SOCKET COMMAND ARENA ...\n");
         return 2;
