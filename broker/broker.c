@@ -364,15 +364,14 @@ static bool create_conflict(const struct client *c,
                             const struct arena_rec *ar,
                             char text[SHARENA__PROTO_TEXT])
 {
-    if (m->flags & SHARENA_EXCL) {
-        snprintf(text, SHARENA__PROTO_TEXT, "arena '%.40s' exists (owner uid %u)",
-                 ar->name, (unsigned)ar->uid);
-    } else if (ar->uid != c->uid) {
+    if (ar->uid != c->uid) {
         snprintf(text, SHARENA__PROTO_TEXT,
                  "arena '%.40s' exists and belongs to uid %u (mode %04o), "
-                 "not "
-                 "to you: open it without create",
+                 "not to you: open it without create",
                  ar->name, (unsigned)ar->uid, (unsigned)ar->mode & 0777);
+    } else if (m->flags & SHARENA_EXCL) {
+        snprintf(text, SHARENA__PROTO_TEXT, "arena '%.40s' exists (mode %04o)",
+                 ar->name, (unsigned)ar->mode & 0777);
     } else if (m->mode && m->mode != ar->mode) {
         snprintf(text, SHARENA__PROTO_TEXT,
                  "arena '%.40s' exists with mode %04o, not %04o: open it "
