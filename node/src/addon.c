@@ -573,10 +573,13 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
             throw_hint(env, r, op, hint);
         } else if (r == SHARENA_EEXIST) {
             /* a create-or-open never hands over what was not asked for */
-            snprintf(hint, sizeof hint,
-                     "%s%s; pass { create: false } to open an arena that is "
-                     "not your own or not of the mode you asked for",
-                     why, *why ? "" : "the arena exists");
+            if (strstr(why, "without create"))
+                snprintf(hint, sizeof hint, "%s: pass { create: false }", why);
+            else
+                snprintf(hint, sizeof hint,
+                         "%s; open it without { exclusive: true } to use the "
+                         "existing one",
+                         *why ? why : "the arena exists");
             throw_hint(env, r, op, hint);
         } else if (r == SHARENA_ENOENT && !(flags & SHARENA_CREATE)) {
             snprintf(hint, sizeof hint,

@@ -89,8 +89,11 @@ def test_create_asking_another_mode_is_refused(own_broker):
     with sharena.open("m", create=True, mode=0o640, socket=s):
         with pytest.raises(sharena.ExistsError) as e:
             sharena.open("m", create=True, mode=0o600, socket=s)
-        assert "mode 0640" in str(e.value) and "create=False" in str(e.value)
+        assert "mode 0640" in str(e.value) and "(create=False)" in str(e.value)
         assert "mode 0640" in e.value.broker_message
+        with pytest.raises(sharena.ExistsError) as e:
+            sharena.open("m", create=True, exclusive=True, socket=s)
+        assert "without exclusive=True" in str(e.value)
         with sharena.open("m", create=True, socket=s) as b:  # no mode asked
             assert b.created is False
         with sharena.open("m", mode=0o600, socket=s) as c:  # no create

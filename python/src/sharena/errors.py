@@ -216,8 +216,11 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
         name, why = detail
         text = _message(code, what, name)
         if code == _c.EEXIST:
-            return (f"arena {name!r}: {why}; open it with create=False to use "
-                    f"an arena that is not your own or not of the mode asked")
+            # the broker says "open it without create" when the arena is not
+            # the caller's own or not of the mode asked; else it was EXCL
+            if "without create" in why:
+                return f"arena {name!r}: {why} (create=False)"
+            return f"arena {name!r}: {why}; {_HINTS[_c.EEXIST]}"
         if why and why != _c.strerror(code):
             return f"{text} (broker: {why})"
         return text
