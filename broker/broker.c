@@ -199,12 +199,37 @@ bool broker_recover_step(struct broker *b)
 
 /* ------------------------------------------------------------- registry */
 
-static struct arena_rec *arena_find(struct broker *b, const char *name)
+/* Every user has a namespace of their own: an arena is known by its
+ * owner's uid and its name. */
+struct arena_key {
+    uid_t uid;
+    const char *name; /* plain */
+};
+
+static struct arena_rec *arena_find(struct broker *b, struct arena_key k)
 {
     for (uint32_t i = 0; i < b->narenas; i++)
-        if (strcmp(b->arenas[i]->name, name) == 0)
+        if (b->arenas[i]->uid == k.uid && strcmp(b->arenas[i]->name, k.name) == 0)
             return b->arenas[i];
     return NULL;
+}
+
+/* The arena a request's name field means for @p c: "UID:name" is that
+ * uid's; a plain name is the arena of the owner the policy file shares it
+ * from (an "OWNER:glob" rule naming @p c), else @p c's own. A delegated
+ * connection has its delegator's uid and groups, so it resolves alike. */
+static struct arena_key resolve_name(const struct broker *b,
+                                     const struct client *c,
+                                     const char field[SHARENA__PROTO_NAME])
+{
+    int64_t owner;
+    struct arena_key k;
+    k.name = sharena__proto_name_split(field, &owner);
+    if (owner >= 0)
+        k.uid = (uid_t)owner;
+    else if (!policy_owner(b->policy, k.name, c, &k.uid))
+        k.uid = c->uid;
+    return k;
 }
 
 static void arena_unref(struct broker *b, struct arena_rec *ar)
@@ -276,12 +301,12 @@ static bool in_groups(const struct client *c, gid_t g)
     return false;
 }
 
-static bool delegated_allows(const struct client *c, const char *name)
+static bool delegated_allows(const struct client *c, struct arena_key k)
 {
     if (!c->delegated)
         return true;
     for (uint32_t i = 0; i < c->nallowed; i++)
-        if (strcmp(c->allowed[i], name) == 0)
+        if (c->allowed_uid[i] == k.uid && strcmp(c->allowed[i], k.name) == 0)
             return true;
     return false;
 }
@@ -290,7 +315,7 @@ static bool delegated_allows(const struct client *c, const char *name)
 static int access_for(const struct broker *b, const struct client *c,
                       const struct arena_rec *ar)
 {
-    if (!delegated_allows(c, ar->name))
+    if (!delegated_allows(c, (struct arena_key){ar->uid, ar->name}))
         return 0;
     int acc;
     if (c->uid == 0 || c->uid == ar->uid) {
@@ -299,7 +324,7 @@ static int access_for(const struct broker *b, const struct client *c,
         unsigned bits = in_groups(c, ar->gid) ? (ar->mode >> 3) & 7
                                               : ar->mode & 7;
         acc = (bits & 4) ? ((bits & 2) ? 2 : 1) : 0;
-        int p = policy_access(b->policy, ar->name, c);
+        int p = policy_access(b->policy, ar->uid, ar->name, c);
         if (p > acc)
             acc = p;
     }
@@ -411,7 +436,7 @@ static int do_hello(struct broker *b, struct client *c,
 }
 
 static int create_arena(struct broker *b, struct client *c,
-                        const struct sharena__msg_name *m,
+                        const struct sharena__msg_name *m, struct arena_key k,
                         struct arena_rec **out)
 {
     if (c->delegated_ro)
@@ -433,12 +458,12 @@ static int create_arena(struct broker *b, struct client *c,
     struct arena_rec *ar = calloc(1, sizeof(*ar));
     if (!ar)
         return SHARENA_ENOMEM;
-    int r = sharena_arena_create(m->name, cap, &ar->a);
+    int r = sharena_arena_create(k.name, cap, &ar->a);
     if (r < 0) {
         free(ar);
         return r;
     }
-    memcpy(ar->name, m->name, strnlen(m->name, SHARENA_NAME_MAX)); /* checked */
+    memcpy(ar->name, k.name, strnlen(k.name, SHARENA_NAME_MAX)); /* checked */
     ar->ro_fd = -1;
     ar->uid = c->uid;
     ar->gid = c->gid;
@@ -473,25 +498,88 @@ void reopen_helper_gone(struct broker *b)
                "broker to get it back)", (int)b->reopen_pid);
 }
 
+/* ENOENT for a name that is not in the caller's namespace: when another
+ * user's arena of that name is one the caller may open, say how to reach
+ * it (it is never reached by the plain name: that could be anyone's). */
+static int reply_no_arena(struct broker *b, struct client *c, uint32_t seq,
+                          struct arena_key k, bool qualified)
+{
+    char text[SHARENA__PROTO_TEXT];
+    for (uint32_t i = 0; i < b->narenas && !qualified; i++) {
+        struct arena_rec *o = b->arenas[i];
+        if (o->uid != k.uid && strcmp(o->name, k.name) == 0 &&
+            access_for(b, c, o) > 0) {
+            snprintf(text, sizeof text,
+                     "no arena '%s' of uid %u; uid %u has one: open it as "
+                     "'%u:%s'", k.name, (unsigned)k.uid, (unsigned)o->uid,
+                     (unsigned)o->uid, k.name);
+            return reply_error(c, seq, SHARENA_ENOENT, text);
+        }
+    }
+    snprintf(text, sizeof text, "no such arena: '%s' of uid %u", k.name,
+             (unsigned)k.uid);
+    return reply_error(c, seq, SHARENA_ENOENT, text);
+}
+
+/* OPEN with CREATE of an arena that exists: it opens only what the caller
+ * would have made itself, an arena of its own and, when it asked for a
+ * mode, of that mode. Anything else must be opened without CREATE, so
+ * nobody is handed another user's arena believing it is theirs. */
+static bool create_conflict(const struct client *c,
+                            const struct sharena__msg_name *m,
+                            const struct arena_rec *ar,
+                            char text[SHARENA__PROTO_TEXT])
+{
+    if (ar->uid != c->uid) {
+        snprintf(text, SHARENA__PROTO_TEXT,
+                 "arena '%.40s' exists and belongs to uid %u (mode %04o), "
+                 "not to you: open it without create",
+                 ar->name, (unsigned)ar->uid, (unsigned)ar->mode & 0777);
+    } else if (m->flags & SHARENA_EXCL) {
+        snprintf(text, SHARENA__PROTO_TEXT, "arena '%.40s' exists (mode %04o)",
+                 ar->name, (unsigned)ar->mode & 0777);
+    } else if (m->mode && m->mode != ar->mode) {
+        snprintf(text, SHARENA__PROTO_TEXT,
+                 "arena '%.40s' exists with mode %04o, not %04o: open it "
+                 "without create",
+                 ar->name, (unsigned)ar->mode & 0777, (unsigned)m->mode & 0777);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static int do_open(struct broker *b, struct client *c,
                    const struct sharena__msg_name *m)
 {
     uint32_t seq = m->h.seq;
-    struct arena_rec *ar = arena_find(b, m->name);
+    struct arena_key k = resolve_name(b, c, m->name);
+    bool qualified = strchr(m->name, ':') != NULL;
+    struct arena_rec *ar = arena_find(b, k);
     bool created = false;
     int r;
-    if (!delegated_allows(c, m->name))
+    if (!delegated_allows(c, k))
         return reply_error(c, seq, SHARENA_EACCES,
                            "arena not granted to this delegated connection");
     if (!ar) {
         if (!(m->flags & SHARENA_CREATE))
-            return reply_error(c, seq, SHARENA_ENOENT, "no such arena");
-        r = create_arena(b, c, m, &ar);
+            return reply_no_arena(b, c, seq, k, qualified);
+        if (k.uid != c->uid) {
+            /* an arena belongs to who creates it: none is made in another
+             * user's namespace, by root neither */
+            char text[SHARENA__PROTO_TEXT];
+            snprintf(text, sizeof text,
+                     "'%s' is in uid %u's namespace, which has no such "
+                     "arena: only uid %u may create it",
+                     k.name, (unsigned)k.uid, (unsigned)k.uid);
+            return reply_error(c, seq, SHARENA_EACCES, text);
+        }
+        r = create_arena(b, c, m, k, &ar);
         if (r == SHARENA_ENOSPC) {
             broker_log(b, BLOG_WARNING,
                        "refused to create arena '%s' for pid %d (uid %u): "
                        "arena or capacity limit of the user reached",
-                       m->name, (int)c->pid, (unsigned)c->uid);
+                       k.name, (int)c->pid, (unsigned)c->uid);
             return reply_error(c, seq, r,
                                "limit reached: arenas or capacity per user");
         }
@@ -504,8 +592,11 @@ static int do_open(struct broker *b, struct client *c,
                    "arena '%s' created by pid %d (uid %u): %llu bytes, "
                    "mode %04o", ar->name, (int)c->pid, (unsigned)c->uid,
                    (unsigned long long)ci.capacity, (unsigned)ar->mode);
-    } else if ((m->flags & SHARENA_CREATE) && (m->flags & SHARENA_EXCL)) {
-        return reply_error(c, seq, SHARENA_EEXIST, "arena exists");
+    } else if (access_for(b, c, ar) > 0 && (m->flags & SHARENA_CREATE)) {
+        /* (what it may not see at all is denied below, telling nothing) */
+        char text[SHARENA__PROTO_TEXT];
+        if (create_conflict(c, m, ar, text))
+            return reply_error(c, seq, SHARENA_EEXIST, text);
     }
     int acc = access_for(b, c, ar);
     if (acc == 0)
@@ -562,6 +653,9 @@ static int do_open(struct broker *b, struct client *c,
     ok.capacity = info.capacity;
     ok.flags = rw ? 0 : SHARENA_READONLY;
     ok.created = created;
+    ok.uid = (uint32_t)ar->uid;
+    ok.gid = (uint32_t)ar->gid;
+    ok.mode = ar->mode;
     set_title(b);
     return reply(c, &ok, sizeof(ok), fd);
 }
@@ -569,9 +663,11 @@ static int do_open(struct broker *b, struct client *c,
 static int do_close(struct broker *b, struct client *c,
                     const struct sharena__msg_name *m)
 {
+    struct arena_key k = resolve_name(b, c, m->name);
     struct arena_rec *ar = NULL;
     for (uint32_t i = 0; i < c->nopens && !ar; i++)
-        if (strcmp(c->opens[i].ar->name, m->name) == 0)
+        if (c->opens[i].ar->uid == k.uid &&
+            strcmp(c->opens[i].ar->name, k.name) == 0)
             ar = c->opens[i].ar;
     struct open_rec *o = ar ? open_find(c, ar) : NULL;
     if (!o)
@@ -586,8 +682,9 @@ static int do_close(struct broker *b, struct client *c,
 static int do_delete(struct broker *b, struct client *c,
                      const struct sharena__msg_name *m)
 {
-    struct arena_rec *ar = arena_find(b, m->name);
-    if (!ar || !delegated_allows(c, m->name))
+    struct arena_key k = resolve_name(b, c, m->name);
+    struct arena_rec *ar = arena_find(b, k);
+    if (!ar || !delegated_allows(c, k))
         return reply_error(c, m->h.seq, SHARENA_ENOENT, "no such arena");
     if (c->delegated || (c->uid != 0 && c->uid != ar->uid))
         return reply_error(c, m->h.seq, SHARENA_EACCES,
@@ -620,8 +717,9 @@ static void stat_fill(const struct arena_rec *ar, struct sharena__wire_stat *w)
 static int do_stat(struct broker *b, struct client *c,
                    const struct sharena__msg_name *m)
 {
-    struct arena_rec *ar = arena_find(b, m->name);
-    if (!ar || !delegated_allows(c, m->name))
+    struct arena_key k = resolve_name(b, c, m->name);
+    struct arena_rec *ar = arena_find(b, k);
+    if (!ar || !delegated_allows(c, k))
         return reply_error(c, m->h.seq, SHARENA_ENOENT, "no such arena");
     if (access_for(b, c, ar) == 0)
         return reply_error(c, m->h.seq, SHARENA_EACCES, NULL);
@@ -667,8 +765,9 @@ static int do_clients(struct broker *b, struct client *c,
 {
     static union sharena__msg out; /* one thread; too big for the stack */
     static struct sharena__wire_client all[BROKER_MAX_SLOTS];
-    struct arena_rec *ar = arena_find(b, m->name);
-    if (!ar || !delegated_allows(c, m->name))
+    struct arena_key key = resolve_name(b, c, m->name);
+    struct arena_rec *ar = arena_find(b, key);
+    if (!ar || !delegated_allows(c, key))
         return reply_error(c, m->h.seq, SHARENA_ENOENT, "no such arena");
     if (access_for(b, c, ar) == 0)
         return reply_error(c, m->h.seq, SHARENA_EACCES, NULL);
@@ -703,7 +802,7 @@ static int do_delegate(struct broker *b, struct client *c,
                        const struct sharena__msg_delegate *m)
 {
     for (uint32_t i = 0; i < m->count; i++)
-        if (!delegated_allows(c, m->names[i]))
+        if (!delegated_allows(c, resolve_name(b, c, m->names[i])))
             return reply_error(c, m->h.seq, SHARENA_EACCES,
                                "cannot delegate an arena not granted");
     uint32_t same = 0;
@@ -727,14 +826,19 @@ static int do_delegate(struct broker *b, struct client *c,
     d->delegated = true;
     d->delegated_ro = c->delegated_ro || (m->flags & SHARENA_READONLY);
     d->allowed = calloc(m->count, sizeof(*d->allowed));
-    if (!d->allowed) {
+    d->allowed_uid = calloc(m->count, sizeof(*d->allowed_uid));
+    if (!d->allowed || !d->allowed_uid) {
         broker_drop_client(b, d);
         close(sv[1]);
         return reply_error(c, m->h.seq, SHARENA_ENOMEM, NULL);
     }
-    for (uint32_t i = 0; i < m->count; i++)
-        memcpy(d->allowed[i], m->names[i],
-               strnlen(m->names[i], SHARENA_NAME_MAX));
+    /* names resolved now, in the delegator's namespace: what the child
+     * may open cannot change with the policy or the child's own names */
+    for (uint32_t i = 0; i < m->count; i++) {
+        struct arena_key k = resolve_name(b, c, m->names[i]);
+        memcpy(d->allowed[i], k.name, strnlen(k.name, SHARENA_NAME_MAX));
+        d->allowed_uid[i] = k.uid;
+    }
     d->nallowed = m->count;
     /* The new connection's socket need not stay non-blocking in the
      * receiver's hands: clear it on the end we give away. */
@@ -888,6 +992,7 @@ void broker_drop_client(struct broker *b, struct client *c)
     b->nclients--;
     free(c->opens);
     free(c->allowed);
+    free(c->allowed_uid);
     free(c);
     set_title(b);
 }

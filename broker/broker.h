@@ -73,7 +73,8 @@ struct client {
     bool delegated;
     bool delegated_ro;
     uint32_t nallowed;
-    char (*allowed)[SHARENA_NAME_MAX + 1];
+    char (*allowed)[SHARENA_NAME_MAX + 1]; /* plain names ... */
+    uid_t *allowed_uid;                    /* ... of these owners */
     struct open_rec *opens;
     uint32_t nopens, capopens;
     time_t since; /* CLOCK_MONOTONIC_COARSE seconds when it connected */
@@ -149,13 +150,19 @@ void broker_drop_client(struct broker *b, struct client *c);
 
 void reopen_helper_gone(struct broker *b); /* log it, stop using it */
 
-/* policy.c: "arena-glob uid|@group rw|ro" lines. */
+/* policy.c: "[owner:]arena-glob uid|@group rw|ro" lines. */
 int policy_load(const char *path, struct policy_rule **out, char *err,
                 size_t errlen);
 void policy_free(struct policy_rule *p);
-/* Access a policy grants @p c on @p name: 0 none, 1 read, 2 read-write. */
-int policy_access(const struct policy_rule *p, const char *name,
+/* Access a policy grants @p c on @p owner's arena @p name: 0 none, 1 read,
+ * 2 read-write. */
+int policy_access(const struct policy_rule *p, uid_t owner, const char *name,
                   const struct client *c);
+/* Whose arena the plain name @p name means for @p c when the policy shares
+ * it (the first "OWNER:glob" rule that matches @p c, OWNER not @p c's own
+ * uid): true and *owner; false: @p c's own. */
+bool policy_owner(const struct policy_rule *p, const char *name,
+                  const struct client *c, uid_t *owner);
 
 /* sandbox.c */
 int broker_sandbox(void); /* steady-state seccomp allow-list; -ENOSYS

@@ -1,11 +1,16 @@
 /* policy.c: the --policy file. Each non-empty line that is not a comment is
  *
- *     ARENA-GLOB  WHO  ACCESS
+ *     [OWNER:]ARENA-GLOB  WHO  ACCESS
  *
  * ARENA-GLOB is an fnmatch(3) pattern over arena names ("metrics.*", "*");
  * WHO is a user (name or number) or @group (name or number); ACCESS is rw
  * or ro. A rule only ever adds access to what the arena's own mode grants.
- * Names are resolved when the file is read (before the sandbox starts). */
+ * Without OWNER it grants access to any user's arenas of matching names
+ * (which WHO reaches by their qualified names, "OWNER:name"); with OWNER
+ * (a user name or number) only to that user's, and it also shares the
+ * names: for WHO, a plain name matching the glob means OWNER's arena of
+ * that name (policy_owner). Names are resolved when the file is read
+ * (before the sandbox starts). */
 #include "broker.h"
 
 #include <ctype.h>
@@ -19,6 +24,8 @@
 
 struct policy_rule {
     char glob[SHARENA_NAME_MAX + 1];
+    bool has_owner;
+    uint32_t owner; /* with has_owner: the uid whose arenas it is about */
     bool group;
     uint32_t id; /* uid or gid */
     int access;  /* 1 ro, 2 rw */
@@ -82,11 +89,23 @@ int policy_load(const char *path, struct policy_rule **out, char *err,
                      lineno);
             goto fail;
         }
-        if (strlen(glob) > SHARENA_NAME_MAX) {
-            snprintf(err, errlen, "%s:%d: pattern too long", path, lineno);
+        char *pat = glob, *colon = strchr(glob, ':');
+        if (colon) {
+            *colon = 0;
+            pat = colon + 1;
+            r->has_owner = true;
+            if (!*glob || parse_id(glob, false, &r->owner) < 0) {
+                snprintf(err, errlen, "%s:%d: unknown owner '%s' (OWNER:GLOB "
+                         "names a user)", path, lineno, glob);
+                goto fail;
+            }
+        }
+        if (!*pat || strlen(pat) > SHARENA_NAME_MAX || strchr(pat, ':')) {
+            snprintf(err, errlen, "%s:%d: bad pattern '%s'", path, lineno,
+                     pat);
             goto fail;
         }
-        strcpy(r->glob, glob);
+        strcpy(r->glob, pat);
         r->group = who[0] == '@';
         if (parse_id(who + r->group, r->group, &r->id) < 0) {
             snprintf(err, errlen, "%s:%d: unknown %s '%s'", path, lineno,
@@ -121,23 +140,39 @@ void policy_free(struct policy_rule *p)
     }
 }
 
-int policy_access(const struct policy_rule *p, const char *name,
+static bool who_matches(const struct policy_rule *p, const struct client *c)
+{
+    if (!p->group)
+        return c->uid == p->id;
+    bool match = c->gid == p->id;
+    for (int i = 0; i < c->ngroups && !match; i++)
+        match = c->groups[i] == p->id;
+    return match;
+}
+
+int policy_access(const struct policy_rule *p, uid_t owner, const char *name,
                   const struct client *c)
 {
     int best = 0;
     for (; p; p = p->next) {
-        if (p->access <= best || fnmatch(p->glob, name, 0) != 0)
+        if (p->access <= best || (p->has_owner && p->owner != owner) ||
+            fnmatch(p->glob, name, 0) != 0)
             continue;
-        bool match = false;
-        if (!p->group) {
-            match = c->uid == p->id;
-        } else {
-            match = c->gid == p->id;
-            for (int i = 0; i < c->ngroups && !match; i++)
-                match = c->groups[i] == p->id;
-        }
-        if (match)
+        if (who_matches(p, c))
             best = p->access;
     }
     return best;
+}
+
+bool policy_owner(const struct policy_rule *p, const char *name,
+                  const struct client *c, uid_t *owner)
+{
+    for (; p; p = p->next) {
+        if (p->has_owner && p->owner != c->uid &&
+            fnmatch(p->glob, name, 0) == 0 && who_matches(p, c)) {
+            *owner = p->owner;
+            return true;
+        }
+    }
+    return false;
 }

@@ -204,13 +204,30 @@ export declare class Arena {
   readonly fd: number;
   /** `close()` was called. */
   readonly closed: boolean;
+  /** This open created the arena (the broker said so; `false` when it
+   * existed). For `fromFd`: false; for the default arena: true. */
+  readonly created: boolean;
+  /** The arena's owner (for `fromFd` and the default arena: the memfd's). */
+  readonly ownerUid: number;
+  readonly ownerGid: number;
+  /** The arena's access mode, like 0o600. */
+  readonly mode: number;
+  /** The name that reaches this arena from any user, `'UID:name'`; null
+   * when it was not opened through a broker. */
+  readonly qualifiedName: string | null;
 
   /**
    * Open (by default: create if missing) the named arena through the
-   * broker. `name`: 1..128 bytes of [A-Za-z0-9._-].
-   * @throws ECONNREFUSED (no broker), ENOENT (`create: false` and missing),
-   * EEXIST, EACCES (the arena's owner and mode, the broker's policy or a
-   * delegated connection grant no access), EINVAL.
+   * broker. `name`: 1..128 bytes of [A-Za-z0-9._-] for your own arena (or
+   * one the broker's policy file shares under that name), or
+   * `'user:name'` (login name or uid) for another user's, which you open
+   * with `{ create: false }`.
+   * @throws ECONNREFUSED (no broker), ENOENT (`create: false` and missing,
+   * or an unknown user), EEXIST (`exclusive`, or a create-or-open of an
+   * arena that is not your own or not of the `mode` asked: the message
+   * names its owner and mode), EACCES (the arena's owner and mode, the
+   * broker's policy or a delegated connection grant no access; a create in
+   * another user's namespace), EINVAL.
    */
   static open(name: string, options?: OpenOptions): Arena;
   /**

@@ -836,12 +836,69 @@ typedef struct sharena_open_opts {
  * Open the arena called @p name through the broker (@p opts may be NULL:
  * open existing, read-write). Verifies the fd's seals, magic, version and
  * layout hash before mapping it (PROT_READ when read-only).
+ *
+ * Names: every user has a namespace of their own. A plain "name" is the
+ * caller's own arena (or the one the broker's policy file shares under that
+ * name); "USER:name" (login name or uid) is USER's. With SHARENA_CREATE, an
+ * arena is created only in the caller's own namespace, and an existing one
+ * is opened only if it is the caller's own and (when @p opts->mode is not
+ * 0) has that mode: else SHARENA_EEXIST (sharena_broker_message() names the
+ * owner and mode); open another user's arena without SHARENA_CREATE.
+ * sharena_arena_open_info() tells whether this open created the arena and
+ * whose it is.
  * @return 0, SHARENA_ENOENT, SHARENA_EEXIST, SHARENA_EACCES, SHARENA_ELAYOUT,
  *         SHARENA_EUNSEALED, SHARENA_EINVAL, ...
  */
 SHARENA_EXPORT int sharena_open(sharena_conn *c, const char *name,
                                 const sharena_open_opts *opts,
                                 sharena_arena **out);
+/**
+ * Who an arena belongs to and whether opening it created it, as the broker
+ * said when this handle was opened (docs/security.md, "Names on a shared
+ * broker"). Set @p out->size to sizeof(sharena_open_info) first: the struct
+ * may grow, and only the first @p out->size bytes are written.
+ */
+typedef struct sharena_open_info {
+    uint32_t size;    /**< in: sizeof(sharena_open_info) */
+    bool broker;      /**< opened through a broker (sharena_open()); false
+                           for sharena_arena_create()/_from_fd(), whose
+                           uid, gid and mode are the memfd's own */
+    bool created;     /**< this open created the arena (for a handle from
+                           sharena_arena_create(): true) */
+    bool readonly;    /**< mapped read-only */
+    uint32_t uid;     /**< the arena's owner */
+    uint32_t gid;
+    uint32_t mode;    /**< its access mode, like 0600 */
+    /** the name that reaches this arena from any user: "UID:name" (plain
+     * when that would be longer than SHARENA_NAME_MAX; "" when not opened
+     * through a broker) */
+    char name[SHARENA_NAME_MAX + 1];
+} sharena_open_info;
+
+/** Fill @p out (see sharena_open_info). Any thread; no broker round trip.
+ * @return 0, or SHARENA_EINVAL (NULL, or @p out->size too small to hold
+ *         even `created`). */
+SHARENA_EXPORT int sharena_arena_open_info(const sharena_arena *a,
+                                           sharena_open_info *out);
+
+/**
+ * Turn an arena name as a user writes it into the form the broker takes:
+ * "name" stays as it is (the caller's own arena, or one the broker's policy
+ * file shares under that name), "USER:name" (USER a login name or a uid)
+ * becomes "UID:name". sharena_open() and the other calls taking a name do
+ * this themselves; bindings use it to check a name early.
+ * @return 0, SHARENA_EINVAL (not a name), SHARENA_ENOENT (no such user),
+ *         SHARENA_ENAMETOOLONG (the result is over SHARENA_NAME_MAX bytes
+ *         or does not fit @p cap).
+ */
+SHARENA_EXPORT int sharena_name_qualify(const char *name, char *buf,
+                                        size_t cap);
+
+/** The text of the last ERROR the broker sent to this thread, in reply to
+ * any request ("" when the last request succeeded): it says more than the
+ * code, e.g. whose an arena is when an OPEN with CREATE was refused. */
+SHARENA_EXPORT const char *sharena_broker_message(void);
+
 /** Unlink @p name from the broker; mappings stay valid until closed. */
 SHARENA_EXPORT int sharena_delete(sharena_conn *c, const char *name);
 /** Ask the broker to exit: it stops accepting, answers OK, closes every

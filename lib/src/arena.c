@@ -207,6 +207,7 @@ int sharena_arena_create(const char *name, uint64_t capacity,
         return r;
     }
     snprintf(a->name, sizeof a->name, "%s", name);
+    a->created = true; /* sharena_arena_open_info() */
     *out = a;
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,10 +97,21 @@ static int dial(const char *path, int *out)
     return 0;
 }
 
+/* The text of the last ERROR this thread received (sharena_broker_message).
+ * Per thread, like errno: a request and the read of its message are on the
+ * same thread. */
+static _Thread_local char broker_msg[SHARENA__PROTO_TEXT];
+
+const char *sharena_broker_message(void)
+{
+    return broker_msg;
+}
+
 /* Map a reply to its error code, or check it has the expected type. */
 static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
                   int type)
 {
+    broker_msg[0] = 0;
     if (n == 0)
         return SHARENA_ECONNREFUSED; /* broker went away */
     if (n < 0)
@@ -109,8 +121,10 @@ static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
         return SHARENA_EPROTO;
     /* An ERROR numbered 0 is the broker refusing the connection itself
      * (a limit), sent before any request was read. */
-    if (t == SHARENA__MSG_ERROR && (m->h.seq == seq || m->h.seq == 0))
+    if (t == SHARENA__MSG_ERROR && (m->h.seq == seq || m->h.seq == 0)) {
+        memcpy(broker_msg, m->error.text, sizeof broker_msg); /* checked: NUL */
         return m->error.code;
+    }
     if (m->h.seq != seq)
         return SHARENA_EPROTO;
     return t == type ? 0 : SHARENA_EPROTO;
@@ -329,6 +343,7 @@ static int request(sharena_conn *c, void *msg, size_t len,
 {
     if (fd)
         *fd = -1;
+    broker_msg[0] = 0;
     struct sharena__msg_hdr *h = msg;
     int r = ensure_own(c);
     if (r < 0)
@@ -348,11 +363,61 @@ static int request(sharena_conn *c, void *msg, size_t len,
     return r;
 }
 
+int sharena_name_qualify(const char *name, char *buf, size_t cap)
+{
+    if (!name || !buf)
+        return SHARENA_EINVAL;
+    const char *colon = strchr(name, ':');
+    const char *plain = colon ? colon + 1 : name;
+    if (!sharena_name_valid(plain))
+        return strlen(plain) > SHARENA_NAME_MAX ? SHARENA_ENAMETOOLONG
+                                                : SHARENA_EINVAL;
+    size_t n;
+    if (!colon) {
+        n = strlen(name);
+        if (n >= cap)
+            return SHARENA_ENAMETOOLONG;
+        memcpy(buf, name, n + 1);
+        return 0;
+    }
+    size_t ulen = (size_t)(colon - name);
+    char user[256];
+    if (ulen == 0 || ulen >= sizeof user)
+        return SHARENA_EINVAL;
+    memcpy(user, name, ulen);
+    user[ulen] = 0;
+    unsigned long long uid = 0;
+    bool digits = true;
+    for (size_t i = 0; i < ulen; i++)
+        digits = digits && user[i] >= '0' && user[i] <= '9';
+    if (digits) {
+        if (ulen > 10)
+            return SHARENA_EINVAL;
+        uid = strtoull(user, NULL, 10);
+        if (uid >= UINT32_MAX)
+            return SHARENA_EINVAL;
+    } else {
+        struct passwd pw, *res = NULL;
+        char pwbuf[4096];
+        int e = getpwnam_r(user, &pw, pwbuf, sizeof pwbuf, &res);
+        if (e || !res)
+            return e && e != ENOENT && e != ESRCH ? -e : SHARENA_ENOENT;
+        uid = res->pw_uid;
+    }
+    int k = snprintf(buf, cap, "%llu:%s", uid, plain);
+    if (k < 0 || (size_t)k >= cap || (size_t)k > SHARENA_NAME_MAX)
+        return SHARENA_ENAMETOOLONG;
+    return 0;
+}
+
+/* A request naming an arena: "USER:name" goes out as "UID:name". */
 static int name_msg(struct sharena__msg_name *m, int type, const char *name)
 {
+    char wire[SHARENA__PROTO_NAME];
     memset(m, 0, sizeof(*m));
     sharena__proto_hdr(&m->h, type, sizeof(*m), 0);
-    return sharena__proto_put_name(m->name, name);
+    int r = sharena_name_qualify(name, wire, sizeof wire);
+    return r < 0 ? r : sharena__proto_put_name(m->name, wire);
 }
 
 static int track(sharena_conn *c, sharena_arena *a)
@@ -409,8 +474,23 @@ int sharena_open(sharena_conn *c, const char *name,
     }
     if (r == 0 && a->size != reply.opened.capacity)
         r = SHARENA_EPROTO;
-    if (r == 0)
+    if (r == 0) {
+        /* From now on this handle names the arena by its owner: a CLOSE or a
+         * forked child's re-OPEN means this very arena, whatever the policy
+         * shares under the plain name. */
+        a->via_broker = true;
+        a->created = reply.opened.created != 0;
+        a->owner_uid = reply.opened.uid;
+        a->owner_gid = reply.opened.gid;
+        a->owner_mode = reply.opened.mode;
+        int64_t owner;
+        const char *plain = sharena__proto_name_split(m.name, &owner);
+        int k = snprintf(a->wire_name, sizeof a->wire_name, "%u:%s",
+                         (unsigned)reply.opened.uid, plain);
+        if (k < 0 || (size_t)k >= sizeof a->wire_name) /* checked: fits */
+            memcpy(a->wire_name, m.name, sizeof a->wire_name);
         r = track(c, a);
+    }
     if (r == 0) {
         a->conn = c;
         if (!a->readonly) {
@@ -456,7 +536,7 @@ void sharena__conn_reslot(sharena_arena *a)
     uint32_t slot = 0;
     int r = ensure_own(c);
     if (r == 0)
-        r = name_msg(&m, SHARENA__MSG_OPEN, a->name);
+        r = name_msg(&m, SHARENA__MSG_OPEN, a->wire_name);
     if (r == 0)
         r = request(c, &m, sizeof(m), &reply, &fd, SHARENA__MSG_OPENED);
     if (r == 0) {
@@ -466,7 +546,7 @@ void sharena__conn_reslot(sharena_arena *a)
                     !(reply.opened.flags & SHARENA_READONLY);
         if (same && track(c, a) == 0) {
             slot = c->slot;
-        } else if (name_msg(&m, SHARENA__MSG_CLOSE, a->name) == 0) {
+        } else if (name_msg(&m, SHARENA__MSG_CLOSE, a->wire_name) == 0) {
             (void)request(c, &m, sizeof(m), &reply, NULL, SHARENA__MSG_OK);
         }
     }
@@ -494,10 +574,38 @@ void sharena__conn_arena_closed(sharena_conn *c, sharena_arena *a)
     if (found && c->pid == getpid() && c->fd >= 0) {
         struct sharena__msg_name m;
         union sharena__msg reply;
-        if (name_msg(&m, SHARENA__MSG_CLOSE, a->name) == 0)
+        if (name_msg(&m, SHARENA__MSG_CLOSE, a->wire_name) == 0)
             (void)request(c, &m, sizeof(m), &reply, NULL, SHARENA__MSG_OK);
     }
     pthread_mutex_unlock(&c->mu);
+}
+
+int sharena_arena_open_info(const sharena_arena *a, sharena_open_info *out)
+{
+    if (!a || !out ||
+        out->size < offsetof(sharena_open_info, created) + sizeof(bool))
+        return SHARENA_EINVAL;
+    sharena_open_info i;
+    memset(&i, 0, sizeof i);
+    i.size = out->size < sizeof i ? out->size : (uint32_t)sizeof i;
+    i.broker = a->via_broker;
+    i.created = a->created;
+    i.readonly = a->readonly;
+    if (a->via_broker) {
+        i.uid = a->owner_uid;
+        i.gid = a->owner_gid;
+        i.mode = a->owner_mode;
+        memcpy(i.name, a->wire_name, sizeof i.name);
+    } else {
+        struct stat st;
+        if (fstat(a->fd, &st) == 0) {
+            i.uid = (uint32_t)st.st_uid;
+            i.gid = (uint32_t)st.st_gid;
+            i.mode = (uint32_t)st.st_mode & 0777;
+        }
+    }
+    memcpy(out, &i, i.size);
+    return 0;
 }
 
 void sharena_disconnect(sharena_conn *c)
@@ -644,7 +752,10 @@ int sharena_clients(sharena_conn *c, const char *name,
     *n = 0;
     struct sharena__msg_clients m;
     memset(&m, 0, sizeof(m));
-    int r = sharena__proto_put_name(m.name, name);
+    char wire[SHARENA__PROTO_NAME];
+    int r = sharena_name_qualify(name, wire, sizeof wire);
+    if (r == 0)
+        r = sharena__proto_put_name(m.name, wire);
     if (r < 0)
         return r;
     sharena_client_info *v = NULL;
@@ -714,8 +825,12 @@ int sharena_delegate(sharena_conn *c, const char *const *names, size_t n,
     int r = 0;
     if (!m || !reply)
         r = SHARENA_ENOMEM;
-    for (size_t i = 0; r == 0 && i < n; i++)
-        r = sharena__proto_put_name(m->names[i], names[i]);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        char wire[SHARENA__PROTO_NAME];
+        r = sharena_name_qualify(names[i], wire, sizeof wire);
+        if (r == 0)
+            r = sharena__proto_put_name(m->names[i], wire);
+    }
     if (r == 0) {
         sharena__proto_hdr(&m->h, SHARENA__MSG_DELEGATE, len, 0);
         m->flags = flags;

@@ -116,6 +116,14 @@ struct sharena_arena {
     struct sharena__slot *chunks[SHARENA__SLOT_CHUNKS];
     uint32_t chunk_epoch;
     char name[SHARENA_NAME_MAX + 1];
+    /* what made this handle (sharena_arena_open_info): a broker OPEN, which
+     * says whether it created the arena and whose it is, or this process */
+    bool via_broker;
+    bool created;
+    uint32_t owner_uid, owner_gid, owner_mode;
+    /* the name on the broker, owner-qualified when it fits ("1000:cfg"):
+     * CLOSE and a forked child's re-OPEN name exactly this arena */
+    char wire_name[SHARENA_NAME_MAX + 1];
 };
 
 static inline struct sharena__header *sharena__hdr(const sharena_arena *a)

@@ -4,6 +4,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +21,32 @@ void sharena__proto_hdr(struct sharena__msg_hdr *h, int type, size_t len,
     h->seq = seq;
 }
 
+/* Length of the "UID:" prefix of a qualified name (0 when plain, -1 when
+ * the prefix is not a canonical uid: digits without a leading zero, below
+ * 2^32 - 1, which is no uid). */
+static int owner_prefix(const char *s, size_t n)
+{
+    const char *colon = memchr(s, ':', n);
+    if (!colon)
+        return 0;
+    size_t k = (size_t)(colon - s);
+    if (k == 0 || k > 10 || (s[0] == '0' && k > 1))
+        return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return v < UINT32_MAX ? (int)k + 1 : -1;
+}
+
+static int wire_name_ok(const char *name, size_t n)
+{
+    int k = owner_prefix(name, n);
+    return k >= 0 && sharena_name_valid(name + k);
+}
+
 int sharena__proto_name_ok(const char field[SHARENA__PROTO_NAME])
 {
     size_t n = strnlen(field, SHARENA__PROTO_NAME);
@@ -29,7 +56,19 @@ int sharena__proto_name_ok(const char field[SHARENA__PROTO_NAME])
     for (size_t i = n; i < SHARENA__PROTO_NAME; i++)
         if (field[i])
             return 0;
-    return sharena_name_valid(field);
+    return wire_name_ok(field, n);
+}
+
+const char *sharena__proto_name_split(const char field[SHARENA__PROTO_NAME],
+                                      int64_t *owner)
+{
+    size_t n = strnlen(field, SHARENA__PROTO_NAME);
+    int k = owner_prefix(field, n);
+    *owner = -1;
+    if (k <= 0)
+        return field;
+    *owner = (int64_t)strtoull(field, NULL, 10);
+    return field + k;
 }
 
 int sharena__proto_put_name(char field[SHARENA__PROTO_NAME], const char *name)
@@ -39,7 +78,7 @@ int sharena__proto_put_name(char field[SHARENA__PROTO_NAME], const char *name)
     size_t n = strlen(name);
     if (n > SHARENA_NAME_MAX)
         return SHARENA_ENAMETOOLONG;
-    if (!sharena_name_valid(name))
+    if (!wire_name_ok(name, n))
         return SHARENA_EINVAL;
     memset(field, 0, SHARENA__PROTO_NAME);
     memcpy(field, name, n);
@@ -60,7 +99,9 @@ void sharena__proto_error(struct sharena__msg_error *m, uint32_t seq,
 
 static int stat_ok(const struct sharena__wire_stat *st)
 {
-    return sharena__proto_name_ok(st->name) && st->mode <= 0777;
+    /* a record names the arena plainly; its owner is in `uid` */
+    return sharena__proto_name_ok(st->name) && !strchr(st->name, ':') &&
+           st->mode <= 0777;
 }
 
 int sharena__proto_check(const void *buf, size_t len)
@@ -107,7 +148,8 @@ int sharena__proto_check(const void *buf, size_t len)
     case SHARENA__MSG_OPENED:
         if (len != sizeof(m->opened) ||
             (m->opened.flags & ~(unsigned)SHARENA_READONLY) ||
-            m->opened.created > 1 || m->opened.capacity < SHARENA_MIN_CAPACITY ||
+            m->opened.created > 1 || m->opened.mode > 0777 || m->opened.pad ||
+            m->opened.capacity < SHARENA_MIN_CAPACITY ||
             m->opened.capacity > SHARENA_MAX_CAPACITY)
             return SHARENA_EPROTO;
         break;

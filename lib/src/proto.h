@@ -22,7 +22,8 @@
 #include "sharena.h"
 
 #define SHARENA__PROTO_MAGIC 0x414e4853u /* "SHNA" little-endian */
-#define SHARENA__PROTO_VERSION 2 /* 2: CLIENTS, CLIENT_LIST */
+#define SHARENA__PROTO_VERSION 3 /* 2: CLIENTS, CLIENT_LIST; 3: owner-
+                                  * qualified names, OPENED owner fields */
 #define SHARENA__PROTO_NAME 136 /* SHARENA_NAME_MAX + NUL, padded to 8 */
 #define SHARENA__PROTO_TEXT 128
 #define SHARENA__PROTO_LIST_MAX 64     /* stat records per LIST reply */
@@ -97,8 +98,12 @@ struct sharena__msg_opened {
     uint64_t capacity;
     uint32_t flags; /* SHARENA_READONLY when the fd is O_RDONLY */
     uint32_t created; /* 1 when this OPEN created the arena */
+    uint32_t uid;     /* the arena's owner (version 3) */
+    uint32_t gid;
+    uint32_t mode;    /* its access mode, <= 0777 */
+    uint32_t pad;
 };
-_Static_assert(sizeof(struct sharena__msg_opened) == 32, "opened");
+_Static_assert(sizeof(struct sharena__msg_opened) == 48, "opened");
 
 struct sharena__wire_stat {
     char name[SHARENA__PROTO_NAME];
@@ -217,8 +222,15 @@ int sharena__proto_send(int sock, const void *buf, size_t len, int fd);
 ssize_t sharena__proto_recv(int sock, union sharena__msg *m, int *fd);
 
 /* Name checks shared by both sides: a NUL-terminated, valid name inside a
- * fixed-size wire field. */
+ * fixed-size wire field, plain ("cfg") or qualified with its owner's uid in
+ * decimal without leading zeros ("1000:cfg"); 128 bytes at most in all. */
 int sharena__proto_name_ok(const char field[SHARENA__PROTO_NAME]);
+
+/* Split a name that passed sharena__proto_name_ok(): *owner gets the uid of
+ * a qualified name, or -1 for a plain one; returns the plain part (a
+ * pointer into @p field). */
+const char *sharena__proto_name_split(const char field[SHARENA__PROTO_NAME],
+                                      int64_t *owner);
 
 /* Copy a C string name into a wire field (zero-padded); EINVAL/ENAMETOOLONG. */
 int sharena__proto_put_name(char field[SHARENA__PROTO_NAME], const char *name);

@@ -51,6 +51,15 @@ class Arena {
     // What the mapping is, not what was asked for: the broker may grant
     // only read access, and fromFd may be given a read-only fd.
     this.readonly = native.arenaReadonly(handle);
+    // Whose it is and whether this open made it, as the broker said
+    // (docs/security.md, "Names on a shared broker"). For Arena.fromFd and
+    // the default arena: the memfd's owner and mode, created false/true.
+    const own = native.arenaOwner(handle);
+    this.created = own.created;
+    this.ownerUid = own.uid;
+    this.ownerGid = own.gid;
+    this.mode = own.mode;
+    this.qualifiedName = own.qualifiedName || null;
     this.closed = false;
     this._shapes = new Map(); // StructFactory -> shape id
     this._fieldCache = new Map(); // shape id -> fields
@@ -59,7 +68,13 @@ class Arena {
 
   /**
    * Open (by default: create if missing) the named arena through the broker.
-   * @param {string} name 1..128 bytes of [A-Za-z0-9._-]
+   * A plain name is your own arena (or one the broker's policy shares under
+   * that name); 'user:name' (login name or uid) is that user's, opened with
+   * { create: false }: a create-or-open of an arena that is not your own,
+   * or not of the mode asked, throws EEXIST naming its owner. The result
+   * says whether it was created (arena.created) and whose it is
+   * (arena.ownerUid, arena.mode, arena.qualifiedName).
+   * @param {string} name 1..128 bytes of [A-Za-z0-9._-], or 'user:name'
    * @param {{create?: boolean, exclusive?: boolean, capacity?: number,
    *   readonly?: boolean, socket?: string, mode?: number}} [opts]
    */

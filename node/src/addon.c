@@ -436,12 +436,14 @@ static bool get_socket(napi_env env, napi_value v, struct sn_str *s,
 /* Why the broker refused to open @p name, from what it still tells us:
  * STAT answers EACCES when the mode/policy grant nothing, ENOENT when a
  * delegated connection does not cover the name. Under sn_lock. */
-static void open_denied_hint(struct sn_conn *c, const char *name, char *buf,
-                             size_t cap)
+static void open_denied_hint(struct sn_conn *c, const char *name,
+                             const char *why, char *buf, size_t cap)
 {
     sharena_arena_stat st;
     int r = sharena_stat(c->c, name, &st);
-    if (c->delegated)
+    if (*why && strcmp(why, sharena_strerror(SHARENA_EACCES)) != 0)
+        snprintf(buf, cap, "%s", why); /* the broker's own explanation */
+    else if (c->delegated)
         snprintf(buf, cap,
                  "this process's broker connection was delegated to it "
                  "(SHARENA_FD) and does not grant arena '%s', or grants only "
@@ -516,10 +518,21 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
         napi_throw_type_error(env, "EINVAL", "bad open flags or mode");
         goto out;
     }
-    if (!sharena_name_valid(name.p) || strlen(name.p) != name.len) {
+    char wire[SHARENA_NAME_MAX + 1];
+    int q = strlen(name.p) == name.len
+                ? sharena_name_qualify(name.p, wire, sizeof wire)
+                : SHARENA_EINVAL;
+    if (q == SHARENA_ENOENT) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Arena.open('%.200s'): no such user",
+                 name.p);
+        sn_throw_msg(env, "ENOENT", msg);
+        goto out;
+    }
+    if (q < 0) {
         sn_throw_msg(env, "EINVAL",
                      "Arena.open: an arena name is 1..128 bytes of "
-                     "[A-Za-z0-9._-]");
+                     "[A-Za-z0-9._-], or 'user:name' for another user's");
         goto out;
     }
     struct sn_env *e = cbdata;
@@ -530,7 +543,7 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
         goto out;
     }
     int r;
-    char hint[512];
+    char hint[512], why[160] = "";
     pthread_mutex_lock(&sn_lock);
     struct sn_conn *c = conn_get_locked(has_sock ? sock.p : NULL, &r);
     sharena_arena *a = NULL;
@@ -538,6 +551,7 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
     if (c) {
         sharena_open_opts o = {.capacity = cap, .flags = flags, .mode = mode};
         r = sharena_open(c->c, name.p, &o, &a);
+        snprintf(why, sizeof why, "%s", sharena_broker_message());
         if (r == 0) {
             r = table_insert_locked(a, c, &h);
             if (r < 0)
@@ -547,7 +561,7 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
                     (flags & SHARENA_READONLY) != 0;
         }
         if (r == SHARENA_EACCES)
-            open_denied_hint(c, name.p, hint, sizeof hint);
+            open_denied_hint(c, name.p, why, hint, sizeof hint);
         if (r < 0)
             conn_unref_locked(c);
     }
@@ -557,12 +571,22 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
         snprintf(op, sizeof op, "Arena.open('%s')", name.p);
         if (r == SHARENA_EACCES) {
             throw_hint(env, r, op, hint);
+        } else if (r == SHARENA_EEXIST) {
+            /* a create-or-open never hands over what was not asked for */
+            if (strstr(why, "without create"))
+                snprintf(hint, sizeof hint, "%s: pass { create: false }", why);
+            else
+                snprintf(hint, sizeof hint,
+                         "%s; open it without { exclusive: true } to use the "
+                         "existing one",
+                         *why ? why : "the arena exists");
+            throw_hint(env, r, op, hint);
         } else if (r == SHARENA_ENOENT && !(flags & SHARENA_CREATE)) {
             snprintf(hint, sizeof hint,
                      "no arena '%s' at the broker: check the name "
                      "(Arena.list() shows them), or pass { create: true } "
-                     "to create it",
-                     name.p);
+                     "to create it%s%s",
+                     name.p, *why ? "; broker: " : "", why);
             throw_hint(env, r, op, hint);
         } else {
             throw_broker(env, r, op, has_sock, sock.p);
@@ -680,6 +704,30 @@ static napi_value js_arena_info(napi_env env, napi_callback_info info)
     set_prop_num(env, o, "createdMs", (double)(in.created_ns / 1000000));
     set_prop_num(env, o, "changes", (double)in.changes);
     napi_set_named_property(env, o, "readonly", sn_bool(env, in.readonly));
+    return o;
+}
+
+/* arenaOwner(h) -> { created, uid, gid, mode, qualifiedName, broker }: what
+ * the broker said when the arena was opened (sharena_arena_open_info). */
+static napi_value js_arena_owner(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    sharena_arena *a = sn_arena_get(env, argv[0], NULL);
+    if (!a)
+        return NULL;
+    sharena_open_info in = {.size = sizeof in};
+    int r = sharena_arena_open_info(a, &in);
+    if (r < 0)
+        return sn_throw(env, r, "arena.owner");
+    napi_value o, s;
+    napi_create_object(env, &o);
+    napi_set_named_property(env, o, "created", sn_bool(env, in.created));
+    napi_set_named_property(env, o, "broker", sn_bool(env, in.broker));
+    set_prop_num(env, o, "uid", in.uid);
+    set_prop_num(env, o, "gid", in.gid);
+    set_prop_num(env, o, "mode", in.mode);
+    napi_create_string_utf8(env, in.name, NAPI_AUTO_LENGTH, &s);
+    napi_set_named_property(env, o, "qualifiedName", s);
     return o;
 }
 
@@ -806,6 +854,7 @@ const struct sn_fn sn_arena_fns[] = {
     {"arenaClose", js_arena_close},
     {"arenaInfo", js_arena_info},
     {"arenaReadonly", js_arena_readonly},
+    {"arenaOwner", js_arena_owner},
     {"arenaFd", js_arena_fd},
     {"errorTable", js_error_table},
     {"arenaDelete", js_arena_delete},

@@ -125,15 +125,16 @@ test('another uid: the broker grants by mode; readonly and the errors follow', {
     const socket = ${JSON.stringify(broker.socket)};
     const out = {};
     const err = (e) => ({ code: e.code, message: e.message });
-    try { Arena.open('secret', { socket }); } catch (e) { out.secret = err(e); }
-    const shared = Arena.open('shared', { socket }); // readonly not asked for
+    // root's arenas, by their qualified names (a plain name is nobody's own)
+    try { Arena.open('0:secret', { socket }); } catch (e) { out.secret = err(e); }
+    const shared = Arena.open('root:shared', { socket, create: false }); // readonly not asked for
     out.sharedReadonly = shared.readonly;
     out.sharedValue = shared.number('n').obtainValue();
     try { shared.number('n').setValue(2); } catch (e) { out.sharedWrite = err(e); }
-    const open = Arena.open('open', { socket });
+    const open = Arena.open('0:open', { socket, create: false });
     out.openReadonly = open.readonly;
     open.number('n').setValue(5);
-    try { Arena.delete('open', { socket }); } catch (e) { out.del = err(e); }
+    try { Arena.delete('0:open', { socket }); } catch (e) { out.del = err(e); }
     console.log(JSON.stringify(out));`;
   const r = await runAs(65534, child);
   assert.equal(r.code, 0, r.err);

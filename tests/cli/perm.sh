@@ -1,6 +1,7 @@
 #!/bin/bash
 # perm.sh: what another user may do, decided by each arena's mode (needs
-# root to run the CLI as nobody; skipped otherwise).
+# root to run the CLI as nobody; skipped otherwise). nobody names root's
+# arenas root:NAME: a plain name would be its own (names.sh).
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skipped: needs root"; exit 77; }
 as_nobody() {
@@ -16,29 +17,29 @@ run 0 cli create shared --mode 0644
 run 0 cli set shared x 2
 run 0 cli create open --mode 0666
 
-run 1 as_nobody get secret x
-err_has "secret: permission denied"
-run 1 as_nobody dump secret
+run 1 as_nobody get root:secret x
+err_has "root:secret: permission denied"
+run 1 as_nobody dump root:secret
 err_has "permission denied"
-run 1 as_nobody set secret x 5
+run 1 as_nobody set root:secret x 5
 err_has "permission denied"
-run 1 as_nobody fsck secret
-run 0 as_nobody get shared x
+run 1 as_nobody fsck root:secret
+run 0 as_nobody get root:shared x
 out_is "2"
-run 0 as_nobody --json dump shared
+run 0 as_nobody --json dump root:shared
 json_ok 'd == {"x": 2}'
-run 1 as_nobody set shared x 3
-err_has "shared: permission denied (read-only access"
-run 1 as_nobody rm shared
+run 1 as_nobody set root:shared x 3
+err_has "root:shared: permission denied (read-only access"
+run 1 as_nobody rm root:shared
 err_has "permission denied"
-run 1 as_nobody rm shared x
-run 0 as_nobody fsck shared # read-only check
+run 1 as_nobody rm root:shared x
+run 0 as_nobody fsck root:shared # read-only check
 out_has "checked read-only"
-run 1 as_nobody fsck shared --repair
+run 1 as_nobody fsck root:shared --repair
 err_has "permission denied"
-run 0 as_nobody --json locks shared
+run 0 as_nobody --json locks root:shared
 json_ok 'd == []'
-run 0 as_nobody set open y '"from nobody"'
+run 0 as_nobody set root:open y '"from nobody"'
 run 0 cli get open y
 out_is "from nobody"
 run 0 cli get shared x # nothing changed

@@ -549,10 +549,12 @@ Test(broker, mode_decides_other_users_access)
     sharena_arena *r = create(c, "readable", 0644);
     sharena_arena *w = create(c, "writable", 0666);
     chmod(B.dir, 0755); /* let uid 65534 reach the socket */
-    cr_assert_eq(as_nobody(B.socket, "private", 0), 13);
-    cr_assert_eq(as_nobody(B.socket, "readable", 0), 30);
-    cr_assert_eq(as_nobody(B.socket, "writable", 0), 0);
-    cr_assert_eq(as_nobody(B.socket, "writable", SHARENA_READONLY), 30);
+    /* root's arenas, named with their owner: a plain name would be
+     * nobody's own (tests/integration/names.c) */
+    cr_assert_eq(as_nobody(B.socket, "0:private", 0), 13);
+    cr_assert_eq(as_nobody(B.socket, "root:readable", 0), 30);
+    cr_assert_eq(as_nobody(B.socket, "0:writable", 0), 0);
+    cr_assert_eq(as_nobody(B.socket, "0:writable", SHARENA_READONLY), 30);
     sharena_arena_close(p);
     sharena_arena_close(r);
     sharena_arena_close(w);
@@ -575,9 +577,9 @@ Test(broker_policy, policy_file_grants_more, .timeout = 60)
     sharena_arena *v = create(c, "view.a", 0600);
     sharena_arena *o = create(c, "other", 0600);
     chmod(B.dir, 0755);
-    cr_expect_eq(as_nobody(B.socket, "team.a", 0), 0);
-    cr_expect_eq(as_nobody(B.socket, "view.a", 0), 30);
-    cr_expect_eq(as_nobody(B.socket, "other", 0), 13);
+    cr_expect_eq(as_nobody(B.socket, "0:team.a", 0), 0);
+    cr_expect_eq(as_nobody(B.socket, "0:view.a", 0), 30);
+    cr_expect_eq(as_nobody(B.socket, "0:other", 0), 13);
     sharena_arena_close(t);
     sharena_arena_close(v);
     sharena_arena_close(o);
@@ -871,7 +873,7 @@ Test(broker_fake, unsealed_memfd_is_refused)
     cr_assert_eq(send(sv[1], welcome, sizeof welcome, 0), (ssize_t)sizeof welcome);
     int mfd = memfd_create("fake", MFD_CLOEXEC);
     cr_assert_eq(ftruncate(mfd, SHARENA_MIN_CAPACITY), 0);
-    uint32_t opened[8] = {0x414e4853u, SHARENA__PROTO_VERSION | (4u << 16), 32, 2, 0, 0, 0, 1};
+    uint32_t opened[12] = {0x414e4853u, SHARENA__PROTO_VERSION | (4u << 16), 48, 2, 0, 0, 0, 1, 0, 0, 0600, 0};
     uint64_t cap = SHARENA_MIN_CAPACITY;
     memcpy(&opened[4], &cap, sizeof cap);
     struct iovec iov = {.iov_base = opened, .iov_len = sizeof opened};
@@ -1051,11 +1053,11 @@ Test(broker, clients_hides_other_users_from_readers)
         sharena_conn *cc;
         sharena_arena *aa;
         sharena_open_opts o = {.flags = SHARENA_READONLY};
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "shown", &o, &aa))
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "0:shown", &o, &aa))
             _exit(101);
         sharena_client_info *v;
         size_t n;
-        if (sharena_clients(cc, "shown", &v, &n) || n != 2)
+        if (sharena_clients(cc, "0:shown", &v, &n) || n != 2)
             _exit(102);
         int rc = 0;
         for (size_t i = 0; i < n; i++) {

@@ -27,11 +27,29 @@ static const char *fmt_time(uint64_t ns, char *buf, size_t cap)
     return buf;
 }
 
-static void stat_json(const sharena_arena_stat *s)
+/* The name that reaches @p s from here: plain for one's own arena, else
+ * "USER:name" (docs/security.md, "Names on a shared broker"). */
+static const char *shown_name(const sharena_arena_stat *s, char *buf,
+                              size_t cap)
 {
     char user[64];
+    if (s->uid == (uint32_t)getuid())
+        snprintf(buf, cap, "%s", s->name);
+    else
+        snprintf(buf, cap, "%s:%s", user_name(s->uid, user, sizeof user),
+                 s->name);
+    return buf;
+}
+
+static void stat_json(const sharena_arena_stat *s)
+{
+    char user[64], q[SHARENA_NAME_MAX + 16];
     printf("{\"name\":");
     json_put_string(stdout, s->name, strlen(s->name));
+    /* the owner-qualified name, which reaches it from any user */
+    snprintf(q, sizeof q, "%u:%s", (unsigned)s->uid, s->name);
+    printf(",\"qualified\":");
+    json_put_string(stdout, q, strlen(q));
     printf(",\"capacity\":%llu,\"used_bytes\":%llu,\"objects\":%llu,"
            "\"clients\":%u,\"uid\":%u,\"gid\":%u,\"owner\":",
            (unsigned long long)s->capacity, (unsigned long long)s->used_bytes,
@@ -77,8 +95,9 @@ int cmd_ls(struct cli *c, int argc, char **argv)
         printf("%-24s %10s %10s %8s %7s %-10s %s\n", "NAME", "CAPACITY", "USED",
                "OBJECTS", "CLIENTS", "OWNER", "MODE");
         for (size_t i = 0; i < n; i++) {
-            char cap[32], used[32], user[64];
-            printf("%-24s %10s %10s %8llu %7u %-10s %04o\n", st[i].name,
+            char cap[32], used[32], user[64], name[SHARENA_NAME_MAX + 72];
+            printf("%-24s %10s %10s %8llu %7u %-10s %04o\n",
+                   shown_name(&st[i], name, sizeof name),
                    cli_fmt_size(st[i].capacity, cap, sizeof cap),
                    cli_fmt_size(st[i].used_bytes, used, sizeof used),
                    (unsigned long long)st[i].objects, (unsigned)st[i].clients,
@@ -94,12 +113,17 @@ int cmd_ls(struct cli *c, int argc, char **argv)
 
 static bool name_ok(struct cli *c, const char *name)
 {
-    if (sharena_name_valid(name))
+    char wire[SHARENA_NAME_MAX + 1];
+    int r = sharena_name_qualify(name, wire, sizeof wire);
+    if (r == 0)
         return true;
-    cli_usage(c,
-              "'%s' is not a valid arena name (1..128 bytes of "
-              "[A-Za-z0-9._-])",
-              name);
+    if (r == SHARENA_ENOENT)
+        cli_usage(c, "'%s': no such user", name);
+    else
+        cli_usage(c,
+                  "'%s' is not a valid arena name (1..128 bytes of "
+                  "[A-Za-z0-9._-], or USER:NAME for another user's)",
+                  name);
     return false;
 }
 
@@ -167,7 +191,9 @@ int cmd_stat(struct cli *c, int argc, char **argv)
     sharena_arena_stat st;
     int r = sharena_stat(c->conn, pos[0], &st);
     if (r == SHARENA_ENOENT) {
-        cli_err(c, "no arena named '%s' (see `sharena ls`)", pos[0]);
+        cli_err(c, "no arena named '%s' (see `sharena ls`)%s%s", pos[0],
+                *sharena_broker_message() ? ": " : "",
+                sharena_broker_message());
         return EXIT_FAIL;
     }
     if (r < 0)
@@ -186,7 +212,7 @@ int cmd_stat(struct cli *c, int argc, char **argv)
         list_roots(a, rl);
     cli_watchdog(c, false);
 
-    char buf[64], buf2[64];
+    char buf[64], buf2[64], shown[SHARENA_NAME_MAX + 72];
     if (c->json) {
         stat_json(&st);
         if (readable) {
@@ -205,6 +231,10 @@ int cmd_stat(struct cli *c, int argc, char **argv)
         printf(",\"readable\":%s}\n", readable ? "true" : "false");
     } else {
         printf("name:      %s\n", st.name);
+        /* whose: the name to give it, here and for other users */
+        printf("reach as:  %s (any user: %u:%s)\n",
+               shown_name(&st, shown, sizeof shown), (unsigned)st.uid,
+               st.name);
         printf("capacity:  %s (%llu bytes)\n",
                cli_fmt_size(st.capacity, buf, sizeof buf),
                (unsigned long long)st.capacity);
@@ -271,22 +301,35 @@ int cmd_create(struct cli *c, int argc, char **argv)
     sharena_arena *a;
     int r = sharena_open(c->conn, pos[0], &o, &a);
     if (r == SHARENA_EEXIST) {
-        cli_err(c, "an arena named '%s' already exists", pos[0]);
+        cli_err(c, "an arena named '%s' already exists (%s)", pos[0],
+                sharena_broker_message());
+        return EXIT_FAIL;
+    }
+    if (r == SHARENA_EACCES && *sharena_broker_message()) {
+        cli_err(c, "%s: permission denied (%s)", pos[0],
+                sharena_broker_message());
         return EXIT_FAIL;
     }
     if (r < 0)
         return cli_fail(c, pos[0], r);
+    sharena_open_info info = {.size = sizeof info};
+    sharena_arena_open_info(a, &info);
     sharena_arena_close(a);
+    char user[64];
     if (c->json) {
         sharena_arena_stat st;
-        if (sharena_stat(c->conn, pos[0], &st) == 0) {
+        if (sharena_stat(c->conn, info.name, &st) == 0) {
             stat_json(&st);
-            puts("}");
+            printf(",\"created\":%s}\n", info.created ? "true" : "false");
         } else {
             printf("{\"name\":");
             json_put_string(stdout, pos[0], strlen(pos[0]));
             puts("}");
         }
+    } else {
+        printf("created arena '%s': owner %s (uid %u), mode %04o\n", pos[0],
+               user_name(info.uid, user, sizeof user), (unsigned)info.uid,
+               (unsigned)info.mode);
     }
     return cli_flush(c);
 }

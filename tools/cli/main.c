@@ -333,13 +333,18 @@ int cli_open(struct cli *c, const char *name, unsigned flags, bool fallback_ro,
     }
     if (r == 0)
         return 0;
+    /* the broker's text says more: whose name it is, how to reach one */
+    const char *why = sharena_broker_message();
     if (r == SHARENA_ENOENT)
-        cli_err(c, "no arena named '%s' (see `sharena ls`)", name);
+        cli_err(c, "no arena named '%s' (see `sharena ls`)%s%s", name,
+                *why ? ": " : "", why);
     else if (r == SHARENA_EACCES)
         cli_err(c,
                 "%s: permission denied (%s access; the owner and mode "
-                "are in `sharena ls`)",
-                name, (o.flags & SHARENA_READONLY) ? "read" : "write");
+                "are in `sharena ls`)%s%s",
+                name, (o.flags & SHARENA_READONLY) ? "read" : "write",
+                *why && strcmp(why, "permission denied") ? ": " : "",
+                *why && strcmp(why, "permission denied") ? why : "");
     else
         cli_err(c, "cannot open arena '%s': %s (%s)", name, sharena_strerror(r),
                 sharena_errname(r));

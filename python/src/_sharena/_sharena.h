@@ -60,6 +60,7 @@ typedef struct {
     Py_ssize_t exports;   /* buffers exported by its Bytes views */
     PyObject *exported;   /* dict: bytes id -> buffers exported (exports.c) */
     PyObject *weakrefs;
+    sharena_open_info origin; /* what the open said: created, owner, mode */
 } ArenaObject;
 
 /* Every view (Map, Vector, Bytes, Struct, Shape) and Ref. */

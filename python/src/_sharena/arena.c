@@ -83,6 +83,8 @@ static PyObject *arena_wrap(sharena_arena *a, PyObject *conn, PyObject *socket)
     }
     ar->a = a;
     ar->readonly = sharena_arena_readonly(a);
+    ar->origin.size = sizeof ar->origin;
+    sharena_arena_open_info(a, &ar->origin);
     ar->conn = conn ? Py_NewRef(conn) : NULL;
     ar->socket = Py_NewRef(socket ? socket : Py_None);
     ar->name = PyUnicode_FromString(sharena_arena_name(a));
@@ -540,6 +542,33 @@ static PyObject *arena_get_readonly(ArenaObject *ar, void *u)
     (void)u;
     return PyBool_FromLong(ar->readonly);
 }
+static PyObject *arena_get_created(ArenaObject *ar, void *u)
+{
+    (void)u;
+    return PyBool_FromLong(ar->origin.created);
+}
+static PyObject *arena_get_owner_uid(ArenaObject *ar, void *u)
+{
+    (void)u;
+    return PyLong_FromUnsignedLong(ar->origin.uid);
+}
+static PyObject *arena_get_owner_gid(ArenaObject *ar, void *u)
+{
+    (void)u;
+    return PyLong_FromUnsignedLong(ar->origin.gid);
+}
+static PyObject *arena_get_mode(ArenaObject *ar, void *u)
+{
+    (void)u;
+    return PyLong_FromUnsignedLong(ar->origin.mode);
+}
+static PyObject *arena_get_qualified(ArenaObject *ar, void *u)
+{
+    (void)u;
+    if (!ar->origin.name[0])
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(ar->origin.name);
+}
 static PyObject *arena_get_brokered(ArenaObject *ar, void *u)
 {
     (void)u;
@@ -585,6 +614,17 @@ static PyGetSetDef arena_getset[] = {
     {"socket", (getter)arena_get_socket, NULL, "broker socket or None", NULL},
     {"readonly", (getter)arena_get_readonly, NULL, "mapped read-only", NULL},
     {"brokered", (getter)arena_get_brokered, NULL, "opened via sharenad", NULL},
+    {"created", (getter)arena_get_created, NULL,
+     "this open created the arena (the broker said so)", NULL},
+    {"owner_uid", (getter)arena_get_owner_uid, NULL, "the arena's owner",
+     NULL},
+    {"owner_gid", (getter)arena_get_owner_gid, NULL, "the arena's group",
+     NULL},
+    {"mode", (getter)arena_get_mode, NULL, "the arena's mode, like 0o600",
+     NULL},
+    {"qualified_name", (getter)arena_get_qualified, NULL,
+     "'UID:name', which reaches it from any user (None: not via a broker)",
+     NULL},
     {"_conn", (getter)arena_get_conn, NULL, NULL, NULL},
     {"fd", (getter)arena_get_fd, NULL, "the memfd (owned by the arena)", NULL},
     {"version", (getter)arena_version, NULL, "arena-wide change counter",
@@ -635,8 +675,20 @@ static PyObject *conn_open(ConnObject *c, PyObject *args, PyObject *kw)
     sharena_open_opts o = {.capacity = capacity, .flags = flags, .mode = mode};
     sharena_arena *a = NULL;
     int r;
+    char why[160] = "";
     Py_BEGIN_ALLOW_THREADS r = sharena_open(c->c, n, &o, &a);
+    /* the broker's text, read on the thread that made the request */
+    snprintf(why, sizeof why, "%s", sharena_broker_message());
     Py_END_ALLOW_THREADS
+    if (r < 0 && why[0]) {
+        /* (name, broker's explanation): whose it is, how to reach one */
+        PyObject *detail = Py_BuildValue("(Os)", name, why);
+        if (!detail)
+            return NULL;
+        sh_raise(r, SH_W_ARENA, detail);
+        Py_DECREF(detail);
+        return NULL;
+    }
     if (r < 0)
         return sh_raise(r, SH_W_ARENA, name);
     return arena_wrap(a, (PyObject *)c, c->path);

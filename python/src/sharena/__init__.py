@@ -525,7 +525,21 @@ class Arena(_c.ArenaBase):
         if not self.brokered:
             raise TypeError("an arena made with sharena.local() cannot be pickled: "
                             "share it by fork or pass arena.fd to the other process")
-        return (_reopen, (self.name, self.socket, self.readonly))
+        # by its owner-qualified name: the plain one may mean another arena
+        # in the receiving process (another user's namespace, a policy)
+        return (_reopen, (self.qualified_name or self.name, self.socket,
+                          self.readonly))
+
+    @property
+    def owner(self) -> str:
+        """The arena owner's login name (its uid as a str when it has none);
+        ``owner_uid`` is the number. For an arena made with ``local()`` or
+        ``from_fd()``: the memfd's owner."""
+        import pwd
+        try:
+            return pwd.getpwuid(self.owner_uid).pw_name
+        except KeyError:
+            return str(self.owner_uid)
 
     # -- named roots ---------------------------------------------------------
 
@@ -716,6 +730,14 @@ def open(name: str, *, create: bool = False, capacity: Optional[int] = None,
     when it already exists). ``readonly=True`` maps it read-only. ``socket``
     is the broker's path (default: :func:`default_socket`; a per-user broker
     is started there if none answers, unless ``SHARENA_AUTOSTART=0``).
+
+    Names: a plain ``name`` is your own arena (or one the broker's policy
+    file shares under that name); ``"user:name"`` (login name or uid) is that
+    user's, opened without ``create``. With ``create=True`` an existing arena
+    that is not your own, or not of the ``mode`` asked, raises ExistsError
+    naming its owner and mode; one is created only in your own namespace.
+    ``arena.created``, ``arena.owner_uid`` (``arena.owner``), ``arena.mode``
+    and ``arena.qualified_name`` say what the open found.
     """
     if not isinstance(name, str):
         raise TypeError("arena names are str")

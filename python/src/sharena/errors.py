@@ -32,6 +32,9 @@ class Error(Exception):
 
     code: int = 0
     errname: str = ""
+    #: what the broker said when it refused an open (whose the arena is, its
+    #: mode, how to reach another user's), else None
+    broker_message: Optional[str] = None
 
 
 class StaleRefError(Error):
@@ -207,6 +210,20 @@ _HINTS: Dict[int, str] = {
 
 
 def _message(code: int, what: Optional[str], detail: Any) -> str:
+    if what == "arena" and isinstance(detail, tuple):
+        # an open the broker refused, with its explanation (whose the arena
+        # is, its mode, how to reach another user's)
+        name, why = detail
+        text = _message(code, what, name)
+        if code == _c.EEXIST:
+            # the broker says "open it without create" when the arena is not
+            # the caller's own or not of the mode asked; else it was EXCL
+            if "without create" in why:
+                return f"arena {name!r}: {why} (create=False)"
+            return f"arena {name!r}: {why}; {_HINTS[_c.EEXIST]}"
+        if why and why != _c.strerror(code):
+            return f"{text} (broker: {why})"
+        return text
     text = _c.strerror(code)
     if code == _c.EOVERFLOW and isinstance(detail, int):
         return (f"{detail} does not fit in a sharena number: integers are "
@@ -241,6 +258,9 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
 def _make(code: int, what: Optional[str], detail: Any) -> BaseException:
     """Called by the C extension for every error it raises."""
     cls = error_class(code, what)
+    why = None
+    if what == "arena" and isinstance(detail, tuple):
+        why = detail[1]  # the broker's explanation of a refused open
     if issubclass(cls, KeyError) and detail is not None and what != "entry":
         exc = cls(detail)  # like dict: the missing key is the argument
     else:
@@ -250,6 +270,7 @@ def _make(code: int, what: Optional[str], detail: Any) -> BaseException:
             exc.strerror = _message(code, what, detail)
     exc.code = code
     exc.errname = _c.errnames.get(code, "EUNKNOWN")
+    exc.broker_message = why
     return exc
 
 
