@@ -511,7 +511,8 @@ SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
 /* ------------------------------------------------------------------------ */
 /** @name Named roots: where processes meet @{ */
 
-/** Look up root @p name (SHARENA_ENOENT if none). */
+/** Look up root @p name (SHARENA_ENOENT if none, or if its object was
+ * dropped: a dropped root is no root). */
 SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
                                     sharena_id *out);
 /**
@@ -520,7 +521,8 @@ SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
  * a read-only arena: SHARENA_EROFS). An existing
  * root of another type gives SHARENA_ETYPE (a BYTES root of another size:
  * SHARENA_ERANGE). *created (may be NULL) tells whether it was made now.
- * Two processes racing for the same name get the same object.
+ * Two processes racing for the same name get the same object. A root whose
+ * object was dropped (sharena_drop()) is made again, like a missing one.
  */
 SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
                                        int type, uint64_t size,
