@@ -251,6 +251,17 @@ SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
  * Readers are never blocked.
  */
 SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
+/**
+ * sharena_lock() that waits at most @p timeout_ns nanoseconds (0: only
+ * takes a free lock, or a dead owner's; negative: as long as the owner
+ * lives, like sharena_lock()). SHARENA_ETIMEDOUT when the lock was not
+ * taken; nothing is then held or changed. For callers that wait in slices
+ * to stay interruptible (signals, a close from another thread); the wait
+ * is in steps of about 20 ms, so a slice shorter than that still waits
+ * about that long.
+ */
+SHARENA_EXPORT int sharena_lock_timeout(sharena_arena *a, sharena_id id,
+                                        int64_t timeout_ns);
 /** Release a lock taken with sharena_lock(). SHARENA_EPERM if this thread
  * does not hold it. */
 SHARENA_EXPORT int sharena_unlock(sharena_arena *a, sharena_id id);
