@@ -394,10 +394,9 @@ export declare class BoolRef extends Ref {
 
 /** A fixed-size byte buffer with a zero-copy view. */
 export declare class BytesRef extends Ref {
-  /** `new BytesRef()` makes an empty (0-byte) buffer; use `alloc`/`from`. */
-  constructor(options?: RefOptions);
-  /** `new BytesRef(id)`: the existing buffer `id`. */
-  constructor(id?: number, options?: RefOptions);
+  /** `new BytesRef(id)`: the existing buffer `id`. Make new ones with
+   * `alloc`/`from`: `new BytesRef()` without an id throws EINVAL. */
+  constructor(id: number, options?: RefOptions);
   /** A zero-filled buffer of `size` bytes. */
   static alloc(size: number, options?: RefOptions): BytesRef;
   /** A new buffer holding a copy of `data` (Buffer, TypedArray, DataView). */

@@ -251,6 +251,17 @@ SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
  * Readers are never blocked.
  */
 SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
+/**
+ * sharena_lock() that waits at most @p timeout_ns nanoseconds (0: only
+ * takes a free lock, or a dead owner's; negative: as long as the owner
+ * lives, like sharena_lock()). SHARENA_ETIMEDOUT when the lock was not
+ * taken; nothing is then held or changed. For callers that wait in slices
+ * to stay interruptible (signals, a close from another thread); the wait
+ * is in steps of about 20 ms, so a slice shorter than that still waits
+ * about that long.
+ */
+SHARENA_EXPORT int sharena_lock_timeout(sharena_arena *a, sharena_id id,
+                                        int64_t timeout_ns);
 /** Release a lock taken with sharena_lock(). SHARENA_EPERM if this thread
  * does not hold it. */
 SHARENA_EXPORT int sharena_unlock(sharena_arena *a, sharena_id id);
@@ -511,7 +522,8 @@ SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
 /* ------------------------------------------------------------------------ */
 /** @name Named roots: where processes meet @{ */
 
-/** Look up root @p name (SHARENA_ENOENT if none). */
+/** Look up root @p name (SHARENA_ENOENT if none, or if its object was
+ * dropped: a dropped root is no root). */
 SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
                                     sharena_id *out);
 /**
@@ -520,7 +532,8 @@ SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
  * a read-only arena: SHARENA_EROFS). An existing
  * root of another type gives SHARENA_ETYPE (a BYTES root of another size:
  * SHARENA_ERANGE). *created (may be NULL) tells whether it was made now.
- * Two processes racing for the same name get the same object.
+ * Two processes racing for the same name get the same object. A root whose
+ * object was dropped (sharena_drop()) is made again, like a missing one.
  */
 SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
                                        int type, uint64_t size,

@@ -105,8 +105,11 @@ struct sharena_arena {
     pid_t owner_pid;     /* pid that `owner` was computed for (fork check) */
     sharena_conn *conn;  /* broker connection this arena came from, or NULL */
     uint64_t ino;        /* the memfd's inode (owner liveness checks) */
-    /* waits in progress on this handle (close wakes them and waits) */
-    uint32_t waiting;
+    /* waits in progress on this handle (close wakes them and waits): the
+     * count in the low 32 bits, the pid of the process they are in above
+     * it (a forked child's copy names the parent: the child has none of
+     * those threads, wait.c) */
+    uint64_t waiting;
     uint32_t *wait_words[32];
     /* notifiers open on this handle (notify.c; guarded by its mutex) */
     struct sharena_notifier *notifiers;

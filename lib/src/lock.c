@@ -618,3 +618,44 @@ int sharena_owner_detach(sharena_arena *a, uint32_t slot)
                        ~(UINT64_C(1) << (slot % 64)), __ATOMIC_RELEASE);
     return 0;
 }
+
+/* sharena_lock() with a deadline: the object's lock wait alone is bounded
+ * (a repair after an owner died, and the arena lock it takes, are not: they
+ * are short and must finish). A separate function so that sharena_lock()
+ * stays exactly as it was. */
+int sharena_lock_timeout(sharena_arena *a, sharena_id id, int64_t timeout_ns)
+{
+    if (timeout_ns < 0)
+        return sharena_lock(a, id);
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, 0, &s);
+    if (r < 0)
+        return r;
+    if (held_has(&s->lock))
+        return SHARENA_EDEADLK;
+    if (held.n >= HELD_MAX)
+        return SHARENA_ENOSPC;
+    /* A caller's own sooner deadline (fsck) stays. */
+    int64_t was = lock_deadline, bound = mono_ns() + timeout_ns;
+    if (!was || was > bound)
+        lock_deadline = bound ? bound : 1;
+    r = sharena__lock(a, &s->lock);
+    lock_deadline = was;
+    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
+        return r; /* not taken */
+    if (r == SHARENA_EOWNERDEAD && SHARENA__LD(s->type) &&
+        (r = sharena__repair(a, s)) < 0) {
+        sharena__unlock_died(a, &s->lock, sharena__owner(a));
+        return r;
+    }
+    if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
+        !SHARENA__LD(s->type)) {
+        sharena__unlock(a, &s->lock);
+        return SHARENA_ESTALE;
+    }
+    return 0;
+}

@@ -23,10 +23,29 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The waits in progress on @p a in this process. A forked child inherits
+ * the handle with its parent's count, but not the threads it counts: a
+ * count tagged with another pid is none (the child's close returns at
+ * once), and the child's first wait starts its own. */
+static uint64_t pid_tag(void)
+{
+    return (uint64_t)(uint32_t)sharena__getpid() << 32;
+}
+static uint32_t waiting_here(const sharena_arena *a)
+{
+    uint64_t v = __atomic_load_n(&a->waiting, __ATOMIC_ACQUIRE);
+    return (v & ~UINT64_C(0xffffffff)) == pid_tag() ? (uint32_t)v : 0;
+}
+
 /* Track the word in the handle so sharena_arena_close() can wake us. */
 static int enter(sharena_arena *a, uint32_t *w)
 {
-    __atomic_add_fetch(&a->waiting, 1, __ATOMIC_ACQ_REL);
+    uint64_t me = pid_tag();
+    uint64_t v = __atomic_load_n(&a->waiting, __ATOMIC_RELAXED), nv;
+    do
+        nv = (v & ~UINT64_C(0xffffffff)) == me ? v + 1 : (me | 1);
+    while (!__atomic_compare_exchange_n(&a->waiting, &v, nv, true,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
     if (__atomic_load_n(&a->closed, __ATOMIC_ACQUIRE)) {
         __atomic_sub_fetch(&a->waiting, 1, __ATOMIC_ACQ_REL);
         return -1;
@@ -160,7 +179,7 @@ void sharena__wake_closing(sharena_arena *a)
 {
     __atomic_store_n(&a->closed, true, __ATOMIC_RELEASE);
     sharena__notify_closing(a);
-    for (int spins = 0; __atomic_load_n(&a->waiting, __ATOMIC_ACQUIRE); spins++) {
+    for (int spins = 0; waiting_here(a); spins++) {
         for (int i = 0; i < 32; i++) {
             uint32_t *w = __atomic_load_n(&a->wait_words[i], __ATOMIC_ACQUIRE);
             if (w)

@@ -386,6 +386,11 @@ function wrap(arena, type, id) {
 function ctorArgs(a, b, type, name) {
   let arena;
   let id;
+  if (a instanceof Ref || b instanceof Ref) {
+    // (it would be read as options and make a new, empty object)
+    throw error('EINVAL', `new ${name}(ref): pass an id (ref.id), not a ref ` +
+      '(a ref is already usable as it is)', TypeError);
+  }
   if (a !== null && typeof a === 'object') {
     arena = arenaOf(a, name);
   } else {
@@ -597,11 +602,18 @@ class BoolRef extends Ref {
 
 class BytesRef extends Ref {
   /** `new BytesRef(id)` opens an existing buffer; make new ones with
-   * `BytesRef.alloc(size)` or `BytesRef.from(buffer)`. */
+   * `BytesRef.alloc(size)` or `BytesRef.from(buffer)`. Without an id it
+   * throws EINVAL: a buffer's size is fixed when it is made, and a 0-byte
+   * one is never what was meant. */
   constructor(a, b, c) {
     if (a === kTrusted) { super(b, c); return; }
     const [arena, id] = ctorArgs(a, b, T.BYTES, 'BytesRef');
-    super(id === undefined ? native.bytesNew(arena[kH], 0) : id, arena);
+    if (id === undefined) {
+      throw error('EINVAL', 'new BytesRef(): give the id of an existing ' +
+        'buffer; make a new one with BytesRef.alloc(size) or ' +
+        'BytesRef.from(data)', TypeError);
+    }
+    super(id, arena);
   }
   /** A zero-filled buffer of `size` bytes. */
   static alloc(size, opts) {

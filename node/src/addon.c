@@ -157,20 +157,22 @@ static napi_value js_error_table(napi_env env, napi_callback_info info)
         SHARENA_ERRNO_MAP(SN_ERR_CODE)
 #undef SN_ERR_CODE
     };
+    (void)info;
     napi_value arr;
-    napi_create_array_with_length(env, sizeof codes / sizeof codes[0], &arr);
+    SN_TRY(napi_create_array_with_length(env, sizeof codes / sizeof codes[0],
+                                         &arr));
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         napi_value row, v;
-        napi_create_array_with_length(env, 4, &row);
-        napi_create_int32(env, codes[i], &v);
-        napi_set_element(env, row, 0, v);
+        SN_TRY(napi_create_array_with_length(env, 4, &row));
+        SN_TRY(napi_create_int32(env, codes[i], &v));
+        SN_TRY(napi_set_element(env, row, 0, v));
         const char *s[3] = {sharena_errname(codes[i]),
                             sharena_strerror(codes[i]), sn_hint(codes[i])};
         for (uint32_t k = 0; k < 3; k++) {
-            napi_create_string_utf8(env, s[k], NAPI_AUTO_LENGTH, &v);
-            napi_set_element(env, row, k + 1, v);
+            SN_TRY(napi_create_string_utf8(env, s[k], NAPI_AUTO_LENGTH, &v));
+            SN_TRY(napi_set_element(env, row, k + 1, v));
         }
-        napi_set_element(env, arr, (uint32_t)i, row);
+        SN_TRY(napi_set_element(env, arr, (uint32_t)i, row));
     }
     return arr;
 }
@@ -216,14 +218,22 @@ bool sn_get_str(napi_env env, napi_value v, struct sn_str *s)
         s->len = n;
         return true;
     }
-    napi_get_value_string_utf8(env, v, NULL, 0, &n);
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &n) != napi_ok) {
+        sn_napi_fail(env);
+        return false;
+    }
     s->p = malloc(n + 1);
     if (!s->p) {
         s->p = s->buf;
         sn_throw(env, SHARENA_ENOMEM, "string");
         return false;
     }
-    napi_get_value_string_utf8(env, v, s->p, n + 1, &s->len);
+    if (napi_get_value_string_utf8(env, v, s->p, n + 1, &s->len) != napi_ok) {
+        free(s->p);
+        s->p = s->buf;
+        sn_napi_fail(env);
+        return false;
+    }
     return true;
 }
 
@@ -233,10 +243,26 @@ void sn_str_free(struct sn_str *s)
         free(s->p);
 }
 
+napi_value sn_napi_fail(napi_env env)
+{
+    const napi_extended_error_info *info = NULL;
+    char msg[256];
+    snprintf(msg, sizeof msg, "sharena: a Node-API call failed (%s)",
+             napi_get_last_error_info(env, &info) == napi_ok && info &&
+                     info->error_message
+                 ? info->error_message
+                 : "unknown error");
+    bool pending = true;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+        (void)napi_throw_error(env, "ENAPI", msg); /* may fail: terminating */
+    return NULL;
+}
+
 napi_value sn_num(napi_env env, double d)
 {
-    napi_value r;
-    napi_create_double(env, d, &r);
+    napi_value r = NULL;
+    if (napi_create_double(env, d, &r) != napi_ok)
+        return sn_napi_fail(env);
     return r;
 }
 
@@ -247,15 +273,41 @@ napi_value sn_id(napi_env env, sharena_id id)
 
 napi_value sn_bool(napi_env env, bool b)
 {
-    napi_value r;
-    napi_get_boolean(env, b, &r);
+    napi_value r = NULL;
+    if (napi_get_boolean(env, b, &r) != napi_ok)
+        return sn_napi_fail(env);
     return r;
 }
 
 napi_value sn_undef(napi_env env)
 {
-    napi_value r;
-    napi_get_undefined(env, &r);
+    napi_value r = NULL;
+    if (napi_get_undefined(env, &r) != napi_ok)
+        return sn_napi_fail(env);
+    return r;
+}
+
+napi_value sn_int(napi_env env, int32_t i)
+{
+    napi_value r = NULL;
+    if (napi_create_int32(env, i, &r) != napi_ok)
+        return sn_napi_fail(env);
+    return r;
+}
+
+napi_value sn_uint(napi_env env, uint32_t u)
+{
+    napi_value r = NULL;
+    if (napi_create_uint32(env, u, &r) != napi_ok)
+        return sn_napi_fail(env);
+    return r;
+}
+
+napi_value sn_string(napi_env env, const char *p, size_t len)
+{
+    napi_value r = NULL;
+    if (napi_create_string_utf8(env, p, len, &r) != napi_ok)
+        return sn_napi_fail(env);
     return r;
 }
 
@@ -379,9 +431,8 @@ static int default_acquire(void)
 
 static napi_value js_default_arena(napi_env env, napi_callback_info info)
 {
-    napi_value r;
-    napi_create_uint32(env, default_handle(), &r);
-    return r;
+    (void)info;
+    return sn_uint(env, default_handle());
 }
 
 static struct sn_conn *conn_get_locked(const char *path, int *err)
@@ -417,7 +468,11 @@ static bool get_socket(napi_env env, napi_value v, struct sn_str *s,
                        bool *given)
 {
     napi_valuetype t;
-    napi_typeof(env, v, &t);
+    s->p = s->buf;
+    if (napi_typeof(env, v, &t) != napi_ok) {
+        sn_napi_fail(env);
+        return false;
+    }
     *given = !(t == napi_undefined || t == napi_null);
     if (!*given) {
         s->p = s->buf;
@@ -594,7 +649,7 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
         goto out;
     }
     e->owned[e->nowned++] = h;
-    napi_create_uint32(env, h, &result);
+    result = sn_uint(env, h); /* (on failure: closed with the env) */
 out:
     sn_str_free(&sock);
     sn_str_free(&name);
@@ -613,7 +668,11 @@ static napi_value js_arena_from_fd(napi_env env, napi_callback_info info)
                               "Arena.fromFd: expected a file descriptor");
         return NULL;
     }
-    napi_get_value_bool(env, argv[1], &ro);
+    if (napi_get_value_bool(env, argv[1], &ro) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL",
+                              "Arena.fromFd: readonly must be a boolean");
+        return NULL;
+    }
     struct sn_env *e = cbdata;
     if (e->nowned >= sizeof e->owned / sizeof e->owned[0]) {
         sn_throw_msg(env, "ENOSPC",
@@ -638,9 +697,7 @@ static napi_value js_arena_from_fd(napi_env env, napi_callback_info info)
         return NULL;
     }
     e->owned[e->nowned++] = h;
-    napi_value result;
-    napi_create_uint32(env, h, &result);
-    return result;
+    return sn_uint(env, h); /* (on failure: closed with the env) */
 }
 
 static void forget_owned(struct sn_env *e, uint32_t h)
@@ -678,9 +735,14 @@ static napi_value js_arena_close(napi_env env, napi_callback_info info)
     return sn_undef(env);
 }
 
-static void set_prop_num(napi_env env, napi_value o, const char *k, double d)
+static bool set_prop(napi_env env, napi_value o, const char *k, napi_value v)
 {
-    napi_set_named_property(env, o, k, sn_num(env, d));
+    return v && napi_set_named_property(env, o, k, v) == napi_ok;
+}
+
+static bool set_prop_num(napi_env env, napi_value o, const char *k, double d)
+{
+    return set_prop(env, o, k, sn_num(env, d));
 }
 
 static napi_value js_arena_info(napi_env env, napi_callback_info info)
@@ -693,17 +755,17 @@ static napi_value js_arena_info(napi_env env, napi_callback_info info)
     int r = sharena_arena_info_get(a, &in);
     if (r < 0)
         return sn_throw(env, r, "arena.info");
-    napi_value o, s;
-    napi_create_object(env, &o);
-    napi_create_string_utf8(env, in.name, NAPI_AUTO_LENGTH, &s);
-    napi_set_named_property(env, o, "name", s);
-    set_prop_num(env, o, "capacity", (double)in.capacity);
-    set_prop_num(env, o, "heapBytes", (double)in.heap_bytes);
-    set_prop_num(env, o, "usedBytes", (double)in.used_bytes);
-    set_prop_num(env, o, "objects", (double)in.objects);
-    set_prop_num(env, o, "createdMs", (double)(in.created_ns / 1000000));
-    set_prop_num(env, o, "changes", (double)in.changes);
-    napi_set_named_property(env, o, "readonly", sn_bool(env, in.readonly));
+    napi_value o;
+    SN_TRY(napi_create_object(env, &o));
+    if (!set_prop(env, o, "name", sn_string(env, in.name, strlen(in.name))) ||
+        !set_prop_num(env, o, "capacity", (double)in.capacity) ||
+        !set_prop_num(env, o, "heapBytes", (double)in.heap_bytes) ||
+        !set_prop_num(env, o, "usedBytes", (double)in.used_bytes) ||
+        !set_prop_num(env, o, "objects", (double)in.objects) ||
+        !set_prop_num(env, o, "createdMs", (double)(in.created_ns / 1000000)) ||
+        !set_prop_num(env, o, "changes", (double)in.changes) ||
+        !set_prop(env, o, "readonly", sn_bool(env, in.readonly)))
+        return sn_napi_fail(env);
     return o;
 }
 
@@ -749,9 +811,7 @@ static napi_value js_arena_fd(napi_env env, napi_callback_info info)
     sharena_arena *a = sn_arena_get(env, argv[0], NULL);
     if (!a)
         return NULL;
-    napi_value r;
-    napi_create_int32(env, sharena_arena_fd(a), &r);
-    return r;
+    return sn_int(env, sharena_arena_fd(a));
 }
 
 /* arenaDelete(socket|null, name): unlink a named arena at the broker. */
@@ -812,23 +872,25 @@ static napi_value js_arena_list(napi_env env, napi_callback_info info)
     sn_str_free(&sock);
     if (r < 0)
         return NULL;
-    napi_value arr;
-    napi_create_array_with_length(env, n, &arr);
-    for (size_t i = 0; i < n; i++) {
-        napi_value o, s;
-        napi_create_object(env, &o);
-        napi_create_string_utf8(env, st[i].name, NAPI_AUTO_LENGTH, &s);
-        napi_set_named_property(env, o, "name", s);
-        set_prop_num(env, o, "capacity", (double)st[i].capacity);
-        set_prop_num(env, o, "usedBytes", (double)st[i].used_bytes);
-        set_prop_num(env, o, "objects", (double)st[i].objects);
-        set_prop_num(env, o, "clients", st[i].clients);
-        set_prop_num(env, o, "uid", st[i].uid);
-        set_prop_num(env, o, "mode", st[i].mode);
-        napi_set_element(env, arr, (uint32_t)i, o);
+    napi_value arr = NULL;
+    if (napi_create_array_with_length(env, n, &arr) != napi_ok)
+        arr = NULL;
+    for (size_t i = 0; arr && i < n; i++) {
+        napi_value o;
+        if (napi_create_object(env, &o) != napi_ok ||
+            !set_prop(env, o, "name",
+                      sn_string(env, st[i].name, strlen(st[i].name))) ||
+            !set_prop_num(env, o, "capacity", (double)st[i].capacity) ||
+            !set_prop_num(env, o, "usedBytes", (double)st[i].used_bytes) ||
+            !set_prop_num(env, o, "objects", (double)st[i].objects) ||
+            !set_prop_num(env, o, "clients", st[i].clients) ||
+            !set_prop_num(env, o, "uid", st[i].uid) ||
+            !set_prop_num(env, o, "mode", st[i].mode) ||
+            napi_set_element(env, arr, (uint32_t)i, o) != napi_ok)
+            arr = NULL;
     }
     free(st);
-    return arr;
+    return arr ? arr : sn_napi_fail(env);
 }
 
 /* The per-env Int32Array / Float64Array for side results (a map lookup's
@@ -839,11 +901,11 @@ static napi_value js_scratch(napi_env env, napi_callback_info info)
     SN_ARGS(0);
     struct sn_env *e = cbdata;
     napi_value r, a, b;
-    napi_get_reference_value(env, e->scratch_ref, &a);
-    napi_get_reference_value(env, e->fscratch_ref, &b);
-    napi_create_array_with_length(env, 2, &r);
-    napi_set_element(env, r, 0, a);
-    napi_set_element(env, r, 1, b);
+    SN_TRY(napi_get_reference_value(env, e->scratch_ref, &a));
+    SN_TRY(napi_get_reference_value(env, e->fscratch_ref, &b));
+    SN_TRY(napi_create_array_with_length(env, 2, &r));
+    SN_TRY(napi_set_element(env, r, 0, a));
+    SN_TRY(napi_set_element(env, r, 1, b));
     return r;
 }
 
@@ -887,10 +949,15 @@ static void env_cleanup(void *arg)
 static void env_finalize(napi_env env, void *data, void *hint)
 {
     struct sn_env *e = data;
-    napi_delete_reference(env, e->scratch_ref);
-    napi_delete_reference(env, e->fscratch_ref);
+    (void)hint;
+    /* (statuses: a finalizer has nobody to report to; a reference that
+     * cannot be deleted goes with the environment) */
+    if (e->scratch_ref)
+        (void)napi_delete_reference(env, e->scratch_ref);
+    if (e->fscratch_ref)
+        (void)napi_delete_reference(env, e->fscratch_ref);
     if (e->dispatch)
-        napi_delete_reference(env, e->dispatch);
+        (void)napi_delete_reference(env, e->dispatch);
     free(e);
 }
 
@@ -927,27 +994,31 @@ static napi_value init(napi_env env, napi_value exports)
     }
     e->scratch = p;
     e->fscratch = fp;
-    napi_create_reference(env, ta, 1, &e->scratch_ref);
-    napi_create_reference(env, fta, 1, &e->fscratch_ref);
-    if (napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
+    if (napi_create_reference(env, ta, 1, &e->scratch_ref) != napi_ok ||
+        napi_create_reference(env, fta, 1, &e->fscratch_ref) != napi_ok ||
+        napi_set_instance_data(env, e, env_finalize, NULL) != napi_ok) {
+        if (e->scratch_ref)
+            (void)napi_delete_reference(env, e->scratch_ref);
         free(e);
-        return NULL;
+        return sn_napi_fail(env);
     }
     int r = default_acquire();
     if (r < 0)
         return sn_throw(env, r, "sharena: creating the in-process arena");
     e->has_default = true;
-    napi_add_env_cleanup_hook(env, env_cleanup, e);
+    if (napi_add_env_cleanup_hook(env, env_cleanup, e) != napi_ok) {
+        env_cleanup(e);
+        return sn_napi_fail(env);
+    }
     if (!add_fns(env, exports, e, sn_arena_fns) ||
         !add_fns(env, exports, e, sn_object_fns) ||
         !add_fns(env, exports, e, sn_watch_fns))
-        return NULL;
-    napi_value v;
-    napi_create_uint32(env, SHARENA_VERSION_MAJOR * 10000 +
-                                SHARENA_VERSION_MINOR * 100 +
-                                SHARENA_VERSION_PATCH,
-                       &v);
-    napi_set_named_property(env, exports, "libVersion", v);
+        return sn_napi_fail(env);
+    napi_value v = sn_uint(env, SHARENA_VERSION_MAJOR * 10000 +
+                                    SHARENA_VERSION_MINOR * 100 +
+                                    SHARENA_VERSION_PATCH);
+    if (!v || napi_set_named_property(env, exports, "libVersion", v) != napi_ok)
+        return sn_napi_fail(env);
     return exports;
 }
 

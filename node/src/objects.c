@@ -41,16 +41,32 @@ static bool get_double(napi_env env, napi_value v, double *d)
 static bool get_flag(napi_env env, napi_value v)
 {
     bool b = false;
-    napi_get_value_bool(env, v, &b); /* undefined: false */
+    /* anything but a boolean (undefined above all) is false: that is all
+     * a failing status says here */
+    if (napi_get_value_bool(env, v, &b) != napi_ok)
+        b = false;
     return b;
 }
 
-static napi_value make_string(napi_env env, const char *p, size_t len)
+/* A uint32 / int32 argument the JS layer always passes as a number. */
+static bool get_u32(napi_env env, napi_value v, uint32_t *out)
 {
-    napi_value r;
-    napi_create_string_utf8(env, p, len, &r);
-    return r;
+    if (napi_get_value_uint32(env, v, out) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "expected a number");
+        return false;
+    }
+    return true;
 }
+static bool get_i32(napi_env env, napi_value v, int32_t *out)
+{
+    if (napi_get_value_int32(env, v, out) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "expected a number");
+        return false;
+    }
+    return true;
+}
+
+#define make_string sn_string
 
 /* Report the type of a value just looked up (for the JS wrapper class). */
 static napi_value found(napi_env env, struct sn_env *e, sharena_arena *a,
@@ -72,9 +88,7 @@ static napi_value js_type_of(napi_env env, napi_callback_info info)
     GET_ID(id, 1);
     int t = sharena_type_of(a, id);
     CHECK(t, "typeOf");
-    napi_value r;
-    napi_create_int32(env, t, &r);
-    return r;
+    return sn_int(env, t);
 }
 
 /* typeOrError(h, id) -> type (> 0) or the negative error code: no throw */
@@ -83,9 +97,7 @@ static napi_value js_type_or_error(napi_env env, napi_callback_info info)
     SN_ARGS(2);
     GET_A(0);
     GET_ID(id, 1);
-    napi_value r;
-    napi_create_int32(env, sharena_type_of(a, id), &r);
-    return r;
+    return sn_int(env, sharena_type_of(a, id));
 }
 
 static napi_value js_drop(napi_env env, napi_callback_info info)
@@ -316,7 +328,9 @@ static napi_value js_bytes_view(napi_env env, napi_callback_info info)
     if (n == 0) { /* V8 needs a non-NULL pointer only for non-empty buffers */
         napi_value ab;
         void *unused;
-        napi_create_arraybuffer(env, 0, &unused, &ab);
+        /* fails with napi_pending_exception while this worker_thread is
+         * being terminated: ab is then unset */
+        SN_TRY(napi_create_arraybuffer(env, 0, &unused, &ab));
         return ab;
     }
     return sn_view_new(env, cbdata, handle, id, p, (size_t)n);
@@ -335,8 +349,7 @@ static napi_value js_bytes_read(napi_env env, napi_callback_info info)
         return sn_throw(env, SHARENA_ERANGE, "BytesRef.read");
     void *dst;
     napi_value buf;
-    if (napi_create_buffer(env, (size_t)len, &dst, &buf) != napi_ok)
-        return NULL;
+    SN_TRY(napi_create_buffer(env, (size_t)len, &dst, &buf));
     CHECK(sharena_bytes_read(a, id, off, dst, (size_t)len), "BytesRef.read");
     return buf;
 }
@@ -352,7 +365,11 @@ static bool view_bytes(napi_env env, napi_value v, void **p, size_t *len)
     if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
         napi_typedarray_type t;
         size_t n, el;
-        napi_get_typedarray_info(env, v, &t, &n, p, &ab, &off);
+        if (napi_get_typedarray_info(env, v, &t, &n, p, &ab, &off) !=
+            napi_ok) {
+            sn_napi_fail(env);
+            return false;
+        }
         switch (t) {
         case napi_int16_array: case napi_uint16_array: el = 2; break;
         case napi_int32_array: case napi_uint32_array:
@@ -365,7 +382,10 @@ static bool view_bytes(napi_env env, napi_value v, void **p, size_t *len)
         return true;
     }
     if (napi_is_dataview(env, v, &is) == napi_ok && is) {
-        napi_get_dataview_info(env, v, len, p, &ab, &off);
+        if (napi_get_dataview_info(env, v, len, p, &ab, &off) != napi_ok) {
+            sn_napi_fail(env);
+            return false;
+        }
         return true;
     }
     napi_throw_type_error(env, "EINVAL",
@@ -431,7 +451,10 @@ static napi_value js_map_set_value(napi_env env, napi_callback_info info)
     if (!sn_get_str(env, argv[2], &k))
         return NULL;
     napi_valuetype t;
-    napi_typeof(env, argv[3], &t);
+    if (napi_typeof(env, argv[3], &t) != napi_ok) {
+        sn_str_free(&k);
+        return sn_napi_fail(env);
+    }
     int r;
     if (t == napi_string) {
         struct sn_str s;
@@ -443,8 +466,9 @@ static napi_value js_map_set_value(napi_env env, napi_callback_info info)
         sn_str_free(&s);
     } else if (t == napi_number) {
         double d;
-        napi_get_value_double(env, argv[3], &d);
-        r = sharena_map_set_number(a, m, k.p, k.len, d);
+        r = napi_get_value_double(env, argv[3], &d) == napi_ok
+                ? sharena_map_set_number(a, m, k.p, k.len, d)
+                : SHARENA_EINVAL;
     } else if (t == napi_boolean) {
         r = sharena_map_set_bool(a, m, k.p, k.len, get_flag(env, argv[3]));
     } else {
@@ -529,7 +553,7 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
     GET_A(0);
     GET_ID(m, 1);
     napi_value arr;
-    napi_create_array(env, &arr);
+    SN_TRY(napi_create_array(env, &arr));
     uint64_t cursor = 0;
     uint32_t n = 0;
     size_t kcap = 256;
@@ -559,11 +583,15 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
         int t = sharena_type_of(a, v);
         if (t < 0)
             continue;
-        napi_value tv;
-        napi_create_int32(env, t, &tv);
-        napi_set_element(env, arr, n++, make_string(env, key, klen));
-        napi_set_element(env, arr, n++, sn_id(env, v));
-        napi_set_element(env, arr, n++, tv);
+        napi_value kv = make_string(env, key, klen), iv = sn_id(env, v),
+                   tv = sn_int(env, t);
+        if (!kv || !iv || !tv ||
+            napi_set_element(env, arr, n++, kv) != napi_ok ||
+            napi_set_element(env, arr, n++, iv) != napi_ok ||
+            napi_set_element(env, arr, n++, tv) != napi_ok) {
+            free(key);
+            return sn_napi_fail(env);
+        }
     }
     free(key);
     return arr;
@@ -698,7 +726,7 @@ static napi_value js_vec_items(napi_env env, napi_callback_info info)
     uint64_t n;
     CHECK(sharena_vector_len(a, vec, &n), "VectorRef.values");
     napi_value arr;
-    napi_create_array(env, &arr);
+    SN_TRY(napi_create_array(env, &arr));
     uint32_t k = 0;
     for (uint64_t i = 0; i < n; i++) {
         sharena_id v;
@@ -709,10 +737,11 @@ static napi_value js_vec_items(napi_env env, napi_callback_info info)
         int t = sharena_type_of(a, v);
         if (t < 0)
             continue;
-        napi_value tv;
-        napi_create_int32(env, t, &tv);
-        napi_set_element(env, arr, k++, sn_id(env, v));
-        napi_set_element(env, arr, k++, tv);
+        napi_value iv = sn_id(env, v), tv = sn_int(env, t);
+        if (!iv || !tv)
+            return NULL;
+        SN_TRY(napi_set_element(env, arr, k++, iv));
+        SN_TRY(napi_set_element(env, arr, k++, tv));
     }
     return arr;
 }
@@ -736,15 +765,15 @@ static napi_value js_shape_new(napi_env env, napi_callback_info info)
         napi_value nv, tv;
         size_t len;
         int32_t t;
-        napi_get_element(env, argv[1], i, &nv);
-        napi_get_element(env, argv[2], i, &tv);
+        SN_TRY(napi_get_element(env, argv[1], i, &nv));
+        SN_TRY(napi_get_element(env, argv[2], i, &tv));
         if (napi_get_value_string_utf8(env, nv, names[i], sizeof names[i],
                                        &len) != napi_ok ||
             napi_get_value_int32(env, tv, &t) != napi_ok)
             return sn_throw_msg(env, "EINVAL", "bad struct definition");
         if (len == SHARENA_FIELD_NAME_MAX) { /* maybe truncated */
             size_t full;
-            napi_get_value_string_utf8(env, nv, NULL, 0, &full);
+            SN_TRY(napi_get_value_string_utf8(env, nv, NULL, 0, &full));
             if (full > SHARENA_FIELD_NAME_MAX)
                 return sn_throw_msg(env, "ENAMETOOLONG",
                                     "struct field names are at most 55 bytes");
@@ -767,18 +796,19 @@ static napi_value js_shape_fields(napi_env env, napi_callback_info info)
     size_t n;
     CHECK(sharena_shape_nfields(a, id, &n), "struct shape");
     napi_value arr;
-    napi_create_array_with_length(env, 2 * n, &arr);
+    SN_TRY(napi_create_array_with_length(env, 2 * n, &arr));
     for (size_t i = 0; i < n; i++) {
         char name[SHARENA_FIELD_NAME_MAX + 1];
         int t;
         uint64_t size;
         CHECK(sharena_shape_field(a, id, i, name, sizeof name, &t, &size),
               "struct shape");
-        napi_value tv;
-        napi_create_int32(env, t, &tv);
-        napi_set_element(env, arr, (uint32_t)(2 * i),
-                         make_string(env, name, strlen(name)));
-        napi_set_element(env, arr, (uint32_t)(2 * i + 1), tv);
+        napi_value nv = make_string(env, name, strlen(name)),
+                   tv = sn_int(env, t);
+        if (!nv || !tv)
+            return NULL;
+        SN_TRY(napi_set_element(env, arr, (uint32_t)(2 * i), nv));
+        SN_TRY(napi_set_element(env, arr, (uint32_t)(2 * i + 1), tv));
     }
     return arr;
 }
@@ -811,8 +841,8 @@ static napi_value js_struct_get(napi_env env, napi_callback_info info)
     GET_ID(st, 1);
     uint32_t f;
     int32_t t;
-    napi_get_value_uint32(env, argv[2], &f);
-    napi_get_value_int32(env, argv[3], &t);
+    if (!get_u32(env, argv[2], &f) || !get_i32(env, argv[3], &t))
+        return NULL;
     if (t == SHARENA_T_NUMBER) {
         double d;
         CHECK(sharena_struct_get_number(a, st, f, &d), "struct.getKey");
@@ -846,8 +876,8 @@ static napi_value js_struct_set(napi_env env, napi_callback_info info)
     GET_ID(st, 1);
     uint32_t f;
     int32_t t;
-    napi_get_value_uint32(env, argv[2], &f);
-    napi_get_value_int32(env, argv[3], &t);
+    if (!get_u32(env, argv[2], &f) || !get_i32(env, argv[3], &t))
+        return NULL;
     int r;
     if (t == SHARENA_T_NUMBER) {
         double d;
@@ -901,7 +931,7 @@ static napi_value js_root_ensure(napi_env env, napi_callback_info info)
     if (napi_get_value_int32(env, argv[2], &t) != napi_ok)
         return sn_throw_msg(env, "EINVAL", "bad root type");
     napi_valuetype vt;
-    napi_typeof(env, argv[3], &vt);
+    SN_TRY(napi_typeof(env, argv[3], &vt));
     if (vt == napi_number && !sn_get_u64(env, argv[3], &size))
         return NULL;
     if (!sn_get_str(env, argv[1], &n))

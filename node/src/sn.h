@@ -85,10 +85,14 @@ struct sn_str {
 bool sn_get_str(napi_env env, napi_value v, struct sn_str *s);
 void sn_str_free(struct sn_str *s);
 
+/* Values for JavaScript; NULL (with sn_napi_fail()) when N-API fails. */
 napi_value sn_num(napi_env env, double d);
 napi_value sn_id(napi_env env, sharena_id id);
 napi_value sn_bool(napi_env env, bool b);
 napi_value sn_undef(napi_env env);
+napi_value sn_int(napi_env env, int32_t i);
+napi_value sn_uint(napi_env env, uint32_t u);
+napi_value sn_string(napi_env env, const char *p, size_t len);
 
 /* Registration of each file's functions. */
 struct sn_fn {
@@ -123,11 +127,25 @@ void sn_views_env_gone(struct sn_env *e);
 void sn_watch_stop_env(struct sn_env *e);
 void sn_watch_stop_arena(struct sn_env *e, uint32_t handle);
 
+/* N-API statuses. Every call's status is checked: a call that fails leaves
+ * its out-parameter unset, and using it crashes the process. The common
+ * failure is napi_pending_exception while a worker_thread is being
+ * terminated (every later call fails too); the rule is then to return NULL
+ * at once, which Node turns into the pending exception, or into nothing
+ * for a thread that is going away. sn_napi_fail() throws an Error (code
+ * ENAPI) when no exception is pending yet, and returns NULL. */
+napi_value sn_napi_fail(napi_env env);
+#define SN_TRY(call)                                                          \
+    do {                                                                      \
+        if ((call) != napi_ok)                                                \
+            return sn_napi_fail(env);                                         \
+    } while (0)
+
 #define SN_ARGS(n)                                                            \
     size_t argc = (n);                                                        \
     napi_value argv[(n) > 0 ? (n) : 1];                                       \
     void *cbdata;                                                             \
-    napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata);                  \
+    SN_TRY(napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata));          \
     (void)cbdata
 
 #endif

@@ -42,8 +42,9 @@ static void detach(napi_env env, struct sn_view *v)
     bool gone;
     if (!v->ab || napi_get_reference_value(env, v->ab, &ab) != napi_ok || !ab)
         return; /* already collected */
-    if (napi_is_detached_arraybuffer(env, ab, &gone) == napi_ok && !gone)
-        napi_detach_arraybuffer(env, ab);
+    if (napi_is_detached_arraybuffer(env, ab, &gone) == napi_ok && !gone &&
+        napi_detach_arraybuffer(env, ab) != napi_ok)
+        v->dead = true; /* (the env is going away: so is the buffer) */
 }
 
 /* The ArrayBuffer was collected (on its env's thread). */
@@ -59,7 +60,8 @@ static void view_finalize(napi_env env, void *data, void *hint)
     }
     __atomic_sub_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
     if (v->e && v->ab)
-        napi_delete_reference(env, v->ab);
+        (void)napi_delete_reference(env, v->ab); /* a finalizer: no one to
+                                                   tell; it goes with the env */
     pthread_mutex_unlock(&views_mu);
     sn_arena_unref(v->handle);
     free(v);
@@ -88,7 +90,7 @@ static void views_env_hook(void *arg)
     e->views_tsfn = NULL;
     pthread_mutex_unlock(&views_mu);
     if (f)
-        napi_release_threadsafe_function(f, napi_tsfn_abort);
+        (void)napi_release_threadsafe_function(f, napi_tsfn_abort); /* teardown */
 }
 
 static bool views_tsfn_make(napi_env env, struct sn_env *e)
@@ -97,16 +99,22 @@ static bool views_tsfn_make(napi_env env, struct sn_env *e)
         return true;
     napi_value name;
     napi_threadsafe_function f;
-    napi_create_string_utf8(env, "sharena.views", NAPI_AUTO_LENGTH, &name);
-    if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL,
+    if (napi_create_string_utf8(env, "sharena.views", NAPI_AUTO_LENGTH,
+                                &name) != napi_ok ||
+        napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL,
                                         NULL, e, views_call_js,
                                         &f) != napi_ok)
         return false;
-    napi_unref_threadsafe_function(env, f); /* never keeps the loop alive */
+    /* never keeps the loop alive; the hook releases it before Node's own
+     * cleanup (without the hook, no view can be made) */
+    if (napi_unref_threadsafe_function(env, f) != napi_ok ||
+        napi_add_env_cleanup_hook(env, views_env_hook, e) != napi_ok) {
+        (void)napi_release_threadsafe_function(f, napi_tsfn_abort);
+        return false;
+    }
     pthread_mutex_lock(&views_mu);
     e->views_tsfn = f;
     pthread_mutex_unlock(&views_mu);
-    napi_add_env_cleanup_hook(env, views_env_hook, e);
     return true;
 }
 
@@ -133,8 +141,19 @@ napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
                             "BytesRef.buffer: cannot make an external "
                             "ArrayBuffer; use bytes.read() for a copy");
     }
-    /* From here the finalizer owns v: it unlinks it whenever it runs. */
-    napi_create_reference(env, ab, 0, &v->ab);
+    /* From here the finalizer owns v: it unlinks it whenever it runs. A
+     * view without its weak reference cannot be detached: none is handed
+     * out (the ArrayBuffer is left to the collector). */
+    if (napi_create_reference(env, ab, 0, &v->ab) != napi_ok) {
+        v->ab = NULL;
+        v->e = NULL; /* (the finalizer then frees it off the list) */
+        pthread_mutex_lock(&views_mu);
+        v->next = views;
+        views = v;
+        __atomic_add_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&views_mu);
+        return sn_napi_fail(env);
+    }
     pthread_mutex_lock(&views_mu);
     v->next = views;
     views = v;
@@ -159,9 +178,12 @@ void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all)
         v->dead = true;
         if (v->e == e)
             detach(e->env, v);
-        else if (v->e->views_tsfn)
-            napi_call_threadsafe_function(v->e->views_tsfn, NULL,
-                                          napi_tsfn_nonblocking);
+        else if (v->e->views_tsfn &&
+                 napi_call_threadsafe_function(v->e->views_tsfn, NULL,
+                                               napi_tsfn_nonblocking) !=
+                     napi_ok) {
+            /* closing: that env is going away, and its buffers with it */
+        }
     }
     pthread_mutex_unlock(&views_mu);
 }
@@ -172,8 +194,8 @@ void sn_views_env_gone(struct sn_env *e)
     for (struct sn_view *v = views; v; v = v->next) {
         if (v->e != e)
             continue;
-        if (v->ab)
-            napi_delete_reference(e->env, v->ab);
+        if (v->ab) /* (the env is going: nothing to do on failure) */
+            (void)napi_delete_reference(e->env, v->ab);
         v->ab = NULL;
         v->e = NULL;
     }

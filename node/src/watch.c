@@ -90,12 +90,23 @@ static void update_ref(napi_env env, struct sn_watcher *w)
             uv_ref((uv_handle_t *)&w->poll);
         else
             uv_unref((uv_handle_t *)&w->poll);
-    } else if (want) {
-        napi_ref_threadsafe_function(env, w->tsfn);
-    } else {
-        napi_unref_threadsafe_function(env, w->tsfn);
+    } else if ((want ? napi_ref_threadsafe_function(env, w->tsfn)
+                     : napi_unref_threadsafe_function(env, w->tsfn)) !=
+               napi_ok) {
+        return; /* the env is going away: nothing to keep alive */
     }
     w->refd = want;
+}
+
+/* An exception the dispatcher threw goes to process 'uncaughtException'
+ * (none is pending when the env is terminating: then nothing happens). */
+static void rethrow(napi_env env)
+{
+    napi_value exc;
+    if (napi_get_and_clear_last_exception(env, &exc) == napi_ok &&
+        napi_fatal_exception(env, exc) != napi_ok) {
+        /* terminating: nobody is left to tell */
+    }
 }
 
 /* JS thread, thread mode: deliver one event, then ref/unref the loop. */
@@ -103,18 +114,16 @@ static void call_js(napi_env env, napi_value fn, void *ctx, void *data)
 {
     struct sn_event *ev = data;
     struct sn_watcher *w = ctx;
-    if (env && fn) {
-        napi_value args[3], recv, res;
-        napi_create_uint32(env, ev->token, &args[0]);
-        napi_create_int32(env, ev->code, &args[1]);
-        napi_create_double(env, ev->version, &args[2]);
-        napi_get_undefined(env, &recv);
+    napi_value args[3], recv, res;
+    /* Each call fails while the env is being torn down (a worker being
+     * terminated): the event is then dropped. */
+    if (env && fn && napi_create_uint32(env, ev->token, &args[0]) == napi_ok &&
+        napi_create_int32(env, ev->code, &args[1]) == napi_ok &&
+        napi_create_double(env, ev->version, &args[2]) == napi_ok &&
+        napi_get_undefined(env, &recv) == napi_ok) {
         if (napi_call_function(env, recv, fn, 3, args, &res) ==
-            napi_pending_exception) {
-            napi_value exc;
-            napi_get_and_clear_last_exception(env, &exc);
-            napi_fatal_exception(env, exc);
-        }
+            napi_pending_exception)
+            rethrow(env);
         update_ref(env, w);
     }
     free(ev);
@@ -226,22 +235,24 @@ static void deliver(struct sn_watcher *w, struct sn_evbuf *b)
     napi_value fn, recv;
     if (w->e->dispatch &&
         napi_get_reference_value(env, w->e->dispatch, &fn) == napi_ok &&
-        fn) {
-        napi_get_global(env, &recv); /* make_callback wants an object */
+        fn && /* make_callback wants an object */
+        napi_get_global(env, &recv) == napi_ok) {
         for (size_t i = 0; i < b->n && !w->stop; i++) {
             napi_value args[3], res;
-            napi_create_uint32(env, b->ev[i].token, &args[0]);
-            napi_create_int32(env, b->ev[i].code, &args[1]);
-            napi_create_double(env, b->ev[i].version, &args[2]);
-            if (napi_make_callback(env, w->actx, recv, fn, 3, args, &res) ==
-                napi_pending_exception) {
-                napi_value exc;
-                napi_get_and_clear_last_exception(env, &exc);
-                napi_fatal_exception(env, exc);
-            }
+            if (napi_create_uint32(env, b->ev[i].token, &args[0]) != napi_ok ||
+                napi_create_int32(env, b->ev[i].code, &args[1]) != napi_ok ||
+                napi_create_double(env, b->ev[i].version, &args[2]) !=
+                    napi_ok)
+                break; /* the env is going away: so are its waits */
+            napi_status st =
+                napi_make_callback(env, w->actx, recv, fn, 3, args, &res);
+            if (st == napi_pending_exception)
+                rethrow(env);
+            else if (st != napi_ok)
+                break;
         }
     }
-    napi_close_handle_scope(env, scope);
+    (void)napi_close_handle_scope(env, scope); /* (fails only on misuse) */
 }
 
 /* Scan (first, when asked: a change may have been seen without a scan) and
@@ -303,8 +314,10 @@ static void poll_handle_closed(uv_handle_t *h)
     struct sn_watcher *w = h->data;
     if (--w->open_handles)
         return;
-    if (w->teardown) /* env teardown: tell Node we are done */
-        napi_remove_async_cleanup_hook(w->teardown);
+    if (w->teardown && /* env teardown: tell Node we are done */
+        napi_remove_async_cleanup_hook(w->teardown) != napi_ok) {
+        /* (only for a handle Node no longer knows: nothing to undo) */
+    }
     pthread_mutex_destroy(&w->mu);
     free(w);
 }
@@ -325,7 +338,8 @@ static void watcher_shutdown(struct sn_watcher *w)
         uv_close((uv_handle_t *)&w->poll, poll_handle_closed);
         uv_close((uv_handle_t *)&w->kick, poll_handle_closed);
         sharena_notifier_close(w->notif); /* cancels, leaves the waiters */
-        napi_async_destroy(w->e->env, w->actx);
+        (void)napi_async_destroy(w->e->env, w->actx); /* teardown: the
+                                                         context goes anyway */
     } else {
         sharena__wake_closing(w->priv);
         pthread_join(w->thread, NULL);
@@ -369,15 +383,18 @@ static void watcher_finalize(napi_env env, void *data, void *hint)
 static void watcher_stop(struct sn_watcher *w)
 {
     napi_env env = w->e->env;
+    /* (statuses: removing a hook registered here and releasing our own
+     * function fail only for a handle Node no longer has, and then there
+     * is nothing to undo) */
     if (w->notif) {
-        napi_remove_async_cleanup_hook(w->teardown);
+        (void)napi_remove_async_cleanup_hook(w->teardown);
         w->teardown = NULL;
         watcher_shutdown(w);
         return;
     }
-    napi_remove_env_cleanup_hook(env, watcher_env_hook, w);
+    (void)napi_remove_env_cleanup_hook(env, watcher_env_hook, w);
     watcher_shutdown(w);
-    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+    (void)napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
 }
 
 void sn_watch_stop_arena(struct sn_env *e, uint32_t handle)
@@ -425,14 +442,14 @@ static bool watcher_start_poll(napi_env env, struct sn_watcher *w)
         uv_close((uv_handle_t *)&w->poll, poll_handle_closed);
         uv_close((uv_handle_t *)&w->kick, poll_handle_closed);
         sharena_notifier_close(w->notif);
-        napi_async_destroy(env, w->actx);
+        (void)napi_async_destroy(env, w->actx); /* (ours: cannot fail) */
         sharena_arena_close(w->priv);
         w->priv = NULL;
         return true; /* w is freed by the close callbacks */
     }
     return true;
 fail_ctx:
-    napi_async_destroy(env, w->actx);
+    (void)napi_async_destroy(env, w->actx); /* (ours: cannot fail) */
 fail:
     sharena_notifier_close(w->notif);
     w->notif = NULL;
@@ -478,9 +495,10 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
     }
     pthread_cond_init(&w->cv, NULL);
     napi_value fn, name;
-    napi_get_reference_value(env, e->dispatch, &fn);
-    napi_create_string_utf8(env, "sharena.watch", NAPI_AUTO_LENGTH, &name);
-    if (napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, w,
+    if (napi_get_reference_value(env, e->dispatch, &fn) != napi_ok ||
+        napi_create_string_utf8(env, "sharena.watch", NAPI_AUTO_LENGTH,
+                                &name) != napi_ok ||
+        napi_create_threadsafe_function(env, fn, NULL, name, 0, 1, w,
                                         watcher_finalize, w, call_js,
                                         &w->tsfn) != napi_ok) {
         sharena_arena_close(w->priv);
@@ -491,14 +509,31 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
                                     "function");
         return NULL;
     }
-    napi_unref_threadsafe_function(env, w->tsfn);
+    if (napi_unref_threadsafe_function(env, w->tsfn) != napi_ok) {
+        sharena_arena_close(w->priv);
+        (void)napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+        sn_napi_fail(env);
+        return NULL;
+    }
     if (pthread_create(&w->thread, NULL, watch_thread, w) != 0) {
         sharena_arena_close(w->priv);
-        napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+        (void)napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
         sn_throw(env, SHARENA_EAGAIN, "watch: cannot start a thread");
         return NULL;
     }
-    napi_add_env_cleanup_hook(env, watcher_env_hook, w);
+    if (napi_add_env_cleanup_hook(env, watcher_env_hook, w) != napi_ok) {
+        /* no hook, no watcher: it would outlive the env */
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        sharena__wake_closing(w->priv);
+        pthread_join(w->thread, NULL);
+        sharena_arena_close(w->priv);
+        (void)napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+        sn_napi_fail(env);
+        return NULL;
+    }
     w->next = e->watchers;
     e->watchers = w;
     return w;
@@ -509,9 +544,10 @@ static napi_value js_watch_init(napi_env env, napi_callback_info info)
 {
     SN_ARGS(1);
     struct sn_env *e = cbdata;
-    if (e->dispatch)
-        napi_delete_reference(env, e->dispatch);
-    napi_create_reference(env, argv[0], 1, &e->dispatch);
+    napi_ref old = e->dispatch;
+    SN_TRY(napi_create_reference(env, argv[0], 1, &e->dispatch));
+    if (old)
+        SN_TRY(napi_delete_reference(env, old));
     return sn_undef(env);
 }
 
@@ -527,8 +563,11 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     if (!a)
         return NULL;
     double idd, lastd;
-    napi_get_value_double(env, argv[1], &idd);
-    napi_get_value_double(env, argv[2], &lastd);
+    if (napi_get_value_double(env, argv[1], &idd) != napi_ok ||
+        napi_get_value_double(env, argv[2], &lastd) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "watch: expected numbers");
+        return NULL;
+    }
     sharena_id id = 0;
     if (idd != 0 && !sn_get_id(env, argv[1], &id))
         return NULL;
@@ -540,8 +579,11 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     if (lastd >= 0)
         last = (uint64_t)lastd;
     bool once = false, keep = false;
-    napi_get_value_bool(env, argv[3], &once);
-    napi_get_value_bool(env, argv[4], &keep);
+    if (napi_get_value_bool(env, argv[3], &once) != napi_ok ||
+        napi_get_value_bool(env, argv[4], &keep) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "watch: expected booleans");
+        return NULL;
+    }
     struct sn_watcher *w = watcher_get(env, e, a, handle);
     if (!w)
         return NULL;
@@ -568,9 +610,7 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
         update_ref(env, w);
         if (cur != last || sharena_notifier_arm(w->notif, &w->seen) != 0)
             kick(w); /* changed, or the notifier failed: the scan reports */
-        napi_value t;
-        napi_create_uint32(env, token, &t);
-        return t;
+        return sn_uint(env, token);
     }
     if (cur != last) {
         /* Changed since the version the caller gave: the watcher thread may
@@ -578,10 +618,9 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
          * so report it now (delivered after this call returns). */
         post(w, x->token, 0, (double)cur);
         if (once) {
-            napi_value t;
-            napi_create_uint32(env, x->token, &t);
+            uint32_t token = x->token;
             free(x);
-            return t;
+            return sn_uint(env, token);
         }
         x->last = cur;
     }
@@ -598,9 +637,7 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     pthread_mutex_unlock(&w->mu);
     if (want)
         update_ref(env, w);
-    napi_value t;
-    napi_create_uint32(env, token, &t);
-    return t;
+    return sn_uint(env, token);
 }
 
 /* watchRemove(h, token) -> whether it was still registered */
@@ -609,8 +646,11 @@ static napi_value js_watch_remove(napi_env env, napi_callback_info info)
     SN_ARGS(2);
     struct sn_env *e = cbdata;
     uint32_t h, token;
-    napi_get_value_uint32(env, argv[0], &h);
-    napi_get_value_uint32(env, argv[1], &token);
+    if (napi_get_value_uint32(env, argv[0], &h) != napi_ok ||
+        napi_get_value_uint32(env, argv[1], &token) != napi_ok) {
+        napi_throw_type_error(env, "EINVAL", "watch: expected numbers");
+        return NULL;
+    }
     bool found = false;
     for (struct sn_watcher *w = e->watchers; w; w = w->next) {
         if (w->handle != h)
@@ -636,13 +676,13 @@ static napi_value js_watch_modes(napi_env env, napi_callback_info info)
     SN_ARGS(0);
     struct sn_env *e = cbdata;
     napi_value arr;
-    napi_create_array(env, &arr);
+    SN_TRY(napi_create_array(env, &arr));
     uint32_t i = 0;
     for (struct sn_watcher *w = e->watchers; w; w = w->next) {
         napi_value m;
-        napi_create_string_utf8(env, w->notif ? "poll" : "thread",
-                                NAPI_AUTO_LENGTH, &m);
-        napi_set_element(env, arr, i++, m);
+        SN_TRY(napi_create_string_utf8(env, w->notif ? "poll" : "thread",
+                                       NAPI_AUTO_LENGTH, &m));
+        SN_TRY(napi_set_element(env, arr, i++, m));
     }
     return arr;
 }
@@ -651,9 +691,7 @@ static napi_value js_watch_modes(napi_env env, napi_callback_info info)
 static napi_value js_notifier_supported(napi_env env, napi_callback_info info)
 {
     (void)info;
-    napi_value v;
-    napi_create_int32(env, sharena_notifier_supported(), &v);
-    return v;
+    return sn_int(env, sharena_notifier_supported());
 }
 
 const struct sn_fn sn_watch_fns[] = {

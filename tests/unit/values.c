@@ -417,3 +417,44 @@ Test(values, ownership_of_children)
     cr_expect(live(shape), "the shape stays (others may use it)");
     cr_assert_eq(sharena_drop(A, shape, 0), 0);
 }
+
+/* A root whose object was dropped is no root: root_get says ENOENT and
+ * root_ensure makes it again (it said EBUSY forever: issue 22), also when
+ * the caller holds the directory's lock, and for a root that another
+ * process made again meanwhile it returns that one. */
+Test(values, dropped_root_is_made_again)
+{
+    sharena_id r1, r2, got, dir;
+    bool created;
+    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_NUMBER, 0, &r1, NULL), 0);
+    cr_assert_eq(sharena_number_set(A, r1, 7), 0);
+    cr_assert_eq(sharena_drop(A, r1, 0), 0);
+    cr_assert_eq(sharena_root_get(A, "r", &got), SHARENA_ENOENT);
+    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_NUMBER, 0, &r2,
+                                     &created), 0);
+    cr_assert(created);
+    cr_assert_neq(r2, r1);
+    double v = -1;
+    cr_assert_eq(sharena_number_get(A, r2, &v), 0);
+    cr_assert_eq(v, 0);
+    cr_assert_eq(sharena_root_get(A, "r", &got), 0);
+    cr_assert_eq(got, r2);
+    /* again, as another type, while this thread holds the directory */
+    cr_assert_eq(sharena_drop(A, r2, 0), 0);
+    cr_assert_eq(sharena_roots(A, &dir), 0);
+    cr_assert_eq(sharena_lock(A, dir), 0);
+    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_BYTES, 16, &r1,
+                                     &created), 0);
+    cr_assert_eq(sharena_unlock(A, dir), 0);
+    cr_assert(created);
+    cr_assert_eq(sharena_type_of(A, r1), SHARENA_T_BYTES);
+    /* an existing root is not made again */
+    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_BYTES, 16, &r2,
+                                     &created), 0);
+    cr_assert(!created);
+    cr_assert_eq(r2, r1);
+    /* removing a dropped root works, and then it is simply missing */
+    cr_assert_eq(sharena_drop(A, r1, 0), 0);
+    cr_assert_eq(sharena_root_remove(A, "r"), 0);
+    cr_assert_eq(sharena_root_get(A, "r", &got), SHARENA_ENOENT);
+}

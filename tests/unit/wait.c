@@ -231,3 +231,90 @@ Test(wait, no_write_is_lost_between_read_and_wait, .timeout = 120)
     reap(w);
     sharena_arena_close(a);
 }
+
+struct waiter {
+    sharena_arena *a;
+    sharena_id id;
+    uint64_t last;
+    int r;
+};
+
+static void *wait_thread(void *p)
+{
+    struct waiter *w = p;
+    uint64_t v;
+    w->r = sharena_wait(w->a, w->id, w->last, LONG_NS, &v);
+    return NULL;
+}
+
+/* Fork while another thread waits: the child has the handle but not the
+ * waiting thread, and its close returns at once (it waited for a count it
+ * copied from the parent, forever: issue 22). The parent's wait goes on. */
+Test(wait, forked_child_closes_at_once_while_the_parent_waits)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    struct waiter w = {a, n, 0, 1};
+    cr_assert_eq(sharena_version(a, n, &w.last), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
+    sleep_ms(50); /* (most likely asleep in the wait by now; either way) */
+    for (int i = 0; i < 5; i++) {
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            sharena_arena_close(a);
+            _exit(0);
+        }
+        int st = 0;
+        pid_t got = 0;
+        for (int ms = 0; ms < 20000 && (got = waitpid(pid, &st, WNOHANG)) == 0;
+             ms += 5)
+            sleep_ms(5); /* a hang bound, not a timing check */
+        if (got == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        }
+        cr_expect_eq(got, pid, "the child's close returned");
+    }
+    cr_assert_eq(sharena_number_set(a, n, 1), 0);
+    pthread_join(t, NULL);
+    cr_expect_eq(w.r, 0, "the parent's wait saw the write");
+    sharena_arena_close(a);
+}
+
+/* sharena_lock_timeout(): gives up with ETIMEDOUT (holding nothing) while
+ * a live process holds the lock, takes it once the holder died. */
+Test(wait, lock_timeout_gives_up_then_takes_a_dead_owners_lock)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (sharena_lock(a, n) != 0)
+            _exit(1);
+        (void)!write(ready[1], "x", 1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    cr_expect_eq(sharena_lock_timeout(a, n, 0), SHARENA_ETIMEDOUT);
+    cr_expect_eq(sharena_lock_timeout(a, n, 30 * 1000 * 1000),
+                 SHARENA_ETIMEDOUT);
+    cr_expect_eq(sharena_unlock(a, n), SHARENA_EPERM, "nothing held");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    cr_expect_eq(sharena_lock_timeout(a, n, LONG_NS), 0);
+    cr_expect_eq(sharena_lock_timeout(a, n, 0), SHARENA_EDEADLK);
+    cr_expect_eq(sharena_unlock(a, n), 0);
+    cr_expect_eq(sharena_lock_timeout(a, n, -1), 0, "negative: no bound");
+    cr_expect_eq(sharena_unlock(a, n), 0);
+    close(ready[0]);
+    close(ready[1]);
+    sharena_arena_close(a);
+}
