@@ -4,13 +4,18 @@
  * shared by the threads of a process.
  *
  * fork(): a child inherits the parent's socket and arena mappings but not the
- * right to use the parent's client slot. Its first request on the inherited
- * connection, or its first lock on an arena that came from it, opens a
- * connection of its own (when the broker's path is known) with a slot of
- * its own, and its first lock on each such arena has the broker attach that
- * slot to it (sharena__conn_reslot). Where that fails (a delegated
- * connection, no broker) its locks carry LOCAL | pid (sharena__owner()),
- * whose liveness the library checks itself. */
+ * right to use the parent's client slot. A pthread_atfork child handler
+ * closes the child's copy of every connection's socket at once, without a
+ * word to the broker (fork_child), so that the broker sees the parent's
+ * socket close the moment the parent dies, and recovers its locks even
+ * while the child lives on. The child's first request on such a connection,
+ * or its first lock on an arena that came from it, opens a connection of
+ * its own (when the broker's path is known) with a slot of its own, and its
+ * first lock on each such arena has the broker attach that slot to it
+ * (sharena__conn_reslot). Where that fails (a delegated connection, no
+ * broker) its locks carry LOCAL | pid (sharena__owner()), whose liveness
+ * the library checks itself. A child that never uses sharena never talks
+ * to the broker. */
 #include "proto.h"
 
 #include <dlfcn.h>
@@ -47,7 +52,81 @@ struct sharena_conn {
     /* arenas opened through this connection and still mapped */
     sharena_arena **arenas;
     size_t narenas, cap;
+    /* the process's list of live connections (conns, under conns_mu) */
+    sharena_conn *next, *prev;
 };
+
+/* ---- fork ---------------------------------------------------------------
+ * Every live connection of this process, so that a forked child can drop
+ * its copies of their sockets. Lock order: conns_mu, then a connection's mu.
+ * Around fork() the prepare handler takes conns_mu and every connection's
+ * mu (waiting for requests in flight in other threads, at most their
+ * CONN_TIMEOUT_MS), so that the child gets each connection in a consistent
+ * state and no mutex that a vanished thread held. */
+static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
+static sharena_conn *conns;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&conns_mu);
+    for (sharena_conn *c = conns; c; c = c->next)
+        pthread_mutex_lock(&c->mu);
+}
+
+static void fork_parent(void)
+{
+    for (sharena_conn *c = conns; c; c = c->next)
+        pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&conns_mu);
+}
+
+/* In the child, the only thread: close its copy of each socket (the
+ * parent's stays open; the kernel closes the connection when the last copy
+ * goes, so the broker now sees the parent's death). No message: the broker
+ * must not mistake the child for the parent. c->pid still names the parent,
+ * which is how ensure_own() and sharena__owner() know to get the child a
+ * connection and slot of its own on first use. */
+static void fork_child(void)
+{
+    for (sharena_conn *c = conns; c; c = c->next) {
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        pthread_mutex_unlock(&c->mu); /* the forking thread's, and ours */
+    }
+    pthread_mutex_unlock(&conns_mu);
+}
+
+static void fork_init(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void conns_add(sharena_conn *c)
+{
+    pthread_once(&fork_once, fork_init);
+    pthread_mutex_lock(&conns_mu);
+    c->prev = NULL;
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    pthread_mutex_unlock(&conns_mu);
+}
+
+static void conns_remove(sharena_conn *c)
+{
+    pthread_mutex_lock(&conns_mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (conns == c)
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->next = c->prev = NULL;
+    pthread_mutex_unlock(&conns_mu);
+}
 
 int sharena_default_socket(char *buf, size_t cap)
 {
@@ -184,6 +263,7 @@ static int conn_new(int fd, const char *path, sharena_conn **out)
         free(c);
         return r;
     }
+    conns_add(c);
     *out = c;
     return 0;
 }
@@ -307,7 +387,8 @@ uint32_t sharena_conn_slot(const sharena_conn *c)
     return c ? c->slot : 0;
 }
 
-/* After fork(): the child must not share the parent's socket. */
+/* After fork(): the child must not share the parent's socket (fork_child
+ * closed its copy already) nor its slot: a connection of its own. */
 static int ensure_own(sharena_conn *c)
 {
     if (c->pid == getpid())
@@ -519,8 +600,8 @@ void sharena__conn_reslot(sharena_arena *a)
 {
     sharena_conn *c = a->conn;
     pid_t pid = getpid();
-    /* trylock: a parent thread may have held it across fork(), and then
-     * nobody will ever unlock this copy */
+    /* trylock: never wait here for a mutex a vanished thread might hold
+     * (fork_prepare makes that not happen; this is the second guard) */
     if (pthread_mutex_trylock(&c->mu) != 0) {
         __atomic_store_n(&a->owner, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&a->owner_pid, pid, __ATOMIC_RELEASE);
@@ -612,6 +693,7 @@ void sharena_disconnect(sharena_conn *c)
 {
     if (!c)
         return;
+    conns_remove(c);
     /* Arenas stay mapped; from now on they lock as LOCAL | pid, because the
      * broker frees this slot (and recovers anything it still holds). */
     for (size_t i = 0; i < c->narenas; i++) {
