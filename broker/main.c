@@ -382,16 +382,18 @@ int main(int argc, char **argv, char **envp)
         fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
         return 1;
     }
+    const char *seccomp = sandbox ? "on" : "off (--no-sandbox)";
     if (sandbox) {
         int r = broker_sandbox();
         if (r < 0 && r != -ENOSYS) {
             fprintf(stderr, "sharenad: seccomp: %s\n", strerror(-r));
             return 1;
         }
+        if (r == -ENOSYS)
+            seccomp = "off (built without libseccomp)";
     }
     broker_log(&b, BLOG_INFO, "listening on %s%s; seccomp %s", sock,
-               activated >= 0 ? " (socket-activated)" : "",
-               sandbox ? "on" : "off (--no-sandbox)");
+               activated >= 0 ? " (socket-activated)" : "", seccomp);
     if (ready[1] >= 0) {
         (void)!write(ready[1], "r", 1);
         close(ready[1]);
