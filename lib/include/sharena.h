@@ -38,6 +38,15 @@ extern "C" {
 #define SHARENA_VERSION_MAJOR 0
 #define SHARENA_VERSION_MINOR 1
 #define SHARENA_VERSION_PATCH 0
+/* The release as text, "MAJOR.MINOR.PATCH". These three lines are the one
+ * source of the version: CMake's project() and the Python package read
+ * them, node/package.json repeats it (tests/install checks all agree). */
+#define SHARENA__VSTR(x) #x
+#define SHARENA__VXSTR(x) SHARENA__VSTR(x)
+#define SHARENA_VERSION_STRING                                                 \
+    SHARENA__VXSTR(SHARENA_VERSION_MAJOR)                                      \
+    "." SHARENA__VXSTR(SHARENA_VERSION_MINOR) "." SHARENA__VXSTR(              \
+        SHARENA_VERSION_PATCH)
 
 /* ------------------------------------------------------------------------ */
 /** @name Errors
@@ -220,6 +229,14 @@ SHARENA_EXPORT int sharena_arena_info_get(const sharena_arena *a,
 
 /** Layout hash of this build (what sharena_arena_from_fd() compares). */
 SHARENA_EXPORT uint64_t sharena_layout_hash(void);
+/** The release of the library actually loaded, "MAJOR.MINOR.PATCH" (the
+ * SHARENA_VERSION_STRING it was built with; sharenad --version and
+ * sharena --version print the same). Not sharena_version(), which is an
+ * object's change counter. */
+SHARENA_EXPORT const char *sharena_library_version(void);
+/** The broker wire-protocol version this library speaks (docs/protocol.md;
+ * sharenad --version prints the broker's). */
+SHARENA_EXPORT int sharena_protocol_version(void);
 /** @} */
 
 /* ------------------------------------------------------------------------ */

@@ -268,8 +268,13 @@ static int conn_new(int fd, const char *path, sharena_conn **out)
     return 0;
 }
 
-/* Find sharenad: $SHARENA_SHARENAD, next to this library (build tree:
- * lib/../broker/sharenad; installed: lib/../bin/sharenad), then PATH. */
+/* Find sharenad: $SHARENA_SHARENAD; then next to the code that holds this
+ * function: in the same directory (the Python package and the npm package
+ * install their own broker beside the extension module / addon), the build
+ * tree's lib/../broker/sharenad, an install's lib/../bin/sharenad; then
+ * PATH; then the bin directory this library was configured to install into.
+ * When this function is linked into the executable (the CLI), dladdr names
+ * it by argv[0], which may be relative or bare: /proc/self/exe is used. */
 static int find_sharenad(char *buf, size_t cap)
 {
     const char *env = getenv("SHARENA_SHARENAD");
@@ -281,12 +286,16 @@ static int find_sharenad(char *buf, size_t cap)
     if (dladdr((void *)find_sharenad, &info) && info.dli_fname) {
         char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s", info.dli_fname);
+        if (strcmp(info.dli_fname, program_invocation_name) == 0) {
+            ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+            dir[n > 0 ? n : 0] = 0;
+        }
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = 0;
-            static const char *const rel[] = {"/../broker/sharenad",
-                                              "/../bin/sharenad",
-                                              "/sharenad"};
+            static const char *const rel[] = {"/sharenad",
+                                              "/../broker/sharenad",
+                                              "/../bin/sharenad"};
             for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
                 if ((size_t)snprintf(buf, cap, "%s%s", dir, rel[i]) < cap &&
                     access(buf, X_OK) == 0)
@@ -303,6 +312,12 @@ static int find_sharenad(char *buf, size_t cap)
             return 0;
         p = *e ? e + 1 : e;
     }
+#ifdef SHARENA_INSTALL_BINDIR
+    if ((size_t)snprintf(buf, cap, "%s/sharenad", SHARENA_INSTALL_BINDIR) <
+            cap &&
+        access(buf, X_OK) == 0)
+        return 0;
+#endif
     return SHARENA_ENOENT;
 }
 
