@@ -755,6 +755,8 @@ def open(name: str, *, create: bool = False, capacity: Optional[int] = None,
     a = conn.open(name, flags, capacity or 0, mode or 0)
     _track(a)
     _opened[(os.getpid(), conn.path, name, bool(readonly))] = a
+    if a.qualified_name:  # what a pickled arena reopens by
+        _opened[(os.getpid(), conn.path, a.qualified_name, bool(readonly))] = a
     return a
 
 
