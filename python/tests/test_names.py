@@ -131,6 +131,7 @@ print(json.dumps([a.created, a.owner_uid, dict(a.map("cfg"))]))""", s)
             assert theirs.owner_uid == NOBODY and theirs.owner == "nobody"
             assert theirs.mode == 0o600
             assert theirs.qualified_name == "65534:app-cfg"
+            assert theirs.stat()["uid"] == NOBODY  # the broker's record of it
             assert dict(theirs.map("cfg")) == {"mine": 7}
             # pickled, it reopens nobody's arena, not root's own app-cfg
             r = subprocess.run(
