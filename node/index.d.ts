@@ -130,7 +130,9 @@ export interface OpenOptions {
    * $XDG_RUNTIME_DIR/sharena/broker.sock, else /tmp/sharena-$UID/broker.sock,
    * where a per-user sharenad is started if none answers). */
   socket?: string | null;
-  /** Permission bits when creating, like 0o600 (0 or absent: 0o600). */
+  /** Permission bits when creating, like 0o600 (0 or absent: 0o600). With
+   * `create`, an existing arena must have this mode (else EEXIST); 0 or
+   * absent accepts any. */
   mode?: number;
 }
 

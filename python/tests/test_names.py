@@ -7,6 +7,7 @@ run a child as ``nobody`` and need root (and a checkout nobody can read);
 they are skipped otherwise. Each test starts a broker of its own."""
 import json
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,18 @@ print(json.dumps([a.created, a.owner_uid, dict(a.map("cfg"))]))""", s)
             assert theirs.owner_uid == NOBODY and theirs.owner == "nobody"
             assert theirs.mode == 0o600
             assert theirs.qualified_name == "65534:app-cfg"
+            assert theirs.stat()["uid"] == NOBODY  # the broker's record of it
             assert dict(theirs.map("cfg")) == {"mine": 7}
+            # pickled, it reopens nobody's arena, not root's own app-cfg
+            r = subprocess.run(
+                [sys.executable, "-c",
+                 "import pickle, sys, sharena\n"
+                 "a = pickle.loads(sys.stdin.buffer.read())\n"
+                 "print(a.owner_uid, dict(a.map('cfg')))"],
+                input=pickle.dumps(theirs), capture_output=True, env=_ENV,
+                timeout=120)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.decode().split(" ", 1)[0] == str(NOBODY)
         with pytest.raises(sharena.ExistsError) as e:
             sharena.open("65534:app-cfg", create=True, socket=s)
         assert "uid 65534" in str(e.value)

@@ -659,7 +659,8 @@ class Arena(_c.ArenaBase):
         st = None
         if self.brokered and self._conn is not None:
             try:
-                st = self._conn.stat(self.name)
+                # by owner: the plain name may be another arena
+                st = self._conn.stat(self.qualified_name or self.name)
             except (ArenaNotFoundError, BrokerError):
                 st = None  # deleted, or the broker is gone; still mapped here
         for k in ("clients", "uid", "gid", "mode"):
@@ -679,7 +680,7 @@ class Arena(_c.ArenaBase):
         (here and elsewhere) until every process has closed it."""
         if not self.brokered:
             raise TypeError("a local arena has no name in a broker")
-        self._conn.delete(self.name)
+        self._conn.delete(self.qualified_name or self.name)
 
 
 _c._register(arena=Arena, map=Map, vector=Vector, bytes=Bytes, struct=Struct,
@@ -755,6 +756,8 @@ def open(name: str, *, create: bool = False, capacity: Optional[int] = None,
     a = conn.open(name, flags, capacity or 0, mode or 0)
     _track(a)
     _opened[(os.getpid(), conn.path, name, bool(readonly))] = a
+    if a.qualified_name:  # what a pickled arena reopens by
+        _opened[(os.getpid(), conn.path, a.qualified_name, bool(readonly))] = a
     return a
 
 
