@@ -21,7 +21,8 @@
  *  - the checks: a worker killed by a signal is a crash (role, signal,
  *    round class); a worker whose progress counter (a heartbeat line on its
  *    stdout at least every 100 ms while it runs) stands still for 5 s is a
- *    hang (its backtrace is printed when gdb is around, then it is killed);
+ *    hang (its main thread's backtrace is printed when gdb is around, then
+ *    it is killed);
  *    a fresh client lists the broker's arenas every second and must get an
  *    answer within 5 s; the broker must not die. After the last round a
  *    fresh client creates, writes and reads an arena, and the broker must
@@ -1461,8 +1462,8 @@ static void backtrace_of(pid_t pid)
     D.gdb_left--;
     char cmd[256];
     snprintf(cmd, sizeof cmd,
-             "timeout 60 gdb -p %d -batch -ex 'thread apply all bt 16' "
-             "2>/dev/null | grep -E '^(#|Thread)' | head -60 >&2",
+             "timeout 60 gdb -p %d -batch -ex 'thread 1' -ex 'bt 24' "
+             "2>/dev/null | grep -E '^#' | head -24 >&2",
              (int)pid);
     if (system(cmd) != 0) {
     }
