@@ -797,12 +797,20 @@ FLIP(flip8, uint8_t)
 /* The same for a lock word, whose waiters add SHARENA__LOCK_WAITERS to
  * whatever value they wait on: the restore keeps that bit (else a hostile
  * owner that looks alive would stay, and the flipper would be a lock holder
- * that never lets go: a live holder, not a hostile value, docs/security.md). */
+ * that never lets go: a live holder, not a hostile value, docs/security.md).
+ * No hostile value that names a live client may outlive the flip. */
 static bool flip_lockword(uint32_t *p, uint32_t bad)
 {
     uint32_t v = LD(*p);
     if (v == bad)
         bad ^= 1;
+    if (bad == 0) {
+        /* A held lock made free: no way back, or the holder's own unlock
+         * (which stores 0) would be undone and its owner value left in a
+         * word nobody holds any more, naming a live client for good. */
+        return __atomic_compare_exchange_n(p, &v, 0, false, __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED);
+    }
     for (unsigned n = burst(); n > 0; n--) {
         uint32_t want = v;
         if (!__atomic_compare_exchange_n(p, &want, bad, false,
