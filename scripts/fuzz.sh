@@ -10,6 +10,13 @@
 #                                     and a fixed number of runs per target,
 #                                     from the checked-in corpus only: the
 #                                     same inputs on every machine, ~20 s each
+#
+# Then, except with --deterministic (scripts/test.sh runs its short version
+# in ctest), the concurrent adversary test (tests/adversary) for
+# $SHARENA_ADVERSARY_SECONDS (default 300): its C side and the broker built
+# here with ASan+UBSan, the Node addon of node/ and $SHARENA_PYTHON (default
+# build/venv/bin/python) as scripts/setup-node.sh and setup-python.sh made
+# them.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 det=0
@@ -48,4 +55,19 @@ for t in "${targets[@]}"; do
     ls "$artifacts" | sed "s|^|  reproducer: $artifacts|"
   fi
 done
+if ((!det)); then
+  cmake --build "$build" -j"$(nproc)" --target test_adversary sharenad >/dev/null
+  log=$build/adversary.log
+  if SHARENA_ADVERSARY_SECONDS=${SHARENA_ADVERSARY_SECONDS:-300} \
+     SHARENA_PYTHON=${SHARENA_PYTHON:-$here/build/venv/bin/python} \
+     ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     "$build/tests/adversary/test_adversary" >"$log" 2>&1; then
+    echo "adversary ok: $(tail -1 "$log")"
+  else
+    status=1
+    echo "adversary FAILED; the end of its log ($log):"
+    grep -E '^adversary: (CRASH|HANG|BROKER|FAILED|class|ops|signals)' "$log" | tail -30 || true
+    tail -1 "$log"
+  fi
+fi
 exit $status

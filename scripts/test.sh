@@ -5,8 +5,9 @@
 #   scripts/test.sh --quick    skip the sanitizer builds and fuzzing
 #
 # Suites, in order: the C tests (ctest: unit, integration, crash, threads,
-# cli, interop, fuzz regressions), the same under ASan+UBSan, the Node and
-# Python tests against ASan+UBSan builds of the addon and the extension, the
+# cli, interop, adversary, fuzz regressions), the same under ASan+UBSan, the
+# Node and Python tests against ASan+UBSan builds of the addon and the
+# extension, random operations with mutated shared loads (fuzz_loads), the
 # threads test under TSan, the Node tests (node --test), the Python tests
 # (pytest), the libFuzzer targets for a bounded time, the demo. Ends with
 # "N passed, N failed" and exits non-zero when anything failed.
@@ -174,6 +175,22 @@ sys.exit(0 if m.__file__.startswith('$here/build-asan-bindings/') else 1)" ||
     else
       record bindings-asan-build 0 1
     fi
+  fi
+
+  # The library built so that each shared load (SHARENA__LD) may return a
+  # mutated value (-DSHARENA_FUZZ_LOADS=ON, tests/fuzz/fuzz_load_hook.c):
+  # random operations for a bounded time must not crash, hang, or hand back
+  # a size or pointer outside the mapping. Its own small ASan+UBSan build.
+  section "mutated shared loads (fuzz_loads)"
+  if cmake -S . -B build-fuzz-loads "${cfg[@]}" -DSHARENA_FUZZ_LOADS=ON \
+       -DSHARENA_SANITIZE=address,undefined -DSHARENA_BUILD_BENCH=OFF \
+       -DSHARENA_BUILD_BROKER=OFF -DSHARENA_FUZZ_LOADS_SECONDS=20 >/dev/null &&
+     cmake --build build-fuzz-loads -j"$jobs" --target fuzz_loads >/dev/null; then
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      run_ctest ctest-fuzz-loads "$here/build-fuzz-loads" -L fuzz-loads
+  else
+    record ctest-fuzz-loads 0 1
   fi
 
   section "threads under TSan"
