@@ -513,12 +513,14 @@ static PyObject *arena_info(ArenaObject *ar, PyObject *unused)
 
 static void fsck_line(void *ctx, const char *problem)
 {
+    if (PyErr_Occurred())
+        return; /* an earlier line failed: _fsck raises that */
     PyObject *l = ctx, *s = PyUnicode_DecodeUTF8(problem, (Py_ssize_t)strlen(problem),
                                                  "replace");
-    if (s) {
-        PyList_Append(l, s);
-        Py_DECREF(s);
+    if (s && PyList_Append(l, s) < 0) {
+        /* (the error stays set: _fsck checks PyErr_Occurred) */
     }
+    Py_XDECREF(s);
 }
 
 /* _fsck(repair): (ok, report dict, problems list). Runs with the GIL held
@@ -809,6 +811,10 @@ static PyObject *mod_connect(PyObject *self, PyObject *args)
         if (!path)
             return NULL;
         p = PyUnicode_AsUTF8(path);
+        if (!p) {
+            Py_DECREF(path);
+            return NULL;
+        }
     } else {
         Py_INCREF(path);
     }
