@@ -184,8 +184,18 @@ int sh_wait(ArenaObject *ar, sharena_id id, uint64_t last, int64_t timeout_ns,
 
 int sh_lock_wait(ArenaObject *ar, sharena_id id)
 {
-    for (;;) {
-        int r;
+    /* A free lock is taken at once, with the GIL (no sleep: a busy one
+     * gives up after a few spins); only a wait releases it. (The caller
+     * entered under the GIL: not closing yet.) */
+    int r = sharena_lock_timeout(ar->a, id, 0);
+    while (r == SHARENA_ETIMEDOUT) {
+        if (ar->closing) {
+            r = SHARENA_ECLOSED;
+            break;
+        }
+        /* (runs the handlers on the main thread: Ctrl-C ends here) */
+        if (PyErr_CheckSignals() < 0)
+            return -1;
         Py_BEGIN_ALLOW_THREADS
         r = sharena_lock_timeout(ar->a, id, SH_WAIT_SLICE_NS);
         Py_END_ALLOW_THREADS
@@ -193,22 +203,14 @@ int sh_lock_wait(ArenaObject *ar, sharena_id id)
             (void)sharena_unlock(ar->a, id); /* taken as close() began */
             r = SHARENA_ECLOSED;
         }
-        if (r == SHARENA_ETIMEDOUT && ar->closing)
-            r = SHARENA_ECLOSED;
-        if (r == SHARENA_ETIMEDOUT) {
-            /* (runs the handlers on the main thread: Ctrl-C ends here) */
-            if (PyErr_CheckSignals() < 0)
-                return -1;
-            continue;
-        }
-        if (r == SHARENA_EDEADLK)
-            return 1;
-        if (r < 0) {
-            sh_raise(r, SH_W_NONE, NULL);
-            return -1;
-        }
-        return 0;
     }
+    if (r == SHARENA_EDEADLK)
+        return 1;
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *arena_wait(ArenaObject *ar, PyObject *args, PyObject *kw)
