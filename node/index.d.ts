@@ -14,7 +14,8 @@
  * names mirror libsharena's error table (an argument of the wrong JS type is
  * a `TypeError` or `RangeError` with code `EINVAL`). `ABORT_ERR` is the code of the
  * AbortError a `changed({ signal })` rejects with; `ENOADDON` means the
- * native addon is not built.
+ * native addon is not built; `ENAPI` a Node-API call failed (seen only as
+ * a worker_thread is being terminated, if at all).
  */
 export type SharenaErrorCode =
   | 'EPERM' | 'ENOENT' | 'EINTR' | 'EIO' | 'EBADF' | 'EAGAIN' | 'ENOMEM'
@@ -22,7 +23,7 @@ export type SharenaErrorCode =
   | 'EDEADLK' | 'ENAMETOOLONG' | 'ENOSYS' | 'EPROTO' | 'EOVERFLOW' | 'EILSEQ'
   | 'ECONNREFUSED' | 'ETIMEDOUT' | 'ESTALE' | 'ETYPE' | 'EFULL' | 'ECORRUPT'
   | 'ELAYOUT' | 'EOWNERDEAD' | 'EUNSEALED' | 'ECLOSED' | 'ELOOP'
-  | 'ABORT_ERR' | 'ENOADDON' | 'EUNKNOWN';
+  | 'ABORT_ERR' | 'ENOADDON' | 'ENAPI' | 'EUNKNOWN';
 
 /**
  * The shape of sharena's errors: an `Error` with a stable `code` (one of

@@ -133,7 +133,9 @@ void sn_watch_stop_arena(struct sn_env *e, uint32_t handle);
  * terminated (every later call fails too); the rule is then to return NULL
  * at once, which Node turns into the pending exception, or into nothing
  * for a thread that is going away. sn_napi_fail() throws an Error (code
- * ENAPI) when no exception is pending yet, and returns NULL. */
+ * ENAPI) when no exception is pending yet, and returns NULL. The one status
+ * left unchecked is a throw's (napi_throw_*): it fails only when an
+ * exception is pending already, which is then the one thrown. */
 napi_value sn_napi_fail(napi_env env);
 #define SN_TRY(call)                                                          \
     do {                                                                      \

@@ -12,8 +12,14 @@
  *   before unmapping. Reads are seqlock reads that do not block and keep
  *   the GIL (they are the fast path: ~100 ns).
  * - Arena.close() marks the arena closing (every later use raises
- *   ClosedError), waits until `users` drops to 0, then unmaps. Waits sleep
- *   in slices of SH_WAIT_SLICE_NS so that they notice a close promptly.
+ *   ClosedError), waits until `users` drops to 0, then unmaps. Waits, and
+ *   lock waits (sh_lock_wait), sleep in slices of SH_WAIT_SLICE_NS so that
+ *   they notice a close, and handle signals (Ctrl-C), within a slice.
+ * - Locks taken by `with view.locked()` are counted in `locks_held`; close()
+ *   refuses (BusyError) while any is held, so that a lock is never released
+ *   under the thread that holds it, nor kept after the arena is gone.
+ * - After fork() the child has one thread: `users` and `locks_held` are
+ *   reset (sharena/__init__.py calls _after_fork() in the child).
  * - Buffers exported by Bytes views keep the mapping alive: a close while
  *   some memoryview is still exported unmaps when the last one is released.
  */
@@ -57,6 +63,7 @@ typedef struct {
     int readonly;
     int closing;          /* set under the GIL; read without it by waits */
     int users;            /* atomic: calls running without the GIL */
+    int locks_held;       /* view._lock()s not yet _unlock()ed (GIL) */
     Py_ssize_t exports;   /* buffers exported by its Bytes views */
     PyObject *exported;   /* dict: bytes id -> buffers exported (exports.c) */
     PyObject *weakrefs;
@@ -108,6 +115,7 @@ typedef enum {
     SH_W_INDEX, /* a vector index: ERANGE -> IndexError subclass */
     SH_W_ADD,   /* an add: EOVERFLOW with detail (value, delta) */
     SH_W_ENTRY, /* a map key whose value was dropped: ESTALE */
+    SH_W_LOCKS, /* close() with locks held: EBUSY with their number */
 } sh_what;
 
 /* Raise the exception for sharena error @p code (negative); @p detail (may
@@ -142,6 +150,13 @@ static inline void sh_leave(ArenaObject *ar)
     __atomic_sub_fetch(&ar->users, 1, __ATOMIC_ACQ_REL);
 }
 
+/* Take object @p id's lock, for a caller counted as a user (sh_enter),
+ * waiting in slices without the GIL: a close() fails it with ClosedError
+ * (a lock taken just as close() began is given back), a signal runs its
+ * handler (KeyboardInterrupt...). 0 with the lock held, 1 when this thread
+ * holds it already (SHARENA_EDEADLK), -1 with an exception. */
+int sh_lock_wait(ArenaObject *ar, sharena_id id);
+
 /* Run STMT (which sets `r`) without the GIL, counted as a user. Evaluates
  * to -1 with ClosedError raised when the arena is closed. */
 #define SH_UNLOCKED(ar, STMT)                                                 \
@@ -150,6 +165,28 @@ static inline void sh_leave(ArenaObject *ar)
         Py_END_ALLOW_THREADS sh_leave(ar);                                    \
         0;                                                                    \
     }))
+
+/* A multi-step operation under object @p id's lock (map_view.c): one user
+ * of the arena from sh_lock_op() to sh_unlock_op(); the lock is waited for
+ * with sh_lock_wait(), and a lock this thread holds already (inside `with
+ * view.locked()`) is reused (*took false). -1 with an exception. */
+int sh_lock_op(ArenaObject *ar, sharena_id id, bool *took);
+void sh_unlock_op(ArenaObject *ar, sharena_id id, bool took);
+
+/* SH_UNLOCKED for a write to object @p id: its lock is taken first with
+ * sh_lock_wait(), so that waiting for a lock another process holds stays
+ * interruptible (signals) and ends on close(); STMT then runs nested under
+ * it. Evaluates to -1 with an exception raised when the lock was not
+ * taken. */
+#define SH_WRITE(ar, id, STMT)                                                \
+    ({                                                                        \
+        bool took_;                                                           \
+        sh_lock_op(ar, id, &took_) < 0 ? -1 : ({                              \
+            Py_BEGIN_ALLOW_THREADS STMT;                                      \
+            Py_END_ALLOW_THREADS sh_unlock_op(ar, id, took_);                 \
+            0;                                                                \
+        });                                                                   \
+    })
 
 void sh_arena_release_export(ArenaObject *ar);
 

@@ -24,24 +24,38 @@ static int users_of(ArenaObject *ar)
     return __atomic_load_n(&ar->users, __ATOMIC_ACQUIRE);
 }
 
-static void arena_close_now(ArenaObject *ar)
+/* 0, or -1 with BusyError: this process holds locks on the arena. */
+static int arena_close_now(ArenaObject *ar)
 {
     if (!ar->a)
-        return;
+        return 0;
+    if (ar->locks_held) {
+        /* Releasing them would end mutual exclusion under the threads
+         * that hold them; keeping them past the unmap would hold them
+         * until this process exits. */
+        PyObject *n = PyLong_FromLong(ar->locks_held);
+        if (n) {
+            sh_raise(SHARENA_EBUSY, SH_W_LOCKS, n);
+            Py_DECREF(n);
+        }
+        return -1;
+    }
     __atomic_store_n(&ar->closing, 1, __ATOMIC_RELEASE);
-    if (users_of(ar)) {
+    /* Calls in progress finish their current step; waits and lock waits
+     * notice the close within one slice. Checked again with the GIL: a
+     * cleanup (sh_discard) may have entered meanwhile. */
+    while (users_of(ar)) {
         Py_BEGIN_ALLOW_THREADS
-        /* calls in progress finish their current step; waits notice the
-         * close within one slice */
         while (users_of(ar)) {
             struct timespec ts = {0, 100 * 1000};
             nanosleep(&ts, NULL);
         }
         Py_END_ALLOW_THREADS
     }
-    if (ar->a && ar->exports == 0 && users_of(ar) == 0)
+    if (ar->a && ar->exports == 0)
         finish_close(ar);
     /* else: unmapped when the last exported buffer is released */
+    return 0;
 }
 
 void sh_arena_release_export(ArenaObject *ar)
@@ -54,7 +68,8 @@ void sh_arena_release_export(ArenaObject *ar)
 static PyObject *arena_close(ArenaObject *ar, PyObject *unused)
 {
     (void)unused;
-    arena_close_now(ar);
+    if (arena_close_now(ar) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -167,6 +182,37 @@ int sh_wait(ArenaObject *ar, sharena_id id, uint64_t last, int64_t timeout_ns,
         }
         return 0;
     }
+}
+
+int sh_lock_wait(ArenaObject *ar, sharena_id id)
+{
+    /* A free lock is taken at once, with the GIL (no sleep: a busy one
+     * gives up after a few spins); only a wait releases it. (The caller
+     * entered under the GIL: not closing yet.) */
+    int r = sharena_lock_timeout(ar->a, id, 0);
+    while (r == SHARENA_ETIMEDOUT) {
+        if (ar->closing) {
+            r = SHARENA_ECLOSED;
+            break;
+        }
+        /* (runs the handlers on the main thread: Ctrl-C ends here) */
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_lock_timeout(ar->a, id, SH_WAIT_SLICE_NS);
+        Py_END_ALLOW_THREADS
+        if (r == 0 && ar->closing) {
+            (void)sharena_unlock(ar->a, id); /* taken as close() began */
+            r = SHARENA_ECLOSED;
+        }
+    }
+    if (r == SHARENA_EDEADLK)
+        return 1;
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *arena_wait(ArenaObject *ar, PyObject *args, PyObject *kw)
@@ -471,12 +517,14 @@ static PyObject *arena_info(ArenaObject *ar, PyObject *unused)
 
 static void fsck_line(void *ctx, const char *problem)
 {
+    if (PyErr_Occurred())
+        return; /* an earlier line failed: _fsck raises that */
     PyObject *l = ctx, *s = PyUnicode_DecodeUTF8(problem, (Py_ssize_t)strlen(problem),
                                                  "replace");
-    if (s) {
-        PyList_Append(l, s);
-        Py_DECREF(s);
+    if (s && PyList_Append(l, s) < 0) {
+        /* (the error stays set: _fsck checks PyErr_Occurred) */
     }
+    Py_XDECREF(s);
 }
 
 /* _fsck(repair): (ok, report dict, problems list). Runs with the GIL held
@@ -517,8 +565,10 @@ static PyObject *arena_fsck(ArenaObject *ar, PyObject *args)
 static PyObject *arena_after_fork(ArenaObject *ar, PyObject *unused)
 {
     (void)unused;
-    /* threads that were inside a call did not come along */
+    /* threads that were inside a call, or held locks, did not come along
+     * (the library forgets this thread's held locks itself: lock.c) */
     __atomic_store_n(&ar->users, 0, __ATOMIC_RELEASE);
+    ar->locks_held = 0;
     Py_RETURN_NONE;
 }
 
@@ -815,6 +865,10 @@ static PyObject *mod_connect(PyObject *self, PyObject *args)
         if (!path)
             return NULL;
         p = PyUnicode_AsUTF8(path);
+        if (!p) {
+            Py_DECREF(path);
+            return NULL;
+        }
     } else {
         Py_INCREF(path);
     }

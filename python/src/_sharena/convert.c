@@ -464,8 +464,14 @@ void sh_discard(ArenaObject *ar, sharena_id id)
     int r;
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb); /* keep the error that made us discard */
-    if (ar->a && !ar->closing)
-        (void)SH_UNLOCKED(ar, r = sharena_drop(ar->a, id, 0));
+    if (ar->a) {
+        /* Also while closing (a failure may be the close itself): a user
+         * that close() waits for, like any (it checks again after). */
+        __atomic_add_fetch(&ar->users, 1, __ATOMIC_ACQ_REL);
+        Py_BEGIN_ALLOW_THREADS r = sharena_drop(ar->a, id, 0);
+        Py_END_ALLOW_THREADS
+        sh_leave(ar);
+    }
     (void)r;
     PyErr_Restore(et, ev, tb);
 }

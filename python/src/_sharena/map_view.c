@@ -12,19 +12,12 @@ int sh_lock_op(ArenaObject *ar, sharena_id id, bool *took)
 {
     if (sh_enter(ar) < 0)
         return -1;
-    int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_lock(ar->a, id);
-    Py_END_ALLOW_THREADS
-    if (r == SHARENA_EDEADLK) {
-        *took = false;
-        return 0;
-    }
+    int r = sh_lock_wait(ar, id); /* interruptible; fails on close() */
     if (r < 0) {
         sh_leave(ar);
-        sh_raise(r, SH_W_NONE, NULL);
         return -1;
     }
-    *took = true;
+    *took = r == 0; /* (1: inside this thread's `with m.locked()`) */
     return 0;
 }
 
@@ -147,20 +140,20 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
     /* one-call fast paths for scalars: made and set without a window */
     if (PyBool_Check(o)) {
         bool b = o == Py_True;
-        ok = SH_UNLOCKED(ar, r = sharena_map_set_bool(a, id, k, (size_t)klen,
+        ok = SH_WRITE(ar, id, r = sharena_map_set_bool(a, id, k, (size_t)klen,
                                                       b));
     } else if (PyFloat_Check(o) || PyLong_Check(o)) {
         double d;
         if (sh_as_double(o, &d) < 0)
             return -1;
-        ok = SH_UNLOCKED(ar, r = sharena_map_set_number(a, id, k,
+        ok = SH_WRITE(ar, id, r = sharena_map_set_number(a, id, k,
                                                         (size_t)klen, d));
     } else if (PyUnicode_Check(o)) {
         Py_ssize_t slen;
         const char *s = PyUnicode_AsUTF8AndSize(o, &slen);
         if (!s)
             return -1;
-        ok = SH_UNLOCKED(ar, r = sharena_map_set_string(a, id, k, (size_t)klen,
+        ok = SH_WRITE(ar, id, r = sharena_map_set_string(a, id, k, (size_t)klen,
                                                         s, (size_t)slen));
     } else {
         sharena_id v;
@@ -170,7 +163,7 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
         bool made = owned;
         if (own >= 0 && !made)
             owned = own;
-        ok = SH_UNLOCKED(ar, r = sharena_map_set(a, id, k, (size_t)klen, v,
+        ok = SH_WRITE(ar, id, r = sharena_map_set(a, id, k, (size_t)klen, v,
                                                  owned ? SHARENA_OWNED : 0,
                                                  NULL));
         if (ok == 0 && r < 0)
@@ -198,7 +191,7 @@ static int map_del(ViewObject *m, PyObject *key)
     if (!k || sh_check_free_key(ar, m->id, k, (size_t)klen) < 0)
         return -1;
     int r;
-    if (SH_UNLOCKED(ar, r = sharena_map_remove(ar->a, m->id, k, (size_t)klen,
+    if (SH_WRITE(ar, m->id, r = sharena_map_remove(ar->a, m->id, k, (size_t)klen,
                                                NULL)) < 0)
         return -1;
     if (r < 0) {
@@ -323,14 +316,20 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     const char *k = sh_arena_ok(ar) < 0 ? NULL : sh_key(args[0], &klen);
     if (!k)
         return NULL;
+    /* One user for the whole operation: its steps release the GIL, and a
+     * close() must not unmap between them. */
+    if (sh_enter(ar) < 0)
+        return NULL;
     bool locked = false, took = false;
     int r;
     for (int tries = 0;; tries++) {
         sharena_id v;
         r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
         if (r == SHARENA_ENOENT && !locked) {
-            if (sh_lock_op(ar, m->id, &took) < 0)
+            if (sh_lock_op(ar, m->id, &took) < 0) {
+                sh_leave(ar);
                 return NULL;
+            }
             locked = true;
             continue;
         }
@@ -351,6 +350,7 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     }
     if (locked)
         sh_unlock_op(ar, m->id, took);
+    sh_leave(ar);
     if (r < 0)
         return sh_raise_add(r, res, delta);
     return PyFloat_FromDouble(res);

@@ -1,8 +1,6 @@
 /* vector_view.c: Vector, a live view of a sharena vector. */
 #include "_sharena.h"
 
-int sh_lock_op(ArenaObject *ar, sharena_id id, bool *took);
-void sh_unlock_op(ArenaObject *ar, sharena_id id, bool took);
 
 static int vec_len(ArenaObject *ar, sharena_id id, Py_ssize_t *n)
 {

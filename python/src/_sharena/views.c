@@ -95,15 +95,23 @@ static PyObject *view_to_python(ViewObject *v, PyObject *unused)
     return sh_to_python(v->arena, v->id);
 }
 
+/* _lock(): the object's lock for `with view.locked()`, waited for in
+ * slices (Ctrl-C and close() get through); counted in the arena's
+ * locks_held until _unlock(), so that close() refuses meanwhile. */
 static PyObject *view_lock(ViewObject *v, PyObject *unused)
 {
     (void)unused;
     ArenaObject *ar = v->arena;
-    int r;
-    if (SH_UNLOCKED(ar, r = sharena_lock(ar->a, v->id)) < 0)
+    if (sh_enter(ar) < 0)
         return NULL;
+    int r = sh_lock_wait(ar, v->id);
+    if (r == 0)
+        ar->locks_held++; /* (with the GIL, before close() can look) */
+    sh_leave(ar);
     if (r < 0)
-        return sh_raise(r, SH_W_NONE, NULL);
+        return NULL;
+    if (r == 1)
+        return sh_raise(SHARENA_EDEADLK, SH_W_NONE, NULL);
     Py_RETURN_NONE;
 }
 
@@ -111,11 +119,15 @@ static PyObject *view_unlock(ViewObject *v, PyObject *unused)
 {
     (void)unused;
     ArenaObject *ar = v->arena;
-    if (!ar->a) /* closed with the lock held: nothing left to release */
-        Py_RETURN_NONE;
+    /* (close() refuses while locks are held: a closed arena here held
+     * none of this process's) */
+    if (!ar->a)
+        return sh_raise_closed();
     int r = sharena_unlock(ar->a, v->id);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
+    if (ar->locks_held > 0)
+        ar->locks_held--;
     Py_RETURN_NONE;
 }
 
@@ -205,19 +217,19 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
         const char *s = PyUnicode_AsUTF8AndSize(o, &len);
         if (!s)
             return -1;
-        ok = SH_UNLOCKED(ar, r = sharena_string_set(ar->a, v->id, s,
+        ok = SH_WRITE(ar, v->id, r = sharena_string_set(ar->a, v->id, s,
                                                     (size_t)len));
     } else if (t == SHARENA_T_NUMBER && !PyUnicode_Check(o)) {
         double d;
         if (sh_as_double(o, &d) < 0)
             return -1;
-        ok = SH_UNLOCKED(ar, r = sharena_number_set(ar->a, v->id, d));
+        ok = SH_WRITE(ar, v->id, r = sharena_number_set(ar->a, v->id, d));
     } else if (t == SHARENA_T_BOOL &&
                (PyBool_Check(o) || sh_scalar_kind(o) == SH_SCALAR_BOOL)) {
         bool b;
         if (sh_as_bool(o, &b) < 0)
             return -1;
-        ok = SH_UNLOCKED(ar, r = sharena_bool_set(ar->a, v->id, b));
+        ok = SH_WRITE(ar, v->id, r = sharena_bool_set(ar->a, v->id, b));
     } else if (t == SHARENA_T_BYTES && PyObject_CheckBuffer(o)) {
         Py_buffer buf;
         uint64_t size;
@@ -232,7 +244,7 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
             return -1;
         }
         if (r == 0)
-            ok = SH_UNLOCKED(ar, r = sharena_bytes_write(ar->a, v->id, 0,
+            ok = SH_WRITE(ar, v->id, r = sharena_bytes_write(ar->a, v->id, 0,
                                                          buf.buf,
                                                          (size_t)buf.len));
         PyBuffer_Release(&buf);
@@ -308,7 +320,7 @@ static PyObject *ref_add(ViewObject *v, PyObject *args)
         return NULL;
     ArenaObject *ar = v->arena;
     int r;
-    if (SH_UNLOCKED(ar, r = sh_number_add(ar->a, v->id, d, integer, &res)) < 0)
+    if (SH_WRITE(ar, v->id, r = sh_number_add(ar->a, v->id, d, integer, &res)) < 0)
         return NULL;
     if (r < 0)
         return sh_raise_add(r, res, d);
@@ -326,7 +338,7 @@ static PyObject *ref_cas(ViewObject *v, PyObject *args)
     ArenaObject *ar = v->arena;
     bool swapped = false;
     int r;
-    if (SH_UNLOCKED(ar, r = sharena_number_cas(ar->a, v->id, e, n, &swapped,
+    if (SH_WRITE(ar, v->id, r = sharena_number_cas(ar->a, v->id, e, n, &swapped,
                                                &actual)) < 0)
         return NULL;
     if (r < 0)
@@ -504,7 +516,7 @@ static PyObject *bytes_write(ViewObject *v, PyObject *args, PyObject *kw)
     int r = SHARENA_ERANGE;
     int ok = 0;
     if (off >= 0)
-        ok = SH_UNLOCKED(ar, r = sharena_bytes_write(ar->a, v->id,
+        ok = SH_WRITE(ar, v->id, r = sharena_bytes_write(ar->a, v->id,
                                                      (uint64_t)off, buf.buf,
                                                      (size_t)buf.len));
     Py_ssize_t n = buf.len;
@@ -719,12 +731,12 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
                 PyErr_SetString(PyExc_TypeError, "number field needs a number");
             return -1;
         }
-        ok = SH_UNLOCKED(ar, r = sharena_struct_set_number(ar->a, v->id, i, d));
+        ok = SH_WRITE(ar, v->id, r = sharena_struct_set_number(ar->a, v->id, i, d));
     } else if (type == SHARENA_T_BOOL) {
         bool b;
         if (sh_as_bool(o, &b) < 0)
             return -1;
-        ok = SH_UNLOCKED(ar, r = sharena_struct_set_bool(ar->a, v->id, i, b));
+        ok = SH_WRITE(ar, v->id, r = sharena_struct_set_bool(ar->a, v->id, i, b));
     } else if (type == SHARENA_T_STRING) {
         Py_ssize_t len;
         const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len)
@@ -736,7 +748,7 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
                              Py_TYPE(o)->tp_name);
             return -1;
         }
-        ok = SH_UNLOCKED(ar, r = sharena_struct_set_string(ar->a, v->id, i, s,
+        ok = SH_WRITE(ar, v->id, r = sharena_struct_set_string(ar->a, v->id, i, s,
                                                            (size_t)len));
     } else {
         Py_buffer buf;
@@ -752,7 +764,7 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
         sharena_id fid;
         r = sharena_struct_field_id(ar->a, v->id, i, &fid);
         if (r == 0)
-            ok = SH_UNLOCKED(ar, r = sharena_bytes_write(ar->a, fid, 0, buf.buf,
+            ok = SH_WRITE(ar, fid, r = sharena_bytes_write(ar->a, fid, 0, buf.buf,
                                                          (size_t)buf.len));
         PyBuffer_Release(&buf);
     }

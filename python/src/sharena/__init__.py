@@ -48,24 +48,40 @@ View = _c.View
 # Locks this thread holds through ``locked()``: (arena, id) -> depth. The
 # arena's lock words know their holder but not how often it entered, so
 # nesting is counted here and only the outermost block locks and unlocks.
+# The key holds the Arena itself (not its id(), which a new arena could
+# reuse): close() is refused while any lock is held, so an entry never
+# outlives its arena's mapping. A forked child holds none of its parent's
+# locks: the fork generation below makes every thread's table start empty
+# there, and a block entered before the fork leaves without unlocking.
 _held = threading.local()
+_fork_generation = 0
+
+
+def _depths() -> Dict[Tuple[Any, int], int]:
+    d: Optional[Dict[Tuple[Any, int], int]] = getattr(_held, "depths", None)
+    if d is None or getattr(_held, "generation", None) != _fork_generation:
+        d = _held.depths = {}
+        _held.generation = _fork_generation
+    return d
 
 
 class _Locked:
     """Context manager of ``view.locked()``: holds the object's lock.
     Reentrant: nested ``locked()`` of the same object (through any view of
-    it) in the same thread only counts."""
+    it) in the same thread only counts. Waiting for the lock can be
+    interrupted (Ctrl-C raises KeyboardInterrupt within a moment) and ends
+    with ClosedError when another thread closes the arena."""
 
     __slots__ = ("_view",)
 
     def __init__(self, view: View) -> None:
         self._view = view
 
-    def _key(self) -> Tuple[int, int]:
-        return (id(self._view.arena), self._view.id)
+    def _key(self) -> Tuple[Any, int]:
+        return (self._view.arena, self._view.id)
 
     def __enter__(self) -> View:
-        depths = _held.__dict__.setdefault("depths", {})
+        depths = _depths()
         key = self._key()
         if depths.get(key, 0) == 0:
             self._view._lock()
@@ -73,13 +89,15 @@ class _Locked:
         return self._view
 
     def __exit__(self, *exc: Any) -> None:
-        depths = _held.__dict__.setdefault("depths", {})
+        depths = _depths()
         key = self._key()
-        depth = depths.get(key, 0) - 1
-        if depth > 0:
-            depths[key] = depth
+        depth = depths.get(key, 0)
+        if depth == 0:
+            return  # not held in this process: entered before a fork
+        if depth > 1:
+            depths[key] = depth - 1
             return
-        depths.pop(key, None)
+        del depths[key]
         self._view._unlock()
 
 
@@ -476,6 +494,9 @@ _registry_lock = threading.Lock()
 
 
 def _after_fork_in_child() -> None:
+    # The child has one thread: no call in progress, no lock held.
+    global _fork_generation
+    _fork_generation += 1
     for a in list(_all_arenas):
         a._after_fork()
 
@@ -508,7 +529,13 @@ class Arena(_c.ArenaBase):
     def close(self) -> None:
         """Close the arena: views raise ClosedError from now on, and so do
         pending ``changed()`` waits (also while a ``Bytes`` buffer is still
-        exported, which keeps the mapping, and the notifier, alive)."""
+        exported, which keeps the mapping, and the notifier, alive).
+
+        Calls running in other threads finish first, or end with
+        ClosedError (waits and lock waits within 50 ms). Refused with
+        BusyError while this process holds a lock on the arena (inside
+        ``with view.locked()``, in any thread): leave those blocks first.
+        Idempotent; in a forked child it returns at once."""
         super().close()
         per_loop = _loop_watches.pop(self, None)
         for w in list(per_loop.values()) if per_loop else ():

@@ -241,6 +241,12 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
                 f"(through another ref, or by another process): the key is "
                 f"still listed but has no value; del the key or assign it a "
                 f"new value")
+    if code == _c.EBUSY and what == "locks":
+        return (f"close(): this process holds {detail} lock(s) on the arena "
+                f"(inside `with view.locked()`, in this or another thread); "
+                f"leave those blocks first (closing would release the locks "
+                f"under the threads that hold them, or keep them until this "
+                f"process exits)")
     if what == "index" and detail is not None:
         return f"index {detail} out of range"
     if code == _c.ENOENT and what == "arena":
