@@ -53,7 +53,11 @@ struct lock_scan {
     uint32_t ncur, nnext;
     uint32_t marked; /* locks marked by this pass so far */
     /* who they were, for the log (the first few of each pass) */
-    struct { uint32_t slot; pid_t pid; uid_t uid; } who[2][4];
+    struct lock_scan_who {
+        uint32_t slot;
+        pid_t pid;
+        uid_t uid;
+    } who[2][4];
 };
 
 struct open_rec {
