@@ -53,9 +53,9 @@ static void slot_free(struct broker *b, uint32_t s)
 
 /* ----------------------------------------------------------- lock scans */
 
-/* Each step looks at this many handle-table slots at most (about 40 us on
- * the benchmark machine when no lock word is marked; docs/security.md has
- * the measured worst case). Between steps the loop serves events. */
+/* Each step looks at this many handle-table slots at most (a wake counts
+ * 17; docs/security.md has the measured worst case). Between steps the
+ * loop serves events. */
 #define RECOVER_BUDGET 4096
 
 static bool bit_has(const uint64_t *set, uint32_t s)
@@ -91,7 +91,7 @@ static int scan_add(struct broker *b, struct arena_rec *ar,
     uint32_t *n = pass ? &sc->nnext : &sc->ncur;
     bit_put(pass ? sc->next : sc->cur, slot, true);
     if (*n < 4)
-        sc->who[pass][*n] = (typeof(sc->who[0][0])){slot, c->pid, c->uid};
+        sc->who[pass][*n] = (struct lock_scan_who){slot, c->pid, c->uid};
     ++*n;
     b->slot_scans[slot]++;
     return 0;

@@ -53,7 +53,11 @@ struct lock_scan {
     uint32_t ncur, nnext;
     uint32_t marked; /* locks marked by this pass so far */
     /* who they were, for the log (the first few of each pass) */
-    struct { uint32_t slot; pid_t pid; uid_t uid; } who[2][4];
+    struct lock_scan_who {
+        uint32_t slot;
+        pid_t pid;
+        uid_t uid;
+    } who[2][4];
 };
 
 struct open_rec {
@@ -169,7 +173,7 @@ int broker_sandbox(void); /* steady-state seccomp allow-list; -ENOSYS
                             * when built without libseccomp */
 /* Fork the read-only reopen helper; its socket, or a negative errno.
  * *filter: 1 its seccomp filter is on, 0 built without libseccomp, -1 it
- * could not be loaded. */
+ * could not be loaded, -2 a sanitizer build (which gives it none). */
 int reopen_helper_start(pid_t *pid, int *filter);
 /* The helper removes @p path (the socket, or with @p pidfile the pidfile)
  * at the end if it still names the same file: the steady-state filter

@@ -350,9 +350,11 @@ int main(int argc, char **argv, char **envp)
     }
     if (helper_filter < 1 && require_seccomp) {
         fprintf(stderr, "sharenad: --require-seccomp: %s\n",
-                helper_filter < 0 ? "the reopen helper's seccomp filter "
-                                    "could not be loaded"
-                                  : "built without libseccomp");
+                helper_filter == -1 ? "the reopen helper's seccomp filter "
+                                      "could not be loaded"
+                : helper_filter == -2 ? "a sanitizer build runs the reopen "
+                                        "helper without a filter"
+                                      : "built without libseccomp");
         reopen_helper_stop(b.reopen_fd);
         return 1;
     }
@@ -437,9 +439,11 @@ int main(int argc, char **argv, char **envp)
     broker_log(&b, sandbox && strcmp(seccomp, "on") ? BLOG_WARNING : BLOG_INFO,
                "listening on %s%s; seccomp %s%s", sock,
                activated >= 0 ? " (socket-activated)" : "", seccomp,
-               helper_filter < 0 ? "; the reopen helper's filter could not "
-                                   "be loaded"
-                                 : "");
+               helper_filter == -1 ? "; the reopen helper's filter could "
+                                     "not be loaded"
+               : helper_filter == -2 ? "; the reopen helper runs unfiltered "
+                                       "(sanitizer build)"
+                                     : "");
     if (ready[1] >= 0) {
         (void)!write(ready[1], "r", 1);
         close(ready[1]);

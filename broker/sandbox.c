@@ -121,7 +121,8 @@ int broker_sandbox(void)
 }
 
 /* What the helper tells the broker first. */
-enum { HELPER_FILTER_ON = 1, HELPER_FILTER_NONE = 2, HELPER_FILTER_FAILED = 3 };
+enum { HELPER_FILTER_ON = 1, HELPER_FILTER_NONE = 2, HELPER_FILTER_FAILED = 3,
+       HELPER_FILTER_SANITIZER = 4 };
 
 static int helper_sandbox(void)
 {
@@ -140,7 +141,7 @@ static int helper_sandbox(void)
      * request and every read-only open would fail with EIO. Sanitizer
      * builds test memory safety, not this filter. */
     (void)calls;
-    return HELPER_FILTER_ON;
+    return HELPER_FILTER_SANITIZER;
 #endif
     int r = -ENOMEM;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -253,6 +254,7 @@ int reopen_helper_start(pid_t *pid_out, int *filter)
     switch (((const char *)&m)[0]) {
     case HELPER_FILTER_ON: *filter = 1; break;
     case HELPER_FILTER_NONE: *filter = 0; break;
+    case HELPER_FILTER_SANITIZER: *filter = -2; break;
     default: *filter = -1; break;
     }
     *pid_out = pid;

@@ -126,27 +126,6 @@ static int mark_owner(sharena_arena *a, uint32_t owner)
     return marked;
 }
 
-/* Repair every object marked owner-died, never waiting for a lock a live
- * client holds (repair_died's no-wait mode gives the object back marked
- * for its next locker). Returns how many stay marked. */
-static int repair_pass(sharena_arena *a)
-{
-    struct sharena__header *h = sharena__hdr(a);
-    /* The arena lock first: object repair may need to allocate. */
-    if (died(&h->arena_lock))
-        repair_died(a, &h->arena_lock, NULL, true);
-    int left = 0;
-    uint64_t lim = slot_limit(a);
-    for (uint64_t i = 1; i < lim; i++) {
-        struct sharena__slot *s = sharena__slot_at(a, i);
-        if (s && died(&s->lock)) {
-            repair_died(a, &s->lock, s, true);
-            left += died(&s->lock);
-        }
-    }
-    return left;
-}
-
 int sharena_recover_owner(sharena_arena *a, uint32_t owner)
 {
     if (!a || !owner || (owner & ~SHARENA__LOCK_OWNER_MASK))
@@ -154,15 +133,6 @@ int sharena_recover_owner(sharena_arena *a, uint32_t owner)
     if (a->readonly)
         return SHARENA_EROFS;
     return mark_owner(a, owner);
-}
-
-int sharena_recover_pending(sharena_arena *a)
-{
-    if (!a)
-        return SHARENA_EINVAL;
-    if (a->readonly)
-        return SHARENA_EROFS;
-    return repair_pass(a);
 }
 
 /* ---- the broker's bounded marking step --------------------------------------
@@ -217,6 +187,67 @@ static bool data_range(const sharena_arena *a, uint64_t from, uint64_t to,
     return true;
 }
 
+/* What a walk does with each lock word it finds; returns 0 (nothing), 1
+ * (counted) or 2 (counted, and it cost a system call). */
+typedef int (*lock_visit)(sharena_arena *a, struct sharena__slot *s,
+                          void *ctx);
+
+/* Walk the handle table from slot @p i on, chunk by chunk and skipping the
+ * memfd's holes, calling @p visit for each slot while *@p left lasts (a
+ * chunk looked at costs one, a slot one, a visit that made a system call
+ * MARK_WAKE_COST more). @p strict: a chunk must be an allocated block
+ * (what lockers accept, sharena__slot_at); else only inside the mapping
+ * (what the broker's marking needs: a scribbled block header must not
+ * hide lock words). Returns where to go on, SHARENA_RECOVER_DONE at the
+ * end; *count adds the visits that counted. */
+static uint64_t walk_table(sharena_arena *a, uint64_t i, uint64_t *left,
+                           bool strict, lock_visit visit, void *ctx,
+                           int *count)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    while (*left) {
+        uint64_t j = i / SHARENA__SLOT_CHUNK0 + 1;
+        unsigned k = 63u - (unsigned)__builtin_clzll(j);
+        if (k >= SHARENA__SLOT_CHUNKS)
+            return SHARENA_RECOVER_DONE;
+        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1);
+        uint64_t nslots = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
+        uint64_t end = first + nslots;
+        --*left; /* every chunk looked at costs one, found or not */
+        uint64_t off = SHARENA__LD(h->slot_chunks[k]);
+        struct sharena__slot *c = NULL;
+        if (off)
+            c = strict ? sharena__payload(a, off, nslots * sizeof *c)
+                       : sharena__ptr(a, off, nslots * sizeof *c, 16);
+        uint64_t base = c ? (uint64_t)((uint8_t *)c - a->base) : 0, lo, hi;
+        if (!c || !data_range(a, base + (i - first) * sizeof *c,
+                              base + nslots * sizeof *c, &lo, &hi)) {
+            i = end;
+            continue;
+        }
+        /* from the slot holding the first data byte to the one holding
+         * the last, while the budget lasts */
+        i = first + (lo - base) / sizeof *c;
+        uint64_t stop = first + (hi - base + sizeof *c - 1) / sizeof *c;
+        if (stop > end)
+            stop = end;
+        for (; i < stop && *left; i++) {
+            --*left;
+            int r = visit(a, &c[i - first], ctx);
+            *count += r != 0;
+            if (r == 2)
+                *left -= *left < MARK_WAKE_COST ? *left : MARK_WAKE_COST;
+        }
+    }
+    return i;
+}
+
+static int visit_mark(sharena_arena *a, struct sharena__slot *s, void *dead)
+{
+    (void)a;
+    return mark_if_dead(&s->lock, dead);
+}
+
 int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
                          size_t nwords, uint64_t *cursor, uint32_t budget)
 {
@@ -227,55 +258,47 @@ int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
     uint64_t i = *cursor;
     if (i == SHARENA_RECOVER_DONE)
         return 0;
-    struct sharena__header *h = sharena__hdr(a);
     int marked = 0;
     if (i == 0) {
-        marked += mark_if_dead(&h->arena_lock, dead) != 0;
+        marked += mark_if_dead(&sharena__hdr(a)->arena_lock, dead) != 0;
         i = 1;
     }
     uint64_t left = budget < 2 ? 2 : budget; /* a chunk, then a slot */
-    while (left) {
-        uint64_t j = i / SHARENA__SLOT_CHUNK0 + 1;
-        unsigned k = 63u - (unsigned)__builtin_clzll(j);
-        if (k >= SHARENA__SLOT_CHUNKS) {
-            i = SHARENA_RECOVER_DONE;
-            break;
-        }
-        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1);
-        uint64_t nslots = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
-        uint64_t end = first + nslots;
-        left--; /* every chunk looked at costs one, found or not */
-        /* The chunk's place, checked against the mapping only: a block
-         * header scribbled over must not hide its lock words. */
-        uint64_t off = SHARENA__LD(h->slot_chunks[k]);
-        struct sharena__slot *c =
-            off ? sharena__ptr(a, off, nslots * sizeof *c, 16) : NULL;
-        if (!c) {
-            i = end;
-            continue;
-        }
-        uint64_t base = (uint64_t)((uint8_t *)c - a->base), lo, hi;
-        if (!data_range(a, base + (i - first) * sizeof *c,
-                        base + nslots * sizeof *c, &lo, &hi)) {
-            i = end;
-            continue;
-        }
-        /* from the slot holding the first data byte to the one holding
-         * the last, while the budget lasts */
-        i = first + (lo - base) / sizeof *c;
-        uint64_t stop = first + (hi - base + sizeof *c - 1) / sizeof *c;
-        if (stop > end)
-            stop = end;
-        for (; i < stop && left; i++) {
-            left--;
-            int r = mark_if_dead(&c[i - first].lock, dead);
-            marked += r != 0;
-            if (r == 2)
-                left -= left < MARK_WAKE_COST ? left : MARK_WAKE_COST;
-        }
-    }
-    *cursor = i;
+    *cursor = walk_table(a, i, &left, false, visit_mark, (void *)dead,
+                         &marked);
     return marked;
+}
+
+/* Repair one object marked owner-died; counts it when it stays marked. */
+static int visit_repair(sharena_arena *a, struct sharena__slot *s, void *ctx)
+{
+    (void)ctx;
+    if (!died(&s->lock))
+        return 0;
+    repair_died(a, &s->lock, s, true);
+    return died(&s->lock);
+}
+
+/* Repair every object marked owner-died, never waiting for a lock a live
+ * client holds (repair_died's no-wait mode gives the object back marked
+ * for its next locker), walking only the table's data (the holes of a
+ * huge arena are never touched). The arena lock first: object repair may
+ * need to allocate. Returns how many stay marked. */
+int sharena_recover_pending(sharena_arena *a)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__header *h = sharena__hdr(a);
+    int left = 0;
+    if (died(&h->arena_lock)) {
+        repair_died(a, &h->arena_lock, NULL, true);
+        left += died(&h->arena_lock);
+    }
+    uint64_t budget = UINT64_MAX;
+    walk_table(a, 1, &budget, true, visit_repair, NULL, &left);
+    return left;
 }
 
 static void lock_info(const sharena_arena *a, sharena_lock_info *li,

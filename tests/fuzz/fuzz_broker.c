@@ -109,6 +109,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cur = (cur + 1 + (op >> 2)) % 4;
             break;
         }
+        /* the lock scans of departed slots: a step between messages, as
+         * the event loop takes one between events */
+        b->scan_budget = 64;
+        broker_recover_step(b);
         off += len;
     }
     for (uint32_t i = 0; i < 4; i++)

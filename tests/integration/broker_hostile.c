@@ -195,6 +195,57 @@ Test(broker_hostile, dead_scribbler_leaves_the_broker_serving)
     sharena_disconnect(c);
 }
 
+/* The price of repairing nothing in the broker (docs/locking.md): a writer
+ * dies in the middle of a write (its object's sequence counter odd); a
+ * read-only reader cannot repair, so it gets SHARENA_EBUSY until a
+ * read-write client touches the object, and then the value. */
+Test(broker_hostile, read_only_reader_waits_for_a_read_write_locker)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "rd", 1 << 20);
+    sharena_id m, v;
+    cr_assert_eq(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "k", 1, 5), 0);
+    struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(m));
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sharena_conn *cc;
+        sharena_arena *aa;
+        struct sharena__slot *ss;
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "rd", NULL, &aa) ||
+            sharena__write_begin(aa, m, SHARENA_T_MAP, &ss) < 0)
+            _exit(1);
+        (void)!write(p[1], "W", 1); /* mid-write: seq odd, lock held */
+        pause();
+        _exit(0);
+    }
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1);
+    kill(pid, SIGKILL);
+    cr_assert_eq(wait_child(pid), 128 + SIGKILL);
+    for (int tries = 0; !(s->lock & SHARENA__LOCK_DIED); tries++) {
+        cr_assert_lt(tries, 2000, "never marked");
+        usleep(5000);
+    }
+    sharena_open_opts ro = {.flags = SHARENA_READONLY};
+    sharena_arena *r;
+    cr_assert_eq(sharena_open(c, "rd", &ro, &r), 0);
+    cr_assert_eq(sharena_map_get(r, m, "k", 1, &v), SHARENA_EBUSY,
+                 "nobody repaired it: the reader cannot see a value");
+    cr_assert(s->seq & 1, "the broker repaired nothing");
+    cr_assert_eq(sharena_map_get(a, m, "k", 1, &v), 0); /* read-write reader */
+    cr_assert_eq(sharena_map_get(r, m, "k", 1, &v), 0,
+                 "repaired by that reader");
+    double d = 0;
+    cr_assert_eq(sharena_number_get(r, v, &d), 0);
+    cr_assert_eq(d, 5);
+    sharena_arena_close(r);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
 /* A 1 TiB arena (allowed: memfds are sparse) whose header was scribbled
  * (slot_count huge, a 512 MiB handle-table chunk placed far into the heap)
  * and whose dead client's slot sits in 1.5 million lock words. Marking
@@ -351,8 +402,8 @@ Test(recover_mark, steps_are_bounded_and_cover_the_table)
 }
 
 /* The steady-state filter (broker/sandbox.c, compiled into this test): the
- * calls the broker needs pass, unlink and open do not. */
-Test(broker_filter, steady_state_denies_unlink_and_open)
+ * calls the broker needs pass, unlink, open, exec and fork do not. */
+Test(broker_filter, steady_state_denies_unlink_open_exec_and_fork)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     cr_skip_test("sanitizer builds load a permissive filter");
@@ -372,13 +423,19 @@ Test(broker_filter, steady_state_denies_unlink_and_open)
             _exit(13);
         if (lseek(fd, 0, SEEK_DATA) < 0 && errno == EPERM)
             _exit(14); /* the lock scans need it */
+        char *argv[] = {"/bin/true", NULL};
+        if (execv(argv[0], argv) == 0 || errno != EPERM)
+            _exit(15);
+        if (fork() >= 0 || errno != EPERM)
+            _exit(16); /* (a child would exit at once: not reached) */
         _exit(0);
     }
     int st = wait_child(pid);
     unlink(path);
     close(fd);
     cr_assert_eq(st, 0, "status %d (10: no filter, 11/12: unlink allowed, "
-                        "13: open allowed, 14: lseek denied)", st);
+                        "13: open allowed, 14: lseek denied, 15: exec "
+                        "allowed, 16: fork allowed)", st);
 #endif
 }
 
