@@ -1128,6 +1128,29 @@ static void slot_dead(struct broker *b, struct pend_slot *ps, const char *how)
                (unsigned)ps->uid, how, now, now == 1 ? "" : "s", later);
 }
 
+/* Is @p pid gone? kill(pid, 0) says so for a process that was reaped; at
+ * start, before the filter, /proc also tells a zombie (dead, not yet
+ * reaped by its parent) from a live process. */
+static bool pid_gone(pid_t pid, bool at_start)
+{
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
+    if (!at_start)
+        return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 void state_tick(struct broker *b)
 {
     struct broker_state *s = b->state;
@@ -1136,13 +1159,14 @@ void state_tick(struct broker *b)
     time_t now = mono_s();
     if (now == s->ticked_s)
         return;
+    bool at_start = s->ticked_s == 0;
     s->ticked_s = now;
     bool over = now - s->start_s >= (time_t)b->adopt_grace;
     for (uint32_t i = 0; i < s->nps; i++) {
         struct pend_slot *ps = &s->ps[i];
         if (ps->state != PS_WAIT)
             continue;
-        if (ps->pid > 0 && kill(ps->pid, 0) < 0 && errno == ESRCH)
+        if (ps->pid > 0 && pid_gone(ps->pid, at_start))
             slot_dead(b, ps, "died while no broker ran");
         else if (over && ps->pid == 0)
             slot_dead(b, ps, "(a delegated connection) did not come back");

@@ -302,3 +302,111 @@ Test(restart, a_memfd_of_a_clients_own_is_never_adopted, .timeout = 120)
     cr_assert_eq(wait_child(holder), 0);
     cr_assert_eq(test_broker_stop(&B), 0);
 }
+
+/* ------------------------------------------------------------ fd store */
+
+/* One datagram from the notify socket: its text, and the fd it carried
+ * (or -1). A hang guard of ~10 s; returns false when nothing came. */
+static bool notify_recv(int ns, char *text, size_t cap, int *fd)
+{
+    *fd = -1;
+    for (int i = 0; i < 1000; i++) {
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } u;
+        struct iovec iov = {.iov_base = text, .iov_len = cap - 1};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof u.buf};
+        ssize_t n = recvmsg(ns, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EAGAIN) {
+            usleep(10000);
+            continue;
+        }
+        cr_assert_geq(n, 0);
+        text[n] = 0;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (c && c->cmsg_type == SCM_RIGHTS)
+            memcpy(fd, CMSG_DATA(c), sizeof(int));
+        return true;
+    }
+    return false;
+}
+
+/* The service manager's fd store, played by this test: the broker hands
+ * each arena's memfd to $NOTIFY_SOCKET (FDSTORE=1, FDNAME=a<identity>);
+ * the next broker gets them back as LISTEN_FDS and takes back the arenas
+ * that no client holds any more; DELETE takes the arena out of the store
+ * (FDSTOREREMOVE=1). */
+Test(restart, fd_store_keeps_arenas_no_client_holds, .timeout = 120)
+{
+    char dir[] = "/tmp/sharena-test.XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", dir);
+    int ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(bind(ns, (struct sockaddr *)&sa, sizeof sa), 0);
+    setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+    cr_assert_eq(test_broker_start(&B, NULL), 0);
+    unsetenv("NOTIFY_SOCKET");
+    sharena_conn *c = conn();
+    sharena_arena *a = create(c, "stored");
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL), 0);
+    cr_assert_eq(sharena_number_set(a, n, 42), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+    char text[256], name[64] = "";
+    int fd = -1;
+    cr_assert(notify_recv(ns, text, sizeof text, &fd), "no FDSTORE message");
+    cr_assert_geq(fd, 0, "FDSTORE without its fd: '%s'", text);
+    cr_assert_eq(strncmp(text, "FDSTORE=1\nFDNAME=a", 18), 0, "'%s'", text);
+    cr_assert_lt(strlen(text + 17), sizeof name);
+    memcpy(name, text + 17, strlen(text + 17) + 1);
+    /* the broker goes; nobody holds the arena but the "service manager" */
+    kill(B.pid, SIGTERM);
+    waitpid(B.pid, NULL, 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (dup2(fd, 3) != 3)
+            _exit(126);
+        char num[32];
+        snprintf(num, sizeof num, "%d", (int)getpid());
+        setenv("LISTEN_PID", num, 1);
+        setenv("LISTEN_FDS", "1", 1);
+        setenv("LISTEN_FDNAMES", name, 1);
+        setenv("NOTIFY_SOCKET", sa.sun_path, 1);
+        execl(test_sharenad_path(), "sharenad", "--foreground", "--socket",
+              B.socket, (char *)NULL);
+        _exit(127);
+    }
+    close(fd);
+    B.pid = pid;
+    sharena_conn *c2 = conn();
+    sharena_arena *b;
+    int r = sharena_open(c2, "stored", NULL, &b);
+    cr_assert_eq(r, 0, "the stored arena is gone: %s (%s)", sharena_strerror(r),
+                 sharena_broker_message());
+    double d = 0;
+    cr_assert_eq(sharena_root_get(b, "n", &n), 0);
+    cr_assert_eq(sharena_number_get(b, n, &d), 0);
+    cr_assert_eq(d, 42);
+    sharena_arena_close(b);
+    /* DELETE takes it out of the store */
+    cr_assert_eq(sharena_delete(c2, "stored"), 0);
+    bool removed = false;
+    while (!removed && notify_recv(ns, text, sizeof text, &fd)) {
+        if (fd >= 0)
+            close(fd);
+        removed = strncmp(text, "FDSTOREREMOVE=1\nFDNAME=", 23) == 0 &&
+                  strcmp(text + 23, name) == 0;
+    }
+    cr_assert(removed, "no FDSTOREREMOVE for %s", name);
+    sharena_disconnect(c2);
+    close(ns);
+    unlink(sa.sun_path);
+    rmdir(dir);
+    cr_assert_eq(test_broker_stop(&B), 0);
+}
