@@ -660,6 +660,14 @@ static void *watch_main(void *arg)
     }
 }
 
+static void watch_kick(void)
+{
+    pthread_mutex_lock(&watch_mu);
+    if (watch_on && watch_pipe[1] >= 0)
+        (void)!write(watch_pipe[1], "w", 1);
+    pthread_mutex_unlock(&watch_mu);
+}
+
 static void watch_start(void)
 {
     pthread_mutex_lock(&watch_mu);
@@ -999,8 +1007,14 @@ void sharena_disconnect(sharena_conn *c)
         c->arenas[i]->conn = NULL;
         c->arenas[i]->owner = 0;
     }
-    if (c->fd >= 0)
+    if (c->fd >= 0) {
+        /* the watcher's poll() holds a reference to the socket until it
+         * wakes: shut it down, so that the broker sees the end now */
+        if (c->pid == getpid())
+            shutdown(c->fd, SHUT_RDWR);
         close(c->fd);
+        watch_kick();
+    }
     pthread_mutex_destroy(&c->mu);
     free(c->arenas);
     free(c);
