@@ -473,17 +473,19 @@ static void conn_lost(sharena_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
-    c->fd = -1;
+    __atomic_store_n(&c->fd, -1, __ATOMIC_RELAXED);
     if (!c->lost) {
-        c->lost = true;
+        __atomic_store_n(&c->lost, true, __ATOMIC_RELAXED);
         c->backoff_ms = 20;
-        c->retry_ns = mono_ns();
+        __atomic_store_n(&c->retry_ns, mono_ns(), __ATOMIC_RELAXED);
     }
 }
 
 static void conn_backoff(sharena_conn *c)
 {
-    c->retry_ns = mono_ns() + (uint64_t)c->backoff_ms * 1000000u;
+    __atomic_store_n(&c->retry_ns,
+                     mono_ns() + (uint64_t)c->backoff_ms * 1000000u,
+                     __ATOMIC_RELAXED);
     c->backoff_ms = c->backoff_ms >= 500 ? 1000 : c->backoff_ms * 2;
 }
 
@@ -512,7 +514,7 @@ static int reconnect(sharena_conn *c)
     int r = dial(c->path, &fd);
     if (r < 0)
         return r;
-    c->fd = fd;
+    __atomic_store_n(&c->fd, fd, __ATOMIC_RELAXED);
     c->seq = 0;
     union sharena__msg m;
     bool resumed = false;
@@ -557,11 +559,11 @@ static int reconnect(sharena_conn *c)
         if (e == 0 && !resumed) /* locks taken from now on: the new slot */
             __atomic_store_n(&a->owner, c->slot, __ATOMIC_RELAXED);
     }
-    c->lost = false;
+    __atomic_store_n(&c->lost, false, __ATOMIC_RELAXED);
     return 0;
 fail:
     close(c->fd);
-    c->fd = -1;
+    __atomic_store_n(&c->fd, -1, __ATOMIC_RELAXED);
     return r < 0 ? r : SHARENA_ECONNREFUSED;
 }
 
@@ -612,14 +614,15 @@ static void *watch_main(void *arg)
             if (!c->path[0] || c->pid != me)
                 continue;
             live++;
-            if (c->lost) {
-                uint64_t ms = c->retry_ns > now
-                                  ? (c->retry_ns - now) / 1000000u + 1
-                                  : 0;
+            /* (read without c->mu: written under it with atomic stores) */
+            int cfd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
+            uint64_t retry = __atomic_load_n(&c->retry_ns, __ATOMIC_RELAXED);
+            if (__atomic_load_n(&c->lost, __ATOMIC_RELAXED)) {
+                uint64_t ms = retry > now ? (retry - now) / 1000000u + 1 : 0;
                 if (ms < (uint64_t)timeout)
                     timeout = (int)ms;
-            } else if (c->fd >= 0 && n <= WATCH_MAX) {
-                pf[n] = (struct pollfd){.fd = c->fd, .events = POLLRDHUP};
+            } else if (cfd >= 0 && n <= WATCH_MAX) {
+                pf[n] = (struct pollfd){.fd = cfd, .events = POLLRDHUP};
                 who[n++] = c;
             }
         }
@@ -642,11 +645,14 @@ static void *watch_main(void *arg)
             if (!c->path[0] || c->pid != me)
                 continue;
             bool hup = false;
+            int cfd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
             for (int i = 1; i < n; i++)
-                if (who[i] == c && pf[i].fd == c->fd &&
+                if (who[i] == c && pf[i].fd == cfd &&
                     (pf[i].revents & (POLLHUP | POLLRDHUP | POLLERR)))
                     hup = true;
-            if (!hup && !(c->lost && c->retry_ns <= mono_ns()))
+            if (!hup && !(__atomic_load_n(&c->lost, __ATOMIC_RELAXED) &&
+                          __atomic_load_n(&c->retry_ns, __ATOMIC_RELAXED) <=
+                              mono_ns()))
                 continue;
             if (pthread_mutex_trylock(&c->mu) != 0)
                 continue;

@@ -410,3 +410,35 @@ Test(restart, fd_store_keeps_arenas_no_client_holds, .timeout = 120)
     rmdir(dir);
     cr_assert_eq(test_broker_stop(&B), 0);
 }
+
+/* An arena that no live client holds (and no fd store keeps) is gone with
+ * the broker; its name is kept from use only for the grace period: a
+ * create meanwhile waits (EAGAIN inside the library), then makes a new,
+ * empty arena. The one that a client holds is back long before. */
+Test(restart, a_name_nobody_brings_back_is_free_after_the_grace_period,
+     .timeout = 120)
+{
+    cr_assert_eq(test_broker_start(&B, "--adopt-grace", "2", NULL), 0);
+    sharena_conn *c = conn();
+    sharena_arena *lost = create(c, "lost");
+    sharena_id n;
+    cr_assert_eq(sharena_root_ensure(lost, "n", SHARENA_T_NUMBER, 0, &n, NULL),
+                 0);
+    sharena_arena_close(lost); /* nobody holds it now but the broker */
+    sharena_arena *kept = create(c, "kept");
+    crash_and_restart();
+    sharena_conn *c2 = conn();
+    sharena_arena *again = create(c2, "lost");
+    sharena_open_info oi = {.size = sizeof oi};
+    cr_assert_eq(sharena_arena_open_info(again, &oi), 0);
+    cr_assert(oi.created, "'lost' should be a new arena");
+    cr_assert_eq(sharena_root_get(again, "n", &n), SHARENA_ENOENT);
+    sharena_arena *k2;
+    cr_assert_eq(sharena_open(c2, "kept", NULL, &k2), 0);
+    sharena_arena_close(k2);
+    sharena_arena_close(again);
+    sharena_arena_close(kept);
+    sharena_disconnect(c2);
+    sharena_disconnect(c);
+    cr_assert_eq(test_broker_stop(&B), 0);
+}
