@@ -124,6 +124,7 @@ struct broker_state {
     char (*store_name)[64];
     uint32_t nstore;
     bool store_failed;
+    bool oom;         /* the body could not be built */
     char *buf;        /* the body being written */
     size_t buflen, bufcap;
 };
@@ -453,8 +454,10 @@ static void put(struct broker_state *s, const char *fmt, ...)
         while (nc - s->buflen <= (size_t)n)
             nc *= 2;
         char *v = realloc(s->buf, nc);
-        if (!v)
-            return; /* (the write below sees a short body: not whole) */
+        if (!v) {
+            s->oom = true; /* this state is not written (the last stays) */
+            return;
+        }
         s->buf = v;
         s->bufcap = nc;
     }
@@ -508,6 +511,7 @@ static void write_state(struct broker *b)
 {
     struct broker_state *s = b->state;
     s->buflen = 0;
+    s->oom = false;
     uint32_t idx = 0;
     /* the arenas: named ones, then recorded ones not yet taken back */
     for (uint32_t i = 0; i < b->narenas; i++) {
@@ -555,6 +559,11 @@ static void write_state(struct broker *b)
                 put(s, "l %u %u\n", k, ps->slot);
         }
     }
+    if (s->oom) {
+        broker_log(b, BLOG_ERROR, "out of memory writing the state file; "
+                   "a restart may lose arenas");
+        return;
+    }
     char head[160];
     int hn = snprintf(head, sizeof head,
                       "sharenad-state 1 %" PRIu64 " %zu %016" PRIx64 " %s\n",
@@ -567,7 +576,8 @@ static void write_state(struct broker *b)
     int r = all ? 0 : -ENOMEM;
     if (all) {
         memcpy(all, head, (size_t)hn);
-        memcpy(all + hn, s->buf, s->buflen);
+        if (s->buflen)
+            memcpy(all + hn, s->buf, s->buflen);
         r = write_all(fd, all, total);
         if (r == 0 && ftruncate(fd, (off_t)total) < 0)
             r = -errno;
