@@ -379,8 +379,9 @@ static void release_open(struct broker *b, struct client *c,
     /* A broker that stops closes connections of clients that are alive and
      * may hold locks: those stay theirs (and their slots stay live in the
      * arena), or another process would take a lock its holder is still
-     * writing under. The price: one that dies after the broker has gone is
-     * not recovered (docs/locking.md, Limits). */
+     * writing under. One that dies after the broker has gone is recovered
+     * by the next broker on this socket, which finds its recorded slot
+     * dead (state.c). */
     if (o->rw && !b->stopping) {
         state_dirty(b);
         sharena_owner_detach(ar->a, c->slot);
