@@ -173,7 +173,8 @@ int broker_access(const struct broker *b, const struct client *c,
  * clients that hold them after a restart, and the service manager's fd
  * store. docs/locking.md, "When the broker stops or restarts". */
 /* Before the sandbox: open and read the state files, reserve the recorded
- * slots, take the fd store's descriptors. 0, or -1 with a message. */
+ * slots, take the fd store's descriptors. 0 (when the files cannot be
+ * opened: logged, and the broker keeps no state), or -1: out of memory. */
 int state_open(struct broker *b, bool fdstore);
 void state_dirty(struct broker *b);  /* something recorded changed */
 void state_sync(struct broker *b);   /* write it now, if it changed */

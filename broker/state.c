@@ -427,6 +427,8 @@ static void take_stored(struct broker_state *s)
             fcntl(fd, F_SETFD, FD_CLOEXEC);
             memcpy(s->store_name[s->nstore], p, (size_t)(e - p));
             s->store_fd[s->nstore++] = fd;
+        } else if (memfd) {
+            close(fd); /* not ours: nothing to keep it for */
         }
         p = *e ? e + 1 : e;
     }
@@ -691,12 +693,16 @@ int state_open(struct broker *b, bool fdstore)
         snprintf(p, sizeof p, "%s.%d", s->path, i);
         s->fd[i] = open_state_file(p);
         if (s->fd[i] < 0) {
-            fprintf(stderr, "sharenad: state file %s: %s\n", p,
-                    strerror(errno));
+            /* serve all the same, and say what that costs */
+            broker_log(b, BLOG_WARNING,
+                       "cannot keep the state file %s: %s; a restart of "
+                       "this broker loses every arena no client holds, "
+                       "every name, and the recovery of clients that die "
+                       "meanwhile", p, strerror(errno));
             if (s->fd[0] >= 0)
                 close(s->fd[0]);
             free(s);
-            return -1;
+            return 0;
         }
     }
     char *body[2];
