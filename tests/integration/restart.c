@@ -442,3 +442,54 @@ Test(restart, a_name_nobody_brings_back_is_free_after_the_grace_period,
     sharena_disconnect(c);
     cr_assert_eq(test_broker_stop(&B), 0);
 }
+
+/* Two restarts in a row while the only holder cannot answer (stopped):
+ * the second broker records what the first was still waiting for, so the
+ * third takes the arena back when the holder continues. */
+Test(restart, two_restarts_before_the_holder_comes_back, .timeout = 120)
+{
+    cr_assert_eq(test_broker_start(&B, "--adopt-grace", "60", NULL), 0);
+    int p[2], q[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(q), 0);
+    pid_t holder = fork();
+    if (holder == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(p[0]);
+        close(q[1]);
+        sharena_conn *cc;
+        sharena_arena *aa;
+        sharena_id n;
+        sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
+        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "twice", &o, &aa) ||
+            sharena_root_ensure(aa, "n", SHARENA_T_NUMBER, 0, &n, NULL) ||
+            sharena_number_set(aa, n, 9))
+            _exit(1);
+        (void)!write(p[1], "r", 1);
+        char ch;
+        (void)!read(q[0], &ch, 1);
+        _exit(0);
+    }
+    close(p[1]);
+    close(q[0]);
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1);
+    kill(holder, SIGSTOP);
+    crash_and_restart();
+    crash_and_restart();
+    kill(holder, SIGCONT);
+    sharena_conn *c = conn();
+    sharena_arena *b;
+    int r = sharena_open(c, "twice", NULL, &b);
+    cr_assert_eq(r, 0, "%s (%s)", sharena_strerror(r), sharena_broker_message());
+    sharena_id n;
+    double d = 0;
+    cr_assert_eq(sharena_root_get(b, "n", &n), 0);
+    cr_assert_eq(sharena_number_get(b, n, &d), 0);
+    cr_assert_eq(d, 9);
+    sharena_arena_close(b);
+    sharena_disconnect(c);
+    (void)!write(q[1], "q", 1);
+    cr_assert_eq(wait_child(holder), 0);
+    cr_assert_eq(test_broker_stop(&B), 0);
+}
