@@ -739,14 +739,18 @@ int state_open(struct broker *b, bool fdstore)
     }
     if (!b->adopt_grace)
         b->adopt_grace = 10;
+    adopt_stored(b);
+    uint32_t waiting = 0;
+    for (uint32_t i = 0; i < s->npa; i++)
+        waiting += !s->pa[i].ar;
     if (s->npa || s->nps)
         broker_log(b, BLOG_INFO,
                    "state file %s: %u arena%s and %u client slot%s of the "
-                   "broker before; waiting up to %u s for their clients to "
-                   "bring them back",
+                   "broker before; %u arena%s to be brought back by "
+                   "clients (waiting up to %u s)",
                    s->path, s->npa, s->npa == 1 ? "" : "s", s->nps,
-                   s->nps == 1 ? "" : "s", b->adopt_grace);
-    adopt_stored(b);
+                   s->nps == 1 ? "" : "s", waiting, waiting == 1 ? "" : "s",
+                   b->adopt_grace);
     state_tick(b);
     s->dirty = true;
     state_sync(b);

@@ -367,22 +367,36 @@ Test(restart, fd_store_keeps_arenas_no_client_holds, .timeout = 120)
     /* the broker goes; nobody holds the arena but the "service manager" */
     kill(B.pid, SIGTERM);
     waitpid(B.pid, NULL, 0);
+    /* which also listens on the socket (socket activation): the new broker
+     * gets the listening socket and the stored arena, as systemd passes
+     * them (the old broker's helper removes its socket first) */
+    for (int i = 0; i < 500 && access(B.socket, F_OK) == 0; i++)
+        usleep(10000);
+    struct sockaddr_un la = {.sun_family = AF_UNIX};
+    memcpy(la.sun_path, B.socket, strnlen(B.socket, sizeof la.sun_path - 1));
+    int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    cr_assert_eq(bind(ls, (struct sockaddr *)&la, sizeof la), 0, "%s",
+                 strerror(errno));
+    cr_assert_eq(listen(ls, 16), 0);
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (dup2(fd, 3) != 3)
+        int l2 = fcntl(ls, F_DUPFD, 10), f2 = fcntl(fd, F_DUPFD, 10);
+        if (l2 < 0 || f2 < 0 || dup2(l2, 3) != 3 || dup2(f2, 4) != 4)
             _exit(126);
-        char num[32];
+        char num[32], names[128];
         snprintf(num, sizeof num, "%d", (int)getpid());
+        snprintf(names, sizeof names, "sharenad.socket:%s", name);
         setenv("LISTEN_PID", num, 1);
-        setenv("LISTEN_FDS", "1", 1);
-        setenv("LISTEN_FDNAMES", name, 1);
+        setenv("LISTEN_FDS", "2", 1);
+        setenv("LISTEN_FDNAMES", names, 1);
         setenv("NOTIFY_SOCKET", sa.sun_path, 1);
         execl(test_sharenad_path(), "sharenad", "--foreground", "--socket",
               B.socket, (char *)NULL);
         _exit(127);
     }
     close(fd);
+    close(ls);
     B.pid = pid;
     sharena_conn *c2 = conn();
     sharena_arena *b;
