@@ -262,6 +262,7 @@ static void arena_unlink(struct broker *b, struct arena_rec *ar)
                     (b->narenas - i - 1) * sizeof(*b->arenas));
             b->narenas--;
             ar->deleted = true;
+            state_arena_gone(b, ar);
             arena_unref(b, ar);
             return;
         }
@@ -378,9 +379,11 @@ static void release_open(struct broker *b, struct client *c,
     /* A broker that stops closes connections of clients that are alive and
      * may hold locks: those stay theirs (and their slots stay live in the
      * arena), or another process would take a lock its holder is still
-     * writing under. The price: one that dies after the broker has gone is
-     * not recovered (docs/locking.md, Limits). */
+     * writing under. One that dies after the broker has gone is recovered
+     * by the next broker on this socket, which finds its recorded slot
+     * dead (state.c). */
     if (o->rw && !b->stopping) {
+        state_dirty(b);
         sharena_owner_detach(ar->a, c->slot);
         ar->live[c->slot / 64] &= ~(UINT64_C(1) << (c->slot % 64));
         if (scan_add(b, ar, c) < 0)
@@ -432,6 +435,8 @@ static int do_hello(struct broker *b, struct client *c,
               (c->delegated_ro ? SHARENA__WELCOME_READONLY : 0);
     w.layout_hash = sharena_layout_hash();
     w.broker_pid = (uint32_t)getpid();
+    c->token = state_token(b);
+    w.token = c->token;
     return reply(c, &w, sizeof(w), -1);
 }
 
@@ -477,6 +482,7 @@ static int create_arena(struct broker *b, struct client *c,
     if (b->all)
         b->all->all_prev = ar;
     b->all = ar;
+    state_arena_made(b, ar); /* its identity, on record before the reply */
     *out = ar;
     return 0;
 }
@@ -561,6 +567,15 @@ static int do_open(struct broker *b, struct client *c,
     if (!delegated_allows(c, k))
         return reply_error(c, seq, SHARENA_EACCES,
                            "arena not granted to this delegated connection");
+    if (!ar && state_settling(b, k.uid, k.name)) {
+        /* a broker before this one had it: never a second arena of that
+         * name while the clients that hold it may still bring it back */
+        char text[SHARENA__PROTO_TEXT];
+        snprintf(text, sizeof text,
+                 "arena '%.40s' is being taken back after a broker restart: "
+                 "retry in a moment", k.name);
+        return reply_error(c, seq, SHARENA_EAGAIN, text);
+    }
     if (!ar) {
         if (!(m->flags & SHARENA_CREATE))
             return reply_no_arena(b, c, seq, k, qualified);
@@ -643,8 +658,12 @@ static int do_open(struct broker *b, struct client *c,
         sharena_owner_attach(ar->a, c->slot);
         ar->live[c->slot / 64] |= UINT64_C(1) << (c->slot % 64);
         o->rw = true;
+        state_dirty(b);
     }
     o->count++;
+    /* what the fd gives (a new arena, a newly attached slot) is on record
+     * before the fd leaves */
+    state_sync(b);
     sharena_arena_info info;
     sharena_arena_info_get(ar->a, &info);
     struct sharena__msg_opened ok;
@@ -855,12 +874,19 @@ static int do_delegate(struct broker *b, struct client *c,
 int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
                   size_t len, int fd)
 {
-    if (fd >= 0)
-        close(fd); /* clients never pass descriptors to the broker */
     int t = sharena__proto_check(m, len);
+    /* clients pass descriptors to the broker only with ADOPT */
+    if (fd >= 0 && (t != SHARENA__MSG_ADOPT || !c->slot)) {
+        close(fd);
+        fd = -1;
+    }
     if (t < 0)
         return SHARENA_EPROTO;
     if (!c->slot) {
+        if (t == SHARENA__MSG_RESUME) {
+            int r = state_resume(b, c, &m->resume);
+            return r < 0 ? r : 0;
+        }
         if (t != SHARENA__MSG_HELLO)
             return SHARENA_EPROTO;
         int r = do_hello(b, c, &m->hello);
@@ -888,6 +914,9 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
         break;
     case SHARENA__MSG_CLIENTS:
         r = do_clients(b, c, &m->clients);
+        break;
+    case SHARENA__MSG_ADOPT:
+        r = state_adopt(b, c, &m->adopt, fd);
         break;
     case SHARENA__MSG_SHUTDOWN:
         if (c->delegated || (c->uid != 0 && c->uid != b->self_uid)) {
@@ -1189,6 +1218,8 @@ int broker_run(struct broker *b)
     time_t paused_s = 0;
     while (!b->stop) {
         tick_clocks(b);
+        state_tick(b);
+        state_sync(b);
         if (b->accept_paused && b->ticked_s != paused_s) {
             /* once a second: a descriptor may have come free elsewhere */
             paused_s = b->ticked_s;
@@ -1201,7 +1232,9 @@ int broker_run(struct broker *b)
         bool scanning = broker_recover_step(b);
         int n = epoll_wait(b->epoll_fd, evs, 64,
                            scanning ? 0
-                           : b->all || b->clients || b->accept_paused ? 1000
+                           : b->all || b->clients || b->accept_paused ||
+                                     state_busy(b)
+                               ? 1000
                                                                       : -1);
         if (n < 0) {
             if (errno == EINTR)
@@ -1245,20 +1278,8 @@ int broker_run(struct broker *b)
 void broker_fini(struct broker *b)
 {
     b->stopping = true;
-    if (b->stop) {
-        /* what a user wants to hear before the broker goes: nothing lost */
-        uint32_t open = 0;
-        for (uint32_t i = 0; i < b->narenas; i++)
-            open += b->arenas[i]->clients > 0;
-        broker_log(b, BLOG_INFO,
-                   "%u arena%s (%u in use, %u connection%s): clients keep "
-                   "their mappings, data and locks and go on working, nothing "
-                   "is lost; the names go with the broker, and the locks of "
-                   "a client that dies after this are not recovered (sharena "
-                   "fsck --repair --break-locks, with no client alive)",
-                   b->narenas, b->narenas == 1 ? "" : "s", open, b->nclients,
-                   b->nclients == 1 ? "" : "s");
-    }
+    /* the last state, then what survives, as it is */
+    state_stop(b);
     while (b->clients)
         broker_drop_client(b, b->clients);
     while (b->narenas)
@@ -1269,4 +1290,24 @@ void broker_fini(struct broker *b)
         close(b->epoll_fd);
     if (b->signal_fd >= 0)
         close(b->signal_fd);
+    state_close(b);
+}
+
+/* ------------------------------------------------------- for state.c */
+
+int broker_scan_add(struct broker *b, struct arena_rec *ar,
+                    const struct client *c)
+{
+    return scan_add(b, ar, c);
+}
+
+void broker_scan_forget(struct broker *b, struct arena_rec *ar, uint32_t slot)
+{
+    scan_forget(b, ar, slot);
+}
+
+int broker_access(const struct broker *b, const struct client *c,
+                  const struct arena_rec *ar)
+{
+    return access_for(b, c, ar);
 }

@@ -38,6 +38,12 @@ struct arena_rec {
     uint64_t live[BROKER_MAX_SLOTS / 64];
     /* every record the broker keeps (named, or deleted but still open) */
     struct arena_rec *all_next, *all_prev;
+    /* state.c: what proves a descriptor a client brings back after a
+     * restart is this very memfd (random identity, also in the header;
+     * device and inode, which no client can forge) */
+    uint64_t id[2];
+    uint64_t dev, ino;
+    uint32_t state_idx; /* its number in the state file being written */
 };
 
 /* The marking of departed client slots' lock words in one arena, done in
@@ -82,6 +88,7 @@ struct client {
     struct open_rec *opens;
     uint32_t nopens, capopens;
     time_t since; /* CLOCK_MONOTONIC_COARSE seconds when it connected */
+    uint32_t token; /* what a RESUME of its slot must show (state.c) */
     struct client *next, *prev;
 };
 
@@ -122,6 +129,10 @@ struct broker {
     bool accept_paused; /* out of descriptors: the listener waits */
     uint64_t fd_pauses; /* how often that happened */
     time_t fd_warned_s; /* when it was last logged */
+    /* state.c: the state file and the taking back of arenas after a
+     * restart; NULL when no state is kept (the fuzz target, --no-state) */
+    struct broker_state *state;
+    uint32_t adopt_grace; /* seconds recorded clients have to come back */
 };
 
 /* log.c: one line per event on stderr, "TIME sharenad[PID] LEVEL: text".
@@ -153,6 +164,41 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
 void broker_drop_client(struct broker *b, struct client *c);
 
 void reopen_helper_gone(struct broker *b); /* log it, stop using it */
+/* For state.c: queue the marking of @p c's slot's locks in @p ar (c may be
+ * a stand-in that names a recorded slot); forget a queued one; access. */
+int broker_scan_add(struct broker *b, struct arena_rec *ar,
+                    const struct client *c);
+void broker_scan_forget(struct broker *b, struct arena_rec *ar, uint32_t slot);
+int broker_access(const struct broker *b, const struct client *c,
+                  const struct arena_rec *ar);
+
+/* state.c: the state file (SOCKET.state.0 and .1, written in turn, each
+ * with a checksum: one is always whole), re-adoption of arenas from the
+ * clients that hold them after a restart, and the service manager's fd
+ * store. docs/locking.md, "When the broker stops or restarts". */
+/* Before the sandbox: open and read the state files, reserve the recorded
+ * slots, take the fd store's descriptors. 0 (when the files cannot be
+ * opened: logged, and the broker keeps no state), or -1: out of memory. */
+int state_open(struct broker *b, bool fdstore);
+void state_dirty(struct broker *b);  /* something recorded changed */
+void state_sync(struct broker *b);   /* write it now, if it changed */
+/* A new arena: give it its identity (header and record), store its fd with
+ * the service manager when there is one. */
+void state_arena_made(struct broker *b, struct arena_rec *ar);
+void state_arena_gone(struct broker *b, struct arena_rec *ar); /* DELETE */
+uint32_t state_token(struct broker *b); /* for a WELCOME */
+/* A recorded arena of that owner and name not yet taken back, while
+ * recorded clients may still bring it: OPEN answers EAGAIN meanwhile. */
+bool state_settling(const struct broker *b, uid_t uid, const char *name);
+bool state_busy(const struct broker *b); /* the loop must tick */
+int state_resume(struct broker *b, struct client *c,
+                 const struct sharena__msg_resume *m);
+int state_adopt(struct broker *b, struct client *c,
+                const struct sharena__msg_adopt *m, int fd);
+void state_tick(struct broker *b); /* once a second: the grace period */
+/* The broker stops: the last write, then no more; says what survives. */
+void state_stop(struct broker *b);
+void state_close(struct broker *b);
 
 /* policy.c: "[owner:]arena-glob uid|@group rw|ro" lines. */
 int policy_load(const char *path, struct policy_rule **out, char *err,

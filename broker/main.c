@@ -41,6 +41,9 @@ static const char usage[] =
     "  --max-clients N      connections per user (default 1024)\n"
     "  --hello-timeout S    drop a connection that has not said HELLO after S\n"
     "                       seconds (default 10)\n"
+    "  --adopt-grace S      after a restart, wait up to S seconds (default 10)\n"
+    "                       for the clients of the broker before to bring its\n"
+    "                       arenas back (SOCKET.state.0/.1 record them)\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
     "  --require-seccomp    refuse to start when the seccomp filters cannot be\n"
     "                       installed (built without libseccomp, or the kernel\n"
@@ -168,20 +171,25 @@ static int listen_on(const char *path)
     return fd;
 }
 
-/* systemd socket activation: LISTEN_FDS=1 for this pid means fd 3. */
+/* systemd: LISTEN_FDS=N for this pid means fds 3..3+N-1: the listening
+ * socket (socket activation) and the arenas the fd store gave back
+ * (state.c takes those; the environment stays until it has). */
 static int activated_socket(void)
 {
     const char *pid = getenv("LISTEN_PID");
     const char *n = getenv("LISTEN_FDS");
-    if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) != 1)
+    if (!pid || !n || atol(pid) != (long)getpid() || atoi(n) < 1)
         return -1;
-    unsetenv("LISTEN_PID");
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    int fd = 3;
-    fcntl(fd, F_SETFD, FD_CLOEXEC);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return fd;
+    int count = atoi(n);
+    for (int fd = 3; fd < 3 + count && fd < 3 + 65536; fd++) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+            return fd;
+        }
+    }
+    return -1;
 }
 
 /* Every connection costs the broker a descriptor and every arena one or
@@ -221,6 +229,7 @@ int main(int argc, char **argv, char **envp)
         {"max-capacity", required_argument, 0, 'c'},
         {"max-clients", required_argument, 0, 'n'},
         {"hello-timeout", required_argument, 0, 'H'},
+        {"adopt-grace", required_argument, 0, 'G'},
         {"no-sandbox", no_argument, 0, 'S'},
         {"require-seccomp", no_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},
@@ -269,6 +278,17 @@ int main(int argc, char **argv, char **envp)
             if (parse_u32(optarg, &b.lim.hello_timeout) < 0 ||
                 b.lim.hello_timeout == 0)
                 goto bad;
+            break;
+        case 'G':
+            {
+                uint32_t g;
+                if (parse_u32(optarg, &g) < 0 || g > 3600) {
+                    fprintf(stderr, "sharenad: bad value for --adopt-grace: "
+                                    "'%s' (1..3600 seconds)\n", optarg);
+                    return 1;
+                }
+                b.adopt_grace = g;
+            }
             break;
         case 'c':
             if (parse_size(optarg, &b.lim.max_capacity) < 0 ||
@@ -415,6 +435,15 @@ int main(int argc, char **argv, char **envp)
         fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
         return 1;
     }
+    /* the state of the broker before (and the fd store's arenas), while
+     * files may still be opened */
+    if (state_open(&b, true) < 0) {
+        reopen_helper_stop(b.reopen_fd);
+        return 1;
+    }
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
     /* What the log says about the filters is what is true of them. */
     char seccomp[160] = "off (--no-sandbox)";
     if (sandbox) {

@@ -173,9 +173,16 @@ static void helper_loop(int sock)
              * are still the ones it made */
             for (int i = 0; i < 2; i++) {
                 struct stat st;
+                /* (for the socket, the change time too: a broker started
+                 * after this one died may have bound a new socket that
+                 * got the freed inode number; it must stay. The pidfile
+                 * is written after it was named here.) */
                 if (own[i] && lstat(path[i], &st) == 0 &&
                     st.st_dev == own_st[i].st_dev &&
-                    st.st_ino == own_st[i].st_ino)
+                    st.st_ino == own_st[i].st_ino &&
+                    (i == 1 ||
+                     (st.st_ctim.tv_sec == own_st[i].st_ctim.tv_sec &&
+                      st.st_ctim.tv_nsec == own_st[i].st_ctim.tv_nsec)))
                     unlink(path[i]);
             }
             if (n > 0)

@@ -15,14 +15,26 @@
  * (sharena__conn_reslot). Where that fails (a delegated connection, no
  * broker) its locks carry LOCAL | pid (sharena__owner()), whose liveness
  * the library checks itself. A child that never uses sharena never talks
- * to the broker. */
+ * to the broker.
+ *
+ * A broker restart: a connection made by path is watched by one thread per
+ * process (watch_main), which sees the broker's end close, reconnects with
+ * a bounded backoff (20 ms doubling to 1 s), says RESUME with the slot and
+ * token of the broker before, and ADOPTs every arena this process holds
+ * read-write through it, passing the arena's fd (docs/protocol.md). The
+ * data path never waits for any of it: locks and data stay in the
+ * mappings. A request made meanwhile tries the reconnection itself first.
+ * Where RESUME is refused (no state on the new broker), the connection
+ * says HELLO and its arenas lock under the new slot from then on. */
 #include "proto.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <pwd.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -49,6 +61,10 @@ struct sharena_conn {
     uint32_t flags; /* SHARENA__WELCOME_* */
     uint32_t seq;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" if none */
+    uint32_t token; /* WELCOME's: what a RESUME of the slot shows */
+    bool lost;      /* the broker went away: fd is -1, reconnect */
+    uint32_t backoff_ms;
+    uint64_t retry_ns; /* CLOCK_MONOTONIC of the next attempt */
     /* arenas opened through this connection and still mapped */
     sharena_arena **arenas;
     size_t narenas, cap;
@@ -87,8 +103,11 @@ static void fork_parent(void)
  * must not mistake the child for the parent. c->pid still names the parent,
  * which is how ensure_own() and sharena__owner() know to get the child a
  * connection and slot of its own on first use. */
+static void watch_forget(void);
+
 static void fork_child(void)
 {
+    watch_forget();
     for (sharena_conn *c = conns; c; c = c->next) {
         if (c->fd >= 0)
             close(c->fd);
@@ -239,8 +258,11 @@ static int handshake(sharena_conn *c)
         return r;
     c->slot = m.welcome.slot;
     c->flags = m.welcome.flags;
+    c->token = m.welcome.token;
     return 0;
 }
+
+static void watch_start(void);
 
 static int conn_new(int fd, const char *path, sharena_conn **out)
 {
@@ -264,6 +286,8 @@ static int conn_new(int fd, const char *path, sharena_conn **out)
         return r;
     }
     conns_add(c);
+    if (c->path[0])
+        watch_start();
     *out = c;
     return 0;
 }
@@ -420,17 +444,260 @@ static int ensure_own(sharena_conn *c)
     c->fd = fd;
     c->pid = getpid();
     c->seq = 0;
+    c->lost = false;
     if ((r = set_timeouts(fd, CONN_TIMEOUT_MS)) < 0 || (r = handshake(c)) < 0) {
         close(fd);
         c->fd = -1;
         return r;
     }
+    watch_start();
     /* Arenas mapped before the fork are not open on the new connection
      * until their first lock in this process (sharena__conn_reslot) opens
      * them there. They stay on the list all the same, so that
      * sharena_disconnect() still detaches them (a CLOSE of one never
      * re-opened gets an ERROR from the broker, which close ignores). */
     return 0;
+}
+
+/* ---- reconnection after a broker restart ------------------------------ */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* The broker's end closed (c->mu held): from now on reconnect. */
+static void conn_lost(sharena_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    __atomic_store_n(&c->fd, -1, __ATOMIC_RELAXED);
+    if (!c->lost) {
+        __atomic_store_n(&c->lost, true, __ATOMIC_RELAXED);
+        c->backoff_ms = 20;
+        __atomic_store_n(&c->retry_ns, mono_ns(), __ATOMIC_RELAXED);
+    }
+}
+
+static void conn_backoff(sharena_conn *c)
+{
+    __atomic_store_n(&c->retry_ns,
+                     mono_ns() + (uint64_t)c->backoff_ms * 1000000u,
+                     __ATOMIC_RELAXED);
+    c->backoff_ms = c->backoff_ms >= 500 ? 1000 : c->backoff_ms * 2;
+}
+
+/* One request and its reply on a connection being made again. */
+static int exchange(sharena_conn *c, void *msg, size_t len, int fd,
+                    union sharena__msg *reply, int type)
+{
+    struct sharena__msg_hdr *h = msg;
+    h->seq = ++c->seq;
+    int r = sharena__proto_send(c->fd, msg, len, fd);
+    if (r < 0)
+        return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
+    ssize_t n = sharena__proto_recv(c->fd, reply, NULL);
+    return expect(reply, n, h->seq, type);
+}
+
+/* c->mu held, c->lost: dial the broker again, take the slot back (RESUME;
+ * HELLO when the new broker cannot give it back), and ADOPT every arena
+ * this process holds read-write through the connection, passing its fd:
+ * the broker takes back only the very memfd it recorded. An ADOPT refused
+ * leaves that arena as it is (mapped, working; the broker does not know
+ * it). 0, or a negative error: still lost. */
+static int reconnect(sharena_conn *c)
+{
+    int fd;
+    int r = dial(c->path, &fd);
+    if (r < 0)
+        return r;
+    __atomic_store_n(&c->fd, fd, __ATOMIC_RELAXED);
+    c->seq = 0;
+    union sharena__msg m;
+    bool resumed = false;
+    if ((r = set_timeouts(fd, CONN_TIMEOUT_MS)) < 0)
+        goto fail;
+    if (c->token && c->slot) {
+        struct sharena__msg_resume rs;
+        memset(&rs, 0, sizeof rs);
+        sharena__proto_hdr(&rs.h, SHARENA__MSG_RESUME, sizeof rs, 0);
+        rs.layout_hash = sharena_layout_hash();
+        rs.slot = c->slot;
+        rs.token = c->token;
+        r = exchange(c, &rs, sizeof rs, -1, &m, SHARENA__MSG_WELCOME);
+        if (r == 0 && m.welcome.slot != c->slot)
+            r = SHARENA_EPROTO;
+        if (r == 0) {
+            resumed = true;
+            c->token = m.welcome.token;
+        } else if (r != SHARENA_ENOENT) {
+            goto fail;
+        }
+    }
+    if (!resumed && (r = handshake(c)) < 0)
+        goto fail;
+    pid_t me = getpid();
+    for (size_t i = 0; i < c->narenas; i++) {
+        sharena_arena *a = c->arenas[i];
+        if (a->readonly || a->fd < 0 ||
+            __atomic_load_n(&a->owner_pid, __ATOMIC_ACQUIRE) != me)
+            continue;
+        struct sharena__msg_adopt ad;
+        memset(&ad, 0, sizeof ad);
+        sharena__proto_hdr(&ad.h, SHARENA__MSG_ADOPT, sizeof ad, 0);
+        if (sharena__proto_put_name(ad.name, a->wire_name) < 0)
+            continue;
+        int e = exchange(c, &ad, sizeof ad, a->fd, &m, SHARENA__MSG_OK);
+        if (e == SHARENA_ECONNREFUSED || e == SHARENA_ETIMEDOUT ||
+            e == SHARENA_EPROTO) {
+            r = e;
+            goto fail;
+        }
+        if (e == 0 && !resumed) /* locks taken from now on: the new slot */
+            __atomic_store_n(&a->owner, c->slot, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&c->lost, false, __ATOMIC_RELAXED);
+    return 0;
+fail:
+    close(c->fd);
+    __atomic_store_n(&c->fd, -1, __ATOMIC_RELAXED);
+    return r < 0 ? r : SHARENA_ECONNREFUSED;
+}
+
+/* The watcher: one thread per process while it has connections made by
+ * path. It polls their sockets for the broker's end closing (never reads
+ * them: replies are the requesters'), and reconnects lost ones with the
+ * backoff. It takes a connection's mutex only with trylock: a request in
+ * flight sees the end of stream itself. Signals are blocked in it. */
+#define WATCH_MAX 256
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool watch_on;
+static int watch_pipe[2] = {-1, -1};
+
+static void watch_forget(void)
+{
+    /* fork child: the parent's watcher is not here; its mutex may have
+     * been held by it */
+    pthread_mutex_init(&watch_mu, NULL);
+    watch_on = false;
+    for (int i = 0; i < 2; i++) {
+        if (watch_pipe[i] >= 0)
+            close(watch_pipe[i]);
+        watch_pipe[i] = -1;
+    }
+}
+
+static bool peer_closed(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+                      errno != EINTR);
+}
+
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    struct pollfd pf[WATCH_MAX + 1];
+    sharena_conn *who[WATCH_MAX + 1];
+    for (;;) {
+        int n = 0, timeout = 1000, live = 0;
+        uint64_t now = mono_ns();
+        pid_t me = getpid();
+        pthread_mutex_lock(&conns_mu);
+        pf[n] = (struct pollfd){.fd = watch_pipe[0], .events = POLLIN};
+        who[n++] = NULL;
+        for (sharena_conn *c = conns; c; c = c->next) {
+            if (!c->path[0] || c->pid != me)
+                continue;
+            live++;
+            /* (read without c->mu: written under it with atomic stores) */
+            int cfd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
+            uint64_t retry = __atomic_load_n(&c->retry_ns, __ATOMIC_RELAXED);
+            if (__atomic_load_n(&c->lost, __ATOMIC_RELAXED)) {
+                uint64_t ms = retry > now ? (retry - now) / 1000000u + 1 : 0;
+                if (ms < (uint64_t)timeout)
+                    timeout = (int)ms;
+            } else if (cfd >= 0 && n <= WATCH_MAX) {
+                pf[n] = (struct pollfd){.fd = cfd, .events = POLLRDHUP};
+                who[n++] = c;
+            }
+        }
+        if (!live) {
+            pthread_mutex_lock(&watch_mu);
+            watch_on = false;
+            pthread_mutex_unlock(&watch_mu);
+            pthread_mutex_unlock(&conns_mu);
+            return NULL;
+        }
+        pthread_mutex_unlock(&conns_mu);
+        (void)poll(pf, (nfds_t)n, timeout);
+        if (pf[0].revents & POLLIN) {
+            char buf[64];
+            while (read(watch_pipe[0], buf, sizeof buf) > 0)
+                ;
+        }
+        pthread_mutex_lock(&conns_mu);
+        for (sharena_conn *c = conns; c; c = c->next) {
+            if (!c->path[0] || c->pid != me)
+                continue;
+            bool hup = false;
+            int cfd = __atomic_load_n(&c->fd, __ATOMIC_RELAXED);
+            for (int i = 1; i < n; i++)
+                if (who[i] == c && pf[i].fd == cfd &&
+                    (pf[i].revents & (POLLHUP | POLLRDHUP | POLLERR)))
+                    hup = true;
+            if (!hup && !(__atomic_load_n(&c->lost, __ATOMIC_RELAXED) &&
+                          __atomic_load_n(&c->retry_ns, __ATOMIC_RELAXED) <=
+                              mono_ns()))
+                continue;
+            if (pthread_mutex_trylock(&c->mu) != 0)
+                continue;
+            if (hup && c->fd >= 0 && peer_closed(c->fd))
+                conn_lost(c);
+            if (c->lost && c->retry_ns <= mono_ns() && reconnect(c) < 0)
+                conn_backoff(c);
+            pthread_mutex_unlock(&c->mu);
+        }
+        pthread_mutex_unlock(&conns_mu);
+    }
+}
+
+static void watch_kick(void)
+{
+    pthread_mutex_lock(&watch_mu);
+    if (watch_on && watch_pipe[1] >= 0)
+        (void)!write(watch_pipe[1], "w", 1);
+    pthread_mutex_unlock(&watch_mu);
+}
+
+static void watch_start(void)
+{
+    pthread_mutex_lock(&watch_mu);
+    if (watch_pipe[0] < 0 && pipe2(watch_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        watch_pipe[0] = watch_pipe[1] = -1;
+        pthread_mutex_unlock(&watch_mu);
+        return;
+    }
+    if (!watch_on) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_t t;
+        if (pthread_create(&t, &at, watch_main, NULL) == 0)
+            watch_on = true;
+        pthread_attr_destroy(&at);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    } else {
+        (void)!write(watch_pipe[1], "w", 1);
+    }
+    pthread_mutex_unlock(&watch_mu);
 }
 
 /* One request, one reply. */
@@ -444,13 +711,31 @@ static int request(sharena_conn *c, void *msg, size_t len,
     int r = ensure_own(c);
     if (r < 0)
         return r;
+    bool again = c->path[0] != 0;
+    if (c->fd < 0 && c->lost && again && reconnect(c) < 0) {
+        static const char gone[] = "the broker went away; this connection "
+                                   "is taken back by the next broker started "
+                                   "on its socket";
+        memcpy(broker_msg, gone, sizeof gone);
+        return SHARENA_ECONNREFUSED;
+    }
     if (c->fd < 0)
         return SHARENA_ECLOSED;
     h->seq = ++c->seq;
     r = sharena__proto_send(c->fd, msg, len, -1);
+    if ((r == -EPIPE || r == -ECONNRESET) && again) {
+        /* never delivered: the broker went; once more on a new one */
+        conn_lost(c);
+        if (reconnect(c) == 0) {
+            h->seq = ++c->seq;
+            r = sharena__proto_send(c->fd, msg, len, -1);
+        }
+    }
     if (r < 0)
         return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
     ssize_t n = sharena__proto_recv(c->fd, reply, fd);
+    if ((n == 0 || n == -ECONNRESET) && again)
+        conn_lost(c);
     r = expect(reply, n, h->seq, type);
     if (r < 0 && fd && *fd >= 0) {
         close(*fd);
@@ -559,7 +844,17 @@ int sharena_open(sharena_conn *c, const char *name,
     union sharena__msg reply;
     int fd;
     pthread_mutex_lock(&c->mu);
-    r = request(c, &m, sizeof(m), &reply, &fd, SHARENA__MSG_OPENED);
+    /* EAGAIN: the broker restarted and the name is one it is taking back
+     * from the clients that hold it; wait (up to 30 s; its grace period
+     * is shorter) rather than make or miss a second arena of that name */
+    for (int tries = 0;; tries++) {
+        r = request(c, &m, sizeof(m), &reply, &fd, SHARENA__MSG_OPENED);
+        if (r != SHARENA_EAGAIN || tries >= 600)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        usleep(50000);
+        pthread_mutex_lock(&c->mu);
+    }
     if (r == 0 && fd < 0)
         r = SHARENA_EPROTO; /* OPENED without its fd */
     sharena_arena *a = NULL;
@@ -709,14 +1004,23 @@ void sharena_disconnect(sharena_conn *c)
     if (!c)
         return;
     conns_remove(c);
+    /* the watcher may be reconnecting it: wait for that to end */
+    pthread_mutex_lock(&c->mu);
+    pthread_mutex_unlock(&c->mu);
     /* Arenas stay mapped; from now on they lock as LOCAL | pid, because the
      * broker frees this slot (and recovers anything it still holds). */
     for (size_t i = 0; i < c->narenas; i++) {
         c->arenas[i]->conn = NULL;
         c->arenas[i]->owner = 0;
     }
-    if (c->fd >= 0)
+    if (c->fd >= 0) {
+        /* the watcher's poll() holds a reference to the socket until it
+         * wakes: shut it down, so that the broker sees the end now */
+        if (c->pid == getpid())
+            shutdown(c->fd, SHUT_RDWR);
         close(c->fd);
+        watch_kick();
+    }
     pthread_mutex_destroy(&c->mu);
     free(c->arenas);
     free(c);

@@ -57,7 +57,12 @@ struct sharena__header {
     uint64_t live_objects;    /* live slots (arena lock) */
     uint32_t changes;         /* arena-wide change counter (futex word) */
     uint32_t change_waiters;  /* waiters on `changes` */
-    uint64_t reserved0[3];
+    /* 232..247: random identity the broker gave the arena at creation (0:
+     * none, an older broker's). Only brokers read it, and only as one of
+     * the checks of a re-adoption (docs/protocol.md, ADOPT): a writer can
+     * change it, so it is never proof alone. */
+    uint64_t arena_id[2];
+    uint64_t reserved0;
     /* 256..319: the arena lock guards the allocator and the handle table */
     uint32_t arena_lock;      /* futex lock word, see lock.c */
     uint32_t arena_seq;
@@ -100,6 +105,8 @@ _Static_assert(offsetof(struct sharena__header, heap_start) == 48, "hdr");
 _Static_assert(offsetof(struct sharena__header, name) == 64, "hdr");
 _Static_assert(offsetof(struct sharena__header, roots_id) == 200, "hdr");
 _Static_assert(offsetof(struct sharena__header, changes) == 224, "hdr");
+_Static_assert(offsetof(struct sharena__header, arena_id) == 232, "hdr");
+_Static_assert(offsetof(struct sharena__header, reserved0) == 248, "hdr");
 _Static_assert(offsetof(struct sharena__header, arena_lock) == 256, "hdr");
 _Static_assert(offsetof(struct sharena__header, slot_count) == 264, "hdr");
 _Static_assert(offsetof(struct sharena__header, fl_bitmap) == 288, "hdr");

@@ -120,6 +120,17 @@ int sharena__proto_check(const void *buf, size_t len)
         if (len != sizeof(m->hello) || m->hello.flags || m->hello.pad)
             return SHARENA_EPROTO;
         break;
+    case SHARENA__MSG_RESUME:
+        if (len != sizeof(m->resume) || m->resume.slot == 0 ||
+            m->resume.slot >= 65536 || m->resume.token == 0)
+            return SHARENA_EPROTO;
+        break;
+    case SHARENA__MSG_ADOPT:
+        if (len != sizeof(m->adopt) || m->adopt.flags || m->adopt.pad ||
+            !sharena__proto_name_ok(m->adopt.name) ||
+            !strchr(m->adopt.name, ':'))
+            return SHARENA_EPROTO;
+        break;
     case SHARENA__MSG_WELCOME:
         if (len != sizeof(m->welcome) || m->welcome.slot == 0 ||
             m->welcome.slot >= 65536 || (m->welcome.flags & ~3u))

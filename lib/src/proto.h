@@ -22,8 +22,9 @@
 #include "sharena.h"
 
 #define SHARENA__PROTO_MAGIC 0x414e4853u /* "SHNA" little-endian */
-#define SHARENA__PROTO_VERSION 3 /* 2: CLIENTS, CLIENT_LIST; 3: owner-
-                                  * qualified names, OPENED owner fields */
+#define SHARENA__PROTO_VERSION 4 /* 2: CLIENTS, CLIENT_LIST; 3: owner-
+                                  * qualified names, OPENED owner fields;
+                                  * 4: RESUME, ADOPT, WELCOME's token */
 #define SHARENA__PROTO_NAME 136 /* SHARENA_NAME_MAX + NUL, padded to 8 */
 #define SHARENA__PROTO_TEXT 128
 #define SHARENA__PROTO_LIST_MAX 64     /* stat records per LIST reply */
@@ -49,7 +50,9 @@ enum sharena__msg_type {
     SHARENA__MSG_SHUTDOWN = 15, /* ask the broker to exit (owner uid only) */
     SHARENA__MSG_CLIENTS = 16,  /* who has an arena open */
     SHARENA__MSG_CLIENT_LIST = 17,
-    SHARENA__MSG_TYPE_MAX = 17,
+    SHARENA__MSG_RESUME = 18, /* instead of HELLO: the slot of a broker before */
+    SHARENA__MSG_ADOPT = 19,  /* carries an arena fd the client holds */
+    SHARENA__MSG_TYPE_MAX = 19,
 };
 
 struct sharena__msg_hdr {
@@ -78,9 +81,37 @@ struct sharena__msg_welcome {
     uint32_t flags; /* SHARENA__WELCOME_* */
     uint64_t layout_hash; /* the broker's */
     uint32_t broker_pid;
-    uint32_t pad;
+    uint32_t token; /* version 4: what a RESUME of this slot must show (0:
+                     * this broker keeps no state, no RESUME possible) */
 };
 _Static_assert(sizeof(struct sharena__msg_welcome) == 40, "welcome");
+
+/* RESUME: client -> broker, first message on a connection instead of
+ * HELLO, after the broker it was connected to went away: the slot and token
+ * that broker's WELCOME gave. A broker that recorded the slot as attached
+ * (its state file) and sees the same pid and uid (SO_PEERCRED) as recorded
+ * answers WELCOME with that slot; else ERROR, and the connection may still
+ * say HELLO. */
+struct sharena__msg_resume {
+    struct sharena__msg_hdr h;
+    uint64_t layout_hash;
+    uint32_t slot;  /* 1..65535 */
+    uint32_t token; /* != 0 */
+};
+_Static_assert(sizeof(struct sharena__msg_resume) == 32, "resume");
+
+/* ADOPT: client -> broker, after a RESUME's WELCOME, with the arena's
+ * read-write memfd as SCM_RIGHTS: "I hold this arena, opened read-write
+ * with this slot". The broker takes the arena back (or checks it is the one
+ * it has) and attaches the slot; replies OK or ERROR. The name is the
+ * owner-qualified one OPENED named ("1000:cfg"). */
+struct sharena__msg_adopt {
+    struct sharena__msg_hdr h;
+    char name[SHARENA__PROTO_NAME];
+    uint32_t flags; /* 0 */
+    uint32_t pad;
+};
+_Static_assert(sizeof(struct sharena__msg_adopt) == 160, "adopt");
 
 /* OPEN, CLOSE, DELETE, STAT: a name and, for OPEN, creation parameters. */
 struct sharena__msg_name {
@@ -189,6 +220,8 @@ _Static_assert(sizeof(struct sharena__msg_error) == 152, "error");
 union sharena__msg {
     struct sharena__msg_hdr h;
     struct sharena__msg_hello hello;
+    struct sharena__msg_resume resume;
+    struct sharena__msg_adopt adopt;
     struct sharena__msg_welcome welcome;
     struct sharena__msg_name name;
     struct sharena__msg_opened opened;

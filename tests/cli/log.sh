@@ -51,7 +51,7 @@ for want in "info: listening on $SOCK" \
             "info: arena 'app' deleted by pid" \
             "debug: connection from pid" \
             "info: stopping on SIGTERM from pid $$" \
-            "nothing is lost" \
+            "recorded in $SOCK.state.0/.1" \
             "info: exiting"; do
     grep -qF -- "$want" "$LOG" || fail "log lacks '$want'"
 done

@@ -12,13 +12,16 @@
  * Without --socket the arena is a local memfd inherited by fork (dead lock
  * owners are found by pid); with --socket every writer connects to the
  * broker there, which recovers its locks when it dies. --sharenad starts a
- * broker of its own on a private socket instead; with --restart it stops
- * that broker half-way and starts another on the same socket: the writers
- * alive then go on working on their mappings for the rest of the storm
- * (without kills: a client that dies while its broker is gone is not
- * recovered, docs/locking.md), a new client meets others on the new
- * broker, and at the end the writers are stopped cleanly (SIGTERM, after
- * the operation under way) before the checks. $SHARENA_STORM_SECONDS, when
+ * broker of its own on a private socket instead; with --restart that
+ * broker goes twice during the storm, first with SIGTERM, then with
+ * SIGKILL, and another starts on the same socket each time: writers are
+ * also killed while no broker runs (their locks must be recovered by the
+ * next broker, which finds them dead), the others go on writing, every
+ * name survives (the storm's arena and one more the driver makes before
+ * each restart: a new client opens them by name and gets the same memfd
+ * and data), new clients meet on the new broker, the kills go on, and the
+ * final checks cover every operation completed before, during and after
+ * the restarts. $SHARENA_STORM_SECONDS, when
  * set, overrides --seconds (a longer storm under ctest). Exit 0 when every
  * check passes; prints a summary line "N passed, N failed". */
 #define _GNU_SOURCE
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -472,8 +476,12 @@ static unsigned wait_clients(sharena_conn *conn, unsigned want)
 {
     sharena_arena_stat st = {0};
     double deadline = now_s() + 30;
-    while (sharena_stat(conn, arena_name, &st) == 0 && st.clients != want &&
-           now_s() < deadline) {
+    /* (a STAT may fail while the connection or the name comes back after
+     * a restart: tried again until the hang guard) */
+    for (;;) {
+        int r = sharena_stat(conn, arena_name, &st);
+        if ((r == 0 && st.clients == want) || now_s() > deadline)
+            break;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
@@ -490,29 +498,132 @@ static pid_t spawn_writer(int w, int pfd[2], uint64_t seq, unsigned seed)
     return pid;
 }
 
-/* With --restart: the broker goes away and another comes; the writers go
- * on, a new client meets others on the new broker by name. */
-static void restart_broker(int pfd[2], double until)
+/* The writers and their incarnations, for the kill loops. */
+static pid_t pids[MAX_WRITERS];
+static uint64_t next_seq[MAX_WRITERS];
+static unsigned kills, storm_seed;
+static int nwriters = 4;
+
+/* SIGKILL writer @p w and wait for it; with @p respawn start its next
+ * incarnation at once. */
+static void kill_writer(int pfd[2], int w, bool respawn)
+{
+    kill(pids[w], SIGKILL);
+    int st;
+    while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
+        ;
+    kills++;
+    if (!WIFSIGNALED(st)) {
+        fprintf(stderr, "storm: writer %d exited with %d\n", w,
+                WEXITSTATUS(st));
+        failed++;
+    }
+    drain(pfd[0]);
+    settle_pending(&model[w]);
+    /* sequence numbers continue above anything reported so far */
+    next_seq[w] += 1u << 20;
+    pids[w] = 0;
+    if (respawn)
+        pids[w] = spawn_writer(w, pfd, next_seq[w],
+                               storm_seed + kills * 131u + (unsigned)w);
+}
+
+static void kill_loop(int pfd[2], double until)
+{
+    while (now_s() < until) {
+        struct timespec ts = {0, (2 + rand() % 4) * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        drain(pfd[0]);
+        kill_writer(pfd, rand() % nwriters, true);
+    }
+}
+
+#define MAX_ROUNDS 2
+static sharena_arena *named[MAX_ROUNDS]; /* the driver holds them */
+
+/* With --restart: the broker goes (SIGTERM, or SIGKILL with @p crash) and
+ * another comes on the same socket. Writers are killed while none runs;
+ * every name comes back; new clients meet on the new broker. */
+static void restart_broker(int pfd[2], sharena_conn *conn, int round,
+                           bool crash)
 {
 #if SHARENA_STORM_FIXTURE
-    int st = test_broker_restart(&B);
-    check(st == 0, "the first broker stopped cleanly (status %d)", st);
-    if (st < 0)
-        die("sharenad did not start again", SHARENA_ECONNREFUSED);
-#endif
-    drain(pfd[0]);
+    char name[32];
+    sprintf(name, "named-%d", round);
+    sharena_open_opts no = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
+    sharena_id n;
+    int r = sharena_open(conn, name, &no, &named[round]);
+    if (r == 0)
+        r = sharena_root_ensure(named[round], "n", SHARENA_T_NUMBER, 0, &n,
+                                NULL);
+    if (r == 0)
+        r = sharena_number_set(named[round], n, 100 + round);
+    check(r == 0, "arena %s made before restart %d: %s", name, round,
+          sharena_strerror(r));
+    /* every writer alive has the arena open, every dead one is recovered */
+    unsigned c = wait_clients(conn, (unsigned)nwriters + 1);
+    check(c == (unsigned)nwriters + 1,
+          "before restart %d, the broker counts %u clients", round, c);
+    int st;
+    kill(B.pid, crash ? SIGKILL : SIGTERM);
+    while (waitpid(B.pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    B.pid = 0;
+    if (!crash)
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the broker stopped cleanly on SIGTERM (status %d)", st);
+    /* no broker: writers die holding whatever they hold; the others go
+     * on in their mappings */
+    int victims = nwriters > 1 ? (nwriters > 2 ? 2 : 1) : 0;
+    int first = rand() % nwriters;
+    for (int i = 0; i < victims; i++)
+        kill_writer(pfd, (first + i) % nwriters, false);
     uint64_t before = completed;
-    printf("storm: broker restarted\n");
-    /* a new client on the new broker: create, write, and a second
-     * connection meets the first by name */
+    for (int i = 0; i < 10; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        drain(pfd[0]);
+    }
+    if (test_broker_restart(&B) < 0)
+        die("sharenad did not start again", SHARENA_ECONNREFUSED);
+    printf("storm: broker %s and started again; %d writer%s killed while "
+           "none ran, %lu operations completed meanwhile\n",
+           crash ? "killed (SIGKILL)" : "stopped (SIGTERM)", victims,
+           victims == 1 ? "" : "s", (unsigned long)(completed - before));
+    for (int w = 0; w < nwriters; w++)
+        if (!pids[w])
+            pids[w] = spawn_writer(w, pfd, next_seq[w],
+                                   storm_seed + kills * 131u + (unsigned)w);
+    /* every name comes back: the same memfd, the same data */
     sharena_conn *c1 = NULL, *c2 = NULL;
     sharena_arena *a1 = NULL, *a2 = NULL, *old = NULL;
-    sharena_open_opts oo = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
-    sharena_id n;
-    double d = 0;
-    int r = sharena_connect(opt_socket, &c1);
+    r = sharena_connect(opt_socket, &c1);
     if (r == 0)
-        r = sharena_open(c1, "after-restart", &oo, &a1);
+        r = sharena_open(c1, arena_name, NULL, &old);
+    struct stat s1, s2;
+    check(r == 0 && fstat(sharena_arena_fd(old), &s1) == 0 &&
+              fstat(sharena_arena_fd(arena), &s2) == 0 &&
+              s1.st_ino == s2.st_ino,
+          "after restart %d, '%s' is the same arena: %s (%s)", round,
+          arena_name, sharena_strerror(r), sharena_broker_message());
+    sharena_arena_close(old);
+    for (int k = 0; k <= round; k++) {
+        sprintf(name, "named-%d", k);
+        double d = 0;
+        sharena_arena *x = NULL;
+        r = c1 ? sharena_open(c1, name, NULL, &x) : SHARENA_ECONNREFUSED;
+        if (r == 0)
+            r = sharena_root_get(x, "n", &n);
+        if (r == 0)
+            r = sharena_number_get(x, n, &d);
+        check(r == 0 && d == 100 + k, "after restart %d, '%s' holds %g: %s",
+              round, name, d, sharena_strerror(r));
+        sharena_arena_close(x);
+    }
+    /* new clients meet on the new broker */
+    sprintf(name, "after-restart-%d", round);
+    double d = 0;
+    r = c1 ? sharena_open(c1, name, &no, &a1) : SHARENA_ECONNREFUSED;
     if (r == 0)
         r = sharena_root_ensure(a1, "n", SHARENA_T_NUMBER, 0, &n, NULL);
     if (r == 0)
@@ -520,36 +631,26 @@ static void restart_broker(int pfd[2], double until)
     if (r == 0)
         r = sharena_connect(opt_socket, &c2);
     if (r == 0)
-        r = sharena_open(c2, "after-restart", NULL, &a2);
+        r = sharena_open(c2, name, NULL, &a2);
     if (r == 0)
         r = sharena_root_get(a2, "n", &n);
     if (r == 0)
         r = sharena_number_get(a2, n, &d);
     check(r == 0 && d == 42, "new clients meet on the new broker: %s",
           sharena_strerror(r));
-    r = c1 ? sharena_open(c1, arena_name, NULL, &old) : SHARENA_ECONNREFUSED;
-    check(r == SHARENA_ENOENT, "the old name is gone with the old broker: %s",
-          sharena_strerror(r));
-    sharena_arena_close(old);
     sharena_arena_close(a2);
     sharena_arena_close(a1);
     sharena_disconnect(c2);
     sharena_disconnect(c1);
-    /* the writers keep working on their mappings (no kills now) */
-    while (now_s() < until) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        drain(pfd[0]);
-    }
-    check(completed > before, "writers completed %lu operations after the "
-                              "restart", (unsigned long)(completed - before));
+#else
+    (void)pfd, (void)conn, (void)round, (void)crash;
+#endif
 }
 #endif /* SHARENA_STORM_BROKER */
 
 int main(int argc, char **argv)
 {
     double seconds = 10;
-    int nwriters = 4;
     bool restart = false;
     unsigned seed = (unsigned)time(NULL);
     static const struct option lo[] = {
@@ -627,58 +728,27 @@ int main(int argc, char **argv)
         return 3;
     fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
-    pid_t pids[MAX_WRITERS];
-    uint64_t next_seq[MAX_WRITERS];
+    storm_seed = seed;
     for (int w = 0; w < nwriters; w++) {
         next_seq[w] = 1;
         pids[w] = spawn_writer(w, pfd, next_seq[w], seed + (unsigned)w);
     }
-    unsigned kills = 0;
     double start = now_s(), end = start + seconds;
-    double kill_end = restart ? start + seconds / 2 : end;
-    while (now_s() < kill_end) {
-        struct timespec ts = {0, (2 + rand() % 4) * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        drain(pfd[0]);
-        int w = rand() % nwriters;
-        kill(pids[w], SIGKILL);
-        int st;
-        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
-            ;
-        kills++;
-        if (!WIFSIGNALED(st)) {
-            fprintf(stderr, "storm: writer %d exited with %d\n", w,
-                    WEXITSTATUS(st));
-            failed++;
-        }
-        drain(pfd[0]);
-        settle_pending(&model[w]);
-        /* sequence numbers continue above anything reported so far */
-        next_seq[w] += 1u << 20;
-        pids[w] = spawn_writer(w, pfd, next_seq[w],
-                               seed + kills * 131u + (unsigned)w);
-    }
 #if SHARENA_STORM_BROKER
     if (restart) {
-        /* every writer alive has the arena open and every dead one is
-         * recovered: the broker that stops leaves live clients' locks
-         * alone, so nothing is pending when it goes */
-        unsigned n = wait_clients(conn, (unsigned)nwriters + 1);
-        check(n == (unsigned)nwriters + 1,
-              "before the restart, the broker counts %u clients", n);
-        restart_broker(pfd, end);
+        /* kills, restart (SIGTERM), kills, restart (SIGKILL), kills */
+        for (int round = 0; round < MAX_ROUNDS; round++) {
+            kill_loop(pfd, start + seconds * (round + 1) / (MAX_ROUNDS + 1));
+            restart_broker(pfd, conn, round, round == 1);
+        }
     }
 #endif
+    kill_loop(pfd, end);
     for (int w = 0; w < nwriters; w++) {
         int st;
-        kill(pids[w], restart ? SIGTERM : SIGKILL);
+        kill(pids[w], SIGKILL);
         while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
             ;
-        if (restart && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-            fprintf(stderr, "storm: writer %d did not stop cleanly (%d)\n", w,
-                    st);
-            failed++;
-        }
     }
     close(pfd[1]);
     fcntl(pfd[0], F_SETFL, 0);
@@ -689,9 +759,8 @@ int main(int argc, char **argv)
     /* The broker recovers a dead writer's locks when it sees the socket
      * close, which is after waitpid() returned here: wait until it has
      * released every writer's open (only ours is left), or fsck would see
-     * a live-listed owner mid-write. (After a restart no broker knows the
-     * arena; the writers stopped cleanly.) */
-    if (conn && !restart) {
+     * a live-listed owner mid-write. */
+    if (conn) {
         unsigned n = wait_clients(conn, 1);
         check(n == 1, "the broker released every dead writer (%u opens left)",
               n);
@@ -702,8 +771,14 @@ int main(int argc, char **argv)
     sharena_arena_close(arena);
 #if SHARENA_STORM_BROKER
     if (conn) {
-        if (!restart)
-            sharena_delete(conn, arena_name);
+        for (int k = 0; k < MAX_ROUNDS; k++) {
+            sharena_arena_close(named[k]);
+            char name[32];
+            sprintf(name, "named-%d", k);
+            if (named[k])
+                sharena_delete(conn, name);
+        }
+        sharena_delete(conn, arena_name);
         sharena_disconnect(conn);
     }
 #else

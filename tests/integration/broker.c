@@ -960,10 +960,12 @@ Test(broker, many_and_silent_peers_leak_nothing)
     sharena_disconnect(c);
 }
 
-/* The broker stops and another starts: clients keep working on the arenas
- * they have mapped (the memory lives as long as a mapping does), their old
- * connection reports the broker gone, and new clients meet again through
- * the new broker. Names do not survive (docs/locking.md). */
+/* The broker stops and another starts on another socket (test_broker_stop
+ * removes the directory with the state files): clients keep working on the
+ * arenas they have mapped (the memory lives as long as a mapping does),
+ * their old connection reports the broker gone, and new clients meet again
+ * through the new broker, which knows none of the old names. A restart on
+ * the same socket keeps them: tests/integration/restart.c. */
 Test(broker_restart, mappings_survive_names_do_not, .timeout = 60)
 {
     cr_assert_eq(test_broker_start(&B, NULL), 0);
