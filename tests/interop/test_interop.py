@@ -245,7 +245,7 @@ def test_kill_storm_across_languages(broker):
     """C, Node and Python writers churn one counter and one map (bounded
     keys: set one, remove another) while a killer SIGKILLs a random writer
     every few milliseconds and restarts it. Afterwards: no lock is held by a
-    dead writer, fsck is clean, every map value is a number, and a fresh
+    dead writer (at most marked owner-died, for its next locker), fsck is clean, every map value is a number, and a fresh
     writer in each language runs 2,000 steps without waiting on the dead."""
     import random
     rng = random.Random(1234)
@@ -284,7 +284,11 @@ def test_kill_storm_across_languages(broker):
     locks = subprocess.run([cli, "--json", "locks", arena], env=broker, capture_output=True,
                            text=True, timeout=60)
     assert locks.returncode == 0, locks.stderr
-    assert json.loads(locks.stdout) == [], locks.stdout
+    # The broker only marks a dead writer's locks owner-died; the next locker
+    # of each object repairs it (docs/locking.md). So a lock may still be
+    # listed, but only as marked, never as held by anyone.
+    held = [l for l in json.loads(locks.stdout) if not l["died"]]
+    assert held == [], locks.stdout
     fsck = subprocess.run([cli, "--json", "fsck", arena], env=broker, capture_output=True,
                           text=True, timeout=60)
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
