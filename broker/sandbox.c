@@ -182,6 +182,18 @@ int reopen_helper_start(void)
          * EOF from the broker instead (helper_loop). */
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
+        /* The helper prints nothing: it must not hold the caller's stdio,
+         * or a caller reading sharenad's output to EOF (subprocess capture,
+         * $(...) around a program whose autostart started the daemon)
+         * waits as long as the broker lives. */
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            if (devnull > 2)
+                close(devnull);
+        }
         helper_sandbox();
         helper_loop(sv[1]);
         _exit(0);
