@@ -4,12 +4,15 @@
 # reads them to EOF, such as $(...) or a subprocess capturing output, gets
 # EOF once sharenad returns, not when the broker exits. (Its reopen helper
 # held them, so a program whose autostart started the broker hung in $(...).)
-# usage: daemon-stdio.sh SHARENAD
+# And started with its stdin, stdout and stderr closed (Node's are
+# close-on-exec when its autostart runs sharenad), it still serves.
+# usage: daemon-stdio.sh SHARENAD SHARENA
 set -uo pipefail
 sharenad=$1
+sharena=$2
 tmp=$(mktemp -d /tmp/sharena-stdio.XXXXXX)
 cleanup() {
-  [ -s "$tmp/s.pid" ] && kill -9 "$(cat "$tmp/s.pid")" 2>/dev/null
+  for p in "$tmp"/*.pid; do [ -s "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -28,4 +31,11 @@ pid=$(cat "$tmp/s.pid")
 kill -TERM "$pid"
 for _ in $(seq 500); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
 ! kill -0 "$pid" 2>/dev/null || { echo "FAIL: sharenad did not exit"; exit 1; }
-echo "sharenad in the background released the caller's stdout and stderr"
+
+"$sharenad" --socket "$tmp/c" --pidfile "$tmp/c.pid" <&- >&- 2>&- ||
+  { echo "FAIL: sharenad with 0, 1 and 2 closed exited $?"; exit 1; }
+"$sharena" --socket "$tmp/c" broker status >/dev/null ||
+  { echo "FAIL: sharenad started with 0, 1 and 2 closed does not answer"; exit 1; }
+"$sharena" --socket "$tmp/c" broker stop >/dev/null || { echo "FAIL: broker stop"; exit 1; }
+echo "sharenad in the background released the caller's stdout and stderr;"
+echo "started with 0, 1 and 2 closed it serves"
