@@ -130,7 +130,10 @@ class BuildExt(build_ext):
         self.build_programs()
 
     def probe(self, code, flags):
-        from distutils.errors import CompileError, LinkError
+        try:
+            from setuptools.errors import CompileError, LinkError
+        except ImportError:  # setuptools < 59
+            from distutils.errors import CompileError, LinkError
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "probe.c")
             with open(src, "w") as f:
