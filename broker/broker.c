@@ -880,8 +880,28 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
         close(fd);
         fd = -1;
     }
-    if (t < 0)
+    if (t < 0) {
+        /* A first message of another protocol version: say so, in this
+         * version's ERROR (the client library names both versions from
+         * its header), then drop the connection. */
+        if (!c->slot && len >= sizeof(struct sharena__msg_hdr) &&
+            m->h.magic == SHARENA__PROTO_MAGIC &&
+            m->h.version != SHARENA__PROTO_VERSION) {
+            char text[SHARENA__PROTO_TEXT];
+            snprintf(text, sizeof(text),
+                     "this broker (sharenad %s) speaks protocol %d, the "
+                     "client protocol %u",
+                     SHARENA_VERSION_STRING, SHARENA__PROTO_VERSION,
+                     (unsigned)m->h.version);
+            reply_error(c, m->h.seq, SHARENA_EPROTO, text);
+            broker_log(b, BLOG_WARNING,
+                       "refused pid %d (uid %u): it speaks protocol %u, this "
+                       "broker (sharenad %s) protocol %d",
+                       (int)c->pid, (unsigned)c->uid, (unsigned)m->h.version,
+                       SHARENA_VERSION_STRING, SHARENA__PROTO_VERSION);
+        }
         return SHARENA_EPROTO;
+    }
     if (!c->slot) {
         if (t == SHARENA__MSG_RESUME) {
             int r = state_resume(b, c, &m->resume);

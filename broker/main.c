@@ -218,8 +218,26 @@ static void fit_fd_limit(const struct broker *b)
                    b->lim.max_arenas, (unsigned long long)need);
 }
 
+/* Started with 0, 1 or 2 closed (a parent whose stdio is close-on-exec,
+ * as Node's is when it autostarts the broker), the first sockets would
+ * take those numbers, and the daemon's redirection of its stdio to
+ * /dev/null would then close the listening socket. */
+static void open_stdio(void)
+{
+    for (;;) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd < 0)
+            return;
+        if (fd > 2) {
+            close(fd);
+            return;
+        }
+    }
+}
+
 int main(int argc, char **argv, char **envp)
 {
+    open_stdio();
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},
         {"foreground", no_argument, 0, 'f'},

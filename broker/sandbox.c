@@ -246,6 +246,18 @@ int reopen_helper_start(pid_t *pid_out, int *filter)
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
+        /* The helper prints nothing: it must not hold the caller's stdio,
+         * or a caller reading sharenad's output to EOF (subprocess capture,
+         * $(...) around a program whose autostart started the daemon)
+         * waits as long as the broker lives. */
+        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+            if (devnull > 2)
+                close(devnull);
+        }
         char st = (char)helper_sandbox();
         sharena__proto_send(sv[1], &st, 1, -1);
         helper_loop(sv[1]);

@@ -569,3 +569,8 @@ export { StructFactory as StructDefinition };
  * seed's typeof: a type name, 'freed' after drop, 'undefined' for an id
  * never issued. */
 export declare function typeOf(id: number, options?: RefOptions): RefType | 'shape' | 'freed' | 'undefined';
+
+/** The release of the C library compiled into the addon, "MAJOR.MINOR.PATCH"
+ * (the same as this package's version, `sharena --version` and
+ * `sharenad --version`). */
+export declare const version: string;

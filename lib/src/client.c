@@ -230,6 +230,7 @@ static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
 
 static int handshake(sharena_conn *c)
 {
+    sharena__proto_other_version(NULL, 0); /* forget the last mismatch */
     struct sharena__msg_hello hello;
     memset(&hello, 0, sizeof(hello));
     sharena__proto_hdr(&hello.h, SHARENA__MSG_HELLO, sizeof(hello), ++c->seq);
@@ -242,6 +243,8 @@ static int handshake(sharena_conn *c)
         n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
         if (n <= 0)
             return SHARENA_ECONNREFUSED;
+        if (sharena__proto_other_version(&m, n))
+            return SHARENA_EPROTO;
         return expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
     }
     if (r < 0)
@@ -253,6 +256,8 @@ static int handshake(sharena_conn *c)
         n = sharena__proto_recv(c->fd, &m, NULL);
     if (n == -ECONNRESET || n == 0)
         return SHARENA_ECONNREFUSED;
+    if (sharena__proto_other_version(&m, n))
+        return SHARENA_EPROTO;
     r = expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
     if (r < 0)
         return r;

@@ -1,6 +1,7 @@
 /* error.c: error names and messages (one X-macro table), UTF-8 and name
  * validation, type names. */
 #include "internal.h"
+#include "proto.h"
 
 #include <time.h>
 
@@ -8,6 +9,10 @@ void (*sharena__hook)(const char *point);
 
 const char *sharena_strerror(int err)
 {
+    /* EPROTO from this thread's last handshake with a broker of another
+     * protocol version: the text names both versions. */
+    if (err == SHARENA_EPROTO && sharena__proto_mismatch())
+        return sharena__proto_mismatch();
     switch (err) {
     case 0:
         return "success";

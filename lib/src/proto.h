@@ -272,4 +272,12 @@ int sharena__proto_put_name(char field[SHARENA__PROTO_NAME], const char *name);
 void sharena__proto_error(struct sharena__msg_error *m, uint32_t seq,
                           int code, const char *text);
 
+/* The broker's reply @p m (@p n bytes) to HELLO is of another protocol
+ * version (right magic, other version): remember, for this thread, the
+ * text sharena_strerror(SHARENA_EPROTO) then returns (both versions), and
+ * return 1. (NULL, 0) forgets it. In version.c. */
+int sharena__proto_other_version(const void *m, ssize_t n);
+/* That text, or NULL. */
+const char *sharena__proto_mismatch(void);
+
 #endif

@@ -1111,4 +1111,7 @@ module.exports = {
   StructDefinition: StructFactory,
   typeOf,
   types: T,
+  /** The release of the C library compiled into the addon ("0.1.0"). */
+  version: [Math.floor(native.libVersion / 10000), Math.floor(native.libVersion / 100) % 100,
+    native.libVersion % 100].join('.'),
 };

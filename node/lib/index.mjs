@@ -16,5 +16,6 @@ export const {
   StructDefinition,
   typeOf,
   types,
+  version,
 } = cjs;
 export default cjs;

@@ -30,8 +30,13 @@ function load() {
     return require(file);
   }
   const e = new Error(
-    'sharena: the native addon is not built. Run `npm install` in the ' +
-      'package directory (it runs CMake), or build the project with ' +
+    'sharena: the native addon is not built: the install script of the ' +
+      'package did not run (npm --ignore-scripts) or failed. No prebuilt ' +
+      'binaries are shipped; the package compiles its addon, sharenad and ' +
+      'sharena at install. Run `npm rebuild sharena` in your project (it ' +
+      'needs a C compiler and the Node.js headers; Debian/Ubuntu: sudo ' +
+      'apt-get install build-essential libnode-dev), or, in the source ' +
+      'tree, `npm install` in node/ or a CMake build with ' +
       '-DSHARENA_BUILD_NODE=ON. Looked for:\n  ' + tried.join('\n  '));
   e.code = 'ENOADDON';
   throw e;

@@ -32,8 +32,13 @@ grep -q "ListenSequentialPacket=/run/sharena/broker.sock" \
 cat >"$tmp/app.c" <<'C'
 #include <sharena.h>
 #include <stdio.h>
+#include <string.h>
 int main(void)
 {
+    /* the library loaded is the release of the header compiled against */
+    if (strcmp(sharena_library_version(), SHARENA_VERSION_STRING) != 0 ||
+        sharena_protocol_version() < 1)
+        return 2;
     sharena_arena *a;
     sharena_id m, v;
     double n;

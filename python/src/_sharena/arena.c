@@ -1048,6 +1048,10 @@ PyMODINIT_FUNC PyInit__sharena(void)
     for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++)
         if (PyModule_AddIntConstant(m, consts[i].n, consts[i].v) < 0)
             goto fail;
+    /* the release of the library compiled into this module */
+    if (PyModule_AddStringConstant(m, "LIBRARY_VERSION",
+                                   sharena_library_version()) < 0)
+        goto fail;
     return m;
 fail:
     Py_DECREF(m);

@@ -27,7 +27,8 @@ from .errors import (ArenaNotFoundError, BrokerError, ClosedError, Error,
                      KeyNotFoundError, TimedOutError, error_class)
 from . import errors as _errors
 
-__version__ = "0.1.0"
+#: The release (the C library compiled into the extension reports it).
+__version__: str = _c.LIBRARY_VERSION
 
 __all__ = [
     "open", "local", "from_fd", "delete", "arenas", "connect", "default_socket",
