@@ -398,8 +398,13 @@ sharena__read(const sharena_arena *a, sharena_id id, int type,
 static inline bool sharena__gen_moved(const struct sharena__slot *s,
                                       sharena_id id)
 {
+#if defined(__SANITIZE_THREAD__)
+    /* TSan does not model fences (as in sharena__read_ok) */
+    return __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) != sharena__id_gen(id);
+#else
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     return __atomic_load_n(&s->gen, __ATOMIC_RELAXED) != sharena__id_gen(id);
+#endif
 }
 static inline int sharena__corrupt_or_stale(const struct sharena__slot *s,
                                             sharena_id id)
