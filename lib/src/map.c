@@ -124,7 +124,7 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
 struct get_ctx {
     const char *key;
     size_t klen;
-    uint64_t hash; /* 0 until the first attempt computes it */
+    uint64_t hash;
     uint64_t ref;
 };
 
@@ -132,8 +132,6 @@ SHARENA__SEQLOCK_READER
 static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
 {
     struct get_ctx *c = ctx;
-    if (!c->hash)
-        c->hash = sharena__hash(a, c->key, c->klen);
     struct sharena__map_view t;
     if (SHARENA__UNLIKELY(!sharena__map_at(a, word, &t)))
         return SHARENA_ECORRUPT;
@@ -148,9 +146,9 @@ SHARENA__SEQLOCK_READER
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
                     size_t klen, sharena_id *value)
 {
-    if (klen && !key)
+    if (!a || (klen && !key))
         return SHARENA_EINVAL;
-    struct get_ctx c = {key, klen, 0, 0};
+    struct get_ctx c = {key, klen, sharena__hash(a, key, klen), 0};
     int r = sharena__read(a, map, SHARENA_T_MAP, get_read, &c);
     if (r < 0)
         return r;
