@@ -21,13 +21,14 @@ int sharena_bytes_new(sharena_arena *a, uint64_t size, sharena_id *out)
                             bytes_init, &size, out);
 }
 
-/* The buffer of @p id: its size is loaded once and checked against its
- * block, so [data, data + size) lies in the mapping whatever a peer writes
- * later; every caller uses this view's size, never the field again. No
- * seqlock: the block never moves, and a read of the raw data does not wait
- * for writers (nor do writes through sharena_bytes_ptr's pointer). */
+/* The buffer of @p id (slot in *sp): its size is loaded once and checked
+ * against its block, so [data, data + size) lies in the mapping whatever a
+ * peer writes later; every caller uses this view's size, never the field
+ * again. No seqlock: the block never moves, and a read of the raw data does
+ * not wait for writers (nor do writes through sharena_bytes_ptr's pointer);
+ * a drop racing the read makes it ESTALE (sharena__gen_moved). */
 static int bytes_at(const sharena_arena *a, sharena_id id,
-                    struct sharena__bytes_view *out)
+                    struct sharena__bytes_view *out, struct sharena__slot **sp)
 {
     struct sharena__slot *s;
     int r = sharena__resolve(a, id, SHARENA_T_BYTES, &s);
@@ -37,6 +38,7 @@ static int bytes_at(const sharena_arena *a, sharena_id id,
             !sharena__bytes_at(a, __atomic_load_n(&s->word, __ATOMIC_ACQUIRE),
                                out)))
         return sharena__corrupt_or_stale(s, id);
+    *sp = s;
     return 0;
 }
 
@@ -44,9 +46,12 @@ int sharena_bytes_ptr(const sharena_arena *a, sharena_id id, void **ptr,
                       uint64_t *size)
 {
     struct sharena__bytes_view b;
-    int r = bytes_at(a, id, &b);
+    struct sharena__slot *s;
+    int r = bytes_at(a, id, &b, &s);
     if (r < 0)
         return r;
+    if (SHARENA__UNLIKELY(sharena__gen_moved(s, id)))
+        return SHARENA_ESTALE;
     if (ptr)
         *ptr = b.data;
     if (size)
@@ -58,15 +63,16 @@ int sharena_bytes_read(const sharena_arena *a, sharena_id id, uint64_t offset,
                        void *dst, size_t len)
 {
     struct sharena__bytes_view b;
-    int r = bytes_at(a, id, &b);
+    struct sharena__slot *s;
+    int r = bytes_at(a, id, &b, &s);
     if (r < 0)
         return r;
     if (offset > b.size || len > b.size - offset)
-        return SHARENA_ERANGE;
+        return sharena__gen_moved(s, id) ? SHARENA_ESTALE : SHARENA_ERANGE;
     if (len && !dst)
         return SHARENA_EINVAL;
     sharena__rcopy(dst, b.data + offset, len);
-    return 0;
+    return SHARENA__UNLIKELY(sharena__gen_moved(s, id)) ? SHARENA_ESTALE : 0;
 }
 
 int sharena_bytes_write(sharena_arena *a, sharena_id id, uint64_t offset,
@@ -79,7 +85,7 @@ int sharena_bytes_write(sharena_arena *a, sharena_id id, uint64_t offset,
     if (nested < 0)
         return nested;
     struct sharena__bytes_view b;
-    int r = bytes_at(a, id, &b);
+    int r = bytes_at(a, id, &b, &s);
     if (r == 0 && (offset > b.size || len > b.size - offset))
         r = SHARENA_ERANGE;
     if (r == 0)

@@ -402,16 +402,26 @@ sharena__read(const sharena_arena *a, sharena_id id, int type,
     }
 }
 
-/* For the few reads outside the seqlock (bytes, zero-copy; fixed blocks
- * that never move): an inconsistency seen while the object's generation
- * moved is the object's drop racing the read (ESTALE), not corruption. */
+/* For the few reads outside the seqlock (bytes, zero-copy; blocks that
+ * never move): did the object's generation move since @p id resolved to
+ * @p s (it was dropped), after everything this thread loaded before? Then
+ * whatever was read (or found inconsistent) belonged to the drop racing the
+ * read: the answer is ESTALE, not the data and not ECORRUPT. */
+static inline bool sharena__gen_moved(const struct sharena__slot *s,
+                                      sharena_id id)
+{
+#if defined(__SANITIZE_THREAD__)
+    /* TSan does not model fences (as in sharena__read_ok) */
+    return __atomic_load_n(&s->gen, __ATOMIC_SEQ_CST) != sharena__id_gen(id);
+#else
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&s->gen, __ATOMIC_RELAXED) != sharena__id_gen(id);
+#endif
+}
 static inline int sharena__corrupt_or_stale(const struct sharena__slot *s,
                                             sharena_id id)
 {
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return __atomic_load_n(&s->gen, __ATOMIC_RELAXED) != sharena__id_gen(id)
-               ? SHARENA_ESTALE
-               : SHARENA_ECORRUPT;
+    return sharena__gen_moved(s, id) ? SHARENA_ESTALE : SHARENA_ECORRUPT;
 }
 
 /* Repair hook for an object whose writer died (repair.c). */

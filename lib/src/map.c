@@ -48,12 +48,18 @@ uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len)
     return h ? h : 1;
 }
 
-/* Index of @p key in the table of @p t (its key block's offset in *ko), or
- * -1 when absent, or -2 when an entry names no key block. Probes at most
- * t->cap entries. */
+/* Where find() found a key: the entry's index, or -1 when the key is absent,
+ * or -2 when an entry names no key block; and the key block's offset. */
+struct hit {
+    int64_t i;
+    uint64_t key;
+};
+
+/* Look @p key up in the table of @p t, probing at most t->cap entries. */
 SHARENA__SEQLOCK_READER
-static int64_t find(const sharena_arena *a, const struct sharena__map_view *t,
-                    const char *key, size_t klen, uint64_t hash, uint64_t *ko)
+static struct hit find(const sharena_arena *a,
+                       const struct sharena__map_view *t, const char *key,
+                       size_t klen, uint64_t hash)
 {
     const struct sharena__map_entry *e = t->m->entries;
     uint64_t mask = t->cap - 1;
@@ -61,19 +67,16 @@ static int64_t find(const sharena_arena *a, const struct sharena__map_view *t,
     for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
         uint64_t k = SHARENA__LD(e[i].key);
         if (!k)
-            return -1;
+            break;
         if (SHARENA__LD(e[i].hash) != hash)
             continue;
         struct sharena__text_view kv;
         if (!sharena__text_at(a, k, &kv))
-            return -2;
-        if (kv.len == klen && sharena__rcmp(kv.data, key, klen) == 0) {
-            if (ko)
-                *ko = k;
-            return (int64_t)i;
-        }
+            return (struct hit){-2, 0};
+        if (kv.len == klen && sharena__rcmp(kv.data, key, klen) == 0)
+            return (struct hit){(int64_t)i, k};
     }
-    return -1;
+    return (struct hit){-1, 0};
 }
 
 static int check_key(const char *key, size_t klen)
@@ -121,7 +124,7 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
 struct get_ctx {
     const char *key;
     size_t klen;
-    uint64_t hash; /* 0 until the first attempt computes it */
+    uint64_t hash;
     uint64_t ref;
 };
 
@@ -132,9 +135,7 @@ static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
     struct sharena__map_view t;
     if (SHARENA__UNLIKELY(!sharena__map_at(a, word, &t)))
         return SHARENA_ECORRUPT;
-    if (!c->hash)
-        c->hash = sharena__hash(a, c->key, c->klen);
-    int64_t i = find(a, &t, c->key, c->klen, c->hash, NULL);
+    int64_t i = find(a, &t, c->key, c->klen, c->hash).i;
     if (i < 0)
         return i == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
     c->ref = SHARENA__LD(t.m->entries[i].value);
@@ -145,9 +146,9 @@ SHARENA__SEQLOCK_READER
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
                     size_t klen, sharena_id *value)
 {
-    if (klen && !key)
+    if (!a || (klen && !key))
         return SHARENA_EINVAL;
-    struct get_ctx c = {key, klen, 0, 0};
+    struct get_ctx c = {key, klen, sharena__hash(a, key, klen), 0};
     int r = sharena__read(a, map, SHARENA_T_MAP, get_read, &c);
     if (r < 0)
         return r;
@@ -255,7 +256,7 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
         r = SHARENA_ECORRUPT;
         goto out;
     }
-    int64_t i = find(a, &t, key, klen, hash, NULL);
+    int64_t i = find(a, &t, key, klen, hash).i;
     if (i == -2) {
         r = SHARENA_ECORRUPT;
         goto out;
@@ -314,17 +315,16 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
     if (nested < 0)
         return nested;
     int r = 0;
-    uint64_t koff = 0;
     struct sharena__map_view t;
-    int64_t found = sharena__map_at(a, SHARENA__LD(s->word), &t)
-                        ? find(a, &t, key, klen, hash, &koff)
-                        : -2;
-    if (found < 0) {
-        r = found == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
+    struct hit found = {-2, 0};
+    if (sharena__map_at(a, SHARENA__LD(s->word), &t))
+        found = find(a, &t, key, klen, hash);
+    if (found.i < 0) {
+        r = found.i == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
         goto out;
     }
     struct sharena__map_entry *e = t.m->entries;
-    uint64_t mask = t.cap - 1, i = (uint64_t)found, j = i;
+    uint64_t mask = t.cap - 1, i = (uint64_t)found.i, j = i;
     *old = SHARENA__LD(e[i].value);
     /* Backward-shift deletion (Knuth's algorithm R). The hole is emptied
      * before an entry moves into it, so a writer dying mid-move leaves the
@@ -354,7 +354,7 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
         SHARENA__ST(t.m->count, count - 1);
     /* under the lock: a writer dying here leaves a block tagged with this
      * map, which repair frees */
-    sharena__free(a, koff);
+    sharena__free(a, found.key);
 out:
     sharena__write_end(a, s, nested);
     return r;
@@ -538,7 +538,7 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
         if (!copy[i].key || !sharena__text_at(a, copy[i].key, &k))
             continue;
         uint64_t h = sharena__hash(a, k.data, k.len);
-        if (find(a, &t, k.data, k.len, h, NULL) != -1)
+        if (find(a, &t, k.data, k.len, h).i != -1)
             continue; /* duplicate left by an interrupted shift */
         if (!place(&t, h, copy[i].key, copy[i].value))
             break;

@@ -120,9 +120,10 @@ static void shape_init(sharena_arena *a, void *p, const void *ctx)
         struct sharena__field *f = &sh->fields[i];
         memset(f, 0, sizeof *f);
         f->type = (uint8_t)d->fields[i].type;
-        f->name_len = (uint8_t)strlen(d->fields[i].name);
+        size_t len = strlen(d->fields[i].name); /* checked: 1..55 */
+        f->name_len = (uint8_t)len;
         f->size = d->fields[i].type == SHARENA_T_BYTES ? d->fields[i].size : 0;
-        memcpy(f->name, d->fields[i].name, f->name_len);
+        memcpy(f->name, d->fields[i].name, len);
     }
 }
 
