@@ -35,7 +35,7 @@ static inline uint64_t mix(uint64_t x)
 
 uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len)
 {
-    uint64_t h = SHARENA__LD(sharena__hdr(a)->hash_seed) ^ (len * UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t h = a->hash_seed ^ (len * UINT64_C(0x9e3779b97f4a7c15));
     while (len >= 8) {
         h = (h ^ rd64(key)) * UINT64_C(0xbf58476d1ce4e5b9);
         h ^= h >> 29;
