@@ -9,8 +9,9 @@
 # Node and Python tests against ASan+UBSan builds of the addon and the
 # extension, random operations with mutated shared loads (fuzz_loads), the
 # threads test under TSan, the Node tests (node --test) and the Python tests
-# (pytest), both as labelled ctest tests (ctest -L node, -L python), the
-# libFuzzer targets for a bounded time, the demo. Ends with "N passed, N failed" (counted from JUnit XML: one per ctest
+# (pytest), both as labelled ctest tests (ctest -L node, -L python), ESLint
+# and ruff (ctest -L lint), the libFuzzer targets for a bounded time, the
+# demo. Ends with "N passed, N failed" (counted from JUnit XML: one per ctest
 # test, one per Node or Python test case) and exits non-zero when anything
 # failed.
 #
@@ -24,7 +25,7 @@ quick=0
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -112,8 +113,9 @@ fi
 export SHARENA_PYTHON="$here/build/venv/bin/python"
 
 section "C tests (ctest)"
-# the Node and Python suites (labels node, python) run below, on their own
-run_ctest ctest "$here/build" -LE '^(node|python)$'
+# the Node and Python suites and the linters (labels node, python, lint) run
+# below, on their own
+run_ctest ctest "$here/build" -LE '^(node|python|lint)$'
 
 if ((!quick)); then
   section "C tests under ASan+UBSan"
@@ -130,7 +132,7 @@ if ((!quick)); then
     LSAN_OPTIONS=suppressions=$here/tests/lsan.supp \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_ctest ctest-asan "$here/build-asan" -E 'interop|^install\.|^examples\.sandbox$' \
-        -LE '^(node|python)$'
+        -LE '^(node|python|lint)$'
   else
     record ctest-asan 0 1
   fi
@@ -230,6 +232,15 @@ if ((have_python)); then
   section "Python tests (ctest -L python: pytest python/tests)"
   run_suite python python "$here/build/junit/python.xml"
 fi
+
+# ESLint on node/lib and node/test, ruff on python/ (tests/lint): ctest -L
+# lint. ruff comes with the venv (scripts/setup-python.sh); ESLint is
+# installed in tests/lint.
+section "lint (ctest -L lint: ESLint, ruff)"
+if ((have_node)) && ! (cd tests/lint && npm install --no-audit --no-fund --loglevel=error); then
+  record lint-setup 0 1
+fi
+run_ctest lint "$here/build" -L '^lint$'
 
 if ((!quick)) && [ -x scripts/fuzz.sh ]; then
   # A fixed seed and run count (the same inputs on every machine, ~20 s per
