@@ -8,9 +8,12 @@
 # cli, interop, adversary, fuzz regressions), the same under ASan+UBSan, the
 # Node and Python tests against ASan+UBSan builds of the addon and the
 # extension, random operations with mutated shared loads (fuzz_loads), the
-# threads test under TSan, the Node tests (node --test), the Python tests
-# (pytest), the libFuzzer targets for a bounded time, the demo. Ends with
-# "N passed, N failed" and exits non-zero when anything failed.
+# threads test under TSan, the Node tests (node --test) and the Python tests
+# (pytest), both as labelled ctest tests (ctest -L node, -L python), ESLint
+# and ruff (ctest -L lint), the libFuzzer targets for a bounded time, the
+# demo. Ends with "N passed, N failed" (counted from JUnit XML: one per ctest
+# test, one per Node or Python test case) and exits non-zero when anything
+# failed.
 #
 # Environment: CI=true builds with -Werror. SHARENA_FUZZ_SECONDS=N fuzzes N
 # random seconds per target instead of the fixed-seed run.
@@ -22,7 +25,7 @@ quick=0
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -41,41 +44,49 @@ record() {
 
 section() { printf '\n==== %s ====\n' "$*"; }
 
-# record_node NAME LOG: counts of a `node --test` run (TAP "# pass N"). A log
-# with a "not the one loaded" line fails the suite as a whole.
-record_node() {
-  local p f
-  p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$2" | tail -1)
-  f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$2" | tail -1)
-  grep -q 'was not the one loaded' "$2" && f=$((${f:-0} + 1))
-  if [ -z "$p" ]; then record "$1" 0 1; else record "$1" "$p" "${f:-0}"; fi
+# Counts come from JUnit XML (scripts/junit-count.py prints "PASSED FAILED"),
+# never from the text a runner prints.
+
+# record_junit NAME STATUS XML [EXTRA_FAILURES [XML_OPTIONAL]]: record the
+# counts of XML; a runner that exited non-zero (STATUS) with no failure in its
+# XML (it died, or a check outside the tests failed) counts one more failure,
+# and so does a missing XML (the suite did not run), unless XML_OPTIONAL and
+# STATUS 0: then the suite counts as one test that passed.
+record_junit() {
+  local name=$1 status=$2 xml=$3 extra=${4:-0} counts p f
+  if ! counts=$(scripts/junit-count.py "$xml" 2>/dev/null); then
+    # no XML: the runner did not run, or (a node without the junit
+    # reporter) ran and said only whether it passed
+    if [ "$status" -eq 0 ] && [ -n "${5:-}" ]; then
+      record "$name" 1 "$extra"
+    else
+      record "$name" 0 $((1 + extra))
+    fi
+    return
+  fi
+  read -r p f <<<"$counts"
+  [ "$status" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  record "$name" "$p" $((f + extra))
 }
 
-# record_pytest NAME LOG: counts of a pytest run (its last summary line).
-record_pytest() {
-  local line p f=0 n
-  line=$(grep -E '^(=+ )?[0-9]+ (passed|failed)|^=+ .*(passed|failed|error)' "$2" | tail -1)
-  p=$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+' || true)
-  for n in $(grep -oE '[0-9]+ (failed|errors?)' <<<"$line" | grep -oE '[0-9]+'); do
-    f=$((f + n))
-  done
-  grep -q 'was not the one imported' "$2" && f=$((f + 1))
-  if [ -z "$p" ] && [ "$f" -eq 0 ]; then record "$1" 0 1; else record "$1" "${p:-0}" "$f"; fi
-}
-
-# run_ctest NAME BUILD_DIR [ctest args...]: counts ctest's own tally.
+# run_ctest NAME BUILD_DIR [ctest args...]: one count per ctest test.
 run_ctest() {
   local name=$1 dir=$2; shift 2
-  local log="$dir/ctest-$name.log"
-  (cd "$dir" && ctest --output-on-failure -j"$jobs" "$@") 2>&1 | tee "$log"
-  local total fails
-  total=$(sed -n 's/.*tests passed, [0-9]* tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
-  fails=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$log" | tail -1)
-  if [ -z "$total" ]; then
-    record "$name" 0 1          # ctest itself did not run
-  else
-    record "$name" $((total - fails)) "$fails"
-  fi
+  local log="$dir/ctest-$name.log" xml="$dir/junit/ctest-$name.xml"
+  mkdir -p "$dir/junit" && rm -f "$xml"
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --output-junit "$xml" "$@") 2>&1 | tee "$log"
+  record_junit "$name" "${PIPESTATUS[0]}" "$xml"
+}
+
+# run_suite NAME LABEL XML: the ctest test labelled LABEL (the Node or the
+# Python suite, tests/bindings), counted by the JUnit XML its runner writes:
+# one count per test case.
+run_suite() {
+  local name=$1 label=$2 xml=$3
+  local log="build/ctest-$name.log"
+  rm -f "$xml"
+  (cd build && ctest --output-on-failure --no-tests=error -V -L "^$label\$") 2>&1 | tee "$log"
+  record_junit "$name" "${PIPESTATUS[0]}" "$xml" 0 optional
 }
 
 section "set-up"
@@ -102,7 +113,9 @@ fi
 export SHARENA_PYTHON="$here/build/venv/bin/python"
 
 section "C tests (ctest)"
-run_ctest ctest "$here/build"
+# the Node and Python suites and the linters (labels node, python, lint) run
+# below, on their own
+run_ctest ctest "$here/build" -LE '^(node|python|lint)$'
 
 if ((!quick)); then
   section "C tests under ASan+UBSan"
@@ -118,7 +131,8 @@ if ((!quick)); then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
     LSAN_OPTIONS=suppressions=$here/tests/lsan.supp \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      run_ctest ctest-asan "$here/build-asan" -E 'interop|^install\.|^examples\.sandbox$'
+      run_ctest ctest-asan "$here/build-asan" -E 'interop|^install\.|^examples\.sandbox$' \
+        -LE '^(node|python|lint)$'
   else
     record ctest-asan 0 1
   fi
@@ -150,27 +164,33 @@ if ((!quick)); then
        cmake --build build-asan-bindings -j"$jobs" --target "${targets[@]}" >/dev/null; then
       if ((have_node)); then
         addon=$here/build-asan-bindings/node/sharena.node
-        log=build/node-asan.log
+        log=build/node-asan.log xml=$here/build/junit/node-asan.xml
+        mkdir -p build/junit && rm -f "$xml"
         mapfile -t node_tests < <(ls node/test/*.test.js | grep -vE '/(pack|types)\.test\.js$')
         (cd node && env "${asan_env[@]}" SHARENA_NODE_ADDON="$addon" \
-           node --test "${node_tests[@]#node/}") 2>&1 | tee "$log"
+           node --test --test-reporter=spec --test-reporter-destination=stdout \
+             --test-reporter=junit --test-reporter-destination="$xml" \
+             "${node_tests[@]#node/}") 2>&1 | tee "$log"
+        status=${PIPESTATUS[0]} wrong=0
         # the suites must have run against the sanitized addon
         env "${asan_env[@]}" SHARENA_NODE_ADDON="$addon" node -e \
           "require('./node'); const m = require('fs').readFileSync('/proc/self/maps', 'utf8');
            process.exit(m.includes('$addon') && m.includes('libasan') ? 0 : 1)" ||
-          echo "node-asan: the sanitized addon was not the one loaded" >>"$log"
-        record_node node-asan "$log"
+          { echo "node-asan: the sanitized addon was not the one loaded" | tee -a "$log"; wrong=1; }
+        record_junit node-asan "$status" "$xml" "$wrong"
       fi
       if ((have_python)); then
-        log=build/pytest-asan.log
+        log=build/pytest-asan.log xml=$here/build/junit/python-asan.xml
+        rm -f "$xml"
         env "${asan_env[@]}" PYTHONMALLOC=malloc PYTHONPATH="$here/build-asan-bindings/python" \
-          "$SHARENA_PYTHON" -m pytest -q -p no:cacheprovider python/tests \
+          "$SHARENA_PYTHON" -m pytest -q -p no:cacheprovider --junitxml="$xml" python/tests \
             --ignore=python/tests/test_packaging.py 2>&1 | tee "$log"
+        status=${PIPESTATUS[0]} wrong=0
         env "${asan_env[@]}" PYTHONPATH="$here/build-asan-bindings/python" "$SHARENA_PYTHON" -c \
           "import sys, sharena._sharena as m
 sys.exit(0 if m.__file__.startswith('$here/build-asan-bindings/') else 1)" ||
-          echo "python-asan: the sanitized extension was not the one imported" >>"$log"
-        record_pytest python-asan "$log"
+          { echo "python-asan: the sanitized extension was not the one imported" | tee -a "$log"; wrong=1; }
+        record_junit python-asan "$status" "$xml" "$wrong"
       fi
     else
       record bindings-asan-build 0 1
@@ -204,19 +224,23 @@ sys.exit(0 if m.__file__.startswith('$here/build-asan-bindings/') else 1)" ||
 fi
 
 if ((have_node)); then
-  section "Node tests (node --test)"
-  log=build/node-test.log
-  (cd node && SHARENA_SHARENAD="$here/build/broker/sharenad" node --test test/) 2>&1 | tee "$log"
-  record_node node "$log"
+  section "Node tests (ctest -L node: node --test node/test)"
+  run_suite node node "$here/build/junit/node.xml"
 fi
 
 if ((have_python)); then
-  section "Python tests (pytest)"
-  log=build/pytest.log
-  SHARENA_SHARENAD="$here/build/broker/sharenad" \
-    "$SHARENA_PYTHON" -m pytest -q python/tests 2>&1 | tee "$log"
-  record_pytest python "$log"
+  section "Python tests (ctest -L python: pytest python/tests)"
+  run_suite python python "$here/build/junit/python.xml"
 fi
+
+# ESLint on node/lib and node/test, ruff on python/ (tests/lint): ctest -L
+# lint. ruff comes with the venv (scripts/setup-python.sh); ESLint is
+# installed in tests/lint.
+section "lint (ctest -L lint: ESLint, ruff)"
+if ((have_node)) && ! (cd tests/lint && npm install --no-audit --no-fund --loglevel=error); then
+  record lint-setup 0 1
+fi
+run_ctest lint "$here/build" -L '^lint$'
 
 if ((!quick)) && [ -x scripts/fuzz.sh ]; then
   # A fixed seed and run count (the same inputs on every machine, ~20 s per

@@ -15,7 +15,9 @@ function candidates() {
   let dirs = [];
   try {
     dirs = fs.readdirSync(root).filter((d) => d.startsWith('build-')).sort();
-  } catch {}
+  } catch {
+    // unreadable: no build-* trees to look in
+  }
   for (const d of dirs) list.push(path.join(root, d, 'node', 'sharena.node'));
   return list;
 }

@@ -3,8 +3,6 @@ object that one of them still uses raises BufferError in the process that
 holds the export, and leaves everything as it was."""
 import pytest
 
-import sharena
-
 
 def _freeing_ops(arena):
     """Every way this process can free the Bytes at m['buf'], a root, a

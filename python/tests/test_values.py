@@ -108,7 +108,7 @@ def test_bytes_buffer_protocol_zero_copy(arena):
     # the same memory, no copy: visible through a second view
     assert np.frombuffer(arena.bytes("buf", 64), dtype=np.uint32)[1] == 0xDEADBEEF
     assert b[4:8] == (0xDEADBEEF).to_bytes(4, "little")
-    with pytest.raises(sharena.Error):
+    with pytest.raises(sharena.OutOfRangeError):
         arena.bytes("buf", 32)  # an existing root of another size
 
 

@@ -1,8 +1,6 @@
 """Vector is a MutableSequence: a list is the reference."""
 import pytest
 
-import sharena
-
 
 def pair(arena, items=(1, 2, 3, 4, 5)):
     v = arena.vector("v")

@@ -1,6 +1,5 @@
 """Change notifications in Python: ref.wait and await ref.changed()."""
 import asyncio
-import subprocess
 import sys
 import textwrap
 import threading

@@ -23,8 +23,8 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
-from .errors import (ArenaNotFoundError, BrokerError, ClosedError, Error,
-                     KeyNotFoundError, TimedOutError, error_class)
+from .errors import (ArenaNotFoundError, BrokerError, Error,
+                     KeyNotFoundError, TimedOutError)
 from . import errors as _errors
 
 #: The release (the C library compiled into the extension reports it).
