@@ -27,8 +27,8 @@ struct sharena_builder {
     int err; /* the first failure, kept */
     struct build_top *top;
     size_t ntop, ctop;
-    struct build_open open[SHARENA_BUILD_DEPTH_MAX];
-    size_t depth;
+    struct build_open *open; /* the open containers, innermost last */
+    size_t depth, copen;
     char *key; /* the pending key (malloc'd), or NULL */
     size_t klen;
 };
@@ -226,6 +226,17 @@ static int open_container(sharena_builder *b, int type)
         b->key = NULL;
         return fail(b, SHARENA_EOVERFLOW);
     }
+    if (b->depth == b->copen) {
+        size_t n = b->copen ? b->copen * 2 : 8;
+        struct build_open *o = realloc(b->open, n * sizeof *o);
+        if (!o) {
+            free(b->key);
+            b->key = NULL;
+            return fail(b, SHARENA_ENOMEM);
+        }
+        b->open = o;
+        b->copen = n;
+    }
     sharena_id id = 0;
     r = type == SHARENA_T_MAP ? sharena_map_new(b->a, &id)
                               : sharena_vector_new(b->a, &id);
@@ -262,6 +273,7 @@ static void build_free(sharena_builder *b)
     for (size_t i = 0; i < b->ntop; i++)
         free(b->top[i].key);
     free(b->top);
+    free(b->open);
     free(b->key);
     free(b);
 }

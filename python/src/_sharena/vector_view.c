@@ -162,6 +162,15 @@ static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
     return 0;
 }
 
+/* Add every value of list @p items to builder @p b. */
+static int build_items(ArenaObject *ar, sharena_builder *b, PyObject *items)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
+        if (sh_build_item(ar, b, NULL, PyList_GET_ITEM(items, k)) < 0)
+            return -1;
+    return 0;
+}
+
 /* Slice assignment and deletion, under the vector's lock. */
 static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
 {
@@ -181,8 +190,21 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
         Py_XDECREF(items);
         return -1;
     }
+    /* A contiguous assignment builds every new value first (detached),
+     * then replaces the range in one step: a value that cannot be stored
+     * changes nothing. */
+    sharena_builder *b = NULL;
+    if (items && step == 1 && (sh_build_begin(ar, &b) < 0 ||
+                               build_items(ar, b, items) < 0)) {
+        if (b)
+            sh_build_abort(ar, b);
+        Py_DECREF(items);
+        return -1;
+    }
     bool took;
     if (sh_lock_op(ar, v->id, &took) < 0) {
+        if (b)
+            sh_build_abort(ar, b);
         Py_XDECREF(items);
         return -1;
     }
@@ -199,12 +221,16 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
                                 (uint64_t)(start + k * (contiguous ? 1 : step))) < 0)
             goto out;
     if (step == 1 && items) {
-        for (Py_ssize_t i = stop; i-- > start;)
-            if (vec_remove(ar, v->id, i) < 0)
-                goto out;
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
-            if (vec_put(v, V_INSERT, start + k, PyList_GET_ITEM(items, k)) < 0)
-                goto out;
+        int r;
+        uint64_t cnt = stop > start ? (uint64_t)(stop - start) : 0;
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_build_vector_splice(b, v->id, (uint64_t)start, cnt);
+        Py_END_ALLOW_THREADS
+        b = NULL; /* freed by the splice, whatever its result */
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto out;
+        }
     } else if (items) {
         if (PyList_GET_SIZE(items) != count) {
             PyErr_Format(PyExc_ValueError,
@@ -234,8 +260,45 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     rc = 0;
 out:
     sh_unlock_op(ar, v->id, took);
+    if (b)
+        sh_build_abort(ar, b);
     Py_XDECREF(items);
     return rc;
+}
+
+/* extend(iterable): every value is built first, then all are appended in
+ * one step; a value that cannot be stored (or a full arena) appends
+ * nothing. */
+static PyObject *vector_extend(ViewObject *v, PyObject *arg)
+{
+    ArenaObject *ar = v->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    PyObject *items = PySequence_List(arg); /* a snapshot (v.extend(v)) */
+    if (!items)
+        return NULL;
+    sharena_builder *b;
+    if (sh_build_begin(ar, &b) < 0) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    if (build_items(ar, b, items) < 0) {
+        sh_build_abort(ar, b);
+        Py_DECREF(items);
+        return NULL;
+    }
+    Py_DECREF(items);
+    int r = 1; /* 1: the splice did not run (the lock was not taken) */
+    if (SH_WRITE(ar, v->id,
+                 r = sharena_build_vector_splice(b, v->id, SHARENA_BUILD_END,
+                                                 0)) < 0) {
+        if (r == 1)
+            sh_build_abort(ar, b);
+        return NULL;
+    }
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    Py_RETURN_NONE;
 }
 
 static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
@@ -450,6 +513,8 @@ static PySequenceMethods vector_as_sequence = {
 
 static PyMethodDef vector_methods[] = {
     {"append", (PyCFunction)vector_append, METH_O, "append(value)"},
+    {"extend", (PyCFunction)vector_extend, METH_O,
+     "extend(iterable): append every value, all or none"},
     {"insert", (PyCFunction)(void (*)(void))vector_insert, METH_FASTCALL,
      "insert(index, value)"},
     {"pop", (PyCFunction)(void (*)(void))vector_pop, METH_FASTCALL,
