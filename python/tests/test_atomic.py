@@ -158,3 +158,20 @@ def test_full_arena_mid_tree_changes_nothing(small, op):
     else:
         m["t"] = tree
         assert m["t"]["n"] == 1.0
+
+
+def test_extended_slice_assignment_is_all_or_nothing(arena):
+    v = arena.vector("v")
+    v.extend(["a", "b", "c", "d"])
+    before = counters(arena)
+    with pytest.raises(TypeError):
+        v[::2] = [1, None]
+    with pytest.raises(ValueError):
+        v[::2] = [1, 2, 3]  # wrong size: what was built is dropped again
+    assert list(v) == ["a", "b", "c", "d"]
+    assert counters(arena) == before
+    keep = arena.map("keep")
+    v[::-2] = [{"x": [1]}, keep]
+    assert v.to_python() == ["a", {}, "c", {"x": [1.0]}]
+    del v[1]
+    assert keep.to_python() == {}  # a view's object stays its owner's

@@ -201,10 +201,26 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
         Py_DECREF(items);
         return -1;
     }
+    /* An extended slice's values are built first too, into a detached
+     * vector they are then moved out of (setting an element allocates
+     * nothing, so the sets cannot run out of room half-way). */
+    sharena_id tmp = 0;
+    if (items && step != 1) {
+        bool owned;
+        PyObject *t = PyList_AsTuple(items);
+        int bad = !t || sh_store(ar, t, &tmp, &owned) < 0;
+        Py_XDECREF(t);
+        if (bad) {
+            Py_DECREF(items);
+            return -1;
+        }
+    }
     bool took;
     if (sh_lock_op(ar, v->id, &took) < 0) {
         if (b)
             sh_build_abort(ar, b);
+        if (tmp)
+            sh_discard(ar, tmp);
         Py_XDECREF(items);
         return -1;
     }
@@ -239,10 +255,26 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
                          PyList_GET_SIZE(items), count);
             goto out;
         }
-        for (Py_ssize_t k = 0; k < count; k++)
-            if (vec_put(v, V_SET, start + k * step, PyList_GET_ITEM(items, k)) <
-                0)
-                goto out;
+        int r = 0;
+        Py_BEGIN_ALLOW_THREADS
+        /* from the end: each element leaves tmp (pop hands it over, not
+         * dropped) as it goes into v, owned as tmp held it */
+        for (Py_ssize_t k = count; r == 0 && k-- > 0;) {
+            sharena_id e;
+            bool owned;
+            r = sharena_vector_get(ar->a, tmp, (uint64_t)k, &e, &owned);
+            if (r == 0)
+                r = sharena_vector_set(ar->a, v->id,
+                                       (uint64_t)(start + k * step), e,
+                                       owned ? SHARENA_OWNED : 0, NULL);
+            if (r == 0)
+                r = sharena_vector_pop(ar->a, tmp, NULL);
+        }
+        Py_END_ALLOW_THREADS
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto out;
+        }
     } else {
         /* delete from the highest index down so the others stay put */
         Py_ssize_t first = start, last = start + (count - 1) * step;
@@ -262,6 +294,9 @@ out:
     sh_unlock_op(ar, v->id, took);
     if (b)
         sh_build_abort(ar, b);
+    if (tmp)
+        sh_discard(ar, tmp); /* what was not moved: all of it after a
+                              * size mismatch */
     Py_XDECREF(items);
     return rc;
 }
