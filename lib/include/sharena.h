@@ -328,6 +328,14 @@ SHARENA_EXPORT int sharena_number_set(sharena_arena *a, sharena_id id,
 /** Atomically add @p delta; *result (may be NULL) receives the new value. */
 SHARENA_EXPORT int sharena_number_add(sharena_arena *a, sharena_id id,
                                       double delta, double *result);
+/** sharena_number_add() for counting: the sum must be exact (nothing lost
+ * to rounding) and within +-2^53, the range where a double counts every
+ * integer; else SHARENA_EOVERFLOW, nothing changes and *result (may be
+ * NULL) receives the value found. An infinite or NaN operand is added as
+ * by sharena_number_add(). Checked and added in one step under the
+ * object's lock. What the bindings' add() of an integer uses. */
+SHARENA_EXPORT int sharena_number_add_exact(sharena_arena *a, sharena_id id,
+                                            double delta, double *result);
 /**
  * Atomically replace the value with @p desired if it equals @p expected
  * (bitwise comparison, so NaN compares equal to the same NaN and -0 differs
