@@ -8,6 +8,7 @@
  * arena) or throws the binding's TypeError. */
 #include "sn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -646,34 +646,29 @@ int sh_build_item(ArenaObject *ar, sharena_builder *b, PyObject *key,
     return build_value(ar, b, o);
 }
 
-void sh_build_abort(ArenaObject *ar, sharena_builder *b)
-{
-    PyObject *et, *ev, *tb;
-    PyErr_Fetch(&et, &ev, &tb); /* keep the error that made us abort */
-    if (sh_enter(ar) == 0) {
-        Py_BEGIN_ALLOW_THREADS sharena_build_abort(b);
-        Py_END_ALLOW_THREADS sh_leave(ar);
-    } else {
-        PyErr_Clear();
-        /* closing: counted as a user all the same, as sh_discard() */
-        __atomic_add_fetch(&ar->users, 1, __ATOMIC_ACQ_REL);
-        if (ar->a)
-            sharena_build_abort(b);
-        sh_leave(ar);
-    }
-    PyErr_Restore(et, ev, tb);
-}
-
+/* A build counts as a user of the arena from sh_build_begin() to its
+ * commit or sh_build_abort(), so that close() waits for it: a failure half
+ * way (ClosedError included) can still drop what was made. */
 int sh_build_begin(ArenaObject *ar, sharena_builder **b)
 {
-    if (sh_arena_ok(ar) < 0)
+    if (sh_enter(ar) < 0)
         return -1;
     int r = sharena_build_begin(ar->a, b);
     if (r < 0) {
+        sh_leave(ar);
         sh_raise(r, SH_W_NONE, NULL);
         return -1;
     }
     return 0;
+}
+
+void sh_build_abort(ArenaObject *ar, sharena_builder *b)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* keep the error that made us abort */
+    Py_BEGIN_ALLOW_THREADS sharena_build_abort(b);
+    Py_END_ALLOW_THREADS sh_leave(ar);
+    PyErr_Restore(et, ev, tb);
 }
 
 int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
@@ -712,7 +707,14 @@ int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
         sh_build_abort(ar, b);
         return -1;
     }
-    return SH_CALL(ar, sharena_build_finish(b, id));
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = sharena_build_finish(b, id);
+    Py_END_ALLOW_THREADS sh_leave(ar); /* the build's user (b is freed) */
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 int sh_convert_init(PyObject *module)

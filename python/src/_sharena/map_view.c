@@ -645,11 +645,12 @@ static PyObject *map_update(ViewObject *m, PyObject *args, PyObject *kw)
         return NULL;
     }
     int r = 1; /* 1: the update did not run (the lock was not taken) */
-    if (SH_WRITE(ar, m->id, r = sharena_build_map_update(b, m->id)) < 0) {
-        if (r == 1)
-            sh_build_abort(ar, b);
+    if (SH_WRITE(ar, m->id, r = sharena_build_map_update(b, m->id)) < 0 &&
+        r == 1) {
+        sh_build_abort(ar, b);
         return NULL;
     }
+    sh_leave(ar); /* the build's user (b is freed) */
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     Py_RETURN_NONE;

@@ -243,6 +243,7 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
         r = sharena_build_vector_splice(b, v->id, (uint64_t)start, cnt);
         Py_END_ALLOW_THREADS
         b = NULL; /* freed by the splice, whatever its result */
+        sh_leave(ar); /* the build's user */
         if (r < 0) {
             sh_raise(r, SH_W_NONE, NULL);
             goto out;
@@ -326,11 +327,12 @@ static PyObject *vector_extend(ViewObject *v, PyObject *arg)
     int r = 1; /* 1: the splice did not run (the lock was not taken) */
     if (SH_WRITE(ar, v->id,
                  r = sharena_build_vector_splice(b, v->id, SHARENA_BUILD_END,
-                                                 0)) < 0) {
-        if (r == 1)
-            sh_build_abort(ar, b);
+                                                 0)) < 0 &&
+        r == 1) {
+        sh_build_abort(ar, b);
         return NULL;
     }
+    sh_leave(ar); /* the build's user (b is freed) */
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     Py_RETURN_NONE;
