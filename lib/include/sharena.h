@@ -331,6 +331,14 @@ SHARENA_EXPORT int sharena_number_set(sharena_arena *a, sharena_id id,
 /** Atomically add @p delta; *result (may be NULL) receives the new value. */
 SHARENA_EXPORT int sharena_number_add(sharena_arena *a, sharena_id id,
                                       double delta, double *result);
+/** sharena_number_add() for counting: the sum must be exact (nothing lost
+ * to rounding) and within +-2^53, the range where a double counts every
+ * integer; else SHARENA_EOVERFLOW, nothing changes and *result (may be
+ * NULL) receives the value found. An infinite or NaN operand is added as
+ * by sharena_number_add(). Checked and added in one step under the
+ * object's lock. What the bindings' add() of an integer uses. */
+SHARENA_EXPORT int sharena_number_add_exact(sharena_arena *a, sharena_id id,
+                                            double delta, double *result);
 /**
  * Atomically replace the value with @p desired if it equals @p expected
  * (bitwise comparison, so NaN compares equal to the same NaN and -0 differs
@@ -537,6 +545,103 @@ SHARENA_EXPORT int sharena_struct_set_string(sharena_arena *a, sharena_id st,
 SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
                                            sharena_id st, size_t field,
                                            sharena_id *out);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
+/** @name Building values: a plain value tree in one all-or-nothing step
+ *
+ * A builder turns a nested plain value (what JSON, a Python dict/list or a
+ * JS object/array holds) into arena objects, each owned by its container,
+ * and links the finished values into a container in one step. Every binding
+ * and the CLI build through it, so a tree means the same in every language.
+ *
+ * Calls describe the tree depth first: a scalar call (number, bool, string,
+ * bytes, ref) adds one value, sharena_build_map()/sharena_build_vector()
+ * open a container that the following values go into, sharena_build_end()
+ * closes it. Inside a map, sharena_build_key() names the next value. At the
+ * top level a sequence of values is built (with keys when it is to become
+ * map entries); a commit call then links them all:
+ * sharena_build_finish() (one detached value, for a root or a ref),
+ * sharena_build_map_update() or sharena_build_vector_splice().
+ *
+ * The first failure (SHARENA_EFULL, SHARENA_EILSEQ, a stale ref, a tree
+ * deeper than SHARENA_BUILD_DEPTH_MAX, a misuse) is kept: every later call
+ * returns it and does nothing, so a binding may stop at once or go on. A
+ * commit call, or sharena_build_abort(), always frees the builder; when it
+ * fails, every object the builder made is dropped and the target is as it
+ * was: used bytes and live objects return to their values before the
+ * build. A builder is used by one thread at a time. @{ */
+
+/** Deepest nesting a builder accepts (SHARENA_EOVERFLOW past it: a value
+ * that contains itself ends there). */
+#define SHARENA_BUILD_DEPTH_MAX 1000
+/** sharena_build_vector_splice()'s start for "at the end" (an append). */
+#define SHARENA_BUILD_END UINT64_MAX
+
+typedef struct sharena_builder sharena_builder;
+
+/** Start a build on a writable arena. @return 0, SHARENA_EINVAL,
+ * SHARENA_EROFS, SHARENA_ENOMEM. */
+SHARENA_EXPORT int sharena_build_begin(sharena_arena *a,
+                                       sharena_builder **out);
+/** Name the next value: required before each value inside a map, and
+ * before each top-level value that sharena_build_map_update() will set.
+ * @return 0, SHARENA_EILSEQ (not UTF-8), SHARENA_EINVAL (inside a vector,
+ *         or a key already pending), SHARENA_ENOMEM, or the kept error. */
+SHARENA_EXPORT int sharena_build_key(sharena_builder *b, const char *key,
+                                     size_t klen);
+/** Add a number. @return 0, SHARENA_EFULL, SHARENA_EINVAL (no key inside
+ * a map), or the kept error; likewise for the other value calls. */
+SHARENA_EXPORT int sharena_build_number(sharena_builder *b, double v);
+/** Add a boolean. */
+SHARENA_EXPORT int sharena_build_bool(sharena_builder *b, bool v);
+/** Add a string of @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid). */
+SHARENA_EXPORT int sharena_build_string(sharena_builder *b, const char *s,
+                                        size_t len);
+/** Add a byte buffer holding a copy of @p data[0..len). */
+SHARENA_EXPORT int sharena_build_bytes(sharena_builder *b, const void *data,
+                                       size_t len);
+/** Add an existing object @p id (a reference: it stays the caller's and is
+ * never dropped by a failure). SHARENA_OWNED hands it to the container on
+ * success; it is allowed at the top level only (SHARENA_EINVAL deeper).
+ * @return 0, SHARENA_ESTALE, SHARENA_ENOENT, or as sharena_build_number(). */
+SHARENA_EXPORT int sharena_build_ref(sharena_builder *b, sharena_id id,
+                                     unsigned flags);
+/** Open a map: the next values (each after a key) go into it. */
+SHARENA_EXPORT int sharena_build_map(sharena_builder *b);
+/** Open a vector: the next values go into it. */
+SHARENA_EXPORT int sharena_build_vector(sharena_builder *b);
+/** Close the innermost open map or vector (SHARENA_EINVAL if none). */
+SHARENA_EXPORT int sharena_build_end(sharena_builder *b);
+/** The kept error (0 while the build is going well). */
+SHARENA_EXPORT int sharena_build_error(const sharena_builder *b);
+
+/** Hand over the one top-level value (detached: the caller owns it and
+ * links or drops it) and free the builder. @return 0, the kept error,
+ * SHARENA_EINVAL (not exactly one value, a container left open, or the
+ * value is a ref). */
+SHARENA_EXPORT int sharena_build_finish(sharena_builder *b, sharena_id *out);
+/** Set every top-level (key, value) in @p map under its lock, all or
+ * nothing, and free the builder. Values the map owned and that are
+ * replaced are dropped once all are set. Readers may see the entries
+ * appear one by one while it runs; a failure takes back the ones set.
+ * @return 0, the kept error, SHARENA_EINVAL (a value without a key, a
+ *         container left open, the map itself as a value), SHARENA_ESTALE,
+ *         SHARENA_ETYPE, SHARENA_EFULL, SHARENA_EROFS. */
+SHARENA_EXPORT int sharena_build_map_update(sharena_builder *b,
+                                            sharena_id map);
+/** Replace items [@p start, @p start + @p count) of @p vec (count clamped
+ * to the items there are; start SHARENA_BUILD_END appends) with the
+ * top-level values, in one write: readers see the old items or the new
+ * ones. Owned items taken out are dropped, except one that a new item
+ * refers to (it moves, owned). Frees the builder. @return 0, the kept
+ * error, SHARENA_ERANGE (start past the end), SHARENA_EINVAL, SHARENA_ESTALE,
+ * SHARENA_ETYPE, SHARENA_EFULL, SHARENA_EROFS. */
+SHARENA_EXPORT int sharena_build_vector_splice(sharena_builder *b,
+                                               sharena_id vec, uint64_t start,
+                                               uint64_t count);
+/** Drop everything built and free the builder (NULL is fine). */
+SHARENA_EXPORT void sharena_build_abort(sharena_builder *b);
 /** @} */
 
 /* ------------------------------------------------------------------------ */

@@ -441,6 +441,14 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
                      size_t klen, uint64_t ref, int mode, uint64_t *old);
 int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint32_t tag,
                             uint64_t *off);
+/* The value builder's linking steps (build.c): a map entry taken out
+ * without dropping it (map.c), and a vector range replaced in one write
+ * (vector.c). */
+int sharena__map_take(sharena_arena *a, sharena_id map, const char *key,
+                      size_t klen, uint64_t *old);
+int sharena__vector_splice(sharena_arena *a, sharena_id vec, uint64_t start,
+                           uint64_t count, uint64_t *refs, uint64_t n,
+                           uint64_t **removed, uint64_t *nremoved);
 
 /* ---- crash-point hooks (tests) ------------------------------------------
  * Tests set sharena__hook to stop or kill a writer at a named step inside an

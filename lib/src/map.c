@@ -547,3 +547,12 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
     free(copy);
     return 0;
 }
+
+/* Remove @p key and hand its ref (with its OWNED bit) to the caller, who
+ * decides about dropping it (build.c's undo of an update). */
+int sharena__map_take(sharena_arena *a, sharena_id map, const char *key,
+                      size_t klen, uint64_t *old)
+{
+    *old = 0;
+    return map_del(a, map, key, klen, old);
+}

@@ -3,6 +3,8 @@
  * that a concurrent drop can never have its slot overwritten. */
 #include "internal.h"
 
+#include <math.h>
+
 static inline uint64_t d2u(double d)
 {
     uint64_t u;
@@ -74,6 +76,31 @@ int sharena_number_add(sharena_arena *a, sharena_id id, double delta,
     if (result)
         *result = v;
     return 0;
+}
+
+int sharena_number_add_exact(sharena_arena *a, sharena_id id, double delta,
+                             double *result)
+{
+    struct sharena__slot *s;
+    int nested = sharena__write_begin(a, id, SHARENA_T_NUMBER, &s);
+    if (nested < 0)
+        return nested;
+    double cur = u2d(SHARENA__LD(s->word));
+    /* TwoSum: err is what rounding lost from cur + delta (an infinite or
+     * NaN operand is float arithmetic, not counting: it goes through) */
+    double v = cur + delta, bb = v - cur;
+    double err = (cur - (v - bb)) + (delta - bb);
+    int r = 0;
+    if (isfinite(v) && (err != 0 || v > 0x1p53 || v < -0x1p53)) {
+        v = cur;
+        r = SHARENA_EOVERFLOW;
+    } else {
+        __atomic_store_n(&s->word, d2u(v), __ATOMIC_RELAXED);
+    }
+    sharena__write_end(a, s, nested);
+    if (result)
+        *result = v;
+    return r;
 }
 
 int sharena_number_cas(sharena_arena *a, sharena_id id, double expected,

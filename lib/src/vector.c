@@ -4,6 +4,8 @@
  * (or repair after a dead writer) never sees an index past valid items. */
 #include "view.h"
 
+#include <stdlib.h>
+
 static void vec_init(sharena_arena *a, void *p, const void *ctx)
 {
     (void)a;
@@ -296,5 +298,92 @@ int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s)
         SHARENA__ST(v->cap, cap = maxcap);
     if (len > cap)
         SHARENA__ST(v->len, cap);
+    return 0;
+}
+
+/* Replace items [start, start + count) with @p refs[0..n) in one write
+ * (build.c's splice). The new contents go into a fresh block that is swapped
+ * in whole, as growth does: a failure (EFULL above all) changes nothing, and
+ * a writer dying here leaves the old block or the new one, never a mix.
+ * start == UINT64_MAX appends; count is clamped to the items there are. An
+ * unowned ref to an object that an owned removed item held takes the
+ * ownership over (v[0:1] = [v[0]] keeps the object). *removed (malloc'd,
+ * the caller frees it) receives the refs taken out, *nremoved their number;
+ * the caller drops the owned ones after this returns. */
+int sharena__vector_splice(sharena_arena *a, sharena_id vec, uint64_t start,
+                           uint64_t count, uint64_t *refs, uint64_t n,
+                           uint64_t **removed, uint64_t *nremoved)
+{
+    *removed = NULL;
+    *nremoved = 0;
+    if (n > (a->heap_end - a->heap_start) / 8)
+        return SHARENA_EFULL;
+    struct sharena__slot *s;
+    int nested = sharena__write_begin(a, vec, SHARENA_T_VECTOR, &s);
+    if (nested < 0)
+        return nested;
+    int r = 0;
+    uint64_t *gone = NULL;
+    struct sharena__vector_view v;
+    if (!sharena__vector_at(a, SHARENA__LD(s->word), &v)) {
+        r = SHARENA_ECORRUPT;
+        goto out;
+    }
+    if (start == UINT64_MAX)
+        start = v.len;
+    if (start > v.len) {
+        r = SHARENA_ERANGE;
+        goto out;
+    }
+    if (count > v.len - start)
+        count = v.len - start;
+    uint64_t tail = v.len - start - count, nlen = start + n + tail;
+    if (count && !(gone = malloc(count * 8))) {
+        r = SHARENA_ENOMEM;
+        goto out;
+    }
+    if (count)
+        sharena__rcopy(gone, &v.v->items[start], count * 8);
+    uint64_t off, ncap = v.cap > nlen ? v.cap : nlen;
+    if (ncap < 4)
+        ncap = 4;
+    r = vec_block(a, ncap, sharena__slot_index(a, s), &off);
+    if (r < 0)
+        goto out;
+    if (off < v.off + sizeof *v.v + v.cap * 8 &&
+        v.off < off + sizeof *v.v + ncap * 8) {
+        r = SHARENA_ECORRUPT; /* as ensure_room() */
+        goto out;
+    }
+    struct sharena__vector *nv = (void *)(a->base + off);
+    sharena__rcopy(nv->items, v.v->items, start * 8);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t ref = refs[i];
+        if (!(ref & SHARENA__REF_OWNED)) {
+            for (uint64_t j = 0; j < count; j++) {
+                if ((gone[j] & SHARENA__REF_OWNED) &&
+                    (gone[j] & SHARENA__REF_ID_MASK) == ref) {
+                    gone[j] &= ~SHARENA__REF_OWNED;
+                    ref |= SHARENA__REF_OWNED;
+                    break;
+                }
+            }
+        }
+        SHARENA__ST(nv->items[start + i], ref);
+    }
+    sharena__rcopy(&nv->items[start + n], &v.v->items[start + count],
+                   tail * 8);
+    SHARENA__ST(nv->len, nlen);
+    SHARENA__HOOK("vector:splice-built");
+    __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
+    sharena__free(a, v.off);
+out:
+    sharena__write_end(a, s, nested);
+    if (r < 0) {
+        free(gone);
+        return r;
+    }
+    *removed = gone;
+    *nremoved = count;
     return 0;
 }

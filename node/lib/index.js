@@ -668,41 +668,24 @@ function checkView(data, op) {
   }
 }
 
-// Turn a plain JS value into a new arena object owned by whoever stores it.
-// Returns its id. Objects made before a failure are dropped again.
+// Plain JS values become arena objects through the library's value builder
+// (native build*: the same builder as the CLI's and Python's). A tree is
+// built whole, then linked in one step; any failure (a full arena, a value
+// that cannot be stored anywhere in the tree) leaves nothing behind and the
+// target unchanged. The native walk hands what is not a plain value to
+// resolve(): a ref of this arena gives its id (stored as a reference, it
+// stays the caller's), anything else throws.
+function resolver(arena, op) {
+  return (v) => {
+    if (v instanceof Ref) return checkRef(v, arena, op).id;
+    throw error('EINVAL', `${op}: cannot store ${v === null ? 'null' : typeof v}; use a string, number, boolean, Buffer, plain object, array or ref`, TypeError);
+  };
+}
+
+// A new detached object for a plain value (the caller links or drops it).
 function storePlain(arena, value, op) {
-  const h = arena[kH];
-  switch (typeof value) {
-    case 'string': return native.strNew(h, value);
-    case 'number': return native.numNew(h, value);
-    case 'boolean': return native.boolNew(h, value);
-    case 'object': {
-      if (value === null) break;
-      if (ArrayBuffer.isView(value)) return BytesRef.from(value, { arena }).id;
-      if (Array.isArray(value)) {
-        const id = native.vecNew(h);
-        try {
-          for (const v of value) pushValue(arena, id, v, op);
-        } catch (e) {
-          native.drop(h, id, false);
-          throw e;
-        }
-        return id;
-      }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) break;
-      const id = native.mapNew(h);
-      try {
-        for (const k of Object.keys(value)) setValue(arena, id, k, value[k], op);
-      } catch (e) {
-        native.drop(h, id, false);
-        throw e;
-      }
-      return id;
-    }
-    default:
-  }
-  throw error('EINVAL', `${op}: cannot store ${value === null ? 'null' : typeof value}; use a string, number, boolean, Buffer, plain object, array or ref`, TypeError);
+  if (value instanceof Ref) throw error('EINVAL', `${op}: expected a plain value, not a ref`, TypeError);
+  return native.buildNew(arena[kH], value, resolver(arena, op), op);
 }
 
 function setValue(arena, mapId, key, value, op) {
@@ -715,13 +698,7 @@ function setValue(arena, mapId, key, value, op) {
     native.mapSetValue(arena[kH], mapId, key, value);
     return;
   }
-  const id = storePlain(arena, value, op);
-  try {
-    native.mapSet(arena[kH], mapId, key, id, true);
-  } catch (e) {
-    native.drop(arena[kH], id, false);
-    throw e;
-  }
+  native.buildSet(arena[kH], mapId, key, value, resolver(arena, op), op);
 }
 
 function pushValue(arena, vecId, value, op) {
@@ -729,13 +706,7 @@ function pushValue(arena, vecId, value, op) {
     native.vecPush(arena[kH], vecId, checkRef(value, arena, op).id, false);
     return;
   }
-  const id = storePlain(arena, value, op);
-  try {
-    native.vecPush(arena[kH], vecId, id, true);
-  } catch (e) {
-    native.drop(arena[kH], id, false);
-    throw e;
-  }
+  native.buildSplice(arena[kH], vecId, -1, 0, [value], resolver(arena, op), op);
 }
 
 function checkKey(key, op) {

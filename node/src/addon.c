@@ -1012,7 +1012,8 @@ static napi_value init(napi_env env, napi_value exports)
     }
     if (!add_fns(env, exports, e, sn_arena_fns) ||
         !add_fns(env, exports, e, sn_object_fns) ||
-        !add_fns(env, exports, e, sn_watch_fns))
+        !add_fns(env, exports, e, sn_watch_fns) ||
+        !add_fns(env, exports, e, sn_build_fns))
         return sn_napi_fail(env);
     napi_value v = sn_uint(env, SHARENA_VERSION_MAJOR * 10000 +
                                     SHARENA_VERSION_MINOR * 100 +

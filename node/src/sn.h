@@ -102,6 +102,7 @@ struct sn_fn {
 extern const struct sn_fn sn_object_fns[];
 extern const struct sn_fn sn_arena_fns[];
 extern const struct sn_fn sn_watch_fns[];
+extern const struct sn_fn sn_build_fns[]; /* build.c: the value builder */
 
 /* views.c: zero-copy ArrayBuffers over bytes objects. Register one made in
  * env @p e (takes an arena reference until it is collected); sweep after an

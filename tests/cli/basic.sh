@@ -109,10 +109,21 @@ run 0 cli set small a "$(strings 100)"
 run 0 cli set small b "$(strings 100)"
 run 0 cli --json stat small
 json_ok 'd["objects"] == 203'
+run 0 cli --json stat small
+used=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["used_bytes"])' "$T/out")
 run 1 cli set small c "$(strings 100)"
 err_has "arena is full (EFULL)"
 run 0 cli --json stat small
 json_ok 'd["objects"] == 203'
+json_ok "d['used_bytes'] == $used"
+# replacing an element of a with a tree that does not fit: a stays as it was
+run 1 cli set small a/0 "{\"k\": $(strings 100), \"n\": 1}"
+err_has "arena is full (EFULL)"
+run 0 cli --json stat small
+json_ok 'd["objects"] == 203'
+json_ok "d['used_bytes'] == $used"
+run 0 cli --json get small a/0
+json_ok 'd == "x" * 1000'
 run 1 cli get small c
 run 0 cli fsck small
 run 0 cli rm small

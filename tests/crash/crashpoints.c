@@ -268,6 +268,53 @@ Test(crash, dead_lock_holder_is_recovered, .timeout = 30)
     sharena_arena_close(a);
 }
 
+/* A writer killed in a builder's splice after the new block was built and
+ * before it was swapped in: the vector keeps its old items (the next writer
+ * repairs it), fsck passes. What the dead builder made stays allocated,
+ * unlinked, as any object a dead process made and never linked. */
+Test(crash, killed_in_build_splice, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id v, x;
+    cr_assert_eq(sharena_vector_new(a, &v), 0);
+    cr_assert_eq(sharena_number_new(a, 7, &x), 0);
+    cr_assert_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        target = "vector:splice-built";
+        when = 1;
+        sharena__hook = kill_at;
+        sharena_builder *b;
+        if (sharena_build_begin(a, &b))
+            _exit(2);
+        sharena_build_map(b);
+        sharena_build_key(b, "k", 1);
+        sharena_build_number(b, 1);
+        sharena_build_end(b);
+        sharena_build_number(b, 2);
+        sharena_build_vector_splice(b, v, 0, 1);
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(c, &st, 0), c);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+              "the writer was killed in the splice");
+    cr_expect_eq(sharena_number_new(a, 8, &x), 0);
+    cr_expect_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
+    uint64_t len;
+    sharena_id y;
+    double d = 0;
+    cr_expect_eq(sharena_vector_len(a, v, &len), 0);
+    cr_expect_eq(len, 2, "the old item and the new push");
+    cr_expect_eq(sharena_vector_get(a, v, 0, &y, NULL), 0);
+    cr_expect_eq(sharena_number_get(a, y, &d), 0);
+    cr_expect_eq(d, 7);
+    sharena_fsck_report rep;
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
+    sharena_arena_close(a);
+}
+
 /* fsck run right after a death, before anyone else touched the arena,
  * recovers the pending lock instead of reporting damage. */
 Test(crash, fsck_recovers_pending, .timeout = 30)

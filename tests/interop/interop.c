@@ -23,6 +23,14 @@
  *                              and counted; print {"ops":n,"errors":{name:n}}
  *   interop fresh ARENA LANG   after repair: make root map "fresh.LANG",
  *                              write and read it back; print "OK"
+ *   interop build ARENA        the value builder's script (test_build.py,
+ *                              the same in every language, in a new
+ *                              256 KiB arena): print {"tree": root map "m"
+ *                              after a nested set, "unsupported"/"full":
+ *                              "unchanged" when a set and a push failing
+ *                              mid-tree (an unstorable value; a full arena)
+ *                              left used bytes, objects, "m" and "v" as
+ *                              they were, "final": {"m", "v"}}
  *
  * The broker is $SHARENA_SOCKET. Canonical JSON (the same in every
  * language): {"s": str} {"n": hex of the f64 bits} {"b": bool}
@@ -513,6 +521,212 @@ static void fresh(sharena_arena *a, const char *lang)
     printf("OK\n");
 }
 
+/* ---- the value builder's script (test_build.py) ---------------------- */
+
+/* A fingerprint of object @p id, deep, into @p f (snapshots to compare). */
+static void fp(sharena_arena *a, sharena_id id, FILE *f)
+{
+    int t = sharena_type_of(a, id);
+    fprintf(f, "<%d:", t);
+    if (t == SHARENA_T_MAP) {
+        uint64_t cur = 0;
+        char key[256];
+        size_t klen;
+        sharena_id v;
+        while (sharena_map_next(a, id, &cur, key, sizeof key, &klen, &v,
+                                NULL) == 0) {
+            fprintf(f, "%s=", key);
+            fp(a, v, f);
+        }
+    } else if (t == SHARENA_T_VECTOR) {
+        sharena_id v;
+        for (uint64_t i = 0; sharena_vector_get(a, id, i, &v, NULL) == 0; i++)
+            fp(a, v, f);
+    } else {
+        fprintf(f, "%" PRIu64, (uint64_t)id); /* scalars: the same object */
+    }
+    fputc('>', f);
+}
+
+struct snap {
+    uint64_t used, objects;
+    char *text;
+};
+
+static struct snap snap_take(sharena_arena *a, sharena_id m, sharena_id v)
+{
+    struct snap s = {0};
+    sharena_arena_info i;
+    CHECK(sharena_arena_info_get(a, &i));
+    s.used = i.used_bytes;
+    s.objects = i.objects;
+    size_t n;
+    FILE *f = open_memstream(&s.text, &n);
+    if (!f)
+        exit(1);
+    fp(a, m, f);
+    fp(a, v, f);
+    fclose(f);
+    return s;
+}
+
+static const char *snap_same(sharena_arena *a, sharena_id m, sharena_id v,
+                             struct snap *before)
+{
+    struct snap now = snap_take(a, m, v);
+    bool same = now.used == before->used && now.objects == before->objects &&
+                strcmp(now.text, before->text) == 0;
+    free(now.text);
+    free(before->text);
+    return same ? "unchanged" : "changed";
+}
+
+/* {"l": [1, {"d": <a failing value>}]}: @p bad is a stale id in C (what
+ * None / null are in Python / Node: a value that cannot be stored). */
+static void failing_tree(sharena_builder *b, sharena_id bad)
+{
+    sharena_build_map(b);
+    sharena_build_key(b, "l", 1);
+    sharena_build_vector(b);
+    sharena_build_number(b, 1);
+    sharena_build_map(b);
+    sharena_build_key(b, "d", 1);
+    sharena_build_ref(b, bad, 0);
+    sharena_build_end(b);
+    sharena_build_end(b);
+    sharena_build_end(b);
+}
+
+static void big_tree(sharena_builder *b)
+{
+    static char big[4000];
+    memset(big, 'x', sizeof big);
+    sharena_build_map(b);
+    sharena_build_key(b, "l", 1);
+    sharena_build_vector(b);
+    for (int i = 0; i < 4; i++)
+        sharena_build_string(b, big, sizeof big);
+    sharena_build_end(b);
+    sharena_build_end(b);
+}
+
+static void build_script(const char *name)
+{
+    sharena_conn *c;
+    sharena_arena *a;
+    CHECK(sharena_connect(NULL, &c));
+    sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 256 << 10};
+    CHECK(sharena_open(c, name, &o, &a));
+    sharena_id m, v, w, x, fill;
+    CHECK(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL));
+    CHECK(sharena_root_ensure(a, "v", SHARENA_T_VECTOR, 0, &v, NULL));
+    CHECK(sharena_map_set_string(a, m, "keep", 4, "old", 3));
+    CHECK(sharena_string_new(a, "a", 1, &x));
+    CHECK(sharena_vector_push(a, v, x, SHARENA_OWNED));
+    CHECK(sharena_string_new(a, "b", 1, &x));
+    CHECK(sharena_vector_push(a, v, x, SHARENA_OWNED));
+    /* a handle table that grows stays grown: grow it first */
+    CHECK(sharena_root_ensure(a, "warm", SHARENA_T_VECTOR, 0, &w, NULL));
+    for (int i = 0; i < 600; i++) {
+        CHECK(sharena_bool_new(a, true, &x));
+        CHECK(sharena_vector_push(a, w, x, SHARENA_OWNED));
+    }
+    CHECK(sharena_root_remove(a, "warm"));
+
+    /* m["t"] = {"s": "héllo ✓", "n": 1.5, "neg": -0.0, "b": true,
+     *           "l": [1, "x", {"deep": [false, 2]}], "e": {}, "z": [],
+     *           "raw": b"\x00\xff"} */
+    sharena_builder *b;
+    CHECK(sharena_build_begin(a, &b));
+    sharena_build_key(b, "t", 1);
+    sharena_build_map(b);
+    sharena_build_key(b, "s", 1);
+    sharena_build_string(b, "h\xc3\xa9llo \xe2\x9c\x93", 10);
+    sharena_build_key(b, "n", 1);
+    sharena_build_number(b, 1.5);
+    sharena_build_key(b, "neg", 3);
+    sharena_build_number(b, -0.0);
+    sharena_build_key(b, "b", 1);
+    sharena_build_bool(b, true);
+    sharena_build_key(b, "l", 1);
+    sharena_build_vector(b);
+    sharena_build_number(b, 1);
+    sharena_build_string(b, "x", 1);
+    sharena_build_map(b);
+    sharena_build_key(b, "deep", 4);
+    sharena_build_vector(b);
+    sharena_build_bool(b, false);
+    sharena_build_number(b, 2);
+    sharena_build_end(b);
+    sharena_build_end(b);
+    sharena_build_end(b);
+    sharena_build_key(b, "e", 1);
+    sharena_build_map(b);
+    sharena_build_end(b);
+    sharena_build_key(b, "z", 1);
+    sharena_build_vector(b);
+    sharena_build_end(b);
+    sharena_build_key(b, "raw", 3);
+    sharena_build_bytes(b, "\x00\xff", 2);
+    sharena_build_end(b);
+    CHECK(sharena_build_map_update(b, m));
+    printf("{\"tree\":");
+    dump(a, m);
+
+    /* an unstorable value mid-tree: a set and a push */
+    sharena_id gone;
+    CHECK(sharena_number_new(a, 0, &gone));
+    CHECK(sharena_drop(a, gone, 0));
+    struct snap s = snap_take(a, m, v);
+    CHECK(sharena_build_begin(a, &b));
+    sharena_build_key(b, "u", 1);
+    failing_tree(b, gone);
+    if (sharena_build_map_update(b, m) != SHARENA_ESTALE)
+        exit(3);
+    CHECK(sharena_build_begin(a, &b));
+    failing_tree(b, gone);
+    if (sharena_build_vector_splice(b, v, SHARENA_BUILD_END, 0) !=
+        SHARENA_ESTALE)
+        exit(3);
+    printf(",\"unsupported\":\"%s\"", snap_same(a, m, v, &s));
+
+    /* a full arena mid-tree: fill it, give one block back */
+    CHECK(sharena_root_ensure(a, "fill", SHARENA_T_VECTOR, 0, &fill, NULL));
+    for (;;) {
+        int r = sharena_bytes_new(a, 4000, &x);
+        if (r == SHARENA_EFULL)
+            break;
+        CHECK(r);
+        r = sharena_vector_push(a, fill, x, SHARENA_OWNED);
+        if (r == SHARENA_EFULL) {
+            CHECK(sharena_drop(a, x, 0));
+            break;
+        }
+        CHECK(r);
+    }
+    CHECK(sharena_vector_pop(a, fill, &x));
+    CHECK(sharena_drop(a, x, 0));
+    s = snap_take(a, m, v);
+    CHECK(sharena_build_begin(a, &b));
+    sharena_build_key(b, "t", 1);
+    big_tree(b);
+    if (sharena_build_map_update(b, m) != SHARENA_EFULL)
+        exit(4);
+    CHECK(sharena_build_begin(a, &b));
+    big_tree(b);
+    if (sharena_build_vector_splice(b, v, SHARENA_BUILD_END, 0) !=
+        SHARENA_EFULL)
+        exit(4);
+    printf(",\"full\":\"%s\"", snap_same(a, m, v, &s));
+    printf(",\"final\":{\"m\":");
+    dump(a, m);
+    printf(",\"v\":");
+    dump(a, v);
+    printf("}}\n");
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -537,6 +751,8 @@ int main(int argc, char **argv)
                 (unsigned)strtoul(argv[4], NULL, 0));
     } else if (argc >= 4 && strcmp(argv[1], "fresh") == 0) {
         fresh(open_arena(argv[2]), argv[3]);
+    } else if (argc >= 3 && strcmp(argv[1], "build") == 0) {
+        build_script(argv[2]);
     } else {
         fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
                         "hammer ARENA N WORKER [MOD]\n");

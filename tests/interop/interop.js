@@ -271,8 +271,62 @@ function fresh(a, lang) {
   process.stdout.write('OK\n');
 }
 
+// The value builder's script (see interop.c, mode build).
+function buildScript(name) {
+  const a = Arena.open(name, { create: true, capacity: 256 << 10 });
+  const m = a.map('m');
+  const v = a.vector('v');
+  m.set('keep', 'old');
+  v.push('a');
+  v.push('b');
+  const w = a.vector('warm'); // grow the handle table first
+  for (let i = 0; i < 600; i++) w.push(true);
+  a.removeRoot('warm');
+  m.set('t', {
+    s: 'h\u00e9llo \u2713', n: 1.5, neg: -0, b: true, l: [1, 'x', { deep: [false, 2] }],
+    e: {}, z: [], raw: Buffer.from([0, 255]),
+  });
+  const out = { tree: dump(m) };
+  const snap = () => {
+    const i = a.info();
+    return JSON.stringify([i.usedBytes, i.objects, dump(m), dump(v)]);
+  };
+  const fails = (code, ops) => {
+    for (const op of ops) {
+      try {
+        op();
+      } catch (e) {
+        if (e.code === code) continue;
+        throw e;
+      }
+      process.exit(3);
+    }
+  };
+  let s = snap();
+  fails('EINVAL', [() => m.set('u', { l: [1, { d: null }] }), () => v.push({ l: [1, { d: null }] })]);
+  out.unsupported = snap() === s ? 'unchanged' : 'changed';
+  const fill = a.vector('fill');
+  for (;;) {
+    try {
+      fill.push(Buffer.alloc(4000));
+    } catch (e) {
+      if (e.code !== 'EFULL') throw e;
+      break;
+    }
+  }
+  fill.pop().drop();
+  s = snap();
+  const big = { l: ['x'.repeat(4000), 'x'.repeat(4000), 'x'.repeat(4000), 'x'.repeat(4000)] };
+  fails('EFULL', [() => m.set('t', big), () => v.push(big)]);
+  out.full = snap() === s ? 'unchanged' : 'changed';
+  out.final = { m: dump(m), v: dump(v) };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  a.close();
+}
+
 const [mode, name, x, y, z] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
+else if (mode === 'build') buildScript(name);
 else if (mode === 'wait') waitTicks(open(name), Number(x));
 else if (mode === 'ticks') ticks(open(name), Number(x));
 else if (mode === 'write') writeValues(open(name));

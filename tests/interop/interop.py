@@ -259,11 +259,61 @@ def fresh(a, lang):
     print("OK")
 
 
+def build_script(name):
+    """The value builder's script (see interop.c, mode build)."""
+    a = sharena.open(name, create=True, capacity=256 << 10)
+    m, v = a.map("m"), a.vector("v")
+    m["keep"] = "old"
+    v.extend(["a", "b"])
+    a.vector("warm").extend([True] * 600)  # grow the handle table first
+    del a["warm"]
+    m["t"] = {"s": "h\u00e9llo \u2713", "n": 1.5, "neg": -0.0, "b": True,
+              "l": [1, "x", {"deep": [False, 2]}], "e": {}, "z": [],
+              "raw": b"\x00\xff"}
+    out = {"tree": dump(m)}
+
+    def snap():
+        st = a.stat()
+        return st["used_bytes"], st["objects"], json.dumps(dump(m)), json.dumps(dump(v))
+
+    s = snap()
+    for op in (lambda: m.__setitem__("u", {"l": [1, {"d": None}]}),
+               lambda: v.append({"l": [1, {"d": None}]})):
+        try:
+            op()
+            sys.exit(3)
+        except TypeError:
+            pass
+    out["unsupported"] = "unchanged" if snap() == s else "changed"
+    fill = a.vector("fill")
+    while True:
+        try:
+            fill.append(b"\0" * 4000)
+        except sharena.ArenaFullError:
+            break
+    fill.pop()
+    s = snap()
+    big = {"l": ["x" * 4000] * 4}
+    for op in (lambda: m.__setitem__("t", big), lambda: v.append(big)):
+        try:
+            op()
+            sys.exit(4)
+        except sharena.ArenaFullError:
+            pass
+    out["full"] = "unchanged" if snap() == s else "changed"
+    out["final"] = {"m": dump(m), "v": dump(v)}
+    print(json.dumps(out, ensure_ascii=False))
+    a.close()
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
         sys.exit(0)
     mode, name, *rest = sys.argv[1:]
+    if mode == "build":
+        build_script(name)
+        sys.exit(0)
     a = open_arena(name)
     if mode == "write":
         write_values(a)

@@ -458,3 +458,31 @@ Test(values, dropped_root_is_made_again)
     cr_assert_eq(sharena_root_remove(A, "r"), 0);
     cr_assert_eq(sharena_root_get(A, "r", &got), SHARENA_ENOENT);
 }
+
+/* The exact add that the bindings' add() of an integer uses: a sum that
+ * would round, or leave +-2^53, is refused and changes nothing. */
+Test(values, number_add_exact)
+{
+    sharena_id n;
+    double r = 0;
+    cr_assert_eq(sharena_number_new(A, 0x1p53 - 2, &n), 0);
+    cr_assert_eq(sharena_number_add_exact(A, n, 1, &r), 0);
+    cr_assert_eq(r, 0x1p53 - 1);
+    cr_assert_eq(sharena_number_add_exact(A, n, 1, &r), 0);
+    cr_assert_eq(r, 0x1p53);
+    cr_assert_eq(sharena_number_add_exact(A, n, 1, &r), SHARENA_EOVERFLOW);
+    cr_assert_eq(r, 0x1p53, "the value found");
+    cr_assert_eq(sharena_number_get(A, n, &r), 0);
+    cr_assert_eq(r, 0x1p53, "nothing changed");
+    cr_assert_eq(sharena_number_add_exact(A, n, -0x1p54, &r), 0);
+    cr_assert_eq(r, -0x1p53);
+    cr_assert_eq(sharena_number_add_exact(A, n, -1, &r), SHARENA_EOVERFLOW);
+    cr_assert_eq(sharena_number_set(A, n, 0.1), 0);
+    cr_assert_eq(sharena_number_add_exact(A, n, 0.2, &r), SHARENA_EOVERFLOW,
+                 "0.1 + 0.2 rounds");
+    cr_assert_eq(sharena_number_set(A, n, INFINITY), 0);
+    cr_assert_eq(sharena_number_add_exact(A, n, 1, &r), 0, "float arithmetic");
+    cr_assert_eq(sharena_number_add_exact(A, n, 1, NULL), 0);
+    cr_assert_eq(sharena_drop(A, n, 0), 0);
+    cr_assert_eq(sharena_number_add_exact(A, n, 1, &r), SHARENA_ESTALE);
+}

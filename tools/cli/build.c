@@ -1,56 +1,58 @@
-/* build.c: a parsed JSON value becomes a detached tree of arena objects:
- * string -> string, number -> number, true/false -> bool, object -> map,
- * array -> vector, every child owned by its container. null has no sharena
- * type and is refused. The tree is attached by the caller in one step, so a
- * failure (arena full, ...) leaves nothing behind. */
+/* build.c: a parsed JSON value becomes a detached tree of arena objects
+ * through the library's value builder (sharena_build_*), the same one the
+ * Node and Python bindings use: string -> string, number -> number,
+ * true/false -> bool, object -> map, array -> vector, every child owned by
+ * its container. null has no sharena type and is refused. A failure (arena
+ * full, ...) leaves nothing behind; the caller attaches the tree in one
+ * step. */
 #include "cli.h"
 
 #include <string.h>
 
-int build_value(sharena_arena *a, const struct jval *v, sharena_id *out)
+static void walk(sharena_builder *b, const struct jval *v, size_t depth)
 {
-    sharena_id id = 0, child;
-    int r;
+    if (sharena_build_error(b))
+        return; /* the first failure is kept: stop */
     switch (v->t) {
-    case J_NULL:
-        return SHARENA_EINVAL;
     case J_BOOL:
-        return sharena_bool_new(a, v->b, out);
+        sharena_build_bool(b, v->b);
+        break;
     case J_NUM:
-        return sharena_number_new(a, v->n, out);
+        sharena_build_number(b, v->n);
+        break;
     case J_STR:
-        return sharena_string_new(a, v->s, v->slen, out);
+        sharena_build_string(b, v->s, v->slen);
+        break;
     case J_ARR:
-        r = sharena_vector_new(a, &id);
-        for (size_t i = 0; r == 0 && i < v->len; i++) {
-            r = build_value(a, &v->items[i], &child);
-            if (r == 0) {
-                r = sharena_vector_push(a, id, child, SHARENA_OWNED);
-                if (r < 0)
-                    sharena_drop(a, child, 0);
-            }
-        }
+        if (sharena_build_vector(b) < 0)
+            break;
+        for (size_t i = 0; i < v->len; i++)
+            walk(b, &v->items[i], depth + 1);
+        sharena_build_end(b);
         break;
     case J_OBJ:
-        r = sharena_map_new(a, &id);
-        for (size_t i = 0; r == 0 && i < v->len; i++) {
-            r = build_value(a, &v->items[i], &child);
-            if (r == 0) {
-                r = sharena_map_set(a, id, v->keys[i], v->klens[i], child,
-                                    SHARENA_OWNED, NULL);
-                if (r < 0)
-                    sharena_drop(a, child, 0);
-            }
+        if (sharena_build_map(b) < 0)
+            break;
+        for (size_t i = 0; i < v->len; i++) {
+            sharena_build_key(b, v->keys[i], v->klens[i]);
+            walk(b, &v->items[i], depth + 1);
         }
+        sharena_build_end(b);
         break;
-    default:
+    default: /* null */
+        sharena_build_ref(b, 0, 0); /* fails: keeps an error, drops all */
+        break;
+    }
+}
+
+int build_value(sharena_arena *a, const struct jval *v, sharena_id *out)
+{
+    if (v->t == J_NULL)
         return SHARENA_EINVAL;
-    }
-    if (r < 0) {
-        if (id)
-            sharena_drop(a, id, 0); /* drops the owned children with it */
+    sharena_builder *b;
+    int r = sharena_build_begin(a, &b);
+    if (r < 0)
         return r;
-    }
-    *out = id;
-    return 0;
+    walk(b, v, 0);
+    return sharena_build_finish(b, out);
 }

@@ -226,6 +226,16 @@ PyObject *sh_to_python(ArenaObject *ar, sharena_id id);
  * arena: no, they stay whoever's they were). Raises and returns -1 on
  * error, leaving nothing behind. Runs writes without the GIL. */
 int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned);
+/* The value builder (sharena_build_*, convert.c). sh_build_begin() raises
+ * on failure, else counts a user of the arena (sh_enter) until the build
+ * ends: sh_build_abort(), or a commit call followed by sh_leave().
+ * sh_build_item() adds @p o (after @p key, when not NULL) with its whole
+ * tree, -1 with an exception (the builder then only wants
+ * sh_build_abort(), which drops all it made and keeps the exception). */
+int sh_build_begin(ArenaObject *ar, sharena_builder **b);
+int sh_build_item(ArenaObject *ar, sharena_builder *b, PyObject *key,
+                  PyObject *o);
+void sh_build_abort(ArenaObject *ar, sharena_builder *b);
 /* -1 with ValueError when owned=False (@p own == 0) comes with a plain
  * value: the object stored for it would have no owner at all. */
 int sh_check_unowned(PyObject *o, int own, const char *where);

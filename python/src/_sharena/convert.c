@@ -486,111 +486,189 @@ void sh_discard(ArenaObject *ar, sharena_id id)
         ok_ < 0 || r_ < 0 ? -1 : 0;                                            \
     })
 
-static int store_map(ArenaObject *ar, PyObject *o, sharena_id *id)
+/* Python values go into the library's value builder (sharena_build_*),
+ * which makes the objects, links each child into its container and, on any
+ * failure, drops all it made: the same builder the CLI and Node use. Calls
+ * that allocate run without the GIL (SH_CALL). */
+static int build_value(ArenaObject *ar, sharena_builder *b, PyObject *o);
+
+static int build_map(ArenaObject *ar, sharena_builder *b, PyObject *o)
 {
     PyObject *items = PyMapping_Items(o); /* a snapshot: a list */
     if (!items)
         return -1;
-    sharena_id m;
-    if (SH_CALL(ar, sharena_map_new(ar->a, &m)) < 0) {
-        Py_DECREF(items);
-        return -1;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(items);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    int rc = SH_CALL(ar, sharena_build_map(b));
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++) {
         PyObject *kv = PyList_GET_ITEM(items, i);
         if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2) {
             PyErr_SetString(PyExc_TypeError, "mapping items must be pairs");
-            goto fail;
+            rc = -1;
+            break;
         }
-        Py_ssize_t klen;
-        const char *k = sh_key(PyTuple_GET_ITEM(kv, 0), &klen);
-        if (!k)
-            goto fail;
-        sharena_id child;
-        bool owned;
-        if (sh_store(ar, PyTuple_GET_ITEM(kv, 1), &child, &owned) < 0)
-            goto fail;
-        if (SH_CALL(ar, sharena_map_set(ar->a, m, k, (size_t)klen, child,
-                                        owned ? SHARENA_OWNED : 0, NULL)) <
-            0) {
-            if (owned)
-                sh_discard(ar, child);
-            goto fail;
-        }
+        rc = sh_build_item(ar, b, PyTuple_GET_ITEM(kv, 0),
+                           PyTuple_GET_ITEM(kv, 1));
     }
+    if (rc == 0)
+        rc = SH_CALL(ar, sharena_build_end(b));
     Py_DECREF(items);
-    *id = m;
-    return 0;
-fail:
-    Py_DECREF(items);
-    sh_discard(ar, m);
-    return -1;
+    return rc;
 }
 
-static int store_vector(ArenaObject *ar, PyObject *o, sharena_id *id)
+static int build_vector(ArenaObject *ar, sharena_builder *b, PyObject *o)
 {
     PyObject *items = PySequence_List(o); /* a snapshot */
     if (!items)
         return -1;
-    sharena_id v;
-    if (SH_CALL(ar, sharena_vector_new(ar->a, &v)) < 0) {
-        Py_DECREF(items);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-        sharena_id child;
-        bool owned;
-        if (sh_store(ar, PyList_GET_ITEM(items, i), &child, &owned) < 0)
-            goto fail;
-        if (SH_CALL(ar, sharena_vector_push(ar->a, v, child,
-                                            owned ? SHARENA_OWNED : 0)) < 0) {
-            if (owned)
-                sh_discard(ar, child);
-            goto fail;
-        }
-    }
+    int rc = SH_CALL(ar, sharena_build_vector(b));
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++)
+        rc = build_value(ar, b, PyList_GET_ITEM(items, i));
+    if (rc == 0)
+        rc = SH_CALL(ar, sharena_build_end(b));
     Py_DECREF(items);
-    *id = v;
-    return 0;
-fail:
-    Py_DECREF(items);
-    sh_discard(ar, v);
-    return -1;
+    return rc;
 }
 
-static int store_bytes(ArenaObject *ar, PyObject *o, sharena_id *id)
+static int build_bytes(ArenaObject *ar, sharena_builder *b, PyObject *o)
 {
     Py_buffer view;
     if (PyObject_GetBuffer(o, &view, PyBUF_CONTIG_RO) < 0)
         return -1;
-    sharena_id b;
-    int rc = SH_CALL(ar, sharena_bytes_new(ar->a, (uint64_t)view.len, &b));
-    if (rc == 0 && view.len) {
-        rc = SH_CALL(ar, sharena_bytes_write(ar->a, b, 0, view.buf,
-                                             (size_t)view.len));
-        if (rc < 0)
-            sh_discard(ar, b);
-    }
+    int rc = SH_CALL(ar, sharena_build_bytes(b, view.buf, (size_t)view.len));
     PyBuffer_Release(&view);
-    if (rc == 0)
-        *id = b;
     return rc;
 }
 
-/* A container stores its children through sh_store(): a value that contains
- * itself would recurse until the C stack ends (the arena may be big enough
- * never to fill up first), so nesting counts against Python's recursion
+/* A container is built through build_value(): a value that contains
+ * itself would recurse until the C stack ends (the builder's depth limit
+ * is deeper than Python's), so nesting counts against Python's recursion
  * limit and a cycle raises RecursionError. */
-static int store_nested(ArenaObject *ar, PyObject *o, sharena_id *id,
-                        int (*store)(ArenaObject *, PyObject *, sharena_id *))
+static int build_nested(ArenaObject *ar, sharena_builder *b, PyObject *o,
+                        int (*fn)(ArenaObject *, sharena_builder *,
+                                  PyObject *))
 {
     if (Py_EnterRecursiveCall(" while storing a nested value in a sharena "
                               "arena (does it contain itself?)"))
         return -1;
-    int r = store(ar, o, id);
+    int r = fn(ar, b, o);
     Py_LeaveRecursiveCall();
     return r;
+}
+
+static int build_number(ArenaObject *ar, sharena_builder *b, PyObject *o)
+{
+    double d;
+    if (sh_as_double(o, &d) < 0)
+        return -1;
+    return SH_CALL(ar, sharena_build_number(b, d));
+}
+
+static int build_value(ArenaObject *ar, sharena_builder *b, PyObject *o)
+{
+    if (PyObject_TypeCheck(o, &ShViewType)) {
+        ViewObject *v = (ViewObject *)o;
+        if (v->arena != ar) {
+            PyErr_SetString(PyExc_ValueError,
+                            "that object belongs to another arena (copy it "
+                            "with .to_python() first)");
+            return -1;
+        }
+        /* a reference: it stays whoever's it was */
+        return SH_CALL(ar, sharena_build_ref(b, v->id, 0));
+    }
+    if (PyBool_Check(o))
+        return SH_CALL(ar, sharena_build_bool(b, o == Py_True));
+    if (PyFloat_Check(o) || PyLong_Check(o))
+        return build_number(ar, b, o);
+    if (PyUnicode_Check(o)) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(o, &len);
+        if (!s)
+            return -1;
+        return SH_CALL(ar, sharena_build_string(b, s, (size_t)len));
+    }
+    if (o == Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "None cannot be stored: sharena has no null value "
+                        "(delete the key instead)");
+        return -1;
+    }
+    if (PyDict_Check(o))
+        return build_nested(ar, b, o, build_map);
+    if (PyList_Check(o) || PyTuple_Check(o))
+        return build_nested(ar, b, o, build_vector);
+    if (PyObject_CheckBuffer(o)) {
+        bool v;
+        switch (sh_scalar_kind(o)) {
+        case SH_SCALAR_BOOL:
+            if (sh_as_bool(o, &v) < 0)
+                return -1;
+            return SH_CALL(ar, sharena_build_bool(b, v));
+        case SH_SCALAR_INT:
+        case SH_SCALAR_FLOAT:
+            return build_number(ar, b, o);
+        case SH_SCALAR_COMPLEX:
+            return refuse_complex(o);
+        default:
+            return build_bytes(ar, b, o);
+        }
+    }
+    int is = PyObject_IsInstance(o, abc_mapping);
+    if (is < 0)
+        return -1;
+    if (is)
+        return build_nested(ar, b, o, build_map);
+    is = PyObject_IsInstance(o, abc_sequence);
+    if (is < 0)
+        return -1;
+    if (is)
+        return build_nested(ar, b, o, build_vector);
+    if (PyComplex_Check(o))
+        return refuse_complex(o);
+    if (PyIndex_Check(o) ||
+        (Py_TYPE(o)->tp_as_number && Py_TYPE(o)->tp_as_number->nb_float))
+        return build_number(ar, b, o);
+    PyErr_Format(PyExc_TypeError,
+                 "cannot store a %.100s in a sharena arena (str, int, float, "
+                 "bool, bytes, dict, list and sharena views can be stored)",
+                 Py_TYPE(o)->tp_name);
+    return -1;
+}
+
+int sh_build_item(ArenaObject *ar, sharena_builder *b, PyObject *key,
+                  PyObject *o)
+{
+    if (key) {
+        Py_ssize_t klen;
+        const char *k = sh_key(key, &klen);
+        if (!k || SH_CALL(ar, sharena_build_key(b, k, (size_t)klen)) < 0)
+            return -1;
+    }
+    return build_value(ar, b, o);
+}
+
+/* A build counts as a user of the arena from sh_build_begin() to its
+ * commit or sh_build_abort(), so that close() waits for it: a failure half
+ * way (ClosedError included) can still drop what was made. */
+int sh_build_begin(ArenaObject *ar, sharena_builder **b)
+{
+    if (sh_enter(ar) < 0)
+        return -1;
+    int r = sharena_build_begin(ar->a, b);
+    if (r < 0) {
+        sh_leave(ar);
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void sh_build_abort(ArenaObject *ar, sharena_builder *b)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb); /* keep the error that made us abort */
+    Py_BEGIN_ALLOW_THREADS sharena_build_abort(b);
+    Py_END_ALLOW_THREADS sh_leave(ar);
+    PyErr_Restore(et, ev, tb);
 }
 
 int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
@@ -608,12 +686,11 @@ int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
         *id = v->id;
         return 0;
     }
+    /* one scalar is one object: nothing to undo, no builder needed */
     if (PyBool_Check(o))
         return SH_CALL(ar, sharena_bool_new(ar->a, o == Py_True, id));
-    if (PyFloat_Check(o) || PyLong_Check(o)) {
-        double d;
-        if (sh_as_double(o, &d) < 0)
-            return -1;
+    if (PyFloat_Check(o)) {
+        double d = PyFloat_AS_DOUBLE(o);
         return SH_CALL(ar, sharena_number_new(ar->a, d, id));
     }
     if (PyUnicode_Check(o)) {
@@ -623,59 +700,21 @@ int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
             return -1;
         return SH_CALL(ar, sharena_string_new(ar->a, s, (size_t)len, id));
     }
-    if (o == Py_None) {
-        PyErr_SetString(PyExc_TypeError,
-                        "None cannot be stored: sharena has no null value "
-                        "(delete the key instead)");
+    sharena_builder *b;
+    if (sh_build_begin(ar, &b) < 0)
+        return -1;
+    if (build_value(ar, b, o) < 0) {
+        sh_build_abort(ar, b);
         return -1;
     }
-    if (PyDict_Check(o))
-        return store_nested(ar, o, id, store_map);
-    if (PyList_Check(o) || PyTuple_Check(o))
-        return store_nested(ar, o, id, store_vector);
-    if (PyObject_CheckBuffer(o)) {
-        bool b;
-        double d;
-        switch (sh_scalar_kind(o)) {
-        case SH_SCALAR_BOOL:
-            if (sh_as_bool(o, &b) < 0)
-                return -1;
-            return SH_CALL(ar, sharena_bool_new(ar->a, b, id));
-        case SH_SCALAR_INT:
-        case SH_SCALAR_FLOAT:
-            if (sh_as_double(o, &d) < 0)
-                return -1;
-            return SH_CALL(ar, sharena_number_new(ar->a, d, id));
-        case SH_SCALAR_COMPLEX:
-            return refuse_complex(o);
-        default:
-            return store_bytes(ar, o, id);
-        }
-    }
-    int is = PyObject_IsInstance(o, abc_mapping);
-    if (is < 0)
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = sharena_build_finish(b, id);
+    Py_END_ALLOW_THREADS sh_leave(ar); /* the build's user (b is freed) */
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
         return -1;
-    if (is)
-        return store_nested(ar, o, id, store_map);
-    is = PyObject_IsInstance(o, abc_sequence);
-    if (is < 0)
-        return -1;
-    if (is)
-        return store_nested(ar, o, id, store_vector);
-    if (PyComplex_Check(o))
-        return refuse_complex(o);
-    if (PyIndex_Check(o) ||
-        (Py_TYPE(o)->tp_as_number && Py_TYPE(o)->tp_as_number->nb_float)) {
-        double d;
-        if (sh_as_double(o, &d) < 0)
-            return -1;
-        return SH_CALL(ar, sharena_number_new(ar->a, d, id));
     }
-    PyErr_Format(PyExc_TypeError,
-                 "cannot store a %.100s in a sharena arena (str, int, float, "
-                 "bool, bytes, dict, list and sharena views can be stored)",
-                 Py_TYPE(o)->tp_name);
-    return -1;
+    return 0;
 }
 
 int sh_convert_init(PyObject *module)

@@ -596,6 +596,66 @@ static PySequenceMethods map_as_sequence = {
     .sq_contains = (objobjproc)map_contains,
 };
 
+/* Add the pairs of @p src to builder @p b: a mapping (anything with
+ * keys()) or an iterable of (key, value) pairs, as dict.update() takes. */
+static int build_pairs(ArenaObject *ar, sharena_builder *b, PyObject *src)
+{
+    int has_keys = PyObject_HasAttrString(src, "keys");
+    PyObject *items = has_keys ? PyMapping_Items(src) : PySequence_List(src);
+    if (!items)
+        return -1;
+    int rc = 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++) {
+        PyObject *kv = PySequence_Tuple(PyList_GET_ITEM(items, i));
+        if (!kv || PyTuple_GET_SIZE(kv) != 2) {
+            if (kv)
+                PyErr_Format(PyExc_ValueError,
+                             "dictionary update sequence element #%zd has "
+                             "length %zd; 2 is required",
+                             i, PyTuple_GET_SIZE(kv));
+            Py_XDECREF(kv);
+            rc = -1;
+            break;
+        }
+        rc = sh_build_item(ar, b, PyTuple_GET_ITEM(kv, 0),
+                           PyTuple_GET_ITEM(kv, 1));
+        Py_DECREF(kv);
+    }
+    Py_DECREF(items);
+    return rc;
+}
+
+/* update([other], **kw): every value is built first, then all keys are set
+ * under the map's lock; a value that cannot be stored (or a full arena)
+ * sets none. */
+static PyObject *map_update(ViewObject *m, PyObject *args, PyObject *kw)
+{
+    ArenaObject *ar = m->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    PyObject *src = NULL;
+    if (!PyArg_UnpackTuple(args, "update", 0, 1, &src))
+        return NULL;
+    sharena_builder *b;
+    if (sh_build_begin(ar, &b) < 0)
+        return NULL;
+    if ((src && build_pairs(ar, b, src) < 0) ||
+        (kw && build_pairs(ar, b, kw) < 0)) {
+        sh_build_abort(ar, b);
+        return NULL;
+    }
+    int r = 1; /* 1: the update did not run (the lock was not taken) */
+    if (SH_WRITE(ar, m->id, r = sharena_build_map_update(b, m->id)) < 0 &&
+        r == 1) {
+        sh_build_abort(ar, b);
+        return NULL;
+    }
+    sh_leave(ar); /* the build's user (b is freed) */
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef map_methods[] = {
     {"get", (PyCFunction)(void (*)(void))map_get, METH_FASTCALL,
      "get(key, default=None)"},
@@ -614,6 +674,9 @@ static PyMethodDef map_methods[] = {
      "set(key, value, *, owned=None): like m[key] = value; owned=True makes "
      "the map own an object you created"},
     {"clear", (PyCFunction)map_clear, METH_NOARGS, "remove every key"},
+    {"update", (PyCFunction)(void (*)(void))map_update,
+     METH_VARARGS | METH_KEYWORDS,
+     "update([other], **kw): set every key, all or none"},
     {"_values", (PyCFunction)map_iter_values, METH_NOARGS, NULL},
     {"_items", (PyCFunction)map_iter_items, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

@@ -162,6 +162,15 @@ static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
     return 0;
 }
 
+/* Add every value of list @p items to builder @p b. */
+static int build_items(ArenaObject *ar, sharena_builder *b, PyObject *items)
+{
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
+        if (sh_build_item(ar, b, NULL, PyList_GET_ITEM(items, k)) < 0)
+            return -1;
+    return 0;
+}
+
 /* Slice assignment and deletion, under the vector's lock. */
 static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
 {
@@ -181,8 +190,37 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
         Py_XDECREF(items);
         return -1;
     }
+    /* A contiguous assignment builds every new value first (detached),
+     * then replaces the range in one step: a value that cannot be stored
+     * changes nothing. */
+    sharena_builder *b = NULL;
+    if (items && step == 1 && (sh_build_begin(ar, &b) < 0 ||
+                               build_items(ar, b, items) < 0)) {
+        if (b)
+            sh_build_abort(ar, b);
+        Py_DECREF(items);
+        return -1;
+    }
+    /* An extended slice's values are built first too, into a detached
+     * vector they are then moved out of (setting an element allocates
+     * nothing, so the sets cannot run out of room half-way). */
+    sharena_id tmp = 0;
+    if (items && step != 1) {
+        bool owned;
+        PyObject *t = PyList_AsTuple(items);
+        int bad = !t || sh_store(ar, t, &tmp, &owned) < 0;
+        Py_XDECREF(t);
+        if (bad) {
+            Py_DECREF(items);
+            return -1;
+        }
+    }
     bool took;
     if (sh_lock_op(ar, v->id, &took) < 0) {
+        if (b)
+            sh_build_abort(ar, b);
+        if (tmp)
+            sh_discard(ar, tmp);
         Py_XDECREF(items);
         return -1;
     }
@@ -199,12 +237,17 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
                                 (uint64_t)(start + k * (contiguous ? 1 : step))) < 0)
             goto out;
     if (step == 1 && items) {
-        for (Py_ssize_t i = stop; i-- > start;)
-            if (vec_remove(ar, v->id, i) < 0)
-                goto out;
-        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
-            if (vec_put(v, V_INSERT, start + k, PyList_GET_ITEM(items, k)) < 0)
-                goto out;
+        int r;
+        uint64_t cnt = stop > start ? (uint64_t)(stop - start) : 0;
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_build_vector_splice(b, v->id, (uint64_t)start, cnt);
+        Py_END_ALLOW_THREADS
+        b = NULL; /* freed by the splice, whatever its result */
+        sh_leave(ar); /* the build's user */
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto out;
+        }
     } else if (items) {
         if (PyList_GET_SIZE(items) != count) {
             PyErr_Format(PyExc_ValueError,
@@ -213,10 +256,26 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
                          PyList_GET_SIZE(items), count);
             goto out;
         }
-        for (Py_ssize_t k = 0; k < count; k++)
-            if (vec_put(v, V_SET, start + k * step, PyList_GET_ITEM(items, k)) <
-                0)
-                goto out;
+        int r = 0;
+        Py_BEGIN_ALLOW_THREADS
+        /* from the end: each element leaves tmp (pop hands it over, not
+         * dropped) as it goes into v, owned as tmp held it */
+        for (Py_ssize_t k = count; r == 0 && k-- > 0;) {
+            sharena_id e;
+            bool owned;
+            r = sharena_vector_get(ar->a, tmp, (uint64_t)k, &e, &owned);
+            if (r == 0)
+                r = sharena_vector_set(ar->a, v->id,
+                                       (uint64_t)(start + k * step), e,
+                                       owned ? SHARENA_OWNED : 0, NULL);
+            if (r == 0)
+                r = sharena_vector_pop(ar->a, tmp, NULL);
+        }
+        Py_END_ALLOW_THREADS
+        if (r < 0) {
+            sh_raise(r, SH_W_NONE, NULL);
+            goto out;
+        }
     } else {
         /* delete from the highest index down so the others stay put */
         Py_ssize_t first = start, last = start + (count - 1) * step;
@@ -234,8 +293,49 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     rc = 0;
 out:
     sh_unlock_op(ar, v->id, took);
+    if (b)
+        sh_build_abort(ar, b);
+    if (tmp)
+        sh_discard(ar, tmp); /* what was not moved: all of it after a
+                              * size mismatch */
     Py_XDECREF(items);
     return rc;
+}
+
+/* extend(iterable): every value is built first, then all are appended in
+ * one step; a value that cannot be stored (or a full arena) appends
+ * nothing. */
+static PyObject *vector_extend(ViewObject *v, PyObject *arg)
+{
+    ArenaObject *ar = v->arena;
+    if (sh_arena_ok(ar) < 0)
+        return NULL;
+    PyObject *items = PySequence_List(arg); /* a snapshot (v.extend(v)) */
+    if (!items)
+        return NULL;
+    sharena_builder *b;
+    if (sh_build_begin(ar, &b) < 0) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    if (build_items(ar, b, items) < 0) {
+        sh_build_abort(ar, b);
+        Py_DECREF(items);
+        return NULL;
+    }
+    Py_DECREF(items);
+    int r = 1; /* 1: the splice did not run (the lock was not taken) */
+    if (SH_WRITE(ar, v->id,
+                 r = sharena_build_vector_splice(b, v->id, SHARENA_BUILD_END,
+                                                 0)) < 0 &&
+        r == 1) {
+        sh_build_abort(ar, b);
+        return NULL;
+    }
+    sh_leave(ar); /* the build's user (b is freed) */
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
+    Py_RETURN_NONE;
 }
 
 static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
@@ -450,6 +550,8 @@ static PySequenceMethods vector_as_sequence = {
 
 static PyMethodDef vector_methods[] = {
     {"append", (PyCFunction)vector_append, METH_O, "append(value)"},
+    {"extend", (PyCFunction)vector_extend, METH_O,
+     "extend(iterable): append every value, all or none"},
     {"insert", (PyCFunction)(void (*)(void))vector_insert, METH_FASTCALL,
      "insert(index, value)"},
     {"pop", (PyCFunction)(void (*)(void))vector_pop, METH_FASTCALL,

@@ -272,29 +272,9 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
 int sh_number_add(sharena_arena *a, sharena_id id, double delta, bool integer,
                   double *res)
 {
-    if (!integer) /* float64 arithmetic: rounds past 2**53, by definition */
-        return sharena_number_add(a, id, delta, res);
-    /* Check and add under the object's lock (a lock this thread already
-     * holds, inside `with ref.locked()`, is reused). */
-    int locked = sharena_lock(a, id);
-    if (locked < 0 && locked != SHARENA_EDEADLK)
-        return locked;
-    double cur;
-    int r = sharena_number_get(a, id, &cur);
-    if (r == 0) {
-        /* TwoSum: err is what rounding lost from cur + delta */
-        double s = cur + delta, bb = s - cur;
-        double err = (cur - (s - bb)) + (delta - bb);
-        if (isfinite(s) && (err != 0 || fabs(s) > 0x1p53)) {
-            *res = cur;
-            r = SHARENA_EOVERFLOW;
-        } else {
-            r = sharena_number_add(a, id, delta, res);
-        }
-    }
-    if (locked == 0)
-        (void)sharena_unlock(a, id);
-    return r;
+    /* an int delta counts: the library checks the sum is exact */
+    return integer ? sharena_number_add_exact(a, id, delta, res)
+                   : sharena_number_add(a, id, delta, res);
 }
 
 PyObject *sh_raise_add(int code, double value, double delta)

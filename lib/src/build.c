@@ -1,0 +1,416 @@
+/* build.c: the value builder (sharena.h, "Building values"). A plain value
+ * tree becomes arena objects, each linked owned into its container as soon
+ * as it is made, so that everything made hangs below a top-level value and
+ * dropping those drops it all. The top-level values are linked into the
+ * target in one step (vector) or under its lock with an undo (map); any
+ * failure drops what was made, so the arena is as it was before the build. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct build_top {
+    sharena_id id;
+    bool made;     /* made by the builder (dropped on failure) */
+    bool owned;    /* linked owned into the target */
+    char *key;     /* NULL: none */
+    size_t klen;
+};
+
+struct build_open {
+    sharena_id id;
+    int type; /* SHARENA_T_MAP or SHARENA_T_VECTOR */
+};
+
+struct sharena_builder {
+    sharena_arena *a;
+    int err; /* the first failure, kept */
+    struct build_top *top;
+    size_t ntop, ctop;
+    struct build_open *open; /* the open containers, innermost last */
+    size_t depth, copen;
+    char *key; /* the pending key (malloc'd), or NULL */
+    size_t klen;
+};
+
+int sharena_build_begin(sharena_arena *a, sharena_builder **out)
+{
+    if (!a || !out)
+        return SHARENA_EINVAL;
+    *out = NULL;
+    if (sharena_arena_readonly(a))
+        return SHARENA_EROFS;
+    sharena_builder *b = calloc(1, sizeof *b);
+    if (!b)
+        return SHARENA_ENOMEM;
+    b->a = a;
+    *out = b;
+    return 0;
+}
+
+int sharena_build_error(const sharena_builder *b)
+{
+    return b ? b->err : SHARENA_EINVAL;
+}
+
+static int fail(sharena_builder *b, int r)
+{
+    if (!b->err)
+        b->err = r;
+    return b->err;
+}
+
+int sharena_build_key(sharena_builder *b, const char *key, size_t klen)
+{
+    if (!b)
+        return SHARENA_EINVAL;
+    if (b->err)
+        return b->err;
+    if ((klen && !key) || b->key ||
+        (b->depth && b->open[b->depth - 1].type != SHARENA_T_MAP))
+        return fail(b, SHARENA_EINVAL);
+    if (klen > UINT32_MAX)
+        return fail(b, SHARENA_ERANGE);
+    if (!sharena_utf8_valid(key, klen))
+        return fail(b, SHARENA_EILSEQ);
+    char *k = malloc(klen + 1);
+    if (!k)
+        return fail(b, SHARENA_ENOMEM);
+    if (klen)
+        memcpy(k, key, klen);
+    k[klen] = 0;
+    b->key = k;
+    b->klen = klen;
+    return 0;
+}
+
+/* Link @p id (made by us when @p made) where the next value goes: into the
+ * innermost open container, owned, or onto the top-level list. A made
+ * value that cannot be linked is dropped at once. */
+static int place(sharena_builder *b, sharena_id id, bool made, bool owned)
+{
+    int r = 0;
+    if (b->depth) {
+        struct build_open *p = &b->open[b->depth - 1];
+        if (p->type == SHARENA_T_MAP)
+            r = sharena_map_set(b->a, p->id, b->key, b->klen, id,
+                                owned ? SHARENA_OWNED : 0, NULL);
+        else
+            r = sharena_vector_push(b->a, p->id, id,
+                                    owned ? SHARENA_OWNED : 0);
+        free(b->key);
+        b->key = NULL;
+    } else {
+        if (b->ntop == b->ctop) {
+            size_t n = b->ctop ? b->ctop * 2 : 8;
+            struct build_top *t = realloc(b->top, n * sizeof *t);
+            if (!t)
+                r = SHARENA_ENOMEM;
+            else {
+                b->top = t;
+                b->ctop = n;
+            }
+        }
+        if (r == 0)
+            b->top[b->ntop++] = (struct build_top){id, made, owned, b->key,
+                                                   b->klen};
+        else
+            free(b->key);
+        b->key = NULL;
+    }
+    if (r < 0) {
+        if (made)
+            sharena_drop(b->a, id, 0);
+        return fail(b, r);
+    }
+    return 0;
+}
+
+/* Checks before a value: no kept error, a key inside a map. */
+static int before_value(sharena_builder *b)
+{
+    if (!b)
+        return SHARENA_EINVAL;
+    if (b->err)
+        return b->err;
+    if (b->depth && b->open[b->depth - 1].type == SHARENA_T_MAP && !b->key)
+        return fail(b, SHARENA_EINVAL);
+    return 0;
+}
+
+/* Place a value whose creation returned @p r. */
+static int made(sharena_builder *b, int r, sharena_id id)
+{
+    if (r < 0) {
+        free(b->key);
+        b->key = NULL;
+        return fail(b, r);
+    }
+    return place(b, id, true, true);
+}
+
+int sharena_build_number(sharena_builder *b, double v)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    sharena_id id = 0;
+    r = sharena_number_new(b->a, v, &id);
+    return made(b, r, id);
+}
+
+int sharena_build_bool(sharena_builder *b, bool v)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    sharena_id id = 0;
+    r = sharena_bool_new(b->a, v, &id);
+    return made(b, r, id);
+}
+
+int sharena_build_string(sharena_builder *b, const char *s, size_t len)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    sharena_id id = 0;
+    r = sharena_string_new(b->a, s, len, &id);
+    return made(b, r, id);
+}
+
+int sharena_build_bytes(sharena_builder *b, const void *data, size_t len)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    if (len && !data)
+        return fail(b, SHARENA_EINVAL);
+    sharena_id id = 0;
+    r = sharena_bytes_new(b->a, len, &id);
+    if (r == 0 && len) {
+        r = sharena_bytes_write(b->a, id, 0, data, len);
+        if (r < 0)
+            sharena_drop(b->a, id, 0);
+    }
+    return made(b, r, id);
+}
+
+int sharena_build_ref(sharena_builder *b, sharena_id id, unsigned flags)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    if ((flags & ~(unsigned)SHARENA_OWNED) ||
+        ((flags & SHARENA_OWNED) && b->depth)) {
+        free(b->key);
+        b->key = NULL;
+        return fail(b, SHARENA_EINVAL);
+    }
+    int t = sharena_type_of(b->a, id);
+    if (t < 0) {
+        free(b->key);
+        b->key = NULL;
+        return fail(b, t);
+    }
+    return place(b, id, false, (flags & SHARENA_OWNED) != 0);
+}
+
+static int open_container(sharena_builder *b, int type)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    if (b->depth == SHARENA_BUILD_DEPTH_MAX) {
+        free(b->key);
+        b->key = NULL;
+        return fail(b, SHARENA_EOVERFLOW);
+    }
+    if (b->depth == b->copen) {
+        size_t n = b->copen ? b->copen * 2 : 8;
+        struct build_open *o = realloc(b->open, n * sizeof *o);
+        if (!o) {
+            free(b->key);
+            b->key = NULL;
+            return fail(b, SHARENA_ENOMEM);
+        }
+        b->open = o;
+        b->copen = n;
+    }
+    sharena_id id = 0;
+    r = type == SHARENA_T_MAP ? sharena_map_new(b->a, &id)
+                              : sharena_vector_new(b->a, &id);
+    if ((r = made(b, r, id)) < 0)
+        return r;
+    b->open[b->depth++] = (struct build_open){id, type};
+    return 0;
+}
+
+int sharena_build_map(sharena_builder *b)
+{
+    return open_container(b, SHARENA_T_MAP);
+}
+
+int sharena_build_vector(sharena_builder *b)
+{
+    return open_container(b, SHARENA_T_VECTOR);
+}
+
+int sharena_build_end(sharena_builder *b)
+{
+    if (!b)
+        return SHARENA_EINVAL;
+    if (b->err)
+        return b->err;
+    if (!b->depth || b->key)
+        return fail(b, SHARENA_EINVAL);
+    b->depth--;
+    return 0;
+}
+
+static void build_free(sharena_builder *b)
+{
+    for (size_t i = 0; i < b->ntop; i++)
+        free(b->top[i].key);
+    free(b->top);
+    free(b->open);
+    free(b->key);
+    free(b);
+}
+
+/* Drop what was made (the top-level values; everything else hangs below
+ * them), free the builder, return @p r. */
+static int undo(sharena_builder *b, int r)
+{
+    for (size_t i = b->ntop; i-- > 0;)
+        if (b->top[i].made)
+            sharena_drop(b->a, b->top[i].id, 0);
+    build_free(b);
+    return r;
+}
+
+void sharena_build_abort(sharena_builder *b)
+{
+    if (b)
+        undo(b, 0);
+}
+
+/* The checks every commit makes first. */
+static int ready(sharena_builder *b)
+{
+    if (b->err)
+        return b->err;
+    if (b->depth || b->key)
+        return SHARENA_EINVAL;
+    return 0;
+}
+
+int sharena_build_finish(sharena_builder *b, sharena_id *out)
+{
+    if (!b)
+        return SHARENA_EINVAL;
+    int r = ready(b);
+    if (r == 0 && (!out || b->ntop != 1 || !b->top[0].made))
+        r = SHARENA_EINVAL;
+    if (r < 0)
+        return undo(b, r);
+    *out = b->top[0].id;
+    build_free(b);
+    return 0;
+}
+
+static uint64_t top_ref(const struct build_top *t)
+{
+    return t->id | (t->owned ? SHARENA__REF_OWNED : 0);
+}
+
+int sharena_build_map_update(sharena_builder *b, sharena_id map)
+{
+    if (!b)
+        return SHARENA_EINVAL;
+    sharena_arena *a = b->a;
+    int r = ready(b);
+    for (size_t i = 0; r == 0 && i < b->ntop; i++)
+        if (!b->top[i].key || b->top[i].id == map)
+            r = SHARENA_EINVAL;
+    if (r == 0 && (r = sharena_type_of(a, map)) >= 0)
+        r = r == SHARENA_T_MAP ? 0 : SHARENA_ETYPE;
+    uint64_t *prev = NULL;
+    if (r == 0 && b->ntop && !(prev = calloc(b->ntop, sizeof *prev)))
+        r = SHARENA_ENOMEM;
+    if (r < 0)
+        return undo(b, r);
+    /* Under the map's lock (unless this thread holds it already), so no
+     * other writer sees or changes the entries between the sets and the
+     * undo. */
+    int locked = sharena_lock(a, map);
+    if (locked < 0 && locked != SHARENA_EDEADLK) {
+        free(prev);
+        return undo(b, locked);
+    }
+    size_t done = 0;
+    for (; done < b->ntop; done++) {
+        struct build_top *t = &b->top[done];
+        r = sharena__map_put(a, map, t->key, t->klen, top_ref(t),
+                             SHARENA__PUT_SET, &prev[done]);
+        if (r < 0)
+            break;
+    }
+    if (r < 0) {
+        /* Back out in reverse order, so a key set twice ends with its
+         * first previous value. Neither step allocates. */
+        for (size_t i = done; i-- > 0;) {
+            struct build_top *t = &b->top[i];
+            uint64_t got;
+            if (prev[i])
+                sharena__map_put(a, map, t->key, t->klen, prev[i],
+                                 SHARENA__PUT_SET, &got);
+            else
+                sharena__map_take(a, map, t->key, t->klen, &got);
+        }
+    }
+    if (locked != SHARENA_EDEADLK)
+        sharena_unlock(a, map);
+    if (r < 0) {
+        free(prev);
+        return undo(b, r);
+    }
+    /* Replaced values the map owned go now, as sharena_map_set() does. */
+    for (size_t i = 0; i < b->ntop; i++)
+        if ((prev[i] & SHARENA__REF_OWNED) &&
+            (prev[i] & SHARENA__REF_ID_MASK) != b->top[i].id)
+            sharena__drop_ref(a, prev[i], 0);
+    free(prev);
+    build_free(b);
+    return 0;
+}
+
+int sharena_build_vector_splice(sharena_builder *b, sharena_id vec,
+                                uint64_t start, uint64_t count)
+{
+    if (!b)
+        return SHARENA_EINVAL;
+    sharena_arena *a = b->a;
+    int r = ready(b);
+    uint64_t *refs = NULL;
+    if (r == 0 && b->ntop && !(refs = malloc(b->ntop * sizeof *refs)))
+        r = SHARENA_ENOMEM;
+    for (size_t i = 0; r == 0 && i < b->ntop; i++) {
+        if (b->top[i].id == vec)
+            r = SHARENA_EINVAL;
+        refs[i] = top_ref(&b->top[i]);
+    }
+    uint64_t *gone = NULL, ngone = 0;
+    if (r == 0)
+        r = sharena__vector_splice(a, vec, start, count, refs, b->ntop, &gone,
+                                   &ngone);
+    free(refs);
+    if (r < 0)
+        return undo(b, r);
+    for (uint64_t i = 0; i < ngone; i++)
+        if (gone[i] & SHARENA__REF_OWNED)
+            sharena__drop_ref(a, gone[i], 0);
+    free(gone);
+    build_free(b);
+    return 0;
+}
