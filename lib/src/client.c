@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct sharena_conn {
     uint32_t slot;  /* client slot from WELCOME */
     uint32_t flags; /* SHARENA__WELCOME_* */
     uint32_t seq;
+    bool delegated; /* adopted fd whose peer is unnamed: a broker socketpair */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" if none */
     /* arenas opened through this connection and still mapped */
     sharena_arena **arenas;
@@ -195,6 +197,42 @@ static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
     return t == type ? 0 : SHARENA_EPROTO;
 }
 
+/* The peer closed the connection. One from sharena_delegate() (a
+ * broker-made socketpair, adopted with sharena_connect_fd()): the broker
+ * never times those out, so it closed because it exited or restarted, or
+ * for the reason it sent first, an ERROR numbered 0 still queued (@p m,
+ * @p n when already received). Any other: no broker listens there now. */
+static int peer_closed(sharena_conn *c, const union sharena__msg *m, ssize_t n)
+{
+    if (!c->delegated)
+        return SHARENA_ECONNREFUSED;
+    union sharena__msg buf;
+    if (!m && c->fd >= 0) {
+        n = recv(c->fd, &buf, sizeof(buf), MSG_DONTWAIT);
+        m = &buf;
+    }
+    if (m && n > 0 && sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR &&
+        m->h.seq == 0) {
+        char why[SHARENA__PROTO_TEXT + 16];
+        snprintf(why, sizeof(why), "%.*s", (int)SHARENA__PROTO_TEXT,
+                 m->error.text[0] ? m->error.text : "no reason given");
+        return sharena__dropped(why);
+    }
+    return sharena__dropped(
+        "its broker exited or restarted (a delegated connection ends with "
+        "the broker that made it); ask the delegating process for a new one");
+}
+
+/* A reply that is an ERROR numbered 0 on a delegated connection: the broker
+ * closing it, with its reason (see peer_closed). */
+static bool closing_error(const sharena_conn *c, const union sharena__msg *m,
+                          ssize_t n)
+{
+    return c->delegated && n > 0 &&
+           sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR &&
+           m->h.seq == 0;
+}
+
 static int handshake(sharena_conn *c)
 {
     struct sharena__msg_hello hello;
@@ -204,6 +242,8 @@ static int handshake(sharena_conn *c)
     int r = sharena__proto_send(c->fd, &hello, sizeof(hello), -1);
     union sharena__msg m;
     ssize_t n;
+    if ((r == -EPIPE || r == -ECONNRESET) && c->delegated)
+        return peer_closed(c, NULL, 0);
     if (r == -EPIPE || r == -ECONNRESET) {
         /* Refused at accept (a limit): its ERROR may be queued. */
         n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
@@ -219,7 +259,9 @@ static int handshake(sharena_conn *c)
     if (n == -ECONNRESET)
         n = sharena__proto_recv(c->fd, &m, NULL);
     if (n == -ECONNRESET || n == 0)
-        return SHARENA_ECONNREFUSED;
+        return peer_closed(c, NULL, 0);
+    if (closing_error(c, &m, n))
+        return peer_closed(c, &m, n);
     r = expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
     if (r < 0)
         return r;
@@ -238,8 +280,16 @@ static int conn_new(int fd, const char *path, sharena_conn **out)
     pthread_mutex_init(&c->mu, NULL);
     c->fd = fd;
     c->pid = getpid();
-    if (path)
+    if (path) {
         snprintf(c->path, sizeof(c->path), "%s", path);
+    } else {
+        /* sharena_delegate()'s end of a socketpair has no peer name; a
+         * socket connected to the broker's path names it */
+        struct sockaddr_un sa;
+        socklen_t sl = sizeof(sa);
+        c->delegated = getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 &&
+                       sl <= offsetof(struct sockaddr_un, sun_path);
+    }
     int r = set_timeouts(fd, CONN_TIMEOUT_MS);
     if (r == 0)
         r = handshake(c);
@@ -419,9 +469,14 @@ static int request(sharena_conn *c, void *msg, size_t len,
     h->seq = ++c->seq;
     r = sharena__proto_send(c->fd, msg, len, -1);
     if (r < 0)
-        return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
+        return r == -EPIPE || r == -ECONNRESET ? peer_closed(c, NULL, 0) : r;
     ssize_t n = sharena__proto_recv(c->fd, reply, fd);
-    r = expect(reply, n, h->seq, type);
+    if (n == 0 || (n == -ECONNRESET && c->delegated))
+        r = peer_closed(c, NULL, 0);
+    else if (closing_error(c, reply, n))
+        r = peer_closed(c, reply, n);
+    else
+        r = expect(reply, n, h->seq, type);
     if (r < 0 && fd && *fd >= 0) {
         close(*fd);
         *fd = -1;
