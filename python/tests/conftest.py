@@ -30,14 +30,14 @@ def _sharenad() -> str:
 
 
 class Broker:
-    def __init__(self) -> None:
+    def __init__(self, *args: str) -> None:
         self.dir = tempfile.mkdtemp(prefix="sharena-py.")
         self.socket = os.path.join(self.dir, "broker.sock")
         # its log goes to a file here (a pipe nobody reads would fill up)
         self.log = os.path.join(self.dir, "broker.log")
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [_sharenad(), "--foreground", "--socket", self.socket],
+                [_sharenad(), "--foreground", "--socket", self.socket, *args],
                 stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30  # a hang guard, not a timing check
         while True:
