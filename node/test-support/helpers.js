@@ -29,12 +29,12 @@ function canConnect(sock) {
   return fs.existsSync(sock);
 }
 
-/** Start sharenad on a private socket; returns { socket, dir, pid, exited,
+/** Start sharenad on a private socket (extra arguments @p args); returns { socket, dir, pid, exited,
  * stop() } (`exited` settles when sharenad exits). */
-async function startBroker() {
+async function startBroker(args = []) {
   const dir = tmpDir('sharena-broker-');
   const socket = path.join(dir, 's');
-  const child = spawn(findSharenad(), ['--socket', socket, '--foreground'], {
+  const child = spawn(findSharenad(), ['--socket', socket, '--foreground', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
