@@ -10,10 +10,12 @@ locks`` lists nothing held afterwards. The write gets a hang guard of 10 s
 (without the fork handler it blocked until the child exited)."""
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -26,8 +28,11 @@ _PARENT = """
 import multiprocessing as mp, os, sys, time
 import sharena
 
+def say(line):  # one write: the parent and its child share the pipe
+    os.write(1, (line + "\\n").encode())
+
 def hold():
-    print("child", os.getpid(), flush=True)
+    say(f"child {{os.getpid()}}")
     time.sleep(600)
 
 a = sharena.open({name!r}, socket={socket!r})
@@ -39,8 +44,7 @@ if how == "fork-before":
         os._exit(0)
     with m.locked():
         m["x"] = "written under the lock"
-        time.sleep(0.2)  # (the child's line first; not a correctness need)
-        print("ready", flush=True)
+        say("ready")
         time.sleep(600)
 elif how == "fork-inside":
     with m.locked():
@@ -48,7 +52,7 @@ elif how == "fork-inside":
         if os.fork() == 0:
             hold()
             os._exit(0)
-        print("ready", flush=True)
+        say("ready")
         time.sleep(600)
 elif how == "process":
     ctx = mp.get_context("fork")
@@ -56,17 +60,17 @@ elif how == "process":
         m["x"] = "written under the lock"
         p = ctx.Process(target=hold)
         p.start()
-        print("ready", flush=True)
+        say("ready")
         time.sleep(600)
 elif how == "pool":
     ctx = mp.get_context("fork")
     pool = ctx.Pool(2)
     for w in pool._pool:  # for the test's cleanup
-        print("worker", w.pid, flush=True)
+        say(f"worker {{w.pid}}")
     with m.locked():
         m["x"] = "written under the lock"
         r = pool.apply_async(hold)
-        print("ready", flush=True)
+        say("ready")
         time.sleep(600)
 """
 
@@ -90,6 +94,23 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+def _lines(proc: subprocess.Popen):
+    """The lines of proc's stdout, with a hang guard of 60 s in all."""
+    deadline = time.monotonic() + 60
+    fd = proc.stdout.fileno()
+    buf = b""
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line.decode()
+        left = deadline - time.monotonic()
+        assert left > 0, "no line from the parent within 60 s"
+        if select.select([fd], [], [], left)[0]:
+            data = os.read(fd, 4096)
+            assert data, f"the parent ended early ({proc.wait()})"
+            buf += data
+
+
 def _cli() -> str:
     return os.environ.get("SHARENA_CLI") or str(ROOT / "build" / "tools" / "sharena")
 
@@ -98,14 +119,14 @@ def _cli() -> str:
 def test_killed_parent_child_lives_lock_recovered(arena, broker, how):
     arena.map("m")
     code = textwrap.dedent(_PARENT).format(name=arena.name, socket=broker.socket, how=how)
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     child = None
     others = []
     try:
         ready = False
+        lines = _lines(parent)
         while child is None or not ready:
-            line = parent.stdout.readline()
-            assert line, f"the parent ended early ({parent.wait()})"
+            line = next(lines)
             if line.startswith("child "):
                 child = int(line.split()[1])
             elif line.startswith("worker "):
