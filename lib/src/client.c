@@ -59,17 +59,21 @@ struct sharena_conn {
 
 /* ---- fork ---------------------------------------------------------------
  * Every live connection of this process, so that a forked child can drop
- * its copies of their sockets. Lock order: conns_mu, then a connection's mu.
- * Around fork() the prepare handler takes conns_mu and every connection's
- * mu (waiting for requests in flight in other threads, at most their
- * CONN_TIMEOUT_MS), so that the child gets each connection in a consistent
- * state and no mutex that a vanished thread held. */
+ * its copies of their sockets. A socket being made into a connection (from
+ * socket() or dup() until it is listed) is covered by a read hold of
+ * conns_rw. Lock order: conns_rw, conns_mu, a connection's mu. Around
+ * fork() the prepare handler takes all of them, waiting for connects and
+ * requests in flight in other threads (each at most CONN_TIMEOUT_MS), so
+ * that the child gets every socket of the process listed, each connection
+ * in a consistent state, and no mutex that a vanished thread held. */
+static pthread_rwlock_t conns_rw = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static sharena_conn *conns;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void)
 {
+    pthread_rwlock_wrlock(&conns_rw);
     pthread_mutex_lock(&conns_mu);
     for (sharena_conn *c = conns; c; c = c->next)
         pthread_mutex_lock(&c->mu);
@@ -80,6 +84,7 @@ static void fork_parent(void)
     for (sharena_conn *c = conns; c; c = c->next)
         pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&conns_mu);
+    pthread_rwlock_unlock(&conns_rw);
 }
 
 /* In the child, the only thread: close its copy of each socket (the
@@ -97,6 +102,8 @@ static void fork_child(void)
         pthread_mutex_unlock(&c->mu); /* the forking thread's, and ours */
     }
     pthread_mutex_unlock(&conns_mu);
+    /* a rwlock remembers its writer's thread id, which is not ours now */
+    pthread_rwlock_init(&conns_rw, NULL);
 }
 
 static void fork_init(void)
@@ -104,9 +111,21 @@ static void fork_init(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-static void conns_add(sharena_conn *c)
+/* Around making a socket into a listed connection (see conns_rw). */
+static void making_begin(void)
 {
     pthread_once(&fork_once, fork_init);
+    pthread_rwlock_rdlock(&conns_rw);
+}
+
+static void making_end(void)
+{
+    pthread_rwlock_unlock(&conns_rw);
+}
+
+/* Under making_begin() (conn_new, with the socket made). */
+static void conns_add(sharena_conn *c)
+{
     pthread_mutex_lock(&conns_mu);
     c->prev = NULL;
     c->next = conns;
@@ -362,6 +381,8 @@ static int autostart(const char *path)
     return 0;
 }
 
+static int adopt(int fd, sharena_conn **out);
+
 int sharena_connect(const char *path, sharena_conn **out)
 {
     if (!out)
@@ -375,10 +396,11 @@ int sharena_connect(const char *path, sharena_conn **out)
             long fd = strtol(fdenv, &end, 10);
             if (*end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
                 return SHARENA_EBADF;
+            making_begin();
             int dup_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
-            if (dup_fd < 0)
-                return -errno;
-            return sharena_connect_fd(dup_fd, out);
+            int r = dup_fd < 0 ? -errno : adopt(dup_fd, out);
+            making_end();
+            return r;
         }
         int r = sharena_default_socket(buf, sizeof(buf));
         if (r < 0)
@@ -386,20 +408,27 @@ int sharena_connect(const char *path, sharena_conn **out)
         path = buf;
     }
     int fd = -1;
+    making_begin();
     int r = dial(path, &fd);
     if (r == SHARENA_ECONNREFUSED && path == buf) {
+        making_end(); /* not across autostart and its waits */
         const char *as = getenv("SHARENA_AUTOSTART");
-        if (!(as && strcmp(as, "0") == 0) && autostart(path) == 0) {
-            for (int i = 0; i < 100 && r == SHARENA_ECONNREFUSED; i++) {
-                r = dial(path, &fd);
-                if (r == SHARENA_ECONNREFUSED)
-                    usleep(20000);
-            }
+        bool started = !(as && strcmp(as, "0") == 0) && autostart(path) == 0;
+        for (int i = 0; started && i < 100; i++) {
+            making_begin();
+            r = dial(path, &fd);
+            if (r != SHARENA_ECONNREFUSED)
+                break; /* (still making) */
+            making_end();
+            usleep(20000);
         }
+        if (r == SHARENA_ECONNREFUSED)
+            return r;
     }
-    if (r < 0)
-        return r;
-    return conn_new(fd, path, out);
+    if (r == 0)
+        r = conn_new(fd, path, out);
+    making_end();
+    return r;
 }
 
 int sharena_connect_fd(int fd, sharena_conn **out)
@@ -407,6 +436,15 @@ int sharena_connect_fd(int fd, sharena_conn **out)
     if (!out || fd < 0)
         return SHARENA_EINVAL;
     *out = NULL;
+    making_begin();
+    int r = adopt(fd, out);
+    making_end();
+    return r;
+}
+
+/* sharena_connect_fd() under making_begin(). */
+static int adopt(int fd, sharena_conn **out)
+{
     int type;
     socklen_t len = sizeof(type);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
