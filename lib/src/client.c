@@ -60,8 +60,8 @@ struct sharena_conn {
 /* ---- fork ---------------------------------------------------------------
  * Every live connection of this process, so that a forked child can drop
  * its copies of their sockets. A socket being made into a connection (from
- * socket() or dup() until it is listed) is covered by a read hold of
- * conns_rw. Lock order: conns_rw, conns_mu, a connection's mu. Around
+ * socket() or dup() until it is listed), or being unlisted and closed, is
+ * covered by a read hold of conns_rw. Lock order: conns_rw, conns_mu, a connection's mu. Around
  * fork() the prepare handler takes all of them, waiting for connects and
  * requests in flight in other threads (each at most CONN_TIMEOUT_MS), so
  * that the child gets every socket of the process listed, each connection
@@ -111,7 +111,8 @@ static void fork_init(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-/* Around making a socket into a listed connection (see conns_rw). */
+/* Around making a socket into a listed connection, and around unlisting
+ * and closing one (see conns_rw). */
 static void making_begin(void)
 {
     pthread_once(&fork_once, fork_init);
@@ -678,15 +679,18 @@ void sharena_disconnect(sharena_conn *c)
 {
     if (!c)
         return;
-    conns_remove(c);
     /* Arenas stay mapped; from now on they lock as LOCAL | pid, because the
      * broker frees this slot (and recovers anything it still holds). */
     for (size_t i = 0; i < c->narenas; i++) {
         c->arenas[i]->conn = NULL;
         c->arenas[i]->owner = 0;
     }
+    /* unlisted and closed with no fork in between (see conns_rw) */
+    making_begin();
+    conns_remove(c);
     if (c->fd >= 0)
         close(c->fd);
+    making_end();
     pthread_mutex_destroy(&c->mu);
     free(c->arenas);
     free(c);
