@@ -61,19 +61,28 @@ struct sharena_conn {
  * Every live connection of this process, so that a forked child can drop
  * its copies of their sockets. A socket being made into a connection (from
  * socket() or dup() until it is listed), or being unlisted and closed, is
- * covered by a read hold of conns_rw. Lock order: conns_rw, conns_mu, a connection's mu. Around
- * fork() the prepare handler takes all of them, waiting for connects and
- * requests in flight in other threads (each at most CONN_TIMEOUT_MS), so
- * that the child gets every socket of the process listed, each connection
- * in a consistent state, and no mutex that a vanished thread held. */
-static pthread_rwlock_t conns_rw = PTHREAD_RWLOCK_INITIALIZER;
+ * counted in `making` (making_begin/making_end). Lock order: making_mu,
+ * conns_mu, a connection's mu. Around fork() the prepare handler stops new
+ * makers, waits until none is left, and takes the mutexes, waiting for
+ * connects and requests in flight in other threads (each at most
+ * CONN_TIMEOUT_MS): the child gets every socket of the process listed,
+ * each connection in a consistent state, and no mutex that a vanished
+ * thread held. (Not a rwlock: readers that overlap without end would
+ * starve fork, and writer preference is not portable.) */
+static pthread_mutex_t making_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t making_cv = PTHREAD_COND_INITIALIZER;
+static unsigned making;  /* makers at work, under making_mu */
+static bool forking;     /* a fork is waiting for them: no new ones */
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static sharena_conn *conns;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void)
 {
-    pthread_rwlock_wrlock(&conns_rw);
+    pthread_mutex_lock(&making_mu);
+    forking = true;
+    while (making)
+        pthread_cond_wait(&making_cv, &making_mu);
     pthread_mutex_lock(&conns_mu);
     for (sharena_conn *c = conns; c; c = c->next)
         pthread_mutex_lock(&c->mu);
@@ -84,7 +93,9 @@ static void fork_parent(void)
     for (sharena_conn *c = conns; c; c = c->next)
         pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&conns_mu);
-    pthread_rwlock_unlock(&conns_rw);
+    forking = false;
+    pthread_cond_broadcast(&making_cv);
+    pthread_mutex_unlock(&making_mu);
 }
 
 /* In the child, the only thread: close its copy of each socket (the
@@ -102,8 +113,11 @@ static void fork_child(void)
         pthread_mutex_unlock(&c->mu); /* the forking thread's, and ours */
     }
     pthread_mutex_unlock(&conns_mu);
-    /* a rwlock remembers its writer's thread id, which is not ours now */
-    pthread_rwlock_init(&conns_rw, NULL);
+    making = 0;
+    forking = false;
+    /* threads of the parent may have waited on it: not ours */
+    pthread_cond_init(&making_cv, NULL);
+    pthread_mutex_unlock(&making_mu);
 }
 
 static void fork_init(void)
@@ -112,16 +126,23 @@ static void fork_init(void)
 }
 
 /* Around making a socket into a listed connection, and around unlisting
- * and closing one (see conns_rw). */
+ * and closing one (see making). */
 static void making_begin(void)
 {
     pthread_once(&fork_once, fork_init);
-    pthread_rwlock_rdlock(&conns_rw);
+    pthread_mutex_lock(&making_mu);
+    while (forking)
+        pthread_cond_wait(&making_cv, &making_mu);
+    making++;
+    pthread_mutex_unlock(&making_mu);
 }
 
 static void making_end(void)
 {
-    pthread_rwlock_unlock(&conns_rw);
+    pthread_mutex_lock(&making_mu);
+    if (--making == 0 && forking)
+        pthread_cond_broadcast(&making_cv);
+    pthread_mutex_unlock(&making_mu);
 }
 
 /* Under making_begin() (conn_new, with the socket made). */
@@ -685,7 +706,7 @@ void sharena_disconnect(sharena_conn *c)
         c->arenas[i]->conn = NULL;
         c->arenas[i]->owner = 0;
     }
-    /* unlisted and closed with no fork in between (see conns_rw) */
+    /* unlisted and closed with no fork in between (see making) */
     making_begin();
     conns_remove(c);
     if (c->fd >= 0)
