@@ -1191,13 +1191,17 @@ int broker_init(struct broker *b)
 
 /* A connection that has not said HELLO within --hello-timeout seconds is
  * dropped: a peer that connects and never speaks holds no more than a
- * descriptor (and a place in its uid's --max-clients) for that long. */
+ * descriptor (and a place in its uid's --max-clients) for that long.
+ * Delegated connections are not: one is made for a child that may start
+ * much later (DESIGN 10), and lives until every holder of its socket has
+ * closed it (we see that as EOF). It was asked for by a client that said
+ * HELLO, and counts in that uid's --max-clients like any other. */
 static void drop_silent_peers(struct broker *b, time_t now)
 {
     uint32_t limit = b->lim.hello_timeout ? b->lim.hello_timeout : 10;
     for (struct client *c = b->clients, *next; c; c = next) {
         next = c->next;
-        if (c->slot || now - c->since < (time_t)limit)
+        if (c->slot || c->delegated || now - c->since < (time_t)limit)
             continue;
         broker_log(b, BLOG_INFO,
                    "dropping a connection from pid %d (uid %u): no HELLO "

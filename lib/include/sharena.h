@@ -84,7 +84,8 @@ extern "C" {
        "arena was made by a build with another format version or layout")     \
     XX(EOWNERDEAD, -10005, "lock owner died; the object was repaired")        \
     XX(EUNSEALED, -10006, "arena fd is not sealed against resizing")          \
-    XX(ECLOSED, -10007, "arena or connection is closed")
+    XX(ECLOSED, -10007, "arena or connection is closed")                    \
+    XX(EDROPPED, -10008, "the broker closed this delegated connection")
 
 enum sharena_errno {
 #define SHARENA__ERR_ENUM(name, value, msg) SHARENA_##name = (value),
@@ -95,7 +96,10 @@ enum sharena_errno {
 /** A human-readable message for @p err (never NULL). After this thread's
  * last sharena_connect() failed with SHARENA_EPROTO because the broker
  * speaks another protocol version, the message for SHARENA_EPROTO names
- * both versions (until the thread's next connect). */
+ * both versions (until the thread's next connect). For SHARENA_EDROPPED it
+ * is the message of the last such error this thread got, with the reason:
+ * "the broker closed this delegated connection: <reason>" (valid until
+ * this thread's next sharena call). */
 SHARENA_EXPORT const char *sharena_strerror(int err);
 /** The symbolic name of @p err without prefix, e.g. "ESTALE" (never NULL;
  * "EUNKNOWN" for a code not in the table). */
@@ -956,7 +960,10 @@ SHARENA_EXPORT int sharena_default_socket(char *buf, size_t cap);
  */
 SHARENA_EXPORT int sharena_connect(const char *path, sharena_conn **out);
 /** Adopt an already-connected socket (e.g. from sharena_delegate() passed
- * to a child). Takes ownership of @p fd. */
+ * to a child). Takes ownership of @p fd. When the broker has closed that
+ * connection (it stopped or restarted since it delegated it), this and
+ * every request on it fail with SHARENA_EDROPPED, whose sharena_strerror()
+ * says why. */
 SHARENA_EXPORT int sharena_connect_fd(int fd, sharena_conn **out);
 /** Close the connection. Arenas opened through it stay mapped and usable
  * for data; the broker treats their locks as released (a clean close). */
@@ -1086,7 +1093,10 @@ SHARENA_EXPORT int sharena_clients(sharena_conn *c, const char *name,
 /**
  * Ask for a new, attenuated connection limited to @p names (read-only when
  * @p flags has SHARENA_READONLY) and receive its socket fd (CLOEXEC) in
- * *fd, to hand to a sandboxed child (`SHARENA_FD=N`).
+ * *fd, to hand to a sandboxed child (`SHARENA_FD=N`). The connection lives
+ * until every holder of the fd has closed it, however late its holder first
+ * uses it (the broker's --hello-timeout does not apply to it), or until the
+ * broker exits: then its holder gets SHARENA_EDROPPED.
  */
 SHARENA_EXPORT int sharena_delegate(sharena_conn *c, const char *const *names,
                                     size_t n, unsigned flags, int *fd);

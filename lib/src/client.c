@@ -37,6 +37,7 @@
 #include <signal.h>
 #include <pwd.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct sharena_conn {
     uint32_t slot;  /* client slot from WELCOME */
     uint32_t flags; /* SHARENA__WELCOME_* */
     uint32_t seq;
+    bool delegated; /* adopted fd whose peer is unnamed: a broker socketpair */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" if none */
     uint32_t token; /* WELCOME's: what a RESUME of the slot shows */
     bool lost;      /* the broker went away: fd is -1, reconnect */
@@ -74,17 +76,30 @@ struct sharena_conn {
 
 /* ---- fork ---------------------------------------------------------------
  * Every live connection of this process, so that a forked child can drop
- * its copies of their sockets. Lock order: conns_mu, then a connection's mu.
- * Around fork() the prepare handler takes conns_mu and every connection's
- * mu (waiting for requests in flight in other threads, at most their
- * CONN_TIMEOUT_MS), so that the child gets each connection in a consistent
- * state and no mutex that a vanished thread held. */
+ * its copies of their sockets. A socket being made into a connection (from
+ * socket() or dup() until it is listed), or being unlisted and closed, is
+ * counted in `making` (making_begin/making_end). Lock order: making_mu,
+ * conns_mu, a connection's mu. Around fork() the prepare handler stops new
+ * makers, waits until none is left, and takes the mutexes, waiting for
+ * connects and requests in flight in other threads (each at most
+ * CONN_TIMEOUT_MS): the child gets every socket of the process listed,
+ * each connection in a consistent state, and no mutex that a vanished
+ * thread held. (Not a rwlock: readers that overlap without end would
+ * starve fork, and writer preference is not portable.) */
+static pthread_mutex_t making_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t making_cv = PTHREAD_COND_INITIALIZER;
+static unsigned making;  /* makers at work, under making_mu */
+static bool forking;     /* a fork is waiting for them: no new ones */
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static sharena_conn *conns;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void)
 {
+    pthread_mutex_lock(&making_mu);
+    forking = true;
+    while (making)
+        pthread_cond_wait(&making_cv, &making_mu);
     pthread_mutex_lock(&conns_mu);
     for (sharena_conn *c = conns; c; c = c->next)
         pthread_mutex_lock(&c->mu);
@@ -95,6 +110,9 @@ static void fork_parent(void)
     for (sharena_conn *c = conns; c; c = c->next)
         pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&conns_mu);
+    forking = false;
+    pthread_cond_broadcast(&making_cv);
+    pthread_mutex_unlock(&making_mu);
 }
 
 /* In the child, the only thread: close its copy of each socket (the
@@ -115,6 +133,11 @@ static void fork_child(void)
         pthread_mutex_unlock(&c->mu); /* the forking thread's, and ours */
     }
     pthread_mutex_unlock(&conns_mu);
+    making = 0;
+    forking = false;
+    /* threads of the parent may have waited on it: not ours */
+    pthread_cond_init(&making_cv, NULL);
+    pthread_mutex_unlock(&making_mu);
 }
 
 static void fork_init(void)
@@ -122,9 +145,29 @@ static void fork_init(void)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-static void conns_add(sharena_conn *c)
+/* Around making a socket into a listed connection, and around unlisting
+ * and closing one (see making). */
+static void making_begin(void)
 {
     pthread_once(&fork_once, fork_init);
+    pthread_mutex_lock(&making_mu);
+    while (forking)
+        pthread_cond_wait(&making_cv, &making_mu);
+    making++;
+    pthread_mutex_unlock(&making_mu);
+}
+
+static void making_end(void)
+{
+    pthread_mutex_lock(&making_mu);
+    if (--making == 0 && forking)
+        pthread_cond_broadcast(&making_cv);
+    pthread_mutex_unlock(&making_mu);
+}
+
+/* Under making_begin() (conn_new, with the socket made). */
+static void conns_add(sharena_conn *c)
+{
     pthread_mutex_lock(&conns_mu);
     c->prev = NULL;
     c->next = conns;
@@ -228,6 +271,42 @@ static int expect(const union sharena__msg *m, ssize_t n, uint32_t seq,
     return t == type ? 0 : SHARENA_EPROTO;
 }
 
+/* The peer closed the connection. One from sharena_delegate() (a
+ * broker-made socketpair, adopted with sharena_connect_fd()): the broker
+ * never times those out, so it closed because it exited or restarted, or
+ * for the reason it sent first, an ERROR numbered 0 still queued (@p m,
+ * @p n when already received). Any other: no broker listens there now. */
+static int peer_closed(sharena_conn *c, const union sharena__msg *m, ssize_t n)
+{
+    if (!c->delegated)
+        return SHARENA_ECONNREFUSED;
+    union sharena__msg buf;
+    if (!m && c->fd >= 0) {
+        n = recv(c->fd, &buf, sizeof(buf), MSG_DONTWAIT);
+        m = &buf;
+    }
+    if (m && n > 0 && sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR &&
+        m->h.seq == 0) {
+        char why[SHARENA__PROTO_TEXT + 16];
+        snprintf(why, sizeof(why), "%.*s", (int)SHARENA__PROTO_TEXT,
+                 m->error.text[0] ? m->error.text : "no reason given");
+        return sharena__dropped(why);
+    }
+    return sharena__dropped(
+        "its broker exited or restarted (a delegated connection ends with "
+        "the broker that made it); ask the delegating process for a new one");
+}
+
+/* A reply that is an ERROR numbered 0 on a delegated connection: the broker
+ * closing it, with its reason (see peer_closed). */
+static bool closing_error(const sharena_conn *c, const union sharena__msg *m,
+                          ssize_t n)
+{
+    return c->delegated && n > 0 &&
+           sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR &&
+           m->h.seq == 0;
+}
+
 static int handshake(sharena_conn *c)
 {
     sharena__proto_other_version(NULL, 0); /* forget the last mismatch */
@@ -238,6 +317,8 @@ static int handshake(sharena_conn *c)
     int r = sharena__proto_send(c->fd, &hello, sizeof(hello), -1);
     union sharena__msg m;
     ssize_t n;
+    if ((r == -EPIPE || r == -ECONNRESET) && c->delegated)
+        return peer_closed(c, NULL, 0);
     if (r == -EPIPE || r == -ECONNRESET) {
         /* Refused at accept (a limit): its ERROR may be queued. */
         n = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
@@ -255,9 +336,11 @@ static int handshake(sharena_conn *c)
     if (n == -ECONNRESET)
         n = sharena__proto_recv(c->fd, &m, NULL);
     if (n == -ECONNRESET || n == 0)
-        return SHARENA_ECONNREFUSED;
+        return peer_closed(c, NULL, 0);
     if (sharena__proto_other_version(&m, n))
         return SHARENA_EPROTO;
+    if (closing_error(c, &m, n))
+        return peer_closed(c, &m, n);
     r = expect(&m, n, c->seq, SHARENA__MSG_WELCOME);
     if (r < 0)
         return r;
@@ -279,8 +362,16 @@ static int conn_new(int fd, const char *path, sharena_conn **out)
     pthread_mutex_init(&c->mu, NULL);
     c->fd = fd;
     c->pid = getpid();
-    if (path)
+    if (path) {
         snprintf(c->path, sizeof(c->path), "%s", path);
+    } else {
+        /* sharena_delegate()'s end of a socketpair has no peer name; a
+         * socket connected to the broker's path names it */
+        struct sockaddr_un sa;
+        socklen_t sl = sizeof(sa);
+        c->delegated = getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 &&
+                       sl <= offsetof(struct sockaddr_un, sun_path);
+    }
     int r = set_timeouts(fd, CONN_TIMEOUT_MS);
     if (r == 0)
         r = handshake(c);
@@ -370,6 +461,8 @@ static int autostart(const char *path)
     return 0;
 }
 
+static int adopt(int fd, sharena_conn **out);
+
 int sharena_connect(const char *path, sharena_conn **out)
 {
     if (!out)
@@ -383,10 +476,11 @@ int sharena_connect(const char *path, sharena_conn **out)
             long fd = strtol(fdenv, &end, 10);
             if (*end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0)
                 return SHARENA_EBADF;
+            making_begin();
             int dup_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
-            if (dup_fd < 0)
-                return -errno;
-            return sharena_connect_fd(dup_fd, out);
+            int r = dup_fd < 0 ? -errno : adopt(dup_fd, out);
+            making_end();
+            return r;
         }
         int r = sharena_default_socket(buf, sizeof(buf));
         if (r < 0)
@@ -394,20 +488,27 @@ int sharena_connect(const char *path, sharena_conn **out)
         path = buf;
     }
     int fd = -1;
+    making_begin();
     int r = dial(path, &fd);
     if (r == SHARENA_ECONNREFUSED && path == buf) {
+        making_end(); /* not across autostart and its waits */
         const char *as = getenv("SHARENA_AUTOSTART");
-        if (!(as && strcmp(as, "0") == 0) && autostart(path) == 0) {
-            for (int i = 0; i < 100 && r == SHARENA_ECONNREFUSED; i++) {
-                r = dial(path, &fd);
-                if (r == SHARENA_ECONNREFUSED)
-                    usleep(20000);
-            }
+        bool started = !(as && strcmp(as, "0") == 0) && autostart(path) == 0;
+        for (int i = 0; started && i < 100; i++) {
+            making_begin();
+            r = dial(path, &fd);
+            if (r != SHARENA_ECONNREFUSED)
+                break; /* (still making) */
+            making_end();
+            usleep(20000);
         }
+        if (r == SHARENA_ECONNREFUSED)
+            return r;
     }
-    if (r < 0)
-        return r;
-    return conn_new(fd, path, out);
+    if (r == 0)
+        r = conn_new(fd, path, out);
+    making_end();
+    return r;
 }
 
 int sharena_connect_fd(int fd, sharena_conn **out)
@@ -415,6 +516,15 @@ int sharena_connect_fd(int fd, sharena_conn **out)
     if (!out || fd < 0)
         return SHARENA_EINVAL;
     *out = NULL;
+    making_begin();
+    int r = adopt(fd, out);
+    making_end();
+    return r;
+}
+
+/* sharena_connect_fd() under making_begin(). */
+static int adopt(int fd, sharena_conn **out)
+{
     int type;
     socklen_t len = sizeof(type);
     if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
@@ -595,7 +705,7 @@ static void watch_forget(void)
     }
 }
 
-static bool peer_closed(int fd)
+static bool socket_ended(int fd)
 {
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -661,7 +771,7 @@ static void *watch_main(void *arg)
                 continue;
             if (pthread_mutex_trylock(&c->mu) != 0)
                 continue;
-            if (hup && c->fd >= 0 && peer_closed(c->fd))
+            if (hup && c->fd >= 0 && socket_ended(c->fd))
                 conn_lost(c);
             if (c->lost && c->retry_ns <= mono_ns() && reconnect(c) < 0)
                 conn_backoff(c);
@@ -737,11 +847,16 @@ static int request(sharena_conn *c, void *msg, size_t len,
         }
     }
     if (r < 0)
-        return r == -EPIPE || r == -ECONNRESET ? SHARENA_ECONNREFUSED : r;
+        return r == -EPIPE || r == -ECONNRESET ? peer_closed(c, NULL, 0) : r;
     ssize_t n = sharena__proto_recv(c->fd, reply, fd);
     if ((n == 0 || n == -ECONNRESET) && again)
         conn_lost(c);
-    r = expect(reply, n, h->seq, type);
+    if (n == 0 || (n == -ECONNRESET && c->delegated))
+        r = peer_closed(c, NULL, 0);
+    else if (closing_error(c, reply, n))
+        r = peer_closed(c, reply, n);
+    else
+        r = expect(reply, n, h->seq, type);
     if (r < 0 && fd && *fd >= 0) {
         close(*fd);
         *fd = -1;
@@ -1008,6 +1123,8 @@ void sharena_disconnect(sharena_conn *c)
 {
     if (!c)
         return;
+    /* unlisted and closed with no fork in between (see making) */
+    making_begin();
     conns_remove(c);
     /* the watcher may be reconnecting it: wait for that to end */
     pthread_mutex_lock(&c->mu);
@@ -1026,6 +1143,7 @@ void sharena_disconnect(sharena_conn *c)
         close(c->fd);
         watch_kick();
     }
+    making_end();
     pthread_mutex_destroy(&c->mu);
     free(c->arenas);
     free(c);

@@ -3,9 +3,20 @@
 #include "internal.h"
 #include "proto.h"
 
+#include <stdio.h>
 #include <time.h>
 
 void (*sharena__hook)(const char *point);
+
+/* The last SHARENA_EDROPPED this thread got, with its reason. */
+static __thread char dropped_msg[256];
+
+int sharena__dropped(const char *reason)
+{
+    snprintf(dropped_msg, sizeof dropped_msg, "%s: %s",
+             "the broker closed this delegated connection", reason);
+    return SHARENA_EDROPPED;
+}
 
 const char *sharena_strerror(int err)
 {
@@ -13,6 +24,8 @@ const char *sharena_strerror(int err)
      * protocol version: the text names both versions. */
     if (err == SHARENA_EPROTO && sharena__proto_mismatch())
         return sharena__proto_mismatch();
+    if (err == SHARENA_EDROPPED && dropped_msg[0])
+        return dropped_msg;
     switch (err) {
     case 0:
         return "success";

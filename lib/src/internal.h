@@ -487,5 +487,8 @@ void sharena__conn_arena_closed(sharena_conn *c, sharena_arena *a);
  * attach it to the arena (sets a->owner and a->owner_pid; on failure the
  * child locks as LOCAL | pid). client.c; a weak no-op otherwise. */
 void sharena__conn_reslot(sharena_arena *a);
+/* Record why the broker closed a delegated connection, for this thread's
+ * sharena_strerror(SHARENA_EDROPPED); returns SHARENA_EDROPPED. error.c */
+int sharena__dropped(const char *reason);
 
 #endif /* SHARENA_INTERNAL_H */

@@ -79,6 +79,8 @@ static const struct {
     {SHARENA_EUNSEALED, "the fd is not a sealed sharena arena; pass the fd "
                         "of an arena (arena.fd)"},
     {SHARENA_ECLOSED, "the arena was closed; open it again"},
+    {SHARENA_EDROPPED, "ask the process that delegated it (SHARENA_FD) for "
+                       "a new one"},
 };
 
 const char *sn_hint(int err)

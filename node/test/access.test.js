@@ -4,10 +4,12 @@
 // child process, and permission errors say which cause applies (mode bits of
 // another user's arena, a read-only grant, a read-only fd, an explicit
 // { readonly: true }). The other-uid cases run a child as `nobody` and need
-// root; they are skipped otherwise.
+// root; they are skipped otherwise. That child loads a copy of the package
+// from a temporary directory (it may not reach the checkout).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const { Arena, defaultArena, NumberRef } = require('..');
@@ -111,7 +113,37 @@ function runAs(uid, code, env = {}) {
   });
 }
 
+// A copy of the package (its JavaScript and the addon it loaded) in a fresh
+// directory that any uid can read: nobody may not reach this checkout (a
+// clone under a mode-0700 home directory, as root's usually is). Returns
+// the directory, or null and why nobody cannot load even the copy.
+async function packageForNobody(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sharena-nobody-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const pkgDir = path.join(__dirname, '..');
+  fs.cpSync(path.join(pkgDir, 'lib'), path.join(dir, 'lib'), { recursive: true });
+  fs.copyFileSync(path.join(pkgDir, 'package.json'), path.join(dir, 'package.json'));
+  const addon = Object.keys(require.cache).find((f) => f.endsWith('.node'));
+  fs.mkdirSync(path.join(dir, 'build', 'node'), { recursive: true });
+  fs.copyFileSync(addon, path.join(dir, 'build', 'node', 'sharena.node'));
+  const open = (p) => {
+    fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644);
+    if (fs.statSync(p).isDirectory()) for (const e of fs.readdirSync(p)) open(path.join(p, e));
+  };
+  open(dir);
+  const probe = await runAs(65534, `require(${JSON.stringify(dir)})`, { SHARENA_NODE_ADDON: '' });
+  if (probe.code !== 0) {
+    return { dir: null, why: `uid 65534 cannot run ${process.execPath} on a copy of the package in ${dir}: ${probe.err.trim().split('\n')[0]}` };
+  }
+  return { dir };
+}
+
 test('another uid: the broker grants by mode; readonly and the errors follow', { skip: !isRoot && 'needs root (runs a child as nobody)' }, async (t) => {
+  const copy = await packageForNobody(t);
+  if (!copy.dir) {
+    t.skip(copy.why);
+    return;
+  }
   const broker = await startBroker();
   t.after(() => broker.stop());
   fs.chmodSync(broker.dir, 0o755); // let nobody reach the socket
@@ -121,7 +153,7 @@ test('another uid: the broker grants by mode; readonly and the errors follow', {
     a.close();
   }
   const child = `
-    const { Arena } = require(${pkg});
+    const { Arena } = require(${JSON.stringify(copy.dir)});
     const socket = ${JSON.stringify(broker.socket)};
     const out = {};
     const err = (e) => ({ code: e.code, message: e.message });
@@ -136,7 +168,7 @@ test('another uid: the broker grants by mode; readonly and the errors follow', {
     open.number('n').setValue(5);
     try { Arena.delete('0:open', { socket }); } catch (e) { out.del = err(e); }
     console.log(JSON.stringify(out));`;
-  const r = await runAs(65534, child);
+  const r = await runAs(65534, child, { SHARENA_NODE_ADDON: '' });
   assert.equal(r.code, 0, r.err);
   const out = JSON.parse(r.out);
   assert.equal(out.secret.code, 'EACCES');

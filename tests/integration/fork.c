@@ -14,12 +14,15 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -316,4 +319,63 @@ Test(fork, quiet_child_is_not_a_client_busy_child_gets_its_own)
     cr_assert_eq(sharena_conn_slot(c), slot);
     sharena_arena_close(a);
     sharena_disconnect(c);
+}
+
+struct connector {
+    volatile bool stop;
+    int made;
+};
+
+static void *connect_loop(void *arg)
+{
+    struct connector *k = arg;
+    while (!k->stop) {
+        sharena_conn *c;
+        if (sharena_connect(B.socket, &c) == 0) {
+            k->made++;
+            sharena_disconnect(c);
+        }
+    }
+    return NULL;
+}
+
+/* Does this process hold a socket connected to the broker? (Async-signal-
+ * safe: for a child of a threaded process.) */
+static bool holds_broker_socket(void)
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        struct sockaddr_un sa;
+        socklen_t sl = sizeof sa;
+        if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 &&
+            sa.sun_family == AF_UNIX && sl > offsetof(struct sockaddr_un, sun_path) &&
+            strncmp(sa.sun_path, B.socket, sizeof sa.sun_path) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* fork() while other threads connect (a socket made but its connection not
+ * yet listed) and use connections: no child keeps a socket to the broker. */
+Test(fork, no_child_keeps_a_socket_of_a_connect_in_flight)
+{
+    struct connector k = {0};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, connect_loop, &k), 0);
+    int kept = 0, forks = 0;
+    for (int i = 0; i < 200 && kept == 0; i++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0)
+            _exit(holds_broker_socket() ? 1 : 0);
+        forks++;
+        if (wait_child(pid) != 0)
+            kept++;
+    }
+    k.stop = true;
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    cr_assert_gt(k.made, 0, "the threads connected");
+    cr_assert_eq(kept, 0, "a child forked while threads connect holds no "
+                          "broker socket (%d of %d did)", kept, forks);
 }

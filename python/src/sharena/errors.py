@@ -140,6 +140,7 @@ _BY_CODE: Dict[int, Type[Error]] = {
     _c.ECONNREFUSED: BrokerError,
     _c.EPROTO: BrokerError,
     _c.ECLOSED: ClosedError,
+    _c.EDROPPED: BrokerError,
     _c.ETYPE: TypeMismatchError,
     _c.ERANGE: OutOfRangeError,
     _c.EOVERFLOW: ValueTooLargeError,
@@ -190,6 +191,8 @@ _HINTS: Dict[int, str] = {
     _c.EPROTO: "the broker is another sharena version: restart sharenad from "
                "this one",
     _c.ECLOSED: "open the arena again with sharena.open()",
+    _c.EDROPPED: "ask the process that delegated it (SHARENA_FD) for a new "
+                 "one",
     _c.ETYPE: "check view.type first",
     _c.EILSEQ: "a string or key in the arena is not valid UTF-8, which sharena "
                "never writes: another writer bypassed its checks or damaged "
