@@ -56,7 +56,9 @@ ext_sources = sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HE
 ext = Extension(
     "sharena._sharena",
     sources=ext_sources + lib_sources,
-    include_dirs=["_lib/include", "_lib/src", "src/_sharena"],
+    # no _lib/src: the extension sees only the public header (the library's
+    # own sources find internal.h next to themselves)
+    include_dirs=["_lib/include", "src/_sharena"],
     define_macros=[("_GNU_SOURCE", "1")],
     # libseccomp is optional in the library (sharena_sandbox_allow returns
     # EPERM without it); the extension does not need it.

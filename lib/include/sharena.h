@@ -594,6 +594,22 @@ SHARENA_EXPORT int sharena_arena_version(const sharena_arena *a,
  * sharena_wait(). */
 SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
                                     int64_t timeout_ns, uint64_t *version);
+/**
+ * Cancel every wait on handle @p a, in progress and to come: each
+ * sharena_wait() and sharena_wait_any() in any thread returns
+ * SHARENA_ECLOSED at once, and the handle's notifiers turn readable (their
+ * next sharena_notifier_arm() returns SHARENA_ECLOSED). Returns once the
+ * waits in progress have left the handle. From then on the handle serves
+ * nothing but sharena_arena_close() (other calls return SHARENA_ECLOSED);
+ * the memory and other handles of the same arena are not affected.
+ *
+ * A handle is the wait set: to cancel some waits apart from the rest, wait
+ * on a handle of their own (sharena_arena_from_fd(sharena_arena_fd(a), ...)),
+ * cancel it from any thread, then close it. sharena_arena_close() cancels
+ * the waits of the handle it closes the same way. Idempotent.
+ * @return 0, SHARENA_EINVAL (NULL).
+ */
+SHARENA_EXPORT int sharena_arena_cancel_waits(sharena_arena *a);
 /** @} */
 
 /* ------------------------------------------------------------------------ */

@@ -45,7 +45,9 @@ function buildVendored() {
   fs.mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, 'sharena.node');
   const args = ['-std=gnu11', '-O2', '-fPIC', '-shared', '-fvisibility=hidden', '-D_GNU_SOURCE',
-    '-I', path.join(native, 'include'), '-I', path.join(native, 'src'), '-I', path.join(pkg, 'src'),
+    // (no -I native/src: the addon sees only the public header; the
+    // library's own sources find internal.h next to themselves)
+    '-I', path.join(native, 'include'), '-I', path.join(pkg, 'src'),
     '-isystem', nodeInc, ...srcs, '-o', out, '-lpthread', '-lm',
     '-Wl,--unresolved-symbols=ignore-all'];
   const r = spawnSync(cc, args, { stdio: 'inherit' });

@@ -175,6 +175,61 @@ Test(wait, arena_wide_wait_ends_on_close_too)
     pthread_join(t, NULL);
 }
 
+/* sharena_arena_cancel_waits(): the waits on one handle (a wait set of
+ * its own, mapped from the same memfd) end with SHARENA_ECLOSED, whether
+ * they were asleep or began after the cancel; another handle of the same
+ * arena keeps working and still sees writes. */
+struct cwaiter {
+    sharena_arena *a;
+    sharena_id id; /* 0: sharena_wait_any() */
+    uint64_t last;
+    int r;
+};
+
+static void *cwait_forever(void *p)
+{
+    struct cwaiter *w = p;
+    uint64_t v;
+    w->r = w->id ? sharena_wait(w->a, w->id, w->last, -1, &v)
+                 : sharena_wait_any(w->a, w->last, -1, &v);
+    return NULL;
+}
+
+Test(wait, cancel_waits_ends_the_waits_of_one_handle_only)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    sharena_arena *set;
+    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), 0, &set), 0);
+    uint64_t v0, any;
+    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_arena_version(a, &any), 0);
+    struct cwaiter w1 = {set, n, v0, 1}, w2 = {set, 0, any, 1};
+    pthread_t t1, t2;
+    cr_assert_eq(pthread_create(&t1, NULL, cwait_forever, &w1), 0);
+    cr_assert_eq(pthread_create(&t2, NULL, cwait_forever, &w2), 0);
+    sleep_ms(50); /* usually asleep by now; either way they must end */
+    cr_assert_eq(sharena_arena_cancel_waits(set), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cr_expect_eq(w1.r, SHARENA_ECLOSED);
+    cr_expect_eq(w2.r, SHARENA_ECLOSED);
+    /* later waits on the cancelled handle end at once too */
+    uint64_t v;
+    cr_expect_eq(sharena_wait(set, n, v0, -1, &v), SHARENA_ECLOSED);
+    cr_expect_eq(sharena_wait_any(set, any, -1, &v), SHARENA_ECLOSED);
+    cr_expect_eq(sharena_arena_cancel_waits(set), 0); /* idempotent */
+    /* the other handle is untouched: writes, and its waits see them */
+    cr_assert_eq(sharena_number_set(a, n, 7), 0);
+    cr_expect_eq(sharena_wait(a, n, v0, LONG_NS, &v), 0);
+    cr_expect_gt(v, v0);
+    cr_expect_eq(sharena_wait(a, n, v, 0, &v), SHARENA_ETIMEDOUT);
+    cr_expect_eq(sharena_arena_cancel_waits(NULL), SHARENA_EINVAL);
+    sharena_arena_close(set);
+    sharena_arena_close(a);
+}
+
 /* A read-only handle of the same memfd cannot register as a waiter (it
  * cannot write the arena), so it polls; it still sees every change. */
 Test(wait, read_only_handle_waits_too)
