@@ -35,6 +35,24 @@ extern "C" {
 #define SHARENA_EXPORT
 #endif
 
+/* Each flag set is an enum type of its own (sharena_open_flags,
+ * sharena_insert_flags, ...), so that a flag of one set passed where
+ * another is expected draws a warning (-Wenum-conversion: on by default in
+ * clang, with -Wextra in gcc 10+). Combining flags with | gives an int,
+ * which converts silently; in C++ the operators below keep the type. */
+#ifdef __cplusplus
+#define SHARENA__FLAG_OPS(T)                                                   \
+    extern "C++" {                                                             \
+    inline T operator|(T a, T b)                                               \
+    {                                                                          \
+        return static_cast<T>(static_cast<unsigned>(a) |                       \
+                              static_cast<unsigned>(b));                       \
+    }                                                                          \
+    }
+#else
+#define SHARENA__FLAG_OPS(T)
+#endif
+
 #define SHARENA_VERSION_MAJOR 0
 #define SHARENA_VERSION_MINOR 1
 #define SHARENA_VERSION_PATCH 0
@@ -122,23 +140,25 @@ typedef enum sharena_type {
 } sharena_type;
 
 /** Name of a type ("string", "map", ...; "none" for invalid). */
-SHARENA_EXPORT const char *sharena_type_name(int type);
+SHARENA_EXPORT const char *sharena_type_name(sharena_type type);
 
 /** Flags for container insertions (map set, vector push/set/insert,
  * root set). */
-enum {
+typedef enum sharena_insert_flags {
     /** The container owns the value: removing or overwriting the entry, or
      * dropping the container, drops the value too. Without it the value
      * stays the caller's. */
     SHARENA_OWNED = 1u << 0,
-};
+} sharena_insert_flags;
+SHARENA__FLAG_OPS(sharena_insert_flags)
 
 /** Flags for sharena_drop(). */
-enum {
+typedef enum sharena_drop_flags {
     /** Also drop children the container does not own (everything
      * reachable). Without it only owned children are dropped. */
     SHARENA_DROP_RECURSIVE = 1u << 0,
-};
+} sharena_drop_flags;
+SHARENA__FLAG_OPS(sharena_drop_flags)
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -158,12 +178,14 @@ typedef struct sharena_conn sharena_conn;
 /** Longest arena or root name in bytes (names are `[A-Za-z0-9._-]+`). */
 #define SHARENA_NAME_MAX 128
 
-/** Flags for opening arenas. */
-enum {
+/** Flags for opening arenas (sharena_open(), sharena_arena_from_fd(),
+ * sharena_delegate()). */
+typedef enum sharena_open_flags {
     SHARENA_CREATE = 1u << 0,   /**< create if missing (broker open) */
     SHARENA_EXCL = 1u << 1,     /**< with CREATE: fail with EEXIST if present */
     SHARENA_READONLY = 1u << 2, /**< map read-only; every write returns EROFS */
-};
+} sharena_open_flags;
+SHARENA__FLAG_OPS(sharena_open_flags)
 
 /**
  * Create a new arena in this process: a sealed memfd of @p capacity bytes
@@ -190,7 +212,7 @@ SHARENA_EXPORT int sharena_arena_create(const char *name, uint64_t capacity,
  * @param flags SHARENA_READONLY maps it PROT_READ (required for an fd opened
  *              O_RDONLY; detected automatically).
  */
-SHARENA_EXPORT int sharena_arena_from_fd(int fd, unsigned flags,
+SHARENA_EXPORT int sharena_arena_from_fd(int fd, sharena_open_flags flags,
                                          sharena_arena **out);
 
 /** Unmap the arena and free the handle. Ids stay valid for other handles
@@ -254,7 +276,7 @@ SHARENA_EXPORT int sharena_type_of(const sharena_arena *a, sharena_id id);
  *         directory cannot be dropped).
  */
 SHARENA_EXPORT int sharena_drop(sharena_arena *a, sharena_id id,
-                                unsigned flags);
+                                sharena_drop_flags flags);
 
 /** Version of an object: its sequence counter, which grows by 2 with each
  * completed write (even when stable). */
@@ -383,7 +405,8 @@ SHARENA_EXPORT int sharena_map_new(sharena_arena *a, sharena_id *out);
  */
 SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
-                                   sharena_id value, unsigned flags,
+                                   sharena_id value,
+                                   sharena_insert_flags flags,
                                    sharena_id *old);
 /** Look @p key up: 0 and *value, or SHARENA_ENOENT. */
 SHARENA_EXPORT int sharena_map_get(const sharena_arena *a, sharena_id map,
@@ -437,7 +460,8 @@ SHARENA_EXPORT int sharena_vector_len(const sharena_arena *a, sharena_id vec,
                                       uint64_t *len);
 /** Append @p value (SHARENA_OWNED: the vector owns it). */
 SHARENA_EXPORT int sharena_vector_push(sharena_arena *a, sharena_id vec,
-                                       sharena_id value, unsigned flags);
+                                       sharena_id value,
+                                       sharena_insert_flags flags);
 /** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL. */
 SHARENA_EXPORT int sharena_vector_get(const sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id *value,
@@ -446,11 +470,12 @@ SHARENA_EXPORT int sharena_vector_get(const sharena_arena *a, sharena_id vec,
  * (may be NULL) receives it. */
 SHARENA_EXPORT int sharena_vector_set(sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id value,
-                                      unsigned flags, sharena_id *old);
+                                      sharena_insert_flags flags,
+                                      sharena_id *old);
 /** Insert before @p index (== len appends). */
 SHARENA_EXPORT int sharena_vector_insert(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id value,
-                                         unsigned flags);
+                                         sharena_insert_flags flags);
 /** Remove element @p index; an owned value is dropped, else *old gets it. */
 SHARENA_EXPORT int sharena_vector_remove(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id *old);
@@ -470,7 +495,7 @@ SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
 
 typedef struct sharena_field_def {
     const char *name; /**< 1..SHARENA_FIELD_NAME_MAX bytes, UTF-8 */
-    int type;         /**< STRING, NUMBER, BOOL or BYTES */
+    sharena_type type; /**< STRING, NUMBER, BOOL or BYTES */
     uint64_t size;    /**< BYTES only: the buffer size */
 } sharena_field_def;
 
@@ -487,7 +512,7 @@ SHARENA_EXPORT int sharena_shape_nfields(const sharena_arena *a,
 SHARENA_EXPORT int sharena_shape_field(const sharena_arena *a,
                                        sharena_id shape_or_struct,
                                        size_t index, char *name, size_t cap,
-                                       int *type, uint64_t *size);
+                                       sharena_type *type, uint64_t *size);
 /** Index of the field called @p name (SHARENA_ENOENT if none). */
 SHARENA_EXPORT int sharena_shape_find(const sharena_arena *a,
                                       sharena_id shape_or_struct,
@@ -553,13 +578,14 @@ SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
  * object was dropped (sharena_drop()) is made again, like a missing one.
  */
 SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
-                                       int type, uint64_t size,
+                                       sharena_type type, uint64_t size,
                                        sharena_id *out, bool *created);
 /** Bind @p name to an existing object (replacing any previous binding, whose
  * object is dropped if the directory owned it). With SHARENA_OWNED the
  * directory owns @p id. */
 SHARENA_EXPORT int sharena_root_set(sharena_arena *a, const char *name,
-                                    sharena_id id, unsigned flags);
+                                    sharena_id id,
+                                    sharena_insert_flags flags);
 /** Remove root @p name, dropping its object if the directory owns it. */
 SHARENA_EXPORT int sharena_root_remove(sharena_arena *a, const char *name);
 /** The roots directory (a map: iterate it with sharena_map_next()). */
@@ -699,7 +725,7 @@ SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 /** One held lock, as reported by sharena_locks(). */
 typedef struct sharena_lock_info {
     sharena_id id;    /**< object id, 0 for the arena (allocator) lock */
-    int type;         /**< the object's type, 0 for the arena lock */
+    sharena_type type; /**< the object's type, 0 for the arena lock */
     uint32_t owner;   /**< owner value: client slot, or LOCAL|pid
                            (SHARENA_OWNER_LOCAL, sharena_broker.h) */
     uint32_t pid;     /**< pid for LOCAL owners, else 0 */
@@ -722,12 +748,13 @@ SHARENA_EXPORT int sharena_locks(const sharena_arena *a,
                                  void *ctx);
 
 /** Flags for sharena_fsck(). */
-enum {
+typedef enum sharena_fsck_flags {
     SHARENA_FSCK_REPAIR = 1u << 0, /**< fix what can be fixed */
     /** With REPAIR: treat locks held by broker client slots as abandoned
      * (use only when no client of this arena is alive). */
     SHARENA_FSCK_BREAK_LOCKS = 1u << 1,
-};
+} sharena_fsck_flags;
+SHARENA__FLAG_OPS(sharena_fsck_flags)
 
 typedef struct sharena_fsck_report {
     uint64_t errors;        /**< problems found */
@@ -758,7 +785,7 @@ typedef struct sharena_fsck_report {
  *         when problems remain, SHARENA_ETIMEDOUT, or another negative
  *         error.
  */
-SHARENA_EXPORT int sharena_fsck(sharena_arena *a, unsigned flags,
+SHARENA_EXPORT int sharena_fsck(sharena_arena *a, sharena_fsck_flags flags,
                                 void (*fn)(void *ctx, const char *problem),
                                 void *ctx, sharena_fsck_report *report);
 /** @} */
@@ -796,7 +823,8 @@ SHARENA_EXPORT uint32_t sharena_conn_slot(const sharena_conn *c);
 
 typedef struct sharena_open_opts {
     uint64_t capacity; /**< with CREATE: bytes (0 = SHARENA_DEFAULT_CAPACITY) */
-    unsigned flags;    /**< SHARENA_CREATE | SHARENA_EXCL | SHARENA_READONLY */
+    sharena_open_flags flags; /**< SHARENA_CREATE | SHARENA_EXCL |
+                                   SHARENA_READONLY */
     uint32_t mode;     /**< with CREATE: access mode like 0600 (0 = 0600) */
 } sharena_open_opts;
 
@@ -919,7 +947,8 @@ SHARENA_EXPORT int sharena_clients(sharena_conn *c, const char *name,
  * *fd, to hand to a sandboxed child (`SHARENA_FD=N`).
  */
 SHARENA_EXPORT int sharena_delegate(sharena_conn *c, const char *const *names,
-                                    size_t n, unsigned flags, int *fd);
+                                    size_t n, sharena_open_flags flags,
+                                    int *fd);
 /** @} */
 
 /* ------------------------------------------------------------------------ */

@@ -910,7 +910,7 @@ int sharena_clients(sharena_conn *c, const char *name,
 }
 
 int sharena_delegate(sharena_conn *c, const char *const *names, size_t n,
-                     unsigned flags, int *fd)
+                     sharena_open_flags flags, int *fd)
 {
     if (!c || !fd || !names || n == 0 || n > SHARENA__PROTO_DELEGATE_MAX ||
         (flags & ~(unsigned)SHARENA_READONLY))

@@ -354,7 +354,7 @@ static void c_read(sharena_arena *a)
         cur_op = "shape_nfields";
         if (sharena_shape_nfields(a, id, &nf) == 0) {
             for (size_t i = 0; i < nf && i < 8; i++) {
-                int t;
+                sharena_type t;
                 uint64_t sz;
                 cur_op = "shape_field";
                 sharena_shape_field(a, id, i, key, sizeof key, &t, &sz);

@@ -231,7 +231,7 @@ static void dump(sharena_arena *a, sharena_id id)
         printf("{\"t\":{");
         for (size_t i = 0; i < nf; i++) {
             char name[64];
-            int ft;
+            sharena_type ft;
             uint64_t size;
             CHECK(sharena_shape_field(a, id, i, name, sizeof name, &ft, &size));
             printf(i ? "," : "");

@@ -576,7 +576,7 @@ PyObject *sh_shape_fields(ArenaObject *ar, sharena_id id)
     PyObject *l = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; l && i < n; i++) {
         char name[SHARENA_FIELD_NAME_MAX + 1];
-        int type;
+        sharena_type type;
         uint64_t size;
         r = sharena_shape_field(ar->a, id, i, name, sizeof name, &type, &size);
         if (r < 0) {
@@ -641,7 +641,7 @@ PyTypeObject ShShapeType = {
 
 /* Find field @p name: index and type, or raise KeyNotFoundError. */
 static int struct_field(ViewObject *v, PyObject *name, size_t *index,
-                        int *type, uint64_t *size)
+                        sharena_type *type, uint64_t *size)
 {
     if (sh_arena_ok(v->arena) < 0)
         return -1;
@@ -670,7 +670,7 @@ PyObject *sh_struct_field_value(ArenaObject *ar, sharena_id st, size_t i,
                                 bool deep)
 {
     char name[SHARENA_FIELD_NAME_MAX + 1];
-    int type;
+    sharena_type type;
     uint64_t size;
     sharena_arena *a = ar->a;
     int r = sharena_shape_field(a, st, i, name, sizeof name, &type, &size);
@@ -704,7 +704,7 @@ PyObject *sh_struct_field_value(ArenaObject *ar, sharena_id st, size_t i,
 static PyObject *struct_subscript(ViewObject *v, PyObject *name)
 {
     size_t i;
-    int type;
+    sharena_type type;
     uint64_t size;
     if (struct_field(v, name, &i, &type, &size) < 0)
         return NULL;
@@ -718,7 +718,7 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
         return -1;
     }
     size_t i;
-    int type;
+    sharena_type type;
     uint64_t size;
     if (struct_field(v, name, &i, &type, &size) < 0)
         return -1;
