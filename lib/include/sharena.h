@@ -253,8 +253,8 @@ SHARENA_EXPORT int sharena_arena_info_get(const sharena_arena *a,
 SHARENA_EXPORT uint64_t sharena_layout_hash(void);
 /** The release of the library actually loaded, "MAJOR.MINOR.PATCH" (the
  * SHARENA_VERSION_STRING it was built with; sharenad --version and
- * sharena --version print the same). Not sharena_version(), which is an
- * object's change counter. */
+ * sharena --version print the same). Not sharena_change_count(), which
+ * counts an object's writes. */
 SHARENA_EXPORT const char *sharena_library_version(void);
 /** The broker wire-protocol version this library speaks (docs/protocol.md;
  * sharenad --version prints the broker's). */
@@ -278,8 +278,21 @@ SHARENA_EXPORT int sharena_type_of(const sharena_arena *a, sharena_id id);
 SHARENA_EXPORT int sharena_drop(sharena_arena *a, sharena_id id,
                                 sharena_drop_flags flags);
 
-/** Version of an object: its sequence counter, which grows by 2 with each
- * completed write (even when stable). */
+/**
+ * The object's change count: its sequence counter, which grows by 2 with
+ * each completed write (even when no write is in progress, odd during one).
+ * What sharena_wait() takes and returns. Any thread, read-only handles too.
+ * @return 0, SHARENA_ESTALE (dropped), SHARENA_ENOENT (never issued),
+ *         SHARENA_ECORRUPT, SHARENA_ECLOSED, SHARENA_EINVAL (NULL).
+ */
+SHARENA_EXPORT int sharena_change_count(const sharena_arena *a, sharena_id id,
+                                        uint64_t *count);
+/** Deprecated: the old name of sharena_change_count() (not the library's
+ * release: that is sharena_library_version()). Kept for existing callers;
+ * same function, same errors. */
+#if defined(__GNUC__)
+__attribute__((deprecated("renamed sharena_change_count()")))
+#endif
 SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
                                    uint64_t *version);
 
@@ -594,14 +607,14 @@ SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
 
 /* ------------------------------------------------------------------------ */
 /** @name Change notifications (wait.c)
- * An object's version is its sequence counter (sharena_version()); it grows
+ * An object's version is its change count (sharena_change_count()); it grows
  * with every completed write. Waiting sleeps in FUTEX_WAIT on that word, so
  * a writer in any process wakes a waiter with no broker round trip; writers
  * pay for the wake only when someone waits. @{ */
 
 /**
  * Wait until object @p id's version differs from @p last (pass the value
- * from sharena_version(), or 0 to return at once with the current version)
+ * from sharena_change_count(), or 0 to return at once with the current version)
  * or @p timeout_ns passes (< 0: forever).
  * @return 0 with *version set, SHARENA_ETIMEDOUT, SHARENA_ESTALE when the
  *         object was dropped, SHARENA_EINTR when a signal arrived (the

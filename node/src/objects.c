@@ -118,7 +118,7 @@ static napi_value js_version(napi_env env, napi_callback_info info)
     GET_A(0);
     GET_ID(id, 1);
     uint64_t v;
-    CHECK(sharena_version(a, id, &v), "version");
+    CHECK(sharena_change_count(a, id, &v), "version");
     return sn_num(env, (double)v);
 }
 

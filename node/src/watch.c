@@ -171,7 +171,7 @@ static void scan_locked(struct sn_watcher *w, uint64_t arena_version)
     for (struct sn_wentry **pp = &w->list; *pp;) {
         struct sn_wentry *x = *pp;
         uint64_t v = arena_version;
-        int r = x->id ? sharena_version(w->priv, x->id, &v) : 0;
+        int r = x->id ? sharena_change_count(w->priv, x->id, &v) : 0;
         if (r < 0) {
             post(w, x->token, r, 0);
             remove_entry_locked(w, pp);
@@ -570,7 +570,7 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     if (idd != 0 && !sn_get_id(env, argv[1], &id))
         return NULL;
     uint64_t last;
-    int r = id ? sharena_version(a, id, &last) : sharena_arena_version(a, &last);
+    int r = id ? sharena_change_count(a, id, &last) : sharena_arena_version(a, &last);
     if (r < 0)
         return sn_throw(env, r, id ? "changed" : "arena.watch");
     uint64_t cur = last;

@@ -59,7 +59,7 @@ Test(wait, another_process_write_wakes_the_waiter)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     pid_t w = writer(a, n, 1, 50);
     cr_assert_eq(sharena_wait(a, n, v0, LONG_NS, &v), 0);
     cr_expect_gt(v, v0);
@@ -82,7 +82,7 @@ Test(wait, nobody_writes_times_out)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v = 0, any;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     cr_expect_eq(sharena_wait(a, n, v0, 20 * 1000 * 1000, &v),
                  SHARENA_ETIMEDOUT);
     cr_assert_eq(sharena_arena_version(a, &any), 0);
@@ -116,7 +116,7 @@ Test(wait, dropped_object_is_stale)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     pid_t pid = fork();
     if (pid == 0) {
         sleep_ms(50);
@@ -155,7 +155,7 @@ Test(wait, closing_the_arena_ends_its_waits)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     struct closer c = {a, 100};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, close_later, &c), 0);
@@ -203,7 +203,7 @@ Test(wait, cancel_waits_ends_the_waits_of_one_handle_only)
     sharena_arena *set;
     cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), 0, &set), 0);
     uint64_t v0, any;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     cr_assert_eq(sharena_arena_version(a, &any), 0);
     struct cwaiter w1 = {set, n, v0, 1}, w2 = {set, 0, any, 1};
     pthread_t t1, t2;
@@ -243,7 +243,7 @@ Test(wait, read_only_handle_waits_too)
                  0);
     cr_assert(sharena_arena_readonly(ro));
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(ro, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(ro, n, &v0), 0);
     pid_t w = writer(a, n, 1, 50);
     cr_assert_eq(sharena_wait(ro, n, v0, LONG_NS, &v), 0);
     cr_expect_gt(v, v0);
@@ -268,7 +268,7 @@ Test(wait, no_write_is_lost_between_read_and_wait, .timeout = 120)
     enum { N = 5000 };
     pid_t w = writer(a, n, N, 0);
     uint64_t v;
-    cr_assert_eq(sharena_version(a, n, &v), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v), 0);
     double d = 0;
     int lost = 0;
     while (d < N) {
@@ -311,7 +311,7 @@ Test(wait, forked_child_closes_at_once_while_the_parent_waits)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     struct waiter w = {a, n, 0, 1};
-    cr_assert_eq(sharena_version(a, n, &w.last), 0);
+    cr_assert_eq(sharena_change_count(a, n, &w.last), 0);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
     sleep_ms(50); /* (most likely asleep in the wait by now; either way) */
@@ -373,3 +373,23 @@ Test(wait, lock_timeout_gives_up_then_takes_a_dead_owners_lock)
     close(ready[1]);
     sharena_arena_close(a);
 }
+
+/* sharena_version(), the old name of sharena_change_count(), still links
+ * and gives the same count (callers get a deprecation warning). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+Test(wait, old_name_sharena_version_is_the_change_count)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    cr_assert_eq(sharena_number_set(a, n, 1), 0);
+    uint64_t c = 0, v = 1;
+    cr_assert_eq(sharena_change_count(a, n, &c), 0);
+    cr_assert_eq(sharena_version(a, n, &v), 0);
+    cr_expect_eq(c, v);
+    cr_expect_gt(c, 0);
+    cr_expect_eq(sharena_change_count(a, n, NULL), SHARENA_EINVAL);
+    sharena_arena_close(a);
+}
+#pragma GCC diagnostic pop

@@ -108,7 +108,7 @@ PyObject *sh_ref_poll(ViewObject *v, PyObject *unused)
     if (sh_arena_ok(ar) < 0)
         return NULL;
     uint64_t ver;
-    int r = sharena_version(ar->a, v->id, &ver);
+    int r = sharena_change_count(ar->a, v->id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     if ((ver & 1) || ver == v->version)

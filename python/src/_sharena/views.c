@@ -64,7 +64,7 @@ static PyObject *view_get_version(ViewObject *v, void *u)
     if (sh_arena_ok(v->arena) < 0)
         return NULL;
     uint64_t ver;
-    int r = sharena_version(v->arena->a, v->id, &ver);
+    int r = sharena_change_count(v->arena->a, v->id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     return PyLong_FromUnsignedLongLong(ver);
@@ -186,7 +186,7 @@ static PyObject *ref_get_value(ViewObject *v, void *u)
     /* remember the version first: a wait() after this read cannot miss a
      * write that the read did not see */
     uint64_t ver;
-    int r = sharena_version(ar->a, v->id, &ver);
+    int r = sharena_change_count(ar->a, v->id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     PyObject *o = sh_value_or_raise(ar, v->id);
