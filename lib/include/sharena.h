@@ -243,6 +243,9 @@ typedef struct sharena_arena_info {
     uint64_t created_ns;    /**< CLOCK_REALTIME at creation */
     uint64_t changes;       /**< arena-wide change counter */
     bool readonly;
+    /** Room for fields of later releases without changing the struct's
+     * size (the ABI): zeroed by this release. */
+    uint64_t reserved[8];
 } sharena_arena_info;
 
 /** Fill @p out with a snapshot of the arena's header counters. */
@@ -751,6 +754,7 @@ typedef struct sharena_lock_info {
     uint32_t held_s;
     bool held_known;  /**< the locker recorded when it took the lock */
     bool held_exact;  /**< a broker keeps the lock clock current */
+    uint32_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_lock_info;
 
 /** Call @p fn for every lock currently held (a snapshot). Stops early and
@@ -779,6 +783,7 @@ typedef struct sharena_fsck_report {
     uint64_t leaked_bytes;  /**< allocated but referenced by nothing */
     uint64_t locks_held;    /**< objects locked by live owners (not checked) */
     uint64_t recovered;     /**< dead owners' locks recovered */
+    uint64_t reserved[7];   /**< for later fields (ABI); zeroed */
 } sharena_fsck_report;
 
 /**
@@ -839,6 +844,10 @@ typedef struct sharena_open_opts {
     sharena_open_flags flags; /**< SHARENA_CREATE | SHARENA_EXCL |
                                    SHARENA_READONLY */
     uint32_t mode;     /**< with CREATE: access mode like 0600 (0 = 0600) */
+    /** Room for options of later releases without changing the struct's
+     * size (the ABI): must be zero (initialise the struct with `= {...}`
+     * or memset), else sharena_open() returns SHARENA_EINVAL. */
+    uint64_t reserved[4];
 } sharena_open_opts;
 
 /**
@@ -925,6 +934,7 @@ typedef struct sharena_arena_stat {
     uint32_t gid;
     uint32_t mode;
     uint64_t created_ns;
+    uint64_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_arena_stat;
 
 /** Describe one arena. */
@@ -943,6 +953,7 @@ typedef struct sharena_client_info {
     bool delegated; /**< it came from sharena_delegate() */
     bool hidden;    /**< another user's connection: pid and uid withheld
                          (shown to root, the arena's owner and that user) */
+    uint32_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_client_info;
 
 /**
