@@ -110,10 +110,14 @@ enum sharena_errno {
 #undef SHARENA__ERR_ENUM
 };
 
-/** A human-readable message for @p err (never NULL). */
+/** A human-readable message for @p err (never NULL).
+ * Errors: none (a code not in the table gets a generic text).
+ */
 SHARENA_EXPORT const char *sharena_strerror(int err);
 /** The symbolic name of @p err without prefix, e.g. "ESTALE" (never NULL;
- * "EUNKNOWN" for a code not in the table). */
+ * "EUNKNOWN" for a code not in the table).
+ * Errors: none.
+ */
 SHARENA_EXPORT const char *sharena_errname(int err);
 /** @} */
 
@@ -139,7 +143,9 @@ typedef enum sharena_type {
     SHARENA_T__COUNT
 } sharena_type;
 
-/** Name of a type ("string", "map", ...; "none" for invalid). */
+/** Name of a type ("string", "map", ...; "none" for invalid).
+ * Errors: none ("none" for a value that is no type).
+ */
 SHARENA_EXPORT const char *sharena_type_name(sharena_type type);
 
 /** Flags for container insertions (map set, vector push/set/insert,
@@ -217,19 +223,30 @@ SHARENA_EXPORT int sharena_arena_from_fd(int fd, sharena_open_flags flags,
 
 /** Unmap the arena and free the handle. Ids stay valid for other handles
  * and processes. NULL is accepted. Not safe while other threads still use
- * the same handle. */
+ * the same handle.
+ * Errors: none; cancels the handle's waits first
+ *         (sharena_arena_cancel_waits()).
+ */
 SHARENA_EXPORT void sharena_arena_close(sharena_arena *a);
 
-/** The memfd behind the arena (owned by the handle; dup it to keep it). */
+/** The memfd behind the arena (owned by the handle; dup it to keep it).
+ * @return the fd (>= 0), or SHARENA_EINVAL for NULL.
+ */
 SHARENA_EXPORT int sharena_arena_fd(const sharena_arena *a);
 
-/** The arena's name as stored in its header. */
+/** The arena's name as stored in its header.
+ * @return "" for NULL.
+ */
 SHARENA_EXPORT const char *sharena_arena_name(const sharena_arena *a);
 
-/** True when this handle maps the arena read-only. */
+/** True when this handle maps the arena read-only.
+ * @return false for NULL.
+ */
 SHARENA_EXPORT bool sharena_arena_readonly(const sharena_arena *a);
 
-/** Base address of this process's mapping (for zero-copy bindings). */
+/** Base address of this process's mapping (for zero-copy bindings).
+ * @return NULL for NULL.
+ */
 SHARENA_EXPORT void *sharena_arena_base(const sharena_arena *a);
 
 typedef struct sharena_arena_info {
@@ -248,19 +265,27 @@ typedef struct sharena_arena_info {
     uint64_t reserved[8];
 } sharena_arena_info;
 
-/** Fill @p out with a snapshot of the arena's header counters. */
+/** Fill @p out with a snapshot of the arena's header counters.
+ * @return 0, SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_arena_info_get(const sharena_arena *a,
                                           sharena_arena_info *out);
 
-/** Layout hash of this build (what sharena_arena_from_fd() compares). */
+/** Layout hash of this build (what sharena_arena_from_fd() compares).
+ * Errors: none.
+ */
 SHARENA_EXPORT uint64_t sharena_layout_hash(void);
 /** The release of the library actually loaded, "MAJOR.MINOR.PATCH" (the
  * SHARENA_VERSION_STRING it was built with; sharenad --version and
  * sharena --version print the same). Not sharena_change_count(), which
- * counts an object's writes. */
+ * counts an object's writes.
+ * Errors: none.
+ */
 SHARENA_EXPORT const char *sharena_library_version(void);
 /** The broker wire-protocol version this library speaks (docs/protocol.md;
- * sharenad --version prints the broker's). */
+ * sharenad --version prints the broker's).
+ * Errors: none.
+ */
 SHARENA_EXPORT int sharena_protocol_version(void);
 /** @} */
 
@@ -268,7 +293,10 @@ SHARENA_EXPORT int sharena_protocol_version(void);
 /** @name Objects: generic @{ */
 
 /** Type of the object @p id: SHARENA_T_* (> 0), or a negative error
- * (SHARENA_ESTALE after drop, SHARENA_ENOENT for an id never issued). */
+ * (SHARENA_ESTALE after drop, SHARENA_ENOENT for an id never issued).
+ * @return the type (> 0), SHARENA_EINVAL, SHARENA_ECLOSED,
+ *         SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_type_of(const sharena_arena *a, sharena_id id);
 
 /**
@@ -304,6 +332,12 @@ SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
  * object by the same thread proceed while it is held; other threads and
  * processes wait. Taking it twice from one thread returns SHARENA_EDEADLK.
  * Readers are never blocked.
+ * @return 0, SHARENA_EDEADLK (this thread holds it), SHARENA_ENOSPC
+ *         (this thread holds too many locks), SHARENA_EROFS (read-only
+ *         handle), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ECORRUPT (also: a dead owner's object that
+ *         could not be repaired).
  */
 SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
 /**
@@ -318,30 +352,58 @@ SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
 SHARENA_EXPORT int sharena_lock_timeout(sharena_arena *a, sharena_id id,
                                         int64_t timeout_ns);
 /** Release a lock taken with sharena_lock(). SHARENA_EPERM if this thread
- * does not hold it. */
+ * does not hold it.
+ * @return 0, SHARENA_EPERM (not held by this thread: also for an id
+ *         that names no slot), SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_unlock(sharena_arena *a, sharena_id id);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
 /** @name Strings (UTF-8, validated on write) @{ */
 
-/** Create a string from @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid). */
+/** Create a string from @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid).
+ * @return 0, SHARENA_EILSEQ (invalid UTF-8), SHARENA_EINVAL,
+ *         SHARENA_EROFS, SHARENA_ECLOSED, SHARENA_EFULL (nothing allocated),
+ *         SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_string_new(sharena_arena *a, const char *s,
                                       size_t len, sharena_id *out);
 /**
  * Copy the string into @p buf (NUL-terminated when it fits with room for the
  * NUL). *len receives the byte length. When @p cap is too small returns
  * SHARENA_ERANGE with *len set, and @p buf is unspecified.
+ * @return 0, SHARENA_ERANGE (@p cap too small; *len set),
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
  */
 SHARENA_EXPORT int sharena_string_get(const sharena_arena *a, sharena_id id,
                                       char *buf, size_t cap, size_t *len);
-/** Copy the string into a malloc'd, NUL-terminated buffer (*out; free()). */
+/** Copy the string into a malloc'd, NUL-terminated buffer (*out; free()).
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write), SHARENA_ENOMEM (malloc).
+ */
 SHARENA_EXPORT int sharena_string_dup(const sharena_arena *a, sharena_id id,
                                       char **out, size_t *len);
-/** Replace the string's text; the id stays the same. */
+/** Replace the string's text; the id stays the same.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS,
+ *         SHARENA_EILSEQ (invalid UTF-8), SHARENA_EFULL (the old text
+ *         stays).
+ */
 SHARENA_EXPORT int sharena_string_set(sharena_arena *a, sharena_id id,
                                       const char *s, size_t len);
-/** Byte length of the string. */
+/** Byte length of the string.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_string_len(const sharena_arena *a, sharena_id id,
                                       size_t *len);
 /** @} */
@@ -363,7 +425,11 @@ SHARENA_EXPORT int sharena_number_get(const sharena_arena *a, sharena_id id,
  * SHARENA_ETYPE, SHARENA_EROFS, SHARENA_EINVAL. */
 SHARENA_EXPORT int sharena_number_set(sharena_arena *a, sharena_id id,
                                       double v);
-/** Atomically add @p delta; *result (may be NULL) receives the new value. */
+/** Atomically add @p delta; *result (may be NULL) receives the new value.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_number_add(sharena_arena *a, sharena_id id,
                                       double delta, double *result);
 /**
@@ -371,6 +437,10 @@ SHARENA_EXPORT int sharena_number_add(sharena_arena *a, sharena_id id,
  * (bitwise comparison, so NaN compares equal to the same NaN and -0 differs
  * from +0). *swapped tells whether it did; *actual (may be NULL) receives the
  * value found.
+ * @return 0 (whether or not it swapped), SHARENA_EINVAL (NULL, or id
+ *         0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
  */
 SHARENA_EXPORT int sharena_number_cas(sharena_arena *a, sharena_id id,
                                       double expected, double desired,
@@ -389,7 +459,11 @@ SHARENA_EXPORT int sharena_bool_set(sharena_arena *a, sharena_id id, bool v);
 /* ------------------------------------------------------------------------ */
 /** @name Byte buffers (fixed size, zero-copy) @{ */
 
-/** Create a zero-filled buffer of @p size bytes (0 allowed). */
+/** Create a zero-filled buffer of @p size bytes (0 allowed).
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
+ *         SHARENA_EFULL (nothing allocated; also for a @p size past the
+ *         arena's capacity), SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_bytes_new(sharena_arena *a, uint64_t size,
                                      sharena_id *out);
 /**
@@ -398,13 +472,26 @@ SHARENA_EXPORT int sharena_bytes_new(sharena_arena *a, uint64_t size,
  * sharena_drop() it points at freed arena memory (reads return garbage,
  * writes corrupt whatever reuses it), so drop only when no view is in use.
  * On a read-only handle the memory is mapped PROT_READ.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT.
  */
 SHARENA_EXPORT int sharena_bytes_ptr(const sharena_arena *a, sharena_id id,
                                      void **ptr, uint64_t *size);
-/** Copy @p len bytes at @p offset out of the buffer (bounds-checked). */
+/** Copy @p len bytes at @p offset out of the buffer (bounds-checked).
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_bytes_read(const sharena_arena *a, sharena_id id,
                                       uint64_t offset, void *dst, size_t len);
-/** Copy @p len bytes into the buffer at @p offset (bounds-checked). */
+/** Copy @p len bytes into the buffer at @p offset (bounds-checked).
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_bytes_write(sharena_arena *a, sharena_id id,
                                        uint64_t offset, const void *src,
                                        size_t len);
@@ -413,27 +500,55 @@ SHARENA_EXPORT int sharena_bytes_write(sharena_arena *a, sharena_id id,
 /* ------------------------------------------------------------------------ */
 /** @name Maps: UTF-8 string key -> id @{ */
 
+/** Create an empty map.
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
+ *         SHARENA_EFULL (nothing allocated), SHARENA_ECORRUPT.
+ */
+
 SHARENA_EXPORT int sharena_map_new(sharena_arena *a, sharena_id *out);
 /**
  * Set @p key to @p value. With SHARENA_OWNED the map owns @p value. A
  * previous value the map owned is dropped; *old (may be NULL) receives the
  * previous id when it was not owned (else 0).
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS (for @p
+ *         map); for @p value: SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL
+ *         (0, or the container itself); SHARENA_EILSEQ (key not UTF-8),
+ *         SHARENA_ERANGE (key over 4 GiB), SHARENA_EFULL (the map is as it
+ *         was).
  */
 SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
                                    sharena_id value,
                                    sharena_insert_flags flags,
                                    sharena_id *old);
-/** Look @p key up: 0 and *value, or SHARENA_ENOENT. */
+/** Look @p key up: 0 and *value, or SHARENA_ENOENT.
+ * @return 0, SHARENA_ENOENT (no such key), SHARENA_EILSEQ,
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_map_get(const sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
                                    sharena_id *value);
 /** Remove @p key (its value is dropped if the map owned it; else *old gets
- * it). SHARENA_ENOENT if missing. */
+ * it). SHARENA_ENOENT if missing.
+ * @return 0, SHARENA_ENOENT (no such key), SHARENA_EILSEQ,
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_map_remove(sharena_arena *a, sharena_id map,
                                       const char *key, size_t klen,
                                       sharena_id *old);
-/** Number of keys. */
+/** Number of keys.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
                                    uint64_t *len);
 /**
@@ -443,6 +558,11 @@ SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
  * is then not advanced). Concurrent writers may make an iteration skip or
  * repeat a key that moved, never return a torn one. *owned (may be NULL)
  * tells whether the map owns the value.
+ * @return 0, SHARENA_ENOENT (no more entries), SHARENA_ERANGE (@p
+ *         kcap too small; *klen set), SHARENA_EINVAL (NULL, or id 0 or past
+ *         SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
+ *         issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
  */
 SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
                                     uint64_t *cursor, char *key, size_t kcap,
@@ -450,15 +570,23 @@ SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
                                     bool *owned);
 
 /** Convenience: create an owned string/number/bool and set it at @p key in
- * one call; nothing is left behind if the set fails. */
+ * one call; nothing is left behind if the set fails.
+ * @return 0, the errors of sharena_string_new() and
+ *         sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_map_set_string(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           const char *s, size_t slen);
-/** As sharena_map_set_string(), for a number. */
+/** As sharena_map_set_string(), for a number.
+ * @return 0, the errors of sharena_number_new() and
+ *         sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           double v);
-/** As sharena_map_set_string(), for a boolean. */
+/** As sharena_map_set_string(), for a boolean.
+ * @return 0, the errors of sharena_bool_new() and sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
                                         const char *key, size_t klen, bool v);
 /** @} */
@@ -474,29 +602,65 @@ SHARENA_EXPORT int sharena_vector_new(sharena_arena *a, sharena_id *out);
  * its block), SHARENA_EBUSY (a writer stopped mid-write). */
 SHARENA_EXPORT int sharena_vector_len(const sharena_arena *a, sharena_id vec,
                                       uint64_t *len);
-/** Append @p value (SHARENA_OWNED: the vector owns it). */
+/** Append @p value (SHARENA_OWNED: the vector owns it).
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS (for @p
+ *         vec); for @p value: SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL
+ *         (0, or the container itself); SHARENA_EFULL (the vector is as it
+ *         was).
+ */
 SHARENA_EXPORT int sharena_vector_push(sharena_arena *a, sharena_id vec,
                                        sharena_id value,
                                        sharena_insert_flags flags);
-/** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL. */
+/** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL.
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_vector_get(const sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id *value,
                                       bool *owned);
 /** Replace element @p index; an owned previous value is dropped, else *old
- * (may be NULL) receives it. */
+ * (may be NULL) receives it.
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS (for @p vec); for @p value:
+ *         SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL (0, or the
+ *         container itself).
+ */
 SHARENA_EXPORT int sharena_vector_set(sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id value,
                                       sharena_insert_flags flags,
                                       sharena_id *old);
-/** Insert before @p index (== len appends). */
+/** Insert before @p index (== len appends).
+ * @return 0, SHARENA_ERANGE (@p index past the length),
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS (for @p
+ *         vec); for @p value: SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL
+ *         (0, or the container itself); SHARENA_EFULL.
+ */
 SHARENA_EXPORT int sharena_vector_insert(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id value,
                                          sharena_insert_flags flags);
-/** Remove element @p index; an owned value is dropped, else *old gets it. */
+/** Remove element @p index; an owned value is dropped, else *old gets it.
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_vector_remove(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id *old);
 /** Remove the last element and hand it to the caller (ownership moves to
- * the caller: it is not dropped). SHARENA_ERANGE when empty. */
+ * the caller: it is not dropped). SHARENA_ERANGE when empty.
+ * @return 0, SHARENA_ERANGE (empty), SHARENA_EINVAL (NULL, or id 0
+ *         or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
+ *         issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
                                       sharena_id *value);
 /** @} */
@@ -515,31 +679,64 @@ typedef struct sharena_field_def {
     uint64_t size;    /**< BYTES only: the buffer size */
 } sharena_field_def;
 
-/** Create a shape; field names must be distinct. */
+/** Create a shape; field names must be distinct.
+ * @return 0, SHARENA_EINVAL (NULL, no fields or more than
+ *         SHARENA_FIELDS_MAX, a NULL name, a type other than STRING, NUMBER,
+ *         BOOL or BYTES), SHARENA_ENAMETOOLONG (a name over
+ *         SHARENA_FIELD_NAME_MAX), SHARENA_EILSEQ (a name not UTF-8),
+ *         SHARENA_EEXIST (two fields of one name), SHARENA_EROFS,
+ *         SHARENA_ECLOSED, SHARENA_EFULL, SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_shape_new(sharena_arena *a,
                                      const sharena_field_def *fields,
                                      size_t nfields, sharena_id *out);
-/** Number of fields of a shape or of a struct's shape. */
+/** Number of fields of a shape or of a struct's shape.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write) (SHARENA_ETYPE: neither a shape nor a
+ *         struct).
+ */
 SHARENA_EXPORT int sharena_shape_nfields(const sharena_arena *a,
                                          sharena_id shape_or_struct,
                                          size_t *n);
 /** Describe field @p index: name copied into @p name (cap >=
- * SHARENA_FIELD_NAME_MAX + 1), type and bytes size. */
+ * SHARENA_FIELD_NAME_MAX + 1), type and bytes size.
+ * @return 0, SHARENA_ERANGE (no field @p index), SHARENA_EINVAL
+ *         (NULL, or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED,
+ *         SHARENA_ENOENT (id never issued), SHARENA_ESTALE (dropped),
+ *         SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped
+ *         mid-write) (SHARENA_ETYPE: neither a shape nor a struct).
+ */
 SHARENA_EXPORT int sharena_shape_field(const sharena_arena *a,
                                        sharena_id shape_or_struct,
                                        size_t index, char *name, size_t cap,
                                        sharena_type *type, uint64_t *size);
-/** Index of the field called @p name (SHARENA_ENOENT if none). */
+/** Index of the field called @p name (SHARENA_ENOENT if none).
+ * @return 0, SHARENA_ENOENT (no such field), SHARENA_EINVAL (NULL,
+ *         or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT
+ *         (id never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_shape_find(const sharena_arena *a,
                                       sharena_id shape_or_struct,
                                       const char *name, size_t nlen,
                                       size_t *index);
 
 /** Create a struct of @p shape; strings empty, numbers 0, bools false,
- * bytes zeroed. The struct owns its field values. */
+ * bytes zeroed. The struct owns its field values.
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
+ *         SHARENA_EFULL (nothing allocated), SHARENA_ECORRUPT, and for @p
+ *         shape SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_ETYPE (not a shape).
+ */
 SHARENA_EXPORT int sharena_struct_new(sharena_arena *a, sharena_id shape,
                                       sharena_id *out);
-/** The struct's shape id. */
+/** The struct's shape id.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_struct_shape(const sharena_arena *a, sharena_id st,
                                         sharena_id *shape);
 /** Read number field @p field (an index; sharena_shape_find() maps a name
@@ -559,7 +756,14 @@ SHARENA_EXPORT int sharena_struct_get_bool(const sharena_arena *a,
 /** Set boolean field @p field. Errors as sharena_struct_set_number(). */
 SHARENA_EXPORT int sharena_struct_set_bool(sharena_arena *a, sharena_id st,
                                            size_t field, bool v);
-/** Copy a string field out, as sharena_string_get(). */
+/** Copy a string field out, as sharena_string_get().
+ * @return 0, SHARENA_ERANGE (no such field, or @p cap too small with
+ *         *len set), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write) (SHARENA_ETYPE: not a struct, or not a
+ *         string field).
+ */
 SHARENA_EXPORT int sharena_struct_get_string(const sharena_arena *a,
                                              sharena_id st, size_t field,
                                              char *buf, size_t cap,
@@ -571,7 +775,13 @@ SHARENA_EXPORT int sharena_struct_set_string(sharena_arena *a, sharena_id st,
                                              size_t field, const char *s,
                                              size_t len);
 /** Id of the owned object behind a string or bytes field (use it with the
- * string/bytes functions; do not drop it). */
+ * string/bytes functions; do not drop it).
+ * @return 0, SHARENA_ERANGE (no such field), SHARENA_EINVAL (NULL,
+ *         or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT
+ *         (id never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write)
+ *         (SHARENA_ETYPE: not a struct, or a number or bool field).
+ */
 SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
                                            sharena_id st, size_t field,
                                            sharena_id *out);
@@ -581,7 +791,11 @@ SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
 /** @name Named roots: where processes meet @{ */
 
 /** Look up root @p name (SHARENA_ENOENT if none, or if its object was
- * dropped: a dropped root is no root). */
+ * dropped: a dropped root is no root).
+ * @return 0, SHARENA_ENOENT, SHARENA_EINVAL (NULL or not a name),
+ *         SHARENA_ENAMETOOLONG, SHARENA_ECLOSED, SHARENA_ECORRUPT,
+ *         SHARENA_EBUSY.
+ */
 SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
                                     sharena_id *out);
 /**
@@ -598,13 +812,24 @@ SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
                                        sharena_id *out, bool *created);
 /** Bind @p name to an existing object (replacing any previous binding, whose
  * object is dropped if the directory owned it). With SHARENA_OWNED the
- * directory owns @p id. */
+ * directory owns @p id.
+ * @return 0, SHARENA_EINVAL (not a name, or @p id is the roots
+ *         directory), SHARENA_ENAMETOOLONG, and the errors of
+ *         sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_root_set(sharena_arena *a, const char *name,
                                     sharena_id id,
                                     sharena_insert_flags flags);
-/** Remove root @p name, dropping its object if the directory owns it. */
+/** Remove root @p name, dropping its object if the directory owns it.
+ * @return 0, SHARENA_ENOENT (no such root), SHARENA_EINVAL (not a
+ *         name), SHARENA_ENAMETOOLONG, and the errors of
+ *         sharena_map_remove().
+ */
 SHARENA_EXPORT int sharena_root_remove(sharena_arena *a, const char *name);
-/** The roots directory (a map: iterate it with sharena_map_next()). */
+/** The roots directory (a map: iterate it with sharena_map_next()).
+ * @return 0, SHARENA_EINVAL (NULL), SHARENA_ECLOSED,
+ *         SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
 /** @} */
 
@@ -629,11 +854,15 @@ SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
 SHARENA_EXPORT int sharena_wait(sharena_arena *a, sharena_id id,
                                 uint64_t last, int64_t timeout_ns,
                                 uint64_t *version);
-/** Arena-wide version: a counter bumped by every completed write. */
+/** Arena-wide version: a counter bumped by every completed write.
+ * @return 0, SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_arena_version(const sharena_arena *a,
                                          uint64_t *version);
 /** Wait until the arena-wide version differs from @p last; as
- * sharena_wait(). */
+ * sharena_wait().
+ * @return as sharena_wait(), without SHARENA_ESTALE.
+ */
 SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
                                     int64_t timeout_ns, uint64_t *version);
 /**
@@ -729,7 +958,9 @@ SHARENA_EXPORT int sharena_notifier_fd(const sharena_notifier *n);
 SHARENA_EXPORT int sharena_notifier_arm(sharena_notifier *n, uint32_t *seen);
 
 /** Cancel the queued wait, leave the arena's waiters and free the notifier
- * (before or after its arena handle was closed). NULL is a no-op. */
+ * (before or after its arena handle was closed). NULL is a no-op.
+ * Errors: none.
+ */
 SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 /** @} */
 
@@ -758,7 +989,9 @@ typedef struct sharena_lock_info {
 } sharena_lock_info;
 
 /** Call @p fn for every lock currently held (a snapshot). Stops early and
- * returns @p fn's value when it is non-zero. */
+ * returns @p fn's value when it is non-zero.
+ * @return 0, @p fn's non-zero value, SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_locks(const sharena_arena *a,
                                  int (*fn)(void *ctx,
                                            const sharena_lock_info *info),
@@ -831,12 +1064,20 @@ SHARENA_EXPORT int sharena_default_socket(char *buf, size_t cap);
  */
 SHARENA_EXPORT int sharena_connect(const char *path, sharena_conn **out);
 /** Adopt an already-connected socket (e.g. from sharena_delegate() passed
- * to a child). Takes ownership of @p fd. */
+ * to a child). Takes ownership of @p fd.
+ * @return 0, SHARENA_EINVAL (NULL, or @p fd < 0), SHARENA_EBADF (not
+ *         a SOCK_SEQPACKET socket; @p fd is closed), SHARENA_ENOMEM, and
+ *         the errors of the HELLO exchange as sharena_connect().
+ */
 SHARENA_EXPORT int sharena_connect_fd(int fd, sharena_conn **out);
 /** Close the connection. Arenas opened through it stay mapped and usable
- * for data; the broker treats their locks as released (a clean close). */
+ * for data; the broker treats their locks as released (a clean close).
+ * Errors: none; NULL is accepted.
+ */
 SHARENA_EXPORT void sharena_disconnect(sharena_conn *c);
-/** The client slot the broker assigned (1..65535). */
+/** The client slot the broker assigned (1..65535).
+ * @return the slot, 0 for NULL.
+ */
 SHARENA_EXPORT uint32_t sharena_conn_slot(const sharena_conn *c);
 
 typedef struct sharena_open_opts {
@@ -914,10 +1155,19 @@ SHARENA_EXPORT int sharena_name_qualify(const char *name, char *buf,
 
 /** The text of the last ERROR the broker sent to this thread, in reply to
  * any request ("" when the last request succeeded): it says more than the
- * code, e.g. whose an arena is when an OPEN with CREATE was refused. */
+ * code, e.g. whose an arena is when an OPEN with CREATE was refused.
+ * @return never NULL.
+ */
 SHARENA_EXPORT const char *sharena_broker_message(void);
 
-/** Unlink @p name from the broker; mappings stay valid until closed. */
+/** Unlink @p name from the broker; mappings stay valid until closed.
+ * @return 0, SHARENA_EINVAL (NULL or not a name),
+ *         SHARENA_ENAMETOOLONG, SHARENA_ENOENT (no such arena, or USER in
+ *         "USER:name" unknown), SHARENA_EACCES (not the caller's, or not allowed on a
+ *         delegated connection), SHARENA_ECONNREFUSED (the broker went
+ *         away), SHARENA_ECLOSED, SHARENA_EPROTO, or a negative errno from
+ *         the socket.
+ */
 SHARENA_EXPORT int sharena_delete(sharena_conn *c, const char *name);
 /** Ask the broker to exit: it stops accepting, answers OK, closes every
  * connection and removes its socket (and pidfile). Only the broker's own uid
@@ -937,10 +1187,20 @@ typedef struct sharena_arena_stat {
     uint64_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_arena_stat;
 
-/** Describe one arena. */
+/** Describe one arena.
+ * @return 0, SHARENA_EINVAL (NULL or not a name),
+ *         SHARENA_ENAMETOOLONG, SHARENA_ENOENT (no such arena, or USER in
+ *         "USER:name" unknown), SHARENA_EACCES (not visible to the caller),
+ *         SHARENA_ECONNREFUSED (the broker went away), SHARENA_ECLOSED,
+ *         SHARENA_EPROTO, or a negative errno from the socket.
+ */
 SHARENA_EXPORT int sharena_stat(sharena_conn *c, const char *name,
                                 sharena_arena_stat *out);
-/** Describe every arena this client may see: *out is malloc'd (free()). */
+/** Describe every arena this client may see: *out is malloc'd (free()).
+ * @return 0, SHARENA_EINVAL (NULL), SHARENA_ENOMEM,
+ *         SHARENA_ECONNREFUSED (the broker went away), SHARENA_ECLOSED,
+ *         SHARENA_EPROTO, or a negative errno from the socket.
+ */
 SHARENA_EXPORT int sharena_list(sharena_conn *c, sharena_arena_stat **out,
                                 size_t *n);
 /** One connection that has an arena open, as reported by sharena_clients(). */
@@ -969,6 +1229,13 @@ SHARENA_EXPORT int sharena_clients(sharena_conn *c, const char *name,
  * Ask for a new, attenuated connection limited to @p names (read-only when
  * @p flags has SHARENA_READONLY) and receive its socket fd (CLOEXEC) in
  * *fd, to hand to a sandboxed child (`SHARENA_FD=N`).
+ * @return 0, SHARENA_EINVAL (NULL, no names or too many, a flag
+ *         other than SHARENA_READONLY), the name errors of
+ *         sharena_name_qualify(), SHARENA_EACCES (a name this connection may
+ *         not reach, or a delegated connection delegating again),
+ *         SHARENA_ENOSPC (the broker's connection limit), SHARENA_ENOMEM,
+ *         SHARENA_ECONNREFUSED (the broker went away), SHARENA_ECLOSED,
+ *         SHARENA_EPROTO, or a negative errno from the socket.
  */
 SHARENA_EXPORT int sharena_delegate(sharena_conn *c, const char *const *names,
                                     size_t n, sharena_open_flags flags,
@@ -995,10 +1262,14 @@ SHARENA_EXPORT int sharena_sandbox_allow(void *seccomp_ctx);
 /* ------------------------------------------------------------------------ */
 /** @name Utilities @{ */
 
-/** True when @p s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+/** True when @p s[0..len) is valid UTF-8 (no overlongs, no surrogates).
+ * Errors: none (false for NULL with @p len > 0).
+ */
 SHARENA_EXPORT bool sharena_utf8_valid(const char *s, size_t len);
 /** True when @p name is a valid arena or root name: 1..128 bytes of
- * `[A-Za-z0-9._-]`. */
+ * `[A-Za-z0-9._-]`.
+ * Errors: none (false for NULL).
+ */
 SHARENA_EXPORT bool sharena_name_valid(const char *name);
 /** @} */
 

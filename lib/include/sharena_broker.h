@@ -71,6 +71,7 @@ SHARENA_EXPORT int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
  * naming a broker slot that is not live is treated as abandoned and
  * recovered by the next locker, so a stale or scribbled owner never hangs
  * anyone.
+ * @return 0, SHARENA_EINVAL (slot 0 or >= 65536), SHARENA_EROFS.
  */
 SHARENA_EXPORT int sharena_owner_attach(sharena_arena *a, uint32_t slot);
 
