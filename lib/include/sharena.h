@@ -524,8 +524,8 @@ SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
                                    sharena_insert_flags flags,
                                    sharena_id *old);
 /** Look @p key up: 0 and *value, or SHARENA_ENOENT.
- * @return 0, SHARENA_ENOENT (no such key), SHARENA_EILSEQ,
- *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ * @return 0, SHARENA_ENOENT (no such key; a key that is not UTF-8 is
+ *         none), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
  *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
  *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
  *         writer stopped mid-write).
@@ -535,7 +535,7 @@ SHARENA_EXPORT int sharena_map_get(const sharena_arena *a, sharena_id map,
                                    sharena_id *value);
 /** Remove @p key (its value is dropped if the map owned it; else *old gets
  * it). SHARENA_ENOENT if missing.
- * @return 0, SHARENA_ENOENT (no such key), SHARENA_EILSEQ,
+ * @return 0, SHARENA_ENOENT (no such key),
  *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
  *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
  *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS.
