@@ -643,6 +643,7 @@ static PyMethodDef arena_methods[] = {
     {"_wait", (PyCFunction)(void (*)(void))arena_wait,
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"_notifier", (PyCFunction)sh_notifier_open, METH_NOARGS, NULL},
+    {"_wait_set", (PyCFunction)sh_waitset_open, METH_NOARGS, NULL},
     {"_root_ensure", (PyCFunction)arena_root_ensure, METH_VARARGS, NULL},
     {"_root_id", (PyCFunction)arena_root_id, METH_O, NULL},
     {"_root_set", (PyCFunction)arena_root_set, METH_VARARGS, NULL},
