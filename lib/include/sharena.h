@@ -847,7 +847,9 @@ SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
  * @return 0 with *version set, SHARENA_ETIMEDOUT, SHARENA_ESTALE when the
  *         object was dropped, SHARENA_EINTR when a signal arrived (the
  *         caller decides whether to retry), SHARENA_ECLOSED when the arena
- *         handle is being closed.
+ *         handle is being closed or its waits were cancelled
+ *         (sharena_arena_cancel_waits()), SHARENA_EINVAL, SHARENA_ENOENT,
+ *         SHARENA_ECORRUPT.
  * Read-only handles can wait too: they cannot announce themselves to
  * writers, so they re-check every 2 ms instead of being woken.
  */
