@@ -10,6 +10,7 @@
 
 #include "proto.h"
 #include "sharena.h"
+#include "sharena_broker.h"
 
 #define BROKER_MAX_SLOTS 65536 /* client slots 1..65535 */
 

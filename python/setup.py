@@ -98,7 +98,8 @@ lib_sources = sources("_lib/src")
 ext = Extension(
     "sharena._sharena",
     sources=sources("src/_sharena") + lib_sources,
-    include_dirs=["_lib/include", "_lib/src", "src/_sharena"],
+    # no _lib/src: the extension sees only the public header
+    include_dirs=["_lib/include", "src/_sharena"],
     define_macros=[("_GNU_SOURCE", "1")],
     # libseccomp is optional in the library (sharena_sandbox_allow returns
     # EPERM without it); the extension does not need it.

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         for (long i = 0; got < n; i++) { /* writes a slow wake coalesced are skipped */
             uint64_t seen, v;
             double d;
-            sharena_version(a, t, &seen);
+            sharena_change_count(a, t, &seen);
             int r = sharena_wait(a, t, seen, 10000000000LL, &v);
             if (r < 0) {
                 fprintf(stderr, "wake: wait %ld: %s\n", i, sharena_strerror(r));

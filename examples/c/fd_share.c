@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     CHECK(sharena_map_set_string(a, metrics, "host", 4, "web-1", 5));
     CHECK(sharena_map_set_number(a, metrics, "requests", 8, 1000));
     uint64_t version;
-    CHECK(sharena_version(a, metrics, &version));
+    CHECK(sharena_change_count(a, metrics, &version));
     printf("  [parent %d] arena 'fd-demo' on a sealed memfd; metrics={host: "
            "web-1, requests: 1000}\n",
            getpid());

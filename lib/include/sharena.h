@@ -35,6 +35,24 @@ extern "C" {
 #define SHARENA_EXPORT
 #endif
 
+/* Each flag set is an enum type of its own (sharena_open_flags,
+ * sharena_insert_flags, ...), so that a flag of one set passed where
+ * another is expected draws a warning (-Wenum-conversion: on by default in
+ * clang, with -Wextra in gcc 10+). Combining flags with | gives an int,
+ * which converts silently; in C++ the operators below keep the type. */
+#ifdef __cplusplus
+#define SHARENA__FLAG_OPS(T)                                                   \
+    extern "C++" {                                                             \
+    inline T operator|(T a, T b)                                               \
+    {                                                                          \
+        return static_cast<T>(static_cast<unsigned>(a) |                       \
+                              static_cast<unsigned>(b));                       \
+    }                                                                          \
+    }
+#else
+#define SHARENA__FLAG_OPS(T)
+#endif
+
 #define SHARENA_VERSION_MAJOR 0
 #define SHARENA_VERSION_MINOR 1
 #define SHARENA_VERSION_PATCH 0
@@ -99,10 +117,14 @@ enum sharena_errno {
  * both versions (until the thread's next connect). For SHARENA_EDROPPED it
  * is the message of the last such error this thread got, with the reason:
  * "the broker closed this delegated connection: <reason>" (valid until
- * this thread's next sharena call). */
+ * this thread's next sharena call).
+ * Errors: none (a code not in the table gets a generic text).
+ */
 SHARENA_EXPORT const char *sharena_strerror(int err);
 /** The symbolic name of @p err without prefix, e.g. "ESTALE" (never NULL;
- * "EUNKNOWN" for a code not in the table). */
+ * "EUNKNOWN" for a code not in the table).
+ * Errors: none.
+ */
 SHARENA_EXPORT const char *sharena_errname(int err);
 /** @} */
 
@@ -128,24 +150,28 @@ typedef enum sharena_type {
     SHARENA_T__COUNT
 } sharena_type;
 
-/** Name of a type ("string", "map", ...; "none" for invalid). */
-SHARENA_EXPORT const char *sharena_type_name(int type);
+/** Name of a type ("string", "map", ...; "none" for invalid).
+ * Errors: none ("none" for a value that is no type).
+ */
+SHARENA_EXPORT const char *sharena_type_name(sharena_type type);
 
 /** Flags for container insertions (map set, vector push/set/insert,
  * root set). */
-enum {
+typedef enum sharena_insert_flags {
     /** The container owns the value: removing or overwriting the entry, or
      * dropping the container, drops the value too. Without it the value
      * stays the caller's. */
     SHARENA_OWNED = 1u << 0,
-};
+} sharena_insert_flags;
+SHARENA__FLAG_OPS(sharena_insert_flags)
 
 /** Flags for sharena_drop(). */
-enum {
+typedef enum sharena_drop_flags {
     /** Also drop children the container does not own (everything
      * reachable). Without it only owned children are dropped. */
     SHARENA_DROP_RECURSIVE = 1u << 0,
-};
+} sharena_drop_flags;
+SHARENA__FLAG_OPS(sharena_drop_flags)
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -165,12 +191,14 @@ typedef struct sharena_conn sharena_conn;
 /** Longest arena or root name in bytes (names are `[A-Za-z0-9._-]+`). */
 #define SHARENA_NAME_MAX 128
 
-/** Flags for opening arenas. */
-enum {
+/** Flags for opening arenas (sharena_open(), sharena_arena_from_fd(),
+ * sharena_delegate()). */
+typedef enum sharena_open_flags {
     SHARENA_CREATE = 1u << 0,   /**< create if missing (broker open) */
     SHARENA_EXCL = 1u << 1,     /**< with CREATE: fail with EEXIST if present */
     SHARENA_READONLY = 1u << 2, /**< map read-only; every write returns EROFS */
-};
+} sharena_open_flags;
+SHARENA__FLAG_OPS(sharena_open_flags)
 
 /**
  * Create a new arena in this process: a sealed memfd of @p capacity bytes
@@ -197,24 +225,35 @@ SHARENA_EXPORT int sharena_arena_create(const char *name, uint64_t capacity,
  * @param flags SHARENA_READONLY maps it PROT_READ (required for an fd opened
  *              O_RDONLY; detected automatically).
  */
-SHARENA_EXPORT int sharena_arena_from_fd(int fd, unsigned flags,
+SHARENA_EXPORT int sharena_arena_from_fd(int fd, sharena_open_flags flags,
                                          sharena_arena **out);
 
 /** Unmap the arena and free the handle. Ids stay valid for other handles
  * and processes. NULL is accepted. Not safe while other threads still use
- * the same handle. */
+ * the same handle.
+ * Errors: none; cancels the handle's waits first
+ *         (sharena_arena_cancel_waits()).
+ */
 SHARENA_EXPORT void sharena_arena_close(sharena_arena *a);
 
-/** The memfd behind the arena (owned by the handle; dup it to keep it). */
+/** The memfd behind the arena (owned by the handle; dup it to keep it).
+ * @return the fd (>= 0), or SHARENA_EINVAL for NULL.
+ */
 SHARENA_EXPORT int sharena_arena_fd(const sharena_arena *a);
 
-/** The arena's name as stored in its header. */
+/** The arena's name as stored in its header.
+ * @return "" for NULL.
+ */
 SHARENA_EXPORT const char *sharena_arena_name(const sharena_arena *a);
 
-/** True when this handle maps the arena read-only. */
+/** True when this handle maps the arena read-only.
+ * @return false for NULL.
+ */
 SHARENA_EXPORT bool sharena_arena_readonly(const sharena_arena *a);
 
-/** Base address of this process's mapping (for zero-copy bindings). */
+/** Base address of this process's mapping (for zero-copy bindings).
+ * @return NULL for NULL.
+ */
 SHARENA_EXPORT void *sharena_arena_base(const sharena_arena *a);
 
 typedef struct sharena_arena_info {
@@ -228,21 +267,32 @@ typedef struct sharena_arena_info {
     uint64_t created_ns;    /**< CLOCK_REALTIME at creation */
     uint64_t changes;       /**< arena-wide change counter */
     bool readonly;
+    /** Room for fields of later releases without changing the struct's
+     * size (the ABI): zeroed by this release. */
+    uint64_t reserved[8];
 } sharena_arena_info;
 
-/** Fill @p out with a snapshot of the arena's header counters. */
+/** Fill @p out with a snapshot of the arena's header counters.
+ * @return 0, SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_arena_info_get(const sharena_arena *a,
                                           sharena_arena_info *out);
 
-/** Layout hash of this build (what sharena_arena_from_fd() compares). */
+/** Layout hash of this build (what sharena_arena_from_fd() compares).
+ * Errors: none.
+ */
 SHARENA_EXPORT uint64_t sharena_layout_hash(void);
 /** The release of the library actually loaded, "MAJOR.MINOR.PATCH" (the
  * SHARENA_VERSION_STRING it was built with; sharenad --version and
- * sharena --version print the same). Not sharena_version(), which is an
- * object's change counter. */
+ * sharena --version print the same). Not sharena_change_count(), which
+ * counts an object's writes.
+ * Errors: none.
+ */
 SHARENA_EXPORT const char *sharena_library_version(void);
 /** The broker wire-protocol version this library speaks (docs/protocol.md;
- * sharenad --version prints the broker's). */
+ * sharenad --version prints the broker's).
+ * Errors: none.
+ */
 SHARENA_EXPORT int sharena_protocol_version(void);
 /** @} */
 
@@ -250,7 +300,10 @@ SHARENA_EXPORT int sharena_protocol_version(void);
 /** @name Objects: generic @{ */
 
 /** Type of the object @p id: SHARENA_T_* (> 0), or a negative error
- * (SHARENA_ESTALE after drop, SHARENA_ENOENT for an id never issued). */
+ * (SHARENA_ESTALE after drop, SHARENA_ENOENT for an id never issued).
+ * @return the type (> 0), SHARENA_EINVAL, SHARENA_ECLOSED,
+ *         SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_type_of(const sharena_arena *a, sharena_id id);
 
 /**
@@ -261,10 +314,23 @@ SHARENA_EXPORT int sharena_type_of(const sharena_arena *a, sharena_id id);
  *         directory cannot be dropped).
  */
 SHARENA_EXPORT int sharena_drop(sharena_arena *a, sharena_id id,
-                                unsigned flags);
+                                sharena_drop_flags flags);
 
-/** Version of an object: its sequence counter, which grows by 2 with each
- * completed write (even when stable). */
+/**
+ * The object's change count: its sequence counter, which grows by 2 with
+ * each completed write (even when no write is in progress, odd during one).
+ * What sharena_wait() takes and returns. Any thread, read-only handles too.
+ * @return 0, SHARENA_ESTALE (dropped), SHARENA_ENOENT (never issued),
+ *         SHARENA_ECORRUPT, SHARENA_ECLOSED, SHARENA_EINVAL (NULL).
+ */
+SHARENA_EXPORT int sharena_change_count(const sharena_arena *a, sharena_id id,
+                                        uint64_t *count);
+/** Deprecated: the old name of sharena_change_count() (not the library's
+ * release: that is sharena_library_version()). Kept for existing callers;
+ * same function, same errors. */
+#if defined(__GNUC__)
+__attribute__((deprecated("renamed sharena_change_count()")))
+#endif
 SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
                                    uint64_t *version);
 
@@ -273,6 +339,12 @@ SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
  * object by the same thread proceed while it is held; other threads and
  * processes wait. Taking it twice from one thread returns SHARENA_EDEADLK.
  * Readers are never blocked.
+ * @return 0, SHARENA_EDEADLK (this thread holds it), SHARENA_ENOSPC
+ *         (this thread holds too many locks), SHARENA_EROFS (read-only
+ *         handle), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ECORRUPT (also: a dead owner's object that
+ *         could not be repaired).
  */
 SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
 /**
@@ -287,30 +359,58 @@ SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
 SHARENA_EXPORT int sharena_lock_timeout(sharena_arena *a, sharena_id id,
                                         int64_t timeout_ns);
 /** Release a lock taken with sharena_lock(). SHARENA_EPERM if this thread
- * does not hold it. */
+ * does not hold it.
+ * @return 0, SHARENA_EPERM (not held by this thread: also for an id
+ *         that names no slot), SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_unlock(sharena_arena *a, sharena_id id);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
 /** @name Strings (UTF-8, validated on write) @{ */
 
-/** Create a string from @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid). */
+/** Create a string from @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid).
+ * @return 0, SHARENA_EILSEQ (invalid UTF-8), SHARENA_EINVAL,
+ *         SHARENA_EROFS, SHARENA_ECLOSED, SHARENA_EFULL (nothing allocated),
+ *         SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_string_new(sharena_arena *a, const char *s,
                                       size_t len, sharena_id *out);
 /**
  * Copy the string into @p buf (NUL-terminated when it fits with room for the
  * NUL). *len receives the byte length. When @p cap is too small returns
  * SHARENA_ERANGE with *len set, and @p buf is unspecified.
+ * @return 0, SHARENA_ERANGE (@p cap too small; *len set),
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
  */
 SHARENA_EXPORT int sharena_string_get(const sharena_arena *a, sharena_id id,
                                       char *buf, size_t cap, size_t *len);
-/** Copy the string into a malloc'd, NUL-terminated buffer (*out; free()). */
+/** Copy the string into a malloc'd, NUL-terminated buffer (*out; free()).
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write), SHARENA_ENOMEM (malloc).
+ */
 SHARENA_EXPORT int sharena_string_dup(const sharena_arena *a, sharena_id id,
                                       char **out, size_t *len);
-/** Replace the string's text; the id stays the same. */
+/** Replace the string's text; the id stays the same.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS,
+ *         SHARENA_EILSEQ (invalid UTF-8), SHARENA_EFULL (the old text
+ *         stays).
+ */
 SHARENA_EXPORT int sharena_string_set(sharena_arena *a, sharena_id id,
                                       const char *s, size_t len);
-/** Byte length of the string. */
+/** Byte length of the string.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_string_len(const sharena_arena *a, sharena_id id,
                                       size_t *len);
 /** @} */
@@ -332,7 +432,11 @@ SHARENA_EXPORT int sharena_number_get(const sharena_arena *a, sharena_id id,
  * SHARENA_ETYPE, SHARENA_EROFS, SHARENA_EINVAL. */
 SHARENA_EXPORT int sharena_number_set(sharena_arena *a, sharena_id id,
                                       double v);
-/** Atomically add @p delta; *result (may be NULL) receives the new value. */
+/** Atomically add @p delta; *result (may be NULL) receives the new value.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_number_add(sharena_arena *a, sharena_id id,
                                       double delta, double *result);
 /** sharena_number_add() for counting: the sum must be exact (nothing lost
@@ -348,6 +452,10 @@ SHARENA_EXPORT int sharena_number_add_exact(sharena_arena *a, sharena_id id,
  * (bitwise comparison, so NaN compares equal to the same NaN and -0 differs
  * from +0). *swapped tells whether it did; *actual (may be NULL) receives the
  * value found.
+ * @return 0 (whether or not it swapped), SHARENA_EINVAL (NULL, or id
+ *         0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
  */
 SHARENA_EXPORT int sharena_number_cas(sharena_arena *a, sharena_id id,
                                       double expected, double desired,
@@ -366,7 +474,11 @@ SHARENA_EXPORT int sharena_bool_set(sharena_arena *a, sharena_id id, bool v);
 /* ------------------------------------------------------------------------ */
 /** @name Byte buffers (fixed size, zero-copy) @{ */
 
-/** Create a zero-filled buffer of @p size bytes (0 allowed). */
+/** Create a zero-filled buffer of @p size bytes (0 allowed).
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
+ *         SHARENA_EFULL (nothing allocated; also for a @p size past the
+ *         arena's capacity), SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_bytes_new(sharena_arena *a, uint64_t size,
                                      sharena_id *out);
 /**
@@ -375,13 +487,26 @@ SHARENA_EXPORT int sharena_bytes_new(sharena_arena *a, uint64_t size,
  * sharena_drop() it points at freed arena memory (reads return garbage,
  * writes corrupt whatever reuses it), so drop only when no view is in use.
  * On a read-only handle the memory is mapped PROT_READ.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT.
  */
 SHARENA_EXPORT int sharena_bytes_ptr(const sharena_arena *a, sharena_id id,
                                      void **ptr, uint64_t *size);
-/** Copy @p len bytes at @p offset out of the buffer (bounds-checked). */
+/** Copy @p len bytes at @p offset out of the buffer (bounds-checked).
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_bytes_read(const sharena_arena *a, sharena_id id,
                                       uint64_t offset, void *dst, size_t len);
-/** Copy @p len bytes into the buffer at @p offset (bounds-checked). */
+/** Copy @p len bytes into the buffer at @p offset (bounds-checked).
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_bytes_write(sharena_arena *a, sharena_id id,
                                        uint64_t offset, const void *src,
                                        size_t len);
@@ -390,26 +515,55 @@ SHARENA_EXPORT int sharena_bytes_write(sharena_arena *a, sharena_id id,
 /* ------------------------------------------------------------------------ */
 /** @name Maps: UTF-8 string key -> id @{ */
 
+/** Create an empty map.
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
+ *         SHARENA_EFULL (nothing allocated), SHARENA_ECORRUPT.
+ */
+
 SHARENA_EXPORT int sharena_map_new(sharena_arena *a, sharena_id *out);
 /**
  * Set @p key to @p value. With SHARENA_OWNED the map owns @p value. A
  * previous value the map owned is dropped; *old (may be NULL) receives the
  * previous id when it was not owned (else 0).
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS (for @p
+ *         map); for @p value: SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL
+ *         (0, or the container itself); SHARENA_EILSEQ (key not UTF-8),
+ *         SHARENA_ERANGE (key over 4 GiB), SHARENA_EFULL (the map is as it
+ *         was).
  */
 SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
-                                   sharena_id value, unsigned flags,
+                                   sharena_id value,
+                                   sharena_insert_flags flags,
                                    sharena_id *old);
-/** Look @p key up: 0 and *value, or SHARENA_ENOENT. */
+/** Look @p key up: 0 and *value, or SHARENA_ENOENT.
+ * @return 0, SHARENA_ENOENT (no such key; a key that is not UTF-8 is
+ *         none), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_map_get(const sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
                                    sharena_id *value);
 /** Remove @p key (its value is dropped if the map owned it; else *old gets
- * it). SHARENA_ENOENT if missing. */
+ * it). SHARENA_ENOENT if missing.
+ * @return 0, SHARENA_ENOENT (no such key),
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_map_remove(sharena_arena *a, sharena_id map,
                                       const char *key, size_t klen,
                                       sharena_id *old);
-/** Number of keys. */
+/** Number of keys.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
                                    uint64_t *len);
 /**
@@ -419,6 +573,11 @@ SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
  * is then not advanced). Concurrent writers may make an iteration skip or
  * repeat a key that moved, never return a torn one. *owned (may be NULL)
  * tells whether the map owns the value.
+ * @return 0, SHARENA_ENOENT (no more entries), SHARENA_ERANGE (@p
+ *         kcap too small; *klen set), SHARENA_EINVAL (NULL, or id 0 or past
+ *         SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
+ *         issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
  */
 SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
                                     uint64_t *cursor, char *key, size_t kcap,
@@ -426,15 +585,23 @@ SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
                                     bool *owned);
 
 /** Convenience: create an owned string/number/bool and set it at @p key in
- * one call; nothing is left behind if the set fails. */
+ * one call; nothing is left behind if the set fails.
+ * @return 0, the errors of sharena_string_new() and
+ *         sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_map_set_string(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           const char *s, size_t slen);
-/** As sharena_map_set_string(), for a number. */
+/** As sharena_map_set_string(), for a number.
+ * @return 0, the errors of sharena_number_new() and
+ *         sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           double v);
-/** As sharena_map_set_string(), for a boolean. */
+/** As sharena_map_set_string(), for a boolean.
+ * @return 0, the errors of sharena_bool_new() and sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
                                         const char *key, size_t klen, bool v);
 /** @} */
@@ -450,27 +617,65 @@ SHARENA_EXPORT int sharena_vector_new(sharena_arena *a, sharena_id *out);
  * its block), SHARENA_EBUSY (a writer stopped mid-write). */
 SHARENA_EXPORT int sharena_vector_len(const sharena_arena *a, sharena_id vec,
                                       uint64_t *len);
-/** Append @p value (SHARENA_OWNED: the vector owns it). */
+/** Append @p value (SHARENA_OWNED: the vector owns it).
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS (for @p
+ *         vec); for @p value: SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL
+ *         (0, or the container itself); SHARENA_EFULL (the vector is as it
+ *         was).
+ */
 SHARENA_EXPORT int sharena_vector_push(sharena_arena *a, sharena_id vec,
-                                       sharena_id value, unsigned flags);
-/** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL. */
+                                       sharena_id value,
+                                       sharena_insert_flags flags);
+/** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL.
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_vector_get(const sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id *value,
                                       bool *owned);
 /** Replace element @p index; an owned previous value is dropped, else *old
- * (may be NULL) receives it. */
+ * (may be NULL) receives it.
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS (for @p vec); for @p value:
+ *         SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL (0, or the
+ *         container itself).
+ */
 SHARENA_EXPORT int sharena_vector_set(sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id value,
-                                      unsigned flags, sharena_id *old);
-/** Insert before @p index (== len appends). */
+                                      sharena_insert_flags flags,
+                                      sharena_id *old);
+/** Insert before @p index (== len appends).
+ * @return 0, SHARENA_ERANGE (@p index past the length),
+ *         SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS (for @p
+ *         vec); for @p value: SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_EINVAL
+ *         (0, or the container itself); SHARENA_EFULL.
+ */
 SHARENA_EXPORT int sharena_vector_insert(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id value,
-                                         unsigned flags);
-/** Remove element @p index; an owned value is dropped, else *old gets it. */
+                                         sharena_insert_flags flags);
+/** Remove element @p index; an owned value is dropped, else *old gets it.
+ * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
+ *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
+ *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_vector_remove(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id *old);
 /** Remove the last element and hand it to the caller (ownership moves to
- * the caller: it is not dropped). SHARENA_ERANGE when empty. */
+ * the caller: it is not dropped). SHARENA_ERANGE when empty.
+ * @return 0, SHARENA_ERANGE (empty), SHARENA_EINVAL (NULL, or id 0
+ *         or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
+ *         issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ */
 SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
                                       sharena_id *value);
 /** @} */
@@ -485,35 +690,68 @@ SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
 
 typedef struct sharena_field_def {
     const char *name; /**< 1..SHARENA_FIELD_NAME_MAX bytes, UTF-8 */
-    int type;         /**< STRING, NUMBER, BOOL or BYTES */
+    sharena_type type; /**< STRING, NUMBER, BOOL or BYTES */
     uint64_t size;    /**< BYTES only: the buffer size */
 } sharena_field_def;
 
-/** Create a shape; field names must be distinct. */
+/** Create a shape; field names must be distinct.
+ * @return 0, SHARENA_EINVAL (NULL, no fields or more than
+ *         SHARENA_FIELDS_MAX, a NULL name, a type other than STRING, NUMBER,
+ *         BOOL or BYTES), SHARENA_ENAMETOOLONG (a name over
+ *         SHARENA_FIELD_NAME_MAX), SHARENA_EILSEQ (a name not UTF-8),
+ *         SHARENA_EEXIST (two fields of one name), SHARENA_EROFS,
+ *         SHARENA_ECLOSED, SHARENA_EFULL, SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_shape_new(sharena_arena *a,
                                      const sharena_field_def *fields,
                                      size_t nfields, sharena_id *out);
-/** Number of fields of a shape or of a struct's shape. */
+/** Number of fields of a shape or of a struct's shape.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write) (SHARENA_ETYPE: neither a shape nor a
+ *         struct).
+ */
 SHARENA_EXPORT int sharena_shape_nfields(const sharena_arena *a,
                                          sharena_id shape_or_struct,
                                          size_t *n);
 /** Describe field @p index: name copied into @p name (cap >=
- * SHARENA_FIELD_NAME_MAX + 1), type and bytes size. */
+ * SHARENA_FIELD_NAME_MAX + 1), type and bytes size.
+ * @return 0, SHARENA_ERANGE (no field @p index), SHARENA_EINVAL
+ *         (NULL, or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED,
+ *         SHARENA_ENOENT (id never issued), SHARENA_ESTALE (dropped),
+ *         SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped
+ *         mid-write) (SHARENA_ETYPE: neither a shape nor a struct).
+ */
 SHARENA_EXPORT int sharena_shape_field(const sharena_arena *a,
                                        sharena_id shape_or_struct,
                                        size_t index, char *name, size_t cap,
-                                       int *type, uint64_t *size);
-/** Index of the field called @p name (SHARENA_ENOENT if none). */
+                                       sharena_type *type, uint64_t *size);
+/** Index of the field called @p name (SHARENA_ENOENT if none).
+ * @return 0, SHARENA_ENOENT (no such field), SHARENA_EINVAL (NULL,
+ *         or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT
+ *         (id never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_shape_find(const sharena_arena *a,
                                       sharena_id shape_or_struct,
                                       const char *name, size_t nlen,
                                       size_t *index);
 
 /** Create a struct of @p shape; strings empty, numbers 0, bools false,
- * bytes zeroed. The struct owns its field values. */
+ * bytes zeroed. The struct owns its field values.
+ * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
+ *         SHARENA_EFULL (nothing allocated), SHARENA_ECORRUPT, and for @p
+ *         shape SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_ETYPE (not a shape).
+ */
 SHARENA_EXPORT int sharena_struct_new(sharena_arena *a, sharena_id shape,
                                       sharena_id *out);
-/** The struct's shape id. */
+/** The struct's shape id.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write).
+ */
 SHARENA_EXPORT int sharena_struct_shape(const sharena_arena *a, sharena_id st,
                                         sharena_id *shape);
 /** Read number field @p field (an index; sharena_shape_find() maps a name
@@ -533,7 +771,14 @@ SHARENA_EXPORT int sharena_struct_get_bool(const sharena_arena *a,
 /** Set boolean field @p field. Errors as sharena_struct_set_number(). */
 SHARENA_EXPORT int sharena_struct_set_bool(sharena_arena *a, sharena_id st,
                                            size_t field, bool v);
-/** Copy a string field out, as sharena_string_get(). */
+/** Copy a string field out, as sharena_string_get().
+ * @return 0, SHARENA_ERANGE (no such field, or @p cap too small with
+ *         *len set), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
+ *         writer stopped mid-write) (SHARENA_ETYPE: not a struct, or not a
+ *         string field).
+ */
 SHARENA_EXPORT int sharena_struct_get_string(const sharena_arena *a,
                                              sharena_id st, size_t field,
                                              char *buf, size_t cap,
@@ -545,7 +790,13 @@ SHARENA_EXPORT int sharena_struct_set_string(sharena_arena *a, sharena_id st,
                                              size_t field, const char *s,
                                              size_t len);
 /** Id of the owned object behind a string or bytes field (use it with the
- * string/bytes functions; do not drop it). */
+ * string/bytes functions; do not drop it).
+ * @return 0, SHARENA_ERANGE (no such field), SHARENA_EINVAL (NULL,
+ *         or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT
+ *         (id never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write)
+ *         (SHARENA_ETYPE: not a struct, or a number or bool field).
+ */
 SHARENA_EXPORT int sharena_struct_field_id(const sharena_arena *a,
                                            sharena_id st, size_t field,
                                            sharena_id *out);
@@ -652,7 +903,11 @@ SHARENA_EXPORT void sharena_build_abort(sharena_builder *b);
 /** @name Named roots: where processes meet @{ */
 
 /** Look up root @p name (SHARENA_ENOENT if none, or if its object was
- * dropped: a dropped root is no root). */
+ * dropped: a dropped root is no root).
+ * @return 0, SHARENA_ENOENT, SHARENA_EINVAL (NULL or not a name),
+ *         SHARENA_ENAMETOOLONG, SHARENA_ECLOSED, SHARENA_ECORRUPT,
+ *         SHARENA_EBUSY.
+ */
 SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
                                     sharena_id *out);
 /**
@@ -665,47 +920,81 @@ SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
  * object was dropped (sharena_drop()) is made again, like a missing one.
  */
 SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
-                                       int type, uint64_t size,
+                                       sharena_type type, uint64_t size,
                                        sharena_id *out, bool *created);
 /** Bind @p name to an existing object (replacing any previous binding, whose
  * object is dropped if the directory owned it). With SHARENA_OWNED the
- * directory owns @p id. */
+ * directory owns @p id.
+ * @return 0, SHARENA_EINVAL (not a name, or @p id is the roots
+ *         directory), SHARENA_ENAMETOOLONG, and the errors of
+ *         sharena_map_set().
+ */
 SHARENA_EXPORT int sharena_root_set(sharena_arena *a, const char *name,
-                                    sharena_id id, unsigned flags);
-/** Remove root @p name, dropping its object if the directory owns it. */
+                                    sharena_id id,
+                                    sharena_insert_flags flags);
+/** Remove root @p name, dropping its object if the directory owns it.
+ * @return 0, SHARENA_ENOENT (no such root), SHARENA_EINVAL (not a
+ *         name), SHARENA_ENAMETOOLONG, and the errors of
+ *         sharena_map_remove().
+ */
 SHARENA_EXPORT int sharena_root_remove(sharena_arena *a, const char *name);
-/** The roots directory (a map: iterate it with sharena_map_next()). */
+/** The roots directory (a map: iterate it with sharena_map_next()).
+ * @return 0, SHARENA_EINVAL (NULL), SHARENA_ECLOSED,
+ *         SHARENA_ECORRUPT.
+ */
 SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
 /** @name Change notifications (wait.c)
- * An object's version is its sequence counter (sharena_version()); it grows
+ * An object's version is its change count (sharena_change_count()); it grows
  * with every completed write. Waiting sleeps in FUTEX_WAIT on that word, so
  * a writer in any process wakes a waiter with no broker round trip; writers
  * pay for the wake only when someone waits. @{ */
 
 /**
  * Wait until object @p id's version differs from @p last (pass the value
- * from sharena_version(), or 0 to return at once with the current version)
+ * from sharena_change_count(), or 0 to return at once with the current version)
  * or @p timeout_ns passes (< 0: forever).
  * @return 0 with *version set, SHARENA_ETIMEDOUT, SHARENA_ESTALE when the
  *         object was dropped, SHARENA_EINTR when a signal arrived (the
  *         caller decides whether to retry), SHARENA_ECLOSED when the arena
- *         handle is being closed.
+ *         handle is being closed or its waits were cancelled
+ *         (sharena_arena_cancel_waits()), SHARENA_EINVAL, SHARENA_ENOENT,
+ *         SHARENA_ECORRUPT.
  * Read-only handles can wait too: they cannot announce themselves to
  * writers, so they re-check every 2 ms instead of being woken.
  */
 SHARENA_EXPORT int sharena_wait(sharena_arena *a, sharena_id id,
                                 uint64_t last, int64_t timeout_ns,
                                 uint64_t *version);
-/** Arena-wide version: a counter bumped by every completed write. */
+/** Arena-wide version: a counter bumped by every completed write.
+ * @return 0, SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_arena_version(const sharena_arena *a,
                                          uint64_t *version);
 /** Wait until the arena-wide version differs from @p last; as
- * sharena_wait(). */
+ * sharena_wait().
+ * @return as sharena_wait(), without SHARENA_ESTALE.
+ */
 SHARENA_EXPORT int sharena_wait_any(sharena_arena *a, uint64_t last,
                                     int64_t timeout_ns, uint64_t *version);
+/**
+ * Cancel every wait on handle @p a, in progress and to come: each
+ * sharena_wait() and sharena_wait_any() in any thread returns
+ * SHARENA_ECLOSED at once, and the handle's notifiers turn readable (their
+ * next sharena_notifier_arm() returns SHARENA_ECLOSED). Returns once the
+ * waits in progress have left the handle. From then on the handle serves
+ * nothing but sharena_arena_close() (other calls return SHARENA_ECLOSED);
+ * the memory and other handles of the same arena are not affected.
+ *
+ * A handle is the wait set: to cancel some waits apart from the rest, wait
+ * on a handle of their own (sharena_arena_from_fd(sharena_arena_fd(a), ...)),
+ * cancel it from any thread, then close it. sharena_arena_close() cancels
+ * the waits of the handle it closes the same way. Idempotent.
+ * @return 0, SHARENA_EINVAL (NULL).
+ */
+SHARENA_EXPORT int sharena_arena_cancel_waits(sharena_arena *a);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -783,99 +1072,23 @@ SHARENA_EXPORT int sharena_notifier_fd(const sharena_notifier *n);
 SHARENA_EXPORT int sharena_notifier_arm(sharena_notifier *n, uint32_t *seen);
 
 /** Cancel the queued wait, leave the arena's waiters and free the notifier
- * (before or after its arena handle was closed). NULL is a no-op. */
+ * (before or after its arena handle was closed). NULL is a no-op.
+ * Errors: none.
+ */
 SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Recovery, consistency checks and lock inspection (recovery.c) @{ */
-
-/** Owner values of processes without a broker slot: this bit | pid. */
-#define SHARENA_OWNER_LOCAL 0x20000000u
-
-/**
- * Mark every lock word held by @p owner (a broker client slot, or
- * SHARENA_OWNER_LOCAL | pid) as owner-died and wake its waiters, so that the
- * next locker repairs the object. Repairs nothing itself. Walks the whole
- * handle table in one call (the broker uses sharena_recover_mark()).
- * @return the number of locks marked (>= 0), or a negative error.
- */
-SHARENA_EXPORT int sharena_recover_owner(sharena_arena *a, uint32_t owner);
-
-/**
- * Repair, in this process and without ever waiting for a lock, every object
- * whose lock is marked owner-died. Until then only a read-write locker
- * repairs it, and read-only readers of an object whose writer died in the
- * middle of a write get SHARENA_EBUSY. The broker never calls this: it does
- * not repair objects in its own process (docs/locking.md).
- * @return how many remain marked (>= 0), SHARENA_EINVAL, SHARENA_EROFS.
- */
-SHARENA_EXPORT int sharena_recover_pending(sharena_arena *a);
-
-/** sharena_recover_mark()'s cursor once a pass has covered the table. */
-#define SHARENA_RECOVER_DONE UINT64_MAX
-
-/**
- * Broker side: one bounded step of marking the locks of client slots that
- * went away. Every lock word (the arena lock, then the handle table from
- * slot *@p cursor on) that names a broker slot set in @p dead (@p nwords
- * must be 1024: one bit per slot 0..65535) is marked owner-died and its
- * waiters woken; nothing is repaired. The step looks at no more than about
- * @p budget slots (each chunk of the table looked at counts as one; the
- * memfd's holes cost nothing and are never touched), whatever the arena's
- * capacity or header say. Start a pass with *@p cursor = 0 and call again
- * with the updated cursor until it is SHARENA_RECOVER_DONE. Uses the
- * arena's file offset (lseek SEEK_DATA) to find holes.
- * @return locks marked by this step (>= 0), SHARENA_EINVAL, SHARENA_EROFS.
- */
-SHARENA_EXPORT int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
-                                        size_t nwords, uint64_t *cursor,
-                                        uint32_t budget);
-
-/**
- * The broker marks client slot @p slot (1..65535) live in this arena when
- * it grants the client read-write access (attach), and clears it after
- * recovering the slot's locks when the client is gone (detach). A lock word
- * naming a broker slot that is not live is treated as abandoned and
- * recovered by the next locker, so a stale or scribbled owner never hangs
- * anyone.
- */
-SHARENA_EXPORT int sharena_owner_attach(sharena_arena *a, uint32_t slot);
-
-/**
- * Advance the arena's lock clock (whole seconds of CLOCK_MONOTONIC) to now.
- * Every locker copies it next to the lock it takes, which is how
- * sharena_locks() knows how long a lock has been held. The broker calls this
- * once a second for every arena it keeps; a process with a read-write
- * mapping may call it too (opening an arena read-write does). Cheap when the
- * clock is already current.
- * @return 0, SHARENA_EINVAL, SHARENA_EROFS (read-only mapping).
- */
-SHARENA_EXPORT int sharena_clock_tick(sharena_arena *a);
-/**
- * Broker side: client slot @p slot no longer uses this arena (it closed it
- * or went away, and its locks were recovered first): clear its bit in the
- * arena's live-slot set, so that a lock word still naming it counts as
- * abandoned. @return 0, SHARENA_EINVAL (slot 0 or >= 65536), SHARENA_EROFS.
- */
-SHARENA_EXPORT int sharena_owner_detach(sharena_arena *a, uint32_t slot);
-/**
- * Make the arena's live-slot set exactly @p live (@p nwords must be 1024:
- * one bit per slot 0..65535; slot 0 is never live). The broker calls it
- * once a second with the slots it knows to hold read-write access, undoing
- * whatever a writer scribbled over the set: a lock naming a slot that is
- * not live is then recovered by its next waiter.
- * @return the number of words it had to correct (>= 0), SHARENA_EINVAL,
- *         SHARENA_EROFS.
- */
-SHARENA_EXPORT int sharena_owner_sync(sharena_arena *a, const uint64_t *live,
-                                      size_t nwords);
+/** @name Consistency checks and lock inspection (recovery.c)
+ * The calls only the broker and the tools need (recovering dead owners'
+ * locks, the live-slot set, the lock clock) are in sharena_broker.h. @{ */
 
 /** One held lock, as reported by sharena_locks(). */
 typedef struct sharena_lock_info {
     sharena_id id;    /**< object id, 0 for the arena (allocator) lock */
-    int type;         /**< the object's type, 0 for the arena lock */
-    uint32_t owner;   /**< owner value: client slot or LOCAL|pid */
+    sharena_type type; /**< the object's type, 0 for the arena lock */
+    uint32_t owner;   /**< owner value: client slot, or LOCAL|pid
+                           (SHARENA_OWNER_LOCAL, sharena_broker.h) */
     uint32_t pid;     /**< pid for LOCAL owners, else 0 */
     bool waiters;     /**< someone is waiting */
     bool died;        /**< owner died; recovery pending */
@@ -886,22 +1099,26 @@ typedef struct sharena_lock_info {
     uint32_t held_s;
     bool held_known;  /**< the locker recorded when it took the lock */
     bool held_exact;  /**< a broker keeps the lock clock current */
+    uint32_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_lock_info;
 
 /** Call @p fn for every lock currently held (a snapshot). Stops early and
- * returns @p fn's value when it is non-zero. */
+ * returns @p fn's value when it is non-zero.
+ * @return 0, @p fn's non-zero value, SHARENA_EINVAL (NULL).
+ */
 SHARENA_EXPORT int sharena_locks(const sharena_arena *a,
                                  int (*fn)(void *ctx,
                                            const sharena_lock_info *info),
                                  void *ctx);
 
 /** Flags for sharena_fsck(). */
-enum {
+typedef enum sharena_fsck_flags {
     SHARENA_FSCK_REPAIR = 1u << 0, /**< fix what can be fixed */
     /** With REPAIR: treat locks held by broker client slots as abandoned
      * (use only when no client of this arena is alive). */
     SHARENA_FSCK_BREAK_LOCKS = 1u << 1,
-};
+} sharena_fsck_flags;
+SHARENA__FLAG_OPS(sharena_fsck_flags)
 
 typedef struct sharena_fsck_report {
     uint64_t errors;        /**< problems found */
@@ -913,6 +1130,7 @@ typedef struct sharena_fsck_report {
     uint64_t leaked_bytes;  /**< allocated but referenced by nothing */
     uint64_t locks_held;    /**< objects locked by live owners (not checked) */
     uint64_t recovered;     /**< dead owners' locks recovered */
+    uint64_t reserved[7];   /**< for later fields (ABI); zeroed */
 } sharena_fsck_report;
 
 /**
@@ -932,7 +1150,7 @@ typedef struct sharena_fsck_report {
  *         when problems remain, SHARENA_ETIMEDOUT, or another negative
  *         error.
  */
-SHARENA_EXPORT int sharena_fsck(sharena_arena *a, unsigned flags,
+SHARENA_EXPORT int sharena_fsck(sharena_arena *a, sharena_fsck_flags flags,
                                 void (*fn)(void *ctx, const char *problem),
                                 void *ctx, sharena_fsck_report *report);
 /** @} */
@@ -963,18 +1181,32 @@ SHARENA_EXPORT int sharena_connect(const char *path, sharena_conn **out);
  * to a child). Takes ownership of @p fd. When the broker has closed that
  * connection (it stopped or restarted since it delegated it), this and
  * every request on it fail with SHARENA_EDROPPED, whose sharena_strerror()
- * says why. */
+ * says why.
+ * @return 0, SHARENA_EINVAL (NULL, or @p fd < 0), SHARENA_EBADF (not
+ *         a SOCK_SEQPACKET socket; @p fd is closed), SHARENA_ENOMEM,
+ *         SHARENA_EDROPPED, and the errors of the HELLO exchange as
+ *         sharena_connect().
+ */
 SHARENA_EXPORT int sharena_connect_fd(int fd, sharena_conn **out);
 /** Close the connection. Arenas opened through it stay mapped and usable
- * for data; the broker treats their locks as released (a clean close). */
+ * for data; the broker treats their locks as released (a clean close).
+ * Errors: none; NULL is accepted.
+ */
 SHARENA_EXPORT void sharena_disconnect(sharena_conn *c);
-/** The client slot the broker assigned (1..65535). */
+/** The client slot the broker assigned (1..65535).
+ * @return the slot, 0 for NULL.
+ */
 SHARENA_EXPORT uint32_t sharena_conn_slot(const sharena_conn *c);
 
 typedef struct sharena_open_opts {
     uint64_t capacity; /**< with CREATE: bytes (0 = SHARENA_DEFAULT_CAPACITY) */
-    unsigned flags;    /**< SHARENA_CREATE | SHARENA_EXCL | SHARENA_READONLY */
+    sharena_open_flags flags; /**< SHARENA_CREATE | SHARENA_EXCL |
+                                   SHARENA_READONLY */
     uint32_t mode;     /**< with CREATE: access mode like 0600 (0 = 0600) */
+    /** Room for options of later releases without changing the struct's
+     * size (the ABI): must be zero (initialise the struct with `= {...}`
+     * or memset), else sharena_open() returns SHARENA_EINVAL. */
+    uint64_t reserved[4];
 } sharena_open_opts;
 
 /**
@@ -1041,10 +1273,19 @@ SHARENA_EXPORT int sharena_name_qualify(const char *name, char *buf,
 
 /** The text of the last ERROR the broker sent to this thread, in reply to
  * any request ("" when the last request succeeded): it says more than the
- * code, e.g. whose an arena is when an OPEN with CREATE was refused. */
+ * code, e.g. whose an arena is when an OPEN with CREATE was refused.
+ * @return never NULL.
+ */
 SHARENA_EXPORT const char *sharena_broker_message(void);
 
-/** Unlink @p name from the broker; mappings stay valid until closed. */
+/** Unlink @p name from the broker; mappings stay valid until closed.
+ * @return 0, SHARENA_EINVAL (NULL or not a name),
+ *         SHARENA_ENAMETOOLONG, SHARENA_ENOENT (no such arena, or USER in
+ *         "USER:name" unknown), SHARENA_EACCES (not the caller's, or not allowed on a
+ *         delegated connection), SHARENA_ECONNREFUSED (the broker went
+ *         away), SHARENA_ECLOSED, SHARENA_EPROTO, or a negative errno from
+ *         the socket.
+ */
 SHARENA_EXPORT int sharena_delete(sharena_conn *c, const char *name);
 /** Ask the broker to exit: it stops accepting, answers OK, closes every
  * connection and removes its socket (and pidfile). Only the broker's own uid
@@ -1061,12 +1302,23 @@ typedef struct sharena_arena_stat {
     uint32_t gid;
     uint32_t mode;
     uint64_t created_ns;
+    uint64_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_arena_stat;
 
-/** Describe one arena. */
+/** Describe one arena.
+ * @return 0, SHARENA_EINVAL (NULL or not a name),
+ *         SHARENA_ENAMETOOLONG, SHARENA_ENOENT (no such arena, or USER in
+ *         "USER:name" unknown), SHARENA_EACCES (not visible to the caller),
+ *         SHARENA_ECONNREFUSED (the broker went away), SHARENA_ECLOSED,
+ *         SHARENA_EPROTO, or a negative errno from the socket.
+ */
 SHARENA_EXPORT int sharena_stat(sharena_conn *c, const char *name,
                                 sharena_arena_stat *out);
-/** Describe every arena this client may see: *out is malloc'd (free()). */
+/** Describe every arena this client may see: *out is malloc'd (free()).
+ * @return 0, SHARENA_EINVAL (NULL), SHARENA_ENOMEM,
+ *         SHARENA_ECONNREFUSED (the broker went away), SHARENA_ECLOSED,
+ *         SHARENA_EPROTO, or a negative errno from the socket.
+ */
 SHARENA_EXPORT int sharena_list(sharena_conn *c, sharena_arena_stat **out,
                                 size_t *n);
 /** One connection that has an arena open, as reported by sharena_clients(). */
@@ -1079,6 +1331,7 @@ typedef struct sharena_client_info {
     bool delegated; /**< it came from sharena_delegate() */
     bool hidden;    /**< another user's connection: pid and uid withheld
                          (shown to root, the arena's owner and that user) */
+    uint32_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_client_info;
 
 /**
@@ -1097,9 +1350,18 @@ SHARENA_EXPORT int sharena_clients(sharena_conn *c, const char *name,
  * until every holder of the fd has closed it, however late its holder first
  * uses it (the broker's --hello-timeout does not apply to it), or until the
  * broker exits: then its holder gets SHARENA_EDROPPED.
+ * @return 0, SHARENA_EINVAL (NULL, no names or too many, a flag
+ *         other than SHARENA_READONLY), the name errors of
+ *         sharena_name_qualify(), SHARENA_EACCES (a name this connection may
+ *         not reach, or a delegated connection delegating again),
+ *         SHARENA_ENOSPC (the broker's connection limit), SHARENA_ENOMEM,
+ *         SHARENA_ECONNREFUSED (the broker went away), SHARENA_EDROPPED,
+ *         SHARENA_ECLOSED, SHARENA_EPROTO, or a negative errno from the
+ *         socket.
  */
 SHARENA_EXPORT int sharena_delegate(sharena_conn *c, const char *const *names,
-                                    size_t n, unsigned flags, int *fd);
+                                    size_t n, sharena_open_flags flags,
+                                    int *fd);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -1122,10 +1384,14 @@ SHARENA_EXPORT int sharena_sandbox_allow(void *seccomp_ctx);
 /* ------------------------------------------------------------------------ */
 /** @name Utilities @{ */
 
-/** True when @p s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
+/** True when @p s[0..len) is valid UTF-8 (no overlongs, no surrogates).
+ * Errors: none (false for NULL with @p len > 0).
+ */
 SHARENA_EXPORT bool sharena_utf8_valid(const char *s, size_t len);
 /** True when @p name is a valid arena or root name: 1..128 bytes of
- * `[A-Za-z0-9._-]`. */
+ * `[A-Za-z0-9._-]`.
+ * Errors: none (false for NULL).
+ */
 SHARENA_EXPORT bool sharena_name_valid(const char *name);
 /** @} */
 

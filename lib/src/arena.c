@@ -282,7 +282,8 @@ int sharena__arena_map(int fd, unsigned flags, sharena_arena **out)
     return 0;
 }
 
-int sharena_arena_from_fd(int fd, unsigned flags, sharena_arena **out)
+int sharena_arena_from_fd(int fd, sharena_open_flags flags,
+                          sharena_arena **out)
 {
     return sharena__arena_map(fd, flags, out);
 }

@@ -938,6 +938,16 @@ static int track(sharena_conn *c, sharena_arena *a)
     return 0;
 }
 
+/* sharena_open_opts.reserved: zero in this release, so that a later one
+ * can give it a meaning without a caller's garbage being taken for it. */
+static bool reserved_zero(const sharena_open_opts *o)
+{
+    for (size_t i = 0; i < sizeof o->reserved / sizeof o->reserved[0]; i++)
+        if (o->reserved[i])
+            return false;
+    return true;
+}
+
 int sharena_open(sharena_conn *c, const char *name,
                  const sharena_open_opts *opts, sharena_arena **out)
 {
@@ -951,7 +961,7 @@ int sharena_open(sharena_conn *c, const char *name,
     if (opts) {
         if (opts->flags & ~(unsigned)(SHARENA_CREATE | SHARENA_EXCL |
                                       SHARENA_READONLY) ||
-            opts->mode > 0777 ||
+            opts->mode > 0777 || !reserved_zero(opts) ||
             (opts->capacity && (opts->capacity < SHARENA_MIN_CAPACITY ||
                                 opts->capacity > SHARENA_MAX_CAPACITY)))
             return SHARENA_EINVAL;
@@ -1337,7 +1347,7 @@ int sharena_clients(sharena_conn *c, const char *name,
 }
 
 int sharena_delegate(sharena_conn *c, const char *const *names, size_t n,
-                     unsigned flags, int *fd)
+                     sharena_open_flags flags, int *fd)
 {
     if (!c || !fd || !names || n == 0 || n > SHARENA__PROTO_DELEGATE_MAX ||
         (flags & ~(unsigned)SHARENA_READONLY))

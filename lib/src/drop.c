@@ -69,7 +69,7 @@ static void children(sharena_arena *a, int type, uint64_t off, bool all,
         if (!sharena__struct_at(a, off, &st))
             return;
         for (uint64_t i = 0; i < st.nfields; i++) {
-            int ftype = 0;
+            sharena_type ftype = SHARENA_T_NONE;
             if (sharena_shape_field(a, st.shape & SHARENA__REF_ID_MASK, i, NULL,
                                     0, &ftype, NULL) < 0)
                 break;
@@ -133,7 +133,7 @@ int sharena__drop_ref(sharena_arena *a, uint64_t ref, unsigned flags)
     return drop_tree(a, id, flags);
 }
 
-int sharena_drop(sharena_arena *a, sharena_id id, unsigned flags)
+int sharena_drop(sharena_arena *a, sharena_id id, sharena_drop_flags flags)
 {
     if (!a)
         return SHARENA_EINVAL;

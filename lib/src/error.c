@@ -54,7 +54,7 @@ const char *sharena_errname(int err)
     }
 }
 
-const char *sharena_type_name(int type)
+const char *sharena_type_name(sharena_type type)
 {
     static const char *const names[SHARENA_T__COUNT] = {
         [SHARENA_T_NONE] = "none",     [SHARENA_T_STRING] = "string",

@@ -696,7 +696,7 @@ static int fsck_main(sharena_arena *a, unsigned flags,
 /* passes over an arena whose dead owners' locks someone else is recovering */
 #define FSCK_ROUNDS 4
 
-int sharena_fsck(sharena_arena *a, unsigned flags,
+int sharena_fsck(sharena_arena *a, sharena_fsck_flags flags,
                  void (*fn)(void *ctx, const char *problem), void *ctx,
                  sharena_fsck_report *report)
 {

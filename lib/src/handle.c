@@ -300,14 +300,24 @@ int sharena_type_of(const sharena_arena *a, sharena_id id)
     return t < SHARENA_T__COUNT ? t : SHARENA_ECORRUPT;
 }
 
-int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)
+int sharena_change_count(const sharena_arena *a, sharena_id id,
+                         uint64_t *count)
 {
+    if (!count)
+        return SHARENA_EINVAL;
     struct sharena__slot *s;
     int r = sharena__resolve(a, id, 0, &s);
     if (r < 0)
         return r;
-    *version = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    *count = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
     return 0;
+}
+
+/* The old name (sharena.h marks it deprecated); defined here, where that
+ * attribute is not in the way. */
+int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)
+{
+    return sharena_change_count(a, id, version);
 }
 
 void sharena__slot_fifo_rebuild(sharena_arena *a)

@@ -7,6 +7,7 @@
 
 #include "layout.h"
 #include "sharena.h"
+#include "sharena_broker.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -361,7 +361,7 @@ out:
 }
 
 int sharena_map_set(sharena_arena *a, sharena_id map, const char *key,
-                    size_t klen, sharena_id value, unsigned flags,
+                    size_t klen, sharena_id value, sharena_insert_flags flags,
                     sharena_id *old)
 {
     if (!a)

@@ -133,7 +133,7 @@ static int replace_dropped(sharena_arena *a, sharena_id d, const char *name,
     return r;
 }
 
-int sharena_root_ensure(sharena_arena *a, const char *name, int type,
+int sharena_root_ensure(sharena_arena *a, const char *name, sharena_type type,
                         uint64_t size, sharena_id *out, bool *created)
 {
     sharena_id d, id;
@@ -195,7 +195,7 @@ int sharena_root_ensure(sharena_arena *a, const char *name, int type,
 }
 
 int sharena_root_set(sharena_arena *a, const char *name, sharena_id id,
-                     unsigned flags)
+                     sharena_insert_flags flags)
 {
     sharena_id d;
     int r = sharena__check_name(name);

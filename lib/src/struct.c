@@ -181,7 +181,8 @@ int sharena_shape_nfields(const sharena_arena *a, sharena_id id, size_t *n)
 }
 
 int sharena_shape_field(const sharena_arena *a, sharena_id id, size_t index,
-                        char *name, size_t cap, int *type, uint64_t *size)
+                        char *name, size_t cap, sharena_type *type,
+                        uint64_t *size)
 {
     struct shape_op o = {.kind = SHAPE_FIELD, .index = index, .name = name,
                          .cap = cap};

@@ -169,19 +169,20 @@ static int vec_insert(sharena_arena *a, sharena_id vec, uint64_t index,
 }
 
 int sharena_vector_insert(sharena_arena *a, sharena_id vec, uint64_t index,
-                          sharena_id value, unsigned flags)
+                          sharena_id value, sharena_insert_flags flags)
 {
     return vec_insert(a, vec, index, value, flags, false);
 }
 
 int sharena_vector_push(sharena_arena *a, sharena_id vec, sharena_id value,
-                        unsigned flags)
+                        sharena_insert_flags flags)
 {
     return vec_insert(a, vec, 0, value, flags, true);
 }
 
 int sharena_vector_set(sharena_arena *a, sharena_id vec, uint64_t index,
-                       sharena_id value, unsigned flags, sharena_id *old)
+                       sharena_id value, sharena_insert_flags flags,
+                       sharena_id *old)
 {
     if (!a)
         return SHARENA_EINVAL;

@@ -173,8 +173,17 @@ int sharena_wait_any(sharena_arena *a, uint64_t last, int64_t timeout_ns,
     }
 }
 
-/* Called by sharena_arena_close(): wake this handle's waiters and wait for
- * them to leave before the mapping goes away. */
+int sharena_arena_cancel_waits(sharena_arena *a)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    sharena__wake_closing(a);
+    return 0;
+}
+
+/* Called by sharena_arena_close() and sharena_arena_cancel_waits(): wake
+ * this handle's waiters and wait for them to leave before the mapping goes
+ * away. A second call finds nothing left to wake. */
 void sharena__wake_closing(sharena_arena *a)
 {
     __atomic_store_n(&a->closed, true, __ATOMIC_RELEASE);

@@ -125,7 +125,10 @@ async function buildVendored() {
 
   const base = ['-std=gnu11', '-O2', '-fPIC', '-fvisibility=hidden', '-D_GNU_SOURCE',
     '-Wno-unused-parameter', '-Wno-missing-field-initializers',
-    '-I', path.join(lib, 'include'), '-I', path.join(lib, 'src')];
+    '-I', path.join(lib, 'include')];
+  // lib/src (internal.h, proto.h) for the library, the broker and the CLI;
+  // not for the addon, which sees only the public header
+  const internal = ['-I', path.join(lib, 'src')];
   const units = [];
   const objs = {};
   const add = (group, dir, extra) => {
@@ -136,10 +139,10 @@ async function buildVendored() {
       units.push({ src, args: [...base, ...extra, '-c', src, '-o', obj] });
     }
   };
-  add('lib', path.join(lib, 'src'), []);
+  add('lib', path.join(lib, 'src'), internal);
   add('addon', path.join(pkg, 'src'), ['-I', path.join(pkg, 'src'), '-isystem', nodeInc]);
-  add('broker', path.join(native, 'broker'), ['-I', path.join(native, 'broker'), ...brokerDefs]);
-  add('cli', path.join(native, 'cli'), ['-I', path.join(native, 'cli')]);
+  add('broker', path.join(native, 'broker'), ['-I', path.join(native, 'broker'), ...internal, ...brokerDefs]);
+  add('cli', path.join(native, 'cli'), ['-I', path.join(native, 'cli'), ...internal]);
   await compileAll(cc, units);
 
   const links = [

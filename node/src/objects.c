@@ -118,7 +118,7 @@ static napi_value js_version(napi_env env, napi_callback_info info)
     GET_A(0);
     GET_ID(id, 1);
     uint64_t v;
-    CHECK(sharena_version(a, id, &v), "version");
+    CHECK(sharena_change_count(a, id, &v), "version");
     return sn_num(env, (double)v);
 }
 
@@ -799,7 +799,7 @@ static napi_value js_shape_fields(napi_env env, napi_callback_info info)
     SN_TRY(napi_create_array_with_length(env, 2 * n, &arr));
     for (size_t i = 0; i < n; i++) {
         char name[SHARENA_FIELD_NAME_MAX + 1];
-        int t;
+        sharena_type t;
         uint64_t size;
         CHECK(sharena_shape_field(a, id, i, name, sizeof name, &t, &size),
               "struct shape");

@@ -16,15 +16,13 @@
  * - Thread mode (the fallback: older kernels, sandboxes, read-only arenas,
  *   SHARENA_NO_IO_URING=1): a helper thread sleeps in sharena_wait_any() and
  *   posts to JavaScript through a napi_threadsafe_function. Stopping it is
- *   sharena__wake_closing() on its private mapping: the wait returns
+ *   sharena_arena_cancel_waits() on its private mapping: the wait returns
  *   SHARENA_ECLOSED at once, the thread exits, and we join it. Node
  *   finalises a threadsafe function in its own env cleanup hook; each
  *   watcher registers its cleanup hook after creating its function, so ours
  *   runs first (hooks run in reverse order) and the thread is joined before
  *   the function can go away. */
 #include "sn.h"
-
-#include "internal.h" /* sharena__wake_closing() */
 
 #include <stdlib.h>
 #include <uv.h>
@@ -173,7 +171,7 @@ static void scan_locked(struct sn_watcher *w, uint64_t arena_version)
     for (struct sn_wentry **pp = &w->list; *pp;) {
         struct sn_wentry *x = *pp;
         uint64_t v = arena_version;
-        int r = x->id ? sharena_version(w->priv, x->id, &v) : 0;
+        int r = x->id ? sharena_change_count(w->priv, x->id, &v) : 0;
         if (r < 0) {
             post(w, x->token, r, 0);
             remove_entry_locked(w, pp);
@@ -341,7 +339,7 @@ static void watcher_shutdown(struct sn_watcher *w)
         (void)napi_async_destroy(w->e->env, w->actx); /* teardown: the
                                                          context goes anyway */
     } else {
-        sharena__wake_closing(w->priv);
+        (void)sharena_arena_cancel_waits(w->priv);
         pthread_join(w->thread, NULL);
     }
     sharena_arena_close(w->priv);
@@ -527,7 +525,7 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
         w->stop = true;
         pthread_cond_signal(&w->cv);
         pthread_mutex_unlock(&w->mu);
-        sharena__wake_closing(w->priv);
+        (void)sharena_arena_cancel_waits(w->priv);
         pthread_join(w->thread, NULL);
         sharena_arena_close(w->priv);
         (void)napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
@@ -572,7 +570,7 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     if (idd != 0 && !sn_get_id(env, argv[1], &id))
         return NULL;
     uint64_t last;
-    int r = id ? sharena_version(a, id, &last) : sharena_arena_version(a, &last);
+    int r = id ? sharena_change_count(a, id, &last) : sharena_arena_version(a, &last);
     if (r < 0)
         return sn_throw(env, r, id ? "changed" : "arena.watch");
     uint64_t cur = last;

@@ -259,3 +259,48 @@ def test_asyncio_many_waits_share_one_notifier_and_release_it(arena, monkeypatch
     during = asyncio.run(main())
     assert during == 2  # one notifier (ring + eventfd), not twenty
     assert fds() == before  # the loop is gone, and its notifier with it
+
+
+def test_asyncio_thread_waits_end_when_cancelled_or_closed(monkeypatch):
+    """Without the notifier, each pending changed() waits on a helper
+    thread, on a mapping of its own that is cancelled (the C library's
+    sharena_arena_cancel_waits) when the task is cancelled or the arena
+    closed: the thread sleeps with no timeout, so only that cancel ends it.
+    Its mapping goes with it (no fd left open)."""
+    import gc
+    import os
+    monkeypatch.setenv("SHARENA_NO_IO_URING", "1")
+    a = sharena.local(capacity=1 << 20)
+    n = a.number("n")
+
+    def fds():
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    def join_helpers():
+        for t in _helper_threads():
+            t.join(30)
+        return _helper_threads()
+
+    async def cancelled():
+        pending = asyncio.ensure_future(n.changed())
+        await asyncio.sleep(0.05)
+        assert _helper_threads()
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+
+    async def closed():
+        pending = asyncio.ensure_future(n.changed())
+        await asyncio.sleep(0.05)
+        assert _helper_threads()
+        a.close()
+        with pytest.raises(sharena.ClosedError):
+            await pending
+
+    before = fds()
+    asyncio.run(cancelled())
+    assert join_helpers() == []
+    assert fds() == before
+    asyncio.run(closed())
+    assert join_helpers() == []

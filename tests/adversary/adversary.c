@@ -354,7 +354,7 @@ static void c_read(sharena_arena *a)
         cur_op = "shape_nfields";
         if (sharena_shape_nfields(a, id, &nf) == 0) {
             for (size_t i = 0; i < nf && i < 8; i++) {
-                int t;
+                sharena_type t;
                 uint64_t sz;
                 cur_op = "shape_field";
                 sharena_shape_field(a, id, i, key, sizeof key, &t, &sz);
@@ -379,7 +379,7 @@ static void c_read(sharena_arena *a)
         cur_op = "bool_get";
         sharena_bool_get(a, id, &b);
         cur_op = "version";
-        sharena_version(a, id, &n);
+        sharena_change_count(a, id, &n);
         break;
     default:
         switch (rndn(5)) {
@@ -398,7 +398,7 @@ static void c_read(sharena_arena *a)
             cur_op = "type_of/version(random id)";
             sharena_id r = sharena__id_make(1 + rndn(600), (uint32_t)rndn(3));
             sharena_type_of(a, r);
-            sharena_version(a, r, &n);
+            sharena_change_count(a, r, &n);
             break;
         }
         case 2: {

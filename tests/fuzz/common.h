@@ -56,7 +56,7 @@ static void fuzz_walk(const sharena_arena *a, sharena_id id, int depth,
         size_t nf = 0;
         sharena_shape_nfields(a, id, &nf);
         for (size_t i = 0; i < nf && i < 16; i++) {
-            int t;
+            sharena_type t;
             uint64_t size;
             if (sharena_shape_field(a, id, i, buf, sizeof buf, &t, &size))
                 continue;

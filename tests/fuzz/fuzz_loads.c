@@ -323,7 +323,7 @@ static void one_op(struct thr *t, sharena_arena *a)
         }
         sharena_arena_version(a, &n);
         sharena_type_of(a, (rnd(t) & 0xffff) | (rndn(t, 3) << 32));
-        sharena_version(a, id, &n);
+        sharena_change_count(a, id, &n);
         break;
     }
     case 20:

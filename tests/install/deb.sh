@@ -41,6 +41,7 @@ has() { grep -qE "^$1\$" "$tmp/files" || fail "not in the package: $1"; }
 has "$prefix/bin/sharenad"
 has "$prefix/bin/sharena"
 has "$prefix/include/sharena.h"
+has "$prefix/include/sharena_broker.h"
 has "$prefix/lib/.*libsharena\.so\.${version}"
 has "$prefix/lib/.*libsharena\.a"
 has "$prefix/lib/.*pkgconfig/sharena\.pc"

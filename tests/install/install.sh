@@ -10,7 +10,7 @@ prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" >/dev/null
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for f in include/sharena.h bin/sharenad bin/sharena; do
+for f in include/sharena.h include/sharena_broker.h bin/sharenad bin/sharena; do
   [ -e "$prefix/$f" ] || fail "$f not installed"
 done
 libdir=$(dirname "$(find "$prefix" -name 'libsharena.so*' | head -1)")

@@ -25,6 +25,7 @@
 #include "internal.h"
 #include "proto.h"
 #include "sharena.h"
+#include "sharena_broker.h"
 
 static struct test_broker B;
 

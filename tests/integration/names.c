@@ -507,3 +507,22 @@ Test(names_policy, policy_shares_a_name, .timeout = 60)
     test_broker_stop(&B);
     unlink(path);
 }
+
+/* sharena_open_opts.reserved is room for later options: a caller's
+ * non-zero bytes there are refused (SHARENA_EINVAL, nothing created), so
+ * that a later release can give them a meaning. */
+Test(names, open_refuses_nonzero_reserved_options, .init = up, .fini = down)
+{
+    sharena_conn *c = conn();
+    sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
+    o.reserved[3] = 1;
+    sharena_arena *a = NULL;
+    cr_expect_eq(sharena_open(c, "reserved", &o, &a), SHARENA_EINVAL);
+    cr_expect_null(a);
+    sharena_arena_stat st;
+    cr_expect_eq(sharena_stat(c, "reserved", &st), SHARENA_ENOENT);
+    o.reserved[3] = 0;
+    cr_assert_eq(sharena_open(c, "reserved", &o, &a), 0);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}

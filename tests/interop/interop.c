@@ -239,7 +239,7 @@ static void dump(sharena_arena *a, sharena_id id)
         printf("{\"t\":{");
         for (size_t i = 0; i < nf; i++) {
             char name[64];
-            int ft;
+            sharena_type ft;
             uint64_t size;
             CHECK(sharena_shape_field(a, id, i, name, sizeof name, &ft, &size));
             printf(i ? "," : "");
@@ -329,13 +329,13 @@ static void wait_ticks(sharena_arena *a, long n)
     double v = 0;
     for (;;) {
         uint64_t seen, now;
-        CHECK(sharena_version(a, t, &seen)); /* version first, then value */
+        CHECK(sharena_change_count(a, t, &seen)); /* version first, then value */
         CHECK(sharena_number_get(a, t, &v));
         if (v >= (double)n)
             break;
         int r = sharena_wait(a, t, seen, 2000000000LL, &now);
         if (r == SHARENA_ETIMEDOUT) {
-            CHECK(sharena_version(a, t, &now));
+            CHECK(sharena_change_count(a, t, &now));
             lost += now != seen; /* slept although it had changed */
             continue;
         }

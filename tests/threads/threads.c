@@ -113,7 +113,7 @@ static void *waiter(void *arg)
 {
     /* version first, then value: a change after the read wakes us */
     uint64_t v = 0;
-    sharena_version(arena, counter, &v);
+    sharena_change_count(arena, counter, &v);
     double d = 0;
     sharena_number_get(arena, counter, &d);
     while (d < ROUNDS) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "sharena.h"
+#include "sharena_broker.h"
 
 static void join_all(pid_t *pids, int n)
 {

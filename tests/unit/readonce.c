@@ -686,7 +686,7 @@ Test(readonce, shape_field_name_len, .timeout = 60)
             char guard[256];
         } out;
         memset(out.guard, 0x5a, sizeof out.guard);
-        int type = 0;
+        sharena_type type = SHARENA_T_NONE;
         int r = sharena_shape_field(a, sh, 0, out.name, sizeof out.name, &type,
                                     NULL);
         EXPECT_OK_OR_FLIP(r, "shape_field");

@@ -244,7 +244,7 @@ Test(values, structs_and_shapes)
     cr_assert_eq(idx, 1);
     cr_assert_eq(sharena_shape_find(A, shape, "nope", 4, &idx), SHARENA_ENOENT);
     char name[64];
-    int type;
+    sharena_type type;
     uint64_t size;
     cr_assert_eq(sharena_shape_field(A, shape, 3, name, sizeof name, &type, &size), 0);
     cr_assert_str_eq(name, "raw");

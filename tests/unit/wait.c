@@ -59,7 +59,7 @@ Test(wait, another_process_write_wakes_the_waiter)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     pid_t w = writer(a, n, 1, 50);
     cr_assert_eq(sharena_wait(a, n, v0, LONG_NS, &v), 0);
     cr_expect_gt(v, v0);
@@ -82,7 +82,7 @@ Test(wait, nobody_writes_times_out)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v = 0, any;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     cr_expect_eq(sharena_wait(a, n, v0, 20 * 1000 * 1000, &v),
                  SHARENA_ETIMEDOUT);
     cr_assert_eq(sharena_arena_version(a, &any), 0);
@@ -116,7 +116,7 @@ Test(wait, dropped_object_is_stale)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     pid_t pid = fork();
     if (pid == 0) {
         sleep_ms(50);
@@ -155,7 +155,7 @@ Test(wait, closing_the_arena_ends_its_waits)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(a, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
     struct closer c = {a, 100};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, close_later, &c), 0);
@@ -175,6 +175,61 @@ Test(wait, arena_wide_wait_ends_on_close_too)
     pthread_join(t, NULL);
 }
 
+/* sharena_arena_cancel_waits(): the waits on one handle (a wait set of
+ * its own, mapped from the same memfd) end with SHARENA_ECLOSED, whether
+ * they were asleep or began after the cancel; another handle of the same
+ * arena keeps working and still sees writes. */
+struct cwaiter {
+    sharena_arena *a;
+    sharena_id id; /* 0: sharena_wait_any() */
+    uint64_t last;
+    int r;
+};
+
+static void *cwait_forever(void *p)
+{
+    struct cwaiter *w = p;
+    uint64_t v;
+    w->r = w->id ? sharena_wait(w->a, w->id, w->last, -1, &v)
+                 : sharena_wait_any(w->a, w->last, -1, &v);
+    return NULL;
+}
+
+Test(wait, cancel_waits_ends_the_waits_of_one_handle_only)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    sharena_arena *set;
+    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), 0, &set), 0);
+    uint64_t v0, any;
+    cr_assert_eq(sharena_change_count(a, n, &v0), 0);
+    cr_assert_eq(sharena_arena_version(a, &any), 0);
+    struct cwaiter w1 = {set, n, v0, 1}, w2 = {set, 0, any, 1};
+    pthread_t t1, t2;
+    cr_assert_eq(pthread_create(&t1, NULL, cwait_forever, &w1), 0);
+    cr_assert_eq(pthread_create(&t2, NULL, cwait_forever, &w2), 0);
+    sleep_ms(50); /* usually asleep by now; either way they must end */
+    cr_assert_eq(sharena_arena_cancel_waits(set), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    cr_expect_eq(w1.r, SHARENA_ECLOSED);
+    cr_expect_eq(w2.r, SHARENA_ECLOSED);
+    /* later waits on the cancelled handle end at once too */
+    uint64_t v;
+    cr_expect_eq(sharena_wait(set, n, v0, -1, &v), SHARENA_ECLOSED);
+    cr_expect_eq(sharena_wait_any(set, any, -1, &v), SHARENA_ECLOSED);
+    cr_expect_eq(sharena_arena_cancel_waits(set), 0); /* idempotent */
+    /* the other handle is untouched: writes, and its waits see them */
+    cr_assert_eq(sharena_number_set(a, n, 7), 0);
+    cr_expect_eq(sharena_wait(a, n, v0, LONG_NS, &v), 0);
+    cr_expect_gt(v, v0);
+    cr_expect_eq(sharena_wait(a, n, v, 0, &v), SHARENA_ETIMEDOUT);
+    cr_expect_eq(sharena_arena_cancel_waits(NULL), SHARENA_EINVAL);
+    sharena_arena_close(set);
+    sharena_arena_close(a);
+}
+
 /* A read-only handle of the same memfd cannot register as a waiter (it
  * cannot write the arena), so it polls; it still sees every change. */
 Test(wait, read_only_handle_waits_too)
@@ -188,7 +243,7 @@ Test(wait, read_only_handle_waits_too)
                  0);
     cr_assert(sharena_arena_readonly(ro));
     uint64_t v0, v;
-    cr_assert_eq(sharena_version(ro, n, &v0), 0);
+    cr_assert_eq(sharena_change_count(ro, n, &v0), 0);
     pid_t w = writer(a, n, 1, 50);
     cr_assert_eq(sharena_wait(ro, n, v0, LONG_NS, &v), 0);
     cr_expect_gt(v, v0);
@@ -213,7 +268,7 @@ Test(wait, no_write_is_lost_between_read_and_wait, .timeout = 120)
     enum { N = 5000 };
     pid_t w = writer(a, n, N, 0);
     uint64_t v;
-    cr_assert_eq(sharena_version(a, n, &v), 0);
+    cr_assert_eq(sharena_change_count(a, n, &v), 0);
     double d = 0;
     int lost = 0;
     while (d < N) {
@@ -256,7 +311,7 @@ Test(wait, forked_child_closes_at_once_while_the_parent_waits)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     struct waiter w = {a, n, 0, 1};
-    cr_assert_eq(sharena_version(a, n, &w.last), 0);
+    cr_assert_eq(sharena_change_count(a, n, &w.last), 0);
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, wait_thread, &w), 0);
     sleep_ms(50); /* (most likely asleep in the wait by now; either way) */
@@ -318,3 +373,23 @@ Test(wait, lock_timeout_gives_up_then_takes_a_dead_owners_lock)
     close(ready[1]);
     sharena_arena_close(a);
 }
+
+/* sharena_version(), the old name of sharena_change_count(), still links
+ * and gives the same count (callers get a deprecation warning). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+Test(wait, old_name_sharena_version_is_the_change_count)
+{
+    sharena_arena *a = arena();
+    sharena_id n;
+    cr_assert_eq(sharena_number_new(a, 0, &n), 0);
+    cr_assert_eq(sharena_number_set(a, n, 1), 0);
+    uint64_t c = 0, v = 1;
+    cr_assert_eq(sharena_change_count(a, n, &c), 0);
+    cr_assert_eq(sharena_version(a, n, &v), 0);
+    cr_expect_eq(c, v);
+    cr_expect_gt(c, 0);
+    cr_expect_eq(sharena_change_count(a, n, NULL), SHARENA_EINVAL);
+    sharena_arena_close(a);
+}
+#pragma GCC diagnostic pop

@@ -140,7 +140,7 @@ const char *path_prefix(const struct path *p, size_t n, char *buf, size_t cap);
 /* Where a PATH leads: an object, or a field of a struct. */
 struct target {
     sharena_id id; /* the object (for a field: 0 unless bytes/string) */
-    int type;      /* SHARENA_T_* of the object or field */
+    sharena_type type; /* SHARENA_T_* of the object or field */
     sharena_id st; /* the struct, when the last step was a field */
     size_t field;  /* its index */
     bool is_field;

@@ -250,7 +250,7 @@ static void visit(struct finder *f, sharena_id id, unsigned depth)
             return;
         for (size_t i = 0; i < n && i < SHARENA_FIELDS_MAX; i++) {
             char name[SHARENA_FIELD_NAME_MAX + 1];
-            int ft;
+            sharena_type ft;
             uint64_t size;
             sharena_id v;
             if (sharena_shape_field(f->a, id, i, name, sizeof name, &ft,

@@ -343,7 +343,7 @@ static int take(struct cli *c, sharena_arena *a, const struct path *p,
         r = path_resolve(a, p, p->n, &t, &s->depth);
         if (r == 0) {
             s->id = t.is_field ? t.st : t.id;
-            sharena_version(a, s->id, &s->version);
+            sharena_change_count(a, s->id, &s->version);
             r = c->json ? render_target_json(&rd, &t)
                         : render_target_bare(&rd, &t, true);
         }

@@ -292,7 +292,7 @@ static int struct_value(struct render *r, sharena_id id, bool top, bool shape)
     r->depth++;
     for (size_t i = 0; i < n && !r->truncated; i++) {
         char name[SHARENA_FIELD_NAME_MAX + 1];
-        int type;
+        sharena_type type;
         uint64_t size;
         if (i)
             putc(',', r->f);

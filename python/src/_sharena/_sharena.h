@@ -301,6 +301,7 @@ int sh_views_init(PyObject *module);
 /* ---- asyncio change notifications (notifier.c) ---------------------------- */
 int sh_notifier_init(PyObject *module);
 PyObject *sh_notifier_open(ArenaObject *ar, PyObject *unused);
+PyObject *sh_waitset_open(ArenaObject *ar, PyObject *unused);
 PyObject *sh_ref_poll(ViewObject *v, PyObject *unused);
 int sh_arena_init(PyObject *module);
 

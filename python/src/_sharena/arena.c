@@ -301,7 +301,7 @@ static PyObject *arena_root_ensure(ArenaObject *ar, PyObject *args)
     PyObject *v = sh_view_new(ar, kind_of_type(type), id);
     if (v && type != SHARENA_T_MAP && type != SHARENA_T_VECTOR &&
         type != SHARENA_T_BYTES)
-        (void)sharena_version(ar->a, id, &((ViewObject *)v)->version);
+        (void)sharena_change_count(ar->a, id, &((ViewObject *)v)->version);
     return v;
 }
 
@@ -407,7 +407,7 @@ static PyObject *arena_view(ArenaObject *ar, PyObject *o)
         return sh_raise(t, SH_W_NONE, NULL);
     PyObject *v = sh_view_new(ar, kind_of_type(t), id);
     if (v)
-        (void)sharena_version(ar->a, id, &((ViewObject *)v)->version);
+        (void)sharena_change_count(ar->a, id, &((ViewObject *)v)->version);
     return v;
 }
 
@@ -418,7 +418,7 @@ static PyObject *arena_ref(ArenaObject *ar, PyObject *o)
     if (parse_id(o, &id) < 0 || sh_arena_ok(ar) < 0)
         return NULL;
     uint64_t ver;
-    int r = sharena_version(ar->a, id, &ver);
+    int r = sharena_change_count(ar->a, id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     PyObject *v = sh_view_new(ar, SH_K_REF, id);
@@ -643,6 +643,7 @@ static PyMethodDef arena_methods[] = {
     {"_wait", (PyCFunction)(void (*)(void))arena_wait,
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"_notifier", (PyCFunction)sh_notifier_open, METH_NOARGS, NULL},
+    {"_wait_set", (PyCFunction)sh_waitset_open, METH_NOARGS, NULL},
     {"_root_ensure", (PyCFunction)arena_root_ensure, METH_VARARGS, NULL},
     {"_root_id", (PyCFunction)arena_root_id, METH_O, NULL},
     {"_root_set", (PyCFunction)arena_root_set, METH_VARARGS, NULL},

@@ -247,7 +247,7 @@ static PyObject *copy_struct(ArenaObject *ar, sharena_id id)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         char name[SHARENA_FIELD_NAME_MAX + 1];
-        int type;
+        sharena_type type;
         uint64_t size;
         r = sharena_shape_field(ar->a, id, i, name, sizeof name, &type, &size);
         if (r < 0) {

@@ -369,7 +369,7 @@ static PyObject *map_ref(ViewObject *m, PyObject *key)
     uint64_t ver;
     int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
     if (r == 0)
-        r = sharena_version(ar->a, v, &ver);
+        r = sharena_change_count(ar->a, v, &ver);
     if (r < 0)
         return sh_raise(r, r == SHARENA_ENOENT ? SH_W_KEY : SH_W_NONE, key);
     PyObject *o = sh_view_new(ar, SH_K_REF, v);

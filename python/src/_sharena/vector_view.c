@@ -530,7 +530,7 @@ static PyObject *vector_ref(ViewObject *v, PyObject *key)
     if (r == SHARENA_ERANGE)
         return index_error(i);
     if (r == 0)
-        r = sharena_version(ar->a, id, &ver);
+        r = sharena_change_count(ar->a, id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     PyObject *o = sh_view_new(ar, SH_K_REF, id);

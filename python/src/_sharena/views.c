@@ -64,7 +64,7 @@ static PyObject *view_get_version(ViewObject *v, void *u)
     if (sh_arena_ok(v->arena) < 0)
         return NULL;
     uint64_t ver;
-    int r = sharena_version(v->arena->a, v->id, &ver);
+    int r = sharena_change_count(v->arena->a, v->id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     return PyLong_FromUnsignedLongLong(ver);
@@ -186,7 +186,7 @@ static PyObject *ref_get_value(ViewObject *v, void *u)
     /* remember the version first: a wait() after this read cannot miss a
      * write that the read did not see */
     uint64_t ver;
-    int r = sharena_version(ar->a, v->id, &ver);
+    int r = sharena_change_count(ar->a, v->id, &ver);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     PyObject *o = sh_value_or_raise(ar, v->id);
@@ -556,7 +556,7 @@ PyObject *sh_shape_fields(ArenaObject *ar, sharena_id id)
     PyObject *l = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; l && i < n; i++) {
         char name[SHARENA_FIELD_NAME_MAX + 1];
-        int type;
+        sharena_type type;
         uint64_t size;
         r = sharena_shape_field(ar->a, id, i, name, sizeof name, &type, &size);
         if (r < 0) {
@@ -621,7 +621,7 @@ PyTypeObject ShShapeType = {
 
 /* Find field @p name: index and type, or raise KeyNotFoundError. */
 static int struct_field(ViewObject *v, PyObject *name, size_t *index,
-                        int *type, uint64_t *size)
+                        sharena_type *type, uint64_t *size)
 {
     if (sh_arena_ok(v->arena) < 0)
         return -1;
@@ -650,7 +650,7 @@ PyObject *sh_struct_field_value(ArenaObject *ar, sharena_id st, size_t i,
                                 bool deep)
 {
     char name[SHARENA_FIELD_NAME_MAX + 1];
-    int type;
+    sharena_type type;
     uint64_t size;
     sharena_arena *a = ar->a;
     int r = sharena_shape_field(a, st, i, name, sizeof name, &type, &size);
@@ -684,7 +684,7 @@ PyObject *sh_struct_field_value(ArenaObject *ar, sharena_id st, size_t i,
 static PyObject *struct_subscript(ViewObject *v, PyObject *name)
 {
     size_t i;
-    int type;
+    sharena_type type;
     uint64_t size;
     if (struct_field(v, name, &i, &type, &size) < 0)
         return NULL;
@@ -698,7 +698,7 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
         return -1;
     }
     size_t i;
-    int type;
+    sharena_type type;
     uint64_t size;
     if (struct_field(v, name, &i, &type, &size) < 0)
         return -1;

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import time
 import weakref
 from collections.abc import ItemsView, MutableMapping, MutableSequence, Mapping, Sequence, ValuesView
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -383,6 +382,9 @@ class _LoopWatch:
 
 # Arena -> {loop: _LoopWatch}; arenas without a usable notifier map to None.
 _loop_watches: "weakref.WeakKeyDictionary[Arena, Any]" = weakref.WeakKeyDictionary()
+# Wait sets of the changed() calls pending on helper threads, per arena:
+# Arena.close() cancels them.
+_wait_sets: "weakref.WeakKeyDictionary[Any, weakref.WeakSet[Any]]" = weakref.WeakKeyDictionary()
 
 
 def _loop_watch(arena: "Arena", loop: asyncio.AbstractEventLoop) -> Optional[_LoopWatch]:
@@ -407,9 +409,6 @@ class Ref(_c.RefBase, _ViewMixin):
 
     __slots__ = ()
 
-    #: How often a pending ``changed()`` checks for cancellation.
-    _CANCEL_SLICE = 0.1
-
     def __iadd__(self, delta: float) -> "Ref":
         self.add(delta)
         return self
@@ -425,8 +424,10 @@ class Ref(_c.RefBase, _ViewMixin):
         directly. Elsewhere (older kernels, seccomp, read-only arenas, a
         loop without ``add_reader``, ``SHARENA_NO_IO_URING=1``) the wait
         runs on a helper thread (one per pending call) that sleeps in the
-        kernel without the GIL; cancelling the awaiting task ends it within
-        0.1 s. The event loop is never blocked. Raises TimedOutError (a
+        kernel without the GIL, on a mapping of its own (a wait set):
+        cancelling the awaiting task, or closing the arena, cancels that
+        wait set and the thread ends at once. The event loop is never
+        blocked. Raises TimedOutError (a
         TimeoutError) and StaleRefError like ``wait()``."""
         loop = asyncio.get_running_loop()
         watch = _loop_watch(self.arena, loop)  # type: ignore[arg-type]
@@ -448,25 +449,27 @@ class Ref(_c.RefBase, _ViewMixin):
                                  timeout: Optional[float]) -> int:
         fut: "asyncio.Future[int]" = loop.create_future()
         cancel = threading.Event()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        arena = self.arena
+        # its own mapping: cancelling it (sharena_arena_cancel_waits) ends
+        # this wait and no other; Arena.close() cancels every one
+        ws = arena._wait_set()  # type: ignore[attr-defined]
+        sets = _wait_sets.setdefault(arena, weakref.WeakSet())
+        sets.add(ws)
+        if arena.closed:  # closed between the two lines above
+            ws.cancel()
 
         def run() -> None:
             try:
-                while True:
-                    step = self._CANCEL_SLICE
-                    if deadline is not None:
-                        step = max(0.0, min(step, deadline - time.monotonic()))
-                    try:
-                        result = (True, self.wait(timeout=step))
-                        break
-                    except TimedOutError as e:
-                        if cancel.is_set():
-                            return
-                        if deadline is not None and time.monotonic() >= deadline:
-                            result = (False, e)
-                            break
+                v = ws.wait(self, timeout)
+                if v is None:  # cancelled
+                    if cancel.is_set():
+                        return
+                    raise _errors._make(_c.ECLOSED, None, None)
+                result = (True, v)
             except BaseException as e:  # delivered to the awaiting task
                 result = (False, e)
+            finally:
+                ws.cancel()  # unmaps it
             try:
                 loop.call_soon_threadsafe(_deliver, fut, *result)
             except RuntimeError:
@@ -477,6 +480,7 @@ class Ref(_c.RefBase, _ViewMixin):
             return await fut
         finally:
             cancel.set()
+            ws.cancel()
 
     def __repr__(self) -> str:
         try:
@@ -538,6 +542,8 @@ class Arena(_c.ArenaBase):
         ``with view.locked()``, in any thread): leave those blocks first.
         Idempotent; in a forked child it returns at once."""
         super().close()
+        for ws in list(_wait_sets.pop(self, ())):
+            ws.cancel()
         per_loop = _loop_watches.pop(self, None)
         for w in list(per_loop.values()) if per_loop else ():
             loop = w.loop() if w is not None and not w.closed else None
