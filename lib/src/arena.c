@@ -345,8 +345,14 @@ int sharena_arena_info_get(const sharena_arena *a, sharena_arena_info *out)
     out->layout_hash = SHARENA__LD(h->layout_hash);
     out->capacity = a->size;
     out->heap_bytes = a->heap_end - a->heap_start;
-    out->used_bytes = __atomic_load_n(&h->used_bytes, __ATOMIC_RELAXED);
-    out->objects = __atomic_load_n(&h->live_objects, __ATOMIC_RELAXED);
+    /* counters any writer can set: clamped to what the heap can hold, so
+     * that no size handed back exceeds the mapping */
+    uint64_t used = SHARENA__LD(h->used_bytes);
+    uint64_t objects = SHARENA__LD(h->live_objects);
+    out->used_bytes = used < out->heap_bytes ? used : out->heap_bytes;
+    out->objects = objects < out->heap_bytes / sizeof(struct sharena__slot)
+                       ? objects
+                       : out->heap_bytes / sizeof(struct sharena__slot);
     out->created_ns = SHARENA__LD(h->created_ns);
     out->changes = __atomic_load_n(&h->changes, __ATOMIC_RELAXED);
     out->readonly = a->readonly;

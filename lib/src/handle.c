@@ -59,8 +59,8 @@ struct sharena__slot *sharena__slot_at_slow(const sharena_arena *a,
     if (SHARENA__UNLIKELY(!c)) {
         /* loaded once, checked once, cached: later loads of the slot
          * use the cached pointer, never this field again */
-        uint64_t off = SHARENA__LD(sharena__hdr(a)->slot_chunks[k]);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE); /* pairs with the publish */
+        uint64_t off = /* acquire: pairs with the chunk's publish */
+            SHARENA__LD_ACQ(sharena__hdr(a)->slot_chunks[k]);
         if (!off)
             return NULL;
         c = sharena__payload(a, off, chunk_bytes(k));

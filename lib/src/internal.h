@@ -83,12 +83,16 @@ sharena__rcmp(const void *x, const void *y, size_t n)
  * never mutated. SHARENA__ST is the matching store. */
 #ifdef SHARENA_FUZZ_LOADS
 uint64_t sharena__fuzz_load(uint64_t v, unsigned size);
-#define SHARENA__LD(f)                                                         \
+#define SHARENA__LD_ORDER(f, order)                                            \
     ((__typeof__(f))sharena__fuzz_load(                                        \
-        (uint64_t)__atomic_load_n(&(f), __ATOMIC_RELAXED), sizeof(f)))
+        (uint64_t)__atomic_load_n(&(f), order), sizeof(f)))
 #else
-#define SHARENA__LD(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+#define SHARENA__LD_ORDER(f, order) __atomic_load_n(&(f), order)
 #endif
+#define SHARENA__LD(f) SHARENA__LD_ORDER(f, __ATOMIC_RELAXED)
+/* The same, ordered before later loads (pairs with a release store that
+ * published what the field points to). */
+#define SHARENA__LD_ACQ(f) SHARENA__LD_ORDER(f, __ATOMIC_ACQUIRE)
 #define SHARENA__ST(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
 
 /* Process-local handle of a mapped arena. Bounds come from the mapping made

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 void sharena__fuzz_load_stats(uint64_t *loads, uint64_t *mutated);
+void sharena__fuzz_load_pause(int on);
 
 #define CAPACITY (UINT64_C(1) << 20)
 #define MAXT 8
@@ -254,7 +255,7 @@ static void one_op(struct thr *t, sharena_arena *a)
         if (sharena_shape_nfields(a, id, &nf) == 0) {
             CHECK_LEN(t, "field count", nf);
             for (size_t i = 0; i < nf && i < 8; i++) {
-                int ty;
+                sharena_type ty;
                 uint64_t sz;
                 char name[SHARENA_FIELD_NAME_MAX + 1];
                 t->op = "shape_field";
@@ -360,8 +361,14 @@ static void *run(void *arg)
         sharena_arena *a;
         t->op = "arena_create";
         t->op_since = now_s();
-        if (sharena_arena_create("fuzz-loads", CAPACITY, &a) < 0) {
-            fprintf(stderr, "fuzz_loads: cannot create an arena\n");
+        /* the arena is made unmutated (creation reads back what it
+         * wrote); everything done to it afterwards is fuzzed */
+        sharena__fuzz_load_pause(1);
+        int made = sharena_arena_create("fuzz-loads", CAPACITY, &a);
+        sharena__fuzz_load_pause(0);
+        if (made < 0) {
+            fprintf(stderr, "fuzz_loads: cannot create an arena: %s\n",
+                    sharena_strerror(made));
             abort();
         }
         t->op = "populate";
