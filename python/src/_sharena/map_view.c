@@ -158,7 +158,7 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
     } else {
         sharena_id v;
         bool owned;
-        if (sh_store(ar, o, &v, &owned) < 0)
+        if (sh_check_not_self(m, o) < 0 || sh_store(ar, o, &v, &owned) < 0)
             return -1;
         bool made = owned;
         if (own >= 0 && !made)
@@ -673,8 +673,9 @@ static PySequenceMethods map_as_sequence = {
 
 /* Add the pairs of @p src to builder @p b: a mapping (anything with
  * keys()) or an iterable of (key, value) pairs, as dict.update() takes. */
-static int build_pairs(ArenaObject *ar, sharena_builder *b, PyObject *src)
+static int build_pairs(ViewObject *m, sharena_builder *b, PyObject *src)
 {
+    ArenaObject *ar = m->arena;
     int has_keys = PyObject_HasAttrString(src, "keys");
     PyObject *items = has_keys ? PyMapping_Items(src) : PySequence_List(src);
     if (!items)
@@ -692,8 +693,10 @@ static int build_pairs(ArenaObject *ar, sharena_builder *b, PyObject *src)
             rc = -1;
             break;
         }
-        rc = sh_build_item(ar, b, PyTuple_GET_ITEM(kv, 0),
-                           PyTuple_GET_ITEM(kv, 1));
+        rc = sh_check_not_self(m, PyTuple_GET_ITEM(kv, 1));
+        if (rc == 0)
+            rc = sh_build_item(ar, b, PyTuple_GET_ITEM(kv, 0),
+                               PyTuple_GET_ITEM(kv, 1));
         Py_DECREF(kv);
     }
     Py_DECREF(items);
@@ -714,8 +717,8 @@ static PyObject *map_update(ViewObject *m, PyObject *args, PyObject *kw)
     sharena_builder *b;
     if (sh_build_begin(ar, &b) < 0)
         return NULL;
-    if ((src && build_pairs(ar, b, src) < 0) ||
-        (kw && build_pairs(ar, b, kw) < 0)) {
+    if ((src && build_pairs(m, b, src) < 0) ||
+        (kw && build_pairs(m, b, kw) < 0)) {
         sh_build_abort(ar, b);
         return NULL;
     }

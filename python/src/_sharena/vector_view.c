@@ -116,7 +116,7 @@ static int vec_put(ViewObject *v, vec_op op, Py_ssize_t i, PyObject *o)
     ArenaObject *ar = v->arena;
     sharena_id id;
     bool owned;
-    if (sh_store(ar, o, &id, &owned) < 0)
+    if (sh_check_not_self(v, o) < 0 || sh_store(ar, o, &id, &owned) < 0)
         return -1;
     unsigned fl = owned ? SHARENA_OWNED : 0;
     int r;
@@ -163,10 +163,11 @@ static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
 }
 
 /* Add every value of list @p items to builder @p b. */
-static int build_items(ArenaObject *ar, sharena_builder *b, PyObject *items)
+static int build_items(ViewObject *v, sharena_builder *b, PyObject *items)
 {
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
-        if (sh_build_item(ar, b, NULL, PyList_GET_ITEM(items, k)) < 0)
+        if (sh_check_not_self(v, PyList_GET_ITEM(items, k)) < 0 ||
+            sh_build_item(v->arena, b, NULL, PyList_GET_ITEM(items, k)) < 0)
             return -1;
     return 0;
 }
@@ -177,11 +178,7 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     ArenaObject *ar = v->arena;
     PyObject *items = NULL;
     if (o) {
-        if (PyUnicode_Check(o) || PyBytes_Check(o)) {
-            PyErr_SetString(PyExc_TypeError,
-                            "can only assign an iterable of values");
-            return -1;
-        }
+        /* any iterable, str and bytes included, as list takes it */
         if (!(items = PySequence_List(o)))
             return -1;
     }
@@ -195,7 +192,7 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
      * changes nothing. */
     sharena_builder *b = NULL;
     if (items && step == 1 && (sh_build_begin(ar, &b) < 0 ||
-                               build_items(ar, b, items) < 0)) {
+                               build_items(v, b, items) < 0)) {
         if (b)
             sh_build_abort(ar, b);
         Py_DECREF(items);
@@ -318,7 +315,7 @@ static PyObject *vector_extend(ViewObject *v, PyObject *arg)
         Py_DECREF(items);
         return NULL;
     }
-    if (build_items(ar, b, items) < 0) {
+    if (build_items(v, b, items) < 0) {
         sh_build_abort(ar, b);
         Py_DECREF(items);
         return NULL;
