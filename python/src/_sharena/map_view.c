@@ -677,12 +677,21 @@ static int build_pairs(ViewObject *m, sharena_builder *b, PyObject *src)
 {
     ArenaObject *ar = m->arena;
     int has_keys = PyObject_HasAttrString(src, "keys");
-    PyObject *items = has_keys ? PyMapping_Items(src) : PySequence_List(src);
+    /* as dict.update: a mapping is read through keys() and [] only */
+    PyObject *items = has_keys ? PyMapping_Keys(src) : PySequence_List(src);
     if (!items)
         return -1;
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++) {
-        PyObject *kv = PySequence_Tuple(PyList_GET_ITEM(items, i));
+        PyObject *kv;
+        if (has_keys) {
+            PyObject *k = PyList_GET_ITEM(items, i);
+            PyObject *v = PyObject_GetItem(src, k);
+            kv = v ? PyTuple_Pack(2, k, v) : NULL;
+            Py_XDECREF(v);
+        } else {
+            kv = PySequence_Tuple(PyList_GET_ITEM(items, i));
+        }
         if (!kv || PyTuple_GET_SIZE(kv) != 2) {
             if (kv)
                 PyErr_Format(PyExc_ValueError,

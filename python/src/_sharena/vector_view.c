@@ -84,7 +84,7 @@ static PyObject *vector_subscript(ViewObject *v, PyObject *key)
     }
     if (!PySlice_Check(key)) {
         PyErr_Format(PyExc_TypeError,
-                     "vector indices must be integers or slices, not %.100s",
+                     "sharena vector: list indices must be integers or slices, not %.100s",
                      Py_TYPE(key)->tp_name);
         return NULL;
     }
@@ -162,6 +162,28 @@ static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
     return 0;
 }
 
+/* The values of iterable @p o as a new list (a snapshot, so v.extend(v)
+ * works), taken as list.extend takes them: a __length_hint__ is not
+ * trusted to size anything. */
+static PyObject *items_of(PyObject *o)
+{
+    if (PyList_CheckExact(o) || PyTuple_CheckExact(o))
+        return PySequence_List(o);
+    PyObject *it = PyObject_GetIter(o);
+    if (!it)
+        return NULL;
+    PyObject *l = PyList_New(0), *x;
+    while (l && (x = PyIter_Next(it))) {
+        if (PyList_Append(l, x) < 0)
+            Py_CLEAR(l);
+        Py_DECREF(x);
+    }
+    Py_DECREF(it);
+    if (l && PyErr_Occurred())
+        Py_CLEAR(l);
+    return l;
+}
+
 /* Add every value of list @p items to builder @p b. */
 static int build_items(ViewObject *v, sharena_builder *b, PyObject *items)
 {
@@ -179,7 +201,7 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     PyObject *items = NULL;
     if (o) {
         /* any iterable, str and bytes included, as list takes it */
-        if (!(items = PySequence_List(o)))
+        if (!(items = items_of(o)))
             return -1;
     }
     Py_ssize_t start, stop, step, n;
@@ -307,7 +329,7 @@ static PyObject *vector_extend(ViewObject *v, PyObject *arg)
     ArenaObject *ar = v->arena;
     if (sh_arena_ok(ar) < 0)
         return NULL;
-    PyObject *items = PySequence_List(arg); /* a snapshot (v.extend(v)) */
+    PyObject *items = items_of(arg); /* a snapshot (v.extend(v)) */
     if (!items)
         return NULL;
     sharena_builder *b;
@@ -344,7 +366,7 @@ static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
         return vector_ass_slice(v, key, o);
     if (!PyIndex_Check(key)) {
         PyErr_Format(PyExc_TypeError,
-                     "vector indices must be integers or slices, not %.100s",
+                     "sharena vector: list indices must be integers or slices, not %.100s",
                      Py_TYPE(key)->tp_name);
         return -1;
     }

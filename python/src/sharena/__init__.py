@@ -258,8 +258,11 @@ class Vector(_c.VectorBase, _ViewMixin, MutableSequence):
         raises, or elements that do not compare, leave the vector as it
         was)."""
         with self.locked():
+            before = self.version
             items = list(self)
             items.sort(key=key, reverse=reverse)
+            if self.version != before:  # a key or __lt__ wrote to it
+                raise ValueError("vector modified during sort")
             self[:] = items
 
     def __repr__(self) -> str:
