@@ -175,3 +175,15 @@ def test_keys_stay_str_and_the_error_says_so(arena):
     for k in (1, b"x", None, ("a",)):
         with pytest.raises(TypeError, match="str"):
             m[k] = 1
+
+
+def test_sort_refuses_a_key_that_changes_the_vector(arena):
+    v = arena.vector("v")
+    v.extend([3, 1, 2])
+
+    def key(x):
+        v.append(0)  # a write during the sort, as list.sort refuses it
+        return x
+    with pytest.raises(ValueError, match="modified during sort"):
+        v.sort(key=key)
+    assert list(v)[:3] == [3.0, 1.0, 2.0]  # the order was not written back
