@@ -187,3 +187,17 @@ def test_sort_refuses_a_key_that_changes_the_vector(arena):
     with pytest.raises(ValueError, match="modified during sort"):
         v.sort(key=key)
     assert list(v)[:3] == [3.0, 1.0, 2.0]  # the order was not written back
+
+
+def test_copy_on_a_read_only_handle(arena):
+    m, v = arena.map("m"), arena.vector("v")
+    m.update(a=1, b=2)
+    v.extend([1, 2])
+    ro = sharena.from_fd(arena.fd, readonly=True)
+    try:
+        assert ro.map("m").copy() == {"a": 1.0, "b": 2.0}  # no lock: version-checked
+        assert ro.vector("v").copy() == [1.0, 2.0]
+        with pytest.raises(sharena.Error):
+            ro.map("m").locked().__enter__()  # why copy() cannot lock here
+    finally:
+        ro.close()

@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
-from .errors import (ArenaNotFoundError, BrokerError, Error,
+from .errors import (ArenaNotFoundError, BrokerError, BusyError, Error,
                      KeyNotFoundError, TimedOutError)
 from . import errors as _errors
 
@@ -140,6 +140,22 @@ def _guarded_repr(self: Any, fill: str, make: Any) -> str:
         running.discard(key)
 
 
+def _consistent(view: Any, read: Any) -> Any:
+    """``read()`` in one consistent pass: under the object's lock, or on a
+    read-only handle (which cannot lock) retried until the object's
+    version is the same before and after the read."""
+    if not view.arena.readonly:
+        with view.locked():
+            return read()
+    for _ in range(1000):
+        before = view.version
+        out = read()
+        if view.version == before:
+            return out
+    raise BusyError(f"object {view.id} kept changing during copy(): no "
+                    "consistent read after 1000 tries")
+
+
 def _same_object(a: Any, b: Any) -> bool:
     return (isinstance(b, _c.View) and type(a) is type(b)
             and a.arena is b.arena and a.id == b.id)
@@ -188,8 +204,7 @@ class Map(_c.MapBase, _ViewMixin, MutableMapping):
         """A plain dict of the map's entries, read in one consistent pass
         (under the map's lock): values as stored, containers as views.
         For a deep copy use to_python()."""
-        with self.locked():
-            return dict(self.items())
+        return _consistent(self, lambda: dict(self.items()))
 
     @classmethod
     def fromkeys(cls, iterable: Any, value: Any = None) -> Dict[str, Any]:
@@ -223,8 +238,7 @@ class Vector(_c.VectorBase, _ViewMixin, MutableSequence):
         """A plain list of the elements, read in one consistent pass (under
         the vector's lock): values as stored, containers as views. For a
         deep copy use to_python()."""
-        with self.locked():
-            return list(self)
+        return _consistent(self, lambda: list(self))
 
     def __add__(self, other: Any) -> List[Any]:
         if isinstance(other, (str, bytes, bytearray)) or not isinstance(other, Sequence):
