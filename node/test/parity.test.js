@@ -84,3 +84,17 @@ test('a container cannot hold itself directly; toObject of a cycle says ELOOP', 
   inner.drop();
   m.drop();
 });
+
+test('a vector cannot hold itself; one level down toArray and JSON say ELOOP', () => {
+  const v = new VectorRef();
+  assert.throws(() => v.push(v), (e) => e.code === 'EINVAL');
+  assert.equal(v.length, 0);
+  const inner = new VectorRef();
+  inner.push(v);
+  v.push(inner);
+  assert.throws(() => v.toArray(), (e) => e.code === 'ELOOP');
+  assert.throws(() => JSON.stringify(v), (e) => e.code === 'ELOOP');
+  v.pop();
+  inner.drop();
+  v.drop();
+});
