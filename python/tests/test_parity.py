@@ -201,3 +201,18 @@ def test_copy_on_a_read_only_handle(arena):
             ro.map("m").locked().__enter__()  # why copy() cannot lock here
     finally:
         ro.close()
+
+
+def test_map_union_operators_like_dict(arena):
+    m = arena.map("m")
+    m.update(a=1, b=2)
+    assert m | {"b": 3, "c": 4} == {"a": 1.0, "b": 3, "c": 4} and type(m | {}) is dict
+    assert {"a": 0, "z": 9} | m == {"a": 1.0, "b": 2.0, "z": 9} and type({} | m) is dict
+    w = m
+    m |= {"c": 5}
+    assert m is w and dict(arena.map("m")) == {"a": 1.0, "b": 2.0, "c": 5.0}
+    with pytest.raises(TypeError):
+        m | [("x", 1)]
+    with pytest.raises(TypeError):  # all or nothing, as update()
+        m |= {"ok": 1, "bad": object()}
+    assert "ok" not in m

@@ -206,6 +206,26 @@ class Map(_c.MapBase, _ViewMixin, MutableMapping):
         For a deep copy use to_python()."""
         return _consistent(self, lambda: dict(self.items()))
 
+    def __or__(self, other: Any) -> Dict[str, Any]:
+        """``m | other``: a plain dict, as ``dict | dict`` makes one."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: Any) -> Dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        out = dict(other)
+        out.update(self.copy())
+        return out
+
+    def __ior__(self, other: Any) -> "Map":
+        """``m |= other``: update() in place (all or nothing)."""
+        self.update(other)
+        return self
+
     @classmethod
     def fromkeys(cls, iterable: Any, value: Any = None) -> Dict[str, Any]:
         """As dict.fromkeys: a plain dict (a Map lives in an arena, so make
