@@ -94,8 +94,9 @@ static PyObject *vector_subscript(ViewObject *v, PyObject *key)
         return NULL;
     Py_ssize_t count = PySlice_AdjustIndices(n, &start, &stop, step);
     PyObject *l = PyList_New(0);
-    for (Py_ssize_t k = 0, i = start; l && k < count; k++, i += step) {
-        PyObject *o = item_at(ar, v->id, i);
+    for (Py_ssize_t k = 0; l && k < count; k++) {
+        /* not i += step: past the last index that overflows (v[::maxsize]) */
+        PyObject *o = item_at(ar, v->id, start + k * step);
         if (!o && PyErr_ExceptionMatches(PyExc_IndexError)) {
             PyErr_Clear(); /* shrunk meanwhile */
             break;
