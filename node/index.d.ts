@@ -457,6 +457,8 @@ export declare class MapRef<V extends Ref = AnyRef> extends Ref {
   keys(): Generator<string, void, unknown>;
   values(): Generator<V, void, unknown>;
   [Symbol.iterator](): Generator<[string, V], void, unknown>;
+  /** As Map#forEach, over a snapshot of the entries. */
+  forEach(fn: (value: V, key: string, map: this) => void, thisArg?: unknown): void;
   /** A plain object snapshot, recursively (ELOOP on a cycle). */
   toObject(): { [key: string]: Snapshot<V> };
   toJSON(): { [key: string]: Snapshot<V> };
@@ -496,6 +498,12 @@ export declare class VectorRef<V extends Ref = AnyRef> extends Ref {
   pop(): V | undefined;
   values(): Generator<V, void, unknown>;
   [Symbol.iterator](): Generator<V, void, unknown>;
+  /** As Array#keys, over a snapshot. */
+  keys(): Generator<number, void, unknown>;
+  /** As Array#entries, over a snapshot. */
+  entries(): Generator<[number, V], void, unknown>;
+  /** As Array#forEach, over a snapshot. */
+  forEach(fn: (value: V, index: number, vector: this) => void, thisArg?: unknown): void;
   /** A plain array snapshot, recursively. */
   toArray(): Snapshot<V>[];
   toJSON(): Snapshot<V>[];

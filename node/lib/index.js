@@ -778,6 +778,10 @@ class MapRef extends Ref {
     for (const [, v] of this.entries()) yield v;
   }
   [Symbol.iterator]() { return this.entries(); }
+  /** As Map#forEach: fn(ref, key, map) for each entry of a snapshot. */
+  forEach(fn, thisArg) {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
+  }
   /** A plain object snapshot, recursively. */
   toObject() { return snapshot(this, new Set()); }
 }
@@ -864,6 +868,21 @@ class VectorRef extends Ref {
     for (let i = 0; i < flat.length; i += 2) yield wrap(arena, flat[i + 1], flat[i]);
   }
   [Symbol.iterator]() { return this.values(); }
+  /** As Array#keys: the indexes of a snapshot. */
+  *keys() {
+    const n = native.vecItems(this[kH], this.id).length / 2;
+    for (let i = 0; i < n; i++) yield i;
+  }
+  /** As Array#entries: [index, ref] pairs of a snapshot. */
+  *entries() {
+    let i = 0;
+    for (const v of this.values()) yield [i++, v];
+  }
+  /** As Array#forEach: fn(ref, index, vector) over a snapshot. */
+  forEach(fn, thisArg) {
+    let i = 0;
+    for (const v of this.values()) fn.call(thisArg, v, i++, this);
+  }
   /** A plain array snapshot, recursively. */
   toArray() { return snapshot(this, new Set()); }
 }

@@ -224,6 +224,7 @@ run 0 cli --json dump typed
 json_ok 'd["st"] == {"count": 7, "on": False, "label": "lbl", "blob": {"$bytes": "AQIDBA==", "$size": 4}}'
 json_ok 'd["blob"] == {"$bytes": "aGVsbG8=", "$size": 5}'
 json_ok 'd["loop"] == [[{"$cycle": d["loop"][0][0]["$cycle"]}]] and d["loop"][0][0]["$cycle"] > 0'
+err_has 'container(s) reach themselves'
 json_ok '[f["name"] for f in d["shape"]["$shape"]] == ["count", "on", "label", "blob"] and d["shape"]["$shape"][3] == {"name": "blob", "type": "bytes", "size": 4}'
 run 0 cli get typed st/count
 out_is "7"

@@ -167,6 +167,7 @@ struct render {
     bool pretty;     /* indent nested values */
     uint64_t budget; /* values left to write (a hostile arena is bounded) */
     uint64_t errors; /* values that could not be read ($error markers) */
+    uint64_t cycles; /* containers met again inside themselves ($cycle) */
     bool truncated;  /* the budget ran out */
     unsigned depth;
     sharena_id stack[256]; /* ids on the current path (cycle detection) */

@@ -344,6 +344,7 @@ static int value(struct render *r, sharena_id id, bool top)
     r->budget--;
     for (unsigned i = 0; i < r->depth && i < 256; i++) {
         if (r->stack[i] == id) {
+            r->cycles++;
             fprintf(r->f,
                     r->pretty ? "{\"$cycle\": %llu}" : "{\"$cycle\":%llu}",
                     (unsigned long long)id);
@@ -548,6 +549,14 @@ int render_finish(const struct cli *c, struct render *r)
                 RENDER_BUDGET);
         ex = EXIT_FAIL;
     }
+    if (r->cycles)
+        /* not a failure: the marker says where the cycle closes; but JSON
+         * is a tree, so say that the output is not the whole graph */
+        cli_err(c,
+                "note: %llu container(s) reach themselves; JSON has no "
+                "cycles, so each is written {\"$cycle\": ID} where it "
+                "is met again",
+                (unsigned long long)r->cycles);
     if (r->errors) {
         cli_err(c,
                 "%llu value(s) could not be read and are shown as "

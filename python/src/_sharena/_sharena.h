@@ -220,6 +220,7 @@ PyObject *sh_value_or_raise(ArenaObject *ar, sharena_id id);
 /* A plain, deep Python copy: dict, list, bytes, str, float, bool; structs
  * become dicts. Raises on error. */
 PyObject *sh_to_python(ArenaObject *ar, sharena_id id);
+int sh_check_not_self(ViewObject *c, PyObject *o);
 
 /* Store @p o as an arena object: *id receives it and *owned whether the
  * container it goes into should own it (plain values: yes; views of this

@@ -126,11 +126,28 @@ PyObject *sh_value_or_raise(ArenaObject *ar, sharena_id id)
 
 /* ---- deep copies ------------------------------------------------------------ */
 
-static PyObject *copy_map(ArenaObject *ar, sharena_id id)
+static PyObject *to_python_in(ArenaObject *ar, sharena_id id, PyObject *memo);
+
+/* Remember the copy @p o of container @p id before its children are copied,
+ * so that a child that reaches it again gets this very copy (a cycle in the
+ * arena becomes the same cycle in Python, as copy.deepcopy makes it). */
+static int memo_put(PyObject *memo, sharena_id id, PyObject *o)
+{
+    PyObject *k = PyLong_FromUnsignedLongLong(id);
+    int r = k ? PyDict_SetItem(memo, k, o) : -1;
+    Py_XDECREF(k);
+    return r;
+}
+
+static PyObject *copy_map(ArenaObject *ar, sharena_id id, PyObject *memo)
 {
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
+    if (memo_put(memo, id, d) < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
     char stack[256];
     char *key = stack;
     size_t kcap = sizeof stack;
@@ -165,7 +182,7 @@ static PyObject *copy_map(ArenaObject *ar, sharena_id id)
             goto fail;
         if (again == 0)
             continue; /* removed while we copy */
-        PyObject *val = sh_to_python(ar, v);
+        PyObject *val = to_python_in(ar, v, memo);
         if (!val)
             goto fail;
         PyObject *k = sh_arena_text(key, klen);
@@ -185,11 +202,15 @@ fail:
     return NULL;
 }
 
-static PyObject *copy_vector(ArenaObject *ar, sharena_id id)
+static PyObject *copy_vector(ArenaObject *ar, sharena_id id, PyObject *memo)
 {
     PyObject *l = PyList_New(0);
     if (!l)
         return NULL;
+    if (memo_put(memo, id, l) < 0) {
+        Py_DECREF(l);
+        return NULL;
+    }
     for (uint64_t i = 0;; i++) {
         sharena_id v;
         int r = sharena_vector_get(ar->a, id, i, &v, NULL);
@@ -199,7 +220,7 @@ static PyObject *copy_vector(ArenaObject *ar, sharena_id id)
             sh_raise(r, SH_W_NONE, NULL);
             goto fail;
         }
-        PyObject *val = sh_to_python(ar, v);
+        PyObject *val = to_python_in(ar, v, memo);
         if (!val)
             goto fail;
         int bad = PyList_Append(l, val);
@@ -270,22 +291,42 @@ fail:
     return NULL;
 }
 
-PyObject *sh_to_python(ArenaObject *ar, sharena_id id)
+/* @p memo: id -> the copy made of it in this to_python() (NULL: none yet) */
+static PyObject *to_python_in(ArenaObject *ar, sharena_id id, PyObject *memo)
 {
     if (sh_arena_ok(ar) < 0)
         return NULL;
     int t = sharena_type_of(ar->a, id);
     if (t < 0)
         return sh_raise(t, SH_W_NONE, NULL);
-    if (Py_EnterRecursiveCall(" while copying a sharena object"))
+    bool own_memo = false;
+    if (t == SHARENA_T_MAP || t == SHARENA_T_VECTOR) {
+        if (memo) {
+            PyObject *k = PyLong_FromUnsignedLongLong(id);
+            PyObject *seen = k ? PyDict_GetItemWithError(memo, k) : NULL;
+            Py_XDECREF(k);
+            if (seen)
+                return Py_NewRef(seen); /* reached again: the same copy */
+            if (PyErr_Occurred())
+                return NULL;
+        } else if (!(memo = PyDict_New())) {
+            return NULL;
+        } else {
+            own_memo = true;
+        }
+    }
+    if (Py_EnterRecursiveCall(" while copying a sharena object")) {
+        if (own_memo)
+            Py_DECREF(memo);
         return NULL;
+    }
     PyObject *o;
     switch (t) {
     case SHARENA_T_MAP:
-        o = copy_map(ar, id);
+        o = copy_map(ar, id, memo);
         break;
     case SHARENA_T_VECTOR:
-        o = copy_vector(ar, id);
+        o = copy_vector(ar, id, memo);
         break;
     case SHARENA_T_BYTES:
         o = copy_bytes(ar, id);
@@ -301,7 +342,29 @@ PyObject *sh_to_python(ArenaObject *ar, sharena_id id)
         break;
     }
     Py_LeaveRecursiveCall();
+    if (own_memo)
+        Py_DECREF(memo); /* the copies hold each other, not the memo */
     return o;
+}
+
+PyObject *sh_to_python(ArenaObject *ar, sharena_id id)
+{
+    return to_python_in(ar, id, NULL);
+}
+
+/* RecursionError if @p o is a view of the container @p c itself: a
+ * container cannot hold itself directly (one level down, through another
+ * container, it can, as a list can). Returns 0 or -1. */
+int sh_check_not_self(ViewObject *c, PyObject *o)
+{
+    if (PyObject_TypeCheck(o, &ShViewType) &&
+        ((ViewObject *)o)->arena == c->arena && ((ViewObject *)o)->id == c->id) {
+        PyErr_SetString(PyExc_RecursionError,
+                        "a sharena container cannot hold itself (store a "
+                        "copy of it: .to_python())");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- storing ------------------------------------------------------------------ */

@@ -158,7 +158,7 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
     } else {
         sharena_id v;
         bool owned;
-        if (sh_store(ar, o, &v, &owned) < 0)
+        if (sh_check_not_self(m, o) < 0 || sh_store(ar, o, &v, &owned) < 0)
             return -1;
         bool made = owned;
         if (own >= 0 && !made)
@@ -469,7 +469,43 @@ typedef struct {
     ViewObject *map;
     uint64_t cursor;
     int mode; /* 0 keys, 1 values, 2 items */
+    /* Changes made while iterating, as dict detects them: the map's change
+     * count when last checked, its length when iteration began, and how
+     * many keys may still come (more than that: keys were replaced). */
+    uint64_t count;
+    uint64_t len0;
+    uint64_t remaining;
+    bool done;
 } MapIterObject;
+
+/* Raise RuntimeError, as dict does, if the map's size changed since the
+ * iteration began: a removal shifts entries back (and an insertion may
+ * grow the table), so the cursor could skip keys silently. The change
+ * count tells cheaply whether anything was written at all; writes that
+ * only replace values leave the length, and the iteration, alone.
+ * Returns 0, or -1 with an exception set. */
+static int mapiter_check(MapIterObject *it)
+{
+    ArenaObject *ar = it->map->arena;
+    uint64_t c, n;
+    int r = sharena_change_count(ar->a, it->map->id, &c);
+    if (r == 0 && c == it->count)
+        return 0;
+    if (r == 0)
+        r = sharena_map_len(ar->a, it->map->id, &n);
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    if (n != it->len0) {
+        it->done = true;
+        PyErr_SetString(PyExc_RuntimeError,
+                        "map changed size during iteration");
+        return -1;
+    }
+    it->count = c;
+    return 0;
+}
 
 static void mapiter_dealloc(MapIterObject *it)
 {
@@ -480,7 +516,9 @@ static void mapiter_dealloc(MapIterObject *it)
 static PyObject *mapiter_next(MapIterObject *it)
 {
     ArenaObject *ar = it->map->arena;
-    if (sh_arena_ok(ar) < 0)
+    if (it->done)
+        return NULL;
+    if (sh_arena_ok(ar) < 0 || mapiter_check(it) < 0)
         return NULL;
     char stack[256];
     char *key = stack;
@@ -502,10 +540,28 @@ static PyObject *mapiter_next(MapIterObject *it)
             kcap = klen + 1;
             continue;
         }
-        if (r == SHARENA_ENOENT)
-            break; /* the end */
+        if (r == SHARENA_ENOENT) {
+            /* the end, unless a change since the last check made it skip
+             * (the size changed), or keys were removed and others added
+             * (fewer keys came than the map had, and it has as many) */
+            if (mapiter_check(it) == 0) {
+                it->done = true;
+                if (it->remaining != 0)
+                    PyErr_SetString(PyExc_RuntimeError,
+                                    "map keys changed during iteration");
+            }
+            break;
+        }
         if (r < 0) {
             sh_raise(r, SH_W_NONE, NULL);
+            break;
+        }
+        if (it->remaining == 0) {
+            /* more keys than the map had: keys were removed and others
+             * added (same size), and the table moved under the cursor */
+            it->done = true;
+            PyErr_SetString(PyExc_RuntimeError,
+                            "map keys changed during iteration");
             break;
         }
         PyObject *val = NULL;
@@ -520,8 +576,13 @@ static PyObject *mapiter_next(MapIterObject *it)
                     break;
                 val = sh_value(ar, v, &r);
             }
-            if (again == 0)
-                continue; /* removed meanwhile: skip it */
+            if (again == 0) {
+                /* removed meanwhile: the size changed (RuntimeError), or
+                 * it was replaced by another key; skip it */
+                if (mapiter_check(it) < 0)
+                    break;
+                continue;
+            }
             if (again < 0)
                 break; /* StaleRefError raised */
             if (!val) {
@@ -530,10 +591,12 @@ static PyObject *mapiter_next(MapIterObject *it)
                 break;
             }
             if (it->mode == 1) {
+                it->remaining--;
                 res = val;
                 break;
             }
         }
+        it->remaining--;
         PyObject *k = sh_arena_text(key, klen);
         if (!k || !it->mode) {
             res = k;
@@ -563,12 +626,24 @@ static PyObject *mapiter_new(ViewObject *m, int mode)
 {
     if (sh_arena_ok(m->arena) < 0)
         return NULL;
+    /* the count first: a write between the two reads is then seen as a
+     * change at the first step, measured against a length that has it */
+    uint64_t c, n;
+    int r = sharena_change_count(m->arena->a, m->id, &c);
+    if (r == 0)
+        r = sharena_map_len(m->arena->a, m->id, &n);
+    if (r < 0)
+        return sh_raise(r, SH_W_NONE, NULL);
     MapIterObject *it = PyObject_New(MapIterObject, &ShMapIterType);
     if (!it)
         return NULL;
     it->map = (ViewObject *)Py_NewRef(m);
     it->cursor = 0;
     it->mode = mode;
+    it->count = c;
+    it->len0 = n;
+    it->remaining = n;
+    it->done = false;
     return (PyObject *)it;
 }
 
@@ -598,15 +673,25 @@ static PySequenceMethods map_as_sequence = {
 
 /* Add the pairs of @p src to builder @p b: a mapping (anything with
  * keys()) or an iterable of (key, value) pairs, as dict.update() takes. */
-static int build_pairs(ArenaObject *ar, sharena_builder *b, PyObject *src)
+static int build_pairs(ViewObject *m, sharena_builder *b, PyObject *src)
 {
+    ArenaObject *ar = m->arena;
     int has_keys = PyObject_HasAttrString(src, "keys");
-    PyObject *items = has_keys ? PyMapping_Items(src) : PySequence_List(src);
+    /* as dict.update: a mapping is read through keys() and [] only */
+    PyObject *items = has_keys ? PyMapping_Keys(src) : PySequence_List(src);
     if (!items)
         return -1;
     int rc = 0;
     for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(items); i++) {
-        PyObject *kv = PySequence_Tuple(PyList_GET_ITEM(items, i));
+        PyObject *kv;
+        if (has_keys) {
+            PyObject *k = PyList_GET_ITEM(items, i);
+            PyObject *v = PyObject_GetItem(src, k);
+            kv = v ? PyTuple_Pack(2, k, v) : NULL;
+            Py_XDECREF(v);
+        } else {
+            kv = PySequence_Tuple(PyList_GET_ITEM(items, i));
+        }
         if (!kv || PyTuple_GET_SIZE(kv) != 2) {
             if (kv)
                 PyErr_Format(PyExc_ValueError,
@@ -617,8 +702,10 @@ static int build_pairs(ArenaObject *ar, sharena_builder *b, PyObject *src)
             rc = -1;
             break;
         }
-        rc = sh_build_item(ar, b, PyTuple_GET_ITEM(kv, 0),
-                           PyTuple_GET_ITEM(kv, 1));
+        rc = sh_check_not_self(m, PyTuple_GET_ITEM(kv, 1));
+        if (rc == 0)
+            rc = sh_build_item(ar, b, PyTuple_GET_ITEM(kv, 0),
+                               PyTuple_GET_ITEM(kv, 1));
         Py_DECREF(kv);
     }
     Py_DECREF(items);
@@ -639,8 +726,8 @@ static PyObject *map_update(ViewObject *m, PyObject *args, PyObject *kw)
     sharena_builder *b;
     if (sh_build_begin(ar, &b) < 0)
         return NULL;
-    if ((src && build_pairs(ar, b, src) < 0) ||
-        (kw && build_pairs(ar, b, kw) < 0)) {
+    if ((src && build_pairs(m, b, src) < 0) ||
+        (kw && build_pairs(m, b, kw) < 0)) {
         sh_build_abort(ar, b);
         return NULL;
     }

@@ -84,7 +84,7 @@ static PyObject *vector_subscript(ViewObject *v, PyObject *key)
     }
     if (!PySlice_Check(key)) {
         PyErr_Format(PyExc_TypeError,
-                     "vector indices must be integers or slices, not %.100s",
+                     "sharena vector: list indices must be integers or slices, not %.100s",
                      Py_TYPE(key)->tp_name);
         return NULL;
     }
@@ -94,8 +94,9 @@ static PyObject *vector_subscript(ViewObject *v, PyObject *key)
         return NULL;
     Py_ssize_t count = PySlice_AdjustIndices(n, &start, &stop, step);
     PyObject *l = PyList_New(0);
-    for (Py_ssize_t k = 0, i = start; l && k < count; k++, i += step) {
-        PyObject *o = item_at(ar, v->id, i);
+    for (Py_ssize_t k = 0; l && k < count; k++) {
+        /* not i += step: past the last index that overflows (v[::maxsize]) */
+        PyObject *o = item_at(ar, v->id, start + k * step);
         if (!o && PyErr_ExceptionMatches(PyExc_IndexError)) {
             PyErr_Clear(); /* shrunk meanwhile */
             break;
@@ -116,7 +117,7 @@ static int vec_put(ViewObject *v, vec_op op, Py_ssize_t i, PyObject *o)
     ArenaObject *ar = v->arena;
     sharena_id id;
     bool owned;
-    if (sh_store(ar, o, &id, &owned) < 0)
+    if (sh_check_not_self(v, o) < 0 || sh_store(ar, o, &id, &owned) < 0)
         return -1;
     unsigned fl = owned ? SHARENA_OWNED : 0;
     int r;
@@ -162,11 +163,34 @@ static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
     return 0;
 }
 
+/* The values of iterable @p o as a new list (a snapshot, so v.extend(v)
+ * works), taken as list.extend takes them: a __length_hint__ is not
+ * trusted to size anything. */
+static PyObject *items_of(PyObject *o)
+{
+    if (PyList_CheckExact(o) || PyTuple_CheckExact(o))
+        return PySequence_List(o);
+    PyObject *it = PyObject_GetIter(o);
+    if (!it)
+        return NULL;
+    PyObject *l = PyList_New(0), *x;
+    while (l && (x = PyIter_Next(it))) {
+        if (PyList_Append(l, x) < 0)
+            Py_CLEAR(l);
+        Py_DECREF(x);
+    }
+    Py_DECREF(it);
+    if (l && PyErr_Occurred())
+        Py_CLEAR(l);
+    return l;
+}
+
 /* Add every value of list @p items to builder @p b. */
-static int build_items(ArenaObject *ar, sharena_builder *b, PyObject *items)
+static int build_items(ViewObject *v, sharena_builder *b, PyObject *items)
 {
     for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++)
-        if (sh_build_item(ar, b, NULL, PyList_GET_ITEM(items, k)) < 0)
+        if (sh_check_not_self(v, PyList_GET_ITEM(items, k)) < 0 ||
+            sh_build_item(v->arena, b, NULL, PyList_GET_ITEM(items, k)) < 0)
             return -1;
     return 0;
 }
@@ -177,12 +201,8 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     ArenaObject *ar = v->arena;
     PyObject *items = NULL;
     if (o) {
-        if (PyUnicode_Check(o) || PyBytes_Check(o)) {
-            PyErr_SetString(PyExc_TypeError,
-                            "can only assign an iterable of values");
-            return -1;
-        }
-        if (!(items = PySequence_List(o)))
+        /* any iterable, str and bytes included, as list takes it */
+        if (!(items = items_of(o)))
             return -1;
     }
     Py_ssize_t start, stop, step, n;
@@ -195,7 +215,7 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
      * changes nothing. */
     sharena_builder *b = NULL;
     if (items && step == 1 && (sh_build_begin(ar, &b) < 0 ||
-                               build_items(ar, b, items) < 0)) {
+                               build_items(v, b, items) < 0)) {
         if (b)
             sh_build_abort(ar, b);
         Py_DECREF(items);
@@ -310,7 +330,7 @@ static PyObject *vector_extend(ViewObject *v, PyObject *arg)
     ArenaObject *ar = v->arena;
     if (sh_arena_ok(ar) < 0)
         return NULL;
-    PyObject *items = PySequence_List(arg); /* a snapshot (v.extend(v)) */
+    PyObject *items = items_of(arg); /* a snapshot (v.extend(v)) */
     if (!items)
         return NULL;
     sharena_builder *b;
@@ -318,7 +338,7 @@ static PyObject *vector_extend(ViewObject *v, PyObject *arg)
         Py_DECREF(items);
         return NULL;
     }
-    if (build_items(ar, b, items) < 0) {
+    if (build_items(v, b, items) < 0) {
         sh_build_abort(ar, b);
         Py_DECREF(items);
         return NULL;
@@ -347,7 +367,7 @@ static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
         return vector_ass_slice(v, key, o);
     if (!PyIndex_Check(key)) {
         PyErr_Format(PyExc_TypeError,
-                     "vector indices must be integers or slices, not %.100s",
+                     "sharena vector: list indices must be integers or slices, not %.100s",
                      Py_TYPE(key)->tp_name);
         return -1;
     }

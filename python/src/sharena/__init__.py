@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
-from .errors import (ArenaNotFoundError, BrokerError, Error,
+from .errors import (ArenaNotFoundError, BrokerError, BusyError, Error,
                      KeyNotFoundError, TimedOutError)
 from . import errors as _errors
 
@@ -120,6 +120,47 @@ class _ViewMixin:
         return (_rebuild_view, (self.arena, self.id))  # type: ignore[attr-defined]
 
 
+_repr_local = threading.local()
+
+
+def _guarded_repr(self: Any, fill: str, make: Any) -> str:
+    """repr of a container that may reach itself: the inner occurrence
+    prints as ``fill`` (``{...}`` / ``[...]``), as dict and list do. Views
+    are made afresh on every read, so the guard is keyed by (arena, id)."""
+    running = getattr(_repr_local, "running", None)
+    if running is None:
+        running = _repr_local.running = set()
+    key = (id(self.arena), self.id)
+    if key in running:
+        return fill
+    running.add(key)
+    try:
+        return make()
+    finally:
+        running.discard(key)
+
+
+def _consistent(view: Any, read: Any) -> Any:
+    """``read()`` in one consistent pass: under the object's lock, or on a
+    read-only handle (which cannot lock) retried until the object's
+    version is the same before and after the read."""
+    if not view.arena.readonly:
+        with view.locked():
+            return read()
+    for _ in range(1000):
+        before = view.version
+        out = read()
+        if view.version == before:
+            return out
+    raise BusyError(f"object {view.id} kept changing during copy(): no "
+                    "consistent read after 1000 tries")
+
+
+def _same_object(a: Any, b: Any) -> bool:
+    return (isinstance(b, _c.View) and type(a) is type(b)
+            and a.arena is b.arena and a.id == b.id)
+
+
 class _MapItems(ItemsView):
     def __iter__(self) -> Iterator[Tuple[str, Any]]:
         return self._mapping._items()
@@ -152,9 +193,49 @@ class Map(_c.MapBase, _ViewMixin, MutableMapping):
                 continue  # removed meanwhile by someone else
         raise KeyNotFoundError("popitem(): map is empty")
 
+    def __eq__(self, other: object) -> bool:
+        if _same_object(self, other):
+            return True  # as dict's `d == d`, even when it reaches itself
+        return MutableMapping.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def copy(self) -> Dict[str, Any]:
+        """A plain dict of the map's entries, read in one consistent pass
+        (under the map's lock): values as stored, containers as views.
+        For a deep copy use to_python()."""
+        return _consistent(self, lambda: dict(self.items()))
+
+    def __or__(self, other: Any) -> Dict[str, Any]:
+        """``m | other``: a plain dict, as ``dict | dict`` makes one."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        out = self.copy()
+        out.update(other)
+        return out
+
+    def __ror__(self, other: Any) -> Dict[str, Any]:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        out = dict(other)
+        out.update(self.copy())
+        return out
+
+    def __ior__(self, other: Any) -> "Map":
+        """``m |= other``: update() in place (all or nothing)."""
+        self.update(other)
+        return self
+
+    @classmethod
+    def fromkeys(cls, iterable: Any, value: Any = None) -> Dict[str, Any]:
+        """As dict.fromkeys: a plain dict (a Map lives in an arena, so make
+        one with ``arena.map(name).update(Map.fromkeys(...))``)."""
+        return dict.fromkeys(iterable, value)
+
     def __repr__(self) -> str:
         try:
-            return f"sharena.Map({dict(self.items())!r})"
+            return _guarded_repr(self, "{...}",
+                                 lambda: f"sharena.Map({dict(self.items())!r})")
         except Error:
             return f"<sharena.Map id={self.id} (unavailable)>"
 
@@ -165,15 +246,63 @@ class Vector(_c.VectorBase, _ViewMixin, MutableSequence):
     __slots__ = ()
 
     def __eq__(self, other: object) -> bool:
+        if _same_object(self, other):
+            return True  # as list's `l == l`, even when it reaches itself
         if isinstance(other, (str, bytes, bytearray)) or not isinstance(other, Sequence):
             return NotImplemented
         return list(self) == list(other)
 
     __hash__ = None  # type: ignore[assignment]
 
+    def copy(self) -> List[Any]:
+        """A plain list of the elements, read in one consistent pass (under
+        the vector's lock): values as stored, containers as views. For a
+        deep copy use to_python()."""
+        return _consistent(self, lambda: list(self))
+
+    def __add__(self, other: Any) -> List[Any]:
+        if isinstance(other, (str, bytes, bytearray)) or not isinstance(other, Sequence):
+            return NotImplemented
+        return self.copy() + list(other)
+
+    def __radd__(self, other: Any) -> List[Any]:
+        if isinstance(other, (str, bytes, bytearray)) or not isinstance(other, Sequence):
+            return NotImplemented
+        return list(other) + self.copy()
+
+    def __mul__(self, n: Any) -> List[Any]:
+        return self.copy() * n
+
+    __rmul__ = __mul__
+
+    def __imul__(self, n: Any) -> "Vector":
+        """In place, as list does: n <= 0 empties the vector."""
+        n = n.__index__()
+        with self.locked():
+            if n <= 0:
+                self.clear()
+            elif n > 1:
+                self.extend(self.copy() * (n - 1))
+        return self
+
+    def sort(self, *, key: Any = None, reverse: bool = False) -> None:
+        """Sort in place, as list.sort (stable), under the vector's lock:
+        the values are read, sorted in Python, and the new order written
+        back in one slice assignment, which is all or nothing (a key that
+        raises, or elements that do not compare, leave the vector as it
+        was)."""
+        with self.locked():
+            before = self.version
+            items = list(self)
+            items.sort(key=key, reverse=reverse)
+            if self.version != before:  # a key or __lt__ wrote to it
+                raise ValueError("vector modified during sort")
+            self[:] = items
+
     def __repr__(self) -> str:
         try:
-            return f"sharena.Vector({list(self)!r})"
+            return _guarded_repr(self, "[...]",
+                                 lambda: f"sharena.Vector({list(self)!r})")
         except Error:
             return f"<sharena.Vector id={self.id} (unavailable)>"
 
