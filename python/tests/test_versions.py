@@ -5,12 +5,10 @@ report one release; a client meeting a broker of another protocol version
 is told both versions (by the library, from the broker's reply header), and
 the broker answers a client of another version with an ERROR that names
 both before it drops the connection."""
-import os
 import re
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 

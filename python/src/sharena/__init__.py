@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
 from .errors import (ArenaNotFoundError, BrokerError, BusyError, Error,
-                     KeyNotFoundError, TimedOutError)
+                     KeyNotFoundError)
 from . import errors as _errors
 
 #: The release (the C library compiled into the extension reports it).
