@@ -357,7 +357,7 @@ static inline bool sharena__read_ok(const struct sharena__slot *s,
 bool sharena__read_backoff(unsigned attempt);
 
 /* Attempts after which a reader on a writable handle reads under the
- * object's lock (sharena__read_slow), so that an object whose writer died
+ * object's lock (sharena__read_retry), so that an object whose writer died
  * mid-write is repaired, and busy writers do not starve its readers. */
 #define SHARENA__READ_SETTLE_AFTER 200
 
@@ -371,8 +371,8 @@ bool sharena__read_backoff(unsigned attempt);
  * swapped, a block just freed) is retried, never reported, so ECORRUPT means
  * the inconsistency is in the stable object (docs/locking.md, "What a read
  * reports").
- * The first attempt is inline; the retries are sharena__read_slow's: they
- * back off, and a writable handle reads under the object's lock after
+ * The loop is inline; sharena__read_retry decides between attempts: it
+ * backs off, and a writable handle reads under the object's lock after
  * SHARENA__READ_SETTLE_AFTER attempts (repairing a dead writer's object on
  * the way), so live writers never starve it. A read gives up with EBUSY
  * only when the object stayed mid-write at the same sequence for
@@ -385,25 +385,52 @@ typedef int (*sharena__read_fn)(const sharena_arena *a, uint64_t word,
                                 void *ctx);
 #define SHARENA__READ_STUCK_NS (1000ll * 1000 * 1000)
 #define SHARENA__READ_GIVEUP_NS (2000ll * 1000 * 1000)
-int sharena__read_slow(const sharena_arena *a, sharena_id id, int type,
-                       sharena__read_fn fn, void *ctx);
+/* The retry state of one read (sharena__read_retry's; attempt 0: none). */
+struct sharena__read_state {
+    unsigned attempt, quiet, slow;
+    uint32_t last;
+    bool locked; /* this read holds the object's lock (unlock when done) */
+    int64_t start, quiet_since;
+};
+/* After a failed attempt at @p seq on slot @p s: wait, or take the
+ * object's lock for the next attempt; SHARENA_EBUSY when the read gives up
+ * (nothing held then). Out of line: @p fn is never passed as a pointer, so
+ * it stays inlined into its one caller. */
+int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
+                        uint32_t seq, struct sharena__read_state *st);
+/* Release the lock a read took (st->locked). */
+void sharena__read_unlock(const sharena_arena *a, struct sharena__slot *s,
+                          struct sharena__read_state *st);
 SHARENA__SEQLOCK_READER __attribute__((always_inline)) static inline int
 sharena__read(const sharena_arena *a, sharena_id id, int type,
               sharena__read_fn fn, void *ctx)
 {
-    struct sharena__slot *s;
-    int r = sharena__resolve(a, id, type, &s);
-    if (SHARENA__UNLIKELY(r < 0))
-        return r;
-    uint32_t seq = sharena__read_begin(s);
-    if (SHARENA__LIKELY(!(seq & 1))) {
-        r = fn(a, SHARENA__LD(s->word), ctx);
-        if (SHARENA__LIKELY(sharena__read_ok(s, seq) &&
-                            __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                                sharena__id_gen(id)))
+    struct sharena__read_state st;
+    st.attempt = 0;
+    st.locked = false;
+    for (;;) {
+        struct sharena__slot *s;
+        int r = sharena__resolve(a, id, type, &s);
+        if (SHARENA__UNLIKELY(r < 0)) {
+            if (SHARENA__UNLIKELY(st.locked))
+                sharena__read_unlock(a, NULL, &st);
+            return r;
+        }
+        uint32_t seq = sharena__read_begin(s);
+        if (SHARENA__LIKELY(!(seq & 1))) {
+            r = fn(a, SHARENA__LD(s->word), ctx);
+            if (SHARENA__LIKELY(sharena__read_ok(s, seq) &&
+                                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
+                                    sharena__id_gen(id))) {
+                if (SHARENA__UNLIKELY(st.locked))
+                    sharena__read_unlock(a, s, &st);
+                return r;
+            }
+        }
+        r = sharena__read_retry(a, s, seq, &st);
+        if (SHARENA__UNLIKELY(r < 0))
             return r;
     }
-    return sharena__read_slow(a, id, type, fn, ctx);
 }
 
 /* For the few reads outside the seqlock (bytes, zero-copy; fixed blocks

@@ -492,55 +492,6 @@ bool sharena__read_backoff(unsigned attempt)
     return false;
 }
 
-/* One read of the object in @p s under its lock, for a reader that found
- * no consistent moment lock-free: honest writers are held off, and an
- * object whose writer died is repaired first. The lock is waited for until
- * @p deadline (a live owner that keeps it, a stopped writer, is left to
- * it). Returns true with *res set when the read was done; false when the
- * lock was not had or the read could not be confirmed (the caller goes on
- * retrying). A caller's own sooner deadline (fsck) stays. */
-SHARENA__SEQLOCK_READER
-static bool read_locked(const sharena_arena *ca, struct sharena__slot *s,
-                        sharena_id id, sharena__read_fn fn, void *ctx,
-                        int64_t deadline, int *res)
-{
-    sharena_arena *a = (sharena_arena *)ca;
-    if (a->readonly)
-        return false;
-    int64_t was = lock_deadline;
-    if (!was || was > deadline)
-        lock_deadline = deadline > 0 ? deadline : 1;
-    int r = sharena__lock(a, &s->lock);
-    lock_deadline = was;
-    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY)
-        return false; /* not taken */
-    bool nested = r == 1; /* (held by this thread: seq is its own) */
-    if (r == SHARENA_EOWNERDEAD &&
-        __atomic_load_n(&s->type, __ATOMIC_ACQUIRE) &&
-        sharena__repair(a, s) < 0) {
-        sharena__unlock_died(a, &s->lock, sharena__owner(a));
-        return false; /* the next locker tries again */
-    }
-    if (!nested) {
-        /* no honest writer is inside: an odd counter is a dead one's */
-        uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
-        if (seq & 1)
-            __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
-    }
-    bool done = false;
-    uint32_t seq = sharena__read_begin(s);
-    if (!(seq & 1)) {
-        *res = fn(a, SHARENA__LD(s->word), ctx);
-        /* a peer that ignores locks can still move it: confirm as ever */
-        done = sharena__read_ok(s, seq) &&
-               __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                   sharena__id_gen(id);
-    }
-    if (!nested)
-        sharena__unlock(a, &s->lock);
-    return done;
-}
-
 /* How long one lock wait of a slow reader lasts before it goes back to
  * reading lock-free (a stopped writer keeps its lock). */
 #define READ_LOCK_WAIT_NS (50ll * 1000 * 1000)
@@ -554,71 +505,105 @@ static bool read_locked(const sharena_arena *ca, struct sharena__slot *s,
 #define READ_STUCK_ATTEMPTS 1000
 #define READ_GIVEUP_ATTEMPTS 2000
 
-SHARENA__SEQLOCK_READER
-int sharena__read_slow(const sharena_arena *a, sharena_id id, int type,
-                       sharena__read_fn fn, void *ctx)
+/* The lock a read holds was taken on this slot; @p s may be NULL (the id
+ * stopped resolving: the slot it locked is remembered). */
+static __thread SHARENA__TLS struct sharena__slot *read_locked_slot;
+
+void sharena__read_unlock(const sharena_arena *a, struct sharena__slot *s,
+                          struct sharena__read_state *st)
 {
+    (void)s;
+    if (st->locked && read_locked_slot)
+        sharena__unlock(a, &read_locked_slot->lock);
+    read_locked_slot = NULL;
+    st->locked = false;
+}
+
+/* Take the object's lock in @p s for the next attempt of a reader that
+ * found no consistent moment lock-free: honest writers are held off, and
+ * an object whose writer died is repaired first. Waits until @p deadline
+ * (a live owner that keeps it, a stopped writer, is left to it). A
+ * caller's own sooner deadline (fsck) stays. */
+static void read_lock(const sharena_arena *ca, struct sharena__slot *s,
+                      int64_t deadline, struct sharena__read_state *st)
+{
+    sharena_arena *a = (sharena_arena *)ca;
+    if (a->readonly)
+        return;
+    int64_t was = lock_deadline;
+    if (!was || was > deadline)
+        lock_deadline = deadline > 0 ? deadline : 1;
+    int r = sharena__lock(a, &s->lock);
+    lock_deadline = was;
+    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY || r == 1)
+        return; /* not taken, or held by this thread already */
+    if (r == SHARENA_EOWNERDEAD &&
+        __atomic_load_n(&s->type, __ATOMIC_ACQUIRE) &&
+        sharena__repair(a, s) < 0) {
+        sharena__unlock_died(a, &s->lock, sharena__owner(a));
+        return; /* the next locker tries again */
+    }
+    /* no honest writer is inside: an odd counter is a dead one's */
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    if (seq & 1)
+        __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
+    read_locked_slot = s;
+    st->locked = true;
+}
+
+int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
+                        uint32_t seq, struct sharena__read_state *st)
+{
+    /* an attempt under the lock that still failed (a peer ignoring locks)
+     * gives the lock back and goes on like any */
+    if (st->locked)
+        sharena__read_unlock(a, s, st);
+    unsigned attempt = ++st->attempt;
+    if (attempt < SHARENA__READ_SPINS) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+        return 0;
+    }
     /* the clock runs only once spinning is over: the common retry (a
      * writer that finishes within microseconds) never reads it */
-    int64_t start = 0, quiet_since = 0;
-    uint32_t last = 0;
-    unsigned quiet = 0, slow = 0;
-    for (unsigned attempt = 1;; attempt++) {
-        struct sharena__slot *s;
-        int r = sharena__resolve(a, id, type, &s);
-        if (SHARENA__UNLIKELY(r < 0))
-            return r;
-        uint32_t seq = sharena__read_begin(s);
-        if (!(seq & 1)) {
-            r = fn(a, SHARENA__LD(s->word), ctx);
-            if (sharena__read_ok(s, seq) &&
-                __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                    sharena__id_gen(id))
-                return r;
-        }
-        if (attempt < SHARENA__READ_SPINS) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#elif defined(__aarch64__)
-            __asm__ __volatile__("yield");
-#endif
-            continue;
-        }
-        int64_t now = mono_ns();
-        slow++;
-        if (!start) {
-            start = quiet_since = now;
-            last = seq;
-        } else if (seq != last) {
-            /* writers are getting on: not stuck, whatever the time */
-            last = seq;
-            quiet_since = now;
-            quiet = 0;
-        } else {
-            quiet++;
-        }
-        /* Stuck: the same write in progress for a second of the clock and
-         * a thousand looks of ours (a stopped writer, a scribbled word).
-         * Or no consistent moment at all for two seconds and two thousand
-         * looks (a peer flipping the counter). */
-        if ((now - quiet_since >= SHARENA__READ_STUCK_NS &&
-             quiet >= READ_STUCK_ATTEMPTS) ||
-            (now - start >= SHARENA__READ_GIVEUP_NS &&
-             slow >= READ_GIVEUP_ATTEMPTS))
-            return SHARENA_EBUSY;
-        if (attempt >= SHARENA__READ_SETTLE_AFTER &&
-            (attempt - SHARENA__READ_SETTLE_AFTER) % READ_LOCK_EVERY == 0) {
-            if (read_locked(a, s, id, fn, ctx, now + READ_LOCK_WAIT_NS, &r))
-                return r;
-            continue;
-        }
-        if (slow < 200) {
-            sched_yield();
-        } else {
-            struct timespec ts = {0, 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+    int64_t now = mono_ns();
+    st->slow++;
+    if (attempt == SHARENA__READ_SPINS) {
+        st->start = st->quiet_since = now;
+        st->last = seq;
+        st->quiet = 0;
+    } else if (seq != st->last) {
+        /* writers are getting on: not stuck, whatever the time */
+        st->last = seq;
+        st->quiet_since = now;
+        st->quiet = 0;
+    } else {
+        st->quiet++;
     }
+    /* Stuck: the same write in progress for a second of the clock and a
+     * thousand looks of ours (a stopped writer, a scribbled word). Or no
+     * consistent moment at all for two seconds and two thousand looks (a
+     * peer flipping the counter). */
+    if ((now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
+         st->quiet >= READ_STUCK_ATTEMPTS) ||
+        (now - st->start >= SHARENA__READ_GIVEUP_NS &&
+         st->slow >= READ_GIVEUP_ATTEMPTS))
+        return SHARENA_EBUSY;
+    if (attempt >= SHARENA__READ_SETTLE_AFTER &&
+        (attempt - SHARENA__READ_SETTLE_AFTER) % READ_LOCK_EVERY == 0) {
+        read_lock(a, s, now + READ_LOCK_WAIT_NS, st);
+        return 0;
+    }
+    if (st->slow < 200) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
 }
 
 int sharena_lock(sharena_arena *a, sharena_id id)

@@ -64,7 +64,20 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
     }
     if (t == SHARENA_T_STRING) {
         struct text_ctx c = {buf, cap, 0};
-        r = sharena__read(a, id, SHARENA_T_STRING, text_read, &c);
+        /* the slot is resolved already: one attempt here, and the whole
+         * seqlock read (resolving again) only when it was not confirmed */
+        uint32_t seq = sharena__read_begin(s);
+        r = 1;
+        if (SHARENA__LIKELY(!(seq & 1))) {
+            r = text_read(a, SHARENA__LD(s->word), &c);
+            if (SHARENA__UNLIKELY(!sharena__read_ok(s, seq) ||
+                                  __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
+                                      sharena__id_gen(id) ||
+                                  SHARENA__LD(s->type) != t))
+                r = 1;
+        }
+        if (SHARENA__UNLIKELY(r == 1))
+            r = sharena__read(a, id, SHARENA_T_STRING, text_read, &c);
         if (r == 0 || r == SHARENA_ERANGE) {
             out->type = t;
             out->id = id;

@@ -47,7 +47,8 @@ PyObject *sh_arena_text(const char *s, size_t len)
 
 /* A value as lib/ read it (sharena_value_read and its map and vector
  * forms: type and value in one consistent read) as a Python object. */
-static PyObject *from_value(ArenaObject *ar, const sharena_value *v,
+static inline __attribute__((always_inline)) PyObject *
+from_value(ArenaObject *ar, const sharena_value *v,
                             const char *text, int *err)
 {
     switch (v->type) {
