@@ -590,8 +590,16 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
     if ((now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
          st->quiet >= READ_STUCK_ATTEMPTS) ||
         (now - st->start >= SHARENA__READ_GIVEUP_NS &&
-         st->slow >= READ_GIVEUP_ATTEMPTS))
-        return SHARENA_EBUSY;
+         st->slow >= READ_GIVEUP_ATTEMPTS)) {
+        /* A broker client's death is known only once the broker has
+         * handled its closed socket, which a loaded machine can delay past
+         * a second: its lock is given three times as long before the read
+         * gives up (a LOCAL owner's death is seen at once, by its pid). */
+        uint32_t v = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
+        bool slot = v && !(v & (SHARENA__LOCK_LOCAL | SHARENA__LOCK_DIED));
+        if (!slot || now - st->start >= 3 * SHARENA__READ_STUCK_NS)
+            return SHARENA_EBUSY;
+    }
     if (attempt >= SHARENA__READ_SETTLE_AFTER &&
         (attempt - SHARENA__READ_SETTLE_AFTER) % READ_LOCK_EVERY == 0) {
         read_lock(a, s, now + READ_LOCK_WAIT_NS, st);
