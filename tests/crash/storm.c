@@ -934,9 +934,10 @@ int main(int argc, char **argv)
         /* every writer alive has the arena open and every dead one is
          * recovered: the broker that stops leaves live clients' locks
          * alone, so nothing is pending when it goes */
-        unsigned n = wait_clients(conn, (unsigned)nwriters + 1);
-        check(n == (unsigned)nwriters + 1,
-              "before the restart, the broker counts %u clients", n);
+        unsigned want = (unsigned)(nwriters + nreaders) + 1;
+        unsigned n = wait_clients(conn, want);
+        check(n == want, "before the restart, the broker counts %u clients "
+                         "(%u wanted)", n, want);
         restart_broker(pfd, end);
     }
 #endif
