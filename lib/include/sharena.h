@@ -681,6 +681,67 @@ SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
 /** @} */
 
 /* ------------------------------------------------------------------------ */
+/** @name Typed reads: type and value in one consistent read @{
+ *
+ * What a binding needs to turn an arena value into a language value, in
+ * one call: the value's type and, for a number, boolean or string, the
+ * value itself, read consistently (docs/locking.md, "What a read
+ * reports"). A container's entry whose value is replaced (and dropped)
+ * while it is read is looked up again, so a racing writer never turns
+ * into an error: SHARENA_ESTALE means the entry really names a dropped
+ * object (a reference the user dropped). Lock-free, read-only handles
+ * too. */
+
+/** One value as read by sharena_value_read() and its container forms. */
+typedef struct sharena_value {
+    int type;       /**< SHARENA_T_*: the value's type */
+    sharena_id id;  /**< the value object's id (a map, vector, ... to open) */
+    double number;  /**< SHARENA_T_NUMBER: the number */
+    bool boolean;   /**< SHARENA_T_BOOL: the boolean */
+    size_t len;     /**< SHARENA_T_STRING: its length in bytes */
+} sharena_value;
+
+/**
+ * Read object @p id: its type, and for a number or boolean its value; a
+ * string is copied into @p buf (NUL-terminated; @p buf may be NULL with
+ * @p cap 0 to learn the length). Other types give their type and id only.
+ * @return 0; SHARENA_ERANGE when the string does not fit @p cap (out->type,
+ *         out->id and out->len are set: call again with len + 1 bytes);
+ *         SHARENA_ESTALE (dropped), SHARENA_ENOENT (never issued),
+ *         SHARENA_EINVAL, SHARENA_ECLOSED, SHARENA_EBUSY (a writer stopped
+ *         mid-write), SHARENA_ECORRUPT (damage that holds at a stable
+ *         sequence: fsck reports it too).
+ */
+SHARENA_EXPORT int sharena_value_read(const sharena_arena *a, sharena_id id,
+                                      char *buf, size_t cap,
+                                      sharena_value *out);
+/**
+ * sharena_map_get() and sharena_value_read() of what it finds, as one
+ * read: a value replaced or removed between the two is looked up again.
+ * @return 0; SHARENA_ENOENT (no such key, or removed meanwhile);
+ *         SHARENA_ERANGE (the string does not fit: out->len is set);
+ *         SHARENA_ESTALE (the map was dropped, or its entry names an object
+ *         that was dropped: a dangling reference); SHARENA_ETYPE (@p map is
+ *         no map); SHARENA_EINVAL, SHARENA_ECLOSED, SHARENA_EBUSY (a
+ *         writer stopped mid-write, or the entry replaced faster than it
+ *         could be read), SHARENA_ECORRUPT (damage at a stable sequence).
+ */
+SHARENA_EXPORT int sharena_map_get_value(const sharena_arena *a,
+                                         sharena_id map, const char *key,
+                                         size_t klen, char *buf, size_t cap,
+                                         sharena_value *out);
+/**
+ * sharena_vector_get() and sharena_value_read() as one read, like
+ * sharena_map_get_value(). @return as sharena_map_get_value(), with
+ * SHARENA_ERANGE also for an index past the end (then out->type is 0).
+ */
+SHARENA_EXPORT int sharena_vector_get_value(const sharena_arena *a,
+                                            sharena_id vec, uint64_t index,
+                                            char *buf, size_t cap,
+                                            sharena_value *out);
+/** @} */
+
+/* ------------------------------------------------------------------------ */
 /** @name Structs: a shape stored in the arena, fields inline @{ */
 
 /** Longest field name in bytes. */

@@ -85,14 +85,19 @@ int sharena__resolve(const sharena_arena *a, sharena_id id, int type,
     uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
     if (SHARENA__UNLIKELY(gen != sharena__id_gen(id)))
         return SHARENA_ESTALE;
-    if (SHARENA__UNLIKELY(t == 0))
-        return (SHARENA__LD(s->flags) & SHARENA__SLOT_RETIRED) || gen
-                   ? SHARENA_ESTALE
-                   : SHARENA_ENOENT;
-    if (SHARENA__UNLIKELY(t >= SHARENA_T__COUNT))
-        return SHARENA_ECORRUPT;
-    if (type && SHARENA__UNLIKELY(t != type))
-        return SHARENA_ETYPE;
+    if (SHARENA__UNLIKELY(t == 0 || t >= SHARENA_T__COUNT ||
+                          (type && t != type))) {
+        /* The type may be a later object's: the slot freed and reused
+         * between the two loads (the drop moves the generation first).
+         * That is the id gone stale, not a wrong type or damage. */
+        if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen)
+            return SHARENA_ESTALE;
+        if (t == 0)
+            return (SHARENA__LD(s->flags) & SHARENA__SLOT_RETIRED) || gen
+                       ? SHARENA_ESTALE
+                       : SHARENA_ENOENT;
+        return t >= SHARENA_T__COUNT ? SHARENA_ECORRUPT : SHARENA_ETYPE;
+    }
     *out = s;
     return 0;
 }
@@ -293,9 +298,11 @@ int sharena_type_of(const sharena_arena *a, sharena_id id)
     int r = sharena__resolve(a, id, 0, &s);
     if (r < 0)
         return r;
-    /* a second load of the type (resolve checked its own): checked again */
+    /* a second load of the type (resolve checked its own): checked again,
+     * and it is this id's only while the generation has not moved */
     uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
-    if (t == 0)
+    if (t == 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
+                      sharena__id_gen(id))
         return SHARENA_ESTALE;
     return t < SHARENA_T__COUNT ? t : SHARENA_ECORRUPT;
 }

@@ -324,9 +324,6 @@ uint32_t *sharena__lock_since(const sharena_arena *a, uint32_t *w);
 uint32_t sharena__clock_now(void);
 /* getpid() cached per process (refreshed in fork children). */
 pid_t sharena__getpid(void);
-/* A reader saw a write in progress for long: take and release the lock so
- * that a dead writer's object gets repaired (no-op on read-only handles). */
-int sharena__read_settle(const sharena_arena *a, struct sharena__slot *s);
 
 /* Lock an object slot for writing: resolves, locks, re-checks generation and
  * type after locking, repairs on EOWNERDEAD, and opens the seq (odd).
@@ -359,13 +356,14 @@ static inline bool sharena__read_ok(const struct sharena__slot *s,
 }
 /* Bounded read retries before a writable handle falls back to the lock. */
 #define SHARENA__READ_SPINS 64
-/* Wait a little for a writer to finish (spin, then yield); returns false
- * when the read should give up (after ~1 s) and fail with EBUSY. */
+/* Wait a little for a writer to finish (spin, then yield, then sleep 1 ms
+ * at a time); returns false after ~1 s of attempts (readers outside
+ * sharena__read, which give up with EBUSY then). */
 bool sharena__read_backoff(unsigned attempt);
 
-/* Attempts after which a reader on a writable handle takes and releases the
- * object's lock once (sharena__read_settle), so that an object whose writer
- * died mid-write is repaired instead of starving its readers. */
+/* Attempts after which a reader on a writable handle reads under the
+ * object's lock (sharena__read_retry), so that an object whose writer died
+ * mid-write is repaired, and busy writers do not starve its readers. */
 #define SHARENA__READ_SETTLE_AFTER 200
 
 /* ---- the seqlock read: one loop for every lock-free reader ----------------
@@ -376,34 +374,67 @@ bool sharena__read_backoff(unsigned attempt);
  * That result is returned only when seq and generation are confirmed
  * unchanged afterwards: whatever @p fn saw in a torn state (a table being
  * swapped, a block just freed) is retried, never reported, so ECORRUPT means
- * the inconsistency is in the stable object. Retries back off and settle
- * like every reader's (SHARENA__READ_SETTLE_AFTER) and end in EBUSY.
+ * the inconsistency is in the stable object (docs/locking.md, "What a read
+ * reports").
+ * The loop is inline; sharena__read_retry decides between attempts: it
+ * backs off, and a writable handle reads under the object's lock after
+ * SHARENA__READ_SETTLE_AFTER attempts (repairing a dead writer's object on
+ * the way), so live writers never starve it. A read gives up with EBUSY
+ * only when the object stayed mid-write at the same sequence for
+ * SHARENA__READ_STUCK_NS (a stopped writer, a scribbled word), or found no
+ * consistent moment in SHARENA__READ_GIVEUP_NS.
  * @p fn runs possibly many times: it may write only to @p ctx (and the
  * caller's buffers, which the last confirmed attempt fills). Inlined, so a
  * constant @p fn is inlined too: the hot reads pay no call. */
 typedef int (*sharena__read_fn)(const sharena_arena *a, uint64_t word,
                                 void *ctx);
+#define SHARENA__READ_STUCK_NS (1000ll * 1000 * 1000)
+#define SHARENA__READ_GIVEUP_NS (2000ll * 1000 * 1000)
+/* The retry state of one read (sharena__read_retry's; attempt 0: none). */
+struct sharena__read_state {
+    unsigned attempt, quiet, slow;
+    uint32_t last;
+    bool locked; /* this read holds the object's lock (unlock when done) */
+    int64_t start, quiet_since;
+};
+/* After a failed attempt at @p seq on slot @p s: wait, or take the
+ * object's lock for the next attempt; SHARENA_EBUSY when the read gives up
+ * (nothing held then). Out of line: @p fn is never passed as a pointer, so
+ * it stays inlined into its one caller. */
+int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
+                        uint32_t seq, struct sharena__read_state *st);
+/* Release the lock a read took (st->locked). */
+void sharena__read_unlock(const sharena_arena *a, struct sharena__slot *s,
+                          struct sharena__read_state *st);
 SHARENA__SEQLOCK_READER __attribute__((always_inline)) static inline int
 sharena__read(const sharena_arena *a, sharena_id id, int type,
               sharena__read_fn fn, void *ctx)
 {
-    for (unsigned attempt = 0;; attempt++) {
+    struct sharena__read_state st;
+    st.attempt = 0;
+    st.locked = false;
+    for (;;) {
         struct sharena__slot *s;
         int r = sharena__resolve(a, id, type, &s);
-        if (SHARENA__UNLIKELY(r < 0))
+        if (SHARENA__UNLIKELY(r < 0)) {
+            if (SHARENA__UNLIKELY(st.locked))
+                sharena__read_unlock(a, NULL, &st);
             return r;
+        }
         uint32_t seq = sharena__read_begin(s);
         if (SHARENA__LIKELY(!(seq & 1))) {
             r = fn(a, SHARENA__LD(s->word), ctx);
             if (SHARENA__LIKELY(sharena__read_ok(s, seq) &&
                                 __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                                    sharena__id_gen(id)))
+                                    sharena__id_gen(id))) {
+                if (SHARENA__UNLIKELY(st.locked))
+                    sharena__read_unlock(a, s, &st);
                 return r;
+            }
         }
-        if (attempt == SHARENA__READ_SETTLE_AFTER)
-            sharena__read_settle(a, s);
-        if (!sharena__read_backoff(attempt))
-            return SHARENA_EBUSY;
+        r = sharena__read_retry(a, s, seq, &st);
+        if (SHARENA__UNLIKELY(r < 0))
+            return r;
     }
 }
 

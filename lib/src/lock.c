@@ -492,42 +492,125 @@ bool sharena__read_backoff(unsigned attempt)
     return false;
 }
 
-/* How long a reader waits for an object's lock (sharena__read_settle). */
-#define READ_SETTLE_NS (1000ll * 1000 * 1000)
+/* How long one lock wait of a slow reader lasts before it goes back to
+ * reading lock-free (a stopped writer keeps its lock). */
+#define READ_LOCK_WAIT_NS (50ll * 1000 * 1000)
+/* Lock-free attempts a reader makes before its first lock wait, and
+ * between two lock waits. */
+#define READ_LOCK_EVERY 128
+/* Attempts (most of them 1 ms sleeps) that must also have passed, without
+ * the counter moving, before a read gives up: on a machine so busy that
+ * the reader itself hardly runs, a preempted writer is given as many
+ * chances to finish as the reader had to look (docs/locking.md). */
+#define READ_STUCK_ATTEMPTS 1000
+#define READ_GIVEUP_ATTEMPTS 2000
 
-int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
+/* The lock a read holds was taken on this slot; @p s may be NULL (the id
+ * stopped resolving: the slot it locked is remembered). */
+static __thread SHARENA__TLS struct sharena__slot *read_locked_slot;
+
+void sharena__read_unlock(const sharena_arena *a, struct sharena__slot *s,
+                          struct sharena__read_state *st)
+{
+    (void)s;
+    if (st->locked && read_locked_slot)
+        sharena__unlock(a, &read_locked_slot->lock);
+    read_locked_slot = NULL;
+    st->locked = false;
+}
+
+/* Take the object's lock in @p s for the next attempt of a reader that
+ * found no consistent moment lock-free: honest writers are held off, and
+ * an object whose writer died is repaired first. Waits until @p deadline
+ * (a live owner that keeps it, a stopped writer, is left to it). A
+ * caller's own sooner deadline (fsck) stays. */
+static void read_lock(const sharena_arena *ca, struct sharena__slot *s,
+                      int64_t deadline, struct sharena__read_state *st)
 {
     sharena_arena *a = (sharena_arena *)ca;
     if (a->readonly)
-        return 0;
-    /* A reader waits for the lock, but never for long: writers that keep
-     * the counter odd hand it over within microseconds (without the wait a
-     * reader starves behind writers that never pause), while a live owner
-     * that does not let go (a stopped writer, or a word scribbled to name a
-     * live client) makes it give up after READ_SETTLE_NS and go on backing
-     * off until its SHARENA_EBUSY. A dead owner's lock is taken over and
-     * the object repaired, under the same bound. A caller's own deadline
-     * (fsck) stays when it is sooner. */
-    int64_t was = lock_deadline, bound = mono_ns() + READ_SETTLE_NS;
-    if (!was || was > bound)
-        lock_deadline = bound;
+        return;
+    int64_t was = lock_deadline;
+    if (!was || was > deadline)
+        lock_deadline = deadline > 0 ? deadline : 1;
     int r = sharena__lock(a, &s->lock);
-    if (r == 1 || r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY) {
-        lock_deadline = was;
-        return 0; /* held by this thread already, or not taken */
-    }
+    lock_deadline = was;
+    if (r == SHARENA_ETIMEDOUT || r == SHARENA_EBUSY || r == 1)
+        return; /* not taken, or held by this thread already */
     if (r == SHARENA_EOWNERDEAD &&
         __atomic_load_n(&s->type, __ATOMIC_ACQUIRE) &&
         sharena__repair(a, s) < 0) {
         sharena__unlock_died(a, &s->lock, sharena__owner(a));
-        lock_deadline = was;
-        return 0; /* the next locker tries again */
+        return; /* the next locker tries again */
     }
-    lock_deadline = was;
+    /* no honest writer is inside: an odd counter is a dead one's */
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     if (seq & 1)
         __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELEASE);
-    sharena__unlock(a, &s->lock);
+    read_locked_slot = s;
+    st->locked = true;
+}
+
+int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
+                        uint32_t seq, struct sharena__read_state *st)
+{
+    /* an attempt under the lock that still failed (a peer ignoring locks)
+     * gives the lock back and goes on like any */
+    if (st->locked)
+        sharena__read_unlock(a, s, st);
+    unsigned attempt = ++st->attempt;
+    if (attempt < SHARENA__READ_SPINS) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+        return 0;
+    }
+    /* the clock runs only once spinning is over: the common retry (a
+     * writer that finishes within microseconds) never reads it */
+    int64_t now = mono_ns();
+    st->slow++;
+    if (attempt == SHARENA__READ_SPINS) {
+        st->start = st->quiet_since = now;
+        st->last = seq;
+        st->quiet = 0;
+    } else if (seq != st->last) {
+        /* writers are getting on: not stuck, whatever the time */
+        st->last = seq;
+        st->quiet_since = now;
+        st->quiet = 0;
+    } else {
+        st->quiet++;
+    }
+    /* Stuck: the same write in progress for a second of the clock and a
+     * thousand looks of ours (a stopped writer, a scribbled word). Or no
+     * consistent moment at all for two seconds and two thousand looks (a
+     * peer flipping the counter). */
+    if ((now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
+         st->quiet >= READ_STUCK_ATTEMPTS) ||
+        (now - st->start >= SHARENA__READ_GIVEUP_NS &&
+         st->slow >= READ_GIVEUP_ATTEMPTS)) {
+        /* A broker client's death is known only once the broker has
+         * handled its closed socket, which a loaded machine can delay past
+         * a second: its lock is given three times as long before the read
+         * gives up (a LOCAL owner's death is seen at once, by its pid). */
+        uint32_t v = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
+        bool slot = v && !(v & (SHARENA__LOCK_LOCAL | SHARENA__LOCK_DIED));
+        if (!slot || now - st->start >= 3 * SHARENA__READ_STUCK_NS)
+            return SHARENA_EBUSY;
+    }
+    if (attempt >= SHARENA__READ_SETTLE_AFTER &&
+        (attempt - SHARENA__READ_SETTLE_AFTER) % READ_LOCK_EVERY == 0) {
+        read_lock(a, s, now + READ_LOCK_WAIT_NS, st);
+        return 0;
+    }
+    if (st->slow < 200) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }
 

@@ -68,6 +68,15 @@ static int sweep(sharena_arena *a, struct sharena__slot *s, uint8_t type)
 int sharena__repair(sharena_arena *a, struct sharena__slot *s)
 {
     int r = 0;
+    /* A writer can die with the counter even (before it opened its write,
+     * or after it closed it, still holding the lock): the repair is a
+     * write of its own then, and readers must not take a table rebuilt in
+     * place for a stable one (they would miss keys that are there). */
+    uint32_t seq0 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    if (!(seq0 & 1)) {
+        __atomic_store_n(&s->seq, seq0 + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+    }
     uint8_t type = SHARENA__LD(s->type);
     switch (type) {
     case SHARENA_T_MAP:

@@ -78,6 +78,21 @@ static napi_value found(napi_env env, struct sn_env *e, sharena_arena *a,
     return sn_id(env, id);
 }
 
+/* Report the id and type of an entry read with lib's typed read
+ * (sharena_map_get_value/sharena_vector_get_value with no buffer: a value
+ * replaced meanwhile is looked up again there, so a racing writer never
+ * throws; a string's ERANGE only says its text was not asked for). */
+static napi_value found_value(napi_env env, struct sn_env *e,
+                              sharena_arena *a, int r,
+                              const sharena_value *v, const char *op)
+{
+    if (r == SHARENA_ERANGE && v->type == SHARENA_T_STRING)
+        r = 0;
+    CHECK(r, op);
+    e->scratch[0] = v->type;
+    return sn_id(env, v->id);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Generic */
 
@@ -490,13 +505,12 @@ static napi_value js_map_get(napi_env env, napi_callback_info info)
     struct sn_str k;
     if (!sn_get_str(env, argv[2], &k))
         return NULL;
-    sharena_id v;
-    int r = sharena_map_get(a, m, k.p, k.len, &v);
+    sharena_value v;
+    int r = sharena_map_get_value(a, m, k.p, k.len, NULL, 0, &v);
     sn_str_free(&k);
     if (r == SHARENA_ENOENT)
         return sn_num(env, 0);
-    CHECK(r, "MapRef.get");
-    return found(env, e, a, v, "MapRef.get");
+    return found_value(env, e, a, r, &v, "MapRef.get");
 }
 
 /* mapHas(h, map, key) -> boolean */
@@ -581,6 +595,16 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
             return sn_throw(env, r, "MapRef.entries");
         }
         int t = sharena_type_of(a, v);
+        if (t == SHARENA_ESTALE) {
+            /* replaced or removed meanwhile: by its key, as one read */
+            sharena_value val;
+            int r2 = sharena_map_get_value(a, m, key, klen, NULL, 0, &val);
+            if (r2 == 0 ||
+                (r2 == SHARENA_ERANGE && val.type == SHARENA_T_STRING)) {
+                v = val.id;
+                t = val.type;
+            }
+        }
         if (t < 0)
             continue;
         napi_value kv = make_string(env, key, klen), iv = sn_id(env, v),
@@ -636,12 +660,11 @@ static napi_value js_vec_get(napi_env env, napi_callback_info info)
         CHECK(sharena_vector_len(a, vec, &n), "VectorRef.index");
         return sn_num(env, 0);
     }
-    sharena_id v;
-    int r = sharena_vector_get(a, vec, (uint64_t)d, &v, NULL);
-    if (r == SHARENA_ERANGE)
-        return sn_num(env, 0);
-    CHECK(r, "VectorRef.index");
-    return found(env, e, a, v, "VectorRef.index");
+    sharena_value v;
+    int r = sharena_vector_get_value(a, vec, (uint64_t)d, NULL, 0, &v);
+    if (r == SHARENA_ERANGE && v.type == 0)
+        return sn_num(env, 0); /* past the end */
+    return found_value(env, e, a, r, &v, "VectorRef.index");
 }
 
 static napi_value js_vec_len(napi_env env, napi_callback_info info)

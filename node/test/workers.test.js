@@ -204,3 +204,40 @@ ${tail}`, { eval: true, workerData: { name, socket } });
     await broker.stop();
   }
 });
+
+// map.get and vec.index read id and type in one typed read (lib's
+// sharena_map_get_value): a value replaced and dropped by another thread
+// between the lookup and its type is looked up again, never thrown as
+// ESTALE (issue 15: Node did not retry at all).
+test('map.get and vec.index never throw while a worker replaces the values', async () => {
+  const map = new MapRef();
+  const vec = new VectorRef();
+  map.set('k', 0);
+  vec.push(NumberRef.from(0));
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  const writer = runWorker(`
+const { MapRef, VectorRef, NumberRef } = sharena;
+const map = new MapRef(workerData.map);
+const vec = new VectorRef(workerData.vec);
+const done = workerData.done;
+for (let i = 1; i < 200000 && !Atomics.load(done, 0); i++) {
+  map.set('k', i % 3 ? i : 'text ' + i);
+  vec.set(0, i);
+}`, { map: map.id, vec: vec.id, done });
+  let reads = 0;
+  const end = Date.now() + 1500;
+  try {
+    while (Date.now() < end) {
+      const v = map.get('k');
+      assert.ok(v !== undefined);
+      vec.index(0);
+      reads++;
+    }
+  } finally {
+    Atomics.store(done, 0, 1);
+    await writer;
+  }
+  assert.ok(reads > 0);
+  map.drop();
+  vec.drop();
+});

@@ -50,7 +50,16 @@
 
 enum { OP_MAP_SET, OP_MAP_DEL, OP_VEC_PUSH, OP_VEC_POP, OP_ADD, OP_STR,
        OP_TEMP, OP__N };
-enum { K_INTENT = 1, K_DONE = 2 };
+enum { K_INTENT = 1, K_DONE = 2, K_READERR = 3, K_READS = 4 };
+/* K_READERR: a read failed (key = the read kind, value = the error);
+ * K_READS: seq more reads completed (every process reports its count). */
+enum { RD_MAP_GET, RD_MAP_ITER, RD_MAP_LEN, RD_VEC, RD_STR, RD_COUNTER,
+       RD_STABLE, RD__N };
+static const char *const rd_names[RD__N] = {
+    "map get", "map iteration", "map len", "vector get", "string get",
+    "counter get", "stable key"};
+#define STABLE_KEYS 8
+#define READER_ID 255
 
 struct rec {
     uint8_t writer, kind, op, pad;
@@ -109,6 +118,218 @@ static void strval(char *buf, int w, uint64_t seq)
     buf[len + pad] = 0;
 }
 
+
+/* ---- reads: by the readers and by every writer between its operations ----
+ * Any error is a failure except the answers a live, consistent arena gives
+ * a racing reader: ENOENT for a key removed meanwhile and ERANGE for an
+ * index popped meanwhile. A value replaced (and dropped) between a lookup
+ * and its read is looked up again, as the bindings do. */
+static uint64_t reads_done;
+static int read_fd = -1;
+
+static void read_failed(int kind, int err)
+{
+    struct rec rc = {.writer = READER_ID, .kind = K_READERR,
+                     .key = (uint32_t)kind, .value = err};
+    report(read_fd, &rc);
+}
+
+/* The number at @p key of @p map (0 when absent). */
+static int read_number_at(sharena_arena *a, sharena_id map, const char *k,
+                          double *d)
+{
+    sharena_id id;
+    int r = sharena_map_get(a, map, k, strlen(k), &id);
+    for (int tries = 0;; tries++) {
+        if (r == SHARENA_ENOENT)
+            return 0;
+        if (r < 0)
+            return r;
+        r = sharena_number_get(a, id, d);
+        if (r != SHARENA_ESTALE || tries == 1000)
+            return r;
+        sharena_id now;
+        r = sharena_map_get(a, map, k, strlen(k), &now);
+        if (r == 0 && now == id)
+            return SHARENA_ESTALE; /* a dangling entry: never in the storm */
+        id = now;
+    }
+}
+
+static int read_one(sharena_arena *a, int kind, sharena_id map,
+                    int nwriters, unsigned *rng)
+{
+    char k[32], s[256];
+    int w = (int)(rand_r(rng) % (unsigned)nwriters);
+    double d;
+    int r = 0;
+    switch (kind) {
+    case RD_MAP_GET: {
+        keyname(k, w, (uint32_t)(rand_r(rng) % KEYS));
+        if (rand_r(rng) % 2) { /* as a binding does it: one call */
+            sharena_value v;
+            r = sharena_map_get_value(a, map, k, strlen(k), s, sizeof s, &v);
+            if (r == 0 && v.type != SHARENA_T_NUMBER)
+                r = SHARENA_ETYPE;
+            if (r == SHARENA_ENOENT)
+                r = 0;
+        } else { /* in steps, looking up again on ESTALE */
+            r = read_number_at(a, map, k, &d);
+        }
+        break;
+    }
+    case RD_STABLE: {
+        unsigned i = rand_r(rng) % STABLE_KEYS;
+        sprintf(k, "stable%u", i);
+        sharena_id id;
+        r = sharena_map_get(a, map, k, strlen(k), &id);
+        if (r == 0)
+            r = sharena_number_get(a, id, &d);
+        if (r == 0 && d != i)
+            r = SHARENA_ECORRUPT; /* a wrong value is a failure too */
+        break;
+    }
+    case RD_MAP_ITER: {
+        uint64_t cur = 0;
+        size_t klen;
+        sharena_id v;
+        int n = 0;
+        while (n++ < 4 * KEYS * MAX_WRITERS &&
+               (r = sharena_map_next(a, map, &cur, k, sizeof k, &klen, &v,
+                                     NULL)) == 0) {
+            r = sharena_number_get(a, v, &d);
+            if (r == SHARENA_ESTALE) /* replaced or removed meanwhile */
+                r = read_number_at(a, map, k, &d);
+            if (r < 0)
+                break;
+        }
+        if (r == SHARENA_ENOENT)
+            r = 0;
+        break;
+    }
+    case RD_MAP_LEN: {
+        uint64_t n;
+        r = sharena_map_len(a, map, &n);
+        break;
+    }
+    case RD_VEC: {
+        sharena_id vec, x;
+        uint64_t len;
+        sprintf(k, "vec%d", w);
+        if ((r = sharena_root_get(a, k, &vec)) == SHARENA_ENOENT)
+            return 0; /* not made yet */
+        if (r == 0)
+            r = sharena_vector_len(a, vec, &len);
+        if (r < 0 || !len)
+            break;
+        uint64_t i = rand_r(rng) % len;
+        if (rand_r(rng) % 2) {
+            sharena_value v;
+            r = sharena_vector_get_value(a, vec, i, NULL, 0, &v);
+            if (r == 0 && v.type != SHARENA_T_NUMBER)
+                r = SHARENA_ETYPE;
+            if (r == SHARENA_ERANGE)
+                r = 0; /* popped meanwhile */
+            break;
+        }
+        for (int tries = 0; tries < 1000; tries++) {
+            r = sharena_vector_get(a, vec, i, &x, NULL);
+            if (r == 0)
+                r = sharena_number_get(a, x, &d);
+            if (r != SHARENA_ESTALE)
+                break;
+            sharena_id now; /* popped and dropped meanwhile? */
+            r = sharena_vector_get(a, vec, i, &now, NULL);
+            if (r == 0 && now == x) {
+                r = SHARENA_ESTALE;
+                break;
+            }
+        }
+        if (r == SHARENA_ERANGE)
+            r = 0; /* popped meanwhile */
+        break;
+    }
+    case RD_STR: {
+        sharena_id str;
+        size_t len;
+        sprintf(k, "str%d", w);
+        if ((r = sharena_root_get(a, k, &str)) == SHARENA_ENOENT)
+            return 0;
+        if (r == 0)
+            r = sharena_string_get(a, str, s, sizeof s, &len);
+        break;
+    }
+    default: {
+        sharena_id c;
+        if ((r = sharena_root_get(a, "counter", &c)) == SHARENA_ENOENT)
+            return 0;
+        if (r == 0)
+            r = sharena_number_get(a, c, &d);
+        break;
+    }
+    }
+    return r;
+}
+
+static void read_some(sharena_arena *a, sharena_id map, int nwriters,
+                      unsigned *rng, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int kind = (int)(rand_r(rng) % RD__N);
+        int r = read_one(a, kind, map, nwriters, rng);
+        if (r < 0)
+            read_failed(kind, r);
+        if (++reads_done % 256 == 0) {
+            struct rec rc = {.writer = READER_ID, .kind = K_READS, .seq = 256};
+            report(read_fd, &rc);
+        }
+    }
+}
+
+static int opt_writers = 4;
+
+/* A reader process: only reads, until SIGTERM. Odd-numbered readers map
+ * the arena read-only (they cannot take a lock: the seqlock alone). */
+static void reader(int i, int fd, unsigned seed)
+{
+    sharena_arena *a = arena;
+    sharena_conn *c = NULL;
+    int r;
+    read_fd = fd;
+    signal(SIGTERM, on_sigterm);
+    bool ro = i % 2;
+#if SHARENA_STORM_BROKER
+    if (opt_socket) {
+        sharena_open_opts oo = {.flags = ro ? SHARENA_READONLY : 0};
+        if ((r = sharena_connect(opt_socket, &c)) < 0)
+            die("reader connect", r);
+        if ((r = sharena_open(c, arena_name, &oo, &a)) < 0)
+            die("reader open", r);
+    } else
+#endif
+    if (ro) {
+        char path[64];
+        sprintf(path, "/proc/self/fd/%d", sharena_arena_fd(arena));
+        int rfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (rfd < 0 || (r = sharena_arena_from_fd(rfd, SHARENA_READONLY, &a)) < 0)
+            die("reader read-only map", rfd < 0 ? -errno : r);
+        close(rfd);
+    }
+    (void)c;
+    sharena_id map;
+    while ((r = sharena_root_get(a, "map", &map)) == SHARENA_ENOENT &&
+           !stop_writing)
+        usleep(1000);
+    if (r < 0 && !stop_writing)
+        die("reader root", r);
+    while (!stop_writing)
+        read_some(a, map, opt_writers, &seed, 64);
+    struct rec rc = {.writer = READER_ID, .kind = K_READS,
+                     .seq = reads_done % 256};
+    report(fd, &rc);
+    _exit(0);
+}
+
 /* One writer incarnation: never returns (it exits on SIGTERM, between two
  * operations). */
 static void writer(int w, int fd, uint64_t seq0, unsigned seed)
@@ -117,6 +338,7 @@ static void writer(int w, int fd, uint64_t seq0, unsigned seed)
     sharena_conn *c = NULL;
     int r;
     signal(SIGTERM, on_sigterm);
+    read_fd = fd;
 #if SHARENA_STORM_BROKER
     if (opt_socket) {
         if ((r = sharena_connect(opt_socket, &c)) < 0)
@@ -140,7 +362,9 @@ static void writer(int w, int fd, uint64_t seq0, unsigned seed)
     if ((r = sharena_root_ensure(a, name, SHARENA_T_STRING, 0, &str, NULL)))
         die("str root", r);
     srand(seed);
+    unsigned rng = seed;
     for (uint64_t seq = seq0; !stop_writing; seq++) {
+        read_some(a, map, opt_writers, &rng, 1); /* writers read too */
         struct rec rc = {.writer = (uint8_t)w, .kind = K_INTENT,
                          .op = (uint8_t)(rand() % OP__N),
                          .key = (uint32_t)(rand() % KEYS), .seq = seq,
@@ -254,9 +478,25 @@ static void settle_pending(struct wmodel *m)
     m->has_pending = false;
 }
 
+static uint64_t read_errors, reads_total;
+static uint64_t read_errors_by[RD__N];
+
 static void apply(const struct rec *r)
 {
     records++;
+    if (r->kind == K_READS) {
+        reads_total += r->seq;
+        return;
+    }
+    if (r->kind == K_READERR) {
+        int kind = r->key < RD__N ? (int)r->key : 0;
+        read_errors++;
+        read_errors_by[kind]++;
+        if (read_errors <= 20)
+            fprintf(stderr, "storm: read error: %s: %s\n", rd_names[kind],
+                    sharena_errname((int)r->value));
+        return;
+    }
     struct wmodel *m = &model[r->writer];
     if (r->kind == K_INTENT) {
         settle_pending(m); /* a previous intent never completed */
@@ -488,6 +728,16 @@ static unsigned wait_clients(sharena_conn *conn, unsigned want)
     return st.clients;
 }
 
+static pid_t spawn_reader(int i, int pfd[2], unsigned seed)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        reader(i, pfd[1], seed);
+    }
+    return pid;
+}
+
 static pid_t spawn_writer(int w, int pfd[2], uint64_t seq, unsigned seed)
 {
     pid_t pid = fork();
@@ -503,6 +753,7 @@ static pid_t pids[MAX_WRITERS];
 static uint64_t next_seq[MAX_WRITERS];
 static unsigned kills, storm_seed;
 static int nwriters = 4;
+static int nreaders = 2; /* reader processes (broker clients too) */
 
 /* SIGKILL writer @p w and wait for it; with @p respawn start its next
  * incarnation at once. */
@@ -560,10 +811,12 @@ static void restart_broker(int pfd[2], sharena_conn *conn, int round,
         r = sharena_number_set(named[round], n, 100 + round);
     check(r == 0, "arena %s made before restart %d: %s", name, round,
           sharena_strerror(r));
-    /* every writer alive has the arena open, every dead one is recovered */
-    unsigned c = wait_clients(conn, (unsigned)nwriters + 1);
-    check(c == (unsigned)nwriters + 1,
-          "before restart %d, the broker counts %u clients", round, c);
+    /* every writer alive has the arena open, every dead one is recovered
+     * (the readers are broker clients too) */
+    unsigned want = (unsigned)(nwriters + nreaders) + 1;
+    unsigned c = wait_clients(conn, want);
+    check(c == want, "before restart %d, the broker counts %u clients (%u "
+                     "wanted)", round, c, want);
     int st;
     kill(B.pid, crash ? SIGKILL : SIGTERM);
     while (waitpid(B.pid, &st, 0) < 0 && errno == EINTR)
@@ -656,6 +909,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"seconds", required_argument, NULL, 't'},
         {"writers", required_argument, NULL, 'w'},
+        {"readers", required_argument, NULL, 'd'},
         {"socket", required_argument, NULL, 's'},
         {"sharenad", required_argument, NULL, 'b'},
         {"restart", no_argument, NULL, 'R'},
@@ -666,12 +920,14 @@ int main(int argc, char **argv)
         switch (o) {
         case 't': seconds = atof(optarg); break;
         case 'w': nwriters = atoi(optarg); break;
+        case 'd': nreaders = atoi(optarg); break;
         case 's': opt_socket = optarg; break;
         case 'b': opt_sharenad = optarg; break;
         case 'R': restart = true; break;
         case 'r': seed = (unsigned)strtoul(optarg, NULL, 0); break;
         default:
-            fprintf(stderr, "usage: %s [--seconds N] [--writers N] [--seed N] "
+            fprintf(stderr, "usage: %s [--seconds N] [--writers N] "
+                            "[--readers N] [--seed N] "
                             "[--socket PATH | --sharenad PATH [--restart]]\n",
                     argv[0]);
             return 2;
@@ -682,6 +938,9 @@ int main(int argc, char **argv)
         seconds = atof(env); /* wins over --seconds: ctest passes one */
     if (nwriters < 1 || nwriters > MAX_WRITERS)
         nwriters = 4;
+    if (nreaders < 0 || nreaders > MAX_WRITERS)
+        nreaders = 2;
+    opt_writers = nwriters;
     if ((restart && !opt_sharenad) || (opt_sharenad && opt_socket)) {
         fprintf(stderr, "storm: --restart needs --sharenad (and not "
                         "--socket)\n");
@@ -699,8 +958,8 @@ int main(int argc, char **argv)
     }
 #endif
     srand(seed);
-    printf("storm: %d writers, %.0f s, seed %u, %s%s\n", nwriters, seconds,
-           seed, opt_socket ? "through the broker" : "local arena",
+    printf("storm: %d writers, %d readers, %.0f s, seed %u, %s%s\n", nwriters,
+           nreaders, seconds, seed, opt_socket ? "through the broker" : "local arena",
            restart ? ", restarted half-way" : "");
 
     int r;
@@ -723,12 +982,28 @@ int main(int argc, char **argv)
         die("create", r);
     }
 
+    /* keys no writer touches: a reader must always find them, each with
+     * its value (a repair must never hide a key from a reader) */
+    sharena_id map0;
+    if ((r = sharena_root_ensure(arena, "map", SHARENA_T_MAP, 0, &map0,
+                                 NULL)) < 0)
+        die("map root", r);
+    for (unsigned i = 0; i < STABLE_KEYS; i++) {
+        char k[32];
+        sprintf(k, "stable%u", i);
+        if ((r = sharena_map_set_number(arena, map0, k, strlen(k), i)) < 0)
+            die("stable keys", r);
+    }
+
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
         return 3;
     fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     fcntl(pfd[0], F_SETPIPE_SZ, 1 << 20);
     storm_seed = seed;
+    pid_t rpids[MAX_WRITERS];
+    for (int i = 0; i < nreaders; i++)
+        rpids[i] = spawn_reader(i, pfd, seed * 7u + (unsigned)i);
     for (int w = 0; w < nwriters; w++) {
         next_seq[w] = 1;
         pids[w] = spawn_writer(w, pfd, next_seq[w], seed + (unsigned)w);
@@ -750,11 +1025,30 @@ int main(int argc, char **argv)
         while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
             ;
     }
+    for (int i = 0; i < nreaders; i++) {
+        int st;
+        kill(rpids[i], SIGTERM);
+        while (waitpid(rpids[i], &st, 0) < 0 && errno == EINTR)
+            ;
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+            fprintf(stderr, "storm: reader %d did not stop cleanly (%d)\n", i,
+                    st);
+            failed++;
+        }
+    }
     close(pfd[1]);
     fcntl(pfd[0], F_SETFL, 0);
     drain(pfd[0]);
-    printf("storm: %u kills, %lu operations completed\n", kills,
-           (unsigned long)completed);
+    printf("storm: %u kills, %lu operations completed, %lu reads, %lu read "
+           "errors\n", kills, (unsigned long)completed,
+           (unsigned long)reads_total, (unsigned long)read_errors);
+    for (int k = 0; k < RD__N; k++)
+        if (read_errors_by[k])
+            printf("storm: %lu read errors in %s\n",
+                   (unsigned long)read_errors_by[k], rd_names[k]);
+    check(read_errors == 0, "no read failed during the storm (%lu did)",
+          (unsigned long)read_errors);
+    check(reads_total > 0, "reads completed during the storm");
 #if SHARENA_STORM_BROKER
     /* The broker recovers a dead writer's locks when it sees the socket
      * close, which is after waitpid() returned here: wait until it has

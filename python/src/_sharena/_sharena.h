@@ -212,9 +212,20 @@ int sh_check_free_root(ArenaObject *ar, const char *name);
 PyObject *sh_view_new(ArenaObject *ar, sh_kind k, sharena_id id);
 /* The Python value of object @p id: str, float, bool, or a view for
  * containers. On a sharena error returns NULL with *err set and NO Python
- * exception (callers retry on ESTALE); on a Python error returns NULL with
- * *err = 0 and the exception set. */
+ * exception; on a Python error returns NULL with *err = 0 and the
+ * exception set. */
 PyObject *sh_value(ArenaObject *ar, sharena_id id, int *err);
+/* What sh_read() reads: object @p id itself, the value at key @p k of
+ * map @p id, or item @p index of vector @p id. */
+typedef enum { SH_READ_ID, SH_READ_KEY, SH_READ_INDEX } sh_read_kind;
+/* One consistent typed read through lib/ (sharena_value_read and its map
+ * and vector forms, which look an entry up again when its value is
+ * replaced meanwhile), as sh_value() returns it: on a sharena error NULL
+ * with *err set and no Python exception (SHARENA_ENOENT: no such key;
+ * SHARENA_ERANGE: no such index; SHARENA_ESTALE: the container, or the
+ * object its entry names, was dropped). */
+PyObject *sh_read(ArenaObject *ar, sh_read_kind kind, sharena_id id,
+                  const char *k, size_t klen, uint64_t index, int *err);
 /* As sh_value() but raising on every error. */
 PyObject *sh_value_or_raise(ArenaObject *ar, sharena_id id);
 /* A plain, deep Python copy: dict, list, bytes, str, float, bool; structs

@@ -45,18 +45,57 @@ PyObject *sh_arena_text(const char *s, size_t len)
     return NULL;
 }
 
-/* Copy a string object out, growing the buffer if a writer grew it. */
-static PyObject *read_string(sharena_arena *a, sharena_id id, int *err)
+/* A value as lib/ read it (sharena_value_read and its map and vector
+ * forms: type and value in one consistent read) as a Python object. */
+static inline __attribute__((always_inline)) PyObject *
+from_value(ArenaObject *ar, const sharena_value *v,
+                            const char *text, int *err)
 {
+    switch (v->type) {
+    case SHARENA_T_STRING:
+        return sh_arena_text(text, v->len);
+    case SHARENA_T_NUMBER:
+        return PyFloat_FromDouble(v->number);
+    case SHARENA_T_BOOL:
+        return PyBool_FromLong(v->boolean);
+    case SHARENA_T_MAP:
+        return sh_view_new(ar, SH_K_MAP, v->id);
+    case SHARENA_T_VECTOR:
+        return sh_view_new(ar, SH_K_VECTOR, v->id);
+    case SHARENA_T_BYTES:
+        return sh_view_new(ar, SH_K_BYTES, v->id);
+    case SHARENA_T_STRUCT:
+        return sh_view_new(ar, SH_K_STRUCT, v->id);
+    case SHARENA_T_SHAPE:
+        return sh_view_new(ar, SH_K_SHAPE, v->id);
+    default:
+        *err = SHARENA_ECORRUPT;
+        return NULL;
+    }
+}
+
+PyObject *sh_read(ArenaObject *ar, sh_read_kind kind, sharena_id id,
+                  const char *k, size_t klen, uint64_t index, int *err)
+{
+    sharena_arena *a = ar->a;
     char stack[512];
     char *buf = stack;
-    size_t cap = sizeof stack, len = 0;
+    size_t cap = sizeof stack;
+    sharena_value v = {0};
     int r;
+    *err = 0;
+    /* the string grew past the buffer: again with its length (bounded,
+     * for a string that keeps growing) */
     for (int tries = 0;; tries++) {
-        r = sharena_string_get(a, id, buf, cap, &len);
-        if (r != SHARENA_ERANGE || tries == 8)
+        if (kind == SH_READ_KEY)
+            r = sharena_map_get_value(a, id, k, klen, buf, cap, &v);
+        else if (kind == SH_READ_INDEX)
+            r = sharena_vector_get_value(a, id, index, buf, cap, &v);
+        else
+            r = sharena_value_read(a, id, buf, cap, &v);
+        if (r != SHARENA_ERANGE || v.type != SHARENA_T_STRING || tries == 8)
             break;
-        cap = len + 1 + len / 4;
+        cap = v.len + 1 + v.len / 4;
         char *nb = buf == stack ? malloc(cap) : realloc(buf, cap);
         if (!nb) {
             if (buf != stack)
@@ -70,7 +109,7 @@ static PyObject *read_string(sharena_arena *a, sharena_id id, int *err)
     if (r < 0)
         *err = r;
     else
-        o = sh_arena_text(buf, len);
+        o = from_value(ar, &v, buf, err);
     if (buf != stack)
         free(buf);
     return o;
@@ -78,41 +117,7 @@ static PyObject *read_string(sharena_arena *a, sharena_id id, int *err)
 
 PyObject *sh_value(ArenaObject *ar, sharena_id id, int *err)
 {
-    sharena_arena *a = ar->a;
-    *err = 0;
-    int t = sharena_type_of(a, id);
-    int r;
-    switch (t) {
-    case SHARENA_T_STRING:
-        return read_string(a, id, err);
-    case SHARENA_T_NUMBER: {
-        double d;
-        if ((r = sharena_number_get(a, id, &d)) < 0)
-            break;
-        return PyFloat_FromDouble(d);
-    }
-    case SHARENA_T_BOOL: {
-        bool b;
-        if ((r = sharena_bool_get(a, id, &b)) < 0)
-            break;
-        return PyBool_FromLong(b);
-    }
-    case SHARENA_T_MAP:
-        return sh_view_new(ar, SH_K_MAP, id);
-    case SHARENA_T_VECTOR:
-        return sh_view_new(ar, SH_K_VECTOR, id);
-    case SHARENA_T_BYTES:
-        return sh_view_new(ar, SH_K_BYTES, id);
-    case SHARENA_T_STRUCT:
-        return sh_view_new(ar, SH_K_STRUCT, id);
-    case SHARENA_T_SHAPE:
-        return sh_view_new(ar, SH_K_SHAPE, id);
-    default:
-        r = t < 0 ? t : SHARENA_ECORRUPT;
-        break;
-    }
-    *err = r;
-    return NULL;
+    return sh_read(ar, SH_READ_ID, id, NULL, 0, 0, err);
 }
 
 PyObject *sh_value_or_raise(ArenaObject *ar, sharena_id id)

@@ -30,10 +30,26 @@ void sh_unlock_op(ArenaObject *ar, sharena_id id, bool took)
 
 /* ---- lookups -------------------------------------------------------------------- */
 
+/* A map read's ESTALE: the map itself was dropped, or (the map alive) its
+ * entry at @p k names a dropped object, a dangling entry (StaleRefError
+ * naming the key). @p key may be NULL (decoded from @p k). */
+static PyObject *raise_stale(ArenaObject *ar, sharena_id map, const char *k,
+                             size_t klen, PyObject *key)
+{
+    if (sharena_type_of(ar->a, map) != SHARENA_T_MAP)
+        return sh_raise(SHARENA_ESTALE, SH_W_NONE, NULL);
+    PyObject *name = key ? Py_NewRef(key) : sh_arena_text(k, klen);
+    if (name) {
+        sh_raise(SHARENA_ESTALE, SH_W_ENTRY, name);
+        Py_DECREF(name);
+    }
+    return NULL;
+}
+
 /* The value at @p key: a new reference, NULL with KeyNotFoundError raised
  * when absent (if @p missing_ok, NULL with nothing raised), or NULL with
- * another exception. A value replaced between the lookup and the read is
- * looked up again. */
+ * another exception. One read through lib/: a value replaced between the
+ * lookup and the read is looked up again there. */
 static PyObject *lookup(ViewObject *m, PyObject *key, bool missing_ok)
 {
     ArenaObject *ar = m->arena;
@@ -43,27 +59,15 @@ static PyObject *lookup(ViewObject *m, PyObject *key, bool missing_ok)
     const char *k = sh_key(key, &klen);
     if (!k)
         return NULL;
-    sharena_id v;
-    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
-    for (int tries = 0;; tries++) {
-        if (r == SHARENA_ENOENT) {
-            if (missing_ok)
-                return NULL;
-            return sh_raise(r, SH_W_KEY, key);
-        }
-        if (r < 0)
-            return sh_raise(r, SH_W_NONE, NULL);
-        PyObject *o = sh_value(ar, v, &r);
-        if (o || !r)
-            return o;
-        if (r != SHARENA_ESTALE || tries == 16)
-            return sh_raise(r, SH_W_NONE, NULL);
-        /* replaced between the lookup and the read, or a dangling entry */
-        int again = sh_map_recheck(ar, m->id, k, (size_t)klen, key, &v);
-        if (again < 0)
-            return NULL;
-        r = again ? 0 : SHARENA_ENOENT;
-    }
+    int r;
+    PyObject *o = sh_read(ar, SH_READ_KEY, m->id, k, (size_t)klen, 0, &r);
+    if (o || !r)
+        return o;
+    if (r == SHARENA_ENOENT)
+        return missing_ok ? NULL : sh_raise(r, SH_W_KEY, key);
+    if (r == SHARENA_ESTALE)
+        return raise_stale(ar, m->id, k, (size_t)klen, key);
+    return sh_raise(r, SH_W_NONE, NULL);
 }
 
 static PyObject *map_subscript(ViewObject *m, PyObject *key)
@@ -566,27 +570,22 @@ static PyObject *mapiter_next(MapIterObject *it)
         }
         PyObject *val = NULL;
         if (it->mode) {
-            int again = 1;
             val = sh_value(ar, v, &r);
-            /* replaced or removed while we iterate, or a dangling entry */
-            for (int tries = 0; !val && r == SHARENA_ESTALE && tries < 16;
-                 tries++) {
-                again = sh_map_recheck(ar, it->map->id, key, klen, NULL, &v);
-                if (again <= 0)
-                    break;
-                val = sh_value(ar, v, &r);
-            }
-            if (again == 0) {
+            if (!val && r == SHARENA_ESTALE)
+                /* replaced or removed while we iterate: by its key, as one
+                 * read (ENOENT: removed meanwhile, ESTALE: dangling) */
+                val = sh_read(ar, SH_READ_KEY, it->map->id, key, klen, 0, &r);
+            if (!val && r == SHARENA_ENOENT) {
                 /* removed meanwhile: the size changed (RuntimeError), or
                  * it was replaced by another key; skip it */
                 if (mapiter_check(it) < 0)
                     break;
                 continue;
             }
-            if (again < 0)
-                break; /* StaleRefError raised */
             if (!val) {
-                if (r)
+                if (r == SHARENA_ESTALE)
+                    raise_stale(ar, it->map->id, key, klen, NULL);
+                else if (r)
                     sh_raise(r, SH_W_NONE, NULL);
                 break;
             }

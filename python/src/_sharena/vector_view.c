@@ -32,23 +32,17 @@ static PyObject *index_error(Py_ssize_t i)
     return NULL;
 }
 
-/* Element @p i (>= 0); IndexError past the end. Retries a value replaced
- * between the lookup and the read. */
+/* Element @p i (>= 0); IndexError past the end. One read through lib/: a
+ * value replaced between the lookup and the read is looked up again. */
 static PyObject *item_at(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
 {
-    for (int tries = 0;; tries++) {
-        sharena_id v;
-        int r = sharena_vector_get(ar->a, vec, (uint64_t)i, &v, NULL);
-        if (r == SHARENA_ERANGE)
-            return index_error(i);
-        if (r < 0)
-            return sh_raise(r, SH_W_NONE, NULL);
-        PyObject *o = sh_value(ar, v, &r);
-        if (o || !r)
-            return o;
-        if (r != SHARENA_ESTALE || tries == 16)
-            return sh_raise(r, SH_W_NONE, NULL);
-    }
+    int r;
+    PyObject *o = sh_read(ar, SH_READ_INDEX, vec, NULL, 0, (uint64_t)i, &r);
+    if (o || !r)
+        return o;
+    if (r == SHARENA_ERANGE)
+        return index_error(i);
+    return sh_raise(r, SH_W_NONE, NULL);
 }
 
 /* Normalise a possibly negative index (list semantics). */

@@ -197,8 +197,8 @@ _HINTS: Dict[int, str] = {
     _c.EILSEQ: "a string or key in the arena is not valid UTF-8, which sharena "
                "never writes: another writer bypassed its checks or damaged "
                "the arena; arena.fsck() lists the object",
-    _c.EBUSY: "a writer stalled or died mid-write; retry, or run "
-              "arena.fsck(repair=True)",
+    _c.EBUSY: "a writer is stopped mid-write (SIGSTOP, a debugger); "
+              "retry, and see `sharena locks` for who holds the object",
     _c.ETIMEDOUT: "call again, or pass a longer timeout",
     _c.ENOSYS: "this kernel or sandbox lacks io_uring's futex wait (Linux "
                "6.7+); waits fall back to a helper thread",
