@@ -126,6 +126,15 @@ SHARENA_EXPORT const char *sharena_strerror(int err);
  * Errors: none.
  */
 SHARENA_EXPORT const char *sharena_errname(int err);
+/** What a caller can do about @p err, one short sentence for a human
+ * (never NULL; e.g. for SHARENA_EFULL "nothing was written; drop objects
+ * you no longer need, or create the arena with a larger capacity"). Every
+ * code of SHARENA_ERRNO_MAP has one; the bindings append it to their error
+ * messages, so C, Node and Python give the same advice. A code not in the
+ * table gets a generic text.
+ * Errors: none.
+ */
+SHARENA_EXPORT const char *sharena_strerror_hint(int err);
 /** @} */
 
 /* ------------------------------------------------------------------------ */

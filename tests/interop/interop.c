@@ -727,6 +727,30 @@ static void build_script(const char *name)
     sharena_disconnect(c);
 }
 
+/* Mode hints: the library's hint for every code of the table, and the
+ * code and hint of a real error (a number read after its drop), as JSON:
+ * {"table":{"ESTALE":"...",...},"stale":{"code":"ESTALE","hint":"..."}}.
+ * The hints hold no '"' or '\'. */
+static void hints(sharena_arena *a)
+{
+    static const int codes[] = {
+#define HINT_CODE(name, value, msg) SHARENA_##name,
+        SHARENA_ERRNO_MAP(HINT_CODE)
+#undef HINT_CODE
+    };
+    printf("{\"table\":{");
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        printf("%s\"%s\":\"%s\"", i ? "," : "", sharena_errname(codes[i]),
+               sharena_strerror_hint(codes[i]));
+    sharena_id id;
+    double d;
+    CHECK(sharena_number_new(a, 1, &id));
+    CHECK(sharena_drop(a, id, 0));
+    int r = sharena_number_get(a, id, &d);
+    printf("},\"stale\":{\"code\":\"%s\",\"hint\":\"%s\"}}\n",
+           sharena_errname(r), sharena_strerror_hint(r));
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -751,6 +775,8 @@ int main(int argc, char **argv)
                 (unsigned)strtoul(argv[4], NULL, 0));
     } else if (argc >= 4 && strcmp(argv[1], "fresh") == 0) {
         fresh(open_arena(argv[2]), argv[3]);
+    } else if (argc >= 3 && strcmp(argv[1], "hints") == 0) {
+        hints(open_arena(argv[2]));
     } else if (argc >= 3 && strcmp(argv[1], "build") == 0) {
         build_script(argv[2]);
     } else {

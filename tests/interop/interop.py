@@ -306,6 +306,22 @@ def build_script(name):
     a.close()
 
 
+def hints(a):
+    """Mode hints (see interop.c): the hint the package gives for every code,
+    and the code and message of a real error (a number read after its
+    drop)."""
+    from sharena import _sharena as _c
+    table = {name: _c.strerror_hint(code) for code, name in _c.errnames.items()}
+    gone = a.new(1.0)
+    gone.drop()
+    stale = None
+    try:
+        gone.value
+    except sharena.Error as e:
+        stale = {"code": e.errname, "message": str(e)}
+    print(json.dumps({"table": table, "stale": stale}))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -315,7 +331,9 @@ if __name__ == "__main__":
         build_script(name)
         sys.exit(0)
     a = open_arena(name)
-    if mode == "write":
+    if mode == "hints":
+        hints(a)
+    elif mode == "write":
         write_values(a)
     elif mode == "dump":
         dump_lang(a, rest[0])

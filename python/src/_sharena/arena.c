@@ -972,6 +972,15 @@ static PyObject *mod_strerror(PyObject *self, PyObject *arg)
     return PyUnicode_FromString(sharena_strerror((int)c));
 }
 
+static PyObject *mod_strerror_hint(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long c = PyLong_AsLong(arg);
+    if (c == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(sharena_strerror_hint((int)c));
+}
+
 static PyObject *mod_default_socket(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -1001,6 +1010,8 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"_set_error_factory", sh_set_error_factory, METH_O, NULL},
     {"strerror", mod_strerror, METH_O, "message for a sharena error code"},
+    {"strerror_hint", mod_strerror_hint, METH_O,
+     "what to do about a sharena error code (the library's hint)"},
     {"default_socket", mod_default_socket, METH_NOARGS,
      "the broker socket path used when none is given"},
     {"layout_hash", mod_layout_hash, METH_NOARGS,
