@@ -84,7 +84,8 @@ static const struct {
                     "read-only option to write"},
     {SHARENA_ERANGE, "stay within the object's size or length"},
     {SHARENA_EDEADLK, "this thread already holds that object's lock; take "
-                      "it nested (SHARENA_LOCK_NESTED) or release it first"},
+                      "it nested (a nested lock counts levels) or release "
+                      "it first"},
     {SHARENA_ENAMETOOLONG, "use a shorter name"},
     {SHARENA_ENOSYS, "this kernel or sandbox lacks io_uring's futex wait "
                      "(Linux 6.7+); waits fall back to a helper thread"},
