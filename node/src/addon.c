@@ -972,6 +972,43 @@ static napi_value init(napi_env env, napi_value exports)
                                     SHARENA_VERSION_PATCH);
     if (!v || napi_set_named_property(env, exports, "libVersion", v) != napi_ok)
         return sn_napi_fail(env);
+    /* The header's type tags and open flags, so that node/lib keeps no
+     * copy of them: types.{NONE..SHAPE}, openFlags.{CREATE,EXCL,READONLY}. */
+    static const struct {
+        const char *obj, *name;
+        int32_t value;
+    } consts[] = {
+        {"types", "NONE", SHARENA_T_NONE},
+        {"types", "STRING", SHARENA_T_STRING},
+        {"types", "NUMBER", SHARENA_T_NUMBER},
+        {"types", "BOOL", SHARENA_T_BOOL},
+        {"types", "MAP", SHARENA_T_MAP},
+        {"types", "VECTOR", SHARENA_T_VECTOR},
+        {"types", "STRUCT", SHARENA_T_STRUCT},
+        {"types", "BYTES", SHARENA_T_BYTES},
+        {"types", "SHAPE", SHARENA_T_SHAPE},
+        {"openFlags", "CREATE", SHARENA_CREATE},
+        {"openFlags", "EXCL", SHARENA_EXCL},
+        {"openFlags", "READONLY", SHARENA_READONLY},
+    };
+    napi_value objs[2];
+    const char *names[2] = {"types", "openFlags"};
+    for (int k = 0; k < 2; k++) {
+        if (napi_create_object(env, &objs[k]) != napi_ok)
+            return sn_napi_fail(env);
+        for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+            napi_value n;
+            if (strcmp(consts[i].obj, names[k]) != 0)
+                continue;
+            if (napi_create_int32(env, consts[i].value, &n) != napi_ok ||
+                napi_set_named_property(env, objs[k], consts[i].name, n) !=
+                    napi_ok)
+                return sn_napi_fail(env);
+        }
+        if (napi_set_named_property(env, exports, names[k], objs[k]) !=
+            napi_ok)
+            return sn_napi_fail(env);
+    }
     return exports;
 }
 

@@ -259,3 +259,16 @@ test('Arena.open failures: ENOENT for a missing arena with create: false, ECONNR
     await broker.stop();
   }
 });
+
+test('type tags and open flags come from the addon, with the header\'s values', () => {
+  const { types } = require('..');
+  const native = require('../lib/native');
+  const tags = Object.fromEntries([...header.matchAll(/SHARENA_T_([A-Z]+) = (\d+)/g)].map(([, n, v]) => [n, Number(v)]));
+  assert.ok(Object.keys(tags).length >= 9, 'the header\'s sharena_type was read');
+  assert.deepEqual({ ...types }, tags);
+  assert.deepEqual({ ...native.types }, tags);
+  const flags = Object.fromEntries([...header.matchAll(/SHARENA_(CREATE|EXCL|READONLY) = 1u << (\d)/g)].map(([, n, s]) => [n, 1 << Number(s)]));
+  assert.equal(Object.keys(flags).length, 3, 'the header\'s open flags were read');
+  assert.deepEqual({ ...native.openFlags }, flags);
+  assert.ok(Object.isFrozen(types));
+});
