@@ -541,14 +541,22 @@ int sharena__read_settle(const sharena_arena *ca, struct sharena__slot *s)
     return 0;
 }
 
-int sharena_lock(sharena_arena *a, sharena_id id)
+/* The slot of the object a lock call names: SHARENA_EINVAL, SHARENA_EROFS
+ * or the id's error when there is none to lock. */
+static int lock_target(sharena_arena *a, sharena_id id,
+                       struct sharena__slot **s)
 {
     if (!a)
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
+    return sharena__resolve(a, id, 0, s);
+}
+
+int sharena_lock(sharena_arena *a, sharena_id id)
+{
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, 0, &s);
+    int r = lock_target(a, id, &s);
     if (r < 0)
         return r;
     if (held_has(&s->lock))
@@ -594,12 +602,8 @@ int sharena_unlock(sharena_arena *a, sharena_id id)
  * level is given back by one sharena_unlock(). */
 int sharena_lock_nested(sharena_arena *a, sharena_id id, int64_t timeout_ns)
 {
-    if (!a)
-        return SHARENA_EINVAL;
-    if (a->readonly)
-        return SHARENA_EROFS;
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, 0, &s);
+    int r = lock_target(a, id, &s);
     if (r < 0)
         return r;
     int i = held_index(&s->lock);
@@ -665,12 +669,8 @@ int sharena_lock_timeout(sharena_arena *a, sharena_id id, int64_t timeout_ns)
 {
     if (timeout_ns < 0)
         return sharena_lock(a, id);
-    if (!a)
-        return SHARENA_EINVAL;
-    if (a->readonly)
-        return SHARENA_EROFS;
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, 0, &s);
+    int r = lock_target(a, id, &s);
     if (r < 0)
         return r;
     if (held_has(&s->lock))

@@ -3,24 +3,14 @@ issue 15): C, Node and Python each report the hint of every code and the
 message of a real error (a number read after its drop); the three tables
 are the same, every code has a hint of its own, and the Node and Python
 messages for the real error carry the hint the C library gives."""
-import json
-import subprocess
-
 import pytest
 
-from test_interop import LANGS, command, private_sharenad
+from test_interop import json_runs
 
 
 @pytest.fixture(scope="module")
 def results():
-    with private_sharenad("sharena-hints-") as (env, _proc):
-        out = {}
-        for lang in LANGS:
-            p = subprocess.run(command(lang, "hints", f"hints.{lang}"), env=env,
-                               capture_output=True, text=True, timeout=120)
-            assert p.returncode == 0, f"{lang}: rc {p.returncode}: {p.stderr}"
-            out[lang] = json.loads(p.stdout)
-        yield out
+    return json_runs("sharena-hints-", "hints")
 
 
 def test_every_code_has_its_own_hint_in_c(results):

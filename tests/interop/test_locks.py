@@ -4,12 +4,9 @@ a plain lock of a lock this thread holds is EDEADLK; a nested one counts a
 level, and writes inside work; the lock stays held (another process, the C
 probe, cannot take it) until the outermost unlock; one unlock too many is
 EPERM. Python's nested ``with m.locked()`` is that same counted lock."""
-import json
-import subprocess
-
 import pytest
 
-from test_interop import command, private_sharenad
+from test_interop import json_runs
 
 EXPECTED = {
     "twice": "EDEADLK", "twice_timeout": "EDEADLK", "nested": "OK",
@@ -21,14 +18,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def results():
-    with private_sharenad("sharena-locks-") as (env, _proc):
-        out = {}
-        for lang in ("c", "py"):
-            p = subprocess.run(command(lang, "locks", f"locks.{lang}"), env=env,
-                               capture_output=True, text=True, timeout=120)
-            assert p.returncode == 0, f"{lang}: rc {p.returncode}: {p.stderr}"
-            out[lang] = json.loads(p.stdout)
-        yield out
+    return json_runs("sharena-locks-", "locks", ("c", "py"))
 
 
 @pytest.mark.parametrize("lang", ["c", "py"])
