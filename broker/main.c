@@ -236,9 +236,41 @@ static void open_stdio(void)
     }
 }
 
-int main(int argc, char **argv, char **envp)
+/* What the command line asked for, beyond the broker's own fields. */
+struct options {
+    const char *sock, *policy, *pidpath;
+    bool foreground, sandbox, require_seccomp;
+};
+
+/* What set-up made for the steady state and the exit. */
+struct start {
+#ifdef SHARENA_HAVE_LIBBSD
+    struct pidfh *pfh;
+#endif
+    int activated;     /* a socket-activated listening fd, or -1 */
+    int helper_filter; /* reopen_helper_start()'s filter state */
+    int ready;         /* write end of the daemon's ready pipe, or -1 */
+};
+
+static void broker_defaults(struct broker *b)
 {
-    open_stdio();
+    memset(b, 0, sizeof(*b));
+    b->log_level = BLOG_INFO;
+    b->log_fd = -1;
+    b->listen_fd = b->epoll_fd = b->signal_fd = b->reopen_fd = -1;
+    b->lim = (struct broker_limits){.max_arenas = 1024,
+                                    .max_capacity = UINT64_C(1) << 40,
+                                    .max_clients = 1024,
+                                    .max_conns = 8192,
+                                    .hello_timeout = 10};
+}
+
+/* Parse the command line into @p b's limits and log level and @p op.
+ * @return -1 to go on, else the exit status (--help, --version, an error,
+ * said on stderr). */
+static int parse_options(int argc, char **argv, struct broker *b,
+                         struct options *op)
+{
     static const struct option opts[] = {
         {"socket", required_argument, 0, 's'},
         {"foreground", no_argument, 0, 'f'},
@@ -256,29 +288,18 @@ int main(int argc, char **argv, char **envp)
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
-    struct broker b;
-    memset(&b, 0, sizeof(b));
-    b.log_level = BLOG_INFO;
-    b.log_fd = -1;
-    b.listen_fd = b.epoll_fd = b.signal_fd = b.reopen_fd = -1;
-    b.lim = (struct broker_limits){.max_arenas = 1024,
-                                   .max_capacity = UINT64_C(1) << 40,
-                                   .max_clients = 1024,
-                                   .max_conns = 8192,
-                                   .hello_timeout = 10};
-    const char *sock = NULL, *policy = NULL, *pidpath = NULL;
-    bool foreground = false, sandbox = true, require_seccomp = false;
+    *op = (struct options){.sandbox = true};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 's': sock = optarg; break;
-        case 'f': foreground = true; break;
-        case 'p': policy = optarg; break;
-        case 'P': pidpath = optarg; break;
-        case 'S': sandbox = false; break;
-        case 'R': require_seccomp = true; break;
+        case 's': op->sock = optarg; break;
+        case 'f': op->foreground = true; break;
+        case 'p': op->policy = optarg; break;
+        case 'P': op->pidpath = optarg; break;
+        case 'S': op->sandbox = false; break;
+        case 'R': op->require_seccomp = true; break;
         case 'L':
-            if ((b.log_level = broker_log_level(optarg)) < 0) {
+            if ((b->log_level = broker_log_level(optarg)) < 0) {
                 fprintf(stderr, "sharenad: bad value for --log-level: '%s' "
                                 "(silent, error, warning, info or debug)\n",
                         optarg);
@@ -286,16 +307,16 @@ int main(int argc, char **argv, char **envp)
             }
             break;
         case 'a':
-            if (parse_u32(optarg, &b.lim.max_arenas) < 0)
+            if (parse_u32(optarg, &b->lim.max_arenas) < 0)
                 goto bad;
             break;
         case 'n':
-            if (parse_u32(optarg, &b.lim.max_clients) < 0)
+            if (parse_u32(optarg, &b->lim.max_clients) < 0)
                 goto bad;
             break;
         case 'H':
-            if (parse_u32(optarg, &b.lim.hello_timeout) < 0 ||
-                b.lim.hello_timeout == 0)
+            if (parse_u32(optarg, &b->lim.hello_timeout) < 0 ||
+                b->lim.hello_timeout == 0)
                 goto bad;
             break;
         case 'G':
@@ -306,12 +327,12 @@ int main(int argc, char **argv, char **envp)
                                     "'%s' (1..3600 seconds)\n", optarg);
                     return 1;
                 }
-                b.adopt_grace = g;
+                b->adopt_grace = g;
             }
             break;
         case 'c':
-            if (parse_size(optarg, &b.lim.max_capacity) < 0 ||
-                b.lim.max_capacity < SHARENA_MIN_CAPACITY)
+            if (parse_size(optarg, &b->lim.max_capacity) < 0 ||
+                b->lim.max_capacity < SHARENA_MIN_CAPACITY)
                 goto bad;
             break;
         case 'h': fputs(usage, stdout); return 0;
@@ -328,151 +349,184 @@ int main(int argc, char **argv, char **envp)
         fprintf(stderr, "sharenad: unexpected argument '%s'\n", argv[optind]);
         return 1;
     }
-    if (require_seccomp && !sandbox) {
+    if (op->require_seccomp && !op->sandbox) {
         fprintf(stderr, "sharenad: --require-seccomp and --no-sandbox "
                         "contradict each other\n");
         return 1;
     }
+    return -1;
+bad:
+    fprintf(stderr, "sharenad: bad value for --%s: '%s'\n",
+            opts[o == 'a' ? 4 : o == 'c' ? 5 : o == 'n' ? 6 : 7].name, optarg);
+    return 1;
+}
 
+/* The socket path (the default one unless given), kept in memory of its
+ * own, and the policy file. 0, or -1 said on stderr. */
+static int setup_config(struct broker *b, struct options *op)
+{
     char defpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    if (!sock) {
+    if (!op->sock) {
         if (sharena_default_socket(defpath, sizeof(defpath)) < 0) {
             fprintf(stderr, "sharenad: default socket path too long\n");
-            return 1;
+            return -1;
         }
-        sock = defpath;
+        op->sock = defpath;
     }
     /* setproctitle() reuses argv's memory, where --socket points: keep a
      * copy, or the socket is not unlinked at exit once the title changed. */
     static char sockcopy[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-    snprintf(sockcopy, sizeof(sockcopy), "%s", sock);
-    sock = sockcopy;
-    b.socket_path = sock;
-    if (policy) {
+    snprintf(sockcopy, sizeof(sockcopy), "%s", op->sock);
+    op->sock = sockcopy;
+    b->socket_path = op->sock;
+    if (op->policy) {
         char err[512];
-        if (policy_load(policy, &b.policy, err, sizeof(err)) < 0) {
+        if (policy_load(op->policy, &b->policy, err, sizeof(err)) < 0) {
             fprintf(stderr, "sharenad: %s\n", err);
-            return 1;
+            return -1;
         }
     }
+    return 0;
+}
 
+/* The pidfile (locked; written once the daemon runs). 0, or -1 said on
+ * stderr. */
+static int setup_pidfile(const struct options *op, struct start *st)
+{
 #ifdef SHARENA_HAVE_LIBBSD
-    struct pidfh *pfh = NULL;
-    if (pidpath) {
+    st->pfh = NULL;
+    if (op->pidpath) {
         pid_t other;
-        pfh = pidfile_open(pidpath, 0644, &other);
-        if (!pfh) {
+        st->pfh = pidfile_open(op->pidpath, 0644, &other);
+        if (!st->pfh) {
             if (errno == EEXIST)
                 fprintf(stderr, "sharenad: already running, pid %d (%s)\n",
-                        (int)other, pidpath);
+                        (int)other, op->pidpath);
             else
-                fprintf(stderr, "sharenad: pidfile %s: %s\n", pidpath,
+                fprintf(stderr, "sharenad: pidfile %s: %s\n", op->pidpath,
                         strerror(errno));
-            return 1;
+            return -1;
         }
     }
 #else
-    if (pidpath) {
+    (void)st;
+    if (op->pidpath) {
         fprintf(stderr, "sharenad: built without libbsd: no --pidfile\n");
-        return 1;
+        return -1;
     }
 #endif
+    return 0;
+}
 
-    int activated = activated_socket();
+/* The reopen helper, then the listening socket (an activated one, or one
+ * made here). 0, or -1 said on stderr. */
+static int setup_listen(struct broker *b, const struct options *op,
+                        struct start *st)
+{
+    st->activated = activated_socket();
     /* The reopen helper first, while the broker holds no other fds. */
-    int helper_filter = 0;
-    b.reopen_fd = reopen_helper_start(&b.reopen_pid, &helper_filter);
-    if (b.reopen_fd < 0) {
+    st->helper_filter = 0;
+    b->reopen_fd = reopen_helper_start(&b->reopen_pid, &st->helper_filter);
+    if (b->reopen_fd < 0) {
         fprintf(stderr, "sharenad: cannot start the read-only reopen helper: "
-                        "%s\n", strerror(-b.reopen_fd));
-        return 1;
+                        "%s\n", strerror(-b->reopen_fd));
+        return -1;
     }
-    if (helper_filter < 1 && require_seccomp) {
+    if (st->helper_filter < 1 && op->require_seccomp) {
         fprintf(stderr, "sharenad: --require-seccomp: %s\n",
-                helper_filter == -1 ? "the reopen helper's seccomp filter "
-                                      "could not be loaded"
-                : helper_filter == -2 ? "a sanitizer build runs the reopen "
-                                        "helper without a filter"
-                                      : "built without libseccomp");
-        reopen_helper_stop(b.reopen_fd);
-        return 1;
+                st->helper_filter == -1 ? "the reopen helper's seccomp filter "
+                                          "could not be loaded"
+                : st->helper_filter == -2 ? "a sanitizer build runs the reopen "
+                                            "helper without a filter"
+                                          : "built without libseccomp");
+        reopen_helper_stop(b->reopen_fd);
+        return -1;
     }
 #ifdef SHARENA_HAVE_LIBBSD
-    if (pfh)
-        reopen_helper_own(b.reopen_fd, true, pidpath);
+    if (st->pfh)
+        reopen_helper_own(b->reopen_fd, true, op->pidpath);
 #endif
-    if (activated >= 0) {
-        b.listen_fd = activated;
+    if (st->activated >= 0) {
+        b->listen_fd = st->activated;
     } else {
-        if (prepare_dir(sock) < 0)
-            return 1;
-        b.listen_fd = listen_on(sock);
-        if (b.listen_fd < 0)
-            return 1;
+        if (prepare_dir(op->sock) < 0)
+            return -1;
+        b->listen_fd = listen_on(op->sock);
+        if (b->listen_fd < 0)
+            return -1;
         /* the steady state may not unlink: the helper removes it at exit */
-        reopen_helper_own(b.reopen_fd, false, sock);
+        reopen_helper_own(b->reopen_fd, false, op->sock);
     }
+    return 0;
+}
 
+/* Unless in the foreground: fork; the parent exits once the child serves
+ * (st->ready is the child's end of that pipe). 0 in the process that goes
+ * on, -1 on failure. */
+static int daemonize(const struct options *op, struct start *st)
+{
     int ready[2] = {-1, -1};
-    if (!foreground) {
-        if (pipe2(ready, O_CLOEXEC) < 0)
-            return 1;
-        pid_t pid = fork();
-        if (pid < 0)
-            return 1;
-        if (pid > 0) {
-            /* The parent returns once the child serves: callers (and
-             * sharena_connect's autostart) can connect right away. */
-            close(ready[1]);
-            char c;
-            ssize_t n;
-            while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR)
-                ;
-            _exit(n == 1 ? 0 : 1);
-        }
-        close(ready[0]);
-        setsid();
-        int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (devnull >= 0) {
-            dup2(devnull, 0);
-            dup2(devnull, 1);
-            dup2(devnull, 2);
-            close(devnull);
-        }
+    st->ready = -1;
+    if (op->foreground)
+        return 0;
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0) {
+        /* The parent returns once the child serves: callers (and
+         * sharena_connect's autostart) can connect right away. */
+        close(ready[1]);
+        char c;
+        ssize_t n;
+        while ((n = read(ready[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        _exit(n == 1 ? 0 : 1);
     }
-#ifdef SHARENA_HAVE_LIBBSD
-    if (pfh)
-        pidfile_write(pfh);
-    setproctitle_init(argc, argv, envp);
-    b.title = true;
-#else
-    (void)envp;
-#endif
-    broker_log_open(&b);
-    fit_fd_limit(&b);
-    if (broker_init(&b) < 0) {
+    close(ready[0]);
+    st->ready = ready[1];
+    setsid();
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        close(devnull);
+    }
+    return 0;
+}
+
+/* The log, the broker's state, the sandbox: everything before serving.
+ * 0, or -1 said on stderr. */
+static int setup_steady_state(struct broker *b, const struct options *op,
+                              const struct start *st)
+{
+    broker_log_open(b);
+    fit_fd_limit(b);
+    if (broker_init(b) < 0) {
         fprintf(stderr, "sharenad: init: %s\n", strerror(errno));
-        return 1;
+        return -1;
     }
     /* the state of the broker before (and the fd store's arenas), while
      * files may still be opened */
-    if (state_open(&b, true) < 0) {
-        reopen_helper_stop(b.reopen_fd);
-        return 1;
+    if (state_open(b, true) < 0) {
+        reopen_helper_stop(b->reopen_fd);
+        return -1;
     }
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
     unsetenv("LISTEN_FDNAMES");
     /* What the log says about the filters is what is true of them. */
     char seccomp[160] = "off (--no-sandbox)";
-    if (sandbox) {
+    if (op->sandbox) {
         int r = broker_sandbox();
-        if (r < 0 && require_seccomp) {
+        if (r < 0 && op->require_seccomp) {
             fprintf(stderr, "sharenad: --require-seccomp: %s\n",
                     r == -ENOSYS ? "built without libseccomp"
                                  : strerror(-r));
-            reopen_helper_stop(b.reopen_fd);
-            return 1;
+            reopen_helper_stop(b->reopen_fd);
+            return -1;
         }
         if (r == -ENOSYS)
             snprintf(seccomp, sizeof(seccomp),
@@ -484,36 +538,68 @@ int main(int argc, char **argv, char **envp)
         else
             snprintf(seccomp, sizeof(seccomp), "on");
     }
-    broker_log(&b, sandbox && strcmp(seccomp, "on") ? BLOG_WARNING : BLOG_INFO,
-               "listening on %s%s; seccomp %s%s", sock,
-               activated >= 0 ? " (socket-activated)" : "", seccomp,
-               helper_filter == -1 ? "; the reopen helper's filter could "
-                                     "not be loaded"
-               : helper_filter == -2 ? "; the reopen helper runs unfiltered "
-                                       "(sanitizer build)"
-                                     : "");
-    if (ready[1] >= 0) {
-        (void)!write(ready[1], "r", 1);
-        close(ready[1]);
+    broker_log(b,
+               op->sandbox && strcmp(seccomp, "on") ? BLOG_WARNING
+                                                    : BLOG_INFO,
+               "listening on %s%s; seccomp %s%s", op->sock,
+               st->activated >= 0 ? " (socket-activated)" : "", seccomp,
+               st->helper_filter == -1 ? "; the reopen helper's filter could "
+                                         "not be loaded"
+               : st->helper_filter == -2 ? "; the reopen helper runs "
+                                           "unfiltered (sanitizer build)"
+                                         : "");
+    return 0;
+}
+
+/* Tell the waiting parent we serve, run the event loop, shut down.
+ * @return the exit status. */
+static int run(struct broker *b, const struct options *op, struct start *st)
+{
+    if (st->ready >= 0) {
+        (void)!write(st->ready, "r", 1);
+        close(st->ready);
+        st->ready = -1;
     }
-    int r = broker_run(&b);
+    int r = broker_run(b);
     if (r < 0)
-        broker_log(&b, BLOG_ERROR, "event loop: %s", strerror(-r));
-    broker_fini(&b);
-    broker_log(&b, BLOG_INFO, "exiting");
+        broker_log(b, BLOG_ERROR, "event loop: %s", strerror(-r));
+    broker_fini(b);
+    broker_log(b, BLOG_INFO, "exiting");
     /* the helper removes the socket and the pidfile (if they are still
      * ours) and exits; pidfile_remove then only closes (and unlocks) it */
-    if (reopen_helper_stop(b.reopen_fd) < 0 && activated < 0)
-        broker_log(&b, BLOG_WARNING, "%s is left behind: the reopen helper, "
+    if (reopen_helper_stop(b->reopen_fd) < 0 && st->activated < 0)
+        broker_log(b, BLOG_WARNING, "%s is left behind: the reopen helper, "
                    "which removes it, is gone (the next broker replaces it)",
-                   sock);
+                   op->sock);
 #ifdef SHARENA_HAVE_LIBBSD
-    if (pfh)
-        pidfile_remove(pfh);
+    if (st->pfh)
+        pidfile_remove(st->pfh);
 #endif
     return r < 0 ? 1 : 0;
-bad:
-    fprintf(stderr, "sharenad: bad value for --%s: '%s'\n",
-            opts[o == 'a' ? 4 : o == 'c' ? 5 : o == 'n' ? 6 : 7].name, optarg);
-    return 1;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    open_stdio();
+    struct broker b;
+    struct options op;
+    struct start st = {.activated = -1, .ready = -1};
+    broker_defaults(&b);
+    int status = parse_options(argc, argv, &b, &op);
+    if (status >= 0)
+        return status;
+    if (setup_config(&b, &op) < 0 || setup_pidfile(&op, &st) < 0 ||
+        setup_listen(&b, &op, &st) < 0 || daemonize(&op, &st) < 0)
+        return 1;
+#ifdef SHARENA_HAVE_LIBBSD
+    if (st.pfh)
+        pidfile_write(st.pfh);
+    setproctitle_init(argc, argv, envp);
+    b.title = true;
+#else
+    (void)envp;
+#endif
+    if (setup_steady_state(&b, &op, &st) < 0)
+        return 1;
+    return run(&b, &op, &st);
 }

@@ -126,6 +126,15 @@ SHARENA_EXPORT const char *sharena_strerror(int err);
  * Errors: none.
  */
 SHARENA_EXPORT const char *sharena_errname(int err);
+/** What a caller can do about @p err, one short sentence for a human
+ * (never NULL; e.g. for SHARENA_EFULL "nothing was written; drop objects
+ * you no longer need, or create the arena with a larger capacity"). Every
+ * code of SHARENA_ERRNO_MAP has one; the bindings append it to their error
+ * messages, so C, Node and Python give the same advice. A code not in the
+ * table gets a generic text.
+ * Errors: none.
+ */
+SHARENA_EXPORT const char *sharena_strerror_hint(int err);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -337,8 +346,9 @@ SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
 /**
  * Take the object's lock for a multi-step update. Operations on the same
  * object by the same thread proceed while it is held; other threads and
- * processes wait. Taking it twice from one thread returns SHARENA_EDEADLK.
- * Readers are never blocked.
+ * processes wait. Taking it twice from one thread returns SHARENA_EDEADLK
+ * (sharena_lock_nested() counts a level instead). Readers are never
+ * blocked.
  * @return 0, SHARENA_EDEADLK (this thread holds it), SHARENA_ENOSPC
  *         (this thread holds too many locks), SHARENA_EROFS (read-only
  *         handle), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
@@ -358,7 +368,22 @@ SHARENA_EXPORT int sharena_lock(sharena_arena *a, sharena_id id);
  */
 SHARENA_EXPORT int sharena_lock_timeout(sharena_arena *a, sharena_id id,
                                         int64_t timeout_ns);
-/** Release a lock taken with sharena_lock(). SHARENA_EPERM if this thread
+/**
+ * Take the object's lock, or, when this thread holds it already (through
+ * this handle), count one more level of it: the depth-counted lock that a
+ * nested `with view.locked()` (Python) is. Each successful call is
+ * matched by one sharena_unlock(); the lock goes when the outermost one
+ * does. This is the one deadlock rule of every binding: sharena_lock() and
+ * sharena_lock_timeout() of a held lock return SHARENA_EDEADLK, this call
+ * nests. @p timeout_ns as sharena_lock_timeout() (negative: wait as long
+ * as the owner lives) for a lock not held yet.
+ * @return 0, SHARENA_EOVERFLOW (2^32 levels), and the errors of
+ *         sharena_lock_timeout() except SHARENA_EDEADLK.
+ */
+SHARENA_EXPORT int sharena_lock_nested(sharena_arena *a, sharena_id id,
+                                       int64_t timeout_ns);
+/** Release a lock taken with sharena_lock(), or one level of a lock taken
+ * again with sharena_lock_nested(). SHARENA_EPERM if this thread
  * does not hold it.
  * @return 0, SHARENA_EPERM (not held by this thread: also for an id
  *         that names no slot), SHARENA_EINVAL (NULL).

@@ -105,6 +105,33 @@ SHARENA_EXPORT int sharena_owner_sync(sharena_arena *a, const uint64_t *live,
                                       size_t nwords);
 /** @} */
 
+/* ------------------------------------------------------------------------ */
+/** @name Running a broker (client.c) @{ */
+
+/**
+ * The sharenad executable the library starts when sharena_connect(NULL)
+ * finds no broker on the default socket: $SHARENA_SHARENAD; then next to
+ * the code that holds the library (same directory, ../broker/, ../bin/);
+ * then PATH; then the bin directory the library was configured to install
+ * into. `sharena broker start` runs this one, so the tool and the library
+ * never start different brokers.
+ * @return 0 (@p buf holds the path), SHARENA_EINVAL (NULL @p buf),
+ *         SHARENA_ENOENT (none found, or $SHARENA_SHARENAD is not
+ *         executable), SHARENA_ENAMETOOLONG (@p cap too small).
+ */
+SHARENA_EXPORT int sharena_broker_path(char *buf, size_t cap);
+
+/**
+ * The pid of the broker at the other end of @p c, as it said in its
+ * WELCOME (on another pid namespace's broker, a pid of that namespace).
+ * sharena_connect() with an explicit path never starts a broker, so
+ * connecting to a socket and reading this tells whether one answers there
+ * and which one; sharena_broker_shutdown() asks it to exit.
+ * @return the pid (> 0), 0 for NULL or a broker that did not say.
+ */
+SHARENA_EXPORT int sharena_conn_broker_pid(const sharena_conn *c);
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif

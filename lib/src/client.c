@@ -64,6 +64,7 @@ struct sharena_conn {
     bool delegated; /* adopted fd whose peer is unnamed: a broker socketpair */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" if none */
     uint32_t token; /* WELCOME's: what a RESUME of the slot shows */
+    int broker_pid; /* WELCOME's */
     bool lost;      /* the broker went away: fd is -1, reconnect */
     uint32_t backoff_ms;
     uint64_t retry_ns; /* CLOCK_MONOTONIC of the next attempt */
@@ -347,6 +348,7 @@ static int handshake(sharena_conn *c)
     c->slot = m.welcome.slot;
     c->flags = m.welcome.flags;
     c->token = m.welcome.token;
+    c->broker_pid = (int)m.welcome.broker_pid;
     return 0;
 }
 
@@ -539,6 +541,24 @@ static int adopt(int fd, sharena_conn **out)
 uint32_t sharena_conn_slot(const sharena_conn *c)
 {
     return c ? c->slot : 0;
+}
+
+int sharena_conn_broker_pid(const sharena_conn *c)
+{
+    return c && c->broker_pid > 0 ? c->broker_pid : 0;
+}
+
+int sharena_broker_path(char *buf, size_t cap)
+{
+    if (!buf)
+        return SHARENA_EINVAL;
+    char exe[PATH_MAX];
+    int r = find_sharenad(exe, sizeof(exe));
+    if (r < 0)
+        return r;
+    if ((size_t)snprintf(buf, cap, "%s", exe) >= cap)
+        return SHARENA_ENAMETOOLONG;
+    return 0;
 }
 
 /* After fork(): the child must not share the parent's socket (fork_child

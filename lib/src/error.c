@@ -54,6 +54,79 @@ const char *sharena_errname(int err)
     }
 }
 
+/* What to do about each error: one table for every binding (Node and
+ * Python append these to their messages). Neutral wording: an option is
+ * named by what it does, not by one language's spelling of it. */
+static const struct {
+    int err;
+    const char *hint;
+} hints[] = {
+    {SHARENA_EPERM, "this process may not do that; check the arena's owner "
+                    "and mode"},
+    {SHARENA_ENOENT, "check the name or id"},
+    {SHARENA_EINTR, "a signal interrupted the call; retry it"},
+    {SHARENA_EIO, "the broker or the system failed; see the broker's log"},
+    {SHARENA_EBADF, "the file descriptor is not open; pass a valid fd"},
+    {SHARENA_EAGAIN, "retry later"},
+    {SHARENA_ENOMEM, "free memory in this process and retry"},
+    {SHARENA_EACCES, "the arena's owner and mode, the broker's policy or a "
+                     "delegated connection's grants do not allow this; its "
+                     "creator can pass a mode that shares it"},
+    {SHARENA_EBUSY, "a writer is stopped mid-write (SIGSTOP, a debugger) or "
+                    "died mid-write on a read-only mapping; retry, and see "
+                    "`sharena locks` for who holds the object"},
+    {SHARENA_EEXIST, "open it without the exclusive option to use the "
+                     "existing one"},
+    {SHARENA_EINVAL, "check the arguments"},
+    {SHARENA_ENOSPC, "a limit of the broker was reached (arenas, capacity or "
+                     "clients per user): delete arenas you no longer use, or "
+                     "raise sharenad's limits"},
+    {SHARENA_EROFS, "the arena is mapped read-only; open it without the "
+                    "read-only option to write"},
+    {SHARENA_ERANGE, "stay within the object's size or length"},
+    {SHARENA_EDEADLK, "this thread already holds that object's lock; take "
+                      "it nested (a nested lock counts levels) or release "
+                      "it first"},
+    {SHARENA_ENAMETOOLONG, "use a shorter name"},
+    {SHARENA_ENOSYS, "this kernel or sandbox lacks io_uring's futex wait "
+                     "(Linux 6.7+); waits fall back to a helper thread"},
+    {SHARENA_EPROTO, "the broker speaks another protocol version: run a "
+                     "sharenad of the same sharena version"},
+    {SHARENA_EOVERFLOW, "numbers are IEEE-754 doubles: integers are exact "
+                        "only within +-2**53; use a smaller value"},
+    {SHARENA_EILSEQ, "text must be valid UTF-8, which sharena never writes "
+                     "otherwise: invalid text in an arena means another "
+                     "writer damaged it; fsck lists the object"},
+    {SHARENA_ECONNREFUSED, "start sharenad, or point the socket option (or "
+                           "$SHARENA_SOCKET) at a running broker"},
+    {SHARENA_ETIMEDOUT, "nothing happened in time; retry or wait longer"},
+    {SHARENA_ESTALE, "the object was dropped here or in another process; "
+                     "look it up again from its map, vector or root"},
+    {SHARENA_ETYPE, "the id names an object of another type; check its type "
+                    "first"},
+    {SHARENA_EFULL, "nothing was written; drop objects you no longer need, "
+                    "or create the arena with a larger capacity"},
+    {SHARENA_ECORRUPT, "run fsck on the arena to see the damage, with repair "
+                       "to fix what can be fixed (sharena fsck --repair)"},
+    {SHARENA_ELAYOUT, "use the same sharena version in every process that "
+                      "opens the arena"},
+    {SHARENA_EOWNERDEAD, "a writer died holding the lock; the object was "
+                         "repaired, retry"},
+    {SHARENA_EUNSEALED, "pass the fd of a sealed sharena arena (the arena's "
+                        "fd in another process)"},
+    {SHARENA_ECLOSED, "the arena was closed; open it again"},
+    {SHARENA_EDROPPED, "ask the process that delegated it (SHARENA_FD) for "
+                       "a new one"},
+};
+
+const char *sharena_strerror_hint(int err)
+{
+    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+        if (hints[i].err == err)
+            return hints[i].hint;
+    return "see the list of errors in docs/api-c.md";
+}
+
 const char *sharena_type_name(sharena_type type)
 {
     static const char *const names[SHARENA_T__COUNT] = {

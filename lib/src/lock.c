@@ -25,10 +25,13 @@
 #define HELD_MAX 16
 /* initial-exec: one thread-pointer-relative load instead of a call to
  * __tls_get_addr on every lock and unlock (the library is often dlopen()ed
- * by Node and Python; these 150 bytes fit glibc's surplus static TLS). */
+ * by Node and Python; these 200 bytes fit glibc's surplus static TLS).
+ * depth[i]: how many sharena_lock_nested() calls beyond the first hold
+ * words[i] (each sharena_unlock() takes one back before the lock goes). */
 #define SHARENA__TLS __attribute__((tls_model("initial-exec")))
 static __thread SHARENA__TLS struct {
     const uint32_t *words[HELD_MAX];
+    uint32_t depth[HELD_MAX];
     unsigned n;
 } held;
 
@@ -75,17 +78,23 @@ uint32_t sharena__owner(const sharena_arena *a)
     return SHARENA__LOCK_LOCAL | ((uint32_t)pid & 0x1fffffffu);
 }
 
-static bool held_has(const uint32_t *w)
+static int held_index(const uint32_t *w)
 {
     for (unsigned i = 0; i < held.n; i++)
         if (held.words[i] == w)
-            return true;
-    return false;
+            return (int)i;
+    return -1;
+}
+static bool held_has(const uint32_t *w)
+{
+    return held_index(w) >= 0;
 }
 void sharena__held_push(const uint32_t *w)
 {
-    if (held.n < HELD_MAX)
+    if (held.n < HELD_MAX) {
+        held.depth[held.n] = 0;
         held.words[held.n++] = w;
+    }
 }
 
 /* ---- hold times --------------------------------------------------------------
@@ -146,6 +155,7 @@ static bool held_pop(const uint32_t *w)
     for (unsigned i = held.n; i-- > 0;) {
         if (held.words[i] == w) {
             held.words[i] = held.words[--held.n];
+            held.depth[i] = held.depth[held.n];
             return true;
         }
     }
@@ -614,14 +624,22 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
     return 0;
 }
 
-int sharena_lock(sharena_arena *a, sharena_id id)
+/* The slot of the object a lock call names: SHARENA_EINVAL, SHARENA_EROFS
+ * or the id's error when there is none to lock. */
+static int lock_target(sharena_arena *a, sharena_id id,
+                       struct sharena__slot **s)
 {
     if (!a)
         return SHARENA_EINVAL;
     if (a->readonly)
         return SHARENA_EROFS;
+    return sharena__resolve(a, id, 0, s);
+}
+
+int sharena_lock(sharena_arena *a, sharena_id id)
+{
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, 0, &s);
+    int r = lock_target(a, id, &s);
     if (r < 0)
         return r;
     if (held_has(&s->lock))
@@ -650,9 +668,33 @@ int sharena_unlock(sharena_arena *a, sharena_id id)
     if (!a)
         return SHARENA_EINVAL;
     struct sharena__slot *s = sharena__slot_at(a, sharena__id_slot(id));
-    if (!s || !held_has(&s->lock))
+    int i = s ? held_index(&s->lock) : -1;
+    if (i < 0)
         return SHARENA_EPERM;
+    if (held.depth[i]) {
+        held.depth[i]--; /* a nested level: the lock stays held */
+        return 0;
+    }
     sharena__unlock(a, &s->lock);
+    return 0;
+}
+
+/* The one deadlock rule: a thread that holds an object's lock (through this
+ * handle) and asks for it again gets SHARENA_EDEADLK from sharena_lock()
+ * and sharena_lock_timeout(), and one more level from this call; each
+ * level is given back by one sharena_unlock(). */
+int sharena_lock_nested(sharena_arena *a, sharena_id id, int64_t timeout_ns)
+{
+    struct sharena__slot *s;
+    int r = lock_target(a, id, &s);
+    if (r < 0)
+        return r;
+    int i = held_index(&s->lock);
+    if (i < 0)
+        return sharena_lock_timeout(a, id, timeout_ns);
+    if (held.depth[i] == UINT32_MAX)
+        return SHARENA_EOVERFLOW;
+    held.depth[i]++;
     return 0;
 }
 
@@ -710,12 +752,8 @@ int sharena_lock_timeout(sharena_arena *a, sharena_id id, int64_t timeout_ns)
 {
     if (timeout_ns < 0)
         return sharena_lock(a, id);
-    if (!a)
-        return SHARENA_EINVAL;
-    if (a->readonly)
-        return SHARENA_EROFS;
     struct sharena__slot *s;
-    int r = sharena__resolve(a, id, 0, &s);
+    int r = lock_target(a, id, &s);
     if (r < 0)
         return r;
     if (held_has(&s->lock))

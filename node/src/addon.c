@@ -33,62 +33,12 @@ static struct sn_conn *conns;
 
 /* ------------------------------------------------------------------------ */
 /* Errors: the library's table (SHARENA_ERRNO_MAP) gives each code its name
- * and message; this one adds what a JavaScript caller can do about it. A
- * code missing here gets the generic hint (the tests check none is). */
-
-static const struct {
-    int err;
-    const char *hint;
-} hints[] = {
-    {SHARENA_EPERM, "this process may not do that; check who owns the arena"},
-    {SHARENA_ENOENT, "check the name or id"},
-    {SHARENA_EINTR, "a signal interrupted the call; retry it"},
-    {SHARENA_EIO, "the broker or the system failed; see the broker's log"},
-    {SHARENA_EBADF, "the file descriptor is not open; pass a valid fd"},
-    {SHARENA_EAGAIN, "retry later"},
-    {SHARENA_ENOMEM, "free memory in this process and retry"},
-    {SHARENA_EACCES, "the arena's owner and mode, the broker's policy or a "
-                     "delegated connection's grants do not allow this"},
-    {SHARENA_EBUSY, "another writer kept the object busy; retry"},
-    {SHARENA_EEXIST, "open it without { exclusive: true } to use the "
-                     "existing one"},
-    {SHARENA_EINVAL, "check the arguments"},
-    {SHARENA_ENOSPC, "a limit was reached: close or delete arenas you no "
-                     "longer use"},
-    {SHARENA_EROFS, "the arena is mapped read-only"},
-    {SHARENA_ERANGE, "stay within the object's size or length"},
-    {SHARENA_EDEADLK, "this thread already holds that lock"},
-    {SHARENA_ENAMETOOLONG, "use a shorter name"},
-    {SHARENA_ENOSYS, "this kernel or sandbox lacks io_uring's futex wait "
-                     "(Linux 6.7+); waits fall back to a helper thread"},
-    {SHARENA_EPROTO, "the broker speaks another protocol version: use a "
-                     "sharenad of the same sharena version"},
-    {SHARENA_EOVERFLOW, "the value does not fit; use a smaller one"},
-    {SHARENA_EILSEQ, "pass valid UTF-8 text"},
-    {SHARENA_ECONNREFUSED, "start sharenad or pass { socket } to Arena.open"},
-    {SHARENA_ETIMEDOUT, "nothing happened in time; retry or wait longer"},
-    {SHARENA_ESTALE, "this ref must not be used again"},
-    {SHARENA_ETYPE, "the id names an object of another type"},
-    {SHARENA_EFULL, "drop unused objects or open the arena with a larger "
-                    "capacity"},
-    {SHARENA_ECORRUPT, "run `sharena fsck --repair` on the arena"},
-    {SHARENA_ELAYOUT, "the arena was made by an incompatible sharena build; "
-                      "use the same sharena version everywhere"},
-    {SHARENA_EOWNERDEAD, "a writer died holding the lock; the object was "
-                         "repaired, retry"},
-    {SHARENA_EUNSEALED, "the fd is not a sealed sharena arena; pass the fd "
-                        "of an arena (arena.fd)"},
-    {SHARENA_ECLOSED, "the arena was closed; open it again"},
-    {SHARENA_EDROPPED, "ask the process that delegated it (SHARENA_FD) for "
-                       "a new one"},
-};
+ * and message, and sharena_strerror_hint() what a caller can do about it:
+ * the same advice in every language. */
 
 const char *sn_hint(int err)
 {
-    for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
-        if (hints[i].err == err)
-            return hints[i].hint;
-    return "see docs/api-node.md, Errors";
+    return sharena_strerror_hint(err);
 }
 
 napi_value sn_throw_msg(napi_env env, const char *code, const char *msg)
@@ -1022,6 +972,43 @@ static napi_value init(napi_env env, napi_value exports)
                                     SHARENA_VERSION_PATCH);
     if (!v || napi_set_named_property(env, exports, "libVersion", v) != napi_ok)
         return sn_napi_fail(env);
+    /* The header's type tags and open flags, so that node/lib keeps no
+     * copy of them: types.{NONE..SHAPE}, openFlags.{CREATE,EXCL,READONLY}. */
+    static const struct {
+        const char *obj, *name;
+        int32_t value;
+    } consts[] = {
+        {"types", "NONE", SHARENA_T_NONE},
+        {"types", "STRING", SHARENA_T_STRING},
+        {"types", "NUMBER", SHARENA_T_NUMBER},
+        {"types", "BOOL", SHARENA_T_BOOL},
+        {"types", "MAP", SHARENA_T_MAP},
+        {"types", "VECTOR", SHARENA_T_VECTOR},
+        {"types", "STRUCT", SHARENA_T_STRUCT},
+        {"types", "BYTES", SHARENA_T_BYTES},
+        {"types", "SHAPE", SHARENA_T_SHAPE},
+        {"openFlags", "CREATE", SHARENA_CREATE},
+        {"openFlags", "EXCL", SHARENA_EXCL},
+        {"openFlags", "READONLY", SHARENA_READONLY},
+    };
+    napi_value objs[2];
+    const char *names[2] = {"types", "openFlags"};
+    for (int k = 0; k < 2; k++) {
+        if (napi_create_object(env, &objs[k]) != napi_ok)
+            return sn_napi_fail(env);
+        for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {
+            napi_value n;
+            if (strcmp(consts[i].obj, names[k]) != 0)
+                continue;
+            if (napi_create_int32(env, consts[i].value, &n) != napi_ok ||
+                napi_set_named_property(env, objs[k], consts[i].name, n) !=
+                    napi_ok)
+                return sn_napi_fail(env);
+        }
+        if (napi_set_named_property(env, exports, names[k], objs[k]) !=
+            napi_ok)
+            return sn_napi_fail(env);
+    }
     return exports;
 }
 

@@ -57,7 +57,7 @@ test('errors delivered to waits and watches carry their names', async () => {
   m.drop();
   const e = await seen;
   assert.equal(e.code, 'ESTALE');
-  assert.match(e.message, /^arena\.watch: use after free.*\(this ref must not be used again\)$/);
+  assert.match(e.message, /^arena\.watch: use after free.*\(the object was dropped here or in another process; look it up again from its map, vector or root\)$/);
 });
 
 test('errors thrown by the addon and the JS layer: a declared code and what to do', () => {
@@ -71,7 +71,7 @@ test('errors thrown by the addon and the JS layer: a declared code and what to d
   const cases = [
     [() => new MapRef(s.id), 'ETYPE', /another type|is a string/],
     [() => new NumberRef(123456789), 'ENOENT', /check the name or id/],
-    [() => dropped.get('k'), 'ESTALE', /use after free.*must not be used again/],
+    [() => dropped.get('k'), 'ESTALE', /use after free.*look it up again/],
     [() => closedRef.obtainValue(), 'ECLOSED', /open it again/],
     [() => new VectorRef().set(5, 1), 'ERANGE', /within/],
     [() => BytesRef.alloc(2).write(Buffer.alloc(4)), 'ERANGE', /within/],
@@ -258,4 +258,17 @@ test('Arena.open failures: ENOENT for a missing arena with create: false, ECONNR
     await dead.stop();
     await broker.stop();
   }
+});
+
+test('type tags and open flags come from the addon, with the header\'s values', () => {
+  const { types } = require('..');
+  const native = require('../lib/native');
+  const tags = Object.fromEntries([...header.matchAll(/SHARENA_T_([A-Z]+) = (\d+)/g)].map(([, n, v]) => [n, Number(v)]));
+  assert.ok(Object.keys(tags).length >= 9, 'the header\'s sharena_type was read');
+  assert.deepEqual({ ...types }, tags);
+  assert.deepEqual({ ...native.types }, tags);
+  const flags = Object.fromEntries([...header.matchAll(/SHARENA_(CREATE|EXCL|READONLY) = 1u << (\d)/g)].map(([, n, s]) => [n, 1 << Number(s)]));
+  assert.equal(Object.keys(flags).length, 3, 'the header\'s open flags were read');
+  assert.deepEqual({ ...native.openFlags }, flags);
+  assert.ok(Object.isFrozen(types));
 });

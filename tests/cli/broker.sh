@@ -73,6 +73,35 @@ SHARENA_SHARENAD=$T/slowd run 1 cli --timeout 1 broker start
 err_has "no answer within 1 s: sharenad did not come up"
 [ -f "$T/slowd.pid" ] && kill "$(cat "$T/slowd.pid")"
 
+# `broker start` runs the sharenad the library would start itself
+# (sharena_broker_path): a copy of the tool in $T/tools, where the library
+# looks in ../bin before PATH (the tool's own search once went to PATH
+# first). Each candidate logs its name, then runs the real sharenad.
+mkdir -p "$T/tools" "$T/bin" "$T/path"
+cp "$SHARENA_CLI" "$T/tools/sharena"
+for d in bin path; do
+    printf '#!/bin/sh\necho %s >>"%s"\nexec "%s" "$@"\n' \
+        "$d" "$T/started" "$SHARENAD" >"$T/$d/sharenad"
+    chmod +x "$T/$d/sharenad"
+done
+AUTO=$T/auto.sock
+(
+    unset SHARENA_SHARENAD
+    export PATH="$T/path:$PATH"
+    # the library's autostart: a command on the default socket, no broker
+    SHARENA_SOCKET=$AUTO SHARENA_AUTOSTART=1 "$T/tools/sharena" ls \
+        >"$T/out" 2>"$T/err" || echo "autostart ls failed: $(cat "$T/err")" >&2
+    "$T/tools/sharena" --socket "$SOCK" broker start >"$T/out" 2>"$T/err" ||
+        echo "broker start failed: $(cat "$T/err")" >&2
+)
+STARTED=$(tr '\n' ' ' <"$T/started" 2>/dev/null)
+[ "$STARTED" = "bin bin " ] ||
+    fail "library autostart, then broker start ran: '$STARTED' (want 'bin bin ')"
+run 0 cli --socket "$AUTO" broker stop
+out_has "stopped"
+run 0 cli broker stop
+out_has "stopped"
+
 # usage errors
 run 2 cli broker
 run 2 cli broker restart

@@ -727,6 +727,86 @@ static void build_script(const char *name)
     sharena_disconnect(c);
 }
 
+/* Mode probe NAME: is the lock of root map "m" of arena NAME held (by
+ * another process)? Prints "held" or "free" (taking and releasing it). */
+static void probe_lock(sharena_arena *a)
+{
+    sharena_id m;
+    CHECK(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL));
+    int r = sharena_lock_timeout(a, m, 0);
+    if (r == 0)
+        CHECK(sharena_unlock(a, m));
+    else if (r != SHARENA_ETIMEDOUT)
+        CHECK(r);
+    printf("%s\n", r == 0 ? "free" : "held");
+}
+
+/* The probe of another process (this program, mode probe). */
+static const char *probe_other(const char *name)
+{
+    static char out[16];
+    char cmd[600];
+    const char *self = getenv("SHARENA_INTEROP_C");
+    snprintf(cmd, sizeof cmd, "'%s' probe '%s'", self ? self : "interop_c",
+             name);
+    FILE *p = popen(cmd, "r");
+    if (!p || !fgets(out, sizeof out, p))
+        snprintf(out, sizeof out, "error");
+    if (p)
+        pclose(p);
+    out[strcspn(out, "\n")] = 0;
+    return out;
+}
+
+/* Mode locks NAME: the one deadlock rule (see test_locks.py), as JSON:
+ * a plain lock of a held lock, a nested one, what another process sees
+ * after the inner and the outer unlock, an unlock too many. */
+static void locks(sharena_arena *a, const char *name)
+{
+    sharena_id m;
+    CHECK(sharena_root_ensure(a, "m", SHARENA_T_MAP, 0, &m, NULL));
+    CHECK(sharena_lock(a, m));
+    printf("{\"twice\":\"%s\"", sharena_errname(sharena_lock(a, m)));
+    printf(",\"twice_timeout\":\"%s\"",
+           sharena_errname(sharena_lock_timeout(a, m, 0)));
+    printf(",\"nested\":\"%s\"", sharena_errname(sharena_lock_nested(a, m, -1)));
+    printf(",\"write_inside\":\"%s\"",
+           sharena_errname(sharena_map_set_number(a, m, "k", 1, 1)));
+    CHECK(sharena_unlock(a, m));
+    printf(",\"after_inner_unlock\":\"%s\"", probe_other(name));
+    CHECK(sharena_unlock(a, m));
+    printf(",\"after_outer_unlock\":\"%s\"", probe_other(name));
+    printf(",\"extra_unlock\":\"%s\"", sharena_errname(sharena_unlock(a, m)));
+    CHECK(sharena_lock_nested(a, m, -1)); /* not held: taken */
+    printf(",\"nested_first\":\"%s\"", probe_other(name));
+    CHECK(sharena_unlock(a, m));
+    printf(",\"nested_first_unlocked\":\"%s\"}\n", probe_other(name));
+}
+
+/* Mode hints: the library's hint for every code of the table, and the
+ * code and hint of a real error (a number read after its drop), as JSON:
+ * {"table":{"ESTALE":"...",...},"stale":{"code":"ESTALE","hint":"..."}}.
+ * The hints hold no '"' or '\'. */
+static void hints(sharena_arena *a)
+{
+    static const int codes[] = {
+#define HINT_CODE(name, value, msg) SHARENA_##name,
+        SHARENA_ERRNO_MAP(HINT_CODE)
+#undef HINT_CODE
+    };
+    printf("{\"table\":{");
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        printf("%s\"%s\":\"%s\"", i ? "," : "", sharena_errname(codes[i]),
+               sharena_strerror_hint(codes[i]));
+    sharena_id id;
+    double d;
+    CHECK(sharena_number_new(a, 1, &id));
+    CHECK(sharena_drop(a, id, 0));
+    int r = sharena_number_get(a, id, &d);
+    printf("},\"stale\":{\"code\":\"%s\",\"hint\":\"%s\"}}\n",
+           sharena_errname(r), sharena_strerror_hint(r));
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -751,6 +831,12 @@ int main(int argc, char **argv)
                 (unsigned)strtoul(argv[4], NULL, 0));
     } else if (argc >= 4 && strcmp(argv[1], "fresh") == 0) {
         fresh(open_arena(argv[2]), argv[3]);
+    } else if (argc >= 3 && strcmp(argv[1], "probe") == 0) {
+        probe_lock(open_arena(argv[2]));
+    } else if (argc >= 3 && strcmp(argv[1], "locks") == 0) {
+        locks(open_arena(argv[2]), argv[2]);
+    } else if (argc >= 3 && strcmp(argv[1], "hints") == 0) {
+        hints(open_arena(argv[2]));
     } else if (argc >= 3 && strcmp(argv[1], "build") == 0) {
         build_script(argv[2]);
     } else {

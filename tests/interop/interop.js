@@ -324,9 +324,28 @@ function buildScript(name) {
   a.close();
 }
 
+// Mode hints (see interop.c): the hint the package gives for every code,
+// and the code and message of a real error (a number read after its drop).
+function hints(a) {
+  const pkg = process.env.SHARENA_NODE_PACKAGE || path.join(__dirname, '..', '..', 'node');
+  const { codes } = require(path.join(pkg, 'lib', 'errors'));
+  const table = {};
+  for (const c of codes.values()) table[c.name] = c.hint;
+  const gone = NumberRef.from(1, { arena: a });
+  gone.drop();
+  let stale = null;
+  try {
+    gone.obtainValue();
+  } catch (e) {
+    stale = { code: e.code, message: e.message };
+  }
+  console.log(JSON.stringify({ table, stale }));
+}
+
 const [mode, name, x, y, z] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
 else if (mode === 'build') buildScript(name);
+else if (mode === 'hints') hints(open(name));
 else if (mode === 'wait') waitTicks(open(name), Number(x));
 else if (mode === 'ticks') ticks(open(name), Number(x));
 else if (mode === 'write') writeValues(open(name));

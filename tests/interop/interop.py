@@ -313,6 +313,64 @@ def build_script(name):
     a.close()
 
 
+def probe_other(name):
+    """interop_c probe: is the lock of root map "m" held (by another
+    process)?"""
+    import os
+    import subprocess
+    exe = os.environ.get("SHARENA_INTEROP_C", "interop_c")
+    return subprocess.run([exe, "probe", name], capture_output=True, text=True,
+                          timeout=60).stdout.strip()
+
+
+def locks(a, name):
+    """Mode locks (see interop.c): the one deadlock rule, through
+    view._lock(), view._lock(nested=True) and nested ``with m.locked()``."""
+    m = a.map("m")
+    out = {}
+
+    def errname(f):
+        try:
+            f()
+            return "OK"
+        except sharena.Error as e:
+            return e.errname
+
+    m._lock()
+    out["twice"] = errname(m._lock)
+    out["twice_timeout"] = out["twice"]  # (Python has one plain lock call)
+    out["nested"] = errname(lambda: m._lock(nested=True))
+    out["write_inside"] = errname(lambda: m.__setitem__("k", 1.0))
+    m._unlock()
+    out["after_inner_unlock"] = probe_other(name)
+    m._unlock()
+    out["after_outer_unlock"] = probe_other(name)
+    out["extra_unlock"] = errname(m._unlock)
+    with m.locked():
+        out["nested_first"] = probe_other(name)
+        with m.locked():
+            m["k"] = 2.0
+        out["with_inner_left"] = probe_other(name)
+    out["nested_first_unlocked"] = probe_other(name)
+    print(json.dumps(out))
+
+
+def hints(a):
+    """Mode hints (see interop.c): the hint the package gives for every code,
+    and the code and message of a real error (a number read after its
+    drop)."""
+    from sharena import _sharena as _c
+    table = {name: _c.strerror_hint(code) for code, name in _c.errnames.items()}
+    gone = a.new(1.0)
+    gone.drop()
+    stale = None
+    try:
+        gone.value
+    except sharena.Error as e:
+        stale = {"code": e.errname, "message": str(e)}
+    print(json.dumps({"table": table, "stale": stale}))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -322,7 +380,11 @@ if __name__ == "__main__":
         build_script(name)
         sys.exit(0)
     a = open_arena(name)
-    if mode == "write":
+    if mode == "hints":
+        hints(a)
+    elif mode == "locks":
+        locks(a, name)
+    elif mode == "write":
         write_values(a)
     elif mode == "dump":
         dump_lang(a, rest[0])

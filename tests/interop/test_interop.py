@@ -79,6 +79,19 @@ def private_sharenad(prefix):
         shutil.rmtree(d, ignore_errors=True)
 
 
+def json_runs(prefix, mode, langs=LANGS):
+    """Run `mode` (arena "<mode>.<lang>") in each of `langs` on a private
+    sharenad; {lang: the JSON it printed}."""
+    with private_sharenad(prefix) as (env, _proc):
+        out = {}
+        for lang in langs:
+            p = subprocess.run(command(lang, mode, f"{mode}.{lang}"), env=env,
+                               capture_output=True, text=True, timeout=120)
+            assert p.returncode == 0, f"{lang}: rc {p.returncode}: {p.stderr}"
+            out[lang] = json.loads(p.stdout)
+        return out
+
+
 @pytest.fixture(scope="module")
 def broker():
     with private_sharenad("sharena-interop.") as (env, _):

@@ -393,3 +393,58 @@ Test(wait, old_name_sharena_version_is_the_change_count)
     sharena_arena_close(a);
 }
 #pragma GCC diagnostic pop
+
+/* Whether another process can take @p id's lock at once: 0 it could (and
+ * gave it back), 1 it is held. */
+static int held_elsewhere(sharena_arena *a, sharena_id id)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int r = sharena_lock_timeout(a, id, 0);
+        _exit(r == SHARENA_ETIMEDOUT ? 1 : r == 0 ? 0 : 2);
+    }
+    int st = 0;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) < 2);
+    return WEXITSTATUS(st);
+}
+
+/* sharena_lock_nested(): the one deadlock rule. A plain lock of a held lock
+ * is EDEADLK; a nested one counts a level; the lock stays held until the
+ * outermost unlock; the levels stay with their lock when another lock of
+ * the thread is released first. */
+Test(wait, nested_lock_counts_levels)
+{
+    sharena_arena *a = arena();
+    sharena_id x, y;
+    cr_assert_eq(sharena_number_new(a, 0, &x), 0);
+    cr_assert_eq(sharena_number_new(a, 0, &y), 0);
+    cr_expect_eq(sharena_lock_nested(a, x, -1), 0, "not held: taken");
+    cr_expect_eq(sharena_lock(a, x), SHARENA_EDEADLK);
+    cr_expect_eq(sharena_lock_timeout(a, x, 0), SHARENA_EDEADLK);
+    cr_expect_eq(sharena_lock_nested(a, x, 0), 0);
+    cr_expect_eq(sharena_lock_nested(a, x, -1), 0);
+    cr_expect_eq(sharena_number_set(a, x, 1), 0, "writes inside proceed");
+    cr_expect_eq(sharena_unlock(a, x), 0);
+    cr_expect_eq(sharena_unlock(a, x), 0);
+    cr_expect_eq(held_elsewhere(a, x), 1, "one level left: still held");
+    cr_expect_eq(sharena_unlock(a, x), 0);
+    cr_expect_eq(held_elsewhere(a, x), 0, "outermost unlock released it");
+    cr_expect_eq(sharena_unlock(a, x), SHARENA_EPERM);
+
+    /* x, then y nested twice; x released first moves y's entry */
+    cr_assert_eq(sharena_lock(a, x), 0);
+    cr_assert_eq(sharena_lock(a, y), 0);
+    cr_assert_eq(sharena_lock_nested(a, y, -1), 0);
+    cr_expect_eq(sharena_unlock(a, x), 0);
+    cr_expect_eq(sharena_unlock(a, y), 0);
+    cr_expect_eq(held_elsewhere(a, y), 1, "y kept its level");
+    cr_expect_eq(sharena_unlock(a, y), 0);
+    cr_expect_eq(held_elsewhere(a, y), 0);
+    cr_expect_eq(held_elsewhere(a, x), 0);
+
+    cr_expect_eq(sharena_lock_nested(NULL, x, 0), SHARENA_EINVAL);
+    cr_expect_eq(sharena_drop(a, y, 0), 0);
+    cr_expect_eq(sharena_lock_nested(a, y, 0), SHARENA_ESTALE);
+    sharena_arena_close(a);
+}

@@ -1,11 +1,15 @@
 /* cmd_broker.c: broker start | stop | status.
  *
- * These talk to the socket directly (HELLO, then SHUTDOWN for stop) instead
- * of through sharena_connect(), which would start a broker on the default
- * path when none answers: asking whether a broker runs must not start one.
+ * A client of the public API like every other command: sharena_connect()
+ * with the socket's path spelled out (it starts a broker only for a NULL
+ * path, and asking whether a broker runs must not start one), the broker's
+ * pid from sharena_conn_broker_pid(), sharena_broker_shutdown() to stop it,
+ * and sharena_broker_path() for the sharenad to run: the one the library
+ * would start itself.
  */
 #include "cli.h"
-#include "proto.h"
+
+#include <sharena_broker.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,51 +48,25 @@ static void sleep_ms(int ms)
         ;
 }
 
-/* Connect and say HELLO. On success *fd is the connection and *pid the
- * broker's pid. */
-static int probe(const char *path, int *fd, pid_t *pid)
+/* Connect (the library says HELLO). On success *conn is the connection
+ * and *pid the broker's pid. */
+static int probe(const char *path, sharena_conn **conn, pid_t *pid)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path)
-        return SHARENA_ENAMETOOLONG;
-    strcpy(sa.sun_path, path);
-    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return -errno;
-    if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        int e = errno;
-        close(s);
-        return e == ENOENT || e == ECONNREFUSED ? SHARENA_ECONNREFUSED : -e;
-    }
-    struct timeval tv = {.tv_sec = 3};
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sharena__msg_hello h;
-    memset(&h, 0, sizeof h);
-    sharena__proto_hdr(&h.h, SHARENA__MSG_HELLO, sizeof h, 1);
-    h.layout_hash = sharena_layout_hash();
-    int r = sharena__proto_send(s, &h, sizeof h, -1);
-    union sharena__msg *m = malloc(sizeof *m);
-    ssize_t n = r == 0 && m ? sharena__proto_recv(s, m, NULL) : r;
-    if (!m)
-        r = SHARENA_ENOMEM;
-    else if (n <= 0)
-        r = n == 0         ? SHARENA_ECONNREFUSED
-            : n == -EAGAIN ? SHARENA_ETIMEDOUT
-                           : (int)n;
-    else if (sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR)
-        r = m->error.code;
-    else if (sharena__proto_check(m, (size_t)n) != SHARENA__MSG_WELCOME)
-        r = SHARENA_EPROTO;
-    else
-        *pid = (pid_t)m->welcome.broker_pid;
-    free(m);
-    if (r < 0) {
-        close(s);
-        return r;
-    }
-    *fd = s;
-    return 0;
+    *pid = 0;
+    int r = sharena_connect(path, conn);
+    if (r == 0)
+        *pid = (pid_t)sharena_conn_broker_pid(*conn);
+    return r;
+}
+
+/* Whether a broker answers on @p path; *pid its pid if so. */
+static bool answers(const char *path, pid_t *pid)
+{
+    sharena_conn *conn;
+    if (probe(path, &conn, pid) < 0)
+        return false;
+    sharena_disconnect(conn);
+    return true;
 }
 
 /* A pid is gone when it does not exist or is a zombie nobody reaped. */
@@ -132,42 +110,6 @@ static pid_t pidfile_pid(const char *pidpath)
     return pid;
 }
 
-/* sharenad: $SHARENA_SHARENAD, next to this program (installed: bin/; build
- * tree: tools/../broker/), then PATH. */
-static int find_sharenad(char *buf, size_t cap)
-{
-    const char *env = getenv("SHARENA_SHARENAD");
-    if (env && *env) {
-        snprintf(buf, cap, "%s", env);
-        return access(buf, X_OK) == 0 ? 0 : SHARENA_ENOENT;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = 0;
-            static const char *const rel[] = {"/sharenad",
-                                              "/../broker/sharenad"};
-            for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++)
-                if ((size_t)snprintf(buf, cap, "%s%s", self, rel[i]) < cap &&
-                    access(buf, X_OK) == 0)
-                    return 0;
-        }
-    }
-    const char *p = getenv("PATH");
-    while (p && *p) {
-        const char *e = strchrnul(p, ':');
-        if ((size_t)snprintf(buf, cap, "%.*s/sharenad", (int)(e - p), p) <
-                cap &&
-            access(buf, X_OK) == 0)
-            return 0;
-        p = *e ? e + 1 : e;
-    }
-    return SHARENA_ENOENT;
-}
-
 static void report(const struct cli *c, const char *path, bool running,
                    pid_t pid, const char *what)
 {
@@ -188,15 +130,13 @@ static void report(const struct cli *c, const char *path, bool running,
 static int broker_start(struct cli *c, const char *path, int nextra,
                         char **extra)
 {
-    int fd;
     pid_t pid;
-    if (probe(path, &fd, &pid) == 0) {
-        close(fd);
+    if (answers(path, &pid)) {
         report(c, path, true, pid, "a broker is already running");
         return cli_flush(c);
     }
     char exe[PATH_MAX];
-    if (find_sharenad(exe, sizeof exe) < 0) {
+    if (sharena_broker_path(exe, sizeof exe) < 0) {
         cli_err(c, "cannot find sharenad (set $SHARENA_SHARENAD, or install "
                    "it next to sharena or on PATH)");
         return EXIT_FAIL;
@@ -257,8 +197,7 @@ static int broker_start(struct cli *c, const char *path, int nextra,
         return EXIT_FAIL;
     }
     for (int ms = 0; ms < WAIT_MS; ms += 20) {
-        if (probe(path, &fd, &pid) == 0) {
-            close(fd);
+        if (answers(path, &pid)) {
             report(c, path, true, pid, "broker started");
             return cli_flush(c);
         }
@@ -271,12 +210,8 @@ static int broker_start(struct cli *c, const char *path, int nextra,
 static int wait_gone(const char *path, pid_t pid)
 {
     for (int ms = 0; ms < WAIT_MS; ms += 20) {
-        int fd;
         pid_t p2;
-        bool answers = probe(path, &fd, &p2) == 0;
-        if (answers)
-            close(fd);
-        if (!answers && pid_gone(pid))
+        if (!answers(path, &p2) && pid_gone(pid))
             return 0;
         sleep_ms(20);
     }
@@ -287,23 +222,12 @@ static int broker_stop(struct cli *c, const char *path)
 {
     char pidpath[PATH_MAX];
     snprintf(pidpath, sizeof pidpath, "%s.pid", path);
-    int fd;
+    sharena_conn *conn;
     pid_t pid = 0;
-    int r = probe(path, &fd, &pid);
+    int r = probe(path, &conn, &pid);
     if (r == 0) {
-        struct sharena__msg_hdr h;
-        sharena__proto_hdr(&h, SHARENA__MSG_SHUTDOWN, sizeof h, 2);
-        r = sharena__proto_send(fd, &h, sizeof h, -1);
-        union sharena__msg *m = malloc(sizeof *m);
-        ssize_t n = r == 0 && m ? sharena__proto_recv(fd, m, NULL) : -1;
-        int t = n > 0 ? sharena__proto_check(m, (size_t)n) : 0;
-        if (t == SHARENA__MSG_ERROR) {
-            r = m->error.code;
-        } else if (t != SHARENA__MSG_OK && r == 0) {
-            r = SHARENA_EPROTO;
-        }
-        free(m);
-        close(fd);
+        r = sharena_broker_shutdown(conn);
+        sharena_disconnect(conn);
         if (r == SHARENA_EACCES) {
             cli_err(c,
                     "the broker on %s (pid %d) belongs to another user; "
@@ -345,11 +269,11 @@ static int broker_stop(struct cli *c, const char *path)
 
 static int broker_status(struct cli *c, const char *path)
 {
-    int fd;
+    sharena_conn *conn;
     pid_t pid;
-    int r = probe(path, &fd, &pid);
+    int r = probe(path, &conn, &pid);
     if (r == 0) {
-        close(fd);
+        sharena_disconnect(conn);
         report(c, path, true, pid, "a broker is running");
         return cli_flush(c);
     }

@@ -155,7 +155,7 @@ static inline void sh_leave(ArenaObject *ar)
  * (a lock taken just as close() began is given back), a signal runs its
  * handler (KeyboardInterrupt...). 0 with the lock held, 1 when this thread
  * holds it already (SHARENA_EDEADLK), -1 with an exception. */
-int sh_lock_wait(ArenaObject *ar, sharena_id id);
+int sh_lock_wait(ArenaObject *ar, sharena_id id, bool nested);
 
 /* Run STMT (which sets `r`) without the GIL, counted as a user. Evaluates
  * to -1 with ClosedError raised when the arena is closed. */

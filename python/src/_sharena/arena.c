@@ -184,12 +184,13 @@ int sh_wait(ArenaObject *ar, sharena_id id, uint64_t last, int64_t timeout_ns,
     }
 }
 
-int sh_lock_wait(ArenaObject *ar, sharena_id id)
+int sh_lock_wait(ArenaObject *ar, sharena_id id, bool nested)
 {
     /* A free lock is taken at once, with the GIL (no sleep: a busy one
      * gives up after a few spins); only a wait releases it. (The caller
      * entered under the GIL: not closing yet.) */
-    int r = sharena_lock_timeout(ar->a, id, 0);
+    int r = nested ? sharena_lock_nested(ar->a, id, 0)
+                   : sharena_lock_timeout(ar->a, id, 0);
     while (r == SHARENA_ETIMEDOUT) {
         if (ar->closing) {
             r = SHARENA_ECLOSED;
@@ -199,15 +200,14 @@ int sh_lock_wait(ArenaObject *ar, sharena_id id)
         if (PyErr_CheckSignals() < 0)
             return -1;
         Py_BEGIN_ALLOW_THREADS
-        r = sharena_lock_timeout(ar->a, id, SH_WAIT_SLICE_NS);
+        r = nested ? sharena_lock_nested(ar->a, id, SH_WAIT_SLICE_NS)
+                   : sharena_lock_timeout(ar->a, id, SH_WAIT_SLICE_NS);
         Py_END_ALLOW_THREADS
         if (r == 0 && ar->closing) {
             (void)sharena_unlock(ar->a, id); /* taken as close() began */
             r = SHARENA_ECLOSED;
         }
     }
-    if (r == SHARENA_EDEADLK)
-        return 1;
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         return -1;
@@ -972,6 +972,15 @@ static PyObject *mod_strerror(PyObject *self, PyObject *arg)
     return PyUnicode_FromString(sharena_strerror((int)c));
 }
 
+static PyObject *mod_strerror_hint(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long c = PyLong_AsLong(arg);
+    if (c == -1 && PyErr_Occurred())
+        return NULL;
+    return PyUnicode_FromString(sharena_strerror_hint((int)c));
+}
+
 static PyObject *mod_default_socket(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -1001,6 +1010,8 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"_set_error_factory", sh_set_error_factory, METH_O, NULL},
     {"strerror", mod_strerror, METH_O, "message for a sharena error code"},
+    {"strerror_hint", mod_strerror_hint, METH_O,
+     "what to do about a sharena error code (the library's hint)"},
     {"default_socket", mod_default_socket, METH_NOARGS,
      "the broker socket path used when none is given"},
     {"layout_hash", mod_layout_hash, METH_NOARGS,

@@ -6,18 +6,18 @@
 /* ---- multi-step operations under the object's lock -------------------------------
  * The whole operation counts as one user of the arena (close() waits for
  * it), and a lock this thread already holds (inside `with m.locked()`) is
- * reused rather than taken twice. */
+ * taken one level deeper (sharena_lock_nested: the library counts). */
 
 int sh_lock_op(ArenaObject *ar, sharena_id id, bool *took)
 {
     if (sh_enter(ar) < 0)
         return -1;
-    int r = sh_lock_wait(ar, id); /* interruptible; fails on close() */
-    if (r < 0) {
+    /* interruptible; fails on close() */
+    if (sh_lock_wait(ar, id, true) < 0) {
         sh_leave(ar);
         return -1;
     }
-    *took = r == 0; /* (1: inside this thread's `with m.locked()`) */
+    *took = true;
     return 0;
 }
 

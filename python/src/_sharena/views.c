@@ -95,23 +95,26 @@ static PyObject *view_to_python(ViewObject *v, PyObject *unused)
     return sh_to_python(v->arena, v->id);
 }
 
-/* _lock(): the object's lock for `with view.locked()`, waited for in
- * slices (Ctrl-C and close() get through); counted in the arena's
- * locks_held until _unlock(), so that close() refuses meanwhile. */
-static PyObject *view_lock(ViewObject *v, PyObject *unused)
+/* _lock(nested=False): the object's lock for `with view.locked()`,
+ * waited for in slices (Ctrl-C and close() get through); counted in the
+ * arena's locks_held until _unlock(), so that close() refuses meanwhile.
+ * nested=True is sharena_lock_nested(): a lock this thread holds gets one
+ * more level (the library counts); without it, DeadlockError. */
+static PyObject *view_lock(ViewObject *v, PyObject *args, PyObject *kw)
 {
-    (void)unused;
+    static char *kwlist[] = {"nested", NULL};
+    int nested = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:_lock", kwlist, &nested))
+        return NULL;
     ArenaObject *ar = v->arena;
     if (sh_enter(ar) < 0)
         return NULL;
-    int r = sh_lock_wait(ar, v->id);
+    int r = sh_lock_wait(ar, v->id, nested);
     if (r == 0)
         ar->locks_held++; /* (with the GIL, before close() can look) */
     sh_leave(ar);
     if (r < 0)
         return NULL;
-    if (r == 1)
-        return sh_raise(SHARENA_EDEADLK, SH_W_NONE, NULL);
     Py_RETURN_NONE;
 }
 
@@ -145,7 +148,8 @@ static PyMethodDef view_methods[] = {
      "drop(recursive=False): free the object in every process"},
     {"to_python", (PyCFunction)view_to_python, METH_NOARGS,
      "a plain, deep Python copy (dict, list, bytes, str, float, bool)"},
-    {"_lock", (PyCFunction)view_lock, METH_NOARGS, NULL},
+    {"_lock", (PyCFunction)(void (*)(void))view_lock,
+     METH_VARARGS | METH_KEYWORDS, NULL},
     {"_unlock", (PyCFunction)view_unlock, METH_NOARGS, NULL},
     {"_same", (PyCFunction)view_same, METH_O, NULL},
     {NULL, NULL, 0, NULL},

@@ -45,24 +45,12 @@ View = _c.View
 # ---------------------------------------------------------------------------
 # Views
 
-# Locks this thread holds through ``locked()``: (arena, id) -> depth. The
-# arena's lock words know their holder but not how often it entered, so
-# nesting is counted here and only the outermost block locks and unlocks.
-# The key holds the Arena itself (not its id(), which a new arena could
-# reuse): close() is refused while any lock is held, so an entry never
-# outlives its arena's mapping. A forked child holds none of its parent's
-# locks: the fork generation below makes every thread's table start empty
-# there, and a block entered before the fork leaves without unlocking.
-_held = threading.local()
+# Nesting of ``locked()`` is counted by the library (sharena_lock_nested:
+# the same deadlock rule in every language): every block locks one level
+# and unlocks one. A forked child holds none of its parent's locks (the
+# library forgets them there): a block entered before the fork, left in
+# the child, sees another fork generation and leaves without unlocking.
 _fork_generation = 0
-
-
-def _depths() -> Dict[Tuple[Any, int], int]:
-    d: Optional[Dict[Tuple[Any, int], int]] = getattr(_held, "depths", None)
-    if d is None or getattr(_held, "generation", None) != _fork_generation:
-        d = _held.depths = {}
-        _held.generation = _fork_generation
-    return d
 
 
 class _Locked:
@@ -72,32 +60,20 @@ class _Locked:
     interrupted (Ctrl-C raises KeyboardInterrupt within a moment) and ends
     with ClosedError when another thread closes the arena."""
 
-    __slots__ = ("_view",)
+    __slots__ = ("_view", "_gens")
 
     def __init__(self, view: View) -> None:
         self._view = view
-
-    def _key(self) -> Tuple[Any, int]:
-        return (self._view.arena, self._view.id)
+        self._gens: List[int] = []  # fork generation of each entry
 
     def __enter__(self) -> View:
-        depths = _depths()
-        key = self._key()
-        if depths.get(key, 0) == 0:
-            self._view._lock()
-        depths[key] = depths.get(key, 0) + 1
+        self._view._lock(nested=True)
+        self._gens.append(_fork_generation)
         return self._view
 
     def __exit__(self, *exc: Any) -> None:
-        depths = _depths()
-        key = self._key()
-        depth = depths.get(key, 0)
-        if depth == 0:
+        if not self._gens or self._gens.pop() != _fork_generation:
             return  # not held in this process: entered before a fork
-        if depth > 1:
-            depths[key] = depth - 1
-            return
-        del depths[key]
         self._view._unlock()
 
 

@@ -170,46 +170,9 @@ def error_class(code: int, what: Optional[str] = None) -> Type[Error]:
     return _BY_CODE.get(code, Error)
 
 
-# What to do about each error, appended to the C library's message.
-_HINTS: Dict[int, str] = {
-    _c.ESTALE: "(here or in another process); look it up again from its map, "
-               "vector or root",
-    _c.EFULL: "nothing was written; delete what you no longer need, or create "
-              "the arena with a larger capacity=",
-    _c.EROFS: "open the arena without readonly=True to write",
-    _c.EACCES: "check the arena's owner and mode (sharena.arenas()); its creator "
-               "can pass mode= to share it",
-    _c.EPERM: "check the arena's owner and mode (sharena.arenas())",
-    _c.ENOENT: "check the name or id (ids come from .id of a view or ref)",
-    _c.EEXIST: "open it without exclusive=True to use the existing one",
-    _c.ECORRUPT: "run arena.fsck() to see the damage, arena.fsck(repair=True) "
-                 "to fix what can be fixed",
-    _c.EUNSEALED: "pass a sealed arena memfd (arena.fd of another process)",
-    _c.ELAYOUT: "use the same sharena build in every process that opens it",
-    _c.ECONNREFUSED: "start sharenad, or point socket= (or $SHARENA_SOCKET) at "
-                     "a running broker",
-    _c.EPROTO: "the broker is another sharena version: restart sharenad from "
-               "this one",
-    _c.ECLOSED: "open the arena again with sharena.open()",
-    _c.EDROPPED: "ask the process that delegated it (SHARENA_FD) for a new "
-                 "one",
-    _c.ETYPE: "check view.type first",
-    _c.EILSEQ: "a string or key in the arena is not valid UTF-8, which sharena "
-               "never writes: another writer bypassed its checks or damaged "
-               "the arena; arena.fsck() lists the object",
-    _c.EBUSY: "a writer is stopped mid-write (SIGSTOP, a debugger); "
-              "retry, and see `sharena locks` for who holds the object",
-    _c.ETIMEDOUT: "call again, or pass a longer timeout",
-    _c.ENOSYS: "this kernel or sandbox lacks io_uring's futex wait (Linux "
-               "6.7+); waits fall back to a helper thread",
-    _c.ENOSPC: "the broker's per-user limit on arenas, capacity or clients: "
-               "delete arenas you no longer need (sharena.delete) or raise "
-               "sharenad's limits",
-    _c.EDEADLK: "nested `with view.locked()` is fine; this thread locked the "
-                "object already through another handle or view._lock()",
-    _c.EOVERFLOW: "integers must be within +-2**53",
-    _c.ENAMETOOLONG: "use a shorter name",
-}
+# What to do about each error, appended to the C library's message, comes
+# from the library too (sharena_strerror_hint): one table for every language.
+_hint = _c.strerror_hint
 
 
 def _message(code: int, what: Optional[str], detail: Any) -> str:
@@ -223,7 +186,8 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
             # the caller's own or not of the mode asked; else it was EXCL
             if "without create" in why:
                 return f"arena {name!r}: {why} (create=False)"
-            return f"arena {name!r}: {why}; {_HINTS[_c.EEXIST]}"
+            return (f"arena {name!r}: {why}; open it without exclusive=True "
+                    f"to use the existing one")
         if why and why != _c.strerror(code):
             return f"{text} (broker: {why})"
         return text
@@ -258,10 +222,7 @@ def _message(code: int, what: Optional[str], detail: Any) -> str:
         text = f"{what} {detail!r}: {text}"
     elif code == _c.ECONNREFUSED and detail is not None:
         text = f"{text}: {detail}"  # the socket path
-    hint = _HINTS.get(code)
-    if not hint:
-        return text
-    return f"{text} {hint}" if hint.startswith("(") else f"{text}; {hint}"
+    return f"{text}; {_hint(code)}"
 
 
 def _make(code: int, what: Optional[str], detail: Any) -> BaseException:

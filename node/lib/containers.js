@@ -1,0 +1,237 @@
+'use strict';
+// node/lib/containers.js: MapRef and VectorRef, and the storing of plain JS values
+// through the library's value builder.
+
+const native = require('./native');
+const { error } = require('./errors');
+const { T, scratch, kH, kArena, kTrusted } = require('./internal');
+const { checkSize, arenaOf } = require('./arena');
+const { wrap, ctorArgs, checkRef, Ref } = require('./refs');
+// Defined by modules that load after this one (they build on it):
+// bound by index.js once every module is loaded.
+let snapshot;
+
+// Plain JS values become arena objects through the library's value builder
+// (native build*: the same builder as the CLI's and Python's). A tree is
+// built whole, then linked in one step; any failure (a full arena, a value
+// that cannot be stored anywhere in the tree) leaves nothing behind and the
+// target unchanged. The native walk hands what is not a plain value to
+// resolve(): a ref of this arena gives its id (stored as a reference, it
+// stays the caller's), anything else throws.
+function resolver(arena, op) {
+  return (v) => {
+    if (v instanceof Ref) return checkRef(v, arena, op).id;
+    throw error('EINVAL', `${op}: cannot store ${v === null ? 'null' : typeof v}; use a string, number, boolean, Buffer, plain object, array or ref`, TypeError);
+  };
+}
+
+// A new detached object for a plain value (the caller links or drops it).
+function storePlain(arena, value, op) {
+  if (value instanceof Ref) throw error('EINVAL', `${op}: expected a plain value, not a ref`, TypeError);
+  return native.buildNew(arena[kH], value, resolver(arena, op), op);
+}
+
+function setValue(arena, mapId, key, value, op) {
+  if (value instanceof Ref) {
+    native.mapSet(arena[kH], mapId, key, checkRef(value, arena, op).id, false);
+    return;
+  }
+  const t = typeof value;
+  if (t === 'string' || t === 'number' || t === 'boolean') {
+    native.mapSetValue(arena[kH], mapId, key, value);
+    return;
+  }
+  native.buildSet(arena[kH], mapId, key, value, resolver(arena, op), op);
+}
+
+function pushValue(arena, vecId, value, op) {
+  if (value instanceof Ref) {
+    native.vecPush(arena[kH], vecId, checkRef(value, arena, op).id, false);
+    return;
+  }
+  native.buildSplice(arena[kH], vecId, -1, 0, [value], resolver(arena, op), op);
+}
+
+function checkKey(key, op) {
+  if (typeof key !== 'string') {
+    throw error('EINVAL', `${op}: the key must be a string`, TypeError);
+  }
+}
+
+class MapRef extends Ref {
+  constructor(a, b, c) {
+    if (a === kTrusted) { super(b, c); return; }
+    const [arena, id] = ctorArgs(a, b, T.MAP, 'MapRef');
+    super(id === undefined ? native.mapNew(arena[kH]) : id, arena);
+  }
+  /** A new map holding owned copies of a plain object's entries. */
+  static from(object, opts) {
+    if (object === null || typeof object !== 'object' || Array.isArray(object)) {
+      throw error('EINVAL', 'MapRef.from: expected a plain object', TypeError);
+    }
+    const arena = arenaOf(opts, 'MapRef.from');
+    return new MapRef(kTrusted, storePlain(arena, object, 'MapRef.from'), arena);
+  }
+  /**
+   * Set `key`. A ref is stored as is and stays the caller's (dropping the
+   * map does not drop it). A string, number, boolean, Buffer, plain object
+   * or array is stored as a new object the map owns: overwriting, removing
+   * or dropping the map frees it.
+   */
+  set(key, value) {
+    checkKey(key, 'MapRef.set');
+    setValue(this[kArena], this.id, key, value, 'MapRef.set');
+  }
+  /** The ref stored at `key`, or undefined. */
+  get(key) {
+    checkKey(key, 'MapRef.get');
+    const id = native.mapGet(this[kH], this.id, key);
+    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+  }
+  /** The plain value at `key` (containers as snapshots), or undefined. */
+  getValue(key) {
+    const r = this.get(key);
+    return r === undefined ? undefined : snapshot(r, new Set());
+  }
+  has(key) {
+    checkKey(key, 'MapRef.has');
+    return native.mapHas(this[kH], this.id, key);
+  }
+  /** Remove `key`; true if it was there. An owned value is freed. */
+  remove(key) {
+    checkKey(key, 'MapRef.remove');
+    return native.mapRemove(this[kH], this.id, key);
+  }
+  /** Alias of remove(), as in Map. */
+  delete(key) { return this.remove(key); }
+  len() { return native.mapLen(this[kH], this.id); }
+  get size() { return this.len(); }
+  *entries() {
+    const flat = native.mapEntries(this[kH], this.id);
+    const arena = this[kArena];
+    for (let i = 0; i < flat.length; i += 3) {
+      yield [flat[i], wrap(arena, flat[i + 2], flat[i + 1])];
+    }
+  }
+  *keys() {
+    const flat = native.mapEntries(this[kH], this.id);
+    for (let i = 0; i < flat.length; i += 3) yield flat[i];
+  }
+  *values() {
+    for (const [, v] of this.entries()) yield v;
+  }
+  [Symbol.iterator]() { return this.entries(); }
+  /** As Map#forEach: fn(ref, key, map) for each entry of a snapshot. */
+  forEach(fn, thisArg) {
+    for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
+  }
+  /** A plain object snapshot, recursively. */
+  toObject() { return snapshot(this, new Set()); }
+}
+
+class VectorRef extends Ref {
+  constructor(a, b, c) {
+    if (a === kTrusted) { super(b, c); return; }
+    const [arena, id] = ctorArgs(a, b, T.VECTOR, 'VectorRef');
+    super(id === undefined ? native.vecNew(arena[kH]) : id, arena);
+  }
+  /** A new vector holding owned copies of an array's elements. */
+  static from(array, opts) {
+    if (!Array.isArray(array)) {
+      throw error('EINVAL', 'VectorRef.from: expected an array', TypeError);
+    }
+    const arena = arenaOf(opts, 'VectorRef.from');
+    return new VectorRef(kTrusted, storePlain(arena, array, 'VectorRef.from'), arena);
+  }
+  /** Append a ref (stays the caller's) or a plain value (owned). */
+  push(value) { pushValue(this[kArena], this.id, value, 'VectorRef.push'); }
+  /** The ref at `index`, or undefined past the end. */
+  index(i) {
+    if (typeof i !== 'number') {
+      throw error('EINVAL', 'VectorRef.index: expected a number', TypeError);
+    }
+    const id = native.vecGet(this[kH], this.id, i);
+    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+  }
+  /** Alias of index() that also accepts negative indexes, like Array#at. */
+  at(i) {
+    const n = i < 0 ? this.len() + i : i;
+    return n < 0 ? undefined : this.index(n);
+  }
+  len() { return native.vecLen(this[kH], this.id); }
+  get length() { return this.len(); }
+  /** Replace element `index` (an owned previous value is freed). */
+  set(i, value) {
+    checkSize(i, 'VectorRef.set');
+    const arena = this[kArena];
+    if (value instanceof Ref) {
+      native.vecSet(this[kH], this.id, i, checkRef(value, arena, 'VectorRef.set').id, false);
+      return;
+    }
+    const id = storePlain(arena, value, 'VectorRef.set');
+    try {
+      native.vecSet(this[kH], this.id, i, id, true);
+    } catch (e) {
+      native.drop(this[kH], id, false);
+      throw e;
+    }
+  }
+  /** Insert before `index` (== len() appends). */
+  insert(i, value) {
+    checkSize(i, 'VectorRef.insert');
+    const arena = this[kArena];
+    if (value instanceof Ref) {
+      native.vecInsert(this[kH], this.id, i, checkRef(value, arena, 'VectorRef.insert').id, false);
+      return;
+    }
+    const id = storePlain(arena, value, 'VectorRef.insert');
+    try {
+      native.vecInsert(this[kH], this.id, i, id, true);
+    } catch (e) {
+      native.drop(this[kH], id, false);
+      throw e;
+    }
+  }
+  /** Remove element `index`: an owned value is freed (returns undefined),
+   * a ref the caller stored is returned. */
+  remove(i) {
+    checkSize(i, 'VectorRef.remove');
+    const id = native.vecRemove(this[kH], this.id, i);
+    return id === 0 ? undefined : this[kArena].ref(id);
+  }
+  /** Remove and return the last element; ownership moves to the caller
+   * (drop it when done). undefined when empty. */
+  pop() {
+    const id = native.vecPop(this[kH], this.id);
+    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+  }
+  *values() {
+    const flat = native.vecItems(this[kH], this.id);
+    const arena = this[kArena];
+    for (let i = 0; i < flat.length; i += 2) yield wrap(arena, flat[i + 1], flat[i]);
+  }
+  [Symbol.iterator]() { return this.values(); }
+  /** As Array#keys: the indexes of a snapshot. */
+  *keys() {
+    const n = native.vecItems(this[kH], this.id).length / 2;
+    for (let i = 0; i < n; i++) yield i;
+  }
+  /** As Array#entries: [index, ref] pairs of a snapshot. */
+  *entries() {
+    let i = 0;
+    for (const v of this.values()) yield [i++, v];
+  }
+  /** As Array#forEach: fn(ref, index, vector) over a snapshot. */
+  forEach(fn, thisArg) {
+    let i = 0;
+    for (const v of this.values()) fn.call(thisArg, v, i++, this);
+  }
+  /** A plain array snapshot, recursively. */
+  toArray() { return snapshot(this, new Set()); }
+}
+
+function link(all) {
+  ({ snapshot } = all);
+}
+
+module.exports = { setValue, MapRef, VectorRef, link };
