@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import sharena
 
 WORKER = str(Path(__file__).with_name("storm_worker.py"))
 SECONDS = float(os.environ.get("SHARENA_STORM_SECONDS") or 10)
