@@ -538,6 +538,10 @@ int sharena_load(sharena_conn *c, const char *path, const char *name,
     bool created = false;
     struct snap_header sh;
     int r = buf && hdr ? 0 : SHARENA_ENOMEM;
+    char magic[8];
+    if (r == 0 && (pread(fd, magic, 8, 0) != 8 ||
+                   memcmp(magic, SNAP_MAGIC, 8) != 0))
+        r = fail(SHARENA_ECORRUPT, "not a sharena image (bad magic)");
     if (r == 0) {
         r = read_all(fd, &sh, sizeof sh);
         r = r < 0 ? fail(r, "%s: %s", path, strerror(-r))
