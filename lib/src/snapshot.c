@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,48 +185,118 @@ static int emit_run(struct save_ctx *c, uint64_t off, const uint8_t *p,
     return r;
 }
 
-/* Under the barrier and the arena lock: the header, the runs, the end. The
- * bytes hashed and written are one private copy of the mapping's. */
-static int save_locked(sharena_arena *a, int fd, uint8_t *buf,
-                       sharena_save_info *info)
+/* The arena's data pages, copied under the barrier: writers wait only for
+ * the copy, not for the hashing and the file system. */
+struct snap_copy {
+    struct {
+        uint64_t off, len, at; /* arena offset, bytes, offset in buf */
+    } *ext;
+    size_t n;
+    uint8_t *buf;
+    uint64_t size; /* of buf */
+    uint64_t total;
+    struct snap_header sh;
+};
+
+/* Before the barrier: a buffer the size of the data pages now, and a
+ * little more, faulted in, so that the copy under the barrier is a copy. */
+static void copy_prepare(sharena_arena *a, struct snap_copy *cp)
+{
+    uint64_t total = 0, from = 0, start, end;
+    while (next_data(a->fd, from, a->size, &start, &end) > 0) {
+        total += end - start;
+        from = end;
+    }
+    total += total / 16 + (UINT64_C(2) << 20);
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return; /* made under the barrier then */
+    madvise(p, total, MADV_HUGEPAGE);
+    for (uint64_t o = 0; o < total; o += SNAP_PAGE)
+        ((volatile uint8_t *)p)[o] = 0;
+    cp->buf = p;
+    cp->size = total;
+}
+
+static int copy_locked(sharena_arena *a, struct snap_copy *cp)
 {
     const struct sharena__header *h = sharena__hdr(a);
-    struct snap_header sh;
-    memset(&sh, 0, sizeof sh);
-    memcpy(sh.magic, SNAP_MAGIC, 8);
-    sh.image_version = SNAP_VERSION;
-    sh.header_size = sizeof sh;
-    sh.format_version = SHARENA__FORMAT_VERSION;
-    sh.layout_hash = sharena_layout_hash();
-    sh.capacity = a->size;
-    sh.used_bytes = SHARENA__LD(h->used_bytes);
-    sh.live_objects = SHARENA__LD(h->live_objects);
-    sh.saved_ns = sharena__now_ns();
-    sh.header_hash = snap_hash(SNAP_SEED, &sh, offsetof(struct snap_header,
-                                                        header_hash));
-    int r = write_all(fd, &sh, sizeof sh);
+    struct snap_header *sh = &cp->sh;
+    memset(sh, 0, sizeof *sh);
+    memcpy(sh->magic, SNAP_MAGIC, 8);
+    sh->image_version = SNAP_VERSION;
+    sh->header_size = sizeof *sh;
+    sh->format_version = SHARENA__FORMAT_VERSION;
+    sh->layout_hash = sharena_layout_hash();
+    sh->capacity = a->size;
+    sh->used_bytes = SHARENA__LD(h->used_bytes);
+    sh->live_objects = SHARENA__LD(h->live_objects);
+    sh->saved_ns = sharena__now_ns();
+    sh->header_hash =
+        snap_hash(SNAP_SEED, sh, offsetof(struct snap_header, header_hash));
+    size_t cap = 0;
+    uint64_t from = 0, start, end;
+    while (next_data(a->fd, from, a->size, &start, &end) > 0) {
+        if (cp->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            void *p = realloc(cp->ext, cap * sizeof *cp->ext);
+            if (!p)
+                return SHARENA_ENOMEM;
+            cp->ext = p;
+        }
+        cp->ext[cp->n].off = start;
+        cp->ext[cp->n].len = end - start;
+        cp->ext[cp->n].at = cp->total;
+        cp->n++;
+        cp->total += end - start;
+        from = end;
+    }
+    if (!cp->total)
+        return SHARENA_ECORRUPT; /* (the header is always data) */
+    if (cp->total > cp->size) {
+        /* the arena grew since the buffer was made: grow it (page faults
+         * inside the barrier, for the new part only) */
+        void *p = cp->buf ? mremap(cp->buf, cp->size, cp->total, MREMAP_MAYMOVE)
+                          : mmap(NULL, cp->total, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                 -1, 0);
+        if (p == MAP_FAILED)
+            return SHARENA_ENOMEM;
+        cp->buf = p;
+        cp->size = cp->total;
+    }
+    for (size_t i = 0; i < cp->n; i++)
+        memcpy(cp->buf + cp->ext[i].at, a->base + cp->ext[i].off,
+               cp->ext[i].len);
+    return 0;
+}
+
+/* After the barrier: the header, runs of non-zero pages, the end. */
+static int write_copy(const struct snap_copy *cp, int fd,
+                      sharena_save_info *info)
+{
+    int r = write_all(fd, &cp->sh, sizeof cp->sh);
     if (r < 0)
         return r;
     struct save_ctx c = {.fd = fd, .hash = SNAP_SEED};
-    uint64_t from = 0, start, end;
-    while (next_data(a->fd, from, a->size, &start, &end) > 0) {
-        uint64_t run_off = start, fill = 0;
-        for (uint64_t off = start; off < end; off += SNAP_PAGE) {
-            memcpy(buf + fill, a->base + off, SNAP_PAGE);
-            bool zero = page_zero(buf + fill);
-            if (!zero)
+    for (size_t i = 0; i < cp->n; i++) {
+        const uint8_t *src = cp->buf + cp->ext[i].at;
+        uint64_t len = cp->ext[i].len, run = 0, fill = 0;
+        for (uint64_t o = 0; o < len; o += SNAP_PAGE) {
+            bool zero = page_zero(src + o);
+            if (!zero) {
+                if (!fill)
+                    run = o;
                 fill += SNAP_PAGE;
-            if ((zero || fill == SNAP_BUF || off + SNAP_PAGE == end) &&
-                fill) {
-                r = emit_run(&c, run_off, buf, fill);
+            }
+            if ((zero || fill == SNAP_BUF || o + SNAP_PAGE == len) && fill) {
+                r = emit_run(&c, cp->ext[i].off + run, src + run, fill);
                 if (r < 0)
                     return r;
                 fill = 0;
             }
-            if (!fill)
-                run_off = off + SNAP_PAGE;
         }
-        from = end;
     }
     struct snap_run endmark = {SNAP_END, 0};
     c.hash = snap_hash(c.hash, &endmark, sizeof endmark);
@@ -237,7 +308,7 @@ static int save_locked(sharena_arena *a, int fd, uint8_t *buf,
     if (info) {
         info->bytes = c.bytes;
         info->runs = c.runs;
-        info->image_bytes = sizeof sh + c.body + sizeof t;
+        info->image_bytes = sizeof cp->sh + c.body + sizeof t;
     }
     return 0;
 }
@@ -258,13 +329,14 @@ int sharena_save_fd(sharena_arena *a, int fd, sharena_save_info *info)
         return SHARENA_ECLOSED;
     if (info)
         memset(info, 0, sizeof *info);
-    uint8_t *buf = malloc(SNAP_BUF);
-    if (!buf)
-        return SHARENA_ENOMEM;
+    struct snap_copy cp;
+    memset(&cp, 0, sizeof cp);
+    copy_prepare(a, &cp);
     int64_t t0 = mono_now();
     int r = sharena__barrier_raise(a);
     if (r < 0) {
-        free(buf);
+        if (cp.buf)
+            munmap(cp.buf, cp.size);
         return fail(r, r == SHARENA_ENOSYS
                            ? "membarrier(MEMBARRIER_CMD_GLOBAL) is not "
                              "available: no consistent image can be taken"
@@ -274,16 +346,20 @@ int sharena_save_fd(sharena_arena *a, int fd, sharena_save_info *info)
     int64_t t1 = mono_now();
     r = sharena__arena_lock(a);
     if (r == 0) {
-        r = save_locked(a, fd, buf, info);
+        r = copy_locked(a, &cp);
         sharena__arena_unlock(a);
     }
     sharena__barrier_drop(a);
     int64_t t2 = mono_now();
-    free(buf);
     if (info) {
         info->drain_ns = (uint64_t)(t1 - t0);
         info->barrier_ns = (uint64_t)(t2 - t0);
     }
+    if (r == 0)
+        r = write_copy(&cp, fd, info);
+    if (cp.buf)
+        munmap(cp.buf, cp.size);
+    free(cp.ext);
     if (r < 0)
         return fail(r, "writing the image: %s", sharena_strerror(r));
     return 0;
