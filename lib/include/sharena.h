@@ -1342,8 +1342,7 @@ SHARENA_EXPORT int sharena_save_fd(sharena_arena *a, int fd,
  * filled (validated as any arena is).
  */
 SHARENA_EXPORT int sharena_load(sharena_conn *c, const char *path,
-                                const char *name,
-                                const sharena_open_opts *opts,
+                                const char *name, const sharena_open_opts *opts,
                                 sharena_arena **out);
 /** The last sharena_save()/sharena_load() failure of this thread in words
  * ("image checksum mismatch: the body is damaged"), or "". */

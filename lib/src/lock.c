@@ -537,8 +537,8 @@ int sharena__barrier_raise(sharena_arena *a)
         struct sharena__slot *s = sharena__slot_at(a, i);
         if (!s)
             continue;
-        for (unsigned spin = 0;
-             __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) & 1; spin++) {
+        for (unsigned spin = 0; __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) & 1;
+             spin++) {
             if (spin > 64) {
                 /* a dead writer's half-finished write (fsck --repair
                  * first), or a writer that does not finish: give up */

@@ -27,11 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SNAP_MAGIC "SHARSNAP"
+#define SNAP_MAGIC   "SHARSNAP"
 #define SNAP_VERSION 1u
-#define SNAP_PAGE 4096u
-#define SNAP_BUF (1u << 20)
-#define SNAP_END UINT64_MAX /* run offset of the end mark */
+#define SNAP_PAGE    4096u
+#define SNAP_BUF     (1u << 20)
+#define SNAP_END     UINT64_MAX /* run offset of the end mark */
 
 struct snap_header {
     char magic[8];           /* "SHARSNAP" */
@@ -39,13 +39,13 @@ struct snap_header {
     uint32_t header_size;    /* sizeof(struct snap_header) */
     uint32_t format_version; /* the arena's SHARENA__FORMAT_VERSION */
     uint32_t reserved0;
-    uint64_t layout_hash;    /* sharena_layout_hash() of the saver */
+    uint64_t layout_hash; /* sharena_layout_hash() of the saver */
     uint64_t capacity;
-    uint64_t used_bytes;     /* header copies, for `sharena load` to show */
+    uint64_t used_bytes; /* header copies, for `sharena load` to show */
     uint64_t live_objects;
-    uint64_t saved_ns;       /* CLOCK_REALTIME */
+    uint64_t saved_ns; /* CLOCK_REALTIME */
     uint64_t reserved[7];
-    uint64_t header_hash;    /* snap_hash of the 120 bytes before */
+    uint64_t header_hash; /* snap_hash of the 120 bytes before */
 };
 _Static_assert(sizeof(struct snap_header) == 128, "snap header");
 
@@ -190,7 +190,7 @@ static int emit_run(struct save_ctx *c, uint64_t off, const uint8_t *p,
 struct snap_copy {
     struct {
         uint64_t off, len, at; /* arena offset, bytes, offset in buf */
-    } *ext;
+    } * ext;
     size_t n;
     uint8_t *buf;
     uint64_t size; /* of buf */
@@ -257,10 +257,10 @@ static int copy_locked(sharena_arena *a, struct snap_copy *cp)
     if (cp->total > cp->size) {
         /* the arena grew since the buffer was made: grow it (page faults
          * inside the barrier, for the new part only) */
-        void *p = cp->buf ? mremap(cp->buf, cp->size, cp->total, MREMAP_MAYMOVE)
-                          : mmap(NULL, cp->total, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                                 -1, 0);
+        void *p =
+            cp->buf ? mremap(cp->buf, cp->size, cp->total, MREMAP_MAYMOVE)
+                    : mmap(NULL, cp->total, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED)
             return SHARENA_ENOMEM;
         cp->buf = p;
@@ -337,10 +337,11 @@ int sharena_save_fd(sharena_arena *a, int fd, sharena_save_info *info)
     if (r < 0) {
         if (cp.buf)
             munmap(cp.buf, cp.size);
-        return fail(r, r == SHARENA_ENOSYS
-                           ? "membarrier(MEMBARRIER_CMD_GLOBAL) is not "
-                             "available: no consistent image can be taken"
-                           : "could not stop writers: %s",
+        return fail(r,
+                    r == SHARENA_ENOSYS
+                        ? "membarrier(MEMBARRIER_CMD_GLOBAL) is not "
+                          "available: no consistent image can be taken"
+                        : "could not stop writers: %s",
                     sharena_strerror(r));
     }
     int64_t t1 = mono_now();
@@ -409,12 +410,10 @@ static int check_header(const struct snap_header *sh)
 {
     if (memcmp(sh->magic, SNAP_MAGIC, 8) != 0)
         return fail(SHARENA_ECORRUPT, "not a sharena image (bad magic)");
-    if (sh->header_hash != snap_hash(SNAP_SEED, sh,
-                                     offsetof(struct snap_header,
-                                              header_hash)))
+    if (sh->header_hash !=
+        snap_hash(SNAP_SEED, sh, offsetof(struct snap_header, header_hash)))
         return fail(SHARENA_ECORRUPT, "image header checksum mismatch");
-    if (sh->image_version != SNAP_VERSION ||
-        sh->header_size != sizeof *sh)
+    if (sh->image_version != SNAP_VERSION || sh->header_size != sizeof *sh)
         return fail(SHARENA_ELAYOUT,
                     "image format version %u; this build reads version %u",
                     sh->image_version, SNAP_VERSION);
@@ -467,18 +466,16 @@ static int scan_body(int fd, const struct snap_header *sh, sharena_arena *a,
             uint64_t n = next - off < SNAP_BUF ? next - off : SNAP_BUF;
             r = read_all(fd, buf, n);
             if (r <= 0)
-                return r < 0
-                           ? fail(r, "reading the image: %s", strerror(-r))
-                           : fail(SHARENA_ECORRUPT,
-                                  "image truncated inside run %llu",
-                                  (unsigned long long)runs - 1);
+                return r < 0 ? fail(r, "reading the image: %s", strerror(-r))
+                             : fail(SHARENA_ECORRUPT,
+                                    "image truncated inside run %llu",
+                                    (unsigned long long)runs - 1);
             h = snap_hash(h, buf, n);
             if (a) {
                 uint64_t skip = 0;
                 if (off < SHARENA__HDR_SIZE) {
-                    skip = SHARENA__HDR_SIZE - off < n
-                               ? SHARENA__HDR_SIZE - off
-                               : n;
+                    skip = SHARENA__HDR_SIZE - off < n ? SHARENA__HDR_SIZE - off
+                                                       : n;
                     memcpy(hdr + off, buf, skip);
                 }
                 memcpy(a->base + off + skip, buf + skip, n - skip);
@@ -508,8 +505,7 @@ static int scan_body(int fd, const struct snap_header *sh, sharena_arena *a,
 static void clear_heap(sharena_arena *a)
 {
     if (fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  SHARENA__HDR_SIZE, (off_t)(a->size - SHARENA__HDR_SIZE)) ==
-        0)
+                  SHARENA__HDR_SIZE, (off_t)(a->size - SHARENA__HDR_SIZE)) == 0)
         return;
     uint64_t from = SHARENA__HDR_SIZE, start, end;
     while (next_data(a->fd, from, a->size, &start, &end) > 0) {
@@ -615,12 +611,12 @@ int sharena_load(sharena_conn *c, const char *path, const char *name,
     struct snap_header sh;
     int r = buf && hdr ? 0 : SHARENA_ENOMEM;
     char magic[8];
-    if (r == 0 && (pread(fd, magic, 8, 0) != 8 ||
-                   memcmp(magic, SNAP_MAGIC, 8) != 0))
+    if (r == 0 &&
+        (pread(fd, magic, 8, 0) != 8 || memcmp(magic, SNAP_MAGIC, 8) != 0))
         r = fail(SHARENA_ECORRUPT, "not a sharena image (bad magic)");
     if (r == 0) {
         r = read_all(fd, &sh, sizeof sh);
-        r = r < 0 ? fail(r, "%s: %s", path, strerror(-r))
+        r = r < 0    ? fail(r, "%s: %s", path, strerror(-r))
             : r == 0 ? fail(SHARENA_ECORRUPT, "image truncated (no header)")
                      : check_header(&sh);
     }

@@ -968,7 +968,8 @@ static napi_value js_arena_load(napi_env env, napi_callback_info info)
     napi_value result = NULL;
     if (napi_get_value_uint32(env, argv[3], &mode) != napi_ok || mode > 0777 ||
         strlen(path.p) != path.len || strlen(name.p) != name.len) {
-        napi_throw_type_error(env, "EINVAL", "Arena.load: bad path, name or mode");
+        napi_throw_type_error(env, "EINVAL",
+                              "Arena.load: bad path, name or mode");
         goto out;
     }
     int r;

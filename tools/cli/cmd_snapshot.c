@@ -44,8 +44,7 @@ int cmd_save(struct cli *c, int argc, char **argv)
                (unsigned long long)info.bytes,
                (unsigned long long)info.image_bytes,
                (unsigned long long)info.barrier_ns);
-    }
-    else
+    } else
         printf("saved arena '%s' to %s: %s of data, image %s; writers "
                "waited %.1f ms\n",
                pos[0], pos[1], cli_fmt_size(info.bytes, b1, sizeof b1),
@@ -92,8 +91,8 @@ int cmd_load(struct cli *c, int argc, char **argv)
         json_put_string(stdout, pos[1], strlen(pos[1]));
         printf(",\"capacity\":%llu}\n", (unsigned long long)info.capacity);
     } else {
-        printf("loaded %s into new arena '%s' (%s, checked)\n", pos[0],
-               pos[1], cli_fmt_size(info.capacity, b1, sizeof b1));
+        printf("loaded %s into new arena '%s' (%s, checked)\n", pos[0], pos[1],
+               cli_fmt_size(info.capacity, b1, sizeof b1));
     }
     return cli_flush(c);
 }
