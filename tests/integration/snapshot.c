@@ -13,10 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "broker_fixture.h"
+#include "internal.h"
 #include "layout.h"
 #include "sharena.h"
 
@@ -446,8 +451,8 @@ Test(snapshot, random_damage_with_valid_checksum)
             OK(sharena_delete(c, "rnd"));
             loaded++;
         } else {
-            cr_assert(!exists(c, "rnd"), "iteration %d: %s left an arena",
-                      i, sharena_errname(r));
+            cr_assert(!exists(c, "rnd"), "iteration %d: %s left an arena", i,
+                      sharena_errname(r));
             refused_n++;
         }
     }
@@ -456,5 +461,116 @@ Test(snapshot, random_damage_with_valid_checksum)
     cr_assert_gt(refused_n, 0);
     free(orig);
     free(f);
+    sharena_disconnect(c);
+}
+
+/* The writer is another process, with its own broker connection: it waits
+ * for the barrier like a thread of the saver does, and every image holds
+ * one whole write. It stops when root "stop" becomes true. */
+Test(snapshot, writer_in_another_process)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = make(c, "xproc", 16 << 20);
+    sharena_id buf, stop, count;
+    OK(sharena_bytes_new(a, BIG, &buf));
+    OK(sharena_root_set(a, "buf", buf, SHARENA_OWNED));
+    OK(sharena_bool_new(a, false, &stop));
+    OK(sharena_root_set(a, "stop", stop, SHARENA_OWNED));
+    OK(sharena_number_new(a, 0, &count));
+    OK(sharena_root_set(a, "count", count, SHARENA_OWNED));
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* never outlive a failed test: die with it, and stop after 120 s */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        time_t until = time(NULL) + 120;
+        sharena_conn *cc;
+        sharena_arena *ca;
+        if (sharena_connect(B.socket, &cc) < 0 ||
+            sharena_open(cc, "xproc", NULL, &ca) < 0)
+            _exit(2);
+        uint8_t *src = malloc(BIG);
+        bool done = false;
+        for (unsigned long i = 0; !done && time(NULL) < until; i++) {
+            memset(src, (int)(i % 251) + 1, BIG);
+            double d;
+            if (sharena_bytes_write(ca, buf, 0, src, BIG) < 0 ||
+                sharena_number_add(ca, count, 1, &d) < 0 ||
+                sharena_bool_get(ca, stop, &done) < 0)
+                _exit(3);
+        }
+        _exit(0);
+    }
+    uint8_t *got = malloc(BIG);
+    double n0 = 0, n;
+    for (int i = 0; i < 8; i++) {
+        do { /* the child is writing */
+            usleep(200);
+            OK(sharena_number_get(a, count, &n));
+        } while (n == n0);
+        n0 = n;
+        OK(sharena_save(a, img, NULL));
+        sharena_arena *b;
+        OK(sharena_load(c, img, "xcopy", NULL, &b));
+        sharena_id id;
+        OK(sharena_root_get(b, "buf", &id));
+        OK(sharena_bytes_read(b, id, 0, got, BIG));
+        for (size_t j = 1; j < BIG; j++)
+            cr_assert_eq(got[j], got[0], "save %d: torn at byte %zu", i, j);
+        sharena_arena_close(b);
+        OK(sharena_delete(c, "xcopy"));
+    }
+    OK(sharena_bool_set(a, stop, true));
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer status %d", st);
+    free(got);
+    sharena_arena_close(a);
+    sharena_disconnect(c);
+}
+
+/* A saver that dies with the barrier up (here: a child that raises it and
+ * exits) does not stop writers for good: the first writer that waits sees
+ * its owner gone and lifts it. */
+Test(snapshot, dead_saver_barrier_is_lifted)
+{
+    sharena_conn *c = conn();
+    sharena_arena *a = make(c, "dead", 1 << 20);
+    sharena_id x;
+    OK(sharena_number_new(a, 0, &x));
+    OK(sharena_root_set(a, "x", x, SHARENA_OWNED));
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        sharena_conn *cc;
+        sharena_arena *ca;
+        if (sharena_connect(B.socket, &cc) < 0 ||
+            sharena_open(cc, "dead", NULL, &ca) < 0 ||
+            sharena__barrier_raise(ca) < 0)
+            _exit(2);
+        (void)!write(p[1], "u", 1);
+        _exit(0); /* with the barrier up */
+    }
+    close(p[1]);
+    char ch;
+    cr_assert_eq(read(p[0], &ch, 1), 1, "the child did not raise it");
+    close(p[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    const struct sharena__header *h = sharena_arena_base(a);
+    cr_assert_neq(__atomic_load_n(&h->write_barrier, __ATOMIC_ACQUIRE), 0,
+                  "the barrier should still be up");
+    /* this write waits until the broker has dropped the child's slot */
+    OK(sharena_number_set(a, x, 5));
+    double d;
+    OK(sharena_number_get(a, x, &d));
+    cr_assert_eq(d, 5);
+    cr_assert_eq(__atomic_load_n(&h->write_barrier, __ATOMIC_ACQUIRE), 0);
+    /* and a save works again */
+    OK(sharena_save(a, img, NULL));
+    sharena_arena_close(a);
     sharena_disconnect(c);
 }
