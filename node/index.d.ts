@@ -142,6 +142,24 @@ export interface BrokerOptions {
   socket?: string | null;
 }
 
+/** `Arena.load()` options. */
+export interface LoadOptions extends BrokerOptions {
+  /** access mode of the new arena, like 0o600 (the default) */
+  mode?: number;
+  /** open the loaded arena read-only */
+  readonly?: boolean;
+}
+
+/** What `arena.save()` wrote. */
+export interface SaveInfo {
+  /** arena bytes in the image (its non-zero pages) */
+  bytes: number;
+  /** size of the image file */
+  imageBytes: number;
+  /** how long writers were held off, in nanoseconds */
+  barrierNs: number;
+}
+
 /** `arena.info()`: counters from the arena header. */
 export interface ArenaInfo {
   name: string;
@@ -243,6 +261,23 @@ export declare class Arena {
   static delete(name: string, options?: BrokerOptions): void;
   /** Arenas the broker lets this process see. */
   static list(options?: BrokerOptions): ArenaStat[];
+  /**
+   * Create arena `name` from an image written by `arena.save()` (or
+   * `sharena save`) and open it. The image is checked whole before anything
+   * is created, and the new arena with fsck before use.
+   * @throws ECORRUPT (not an image, truncated, checksum mismatch, or fsck
+   * found problems; no arena is left), ELAYOUT (another image or arena
+   * format version), EEXIST (the name is taken), ENOENT (no such file),
+   * ECONNREFUSED.
+   */
+  static load(path: string, name: string, options?: LoadOptions): Arena;
+  /**
+   * Write a consistent image of this arena to `path` (temporary file,
+   * fsync, rename). Writers wait while it is taken; readers do not.
+   * @throws EROFS (a read-only arena), EBUSY (another save, or a write that
+   * did not finish), ENOSYS (no membarrier), file system errors.
+   */
+  save(path: string): SaveInfo;
 
   /** Close this arena: its refs throw ECLOSED, pending waits reject with
    * ECLOSED, zero-copy buffers are detached (length 0). Idempotent; a no-op

@@ -1373,6 +1373,68 @@ SHARENA_EXPORT const char *sharena_broker_message(void);
  *         the socket.
  */
 SHARENA_EXPORT int sharena_delete(sharena_conn *c, const char *name);
+/* ------------------------------------------------------------------------ */
+/** @name Snapshots (snapshot.c; image format in docs/format.md)
+ * An image is an arena's bytes (only its non-zero pages) with a header
+ * (magic, image version, arena format version, layout hash, capacity) and a
+ * checksum. @{ */
+
+/** What sharena_save() did (for logs and measurements). */
+typedef struct sharena_save_info {
+    uint64_t bytes;       /**< arena bytes written (non-zero pages) */
+    uint64_t runs;        /**< runs of pages */
+    uint64_t image_bytes; /**< size of the image */
+    uint64_t drain_ns;    /**< time to raise the barrier: writes begun
+                               before it finishing */
+    uint64_t barrier_ns;  /**< time writers were held off in all */
+    uint64_t reserved[3];
+} sharena_save_info;
+
+/**
+ * Write a consistent image of @p a to @p path: a temporary file in the same
+ * directory, fsync, rename, fsync of the directory (an existing file is
+ * replaced only by a complete image). The image is taken under the save
+ * barrier: writers of this arena wait in their write (for about the time it
+ * takes to write the image; docs/locking.md gives numbers), readers never
+ * do. @p info may be NULL.
+ * Errors: SHARENA_EROFS (a read-only handle cannot raise the barrier),
+ * SHARENA_EBUSY (another save is running, a write did not finish within
+ * 5 s, or a dead writer left an object half-written: run fsck --repair),
+ * SHARENA_ENOSYS (no membarrier(2) in this kernel or sandbox), negative
+ * errno of the file system. sharena_snapshot_message() says more.
+ * Thread-safe; writers in this process wait like any other.
+ */
+SHARENA_EXPORT int sharena_save(sharena_arena *a, const char *path,
+                                sharena_save_info *info);
+/** As sharena_save(), to an open file descriptor (a pipe will do): no
+ * temporary file, no fsync. */
+SHARENA_EXPORT int sharena_save_fd(sharena_arena *a, int fd,
+                                   sharena_save_info *info);
+/**
+ * Create arena @p name through the broker from the image at @p path. The
+ * whole image is checked (header, versions, every run, checksum) before
+ * anything is created; the arena is then created exclusively with the
+ * image's capacity and @p opts->mode (opts may be NULL; opts->capacity must
+ * be 0 or the image's; opts->flags may only hold SHARENA_READONLY, for the
+ * handle returned), filled, given its own name and identity, every lock
+ * word cleared, and checked with sharena_fsck() (no repair) as a hostile
+ * arena would be: any problem and it is deleted again. On success *@p out
+ * (if not NULL) is an open handle. On failure nothing is left behind.
+ * Errors: SHARENA_ECORRUPT (not an image, truncated, checksum mismatch, or
+ * fsck found problems), SHARENA_ELAYOUT (another image or arena format
+ * version), SHARENA_EEXIST (the name is taken), errors of sharena_open()
+ * and of reading the file. sharena_snapshot_message() says which.
+ * Another client may open the name while it loads; it sees an arena being
+ * filled (validated as any arena is).
+ */
+SHARENA_EXPORT int sharena_load(sharena_conn *c, const char *path,
+                                const char *name, const sharena_open_opts *opts,
+                                sharena_arena **out);
+/** The last sharena_save()/sharena_load() failure of this thread in words
+ * ("image checksum mismatch: the body is damaged"), or "". */
+SHARENA_EXPORT const char *sharena_snapshot_message(void);
+/** @} */
+
 /** Ask the broker to exit: it stops accepting, answers OK, closes every
  * connection and removes its socket (and pidfile). Only the broker's own uid
  * (or root) may, and not over a delegated connection: SHARENA_EACCES. */

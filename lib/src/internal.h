@@ -329,6 +329,10 @@ pid_t sharena__getpid(void);
  * type after locking, repairs on EOWNERDEAD, and opens the seq (odd).
  * Returns 0 (or 1 when nested under the caller's own sharena_lock) with the
  * slot in *out. */
+/* The save barrier (lock.c): raise it (writers then wait in write_begin;
+ * returns once every write begun before is finished), and drop it. */
+int sharena__barrier_raise(sharena_arena *a);
+void sharena__barrier_drop(sharena_arena *a);
 int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
                          struct sharena__slot **out);
 /* Close the seq (even) and wake waiters, keeping the lock. */

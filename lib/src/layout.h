@@ -88,7 +88,11 @@ struct sharena__header {
     uint32_t lock_clock;    /* CLOCK_MONOTONIC seconds + 1; 0 = never set */
     uint32_t layout_epoch;  /* bumped when fsck --repair moves or drops
                              * handle-table chunks: cached chunks are stale */
-    uint8_t reserved4[56];
+    /* 5064: the save barrier (docs/locking.md): 0, or the lock owner value
+     * of a process taking a snapshot; object writers wait while it is set.
+     * Zero in arenas of earlier releases: no format change. */
+    uint32_t write_barrier;
+    uint8_t reserved4[52];
     /* 5120..13311: live broker client slots (bit per slot), kept by the
      * broker: a lock word naming a slot whose bit is clear is abandoned */
     uint64_t live_slots[SHARENA__MAX_BROKER_SLOTS / 64];
@@ -118,6 +122,7 @@ _Static_assert(offsetof(struct sharena__header, slots_managed) == 5008, "hdr");
 _Static_assert(offsetof(struct sharena__header, arena_lock_since) == 296, "hdr");
 _Static_assert(offsetof(struct sharena__header, lock_clock) == 5056, "hdr");
 _Static_assert(offsetof(struct sharena__header, layout_epoch) == 5060, "hdr");
+_Static_assert(offsetof(struct sharena__header, write_barrier) == 5064, "hdr");
 
 /* ---- Handle table slot: 32 bytes -------------------------------------------
  * `word` is the object's block offset (payload) for heap types, the f64 bits

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -410,6 +411,8 @@ void sharena__arena_unlock(sharena_arena *a)
     sharena__unlock(a, &sharena__hdr(a)->arena_lock);
 }
 
+static void barrier_wait(sharena_arena *a);
+
 int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
                          struct sharena__slot **out)
 {
@@ -447,15 +450,120 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
             sharena__unlock(a, &s->lock);
         return SHARENA_ESTALE;
     }
-    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+    struct sharena__header *h = sharena__hdr(a);
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 #if defined(__SANITIZE_THREAD__)
-    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s->seq, seq + 1, __ATOMIC_SEQ_CST);
 #else
-    __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+        __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_RELEASE);
 #endif
+        /* The save barrier: one load of a read-mostly word. Only a compiler
+         * fence orders it after the seq store here; the saver's
+         * membarrier(GLOBAL) supplies the CPU fence (barrier_raise). */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (SHARENA__LIKELY(
+                !__atomic_load_n(&h->write_barrier, __ATOMIC_RELAXED)))
+            break;
+        /* A snapshot is being taken: nothing was written, so step seq on
+         * to even again (readers retry once) and wait for it to end, still
+         * holding the object lock (the saver never takes object locks). */
+        __atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+        barrier_wait(a);
+    }
     *out = s;
     return nested;
+}
+
+/* ---- The save barrier (docs/locking.md, "Snapshots") ---------------------
+ * A writer makes seq odd, then loads write_barrier; the saver stores
+ * write_barrier, then (after membarrier) loads every seq. One of them sees
+ * the other: either the writer backs off, or the saver waits for the odd
+ * seq to become even. membarrier(MEMBARRIER_CMD_GLOBAL) makes every running
+ * thread of the system pass a full memory barrier, which is what lets the
+ * writer's side go without one. */
+
+#define BARRIER_DRAIN_NS (5ll * 1000 * 1000 * 1000)
+
+static void barrier_wait(sharena_arena *a)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    for (;;) {
+        uint32_t v = __atomic_load_n(&h->write_barrier, __ATOMIC_ACQUIRE);
+        if (!v)
+            return;
+        long r = futex(&h->write_barrier, FUTEX_WAIT, v, &ts);
+        if (r == -1 && errno == ETIMEDOUT && sharena__owner_gone(a, v))
+            /* the saver died: lift its barrier */
+            __atomic_compare_exchange_n(&h->write_barrier, &v, 0, false,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    }
+}
+
+void sharena__barrier_drop(sharena_arena *a)
+{
+    struct sharena__header *h = sharena__hdr(a);
+    __atomic_store_n(&h->write_barrier, 0, __ATOMIC_SEQ_CST);
+    futex(&h->write_barrier, FUTEX_WAKE, INT32_MAX, NULL);
+}
+
+int sharena__barrier_raise(sharena_arena *a)
+{
+    if (a->readonly)
+        return SHARENA_EROFS;
+    struct sharena__header *h = sharena__hdr(a);
+    uint32_t me = sharena__owner(a);
+    int64_t deadline = mono_ns() + BARRIER_DRAIN_NS;
+    for (;;) {
+        uint32_t v = 0;
+        if (__atomic_compare_exchange_n(&h->write_barrier, &v, me, false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            break;
+        if (v == me)
+            return SHARENA_EBUSY; /* another thread of ours is saving */
+        if (sharena__owner_gone(a, v)) {
+            __atomic_compare_exchange_n(&h->write_barrier, &v, 0, false,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+            continue;
+        }
+        if (mono_ns() > deadline)
+            return SHARENA_EBUSY; /* another save takes long */
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        futex(&h->write_barrier, FUTEX_WAIT, v, &ts);
+    }
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0) {
+        sharena__barrier_drop(a);
+        return SHARENA_ENOSYS;
+    }
+    /* Drain the writes that began before the barrier. The table is read
+     * through validated slot pointers, bounded by what the mapping holds. */
+    uint64_t n = SHARENA__LD(h->slot_count);
+    uint64_t max = a->size / sizeof(struct sharena__slot);
+    if (n > max)
+        n = max;
+    for (uint64_t i = 1; i < n; i++) {
+        struct sharena__slot *s = sharena__slot_at(a, i);
+        if (!s)
+            continue;
+        for (unsigned spin = 0; __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) & 1;
+             spin++) {
+            if (spin > 64) {
+                /* a dead writer's half-finished write (fsck --repair
+                 * first), or a writer that does not finish: give up */
+                uint32_t o = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
+                if (!o || (o & SHARENA__LOCK_DIED) ||
+                    sharena__owner_gone(a, o) || mono_ns() > deadline) {
+                    sharena__barrier_drop(a);
+                    return SHARENA_EBUSY;
+                }
+                struct timespec ts = {0, 100 * 1000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+    return 0;
 }
 
 void sharena__write_finish(sharena_arena *a, struct sharena__slot *s)

@@ -101,9 +101,44 @@ class Arena {
     native.arenaDelete(opts && opts.socket != null ? opts.socket : null, name);
   }
 
+  /**
+   * Create arena `name` from an image written by `arena.save()` or
+   * `sharena save`, and open it. The whole image is checked first and the
+   * new arena is checked with fsck before use: a corrupt, truncated or
+   * foreign image throws (ECORRUPT, ELAYOUT) and no arena is left; an
+   * existing name throws EEXIST.
+   * @param {string} path
+   * @param {string} name
+   * @param {{mode?: number, readonly?: boolean, socket?: string}} [opts]
+   */
+  static load(path, name, opts = {}) {
+    if (typeof path !== 'string' || typeof name !== 'string') {
+      throw error('EINVAL', 'Arena.load(path, name): strings expected',
+        TypeError);
+    }
+    const o = opts || {};
+    const socket = o.socket === undefined ? null : o.socket;
+    native.arenaLoad(socket, path, name, o.mode === undefined ? 0 : o.mode);
+    return Arena.open(name, { create: false, readonly: !!o.readonly,
+      socket: socket === null ? undefined : socket });
+  }
+
   /** Arenas the broker lets this process see. */
   static list(opts = {}) {
     return native.arenaList(opts && opts.socket != null ? opts.socket : null);
+  }
+
+  /**
+   * Write a consistent image of this arena to `path` (temporary file,
+   * fsync, rename). Writers of the arena wait while it is taken, readers
+   * do not. Returns { bytes, imageBytes, barrierNs }.
+   * @param {string} path
+   */
+  save(path) {
+    if (typeof path !== 'string') {
+      throw error('EINVAL', 'arena.save(path): a string expected', TypeError);
+    }
+    return native.arenaSave(this[kH], path);
   }
 
   /** Close this arena: its refs throw ECLOSED, pending waits reject with

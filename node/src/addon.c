@@ -861,6 +861,92 @@ static napi_value js_scratch(napi_env env, napi_callback_info info)
     return r;
 }
 
+/* ---- snapshots (sharena_save / sharena_load) ---------------------------- */
+
+static napi_value throw_snapshot(napi_env env, int r, const char *op)
+{
+    const char *why = sharena_snapshot_message();
+    return *why ? throw_hint(env, r, op, why) : sn_throw(env, r, op);
+}
+
+/* arenaSave(handle, path) -> { bytes, imageBytes, barrierNs } */
+static napi_value js_arena_save(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    sharena_arena *a = sn_arena_get(env, argv[0], NULL);
+    if (!a)
+        return NULL;
+    struct sn_str path;
+    if (!sn_get_str(env, argv[1], &path))
+        return NULL;
+    sharena_save_info si;
+    int r = strlen(path.p) == path.len ? sharena_save(a, path.p, &si)
+                                       : SHARENA_EINVAL;
+    sn_str_free(&path);
+    if (r < 0)
+        return throw_snapshot(env, r, "Arena.save");
+    napi_value o, v;
+    SN_TRY(napi_create_object(env, &o));
+    SN_TRY(napi_create_double(env, (double)si.bytes, &v));
+    SN_TRY(napi_set_named_property(env, o, "bytes", v));
+    SN_TRY(napi_create_double(env, (double)si.image_bytes, &v));
+    SN_TRY(napi_set_named_property(env, o, "imageBytes", v));
+    SN_TRY(napi_create_double(env, (double)si.barrier_ns, &v));
+    SN_TRY(napi_set_named_property(env, o, "barrierNs", v));
+    return o;
+}
+
+/* arenaLoad(socket|null, path, name, mode): create arena `name` from the
+ * image (the caller opens it afterwards). */
+static napi_value js_arena_load(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    struct sn_str sock, path, name;
+    bool has_sock;
+    uint32_t mode;
+    if (!get_socket(env, argv[0], &sock, &has_sock))
+        return NULL;
+    if (!sn_get_str(env, argv[1], &path)) {
+        sn_str_free(&sock);
+        return NULL;
+    }
+    if (!sn_get_str(env, argv[2], &name)) {
+        sn_str_free(&sock);
+        sn_str_free(&path);
+        return NULL;
+    }
+    napi_value result = NULL;
+    if (napi_get_value_uint32(env, argv[3], &mode) != napi_ok || mode > 0777 ||
+        strlen(path.p) != path.len || strlen(name.p) != name.len) {
+        napi_throw_type_error(env, "EINVAL",
+                              "Arena.load: bad path, name or mode");
+        goto out;
+    }
+    int r;
+    pthread_mutex_lock(&sn_lock);
+    struct sn_conn *c = conn_get_locked(has_sock ? sock.p : NULL, &r);
+    if (c) {
+        sharena_open_opts o = {.mode = mode};
+        r = sharena_load(c->c, path.p, name.p, &o, NULL);
+        conn_unref_locked(c);
+    }
+    pthread_mutex_unlock(&sn_lock);
+    if (r < 0) {
+        char op[300];
+        snprintf(op, sizeof op, "Arena.load('%.200s')", name.p);
+        result = *sharena_snapshot_message()
+                     ? throw_snapshot(env, r, op)
+                     : throw_broker(env, r, op, has_sock, sock.p);
+    } else {
+        result = sn_undef(env);
+    }
+out:
+    sn_str_free(&sock);
+    sn_str_free(&path);
+    sn_str_free(&name);
+    return result;
+}
+
 const struct sn_fn sn_arena_fns[] = {
     {"defaultArena", js_default_arena},
     {"arenaOpen", js_arena_open},
@@ -874,6 +960,8 @@ const struct sn_fn sn_arena_fns[] = {
     {"arenaDelete", js_arena_delete},
     {"arenaList", js_arena_list},
     {"scratch", js_scratch},
+    {"arenaSave", js_arena_save},
+    {"arenaLoad", js_arena_load},
     {NULL, NULL},
 };
 

@@ -213,5 +213,7 @@ int cmd_watch(struct cli *c, int argc, char **argv);
 int cmd_fsck(struct cli *c, int argc, char **argv);
 int cmd_locks(struct cli *c, int argc, char **argv);
 int cmd_broker(struct cli *c, int argc, char **argv);
+int cmd_save(struct cli *c, int argc, char **argv);
+int cmd_load(struct cli *c, int argc, char **argv);
 
 #endif

@@ -84,6 +84,16 @@ static const struct command commands[] = {
      "a root), its type, the owner (broker client slot, or pid and command of\n"
      "a process without a slot), whether someone waits and whether the owner\n"
      "died (recovery pending). --json prints a list, [] when none is held.\n"},
+    {"save", cmd_save, "save ARENA FILE",
+     "Write a consistent image of the arena to FILE (a temporary file, fsync,\n"
+     "rename): its non-zero pages and a checksum. Writers of the arena wait\n"
+     "while the image is taken; readers do not.\n"},
+    {"load", cmd_load, "load FILE NAME [--mode MODE]",
+     "Create arena NAME from an image made by `save`. The whole image is\n"
+     "checked first (versions, checksum), the arena is created with the\n"
+     "image's capacity and MODE (octal, default 0600), and checked with fsck\n"
+     "before use: a corrupt, truncated or foreign image is refused and no\n"
+     "arena is left. Fails if NAME exists.\n"},
     {"broker", cmd_broker, "broker start|stop|status [-- SHARENAD-OPTIONS]",
      "start: run sharenad in the background on the socket path (--socket,\n"
      "$SHARENA_SOCKET or the default) with a pidfile next to it (PATH.pid),\n"

@@ -562,6 +562,33 @@ static PyObject *arena_fsck(ArenaObject *ar, PyObject *args)
         (unsigned long long)rep.recovered, problems);
 }
 
+/* _save(path) -> (0, "", info) or (code, message, None): the Python layer
+ * raises, with sharena_snapshot_message() in the text. */
+static PyObject *arena_save(ArenaObject *ar, PyObject *args)
+{
+    PyObject *pathobj;
+    if (!PyArg_ParseTuple(args, "O&:_save", PyUnicode_FSConverter, &pathobj))
+        return NULL;
+    if (sh_arena_ok(ar) < 0) {
+        Py_DECREF(pathobj);
+        return NULL;
+    }
+    const char *path = PyBytes_AS_STRING(pathobj);
+    sharena_save_info si;
+    char msg[256];
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = sharena_save(ar->a, path, &si);
+    snprintf(msg, sizeof msg, "%s", r < 0 ? sharena_snapshot_message() : "");
+    Py_END_ALLOW_THREADS
+    Py_DECREF(pathobj);
+    if (r < 0)
+        return Py_BuildValue("isO", r, msg, Py_None);
+    return Py_BuildValue("is{s:K,s:K,s:K}", 0, "", "bytes",
+                         (unsigned long long)si.bytes, "image_bytes",
+                         (unsigned long long)si.image_bytes, "barrier_ns",
+                         (unsigned long long)si.barrier_ns);
+}
+
 static PyObject *arena_after_fork(ArenaObject *ar, PyObject *unused)
 {
     (void)unused;
@@ -655,6 +682,7 @@ static PyMethodDef arena_methods[] = {
     {"_shape", (PyCFunction)arena_shape, METH_O, NULL},
     {"_info", (PyCFunction)arena_info, METH_NOARGS, NULL},
     {"_fsck", (PyCFunction)arena_fsck, METH_VARARGS, NULL},
+    {"_save", (PyCFunction)arena_save, METH_VARARGS, NULL},
     {"_after_fork", (PyCFunction)arena_after_fork, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
@@ -761,6 +789,27 @@ static PyObject *conn_delete(ConnObject *c, PyObject *name)
     Py_RETURN_NONE;
 }
 
+/* load(path, name, mode) -> (code, message): create arena `name` from an
+ * image (the Python layer raises, and opens it). */
+static PyObject *conn_load(ConnObject *c, PyObject *args)
+{
+    PyObject *pathobj;
+    const char *name;
+    unsigned int mode = 0;
+    if (!PyArg_ParseTuple(args, "O&s|I:load", PyUnicode_FSConverter, &pathobj,
+                          &name, &mode))
+        return NULL;
+    const char *path = PyBytes_AS_STRING(pathobj);
+    sharena_open_opts o = {.mode = mode};
+    char msg[256];
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = sharena_load(c->c, path, name, &o, NULL);
+    snprintf(msg, sizeof msg, "%s", r < 0 ? sharena_snapshot_message() : "");
+    Py_END_ALLOW_THREADS
+    Py_DECREF(pathobj);
+    return Py_BuildValue("is", r, msg);
+}
+
 static PyObject *stat_dict(const sharena_arena_stat *s)
 {
     return Py_BuildValue(
@@ -827,6 +876,7 @@ static PyMethodDef conn_methods[] = {
     {"open", (PyCFunction)(void (*)(void))conn_open,
      METH_VARARGS | METH_KEYWORDS, NULL},
     {"delete", (PyCFunction)conn_delete, METH_O, NULL},
+    {"load", (PyCFunction)conn_load, METH_VARARGS, NULL},
     {"stat", (PyCFunction)conn_stat, METH_O, NULL},
     {"list", (PyCFunction)conn_list, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},

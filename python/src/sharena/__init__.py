@@ -30,6 +30,7 @@ from . import errors as _errors
 __version__: str = _c.LIBRARY_VERSION
 
 __all__ = [
+    "load",
     "open", "local", "from_fd", "delete", "arenas", "connect", "default_socket",
     "Arena", "Map", "Vector", "Bytes", "Struct", "Shape", "Ref", "View",
     "DEFAULT_CAPACITY", "MAX_SAFE_INTEGER",
@@ -806,6 +807,16 @@ class Arena(_c.ArenaBase):
             info[k] = st[k] if st else None
         return info
 
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> Dict[str, int]:
+        """Write a consistent image of this arena to ``path`` (a temporary
+        file, fsync, rename). Writers of the arena wait while it is taken;
+        readers do not. Returns ``{"bytes", "image_bytes", "barrier_ns"}``.
+        Load it with :func:`sharena.load`."""
+        code, message, info = self._save(os.fspath(path))
+        if code < 0:
+            raise _snapshot_error(code, message, f"save to {os.fspath(path)!r}")
+        return info
+
     def fsck(self, repair: bool = False) -> Dict[str, Any]:
         """Check every invariant of the arena (``repair=True`` fixes what
         can be fixed). Returns the report with ``ok`` and ``problems``."""
@@ -918,6 +929,42 @@ def delete(name: str, *, socket: Union[str, "os.PathLike[str]", None] = None) ->
     """Remove arena ``name`` from the broker; processes that have it mapped
     keep using it until they close it."""
     connect(socket).delete(name)
+
+
+def _snapshot_error(code: int, message: str, what: str) -> BaseException:
+    """The exception for a failed save or load, with the library's reason."""
+    exc = _errors._make(code, None, None)
+    text = f"{what}: {message} ({exc.errname})" if message else f"{what}: {exc}"
+    new = type(exc)(text)
+    new.code = exc.code  # type: ignore[attr-defined]
+    new.errname = exc.errname  # type: ignore[attr-defined]
+    new.broker_message = None  # type: ignore[attr-defined]
+    if isinstance(new, OSError) and -10000 < code < 0:
+        new.errno = -code
+        new.strerror = text
+    return new
+
+
+def load(path: Union[str, "os.PathLike[str]"], name: str, *,
+         mode: Optional[int] = None, readonly: bool = False,
+         socket: Union[str, "os.PathLike[str]", None] = None) -> Arena:
+    """Create arena ``name`` from an image written by :meth:`Arena.save` (or
+    ``sharena save``) and open it.
+
+    The whole image is checked before anything is created (magic, versions,
+    every run, checksum), and the new arena is checked with fsck before
+    use. A corrupt, truncated or foreign image raises (``errname``
+    ECORRUPT or ELAYOUT, the reason in the message) and leaves no arena; a
+    name that exists raises ExistsError. ``mode`` is the new arena's access
+    mode (default 0o600).
+    """
+    if not isinstance(name, str):
+        raise TypeError("arena names are str")
+    conn = connect(socket)
+    code, message = conn.load(os.fspath(path), name, mode or 0)
+    if code < 0:
+        raise _snapshot_error(code, message, f"load {os.fspath(path)!r} as {name!r}")
+    return open(name, readonly=readonly, socket=socket)
 
 
 def arenas(*, socket: Union[str, "os.PathLike[str]", None] = None) -> List[Dict[str, Any]]:
