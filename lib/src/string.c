@@ -57,16 +57,10 @@ int sharena_string_new(sharena_arena *a, const char *s, size_t len,
     return sharena__string_new_obj(a, s, len, out);
 }
 
-struct get_ctx {
-    char *buf;
-    size_t cap;
-    uint64_t len;
-};
-
 SHARENA__SEQLOCK_READER
-static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
+int sharena__text_copy_read(const sharena_arena *a, uint64_t word, void *ctx)
 {
-    struct get_ctx *c = ctx;
+    struct sharena__text_copy *c = ctx;
     struct sharena__text_view t;
     if (!sharena__text_at(a, word, &t))
         return SHARENA_ECORRUPT;
@@ -83,8 +77,8 @@ SHARENA__SEQLOCK_READER
 int sharena_string_get(const sharena_arena *a, sharena_id id, char *buf,
                        size_t cap, size_t *len)
 {
-    struct get_ctx c = {buf, cap, 0};
-    int r = sharena__read(a, id, SHARENA_T_STRING, get_read, &c);
+    struct sharena__text_copy c = {buf, cap, 0};
+    int r = sharena__read(a, id, SHARENA_T_STRING, sharena__text_copy_read, &c);
     if ((r == 0 || r == SHARENA_ERANGE) && len)
         *len = c.len;
     return r;

@@ -14,27 +14,6 @@
  * only reached by an entry replaced without pause (SHARENA_EBUSY). */
 #define VALUE_RELOOKUPS 10000
 
-struct text_ctx {
-    char *buf;
-    size_t cap;
-    uint64_t len;
-};
-
-SHARENA__SEQLOCK_READER
-static int text_read(const sharena_arena *a, uint64_t word, void *ctx)
-{
-    struct text_ctx *c = ctx;
-    struct sharena__text_view t;
-    if (!sharena__text_at(a, word, &t))
-        return SHARENA_ECORRUPT;
-    c->len = t.len;
-    if (!c->buf || t.len >= c->cap)
-        return SHARENA_ERANGE;
-    sharena__rcopy(c->buf, t.data, t.len);
-    c->buf[t.len] = 0;
-    return 0;
-}
-
 SHARENA__SEQLOCK_READER
 int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
                        size_t cap, sharena_value *out)
@@ -63,13 +42,13 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
         return 0;
     }
     if (t == SHARENA_T_STRING) {
-        struct text_ctx c = {buf, cap, 0};
+        struct sharena__text_copy c = {buf, cap, 0};
         /* the slot is resolved already: one attempt here, and the whole
          * seqlock read (resolving again) only when it was not confirmed */
         uint32_t seq = sharena__read_begin(s);
         r = 1;
         if (SHARENA__LIKELY(!(seq & 1))) {
-            r = text_read(a, SHARENA__LD(s->word), &c);
+            r = sharena__text_copy_read(a, SHARENA__LD(s->word), &c);
             if (SHARENA__UNLIKELY(!sharena__read_ok(s, seq) ||
                                   __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
                                       sharena__id_gen(id) ||
@@ -77,7 +56,8 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
                 r = 1;
         }
         if (SHARENA__UNLIKELY(r == 1))
-            r = sharena__read(a, id, SHARENA_T_STRING, text_read, &c);
+            r = sharena__read(a, id, SHARENA_T_STRING, sharena__text_copy_read,
+                             &c);
         if (r == 0 || r == SHARENA_ERANGE) {
             out->type = t;
             out->id = id;

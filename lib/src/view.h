@@ -41,6 +41,16 @@ sharena__text_at(const sharena_arena *a, uint64_t off,
     return true;
 }
 
+/* Copy a STRING payload out (a sharena__read callback, string.c): the
+ * length always, the text NUL-terminated when it fits in @p cap (else
+ * SHARENA_ERANGE). Used by sharena_string_get and the typed reads. */
+struct sharena__text_copy {
+    char *buf;
+    size_t cap;
+    uint64_t len;
+};
+int sharena__text_copy_read(const sharena_arena *a, uint64_t word, void *ctx);
+
 /* BYTES payload: {size, reserved, data[size]}. */
 struct sharena__bytes_view {
     uint8_t *data;
