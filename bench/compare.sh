@@ -4,21 +4,24 @@
 # their wire protocols may differ) and their runs alternate, so that load on
 # the machine hits both alike.
 #
-#   bench/compare.sh [--runs N] [--ops "map_get lock_unlock"] BASE_REV
+#   bench/compare.sh [--runs N] [--ops "map_get lock_unlock"] [--md FILE] BASE_REV
 #
 # Prints one JSON line per run and a table of the best (min) and median
-# ns/op of each side with their ratio (this tree / base). Builds go to
-# build-compare/. Used for "no slower than before" checks (docs/benchmarks.md,
+# ns/op of each side with their ratio (this tree / base); --md also writes
+# that table as Markdown (docs/benchmarks-compare.md, which bench/report.py
+# includes in docs/benchmarks.md). Builds go to build-compare/. Used for "no slower than before" checks (docs/benchmarks.md,
 # "Against an earlier revision").
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=9
 ops="map_get lock_unlock"
 base=""
+md=""
 while (($#)); do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --ops) ops=$2; shift 2 ;;
+    --md) md=$2; shift 2 ;;
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     *) base=$1; shift ;;
@@ -59,9 +62,9 @@ for ((i = 0; i < runs; i++)); do
   done
 done
 
-python3 - "$rev" "$ops" "$results" <<'EOF'
-import json, statistics, sys
-rev, ops, path = sys.argv[1], sys.argv[2].split(), sys.argv[3]
+python3 - "$rev" "$ops" "$results" "$md" <<'EOF'
+import json, platform, statistics, sys
+rev, ops, path, md = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
 d = {}
 for line in open(path):
     r = json.loads(line)
@@ -75,4 +78,18 @@ for op in ops:
     bm, nm = min(b), min(n)
     bd, nd = statistics.median(b), statistics.median(n)
     print(f"{op:<14}{bm:>10.1f}{nm:>10.1f}{nm / bm:>8.3f}{bd:>10.1f}{nd:>10.1f}{nd / bd:>8.3f}")
+if md:
+    runs = len(next(iter(d.values())))
+    lines = [f"# C benchmark against {rev[:10]}", "",
+             f"`bench/compare.sh {rev[:10]}`: {runs} alternating runs of each side in one "
+             f"invocation on {platform.machine()} ({len(__import__('os').sched_getaffinity(0))} CPUs); "
+             "ns per operation, lower is better; ratio = this tree / base.", "",
+             "| op | base min | new min | ratio (min) | base median | new median | ratio (median) |",
+             "|---|---|---|---|---|---|---|"]
+    for op in ops:
+        b, n = d[f"base.{op}"], d[f"new.{op}"]
+        lines.append(f"| {op} | {min(b):.1f} | {min(n):.1f} | {min(n) / min(b):.3f} | "
+                     f"{statistics.median(b):.1f} | {statistics.median(n):.1f} | "
+                     f"{statistics.median(n) / statistics.median(b):.3f} |")
+    open(md, "w").write("\n".join(lines) + "\n")
 EOF

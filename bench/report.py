@@ -544,6 +544,16 @@ def main() -> None:
         w("")
         md.extend(l for l in wake.read_text().splitlines() if l.startswith("|"))
         w("")
+    cmp = a.md.parent / "benchmarks-compare.md"
+    if cmp.exists():
+        w("## Against an earlier revision")
+        w("")
+        w("From [benchmarks-compare.md](benchmarks-compare.md) (`bench/compare.sh "
+          "BASE`, a separate invocation: both trees built, their runs alternating), "
+          "for the no-slower-than-before checks of a change.")
+        w("")
+        md.extend(l for l in cmp.read_text().splitlines() if l.startswith("|"))
+        w("")
     w("## Reproducing")
     w("")
     w("`bench/run.sh` sets everything up and rewrites this page and the plot; the "

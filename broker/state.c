@@ -624,8 +624,9 @@ static void read_boot_id(char out[40])
         return;
     buf[n] = 0;
     buf[strcspn(buf, "\n")] = 0;
-    if (buf[0] && strlen(buf) < 40 && !strchr(buf, ' '))
-        snprintf(out, 40, "%s", buf);
+    size_t len = strlen(buf);
+    if (buf[0] && len < 40 && !strchr(buf, ' '))
+        memcpy(out, buf, len + 1); /* (snprintf: -Wformat-truncation) */
 }
 
 static struct pend_arena *pend_find(struct broker_state *s, uid_t uid,
