@@ -168,7 +168,8 @@ if ((!quick)); then
         mkdir -p build/junit && rm -f "$xml"
         mapfile -t node_tests < <(ls node/test/*.test.js | grep -vE '/(pack|types)\.test\.js$')
         (cd node && env "${asan_env[@]}" SHARENA_NODE_ADDON="$addon" \
-           node --test --test-reporter=spec --test-reporter-destination=stdout \
+           node --test --test-timeout=300000 \
+             --test-reporter=spec --test-reporter-destination=stdout \
              --test-reporter=junit --test-reporter-destination="$xml" \
              "${node_tests[@]#node/}") 2>&1 | tee "$log"
         status=${PIPESTATUS[0]} wrong=0
