@@ -94,6 +94,21 @@ uint64_t sharena__fuzz_load(uint64_t v, unsigned size);
  * published what the field points to). */
 #define SHARENA__LD_ACQ(f) SHARENA__LD_ORDER(f, __ATOMIC_ACQUIRE)
 #define SHARENA__ST(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+/* A full fence. GCC refuses atomic_thread_fence under -fsanitize=thread
+ * (TSan does not model fences): there, a seq_cst read-modify-write of a
+ * private word stands in, a full barrier on the architectures we support. */
+#if defined(__SANITIZE_THREAD__)
+static inline void sharena__fence(void)
+{
+    static uint32_t word;
+    (void)__atomic_fetch_add(&word, 0, __ATOMIC_SEQ_CST);
+}
+#else
+static inline void sharena__fence(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+#endif
 
 /* Process-local handle of a mapped arena. Bounds come from the mapping made
  * at open time, never from the (shared, untrusted) header afterwards. */

@@ -74,8 +74,13 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
      * place for a stable one (they would miss keys that are there). */
     uint32_t seq0 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
     if (!(seq0 & 1)) {
+#if defined(__SANITIZE_THREAD__)
+        /* TSan does not model fences (as in sharena__write_begin) */
+        __atomic_store_n(&s->seq, seq0 + 1, __ATOMIC_SEQ_CST);
+#else
         __atomic_store_n(&s->seq, seq0 + 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
     }
     uint8_t type = SHARENA__LD(s->type);
     switch (type) {

@@ -545,7 +545,7 @@ static int adopt_header(sharena_arena *a, uint8_t *img)
     ih->change_waiters = 0;
     ih->write_barrier = 0;
     memcpy(a->base, img, offsetof(struct sharena__header, live_slots));
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    sharena__fence();
     /* this handle cached the formatted arena's handle table: forget it */
     for (unsigned j = 0; j < SHARENA__SLOT_CHUNKS; j++)
         __atomic_store_n(&a->chunks[j], NULL, __ATOMIC_RELEASE);
@@ -572,7 +572,7 @@ static void clear_slots(sharena_arena *a)
         if (seq & 1)
             __atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
     }
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    sharena__fence();
 }
 
 struct fsck_first {
