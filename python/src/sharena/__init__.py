@@ -120,15 +120,21 @@ def _guarded_repr(self: Any, fill: str, make: Any) -> str:
 def _consistent(view: Any, read: Any) -> Any:
     """``read()`` in one consistent pass: under the object's lock, or on a
     read-only handle (which cannot lock) retried until the object's
-    version is the same before and after the read."""
-    if not view.arena.readonly:
-        with view.locked():
-            return read()
+    version is the same before and after the read. A read that a peer
+    ignoring the lock changes anyway (RuntimeError from the iteration's
+    change check) is retried too; BusyError after 1000 tries."""
     for _ in range(1000):
-        before = view.version
-        out = read()
-        if view.version == before:
-            return out
+        try:
+            if not view.arena.readonly:
+                with view.locked():
+                    return read()
+            before = view.version
+            out = read()
+            if view.version == before:
+                return out
+        except RuntimeError as e:
+            if "during iteration" not in str(e):
+                raise
     raise BusyError(f"object {view.id} kept changing during copy(): no "
                     "consistent read after 1000 tries")
 
@@ -713,7 +719,7 @@ class Arena(_c.ArenaBase):
 
     def roots(self) -> Dict[str, Any]:
         """A snapshot ``{name: value}`` of every root."""
-        return dict(self._get(self._roots_id).items())
+        return self._get(self._roots_id).copy()
 
     def __getitem__(self, name: str) -> Any:
         return self.root(name)
@@ -730,7 +736,7 @@ class Arena(_c.ArenaBase):
         return isinstance(name, str) and name in self._get(self._roots_id)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(list(self._get(self._roots_id)))
+        return iter(list(self._get(self._roots_id).copy()))
 
     def __len__(self) -> int:
         return len(self._get(self._roots_id))
