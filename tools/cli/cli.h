@@ -41,6 +41,9 @@ __attribute__((format(printf, 2, 3))) void cli_err(const struct cli *c,
 /* cli_err(), then return EXIT_USAGE with a hint to --help. */
 __attribute__((format(printf, 2, 3))) int cli_usage(const struct cli *c,
                                                     const char *fmt, ...);
+/* Parse an arena mode (octal, 1..0777) into *@p out: 0, or cli_usage()'s
+ * EXIT_USAGE for a bad one. */
+int cli_parse_mode(const struct cli *c, const char *mode, uint32_t *out);
 /* Report a library error for @p what ("arena app", "app cfg/x"): prints
  * "sharena: CMD: WHAT: message (ENAME)" and returns EXIT_FAIL. */
 int cli_fail(const struct cli *c, const char *what, int err);

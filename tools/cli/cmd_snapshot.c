@@ -66,15 +66,8 @@ int cmd_load(struct cli *c, int argc, char **argv)
     if (np != 2)
         return cli_usage(c, "which file and name? (sharena load FILE NAME)");
     sharena_open_opts o = {0};
-    if (mode) {
-        char *end;
-        errno = 0;
-        unsigned long m = strtoul(mode, &end, 8);
-        if (errno || end == mode || *end || m > 0777 || m == 0)
-            return cli_usage(c, "bad --mode '%s' (octal, like 0600 or 0640)",
-                             mode);
-        o.mode = (uint32_t)m;
-    }
+    if (mode && cli_parse_mode(c, mode, &o.mode) != 0)
+        return EXIT_USAGE;
     if (cli_connect(c) < 0)
         return EXIT_FAIL;
     sharena_arena *a;

@@ -151,6 +151,18 @@ void cli_err(const struct cli *c, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+int cli_parse_mode(const struct cli *c, const char *mode, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long m = strtoul(mode, &end, 8);
+    if (errno || end == mode || *end || m > 0777 || m == 0)
+        return cli_usage(c, "bad --mode '%s' (octal, like 0600 or 0640)",
+                         mode);
+    *out = (uint32_t)m;
+    return 0;
+}
+
 int cli_usage(const struct cli *c, const char *fmt, ...)
 {
     va_list ap;
