@@ -128,6 +128,11 @@ static void broker_stop(void)
         char path[256];
         snprintf(path, sizeof(path), "%s/sharenad.log", broker.dir);
         unlink(path);
+        /* the broker's restart state sits beside its socket */
+        for (int i = 0; i < 2; i++) {
+            snprintf(path, sizeof(path), "%s.state.%d", broker.socket, i);
+            unlink(path);
+        }
         unlink(broker.socket);
         rmdir(broker.dir);
         broker.dir[0] = 0;
