@@ -304,6 +304,9 @@ uint32_t sharena__owner(const sharena_arena *a);
 /* Owner liveness: false only when @p v names an owner known to be gone (a
  * LOCAL pid that no longer exists, a broker slot not live in this arena). */
 bool sharena__owner_gone(const sharena_arena *a, uint32_t v);
+/* /proc/PID/stat's state letter of @p pid ('Z' only when every thread has
+ * exited), 0 when /proc cannot tell. */
+int sharena__pid_state(pid_t pid);
 /* Is lock value @p v held by an owner that lives: not marked owner-died,
  * not gone, and for a LOCAL owner a process that maps this arena (a
  * scribbled word naming some unrelated live pid is not an owner)? Answers
@@ -409,12 +412,18 @@ typedef int (*sharena__read_fn)(const sharena_arena *a, uint64_t word,
                                 void *ctx);
 #define SHARENA__READ_STUCK_NS (1000ll * 1000 * 1000)
 #define SHARENA__READ_GIVEUP_NS (2000ll * 1000 * 1000)
+/* How long a read waits on a writer that is alive and not stopped (only
+ * slow: preempted, or waiting for the arena lock), and the bound of a read
+ * that cannot take the lock while writers keep going. */
+#define SHARENA__READ_LIMIT_NS (10000ll * 1000 * 1000)
 /* The retry state of one read (sharena__read_retry's; attempt 0: none). */
 struct sharena__read_state {
     unsigned attempt, quiet, slow;
     uint32_t last;
     bool locked; /* this read holds the object's lock (unlock when done) */
+    bool locked_failed; /* an attempt under the lock failed (a hostile peer) */
     int64_t start, quiet_since;
+    int64_t owner_ok_until; /* the writer was seen alive and not stopped */
 };
 /* After a failed attempt at @p seq on slot @p s: wait, or take the
  * object's lock for the next attempt; SHARENA_EBUSY when the read gives up
@@ -432,6 +441,8 @@ sharena__read(const sharena_arena *a, sharena_id id, int type,
     struct sharena__read_state st;
     st.attempt = 0;
     st.locked = false;
+    st.locked_failed = false;
+    st.owner_ok_until = 0;
     for (;;) {
         struct sharena__slot *s;
         int r = sharena__resolve(a, id, type, &s);

@@ -13,6 +13,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
@@ -190,7 +191,46 @@ bool sharena__owner_gone(const sharena_arena *a, uint32_t v)
         return true;
     if (pid == sharena__getpid())
         return false;
-    return kill(pid, 0) == -1 && errno == ESRCH;
+    if (kill(pid, 0) == -1)
+        return errno == ESRCH;
+    /* A killed process stays a zombie until its parent reaps it, which a
+     * busy parent can delay for seconds: it runs no code any more. (A
+     * zombie thread-group leader whose other threads live is not gone.) */
+    return sharena__pid_state(pid) == 'Z';
+}
+
+/* What /proc/PID/stat says of process @p pid: its state letter ('R'
+ * running or runnable, 'D' in the kernel, 'S' sleeping, 'T'/'t' stopped),
+ * 'Z' when every thread of it has exited (a zombie waiting to be reaped),
+ * or 0 when /proc cannot tell (no such process, no /proc, a sandbox). */
+int sharena__pid_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    /* "pid (comm) S ppid ...": comm may hold anything, ')' included */
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || !p[2])
+        return 0;
+    int state = (unsigned char)p[2];
+    if (state == 'X')
+        state = 'Z';
+    if (state == 'Z') {
+        /* field 20, num_threads: 1 once only the leader's remains */
+        long threads = 0;
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+                          "%*u %*d %*d %*d %*d %ld", &threads) != 1 ||
+            threads > 1)
+            return 'S'; /* a zombie leader whose other threads run on */
+    }
+    return state;
 }
 
 /* Does process @p pid map this arena? Read from /proc/PID/maps (the memfd's
@@ -674,8 +714,10 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
 {
     /* an attempt under the lock that still failed (a peer ignoring locks)
      * gives the lock back and goes on like any */
-    if (st->locked)
+    if (st->locked) {
         sharena__read_unlock(a, s, st);
+        st->locked_failed = true;
+    }
     unsigned attempt = ++st->attempt;
     if (attempt < SHARENA__READ_SPINS) {
 #if defined(__x86_64__)
@@ -703,21 +745,38 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
     }
     /* Stuck: the same write in progress for a second of the clock and a
      * thousand looks of ours (a stopped writer, a scribbled word). Or no
-     * consistent moment at all for two seconds and two thousand looks (a
-     * peer flipping the counter). */
-    if ((now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
-         st->quiet >= READ_STUCK_ATTEMPTS) ||
-        (now - st->start >= SHARENA__READ_GIVEUP_NS &&
-         st->slow >= READ_GIVEUP_ATTEMPTS)) {
-        /* A broker client's death is known only once the broker has
-         * handled its closed socket, which a loaded machine can delay past
-         * a second: its lock is given three times as long before the read
-         * gives up (a LOCAL owner's death is seen at once, by its pid). */
+     * consistent moment at all for two seconds and two thousand looks, one
+     * of them under the object's lock (a peer flipping the counter). A
+     * writer that is alive and not stopped is only slow (preempted on a
+     * busy machine, waiting for the arena lock): it gets up to
+     * SHARENA__READ_LIMIT_NS, which also bounds a read that never holds the
+     * lock (a read-only handle) while writers keep going. */
+    bool stuck = now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
+                 st->quiet >= READ_STUCK_ATTEMPTS;
+    bool starved = now - st->start >= SHARENA__READ_GIVEUP_NS &&
+                   st->slow >= READ_GIVEUP_ATTEMPTS &&
+                   (st->locked_failed || now - st->start >= SHARENA__READ_LIMIT_NS);
+    if (stuck && now < st->owner_ok_until)
+        stuck = false; /* its owner was seen running a moment ago */
+    if (stuck) {
         uint32_t v = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
-        bool slot = v && !(v & (SHARENA__LOCK_LOCAL | SHARENA__LOCK_DIED));
-        if (!slot || now - st->start >= 3 * SHARENA__READ_STUCK_NS)
-            return SHARENA_EBUSY;
+        int64_t held_for = now - st->quiet_since;
+        if (v && !(v & (SHARENA__LOCK_LOCAL | SHARENA__LOCK_DIED))) {
+            /* A broker client's death is known only once the broker has
+             * handled its closed socket, which a loaded machine can delay
+             * past a second: its lock is given three times as long. */
+            stuck = held_for >= 3 * SHARENA__READ_STUCK_NS;
+        } else if ((v & SHARENA__LOCK_LOCAL) && !(v & SHARENA__LOCK_DIED) &&
+                   held_for < SHARENA__READ_LIMIT_NS) {
+            int state = sharena__pid_state((pid_t)(v & 0x1fffffffu));
+            if (state == 'R' || state == 'D' || state == 'S') {
+                stuck = false;
+                st->owner_ok_until = now + 100ll * 1000 * 1000;
+            }
+        }
     }
+    if (stuck || starved)
+        return SHARENA_EBUSY;
     if (attempt >= SHARENA__READ_SETTLE_AFTER &&
         (attempt - SHARENA__READ_SETTLE_AFTER) % READ_LOCK_EVERY == 0) {
         read_lock(a, s, now + READ_LOCK_WAIT_NS, st);

@@ -11,7 +11,9 @@
  *   the dead writer left it even (readers retry instead of reading a table
  *   rebuilt in place).
  * - EBUSY is for a writer stopped mid-write (SIGSTOP), on writable and
- *   read-only handles; once it goes on, the same reads succeed. */
+ *   read-only handles; once it goes on, the same reads succeed. A writer
+ *   that is only slow (running or sleeping mid-write) is waited for, and
+ *   one killed but not reaped yet (a zombie) is gone: no EBUSY for either. */
 #include "internal.h"
 #include "sharena.h"
 
@@ -389,5 +391,108 @@ Test(reads, stopped_writer_gives_ebusy_then_values, .timeout = 60)
     cr_expect_eq(sharena_map_get_value(ro, m, "before", 6, NULL, 0, &v), 0);
     cr_expect_eq(v.number, 1);
     sharena_arena_close(ro);
+    sharena_arena_close(a);
+}
+
+/* ---- no EBUSY for a writer that is only slow, or already dead ------------ */
+
+static int slow_pipe = -1;
+
+/* In the middle of an insert (the map's counter odd): tell the parent, then
+ * stay there for 2.5 s, first running (a writer preempted on a busy machine
+ * looks the same to a reader: state R), then sleeping (waiting for the
+ * arena lock: state S). */
+static void slow_at(const char *point)
+{
+    if (strcmp(point, "map:key-allocated") != 0)
+        return;
+    if (write(slow_pipe, "x", 1) != 1)
+        _exit(3);
+    double end = now_s() + 1.25;
+    while (now_s() < end)
+        ;
+    struct timespec ts = {1, 250 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* A writer that stays in the middle of a write for longer than a read's
+ * one-second rule, but is alive and not stopped, is waited for: the reads
+ * (writable and read-only) answer the values, never EBUSY. */
+Test(reads, slow_writer_is_waited_for, .timeout = 60)
+{
+    sharena_arena *a, *ro;
+    cr_assert_eq(sharena_arena_create("reads", 1 << 20, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
+    char path[64];
+    sprintf(path, "/proc/self/fd/%d", sharena_arena_fd(a));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(sharena_arena_from_fd(fd, SHARENA_READONLY, &ro), 0);
+    close(fd);
+    for (int round = 0; round < 2; round++) {
+        int p[2];
+        cr_assert_eq(pipe(p), 0);
+        pid_t c = fork();
+        if (c == 0) {
+            close(p[0]);
+            slow_pipe = p[1];
+            sharena__hook = slow_at;
+            char k[16];
+            sprintf(k, "during%d", round);
+            _exit(sharena_map_set_number(a, m, k, strlen(k), 2) == 0 ? 0 : 1);
+        }
+        close(p[1]);
+        char b;
+        cr_assert_eq(read(p[0], &b, 1), 1, "the writer is inside its insert");
+        close(p[0]);
+        sharena_value v;
+        sharena_arena *h = round ? ro : a;
+        int r = sharena_map_get_value(h, m, "before", 6, NULL, 0, &v);
+        cr_expect_eq(r, 0, "%s handle: %s", round ? "read-only" : "writable",
+                     sharena_errname(r));
+        cr_expect_eq(v.number, 1);
+        int st;
+        cr_assert_eq(waitpid(c, &st, 0), c);
+        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the insert finished");
+    }
+    sharena_arena_close(ro);
+    sharena_arena_close(a);
+}
+
+static void die_at(const char *point)
+{
+    if (strcmp(point, "map:key-allocated") == 0)
+        raise(SIGKILL);
+}
+
+/* A writer killed in the middle of a write whose parent has not reaped it
+ * yet (a zombie) runs no code any more: its lock is taken over at once and
+ * the object repaired, so a read answers the values, never EBUSY. */
+Test(reads, killed_unreaped_writer_is_gone, .timeout = 60)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("reads", 1 << 20, &a), 0);
+    sharena_id m;
+    cr_assert_eq(sharena_map_new(a, &m), 0);
+    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        sharena__hook = die_at;
+        _exit(sharena_map_set_number(a, m, "during", 6, 2) == 0 ? 0 : 1);
+    }
+    siginfo_t si;
+    cr_assert_eq(waitid(P_PID, (id_t)c, &si, WEXITED | WNOWAIT), 0);
+    cr_assert_eq(si.si_code, CLD_KILLED, "the writer died inside its insert");
+    cr_expect_eq(sharena__pid_state(c), 'Z', "it is a zombie until reaped");
+    sharena_value v;
+    int r = sharena_map_get_value(a, m, "before", 6, NULL, 0, &v);
+    cr_expect_eq(r, 0, "%s", sharena_errname(r));
+    cr_expect_eq(v.number, 1);
+    uint64_t n;
+    cr_expect_eq(sharena_map_len(a, m, &n), 0);
+    cr_expect_eq(n, 1, "the unfinished insert is not in the map");
+    cr_assert_eq(waitpid(c, NULL, 0), c);
     sharena_arena_close(a);
 }
