@@ -1080,8 +1080,15 @@ int main(int argc, char **argv)
     for (int i = 0; i < nreaders; i++) {
         int st;
         kill(rpids[i], SIGTERM);
-        while (waitpid(rpids[i], &st, 0) < 0 && errno == EINTR)
-            ;
+        /* a reader may be blocked writing its count into a full pipe:
+         * keep draining it until the reader has exited */
+        for (;;) {
+            drain(pfd[0]);
+            pid_t got = waitpid(rpids[i], &st, WNOHANG);
+            if (got == rpids[i] || (got < 0 && errno != EINTR))
+                break;
+            usleep(1000);
+        }
         if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
             fprintf(stderr, "storm: reader %d did not stop cleanly (%d)\n", i,
                     st);
