@@ -11,10 +11,10 @@
  *
  * Write order (docs/locking.md): an entry's hash and value are written
  * before its key (key != 0 marks it used), and `count` after; repair
- * (sharena__map_repair) rebuilds the table from the entries it finds. */
+ * (sharena__map_repair) puts back in place, in the shared table itself,
+ * what an interrupted shift left out of place. */
 #include "view.h"
 
-#include <stdlib.h>
 
 static inline uint64_t rd64(const char *p)
 {
@@ -509,8 +509,83 @@ int sharena_map_set_bool(sharena_arena *a, sharena_id map, const char *key,
     return set_new(a, map, key, klen, sharena_bool_new(a, b, &v), &v);
 }
 
-/* Rebuild the table of a map whose writer died: keep every entry whose key
- * block is valid, once, and recount. The caller holds the lock. */
+/* Does the entry at @p j hold the key @p k (the same block, or the same
+ * text)? */
+static bool same_key(const sharena_arena *a, uint64_t kj, uint64_t k,
+                     const struct sharena__text_view *kv)
+{
+    if (kj == k)
+        return true;
+    struct sharena__text_view w;
+    return sharena__text_at(a, kj, &w) && w.len == kv->len &&
+           sharena__rcmp(w.data, kv->data, kv->len) == 0;
+}
+
+/* One pass of the repair over every entry, in probe order from an empty
+ * position: an entry whose key block is unusable is cleared (nothing can
+ * find it); one that a probe from its home would not reach (a hole left
+ * by an interrupted shift) moves to the first empty position of that
+ * probe; one that a probe from its home meets again earlier (the second
+ * copy an interrupted shift leaves) is cleared. A move writes the new
+ * place first (its key last) and clears the old one after, so a repairer
+ * killed at any point leaves every key in the shared table at least once,
+ * for the next repair to finish. Returns how many entries it changed. */
+static uint64_t repair_pass(sharena_arena *a, const struct sharena__map_view *t)
+{
+    struct sharena__map_entry *e = t->m->entries;
+    uint64_t mask = t->cap - 1, start = 0, moved = 0;
+    while (start <= mask && SHARENA__LD(e[start].key))
+        start++;
+    if (start > mask)
+        start = 0; /* full (a peer's doing): no moves, duplicates only */
+    for (uint64_t n = 1; n <= t->cap; n++) {
+        uint64_t i = (start + n) & mask;
+        uint64_t k = SHARENA__LD(e[i].key);
+        if (!k)
+            continue;
+        struct sharena__text_view kv;
+        if (!sharena__text_at(a, k, &kv)) {
+            SHARENA__ST(e[i].key, 0);
+            moved++;
+            continue;
+        }
+        uint64_t h = sharena__hash(a, kv.data, kv.len);
+        uint64_t j = h & mask;
+        for (; j != i; j = (j + 1) & mask) {
+            uint64_t kj = SHARENA__LD(e[j].key);
+            if (!kj || same_key(a, kj, k, &kv))
+                break;
+        }
+        if (j == i) {
+            if (SHARENA__LD(e[i].hash) != h)
+                SHARENA__ST(e[i].hash, h);
+            continue; /* reached from its home: it stays */
+        }
+        if (!SHARENA__LD(e[j].key)) {
+            SHARENA__ST(e[j].hash, h);
+            SHARENA__ST(e[j].value, SHARENA__LD(e[i].value));
+            __atomic_store_n(&e[j].key, k, __ATOMIC_RELEASE);
+            SHARENA__HOOK("map:repair-moved");
+        }
+        /* moved to j, or j holds this key already: this copy goes */
+        SHARENA__ST(e[i].key, 0);
+        SHARENA__ST(e[i].hash, 0);
+        SHARENA__ST(e[i].value, 0);
+        moved++;
+    }
+    return moved;
+}
+
+/* At most this many passes (each moves an entry only nearer its home, so
+ * the repair of what crashes leave ends within two or three). */
+#define REPAIR_PASSES 64
+
+/* Repair the table of a map whose writer died, in place and without a
+ * private copy: every entry stays in the shared table at every moment, so
+ * a repairer that dies half-way loses nothing (a rebuild from a private
+ * copy lost the keys it had not put back yet). Then recount. The caller
+ * holds the lock; fsck and salvage call it with the arena lock held too,
+ * so it allocates nothing. */
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
 {
     struct sharena__map_view t;
@@ -524,27 +599,13 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
         return 0;
     }
-    /* entries are read once, into a private copy, and rebuilt from it */
-    uint64_t cap = t.cap;
-    struct sharena__map_entry *copy = malloc(cap * sizeof *copy);
-    if (!copy)
-        return SHARENA_ENOMEM;
-    sharena__rcopy(copy, t.m->entries, cap * sizeof *copy);
-    memset(t.m->entries, 0, cap * sizeof *copy);
-    SHARENA__ST(t.m->count, 0);
-    uint64_t placed = 0;
-    for (uint64_t i = 0; i < cap && (placed + 1) * 4 <= cap * 3; i++) {
-        struct sharena__text_view k;
-        if (!copy[i].key || !sharena__text_at(a, copy[i].key, &k))
-            continue;
-        uint64_t h = sharena__hash(a, k.data, k.len);
-        if (find(a, &t, k.data, k.len, h).i != -1)
-            continue; /* duplicate left by an interrupted shift */
-        if (!place(&t, h, copy[i].key, copy[i].value))
+    for (unsigned pass = 0; pass < REPAIR_PASSES; pass++)
+        if (!repair_pass(a, &t))
             break;
-        placed++;
-    }
-    free(copy);
+    uint64_t used = 0;
+    for (uint64_t i = 0; i < t.cap; i++)
+        used += SHARENA__LD(t.m->entries[i].key) != 0;
+    SHARENA__ST(t.m->count, used);
     return 0;
 }
 
