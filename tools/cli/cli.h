@@ -233,5 +233,20 @@ int cmd_load(struct cli *c, int argc, char **argv);
 /* jsonload.c: `load --json FILE NAME`. */
 int load_json(struct cli *c, const char *file, const char *name,
               const char *mode, const char *capacity);
+/* Check a parsed tree in dump's exact encoding (docs/cli.md): 0, or -1
+ * with the path and the problem in @p msg. */
+int json_tree_check(const struct jval *v, char *msg, size_t cap);
+/* Create arena @p name from @p tree (checked first; @p source names it in
+ * messages): the whole of load --json after the parse. An EXIT_* status;
+ * on failure nothing is left behind. */
+int load_tree(struct cli *c, const struct jval *tree, const char *source,
+              const char *name, const char *mode, const char *capacity);
+/* Write @p v as compact JSON (dump's number and string forms). */
+void json_put_value(FILE *f, const struct jval *v);
+
+/* redis.c: export/import through hiredis (or a message that they are not
+ * built in). */
+int cmd_export(struct cli *c, int argc, char **argv);
+int cmd_import(struct cli *c, int argc, char **argv);
 
 #endif

@@ -632,3 +632,35 @@ int json_base64_decode(const char *s, size_t len, unsigned char **out,
     *olen = n;
     return 0;
 }
+
+void json_put_value(FILE *f, const struct jval *v)
+{
+    switch (v->t) {
+    case J_NULL:
+        fputs("null", f);
+        break;
+    case J_BOOL:
+        fputs(v->b ? "true" : "false", f);
+        break;
+    case J_NUM:
+        json_put_number(f, v->n);
+        break;
+    case J_STR:
+        json_put_string(f, v->s, v->slen);
+        break;
+    case J_ARR:
+    case J_OBJ:
+        putc(v->t == J_ARR ? '[' : '{', f);
+        for (size_t i = 0; i < v->len; i++) {
+            if (i)
+                putc(',', f);
+            if (v->t == J_OBJ) {
+                json_put_string(f, v->keys[i], v->klens[i]);
+                putc(':', f);
+            }
+            json_put_value(f, &v->items[i]);
+        }
+        putc(v->t == J_ARR ? ']' : '}', f);
+        break;
+    }
+}

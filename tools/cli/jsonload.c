@@ -528,22 +528,23 @@ static int read_all(const char *file, char **out, size_t *len)
     return 0;
 }
 
+int json_tree_check(const struct jval *v, char *msg, size_t cap)
+{
+    struct ld *l = calloc(1, sizeof *l);
+    if (!l) {
+        snprintf(msg, cap, "out of memory");
+        return -1;
+    }
+    int r = decode_roots(l, v);
+    if (r < 0)
+        snprintf(msg, cap, "%s", l->msg);
+    free(l);
+    return r;
+}
+
 int load_json(struct cli *c, const char *file, const char *name,
               const char *mode, const char *capacity)
 {
-    sharena_open_opts o = {.flags = SHARENA_CREATE | SHARENA_EXCL};
-    if (mode && cli_parse_mode(c, mode, &o.mode) != 0)
-        return EXIT_USAGE;
-    if (capacity && (cli_parse_size(capacity, &o.capacity) < 0 ||
-                     o.capacity < SHARENA_MIN_CAPACITY ||
-                     o.capacity > SHARENA_MAX_CAPACITY))
-        return cli_usage(c,
-                         "bad --capacity '%s' (like 64M or 1G, at least "
-                         "256K)",
-                         capacity);
-    if (!sharena_name_valid(name) && !strchr(name, ':'))
-        return cli_usage(c, "'%s' is not an arena name", name);
-
     char *text = NULL;
     size_t len = 0;
     int r = read_all(file, &text, &len);
@@ -559,17 +560,36 @@ int load_json(struct cli *c, const char *file, const char *name,
         return EXIT_FAIL;
     }
     free(text);
+    int ex = load_tree(c, &v, file, name, mode, capacity);
+    json_free(&v);
+    return ex;
+}
+
+int load_tree(struct cli *c, const struct jval *tree, const char *file,
+              const char *name, const char *mode, const char *capacity)
+{
+    sharena_open_opts o = {.flags = SHARENA_CREATE | SHARENA_EXCL};
+    if (mode && cli_parse_mode(c, mode, &o.mode) != 0)
+        return EXIT_USAGE;
+    if (capacity && (cli_parse_size(capacity, &o.capacity) < 0 ||
+                     o.capacity < SHARENA_MIN_CAPACITY ||
+                     o.capacity > SHARENA_MAX_CAPACITY))
+        return cli_usage(c,
+                         "bad --capacity '%s' (like 64M or 1G, at least "
+                         "256K)",
+                         capacity);
+    if (!sharena_name_valid(name) && !strchr(name, ':'))
+        return cli_usage(c, "'%s' is not an arena name", name);
+    int r;
 
     /* 1. check everything, create nothing */
     struct ld *l = calloc(1, sizeof *l);
     if (!l) {
-        json_free(&v);
         cli_err(c, "out of memory");
         return EXIT_FAIL;
     }
-    if (decode_roots(l, &v) < 0) {
+    if (decode_roots(l, tree) < 0) {
         cli_err(c, "%s: %s; nothing was created", file, l->msg);
-        json_free(&v);
         free(l);
         return EXIT_FAIL;
     }
@@ -610,7 +630,7 @@ int load_json(struct cli *c, const char *file, const char *name,
     if (r == 0)
         r = sharena_build_begin(a, &l->b);
     if (r == 0) {
-        if (decode_roots(l, &v) < 0 && sharena_build_error(l->b) == 0) {
+        if (decode_roots(l, tree) < 0 && sharena_build_error(l->b) == 0) {
             /* checked already: only malloc can fail here */
             sharena_build_abort(l->b);
             r = SHARENA_ENOMEM;
@@ -638,16 +658,15 @@ int load_json(struct cli *c, const char *file, const char *name,
         printf("{\"name\":");
         json_put_string(stdout, name, strlen(name));
         printf(",\"capacity\":%llu,\"roots\":%zu}\n",
-               (unsigned long long)info.capacity, v.len);
+               (unsigned long long)info.capacity, tree->len);
     } else {
         printf("loaded %s into new arena '%s' (%s, %zu roots)\n", file, name,
-               cli_fmt_size(info.capacity, b1, sizeof b1), v.len);
+               cli_fmt_size(info.capacity, b1, sizeof b1), tree->len);
     }
     ex = cli_flush(c);
 out:
     if (a)
         sharena_arena_close(a);
-    json_free(&v);
     free(l);
     return ex;
 }

@@ -104,6 +104,20 @@ static const struct command commands[] = {
      "its shape; null is refused), then NAME is created (SIZE: default 64M,\n"
      "more when the data needs it) and filled in one step. An invalid file\n"
      "creates nothing.\n"},
+    {"export", cmd_export, "export ARENA --redis URL [--prefix P]",
+     "Copy the arena into Redis (many hosts can then share the data), in one\n"
+     "MULTI/EXEC transaction, under keys starting with P (default\n"
+     "sharena:ARENA): P is a hash of the roots, each map at PATH a hash\n"
+     "P:PATH, each vector a list, each struct a hash; strings and numbers\n"
+     "are strings; P:$types records every value that is not a string (and\n"
+     "the structs' shapes), so that import gives the same arena back\n"
+     "(docs/cli.md). URL: unix:///path/to.sock or redis://host:port.\n"
+     "Refused when Redis holds keys under P already.\n"},
+    {"import", cmd_import,
+     "import --redis URL --prefix P NAME [--mode MODE] [--capacity SIZE]",
+     "Create arena NAME from what `export` wrote under prefix P: read in one\n"
+     "transaction, checked whole as `load --json` checks a file, then\n"
+     "created (fails if NAME exists). A failed import creates nothing.\n"},
     {"broker", cmd_broker, "broker start|stop|status [-- SHARENAD-OPTIONS]",
      "start: run sharenad in the background on the socket path (--socket,\n"
      "$SHARENA_SOCKET or the default) with a pidfile next to it (PATH.pid),\n"
