@@ -660,8 +660,9 @@ int load_tree(struct cli *c, const struct jval *tree, const char *file,
         printf(",\"capacity\":%llu,\"roots\":%zu}\n",
                (unsigned long long)info.capacity, tree->len);
     } else {
-        printf("loaded %s into new arena '%s' (%s, %zu roots)\n", file, name,
-               cli_fmt_size(info.capacity, b1, sizeof b1), tree->len);
+        printf("loaded %s into new arena '%s' (%s, %zu root%s)\n", file, name,
+               cli_fmt_size(info.capacity, b1, sizeof b1), tree->len,
+               tree->len == 1 ? "" : "s");
     }
     ex = cli_flush(c);
 out:

@@ -654,9 +654,10 @@ int cmd_export(struct cli *c, int argc, char **argv)
         json_put_string(stdout, prefix, strlen(prefix));
         printf(",\"roots\":%zu,\"keys\":%zu}\n", tree.len, e.keys.n);
     } else {
-        printf("exported arena '%s' to %s under prefix '%s': %zu roots, %zu "
-               "keys\n",
-               pos[0], url, prefix, tree.len, e.keys.n);
+        printf("exported arena '%s' to %s under prefix '%s': %zu root%s, "
+               "%zu keys\n",
+               pos[0], url, prefix, tree.len, tree.len == 1 ? "" : "s",
+               e.keys.n);
     }
     ex = cli_flush(c);
 out:
