@@ -94,6 +94,18 @@ run 0 cli export all --redis "$URL" --prefix big
 run 1 cli import --redis "$URL" --prefix big b4 --capacity 256K
 err_has "give a larger --capacity"
 no_arena b4
+# an export nested deeper than JSON allows: refused, no crash
+python3 -c '
+print("HSET deep:$types $format \"sharena 1\"")
+print("HSET deep a deep:a")
+for i in range(1, 601):
+    p = "/".join(["a"] * i)
+    print("HSET deep:$types %s map" % p)
+    print("HSET deep:%s a deep:%s/a" % (p, p))
+' | rcli >/dev/null
+run 1 cli import --redis "$URL" --prefix deep b6
+err_has "nested deeper than 500 levels"
+no_arena b6
 # usage
 run 2 cli export all
 run 2 cli import --redis "$URL" b5

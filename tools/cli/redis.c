@@ -691,6 +691,7 @@ struct im {
     struct kv *data; /* container path -> its reply */
     size_t ndata;
     FILE *f;
+    unsigned depth; /* containers open: Redis data is bounded like JSON */
     char err[512];
 };
 
@@ -704,8 +705,11 @@ static const redisReply *find(const struct kv *t, size_t n, const char *k,
 
 static int im_bad(struct im *m, const struct str *path, const char *what)
 {
-    snprintf(m->err, sizeof m->err, "%s: %s", path->len ? path->p : "(roots)",
-             what);
+    /* a long path is cut at its start: the end says where */
+    size_t n = path->len;
+    const char *p = n ? path->p : "(roots)";
+    snprintf(m->err, sizeof m->err, "%s%s: %s", n > 200 ? "..." : "",
+             n > 200 ? p + n - 200 : p, what);
     return -1;
 }
 
@@ -767,9 +771,11 @@ static int im_bool(struct im *m, const struct str *path, const char *s,
 
 static int im_value(struct im *m, struct str *path, const char *raw,
                     size_t rlen);
-
 static int im_container(struct im *m, struct str *path, const char *tag,
-                        size_t tlen)
+                        size_t tlen);
+
+static int im_container_in(struct im *m, struct str *path, const char *tag,
+                           size_t tlen)
 {
     const redisReply *x = find(m->data, m->ndata, path->p, path->len);
     bool vec = tlen == 6 && memcmp(tag, "vector", 6) == 0;
@@ -863,6 +869,19 @@ static int im_container(struct im *m, struct str *path, const char *tag,
         path->p[base] = 0;
     }
     fputs(wrap ? "}}" : "}", m->f);
+    return r;
+}
+
+/* The JSON reader takes 512 levels; a deeper export is refused here,
+ * before the recursion could exhaust the stack. */
+static int im_container(struct im *m, struct str *path, const char *tag,
+                        size_t tlen)
+{
+    if (m->depth >= 500)
+        return im_bad(m, path, "nested deeper than 500 levels");
+    m->depth++;
+    int r = im_container_in(m, path, tag, tlen);
+    m->depth--;
     return r;
 }
 
