@@ -49,6 +49,14 @@ cmp -s "$T/out" "$T/all.json" || fail "dump after export/import differs: $(diff 
 run 0 cli fsck all
 out_has "all: consistent"
 
+# an empty arena goes and comes back too (Redis keeps no empty hash)
+run 0 cli create empty
+run 0 cli export empty --redis "$URL"
+run 0 cli rm empty
+run 0 cli import --redis "$URL" --prefix sharena:empty empty
+run 0 cli --json dump empty
+out_is "{}"
+
 no_arena() {
     run 0 cli --json ls
     json_ok "all(a['name'] != '$1' for a in d)"
