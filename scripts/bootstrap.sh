@@ -10,8 +10,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$here/build}
 
 need=()
+# libhiredis-dev: sharena export/import --redis; redis-server: their test
 for p in cmake pkg-config libbsd-dev libseccomp-dev libcriterion-dev clang \
-         libclang-rt-14-dev; do
+         libclang-rt-14-dev libhiredis-dev redis-server; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || need+=("$p")
 done
@@ -24,5 +25,8 @@ if ((${#need[@]})); then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+redis=()
+# CI builds must have export/import --redis (elsewhere hiredis is optional)
+[ "${CI:-}" = true ] && redis=(-DSHARENA_REDIS=ON)
+cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${redis[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)"

@@ -94,6 +94,7 @@ scripts/bootstrap.sh "$here/build" || { record bootstrap 0 1; }
 
 cfg=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 [ "${CI:-}" = true ] && cfg+=(-DSHARENA_WERROR=ON)
+[ "${CI:-}" = true ] && cfg+=(-DSHARENA_REDIS=ON) # hiredis required in CI
 
 have_node=0; [ -f node/package.json ] && command -v node >/dev/null && have_node=1
 have_python=0; [ -f python/pyproject.toml ] && have_python=1

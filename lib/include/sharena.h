@@ -952,7 +952,32 @@ SHARENA_EXPORT int sharena_build_ref(sharena_builder *b, sharena_id id,
 SHARENA_EXPORT int sharena_build_map(sharena_builder *b);
 /** Open a vector: the next values go into it. */
 SHARENA_EXPORT int sharena_build_vector(sharena_builder *b);
-/** Close the innermost open map or vector (SHARENA_EINVAL if none). */
+/** Open a struct whose shape has @p fields (as sharena_shape_new()): the
+ * next values, each after a sharena_build_key() naming a field, set its
+ * fields (a number, bool, string, or bytes of exactly the field's size);
+ * fields not set keep their defaults; sharena_build_end() closes it.
+ * Structs of one definition in one build share one shape, made by the
+ * build: it is dropped when the build fails and stays in the arena when it
+ * succeeds (detached like one from sharena_shape_new(), unless
+ * sharena_build_shape() made it a value of the tree).
+ * @return 0, the errors of sharena_shape_new(), SHARENA_ETYPE (a struct
+ *         inside a struct), or as sharena_build_number(). Inside a struct,
+ *         a value call fails with SHARENA_ENOENT (no field of that name),
+ *         SHARENA_ETYPE (the field holds another type; a map, vector,
+ *         struct, shape or ref) or SHARENA_ERANGE (bytes of another size). */
+SHARENA_EXPORT int sharena_build_struct(sharena_builder *b,
+                                        const sharena_field_def *fields,
+                                        size_t nfields);
+/** Add a shape with @p fields as the next value (owned by its container
+ * like any value made). A shape of the same definition that this build made
+ * for structs only becomes that value, so the structs and the value share
+ * it. @return 0, the errors of sharena_shape_new(), or as
+ * sharena_build_number(). */
+SHARENA_EXPORT int sharena_build_shape(sharena_builder *b,
+                                       const sharena_field_def *fields,
+                                       size_t nfields);
+/** Close the innermost open map, vector or struct (SHARENA_EINVAL if
+ * none). */
 SHARENA_EXPORT int sharena_build_end(sharena_builder *b);
 /** The kept error (0 while the build is going well). */
 SHARENA_EXPORT int sharena_build_error(const sharena_builder *b);

@@ -19,7 +19,15 @@ struct build_top {
 
 struct build_open {
     sharena_id id;
-    int type; /* SHARENA_T_MAP or SHARENA_T_VECTOR */
+    int type; /* SHARENA_T_MAP, SHARENA_T_VECTOR or SHARENA_T_STRUCT */
+};
+
+/* A shape this build made, for structs of the same definition to share. */
+struct build_shape {
+    sharena_id id;
+    sharena_field_def *defs; /* names copied */
+    size_t n;
+    bool placed; /* a value of the tree (dropped with it), not kept here */
 };
 
 struct sharena_builder {
@@ -31,6 +39,8 @@ struct sharena_builder {
     size_t depth, copen;
     char *key; /* the pending key (malloc'd), or NULL */
     size_t klen;
+    struct build_shape *shapes; /* shapes made for structs and shape values */
+    size_t nshapes, cshapes;
 };
 
 int sharena_build_begin(sharena_arena *a, sharena_builder **out)
@@ -67,7 +77,7 @@ int sharena_build_key(sharena_builder *b, const char *key, size_t klen)
     if (b->err)
         return b->err;
     if ((klen && !key) || b->key ||
-        (b->depth && b->open[b->depth - 1].type != SHARENA_T_MAP))
+        (b->depth && b->open[b->depth - 1].type == SHARENA_T_VECTOR))
         return fail(b, SHARENA_EINVAL);
     if (klen > UINT32_MAX)
         return fail(b, SHARENA_ERANGE);
@@ -126,16 +136,58 @@ static int place(sharena_builder *b, sharena_id id, bool made, bool owned)
     return 0;
 }
 
-/* Checks before a value: no kept error, a key inside a map. */
+/* Checks before a value: no kept error, a key inside a map or struct. */
 static int before_value(sharena_builder *b)
 {
     if (!b)
         return SHARENA_EINVAL;
     if (b->err)
         return b->err;
-    if (b->depth && b->open[b->depth - 1].type == SHARENA_T_MAP && !b->key)
+    if (b->depth && b->open[b->depth - 1].type != SHARENA_T_VECTOR && !b->key)
         return fail(b, SHARENA_EINVAL);
     return 0;
+}
+
+static bool in_struct(const sharena_builder *b)
+{
+    return b->depth && b->open[b->depth - 1].type == SHARENA_T_STRUCT;
+}
+
+/* Fail with @p r, dropping the pending key. */
+static int fail_key(sharena_builder *b, int r)
+{
+    free(b->key);
+    b->key = NULL;
+    return fail(b, r);
+}
+
+/* Inside a struct: the index of the field the pending key names, which
+ * must be of type @p want (SHARENA_ENOENT: no such field, SHARENA_ETYPE:
+ * another type); *size gets a bytes field's size. Takes the key. */
+static int struct_field(sharena_builder *b, sharena_type want, size_t *index,
+                        uint64_t *size)
+{
+    sharena_id st = b->open[b->depth - 1].id;
+    sharena_type t = SHARENA_T_NONE;
+    int r = sharena_shape_find(b->a, st, b->key, b->klen, index);
+    if (r == 0)
+        r = sharena_shape_field(b->a, st, *index, NULL, 0, &t, size);
+    if (r == 0 && t != want)
+        r = SHARENA_ETYPE;
+    if (r < 0)
+        return fail_key(b, r);
+    free(b->key);
+    b->key = NULL;
+    return 0;
+}
+
+/* A struct field holds a number, bool, string or bytes only. */
+static int before_object(sharena_builder *b)
+{
+    int r = before_value(b);
+    if (r == 0 && in_struct(b))
+        r = fail_key(b, SHARENA_ETYPE);
+    return r;
 }
 
 /* Place a value whose creation returned @p r. */
@@ -154,6 +206,13 @@ int sharena_build_number(sharena_builder *b, double v)
     int r = before_value(b);
     if (r < 0)
         return r;
+    if (in_struct(b)) {
+        size_t i;
+        if ((r = struct_field(b, SHARENA_T_NUMBER, &i, NULL)) < 0)
+            return r;
+        r = sharena_struct_set_number(b->a, b->open[b->depth - 1].id, i, v);
+        return r < 0 ? fail(b, r) : 0;
+    }
     sharena_id id = 0;
     r = sharena_number_new(b->a, v, &id);
     return made(b, r, id);
@@ -164,6 +223,13 @@ int sharena_build_bool(sharena_builder *b, bool v)
     int r = before_value(b);
     if (r < 0)
         return r;
+    if (in_struct(b)) {
+        size_t i;
+        if ((r = struct_field(b, SHARENA_T_BOOL, &i, NULL)) < 0)
+            return r;
+        r = sharena_struct_set_bool(b->a, b->open[b->depth - 1].id, i, v);
+        return r < 0 ? fail(b, r) : 0;
+    }
     sharena_id id = 0;
     r = sharena_bool_new(b->a, v, &id);
     return made(b, r, id);
@@ -174,6 +240,14 @@ int sharena_build_string(sharena_builder *b, const char *s, size_t len)
     int r = before_value(b);
     if (r < 0)
         return r;
+    if (in_struct(b)) {
+        size_t i;
+        if ((r = struct_field(b, SHARENA_T_STRING, &i, NULL)) < 0)
+            return r;
+        r = sharena_struct_set_string(b->a, b->open[b->depth - 1].id, i, s,
+                                      len);
+        return r < 0 ? fail(b, r) : 0;
+    }
     sharena_id id = 0;
     r = sharena_string_new(b->a, s, len, &id);
     return made(b, r, id);
@@ -185,7 +259,20 @@ int sharena_build_bytes(sharena_builder *b, const void *data, size_t len)
     if (r < 0)
         return r;
     if (len && !data)
-        return fail(b, SHARENA_EINVAL);
+        return fail_key(b, SHARENA_EINVAL);
+    if (in_struct(b)) {
+        size_t i;
+        uint64_t size = 0;
+        sharena_id fid = 0;
+        if ((r = struct_field(b, SHARENA_T_BYTES, &i, &size)) < 0)
+            return r;
+        if (size != len)
+            return fail(b, SHARENA_ERANGE);
+        r = sharena_struct_field_id(b->a, b->open[b->depth - 1].id, i, &fid);
+        if (r == 0 && len)
+            r = sharena_bytes_write(b->a, fid, 0, data, len);
+        return r < 0 ? fail(b, r) : 0;
+    }
     sharena_id id = 0;
     r = sharena_bytes_new(b->a, len, &id);
     if (r == 0 && len) {
@@ -198,7 +285,7 @@ int sharena_build_bytes(sharena_builder *b, const void *data, size_t len)
 
 int sharena_build_ref(sharena_builder *b, sharena_id id, unsigned flags)
 {
-    int r = before_value(b);
+    int r = before_object(b);
     if (r < 0)
         return r;
     if ((flags & ~(unsigned)SHARENA_OWNED) ||
@@ -216,30 +303,27 @@ int sharena_build_ref(sharena_builder *b, sharena_id id, unsigned flags)
     return place(b, id, false, (flags & SHARENA_OWNED) != 0);
 }
 
-static int open_container(sharena_builder *b, int type)
+/* Open a container of @p type (a struct: of @p shape), placed as the next
+ * value. */
+static int open_container(sharena_builder *b, int type, sharena_id shape)
 {
-    int r = before_value(b);
+    int r = before_object(b);
     if (r < 0)
         return r;
-    if (b->depth == SHARENA_BUILD_DEPTH_MAX) {
-        free(b->key);
-        b->key = NULL;
-        return fail(b, SHARENA_EOVERFLOW);
-    }
+    if (b->depth == SHARENA_BUILD_DEPTH_MAX)
+        return fail_key(b, SHARENA_EOVERFLOW);
     if (b->depth == b->copen) {
         size_t n = b->copen ? b->copen * 2 : 8;
         struct build_open *o = realloc(b->open, n * sizeof *o);
-        if (!o) {
-            free(b->key);
-            b->key = NULL;
-            return fail(b, SHARENA_ENOMEM);
-        }
+        if (!o)
+            return fail_key(b, SHARENA_ENOMEM);
         b->open = o;
         b->copen = n;
     }
     sharena_id id = 0;
-    r = type == SHARENA_T_MAP ? sharena_map_new(b->a, &id)
-                              : sharena_vector_new(b->a, &id);
+    r = type == SHARENA_T_MAP      ? sharena_map_new(b->a, &id)
+        : type == SHARENA_T_VECTOR ? sharena_vector_new(b->a, &id)
+                                   : sharena_struct_new(b->a, shape, &id);
     if ((r = made(b, r, id)) < 0)
         return r;
     b->open[b->depth++] = (struct build_open){id, type};
@@ -248,12 +332,102 @@ static int open_container(sharena_builder *b, int type)
 
 int sharena_build_map(sharena_builder *b)
 {
-    return open_container(b, SHARENA_T_MAP);
+    return open_container(b, SHARENA_T_MAP, 0);
 }
 
 int sharena_build_vector(sharena_builder *b)
 {
-    return open_container(b, SHARENA_T_VECTOR);
+    return open_container(b, SHARENA_T_VECTOR, 0);
+}
+
+static bool same_defs(const struct build_shape *s,
+                      const sharena_field_def *fields, size_t n)
+{
+    if (s->n != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!fields[i].name || strcmp(s->defs[i].name, fields[i].name) != 0 ||
+            s->defs[i].type != fields[i].type ||
+            (fields[i].type == SHARENA_T_BYTES &&
+             s->defs[i].size != fields[i].size))
+            return false;
+    return true;
+}
+
+static void shape_free(struct build_shape *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free((char *)s->defs[i].name);
+    free(s->defs);
+}
+
+/* A shape of this definition: one this build made (that is not a value of
+ * the tree already, when @p unplaced), else a new one, recorded. */
+static int find_shape(sharena_builder *b, const sharena_field_def *fields,
+                      size_t n, bool unplaced, struct build_shape **out)
+{
+    if (!fields && n)
+        return SHARENA_EINVAL;
+    for (size_t i = 0; i < b->nshapes; i++)
+        if ((!unplaced || !b->shapes[i].placed) &&
+            same_defs(&b->shapes[i], fields, n)) {
+            *out = &b->shapes[i];
+            return 0;
+        }
+    if (b->nshapes == b->cshapes) {
+        size_t c = b->cshapes ? b->cshapes * 2 : 4;
+        struct build_shape *t = realloc(b->shapes, c * sizeof *t);
+        if (!t)
+            return SHARENA_ENOMEM;
+        b->shapes = t;
+        b->cshapes = c;
+    }
+    struct build_shape *s = &b->shapes[b->nshapes];
+    memset(s, 0, sizeof *s);
+    int r = sharena_shape_new(b->a, fields, n, &s->id);
+    if (r < 0)
+        return r;
+    /* copied after the library checked the definition */
+    s->defs = calloc(n ? n : 1, sizeof *s->defs);
+    for (size_t i = 0; s->defs && i < n; i++, s->n++) {
+        s->defs[i] = fields[i];
+        if (!(s->defs[i].name = strdup(fields[i].name)))
+            break;
+    }
+    if (!s->defs || s->n < n) {
+        shape_free(s);
+        sharena_drop(b->a, s->id, 0);
+        return SHARENA_ENOMEM;
+    }
+    b->nshapes++;
+    *out = s;
+    return 0;
+}
+
+int sharena_build_struct(sharena_builder *b, const sharena_field_def *fields,
+                         size_t nfields)
+{
+    int r = before_object(b);
+    if (r < 0)
+        return r;
+    struct build_shape *s;
+    if ((r = find_shape(b, fields, nfields, false, &s)) < 0)
+        return fail_key(b, r);
+    return open_container(b, SHARENA_T_STRUCT, s->id);
+}
+
+int sharena_build_shape(sharena_builder *b, const sharena_field_def *fields,
+                        size_t nfields)
+{
+    int r = before_object(b);
+    if (r < 0)
+        return r;
+    struct build_shape *s;
+    if ((r = find_shape(b, fields, nfields, true, &s)) < 0)
+        return fail_key(b, r);
+    /* from now on the tree drops it on failure (place() does at once) */
+    s->placed = true;
+    return place(b, s->id, true, true);
 }
 
 int sharena_build_end(sharena_builder *b)
@@ -270,6 +444,9 @@ int sharena_build_end(sharena_builder *b)
 
 static void build_free(sharena_builder *b)
 {
+    for (size_t i = 0; i < b->nshapes; i++)
+        shape_free(&b->shapes[i]);
+    free(b->shapes);
     for (size_t i = 0; i < b->ntop; i++)
         free(b->top[i].key);
     free(b->top);
@@ -285,6 +462,10 @@ static int undo(sharena_builder *b, int r)
     for (size_t i = b->ntop; i-- > 0;)
         if (b->top[i].made)
             sharena_drop(b->a, b->top[i].id, 0);
+    /* shapes made for structs only: after the structs that use them */
+    for (size_t i = b->nshapes; i-- > 0;)
+        if (!b->shapes[i].placed)
+            sharena_drop(b->a, b->shapes[i].id, 0);
     build_free(b);
     return r;
 }

@@ -112,16 +112,28 @@ static int drop_one(sharena_arena *a, sharena_id id, bool all, struct work *w)
 
 static int drop_tree(sharena_arena *a, sharena_id id, unsigned flags)
 {
-    struct work w = {0};
+    struct work w = {0}, shapes = {0};
     bool all = flags & SHARENA_DROP_RECURSIVE;
     int r = drop_one(a, id, all, &w);
-    /* Children: a stale one was dropped by someone else; go on. */
+    /* Children: a stale one was dropped by someone else; go on. Shapes go
+     * last: a struct in the same tree needs its shape to find the string
+     * and bytes children it owns (a container owning a shape and structs
+     * of it would otherwise leak those when the shape went first). */
     while (r == 0 && w.n) {
         sharena_id child = w.ids[--w.n];
-        if (child != SHARENA__LD(sharena__hdr(a)->roots_id))
-            drop_one(a, child, all, &w);
+        if (child == SHARENA__LD(sharena__hdr(a)->roots_id))
+            continue;
+        if (sharena_type_of(a, child) == SHARENA_T_SHAPE) {
+            push(&shapes, child | SHARENA__REF_OWNED, true);
+            if (!shapes.oom)
+                continue;
+        }
+        drop_one(a, child, all, &w);
     }
+    for (size_t i = 0; r == 0 && i < shapes.n; i++)
+        drop_one(a, shapes.ids[i], all, &w); /* a shape has no children */
     free(w.ids);
+    free(shapes.ids);
     return r;
 }
 

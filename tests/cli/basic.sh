@@ -221,7 +221,7 @@ rc=${PIPESTATUS[0]}
 run 0 cli create typed
 "$CLI_HELPER" "$SOCK" typed typed || fail "typed"
 run 0 cli --json dump typed
-json_ok 'd["st"] == {"count": 7, "on": False, "label": "lbl", "blob": {"$bytes": "AQIDBA==", "$size": 4}}'
+json_ok 'd["st"]["$struct"] == {"count": 7, "on": False, "label": "lbl", "blob": {"$bytes": "AQIDBA==", "$size": 4}} and d["st"]["$shape"] == d["shape"]["$shape"]'
 json_ok 'd["blob"] == {"$bytes": "aGVsbG8=", "$size": 5}'
 json_ok 'd["loop"] == [[{"$cycle": d["loop"][0][0]["$cycle"]}]] and d["loop"][0][0]["$cycle"] > 0'
 err_has 'container(s) reach themselves'

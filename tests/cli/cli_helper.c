@@ -15,6 +15,7 @@
  *       write COUNT random bytes over the used part of the heap (at most
  *       its first 256 KiB)
  *   cli_helper SOCKET typed ARENA
+ *   cli_helper SOCKET alltypes ARENA   every type the JSON encoding carries
  *       make roots the CLI cannot make: "st" (a struct of number, bool,
  *       string and 4 bytes), "shape", "blob" (5 bytes), "loop" (a vector
  *       holding a vector that holds the first)
@@ -267,6 +268,98 @@ int main(int argc, char **argv)
             r = sharena_root_set(a, "loop", v, SHARENA_OWNED);
         if (r < 0) {
             fprintf(stderr, "cli_helper: typed: %s\n", sharena_strerror(r));
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(cmd, "alltypes") == 0) {
+        /* every type the JSON encoding carries, in the corners it must
+         * keep: NaN (default and other bits), infinities, -0, a map whose
+         * keys look like tags, structs of one shape in a map and a vector
+         * next to that shape as a root, bytes longer than get's cut */
+        sharena_field_def f[] = {
+            {"x", SHARENA_T_NUMBER, 0},
+            {"ok", SHARENA_T_BOOL, 0},
+            {"$name", SHARENA_T_STRING, 0},
+            {"raw", SHARENA_T_BYTES, 5},
+        };
+        sharena_id shape, st, st2, m, v, b, nums, tagmap;
+        double nan_bits, neg_nan;
+        uint64_t bits = UINT64_C(0x7ff4000000000001);
+        memcpy(&nan_bits, &bits, 8);
+        bits = UINT64_C(0xfff8000000000000);
+        memcpy(&neg_nan, &bits, 8);
+        double specials[] = {__builtin_nan(""), nan_bits, neg_nan,
+                             __builtin_inf(), -__builtin_inf(), -0.0,
+                             5e-324, 1.7976931348623157e308, 0.1, -42};
+        int r = sharena_shape_new(a, f, 4, &shape);
+        if (r == 0)
+            r = sharena_root_set(a, "pointShape", shape, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_struct_new(a, shape, &st);
+        if (r == 0)
+            r = sharena_struct_set_number(a, st, 0, __builtin_nan(""));
+        if (r == 0)
+            r = sharena_struct_set_bool(a, st, 1, true);
+        if (r == 0)
+            r = sharena_struct_set_string(a, st, 2, "p\"1\n", 4);
+        sharena_id fid;
+        if (r == 0)
+            r = sharena_struct_field_id(a, st, 3, &fid);
+        if (r == 0)
+            r = sharena_bytes_write(a, fid, 0, "\0\xff\x01" "ab", 5);
+        if (r == 0)
+            r = sharena_struct_new(a, shape, &st2);
+        if (r == 0)
+            r = sharena_struct_set_number(a, st2, 0, -0.0);
+        if (r == 0)
+            r = sharena_map_new(a, &m);
+        if (r == 0)
+            r = sharena_map_set(a, m, "first", 5, st, SHARENA_OWNED, NULL);
+        if (r == 0)
+            r = sharena_vector_new(a, &v);
+        if (r == 0)
+            r = sharena_vector_push(a, v, st2, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_map_set(a, m, "more", 4, v, SHARENA_OWNED, NULL);
+        if (r == 0)
+            r = sharena_root_set(a, "points", m, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_vector_new(a, &nums);
+        for (size_t i = 0; r == 0 && i < sizeof specials / sizeof *specials;
+             i++) {
+            sharena_id n;
+            r = sharena_number_new(a, specials[i], &n);
+            if (r == 0)
+                r = sharena_vector_push(a, nums, n, SHARENA_OWNED);
+        }
+        if (r == 0)
+            r = sharena_root_set(a, "numbers", nums, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_map_new(a, &tagmap);
+        if (r == 0)
+            r = sharena_map_set_string(a, tagmap, "$bytes", 6, "not bytes", 9);
+        if (r == 0)
+            r = sharena_map_set_number(a, tagmap, "$map", 4, 1);
+        if (r == 0)
+            r = sharena_map_set_bool(a, tagmap, "", 0, false);
+        if (r == 0)
+            r = sharena_root_set(a, "tags", tagmap, SHARENA_OWNED);
+        static unsigned char big[100000];
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (unsigned char)(i * 7 + i / 251);
+        if (r == 0)
+            r = sharena_bytes_new(a, sizeof big, &b);
+        if (r == 0)
+            r = sharena_bytes_write(a, b, 0, big, sizeof big);
+        if (r == 0)
+            r = sharena_root_set(a, "big", b, SHARENA_OWNED);
+        if (r == 0)
+            r = sharena_bytes_new(a, 0, &b);
+        if (r == 0)
+            r = sharena_root_set(a, "empty", b, SHARENA_OWNED);
+        if (r < 0) {
+            fprintf(stderr, "cli_helper: alltypes: %s\n", sharena_strerror(r));
             return 1;
         }
         return 0;

@@ -359,3 +359,143 @@ Test(build, full_arena_at_every_point)
     M = m;
     V = v;
 }
+
+/* Structs and shapes in a tree: fields set by name, structs of one
+ * definition share one shape (the shape value when the tree has one), and
+ * every misuse or failure leaves the arena as it was, the shapes made for
+ * structs included. */
+static const sharena_field_def PT[] = {
+    {"x", SHARENA_T_NUMBER, 0},
+    {"on", SHARENA_T_BOOL, 0},
+    {"label", SHARENA_T_STRING, 0},
+    {"blob", SHARENA_T_BYTES, 3},
+};
+
+/* [struct{x: @p x, on, label, blob}, struct{x}, shape] */
+static void structs(sharena_builder *b, double x)
+{
+    sharena_build_vector(b);
+    sharena_build_struct(b, PT, 4);
+    sharena_build_key(b, "x", 1);
+    sharena_build_number(b, x);
+    sharena_build_key(b, "on", 2);
+    sharena_build_bool(b, true);
+    sharena_build_key(b, "label", 5);
+    sharena_build_string(b, "pt", 2);
+    sharena_build_key(b, "blob", 4);
+    sharena_build_bytes(b, "abc", 3);
+    sharena_build_end(b);
+    sharena_build_struct(b, PT, 4);
+    sharena_build_key(b, "x", 1);
+    sharena_build_number(b, -1);
+    sharena_build_end(b);
+    sharena_build_shape(b, PT, 4);
+    sharena_build_end(b);
+}
+
+Test(build, structs_and_shapes)
+{
+    sharena_builder *b;
+    cr_assert_eq(sharena_build_begin(A, &b), 0);
+    structs(b, 2.5);
+    sharena_id t, s0, s1, sh, shape0, shape1;
+    cr_assert_eq(sharena_build_finish(b, &t), 0);
+    cr_assert_eq(sharena_vector_get(A, t, 0, &s0, NULL), 0);
+    cr_assert_eq(sharena_vector_get(A, t, 1, &s1, NULL), 0);
+    cr_assert_eq(sharena_vector_get(A, t, 2, &sh, NULL), 0);
+    cr_assert_eq(sharena_type_of(A, s0), SHARENA_T_STRUCT);
+    cr_assert_eq(sharena_type_of(A, sh), SHARENA_T_SHAPE);
+    cr_assert_eq(sharena_struct_shape(A, s0, &shape0), 0);
+    cr_assert_eq(sharena_struct_shape(A, s1, &shape1), 0);
+    cr_assert_eq(shape0, shape1, "one shape for one definition");
+    cr_assert_eq(shape0, sh, "the shape value is the structs' shape");
+    double d;
+    bool on;
+    char buf[16];
+    size_t len;
+    cr_assert_eq(sharena_struct_get_number(A, s0, 0, &d), 0);
+    cr_assert_eq(d, 2.5);
+    cr_assert_eq(sharena_struct_get_bool(A, s0, 1, &on), 0);
+    cr_assert(on);
+    cr_assert_eq(sharena_struct_get_string(A, s0, 2, buf, sizeof buf, &len),
+                 0);
+    cr_assert_str_eq(buf, "pt");
+    sharena_id fid;
+    cr_assert_eq(sharena_struct_field_id(A, s0, 3, &fid), 0);
+    cr_assert_eq(sharena_bytes_read(A, fid, 0, buf, 3), 0);
+    cr_assert_eq(memcmp(buf, "abc", 3), 0);
+    cr_assert_eq(sharena_struct_get_number(A, s1, 0, &d), 0);
+    cr_assert_eq(d, -1);
+    cr_assert_eq(sharena_struct_get_bool(A, s1, 1, &on), 0);
+    cr_assert(!on, "a field not set keeps its default");
+    /* the tree owns all: dropping it drops the structs and the shape */
+    sharena_arena_info i0, i1;
+    cr_assert_eq(sharena_arena_info_get(A, &i0), 0);
+    cr_assert_eq(sharena_drop(A, t, 0), 0);
+    cr_assert_eq(sharena_arena_info_get(A, &i1), 0);
+    /* vector, 2 structs with a string and bytes each, the shape */
+    cr_assert_eq(i0.objects - i1.objects, 8, "%llu", (unsigned long long)(i0.objects - i1.objects));
+
+    /* without a shape value the shape stays, detached, after success */
+    cr_assert_eq(sharena_build_begin(A, &b), 0);
+    sharena_build_struct(b, PT, 2);
+    sharena_build_end(b);
+    cr_assert_eq(sharena_build_finish(b, &t), 0);
+    cr_assert_eq(sharena_struct_shape(A, t, &shape0), 0);
+    cr_assert_eq(sharena_type_of(A, shape0), SHARENA_T_SHAPE);
+    cr_assert_eq(sharena_drop(A, t, 0), 0);
+    cr_assert_eq(sharena_drop(A, shape0, 0), 0);
+}
+
+/* One misuse inside a struct, as @p bad says. */
+static int try_struct(int bad)
+{
+    sharena_builder *b;
+    cr_assert_eq(sharena_build_begin(A, &b), 0);
+    sharena_build_key(b, "t", 1);
+    sharena_build_map(b);
+    sharena_build_key(b, "s", 1);
+    structs(b, 1);
+    sharena_build_key(b, "z", 1);
+    sharena_build_struct(b, PT, 4);
+    sharena_build_key(b, bad == 1 ? "nope" : bad == 2 ? "on" : "blob",
+                      bad == 1 ? 4 : bad == 2 ? 2 : 4);
+    if (bad == 1 || bad == 2)
+        sharena_build_number(b, 1); /* no such field; a bool field */
+    else if (bad == 3)
+        sharena_build_bytes(b, "ab", 2); /* another size */
+    else
+        sharena_build_map(b); /* no map in a struct */
+    sharena_build_end(b);
+    sharena_build_end(b);
+    return sharena_build_map_update(b, M);
+}
+
+Test(build, struct_misuse_changes_nothing)
+{
+    warm_up(100);
+    take(A, M, V, &S0);
+    cr_assert_eq(try_struct(1), SHARENA_ENOENT);
+    take(A, M, V, &S1);
+    same(&S0, &S1, "no such field");
+    cr_assert_eq(try_struct(2), SHARENA_ETYPE);
+    take(A, M, V, &S1);
+    same(&S0, &S1, "another type");
+    cr_assert_eq(try_struct(3), SHARENA_ERANGE);
+    take(A, M, V, &S1);
+    same(&S0, &S1, "bytes of another size");
+    cr_assert_eq(try_struct(4), SHARENA_ETYPE);
+    take(A, M, V, &S1);
+    same(&S0, &S1, "a map in a struct");
+    /* a bad definition */
+    sharena_field_def dup[] = {{"a", SHARENA_T_NUMBER, 0},
+                               {"a", SHARENA_T_BOOL, 0}};
+    sharena_builder *b;
+    cr_assert_eq(sharena_build_begin(A, &b), 0);
+    structs(b, 1);
+    cr_assert_eq(sharena_build_struct(b, dup, 2), SHARENA_EEXIST);
+    sharena_id t;
+    cr_assert_eq(sharena_build_finish(b, &t), SHARENA_EEXIST);
+    take(A, M, V, &S1);
+    same(&S0, &S1, "struct misuse");
+}

@@ -121,6 +121,14 @@ void json_put_number(FILE *f, double v);
 void cli_put_number(FILE *f, double v);
 /* Base64 (RFC 4648) of @p len bytes, inside quotes. */
 void json_put_base64(FILE *f, const unsigned char *p, size_t len);
+/* The same without the quotes (pieces of a multiple of 3 bytes concatenate
+ * to the whole's base64). */
+void json_put_base64_part(FILE *f, const unsigned char *p, size_t len);
+/* Decode strict base64 (padded, no whitespace, unused bits zero: the one
+ * text json_put_base64() writes for those bytes) into a malloc'd *@p out.
+ * 0, or -1 for text that is not. */
+int json_base64_decode(const char *s, size_t len, unsigned char **out,
+                       size_t *olen);
 /* Write @p s[0..len) with invalid UTF-8 replaced (no escaping, no quotes). */
 void cli_put_text(FILE *f, const char *s, size_t len);
 
@@ -172,12 +180,16 @@ struct render {
     uint64_t errors; /* values that could not be read ($error markers) */
     uint64_t cycles; /* containers met again inside themselves ($cycle) */
     bool truncated;  /* the budget ran out */
+    bool exact;      /* the lossless encoding of dump (load --json reads it) */
+    bool shape_only; /* internal: writing a $struct's "$shape" */
     unsigned depth;
     sharena_id stack[256]; /* ids on the current path (cycle detection) */
 };
 
 #define RENDER_BUDGET    2000000u /* values per command */
-#define RENDER_BYTES_MAX 65536u   /* bytes buffers longer than this are cut */
+#define RENDER_BYTES_MAX 65536u   /* bytes buffers longer than this are cut
+                                     (not in the exact encoding) */
+#define RENDER_NAN_BITS UINT64_C(0x7ff8000000000000) /* written "NaN" */
 
 void render_init(struct render *r, const sharena_arena *a, FILE *f,
                  bool pretty);
@@ -218,5 +230,23 @@ int cmd_locks(struct cli *c, int argc, char **argv);
 int cmd_broker(struct cli *c, int argc, char **argv);
 int cmd_save(struct cli *c, int argc, char **argv);
 int cmd_load(struct cli *c, int argc, char **argv);
+/* jsonload.c: `load --json FILE NAME`. */
+int load_json(struct cli *c, const char *file, const char *name,
+              const char *mode, const char *capacity);
+/* Check a parsed tree in dump's exact encoding (docs/cli.md): 0, or -1
+ * with the path and the problem in @p msg. */
+int json_tree_check(const struct jval *v, char *msg, size_t cap);
+/* Create arena @p name from @p tree (checked first; @p source names it in
+ * messages): the whole of load --json after the parse. An EXIT_* status;
+ * on failure nothing is left behind. */
+int load_tree(struct cli *c, const struct jval *tree, const char *source,
+              const char *name, const char *mode, const char *capacity);
+/* Write @p v as compact JSON (dump's number and string forms). */
+void json_put_value(FILE *f, const struct jval *v);
+
+/* redis.c: export/import through hiredis (or a message that they are not
+ * built in). */
+int cmd_export(struct cli *c, int argc, char **argv);
+int cmd_import(struct cli *c, int argc, char **argv);
 
 #endif

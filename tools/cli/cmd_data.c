@@ -295,6 +295,7 @@ int cmd_dump(struct cli *c, int argc, char **argv)
     cli_watchdog(c, true);
     struct render rd;
     render_init(&rd, a, stdout, !c->json);
+    rd.exact = true; /* what load --json reads back */
     int r = render_roots(&rd);
     int ex;
     if (r < 0) {

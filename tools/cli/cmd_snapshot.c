@@ -55,9 +55,10 @@ int cmd_save(struct cli *c, int argc, char **argv)
 
 int cmd_load(struct cli *c, int argc, char **argv)
 {
-    const char *pos[2], *mode = NULL;
+    const char *pos[2], *mode = NULL, *capacity = NULL;
     const struct cli_opt opts[] = {
         {"--mode", true, &mode, NULL},
+        {"--capacity", true, &capacity, NULL},
         {0},
     };
     int np = cli_parse(c, argc, argv, opts, pos, 2);
@@ -65,6 +66,11 @@ int cmd_load(struct cli *c, int argc, char **argv)
         return EXIT_USAGE;
     if (np != 2)
         return cli_usage(c, "which file and name? (sharena load FILE NAME)");
+    if (c->json) /* the text `dump` writes, not an image */
+        return load_json(c, pos[0], pos[1], mode, capacity);
+    if (capacity)
+        return cli_usage(c, "--capacity is for --json (an image has its "
+                            "own)");
     sharena_open_opts o = {0};
     if (mode && cli_parse_mode(c, mode, &o.mode) != 0)
         return EXIT_USAGE;

@@ -405,14 +405,25 @@ int json_parse(const char *text, size_t len, struct jval *out, char *err,
     if (err && errcap)
         err[0] = 0;
     memset(out, 0, sizeof *out);
-    if (jp_value(&p, out) < 0) {
-        json_free(out);
-        return -1;
+    int r = jp_value(&p, out);
+    if (r == 0) {
+        jp_ws(&p);
+        if (p.s != p.end)
+            r = jp_fail(&p, "trailing characters after the value");
     }
-    jp_ws(&p);
-    if (p.s != p.end) {
+    if (r < 0) {
         json_free(out);
-        return jp_fail(&p, "trailing characters after the value");
+        /* where: line and column (in bytes) of the failure */
+        unsigned line = 1, col = 1;
+        for (const char *q = text; q < p.s && q < p.end; q++, col++)
+            if (*q == '\n') {
+                line++;
+                col = 0;
+            }
+        size_t n = err && errcap ? strlen(err) : 0;
+        if (err && n + 1 < errcap)
+            snprintf(err + n, errcap - n, " (line %u, column %u)", line, col);
+        return -1;
     }
     return 0;
 }
@@ -539,11 +550,12 @@ void cli_put_number(FILE *f, double v)
     json_put_number(f, v);
 }
 
-void json_put_base64(FILE *f, const unsigned char *p, size_t len)
+static const char b64tab[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void json_put_base64_part(FILE *f, const unsigned char *p, size_t len)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    putc('"', f);
+    const char *tab = b64tab;
     size_t i = 0;
     for (; i + 3 <= len; i += 3) {
         uint32_t w = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -564,5 +576,91 @@ void json_put_base64(FILE *f, const unsigned char *p, size_t len)
         putc(tab[(w >> 6) & 63], f);
         putc('=', f);
     }
+}
+
+void json_put_base64(FILE *f, const unsigned char *p, size_t len)
+{
     putc('"', f);
+    json_put_base64_part(f, p, len);
+    putc('"', f);
+}
+
+static int b64val(char ch)
+{
+    const char *q = ch ? strchr(b64tab, ch) : NULL;
+    return q ? (int)(q - b64tab) : -1;
+}
+
+int json_base64_decode(const char *s, size_t len, unsigned char **out,
+                       size_t *olen)
+{
+    *out = NULL;
+    *olen = 0;
+    if (len % 4)
+        return -1;
+    size_t pad = len && s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+    unsigned char *o = malloc(len / 4 * 3 + 1);
+    if (!o)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        bool last = i + 4 == len;
+        for (int k = 0; k < 4; k++) {
+            bool padded = last && k >= 4 - (int)pad;
+            v[k] = padded ? 0 : b64val(s[i + (size_t)k]);
+            if (v[k] < 0 || (padded && s[i + (size_t)k] != '=')) {
+                free(o);
+                return -1;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+                     (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        /* the bits padding hides must be zero: one text per value */
+        if ((last && pad == 1 && (w & 0xff)) ||
+            (last && pad == 2 && (w & 0xffff))) {
+            free(o);
+            return -1;
+        }
+        o[n++] = (unsigned char)(w >> 16);
+        if (!(last && pad == 2))
+            o[n++] = (unsigned char)(w >> 8);
+        if (!(last && pad))
+            o[n++] = (unsigned char)w;
+    }
+    *out = o;
+    *olen = n;
+    return 0;
+}
+
+void json_put_value(FILE *f, const struct jval *v)
+{
+    switch (v->t) {
+    case J_NULL:
+        fputs("null", f);
+        break;
+    case J_BOOL:
+        fputs(v->b ? "true" : "false", f);
+        break;
+    case J_NUM:
+        json_put_number(f, v->n);
+        break;
+    case J_STR:
+        json_put_string(f, v->s, v->slen);
+        break;
+    case J_ARR:
+    case J_OBJ:
+        putc(v->t == J_ARR ? '[' : '{', f);
+        for (size_t i = 0; i < v->len; i++) {
+            if (i)
+                putc(',', f);
+            if (v->t == J_OBJ) {
+                json_put_string(f, v->keys[i], v->klens[i]);
+                putc(':', f);
+            }
+            json_put_value(f, &v->items[i]);
+        }
+        putc(v->t == J_ARR ? ']' : '}', f);
+        break;
+    }
 }

@@ -61,11 +61,14 @@ static const struct command commands[] = {
      "a vector index equal to its length appends. Use -- before a VALUE that\n"
      "starts with --.\n"},
     {"dump", cmd_dump, "dump ARENA",
-     "Print the whole arena as one JSON object: every root, recursively.\n"
-     "Indented by default, one line with --json. Keys are sorted. Bytes are\n"
-     "{\"$bytes\": base64, \"$size\": n}, a container met inside itself is\n"
-     "{\"$cycle\": id}, an unreadable value {\"$error\": \"CODE\"} (exit "
-     "1).\n"},
+     "Print the whole arena as one JSON object: every root, recursively, in\n"
+     "the exact encoding that `load --json` reads back (docs/cli.md, \"The\n"
+     "JSON encoding\"). Indented by default, one line with --json. Keys are\n"
+     "sorted. Bytes are {\"$bytes\": base64, \"$size\": n}, structs\n"
+     "{\"$struct\": {fields}, \"$shape\": [fields]}, shapes {\"$shape\": [...]},\n"
+     "NaN and infinities {\"$number\": \"NaN\"}, a map with a key starting\n"
+     "with '$' {\"$map\": {...}}. A container met inside itself is\n"
+     "{\"$cycle\": id}, an unreadable value {\"$error\": \"CODE\"} (exit 1).\n"},
     {"watch", cmd_watch, "watch ARENA [PATH]",
      "Print the value at PATH now and after every change, one line each\n"
      "(bare, or JSON with --json), flushed line by line, until SIGINT or\n"
@@ -88,12 +91,33 @@ static const struct command commands[] = {
      "Write a consistent image of the arena to FILE (a temporary file, fsync,\n"
      "rename): its non-zero pages and a checksum. Writers of the arena wait\n"
      "while the image is taken; readers do not.\n"},
-    {"load", cmd_load, "load FILE NAME [--mode MODE]",
+    {"load", cmd_load,
+     "load [--json] FILE NAME [--mode MODE] [--capacity SIZE]",
      "Create arena NAME from an image made by `save`. The whole image is\n"
      "checked first (versions, checksum), the arena is created with the\n"
      "image's capacity and MODE (octal, default 0600), and checked with fsck\n"
      "before use: a corrupt, truncated or foreign image is refused and no\n"
-     "arena is left. Fails if NAME exists.\n"},
+     "arena is left. Fails if NAME exists.\n"
+     "\n"
+     "With --json, FILE (- for stdin) is the JSON that `dump` writes: the\n"
+     "whole text is checked first (every tag, base64 text, struct against\n"
+     "its shape; null is refused), then NAME is created (SIZE: default 64M,\n"
+     "more when the data needs it) and filled in one step. An invalid file\n"
+     "creates nothing.\n"},
+    {"export", cmd_export, "export ARENA --redis URL [--prefix P]",
+     "Copy the arena into Redis (many hosts can then share the data), in one\n"
+     "MULTI/EXEC transaction, under keys starting with P (default\n"
+     "sharena:ARENA): P is a hash of the roots, each map at PATH a hash\n"
+     "P:PATH, each vector a list, each struct a hash; strings and numbers\n"
+     "are strings; P:$types records every value that is not a string (and\n"
+     "the structs' shapes), so that import gives the same arena back\n"
+     "(docs/cli.md). URL: unix:///path/to.sock or redis://host:port.\n"
+     "Refused when Redis holds keys under P already.\n"},
+    {"import", cmd_import,
+     "import --redis URL --prefix P NAME [--mode MODE] [--capacity SIZE]",
+     "Create arena NAME from what `export` wrote under prefix P: read in one\n"
+     "transaction, checked whole as `load --json` checks a file, then\n"
+     "created (fails if NAME exists). A failed import creates nothing.\n"},
     {"broker", cmd_broker, "broker start|stop|status [-- SHARENAD-OPTIONS]",
      "start: run sharenad in the background on the socket path (--socket,\n"
      "$SHARENA_SOCKET or the default) with a pidfile next to it (PATH.pid),\n"

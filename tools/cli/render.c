@@ -8,12 +8,20 @@
  * itself (a container holding itself) is {"$cycle": id}. A value that cannot
  * be read (stale id, corrupt data) is {"$error": "ENAME"}.
  *
+ * `dump` writes the exact encoding instead (r->exact; docs/cli.md, "The
+ * JSON encoding"), which `load --json` reads back: structs are
+ * {"$struct": {fields}, "$shape": [...]}, a map with a key starting with
+ * '$' is {"$map": {...}}, NaN and infinities are {"$number": "NaN"} (a NaN
+ * other than the default one by its bits, "0x7ff4000000000001"), and bytes
+ * are never cut.
+ *
  * Everything is bounded: at most r->budget values, 256 levels, and every
  * read goes through the library's checks, so a scribbled arena yields
  * markers, never a hang or a crash.
  */
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,7 +173,14 @@ static int map_value(struct render *r, sharena_id id, bool top)
     }
     if (rc < 0)
         r->errors++; /* the entries read before the error are shown */
+    bool wrap = false;
+    for (size_t i = 0; r->exact && i < n && !wrap; i++)
+        wrap = e[i].klen && e[i].key[0] == '$';
+    if (wrap) /* its keys would read as tags */
+        fputs(r->pretty ? "{\"$map\": " : "{\"$map\":", r->f);
     put_entries(r, e, n);
+    if (wrap)
+        putc('}', r->f);
     free_entries(e, n);
     return 0;
 }
@@ -209,8 +224,40 @@ static int vector_value(struct render *r, sharena_id id, bool top)
     return 0;
 }
 
+/* Exact bytes: read and encoded in pieces of a multiple of 3 bytes, so the
+ * pieces' base64 is the whole buffer's. */
+static int bytes_exact(struct render *r, sharena_id id, uint64_t size)
+{
+    enum { PIECE = 3 * 16384 };
+    unsigned char *buf = malloc(PIECE);
+    if (!buf)
+        return SHARENA_ENOMEM;
+    int rc = 0;
+    fputs(r->pretty ? "{\"$bytes\": \"" : "{\"$bytes\":\"", r->f);
+    for (uint64_t off = 0; off < size && rc == 0;) {
+        size_t n = size - off < PIECE ? (size_t)(size - off) : PIECE;
+        rc = sharena_bytes_read(r->a, id, off, buf, n);
+        if (rc == 0)
+            json_put_base64_part(r->f, buf, n);
+        off += n;
+    }
+    putc('"', r->f);
+    fprintf(r->f, r->pretty ? ", \"$size\": %llu}" : ",\"$size\":%llu}",
+            (unsigned long long)size);
+    free(buf);
+    return rc;
+}
+
 static void bytes_value(struct render *r, sharena_id id, uint64_t size)
 {
+    if (r->exact) {
+        /* a failure part-way leaves a $bytes that does not match $size:
+         * counted as an error (exit 1), and load refuses it */
+        int rc = bytes_exact(r, id, size);
+        if (rc < 0)
+            r->errors++;
+        return;
+    }
     uint64_t n = size < RENDER_BYTES_MAX ? size : RENDER_BYTES_MAX;
     unsigned char *buf = malloc(n ? n : 1);
     int rc = buf ? sharena_bytes_read(r->a, id, 0, buf, n) : SHARENA_ENOMEM;
@@ -231,6 +278,25 @@ static void bytes_value(struct render *r, sharena_id id, uint64_t size)
     free(buf);
 }
 
+/* A number: in the exact encoding NaN and infinities are tagged. */
+static void number_value(struct render *r, double d)
+{
+    if (!r->exact || isfinite(d)) {
+        json_put_number(r->f, d);
+        return;
+    }
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    fputs(r->pretty ? "{\"$number\": \"" : "{\"$number\":\"", r->f);
+    if (isinf(d))
+        fputs(d < 0 ? "-Infinity" : "Infinity", r->f);
+    else if (bits == RENDER_NAN_BITS)
+        fputs("NaN", r->f);
+    else
+        fprintf(r->f, "0x%016llx", (unsigned long long)bits);
+    fputs("\"}", r->f);
+}
+
 /* A struct field: its value as JSON. */
 static void field_value(struct render *r, sharena_id st, size_t i, int type,
                         uint64_t size)
@@ -241,7 +307,7 @@ static void field_value(struct render *r, sharena_id st, size_t i, int type,
         double d;
         rc = sharena_struct_get_number(r->a, st, i, &d);
         if (rc == 0)
-            json_put_number(r->f, d);
+            number_value(r, d);
         break;
     }
     case SHARENA_T_BOOL: {
@@ -272,7 +338,36 @@ static void field_value(struct render *r, sharena_id st, size_t i, int type,
     }
 }
 
+static int struct_fields(struct render *r, sharena_id id, bool top,
+                         bool shape);
+
+/* A struct: its fields, or in the exact encoding
+ * {"$struct": {fields}, "$shape": [its shape]}. */
 static int struct_value(struct render *r, sharena_id id, bool top, bool shape)
+{
+    if (shape || !r->exact)
+        return struct_fields(r, id, top, shape);
+    size_t n;
+    int rc = sharena_shape_nfields(r->a, id, &n);
+    if (rc < 0) {
+        if (top)
+            return rc;
+        r->errors++;
+        marker(r, "$error", sharena_errname(rc));
+        return 0;
+    }
+    fputs(r->pretty ? "{\"$struct\": " : "{\"$struct\":", r->f);
+    struct_fields(r, id, false, false);
+    /* the shape's array, without its {"$shape": ...} wrapper's brace */
+    fputs(r->pretty ? ", " : ",", r->f);
+    r->shape_only = true;
+    struct_fields(r, id, false, true);
+    r->shape_only = false;
+    return 0;
+}
+
+static int struct_fields(struct render *r, sharena_id id, bool top,
+                         bool shape)
 {
     size_t n;
     int rc = sharena_shape_nfields(r->a, id, &n);
@@ -285,8 +380,11 @@ static int struct_value(struct render *r, sharena_id id, bool top, bool shape)
     }
     if (n > SHARENA_FIELDS_MAX)
         n = SHARENA_FIELDS_MAX;
+    bool inner = r->shape_only; /* "$shape": [...] inside a $struct */
     if (shape)
-        fputs(r->pretty ? "{\"$shape\": [" : "{\"$shape\":[", r->f);
+        fputs(inner ? (r->pretty ? "\"$shape\": [" : "\"$shape\":[")
+                    : (r->pretty ? "{\"$shape\": [" : "{\"$shape\":["),
+              r->f);
     else
         putc('{', r->f);
     r->depth++;
@@ -327,7 +425,7 @@ static int struct_value(struct render *r, sharena_id id, bool top, bool shape)
     r->depth--;
     if (n)
         indent(r);
-    fputs(shape ? "]}" : "}", r->f);
+    fputs(shape ? "]}" : "}", r->f); /* a $struct's wrapper closes here */
     return 0;
 }
 
@@ -374,7 +472,7 @@ static int value(struct render *r, sharena_id id, bool top)
             double d;
             rc = sharena_number_get(r->a, id, &d);
             if (rc == 0)
-                json_put_number(r->f, d);
+                number_value(r, d);
             break;
         }
         case SHARENA_T_BOOL: {
