@@ -669,10 +669,10 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
                                 (unsigned long long)p->rules[k].changes);
     broker_log(b, BLOG_INFO,
                "state directory %s: %u saved arena%s to load%s; saving "
-               "%s%s at a clean stop; saver seccomp %s", p->dir,
+               "%s%s at a clean stop; saver pid %d, seccomp %s", p->dir,
                p->nloads, p->nloads == 1 ? "" : "s",
                bad ? ", some files refused (see above)" : "",
-               p->nrules ? rules : "only", p->nrules ? " (SECONDS:CHANGES) and" : "",
+               p->nrules ? rules : "only", p->nrules ? " (SECONDS:CHANGES) and" : "", (int)p->pid,
                filter == 1    ? "on"
                : filter == -2 ? "off (sanitizer build)"
                : filter == 0  ? "off (built without libseccomp)"
