@@ -201,6 +201,11 @@ uint32_t state_token(struct broker *b); /* for a WELCOME */
  * recorded clients may still bring it: OPEN answers EAGAIN meanwhile. */
 bool state_settling(const struct broker *b, uid_t uid, const char *name);
 bool state_busy(const struct broker *b); /* the loop must tick */
+/* persist.c: whether a recorded arena of that name still waits for the
+ * recorded clients that held it read-write (then its saved file waits
+ * too: the live arena is newer); that the file was loaded instead. */
+bool state_awaits(const struct broker *b, uid_t uid, const char *name);
+void state_superseded(struct broker *b, uid_t uid, const char *name);
 int state_resume(struct broker *b, struct client *c,
                  const struct sharena__msg_resume *m);
 int state_adopt(struct broker *b, struct client *c,

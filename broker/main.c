@@ -553,6 +553,7 @@ static int setup_steady_state(struct broker *b, const struct options *op,
     /* the state directory: its saver is forked now, before the filter;
      * the saved arenas load once the loop runs */
     if (op->persist.dir && persist_open(b, &op->persist) < 0) {
+        state_close(b);
         reopen_helper_stop(b->reopen_fd);
         return -1;
     }

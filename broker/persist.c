@@ -294,6 +294,7 @@ static void answered(struct broker *b, const struct saver_msg *m)
         }
         if (r == 0) {
             p->loaded++;
+            state_superseded(b, ar->uid, ar->name);
             ar->saved_changes = changes_of(ar);
             ar->saved_s = mono_s();
             ar->saved_ever = true;
@@ -426,8 +427,7 @@ static void start_loads(struct broker *b)
     struct persist *p = b->persist;
     for (uint32_t i = 0; i < p->nloads && p->fd >= 0; i++) {
         struct load *ld = &p->loads[i];
-        if (ld->queued || ld->done ||
-            state_settling(b, ld->uid, ld->name))
+        if (ld->queued || ld->done || state_awaits(b, ld->uid, ld->name))
             continue;
         ld->queued = true;
         if (broker_arena_find(b, ld->uid, ld->name)) {
@@ -562,6 +562,25 @@ void persist_stop(struct broker *b)
 
 /* --------------------------------------------------------------- start */
 
+static int open_failed(struct broker *b, const char *why)
+{
+    struct persist *p = b->persist;
+    fprintf(stderr, "sharenad: --state-dir %s: %s\n", p->dir, why);
+    if (p->fd >= 0)
+        close(p->fd); /* the saver sees EOF and exits */
+    while (p->head) {
+        struct job *j = p->head;
+        p->head = j->next;
+        if (j->fill)
+            sharena_arena_close(j->fill);
+        free(j);
+    }
+    free(p->loads);
+    free(p);
+    b->persist = NULL;
+    return -1;
+}
+
 int persist_open(struct broker *b, const struct persist_conf *conf)
 {
     struct persist *p = calloc(1, sizeof *p);
@@ -601,22 +620,15 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
     struct saver_msg m;
     memset(&m, 0, sizeof m);
     m.op = 'L';
-    if (sharena__proto_send(p->fd, &m, sizeof m, -1) < 0) {
-        fprintf(stderr, "sharenad: --state-dir: the saver is gone\n");
-        return -1;
-    }
+    if (sharena__proto_send(p->fd, &m, sizeof m, -1) < 0)
+        return open_failed(b, "the saver is gone");
     uint32_t cap = 0, bad = 0;
     for (;;) {
-        if (receive(b, &m) <= 0) {
-            fprintf(stderr, "sharenad: --state-dir: the saver is gone\n");
-            return -1;
-        }
+        if (p->fd < 0 || receive(b, &m) <= 0)
+            return open_failed(b, "the saver is gone");
         if (m.op == 'e') {
-            if (m.err) {
-                fprintf(stderr, "sharenad: --state-dir %s: %s\n", p->dir,
-                        m.text);
-                return -1;
-            }
+            if (m.err)
+                return open_failed(b, m.text);
             break;
         }
         if (m.op != 'l')
@@ -638,10 +650,8 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
         if (p->nloads == cap) {
             cap = cap ? cap * 2 : 16;
             struct load *v = realloc(p->loads, cap * sizeof *v);
-            if (!v) {
-                fprintf(stderr, "sharenad: out of memory\n");
-                return -1;
-            }
+            if (!v)
+                return open_failed(b, "out of memory");
             p->loads = v;
         }
         struct load *ld = &p->loads[p->nloads++];
@@ -655,11 +665,19 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
         snprintf(ld->file, sizeof ld->file, "%s", m.file);
     }
     p->loading = p->nloads;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->persist};
-    if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, p->fd, &ev) < 0) {
-        fprintf(stderr, "sharenad: epoll: %s\n", strerror(errno));
-        return -1;
+    /* what nobody can bring back live is loaded now, before the broker
+     * serves (Redis loads its RDB file before it serves, too): a client
+     * started right after the broker finds its arenas listed */
+    start_loads(b);
+    while (p->head && p->fd >= 0) {
+        send_next(b);
+        wait_answer(b);
     }
+    if (p->fd < 0)
+        return 0; /* it died on a file: said; the broker serves anyway */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->persist};
+    if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, p->fd, &ev) < 0)
+        return open_failed(b, strerror(errno));
     fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
     char rules[256] = "";
     size_t len = 0;
