@@ -141,6 +141,28 @@ err_has "no root named 'extra'"
 run 0 cli fsck app
 out_has "consistent"
 
+# --- a live arena beats its file: a client that holds it read-write across
+# a broker crash brings it back, and the older file is not loaded ---------
+run 0 cli set app lk 1
+"$CLI_HELPER" "$SOCK" hold app lk >"$T/hold.out" 2>&1 &
+H=$!
+wait_for grep -q locked "$T/hold.out" || fail "the holder did not lock"
+kill -STOP "$(saver_pid)"
+run 0 cli set app title --string 'only-in-memory'
+kill_hard
+file_has "$SD/0-app.snap" 'only-in-memory' && fail "the change was saved after SIGSTOP"
+start_sd --save 1:1
+wait_log "arena 'app' (uid 0) was taken back live after the restart: $SD/0-app.snap is not loaded"
+run 0 cli get app title
+out_is only-in-memory
+log_has "loaded from $SD/0-app.snap" && fail "the older file was loaded over the live arena"
+kill -9 "$H"
+wait "$H" 2>/dev/null
+# ... and is saved again from the live arena
+wait_file "$SD/0-app.snap" 'only-in-memory'
+run 0 cli set app title --string 'saved-before-the-crash'
+wait_file "$SD/0-app.snap" 'saved-before-the-crash'
+
 # --- an unwritable directory: a clear error, the previous file kept ------
 # (the saver drops every capability: mode bits bind it even as root)
 # (a save may still be under way with the same contents: what must hold is
