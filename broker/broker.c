@@ -496,14 +496,16 @@ static int create_arena(struct broker *b, struct client *c,
     return 0;
 }
 
-int broker_arena_restore(struct broker *b, sharena_arena *a, uid_t uid,
-                         gid_t gid, uint32_t mode, uint64_t created_ns,
+int broker_arena_restore(struct broker *b, sharena_arena *a,
+                         const char *name, uid_t uid, gid_t gid,
+                         uint32_t mode, uint64_t created_ns,
                          struct arena_rec **out)
 {
-    sharena_arena_info info;
-    if (sharena_arena_info_get(a, &info) < 0)
+    sharena_arena_info info; /* (the capacity is the mapping's size) */
+    if (sharena_arena_info_get(a, &info) < 0 ||
+        strlen(name) > SHARENA_NAME_MAX)
         return SHARENA_EINVAL;
-    if (arena_find(b, (struct arena_key){uid, info.name}))
+    if (arena_find(b, (struct arena_key){uid, name}))
         return SHARENA_EEXIST;
     if (owner_arenas(b, uid) >= b->lim.max_arenas ||
         info.capacity > b->lim.max_capacity ||
@@ -521,7 +523,7 @@ int broker_arena_restore(struct broker *b, sharena_arena *a, uid_t uid,
     if (!ar)
         return SHARENA_ENOMEM;
     ar->a = a;
-    snprintf(ar->name, sizeof ar->name, "%s", info.name);
+    snprintf(ar->name, sizeof ar->name, "%s", name);
     ar->ro_fd = -1;
     ar->uid = uid;
     ar->gid = gid;

@@ -143,6 +143,7 @@ struct broker {
     /* persist.c: the state directory and its saver; NULL without
      * --state-dir */
     struct persist *persist;
+    bool state_dir_saved; /* persist_stop saved every arena */
 };
 
 /* log.c: one line per event on stderr, "TIME sharenad[PID] LEVEL: text".
@@ -243,8 +244,9 @@ void persist_event(struct broker *b);      /* the saver answered */
 void persist_stop(struct broker *b);       /* a clean stop: save, wait */
 /* broker.c, for persist.c: register an arena loaded from a file (the
  * limits of its owner apply); look one up. */
-int broker_arena_restore(struct broker *b, sharena_arena *a, uid_t uid,
-                         gid_t gid, uint32_t mode, uint64_t created_ns,
+int broker_arena_restore(struct broker *b, sharena_arena *a,
+                         const char *name, uid_t uid, gid_t gid,
+                         uint32_t mode, uint64_t created_ns,
                          struct arena_rec **out);
 struct arena_rec *broker_arena_find(struct broker *b, uid_t uid,
                                     const char *name);

@@ -282,8 +282,8 @@ static void answered(struct broker *b, const struct saver_msg *m)
         }
         struct arena_rec *ar = NULL;
         if (r == 0) {
-            r = broker_arena_restore(b, fresh, ld->uid, ld->gid, ld->mode,
-                                     ld->created_ns, &ar);
+            r = broker_arena_restore(b, fresh, ld->name, ld->uid, ld->gid,
+                                     ld->mode, ld->created_ns, &ar);
             why = r == SHARENA_EEXIST
                       ? "an arena of that name was made meanwhile; the file "
                         "is left as it is"
@@ -540,11 +540,14 @@ void persist_stop(struct broker *b)
         send_next(b);
         wait_answer(b);
     }
+    b->state_dir_saved = p->fd >= 0 && failed == p->failures;
     if (p->fd >= 0)
         broker_log(b, failed == p->failures ? BLOG_INFO : BLOG_ERROR,
-                   "saved %u changed arena%s of %u to %s at stop%s", n - (uint32_t)(p->failures - failed),
-                   n == 1 ? "" : "s", b->narenas, p->dir,
-                   failed == p->failures ? "" : " (some saves failed: see above)");
+                   "saved %u changed arena%s of %u to %s at stop%s",
+                   n - (uint32_t)(p->failures - failed), n == 1 ? "" : "s",
+                   b->narenas, p->dir,
+                   failed == p->failures ? ""
+                                         : " (some saves failed: see above)");
     if (p->fd >= 0) {
         struct saver_msg m;
         memset(&m, 0, sizeof m);
@@ -665,6 +668,23 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
         snprintf(ld->file, sizeof ld->file, "%s", m.file);
     }
     p->loading = p->nloads;
+    char rules[256] = "";
+    size_t len = 0;
+    for (int k = 0; k < p->nrules && len < sizeof rules; k++)
+        len += (size_t)snprintf(rules + len, sizeof rules - len, "%s%u:%llu",
+                                k ? " " : "", p->rules[k].secs,
+                                (unsigned long long)p->rules[k].changes);
+    broker_log(b, BLOG_INFO,
+               "state directory %s: %u saved arena%s to load%s; saving "
+               "%s%s at a clean stop; saver pid %d, seccomp %s", p->dir,
+               p->nloads, p->nloads == 1 ? "" : "s",
+               bad ? ", some files refused (see above)" : "",
+               p->nrules ? rules : "only",
+               p->nrules ? " (SECONDS:CHANGES) and" : "", (int)p->pid,
+               filter == 1    ? "on"
+               : filter == -2 ? "off (sanitizer build)"
+               : filter == 0  ? "off (built without libseccomp)"
+                              : "off (the filter could not be loaded)");
     /* what nobody can bring back live is loaded now, before the broker
      * serves (Redis loads its RDB file before it serves, too): a client
      * started right after the broker finds its arenas listed */
@@ -679,21 +699,5 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
     if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, p->fd, &ev) < 0)
         return open_failed(b, strerror(errno));
     fcntl(p->fd, F_SETFL, fcntl(p->fd, F_GETFL) | O_NONBLOCK);
-    char rules[256] = "";
-    size_t len = 0;
-    for (int k = 0; k < p->nrules && len < sizeof rules; k++)
-        len += (size_t)snprintf(rules + len, sizeof rules - len, "%s%u:%llu",
-                                k ? " " : "", p->rules[k].secs,
-                                (unsigned long long)p->rules[k].changes);
-    broker_log(b, BLOG_INFO,
-               "state directory %s: %u saved arena%s to load%s; saving "
-               "%s%s at a clean stop; saver pid %d, seccomp %s", p->dir,
-               p->nloads, p->nloads == 1 ? "" : "s",
-               bad ? ", some files refused (see above)" : "",
-               p->nrules ? rules : "only", p->nrules ? " (SECONDS:CHANGES) and" : "", (int)p->pid,
-               filter == 1    ? "on"
-               : filter == -2 ? "off (sanitizer build)"
-               : filter == 0  ? "off (built without libseccomp)"
-                              : "off (the filter could not be loaded)");
     return 0;
 }

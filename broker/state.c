@@ -1306,8 +1306,10 @@ void state_stop(struct broker *b)
                             "holds them) with its name"
                           : "every arena a client still holds, with its "
                             "name",
-                   stored || open == b->narenas
-                       ? ""
+                   stored || open == b->narenas ? ""
+                   : b->state_dir_saved
+                       ? "; an arena that no client holds comes back from "
+                         "the state directory"
                        : "; an arena that no client holds is lost now");
 }
 
