@@ -222,6 +222,8 @@ static int send_next(struct broker *b)
             j->changes = m.changes = changes_of(ar);
             snprintf(m.name, sizeof m.name, "%s", ar->name);
             fd = sharena_arena_fd(ar->a);
+            broker_log(b, BLOG_DEBUG, "saving arena '%s' (uid %u) to %s/%s",
+                       ar->name, (unsigned)ar->uid, p->dir, j->file);
         } else if (j->op == 'F') {
             m.uid = j->ld->uid;
             snprintf(m.name, sizeof m.name, "%s", j->ld->name);
