@@ -229,6 +229,7 @@ struct persist_conf {
     struct persist_rule rules[16];
     int nrules; /* -1: the default rules */
     uint64_t max_file; /* --save-max-bytes, 0: no limit */
+    bool require_seccomp; /* the saver's filter too */
 };
 int persist_parse_rule(const char *arg, struct persist_conf *conf);
 /* Before the sandbox: start the saver (it opens the directory) and list

@@ -552,7 +552,9 @@ static int setup_steady_state(struct broker *b, const struct options *op,
     }
     /* the state directory: its saver is forked now, before the filter;
      * the saved arenas load once the loop runs */
-    if (op->persist.dir && persist_open(b, &op->persist) < 0) {
+    struct persist_conf pc = op->persist;
+    pc.require_seccomp = op->require_seccomp;
+    if (pc.dir && persist_open(b, &pc) < 0) {
         state_close(b);
         reopen_helper_stop(b->reopen_fd);
         return -1;

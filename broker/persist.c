@@ -621,6 +621,14 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
     b->persist = p;
     if (err[0])
         broker_log(b, BLOG_WARNING, "%s", err);
+    if (conf->require_seccomp && filter < 1)
+        return open_failed(b, filter == -2 ? "--require-seccomp: a sanitizer "
+                                             "build runs the saver unfiltered"
+                              : filter == 0 ? "--require-seccomp: built "
+                                              "without libseccomp"
+                                            : "--require-seccomp: the saver's "
+                                              "seccomp filter could not be "
+                                              "loaded");
     /* the listing, synchronously: the broker serves nobody yet */
     struct saver_msg m;
     memset(&m, 0, sizeof m);
