@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -278,7 +279,8 @@ static void do_save(int dfd, struct saver_msg *m, int fd)
             unlinkat(dfd, tmp, 0);
         m->err = r;
         const char *why = sharena_snapshot_message();
-        say(m, "%s %s: %s", step, strcmp(step, "snapshot") ? tmp : "",
+        say(m, "%s%s%s: %s", step, strcmp(step, "snapshot") ? " " : "",
+            strcmp(step, "snapshot") ? tmp : "",
             r == -EFBIG
                 ? "file too large (--save-max-bytes, or the file system's "
                   "limit)"
@@ -431,6 +433,32 @@ static void drop_caps(void)
     syscall(SYS_capset, &h, d);
 }
 
+/* One broker per state directory: two would overwrite each other's files.
+ * The saver holds DIR/lock (flock) while it lives. The saver of a broker
+ * that just died may still be finishing a save: wait for it a while. */
+static int lock_dir(int dfd)
+{
+    int fd = openat(dfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+    if (fd < 0)
+        fd = openat(dfd, "lock", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0; /* a directory no lock can be made in: this broker cannot
+                   * save there either (said at start) */
+    for (int i = 0; i < 300; i++) { /* 30 s */
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0; /* (fd stays open: the lock lives with the saver) */
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            break;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int e = errno;
+    close(fd);
+    errno = e == EWOULDBLOCK ? EBUSY : e;
+    return -1;
+}
+
 int saver_start(const char *dir, uint64_t max_file, pid_t *pid_out,
                 int *filter, char *err, size_t errlen)
 {
@@ -483,6 +511,14 @@ int saver_start(const char *dir, uint64_t max_file, pid_t *pid_out,
             m.err = -errno;
             say(&m, "cannot open the state directory %s: %s", dir,
                 strerror(errno));
+        } else if (lock_dir(dfd) < 0) {
+            m.err = -errno;
+            say(&m, errno == EBUSY ? "the state directory %s is in use by "
+                                     "another sharenad (its saver holds "
+                                     "%s/lock)"
+                                   : "the state directory %s: cannot lock "
+                                     "%s/lock: %s",
+                dir, dir, strerror(errno));
         } else {
             struct stat st;
             if (fstat(dfd, &st) == 0 && (st.st_mode & 077))
