@@ -74,6 +74,15 @@ err_has "cannot open the state directory $T/file: Not a directory"
 # --- a clean stop, then a start: everything comes back -------------------
 start_sd --save off
 [ "$(stat -c %a "$SD")" = 700 ] || fail "the state directory is not 0700"
+# the saver: no capabilities, and under its own filter where the log says so
+S=$(saver_pid)
+[ -n "$S" ] || fail "the log names no saver: $(cat "$LOG")"
+grep -q "^CapEff:[[:space:]]*0*$" "/proc/$S/status" ||
+    fail "the saver has capabilities: $(grep ^Cap "/proc/$S/status")"
+if log_has "saver pid $S, seccomp on"; then
+    grep -q "^Seccomp:[[:space:]]*2$" "/proc/$S/status" ||
+        fail "the log says the saver's filter is on, /proc says otherwise"
+fi
 run 0 cli create app --mode 0640
 run 0 cli set app cfg '{"a": 1.5, "list": [1, "two"], "on": true}'
 run 0 cli set app title --string 'clean-stop-title'
