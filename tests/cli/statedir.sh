@@ -122,7 +122,7 @@ if [ -n "$AS_NOBODY" ]; then
     run 0 as_nobody get mine who
     out_is nobody-data
     run 0 cli --json stat 65534:mine
-    json_ok 'd["uid"] == 65534 and d["mode"] == "0644"'
+    json_ok 'd["uid"] == 65534 and d["gid"] == 65534 and d["mode"] == "0644"'
     [ -f "$SD/65534-mine.snap" ] || fail "no file 65534-mine.snap"
 fi
 # a deleted arena's file goes
