@@ -263,6 +263,8 @@ static void arena_unlink(struct broker *b, struct arena_rec *ar)
             b->narenas--;
             ar->deleted = true;
             state_arena_gone(b, ar);
+            if (!b->stopping)
+                persist_arena_gone(b, ar);
             arena_unref(b, ar);
             return;
         }
@@ -440,6 +442,18 @@ static int do_hello(struct broker *b, struct client *c,
     return reply(c, &w, sizeof(w), -1);
 }
 
+/* Name @p ar (its fields set, b->arenas has room). */
+static void arena_register(struct broker *b, struct arena_rec *ar)
+{
+    ar->refs = 1;
+    b->arenas[b->narenas++] = ar;
+    ar->all_next = b->all;
+    if (b->all)
+        b->all->all_prev = ar;
+    b->all = ar;
+    state_arena_made(b, ar); /* its identity, on record before the reply */
+}
+
 static int create_arena(struct broker *b, struct client *c,
                         const struct sharena__msg_name *m, struct arena_key k,
                         struct arena_rec **out)
@@ -476,15 +490,64 @@ static int create_arena(struct broker *b, struct client *c,
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ar->created_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    ar->refs = 1;
-    b->arenas[b->narenas++] = ar;
-    ar->all_next = b->all;
-    if (b->all)
-        b->all->all_prev = ar;
-    b->all = ar;
-    state_arena_made(b, ar); /* its identity, on record before the reply */
+    arena_register(b, ar);
+    persist_arena_made(b, ar);
     *out = ar;
     return 0;
+}
+
+int broker_arena_restore(struct broker *b, sharena_arena *a,
+                         const char *name, uid_t uid, gid_t gid,
+                         uint32_t mode, uint64_t created_ns,
+                         struct arena_rec **out)
+{
+    sharena_arena_info info; /* (the capacity is the mapping's size) */
+    if (sharena_arena_info_get(a, &info) < 0 ||
+        strlen(name) > SHARENA_NAME_MAX)
+        return SHARENA_EINVAL;
+    if (arena_find(b, (struct arena_key){uid, name}))
+        return SHARENA_EEXIST;
+    if (owner_arenas(b, uid) >= b->lim.max_arenas ||
+        info.capacity > b->lim.max_capacity ||
+        owner_capacity(b, uid) > b->lim.max_capacity - info.capacity)
+        return SHARENA_ENOSPC;
+    if (b->narenas == b->caparenas) {
+        uint32_t nc = b->caparenas ? b->caparenas * 2 : 16;
+        struct arena_rec **v = realloc(b->arenas, nc * sizeof(*v));
+        if (!v)
+            return SHARENA_ENOMEM;
+        b->arenas = v;
+        b->caparenas = nc;
+    }
+    struct arena_rec *ar = calloc(1, sizeof(*ar));
+    if (!ar)
+        return SHARENA_ENOMEM;
+    ar->a = a;
+    snprintf(ar->name, sizeof ar->name, "%s", name);
+    ar->ro_fd = -1;
+    ar->uid = uid;
+    ar->gid = gid;
+    ar->mode = mode;
+    ar->created_ns = created_ns;
+    arena_register(b, ar);
+    *out = ar;
+    return 0;
+}
+
+struct arena_rec *broker_arena_find(struct broker *b, uid_t uid,
+                                    const char *name)
+{
+    return arena_find(b, (struct arena_key){uid, name});
+}
+
+void broker_arena_ref(struct arena_rec *ar)
+{
+    ar->refs++;
+}
+
+void broker_arena_unref(struct broker *b, struct arena_rec *ar)
+{
+    arena_unref(b, ar);
 }
 
 /* The read-only reopen helper died (killed, or a failure of its own):
@@ -567,13 +630,15 @@ static int do_open(struct broker *b, struct client *c,
     if (!delegated_allows(c, k))
         return reply_error(c, seq, SHARENA_EACCES,
                            "arena not granted to this delegated connection");
-    if (!ar && state_settling(b, k.uid, k.name)) {
+    if (!ar && (state_settling(b, k.uid, k.name) ||
+                persist_loading(b, k.uid, k.name))) {
         /* a broker before this one had it: never a second arena of that
          * name while the clients that hold it may still bring it back */
         char text[SHARENA__PROTO_TEXT];
         snprintf(text, sizeof text,
                  "arena '%.40s' is being taken back after a broker restart: "
                  "retry in a moment", k.name);
+        /* (or loaded from the state directory: the same answer) */
         return reply_error(c, seq, SHARENA_EAGAIN, text);
     }
     if (!ar) {
@@ -1243,6 +1308,7 @@ int broker_run(struct broker *b)
     while (!b->stop) {
         tick_clocks(b);
         state_tick(b);
+        persist_tick(b);
         state_sync(b);
         if (b->accept_paused && b->ticked_s != paused_s) {
             /* once a second: a descriptor may have come free elsewhere */
@@ -1257,7 +1323,7 @@ int broker_run(struct broker *b)
         int n = epoll_wait(b->epoll_fd, evs, 64,
                            scanning ? 0
                            : b->all || b->clients || b->accept_paused ||
-                                     state_busy(b)
+                                     state_busy(b) || persist_busy(b)
                                ? 1000
                                                                       : -1);
         if (n < 0) {
@@ -1271,6 +1337,8 @@ int broker_run(struct broker *b)
                 accept_clients(b);
             } else if (p == &b->reopen_fd) {
                 reopen_helper_gone(b);
+            } else if (p == (void *)&b->persist) {
+                persist_event(b);
             } else if (p == &b->signal_fd) {
                 struct signalfd_siginfo si;
                 while (read(b->signal_fd, &si, sizeof(si)) == sizeof(si)) {
@@ -1301,6 +1369,9 @@ int broker_run(struct broker *b)
 
 void broker_fini(struct broker *b)
 {
+    /* every arena that changed since its last save, to the state
+     * directory, while its clients are still connected */
+    persist_stop(b);
     b->stopping = true;
     /* the last state, then what survives, as it is */
     state_stop(b);

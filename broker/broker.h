@@ -45,6 +45,12 @@ struct arena_rec {
     uint64_t id[2];
     uint64_t dev, ino;
     uint32_t state_idx; /* its number in the state file being written */
+    /* persist.c (--state-dir): the change counter at the last save that
+     * succeeded (or at the load), when it was taken, whether it ever was,
+     * and whether a save of it is queued or under way */
+    uint64_t saved_changes;
+    time_t saved_s, retry_s;
+    bool saved_ever, save_queued;
 };
 
 /* The marking of departed client slots' lock words in one arena, done in
@@ -134,6 +140,10 @@ struct broker {
      * restart; NULL when no state is kept (the fuzz target, --no-state) */
     struct broker_state *state;
     uint32_t adopt_grace; /* seconds recorded clients have to come back */
+    /* persist.c: the state directory and its saver; NULL without
+     * --state-dir */
+    struct persist *persist;
+    bool state_dir_saved; /* persist_stop saved every arena */
 };
 
 /* log.c: one line per event on stderr, "TIME sharenad[PID] LEVEL: text".
@@ -192,6 +202,11 @@ uint32_t state_token(struct broker *b); /* for a WELCOME */
  * recorded clients may still bring it: OPEN answers EAGAIN meanwhile. */
 bool state_settling(const struct broker *b, uid_t uid, const char *name);
 bool state_busy(const struct broker *b); /* the loop must tick */
+/* persist.c: whether a recorded arena of that name still waits for the
+ * recorded clients that held it read-write (then its saved file waits
+ * too: the live arena is newer); that the file was loaded instead. */
+bool state_awaits(const struct broker *b, uid_t uid, const char *name);
+void state_superseded(struct broker *b, uid_t uid, const char *name);
 int state_resume(struct broker *b, struct client *c,
                  const struct sharena__msg_resume *m);
 int state_adopt(struct broker *b, struct client *c,
@@ -200,6 +215,64 @@ void state_tick(struct broker *b); /* once a second: the grace period */
 /* The broker stops: the last write, then no more; says what survives. */
 void state_stop(struct broker *b);
 void state_close(struct broker *b);
+
+/* persist.c: --state-dir (docs/persistence.md). Every arena is saved to a
+ * file of its own by the saver process (saver.c): periodically while it
+ * changes (--save SECONDS:CHANGES rules, as Redis's `save`), and at a clean
+ * stop; at start every saved arena is loaded back, through the saver. */
+struct persist_rule {
+    uint32_t secs;
+    uint64_t changes;
+};
+struct persist_conf {
+    const char *dir;
+    struct persist_rule rules[16];
+    int nrules; /* -1: the default rules */
+    uint64_t max_file; /* --save-max-bytes, 0: no limit */
+    bool require_seccomp; /* the saver's filter too */
+};
+int persist_parse_rule(const char *arg, struct persist_conf *conf);
+/* Before the sandbox: start the saver (it opens the directory) and list
+ * the saved arenas. 0, or -1 said on stderr (the broker does not start). */
+int persist_open(struct broker *b, const struct persist_conf *conf);
+void persist_arena_made(struct broker *b, struct arena_rec *ar);
+void persist_arena_gone(struct broker *b, struct arena_rec *ar); /* DELETE */
+/* A saved arena of that owner and name is being loaded: OPEN waits. */
+bool persist_loading(const struct broker *b, uid_t uid, const char *name);
+bool persist_busy(const struct broker *b); /* the loop must tick */
+void persist_tick(struct broker *b);       /* once a second: the rules */
+void persist_event(struct broker *b);      /* the saver answered */
+void persist_stop(struct broker *b);       /* a clean stop: save, wait */
+/* broker.c, for persist.c: register an arena loaded from a file (the
+ * limits of its owner apply); look one up. */
+int broker_arena_restore(struct broker *b, sharena_arena *a,
+                         const char *name, uid_t uid, gid_t gid,
+                         uint32_t mode, uint64_t created_ns,
+                         struct arena_rec **out);
+struct arena_rec *broker_arena_find(struct broker *b, uid_t uid,
+                                    const char *name);
+void broker_arena_ref(struct arena_rec *ar);
+void broker_arena_unref(struct broker *b, struct arena_rec *ar);
+
+/* saver.c: the process that writes and reads the state directory. */
+#define SAVER_REC_SIZE 512
+#define SAVER_FILE_MAX 256
+struct saver_msg {
+    char op; /* requests 'L' list, 'W' save, 'F' fill, 'U' unlink, 'Q';
+              * answers the same in lower case, 'l' per file, 'e' end */
+    char pad[3];
+    int32_t err; /* 0 or a negative SHARENA_E* / errno */
+    uint32_t uid, gid, mode, pad2;
+    uint64_t capacity, created_ns, saved_ns, changes, bytes, ms;
+    char name[SHARENA__PROTO_NAME];
+    char file[SAVER_FILE_MAX];
+    char text[512];
+};
+/* Fork the saver: it opens @p dir. Its socket, or -1 with the reason in
+ * @p err; on success @p err holds a warning or "". *filter as
+ * reopen_helper_start()'s. */
+int saver_start(const char *dir, uint64_t max_file, pid_t *pid, int *filter,
+                char *err, size_t errlen);
 
 /* policy.c: "[owner:]arena-glob uid|@group rw|ro" lines. */
 int policy_load(const char *path, struct policy_rule **out, char *err,

@@ -45,6 +45,15 @@ static const char usage[] =
     "  --adopt-grace S      after a restart, wait up to S seconds (default 10)\n"
     "                       for the clients of the broker before to bring its\n"
     "                       arenas back (SOCKET.state.0/.1 record them)\n"
+    "  --state-dir DIR      keep arenas on disk: load every arena saved in DIR\n"
+    "                       at start, save each one while it changes (--save)\n"
+    "                       and every changed one at a clean stop\n"
+    "  --save SECONDS:CHANGES  with --state-dir, save an arena when it changed\n"
+    "                       at least CHANGES times and was last saved at least\n"
+    "                       SECONDS ago (repeatable; default 3600:1 300:100\n"
+    "                       60:10000; 'off': only at a clean stop)\n"
+    "  --save-max-bytes SIZE  largest file a save may write (default: no\n"
+    "                       limit); a larger one fails as a full disk does\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
     "  --require-seccomp    refuse to start when the seccomp filters cannot be\n"
     "                       installed (built without libseccomp, or the kernel\n"
@@ -239,6 +248,7 @@ static void open_stdio(void)
 /* What the command line asked for, beyond the broker's own fields. */
 struct options {
     const char *sock, *policy, *pidpath;
+    struct persist_conf persist; /* .dir NULL: no --state-dir */
     bool foreground, sandbox, require_seccomp;
 };
 
@@ -284,11 +294,14 @@ static int parse_options(int argc, char **argv, struct broker *b,
         {"no-sandbox", no_argument, 0, 'S'},
         {"require-seccomp", no_argument, 0, 'R'},
         {"log-level", required_argument, 0, 'L'},
+        {"state-dir", required_argument, 0, 'D'},
+        {"save", required_argument, 0, 'W'},
+        {"save-max-bytes", required_argument, 0, 'M'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
-    *op = (struct options){.sandbox = true};
+    *op = (struct options){.sandbox = true, .persist = {.nrules = -1}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -298,6 +311,23 @@ static int parse_options(int argc, char **argv, struct broker *b,
         case 'P': op->pidpath = optarg; break;
         case 'S': op->sandbox = false; break;
         case 'R': op->require_seccomp = true; break;
+        case 'D': op->persist.dir = optarg; break;
+        case 'W':
+            if (persist_parse_rule(optarg, &op->persist) < 0) {
+                fprintf(stderr, "sharenad: bad value for --save: '%s' "
+                                "(SECONDS:CHANGES, both above 0, or off)\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        case 'M':
+            if (parse_size(optarg, &op->persist.max_file) < 0 ||
+                op->persist.max_file < 4096) {
+                fprintf(stderr, "sharenad: bad value for --save-max-bytes: "
+                                "'%s'\n", optarg);
+                return 1;
+            }
+            break;
         case 'L':
             if ((b->log_level = broker_log_level(optarg)) < 0) {
                 fprintf(stderr, "sharenad: bad value for --log-level: '%s' "
@@ -347,6 +377,12 @@ static int parse_options(int argc, char **argv, struct broker *b,
     }
     if (optind != argc) {
         fprintf(stderr, "sharenad: unexpected argument '%s'\n", argv[optind]);
+        return 1;
+    }
+    if ((op->persist.nrules >= 0 || op->persist.max_file) &&
+        !op->persist.dir) {
+        fprintf(stderr, "sharenad: --save and --save-max-bytes need "
+                        "--state-dir\n");
         return 1;
     }
     if (op->require_seccomp && !op->sandbox) {
@@ -511,6 +547,15 @@ static int setup_steady_state(struct broker *b, const struct options *op,
     /* the state of the broker before (and the fd store's arenas), while
      * files may still be opened */
     if (state_open(b, true) < 0) {
+        reopen_helper_stop(b->reopen_fd);
+        return -1;
+    }
+    /* the state directory: its saver is forked now, before the filter;
+     * the saved arenas load once the loop runs */
+    struct persist_conf pc = op->persist;
+    pc.require_seccomp = op->require_seccomp;
+    if (pc.dir && persist_open(b, &pc) < 0) {
+        state_close(b);
         reopen_helper_stop(b->reopen_fd);
         return -1;
     }

@@ -949,6 +949,25 @@ bool state_settling(const struct broker *b, uid_t uid, const char *name)
     return pend_find(s, uid, name) != NULL;
 }
 
+bool state_awaits(const struct broker *b, uid_t uid, const char *name)
+{
+    struct broker_state *s = b->state;
+    if (!s || s->grace_over)
+        return false;
+    struct pend_arena *pa = pend_find(s, uid, name);
+    return pa && pa->nslots > 0;
+}
+
+void state_superseded(struct broker *b, uid_t uid, const char *name)
+{
+    struct broker_state *s = b->state;
+    struct pend_arena *pa = s ? pend_find(s, uid, name) : NULL;
+    if (pa) {
+        pa->gone = true;
+        s->dirty = true;
+    }
+}
+
 bool state_busy(const struct broker *b)
 {
     return b->state && (!b->state->grace_over || b->state->unsettled);
@@ -1287,8 +1306,10 @@ void state_stop(struct broker *b)
                             "holds them) with its name"
                           : "every arena a client still holds, with its "
                             "name",
-                   stored || open == b->narenas
-                       ? ""
+                   stored || open == b->narenas ? ""
+                   : b->state_dir_saved
+                       ? "; an arena that no client holds comes back from "
+                         "the state directory"
                        : "; an arena that no client holds is lost now");
 }
 

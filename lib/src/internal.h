@@ -545,6 +545,11 @@ uint64_t sharena__now_ns(void);
 int sharena__arena_format(sharena_arena *a, const char *name);
 /* Map @p fd as an arena handle (checks seals and header). */
 int sharena__arena_map(int fd, unsigned flags, sharena_arena **out);
+/* snapshot.c, for sharenad's saver: fill @p a, a new arena no one else
+ * uses yet, from the image at @p fd's current offset (checked whole first,
+ * then copied, then checked with fsck; capacities must match). 0, or the
+ * errors of sharena_load(); sharena_snapshot_message() says more. */
+int sharena__load_into(sharena_arena *a, int fd);
 /* Called by sharena_arena_close() for arenas opened through a broker
  * connection (client.c defines it; a weak no-op stands in otherwise). */
 void sharena__conn_arena_closed(sharena_conn *c, sharena_arena *a);

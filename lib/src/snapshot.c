@@ -699,3 +699,63 @@ int sharena_load(sharena_conn *c, const char *path, const char *name,
     close(fd);
     return r;
 }
+
+/* ---- for sharenad's saver (broker/saver.c) ---------------------------- */
+
+int sharena__load_into(sharena_arena *a, int fd)
+{
+    snap_msg[0] = 0;
+    if (!a || fd < 0 || a->readonly)
+        return SHARENA_EINVAL;
+    off_t start = lseek(fd, 0, SEEK_CUR);
+    if (start < 0)
+        return fail(-errno, "seeking the image: %s", strerror(errno));
+    uint8_t *buf = malloc(SNAP_BUF);
+    uint8_t *hdr = calloc(1, SHARENA__HDR_SIZE);
+    struct snap_header sh, again;
+    int r = buf && hdr ? read_all(fd, &sh, sizeof sh) : SHARENA_ENOMEM;
+    r = r == SHARENA_ENOMEM ? r
+        : r < 0             ? fail(r, "reading the image: %s", strerror(-r))
+        : r == 0 ? fail(SHARENA_ECORRUPT, "image truncated (no header)")
+                 : check_header(&sh);
+    /* pass 1: the whole image is checked before the arena is touched */
+    if (r == 0)
+        r = scan_body(fd, &sh, NULL, NULL, buf);
+    if (r == 0 && sh.capacity != a->size)
+        r = fail(SHARENA_EINVAL, "the image's capacity is %llu bytes, the "
+                 "arena's %llu", (unsigned long long)sh.capacity,
+                 (unsigned long long)a->size);
+    if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
+        r = fail(-errno, "seeking the image: %s", strerror(errno));
+    /* pass 2: the copy (checked again: the file may have changed) */
+    if (r == 0) {
+        clear_heap(a);
+        r = read_all(fd, &again, sizeof again);
+        if (r <= 0 || memcmp(&again, &sh, sizeof sh) != 0)
+            r = fail(SHARENA_ECORRUPT, "the image changed while loading");
+        else
+            r = scan_body(fd, &sh, a, hdr, buf);
+    }
+    if (r == 0)
+        r = adopt_header(a, hdr);
+    free(buf);
+    free(hdr);
+    if (r < 0)
+        return r;
+    /* a fresh handle: no cache of the formatted arena's */
+    sharena_arena *f = NULL;
+    r = sharena_arena_from_fd(a->fd, 0, &f);
+    if (r < 0)
+        return fail(SHARENA_ECORRUPT, "the loaded arena's header is refused: "
+                    "%s", sharena_strerror(r));
+    clear_slots(f);
+    struct fsck_first ff = {{0}, 0};
+    sharena_fsck_report rep;
+    int k = sharena_fsck(f, 0, fsck_note, &ff, &rep);
+    if (k < 0 || rep.errors || ff.n)
+        r = fail(SHARENA_ECORRUPT, "fsck refused the image: %llu problem(s)%s%s",
+                 (unsigned long long)(rep.errors ? rep.errors : ff.n),
+                 ff.n ? ", first: " : "", ff.text);
+    sharena_arena_close(f);
+    return r;
+}
