@@ -730,11 +730,11 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
     /* the clock runs only once spinning is over: the common retry (a
      * writer that finishes within microseconds) never reads it */
     int64_t now = mono_ns();
-    st->slow++;
     if (attempt == SHARENA__READ_SPINS) {
         st->start = st->quiet_since = now;
         st->last = seq;
         st->quiet = 0;
+        st->slow = 0;
     } else if (seq != st->last) {
         /* writers are getting on: not stuck, whatever the time */
         st->last = seq;
@@ -743,33 +743,51 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
     } else {
         st->quiet++;
     }
+    st->slow++;
+    uint32_t v = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
+    /* A writable handle takes over the lock of a writer that died at once
+     * (repairing its object), not after READ_SETTLE_AFTER attempts: readers
+     * that cannot repair wait for it. */
+    if (attempt == SHARENA__READ_SPINS && (seq & 1) && !a->readonly && v &&
+        ((v & SHARENA__LOCK_DIED) ||
+         ((v & SHARENA__LOCK_LOCAL) && sharena__owner_gone(a, v)))) {
+        read_lock(a, s, now + READ_LOCK_WAIT_NS, st);
+        return 0;
+    }
     /* Stuck: the same write in progress for a second of the clock and a
-     * thousand looks of ours (a stopped writer, a scribbled word). Or no
-     * consistent moment at all for two seconds and two thousand looks, one
-     * of them under the object's lock (a peer flipping the counter). A
-     * writer that is alive and not stopped is only slow (preempted on a
-     * busy machine, waiting for the arena lock): it gets up to
-     * SHARENA__READ_LIMIT_NS, which also bounds a read that never holds the
-     * lock (a read-only handle) while writers keep going. */
+     * thousand looks of ours, and its writer is not merely slow: stopped
+     * (SIGSTOP, a debugger) or a scribbled word. A writer of this host that
+     * is alive and not stopped (preempted on a busy machine, waiting for
+     * the arena lock), or that died (a read-write process repairs its
+     * object on its next touch, which a read-only reader waits for), gets
+     * up to SHARENA__READ_LIMIT_NS. Or no consistent moment at all for two
+     * seconds and two thousand looks, one of them under the object's lock
+     * (a peer flipping the counter), or for SHARENA__READ_LIMIT_NS (a
+     * read-only handle, which cannot take the lock, while writers go on). */
     bool stuck = now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
                  st->quiet >= READ_STUCK_ATTEMPTS;
     bool starved = now - st->start >= SHARENA__READ_GIVEUP_NS &&
                    st->slow >= READ_GIVEUP_ATTEMPTS &&
                    (st->locked_failed || now - st->start >= SHARENA__READ_LIMIT_NS);
     if (stuck && now < st->owner_ok_until)
-        stuck = false; /* its owner was seen running a moment ago */
+        stuck = false; /* its owner was seen not stopped a moment ago */
     if (stuck) {
-        uint32_t v = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
         int64_t held_for = now - st->quiet_since;
-        if (v && !(v & (SHARENA__LOCK_LOCAL | SHARENA__LOCK_DIED))) {
+        if (!v) {
+            /* odd with nobody holding the lock: no honest writer leaves
+             * that (a writable handle's read_lock mends it) */
+        } else if (held_for >= SHARENA__READ_LIMIT_NS) {
+            /* long enough for anything but a stopped writer */
+        } else if (v & SHARENA__LOCK_DIED) {
+            stuck = false; /* the next read-write locker repairs it */
+        } else if (!(v & SHARENA__LOCK_LOCAL)) {
             /* A broker client's death is known only once the broker has
              * handled its closed socket, which a loaded machine can delay
              * past a second: its lock is given three times as long. */
             stuck = held_for >= 3 * SHARENA__READ_STUCK_NS;
-        } else if ((v & SHARENA__LOCK_LOCAL) && !(v & SHARENA__LOCK_DIED) &&
-                   held_for < SHARENA__READ_LIMIT_NS) {
+        } else {
             int state = sharena__pid_state((pid_t)(v & 0x1fffffffu));
-            if (state == 'R' || state == 'D' || state == 'S') {
+            if (state != 'T' && state != 't') {
                 stuck = false;
                 st->owner_ok_until = now + 100ll * 1000 * 1000;
             }
