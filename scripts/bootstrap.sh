@@ -11,7 +11,7 @@ build=${1:-$here/build}
 
 need=()
 for p in cmake pkg-config libbsd-dev libseccomp-dev libcriterion-dev clang \
-         libclang-rt-14-dev; do
+         libclang-rt-14-dev clang-format-14; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || need+=("$p")
 done
