@@ -807,6 +807,41 @@ static void hints(sharena_arena *a)
            sharena_errname(r), sharena_strerror_hint(r));
 }
 
+/* Mode add: the exact-integer rule of add (sharena_number_add_exact, the
+ * one Python's add() of an int uses; issue 15), case by case as JSON:
+ * {"CASE":{"code":"OK"|"EOVERFLOW"|...,"value":"<the number after, as the
+ * hex of its big-endian bits>"},...}. */
+static void add_cases(sharena_arena *a)
+{
+    static const struct {
+        const char *name;
+        double start, delta;
+    } cases[] = {
+        {"up_to_2p53", 9007199254740991.0, 1},
+        {"past_2p53", 9007199254740992.0, 1},
+        {"below_minus_2p53", -9007199254740992.0, -1},
+        {"delta_past_2p53", 1, 9007199254740992.0},
+        {"fraction", 0.5, 1},
+        {"huge", 1e300, 1},
+        {"infinite", INFINITY, 1},
+        {"negative", 10, -25},
+    };
+    printf("{");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sharena_id id;
+        double res = 0, after;
+        CHECK(sharena_number_new(a, cases[i].start, &id));
+        int r = sharena_number_add_exact(a, id, cases[i].delta, &res);
+        CHECK(sharena_number_get(a, id, &after));
+        uint64_t bits;
+        memcpy(&bits, &after, sizeof bits);
+        printf("%s\"%s\":{\"code\":\"%s\",\"value\":\"%016" PRIx64 "\"}",
+               i ? "," : "", cases[i].name, r ? sharena_errname(r) : "OK",
+               bits);
+    }
+    printf("}\n");
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -839,6 +874,8 @@ int main(int argc, char **argv)
         hints(open_arena(argv[2]));
     } else if (argc >= 3 && strcmp(argv[1], "build") == 0) {
         build_script(argv[2]);
+    } else if (argc >= 3 && strcmp(argv[1], "add") == 0) {
+        add_cases(open_arena(argv[2]));
     } else {
         fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
                         "hammer ARENA N WORKER [MOD]\n");

@@ -371,6 +371,29 @@ def hints(a):
     print(json.dumps({"table": table, "stale": stale}))
 
 
+def add_cases(a):
+    """Mode add (see interop.c): Ref.add() of an int is the library's
+    exact-integer add; the same cases, code and value after each."""
+    cases = [("up_to_2p53", 9007199254740991.0, 1),
+             ("past_2p53", 9007199254740992.0, 1),
+             ("below_minus_2p53", -9007199254740992.0, -1),
+             ("delta_past_2p53", 1.0, 2 ** 53),
+             ("fraction", 0.5, 1),
+             ("huge", 1e300, 1),
+             ("infinite", math.inf, 1),
+             ("negative", 10.0, -25)]
+    out = {}
+    for name, start, delta in cases:
+        ref = a.new(start)
+        try:
+            ref.add(delta)
+            code = "OK"
+        except sharena.Error as e:
+            code = e.errname
+        out[name] = {"code": code, "value": struct.pack(">d", ref.value).hex()}
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -384,6 +407,8 @@ if __name__ == "__main__":
         hints(a)
     elif mode == "locks":
         locks(a, name)
+    elif mode == "add":
+        add_cases(a)
     elif mode == "write":
         write_values(a)
     elif mode == "dump":
