@@ -842,6 +842,84 @@ static void add_cases(sharena_arena *a)
     printf("}\n");
 }
 
+/* Mode typed-writer ARENA N: replace the value at key "k" of root map
+ * "typed" N times, by turns a number i (i % 3 != 0) and a string "text i"
+ * (i % 3 == 0), each replacement dropping the value before; then the
+ * string "end". */
+static void typed_writer(sharena_arena *a, long n)
+{
+    sharena_id m;
+    CHECK(sharena_root_ensure(a, "typed", SHARENA_T_MAP, 0, &m, NULL));
+    char text[32];
+    for (long i = 1; i <= n; i++) {
+        if (i % 3) {
+            CHECK(sharena_map_set_number(a, m, "k", 1, (double)i));
+        } else {
+            int len = snprintf(text, sizeof text, "text %ld", i);
+            CHECK(sharena_map_set_string(a, m, "k", 1, text, (size_t)len));
+        }
+    }
+    CHECK(sharena_map_set_string(a, m, "k", 1, "end", 3));
+}
+
+/* Mode typed-reader ARENA MAX: print READY, then read "k" of root map
+ * "typed" (one typed read each: sharena_map_get_value) until it is "end"
+ * or MAX reads, and print {"reads":N,"numbers":N,"strings":N,"wrong":N,
+ * "errors":{"CODE":N,...},"end":true|false}. A value is wrong when its type
+ * and value do not go together as the writer stores them (a number i with
+ * i % 3 == 0, a string other than "text i" with i % 3 == 0); a missing key
+ * is an error once a value was seen. */
+static void typed_reader(sharena_arena *a, long max)
+{
+    sharena_id m;
+    CHECK(sharena_root_ensure(a, "typed", SHARENA_T_MAP, 0, &m, NULL));
+    printf("READY\n");
+    fflush(stdout);
+    long reads = 0, numbers = 0, strings = 0, wrong = 0;
+    int codes[8] = {0};
+    long counts[8] = {0};
+    bool end = false;
+    char buf[64];
+    while (reads < max && !end) {
+        sharena_value v;
+        int r = sharena_map_get_value(a, m, "k", 1, buf, sizeof buf, &v);
+        reads++;
+        if (r == SHARENA_ENOENT && numbers + strings == 0)
+            continue; /* the writer has not begun */
+        if (r < 0) {
+            for (int i = 0; i < 8; i++) {
+                if (!codes[i] || codes[i] == r) {
+                    codes[i] = r;
+                    counts[i]++;
+                    break;
+                }
+            }
+            continue;
+        }
+        long i;
+        char rest;
+        if (v.type == SHARENA_T_NUMBER) {
+            numbers++;
+            i = (long)v.number;
+            wrong += (double)i != v.number || i % 3 == 0;
+        } else if (v.type == SHARENA_T_STRING) {
+            strings++;
+            end = strcmp(buf, "end") == 0;
+            wrong += !end &&
+                     (sscanf(buf, "text %ld%c", &i, &rest) != 1 || i % 3 != 0);
+        } else {
+            wrong++;
+        }
+    }
+    printf("{\"reads\":%ld,\"numbers\":%ld,\"strings\":%ld,\"wrong\":%ld,"
+           "\"errors\":{",
+           reads, numbers, strings, wrong);
+    for (int i = 0; i < 8 && codes[i]; i++)
+        printf("%s\"%s\":%ld", i ? "," : "", sharena_errname(codes[i]),
+               counts[i]);
+    printf("},\"end\":%s}\n", end ? "true" : "false");
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -876,6 +954,10 @@ int main(int argc, char **argv)
         build_script(argv[2]);
     } else if (argc >= 3 && strcmp(argv[1], "add") == 0) {
         add_cases(open_arena(argv[2]));
+    } else if (argc >= 4 && strcmp(argv[1], "typed-writer") == 0) {
+        typed_writer(open_arena(argv[2]), atol(argv[3]));
+    } else if (argc >= 4 && strcmp(argv[1], "typed-reader") == 0) {
+        typed_reader(open_arena(argv[2]), atol(argv[3]));
     } else {
         fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
                         "hammer ARENA N WORKER [MOD]\n");

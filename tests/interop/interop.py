@@ -394,6 +394,40 @@ def add_cases(a):
     print(json.dumps(out))
 
 
+def typed_reader(a, limit):
+    """Mode typed-reader (see interop.c): m["k"] is one typed read."""
+    m = a.map("typed")
+    print("READY", flush=True)
+    reads = numbers = strings = wrong = 0
+    errors = {}
+    end = False
+    while reads < limit and not end:
+        reads += 1
+        try:
+            v = m["k"]
+        except KeyError:
+            if numbers + strings == 0:
+                continue  # the writer has not begun
+            errors["ENOENT"] = errors.get("ENOENT", 0) + 1
+            continue
+        except sharena.Error as e:
+            errors[e.errname] = errors.get(e.errname, 0) + 1
+            continue
+        if isinstance(v, float):
+            numbers += 1
+            wrong += v != int(v) or int(v) % 3 == 0
+        elif isinstance(v, str):
+            strings += 1
+            end = v == "end"
+            if not end:
+                head, _, i = v.partition(" ")
+                wrong += head != "text" or not i.isdigit() or int(i) % 3 != 0
+        else:
+            wrong += 1
+    print(json.dumps({"reads": reads, "numbers": numbers, "strings": strings,
+                      "wrong": wrong, "errors": errors, "end": end}))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -409,6 +443,8 @@ if __name__ == "__main__":
         locks(a, name)
     elif mode == "add":
         add_cases(a)
+    elif mode == "typed-reader":
+        typed_reader(a, int(rest[0]))
     elif mode == "write":
         write_values(a)
     elif mode == "dump":
