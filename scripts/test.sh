@@ -234,7 +234,7 @@ if ((have_python)); then
   run_suite python python "$here/build/junit/python.xml"
 fi
 
-# ESLint on node/lib and node/test, ruff on python/ (tests/lint): ctest -L
+# ESLint on the JavaScript, ruff on the Python (tests/lint): ctest -L
 # lint. ruff comes with the venv (scripts/setup-python.sh); ESLint is
 # installed in tests/lint.
 # clang-format 14 on the C code (scripts/format.sh --check), installed by
