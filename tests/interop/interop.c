@@ -40,6 +40,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -920,6 +921,53 @@ static void typed_reader(sharena_arena *a, long max)
     printf("},\"end\":%s}\n", end ? "true" : "false");
 }
 
+/* Mode cancel: a wait with no timeout on root number "n", in a thread of
+ * its own, ended by cancelling the handle's waits from this thread
+ * (sharena_arena_cancel_waits: what closing the handle does too); then a
+ * read on that handle, and a read through a new handle of the same arena:
+ * {"wait":"ECLOSED","after":"ECLOSED","other_handle":"OK"}. */
+struct cancel_wait {
+    sharena_arena *a;
+    sharena_id id;
+    uint64_t last;
+    int r;
+};
+
+static void *cancel_waiter(void *p)
+{
+    struct cancel_wait *w = p;
+    uint64_t v;
+    w->r = sharena_wait(w->a, w->id, w->last, -1, &v);
+    return NULL;
+}
+
+static void cancel_waits(const char *name)
+{
+    sharena_arena *a = open_arena(name);
+    sharena_id n;
+    CHECK(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL));
+    struct cancel_wait w = {.a = a, .id = n};
+    CHECK(sharena_change_count(a, n, &w.last));
+    pthread_t t;
+    if (pthread_create(&t, NULL, cancel_waiter, &w) != 0)
+        exit(1);
+    /* (a wait that begins after the cancel ends at once all the same) */
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    CHECK(sharena_arena_cancel_waits(a));
+    pthread_join(t, NULL);
+    double d;
+    int after = sharena_number_get(a, n, &d);
+    sharena_arena_close(a);
+    sharena_arena *b = open_arena(name);
+    int other = sharena_number_get(b, n, &d);
+    sharena_arena_close(b);
+    printf("{\"wait\":\"%s\",\"after\":\"%s\",\"other_handle\":\"%s\"}\n",
+           w.r ? sharena_errname(w.r) : "OK",
+           after ? sharena_errname(after) : "OK",
+           other ? sharena_errname(other) : "OK");
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -954,6 +1002,8 @@ int main(int argc, char **argv)
         build_script(argv[2]);
     } else if (argc >= 3 && strcmp(argv[1], "add") == 0) {
         add_cases(open_arena(argv[2]));
+    } else if (argc >= 3 && strcmp(argv[1], "cancel") == 0) {
+        cancel_waits(argv[2]);
     } else if (argc >= 4 && strcmp(argv[1], "typed-writer") == 0) {
         typed_writer(open_arena(argv[2]), atol(argv[3]));
     } else if (argc >= 4 && strcmp(argv[1], "typed-reader") == 0) {

@@ -373,10 +373,39 @@ function typedReader(a, limit) {
   process.stdout.write(JSON.stringify({ reads, numbers, strings, wrong, errors, end }) + '\n');
 }
 
+// Mode cancel (see interop.c): a wait with no timeout, ended by closing
+// the arena.
+async function cancelWaits(name) {
+  const a = open(name);
+  const n = a.number('n');
+  const out = {};
+  const pending = n.changed({ keepAlive: true }).then(
+    () => { out.wait = 'OK'; }, (e) => { out.wait = e.code; });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  a.close();
+  await pending;
+  try {
+    n.obtainValue();
+    out.after = 'OK';
+  } catch (e) {
+    out.after = e.code;
+  }
+  const b = open(name);
+  try {
+    b.number('n').obtainValue();
+    out.other_handle = 'OK';
+  } catch (e) {
+    out.other_handle = e.code;
+  }
+  b.close();
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
 const [mode, name, x, y, z] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
 else if (mode === 'build') buildScript(name);
 else if (mode === 'hints') hints(open(name));
+else if (mode === 'cancel') cancelWaits(name);
 else if (mode === 'typed-reader') typedReader(open(name), Number(x));
 else if (mode === 'wait') waitTicks(open(name), Number(x));
 else if (mode === 'ticks') ticks(open(name), Number(x));

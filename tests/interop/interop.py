@@ -428,6 +428,42 @@ def typed_reader(a, limit):
                       "wrong": wrong, "errors": errors, "end": end}))
 
 
+def cancel_waits(name):
+    """Mode cancel (see interop.c): a wait with no timeout in a thread,
+    ended by closing the arena from this one."""
+    import threading
+    import time
+    a = open_arena(name)
+    n = a.number("n")
+    out = {}
+
+    def waiter():
+        try:
+            n.wait()
+            out["wait"] = "OK"
+        except sharena.Error as e:
+            out["wait"] = e.errname
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.05)  # (a wait that begins after the close ends at once too)
+    a.close()
+    t.join()
+    try:
+        n.value
+        out["after"] = "OK"
+    except sharena.Error as e:
+        out["after"] = e.errname
+    b = open_arena(name)
+    try:
+        b.number("n").value
+        out["other_handle"] = "OK"
+    except sharena.Error as e:
+        out["other_handle"] = e.errname
+    b.close()
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -435,6 +471,9 @@ if __name__ == "__main__":
     mode, name, *rest = sys.argv[1:]
     if mode == "build":
         build_script(name)
+        sys.exit(0)
+    if mode == "cancel":
+        cancel_waits(name)
         sys.exit(0)
     a = open_arena(name)
     if mode == "hints":
