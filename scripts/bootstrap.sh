@@ -12,7 +12,8 @@ build=${1:-$here/build}
 need=()
 # libhiredis-dev: sharena export/import --redis; redis-server: their test
 for p in cmake pkg-config libbsd-dev libseccomp-dev libcriterion-dev clang \
-         libclang-rt-14-dev libhiredis-dev redis-server; do
+         libclang-rt-14-dev libhiredis-dev redis-server \
+         clang-format-14; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || need+=("$p")
 done

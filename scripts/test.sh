@@ -235,10 +235,12 @@ if ((have_python)); then
   run_suite python python "$here/build/junit/python.xml"
 fi
 
-# ESLint on node/lib and node/test, ruff on python/ (tests/lint): ctest -L
+# ESLint on the JavaScript, ruff on the Python (tests/lint): ctest -L
 # lint. ruff comes with the venv (scripts/setup-python.sh); ESLint is
 # installed in tests/lint.
-section "lint (ctest -L lint: ESLint, ruff)"
+# clang-format 14 on the C code (scripts/format.sh --check), installed by
+# scripts/bootstrap.sh.
+section "lint (ctest -L lint: ESLint, ruff, clang-format)"
 if ((have_node)) && ! (cd tests/lint && npm install --no-audit --no-fund --loglevel=error); then
   record lint-setup 0 1
 fi

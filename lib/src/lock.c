@@ -662,6 +662,9 @@ bool sharena__read_backoff(unsigned attempt)
  * chances to finish as the reader had to look (docs/locking.md). */
 #define READ_STUCK_ATTEMPTS 1000
 #define READ_GIVEUP_ATTEMPTS 2000
+/* Slow attempts (after the spins) that only yield the CPU; later ones sleep
+ * 1 ms each, so that a reader waiting for a stopped writer does not spin. */
+#define READ_YIELDS 200
 
 /* The lock a read holds was taken on this slot; @p s may be NULL (the id
  * stopped resolving: the slot it locked is remembered). */
@@ -800,7 +803,7 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
         read_lock(a, s, now + READ_LOCK_WAIT_NS, st);
         return 0;
     }
-    if (st->slow < 200) {
+    if (st->slow < READ_YIELDS) {
         sched_yield();
     } else {
         struct timespec ts = {0, 1000 * 1000};

@@ -44,6 +44,7 @@
 #include "broker_fixture.h"
 #include "internal.h"
 #include "sharena.h"
+#include "../support/test_util.h"
 
 #include <errno.h>
 #include <execinfo.h>
@@ -70,23 +71,10 @@
 #define START_S 20.0    /* grace before the first heartbeat (node start-up) */
 #define BEAT_S 0.1      /* heartbeat period of the workers */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64* */
 static uint64_t rng;
 static uint64_t rnd(void)
 {
-    uint64_t x = rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng = x;
-    return x * UINT64_C(2685821657736338717);
+    return test_xorshift(&rng);
 }
 static uint64_t rndn(uint64_t n) { return n ? rnd() % n : 0; }
 
@@ -202,7 +190,7 @@ static void say(const char *fmt, ...)
 
 static void beat(void)
 {
-    double t = now_s();
+    double t = test_now_s();
     if (t - last_beat >= BEAT_S) {
         last_beat = t;
         say("P %" PRIu64 "\n", ops);
@@ -255,7 +243,7 @@ static sharena_arena *worker_open(const char *name, double until,
             return a;
         ops++; /* an error is progress too: only a stuck call is a hang */
         beat();
-        if (now_s() > until)
+        if (test_now_s() > until)
             return NULL;
         usleep(10000);
     }
@@ -545,12 +533,12 @@ static int run_worker(const char *role, const char *name, double seconds,
                       uint64_t seed)
 {
     worker_setup(role, seed);
-    double until = now_s() + seconds;
+    double until = test_now_s() + seconds;
     sharena_conn *c = NULL;
     sharena_arena *a = worker_open(name, until, &c);
     say("P %" PRIu64 "\n", ops);
     bool writer = strcmp(role, "c-writer") == 0;
-    while (a && now_s() < until) {
+    while (a && test_now_s() < until) {
         if (writer && rndn(4))
             c_write(a);
         else
@@ -566,14 +554,14 @@ static int run_worker(const char *role, const char *name, double seconds,
 static int run_locker(const char *name, uint64_t seed)
 {
     worker_setup("locker", seed);
-    double until = now_s() + 60; /* the driver kills it long before */
+    double until = test_now_s() + 60; /* the driver kills it long before */
     sharena_conn *c = NULL;
     sharena_arena *a = worker_open(name, until, &c);
     if (!a)
         _exit(0);
     char text[256];
     memset(text, 'z', sizeof text);
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         sharena_id held[3];
         int n = 0;
         static const char *const locked[] = {"m.big", "m.small", "m.nested",
@@ -1282,7 +1270,7 @@ static int run_flipper(const char *name, int cls, double seconds,
                        uint64_t seed)
 {
     worker_setup("flipper", seed);
-    double until = now_s() + seconds;
+    double until = test_now_s() + seconds;
     sharena_conn *c = NULL;
     F.a = worker_open(name, until, &c);
     say("P %" PRIu64 "\n", ops);
@@ -1297,7 +1285,7 @@ static int run_flipper(const char *name, int cls, double seconds,
     void (*const fn[])(void) = {flip_map, flip_slot, flip_size, flip_alloc,
                                flip_lock, flip_header};
     uint64_t n = 0;
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         if (cls == CL_NONE) {
             usleep(1000);
             ops = ++n;
@@ -1429,7 +1417,7 @@ static void spawn(struct worker *w, int role, const char *arena, int cls,
     w->pid = pid;
     w->fd = p[0];
     w->role = ROLE_NAMES[role];
-    w->spawned = w->last = now_s();
+    w->spawned = w->last = test_now_s();
 }
 
 /* Read heartbeats: "P <ops>" (progress) and "E ..." (the end). */
@@ -1451,7 +1439,7 @@ static void drain(struct worker *w)
                 printf("adversary: %s: %s\n", w->role, line + 2);
             if (sscanf(line, "P %llu", &v) == 1) {
                 if (!w->beat || v > w->ops)
-                    w->last = now_s();
+                    w->last = test_now_s();
                 if (v > w->ops)
                     w->ops = v;
                 w->beat = true;
@@ -1530,7 +1518,7 @@ static void check_broker(bool final)
         }
     }
     for (int pass = 0; pass < (final ? 2 : 1); pass++) {
-        double t = now_s();
+        double t = test_now_s();
         if (!D.ping && !D.broker_dead && (final || t >= D.next_ping)) {
             D.next_ping = t + 1.0;
             D.ping_at = t;
@@ -1545,7 +1533,7 @@ static void check_broker(bool final)
                     D.broker_errors++;
                     fprintf(stderr, "adversary: BROKER: a fresh client could not list arenas\n");
                 }
-            } else if (now_s() - D.ping_at > HANG_S) {
+            } else if (test_now_s() - D.ping_at > HANG_S) {
                 D.broker_late++;
                 fprintf(stderr, "adversary: BROKER HANG: no answer to LIST for %.0f s\n", HANG_S);
                 if (D.b.pid > 0)
@@ -1575,12 +1563,12 @@ static void run_round(int round, int cls, double seconds)
     }
     struct worker w[NROLE];
     memset(w, 0, sizeof w);
-    double start = now_s(), until = start + seconds;
+    double start = test_now_s(), until = start + seconds;
     for (int i = 0; i < NROLE; i++)
         if (role_on(i))
             spawn(&w[i], i, arena, cls, seconds);
     for (;;) {
-        double t = now_s();
+        double t = test_now_s();
         bool any = false;
         struct pollfd pf[NROLE];
         int np = 0;
@@ -1592,7 +1580,7 @@ static void run_round(int round, int cls, double seconds)
         if (!any)
             break;
         poll(pf, (nfds_t)np, 20);
-        t = now_s();
+        t = test_now_s();
         for (int i = 0; i < NROLE; i++) {
             if (!w[i].pid)
                 continue;
@@ -1632,8 +1620,8 @@ static void run_round(int round, int cls, double seconds)
                 kill(w[i].pid, SIGKILL);
                 waitpid(w[i].pid, &st, 0);
                 ended(&w[i], i, cls, st, true);
-                if (until - now_s() > 1.0)
-                    spawn(&w[i], i, arena, cls, until - now_s());
+                if (until - test_now_s() > 1.0)
+                    spawn(&w[i], i, arena, cls, until - test_now_s());
             }
         }
         check_broker(false);

@@ -6,6 +6,7 @@
  * and objects can be created, written and read again. */
 #include "internal.h"
 #include "sharena.h"
+#include "../support/test_util.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -16,13 +17,6 @@
 #include <unistd.h>
 
 #define KEYS 200
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void populate(sharena_arena *a, sharena_id *m, sharena_id *v,
                      sharena_id *s)
@@ -49,7 +43,7 @@ static void worker(sharena_arena *a, sharena_id m, sharena_id v, sharena_id s,
     srand(seed);
     char buf[256];
     size_t len;
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         char k[16];
         int n = sprintf(k, "key%d", rand() % KEYS);
         sharena_id x = 0, y;
@@ -86,7 +80,7 @@ static void scribbler(sharena_arena *a, double until, unsigned seed)
     srand(seed);
     struct sharena__header *h = sharena__hdr(a);
     uint64_t used_end = a->heap_start + 512 * 1024; /* where objects live */
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         uint64_t off;
         switch (rand() % 4) {
         case 0: /* header: counters, allocator, chunk table, locks */
@@ -122,7 +116,7 @@ Test(hostile, scribbler_never_crashes_others, .timeout = 120)
         cr_assert_eq(sharena_arena_create("hostile", 16u << 20, &a), 0);
         sharena_id m, v, s;
         populate(a, &m, &v, &s);
-        double until = now_s() + 3;
+        double until = test_now_s() + 3;
         pid_t pids[4];
         for (int i = 0; i < 3; i++) {
             pids[i] = fork();

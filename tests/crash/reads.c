@@ -16,6 +16,7 @@
  *   one killed but not reaped yet (a zombie) is gone: no EBUSY for either. */
 #include "internal.h"
 #include "sharena.h"
+#include "../support/test_util.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -24,13 +25,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* ---- typed reads ----------------------------------------------------------- */
 
@@ -282,8 +276,8 @@ static void race(bool readonly)
         close(fd);
     }
     unsigned errors = 0, reads = 0;
-    double end = now_s() + 2;
-    for (unsigned i = 0; now_s() < end; i++, reads++) {
+    double end = test_now_s() + 2;
+    for (unsigned i = 0; test_now_s() < end; i++, reads++) {
         int e = race_read(r, i, m, v, s, st, b);
         if (e < 0 && errors++ < 10)
             cr_log_error("read %u (path %u): %s", i, i % 10,

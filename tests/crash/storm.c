@@ -29,6 +29,7 @@
 #if SHARENA_STORM_FIXTURE
 #include "broker_fixture.h"
 #endif
+#include "../support/test_util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -80,13 +81,6 @@ static void on_sigterm(int sig)
     stop_writing = 1;
 }
 static sharena_arena *arena; /* local mode: inherited by fork */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int r)
 {
@@ -726,12 +720,12 @@ static struct test_broker B; /* tests/support: private socket, restart */
 static unsigned wait_clients(sharena_conn *conn, unsigned want)
 {
     sharena_arena_stat st = {0};
-    double deadline = now_s() + 30;
+    double deadline = test_now_s() + 30;
     /* (a STAT may fail while the connection or the name comes back after
      * a restart: tried again until the hang guard) */
     for (;;) {
         int r = sharena_stat(conn, arena_name, &st);
-        if ((r == 0 && st.clients == want) || now_s() > deadline)
+        if ((r == 0 && st.clients == want) || test_now_s() > deadline)
             break;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -792,7 +786,7 @@ static void kill_writer(int pfd[2], int w, bool respawn)
 
 static void kill_loop(int pfd[2], double until)
 {
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         struct timespec ts = {0, (2 + rand() % 4) * 1000 * 1000};
         nanosleep(&ts, NULL);
         drain(pfd[0]);
@@ -1023,7 +1017,7 @@ int main(int argc, char **argv)
         next_seq[w] = 1;
         pids[w] = spawn_writer(w, pfd, next_seq[w], seed + (unsigned)w);
     }
-    double start = now_s(), end = start + seconds;
+    double start = test_now_s(), end = start + seconds;
 #if SHARENA_STORM_BROKER
     if (restart) {
         /* kills, restart (SIGTERM), kills, restart (SIGKILL), kills */

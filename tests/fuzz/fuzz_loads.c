@@ -18,6 +18,7 @@
  * library does not route its loads through SHARENA__LD yet, and the run
  * tests little. */
 #include "common.h"
+#include "../support/test_util.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -33,13 +34,6 @@ void sharena__fuzz_load_pause(int on);
 #define CAPACITY (UINT64_C(1) << 20)
 #define MAXT 8
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct thr {
     pthread_t t;
     unsigned index;
@@ -53,12 +47,7 @@ static struct thr T[MAXT];
 
 static uint64_t rnd(struct thr *t)
 {
-    uint64_t x = t->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    t->rng = x;
-    return x * UINT64_C(2685821657736338717);
+    return test_xorshift(&t->rng);
 }
 static uint64_t rndn(struct thr *t, uint64_t n) { return n ? rnd(t) % n : 0; }
 
@@ -357,10 +346,10 @@ static void one_op(struct thr *t, sharena_arena *a)
 static void *run(void *arg)
 {
     struct thr *t = arg;
-    while (now_s() < t->until) {
+    while (test_now_s() < t->until) {
         sharena_arena *a;
         t->op = "arena_create";
-        t->op_since = now_s();
+        t->op_since = test_now_s();
         /* the arena is made unmutated (creation reads back what it
          * wrote); everything done to it afterwards is fuzzed */
         sharena__fuzz_load_pause(1);
@@ -374,8 +363,8 @@ static void *run(void *arg)
         t->op = "populate";
         populate(a); /* may fail half-way under mutation: fine */
         t->arenas++;
-        for (int i = 0; i < 3000 && now_s() < t->until; i++) {
-            t->op_since = now_s();
+        for (int i = 0; i < 3000 && test_now_s() < t->until; i++) {
+            t->op_since = test_now_s();
             one_op(t, a);
             t->ops++;
         }
@@ -417,7 +406,7 @@ int main(int argc, char **argv)
     printf("fuzz_loads: seed %" PRIu64 ", rate %s, %u threads, %.0f s\n", seed,
            getenv("SHARENA_FUZZ_LOADS_RATE"), threads, seconds);
     fflush(stdout);
-    double until = now_s() + seconds;
+    double until = test_now_s() + seconds;
     for (unsigned i = 0; i < threads; i++) {
         T[i].index = i;
         T[i].rng = seed * UINT64_C(0x9E3779B97F4A7C15) + i + 1;
@@ -436,13 +425,13 @@ int main(int argc, char **argv)
             if (since == 0)
                 continue;
             running = true;
-            if (now_s() - since > 10) {
+            if (test_now_s() - since > 10) {
                 fprintf(stderr, "fuzz_loads: HANG: thread %u in %s for %.0f s (seed %" PRIu64 ")\n",
-                        i, T[i].op, now_s() - since, seed);
+                        i, T[i].op, test_now_s() - since, seed);
                 abort();
             }
         }
-        if (!running || now_s() > until + 60)
+        if (!running || test_now_s() > until + 60)
             break;
     }
     uint64_t ops = 0, arenas = 0, loads, mutated;

@@ -40,6 +40,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -807,6 +808,166 @@ static void hints(sharena_arena *a)
            sharena_errname(r), sharena_strerror_hint(r));
 }
 
+/* Mode add: the exact-integer rule of add (sharena_number_add_exact, the
+ * one Python's add() of an int uses; issue 15), case by case as JSON:
+ * {"CASE":{"code":"OK"|"EOVERFLOW"|...,"value":"<the number after, as the
+ * hex of its big-endian bits>"},...}. */
+static void add_cases(sharena_arena *a)
+{
+    static const struct {
+        const char *name;
+        double start, delta;
+    } cases[] = {
+        {"up_to_2p53", 9007199254740991.0, 1},
+        {"past_2p53", 9007199254740992.0, 1},
+        {"below_minus_2p53", -9007199254740992.0, -1},
+        {"delta_past_2p53", 1, 9007199254740992.0},
+        {"fraction", 0.5, 1},
+        {"huge", 1e300, 1},
+        {"infinite", INFINITY, 1},
+        {"negative", 10, -25},
+    };
+    printf("{");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sharena_id id;
+        double res = 0, after;
+        CHECK(sharena_number_new(a, cases[i].start, &id));
+        int r = sharena_number_add_exact(a, id, cases[i].delta, &res);
+        CHECK(sharena_number_get(a, id, &after));
+        uint64_t bits;
+        memcpy(&bits, &after, sizeof bits);
+        printf("%s\"%s\":{\"code\":\"%s\",\"value\":\"%016" PRIx64 "\"}",
+               i ? "," : "", cases[i].name, r ? sharena_errname(r) : "OK",
+               bits);
+    }
+    printf("}\n");
+}
+
+/* Mode typed-writer ARENA N: replace the value at key "k" of root map
+ * "typed" N times, by turns a number i (i % 3 != 0) and a string "text i"
+ * (i % 3 == 0), each replacement dropping the value before; then the
+ * string "end". */
+static void typed_writer(sharena_arena *a, long n)
+{
+    sharena_id m;
+    CHECK(sharena_root_ensure(a, "typed", SHARENA_T_MAP, 0, &m, NULL));
+    char text[32];
+    for (long i = 1; i <= n; i++) {
+        if (i % 3) {
+            CHECK(sharena_map_set_number(a, m, "k", 1, (double)i));
+        } else {
+            int len = snprintf(text, sizeof text, "text %ld", i);
+            CHECK(sharena_map_set_string(a, m, "k", 1, text, (size_t)len));
+        }
+    }
+    CHECK(sharena_map_set_string(a, m, "k", 1, "end", 3));
+}
+
+/* Mode typed-reader ARENA MAX: print READY, then read "k" of root map
+ * "typed" (one typed read each: sharena_map_get_value) until it is "end"
+ * or MAX reads, and print {"reads":N,"numbers":N,"strings":N,"wrong":N,
+ * "errors":{"CODE":N,...},"end":true|false}. A value is wrong when its type
+ * and value do not go together as the writer stores them (a number i with
+ * i % 3 == 0, a string other than "text i" with i % 3 == 0); a missing key
+ * is an error once a value was seen. */
+static void typed_reader(sharena_arena *a, long max)
+{
+    sharena_id m;
+    CHECK(sharena_root_ensure(a, "typed", SHARENA_T_MAP, 0, &m, NULL));
+    printf("READY\n");
+    fflush(stdout);
+    long reads = 0, numbers = 0, strings = 0, wrong = 0;
+    int codes[8] = {0};
+    long counts[8] = {0};
+    bool end = false;
+    char buf[64];
+    while (reads < max && !end) {
+        sharena_value v;
+        int r = sharena_map_get_value(a, m, "k", 1, buf, sizeof buf, &v);
+        reads++;
+        if (r == SHARENA_ENOENT && numbers + strings == 0)
+            continue; /* the writer has not begun */
+        if (r < 0) {
+            for (int i = 0; i < 8; i++) {
+                if (!codes[i] || codes[i] == r) {
+                    codes[i] = r;
+                    counts[i]++;
+                    break;
+                }
+            }
+            continue;
+        }
+        long i;
+        char rest;
+        if (v.type == SHARENA_T_NUMBER) {
+            numbers++;
+            i = (long)v.number;
+            wrong += (double)i != v.number || i % 3 == 0;
+        } else if (v.type == SHARENA_T_STRING) {
+            strings++;
+            end = strcmp(buf, "end") == 0;
+            wrong += !end &&
+                     (sscanf(buf, "text %ld%c", &i, &rest) != 1 || i % 3 != 0);
+        } else {
+            wrong++;
+        }
+    }
+    printf("{\"reads\":%ld,\"numbers\":%ld,\"strings\":%ld,\"wrong\":%ld,"
+           "\"errors\":{",
+           reads, numbers, strings, wrong);
+    for (int i = 0; i < 8 && codes[i]; i++)
+        printf("%s\"%s\":%ld", i ? "," : "", sharena_errname(codes[i]),
+               counts[i]);
+    printf("},\"end\":%s}\n", end ? "true" : "false");
+}
+
+/* Mode cancel: a wait with no timeout on root number "n", in a thread of
+ * its own, ended by cancelling the handle's waits from this thread
+ * (sharena_arena_cancel_waits: what closing the handle does too); then a
+ * read on that handle, and a read through a new handle of the same arena:
+ * {"wait":"ECLOSED","after":"ECLOSED","other_handle":"OK"}. */
+struct cancel_wait {
+    sharena_arena *a;
+    sharena_id id;
+    uint64_t last;
+    int r;
+};
+
+static void *cancel_waiter(void *p)
+{
+    struct cancel_wait *w = p;
+    uint64_t v;
+    w->r = sharena_wait(w->a, w->id, w->last, -1, &v);
+    return NULL;
+}
+
+static void cancel_waits(const char *name)
+{
+    sharena_arena *a = open_arena(name);
+    sharena_id n;
+    CHECK(sharena_root_ensure(a, "n", SHARENA_T_NUMBER, 0, &n, NULL));
+    struct cancel_wait w = {.a = a, .id = n};
+    CHECK(sharena_change_count(a, n, &w.last));
+    pthread_t t;
+    if (pthread_create(&t, NULL, cancel_waiter, &w) != 0)
+        exit(1);
+    /* (a wait that begins after the cancel ends at once all the same) */
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    CHECK(sharena_arena_cancel_waits(a));
+    pthread_join(t, NULL);
+    double d;
+    int after = sharena_number_get(a, n, &d);
+    sharena_arena_close(a);
+    sharena_arena *b = open_arena(name);
+    int other = sharena_number_get(b, n, &d);
+    sharena_arena_close(b);
+    printf("{\"wait\":\"%s\",\"after\":\"%s\",\"other_handle\":\"%s\"}\n",
+           w.r ? sharena_errname(w.r) : "OK",
+           after ? sharena_errname(after) : "OK",
+           other ? sharena_errname(other) : "OK");
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "write") == 0) {
@@ -839,6 +1000,14 @@ int main(int argc, char **argv)
         hints(open_arena(argv[2]));
     } else if (argc >= 3 && strcmp(argv[1], "build") == 0) {
         build_script(argv[2]);
+    } else if (argc >= 3 && strcmp(argv[1], "add") == 0) {
+        add_cases(open_arena(argv[2]));
+    } else if (argc >= 3 && strcmp(argv[1], "cancel") == 0) {
+        cancel_waits(argv[2]);
+    } else if (argc >= 4 && strcmp(argv[1], "typed-writer") == 0) {
+        typed_writer(open_arena(argv[2]), atol(argv[3]));
+    } else if (argc >= 4 && strcmp(argv[1], "typed-reader") == 0) {
+        typed_reader(open_arena(argv[2]), atol(argv[3]));
     } else {
         fprintf(stderr, "usage: interop write ARENA | dump ARENA LANG | "
                         "hammer ARENA N WORKER [MOD]\n");

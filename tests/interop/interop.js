@@ -342,10 +342,71 @@ function hints(a) {
   console.log(JSON.stringify({ table, stale }));
 }
 
+// Mode typed-reader (see interop.c): map.getValue, the plain value at a key.
+function typedReader(a, limit) {
+  const m = a.map('typed');
+  process.stdout.write('READY\n');
+  let reads = 0, numbers = 0, strings = 0, wrong = 0, end = false;
+  const errors = {};
+  while (reads < limit && !end) {
+    reads++;
+    let v;
+    try {
+      v = m.getValue('k');
+    } catch (e) {
+      errors[e.code] = (errors[e.code] || 0) + 1;
+      continue;
+    }
+    if (v === undefined) {
+      if (numbers + strings > 0) errors.ENOENT = (errors.ENOENT || 0) + 1;
+    } else if (typeof v === 'number') {
+      numbers++;
+      if (!Number.isInteger(v) || v % 3 === 0) wrong++;
+    } else if (typeof v === 'string') {
+      strings++;
+      end = v === 'end';
+      if (!end && !(/^text \d+$/.test(v) && Number(v.slice(5)) % 3 === 0)) wrong++;
+    } else {
+      wrong++;
+    }
+  }
+  process.stdout.write(JSON.stringify({ reads, numbers, strings, wrong, errors, end }) + '\n');
+}
+
+// Mode cancel (see interop.c): a wait with no timeout, ended by closing
+// the arena.
+async function cancelWaits(name) {
+  const a = open(name);
+  const n = a.number('n');
+  const out = {};
+  const pending = n.changed({ keepAlive: true }).then(
+    () => { out.wait = 'OK'; }, (e) => { out.wait = e.code; });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  a.close();
+  await pending;
+  try {
+    n.obtainValue();
+    out.after = 'OK';
+  } catch (e) {
+    out.after = e.code;
+  }
+  const b = open(name);
+  try {
+    b.number('n').obtainValue();
+    out.other_handle = 'OK';
+  } catch (e) {
+    out.other_handle = e.code;
+  }
+  b.close();
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
 const [mode, name, x, y, z] = process.argv.slice(2);
 if (mode === 'fromfd') fromFd();
 else if (mode === 'build') buildScript(name);
 else if (mode === 'hints') hints(open(name));
+else if (mode === 'cancel') cancelWaits(name);
+else if (mode === 'typed-reader') typedReader(open(name), Number(x));
 else if (mode === 'wait') waitTicks(open(name), Number(x));
 else if (mode === 'ticks') ticks(open(name), Number(x));
 else if (mode === 'write') writeValues(open(name));

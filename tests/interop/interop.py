@@ -371,6 +371,99 @@ def hints(a):
     print(json.dumps({"table": table, "stale": stale}))
 
 
+def add_cases(a):
+    """Mode add (see interop.c): Ref.add() of an int is the library's
+    exact-integer add; the same cases, code and value after each."""
+    cases = [("up_to_2p53", 9007199254740991.0, 1),
+             ("past_2p53", 9007199254740992.0, 1),
+             ("below_minus_2p53", -9007199254740992.0, -1),
+             ("delta_past_2p53", 1.0, 2 ** 53),
+             ("fraction", 0.5, 1),
+             ("huge", 1e300, 1),
+             ("infinite", math.inf, 1),
+             ("negative", 10.0, -25)]
+    out = {}
+    for name, start, delta in cases:
+        ref = a.new(start)
+        try:
+            ref.add(delta)
+            code = "OK"
+        except sharena.Error as e:
+            code = e.errname
+        out[name] = {"code": code, "value": struct.pack(">d", ref.value).hex()}
+    print(json.dumps(out))
+
+
+def typed_reader(a, limit):
+    """Mode typed-reader (see interop.c): m["k"] is one typed read."""
+    m = a.map("typed")
+    print("READY", flush=True)
+    reads = numbers = strings = wrong = 0
+    errors = {}
+    end = False
+    while reads < limit and not end:
+        reads += 1
+        try:
+            v = m["k"]
+        except KeyError:
+            if numbers + strings == 0:
+                continue  # the writer has not begun
+            errors["ENOENT"] = errors.get("ENOENT", 0) + 1
+            continue
+        except sharena.Error as e:
+            errors[e.errname] = errors.get(e.errname, 0) + 1
+            continue
+        if isinstance(v, float):
+            numbers += 1
+            wrong += v != int(v) or int(v) % 3 == 0
+        elif isinstance(v, str):
+            strings += 1
+            end = v == "end"
+            if not end:
+                head, _, i = v.partition(" ")
+                wrong += head != "text" or not i.isdigit() or int(i) % 3 != 0
+        else:
+            wrong += 1
+    print(json.dumps({"reads": reads, "numbers": numbers, "strings": strings,
+                      "wrong": wrong, "errors": errors, "end": end}))
+
+
+def cancel_waits(name):
+    """Mode cancel (see interop.c): a wait with no timeout in a thread,
+    ended by closing the arena from this one."""
+    import threading
+    import time
+    a = open_arena(name)
+    n = a.number("n")
+    out = {}
+
+    def waiter():
+        try:
+            n.wait()
+            out["wait"] = "OK"
+        except sharena.Error as e:
+            out["wait"] = e.errname
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.05)  # (a wait that begins after the close ends at once too)
+    a.close()
+    t.join()
+    try:
+        n.value
+        out["after"] = "OK"
+    except sharena.Error as e:
+        out["after"] = e.errname
+    b = open_arena(name)
+    try:
+        b.number("n").value
+        out["other_handle"] = "OK"
+    except sharena.Error as e:
+        out["other_handle"] = e.errname
+    b.close()
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["fromfd"]:
         from_fd()
@@ -379,11 +472,18 @@ if __name__ == "__main__":
     if mode == "build":
         build_script(name)
         sys.exit(0)
+    if mode == "cancel":
+        cancel_waits(name)
+        sys.exit(0)
     a = open_arena(name)
     if mode == "hints":
         hints(a)
     elif mode == "locks":
         locks(a, name)
+    elif mode == "add":
+        add_cases(a)
+    elif mode == "typed-reader":
+        typed_reader(a, int(rest[0]))
     elif mode == "write":
         write_values(a)
     elif mode == "dump":

@@ -25,6 +25,7 @@
  * fail some other way. */
 #include "internal.h"
 #include "sharena.h"
+#include "../support/test_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,23 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* xorshift64*: the same sequence for a seed on every machine */
+/* the same sequence for a seed on every machine */
 static uint64_t rng_state;
 static uint64_t rnd(void)
 {
-    uint64_t x = rng_state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng_state = x;
-    return x * UINT64_C(2685821657736338717);
+    return test_xorshift(&rng_state);
 }
 
 /* Scribble the broker's live-slot bitmap too ($SHARENA_HOSTILE_BITMAP=1).
@@ -185,8 +174,8 @@ int main(int argc, char **argv)
         heap_span = a->heap_end - a->heap_start;
 
     unsigned long writes = 0;
-    double until = now_s() + seconds;
-    while (now_s() < until) {
+    double until = test_now_s() + seconds;
+    while (test_now_s() < until) {
         uint64_t off = pick(a, heap_span);
         if (!off)
             continue;

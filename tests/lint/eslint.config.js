@@ -1,7 +1,8 @@
 'use strict';
-// ESLint for the Node package's JavaScript (node/lib, node/test), run by
-// scripts/test.sh (tests/lint/CMakeLists.txt): the recommended rules, no
-// style rules (the code's own style is kept by review).
+// ESLint for the JavaScript (node/lib, node/test, tests/interop,
+// tests/adversary, bench, examples/node), run by scripts/test.sh
+// (tests/lint/CMakeLists.txt): the recommended rules, no style rules (the
+// code's own style is kept by review).
 const js = require('@eslint/js');
 const globals = require('globals');
 

@@ -13,6 +13,7 @@
  * killed by the watchdog's SIGALRM). */
 #include "internal.h"
 #include "sharena.h"
+#include "../support/test_util.h"
 
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -28,13 +29,6 @@
 #define HOLD_S 0.3     /* then it holds its last hostile value this long */
 #define WATCHDOG_S 60  /* alarm() of every process: a hang is a signal */
 #define NSTR 48
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* What the processes share (set up by the parent before it forks). */
 static struct {
@@ -59,7 +53,7 @@ static void worker(unsigned seed, double until)
     sharena_arena *a = g.a;
     srand(seed);
     char buf[256];
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         sharena_id x, y;
         double d = rand() % 1000, got;
         int r = sharena_number_new(a, d, &x);
@@ -117,7 +111,7 @@ static void taker(unsigned seed, double until)
     sharena_arena *a = g.a;
     uint32_t *w = &sharena__hdr(a)->arena_lock;
     srand(seed);
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         uint32_t zero = 0;
         __atomic_compare_exchange_n(
             w, &zero, SHARENA__LOCK_DIED | SHARENA__LOCK_LOCAL | 1u, false,
@@ -136,7 +130,7 @@ static void opener(unsigned seed, double until)
 {
     srand(seed);
     setenv("SHARENA_FSCK_WAIT_MS", "200", 1);
-    while (now_s() < until) {
+    while (test_now_s() < until) {
         sharena_arena *b;
         int r = sharena_arena_from_fd(g.a->fd, 0, &b);
         bad_rc(r, "arena_from_fd");
@@ -171,7 +165,7 @@ static pid_t spawn(void (*fn)(unsigned, double), unsigned seed, double until)
 
 static void run(flip_fn flip)
 {
-    double start = now_s();
+    double start = test_now_s();
     double flip_end = start + FLIP_S, end = flip_end + HOLD_S + 0.3;
     pid_t kids[5];
     kids[0] = spawn(worker, 1, end);
@@ -183,11 +177,11 @@ static void run(flip_fn flip)
     if (kids[4] == 0) {
         alarm(WATCHDOG_S);
         long i = 0;
-        while (now_s() < flip_end)
+        while (test_now_s() < flip_end)
             for (int j = 0; j < 64; j++)
                 flip(i++);
         flip(1); /* hold a hostile value while the others go on */
-        while (now_s() < flip_end + HOLD_S)
+        while (test_now_s() < flip_end + HOLD_S)
             usleep(1000);
         flip(-1);
         _exit(0);

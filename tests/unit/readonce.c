@@ -8,6 +8,7 @@
  * then reads it again, these crash or hand out views past the data. */
 #include "internal.h"
 #include "sharena.h"
+#include "../support/test_util.h"
 
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -23,13 +24,6 @@
 #define SECONDS 1.5
 
 #define HUGE_LEN (UINT64_C(1) << 40)
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- the flipper --------------------------------------------------------- */
 
@@ -152,8 +146,8 @@ static bool inside(sharena_arena *a, const void *p, uint64_t len)
 
 /* The loop bound: ITERS iterations or SECONDS, whichever ends first. */
 #define FOR_A_WHILE(i)                                                         \
-    for (double until_ = now_s() + SECONDS; (i) < ITERS &&                     \
-                                            ((i) % 64 || now_s() < until_);    \
+    for (double until_ = test_now_s() + SECONDS; (i) < ITERS &&                     \
+                                            ((i) % 64 || test_now_s() < until_);    \
          (i)++)
 
 /* An error a flipped field may cause (never a signal, never wrong data). */
@@ -493,7 +487,7 @@ Test(readonce, vector_cap, .timeout = 60)
         EXPECT_OK_OR_FLIP(r, "vector_push");
         if (r == 0) {
             /* the pop may see the flipped capacity too: retry it */
-            for (double until = now_s() + 20; now_s() < until;)
+            for (double until = test_now_s() + 20; test_now_s() < until;)
                 if ((r = sharena_vector_pop(a, v, &y)) == 0)
                     break;
             cr_assert_eq(r, 0, "vector_pop: %d", r);
