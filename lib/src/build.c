@@ -169,6 +169,16 @@ int sharena_build_bool(sharena_builder *b, bool v)
     return made(b, r, id);
 }
 
+int sharena_build_null(sharena_builder *b)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    sharena_id id = 0;
+    r = sharena_null_new(b->a, &id);
+    return made(b, r, id);
+}
+
 int sharena_build_string(sharena_builder *b, const char *s, size_t len)
 {
     int r = before_value(b);

@@ -509,6 +509,16 @@ int sharena_map_set_bool(sharena_arena *a, sharena_id map, const char *key,
     return set_new(a, map, key, klen, sharena_bool_new(a, b, &v), &v);
 }
 
+int sharena_map_set_null(sharena_arena *a, sharena_id map, const char *key,
+                         size_t klen)
+{
+    sharena_id v = 0;
+    int r = check_key(key, klen);
+    if (r < 0)
+        return r;
+    return set_new(a, map, key, klen, sharena_null_new(a, &v), &v);
+}
+
 /* Rebuild the table of a map whose writer died: keep every entry whose key
  * block is valid, once, and recount. The caller holds the lock. */
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
