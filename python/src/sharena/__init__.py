@@ -371,19 +371,36 @@ _FIELD_TYPES = {
 }
 
 
-def _field_def(name: str, spec: Any) -> Tuple[str, int, int]:
+def _nullable_spec(spec: Any) -> Tuple[Any, int]:
+    """``"number?"`` or ``Optional[float]``: the type and FIELD_NULLABLE."""
+    if isinstance(spec, str) and spec.endswith("?"):
+        return spec[:-1], _c.FIELD_NULLABLE
+    args = getattr(spec, "__args__", None)
+    if (isinstance(args, tuple) and len(args) == 2 and type(None) in args
+            and getattr(spec, "__origin__", None) is Union):
+        other = args[0] if args[1] is type(None) else args[1]
+        return other, _c.FIELD_NULLABLE
+    return spec, 0
+
+
+def _field_def(name: str, spec: Any) -> Tuple[str, int, int, int]:
+    spec, flags = _nullable_spec(spec)
+    if flags and spec in ("bytes", bytes):
+        raise TypeError(f"field {name!r}: a bytes field cannot be nullable")
     if isinstance(spec, tuple) and len(spec) == 2 and spec[0] in ("bytes", bytes):
         size = int(spec[1])
         if size < 0:
             raise ValueError(f"field {name!r}: bytes size must be >= 0")
-        return (name, _c.T_BYTES, size)
+        return (name, _c.T_BYTES, size, flags)
     if spec in ("bytes", bytes):
         raise TypeError(f"field {name!r}: bytes fields need a size: ('bytes', n)")
     try:
-        return (name, _FIELD_TYPES[spec], 0)
+        return (name, _FIELD_TYPES[spec], 0, flags)
     except (KeyError, TypeError):
         raise TypeError(f"field {name!r}: type must be 'string', 'number', "
-                        f"'bool' or ('bytes', size), not {spec!r}") from None
+                        f"'bool' or ('bytes', size), or 'string?', 'number?', "
+                        f"'bool?' (Optional[...]) for a field that may be "
+                        f"None, not {spec!r}") from None
 
 
 class Shape(_c.ShapeBase, _ViewMixin):
@@ -776,7 +793,10 @@ class Arena(_c.ArenaBase):
         """A new struct shape. ``fields`` maps names to types: ``"string"``
         (or ``str``), ``"number"`` (``float``), ``"bool"`` (``bool``) or
         ``("bytes", size)``; a sequence of ``(name, type)`` pairs works
-        too."""
+        too. ``"string?"``, ``"number?"``, ``"bool?"`` (or
+        ``Optional[str]``, ...) make a field nullable: it may hold None, and
+        a new struct has it None. Storing None in any other field raises
+        TypeError and changes nothing."""
         items = fields.items() if isinstance(fields, Mapping) else fields
         return self._shape([_field_def(n, t) for n, t in items])
 
