@@ -128,6 +128,21 @@ static void write_values(sharena_arena *a)
     CHECK(sharena_struct_set_number(a, st, 1, 1.5));
     CHECK(sharena_struct_set_bool(a, st, 2, true));
     set_owned(a, m, "struct", st);
+    /* null: a map value, vector items, nullable struct fields */
+    CHECK(sharena_map_set_null(a, m, "z_null", 6));
+    CHECK(sharena_vector_new(a, &vec));
+    CHECK(sharena_null_new(a, &id));
+    CHECK(sharena_vector_push(a, vec, id, SHARENA_OWNED));
+    CHECK(sharena_number_new(a, 1, &id));
+    CHECK(sharena_vector_push(a, vec, id, SHARENA_OWNED));
+    set_owned(a, m, "v_nulls", vec);
+    sharena_field_def fo[] = {
+        {"maybe", SHARENA_T_NUMBER, 0, SHARENA_FIELD_NULLABLE},
+        {"set", SHARENA_T_STRING, 0, SHARENA_FIELD_NULLABLE}};
+    CHECK(sharena_shape_new(a, fo, 2, &shape));
+    CHECK(sharena_struct_new(a, shape, &st));
+    CHECK(sharena_struct_set_string(a, st, 1, "yes", 3));
+    set_owned(a, m, "struct_opt", st);
     /* ids shared between languages: one live, one dropped */
     CHECK(sharena_number_new(a, 42, &id));
     CHECK(sharena_root_set(a, "num.c", id, SHARENA_OWNED));
@@ -186,6 +201,9 @@ static void dump(sharena_arena *a, sharena_id id)
         printf("{\"b\":%s}", b ? "true" : "false");
         break;
     }
+    case SHARENA_T_NULL:
+        printf("{\"z\":null}");
+        break;
     case SHARENA_T_MAP: {
         uint64_t cur = 0;
         char key[1024];
@@ -245,7 +263,13 @@ static void dump(sharena_arena *a, sharena_id id)
             printf(i ? "," : "");
             put_str(name, strlen(name));
             putchar(':');
-            if (ft == SHARENA_T_STRING) {
+            sharena_value fv;
+            int fr = sharena_struct_get_value(a, id, i, NULL, 0, &fv);
+            if (fr != SHARENA_ERANGE)
+                CHECK(fr);
+            if (fv.type == SHARENA_T_NULL) {
+                printf("{\"z\":null}");
+            } else if (ft == SHARENA_T_STRING) {
                 char s[1024];
                 size_t n;
                 CHECK(sharena_struct_get_string(a, id, i, s, sizeof s, &n));

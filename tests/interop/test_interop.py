@@ -1,4 +1,5 @@
 """The interop matrix: each of C, Node and Python writes every value type
+(null included: a map value, a vector item, nullable struct fields)
 into one named arena and each of the three reads every writer's values back
 through its own binding; ids cross languages; a struct whose shape Node
 defined is written by field name from Python (and a new one made from that
@@ -131,6 +132,10 @@ EXPECTED = {
     "v_empty": {"v": []},
     "bytes": {"x": bytes(i * 17 for i in range(16)).hex()},
     "struct": {"t": {"name": {"s": "ada"}, "score": n(1.5), "ok": {"b": True}}},
+    # null, written as None / null / sharena_null_new and read back as null
+    "z_null": {"z": None},
+    "v_nulls": {"v": [{"z": None}, n(1.0)]},
+    "struct_opt": {"t": {"maybe": {"z": None}, "set": {"s": "yes"}}},
 }
 
 
