@@ -2,6 +2,7 @@
 as None in maps, vectors, roots and nullable struct fields, through
 to_python(), copy() and repr(). None into a struct field whose shape does
 not allow it is a TypeError that changes nothing."""
+import sys
 from typing import Optional
 
 import pytest
@@ -53,7 +54,7 @@ def test_none_is_dropped_with_its_container(arena):
 
 def test_nullable_struct_fields(arena):
     sh = arena.shape({"n": "number", "on": "number?", "os": Optional[str],
-                      "ob": "bool?"})
+                      "ob": Optional[bool]})
     assert sh.fields == [("n", "number", 0), ("on", "number?", 0),
                          ("os", "string?", 0), ("ob", "bool?", 0)]
     s = sh.new(n=1)
@@ -67,6 +68,8 @@ def test_nullable_struct_fields(arena):
     assert s.on is None and s["os"] is None and s.ob is False
     assert "None" in repr(s)
     s.drop()
+    if sys.version_info >= (3, 10):  # float | None: the PEP 604 spelling
+        assert arena.shape({"x": eval("float | None")}).fields == [("x", "number?", 0)]
 
 
 def test_none_into_a_field_that_is_not_nullable_changes_nothing(arena):

@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections.abc import ItemsView, MutableMapping, MutableSequence, Mapping, Sequence, ValuesView
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union, get_origin
 
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
@@ -372,12 +372,15 @@ _FIELD_TYPES = {
 
 
 def _nullable_spec(spec: Any) -> Tuple[Any, int]:
-    """``"number?"`` or ``Optional[float]``: the type and FIELD_NULLABLE."""
+    """``"number?"``, ``Optional[float]`` or ``float | None``: the type and
+    FIELD_NULLABLE."""
     if isinstance(spec, str) and spec.endswith("?"):
         return spec[:-1], _c.FIELD_NULLABLE
     args = getattr(spec, "__args__", None)
+    origin = get_origin(spec)
     if (isinstance(args, tuple) and len(args) == 2 and type(None) in args
-            and getattr(spec, "__origin__", None) is Union):
+            and (origin is Union or (origin is not None
+                                     and getattr(origin, "__name__", "") == "UnionType"))):
         other = args[0] if args[1] is type(None) else args[1]
         return other, _c.FIELD_NULLABLE
     return spec, 0
