@@ -7,8 +7,6 @@ from typing import Optional
 
 import pytest
 
-import sharena
-
 
 def counters(arena):
     st = arena.stat()
