@@ -404,14 +404,20 @@ static void hammer(sharena_arena *a, long n, const char *w, long mod)
     }
 }
 
-static int bad_layout(char **cmd)
+static int bad_layout(char **cmd, bool version)
 {
     sharena_arena *a;
     CHECK(sharena_arena_create("badlayout", 0, &a));
-    /* The header's layout hash (offset 16, docs/format.md) of another
-     * build: everything else about the arena is valid. */
-    uint64_t other = sharena_layout_hash() ^ 0x5a5a5a5a5a5a5a5aull;
-    memcpy((char *)sharena_arena_base(a) + 16, &other, sizeof other);
+    if (version) {
+        /* format version 1 (offset 8), an older release's arena */
+        uint32_t old = 1;
+        memcpy((char *)sharena_arena_base(a) + 8, &old, sizeof old);
+    } else {
+        /* The header's layout hash (offset 16, docs/format.md) of another
+         * build: everything else about the arena is valid. */
+        uint64_t other = sharena_layout_hash() ^ 0x5a5a5a5a5a5a5a5aull;
+        memcpy((char *)sharena_arena_base(a) + 16, &other, sizeof other);
+    }
     int fd = dup(sharena_arena_fd(a)); /* without FD_CLOEXEC */
     char num[16];
     snprintf(num, sizeof num, "%d", fd);
@@ -847,7 +853,9 @@ int main(int argc, char **argv)
     } else if (argc >= 4 && strcmp(argv[1], "wait") == 0) {
         wait_ticks(open_arena(argv[2]), atol(argv[3]));
     } else if (argc >= 3 && strcmp(argv[1], "badlayout") == 0) {
-        return bad_layout(argv + 2);
+        return bad_layout(argv + 2, false);
+    } else if (argc >= 3 && strcmp(argv[1], "badversion") == 0) {
+        return bad_layout(argv + 2, true);
     } else if (argc >= 2 && strcmp(argv[1], "fromfd") == 0) {
         return from_fd_report();
     } else if (argc >= 5 && strcmp(argv[1], "hostile") == 0) {

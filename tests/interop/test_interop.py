@@ -235,6 +235,21 @@ def test_layout_mismatch_is_refused_with_one_clear_error(broker, lang):
     assert "arena was made by a build with another format version or layout" in line
 
 
+@pytest.mark.parametrize("lang", LANGS)
+def test_older_format_version_is_refused_naming_both(broker, lang):
+    """An arena of format version 1 (before null) is refused by every
+    binding, and the message names both versions (docs/format.md, "Format
+    versions")."""
+    c = command("c")[0]
+    target = ["self"] if lang == "c" else command(lang, "fromfd")
+    out = subprocess.run([c, "badversion", *target], env=broker, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith("ELAYOUT: "), line
+    assert "arena format version 1; this library reads format version 2" in line, line
+
+
 @pytest.mark.parametrize("writer", LANGS)
 def test_no_lost_wakeup_across_languages(broker, writer):
     """A writer in one language makes 100k changes while a waiter in each
