@@ -49,6 +49,7 @@ export declare const types: Readonly<{
   STRUCT: 6;
   BYTES: 7;
   SHAPE: 8;
+  NULL: 9;
 }>;
 
 /** What `ref.type` says for a live object. */
@@ -65,25 +66,35 @@ export type AnyRef =
   | VectorRef
   | StructRef;
 
+/** What a container may hold, as `map.get()`, `vector.index()`,
+ * `arena.root()` give it: a ref, or `null` for a null value (stored from
+ * `null`, Python's None or JSON's null; it has no ref class). The default
+ * element type of MapRef and VectorRef. */
+export type AnyValue = AnyRef | null;
+
 /**
  * What a map or vector stores: a ref (stored as is: it stays the caller's)
  * or a plain value, turned into a new object the container owns (string ->
  * StringRef, number -> NumberRef, boolean -> BoolRef, Buffer / TypedArray /
  * DataView -> BytesRef, array -> VectorRef, plain object -> MapRef, recursively).
- * `null`, `undefined`, functions and class instances are refused (EINVAL).
+ * `null` is stored as the arena's null and reads back as `null` (it has no
+ * ref class). `undefined` (absent), functions and class instances are
+ * refused (EINVAL).
  */
 export type Storable =
   | Ref
   | string
   | number
   | boolean
+  | null
   | NodeJS.ArrayBufferView
   | readonly Storable[]
   | { readonly [key: string]: Storable };
 
 /** The plain values that stand for refs of type `V` when stored. */
 export type PlainFor<V> =
-  V extends StringRef ? string
+  V extends null ? null
+  : V extends StringRef ? string
   : V extends NumberRef ? number
   : V extends BoolRef ? boolean
   : V extends BytesRef ? NodeJS.ArrayBufferView
@@ -92,14 +103,15 @@ export type PlainFor<V> =
   : never;
 
 /** What a `MapRef<V>` / `VectorRef<V>` accepts: a `V`, or a plain value that
- * becomes one. For the default `V = AnyRef` this is every Storable but a
+ * becomes one. For the default `V = AnyValue` this is every Storable but a
  * bare `Ref`. */
 export type StorableFor<V> = V | PlainFor<V>;
 
 /** The plain JS value `toJSON()` / `toObject()` / `toArray()` /
  * `map.getValue()` give for a ref of type `V`. */
 export type Snapshot<V> =
-  V extends StringRef ? string
+  V extends null ? null
+  : V extends StringRef ? string
   : V extends NumberRef ? number
   : V extends BoolRef ? boolean
   : V extends BytesRef ? Buffer
@@ -302,7 +314,7 @@ export declare class Arena {
   bytes(name: string, size: number): BytesRef;
 
   /** The object at root `name` as a ref of its type, or undefined. */
-  root(name: string): AnyRef | undefined;
+  root(name: string): AnyValue | undefined;
   /** Bind root `name` to `ref`. The arena owns it only with
    * `{ owned: true }` (then removing the root frees it). */
   setRoot(name: string, ref: Ref, options?: { owned?: boolean }): void;
@@ -312,14 +324,14 @@ export declare class Arena {
   roots(): string[];
   /** A ref of the right class for an existing object id.
    * @throws ENOENT, ESTALE, ETYPE (a shape). */
-  ref(id: number): AnyRef;
+  ref(id: number): AnyValue;
   /** The object at `path` (`root/key/0/key`: map keys and vector indexes
    * separated by '/', a backslash escapes, a negative index counts from the
    * end; the CLI's PATH syntax).
    * @throws ENOENT (nothing there), ETYPE (a component under a value that is
    * not a map or a vector), EINVAL (an empty component, an index that is not
    * a number). */
-  resolve(path: string): AnyRef;
+  resolve(path: string): AnyValue;
 
   /**
    * Call `callback` after each change of `target` (a ref; a path, see
@@ -465,7 +477,7 @@ export declare class BytesRef extends Ref {
  * A map from string keys to refs. `V` is the type of its values as far as
  * TypeScript knows (default: any ref); it is not checked at run time.
  */
-export declare class MapRef<V extends Ref = AnyRef> extends Ref {
+export declare class MapRef<V extends Ref | null = AnyValue> extends Ref {
   /** `new MapRef()` (empty) or `new MapRef({ arena })`. */
   constructor(options?: RefOptions);
   /** `new MapRef(id)`: the existing map `id`. */
@@ -476,9 +488,10 @@ export declare class MapRef<V extends Ref = AnyRef> extends Ref {
   /** Set `key`. A ref is stored as is and stays the caller's; a plain value
    * becomes an object the map owns (freed on overwrite, remove, drop). */
   set(key: string, value: StorableFor<V>): void;
-  /** The ref at `key`, or undefined. */
+  /** The ref at `key`, null for a null value, or undefined (no such key). */
   get(key: string): V | undefined;
-  /** The plain value at `key` (containers as snapshots), or undefined. */
+  /** The plain value at `key` (containers as snapshots, null as null), or
+   * undefined. */
   getValue(key: string): Snapshot<V> | undefined;
   has(key: string): boolean;
   /** Remove `key`; true if it was there. An owned value is freed. */
@@ -503,7 +516,7 @@ export declare class MapRef<V extends Ref = AnyRef> extends Ref {
  * An ordered list of refs. `V` is the type of its elements as far as
  * TypeScript knows (default: any ref); it is not checked at run time.
  */
-export declare class VectorRef<V extends Ref = AnyRef> extends Ref {
+export declare class VectorRef<V extends Ref | null = AnyValue> extends Ref {
   /** `new VectorRef()` (empty) or `new VectorRef({ arena })`. */
   constructor(options?: RefOptions);
   /** `new VectorRef(id)`: the existing vector `id`. */
@@ -513,7 +526,7 @@ export declare class VectorRef<V extends Ref = AnyRef> extends Ref {
   get type(): 'vector' | 'freed';
   /** Append a ref (stays the caller's) or a plain value (owned). */
   push(value: StorableFor<V>): void;
-  /** The ref at `index`, or undefined past the end. */
+  /** The ref at `index`, null for a null value, or undefined past the end. */
   index(index: number): V | undefined;
   /** Like index(), and a negative index counts from the end. */
   at(index: number): V | undefined;
@@ -529,7 +542,8 @@ export declare class VectorRef<V extends Ref = AnyRef> extends Ref {
    * a ref the caller stored is returned. */
   remove(index: number): V | undefined;
   /** Remove and return the last element; ownership moves to the caller
-   * (drop it when done). undefined when empty. */
+   * (drop it when done; a null is dropped and reads null). undefined when
+   * empty. */
   pop(): V | undefined;
   values(): Generator<V, void, unknown>;
   [Symbol.iterator](): Generator<V, void, unknown>;
@@ -548,15 +562,21 @@ export declare class VectorRef<V extends Ref = AnyRef> extends Ref {
 // Structs
 
 /** The field types of a struct definition ('bool' is a synonym of
- * 'boolean'). */
-export type FieldType = 'string' | 'number' | 'boolean' | 'bool';
+ * 'boolean'); with a trailing '?' the field is nullable: it may hold null,
+ * and a new struct has it null. */
+export type FieldType =
+  | 'string' | 'number' | 'boolean' | 'bool'
+  | 'string?' | 'number?' | 'boolean?' | 'bool?';
 
 /** A struct definition: field name -> field type, in order. */
 export type StructShape = { readonly [field: string]: FieldType };
 
 /** The JS type of a field of type `T`. */
 export type FieldValue<T extends FieldType> =
-  T extends 'string' ? string : T extends 'number' ? number : boolean;
+  T extends 'string' ? string : T extends 'number' ? number
+  : T extends 'boolean' | 'bool' ? boolean
+  : T extends 'string?' ? string | null : T extends 'number?' ? number | null
+  : boolean | null;
 
 /** The field values of a struct of definition `D`. */
 export type StructValues<D extends StructShape> = {
@@ -611,7 +631,7 @@ export { StructFactory as StructDefinition };
 /** The type of object `id` in the default arena (or `{ arena }`), like the
  * seed's typeof: a type name, 'freed' after drop, 'undefined' for an id
  * never issued. */
-export declare function typeOf(id: number, options?: RefOptions): RefType | 'shape' | 'freed' | 'undefined';
+export declare function typeOf(id: number, options?: RefOptions): RefType | 'shape' | 'null' | 'freed' | 'undefined';
 
 /** The release of the C library compiled into the addon, "MAJOR.MINOR.PATCH"
  * (the same as this package's version, `sharena --version` and

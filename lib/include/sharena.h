@@ -114,7 +114,10 @@ enum sharena_errno {
 /** A human-readable message for @p err (never NULL). After this thread's
  * last sharena_connect() failed with SHARENA_EPROTO because the broker
  * speaks another protocol version, the message for SHARENA_EPROTO names
- * both versions (until the thread's next connect). For SHARENA_EDROPPED it
+ * both versions (until the thread's next connect). After this thread's
+ * last arena open failed with SHARENA_ELAYOUT because the arena has
+ * another format version, the message for SHARENA_ELAYOUT names both
+ * versions (until the thread's next open). For SHARENA_EDROPPED it
  * is the message of the last such error this thread got, with the reason:
  * "the broker closed this delegated connection: <reason>" (valid until
  * this thread's next sharena call).
@@ -156,6 +159,7 @@ typedef enum sharena_type {
     SHARENA_T_STRUCT = 6, /**< fixed fields described by a shape */
     SHARENA_T_BYTES = 7,  /**< fixed-size raw buffer, zero-copy */
     SHARENA_T_SHAPE = 8,  /**< a struct's shape descriptor */
+    SHARENA_T_NULL = 9,   /**< null (Python None, JS null, JSON null) */
     SHARENA_T__COUNT
 } sharena_type;
 
@@ -488,6 +492,14 @@ SHARENA_EXPORT int sharena_number_cas(sharena_arena *a, sharena_id id,
 
 /** Create a boolean. Errors as sharena_number_new(). */
 SHARENA_EXPORT int sharena_bool_new(sharena_arena *a, bool v, sharena_id *out);
+/** Create a null: the value Python's None, JavaScript's null and JSON's
+ * null stand for. Like a number it is an object with an id and no block
+ * (one handle slot), so it goes wherever an id goes: a map value, a vector
+ * item, a root; sharena_value_read() and sharena_type_of() report
+ * SHARENA_T_NULL. It has no value to read or set; drop it like any object.
+ * @return 0, SHARENA_EFULL (nothing allocated), SHARENA_EROFS,
+ *         SHARENA_ECLOSED, SHARENA_EINVAL (NULL), SHARENA_ECORRUPT. */
+SHARENA_EXPORT int sharena_null_new(sharena_arena *a, sharena_id *out);
 /** Read a boolean (one atomic load; any stored word but 0 reads as true).
  * Errors as sharena_number_get(). */
 SHARENA_EXPORT int sharena_bool_get(const sharena_arena *a, sharena_id id,
@@ -629,6 +641,11 @@ SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
  */
 SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
                                         const char *key, size_t klen, bool v);
+/** As sharena_map_set_string(), for a null (sharena_null_new()).
+ * @return 0, the errors of sharena_null_new() and sharena_map_set().
+ */
+SHARENA_EXPORT int sharena_map_set_null(sharena_arena *a, sharena_id map,
+                                        const char *key, size_t klen);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -774,16 +791,28 @@ SHARENA_EXPORT int sharena_vector_get_value(const sharena_arena *a,
 /** Most fields in one shape. */
 #define SHARENA_FIELDS_MAX 256
 
+/** Flags of a struct field (sharena_field_def.flags). */
+typedef enum sharena_field_flags {
+    /** The field may hold null (sharena_struct_set_null()); a struct is
+     * made with it null. STRING, NUMBER and BOOL fields only (a BYTES
+     * field is a fixed buffer, always there). Without it, storing null is
+     * refused with SHARENA_ETYPE. */
+    SHARENA_FIELD_NULLABLE = 1u << 0,
+} sharena_field_flags;
+SHARENA__FLAG_OPS(sharena_field_flags)
+
 typedef struct sharena_field_def {
     const char *name; /**< 1..SHARENA_FIELD_NAME_MAX bytes, UTF-8 */
     sharena_type type; /**< STRING, NUMBER, BOOL or BYTES */
     uint64_t size;    /**< BYTES only: the buffer size */
+    sharena_field_flags flags; /**< SHARENA_FIELD_NULLABLE, or 0 */
 } sharena_field_def;
 
 /** Create a shape; field names must be distinct.
  * @return 0, SHARENA_EINVAL (NULL, no fields or more than
  *         SHARENA_FIELDS_MAX, a NULL name, a type other than STRING, NUMBER,
- *         BOOL or BYTES), SHARENA_ENAMETOOLONG (a name over
+ *         BOOL or BYTES, unknown flags, a nullable BYTES field),
+ *         SHARENA_ENAMETOOLONG (a name over
  *         SHARENA_FIELD_NAME_MAX), SHARENA_EILSEQ (a name not UTF-8),
  *         SHARENA_EEXIST (two fields of one name), SHARENA_EROFS,
  *         SHARENA_ECLOSED, SHARENA_EFULL, SHARENA_ECORRUPT.
@@ -813,6 +842,13 @@ SHARENA_EXPORT int sharena_shape_field(const sharena_arena *a,
                                        sharena_id shape_or_struct,
                                        size_t index, char *name, size_t cap,
                                        sharena_type *type, uint64_t *size);
+/** Flags of field @p index (SHARENA_FIELD_NULLABLE or 0) into *flags.
+ * @return as sharena_shape_field().
+ */
+SHARENA_EXPORT int sharena_shape_field_flags(const sharena_arena *a,
+                                             sharena_id shape_or_struct,
+                                             size_t index,
+                                             sharena_field_flags *flags);
 /** Index of the field called @p name (SHARENA_ENOENT if none).
  * @return 0, SHARENA_ENOENT (no such field), SHARENA_EINVAL (NULL,
  *         or id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT
@@ -824,8 +860,8 @@ SHARENA_EXPORT int sharena_shape_find(const sharena_arena *a,
                                       const char *name, size_t nlen,
                                       size_t *index);
 
-/** Create a struct of @p shape; strings empty, numbers 0, bools false,
- * bytes zeroed. The struct owns its field values.
+/** Create a struct of @p shape; nullable fields null, strings empty,
+ * numbers 0, bools false, bytes zeroed. The struct owns its field values.
  * @return 0, SHARENA_EINVAL, SHARENA_EROFS, SHARENA_ECLOSED,
  *         SHARENA_EFULL (nothing allocated), SHARENA_ECORRUPT, and for @p
  *         shape SHARENA_ENOENT, SHARENA_ESTALE, SHARENA_ETYPE (not a shape).
@@ -841,13 +877,15 @@ SHARENA_EXPORT int sharena_struct_new(sharena_arena *a, sharena_id shape,
 SHARENA_EXPORT int sharena_struct_shape(const sharena_arena *a, sharena_id st,
                                         sharena_id *shape);
 /** Read number field @p field (an index; sharena_shape_find() maps a name
- * to it). @return 0, SHARENA_ESTALE, SHARENA_ETYPE (not a struct, or the
- * field is not a number), SHARENA_ERANGE (no such field), SHARENA_ECORRUPT. */
+ * to it). @return 0, SHARENA_ESTALE, SHARENA_ETYPE (not a struct, the
+ * field is not a number, or it holds null), SHARENA_ERANGE (no such
+ * field), SHARENA_ECORRUPT (also: a null mark on a field that is not
+ * nullable). */
 SHARENA_EXPORT int sharena_struct_get_number(const sharena_arena *a,
                                              sharena_id st, size_t field,
                                              double *out);
-/** Set number field @p field. Errors as sharena_struct_get_number(), and
- * SHARENA_EROFS. */
+/** Set number field @p field (a null field stops being null, in the same
+ * write). Errors as sharena_struct_get_number(), and SHARENA_EROFS. */
 SHARENA_EXPORT int sharena_struct_set_number(sharena_arena *a, sharena_id st,
                                              size_t field, double v);
 /** Read boolean field @p field. Errors as sharena_struct_get_number(). */
@@ -875,6 +913,30 @@ SHARENA_EXPORT int sharena_struct_get_string(const sharena_arena *a,
 SHARENA_EXPORT int sharena_struct_set_string(sharena_arena *a, sharena_id st,
                                              size_t field, const char *s,
                                              size_t len);
+/** Store null in field @p field, which must be nullable
+ * (SHARENA_FIELD_NULLABLE); the struct's version moves like for any set.
+ * A string field keeps its string object (sharena_struct_field_id()) for
+ * the next sharena_struct_set_string(), which makes the field a string
+ * again.
+ * @return 0, SHARENA_ETYPE (not a struct, or the field is not nullable:
+ *         nothing changes), SHARENA_ERANGE (no such field), SHARENA_EROFS,
+ *         SHARENA_EINVAL, SHARENA_ECLOSED, SHARENA_ENOENT, SHARENA_ESTALE,
+ *         SHARENA_ECORRUPT.
+ */
+SHARENA_EXPORT int sharena_struct_set_null(sharena_arena *a, sharena_id st,
+                                           size_t field);
+/** Typed read of field @p field, as sharena_value_read(): out->type is
+ * SHARENA_T_NULL for a field that holds null, else the field's type with
+ * its value (a number, a boolean, a string copied into @p buf with its
+ * length in out->len; a BYTES field gives out->id, the buffer's id).
+ * @return 0, SHARENA_ERANGE (no such field: out->type 0; or the string
+ *         does not fit @p cap: out->len set), and the errors of
+ *         sharena_struct_get_string().
+ */
+SHARENA_EXPORT int sharena_struct_get_value(const sharena_arena *a,
+                                            sharena_id st, size_t field,
+                                            char *buf, size_t cap,
+                                            sharena_value *out);
 /** Id of the owned object behind a string or bytes field (use it with the
  * string/bytes functions; do not drop it).
  * @return 0, SHARENA_ERANGE (no such field), SHARENA_EINVAL (NULL,
@@ -936,6 +998,9 @@ SHARENA_EXPORT int sharena_build_key(sharena_builder *b, const char *key,
 SHARENA_EXPORT int sharena_build_number(sharena_builder *b, double v);
 /** Add a boolean. */
 SHARENA_EXPORT int sharena_build_bool(sharena_builder *b, bool v);
+/** Add a null (sharena_null_new()); inside a struct, into a nullable field
+ * (SHARENA_ETYPE for a field that is not: the build fails, nothing is kept). */
+SHARENA_EXPORT int sharena_build_null(sharena_builder *b);
 /** Add a string of @p len bytes of UTF-8 (SHARENA_EILSEQ if invalid). */
 SHARENA_EXPORT int sharena_build_string(sharena_builder *b, const char *s,
                                         size_t len);
@@ -1023,7 +1088,7 @@ SHARENA_EXPORT int sharena_root_get(const sharena_arena *a, const char *name,
                                     sharena_id *out);
 /**
  * Get root @p name, creating it as an empty object of @p type if missing
- * (MAP, VECTOR, STRING, NUMBER, BOOL, or BYTES of @p size bytes; missing on
+ * (MAP, VECTOR, STRING, NUMBER, BOOL, NULL, or BYTES of @p size bytes; missing on
  * a read-only arena: SHARENA_EROFS). An existing
  * root of another type gives SHARENA_ETYPE (a BYTES root of another size:
  * SHARENA_ERANGE). *created (may be NULL) tells whether it was made now.

@@ -80,6 +80,8 @@ uint64_t sharena_layout_hash(void)
         sizeof(struct sharena__field),
         offsetof(struct sharena__field, size),
         offsetof(struct sharena__field, name),
+        offsetof(struct sharena__field, flags),
+        SHARENA__STRUCT_SIZE(1),
         sizeof(struct sharena__shape),
         sizeof(struct sharena__struct),
         SHARENA_T__COUNT,
@@ -223,8 +225,11 @@ static int check_header(sharena_arena *a)
     sharena__rcopy(magic, h->magic, sizeof magic);
     if (memcmp(magic, SHARENA__MAGIC, 8) != 0)
         return SHARENA_ELAYOUT;
-    if (SHARENA__LD(h->format_version) != SHARENA__FORMAT_VERSION ||
-        SHARENA__LD(h->header_size) != SHARENA__HDR_SIZE ||
+    uint32_t version = SHARENA__LD(h->format_version);
+    (void)sharena__layout_refused(0);
+    if (version != SHARENA__FORMAT_VERSION)
+        return sharena__layout_refused(version);
+    if (SHARENA__LD(h->header_size) != SHARENA__HDR_SIZE ||
         SHARENA__LD(h->layout_hash) != sharena_layout_hash())
         return SHARENA_ELAYOUT;
     if (SHARENA__LD(h->capacity) != a->size ||

@@ -235,6 +235,28 @@ int sharena_build_bool(sharena_builder *b, bool v)
     return made(b, r, id);
 }
 
+int sharena_build_null(sharena_builder *b)
+{
+    int r = before_value(b);
+    if (r < 0)
+        return r;
+    if (in_struct(b)) {
+        /* a field of any type, if its shape says it is nullable */
+        sharena_id st = b->open[b->depth - 1].id;
+        size_t i;
+        r = sharena_shape_find(b->a, st, b->key, b->klen, &i);
+        if (r < 0)
+            return fail_key(b, r);
+        free(b->key);
+        b->key = NULL;
+        r = sharena_struct_set_null(b->a, st, i);
+        return r < 0 ? fail(b, r) : 0;
+    }
+    sharena_id id = 0;
+    r = sharena_null_new(b->a, &id);
+    return made(b, r, id);
+}
+
 int sharena_build_string(sharena_builder *b, const char *s, size_t len)
 {
     int r = before_value(b);

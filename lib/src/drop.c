@@ -85,7 +85,8 @@ static void children(sharena_arena *a, int type, uint64_t off, bool all,
 
 static bool has_block(int type)
 {
-    return type != SHARENA_T_NUMBER && type != SHARENA_T_BOOL;
+    return type != SHARENA_T_NUMBER && type != SHARENA_T_BOOL &&
+           type != SHARENA_T_NULL;
 }
 
 static int drop_one(sharena_arena *a, sharena_id id, bool all, struct work *w)

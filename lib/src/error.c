@@ -18,6 +18,21 @@ int sharena__dropped(const char *reason)
     return SHARENA_EDROPPED;
 }
 
+/* The last arena this thread refused for its format version. */
+static __thread char layout_msg[192];
+
+int sharena__layout_refused(uint32_t found)
+{
+    if (!found)
+        layout_msg[0] = 0;
+    else
+        snprintf(layout_msg, sizeof layout_msg,
+                 "arena format version %u; this library reads format "
+                 "version %u only (docs/format.md, \"Format versions\")",
+                 (unsigned)found, (unsigned)SHARENA__FORMAT_VERSION);
+    return SHARENA_ELAYOUT;
+}
+
 const char *sharena_strerror(int err)
 {
     /* EPROTO from this thread's last handshake with a broker of another
@@ -26,6 +41,8 @@ const char *sharena_strerror(int err)
         return sharena__proto_mismatch();
     if (err == SHARENA_EDROPPED && dropped_msg[0])
         return dropped_msg;
+    if (err == SHARENA_ELAYOUT && layout_msg[0])
+        return layout_msg;
     switch (err) {
     case 0:
         return "success";
@@ -134,7 +151,7 @@ const char *sharena_type_name(sharena_type type)
         [SHARENA_T_NUMBER] = "number", [SHARENA_T_BOOL] = "bool",
         [SHARENA_T_MAP] = "map",       [SHARENA_T_VECTOR] = "vector",
         [SHARENA_T_STRUCT] = "struct", [SHARENA_T_BYTES] = "bytes",
-        [SHARENA_T_SHAPE] = "shape",
+        [SHARENA_T_SHAPE] = "shape",   [SHARENA_T_NULL] = "null",
     };
     if (type <= 0 || type >= SHARENA_T__COUNT)
         return "none";

@@ -267,6 +267,16 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
     switch (type) {
     case SHARENA_T_NUMBER:
         return true;
+    case SHARENA_T_NULL:
+        if (off != 0) {
+            problem(f, "slot %lu: null with value %lu", (unsigned long)idx,
+                    (unsigned long)off);
+            if (repairing(f)) {
+                SHARENA__ST(s->word, 0);
+                f->rep.repaired++;
+            }
+        }
+        return true;
     case SHARENA_T_BOOL:
         if (off > 1) {
             problem(f, "slot %lu: bool with value %lu", (unsigned long)idx,
@@ -408,10 +418,36 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
         }
         struct sharena__struct *st = (void *)p;
         if (have < sizeof *st || SHARENA__LD(st->nfields) != n ||
-            n > (have - sizeof *st) / 8) {
+            SHARENA__STRUCT_SIZE(n) > have) {
             problem(f, "slot %lu: struct cells do not match its shape",
                     (unsigned long)idx);
             return false;
+        }
+        /* null marks only on nullable fields, none past the last field */
+        uint64_t *nulls = &st->cells[n];
+        for (uint64_t w = 0; w < SHARENA__STRUCT_NULL_WORDS(n); w++) {
+            uint64_t bits = SHARENA__LD(nulls[w]), bad = 0;
+            for (unsigned b = 0; b < 64 && bits; b++) {
+                if (!(bits & (UINT64_C(1) << b)))
+                    continue;
+                uint64_t i = w * 64 + b;
+                sharena_field_flags fl = 0;
+                if (i >= n ||
+                    sharena_shape_field_flags(a, sharena__id_make(idx, gen),
+                                              i, &fl) < 0 ||
+                    !(fl & SHARENA_FIELD_NULLABLE))
+                    bad |= UINT64_C(1) << b;
+            }
+            if (bad) {
+                problem(f, "slot %lu: struct marks field(s) null that are "
+                           "not nullable (bits %#lx of word %lu)",
+                        (unsigned long)idx, (unsigned long)bad,
+                        (unsigned long)w);
+                if (repairing(f)) {
+                    SHARENA__ST(nulls[w], bits & ~bad);
+                    f->rep.repaired++;
+                }
+            }
         }
         return true;
     }

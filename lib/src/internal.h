@@ -561,5 +561,9 @@ void sharena__conn_reslot(sharena_arena *a);
 /* Record why the broker closed a delegated connection, for this thread's
  * sharena_strerror(SHARENA_EDROPPED); returns SHARENA_EDROPPED. error.c */
 int sharena__dropped(const char *reason);
+/* Note (per thread) the format version of the arena this thread last
+ * refused for it (0: none, or its last open passed that check): the text
+ * of SHARENA_ELAYOUT then names both versions. Returns SHARENA_ELAYOUT. */
+int sharena__layout_refused(uint32_t found);
 
 #endif /* SHARENA_INTERNAL_H */

@@ -14,7 +14,10 @@
 #include <stdint.h>
 
 #define SHARENA__MAGIC "SHARENA\0"
-#define SHARENA__FORMAT_VERSION 1u
+/* 2: the NULL type (slot type 9) and nullable struct fields (a field flag
+ * and a null bitmap after a struct's cells). Version 1 arenas and images
+ * are refused (SHARENA_ELAYOUT): move data with an older `sharena dump`. */
+#define SHARENA__FORMAT_VERSION 2u
 
 #define SHARENA__CACHELINE 64
 #define SHARENA__ALIGN 16 /* every block and payload is 16-byte aligned */
@@ -126,7 +129,8 @@ _Static_assert(offsetof(struct sharena__header, write_barrier) == 5064, "hdr");
 
 /* ---- Handle table slot: 32 bytes -------------------------------------------
  * `word` is the object's block offset (payload) for heap types, the f64 bits
- * for NUMBER, 0/1 for BOOL, and the next free slot index for a free slot.
+ * for NUMBER, 0/1 for BOOL, 0 for NULL, and the next free slot index for a
+ * free slot. NUMBER, BOOL and NULL have no block.
  * `gen` is bumped when the object is dropped; ids carry the generation they
  * were issued with. `lock` and `seq` live here, not in the block, so that
  * objects can be reallocated while their id, lock and version stay put. */
@@ -239,16 +243,23 @@ struct sharena__vector {
 };
 _Static_assert(sizeof(struct sharena__vector) == 16, "vector");
 
-/* SHAPE: field descriptors, 64 bytes each. */
+/* SHAPE: field descriptors, 72 bytes each. */
 struct sharena__field {
     uint8_t type;     /* STRING, NUMBER, BOOL, BYTES */
     uint8_t name_len; /* 1..55 */
-    uint16_t reserved;
+    uint8_t flags;    /* SHARENA__FIELD_*; other bits set: corrupt */
+    uint8_t reserved;
     uint32_t reserved2;
     uint64_t size; /* BYTES: buffer size */
     char name[56]; /* name_len bytes, NUL-padded */
 };
 _Static_assert(sizeof(struct sharena__field) == 72, "field");
+_Static_assert(offsetof(struct sharena__field, flags) == 2, "field");
+_Static_assert(offsetof(struct sharena__field, size) == 8, "field");
+_Static_assert(offsetof(struct sharena__field, name) == 16, "field");
+/* The field may hold null (STRING, NUMBER, BOOL fields only). */
+#define SHARENA__FIELD_NULLABLE 0x01u
+#define SHARENA__FIELD_FLAGS_KNOWN SHARENA__FIELD_NULLABLE
 struct sharena__shape {
     uint64_t nfields;
     uint64_t reserved;
@@ -257,12 +268,20 @@ struct sharena__shape {
 _Static_assert(sizeof(struct sharena__shape) == 16, "shape");
 
 /* STRUCT: the shape id, then one 8-byte cell per field: f64 bits (NUMBER),
- * 0/1 (BOOL), or the id of an owned STRING/BYTES object. */
+ * 0/1 (BOOL), or the id of an owned STRING/BYTES object; then the null
+ * bitmap, SHARENA__STRUCT_NULL_WORDS(nfields) words: bit i of word i/64 set
+ * = field i holds null (its cell keeps its last value, unused). A bit set
+ * for a field that is not nullable, or past nfields, is corrupt. */
 struct sharena__struct {
     uint64_t shape;
     uint64_t nfields; /* copy of the shape's, checked on every access */
     uint64_t cells[];
 };
 _Static_assert(sizeof(struct sharena__struct) == 16, "struct");
+#define SHARENA__STRUCT_NULL_WORDS(n) (((uint64_t)(n) + 63) / 64)
+/* Payload bytes of a struct of @p n fields: header, cells, null bitmap. */
+#define SHARENA__STRUCT_SIZE(n)                                                \
+    (sizeof(struct sharena__struct) + (uint64_t)(n) * 8 +                     \
+     SHARENA__STRUCT_NULL_WORDS(n) * 8)
 
 #endif /* SHARENA_LAYOUT_H */

@@ -509,6 +509,16 @@ int sharena_map_set_bool(sharena_arena *a, sharena_id map, const char *key,
     return set_new(a, map, key, klen, sharena_bool_new(a, b, &v), &v);
 }
 
+int sharena_map_set_null(sharena_arena *a, sharena_id map, const char *key,
+                         size_t klen)
+{
+    sharena_id v = 0;
+    int r = check_key(key, klen);
+    if (r < 0)
+        return r;
+    return set_new(a, map, key, klen, sharena_null_new(a, &v), &v);
+}
+
 /* Does the entry at @p j hold the key @p k (the same block, or the same
  * text)? */
 static bool same_key(const sharena_arena *a, uint64_t kj, uint64_t k,

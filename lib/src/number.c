@@ -129,6 +129,13 @@ int sharena_bool_new(sharena_arena *a, bool v, sharena_id *out)
     return sharena__obj_new(a, SHARENA_T_BOOL, 0, v ? 1 : 0, NULL, NULL, out);
 }
 
+int sharena_null_new(sharena_arena *a, sharena_id *out)
+{
+    if (!a || !out)
+        return SHARENA_EINVAL;
+    return sharena__obj_new(a, SHARENA_T_NULL, 0, 0, NULL, NULL, out);
+}
+
 int sharena_bool_get(const sharena_arena *a, sharena_id id, bool *out)
 {
     uint64_t w;

@@ -13,7 +13,8 @@ static int object_blocks(sharena_arena *a, struct sharena__slot *s,
 {
     *out = NULL;
     *n = 0;
-    if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL)
+    if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL ||
+        type == SHARENA_T_NULL)
         return 0;
     /* the word, the capacity and each key are loaded once: the capacity
      * that sizes the array is the one that bounds the loop */

@@ -76,6 +76,8 @@ static int make(sharena_arena *a, int type, uint64_t size, sharena_id *id)
         return sharena_number_new(a, 0, id);
     case SHARENA_T_BOOL:
         return sharena_bool_new(a, false, id);
+    case SHARENA_T_NULL:
+        return sharena_null_new(a, id);
     case SHARENA_T_BYTES:
         return sharena_bytes_new(a, size, id);
     default:

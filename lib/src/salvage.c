@@ -105,7 +105,9 @@ static uint64_t content_need(const sharena_arena *a, int type, uint64_t off)
         return n <= SHARENA_FIELDS_MAX && 16 + n * 72 <= room ? 16 + n * 72 : 0;
     case SHARENA_T_STRUCT:
         n = SHARENA__LD(p[1]);
-        return n <= SHARENA_FIELDS_MAX && 16 + n * 8 <= room ? 16 + n * 8 : 0;
+        return n <= SHARENA_FIELDS_MAX && SHARENA__STRUCT_SIZE(n) <= room
+                   ? SHARENA__STRUCT_SIZE(n)
+                   : 0;
     default:
         return 0;
     }
@@ -317,7 +319,8 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
             kill_slot(&sv, i);
             continue;
         }
-        if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL)
+        if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL ||
+            type == SHARENA_T_NULL)
             continue;
         uint64_t word = SHARENA__LD(s->word);
         uint64_t need = content_need(a, type, word);

@@ -122,11 +122,12 @@ sharena__vector_at(const sharena_arena *a, uint64_t off,
     return true;
 }
 
-/* STRUCT block: {shape, nfields, cells[nfields]}. */
+/* STRUCT block: {shape, nfields, cells[nfields], nulls[words]}. */
 struct sharena__struct_view {
     struct sharena__struct *st;
     uint64_t shape;   /* the shape's ref as stored (mask with REF_ID_MASK) */
-    uint64_t nfields; /* fits the block */
+    uint64_t nfields; /* <= SHARENA_FIELDS_MAX; cells and bitmap fit */
+    uint64_t *nulls;  /* the null bitmap: SHARENA__STRUCT_NULL_WORDS words */
 };
 SHARENA__SEQLOCK_READER static inline bool
 sharena__struct_at(const sharena_arena *a, uint64_t off,
@@ -137,11 +138,13 @@ sharena__struct_at(const sharena_arena *a, uint64_t off,
         return false;
     struct sharena__struct *p = (void *)(a->base + off);
     uint64_t n = SHARENA__LD(p->nfields);
-    if (SHARENA__UNLIKELY(n > (have - sizeof *p) / 8))
+    if (SHARENA__UNLIKELY(n > SHARENA_FIELDS_MAX ||
+                          SHARENA__STRUCT_SIZE(n) > have))
         return false;
     v->st = p;
     v->shape = SHARENA__LD(p->shape);
     v->nfields = n;
+    v->nulls = &p->cells[n];
     return true;
 }
 
@@ -173,6 +176,7 @@ struct sharena__field_view {
     const char *name; /* name_len bytes (not NUL-terminated in the view) */
     uint8_t name_len; /* 1..SHARENA_FIELD_NAME_MAX */
     int type;         /* STRING, NUMBER, BOOL or BYTES */
+    bool nullable;    /* SHARENA__FIELD_NULLABLE (never on a BYTES field) */
     uint64_t size;    /* BYTES: the buffer size (unchecked: a request) */
 };
 SHARENA__SEQLOCK_READER static inline bool
@@ -183,14 +187,20 @@ sharena__field_at(const struct sharena__shape_view *sv, uint64_t index,
         return false;
     const struct sharena__field *p = &sv->sh->fields[index];
     uint8_t len = SHARENA__LD(p->name_len), type = SHARENA__LD(p->type);
+    uint8_t flags = SHARENA__LD(p->flags);
     if (SHARENA__UNLIKELY(len == 0 || len > SHARENA_FIELD_NAME_MAX ||
                           (type != SHARENA_T_STRING &&
                            type != SHARENA_T_NUMBER &&
                            type != SHARENA_T_BOOL && type != SHARENA_T_BYTES)))
         return false;
+    if (SHARENA__UNLIKELY((flags & ~SHARENA__FIELD_FLAGS_KNOWN) ||
+                          ((flags & SHARENA__FIELD_NULLABLE) &&
+                           type == SHARENA_T_BYTES)))
+        return false;
     f->name = p->name;
     f->name_len = len;
     f->type = type;
+    f->nullable = (flags & SHARENA__FIELD_NULLABLE) != 0;
     f->size = SHARENA__LD(p->size);
     return true;
 }

@@ -230,11 +230,13 @@ class Arena {
   resolve(path, op = 'arena.resolve') {
     const parts = splitPath(path, op);
     let ref = this.root(parts[0]);
-    if (!ref) throw error('ENOENT', `${op}: no root named '${parts[0]}'`);
+    if (ref === undefined) throw error('ENOENT', `${op}: no root named '${parts[0]}'`);
     for (let i = 1; i < parts.length; i++) {
       const at = parts.slice(0, i).join('/');
       let next;
-      if (ref instanceof MapRef) {
+      if (ref === null) {
+        throw error('ETYPE', `${op}: '${at}' is null, not a map or a vector`);
+      } else if (ref instanceof MapRef) {
         next = ref.get(parts[i]);
       } else if (ref instanceof VectorRef) {
         if (!/^-?[0-9]+$/.test(parts[i])) {
@@ -268,6 +270,11 @@ class Arena {
     let ref = null;
     if (typeof target === 'string') {
       ref = this.resolve(target, 'arena.watch');
+      if (ref === null) {
+        // (a null ref would mean "the whole arena")
+        throw error('ETYPE', `arena.watch: '${target}' is null, which never ` +
+          'changes: watch the map or vector that holds it');
+      }
     } else if (target != null) {
       ref = checkRef(target, this, 'arena.watch');
     }

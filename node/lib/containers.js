@@ -203,7 +203,13 @@ class VectorRef extends Ref {
    * (drop it when done). undefined when empty. */
   pop() {
     const id = native.vecPop(this[kH], this.id);
-    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+    if (id === 0) return undefined;
+    if (scratch[0] === T.NULL) {
+      // a null has nothing to hand over: it is dropped, and reads as null
+      native.drop(this[kH], id, false);
+      return null;
+    }
+    return wrap(this[kArena], scratch[0], id);
   }
   *values() {
     const flat = native.vecItems(this[kH], this.id);

@@ -25,6 +25,7 @@ const { StructRef, StructFactory } = require('./structs');
 // Snapshots
 
 function snapshot(ref, seen) {
+  if (ref === null) return null; // a null value (wrap() reads it as null)
   if (ref instanceof StringRef || ref instanceof NumberRef || ref instanceof BoolRef) {
     return ref.obtainValue();
   }

@@ -23,6 +23,9 @@ function wrap(arena, type, id) {
     case T.BOOL: return new BoolRef(kTrusted, id, arena);
     case T.BYTES: return new BytesRef(kTrusted, id, arena);
     case T.STRUCT: return new StructRef(kTrusted, id, arena);
+    // null has no value to read or set, so no ref class: it reads as null
+    // (undefined stays "absent")
+    case T.NULL: return null;
     default: throw error('ETYPE', `object ${id} has type ${TYPE_NAMES[type] || type}, which has no ref class`);
   }
 }

@@ -16,13 +16,19 @@ let snapshot;
 const FIELD_TYPES = {
   string: T.STRING, number: T.NUMBER, boolean: T.BOOL, bool: T.BOOL,
 };
+// A type spec ending in '?' ('number?') makes a nullable field; the addon
+// takes and gives a field's type as its tag | flags << 8.
+const NULLABLE = native.fieldFlags.NULLABLE;
 
 function fieldsFromShape(arena, shapeId) {
   let f = arena._fieldCache.get(shapeId);
   if (f) return f;
   const flat = native.shapeFields(arena[kH], shapeId);
   f = new Map();
-  for (let i = 0; i < flat.length; i += 2) f.set(flat[i], { index: i / 2, type: flat[i + 1] });
+  for (let i = 0; i < flat.length; i += 2) {
+    const t = flat[i + 1];
+    f.set(flat[i], { index: i / 2, type: t & 0xff, nullable: ((t >> 8) & NULLABLE) !== 0 });
+  }
   arena._fieldCache.set(shapeId, f);
   return f;
 }
@@ -64,6 +70,14 @@ class StructRef extends Ref {
   }
   setKey(key, value) {
     const f = this._field(key, 'setKey');
+    if (value === null) {
+      if (!f.nullable) {
+        throw error('ETYPE', `setKey('${key}'): the field is not nullable ` +
+          `(declare it as '${TYPE_NAMES[f.type]}?' to allow null)`, TypeError);
+      }
+      native.structSetNull(this[kH], this.id, f.index);
+      return;
+    }
     if (typeof value !== TYPE_NAMES[f.type]) {
       throw error('EINVAL', `setKey('${key}'): expected a ${TYPE_NAMES[f.type]}`, TypeError);
     }
@@ -82,20 +96,21 @@ class StructRef extends Ref {
 class StructFactory {
   constructor(definition) {
     if (definition === null || typeof definition !== 'object') {
-      throw error('EINVAL', 'StructFactory: expected { field: "string" | "number" | "boolean" }', TypeError);
+      throw error('EINVAL', 'StructFactory: expected { field: "string" | "number" | "boolean" (or "number?"... for a nullable field) }', TypeError);
     }
     this.definition = Object.freeze({ ...definition });
     this._names = [];
     this._types = [];
     this._fields = new Map();
     for (const [k, v] of Object.entries(definition)) {
-      const t = FIELD_TYPES[v];
+      const nullable = typeof v === 'string' && v.endsWith('?');
+      const t = FIELD_TYPES[nullable ? v.slice(0, -1) : v];
       if (!t) {
-        throw error('EINVAL', `StructFactory: field '${k}' has type '${v}'; use "string", "number" or "boolean"`, TypeError);
+        throw error('EINVAL', `StructFactory: field '${k}' has type '${v}'; use "string", "number" or "boolean", or "string?", "number?", "boolean?" for a field that may be null`, TypeError);
       }
-      this._fields.set(k, { index: this._names.length, type: t });
+      this._fields.set(k, { index: this._names.length, type: t, nullable });
       this._names.push(k);
-      this._types.push(t);
+      this._types.push(nullable ? t | (NULLABLE << 8) : t);
     }
   }
   _shape(arena) {
@@ -107,7 +122,8 @@ class StructFactory {
     }
     return s;
   }
-  /** A new struct, fields set from `init` (others: '', 0, false). */
+  /** A new struct, fields set from `init` (others: null when nullable,
+   * else '', 0, false). */
   new(init = {}, opts) {
     const arena = arenaOf(opts, 'StructFactory.new');
     const h = arena[kH];

@@ -239,6 +239,14 @@ napi_value sn_undef(napi_env env)
     return r;
 }
 
+napi_value sn_null(napi_env env)
+{
+    napi_value r = NULL;
+    if (napi_get_null(env, &r) != napi_ok)
+        return sn_napi_fail(env);
+    return r;
+}
+
 napi_value sn_int(napi_env env, int32_t i)
 {
     napi_value r = NULL;
@@ -1061,7 +1069,8 @@ static napi_value init(napi_env env, napi_value exports)
     if (!v || napi_set_named_property(env, exports, "libVersion", v) != napi_ok)
         return sn_napi_fail(env);
     /* The header's type tags and open flags, so that node/lib keeps no
-     * copy of them: types.{NONE..SHAPE}, openFlags.{CREATE,EXCL,READONLY}. */
+     * copy of them: types.{NONE..NULL}, openFlags.{CREATE,EXCL,READONLY},
+     * fieldFlags.NULLABLE. */
     static const struct {
         const char *obj, *name;
         int32_t value;
@@ -1075,13 +1084,15 @@ static napi_value init(napi_env env, napi_value exports)
         {"types", "STRUCT", SHARENA_T_STRUCT},
         {"types", "BYTES", SHARENA_T_BYTES},
         {"types", "SHAPE", SHARENA_T_SHAPE},
+        {"types", "NULL", SHARENA_T_NULL},
+        {"fieldFlags", "NULLABLE", SHARENA_FIELD_NULLABLE},
         {"openFlags", "CREATE", SHARENA_CREATE},
         {"openFlags", "EXCL", SHARENA_EXCL},
         {"openFlags", "READONLY", SHARENA_READONLY},
     };
-    napi_value objs[2];
-    const char *names[2] = {"types", "openFlags"};
-    for (int k = 0; k < 2; k++) {
+    napi_value objs[3];
+    const char *names[3] = {"types", "openFlags", "fieldFlags"};
+    for (int k = 0; k < 3; k++) {
         if (napi_create_object(env, &objs[k]) != napi_ok)
             return sn_napi_fail(env);
         for (size_t i = 0; i < sizeof consts / sizeof consts[0]; i++) {

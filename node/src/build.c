@@ -1,4 +1,4 @@
-/* build.c: plain JS values (string, number, boolean, Buffer/TypedArray/
+/* build.c: plain JS values (string, number, boolean, null, Buffer/TypedArray/
  * DataView, array, plain object, refs inside them) become arena objects
  * through the library's value builder (sharena_build_*), the same one the
  * CLI and Python use: every value of a tree is made and linked owned into
@@ -150,6 +150,8 @@ static bool add_value(struct walk *w, napi_value v)
         return napi_get_value_bool(env, v, &b) == napi_ok &&
                sharena_build_bool(w->b, b) == 0;
     }
+    case napi_null:
+        return sharena_build_null(w->b) == 0;
     case napi_object: {
         bool is;
         if (napi_is_array(env, v, &is) != napi_ok)
@@ -171,7 +173,7 @@ static bool add_value(struct walk *w, napi_value v)
         return add_ref(w, v);
     }
     default:
-        return add_ref(w, v); /* null, undefined, functions...: it throws */
+        return add_ref(w, v); /* undefined, functions...: it throws */
     }
 }
 

@@ -772,7 +772,8 @@ static napi_value js_vec_items(napi_env env, napi_callback_info info)
 /* ------------------------------------------------------------------------ */
 /* Structs */
 
-/* shapeNew(h, [name...], [type...]) -> id */
+/* shapeNew(h, [name...], [type...]) -> id; a type is its tag | flags << 8
+ * (fieldFlags.NULLABLE << 8: the field may hold null) */
 static napi_value js_shape_new(napi_env env, napi_callback_info info)
 {
     SN_ARGS(3);
@@ -802,15 +803,17 @@ static napi_value js_shape_new(napi_env env, napi_callback_info info)
                                     "struct field names are at most 55 bytes");
         }
         defs[i].name = names[i];
-        defs[i].type = t;
+        defs[i].type = (sharena_type)(t & 0xff);
         defs[i].size = 0;
+        defs[i].flags = (sharena_field_flags)((uint32_t)t >> 8);
     }
     sharena_id id;
     CHECK(sharena_shape_new(a, defs, n, &id), "StructFactory");
     return sn_id(env, id);
 }
 
-/* shapeFields(h, shapeOrStruct) -> [name0, type0, ...] */
+/* shapeFields(h, shapeOrStruct) -> [name0, type0, ...], each type its tag
+ * | flags << 8 as shapeNew takes it */
 static napi_value js_shape_fields(napi_env env, napi_callback_info info)
 {
     SN_ARGS(2);
@@ -826,8 +829,10 @@ static napi_value js_shape_fields(napi_env env, napi_callback_info info)
         uint64_t size;
         CHECK(sharena_shape_field(a, id, i, name, sizeof name, &t, &size),
               "struct shape");
+        sharena_field_flags fl = 0;
+        CHECK(sharena_shape_field_flags(a, id, i, &fl), "struct shape");
         napi_value nv = make_string(env, name, strlen(name)),
-                   tv = sn_int(env, t);
+                   tv = sn_int(env, (int32_t)t | (int32_t)fl << 8);
         if (!nv || !tv)
             return NULL;
         SN_TRY(napi_set_element(env, arr, (uint32_t)(2 * i), nv));
@@ -866,29 +871,28 @@ static napi_value js_struct_get(napi_env env, napi_callback_info info)
     int32_t t;
     if (!get_u32(env, argv[2], &f) || !get_i32(env, argv[3], &t))
         return NULL;
-    if (t == SHARENA_T_NUMBER) {
-        double d;
-        CHECK(sharena_struct_get_number(a, st, f, &d), "struct.getKey");
-        return sn_num(env, d);
+    t &= 0xff;
+    if (t != SHARENA_T_NUMBER && t != SHARENA_T_BOOL && t != SHARENA_T_STRING)
+        return sn_throw(env, SHARENA_ETYPE, "struct.getKey");
+    /* null or the value, in one typed read */
+    char buf[1024];
+    sharena_value v = {0};
+    int r = sharena_struct_get_value(a, st, f, buf, sizeof buf, &v);
+    if (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING)
+        return str_value(env, a, v.id, "struct.getKey"); /* a long one */
+    CHECK(r, "struct.getKey");
+    switch (v.type) {
+    case SHARENA_T_NULL:
+        return sn_null(env);
+    case SHARENA_T_NUMBER:
+        return sn_num(env, v.number);
+    case SHARENA_T_BOOL:
+        return sn_bool(env, v.boolean);
+    case SHARENA_T_STRING:
+        return make_string(env, buf, v.len);
+    default:
+        return sn_throw(env, SHARENA_ETYPE, "struct.getKey");
     }
-    if (t == SHARENA_T_BOOL) {
-        bool b;
-        CHECK(sharena_struct_get_bool(a, st, f, &b), "struct.getKey");
-        return sn_bool(env, b);
-    }
-    if (t == SHARENA_T_STRING) {
-        char buf[1024];
-        size_t len;
-        int r = sharena_struct_get_string(a, st, f, buf, sizeof buf, &len);
-        if (r == 0)
-            return make_string(env, buf, len);
-        if (r != SHARENA_ERANGE)
-            return sn_throw(env, r, "struct.getKey");
-        sharena_id sid;
-        CHECK(sharena_struct_field_id(a, st, f, &sid), "struct.getKey");
-        return str_value(env, a, sid, "struct.getKey");
-    }
-    return sn_throw(env, SHARENA_ETYPE, "struct.getKey");
 }
 
 /* structSet(h, st, field, type, value) */
@@ -919,6 +923,19 @@ static napi_value js_struct_set(napi_env env, napi_callback_info info)
         r = SHARENA_ETYPE;
     }
     CHECK(r, "struct.setKey");
+    return sn_undef(env);
+}
+
+/* structSetNull(h, st, field): ETYPE for a field that is not nullable */
+static napi_value js_struct_set_null(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(st, 1);
+    uint32_t f;
+    if (!get_u32(env, argv[2], &f))
+        return NULL;
+    CHECK(sharena_struct_set_null(a, st, f), "struct.setKey");
     return sn_undef(env);
 }
 
@@ -1054,6 +1071,7 @@ const struct sn_fn sn_object_fns[] = {
     {"structShape", js_struct_shape},
     {"structGet", js_struct_get},
     {"structSet", js_struct_set},
+    {"structSetNull", js_struct_set_null},
     {"rootGet", js_root_get},
     {"rootEnsure", js_root_ensure},
     {"rootSet", js_root_set},

@@ -90,6 +90,7 @@ napi_value sn_num(napi_env env, double d);
 napi_value sn_id(napi_env env, sharena_id id);
 napi_value sn_bool(napi_env env, bool b);
 napi_value sn_undef(napi_env env);
+napi_value sn_null(napi_env env);
 napi_value sn_int(napi_env env, int32_t i);
 napi_value sn_uint(napi_env env, uint32_t u);
 napi_value sn_string(napi_env env, const char *p, size_t len);

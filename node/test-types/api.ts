@@ -8,7 +8,7 @@ import {
   VectorRef, StructRef, StructFactory, StructDefinition, typeOf, types,
 } from 'sharena'
 import type {
-  AnyRef, SharenaError, WatchEvent, ArenaInfo, ArenaStat, StructProxy,
+  AnyRef, AnyValue, SharenaError, WatchEvent, ArenaInfo, ArenaStat, StructProxy,
 } from 'sharena'
 
 type Equals<A, B> =
@@ -45,8 +45,8 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<typeof defaultArena, Arena>()
 
   const cfg = arena.map('config')
-  is<typeof cfg, MapRef<AnyRef>>()
-  is<ReturnType<typeof arena.vector>, VectorRef<AnyRef>>()
+  is<typeof cfg, MapRef<AnyValue>>()
+  is<ReturnType<typeof arena.vector>, VectorRef<AnyValue>>()
   is<ReturnType<typeof arena.string>, StringRef>()
   is<ReturnType<typeof arena.number>, NumberRef>()
   is<ReturnType<typeof arena.bool>, BoolRef>()
@@ -55,7 +55,7 @@ export async function main(fd: number, socket: string): Promise<void> {
   // @ts-expect-error: a bytes root needs its size
   arena.bytes('blob')
   const r = arena.root('config')
-  is<typeof r, AnyRef | undefined>()
+  is<typeof r, AnyRef | null | undefined>()
   arena.setRoot('alias', cfg)
   arena.setRoot('owned', StringRef.from('x', { arena }), { owned: true })
   // @ts-expect-error: a root is bound to a ref, not a plain value
@@ -63,7 +63,7 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<ReturnType<typeof arena.removeRoot>, boolean>()
   is<ReturnType<typeof arena.roots>, string[]>()
   const any = arena.ref(cfg.id)
-  is<typeof any, AnyRef>()
+  is<typeof any, AnyValue>()
 
   // ---- watch / changed
   const counter = arena.number('counter')
@@ -79,7 +79,7 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<typeof stop, () => void>()
   arena.watch('config', (ev) => { is<typeof ev.ref, AnyRef>() })
   arena.watch('config/servers/0', (ev) => { is<typeof ev.ref, AnyRef>() })
-  is<ReturnType<typeof arena.resolve>, AnyRef>()
+  is<ReturnType<typeof arena.resolve>, AnyValue>()
   arena.watch(null, (ev) => { is<typeof ev.ref, null>() })
   // @ts-expect-error: the version is there only when no error is
   arena.watch(counter, (ev) => ev.version.toFixed())
@@ -145,14 +145,14 @@ export async function main(fd: number, socket: string): Promise<void> {
   map.set('r', [n, s1])
   // @ts-expect-error: undefined is not storable
   map.set('u', undefined)
-  // @ts-expect-error: null is not storable
-  map.set('z', null)
+  map.set('z', null) // null is a value
+  map.set('zz', { a: [null, 1] })
   // @ts-expect-error: class instances are not storable
   map.set('d', new Date())
   // @ts-expect-error: keys are strings
   map.set(1, 'x')
   const got = map.get('s')
-  is<typeof got, AnyRef | undefined>()
+  is<typeof got, AnyRef | null | undefined>()
   // @ts-expect-error: a missing key gives undefined
   got.id
   if (got instanceof StringRef) is<ReturnType<typeof got.obtainValue>, string>()
@@ -164,14 +164,13 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<typeof map.size, number>()
   for (const [k, val] of map) {
     is<typeof k, string>()
-    is<typeof val, AnyRef>()
+    is<typeof val, AnyRef | null>()
   }
   is<ReturnType<typeof map.keys>, Generator<string, void, unknown>>()
   const plain = map.toObject()
-  is<typeof plain['x'], sharena.Snapshot<AnyRef>>()
+  is<typeof plain['x'], sharena.Snapshot<AnyValue>>()
   map.getValue('o')
   MapRef.from({ a: 1, b: ['x'], c: { d: n } }, { arena })
-  // @ts-expect-error: null is not storable, nested either
   MapRef.from({ a: { b: null } })
   // @ts-expect-error: nor is undefined
   VectorRef.from([1, undefined])
@@ -183,6 +182,8 @@ export async function main(fd: number, socket: string): Promise<void> {
   names.set('b', StringRef.from('bob'))
   // @ts-expect-error: this map holds strings
   names.set('c', 3)
+  // @ts-expect-error: strings only, not null
+  names.set('d', null)
   const name = names.get('a')
   is<typeof name, StringRef | undefined>()
   is<ReturnType<typeof names.toObject>, { [key: string]: string }>()
@@ -194,12 +195,13 @@ export async function main(fd: number, socket: string): Promise<void> {
   vec.push(n)
   vec.insert(0, { k: 1 })
   vec.set(1, [1, 2])
-  is<ReturnType<typeof vec.index>, AnyRef | undefined>()
-  is<ReturnType<typeof vec.at>, AnyRef | undefined>()
-  is<ReturnType<typeof vec.pop>, AnyRef | undefined>()
-  is<ReturnType<typeof vec.remove>, AnyRef | undefined>()
+  is<ReturnType<typeof vec.index>, AnyRef | null | undefined>()
+  is<ReturnType<typeof vec.at>, AnyRef | null | undefined>()
+  is<ReturnType<typeof vec.pop>, AnyRef | null | undefined>()
+  is<ReturnType<typeof vec.remove>, AnyRef | null | undefined>()
   is<typeof vec.length, number>()
-  for (const item of vec) is<typeof item, AnyRef>()
+  for (const item of vec) is<typeof item, AnyRef | null>()
+  vec.push(null)
   const nums = VectorRef.from([1, 2, 3]) as VectorRef<NumberRef>
   is<ReturnType<typeof nums.toArray>, number[]>()
   // @ts-expect-error: the elements are NumberRefs
@@ -238,18 +240,25 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<typeof Def, StructFactory<{ a: 'string' }>>()
   is<typeof Def.definition, Readonly<{ a: 'string' }>>()
   const opened = new StructRef(p.id)
-  is<ReturnType<typeof opened.getKey>, string | number | boolean>()
+  is<ReturnType<typeof opened.getKey>, string | number | boolean | null>()
   const px = StructFactory.proxy(p)
   is<typeof px, StructProxy<{ x: 'number'; y: 'number'; label: 'string'; on: 'bool' }>>()
   // @ts-expect-error: a StructRef is opened by id
   new StructRef()
   // @ts-expect-error: 'date' is not a field type
   new StructFactory({ when: 'date' })
+  const Opt = new StructFactory({ n: 'number', on: 'number?', os: 'string?' })
+  const o = Opt.new({ n: 1, on: null })
+  is<ReturnType<typeof o.getKey<'on'>>, number | null>()
+  is<ReturnType<typeof o.getKey<'n'>>, number>()
+  o.setKey('os', null)
+  // @ts-expect-error: n is not nullable
+  o.setKey('n', null)
   map.set('point', p)
 
   // ---- the rest
   const t = typeOf(p.id, { arena })
-  is<typeof t, 'string' | 'number' | 'boolean' | 'map' | 'vector' | 'struct' | 'bytes' | 'shape' | 'freed' | 'undefined'>()
+  is<typeof t, 'string' | 'number' | 'boolean' | 'map' | 'vector' | 'struct' | 'bytes' | 'shape' | 'null' | 'freed' | 'undefined'>()
   // @ts-expect-error: not a name typeOf can return
   if (t === 'str') {}
   is<typeof types.MAP, 4>()

@@ -97,7 +97,7 @@ const MUTATIONS = [
   ['MapRef.get returns any', 'get(key: string): V | undefined;', 'get(key: string): any;', /api\.ts\(\d+,\d+\): error TS2(578|554)/],
   ['Arena gets a public constructor', 'private constructor();', 'constructor();', /api\.ts\(\d+,\d+\): error TS2578/],
   ['setKey accepts any value', 'setKey<K extends keyof D & string>(key: K, value: FieldValue<D[K]>): void;', 'setKey(key: string, value: unknown): void;', /api\.ts\(\d+,\d+\): error TS2578/],
-  ['null becomes storable', '  | boolean\n  | NodeJS.ArrayBufferView\n  | readonly Storable[]', '  | boolean\n  | null\n  | NodeJS.ArrayBufferView\n  | readonly Storable[]', /api\.ts\(\d+,\d+\): error TS2578/],
+  ['undefined becomes storable', '  | boolean\n  | null\n  | NodeJS.ArrayBufferView\n  | readonly Storable[]', '  | boolean\n  | null\n  | undefined\n  | NodeJS.ArrayBufferView\n  | readonly Storable[]', /api\.ts\(\d+,\d+\): error TS2578/],
   ['new_proxy is missing', '  new_proxy(init?: Partial<StructValues<D>> | null, options?: RefOptions): StructProxy<D>;\n', '', /seed-examples\.ts\(\d+,\d+\): error TS2339/],
 ];
 

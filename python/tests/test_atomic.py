@@ -27,7 +27,7 @@ def test_slice_assignment_with_an_unstorable_value_changes_nothing(arena):
     v.extend(["a", "b", "c", "d"])
     before = counters(arena)
     with pytest.raises(TypeError):
-        v[0:2] = [1, None]
+        v[0:2] = [1, BAD]
     assert list(v) == ["a", "b", "c", "d"]
     assert counters(arena) == before
     with pytest.raises(TypeError):
@@ -61,7 +61,7 @@ def test_extend_is_all_or_nothing(arena):
     v.extend([1, 2])
     before = counters(arena)
     with pytest.raises(TypeError):
-        v.extend(["ok", {"deep": ["x", None]}])
+        v.extend(["ok", {"deep": ["x", BAD]}])
     with pytest.raises(TypeError):
         v += ["ok", BAD]
     assert list(v) == [1.0, 2.0]
@@ -76,7 +76,7 @@ def test_update_is_all_or_nothing(arena):
     m.update({"keep": "old", "n": 1})
     before = counters(arena)
     with pytest.raises(TypeError):
-        m.update({"keep": "new", "t": {"x": [1, 2]}, "bad": None})
+        m.update({"keep": "new", "t": {"x": [1, 2]}, "bad": BAD})
     with pytest.raises(TypeError):
         m.update([("keep", "new")], bad=BAD)
     with pytest.raises(TypeError):
@@ -165,7 +165,7 @@ def test_extended_slice_assignment_is_all_or_nothing(arena):
     v.extend(["a", "b", "c", "d"])
     before = counters(arena)
     with pytest.raises(TypeError):
-        v[::2] = [1, None]
+        v[::2] = [1, BAD]
     with pytest.raises(ValueError):
         v[::2] = [1, 2, 3]  # wrong size: what was built is dropped again
     assert list(v) == ["a", "b", "c", "d"]

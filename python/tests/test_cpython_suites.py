@@ -50,7 +50,6 @@ SKIPS = {
     "Mapping.test_items": 'keys must be str (docs/api-python.md, Map): the test uses int keys',
     "Mapping.test_values": 'keys must be str (docs/api-python.md, Map): the test uses int keys',
     "Mapping.test_update": "keys must be str (docs/api-python.md, Map): the test updates with int keys (BasicMapping.test_update, with str keys, runs)",
-    "Mapping.test_setdefault": 'None cannot be stored until the null type lands (issue 16): the test stores None',
     "Mapping.test_fromkeys": "Map.fromkeys returns a plain dict (a map lives in an arena; docs/api-python.md), and the test subclasses the factory",
     # Vector (list_tests, with seq_tests under it)
     "Vector.test_addmul": "views are made by an arena (arena.vector(name)), not by calling the class, so the test's subclass of the factory cannot be made",

@@ -91,9 +91,6 @@ json_ok 'd == {"ok": True}'
 run 2 cli set app x '{"a":'
 err_has "not valid JSON"
 run 2 cli set app x '[1, 2'
-run 2 cli set app x null
-err_has "null cannot be stored"
-run 2 cli set app x '{"a": [1, null]}'
 run 2 cli set app x '"\ud800"'
 run 2 cli set app x 1e400
 err_has "number out of range"
@@ -101,6 +98,24 @@ run 2 cli set app x "$(python3 -c 'print("[" * 600 + "]" * 600)')"
 err_has "nesting deeper"
 run 1 cli get app x
 err_has "no root named 'x'"
+
+# ---- null is a value -------------------------------------------------------------------
+run 0 cli set app nul null
+run 0 cli get app nul
+out_is "null"
+run 0 cli set app withnull '{"a": [1, null], "b": null}'
+run 0 cli --json get app withnull
+json_ok 'd == {"a": [1, None], "b": None}'
+run 0 cli get app withnull/b
+out_is "null"
+run 0 cli set app withnull/b 2 # a null is replaced by a value
+run 0 cli --json dump app
+json_ok 'd["nul"] is None and d["withnull"] == {"a": [1, None], "b": 2}'
+run 0 cli set app withnull/b null
+run 0 cli --json get app withnull
+json_ok 'd == {"a": [1, None], "b": None}'
+run 0 cli rm app withnull
+run 0 cli rm app nul
 
 # ---- a full arena: the set fails and leaves nothing behind --------------------------
 run 0 cli create small --capacity 256K
@@ -221,11 +236,12 @@ rc=${PIPESTATUS[0]}
 run 0 cli create typed
 "$CLI_HELPER" "$SOCK" typed typed || fail "typed"
 run 0 cli --json dump typed
-json_ok 'd["st"]["$struct"] == {"count": 7, "on": False, "label": "lbl", "blob": {"$bytes": "AQIDBA==", "$size": 4}} and d["st"]["$shape"] == d["shape"]["$shape"]'
+json_ok 'd["st"]["$struct"] == {"count": 7, "on": False, "label": "lbl", "blob": {"$bytes": "AQIDBA==", "$size": 4}, "maybe": None} and d["st"]["$shape"] == d["shape"]["$shape"]'
 json_ok 'd["blob"] == {"$bytes": "aGVsbG8=", "$size": 5}'
 json_ok 'd["loop"] == [[{"$cycle": d["loop"][0][0]["$cycle"]}]] and d["loop"][0][0]["$cycle"] > 0'
 err_has 'container(s) reach themselves'
-json_ok '[f["name"] for f in d["shape"]["$shape"]] == ["count", "on", "label", "blob"] and d["shape"]["$shape"][3] == {"name": "blob", "type": "bytes", "size": 4}'
+json_ok '[f["name"] for f in d["shape"]["$shape"]] == ["count", "on", "label", "blob", "maybe"] and d["shape"]["$shape"][3] == {"name": "blob", "type": "bytes", "size": 4}'
+json_ok 'd["shape"]["$shape"][4] == {"name": "maybe", "type": "number", "nullable": True}'
 run 0 cli get typed st/count
 out_is "7"
 run 0 cli get typed st/label
@@ -242,6 +258,19 @@ json_ok 'd["count"] == 8.5 and d["on"] is True and d["label"] == "new label"'
 run 1 cli set typed st/count '"text"'
 err_has "holds a number"
 run 1 cli set typed st/blob 1
+# null: only into a nullable field; elsewhere refused, and nothing changes
+run 0 cli get typed st/maybe
+out_is "null"
+run 0 cli set typed st/maybe 3
+run 0 cli get typed st/maybe
+out_is "3"
+run 0 cli set typed st/maybe null
+run 0 cli --json get typed st/maybe
+json_ok 'd is None'
+run 1 cli set typed st/count null
+err_has "not nullable"
+run 0 cli get typed st/count
+out_is "8.5"
 run 1 cli get typed st/nope
 run 1 cli set typed st/nope 1
 run 1 cli rm typed st/count

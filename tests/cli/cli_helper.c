@@ -232,9 +232,10 @@ int main(int argc, char **argv)
             {"on", SHARENA_T_BOOL, 0},
             {"label", SHARENA_T_STRING, 0},
             {"blob", SHARENA_T_BYTES, 4},
+            {"maybe", SHARENA_T_NUMBER, 0, SHARENA_FIELD_NULLABLE},
         };
         sharena_id shape, st, b, v, fid;
-        int r = sharena_shape_new(a, f, 4, &shape);
+        int r = sharena_shape_new(a, f, 5, &shape);
         if (r == 0)
             r = sharena_struct_new(a, shape, &st);
         if (r == 0)

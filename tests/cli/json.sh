@@ -10,13 +10,14 @@ start_broker
 
 run 0 cli create all
 "$CLI_HELPER" "$SOCK" alltypes all || fail "alltypes"
-run 0 cli set all cfg '{"a": 1.5, "list": [1, "two", [3, {}], []], "uni": "h\u00e9llo \u2603 \ud83d\ude00", "nested": {"deep": {"k": false}}, "big": 1e300, "tiny": -5e-324}'
+run 0 cli set all cfg '{"a": 1.5, "none": null, "list": [1, "two", null, [3, {}], []], "uni": "h\u00e9llo \u2603 \ud83d\ude00", "nested": {"deep": {"k": false}}, "big": 1e300, "tiny": -5e-324}'
 run 0 cli --json dump all
 cp "$T/out" "$T/all.json"
 json_ok 'd["numbers"][:5] == [{"$number": "NaN"}, {"$number": "0x7ff4000000000001"}, {"$number": "0xfff8000000000000"}, {"$number": "Infinity"}, {"$number": "-Infinity"}]'
 json_ok 'd["tags"] == {"$map": {"": False, "$bytes": "not bytes", "$map": 1}}'
 json_ok 'd["points"]["first"]["$struct"]["raw"] == {"$bytes": "AP8BYWI=", "$size": 5} and d["points"]["first"]["$shape"] == d["pointShape"]["$shape"]'
 json_ok 'd["big"]["$size"] == 100000 and "$truncated" not in d["big"]'
+json_ok 'd["cfg"]["none"] is None and d["cfg"]["list"][2] is None'
 
 # one line (--json) and indented: both load back to the same arena
 run 0 cli load --json "$T/all.json" copy --mode 0640
@@ -41,6 +42,16 @@ run 0 cli load --json - viastdin <"$T/all.json"
 run 0 cli --json dump viastdin
 cmp -s "$T/out" "$T/all.json" || fail "dump of the arena loaded from stdin differs"
 
+# null in a nullable struct field round-trips with its shape's flag
+printf '%s' '{"p": {"$struct": {"x": null, "y": 2}, "$shape": [{"name": "x", "type": "number", "nullable": true}, {"name": "y", "type": "number"}]}}' >"$T/nul.json"
+run 0 cli load --json "$T/nul.json" nul
+run 0 cli --json dump nul
+cp "$T/out" "$T/nul2.json"
+json_ok 'd["p"]["$struct"] == {"x": None, "y": 2} and d["p"]["$shape"][0] == {"name": "x", "type": "number", "nullable": True}'
+run 0 cli load --json "$T/nul2.json" nul2
+run 0 cli --json dump nul2
+cmp -s "$T/out" "$T/nul2.json" || fail "a nullable struct field's null did not round-trip"
+
 # the name exists: refused, the existing arena is as it was
 run 1 cli load --json "$T/all.json" copy
 err_has "arena 'copy' exists"
@@ -63,7 +74,8 @@ err_has "not valid JSON"
 err_has "(line 1, column"
 bad b1 '{"a": [1, 2,]}' 'not valid JSON'
 bad b2 '[1, 2]' 'must be one JSON object of roots'
-bad b3 '{"a": {"x": null}}' 'a/x: null is not a value sharena can store'
+bad b3 '{"s": {"$struct": {"x": null}, "$shape": [{"name": "x", "type": "number"}]}}' 's/x: null for a field that is not nullable'
+bad b3n '{"s": {"$shape": [{"name": "x", "type": "bytes", "size": 2, "nullable": true}]}}' 'a bytes field cannot be nullable'
 bad b4 '{"a": {"$bytes": "AQID!", "$size": 4}}' 'a: "$bytes" is not base64'
 bad b5 '{"a": {"$bytes": "AQID", "$size": 4}}' '"$size" does not match the 3 bytes'
 bad b6 '{"a": {"$bytes": "AQI=", "$size": 2, "$truncated": true}}' 'cut short'
@@ -97,5 +109,5 @@ run 2 cli load "$T/all.json" b20 --capacity 1M
 err_has "--capacity is for --json"
 run 0 cli --json ls
 json_ok 'not [a["name"] for a in d if a["name"] == "small" or a["name"][0] == "b" and a["name"][1:].isdigit()]'
-json_ok 'sorted(a["name"] for a in d) == ["all", "copy", "copy2", "typed", "viastdin"]'
+json_ok 'sorted(a["name"] for a in d) == ["all", "copy", "copy2", "nul", "nul2", "typed", "viastdin"]'
 finish

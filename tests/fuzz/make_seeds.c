@@ -149,15 +149,18 @@ static void image_seeds(void)
     sharena_map_set_string(a, m, "s", 1, "h\xc3\xa9llo", 6);
     sharena_map_set_number(a, m, "n", 1, 42);
     sharena_map_set_bool(a, m, "b", 1, true);
+    sharena_map_set_null(a, m, "z", 1);
     for (int i = 0; i < 4; i++) {
         sharena_string_new(a, "item", 4, &s);
         sharena_vector_push(a, v, s, SHARENA_OWNED);
     }
     sharena_bytes_new(a, 32, &id);
     sharena_root_set(a, "raw", id, SHARENA_OWNED);
-    sharena_field_def f[] = {{"name", SHARENA_T_STRING, 0},
-                             {"n", SHARENA_T_NUMBER, 0}};
-    sharena_shape_new(a, f, 2, &shape);
+    sharena_field_def f[] = {
+        {"name", SHARENA_T_STRING, 0, 0},
+        {"n", SHARENA_T_NUMBER, 0, 0},
+        {"opt", SHARENA_T_NUMBER, 0, SHARENA_FIELD_NULLABLE}};
+    sharena_shape_new(a, f, 3, &shape);
     sharena_struct_new(a, shape, &st);
     sharena_root_set(a, "st", st, SHARENA_OWNED);
     /* the image up to its last non-zero byte (the rest is zero anyway) */

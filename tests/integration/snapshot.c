@@ -89,16 +89,26 @@ static void fill(sharena_arena *a)
     OK(sharena_string_new(a, "inner", 5, &s));
     OK(sharena_vector_push(a, v, s, SHARENA_OWNED));
     OK(sharena_map_set(a, m, "vec", 3, v, SHARENA_OWNED, NULL));
+    OK(sharena_map_set_null(a, m, "none", 4));
+    OK(sharena_null_new(a, &id));
+    OK(sharena_vector_push(a, v, id, SHARENA_OWNED));
     OK(sharena_root_set(a, "map", m, SHARENA_OWNED));
-    sharena_field_def f[] = {{"x", SHARENA_T_NUMBER, 0},
-                             {"ok", SHARENA_T_BOOL, 0},
-                             {"label", SHARENA_T_STRING, 0}};
-    OK(sharena_shape_new(a, f, 3, &sh));
+    OK(sharena_null_new(a, &id));
+    OK(sharena_root_set(a, "nul", id, SHARENA_OWNED));
+    sharena_field_def f[] = {{"x", SHARENA_T_NUMBER, 0, 0},
+                             {"ok", SHARENA_T_BOOL, 0, 0},
+                             {"label", SHARENA_T_STRING, 0, 0},
+                             {"opt", SHARENA_T_NUMBER, 0,
+                              SHARENA_FIELD_NULLABLE},
+                             {"was", SHARENA_T_STRING, 0,
+                              SHARENA_FIELD_NULLABLE}};
+    OK(sharena_shape_new(a, f, 5, &sh));
     OK(sharena_root_set(a, "shape", sh, SHARENA_OWNED));
     OK(sharena_struct_new(a, sh, &st));
     OK(sharena_struct_set_number(a, st, 0, -7.25));
     OK(sharena_struct_set_bool(a, st, 1, true));
     OK(sharena_struct_set_string(a, st, 2, "lbl", 3));
+    OK(sharena_struct_set_string(a, st, 4, "w", 1));
     OK(sharena_root_set(a, "st", st, SHARENA_OWNED));
 }
 
@@ -126,7 +136,12 @@ static void check(sharena_arena *a)
     OK(sharena_root_get(a, "map", &m));
     uint64_t n;
     OK(sharena_map_len(a, m, &n));
-    cr_assert_eq(n, 101);
+    cr_assert_eq(n, 102);
+    sharena_value val;
+    OK(sharena_map_get_value(a, m, "none", 4, NULL, 0, &val));
+    cr_assert_eq(val.type, SHARENA_T_NULL);
+    OK(sharena_root_get(a, "nul", &id));
+    cr_assert_eq(sharena_type_of(a, id), SHARENA_T_NULL);
     OK(sharena_map_get(a, m, "k77", 3, &id));
     OK(sharena_number_get(a, id, &d));
     cr_assert_eq(d, 77);
@@ -134,6 +149,8 @@ static void check(sharena_arena *a)
     OK(sharena_vector_get(a, v, 0, &s, NULL));
     OK(sharena_string_get(a, s, buf, sizeof buf, &len));
     cr_assert_str_eq(buf, "inner");
+    OK(sharena_vector_get_value(a, v, 1, NULL, 0, &val));
+    cr_assert_eq(val.type, SHARENA_T_NULL);
     OK(sharena_root_get(a, "st", &st));
     OK(sharena_struct_get_number(a, st, 0, &d));
     cr_assert_eq(d, -7.25);
@@ -141,6 +158,11 @@ static void check(sharena_arena *a)
     cr_assert(b);
     OK(sharena_struct_get_string(a, st, 2, buf, sizeof buf, &len));
     cr_assert_str_eq(buf, "lbl");
+    OK(sharena_struct_get_value(a, st, 3, NULL, 0, &val));
+    cr_assert_eq(val.type, SHARENA_T_NULL, "nullable field stays null");
+    OK(sharena_struct_get_value(a, st, 4, buf, sizeof buf, &val));
+    cr_assert_eq(val.type, SHARENA_T_STRING);
+    cr_assert_str_eq(buf, "w");
     size_t idx;
     OK(sharena_shape_find(a, st, "label", 5, &idx));
     cr_assert_eq(idx, 2);

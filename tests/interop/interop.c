@@ -129,6 +129,21 @@ static void write_values(sharena_arena *a)
     CHECK(sharena_struct_set_number(a, st, 1, 1.5));
     CHECK(sharena_struct_set_bool(a, st, 2, true));
     set_owned(a, m, "struct", st);
+    /* null: a map value, vector items, nullable struct fields */
+    CHECK(sharena_map_set_null(a, m, "z_null", 6));
+    CHECK(sharena_vector_new(a, &vec));
+    CHECK(sharena_null_new(a, &id));
+    CHECK(sharena_vector_push(a, vec, id, SHARENA_OWNED));
+    CHECK(sharena_number_new(a, 1, &id));
+    CHECK(sharena_vector_push(a, vec, id, SHARENA_OWNED));
+    set_owned(a, m, "v_nulls", vec);
+    sharena_field_def fo[] = {
+        {"maybe", SHARENA_T_NUMBER, 0, SHARENA_FIELD_NULLABLE},
+        {"set", SHARENA_T_STRING, 0, SHARENA_FIELD_NULLABLE}};
+    CHECK(sharena_shape_new(a, fo, 2, &shape));
+    CHECK(sharena_struct_new(a, shape, &st));
+    CHECK(sharena_struct_set_string(a, st, 1, "yes", 3));
+    set_owned(a, m, "struct_opt", st);
     /* ids shared between languages: one live, one dropped */
     CHECK(sharena_number_new(a, 42, &id));
     CHECK(sharena_root_set(a, "num.c", id, SHARENA_OWNED));
@@ -187,6 +202,9 @@ static void dump(sharena_arena *a, sharena_id id)
         printf("{\"b\":%s}", b ? "true" : "false");
         break;
     }
+    case SHARENA_T_NULL:
+        printf("{\"z\":null}");
+        break;
     case SHARENA_T_MAP: {
         uint64_t cur = 0;
         char key[1024];
@@ -246,7 +264,13 @@ static void dump(sharena_arena *a, sharena_id id)
             printf(i ? "," : "");
             put_str(name, strlen(name));
             putchar(':');
-            if (ft == SHARENA_T_STRING) {
+            sharena_value fv;
+            int fr = sharena_struct_get_value(a, id, i, NULL, 0, &fv);
+            if (fr != SHARENA_ERANGE)
+                CHECK(fr);
+            if (fv.type == SHARENA_T_NULL) {
+                printf("{\"z\":null}");
+            } else if (ft == SHARENA_T_STRING) {
                 char s[1024];
                 size_t n;
                 CHECK(sharena_struct_get_string(a, id, i, s, sizeof s, &n));
@@ -381,14 +405,20 @@ static void hammer(sharena_arena *a, long n, const char *w, long mod)
     }
 }
 
-static int bad_layout(char **cmd)
+static int bad_layout(char **cmd, bool version)
 {
     sharena_arena *a;
     CHECK(sharena_arena_create("badlayout", 0, &a));
-    /* The header's layout hash (offset 16, docs/format.md) of another
-     * build: everything else about the arena is valid. */
-    uint64_t other = sharena_layout_hash() ^ 0x5a5a5a5a5a5a5a5aull;
-    memcpy((char *)sharena_arena_base(a) + 16, &other, sizeof other);
+    if (version) {
+        /* format version 1 (offset 8), an older release's arena */
+        uint32_t old = 1;
+        memcpy((char *)sharena_arena_base(a) + 8, &old, sizeof old);
+    } else {
+        /* The header's layout hash (offset 16, docs/format.md) of another
+         * build: everything else about the arena is valid. */
+        uint64_t other = sharena_layout_hash() ^ 0x5a5a5a5a5a5a5a5aull;
+        memcpy((char *)sharena_arena_base(a) + 16, &other, sizeof other);
+    }
     int fd = dup(sharena_arena_fd(a)); /* without FD_CLOEXEC */
     char num[16];
     snprintf(num, sizeof num, "%d", fd);
@@ -984,7 +1014,9 @@ int main(int argc, char **argv)
     } else if (argc >= 4 && strcmp(argv[1], "wait") == 0) {
         wait_ticks(open_arena(argv[2]), atol(argv[3]));
     } else if (argc >= 3 && strcmp(argv[1], "badlayout") == 0) {
-        return bad_layout(argv + 2);
+        return bad_layout(argv + 2, false);
+    } else if (argc >= 3 && strcmp(argv[1], "badversion") == 0) {
+        return bad_layout(argv + 2, true);
     } else if (argc >= 2 && strcmp(argv[1], "fromfd") == 0) {
         return from_fd_report();
     } else if (argc >= 5 && strcmp(argv[1], "hostile") == 0) {

@@ -29,6 +29,9 @@ def write_values(a):
     m["bytes"] = bytes(i * 17 for i in range(16))
     shape = a.shape({"name": "string", "score": "number", "ok": "bool"})
     m["struct"] = shape.new(name="ada", score=1.5, ok=True)
+    m["z_null"] = None
+    m["v_nulls"] = [None, 1]
+    m["struct_opt"] = a.shape({"maybe": "number?", "set": "string?"}).new(set="yes")
     num = a.new(42)
     a.set_root("num.py", num, owned=True)
     m["num_id"] = num.id
@@ -42,6 +45,8 @@ def num(d):
 
 
 def dump(v):
+    if v is None:
+        return {"z": None}
     if isinstance(v, bool):
         return {"b": v}
     if isinstance(v, str):
@@ -284,8 +289,9 @@ def build_script(name):
         return st["used_bytes"], st["objects"], json.dumps(dump(m)), json.dumps(dump(v))
 
     s = snap()
-    for op in (lambda: m.__setitem__("u", {"l": [1, {"d": None}]}),
-               lambda: v.append({"l": [1, {"d": None}]})):
+    bad = object()  # not storable (None is a value since format 2)
+    for op in (lambda: m.__setitem__("u", {"l": [1, {"d": bad}]}),
+               lambda: v.append({"l": [1, {"d": bad}]})):
         try:
             op()
             sys.exit(3)

@@ -1,4 +1,5 @@
 """The interop matrix: each of C, Node and Python writes every value type
+(null included: a map value, a vector item, nullable struct fields)
 into one named arena and each of the three reads every writer's values back
 through its own binding; ids cross languages; a struct whose shape Node
 defined is written by field name from Python (and a new one made from that
@@ -131,6 +132,10 @@ EXPECTED = {
     "v_empty": {"v": []},
     "bytes": {"x": bytes(i * 17 for i in range(16)).hex()},
     "struct": {"t": {"name": {"s": "ada"}, "score": n(1.5), "ok": {"b": True}}},
+    # null, written as None / null / sharena_null_new and read back as null
+    "z_null": {"z": None},
+    "v_nulls": {"v": [{"z": None}, n(1.0)]},
+    "struct_opt": {"t": {"maybe": {"z": None}, "set": {"s": "yes"}}},
 }
 
 
@@ -228,6 +233,21 @@ def test_layout_mismatch_is_refused_with_one_clear_error(broker, lang):
     line = out.stdout.strip()
     assert line.startswith("ELAYOUT: "), line
     assert "arena was made by a build with another format version or layout" in line
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_older_format_version_is_refused_naming_both(broker, lang):
+    """An arena of format version 1 (before null) is refused by every
+    binding, and the message names both versions (docs/format.md, "Format
+    versions")."""
+    c = command("c")[0]
+    target = ["self"] if lang == "c" else command(lang, "fromfd")
+    out = subprocess.run([c, "badversion", *target], env=broker, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith("ELAYOUT: "), line
+    assert "arena format version 1; this library reads format version 2" in line, line
 
 
 @pytest.mark.parametrize("writer", LANGS)

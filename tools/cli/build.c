@@ -2,7 +2,7 @@
  * through the library's value builder (sharena_build_*), the same one the
  * Node and Python bindings use: string -> string, number -> number,
  * true/false -> bool, object -> map, array -> vector, every child owned by
- * its container. null has no sharena type and is refused. A failure (arena
+ * its container, null -> null. A failure (arena
  * full, ...) leaves nothing behind; the caller attaches the tree in one
  * step. */
 #include "cli.h"
@@ -39,16 +39,14 @@ static void walk(sharena_builder *b, const struct jval *v, size_t depth)
         }
         sharena_build_end(b);
         break;
-    default: /* null */
-        sharena_build_ref(b, 0, 0); /* fails: keeps an error, drops all */
+    default: /* J_NULL */
+        sharena_build_null(b);
         break;
     }
 }
 
 int build_value(sharena_arena *a, const struct jval *v, sharena_id *out)
 {
-    if (v->t == J_NULL)
-        return SHARENA_EINVAL;
     sharena_builder *b;
     int r = sharena_build_begin(a, &b);
     if (r < 0)

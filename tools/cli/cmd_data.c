@@ -54,16 +54,6 @@ int cmd_get(struct cli *c, int argc, char **argv)
 /* ---- set ------------------------------------------------------------------
  */
 
-static bool has_null(const struct jval *v)
-{
-    if (v->t == J_NULL)
-        return true;
-    for (size_t i = 0; i < v->len; i++)
-        if (has_null(&v->items[i]))
-            return true;
-    return false;
-}
-
 static int scalar_type(const struct jval *v)
 {
     switch (v->t) {
@@ -107,7 +97,15 @@ static int set_field(struct cli *c, sharena_arena *a, const struct target *t,
         r = sharena_struct_set_bool(a, t->st, t->field, v->b);
     else if (t->type == SHARENA_T_STRING && v->t == J_STR)
         r = sharena_struct_set_string(a, t->st, t->field, v->s, v->slen);
-    else {
+    else if (v->t == J_NULL) {
+        r = sharena_struct_set_null(a, t->st, t->field);
+        if (r == SHARENA_ETYPE) {
+            cli_err(c, "%s: this struct field is not nullable (its shape "
+                       "does not allow null); nothing changed",
+                    text);
+            return EXIT_FAIL;
+        }
+    } else {
         cli_err(c, "%s: this struct field holds a %s%s", text,
                 sharena_type_name(t->type),
                 t->type == SHARENA_T_BYTES ? " buffer (not settable here)"
@@ -251,12 +249,6 @@ int cmd_set(struct cli *c, int argc, char **argv)
         v.slen = vlen;
         if (!v.s)
             return cli_fail(c, "VALUE", SHARENA_ENOMEM);
-    }
-    if (has_null(&v)) {
-        json_free(&v);
-        return cli_usage(c, "null cannot be stored (sharena has no null "
-                            "type; `sharena rm` removes an entry, --string "
-                            "null stores the text)");
     }
     struct path p;
     if (path_parse(pos[1], &p, err, sizeof err) < 0) {

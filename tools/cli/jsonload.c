@@ -180,7 +180,8 @@ struct shape {
     size_t n;
 };
 
-/* [{"name": ..., "type": "number"|"bool"|"string"|"bytes", "size": n}...]
+/* [{"name": ..., "type": "number"|"bool"|"string"|"bytes", "size": n,
+ *   "nullable": true}...] ("size" for bytes fields only, "nullable" optional)
  * Names point into the JSON (NUL-terminated there). */
 static int read_shape(struct ld *l, const struct jval *a, struct shape *sh)
 {
@@ -191,7 +192,7 @@ static int read_shape(struct ld *l, const struct jval *a, struct shape *sh)
                    SHARENA_FIELDS_MAX, a->len);
     sh->n = a->len;
     for (size_t i = 0; i < a->len; i++) {
-        const struct jval *f = &a->items[i], *name, *type, *size;
+        const struct jval *f = &a->items[i], *name, *type, *size, *nullable;
         if (f->t != J_OBJ || !(name = member(f, "name")) ||
             !(type = member(f, "type")) || name->t != J_STR || type->t != J_STR)
             return bad(l,
@@ -199,10 +200,14 @@ static int read_shape(struct ld *l, const struct jval *a, struct shape *sh)
                        "\"type\": ...}",
                        i);
         size = member(f, "size");
-        if (f->len != 2u + (size != NULL))
+        nullable = member(f, "nullable");
+        if (f->len != 2u + (size != NULL) + (nullable != NULL))
             return bad(l,
-                       "shape field %zu has keys other than name, type "
-                       "and size",
+                       "shape field %zu has keys other than name, type, "
+                       "size and nullable",
+                       i);
+        if (nullable && nullable->t != J_BOOL)
+            return bad(l, "shape field %zu: \"nullable\" is true or false",
                        i);
         if (name->slen == 0 || name->slen > SHARENA_FIELD_NAME_MAX ||
             memchr(name->s, 0, name->slen))
@@ -235,7 +240,15 @@ static int read_shape(struct ld *l, const struct jval *a, struct shape *sh)
             return bad(l, "shape field \"%s\": only a bytes field has a size",
                        name->s);
         }
-        sh->f[i] = (sharena_field_def){name->s, t, sz};
+        sharena_field_flags fl = 0;
+        if (nullable && nullable->b) {
+            if (t == SHARENA_T_BYTES)
+                return bad(l, "shape field \"%s\": a bytes field cannot be "
+                              "nullable",
+                           name->s);
+            fl = SHARENA_FIELD_NULLABLE;
+        }
+        sh->f[i] = (sharena_field_def){name->s, t, sz, fl};
         l->need += 64 + sz + 32;
     }
     l->need += 64;
@@ -252,6 +265,14 @@ static int struct_field(struct ld *l, const struct shape *sh, const char *key,
     if (i == sh->n)
         return bad(l, "the shape has no such field");
     sharena_builder *b = l->b;
+    if (v->t == J_NULL) {
+        if (!(sh->f[i].flags & SHARENA_FIELD_NULLABLE))
+            return bad(l, "null for a field that is not nullable");
+        if (b && (sharena_build_key(b, key, klen) < 0 ||
+                  sharena_build_null(b) < 0))
+            return -1;
+        return 0;
+    }
     switch (sh->f[i].type) {
     case SHARENA_T_NUMBER: {
         double d = v->n;
@@ -425,12 +446,8 @@ static int decode(struct ld *l, const struct jval *v, size_t depth)
     sharena_builder *b = l->b;
     switch (v->t) {
     case J_NULL:
-        /* JSON null: the one place for sharena's null type (DESIGN.md,
-         * section 10). Until the library has it, null is refused here, in
-         * the check before anything is created. */
-        return bad(l, "null is not a value sharena can store yet (no null "
-                      "type in this build); remove it or use false, 0 or "
-                      "\"\"");
+        l->need += 64;
+        return b && sharena_build_null(b) < 0 ? -1 : 0;
     case J_BOOL:
         l->need += 64;
         return b && sharena_build_bool(b, v->b) < 0 ? -1 : 0;

@@ -50,10 +50,10 @@ static const struct command commands[] = {
      "key\n"},
     {"set", cmd_set, "set ARENA PATH [--string] VALUE",
      "Store VALUE at PATH. VALUE is read as JSON: numbers, \"strings\",\n"
-     "true/false, objects (-> maps) and arrays (-> vectors); anything that is\n"
-     "not JSON and does not start with { [ or \" is stored as a plain string\n"
-     "(so `set app title hello` stores \"hello\"). --string stores VALUE as\n"
-     "text exactly. null is refused (sharena has no null; use `rm`).\n"
+     "true/false, null, objects (-> maps) and arrays (-> vectors); anything\n"
+     "that is not JSON and does not start with { [ or \" is stored as a plain\n"
+     "string (so `set app title hello` stores \"hello\"). --string stores\n"
+     "VALUE as text exactly. null into a struct field needs a nullable one.\n"
      "\n"
      "A string, number or bool replacing one of the same type is updated in\n"
      "place (its id stays); anything else replaces the object at PATH, and\n"

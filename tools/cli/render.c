@@ -297,11 +297,23 @@ static void number_value(struct render *r, double d)
     fputs("\"}", r->f);
 }
 
+/* Whether struct field @p i holds null (a nullable field). */
+static bool field_null(const sharena_arena *a, sharena_id st, size_t i)
+{
+    sharena_value v;
+    return sharena_struct_get_value(a, st, i, NULL, 0, &v) == 0 &&
+           v.type == SHARENA_T_NULL;
+}
+
 /* A struct field: its value as JSON. */
 static void field_value(struct render *r, sharena_id st, size_t i, int type,
                         uint64_t size)
 {
     int rc;
+    if (type != SHARENA_T_BYTES && field_null(r->a, st, i)) {
+        fputs("null", r->f);
+        return;
+    }
     switch (type) {
     case SHARENA_T_NUMBER: {
         double d;
@@ -415,6 +427,11 @@ static int struct_fields(struct render *r, sharena_id id, bool top,
             if (type == SHARENA_T_BYTES)
                 fprintf(r->f, r->pretty ? ", \"size\": %llu" : ",\"size\":%llu",
                         (unsigned long long)size);
+            sharena_field_flags fl = 0;
+            if (sharena_shape_field_flags(r->a, id, i, &fl) == 0 &&
+                (fl & SHARENA_FIELD_NULLABLE))
+                fputs(r->pretty ? ", \"nullable\": true" : ",\"nullable\":true",
+                      r->f);
             putc('}', r->f);
             continue;
         }
@@ -482,6 +499,9 @@ static int value(struct render *r, sharena_id id, bool top)
                 fputs(b ? "true" : "false", r->f);
             break;
         }
+        case SHARENA_T_NULL:
+            fputs("null", r->f);
+            break;
         case SHARENA_T_BYTES: {
             void *p;
             uint64_t size;
@@ -524,6 +544,11 @@ int render_json(struct render *r, sharena_id id)
 
 int render_target_json(struct render *r, const struct target *t)
 {
+    if (t->is_field && t->type != SHARENA_T_BYTES &&
+        field_null(r->a, t->st, t->field)) {
+        fputs("null", r->f);
+        return 0;
+    }
     if (!t->is_field || t->type == SHARENA_T_STRING)
         return value(r, t->id, true);
     if (t->type == SHARENA_T_BYTES) {
@@ -555,6 +580,11 @@ int render_target_json(struct render *r, const struct target *t)
 int render_target_bare(struct render *r, const struct target *t, bool oneline)
 {
     int rc;
+    if (t->is_field && t->type != SHARENA_T_BYTES &&
+        field_null(r->a, t->st, t->field)) {
+        fputs("null\n", r->f); /* as JSON says it */
+        return 0;
+    }
     switch (t->type) {
     case SHARENA_T_STRING: {
         char *s;

@@ -445,7 +445,7 @@ static PyObject *arena_new(ArenaObject *ar, PyObject *value)
     return PyLong_FromUnsignedLongLong(id);
 }
 
-/* _shape(fields): fields is a sequence of (name, type, size). */
+/* _shape(fields): fields is a sequence of (name, type, size[, flags]). */
 static PyObject *arena_shape(ArenaObject *ar, PyObject *fields)
 {
     PyObject *seq = PySequence_List(fields);
@@ -470,12 +470,14 @@ static PyObject *arena_shape(ArenaObject *ar, PyObject *fields)
         const char *name;
         int type;
         unsigned long long size;
-        if (!PyArg_ParseTuple(PyList_GET_ITEM(seq, i), "siK", &name, &type,
-                              &size))
+        unsigned int flags = 0;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(seq, i), "siK|I", &name, &type,
+                              &size, &flags))
             goto out;
         defs[i].name = name;
         defs[i].type = type;
         defs[i].size = size;
+        defs[i].flags = (sharena_field_flags)flags;
     }
     sharena_id id;
     int r;
@@ -1098,6 +1100,8 @@ PyMODINIT_FUNC PyInit__sharena(void)
         {"T_BOOL", SHARENA_T_BOOL},     {"T_MAP", SHARENA_T_MAP},
         {"T_VECTOR", SHARENA_T_VECTOR}, {"T_STRUCT", SHARENA_T_STRUCT},
         {"T_BYTES", SHARENA_T_BYTES},   {"T_SHAPE", SHARENA_T_SHAPE},
+        {"T_NULL", SHARENA_T_NULL},
+        {"FIELD_NULLABLE", SHARENA_FIELD_NULLABLE},
         {"CREATE", SHARENA_CREATE},     {"EXCL", SHARENA_EXCL},
         {"READONLY", SHARENA_READONLY},
         {"DEFAULT_CAPACITY", (long)SHARENA_DEFAULT_CAPACITY},

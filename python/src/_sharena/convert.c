@@ -58,6 +58,8 @@ from_value(ArenaObject *ar, const sharena_value *v,
         return PyFloat_FromDouble(v->number);
     case SHARENA_T_BOOL:
         return PyBool_FromLong(v->boolean);
+    case SHARENA_T_NULL:
+        Py_RETURN_NONE;
     case SHARENA_T_MAP:
         return sh_view_new(ar, SH_K_MAP, v->id);
     case SHARENA_T_VECTOR:
@@ -654,12 +656,8 @@ static int build_value(ArenaObject *ar, sharena_builder *b, PyObject *o)
             return -1;
         return SH_CALL(ar, sharena_build_string(b, s, (size_t)len));
     }
-    if (o == Py_None) {
-        PyErr_SetString(PyExc_TypeError,
-                        "None cannot be stored: sharena has no null value "
-                        "(delete the key instead)");
-        return -1;
-    }
+    if (o == Py_None)
+        return SH_CALL(ar, sharena_build_null(b));
     if (PyDict_Check(o))
         return build_nested(ar, b, o, build_map);
     if (PyList_Check(o) || PyTuple_Check(o))
@@ -696,8 +694,9 @@ static int build_value(ArenaObject *ar, sharena_builder *b, PyObject *o)
         (Py_TYPE(o)->tp_as_number && Py_TYPE(o)->tp_as_number->nb_float))
         return build_number(ar, b, o);
     PyErr_Format(PyExc_TypeError,
-                 "cannot store a %.100s in a sharena arena (str, int, float, "
-                 "bool, bytes, dict, list and sharena views can be stored)",
+                 "cannot store a %.100s in a sharena arena (None, str, int, "
+                 "float, bool, bytes, dict, list and sharena views can be "
+                 "stored)",
                  Py_TYPE(o)->tp_name);
     return -1;
 }

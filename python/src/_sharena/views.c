@@ -567,9 +567,18 @@ PyObject *sh_shape_fields(ArenaObject *ar, sharena_id id)
             Py_CLEAR(l);
             return sh_raise(r, SH_W_NONE, NULL);
         }
+        sharena_field_flags flags = 0;
+        r = sharena_shape_field_flags(ar->a, id, i, &flags);
+        if (r < 0) {
+            Py_CLEAR(l);
+            return sh_raise(r, SH_W_NONE, NULL);
+        }
+        /* a nullable field's type reads "number?" (what a shape spec says) */
+        char tname[24];
+        snprintf(tname, sizeof tname, "%s%s", sharena_type_name(type),
+                 flags & SHARENA_FIELD_NULLABLE ? "?" : "");
         PyObject *fname = sh_arena_text(name, strlen(name));
-        PyObject *t = fname ? Py_BuildValue("(NsK)", fname,
-                                            sharena_type_name(type),
+        PyObject *t = fname ? Py_BuildValue("(NsK)", fname, tname,
                                             (unsigned long long)size)
                             : NULL;
         if (!t)
@@ -660,19 +669,42 @@ PyObject *sh_struct_field_value(ArenaObject *ar, sharena_id st, size_t i,
     int r = sharena_shape_field(a, st, i, name, sizeof name, &type, &size);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
+    if (type != SHARENA_T_BYTES) {
+        /* null or the value, in one typed read (a string grown past the
+         * buffer: again with its length, bounded) */
+        char stack[256];
+        char *buf = stack;
+        size_t cap = sizeof stack;
+        sharena_value v = {0};
+        for (int tries = 0;; tries++) {
+            r = sharena_struct_get_value(a, st, i, buf, cap, &v);
+            if (r != SHARENA_ERANGE || v.type != SHARENA_T_STRING || tries == 8)
+                break;
+            cap = v.len + 1 + v.len / 4;
+            char *nb = buf == stack ? malloc(cap) : realloc(buf, cap);
+            if (!nb) {
+                if (buf != stack)
+                    free(buf);
+                return PyErr_NoMemory();
+            }
+            buf = nb;
+        }
+        PyObject *o = NULL;
+        if (r == 0) {
+            if (v.type == SHARENA_T_NULL)
+                o = Py_NewRef(Py_None);
+            else if (v.type == SHARENA_T_NUMBER)
+                o = PyFloat_FromDouble(v.number);
+            else if (v.type == SHARENA_T_BOOL)
+                o = PyBool_FromLong(v.boolean);
+            else
+                o = sh_arena_text(buf, v.len);
+        }
+        if (buf != stack)
+            free(buf);
+        return r < 0 ? sh_raise(r, SH_W_NONE, NULL) : o;
+    }
     switch (type) {
-    case SHARENA_T_NUMBER: {
-        double d;
-        if ((r = sharena_struct_get_number(a, st, i, &d)) < 0)
-            break;
-        return PyFloat_FromDouble(d);
-    }
-    case SHARENA_T_BOOL: {
-        bool b;
-        if ((r = sharena_struct_get_bool(a, st, i, &b)) < 0)
-            break;
-        return PyBool_FromLong(b);
-    }
     default: {
         sharena_id fid;
         if ((r = sharena_struct_field_id(a, st, i, &fid)) < 0)
@@ -708,7 +740,20 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
         return -1;
     ArenaObject *ar = v->arena;
     int r = 0, ok = 0;
-    if (type == SHARENA_T_NUMBER) {
+    if (o == Py_None) {
+        sharena_field_flags flags = 0;
+        r = sharena_shape_field_flags(ar->a, v->id, i, &flags);
+        if (r == 0 && !(flags & SHARENA_FIELD_NULLABLE)) {
+            PyErr_Format(PyExc_TypeError,
+                         "field %R is not nullable: its shape does not allow "
+                         "None (declare it as '%s?')",
+                         name, sharena_type_name(type));
+            return -1;
+        }
+        if (r == 0)
+            ok = SH_WRITE(ar, v->id,
+                          r = sharena_struct_set_null(ar->a, v->id, i));
+    } else if (type == SHARENA_T_NUMBER) {
         double d;
         if (PyUnicode_Check(o) || sh_as_double(o, &d) < 0) {
             if (!PyErr_Occurred())

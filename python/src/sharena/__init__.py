@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from collections.abc import ItemsView, MutableMapping, MutableSequence, Mapping, Sequence, ValuesView
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union, get_origin
 
 from . import _sharena as _c
 from .errors import *  # noqa: F401,F403  (the exception classes)
@@ -371,19 +371,39 @@ _FIELD_TYPES = {
 }
 
 
-def _field_def(name: str, spec: Any) -> Tuple[str, int, int]:
+def _nullable_spec(spec: Any) -> Tuple[Any, int]:
+    """``"number?"``, ``Optional[float]`` or ``float | None``: the type and
+    FIELD_NULLABLE."""
+    if isinstance(spec, str) and spec.endswith("?"):
+        return spec[:-1], _c.FIELD_NULLABLE
+    args = getattr(spec, "__args__", None)
+    origin = get_origin(spec)
+    if (isinstance(args, tuple) and len(args) == 2 and type(None) in args
+            and (origin is Union or (origin is not None
+                                     and getattr(origin, "__name__", "") == "UnionType"))):
+        other = args[0] if args[1] is type(None) else args[1]
+        return other, _c.FIELD_NULLABLE
+    return spec, 0
+
+
+def _field_def(name: str, spec: Any) -> Tuple[str, int, int, int]:
+    spec, flags = _nullable_spec(spec)
+    if flags and spec in ("bytes", bytes):
+        raise TypeError(f"field {name!r}: a bytes field cannot be nullable")
     if isinstance(spec, tuple) and len(spec) == 2 and spec[0] in ("bytes", bytes):
         size = int(spec[1])
         if size < 0:
             raise ValueError(f"field {name!r}: bytes size must be >= 0")
-        return (name, _c.T_BYTES, size)
+        return (name, _c.T_BYTES, size, flags)
     if spec in ("bytes", bytes):
         raise TypeError(f"field {name!r}: bytes fields need a size: ('bytes', n)")
     try:
-        return (name, _FIELD_TYPES[spec], 0)
+        return (name, _FIELD_TYPES[spec], 0, flags)
     except (KeyError, TypeError):
         raise TypeError(f"field {name!r}: type must be 'string', 'number', "
-                        f"'bool' or ('bytes', size), not {spec!r}") from None
+                        f"'bool' or ('bytes', size), or 'string?', 'number?', "
+                        f"'bool?' (Optional[...]) for a field that may be "
+                        f"None, not {spec!r}") from None
 
 
 class Shape(_c.ShapeBase, _ViewMixin):
@@ -776,7 +796,10 @@ class Arena(_c.ArenaBase):
         """A new struct shape. ``fields`` maps names to types: ``"string"``
         (or ``str``), ``"number"`` (``float``), ``"bool"`` (``bool``) or
         ``("bytes", size)``; a sequence of ``(name, type)`` pairs works
-        too."""
+        too. ``"string?"``, ``"number?"``, ``"bool?"`` (or
+        ``Optional[str]``, ...) make a field nullable: it may hold None, and
+        a new struct has it None. Storing None in any other field raises
+        TypeError and changes nothing."""
         items = fields.items() if isinstance(fields, Mapping) else fields
         return self._shape([_field_def(n, t) for n, t in items])
 
