@@ -22,7 +22,7 @@ start_broker
 
 run 0 cli create all
 "$CLI_HELPER" "$SOCK" alltypes all || fail "alltypes"
-run 0 cli set all cfg '{"port": 8080, "hosts": ["a", "b"], "deep": [1, {"x/y": {"\\": true}}, {}, []], "uni": "h\u00e9llo"}'
+run 0 cli set all cfg '{"port": 8080, "hosts": ["a", "b"], "deep": [1, {"x/y": {"\\": true}}, {}, []], "uni": "h\u00e9llo", "none": null, "opt": [null, 2]}'
 run 0 cli --json dump all
 cp "$T/out" "$T/all.json"
 
@@ -48,6 +48,20 @@ run 0 cli --json dump all
 cmp -s "$T/out" "$T/all.json" || fail "dump after export/import differs: $(diff <(tr , '\n' <"$T/all.json") <(tr , '\n' <"$T/out") | head)"
 run 0 cli fsck all
 out_has "all: consistent"
+
+# null: a map value, a vector item, and a nullable struct field holding
+# null (no hash field; the shape says it is nullable)
+[ "$(rcli HGET 'sharena:all:$types' cfg/none)" = null ] || fail "no type for a null"
+printf '%s' '{"p": {"$struct": {"x": null, "y": 2}, "$shape": [{"name": "x", "type": "number", "nullable": true}, {"name": "y", "type": "number"}]}}' >"$T/nul.json"
+run 0 cli load --json "$T/nul.json" nul
+run 0 cli --json dump nul
+cp "$T/out" "$T/nul.out"
+run 0 cli export nul --redis "$URL"
+rcli HEXISTS sharena:nul:p x | grep -qx 0 || fail "a null struct field has a hash field"
+run 0 cli rm nul
+run 0 cli import --redis "$URL" --prefix sharena:nul nul
+run 0 cli --json dump nul
+cmp -s "$T/out" "$T/nul.out" || fail "a nullable struct field's null did not come back: $(cat "$T/out")"
 
 # an empty arena goes and comes back too (Redis keeps no empty hash)
 run 0 cli create empty

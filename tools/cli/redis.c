@@ -286,6 +286,10 @@ static int ex_scalar(struct ex *e, const struct jval *v, struct args *out,
     *tag = NULL;
     if (v->t == J_STR)
         return args_add(out, v->s, v->slen) < 0 ? ex_oom(e) : 0;
+    if (v->t == J_NULL) {
+        *tag = "null";
+        return args_str(out, "") < 0 ? ex_oom(e) : 0;
+    }
     if (v->t == J_NUM) {
         num_text(v->n, num, sizeof num);
         *tag = "number";
@@ -393,6 +397,8 @@ static int ex_value(struct ex *e, struct str *path, const struct jval *v,
     } else if (r == 0) { /* a struct: its fields in a hash */
         for (size_t i = 0; r == 0 && i < st->len; i++) {
             const char *tag;
+            if (st->items[i].t == J_NULL)
+                continue; /* a nullable field holding null: no hash field */
             if (args_add(&a, st->keys[i], st->klens[i]) < 0)
                 r = ex_oom(e);
             else
@@ -843,6 +849,25 @@ static int im_container_in(struct im *m, struct str *path, const char *tag,
             path->len = base;
             path->p[base] = 0;
         }
+        /* a nullable field the hash does not hold holds null */
+        bool any = x->elements > 0;
+        for (size_t j = 0; r == 0 && j < shape.len; j++) {
+            const struct jval *nm = member(&shape.items[j], "name"),
+                              *nl = member(&shape.items[j], "nullable");
+            if (!nm || nm->t != J_STR || !nl || nl->t != J_BOOL || !nl->b)
+                continue;
+            bool held = false;
+            for (size_t i = 0; !held && i + 1 < x->elements; i += 2)
+                held = x->element[i]->len == nm->slen &&
+                       memcmp(x->element[i]->str, nm->s, nm->slen) == 0;
+            if (held)
+                continue;
+            if (any)
+                putc(',', m->f);
+            json_put_string(m->f, nm->s, nm->slen);
+            fputs(":null", m->f);
+            any = true;
+        }
         fputs("},\"$shape\":", m->f);
         json_put_value(m->f, &shape);
         putc('}', m->f);
@@ -897,6 +922,10 @@ static int im_value(struct im *m, struct str *path, const char *raw,
         return im_number(m, path, raw, rlen);
     if (tlen == 4 && !memcmp(tag, "bool", 4))
         return im_bool(m, path, raw, rlen);
+    if (tlen == 4 && !memcmp(tag, "null", 4)) {
+        fputs("null", m->f);
+        return 0;
+    }
     if (tlen == 5 && !memcmp(tag, "bytes", 5)) {
         im_bytes(m, raw, rlen);
         return 0;
