@@ -1028,12 +1028,9 @@ int main(int argc, char **argv)
     }
 #endif
     kill_loop(pfd, end);
-    for (int w = 0; w < nwriters; w++) {
-        int st;
-        kill(pids[w], SIGKILL);
-        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
-            ;
-    }
+    /* Readers stop first, while writers still run: the last kill below
+     * can leave an object mid-write that nobody repairs any more, which a
+     * read-only reader would wait for (docs/locking.md). */
     for (int i = 0; i < nreaders; i++) {
         int st;
         kill(rpids[i], SIGTERM);
@@ -1051,6 +1048,12 @@ int main(int argc, char **argv)
                     st);
             failed++;
         }
+    }
+    for (int w = 0; w < nwriters; w++) {
+        int st;
+        kill(pids[w], SIGKILL);
+        while (waitpid(pids[w], &st, 0) < 0 && errno == EINTR)
+            ;
     }
     close(pfd[1]);
     fcntl(pfd[0], F_SETFL, 0);
