@@ -442,6 +442,20 @@ static int do_hello(struct broker *b, struct client *c,
     return reply(c, &w, sizeof(w), -1);
 }
 
+/* A zeroed record, with room made for it in b->arenas (NULL: no memory). */
+static struct arena_rec *arena_rec_new(struct broker *b)
+{
+    if (b->narenas == b->caparenas) {
+        uint32_t nc = b->caparenas ? b->caparenas * 2 : 16;
+        struct arena_rec **v = realloc(b->arenas, nc * sizeof(*v));
+        if (!v)
+            return NULL;
+        b->arenas = v;
+        b->caparenas = nc;
+    }
+    return calloc(1, sizeof(struct arena_rec));
+}
+
 /* Name @p ar (its fields set, b->arenas has room). */
 static void arena_register(struct broker *b, struct arena_rec *ar)
 {
@@ -466,15 +480,7 @@ static int create_arena(struct broker *b, struct client *c,
     if (cap > b->lim.max_capacity ||
         owner_capacity(b, c->uid) > b->lim.max_capacity - cap)
         return SHARENA_ENOSPC;
-    if (b->narenas == b->caparenas) {
-        uint32_t nc = b->caparenas ? b->caparenas * 2 : 16;
-        struct arena_rec **v = realloc(b->arenas, nc * sizeof(*v));
-        if (!v)
-            return SHARENA_ENOMEM;
-        b->arenas = v;
-        b->caparenas = nc;
-    }
-    struct arena_rec *ar = calloc(1, sizeof(*ar));
+    struct arena_rec *ar = arena_rec_new(b);
     if (!ar)
         return SHARENA_ENOMEM;
     int r = sharena_arena_create(k.name, cap, &ar->a);
@@ -511,15 +517,7 @@ int broker_arena_restore(struct broker *b, sharena_arena *a,
         info.capacity > b->lim.max_capacity ||
         owner_capacity(b, uid) > b->lim.max_capacity - info.capacity)
         return SHARENA_ENOSPC;
-    if (b->narenas == b->caparenas) {
-        uint32_t nc = b->caparenas ? b->caparenas * 2 : 16;
-        struct arena_rec **v = realloc(b->arenas, nc * sizeof(*v));
-        if (!v)
-            return SHARENA_ENOMEM;
-        b->arenas = v;
-        b->caparenas = nc;
-    }
-    struct arena_rec *ar = calloc(1, sizeof(*ar));
+    struct arena_rec *ar = arena_rec_new(b);
     if (!ar)
         return SHARENA_ENOMEM;
     ar->a = a;

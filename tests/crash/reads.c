@@ -337,6 +337,21 @@ Test(reads, repair_moves_the_counter_when_left_even, .timeout = 30)
 
 /* ---- EBUSY: a writer stopped on purpose ---------------------------------- */
 
+/* An arena with a map {"before": 1}, and a read-only handle of it. */
+static void map_with_before(sharena_arena **a, sharena_arena **ro,
+                            sharena_id *m)
+{
+    cr_assert_eq(sharena_arena_create("reads", 1 << 20, a), 0);
+    cr_assert_eq(sharena_map_new(*a, m), 0);
+    cr_assert_eq(sharena_map_set_number(*a, *m, "before", 6, 1), 0);
+    char path[64];
+    sprintf(path, "/proc/self/fd/%d", sharena_arena_fd(*a));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(sharena_arena_from_fd(fd, SHARENA_READONLY, ro), 0);
+    close(fd);
+}
+
 static void stop_at(const char *point)
 {
     if (strcmp(point, "map:key-allocated") == 0)
@@ -351,16 +366,8 @@ static void stop_at(const char *point)
 Test(reads, stopped_writer_gives_ebusy_then_values, .timeout = 60)
 {
     sharena_arena *a, *ro;
-    cr_assert_eq(sharena_arena_create("reads", 1 << 20, &a), 0);
     sharena_id m, x;
-    cr_assert_eq(sharena_map_new(a, &m), 0);
-    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
-    char path[64];
-    sprintf(path, "/proc/self/fd/%d", sharena_arena_fd(a));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(sharena_arena_from_fd(fd, SHARENA_READONLY, &ro), 0);
-    close(fd);
+    map_with_before(&a, &ro, &m);
     pid_t c = fork();
     if (c == 0) {
         sharena__hook = stop_at;
@@ -415,16 +422,8 @@ static void slow_at(const char *point)
 Test(reads, slow_writer_is_waited_for, .timeout = 60)
 {
     sharena_arena *a, *ro;
-    cr_assert_eq(sharena_arena_create("reads", 1 << 20, &a), 0);
     sharena_id m;
-    cr_assert_eq(sharena_map_new(a, &m), 0);
-    cr_assert_eq(sharena_map_set_number(a, m, "before", 6, 1), 0);
-    char path[64];
-    sprintf(path, "/proc/self/fd/%d", sharena_arena_fd(a));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(sharena_arena_from_fd(fd, SHARENA_READONLY, &ro), 0);
-    close(fd);
+    map_with_before(&a, &ro, &m);
     for (int round = 0; round < 2; round++) {
         int p[2];
         cr_assert_eq(pipe(p), 0);
