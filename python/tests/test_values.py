@@ -136,6 +136,19 @@ def test_structs_by_field_name(arena):
     assert m["rec"].name == "grace"
 
 
+def test_struct_update_is_all_or_nothing(arena):
+    shape = arena.shape({"name": "string", "score": "number", "blob": ("bytes", 2)})
+    s = shape.new(name="ada", score=1.5)
+    s["blob"][:] = b"ab"
+    with pytest.raises(KeyError):
+        s.update(name="x", nope=1)
+    with pytest.raises(TypeError):
+        s.update({"name": "grace", "blob": b"zz"}, score="not a number")
+    assert dict(s)["name"] == "ada" and s.score == 1.5 and bytes(s["blob"]) == b"ab"
+    s.update({"name": "grace"}, score=3)
+    assert s.name == "grace" and s.score == 3
+
+
 def test_roots(arena):
     arena["top"] = {"a": 1}
     arena.set_root("n", 5)

@@ -353,9 +353,27 @@ class Struct(_c.StructBase, _ViewMixin, Mapping):
         return sorted(set(super().__dir__()) | set(self))
 
     def update(self, values: Optional[Mapping] = None, **kw: Any) -> None:
-        for src in (values or {}, kw):
-            for k, v in src.items():
-                self[k] = v
+        """Set several fields as one change: under the struct's lock, and a
+        failure (an unknown field, a wrong type, a full arena) leaves every
+        field as it was."""
+        items = list((values or {}).items()) + list(kw.items())
+        for k, _ in items:
+            if k not in self:
+                raise KeyError(f"struct has no field {k!r}")
+        with self.locked():
+            old = {}
+            for k, _ in items:
+                v = self[k]
+                old[k] = bytes(v) if isinstance(v, Bytes) else v
+            done = []
+            try:
+                for k, v in items:
+                    self[k] = v
+                    done.append(k)
+            except BaseException:
+                for k in reversed(done):
+                    self[k] = old[k]
+                raise
 
     def __repr__(self) -> str:
         try:
