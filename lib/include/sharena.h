@@ -636,6 +636,28 @@ SHARENA_EXPORT int sharena_map_set_string(sharena_arena *a, sharena_id map,
 SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           double v);
+/** How sharena_map_add_number() adds. */
+typedef enum sharena_add_flags {
+    /** As sharena_number_add_exact(): the sum must be exact and within
+     * +-2^53 (a new key: |delta| <= 2^53), else SHARENA_EOVERFLOW. */
+    SHARENA_ADD_EXACT = 1,
+} sharena_add_flags;
+/** Add @p delta to the number at @p key, or store @p delta as a new number
+ * there when the key is absent: one step under the map's lock (a thread
+ * that holds it already nests, as sharena_lock_nested()), so two adders
+ * never both create the key and a value replaced meanwhile is never added
+ * to. *result (may be NULL) receives the new value (with
+ * SHARENA_EOVERFLOW: the value found, 0 for a new key).
+ * @return 0, SHARENA_ETYPE (@p map is not a map, or the value is not a
+ *         number: nothing changes), SHARENA_EOVERFLOW (SHARENA_ADD_EXACT:
+ *         nothing changes), or the errors of sharena_map_set_number(),
+ *         sharena_number_add() and sharena_lock().
+ */
+SHARENA_EXPORT int sharena_map_add_number(sharena_arena *a, sharena_id map,
+                                          const char *key, size_t klen,
+                                          double delta,
+                                          sharena_add_flags flags,
+                                          double *result);
 /** As sharena_map_set_string(), for a boolean.
  * @return 0, the errors of sharena_bool_new() and sharena_map_set().
  */

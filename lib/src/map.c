@@ -15,6 +15,8 @@
  * what an interrupted shift left out of place. */
 #include "view.h"
 
+#include <math.h>
+
 
 static inline uint64_t rd64(const char *p)
 {
@@ -497,6 +499,40 @@ int sharena_map_set_number(sharena_arena *a, sharena_id map, const char *key,
     if (r < 0)
         return r;
     return set_new(a, map, key, klen, sharena_number_new(a, d, &v), &v);
+}
+
+int sharena_map_add_number(sharena_arena *a, sharena_id map, const char *key,
+                           size_t klen, double delta, sharena_add_flags flags,
+                           double *result)
+{
+    if (result)
+        *result = 0;
+    if (flags & ~SHARENA_ADD_EXACT)
+        return SHARENA_EINVAL;
+    int r = check_key(key, klen);
+    if (r < 0)
+        return r;
+    if ((r = sharena_lock_nested(a, map, -1)) < 0)
+        return r;
+    sharena_id v;
+    r = sharena_map_get(a, map, key, klen, &v);
+    if (r == SHARENA_ENOENT) {
+        /* 2^53: the last integer a double holds with all below it */
+        if ((flags & SHARENA_ADD_EXACT) && !(fabs(delta) <= 0x1p53))
+            r = isnan(delta) || isinf(delta) ? 0 : SHARENA_EOVERFLOW;
+        else
+            r = 0;
+        if (r == 0)
+            r = sharena_map_set_number(a, map, key, klen, delta);
+        if (r == 0 && result)
+            *result = delta;
+    } else if (r == 0) {
+        r = (flags & SHARENA_ADD_EXACT)
+                ? sharena_number_add_exact(a, v, delta, result)
+                : sharena_number_add(a, v, delta, result);
+    }
+    sharena_unlock(a, map);
+    return r;
 }
 
 int sharena_map_set_bool(sharena_arena *a, sharena_id map, const char *key,

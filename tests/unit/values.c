@@ -2,6 +2,7 @@
  * ids and generations, full arenas, big maps, shapes, UTF-8, layouts. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,4 +486,63 @@ Test(values, number_add_exact)
     cr_assert_eq(sharena_number_add_exact(A, n, 1, NULL), 0);
     cr_assert_eq(sharena_drop(A, n, 0), 0);
     cr_assert_eq(sharena_number_add_exact(A, n, 1, &r), SHARENA_ESTALE);
+}
+
+/* Add to the number at a key, creating it: one step under the map's lock,
+ * so concurrent adders lose no increment, also the first ones. */
+struct adder {
+    sharena_id m;
+    int n;
+};
+
+static void *add_many(void *p)
+{
+    struct adder *ad = p;
+    for (int i = 0; i < ad->n; i++)
+        if (sharena_map_add_number(A, ad->m, "hits", 4, 1, SHARENA_ADD_EXACT,
+                                   NULL) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+Test(values, map_add_number)
+{
+    sharena_id m, x;
+    double r = -1;
+    cr_assert_eq(sharena_map_new(A, &m), 0);
+    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 2, 0, &r), 0);
+    cr_assert_eq(r, 2, "a new key starts at delta");
+    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 0.5, 0, &r), 0);
+    cr_assert_eq(r, 2.5);
+    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 0.25, SHARENA_ADD_EXACT,
+                                        &r), 0, "exact: 2.75 is exact");
+    cr_assert_eq(sharena_map_add_number(A, m, "big", 3, 0x1p60,
+                                        SHARENA_ADD_EXACT, &r),
+                 SHARENA_EOVERFLOW);
+    cr_assert_eq(sharena_map_get(A, m, "big", 3, &x), SHARENA_ENOENT,
+                 "a refused add creates nothing");
+    cr_assert_eq(sharena_map_set_string(A, m, "s", 1, "x", 1), 0);
+    cr_assert_eq(sharena_map_add_number(A, m, "s", 1, 1, 0, &r),
+                 SHARENA_ETYPE);
+    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 1, 4, &r),
+                 SHARENA_EINVAL, "unknown flags");
+    /* inside the caller's own lock: nests */
+    cr_assert_eq(sharena_lock(A, m), 0);
+    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 1, 0, &r), 0);
+    cr_assert_eq(sharena_unlock(A, m), 0);
+    cr_assert_eq(r, 3.75);
+    /* racing adders on a key none of them finds at first */
+    enum { T = 4, N = 5000 };
+    pthread_t t[T];
+    struct adder ad = {m, N};
+    for (int i = 0; i < T; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, add_many, &ad), 0);
+    for (int i = 0; i < T; i++) {
+        void *rv;
+        pthread_join(t[i], &rv);
+        cr_assert_null(rv);
+    }
+    cr_assert_eq(sharena_map_get(A, m, "hits", 4, &x), 0);
+    cr_assert_eq(sharena_number_get(A, x, &r), 0);
+    cr_assert_eq(r, T * N, "no increment lost (%g)", r);
 }

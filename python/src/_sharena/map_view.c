@@ -320,40 +320,16 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     const char *k = sh_arena_ok(ar) < 0 ? NULL : sh_key(args[0], &klen);
     if (!k)
         return NULL;
-    /* One user for the whole operation: its steps release the GIL, and a
-     * close() must not unmap between them. */
+    /* One user for the whole operation (it releases the GIL, and a close()
+     * must not unmap meanwhile); the get-or-create and the add are one
+     * library call under the map's lock. */
     if (sh_enter(ar) < 0)
         return NULL;
-    bool locked = false, took = false;
     int r;
-    for (int tries = 0;; tries++) {
-        sharena_id v;
-        r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
-        if (r == SHARENA_ENOENT && !locked) {
-            if (sh_lock_op(ar, m->id, &took) < 0) {
-                sh_leave(ar);
-                return NULL;
-            }
-            locked = true;
-            continue;
-        }
-        if (r == SHARENA_ENOENT) {
-            Py_BEGIN_ALLOW_THREADS r = sharena_map_set_number(
-                ar->a, m->id, k, (size_t)klen, delta);
-            Py_END_ALLOW_THREADS
-            res = delta;
-            break;
-        }
-        if (r < 0)
-            break;
-        Py_BEGIN_ALLOW_THREADS r = sh_number_add(ar->a, v, delta, integer,
-                                                 &res);
-        Py_END_ALLOW_THREADS
-        if (r != SHARENA_ESTALE || tries == 16)
-            break;
-    }
-    if (locked)
-        sh_unlock_op(ar, m->id, took);
+    Py_BEGIN_ALLOW_THREADS r = sharena_map_add_number(
+        ar->a, m->id, k, (size_t)klen, delta, integer ? SHARENA_ADD_EXACT : 0,
+        &res);
+    Py_END_ALLOW_THREADS
     sh_leave(ar);
     if (r < 0)
         return sh_raise_add(r, res, delta);
