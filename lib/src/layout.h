@@ -160,7 +160,8 @@ _Static_assert(offsetof(struct sharena__slot, since) == 28, "slot");
 
 /* ---- Lock word -------------------------------------------------------------
  * 0 = free. Otherwise owner | flags. Owner is a broker client slot
- * (1..2^22-1) or, for a process without a broker, LOCAL | pid. */
+ * (1..65535, SHARENA__MAX_BROKER_SLOTS) or, for a process without a
+ * broker, LOCAL | pid. */
 #define SHARENA__LOCK_OWNER_MASK 0x3fffffffu
 #define SHARENA__LOCK_LOCAL 0x20000000u
 #define SHARENA__LOCK_WAITERS 0x40000000u
