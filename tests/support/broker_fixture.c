@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,52 @@ static int spawn(struct test_broker *b)
     return -1;
 }
 
+/* Directories of brokers not stopped yet, removed at exit by the process
+ * that made them (a test that fails an assertion never reaches its stop;
+ * its broker dies with it, PR_SET_PDEATHSIG, but leaves its state files). */
+#define LEFT_MAX 16
+static struct {
+    char dir[sizeof(((struct test_broker *)0)->dir)];
+    pid_t owner;
+} left[LEFT_MAX];
+
+static void remove_dir(const char *dir)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static void remove_left(void)
+{
+    for (int i = 0; i < LEFT_MAX; i++)
+        if (left[i].dir[0] && left[i].owner == getpid()) {
+            remove_dir(left[i].dir);
+            left[i].dir[0] = 0;
+        }
+}
+
+static void left_add(const char *dir)
+{
+    static bool registered;
+    if (!registered)
+        registered = atexit(remove_left) == 0;
+    for (int i = 0; i < LEFT_MAX; i++)
+        if (!left[i].dir[0]) {
+            snprintf(left[i].dir, sizeof left[i].dir, "%s", dir);
+            left[i].owner = getpid();
+            return;
+        }
+}
+
+static void left_remove(const char *dir)
+{
+    for (int i = 0; i < LEFT_MAX; i++)
+        if (left[i].dir[0] && strcmp(left[i].dir, dir) == 0)
+            left[i].dir[0] = 0;
+}
+
 int test_broker_start(struct test_broker *b, ...)
 {
     memset(b, 0, sizeof(*b));
@@ -80,6 +127,7 @@ int test_broker_start(struct test_broker *b, ...)
         perror("mkdtemp");
         return -1;
     }
+    left_add(b->dir);
     snprintf(b->socket, sizeof(b->socket), "%s/broker.sock", b->dir);
     va_list ap;
     va_start(ap, b);
@@ -125,10 +173,8 @@ int test_broker_stop(struct test_broker *b)
 {
     int status = terminate(b);
     if (b->dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", b->dir);
+        remove_dir(b->dir);
+        left_remove(b->dir);
     }
     return status;
 }
