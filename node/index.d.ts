@@ -380,6 +380,21 @@ export declare class Ref {
    * ECLOSED (arena closed).
    */
   changed(options?: ChangedOptions): Promise<number>;
+  /**
+   * Run the synchronous `fn(this)` holding the object's lock (across
+   * threads and processes) and return what it returns; the lock is
+   * released when `fn` returns or throws (rethrown). Nested `locked()` of
+   * the same object in one thread counts levels. An async `fn`, or a
+   * returned promise, throws EINVAL. EROFS on a read-only arena.
+   *
+   * @example
+   * const total = counter.locked((c) => {
+   *   const v = c.obtainValue();
+   *   c.setValue(v + 1);
+   *   return v + 1;
+   * });
+   */
+  locked<R>(fn: (ref: this) => R): R;
   /** A plain JS snapshot of the value (containers recursively). */
   toJSON(): unknown;
 }

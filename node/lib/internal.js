@@ -16,5 +16,6 @@ const kH = Symbol('sharena.handle');
 const kArena = Symbol('sharena.arena');
 const kTrusted = Symbol('sharena.trusted');
 const kFields = Symbol('sharena.fields');
+const kLocked = Symbol('sharena.locked'); // ref.locked() levels held, per Arena
 
-module.exports = { T, TYPE_NAMES, CREATE, EXCL, READONLY, scratch, fscratch, kH, kArena, kTrusted, kFields };
+module.exports = { T, TYPE_NAMES, CREATE, EXCL, READONLY, scratch, fscratch, kH, kArena, kTrusted, kFields, kLocked };

@@ -5,7 +5,7 @@
 const util = require('node:util');
 const native = require('./native');
 const { error } = require('./errors');
-const { T, TYPE_NAMES, fscratch, kH, kArena, kTrusted } = require('./internal');
+const { T, TYPE_NAMES, fscratch, kH, kArena, kTrusted, kLocked } = require('./internal');
 const { checkSize, arenaOf, waits, cleanupWait } = require('./arena');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
@@ -141,6 +141,49 @@ class Ref {
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
     });
+  }
+
+  /**
+   * Run `fn(ref)` holding the object's lock and return what it returns: a
+   * multi-step update (read, compute, write; several writes) that other
+   * threads and processes see whole, as Python's `with ref.locked():`.
+   * Other writers of the object wait (readers never do); this thread's own
+   * operations on it go on. Nested `locked()` of the same object in the same
+   * thread counts levels (the library's rule, as in Python). The lock is
+   * released when `fn` returns or throws (the error is rethrown); a process
+   * that dies inside `fn` leaves nothing held (the next locker recovers it),
+   * and a worker_thread terminated inside `fn` releases it at its teardown.
+   * `fn` must be synchronous: an async function is refused (EINVAL) before
+   * locking, and a returned promise throws EINVAL after unlocking (the part
+   * after its first `await` ran unlocked). Waits as long as another live
+   * thread or process holds the lock. EROFS on a read-only arena; ECLOSED,
+   * ESTALE as other operations.
+   */
+  locked(fn) {
+    if (typeof fn !== 'function') {
+      throw error('EINVAL', 'locked(fn): expected a function', TypeError);
+    }
+    if (fn[Symbol.toStringTag] === 'AsyncFunction') {
+      throw error('EINVAL', 'locked(fn): fn must be synchronous (the lock ' +
+        'cannot be held across an await)', TypeError);
+    }
+    const h = this[kH];
+    const arena = this[kArena];
+    native.lock(h, this.id);
+    arena[kLocked]++;
+    let out;
+    try {
+      out = fn(this);
+    } finally {
+      arena[kLocked]--;
+      native.unlock(h, this.id);
+    }
+    if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
+      throw error('EINVAL', 'locked(fn): fn returned a promise: the lock was ' +
+        'released when fn returned, so its work after an await ran unlocked; ' +
+        'pass a synchronous function', TypeError);
+    }
+    return out;
   }
 
   /** A plain JS snapshot of the value (containers recursively). */

@@ -676,6 +676,11 @@ static napi_value js_arena_close(napi_env env, napi_callback_info info)
         mine |= e->owned[i] == h;
     if (!mine) /* already closed, or the default arena: nothing to do */
         return sn_undef(env);
+    if (sn_locks_on(e, h)) /* (it would unlock under fn, or keep them) */
+        return sn_throw_msg(env, "EBUSY",
+                            "arena.close(): this thread holds a lock on the "
+                            "arena (inside ref.locked()); close it after "
+                            "the locked() call returns");
     sn_watch_stop_arena(e, h);
     sn_views_sweep(e, h, true);
     pthread_mutex_lock(&sn_lock);
@@ -971,6 +976,7 @@ const struct sn_fn sn_arena_fns[] = {
 static void env_cleanup(void *arg)
 {
     struct sn_env *e = arg;
+    sn_locks_release_env(e); /* before the arenas go */
     sn_watch_stop_env(e);
     sn_views_env_gone(e);
     while (e->nowned) {

@@ -1009,7 +1009,88 @@ static napi_value js_roots_dir(napi_env env, napi_callback_info info)
     return sn_id(env, dir);
 }
 
+/* ------------------------------------------------------------------------ */
+/* ref.locked(fn): the object's lock around a synchronous function. The
+ * nesting and deadlock rule is lib's (sharena_lock_nested: a lock this
+ * thread holds gets one more level); this file only remembers what the
+ * env's thread holds, so that a worker terminated inside fn releases it
+ * (its env teardown runs on its own thread, which the library's per-thread
+ * lock table belongs to) and close() of the arena is refused meanwhile. */
+
+static struct sn_held *held_find(struct sn_env *e, uint32_t handle,
+                                 sharena_id id)
+{
+    for (unsigned i = 0; i < e->nheld; i++)
+        if (e->held[i].handle == handle && e->held[i].id == id)
+            return &e->held[i];
+    return NULL;
+}
+
+/* lock(h, id): take the object's lock, or one more level of it. Waits as
+ * long as a live owner holds it (a dead owner's is recovered). */
+static napi_value js_lock(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(id, 1);
+    struct sn_held *h = held_find(e, handle, id);
+    if (!h && e->nheld == sizeof e->held / sizeof e->held[0])
+        return sn_throw(env, SHARENA_ENOSPC, "locked");
+    CHECK(sharena_lock_nested(a, id, -1), "locked");
+    if (h) {
+        h->depth++;
+    } else {
+        h = &e->held[e->nheld++];
+        h->handle = handle;
+        h->id = id;
+        h->depth = 0;
+    }
+    return sn_undef(env);
+}
+
+/* unlock(h, id): give back one level taken by lock(). */
+static napi_value js_unlock(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(id, 1);
+    struct sn_held *h = held_find(e, handle, id);
+    if (!h)
+        return sn_throw(env, SHARENA_EPERM, "locked");
+    CHECK(sharena_unlock(a, id), "locked");
+    if (h->depth) {
+        h->depth--;
+    } else {
+        *h = e->held[--e->nheld];
+    }
+    return sn_undef(env);
+}
+
+void sn_locks_release_env(struct sn_env *e)
+{
+    while (e->nheld) {
+        struct sn_held *h = &e->held[--e->nheld];
+        /* (the arena reference this env holds keeps the mapping) */
+        sharena_arena *a = __atomic_load_n(
+            &sn_arenas[h->handle & (SN_MAX_ARENAS - 1)].a, __ATOMIC_ACQUIRE);
+        for (uint32_t d = 0; a && d <= h->depth; d++)
+            (void)sharena_unlock(a, h->id); /* (teardown: nobody to tell) */
+    }
+}
+
+unsigned sn_locks_on(const struct sn_env *e, uint32_t handle)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < e->nheld; i++)
+        n += e->held[i].handle == handle;
+    return n;
+}
+
 const struct sn_fn sn_object_fns[] = {
+    {"lock", js_lock},
+    {"unlock", js_unlock},
     {"typeOf", js_type_of},
     {"typeOrError", js_type_or_error},
     {"drop", js_drop},

@@ -48,6 +48,15 @@ struct sn_env {
     napi_threadsafe_function views_tsfn; /* views.c: detach requests */
     uint32_t owned[64];          /* named arenas this env opened (handles) */
     unsigned nowned;
+    /* Locks this env's thread holds through ref.locked() (objects.c): each
+     * released at env teardown (a terminated worker), and close() of their
+     * arena refused meanwhile. `depth` counts nested levels beyond the first. */
+    struct sn_held {
+        uint32_t handle;
+        sharena_id id;
+        uint32_t depth;
+    } held[16];
+    unsigned nheld;
     bool has_default;
 };
 
@@ -122,6 +131,12 @@ static inline void sn_views_after_free(struct sn_env *e, uint32_t handle)
 /* Env teardown: views of @p e are forgotten (their ArrayBuffers die with
  * the environment); no detach request reaches @p e afterwards. */
 void sn_views_env_gone(struct sn_env *e);
+
+/* objects.c: release every lock env @p e's thread holds through
+ * ref.locked() (env teardown, on that thread); count those on arena
+ * @p handle (close refuses while there are any). */
+void sn_locks_release_env(struct sn_env *e);
+unsigned sn_locks_on(const struct sn_env *e, uint32_t handle);
 
 /* watch.c: stop every watcher of @p env (env teardown), or those of one
  * arena handle (arena close: pending waits fail with ECLOSED). */
