@@ -5,7 +5,7 @@
 const util = require('node:util');
 const native = require('./native');
 const { error, codeError } = require('./errors');
-const { T, CREATE, EXCL, READONLY, scratch, kH, kTrusted, kLocked } = require('./internal');
+const { T, CREATE, EXCL, READONLY, scratch, kH, kTrusted, kLocked, kView } = require('./internal');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
 let wrap, checkRef, MapRef, VectorRef;
@@ -27,6 +27,7 @@ class Arena {
     }
     this[kH] = handle;
     this[kLocked] = 0;
+    this[kView] = undefined; // made at the first fast read (refs.js)
     this.name = name;
     this.socket = socket;
     // What the mapping is, not what was asked for: the broker may grant
@@ -152,6 +153,7 @@ class Arena {
         'arena (inside ref.locked()); close it after the locked() call returns');
     }
     this.closed = true;
+    this[kView] = null; // (the addon detaches it: cached reads go slow)
     rejectArenaWaits(this[kH]);
     native.arenaClose(this[kH]);
     arenasByHandle.delete(this[kH]);

@@ -5,7 +5,7 @@
 const util = require('node:util');
 const native = require('./native');
 const { error } = require('./errors');
-const { T, TYPE_NAMES, fscratch, kH, kArena, kTrusted, kLocked } = require('./internal');
+const { T, TYPE_NAMES, fscratch, kH, kArena, kTrusted, kLocked, kCache, kView, scratch } = require('./internal');
 const { checkSize, arenaOf, waits, cleanupWait } = require('./arena');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
@@ -64,11 +64,74 @@ function checkRef(v, arena, op) {
   return v;
 }
 
+// ---------------------------------------------------------------------------
+// Fast reads (docs/api-node.md, "Fast reads"). A ref keeps the last value it
+// read with the object's change counter and the arena's layout epoch, as
+// lib's sharena_fastread (version 1) defines them: the addon's *GetF calls
+// leave them in scratch[4..7] (counter index, counter, epoch index, epoch;
+// index -1: keep nothing), taken before the value was read. A later read
+// returns the kept value only if both words, loaded with Atomics through a
+// Uint32Array over the mapping, are unchanged: no write has completed since
+// (in any thread or process). The view is only read, its words only
+// compared; anything odd (no view, a detached one after close, an index
+// past it) takes the call, which validates and throws as before.
+
+const FAST = 4;
+
+function viewOf(arena) {
+  let u = arena[kView];
+  if (u === undefined) {
+    const ab = native.arenaView(arena[kH]);
+    u = arena[kView] = ab === null ? null : new Uint32Array(ab);
+  }
+  return u;
+}
+
+// The kept value of `ref`, or `miss` when it may be stale.
+function cached(ref, miss) {
+  const c = ref[kCache];
+  if (c !== null) {
+    const u = c.u;
+    if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+        Atomics.load(u, c.ci) === c.seq) return c.val;
+  }
+  return miss;
+}
+
+// Keep `val`, just read by a *GetF call, with the state it left in scratch.
+function keep(ref, val) {
+  const ci = scratch[FAST];
+  if (ci < 0) {
+    ref[kCache] = null;
+    return val;
+  }
+  const arena = ref[kArena];
+  const u = arena[kView] === undefined ? viewOf(arena) : arena[kView];
+  if (u === null) return val;
+  const ei = scratch[FAST + 2];
+  let c = ref[kCache];
+  if (c === null) {
+    c = ref[kCache] = { u, ci, ei, lim: ci > ei ? ci : ei, ep: 0, seq: 0, val };
+  } else {
+    c.u = u;
+    c.ci = ci;
+    c.ei = ei;
+    c.lim = ci > ei ? ci : ei;
+    c.val = val;
+  }
+  c.seq = scratch[FAST + 1] >>> 0;
+  c.ep = scratch[FAST + 3] >>> 0;
+  return val;
+}
+
+const MISS = Symbol('sharena.miss');
+
 class Ref {
   constructor(id, arena) {
     this.id = id;
     this[kArena] = arena;
     this[kH] = arena[kH];
+    this[kCache] = null;
   }
 
   /** The arena this ref lives in. */
@@ -216,7 +279,10 @@ class StringRef extends Ref {
     const arena = arenaOf(opts, 'StringRef.from');
     return new StringRef(kTrusted, native.strNew(arena[kH], value), arena);
   }
-  obtainValue() { return native.strGet(this[kH], this.id); }
+  obtainValue() {
+    const v = cached(this, MISS);
+    return v !== MISS ? v : keep(this, native.strGetF(this[kH], this.id));
+  }
   setValue(value) {
     if (typeof value !== 'string') {
       throw error('EINVAL', 'StringRef.setValue: expected a string', TypeError);
@@ -240,7 +306,10 @@ class NumberRef extends Ref {
     const arena = arenaOf(opts, 'NumberRef.from');
     return new NumberRef(kTrusted, native.numNew(arena[kH], value), arena);
   }
-  obtainValue() { return native.numGet(this[kH], this.id); }
+  obtainValue() {
+    const v = cached(this, MISS);
+    return v !== MISS ? v : keep(this, native.numGetF(this[kH], this.id));
+  }
   setValue(value) {
     if (typeof value !== 'number') {
       throw error('EINVAL', 'NumberRef.setValue: expected a number', TypeError);
@@ -280,7 +349,10 @@ class BoolRef extends Ref {
     const arena = arenaOf(opts, 'BoolRef.from');
     return new BoolRef(kTrusted, native.boolNew(arena[kH], value), arena);
   }
-  obtainValue() { return native.boolGet(this[kH], this.id); }
+  obtainValue() {
+    const v = cached(this, MISS);
+    return v !== MISS ? v : keep(this, native.boolGetF(this[kH], this.id));
+  }
   setValue(value) {
     if (typeof value !== 'boolean') {
       throw error('EINVAL', 'BoolRef.setValue: expected a boolean', TypeError);

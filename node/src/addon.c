@@ -1028,8 +1028,10 @@ static napi_value init(napi_env env, napi_value exports)
     e->env = env;
     napi_value ab, ta, fab, fta;
     void *p, *fp;
-    if (napi_create_arraybuffer(env, 4 * sizeof(int32_t), &p, &ab) != napi_ok ||
-        napi_create_typedarray(env, napi_int32_array, 4, ab, 0, &ta) !=
+    if (napi_create_arraybuffer(env, SN_SCRATCH_INTS * sizeof(int32_t), &p,
+                                &ab) != napi_ok ||
+        napi_create_typedarray(env, napi_int32_array, SN_SCRATCH_INTS, ab, 0,
+                               &ta) !=
             napi_ok ||
         napi_create_arraybuffer(env, 4 * sizeof(double), &fp, &fab) !=
             napi_ok ||

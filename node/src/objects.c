@@ -1088,7 +1088,94 @@ unsigned sn_locks_on(const struct sn_env *e, uint32_t handle)
     return n;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Fast reads (docs/api-node.md, "Fast reads"). JS keeps each ref's last
+ * value with the object's change counter and the arena's layout epoch
+ * (lib's sharena_fastread, version 1) and checks both words through a view
+ * of the mapping before trusting it: the view is only ever read, and the
+ * values in it are only compared, never decoded, in JS. */
+
+/* arenaView(h) -> ArrayBuffer over the start of the mapping, or null (too
+ * big a runtime refuses external buffers: every read is then a call). */
+static napi_value js_arena_view(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    GET_A(0);
+    sharena_arena_info in;
+    CHECK(sharena_arena_info_get(a, &in), "arena");
+    uint64_t n = in.capacity < SN_FAST_VIEW_MAX ? in.capacity
+                                                : SN_FAST_VIEW_MAX;
+    napi_value v = sn_view_map(env, cbdata, handle, sharena_arena_base(a),
+                               (size_t)n);
+    if (!v) {
+        bool pending = false;
+        if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
+            return NULL;
+        napi_value nul;
+        SN_TRY(napi_get_null(env, &nul));
+        return nul;
+    }
+    return v;
+}
+
+/* Before a read of @p id: its fast-read state into scratch[SN_FAST..+3]
+ * (counter index -1: keep nothing; the read itself reports errors). */
+static void sn_fast_fill(struct sn_env *e, const sharena_arena *a,
+                         sharena_id id)
+{
+    sharena_fastread f;
+    int32_t *x = e->scratch + SN_FAST;
+    x[0] = -1;
+    if (sharena_fastread_get(a, id, &f) < 0 ||
+        f.version != SHARENA_FASTREAD_VERSION || (f.counter & 1) ||
+        f.counter_off % 4 || f.epoch_off % 4 ||
+        f.counter_off + 4 > SN_FAST_VIEW_MAX ||
+        f.epoch_off + 4 > SN_FAST_VIEW_MAX)
+        return;
+    x[0] = (int32_t)(f.counter_off / 4);
+    x[1] = (int32_t)f.counter;
+    x[2] = (int32_t)(f.epoch_off / 4);
+    x[3] = (int32_t)f.epoch;
+}
+
+/* strGetF / numGetF / boolGetF (h, id): strGet etc. with the fast-read
+ * state taken first (so the value is at least as new as the counter). */
+static napi_value js_str_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sn_fast_fill(cbdata, a, id);
+    return str_value(env, a, id, "StringRef.obtainValue");
+}
+
+static napi_value js_num_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sn_fast_fill(cbdata, a, id);
+    double d;
+    CHECK(sharena_number_get(a, id, &d), "NumberRef.obtainValue");
+    return sn_num(env, d);
+}
+
+static napi_value js_bool_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sn_fast_fill(cbdata, a, id);
+    bool b;
+    CHECK(sharena_bool_get(a, id, &b), "BoolRef.obtainValue");
+    return sn_bool(env, b);
+}
+
 const struct sn_fn sn_object_fns[] = {
+    {"arenaView", js_arena_view},
+    {"strGetF", js_str_get_f},
+    {"numGetF", js_num_get_f},
+    {"boolGetF", js_bool_get_f},
     {"lock", js_lock},
     {"unlock", js_unlock},
     {"typeOf", js_type_of},

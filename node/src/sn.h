@@ -37,6 +37,16 @@ struct sn_arena {
 
 enum { SN_FROM_DEFAULT, SN_FROM_BROKER, SN_FROM_FD };
 
+/* Int32 scratch slots shared with JS: [0..3] side results of an operation,
+ * [4..7] the fast-read state of the object just read (objects.c,
+ * sn_fast_fill): counter index, counter, epoch index, epoch. */
+#define SN_SCRATCH_INTS 8
+#define SN_FAST 4
+/* The JS view of a mapping covers at most this many bytes (a TypedArray
+ * index must stay well inside what V8 addresses); objects whose counter
+ * lies beyond it are read through the library every time. */
+#define SN_FAST_VIEW_MAX (UINT64_C(1) << 30)
+
 /* Per-environment state (napi instance data, also every function's data). */
 struct sn_env {
     napi_env env;
@@ -122,6 +132,11 @@ extern const struct sn_fn sn_build_fns[]; /* build.c: the value builder */
 napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
                        sharena_id id, void *p, size_t n);
 void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all);
+/* A view of the first @p n bytes of arena @p handle's mapping, for fast
+ * reads (detached at close like the others, never by a sweep of frees);
+ * NULL without throwing when none can be made. */
+napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle,
+                       void *p, size_t n);
 extern uint32_t sn_nviews;
 static inline void sn_views_after_free(struct sn_env *e, uint32_t handle)
 {

@@ -1,0 +1,137 @@
+'use strict';
+// Fast reads (docs/api-node.md, "Fast reads"): StringRef/NumberRef/BoolRef
+// obtainValue keep the last value and check the object's change counter
+// through a view of the mapping. These run the reads in hot loops (so V8
+// optimises the call sites) with a writer in a worker_thread and in another
+// process changing the value between reads: each read after the writer's
+// write returned (told through a second channel) sees the new value. Also:
+// a drop is seen (ESTALE), use after close throws ECLOSED, a read-only
+// mapping reads through its cache and sees other processes' writes.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const { StringRef, NumberRef, BoolRef, Arena } = require('..');
+const { startBroker, spawnNode, assertCode } = require('../test-support/helpers');
+
+const pkg = JSON.stringify(path.join(__dirname, '..'));
+const HOT = 2000; // reads per round: enough for V8 to optimise the loop
+
+const expect = {
+  s: (i) => `value ${i} ✓`,
+  n: (i) => i * 1.5,
+  b: (i) => (i & 1) === 1,
+};
+
+// Read each ref HOT times; every read must be the round's value.
+function hotCheck(refs, i) {
+  const es = expect.s(i), en = expect.n(i), eb = expect.b(i);
+  let bad = 0;
+  for (let k = 0; k < HOT; k++) {
+    if (refs.s.obtainValue() !== es) bad++;
+    if (refs.n.obtainValue() !== en) bad++;
+    if (refs.b.obtainValue() !== eb) bad++;
+  }
+  return bad;
+}
+
+test('in one thread: a write through another ref is seen by the next cached read', () => {
+  const s = StringRef.from(expect.s(0)), n = NumberRef.from(expect.n(0)), b = BoolRef.from(expect.b(0));
+  const w = { s: new StringRef(s.id), n: new NumberRef(n.id), b: new BoolRef(b.id) };
+  for (let i = 1; i <= 300; i++) {
+    assert.equal(hotCheck({ s, n, b }, i - 1), 0);
+    w.s.setValue(expect.s(i));
+    w.n.setValue(expect.n(i));
+    w.b.setValue(expect.b(i));
+    // the very next read, without a call in between
+    assert.equal(s.obtainValue(), expect.s(i));
+    assert.equal(n.obtainValue(), expect.n(i));
+    assert.equal(b.obtainValue(), expect.b(i));
+  }
+  n.add(1);
+  assert.equal(n.obtainValue(), expect.n(300) + 1);
+  w.n.drop();
+  assert.throws(() => n.obtainValue(), assertCode('ESTALE'));
+});
+
+test('a worker_thread writer: every read after its write returned sees it', async () => {
+  const s = StringRef.from(expect.s(0)), n = NumberRef.from(expect.n(0)), b = BoolRef.from(expect.b(0));
+  const chan = new Int32Array(new SharedArrayBuffer(8)); // [0] round asked, [1] round written
+  const ROUNDS = 300;
+  const w = new Worker(`const { StringRef, NumberRef, BoolRef } = require(${pkg});
+    const { workerData: d } = require('node:worker_threads');
+    const s = new StringRef(d.s), n = new NumberRef(d.n), b = new BoolRef(d.b);
+    for (let i = 1; i <= d.rounds; i++) {
+      while (Atomics.load(d.chan, 0) < i) Atomics.wait(d.chan, 0, i - 1, 1000);
+      s.setValue(\`value \${i} ✓\`);
+      n.setValue(i * 1.5);
+      b.setValue((i & 1) === 1);
+      Atomics.store(d.chan, 1, i);
+      Atomics.notify(d.chan, 1);
+    }`, { eval: true, workerData: { s: s.id, n: n.id, b: b.id, chan, rounds: ROUNDS } });
+  const exited = new Promise((resolve, reject) => {
+    w.on('error', reject);
+    w.on('exit', resolve);
+  });
+  try {
+    for (let i = 1; i <= ROUNDS; i++) {
+      assert.equal(hotCheck({ s, n, b }, i - 1), 0, `round ${i - 1}`);
+      Atomics.store(chan, 0, i);
+      Atomics.notify(chan, 0);
+      for (let t = 0; Atomics.load(chan, 1) < i; t++) {
+        assert.ok(t < 30, 'the worker answers');
+        Atomics.wait(chan, 1, i - 1, 1000);
+      }
+      assert.equal(hotCheck({ s, n, b }, i), 0, `round ${i}`);
+    }
+  } finally {
+    Atomics.store(chan, 0, ROUNDS + 1);
+    Atomics.notify(chan, 0);
+    assert.equal(await exited, 0);
+  }
+});
+
+test('a writer in another process, and a read-only reader; close ends the cache', async () => {
+  const broker = await startBroker();
+  const env = { SOCK: broker.socket, SHARENA_AUTOSTART: '0' };
+  let child;
+  try {
+    const a = Arena.open('fastread', { create: true, capacity: 1 << 20, socket: broker.socket });
+    const ro = Arena.open('fastread', { readonly: true, socket: broker.socket });
+    assert.equal(ro.readonly, true);
+    const refs = { s: a.string('s'), n: a.number('n'), b: a.bool('b') };
+    refs.s.setValue(expect.s(0));
+    refs.n.setValue(expect.n(0));
+    refs.b.setValue(expect.b(0));
+    const rrefs = { s: new StringRef(refs.s.id, { arena: ro }), n: new NumberRef(refs.n.id, { arena: ro }),
+      b: new BoolRef(refs.b.id, { arena: ro }) };
+    child = spawnNode(`const { Arena } = require('sharena');
+      const a = Arena.open('fastread', { socket: process.env.SOCK });
+      const s = a.string('s'), n = a.number('n'), b = a.bool('b');
+      process.stdout.write('ready\\n');
+      require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => {
+        const i = Number(l);
+        s.setValue(\`value \${i} ✓\`);
+        n.setValue(i * 1.5);
+        b.setValue((i & 1) === 1);
+        process.stdout.write(\`wrote \${i}\\n\`);
+      });`, { env });
+    assert.equal(await child.line(), 'ready', child.stderr());
+    for (let i = 1; i <= 150; i++) {
+      assert.equal(hotCheck(refs, i - 1), 0, `round ${i - 1}`);
+      assert.equal(hotCheck(rrefs, i - 1), 0, `read-only, round ${i - 1}`);
+      child.send(String(i));
+      assert.equal(await child.line(), `wrote ${i}`, child.stderr());
+      assert.equal(hotCheck(refs, i), 0, `round ${i}`);
+      assert.equal(hotCheck(rrefs, i), 0, `read-only, round ${i}`);
+    }
+    // use after close throws (the view is detached), in both arenas
+    ro.close();
+    for (const r of Object.values(rrefs)) assert.throws(() => r.obtainValue(), assertCode('ECLOSED'));
+    a.close();
+    for (const r of Object.values(refs)) assert.throws(() => r.obtainValue(), assertCode('ECLOSED'));
+  } finally {
+    if (child) child.child.kill('SIGKILL');
+    await broker.stop();
+  }
+});
