@@ -4,9 +4,9 @@
 
 const native = require('./native');
 const { error } = require('./errors');
-const { T, scratch, kH, kArena, kTrusted } = require('./internal');
+const { T, scratch, kH, kArena, kTrusted, kCache } = require('./internal');
 const { checkSize, arenaOf } = require('./arena');
-const { wrap, ctorArgs, checkRef, Ref } = require('./refs');
+const { wrap, ctorArgs, checkRef, Ref, viewOf, FAST } = require('./refs');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
 let snapshot;
@@ -58,6 +58,48 @@ function checkKey(key, op) {
   }
 }
 
+// A map's fast-read cache: the keys looked up while its counter had one
+// value (at most KEYS_KEPT; then it starts again), each with no value
+// (ABSENT) or { ref, ci, seq }: the child's ref and counter.
+const ABSENT = Symbol('sharena.absent');
+const KEYS_KEPT = 4096;
+
+function mapGetSlow(map, key) {
+  const arena = map[kArena];
+  const id = native.mapGetF(map[kH], map.id, key);
+  const r = id === 0 ? undefined : wrap(arena, scratch[0], id);
+  const ci = scratch[FAST];
+  if (ci < 0) {
+    map[kCache] = null;
+    return r;
+  }
+  const u = viewOf(arena);
+  if (u === null) return r;
+  const seq = scratch[FAST + 1] >>> 0;
+  const ei = scratch[FAST + 2];
+  const ep = scratch[FAST + 3] >>> 0;
+  let c = map[kCache];
+  if (c === null) {
+    c = map[kCache] = { u, ci, ei, lim: ci > ei ? ci : ei, ep, seq, val: new Map() };
+  } else if (c.u !== u || c.ci !== ci || c.seq !== seq || c.ep !== ep || c.val.size >= KEYS_KEPT) {
+    c.u = u;
+    c.ci = ci;
+    c.ei = ei;
+    c.lim = ci > ei ? ci : ei;
+    c.ep = ep;
+    c.seq = seq;
+    c.val.clear();
+  }
+  if (id === 0) {
+    c.val.set(key, ABSENT);
+  } else {
+    const cci = scratch[FAST + 4];
+    // (a child past the view, or unknown: not kept)
+    if (cci >= 0 && cci < u.length) c.val.set(key, { ref: r, ci: cci, seq: scratch[FAST + 5] >>> 0 });
+  }
+  return r;
+}
+
 class MapRef extends Ref {
   constructor(a, b, c) {
     if (a === kTrusted) { super(b, c); return; }
@@ -85,8 +127,21 @@ class MapRef extends Ref {
   /** The ref stored at `key`, or undefined. */
   get(key) {
     checkKey(key, 'MapRef.get');
-    const id = native.mapGet(this[kH], this.id, key);
-    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+    // Fast reads (refs.js): while the map's counter is unchanged, a key
+    // gives what it gave last time: no key, or the same ref, if that
+    // object's counter is unchanged too (else it may be dropped: the
+    // addon says, ESTALE for a dangling entry).
+    const c = this[kCache];
+    if (c !== null) {
+      const u = c.u;
+      if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+          Atomics.load(u, c.ci) === c.seq) {
+        const e = c.val.get(key);
+        if (e === ABSENT) return undefined;
+        if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+      }
+    }
+    return mapGetSlow(this, key);
   }
   /** The plain value at `key` (containers as snapshots), or undefined. */
   getValue(key) {

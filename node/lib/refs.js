@@ -433,4 +433,4 @@ function link(all) {
   ({ MapRef, VectorRef, StructRef, snapshot } = all);
 }
 
-module.exports = { wrap, ctorArgs, checkRef, Ref, StringRef, NumberRef, BoolRef, BytesRef, link };
+module.exports = { wrap, ctorArgs, checkRef, Ref, StringRef, NumberRef, BoolRef, BytesRef, link, viewOf, FAST };

@@ -1171,7 +1171,48 @@ static napi_value js_bool_get_f(napi_env env, napi_callback_info info)
     return sn_bool(env, b);
 }
 
+/* After a container lookup found @p child: its counter into
+ * scratch[SN_FAST_CHILD..+1] (index -1: keep nothing), valid with the
+ * container's epoch only. */
+static void sn_fast_child(struct sn_env *e, const sharena_arena *a,
+                          sharena_id child)
+{
+    sharena_fastread f;
+    int32_t *x = e->scratch + SN_FAST_CHILD;
+    x[0] = -1;
+    if (e->scratch[SN_FAST] < 0 || sharena_fastread_get(a, child, &f) < 0 ||
+        f.version != SHARENA_FASTREAD_VERSION || (f.counter & 1) ||
+        f.counter_off % 4 || f.counter_off + 4 > SN_FAST_VIEW_MAX ||
+        (int32_t)f.epoch != e->scratch[SN_FAST + 3])
+        return;
+    x[0] = (int32_t)(f.counter_off / 4);
+    x[1] = (int32_t)f.counter;
+}
+
+/* mapGetF(h, map, key): mapGet with the map's fast-read state taken before
+ * the lookup and the child's after it. */
+static napi_value js_map_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    sn_fast_fill(e, a, m);
+    sharena_value v;
+    int r = sharena_map_get_value(a, m, k.p, k.len, NULL, 0, &v);
+    sn_str_free(&k);
+    if (r == SHARENA_ENOENT)
+        return sn_num(env, 0);
+    if (r == 0 || (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING))
+        sn_fast_child(e, a, v.id);
+    return found_value(env, e, a, r, &v, "MapRef.get");
+}
+
 const struct sn_fn sn_object_fns[] = {
+    {"mapGetF", js_map_get_f},
     {"arenaView", js_arena_view},
     {"strGetF", js_str_get_f},
     {"numGetF", js_num_get_f},

@@ -39,9 +39,11 @@ enum { SN_FROM_DEFAULT, SN_FROM_BROKER, SN_FROM_FD };
 
 /* Int32 scratch slots shared with JS: [0..3] side results of an operation,
  * [4..7] the fast-read state of the object just read (objects.c,
- * sn_fast_fill): counter index, counter, epoch index, epoch. */
-#define SN_SCRATCH_INTS 8
+ * sn_fast_fill): counter index, counter, epoch index, epoch; [8..9] that of
+ * the child a container lookup found: counter index, counter. */
+#define SN_SCRATCH_INTS 12
 #define SN_FAST 4
+#define SN_FAST_CHILD 8
 /* The JS view of a mapping covers at most this many bytes (a TypedArray
  * index must stay well inside what V8 addresses); objects whose counter
  * lies beyond it are read through the library every time. */

@@ -11,7 +11,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
-const { StringRef, NumberRef, BoolRef, Arena } = require('..');
+const { StringRef, NumberRef, BoolRef, MapRef, Arena } = require('..');
 const { startBroker, spawnNode, assertCode } = require('../test-support/helpers');
 
 const pkg = JSON.stringify(path.join(__dirname, '..'));
@@ -31,6 +31,25 @@ function hotCheck(refs, i) {
     if (refs.s.obtainValue() !== es) bad++;
     if (refs.n.obtainValue() !== en) bad++;
     if (refs.b.obtainValue() !== eb) bad++;
+  }
+  return bad;
+}
+
+// What a map writer does in round i (code for a worker or a process, with
+// `m` the map), and the reads that check it: 'a' is replaced (its old value
+// freed), 'b' keeps its object whose value changes, 'c' comes and goes.
+const mapWrite = `
+  m.set('a', 'a' + i);
+  m.get('b').setValue(i);
+  if (i & 1) m.set('c', i); else m.remove('c');`;
+function mapHotCheck(m, i) {
+  const ea = `a${i}`;
+  let bad = 0;
+  for (let k = 0; k < HOT; k++) {
+    if (m.get('a').obtainValue() !== ea) bad++;
+    if (m.get('b').obtainValue() !== i) bad++;
+    const c = m.get('c');
+    if (i & 1 ? c === undefined || c.obtainValue() !== i : c !== undefined) bad++;
   }
   return bad;
 }
@@ -130,6 +149,93 @@ test('a writer in another process, and a read-only reader; close ends the cache'
     for (const r of Object.values(rrefs)) assert.throws(() => r.obtainValue(), assertCode('ECLOSED'));
     a.close();
     for (const r of Object.values(refs)) assert.throws(() => r.obtainValue(), assertCode('ECLOSED'));
+  } finally {
+    if (child) child.child.kill('SIGKILL');
+    await broker.stop();
+  }
+});
+
+test('MapRef.get + obtainValue: a key replaced, a value changed, a key removed are seen at once', () => {
+  const m = MapRef.from({ a: 'a0', b: 0 });
+  const w = new MapRef(m.id); // the writer's own ref (its own caches)
+  for (let i = 1; i <= 300; i++) {
+    assert.equal(mapHotCheck(m, i - 1), 0, `round ${i - 1}`);
+    new Function('m', 'i', mapWrite)(w, i);
+    assert.equal(mapHotCheck(m, i), 0, `round ${i}`);
+  }
+  // a dangling entry: the child dropped through another ref, the map
+  // untouched: get throws ESTALE as it did before any cache
+  const x = m.get('a');
+  assert.equal(m.get('a'), x);
+  new StringRef(x.id).drop();
+  assert.throws(() => m.get('a'), assertCode('ESTALE'));
+  m.remove('a');
+  assert.equal(m.get('a'), undefined);
+});
+
+test('MapRef.get + obtainValue with a worker_thread writer', async () => {
+  const m = MapRef.from({ a: 'a0', b: 0 });
+  const chan = new Int32Array(new SharedArrayBuffer(8));
+  const ROUNDS = 200;
+  const w = new Worker(`const { MapRef } = require(${pkg});
+    const { workerData: d } = require('node:worker_threads');
+    const m = new MapRef(d.m);
+    for (let i = 1; i <= d.rounds; i++) {
+      while (Atomics.load(d.chan, 0) < i) Atomics.wait(d.chan, 0, i - 1, 1000);
+      ${mapWrite}
+      Atomics.store(d.chan, 1, i);
+      Atomics.notify(d.chan, 1);
+    }`, { eval: true, workerData: { m: m.id, chan, rounds: ROUNDS } });
+  const exited = new Promise((resolve, reject) => {
+    w.on('error', reject);
+    w.on('exit', resolve);
+  });
+  try {
+    for (let i = 1; i <= ROUNDS; i++) {
+      assert.equal(mapHotCheck(m, i - 1), 0, `round ${i - 1}`);
+      Atomics.store(chan, 0, i);
+      Atomics.notify(chan, 0);
+      for (let t = 0; Atomics.load(chan, 1) < i; t++) {
+        assert.ok(t < 30, 'the worker answers');
+        Atomics.wait(chan, 1, i - 1, 1000);
+      }
+      assert.equal(mapHotCheck(m, i), 0, `round ${i}`);
+    }
+  } finally {
+    Atomics.store(chan, 0, ROUNDS + 1);
+    Atomics.notify(chan, 0);
+    assert.equal(await exited, 0);
+  }
+});
+
+test('MapRef.get + obtainValue with a writer in another process; close ends the cache', async () => {
+  const broker = await startBroker();
+  const env = { SOCK: broker.socket, SHARENA_AUTOSTART: '0' };
+  let child;
+  try {
+    const a = Arena.open('fastmap', { create: true, capacity: 1 << 20, socket: broker.socket });
+    const m = a.map('m');
+    m.set('a', 'a0');
+    m.set('b', 0);
+    child = spawnNode(`const { Arena } = require('sharena');
+      const a = Arena.open('fastmap', { socket: process.env.SOCK });
+      const m = a.map('m');
+      process.stdout.write('ready\\n');
+      require('node:readline').createInterface({ input: process.stdin }).on('line', (l) => {
+        const i = Number(l);
+        ${mapWrite}
+        process.stdout.write(\`wrote \${i}\\n\`);
+      });`, { env });
+    assert.equal(await child.line(), 'ready', child.stderr());
+    for (let i = 1; i <= 150; i++) {
+      assert.equal(mapHotCheck(m, i - 1), 0, `round ${i - 1}`);
+      child.send(String(i));
+      assert.equal(await child.line(), `wrote ${i}`, child.stderr());
+      assert.equal(mapHotCheck(m, i), 0, `round ${i}`);
+    }
+    a.close();
+    assert.throws(() => m.get('a'), assertCode('ECLOSED'));
+    assert.throws(() => m.get('c'), assertCode('ECLOSED'));
   } finally {
     if (child) child.child.kill('SIGKILL');
     await broker.stop();
