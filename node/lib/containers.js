@@ -6,7 +6,7 @@ const native = require('./native');
 const { error } = require('./errors');
 const { T, scratch, kH, kArena, kTrusted, kCache } = require('./internal');
 const { checkSize, arenaOf } = require('./arena');
-const { wrap, ctorArgs, checkRef, Ref, viewOf, FAST } = require('./refs');
+const { wrap, ctorArgs, checkRef, Ref, FAST, missed, keepState, SKIP } = require('./refs');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
 let snapshot;
@@ -64,38 +64,30 @@ function checkKey(key, op) {
 const ABSENT = Symbol('sharena.absent');
 const KEYS_KEPT = 4096;
 
+function mapGetPlain(map, key) {
+  const id = native.mapGet(map[kH], map.id, key);
+  return id === 0 ? undefined : wrap(map[kArena], scratch[0], id);
+}
+
+// A lookup that keeps what it found (and the map's state).
 function mapGetSlow(map, key) {
   const arena = map[kArena];
+  let c = map[kCache];
   const id = native.mapGetF(map[kH], map.id, key);
   const r = id === 0 ? undefined : wrap(arena, scratch[0], id);
-  const ci = scratch[FAST];
-  if (ci < 0) {
-    map[kCache] = null;
-    return r;
-  }
-  const u = viewOf(arena);
-  if (u === null) return r;
+  // the map's state: a new one (another counter) starts an empty key table
   const seq = scratch[FAST + 1] >>> 0;
-  const ei = scratch[FAST + 2];
-  const ep = scratch[FAST + 3] >>> 0;
-  let c = map[kCache];
-  if (c === null) {
-    c = map[kCache] = { u, ci, ei, lim: ci > ei ? ci : ei, ep, seq, val: new Map() };
-  } else if (c.u !== u || c.ci !== ci || c.seq !== seq || c.ep !== ep || c.val.size >= KEYS_KEPT) {
-    c.u = u;
-    c.ci = ci;
-    c.ei = ei;
-    c.lim = ci > ei ? ci : ei;
-    c.ep = ep;
-    c.seq = seq;
-    c.val.clear();
-  }
+  const fresh = c === null || c.seq !== seq || c.ci !== scratch[FAST] ||
+    c.ep !== scratch[FAST + 3] >>> 0 || c.val.size >= KEYS_KEPT;
+  c = map[kCache] = keepState(map, c, c === null ? new Map() : c.val);
+  if (c === null) return r;
+  if (fresh) c.val.clear();
   if (id === 0) {
     c.val.set(key, ABSENT);
   } else {
     const cci = scratch[FAST + 4];
     // (a child past the view, or unknown: not kept)
-    if (cci >= 0 && cci < u.length) c.val.set(key, { ref: r, ci: cci, seq: scratch[FAST + 5] >>> 0 });
+    if (cci >= 0 && cci < c.u.length) c.val.set(key, { ref: r, ci: cci, seq: scratch[FAST + 5] >>> 0 });
   }
   return r;
 }
@@ -133,15 +125,23 @@ class MapRef extends Ref {
     // addon says, ESTALE for a dangling entry).
     const c = this[kCache];
     if (c !== null) {
-      const u = c.u;
-      if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-          Atomics.load(u, c.ci) === c.seq) {
-        const e = c.val.get(key);
-        if (e === ABSENT) return undefined;
-        if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+      if (c.skip === 0) {
+        const u = c.u;
+        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+            Atomics.load(u, c.ci) === c.seq) {
+          // (the map's state was good: even a key to look up is no waste)
+          c.hit = true;
+          const e = c.val.get(key);
+          if (e === ABSENT) return undefined;
+          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          return mapGetSlow(this, key);
+        }
+      } else {
+        if (--c.skip === 0) c.retry = true;
+        return mapGetPlain(this, key);
       }
     }
-    return mapGetSlow(this, key);
+    return missed(c) === SKIP ? mapGetPlain(this, key) : mapGetSlow(this, key);
   }
   /** The plain value at `key` (containers as snapshots), or undefined. */
   getValue(key) {

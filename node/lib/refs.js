@@ -87,44 +87,80 @@ function viewOf(arena) {
   return u;
 }
 
-// The kept value of `ref`, or `miss` when it may be stale.
-function cached(ref, miss) {
+// A value that changes between most reads is not worth keeping: the check
+// (two Atomics loads) and the keeping cost more than the call they would
+// save. After a miss of a kept value that was never returned, the next 1,
+// 2, 4, ... up to SKIP_MAX reads go through the plain call, with no check;
+// then one read keeps again, to find out whether the value has settled.
+const SKIP_MAX = 256;
+const MISS = Symbol('sharena.miss'); // read and keep (a *GetF call)
+const SKIP = Symbol('sharena.skip'); // read with the plain call
+
+// The kept value of `ref` (never a symbol), or MISS or SKIP.
+function cached(ref) {
   const c = ref[kCache];
   if (c !== null) {
-    const u = c.u;
-    if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-        Atomics.load(u, c.ci) === c.seq) return c.val;
+    if (c.skip === 0) {
+      const u = c.u;
+      if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+          Atomics.load(u, c.ci) === c.seq) {
+        c.hit = true;
+        return c.val;
+      }
+    } else {
+      if (--c.skip === 0) c.retry = true;
+      return SKIP;
+    }
   }
-  return miss;
+  return missed(c);
 }
 
-// Keep `val`, just read by a *GetF call, with the state it left in scratch.
-function keep(ref, val) {
-  const ci = scratch[FAST];
-  if (ci < 0) {
-    ref[kCache] = null;
-    return val;
+// After a miss of kept state `c` (or none): MISS, or SKIP to start skipping.
+function missed(c) {
+  if (c === null) return MISS;
+  if (c.retry) {
+    c.retry = false;
+    return MISS;
   }
+  if (c.hit) {
+    c.backoff = 0;
+    return MISS;
+  }
+  c.backoff = c.backoff === 0 ? 1 : Math.min(c.backoff * 2, SKIP_MAX);
+  c.skip = c.backoff;
+  return SKIP;
+}
+
+// The fast-read state a *GetF call left in scratch, into `c` (made when
+// null); null when there is none to keep.
+function keepState(ref, c, val) {
+  const ci = scratch[FAST];
+  if (ci < 0) return null;
   const arena = ref[kArena];
   const u = arena[kView] === undefined ? viewOf(arena) : arena[kView];
-  if (u === null) return val;
+  if (u === null) return null;
   const ei = scratch[FAST + 2];
-  let c = ref[kCache];
   if (c === null) {
-    c = ref[kCache] = { u, ci, ei, lim: ci > ei ? ci : ei, ep: 0, seq: 0, val };
+    c = { u, ci, ei, lim: ci > ei ? ci : ei, ep: 0, seq: 0, val, hit: false, skip: 0, backoff: 0, retry: false };
   } else {
     c.u = u;
     c.ci = ci;
     c.ei = ei;
     c.lim = ci > ei ? ci : ei;
     c.val = val;
+    c.hit = false;
   }
   c.seq = scratch[FAST + 1] >>> 0;
   c.ep = scratch[FAST + 3] >>> 0;
+  return c;
+}
+
+// Keep `val`, just read by a *GetF call.
+function keep(ref, val) {
+  ref[kCache] = keepState(ref, ref[kCache], val);
   return val;
 }
 
-const MISS = Symbol('sharena.miss');
 
 class Ref {
   constructor(id, arena) {
@@ -280,8 +316,10 @@ class StringRef extends Ref {
     return new StringRef(kTrusted, native.strNew(arena[kH], value), arena);
   }
   obtainValue() {
-    const v = cached(this, MISS);
-    return v !== MISS ? v : keep(this, native.strGetF(this[kH], this.id));
+    const v = cached(this);
+    if (typeof v !== 'symbol') return v;
+    return v === SKIP ? native.strGet(this[kH], this.id)
+      : keep(this, native.strGetF(this[kH], this.id));
   }
   setValue(value) {
     if (typeof value !== 'string') {
@@ -307,8 +345,10 @@ class NumberRef extends Ref {
     return new NumberRef(kTrusted, native.numNew(arena[kH], value), arena);
   }
   obtainValue() {
-    const v = cached(this, MISS);
-    return v !== MISS ? v : keep(this, native.numGetF(this[kH], this.id));
+    const v = cached(this);
+    if (typeof v !== 'symbol') return v;
+    return v === SKIP ? native.numGet(this[kH], this.id)
+      : keep(this, native.numGetF(this[kH], this.id));
   }
   setValue(value) {
     if (typeof value !== 'number') {
@@ -350,8 +390,10 @@ class BoolRef extends Ref {
     return new BoolRef(kTrusted, native.boolNew(arena[kH], value), arena);
   }
   obtainValue() {
-    const v = cached(this, MISS);
-    return v !== MISS ? v : keep(this, native.boolGetF(this[kH], this.id));
+    const v = cached(this);
+    if (typeof v !== 'symbol') return v;
+    return v === SKIP ? native.boolGet(this[kH], this.id)
+      : keep(this, native.boolGetF(this[kH], this.id));
   }
   setValue(value) {
     if (typeof value !== 'boolean') {
@@ -433,4 +475,4 @@ function link(all) {
   ({ MapRef, VectorRef, StructRef, snapshot } = all);
 }
 
-module.exports = { wrap, ctorArgs, checkRef, Ref, StringRef, NumberRef, BoolRef, BytesRef, link, viewOf, FAST };
+module.exports = { wrap, ctorArgs, checkRef, Ref, StringRef, NumberRef, BoolRef, BytesRef, link, viewOf, FAST, missed, keepState, SKIP };
