@@ -408,6 +408,9 @@ export declare class StringRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   static from(value: string, options?: RefOptions): StringRef;
   get type(): 'string' | 'freed';
+  /** The value; while the object is unchanged, the one this ref read
+   * last, checked against its change counter without a native call (a
+   * write from any thread or process is seen by the next read). */
   obtainValue(): string;
   setValue(value: string): void;
   /** Length in UTF-8 bytes. */
@@ -422,6 +425,9 @@ export declare class NumberRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   static from(value: number, options?: RefOptions): NumberRef;
   get type(): 'number' | 'freed';
+  /** The value; while the object is unchanged, the one this ref read
+   * last, checked against its change counter without a native call (a
+   * write from any thread or process is seen by the next read). */
   obtainValue(): number;
   setValue(value: number): void;
   /** Atomically add `delta`; returns the new value. */
@@ -440,6 +446,9 @@ export declare class BoolRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   static from(value: boolean, options?: RefOptions): BoolRef;
   get type(): 'boolean' | 'freed';
+  /** The value; while the object is unchanged, the one this ref read
+   * last, checked against its change counter without a native call (a
+   * write from any thread or process is seen by the next read). */
   obtainValue(): boolean;
   setValue(value: boolean): void;
   toJSON(): boolean;
@@ -491,7 +500,9 @@ export declare class MapRef<V extends Ref = AnyRef> extends Ref {
   /** Set `key`. A ref is stored as is and stays the caller's; a plain value
    * becomes an object the map owns (freed on overwrite, remove, drop). */
   set(key: string, value: StorableFor<V>): void;
-  /** The ref at `key`, or undefined. */
+  /** The ref at `key`, or undefined. While the map and that object are
+   * unchanged, the same ref object again, without a native call (see
+   * "Fast reads" in docs/api-node.md). */
   get(key: string): V | undefined;
   /** The plain value at `key` (containers as snapshots), or undefined. */
   getValue(key: string): Snapshot<V> | undefined;

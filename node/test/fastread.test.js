@@ -241,3 +241,61 @@ test('MapRef.get + obtainValue with a writer in another process; close ends the 
     await broker.stop();
   }
 });
+
+// A hostile peer flips the object's change counter (odd values, the kept
+// value, random words) while this thread reads: JS only compares the word,
+// so every read is the one real value (from the kept copy or the addon) or
+// an error the addon throws (EBUSY for a write that never ends); never
+// another value, another type, or a hang.
+test('a peer flipping the change counter never makes a read return anything but the value', async () => {
+  const { kCache } = require('../lib/internal');
+  const s = StringRef.from('the only value');
+  const n = NumberRef.from(42.5);
+  assert.equal(s.obtainValue(), 'the only value');
+  assert.equal(n.obtainValue(), 42.5);
+  const cs = s[kCache], cn = n[kCache];
+  assert.ok(cs && cn, 'both values are kept');
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const w = new Worker(`const native = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'native'))});
+    const { defaultArena } = require(${pkg});
+    const { kH } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'internal'))});
+    const { workerData: d } = require('node:worker_threads');
+    const u = new Uint32Array(native.arenaView(defaultArena[kH]));
+    const keep = [Atomics.load(u, d.cs), Atomics.load(u, d.cn)];
+    let x = 12345;
+    for (let k = 0; Atomics.load(d.stop, 0) === 0 && k < 5e6; k++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      const v = [keep[k & 1], keep[k & 1] + 1, keep[k & 1] + 2, x][k & 3];
+      Atomics.store(u, (k & 1) ? d.cn : d.cs, v);
+    }
+    Atomics.store(u, d.cs, keep[0]);
+    Atomics.store(u, d.cn, keep[1]);`, { eval: true, workerData: { cs: cs.ci, cn: cn.ci, stop } });
+  const exited = new Promise((resolve, reject) => {
+    w.on('error', reject);
+    w.on('exit', resolve);
+  });
+  let ok = 0, busy = 0, wrong = [];
+  try {
+    for (let k = 0; k < 200000; k++) {
+      for (const [r, want] of [[s, 'the only value'], [n, 42.5]]) {
+        try {
+          const v = r.obtainValue();
+          if (v === want) ok++;
+          else if (wrong.length < 5) wrong.push(v);
+        } catch (e) {
+          if (e.code !== 'EBUSY') throw e;
+          busy++;
+        }
+      }
+      if (k % 1000 === 0) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    Atomics.store(stop, 0, 1);
+    assert.equal(await exited, 0);
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(ok > 0);
+  // the peer put the words back: reads are plain again
+  assert.equal(s.obtainValue(), 'the only value');
+  assert.equal(n.obtainValue(), 42.5);
+});
