@@ -4,8 +4,10 @@
 // so that neither side's classes share V8 feedback with the other's), and
 // the best ns/op of each side is kept, with the seed's from the same runs.
 //
-//   node compare.js BASE_PACKAGE_DIR [--runs N] [--full]
+//   node compare.js BASE_PACKAGE_DIR [--runs N] [--full] [--cpu]
 //
+// --cpu: time CPU time, not the wall clock (SHARENA_BENCH_CLOCK=cpu): on a
+// loaded machine the wall clock mostly measures the other work.
 // BASE_PACKAGE_DIR is another checkout's node/ with its addon built (e.g.
 // `git archive REV | tar -x -C DIR` and a CMake build with
 // -DSHARENA_BUILD_NODE=ON in DIR/build). Prints a Markdown table: base,
@@ -16,7 +18,7 @@ const path = require('node:path');
 const args = process.argv.slice(2);
 const base = args.find((a) => !a.startsWith('--'));
 if (!base) {
-  process.stderr.write('usage: node compare.js BASE_PACKAGE_DIR [--runs N] [--full]\n');
+  process.stderr.write('usage: node compare.js BASE_PACKAGE_DIR [--runs N] [--full] [--cpu]\n');
   process.exit(2);
 }
 const ri = args.indexOf('--runs');
@@ -28,7 +30,7 @@ const best = {}; // op -> { group, base, now, seed }
 for (let r = 0; r < runs; r++) {
   for (const [side, dir] of Object.entries(sides)) {
     const out = execFileSync(process.execPath, [path.join(__dirname, 'bench.js'), ...(full ? [] : ['--quick'])],
-      { env: { ...process.env, SHARENA_NODE: dir }, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' });
+      { env: { ...process.env, SHARENA_NODE: dir, ...(args.includes('--cpu') ? { SHARENA_BENCH_CLOCK: 'cpu' } : {}) }, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' });
     for (const line of out.split('\n')) {
       if (!line.startsWith('{')) continue;
       const j = JSON.parse(line);
