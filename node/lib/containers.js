@@ -69,11 +69,17 @@ function mapGetPlain(map, key) {
   return id === 0 ? undefined : wrap(map[kArena], scratch[0], id);
 }
 
-// A lookup that keeps what it found (and the map's state).
-function mapGetSlow(map, key) {
+function vecGetPlain(vec, i) {
+  const id = native.vecGet(vec[kH], vec.id, i);
+  return id === 0 ? undefined : wrap(vec[kArena], scratch[0], id);
+}
+
+// A lookup that keeps what it found (and the container's state): `getF`
+// is the addon's mapGetF or vecGetF.
+function mapGetSlow(map, key, getF = native.mapGetF) {
   const arena = map[kArena];
   let c = map[kCache];
-  const id = native.mapGetF(map[kH], map.id, key);
+  const id = getF(map[kH], map.id, key);
   const r = id === 0 ? undefined : wrap(arena, scratch[0], id);
   // the map's state: a new one (another counter) starts an empty key table
   const seq = scratch[FAST + 1] >>> 0;
@@ -205,8 +211,26 @@ class VectorRef extends Ref {
     if (typeof i !== 'number') {
       throw error('EINVAL', 'VectorRef.index: expected a number', TypeError);
     }
-    const id = native.vecGet(this[kH], this.id, i);
-    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+    // Fast reads, as MapRef.get (an index is a key; a write to the vector
+    // moves its counter)
+    const c = this[kCache];
+    if (c !== null) {
+      if (c.skip === 0) {
+        const u = c.u;
+        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+            Atomics.load(u, c.ci) === c.seq) {
+          c.hit = true;
+          const e = c.val.get(i);
+          if (e === ABSENT) return undefined;
+          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          return mapGetSlow(this, i, native.vecGetF);
+        }
+      } else {
+        if (--c.skip === 0) c.retry = true;
+        return vecGetPlain(this, i);
+      }
+    }
+    return missed(c) === SKIP ? vecGetPlain(this, i) : mapGetSlow(this, i, native.vecGetF);
   }
   /** Alias of index() that also accepts negative indexes, like Array#at. */
   at(i) {

@@ -1211,7 +1211,36 @@ static napi_value js_map_get_f(napi_env env, napi_callback_info info)
     return found_value(env, e, a, r, &v, "MapRef.get");
 }
 
+/* vecGetF(h, vec, i): vecGet with the vector's fast-read state taken before
+ * the lookup and the child's after it (an index that is no integer keeps
+ * nothing). */
+static napi_value js_vec_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(vec, 1);
+    double d;
+    if (napi_get_value_double(env, argv[2], &d) != napi_ok)
+        return sn_throw_msg(env, "EINVAL", "VectorRef.index: expected a number");
+    e->scratch[SN_FAST] = -1;
+    if (!(d >= 0) || d != (double)(uint64_t)d) {
+        uint64_t n; /* still report a stale vector as such */
+        CHECK(sharena_vector_len(a, vec, &n), "VectorRef.index");
+        return sn_num(env, 0);
+    }
+    sn_fast_fill(e, a, vec);
+    sharena_value v;
+    int r = sharena_vector_get_value(a, vec, (uint64_t)d, NULL, 0, &v);
+    if (r == SHARENA_ERANGE && v.type == 0)
+        return sn_num(env, 0); /* past the end */
+    if (r == 0 || (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING))
+        sn_fast_child(e, a, v.id);
+    return found_value(env, e, a, r, &v, "VectorRef.index");
+}
+
 const struct sn_fn sn_object_fns[] = {
+    {"vecGetF", js_vec_get_f},
     {"mapGetF", js_map_get_f},
     {"arenaView", js_arena_view},
     {"strGetF", js_str_get_f},

@@ -11,7 +11,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
-const { StringRef, NumberRef, BoolRef, MapRef, Arena } = require('..');
+const { StringRef, NumberRef, BoolRef, MapRef, VectorRef, Arena } = require('..');
 const { startBroker, spawnNode, assertCode } = require('../test-support/helpers');
 
 const pkg = JSON.stringify(path.join(__dirname, '..'));
@@ -298,4 +298,73 @@ test('a peer flipping the change counter never makes a read return anything but 
   // the peer put the words back: reads are plain again
   assert.equal(s.obtainValue(), 'the only value');
   assert.equal(n.obtainValue(), 42.5);
+});
+
+// VectorRef.index + obtainValue, the same way: index 0 replaced, index 1's
+// object changed in place, index 2 pushed and popped.
+const vecWrite = `
+  v.set(0, 'a' + i);
+  v.index(1).setValue(i);
+  if (i & 1) v.push(i); else v.pop();`;
+function vecHotCheck(v, i) {
+  const ea = `a${i}`;
+  let bad = 0;
+  for (let k = 0; k < HOT; k++) {
+    if (v.index(0).obtainValue() !== ea) bad++;
+    if (v.index(1).obtainValue() !== i) bad++;
+    const c = v.index(2);
+    if (i & 1 ? c === undefined || c.obtainValue() !== i : c !== undefined) bad++;
+  }
+  return bad;
+}
+
+test('VectorRef.index + obtainValue: replaced, changed, pushed and popped entries are seen at once', () => {
+  const v = VectorRef.from(['a0', 0]);
+  const w = new VectorRef(v.id);
+  for (let i = 1; i <= 300; i++) {
+    assert.equal(vecHotCheck(v, i - 1), 0, `round ${i - 1}`);
+    new Function('v', 'i', vecWrite)(w, i);
+    assert.equal(vecHotCheck(v, i), 0, `round ${i}`);
+  }
+  assert.equal(v.index(1.5), undefined);
+  assert.equal(v.index(-1), undefined);
+  const x = v.index(0);
+  assert.equal(v.index(0), x);
+  new StringRef(x.id).drop();
+  assert.throws(() => v.index(0), assertCode('ESTALE'));
+});
+
+test('VectorRef.index + obtainValue with a worker_thread writer', async () => {
+  const v = VectorRef.from(['a0', 0]);
+  const chan = new Int32Array(new SharedArrayBuffer(8));
+  const ROUNDS = 200;
+  const w = new Worker(`const { VectorRef } = require(${pkg});
+    const { workerData: d } = require('node:worker_threads');
+    const v = new VectorRef(d.v);
+    for (let i = 1; i <= d.rounds; i++) {
+      while (Atomics.load(d.chan, 0) < i) Atomics.wait(d.chan, 0, i - 1, 1000);
+      ${vecWrite}
+      Atomics.store(d.chan, 1, i);
+      Atomics.notify(d.chan, 1);
+    }`, { eval: true, workerData: { v: v.id, chan, rounds: ROUNDS } });
+  const exited = new Promise((resolve, reject) => {
+    w.on('error', reject);
+    w.on('exit', resolve);
+  });
+  try {
+    for (let i = 1; i <= ROUNDS; i++) {
+      assert.equal(vecHotCheck(v, i - 1), 0, `round ${i - 1}`);
+      Atomics.store(chan, 0, i);
+      Atomics.notify(chan, 0);
+      for (let t = 0; Atomics.load(chan, 1) < i; t++) {
+        assert.ok(t < 30, 'the worker answers');
+        Atomics.wait(chan, 1, i - 1, 1000);
+      }
+      assert.equal(vecHotCheck(v, i), 0, `round ${i}`);
+    }
+  } finally {
+    Atomics.store(chan, 0, ROUNDS + 1);
+    Atomics.notify(chan, 0);
+    assert.equal(await exited, 0);
+  }
 });
