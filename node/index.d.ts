@@ -539,7 +539,9 @@ export declare class VectorRef<V extends Ref = AnyRef> extends Ref {
   get type(): 'vector' | 'freed';
   /** Append a ref (stays the caller's) or a plain value (owned). */
   push(value: StorableFor<V>): void;
-  /** The ref at `index`, or undefined past the end. */
+  /** The ref at `index`, or undefined past the end. While the vector and
+   * that object are unchanged, the same ref object again, without a
+   * native call. */
   index(index: number): V | undefined;
   /** Like index(), and a negative index counts from the end. */
   at(index: number): V | undefined;
