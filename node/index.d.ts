@@ -392,6 +392,21 @@ export declare class Ref {
    * ECLOSED (arena closed).
    */
   changed(options?: ChangedOptions): Promise<number>;
+  /**
+   * Run the synchronous `fn(this)` holding the object's lock (across
+   * threads and processes) and return what it returns; the lock is
+   * released when `fn` returns or throws (rethrown). Nested `locked()` of
+   * the same object in one thread counts levels. An async `fn`, or a
+   * returned promise, throws EINVAL. EROFS on a read-only arena.
+   *
+   * @example
+   * const total = counter.locked((c) => {
+   *   const v = c.obtainValue();
+   *   c.setValue(v + 1);
+   *   return v + 1;
+   * });
+   */
+  locked<R>(fn: (ref: this) => R): R;
   /** A plain JS snapshot of the value (containers recursively). */
   toJSON(): unknown;
 }
@@ -405,6 +420,9 @@ export declare class StringRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   static from(value: string, options?: RefOptions): StringRef;
   get type(): 'string' | 'freed';
+  /** The value; while the object is unchanged, the one this ref read
+   * last, checked against its change counter without a native call (a
+   * write from any thread or process is seen by the next read). */
   obtainValue(): string;
   setValue(value: string): void;
   /** Length in UTF-8 bytes. */
@@ -419,6 +437,9 @@ export declare class NumberRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   static from(value: number, options?: RefOptions): NumberRef;
   get type(): 'number' | 'freed';
+  /** The value; while the object is unchanged, the one this ref read
+   * last, checked against its change counter without a native call (a
+   * write from any thread or process is seen by the next read). */
   obtainValue(): number;
   setValue(value: number): void;
   /** Atomically add `delta`; returns the new value. */
@@ -437,6 +458,9 @@ export declare class BoolRef extends Ref {
   constructor(id?: number, options?: RefOptions);
   static from(value: boolean, options?: RefOptions): BoolRef;
   get type(): 'boolean' | 'freed';
+  /** The value; while the object is unchanged, the one this ref read
+   * last, checked against its change counter without a native call (a
+   * write from any thread or process is seen by the next read). */
   obtainValue(): boolean;
   setValue(value: boolean): void;
   toJSON(): boolean;
@@ -488,7 +512,9 @@ export declare class MapRef<V extends Ref | null = AnyValue> extends Ref {
   /** Set `key`. A ref is stored as is and stays the caller's; a plain value
    * becomes an object the map owns (freed on overwrite, remove, drop). */
   set(key: string, value: StorableFor<V>): void;
-  /** The ref at `key`, null for a null value, or undefined (no such key). */
+  /** The ref at `key`, null for a null value, or undefined (no such key).
+   * While the map and that object are unchanged, the same ref object again,
+   * without a native call (see "Fast reads" in docs/api-node.md). */
   get(key: string): V | undefined;
   /** The plain value at `key` (containers as snapshots, null as null), or
    * undefined. */
@@ -526,7 +552,9 @@ export declare class VectorRef<V extends Ref | null = AnyValue> extends Ref {
   get type(): 'vector' | 'freed';
   /** Append a ref (stays the caller's) or a plain value (owned). */
   push(value: StorableFor<V>): void;
-  /** The ref at `index`, null for a null value, or undefined past the end. */
+  /** The ref at `index`, null for a null value, or undefined past the end.
+   * While the vector and that object are unchanged, the same ref object
+   * again, without a native call. */
   index(index: number): V | undefined;
   /** Like index(), and a negative index counts from the end. */
   at(index: number): V | undefined;

@@ -338,6 +338,43 @@ SHARENA_EXPORT int sharena_drop(sharena_arena *a, sharena_id id,
  */
 SHARENA_EXPORT int sharena_change_count(const sharena_arena *a, sharena_id id,
                                         uint64_t *count);
+/** Version of the fast-read interface below (sharena_fastread). */
+#define SHARENA_FASTREAD_VERSION 1
+
+/**
+ * What a binding may read of an object without calling the library
+ * (docs/api-c.md, "Fast reads"): the offsets, in this process's mapping
+ * (sharena_arena_base()), of two 32-bit words, and their values when the
+ * object was resolved. A value read through the library after
+ * sharena_fastread_get() is still the object's value as long as, loaded
+ * with acquire (or stronger) ordering in this order, the word at
+ * @c epoch_off equals @c epoch and the word at @c counter_off equals
+ * @c counter: every write of the object, and its drop, moves the counter;
+ * a repair that moves the handle table moves the epoch. An odd @c counter
+ * means a write was in progress: do not cache. Nothing else of the arena
+ * may be read, and nothing may ever be written, through these offsets. The
+ * counter is 32 bits: a cache is wrong only if exactly a multiple of 2^31
+ * writes happen between two of its reads. A peer that writes the mapping
+ * without the lock can make a cache return an older value of the right
+ * type, never something else.
+ */
+typedef struct sharena_fastread {
+    uint32_t version;     /**< SHARENA_FASTREAD_VERSION */
+    uint32_t epoch;       /**< the word at epoch_off, loaded first */
+    uint32_t counter;     /**< the word at counter_off, loaded after epoch */
+    int32_t type;         /**< the object's sharena_type */
+    uint64_t epoch_off;   /**< offset of the arena's layout epoch (4-aligned) */
+    uint64_t counter_off; /**< offset of the object's change counter (4-aligned) */
+} sharena_fastread;
+
+/**
+ * Resolve @p id for fast reads (sharena_fastread). Any thread, read-only
+ * handles too; changes nothing.
+ * @return 0, SHARENA_ESTALE (dropped), SHARENA_ENOENT (never issued),
+ *         SHARENA_ECORRUPT, SHARENA_ECLOSED, SHARENA_EINVAL (NULL, id 0).
+ */
+SHARENA_EXPORT int sharena_fastread_get(const sharena_arena *a, sharena_id id,
+                                        sharena_fastread *out);
 /** Deprecated: the old name of sharena_change_count() (not the library's
  * release: that is sharena_library_version()). Kept for existing callers;
  * same function, same errors. */

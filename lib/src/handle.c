@@ -320,6 +320,37 @@ int sharena_change_count(const sharena_arena *a, sharena_id id,
     return 0;
 }
 
+int sharena_fastread_get(const sharena_arena *a, sharena_id id,
+                         sharena_fastread *out)
+{
+    if (!a || !out)
+        return SHARENA_EINVAL;
+    /* The epoch before the slot is found (the chunk cache is validated
+     * against it), the counter after; the generation once more after the
+     * counter, so a drop racing with this is ESTALE, not a counter of a
+     * reused slot. */
+    struct sharena__header *h = sharena__hdr(a);
+    uint32_t ep = __atomic_load_n(&h->layout_epoch, __ATOMIC_ACQUIRE);
+    struct sharena__slot *s;
+    int r = sharena__resolve(a, id, 0, &s);
+    if (r < 0)
+        return r;
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
+    if (t == 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
+                      sharena__id_gen(id))
+        return SHARENA_ESTALE;
+    if (t >= SHARENA_T__COUNT)
+        return SHARENA_ECORRUPT;
+    out->version = SHARENA_FASTREAD_VERSION;
+    out->epoch = ep;
+    out->counter = seq;
+    out->type = t;
+    out->epoch_off = (uint64_t)((const uint8_t *)&h->layout_epoch - a->base);
+    out->counter_off = (uint64_t)((const uint8_t *)&s->seq - a->base);
+    return 0;
+}
+
 /* The old name (sharena.h marks it deprecated); defined here, where that
  * attribute is not in the way. */
 int sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version)

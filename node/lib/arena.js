@@ -5,7 +5,7 @@
 const util = require('node:util');
 const native = require('./native');
 const { error, codeError } = require('./errors');
-const { T, CREATE, EXCL, READONLY, scratch, kH, kTrusted } = require('./internal');
+const { T, CREATE, EXCL, READONLY, scratch, kH, kTrusted, kLocked, kView } = require('./internal');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
 let wrap, checkRef, MapRef, VectorRef;
@@ -26,6 +26,8 @@ class Arena {
         TypeError);
     }
     this[kH] = handle;
+    this[kLocked] = 0;
+    this[kView] = undefined; // made at the first fast read (refs.js)
     this.name = name;
     this.socket = socket;
     // What the mapping is, not what was asked for: the broker may grant
@@ -146,7 +148,12 @@ class Arena {
    * default arena cannot be closed. */
   close() {
     if (this.closed || this === defaultArena) return;
+    if (this[kLocked] > 0) {
+      throw error('EBUSY', 'arena.close(): this thread holds a lock on the ' +
+        'arena (inside ref.locked()); close it after the locked() call returns');
+    }
     this.closed = true;
+    this[kView] = null; // (the addon detaches it: cached reads go slow)
     rejectArenaWaits(this[kH]);
     native.arenaClose(this[kH]);
     arenasByHandle.delete(this[kH]);

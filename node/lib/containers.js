@@ -4,9 +4,9 @@
 
 const native = require('./native');
 const { error } = require('./errors');
-const { T, scratch, kH, kArena, kTrusted } = require('./internal');
+const { T, scratch, kH, kArena, kTrusted, kCache } = require('./internal');
 const { checkSize, arenaOf } = require('./arena');
-const { wrap, ctorArgs, checkRef, Ref } = require('./refs');
+const { wrap, ctorArgs, checkRef, Ref, FAST, missed, keepState, SKIP } = require('./refs');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
 let snapshot;
@@ -58,6 +58,46 @@ function checkKey(key, op) {
   }
 }
 
+// A map's fast-read cache: the keys looked up while its counter had one
+// value (at most KEYS_KEPT; then it starts again), each with no value
+// (ABSENT) or { ref, ci, seq }: the child's ref and counter.
+const ABSENT = Symbol('sharena.absent');
+const KEYS_KEPT = 4096;
+
+function mapGetPlain(map, key) {
+  const id = native.mapGet(map[kH], map.id, key);
+  return id === 0 ? undefined : wrap(map[kArena], scratch[0], id);
+}
+
+function vecGetPlain(vec, i) {
+  const id = native.vecGet(vec[kH], vec.id, i);
+  return id === 0 ? undefined : wrap(vec[kArena], scratch[0], id);
+}
+
+// A lookup that keeps what it found (and the container's state): `getF`
+// is the addon's mapGetF or vecGetF.
+function mapGetSlow(map, key, getF = native.mapGetF) {
+  const arena = map[kArena];
+  let c = map[kCache];
+  const id = getF(map[kH], map.id, key);
+  const r = id === 0 ? undefined : wrap(arena, scratch[0], id);
+  // the map's state: a new one (another counter) starts an empty key table
+  const seq = scratch[FAST + 1] >>> 0;
+  const fresh = c === null || c.seq !== seq || c.ci !== scratch[FAST] ||
+    c.ep !== scratch[FAST + 3] >>> 0 || c.val.size >= KEYS_KEPT;
+  c = map[kCache] = keepState(map, c, c === null ? new Map() : c.val);
+  if (c === null) return r;
+  if (fresh) c.val.clear();
+  if (id === 0) {
+    c.val.set(key, ABSENT);
+  } else {
+    const cci = scratch[FAST + 4];
+    // (a child past the view, or unknown: not kept)
+    if (cci >= 0 && cci < c.u.length) c.val.set(key, { ref: r, ci: cci, seq: scratch[FAST + 5] >>> 0 });
+  }
+  return r;
+}
+
 class MapRef extends Ref {
   constructor(a, b, c) {
     if (a === kTrusted) { super(b, c); return; }
@@ -85,8 +125,29 @@ class MapRef extends Ref {
   /** The ref stored at `key`, or undefined. */
   get(key) {
     checkKey(key, 'MapRef.get');
-    const id = native.mapGet(this[kH], this.id, key);
-    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+    // Fast reads (refs.js): while the map's counter is unchanged, a key
+    // gives what it gave last time: no key, or the same ref, if that
+    // object's counter is unchanged too (else it may be dropped: the
+    // addon says, ESTALE for a dangling entry).
+    const c = this[kCache];
+    if (c !== null) {
+      if (c.skip === 0) {
+        const u = c.u;
+        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+            Atomics.load(u, c.ci) === c.seq) {
+          // (the map's state was good: even a key to look up is no waste)
+          c.hit = true;
+          const e = c.val.get(key);
+          if (e === ABSENT) return undefined;
+          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          return mapGetSlow(this, key);
+        }
+      } else {
+        if (--c.skip === 0) c.retry = true;
+        return mapGetPlain(this, key);
+      }
+    }
+    return missed(c) === SKIP ? mapGetPlain(this, key) : mapGetSlow(this, key);
   }
   /** The plain value at `key` (containers as snapshots), or undefined. */
   getValue(key) {
@@ -150,8 +211,26 @@ class VectorRef extends Ref {
     if (typeof i !== 'number') {
       throw error('EINVAL', 'VectorRef.index: expected a number', TypeError);
     }
-    const id = native.vecGet(this[kH], this.id, i);
-    return id === 0 ? undefined : wrap(this[kArena], scratch[0], id);
+    // Fast reads, as MapRef.get (an index is a key; a write to the vector
+    // moves its counter)
+    const c = this[kCache];
+    if (c !== null) {
+      if (c.skip === 0) {
+        const u = c.u;
+        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+            Atomics.load(u, c.ci) === c.seq) {
+          c.hit = true;
+          const e = c.val.get(i);
+          if (e === ABSENT) return undefined;
+          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          return mapGetSlow(this, i, native.vecGetF);
+        }
+      } else {
+        if (--c.skip === 0) c.retry = true;
+        return vecGetPlain(this, i);
+      }
+    }
+    return missed(c) === SKIP ? vecGetPlain(this, i) : mapGetSlow(this, i, native.vecGetF);
   }
   /** Alias of index() that also accepts negative indexes, like Array#at. */
   at(i) {

@@ -16,5 +16,8 @@ const kH = Symbol('sharena.handle');
 const kArena = Symbol('sharena.arena');
 const kTrusted = Symbol('sharena.trusted');
 const kFields = Symbol('sharena.fields');
+const kLocked = Symbol('sharena.locked'); // ref.locked() levels held, per Arena
+const kCache = Symbol('sharena.cache'); // a ref's fast-read cache (refs.js)
+const kView = Symbol('sharena.view');   // an Arena's Uint32Array of its mapping
 
-module.exports = { T, TYPE_NAMES, CREATE, EXCL, READONLY, scratch, fscratch, kH, kArena, kTrusted, kFields };
+module.exports = { T, TYPE_NAMES, CREATE, EXCL, READONLY, scratch, fscratch, kH, kArena, kTrusted, kFields, kLocked, kCache, kView };

@@ -44,4 +44,9 @@ function load() {
   throw e;
 }
 
-module.exports = load();
+// The addon's exports object is built one property at a time, which leaves
+// it in V8's dictionary mode: every `native.fn` lookup a hash probe. A
+// plain object holding the same functions keeps fast properties, so call
+// sites get a constant lookup.
+// (Object.fromEntries makes one with fast properties; stores do not.)
+module.exports = Object.fromEntries(Object.entries(load()));

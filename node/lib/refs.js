@@ -5,7 +5,7 @@
 const util = require('node:util');
 const native = require('./native');
 const { error } = require('./errors');
-const { T, TYPE_NAMES, fscratch, kH, kArena, kTrusted } = require('./internal');
+const { T, TYPE_NAMES, fscratch, kH, kArena, kTrusted, kLocked, kCache, kView, scratch } = require('./internal');
 const { checkSize, arenaOf, waits, cleanupWait } = require('./arena');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
@@ -67,11 +67,110 @@ function checkRef(v, arena, op) {
   return v;
 }
 
+// ---------------------------------------------------------------------------
+// Fast reads (docs/api-node.md, "Fast reads"). A ref keeps the last value it
+// read with the object's change counter and the arena's layout epoch, as
+// lib's sharena_fastread (version 1) defines them: the addon's *GetF calls
+// leave them in scratch[4..7] (counter index, counter, epoch index, epoch;
+// index -1: keep nothing), taken before the value was read. A later read
+// returns the kept value only if both words, loaded with Atomics through a
+// Uint32Array over the mapping, are unchanged: no write has completed since
+// (in any thread or process). The view is only read, its words only
+// compared; anything odd (no view, a detached one after close, an index
+// past it) takes the call, which validates and throws as before.
+
+const FAST = 4;
+
+function viewOf(arena) {
+  let u = arena[kView];
+  if (u === undefined) {
+    const ab = native.arenaView(arena[kH]);
+    u = arena[kView] = ab === null ? null : new Uint32Array(ab);
+  }
+  return u;
+}
+
+// A value that changes between most reads is not worth keeping: the check
+// (two Atomics loads) and the keeping cost more than the call they would
+// save. After a miss of a kept value that was never returned, the next 1,
+// 2, 4, ... up to SKIP_MAX reads go through the plain call, with no check;
+// then one read keeps again, to find out whether the value has settled.
+const SKIP_MAX = 256;
+const MISS = Symbol('sharena.miss'); // read and keep (a *GetF call)
+const SKIP = Symbol('sharena.skip'); // read with the plain call
+
+// The kept value of `ref` (never a symbol), or MISS or SKIP.
+function cached(ref) {
+  const c = ref[kCache];
+  if (c !== null) {
+    if (c.skip === 0) {
+      const u = c.u;
+      if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
+          Atomics.load(u, c.ci) === c.seq) {
+        c.hit = true;
+        return c.val;
+      }
+    } else {
+      if (--c.skip === 0) c.retry = true;
+      return SKIP;
+    }
+  }
+  return missed(c);
+}
+
+// After a miss of kept state `c` (or none): MISS, or SKIP to start skipping.
+function missed(c) {
+  if (c === null) return MISS;
+  if (c.retry) {
+    c.retry = false;
+    return MISS;
+  }
+  if (c.hit) {
+    c.backoff = 0;
+    return MISS;
+  }
+  c.backoff = c.backoff === 0 ? 1 : Math.min(c.backoff * 2, SKIP_MAX);
+  c.skip = c.backoff;
+  return SKIP;
+}
+
+// The fast-read state a *GetF call left in scratch, into `c` (made when
+// null); null when there is none to keep.
+function keepState(ref, c, val) {
+  const ci = scratch[FAST];
+  if (ci < 0) return null;
+  const arena = ref[kArena];
+  const u = arena[kView] === undefined ? viewOf(arena) : arena[kView];
+  if (u === null) return null;
+  const ei = scratch[FAST + 2];
+  if (c === null) {
+    c = { u, ci, ei, lim: ci > ei ? ci : ei, ep: 0, seq: 0, val, hit: false, skip: 0, backoff: 0, retry: false };
+  } else {
+    c.u = u;
+    c.ci = ci;
+    c.ei = ei;
+    c.lim = ci > ei ? ci : ei;
+    c.val = val;
+    c.hit = false;
+  }
+  c.seq = scratch[FAST + 1] >>> 0;
+  c.ep = scratch[FAST + 3] >>> 0;
+  return c;
+}
+
+// Keep `val`, just read by a *GetF call.
+function keep(ref, val) {
+  ref[kCache] = keepState(ref, ref[kCache], val);
+  return val;
+}
+
+
 class Ref {
   constructor(id, arena) {
     this.id = id;
     this[kArena] = arena;
     this[kH] = arena[kH];
+    this[kCache] = null;
   }
 
   /** The arena this ref lives in. */
@@ -146,6 +245,49 @@ class Ref {
     });
   }
 
+  /**
+   * Run `fn(ref)` holding the object's lock and return what it returns: a
+   * multi-step update (read, compute, write; several writes) that other
+   * threads and processes see whole, as Python's `with ref.locked():`.
+   * Other writers of the object wait (readers never do); this thread's own
+   * operations on it go on. Nested `locked()` of the same object in the same
+   * thread counts levels (the library's rule, as in Python). The lock is
+   * released when `fn` returns or throws (the error is rethrown); a process
+   * that dies inside `fn` leaves nothing held (the next locker recovers it),
+   * and a worker_thread terminated inside `fn` releases it at its teardown.
+   * `fn` must be synchronous: an async function is refused (EINVAL) before
+   * locking, and a returned promise throws EINVAL after unlocking (the part
+   * after its first `await` ran unlocked). Waits as long as another live
+   * thread or process holds the lock. EROFS on a read-only arena; ECLOSED,
+   * ESTALE as other operations.
+   */
+  locked(fn) {
+    if (typeof fn !== 'function') {
+      throw error('EINVAL', 'locked(fn): expected a function', TypeError);
+    }
+    if (fn[Symbol.toStringTag] === 'AsyncFunction') {
+      throw error('EINVAL', 'locked(fn): fn must be synchronous (the lock ' +
+        'cannot be held across an await)', TypeError);
+    }
+    const h = this[kH];
+    const arena = this[kArena];
+    native.lock(h, this.id);
+    arena[kLocked]++;
+    let out;
+    try {
+      out = fn(this);
+    } finally {
+      arena[kLocked]--;
+      native.unlock(h, this.id);
+    }
+    if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
+      throw error('EINVAL', 'locked(fn): fn returned a promise: the lock was ' +
+        'released when fn returned, so its work after an await ran unlocked; ' +
+        'pass a synchronous function', TypeError);
+    }
+    return out;
+  }
+
   /** A plain JS snapshot of the value (containers recursively). */
   toJSON() { return snapshot(this, new Set()); }
 
@@ -176,7 +318,12 @@ class StringRef extends Ref {
     const arena = arenaOf(opts, 'StringRef.from');
     return new StringRef(kTrusted, native.strNew(arena[kH], value), arena);
   }
-  obtainValue() { return native.strGet(this[kH], this.id); }
+  obtainValue() {
+    const v = cached(this);
+    if (typeof v !== 'symbol') return v;
+    return v === SKIP ? native.strGet(this[kH], this.id)
+      : keep(this, native.strGetF(this[kH], this.id));
+  }
   setValue(value) {
     if (typeof value !== 'string') {
       throw error('EINVAL', 'StringRef.setValue: expected a string', TypeError);
@@ -200,7 +347,12 @@ class NumberRef extends Ref {
     const arena = arenaOf(opts, 'NumberRef.from');
     return new NumberRef(kTrusted, native.numNew(arena[kH], value), arena);
   }
-  obtainValue() { return native.numGet(this[kH], this.id); }
+  obtainValue() {
+    const v = cached(this);
+    if (typeof v !== 'symbol') return v;
+    return v === SKIP ? native.numGet(this[kH], this.id)
+      : keep(this, native.numGetF(this[kH], this.id));
+  }
   setValue(value) {
     if (typeof value !== 'number') {
       throw error('EINVAL', 'NumberRef.setValue: expected a number', TypeError);
@@ -240,7 +392,12 @@ class BoolRef extends Ref {
     const arena = arenaOf(opts, 'BoolRef.from');
     return new BoolRef(kTrusted, native.boolNew(arena[kH], value), arena);
   }
-  obtainValue() { return native.boolGet(this[kH], this.id); }
+  obtainValue() {
+    const v = cached(this);
+    if (typeof v !== 'symbol') return v;
+    return v === SKIP ? native.boolGet(this[kH], this.id)
+      : keep(this, native.boolGetF(this[kH], this.id));
+  }
   setValue(value) {
     if (typeof value !== 'boolean') {
       throw error('EINVAL', 'BoolRef.setValue: expected a boolean', TypeError);
@@ -321,4 +478,4 @@ function link(all) {
   ({ MapRef, VectorRef, StructRef, snapshot } = all);
 }
 
-module.exports = { wrap, ctorArgs, checkRef, Ref, StringRef, NumberRef, BoolRef, BytesRef, link };
+module.exports = { wrap, ctorArgs, checkRef, Ref, StringRef, NumberRef, BoolRef, BytesRef, link, viewOf, FAST, missed, keepState, SKIP };

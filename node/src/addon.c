@@ -684,6 +684,11 @@ static napi_value js_arena_close(napi_env env, napi_callback_info info)
         mine |= e->owned[i] == h;
     if (!mine) /* already closed, or the default arena: nothing to do */
         return sn_undef(env);
+    if (sn_locks_on(e, h)) /* (it would unlock under fn, or keep them) */
+        return sn_throw_msg(env, "EBUSY",
+                            "arena.close(): this thread holds a lock on the "
+                            "arena (inside ref.locked()); close it after "
+                            "the locked() call returns");
     sn_watch_stop_arena(e, h);
     sn_views_sweep(e, h, true);
     pthread_mutex_lock(&sn_lock);
@@ -979,6 +984,7 @@ const struct sn_fn sn_arena_fns[] = {
 static void env_cleanup(void *arg)
 {
     struct sn_env *e = arg;
+    sn_locks_release_env(e); /* before the arenas go */
     sn_watch_stop_env(e);
     sn_views_env_gone(e);
     while (e->nowned) {
@@ -1030,8 +1036,10 @@ static napi_value init(napi_env env, napi_value exports)
     e->env = env;
     napi_value ab, ta, fab, fta;
     void *p, *fp;
-    if (napi_create_arraybuffer(env, 4 * sizeof(int32_t), &p, &ab) != napi_ok ||
-        napi_create_typedarray(env, napi_int32_array, 4, ab, 0, &ta) !=
+    if (napi_create_arraybuffer(env, SN_SCRATCH_INTS * sizeof(int32_t), &p,
+                                &ab) != napi_ok ||
+        napi_create_typedarray(env, napi_int32_array, SN_SCRATCH_INTS, ab, 0,
+                               &ta) !=
             napi_ok ||
         napi_create_arraybuffer(env, 4 * sizeof(double), &fp, &fab) !=
             napi_ok ||

@@ -1026,7 +1026,245 @@ static napi_value js_roots_dir(napi_env env, napi_callback_info info)
     return sn_id(env, dir);
 }
 
+/* ------------------------------------------------------------------------ */
+/* ref.locked(fn): the object's lock around a synchronous function. The
+ * nesting and deadlock rule is lib's (sharena_lock_nested: a lock this
+ * thread holds gets one more level); this file only remembers what the
+ * env's thread holds, so that a worker terminated inside fn releases it
+ * (its env teardown runs on its own thread, which the library's per-thread
+ * lock table belongs to) and close() of the arena is refused meanwhile. */
+
+static struct sn_held *held_find(struct sn_env *e, uint32_t handle,
+                                 sharena_id id)
+{
+    for (unsigned i = 0; i < e->nheld; i++)
+        if (e->held[i].handle == handle && e->held[i].id == id)
+            return &e->held[i];
+    return NULL;
+}
+
+/* lock(h, id): take the object's lock, or one more level of it. Waits as
+ * long as a live owner holds it (a dead owner's is recovered). */
+static napi_value js_lock(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(id, 1);
+    struct sn_held *h = held_find(e, handle, id);
+    if (!h && e->nheld == sizeof e->held / sizeof e->held[0])
+        return sn_throw(env, SHARENA_ENOSPC, "locked");
+    CHECK(sharena_lock_nested(a, id, -1), "locked");
+    if (h) {
+        h->depth++;
+    } else {
+        h = &e->held[e->nheld++];
+        h->handle = handle;
+        h->id = id;
+        h->depth = 0;
+    }
+    return sn_undef(env);
+}
+
+/* unlock(h, id): give back one level taken by lock(). */
+static napi_value js_unlock(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(id, 1);
+    struct sn_held *h = held_find(e, handle, id);
+    if (!h)
+        return sn_throw(env, SHARENA_EPERM, "locked");
+    CHECK(sharena_unlock(a, id), "locked");
+    if (h->depth) {
+        h->depth--;
+    } else {
+        *h = e->held[--e->nheld];
+    }
+    return sn_undef(env);
+}
+
+void sn_locks_release_env(struct sn_env *e)
+{
+    while (e->nheld) {
+        struct sn_held *h = &e->held[--e->nheld];
+        /* (the arena reference this env holds keeps the mapping) */
+        sharena_arena *a = __atomic_load_n(
+            &sn_arenas[h->handle & (SN_MAX_ARENAS - 1)].a, __ATOMIC_ACQUIRE);
+        for (uint32_t d = 0; a && d <= h->depth; d++)
+            (void)sharena_unlock(a, h->id); /* (teardown: nobody to tell) */
+    }
+}
+
+unsigned sn_locks_on(const struct sn_env *e, uint32_t handle)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < e->nheld; i++)
+        n += e->held[i].handle == handle;
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Fast reads (docs/api-node.md, "Fast reads"). JS keeps each ref's last
+ * value with the object's change counter and the arena's layout epoch
+ * (lib's sharena_fastread, version 1) and checks both words through a view
+ * of the mapping before trusting it: the view is only ever read, and the
+ * values in it are only compared, never decoded, in JS. */
+
+/* arenaView(h) -> ArrayBuffer over the start of the mapping, or null (too
+ * big a runtime refuses external buffers: every read is then a call). */
+static napi_value js_arena_view(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(1);
+    GET_A(0);
+    sharena_arena_info in;
+    CHECK(sharena_arena_info_get(a, &in), "arena");
+    uint64_t n = in.capacity < SN_FAST_VIEW_MAX ? in.capacity
+                                                : SN_FAST_VIEW_MAX;
+    napi_value v = sn_view_map(env, cbdata, handle, sharena_arena_base(a),
+                               (size_t)n);
+    if (!v) {
+        bool pending = false;
+        if (napi_is_exception_pending(env, &pending) != napi_ok || pending)
+            return NULL;
+        napi_value nul;
+        SN_TRY(napi_get_null(env, &nul));
+        return nul;
+    }
+    return v;
+}
+
+/* Before a read of @p id: its fast-read state into scratch[SN_FAST..+3]
+ * (counter index -1: keep nothing; the read itself reports errors). */
+static void sn_fast_fill(struct sn_env *e, const sharena_arena *a,
+                         sharena_id id)
+{
+    sharena_fastread f;
+    int32_t *x = e->scratch + SN_FAST;
+    x[0] = -1;
+    if (sharena_fastread_get(a, id, &f) < 0 ||
+        f.version != SHARENA_FASTREAD_VERSION || (f.counter & 1) ||
+        f.counter_off % 4 || f.epoch_off % 4 ||
+        f.counter_off + 4 > SN_FAST_VIEW_MAX ||
+        f.epoch_off + 4 > SN_FAST_VIEW_MAX)
+        return;
+    x[0] = (int32_t)(f.counter_off / 4);
+    x[1] = (int32_t)f.counter;
+    x[2] = (int32_t)(f.epoch_off / 4);
+    x[3] = (int32_t)f.epoch;
+}
+
+/* strGetF / numGetF / boolGetF (h, id): strGet etc. with the fast-read
+ * state taken first (so the value is at least as new as the counter). */
+static napi_value js_str_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sn_fast_fill(cbdata, a, id);
+    return str_value(env, a, id, "StringRef.obtainValue");
+}
+
+static napi_value js_num_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sn_fast_fill(cbdata, a, id);
+    double d;
+    CHECK(sharena_number_get(a, id, &d), "NumberRef.obtainValue");
+    return sn_num(env, d);
+}
+
+static napi_value js_bool_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(id, 1);
+    sn_fast_fill(cbdata, a, id);
+    bool b;
+    CHECK(sharena_bool_get(a, id, &b), "BoolRef.obtainValue");
+    return sn_bool(env, b);
+}
+
+/* After a container lookup found @p child: its counter into
+ * scratch[SN_FAST_CHILD..+1] (index -1: keep nothing), valid with the
+ * container's epoch only. */
+static void sn_fast_child(struct sn_env *e, const sharena_arena *a,
+                          sharena_id child)
+{
+    sharena_fastread f;
+    int32_t *x = e->scratch + SN_FAST_CHILD;
+    x[0] = -1;
+    if (e->scratch[SN_FAST] < 0 || sharena_fastread_get(a, child, &f) < 0 ||
+        f.version != SHARENA_FASTREAD_VERSION || (f.counter & 1) ||
+        f.counter_off % 4 || f.counter_off + 4 > SN_FAST_VIEW_MAX ||
+        (int32_t)f.epoch != e->scratch[SN_FAST + 3])
+        return;
+    x[0] = (int32_t)(f.counter_off / 4);
+    x[1] = (int32_t)f.counter;
+}
+
+/* mapGetF(h, map, key): mapGet with the map's fast-read state taken before
+ * the lookup and the child's after it. */
+static napi_value js_map_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    sn_fast_fill(e, a, m);
+    sharena_value v;
+    int r = sharena_map_get_value(a, m, k.p, k.len, NULL, 0, &v);
+    sn_str_free(&k);
+    if (r == SHARENA_ENOENT)
+        return sn_num(env, 0);
+    if (r == 0 || (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING))
+        sn_fast_child(e, a, v.id);
+    return found_value(env, e, a, r, &v, "MapRef.get");
+}
+
+/* vecGetF(h, vec, i): vecGet with the vector's fast-read state taken before
+ * the lookup and the child's after it (an index that is no integer keeps
+ * nothing). */
+static napi_value js_vec_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(vec, 1);
+    double d;
+    if (napi_get_value_double(env, argv[2], &d) != napi_ok)
+        return sn_throw_msg(env, "EINVAL", "VectorRef.index: expected a number");
+    e->scratch[SN_FAST] = -1;
+    if (!(d >= 0) || d != (double)(uint64_t)d) {
+        uint64_t n; /* still report a stale vector as such */
+        CHECK(sharena_vector_len(a, vec, &n), "VectorRef.index");
+        return sn_num(env, 0);
+    }
+    sn_fast_fill(e, a, vec);
+    sharena_value v;
+    int r = sharena_vector_get_value(a, vec, (uint64_t)d, NULL, 0, &v);
+    if (r == SHARENA_ERANGE && v.type == 0)
+        return sn_num(env, 0); /* past the end */
+    if (r == 0 || (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING))
+        sn_fast_child(e, a, v.id);
+    return found_value(env, e, a, r, &v, "VectorRef.index");
+}
+
 const struct sn_fn sn_object_fns[] = {
+    {"vecGetF", js_vec_get_f},
+    {"mapGetF", js_map_get_f},
+    {"arenaView", js_arena_view},
+    {"strGetF", js_str_get_f},
+    {"numGetF", js_num_get_f},
+    {"boolGetF", js_bool_get_f},
+    {"lock", js_lock},
+    {"unlock", js_unlock},
     {"typeOf", js_type_of},
     {"typeOrError", js_type_or_error},
     {"drop", js_drop},

@@ -37,6 +37,18 @@ struct sn_arena {
 
 enum { SN_FROM_DEFAULT, SN_FROM_BROKER, SN_FROM_FD };
 
+/* Int32 scratch slots shared with JS: [0..3] side results of an operation,
+ * [4..7] the fast-read state of the object just read (objects.c,
+ * sn_fast_fill): counter index, counter, epoch index, epoch; [8..9] that of
+ * the child a container lookup found: counter index, counter. */
+#define SN_SCRATCH_INTS 12
+#define SN_FAST 4
+#define SN_FAST_CHILD 8
+/* The JS view of a mapping covers at most this many bytes (a TypedArray
+ * index must stay well inside what V8 addresses); objects whose counter
+ * lies beyond it are read through the library every time. */
+#define SN_FAST_VIEW_MAX (UINT64_C(1) << 30)
+
 /* Per-environment state (napi instance data, also every function's data). */
 struct sn_env {
     napi_env env;
@@ -48,6 +60,15 @@ struct sn_env {
     napi_threadsafe_function views_tsfn; /* views.c: detach requests */
     uint32_t owned[64];          /* named arenas this env opened (handles) */
     unsigned nowned;
+    /* Locks this env's thread holds through ref.locked() (objects.c): each
+     * released at env teardown (a terminated worker), and close() of their
+     * arena refused meanwhile. `depth` counts nested levels beyond the first. */
+    struct sn_held {
+        uint32_t handle;
+        sharena_id id;
+        uint32_t depth;
+    } held[16];
+    unsigned nheld;
     bool has_default;
 };
 
@@ -114,6 +135,11 @@ extern const struct sn_fn sn_build_fns[]; /* build.c: the value builder */
 napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
                        sharena_id id, void *p, size_t n);
 void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all);
+/* A view of the first @p n bytes of arena @p handle's mapping, for fast
+ * reads (detached at close like the others, never by a sweep of frees);
+ * NULL without throwing when none can be made. */
+napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle,
+                       void *p, size_t n);
 extern uint32_t sn_nviews;
 static inline void sn_views_after_free(struct sn_env *e, uint32_t handle)
 {
@@ -123,6 +149,12 @@ static inline void sn_views_after_free(struct sn_env *e, uint32_t handle)
 /* Env teardown: views of @p e are forgotten (their ArrayBuffers die with
  * the environment); no detach request reaches @p e afterwards. */
 void sn_views_env_gone(struct sn_env *e);
+
+/* objects.c: release every lock env @p e's thread holds through
+ * ref.locked() (env teardown, on that thread); count those on arena
+ * @p handle (close refuses while there are any). */
+void sn_locks_release_env(struct sn_env *e);
+unsigned sn_locks_on(const struct sn_env *e, uint32_t handle);
 
 /* watch.c: stop every watcher of @p env (env teardown), or those of one
  * arena handle (arena close: pending waits fail with ECLOSED). */

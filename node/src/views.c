@@ -27,6 +27,7 @@ struct sn_view {
     struct sn_env *e; /* owning environment; NULL once it is torn down */
     napi_ref ab;      /* weak reference to the ArrayBuffer */
     bool dead;        /* object freed or arena closed: detach (pending) */
+    bool released;    /* its arena reference was given back at detach */
     struct sn_view *next;
 };
 
@@ -47,6 +48,15 @@ static void detach(napi_env env, struct sn_view *v)
         v->dead = true; /* (the env is going away: so is the buffer) */
 }
 
+static bool is_detached(napi_env env, struct sn_view *v)
+{
+    napi_value ab;
+    bool gone = false;
+    if (!v->ab || napi_get_reference_value(env, v->ab, &ab) != napi_ok || !ab)
+        return true; /* collected */
+    return napi_is_detached_arraybuffer(env, ab, &gone) == napi_ok && gone;
+}
+
 /* The ArrayBuffer was collected (on its env's thread). */
 static void view_finalize(napi_env env, void *data, void *hint)
 {
@@ -58,12 +68,15 @@ static void view_finalize(napi_env env, void *data, void *hint)
             break;
         }
     }
-    __atomic_sub_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
+    if (v->id)
+        __atomic_sub_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
     if (v->e && v->ab)
         (void)napi_delete_reference(env, v->ab); /* a finalizer: no one to
                                                    tell; it goes with the env */
+    bool released = v->released;
     pthread_mutex_unlock(&views_mu);
-    sn_arena_unref(v->handle);
+    if (!released)
+        sn_arena_unref(v->handle);
     free(v);
 }
 
@@ -118,12 +131,16 @@ static bool views_tsfn_make(napi_env env, struct sn_env *e)
     return true;
 }
 
-napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
-                       sharena_id id, void *p, size_t n)
+/* Id 0 names the view of a whole mapping (sn_view_map); @p quiet: fail
+ * without throwing (only N-API's own failures then throw). */
+static napi_value view_make(napi_env env, struct sn_env *e, uint32_t handle,
+                            sharena_id id, void *p, size_t n, bool quiet)
 {
     struct sn_view *v = calloc(1, sizeof *v);
     if (!v || !views_tsfn_make(env, e)) {
         free(v);
+        if (quiet)
+            return NULL;
         return sn_throw_msg(env, "ENOMEM",
                             "BytesRef.buffer: out of memory; use "
                             "bytes.read() for a copy");
@@ -137,6 +154,8 @@ napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
         napi_ok) {
         sn_arena_unref(handle);
         free(v);
+        if (quiet) /* (e.g. no external buffers in this runtime) */
+            return NULL;
         return sn_throw_msg(env, "ENOMEM",
                             "BytesRef.buffer: cannot make an external "
                             "ArrayBuffer; use bytes.read() for a copy");
@@ -150,24 +169,40 @@ napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
         pthread_mutex_lock(&views_mu);
         v->next = views;
         views = v;
-        __atomic_add_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
+        if (id) /* (mapping views need no sweep after frees) */
+            __atomic_add_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&views_mu);
         return sn_napi_fail(env);
     }
     pthread_mutex_lock(&views_mu);
     v->next = views;
     views = v;
-    __atomic_add_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
+    if (id)
+        __atomic_add_fetch(&sn_nviews, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&views_mu);
     return ab;
 }
 
+napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
+                       sharena_id id, void *p, size_t n)
+{
+    return view_make(env, e, handle, id, p, n, false);
+}
+
+napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle,
+                       void *p, size_t n)
+{
+    return view_make(env, e, handle, 0, p, n, true);
+}
+
 void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all)
 {
+    unsigned release = 0;
     pthread_mutex_lock(&views_mu);
     for (struct sn_view *v = views; v; v = v->next) {
-        if (v->dead || !v->e || (all && v->handle != handle))
-            continue;
+        if (v->dead || !v->e || (all && v->handle != handle) ||
+            (!all && v->id == 0))
+            continue; /* (a mapping's view goes only with its arena) */
         /* Every view, not only those of @p handle: another handle (fromFd
          * of the same memfd) may map the same memory. Each is checked
          * through its own mapping, which its arena reference keeps. */
@@ -176,8 +211,17 @@ void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all)
         if (!all && va && sharena_type_of(va, v->id) == SHARENA_T_BYTES)
             continue;
         v->dead = true;
-        if (v->e == e)
+        if (v->e == e) {
             detach(e->env, v);
+            /* A mapping's view, detached here (close): V8 holds no
+             * pointer into the mapping any more, so the arena reference
+             * goes now, not when the collector gets to the buffer (the
+             * arena closes at close(), as it did before such views). */
+            if (!v->id && !v->released && is_detached(e->env, v)) {
+                v->released = true;
+                release++;
+            }
+        }
         else if (v->e->views_tsfn &&
                  napi_call_threadsafe_function(v->e->views_tsfn, NULL,
                                                napi_tsfn_nonblocking) !=
@@ -186,6 +230,8 @@ void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all)
         }
     }
     pthread_mutex_unlock(&views_mu);
+    while (release--) /* (takes sn_lock: not under views_mu) */
+        sn_arena_unref(handle);
 }
 
 void sn_views_env_gone(struct sn_env *e)

@@ -91,6 +91,11 @@ export async function main(fd: number, socket: string): Promise<void> {
   is<typeof v, number>()
   // @ts-expect-error: since is a version number
   counter.changed({ since: 'now' })
+  // locked(fn): fn gets the ref itself, locked() returns what fn returns
+  const bumped = counter.locked((c) => { is<typeof c, typeof counter>(); c.setValue(c.obtainValue() + 1); return c.obtainValue() })
+  is<typeof bumped, number>()
+  // @ts-expect-error: locked takes a function
+  counter.locked()
 
   // ---- strings, numbers, booleans
   const s1 = new StringRef()

@@ -546,3 +546,56 @@ Test(values, map_add_number)
     cr_assert_eq(sharena_number_get(A, x, &r), 0);
     cr_assert_eq(r, T * N, "no increment lost (%g)", r);
 }
+
+/* The fast-read interface (sharena_fastread, version 1): the two words it
+ * names hold its values, every write and the drop move the counter, and
+ * nothing else does; a read-only handle gets the same offsets. */
+Test(values, fastread_words_move_with_every_write_and_drop)
+{
+    sharena_id n, s;
+    cr_assert_eq(sharena_number_new(A, 1.0, &n), 0);
+    cr_assert_eq(sharena_string_new(A, "a", 1, &s), 0);
+    sharena_fastread f, g;
+    cr_assert_eq(sharena_fastread_get(A, n, &f), 0);
+    cr_assert_eq(f.version, SHARENA_FASTREAD_VERSION);
+    cr_assert_eq(f.type, SHARENA_T_NUMBER);
+    cr_assert_eq(f.counter % 2, 0);
+    cr_assert_eq(f.counter_off % 4, 0);
+    cr_assert_eq(f.epoch_off % 4, 0);
+    const uint8_t *base = sharena_arena_base(A);
+    sharena_arena_info in;
+    cr_assert_eq(sharena_arena_info_get(A, &in), 0);
+    cr_assert_lt(f.counter_off + 4, in.capacity + 1);
+    cr_assert_lt(f.epoch_off + 4, in.capacity + 1);
+    uint32_t c, e;
+    memcpy(&c, base + f.counter_off, 4);
+    memcpy(&e, base + f.epoch_off, 4);
+    cr_assert_eq(c, f.counter);
+    cr_assert_eq(e, f.epoch);
+    uint64_t cc;
+    cr_assert_eq(sharena_change_count(A, n, &cc), 0);
+    cr_assert_eq(cc, f.counter);
+    /* a write of another object moves nothing of this one */
+    cr_assert_eq(sharena_string_set(A, s, "b", 1), 0);
+    memcpy(&c, base + f.counter_off, 4);
+    cr_assert_eq(c, f.counter);
+    cr_assert_eq(sharena_fastread_get(A, s, &g), 0);
+    cr_assert_neq(g.counter_off, f.counter_off);
+    cr_assert_eq(g.epoch_off, f.epoch_off);
+    /* each write of it does, to the next even value */
+    cr_assert_eq(sharena_number_set(A, n, 2.0), 0);
+    memcpy(&c, base + f.counter_off, 4);
+    cr_assert_eq(c, f.counter + 2);
+    double d;
+    cr_assert_eq(sharena_number_add(A, n, 1.0, &d), 0);
+    memcpy(&c, base + f.counter_off, 4);
+    cr_assert_eq(c, f.counter + 4);
+    /* the drop too; the id is then stale */
+    cr_assert_eq(sharena_drop(A, n, 0), 0);
+    memcpy(&c, base + f.counter_off, 4);
+    cr_assert_neq(c, f.counter + 4);
+    cr_assert_eq(sharena_fastread_get(A, n, &f), SHARENA_ESTALE);
+    cr_assert_eq(sharena_fastread_get(A, 0, &f), SHARENA_EINVAL);
+    cr_assert_eq(sharena_fastread_get(A, s, NULL), SHARENA_EINVAL);
+    cr_assert_eq(sharena_fastread_get(NULL, s, &f), SHARENA_EINVAL);
+}
