@@ -151,8 +151,13 @@ class MapRef extends Ref {
   }
   /** The plain value at `key` (containers as snapshots), or undefined. */
   getValue(key) {
-    const r = this.get(key);
-    return r === undefined ? undefined : snapshot(r, new Set());
+    checkKey(key, 'MapRef.getValue');
+    // a scalar's type and value come from one consistent library read;
+    // a container is snapshotted from its id
+    const v = native.mapGetValue(this[kH], this.id, key);
+    const t = scratch[0];
+    if (t === 0 || t === T.NULL || t === T.NUMBER || t === T.BOOL || t === T.STRING) return v;
+    return snapshot(wrap(this[kArena], t, v), new Set());
   }
   has(key) {
     checkKey(key, 'MapRef.has');

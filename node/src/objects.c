@@ -513,6 +513,66 @@ static napi_value js_map_get(napi_env env, napi_callback_info info)
     return found_value(env, e, a, r, &v, "MapRef.get");
 }
 
+/* mapGetValue(h, map, key) -> the plain value at key in one consistent
+ * library read (sharena_map_get_value: type and value together, a value
+ * replaced meanwhile looked up again): undefined (no key, scratch[0] = 0),
+ * null, a number, a boolean or a string; for another type its id, with
+ * scratch[0] = its type (the caller snapshots it). */
+static napi_value js_map_get_value(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(m, 1);
+    struct sn_str k;
+    if (!sn_get_str(env, argv[2], &k))
+        return NULL;
+    char stack[1024], *buf = stack;
+    size_t cap = sizeof stack;
+    sharena_value v;
+    int r;
+    /* a string longer than the buffer: again with its length (a string
+     * that keeps growing meanwhile ends the loop as busy) */
+    for (int i = 0;; i++) {
+        r = sharena_map_get_value(a, m, k.p, k.len, buf, cap, &v);
+        if (r != SHARENA_ERANGE || v.type != SHARENA_T_STRING)
+            break;
+        if (buf != stack)
+            free(buf);
+        buf = NULL;
+        if (i == 8) {
+            r = SHARENA_EBUSY;
+            break;
+        }
+        cap = v.len + 1;
+        if (!(buf = malloc(cap))) {
+            r = SHARENA_ENOMEM;
+            break;
+        }
+    }
+    sn_str_free(&k);
+    napi_value out = NULL;
+    e->scratch[0] = r == 0 ? v.type : 0;
+    if (r == SHARENA_ENOENT) {
+        out = sn_undef(env);
+    } else if (r < 0) {
+        sn_throw(env, r, "MapRef.getValue");
+    } else if (v.type == SHARENA_T_NULL) {
+        out = sn_null(env);
+    } else if (v.type == SHARENA_T_NUMBER) {
+        out = sn_num(env, v.number);
+    } else if (v.type == SHARENA_T_BOOL) {
+        out = sn_bool(env, v.boolean);
+    } else if (v.type == SHARENA_T_STRING) {
+        out = make_string(env, buf, v.len);
+    } else {
+        out = sn_id(env, v.id);
+    }
+    if (buf != stack)
+        free(buf);
+    return out;
+}
+
 /* mapHas(h, map, key) -> boolean */
 static napi_value js_map_has(napi_env env, napi_callback_info info)
 {
@@ -1290,6 +1350,7 @@ const struct sn_fn sn_object_fns[] = {
     {"mapSet", js_map_set},
     {"mapSetValue", js_map_set_value},
     {"mapGet", js_map_get},
+    {"mapGetValue", js_map_get_value},
     {"mapHas", js_map_has},
     {"mapRemove", js_map_remove},
     {"mapLen", js_map_len},

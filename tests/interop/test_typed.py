@@ -50,12 +50,7 @@ def results():
                     p.wait()
 
 
-@pytest.mark.parametrize("lang", [
-    "c", "py",
-    pytest.param("node", marks=pytest.mark.xfail(
-        reason="node: map.getValue() reads the value apart from its type "
-               "(ESTALE when it is replaced in between); issue 15")),
-])
+@pytest.mark.parametrize("lang", ["c", "py", "node"])
 def test_every_read_is_a_whole_value_of_the_writer(results, lang):
     r = results[lang]
     assert r["end"], f"never read the writer's last value: {r}"
