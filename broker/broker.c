@@ -190,8 +190,10 @@ bool broker_recover_step(struct broker *b)
         sc->marked += (uint32_t)n;
     if (n < 0 || sc->cursor == SHARENA_RECOVER_DONE) {
         if (n < 0)
-            broker_log(b, BLOG_ERROR, "marking dead clients' locks in arena "
-                       "'%s': %s", ar->name, sharena_strerror(n));
+            broker_log(b, BLOG_ERROR,
+                       "marking dead clients' locks in arena "
+                       "'%s': %s",
+                       ar->name, sharena_strerror(n));
         scan_pass_done(b, ar);
     }
     return b->scanning > 0;
@@ -209,7 +211,8 @@ struct arena_key {
 static struct arena_rec *arena_find(struct broker *b, struct arena_key k)
 {
     for (uint32_t i = 0; i < b->narenas; i++)
-        if (b->arenas[i]->uid == k.uid && strcmp(b->arenas[i]->name, k.name) == 0)
+        if (b->arenas[i]->uid == k.uid &&
+            strcmp(b->arenas[i]->name, k.name) == 0)
             return b->arenas[i];
     return NULL;
 }
@@ -374,8 +377,8 @@ static struct open_rec *open_find(struct client *c, struct arena_rec *ar)
  * takes the lock over at its next 20 ms check), and the marking of the lock
  * words that still name it is queued (broker_recover_step): O(1) here. The
  * broker never repairs objects itself; their next lockers do. */
-static void release_open(struct broker *b, struct client *c,
-                         struct open_rec *o, bool unclean)
+static void release_open(struct broker *b, struct client *c, struct open_rec *o,
+                         bool unclean)
 {
     struct arena_rec *ar = o->ar;
     /* A broker that stops closes connections of clients that are alive and
@@ -392,11 +395,13 @@ static void release_open(struct broker *b, struct client *c,
             broker_log(b, BLOG_ERROR,
                        "out of memory queueing the recovery of client slot %u "
                        "in arena '%s': its lockers take its locks over as "
-                       "abandoned", c->slot, ar->name);
+                       "abandoned",
+                       c->slot, ar->name);
         else
             broker_log(b, BLOG_DEBUG,
                        "client slot %u (pid %d) left arena '%s'%s: marking "
-                       "its locks", c->slot, (int)c->pid, ar->name,
+                       "its locks",
+                       c->slot, (int)c->pid, ar->name,
                        unclean ? " without closing it" : "");
     }
     ar->clients--;
@@ -502,14 +507,12 @@ static int create_arena(struct broker *b, struct client *c,
     return 0;
 }
 
-int broker_arena_restore(struct broker *b, sharena_arena *a,
-                         const char *name, uid_t uid, gid_t gid,
-                         uint32_t mode, uint64_t created_ns,
-                         struct arena_rec **out)
+int broker_arena_restore(struct broker *b, sharena_arena *a, const char *name,
+                         uid_t uid, gid_t gid, uint32_t mode,
+                         uint64_t created_ns, struct arena_rec **out)
 {
     sharena_arena_info info; /* (the capacity is the mapping's size) */
-    if (sharena_arena_info_get(a, &info) < 0 ||
-        strlen(name) > SHARENA_NAME_MAX)
+    if (sharena_arena_info_get(a, &info) < 0 || strlen(name) > SHARENA_NAME_MAX)
         return SHARENA_EINVAL;
     if (arena_find(b, (struct arena_key){uid, name}))
         return SHARENA_EEXIST;
@@ -562,7 +565,8 @@ void reopen_helper_gone(struct broker *b)
     broker_log(b, BLOG_ERROR,
                "the read-only reopen helper (pid %d) is gone: read-only opens "
                "of arenas not opened read-only before now fail (restart the "
-               "broker to get it back)", (int)b->reopen_pid);
+               "broker to get it back)",
+               (int)b->reopen_pid);
 }
 
 /* ENOENT for a name that is not in the caller's namespace: when another
@@ -578,7 +582,8 @@ static int reply_no_arena(struct broker *b, struct client *c, uint32_t seq,
             access_for(b, c, o) > 0) {
             snprintf(text, sizeof text,
                      "no arena '%s' of uid %u; uid %u has one: open it as "
-                     "'%u:%s'", k.name, (unsigned)k.uid, (unsigned)o->uid,
+                     "'%u:%s'",
+                     k.name, (unsigned)k.uid, (unsigned)o->uid,
                      (unsigned)o->uid, k.name);
             return reply_error(c, seq, SHARENA_ENOENT, text);
         }
@@ -635,7 +640,8 @@ static int do_open(struct broker *b, struct client *c,
         char text[SHARENA__PROTO_TEXT];
         snprintf(text, sizeof text,
                  "arena '%.40s' is being taken back after a broker restart: "
-                 "retry in a moment", k.name);
+                 "retry in a moment",
+                 k.name);
         /* (or loaded from the state directory: the same answer) */
         return reply_error(c, seq, SHARENA_EAGAIN, text);
     }
@@ -668,7 +674,8 @@ static int do_open(struct broker *b, struct client *c,
         sharena_arena_info_get(ar->a, &ci);
         broker_log(b, BLOG_INFO,
                    "arena '%s' created by pid %d (uid %u): %llu bytes, "
-                   "mode %04o", ar->name, (int)c->pid, (unsigned)c->uid,
+                   "mode %04o",
+                   ar->name, (int)c->pid, (unsigned)c->uid,
                    (unsigned long long)ci.capacity, (unsigned)ar->mode);
     } else if (access_for(b, c, ar) > 0 && (m->flags & SHARENA_CREATE)) {
         /* (what it may not see at all is denied below, telling nothing) */
@@ -771,9 +778,11 @@ static int do_delete(struct broker *b, struct client *c,
     if (c->delegated || (c->uid != 0 && c->uid != ar->uid))
         return reply_error(c, m->h.seq, SHARENA_EACCES,
                            "only the arena's owner may delete it");
-    broker_log(b, BLOG_INFO, "arena '%s' deleted by pid %d (uid %u); %u "
-               "client%s keep it mapped", ar->name, (int)c->pid,
-               (unsigned)c->uid, ar->clients, ar->clients == 1 ? "" : "s");
+    broker_log(b, BLOG_INFO,
+               "arena '%s' deleted by pid %d (uid %u); %u "
+               "client%s keep it mapped",
+               ar->name, (int)c->pid, (unsigned)c->uid, ar->clients,
+               ar->clients == 1 ? "" : "s");
     arena_unlink(b, ar);
     set_title(b);
     return reply_ok(c, m->h.seq);
@@ -854,7 +863,8 @@ static int do_clients(struct broker *b, struct client *c,
     if (access_for(b, c, ar) == 0)
         return reply_error(c, m->h.seq, SHARENA_EACCES, NULL);
     size_t n = 0;
-    for (struct client *o = b->clients; o && n < BROKER_MAX_SLOTS; o = o->next) {
+    for (struct client *o = b->clients; o && n < BROKER_MAX_SLOTS;
+         o = o->next) {
         const struct open_rec *rec = open_find(o, ar);
         if (!rec || !o->slot || o->slot < m->start)
             continue;
@@ -1020,8 +1030,8 @@ int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
 
 /* -------------------------------------------------------------- clients */
 
-struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
-                                 gid_t gid, pid_t pid)
+struct client *broker_add_client(struct broker *b, int fd, uid_t uid, gid_t gid,
+                                 pid_t pid)
 {
     struct client *c = calloc(1, sizeof(*c));
     if (!c)
@@ -1034,8 +1044,7 @@ struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
     clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     c->since = now.tv_sec;
     if (b->epoll_fd >= 0) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
-                                 .data.ptr = c};
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         if (epoll_ctl(b->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             free(c);
             return NULL;
@@ -1268,7 +1277,8 @@ static void drop_silent_peers(struct broker *b, time_t now)
             continue;
         broker_log(b, BLOG_INFO,
                    "dropping a connection from pid %d (uid %u): no HELLO "
-                   "within %u s", (int)c->pid, (unsigned)c->uid, limit);
+                   "within %u s",
+                   (int)c->pid, (unsigned)c->uid, limit);
         broker_drop_client(b, c);
     }
 }
@@ -1294,7 +1304,8 @@ static void tick_clocks(struct broker *b)
             b->resynced++;
             broker_log(b, BLOG_WARNING,
                        "arena '%s': its live-client set was overwritten by a "
-                       "client; restored", ar->name);
+                       "client; restored",
+                       ar->name);
         }
     }
 }
@@ -1321,9 +1332,9 @@ int broker_run(struct broker *b)
         int n = epoll_wait(b->epoll_fd, evs, 64,
                            scanning ? 0
                            : b->all || b->clients || b->accept_paused ||
-                                     state_busy(b) || persist_busy(b)
+                                   state_busy(b) || persist_busy(b)
                                ? 1000
-                                                                      : -1);
+                               : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1343,8 +1354,7 @@ int broker_run(struct broker *b)
                     if (si.ssi_signo == SIGHUP)
                         continue;
                     if (!b->stop)
-                        broker_log(b, BLOG_INFO,
-                                   "stopping on %s from pid %u",
+                        broker_log(b, BLOG_INFO, "stopping on %s from pid %u",
                                    si.ssi_signo == SIGTERM ? "SIGTERM"
                                                            : "SIGINT",
                                    (unsigned)si.ssi_pid);

@@ -94,7 +94,7 @@ struct client {
     uid_t *allowed_uid;                    /* ... of these owners */
     struct open_rec *opens;
     uint32_t nopens, capopens;
-    time_t since; /* CLOCK_MONOTONIC_COARSE seconds when it connected */
+    time_t since;   /* CLOCK_MONOTONIC_COARSE seconds when it connected */
     uint32_t token; /* what a RESUME of its slot must show (state.c) */
     struct client *next, *prev;
 };
@@ -118,14 +118,14 @@ struct broker {
     uint64_t slot_used[BROKER_MAX_SLOTS / 64];
     /* arenas whose lock scan still includes the slot: it is not reused */
     uint32_t slot_scans[BROKER_MAX_SLOTS];
-    uint32_t scanning;   /* arenas with a lock scan under way */
-    uint32_t scan_turn;  /* which of them the next step starts with */
+    uint32_t scanning;    /* arenas with a lock scan under way */
+    uint32_t scan_turn;   /* which of them the next step starts with */
     uint32_t scan_budget; /* slots per step (0: RECOVER_BUDGET) */
-    uint64_t scan_steps; /* steps taken (tests, the log) */
+    uint64_t scan_steps;  /* steps taken (tests, the log) */
     uint32_t slot_cursor;
     uid_t self_uid;
     bool stop;
-    bool stopping;      /* in broker_fini: connections close, locks stay */
+    bool stopping; /* in broker_fini: connections close, locks stay */
     bool title;
     uint64_t recovered; /* slots recovered after an unclean disconnect */
     time_t ticked_s;    /* when the arenas' lock clocks were last advanced */
@@ -170,8 +170,8 @@ void broker_fini(struct broker *b);
  * Exposed for the fuzz target, which drives the state machine directly. */
 int broker_handle(struct broker *b, struct client *c, union sharena__msg *m,
                   size_t len, int fd);
-struct client *broker_add_client(struct broker *b, int fd, uid_t uid,
-                                 gid_t gid, pid_t pid);
+struct client *broker_add_client(struct broker *b, int fd, uid_t uid, gid_t gid,
+                                 pid_t pid);
 void broker_drop_client(struct broker *b, struct client *c);
 
 void reopen_helper_gone(struct broker *b); /* log it, stop using it */
@@ -191,8 +191,8 @@ int broker_access(const struct broker *b, const struct client *c,
  * slots, take the fd store's descriptors. 0 (when the files cannot be
  * opened: logged, and the broker keeps no state), or -1: out of memory. */
 int state_open(struct broker *b, bool fdstore);
-void state_dirty(struct broker *b);  /* something recorded changed */
-void state_sync(struct broker *b);   /* write it now, if it changed */
+void state_dirty(struct broker *b); /* something recorded changed */
+void state_sync(struct broker *b);  /* write it now, if it changed */
 /* A new arena: give it its identity (header and record), store its fd with
  * the service manager when there is one. */
 void state_arena_made(struct broker *b, struct arena_rec *ar);
@@ -227,8 +227,8 @@ struct persist_rule {
 struct persist_conf {
     const char *dir;
     struct persist_rule rules[16];
-    int nrules; /* -1: the default rules */
-    uint64_t max_file; /* --save-max-bytes, 0: no limit */
+    int nrules;           /* -1: the default rules */
+    uint64_t max_file;    /* --save-max-bytes, 0: no limit */
     bool require_seccomp; /* the saver's filter too */
 };
 int persist_parse_rule(const char *arg, struct persist_conf *conf);
@@ -245,10 +245,9 @@ void persist_event(struct broker *b);      /* the saver answered */
 void persist_stop(struct broker *b);       /* a clean stop: save, wait */
 /* broker.c, for persist.c: register an arena loaded from a file (the
  * limits of its owner apply); look one up. */
-int broker_arena_restore(struct broker *b, sharena_arena *a,
-                         const char *name, uid_t uid, gid_t gid,
-                         uint32_t mode, uint64_t created_ns,
-                         struct arena_rec **out);
+int broker_arena_restore(struct broker *b, sharena_arena *a, const char *name,
+                         uid_t uid, gid_t gid, uint32_t mode,
+                         uint64_t created_ns, struct arena_rec **out);
 struct arena_rec *broker_arena_find(struct broker *b, uid_t uid,
                                     const char *name);
 void broker_arena_ref(struct arena_rec *ar);

@@ -33,8 +33,10 @@ static const char usage[] =
     "                       $XDG_RUNTIME_DIR/sharena/broker.sock, else\n"
     "                       /tmp/sharena-$UID/broker.sock)\n"
     "  --foreground         stay in the foreground, log to stderr\n"
-    "  --policy FILE        extra grants: lines 'ARENA-GLOB USER|@GROUP rw|ro'\n"
-    "  --pidfile FILE       write the broker's pid here (locked while running)\n"
+    "  --policy FILE        extra grants: lines 'ARENA-GLOB USER|@GROUP "
+    "rw|ro'\n"
+    "  --pidfile FILE       write the broker's pid here (locked while "
+    "running)\n"
     "  --max-arenas N       arenas per user (default 1024)\n"
     "  --max-capacity SIZE  total capacity of one user's arenas (default 1T;\n"
     "                       suffixes K, M, G, T)\n"
@@ -42,21 +44,27 @@ static const char usage[] =
     "  --hello-timeout S    drop a connection that has not said HELLO after S\n"
     "                       seconds (default 10; a delegated connection\n"
     "                       waits for its holder as long as it is held)\n"
-    "  --adopt-grace S      after a restart, wait up to S seconds (default 10)\n"
+    "  --adopt-grace S      after a restart, wait up to S seconds (default "
+    "10)\n"
     "                       for the clients of the broker before to bring its\n"
     "                       arenas back (SOCKET.state.0/.1 record them)\n"
-    "  --state-dir DIR      keep arenas on disk: load every arena saved in DIR\n"
+    "  --state-dir DIR      keep arenas on disk: load every arena saved in "
+    "DIR\n"
     "                       at start, save each one while it changes (--save)\n"
     "                       and every changed one at a clean stop\n"
-    "  --save SECONDS:CHANGES  with --state-dir, save an arena when it changed\n"
-    "                       at least CHANGES times and was last saved at least\n"
+    "  --save SECONDS:CHANGES  with --state-dir, save an arena when it "
+    "changed\n"
+    "                       at least CHANGES times and was last saved at "
+    "least\n"
     "                       SECONDS ago (repeatable; default 3600:1 300:100\n"
     "                       60:10000; 'off': only at a clean stop)\n"
     "  --save-max-bytes SIZE  largest file a save may write (default: no\n"
     "                       limit); a larger one fails as a full disk does\n"
     "  --no-sandbox         do not install the seccomp filter (debugging)\n"
-    "  --require-seccomp    refuse to start when the seccomp filters cannot be\n"
-    "                       installed (built without libseccomp, or the kernel\n"
+    "  --require-seccomp    refuse to start when the seccomp filters cannot "
+    "be\n"
+    "                       installed (built without libseccomp, or the "
+    "kernel\n"
     "                       refuses them); without it the broker starts and\n"
     "                       logs that it runs unfiltered\n"
     "  --log-level LEVEL    silent, error, warning, info (default) or debug:\n"
@@ -64,7 +72,8 @@ static const char usage[] =
     "                       without --foreground, stderr is /dev/null)\n"
     "  --help, --version\n"
     "\n"
-    "Exit status: 0 after SIGTERM/SIGINT or `sharena broker stop`, 1 on a set-up\n"
+    "Exit status: 0 after SIGTERM/SIGINT or `sharena broker stop`, 1 on a "
+    "set-up\n"
     "error (another broker is running there, bad options, bad policy file).\n";
 
 static int parse_size(const char *s, uint64_t *out)
@@ -76,10 +85,26 @@ static int parse_size(const char *s, uint64_t *out)
         return -1;
     int shift = 0;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        end++;
+        break;
     }
     if (*end || v > (UINT64_MAX >> shift))
         return -1;
@@ -305,17 +330,32 @@ static int parse_options(int argc, char **argv, struct broker *b,
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
-        case 's': op->sock = optarg; break;
-        case 'f': op->foreground = true; break;
-        case 'p': op->policy = optarg; break;
-        case 'P': op->pidpath = optarg; break;
-        case 'S': op->sandbox = false; break;
-        case 'R': op->require_seccomp = true; break;
-        case 'D': op->persist.dir = optarg; break;
+        case 's':
+            op->sock = optarg;
+            break;
+        case 'f':
+            op->foreground = true;
+            break;
+        case 'p':
+            op->policy = optarg;
+            break;
+        case 'P':
+            op->pidpath = optarg;
+            break;
+        case 'S':
+            op->sandbox = false;
+            break;
+        case 'R':
+            op->require_seccomp = true;
+            break;
+        case 'D':
+            op->persist.dir = optarg;
+            break;
         case 'W':
             if (persist_parse_rule(optarg, &op->persist) < 0) {
-                fprintf(stderr, "sharenad: bad value for --save: '%s' "
-                                "(SECONDS:CHANGES, both above 0, or off)\n",
+                fprintf(stderr,
+                        "sharenad: bad value for --save: '%s' "
+                        "(SECONDS:CHANGES, both above 0, or off)\n",
                         optarg);
                 return 1;
             }
@@ -323,15 +363,18 @@ static int parse_options(int argc, char **argv, struct broker *b,
         case 'M':
             if (parse_size(optarg, &op->persist.max_file) < 0 ||
                 op->persist.max_file < 4096) {
-                fprintf(stderr, "sharenad: bad value for --save-max-bytes: "
-                                "'%s'\n", optarg);
+                fprintf(stderr,
+                        "sharenad: bad value for --save-max-bytes: "
+                        "'%s'\n",
+                        optarg);
                 return 1;
             }
             break;
         case 'L':
             if ((b->log_level = broker_log_level(optarg)) < 0) {
-                fprintf(stderr, "sharenad: bad value for --log-level: '%s' "
-                                "(silent, error, warning, info or debug)\n",
+                fprintf(stderr,
+                        "sharenad: bad value for --log-level: '%s' "
+                        "(silent, error, warning, info or debug)\n",
                         optarg);
                 return 1;
             }
@@ -349,27 +392,30 @@ static int parse_options(int argc, char **argv, struct broker *b,
                 b->lim.hello_timeout == 0)
                 goto bad;
             break;
-        case 'G':
-            {
-                uint32_t g;
-                if (parse_u32(optarg, &g) < 0 || g > 3600) {
-                    fprintf(stderr, "sharenad: bad value for --adopt-grace: "
-                                    "'%s' (1..3600 seconds)\n", optarg);
-                    return 1;
-                }
-                b->adopt_grace = g;
+        case 'G': {
+            uint32_t g;
+            if (parse_u32(optarg, &g) < 0 || g > 3600) {
+                fprintf(stderr,
+                        "sharenad: bad value for --adopt-grace: "
+                        "'%s' (1..3600 seconds)\n",
+                        optarg);
+                return 1;
             }
-            break;
+            b->adopt_grace = g;
+        } break;
         case 'c':
             if (parse_size(optarg, &b->lim.max_capacity) < 0 ||
                 b->lim.max_capacity < SHARENA_MIN_CAPACITY)
                 goto bad;
             break;
-        case 'h': fputs(usage, stdout); return 0;
-        case 'V': printf("sharenad %d.%d.%d (protocol %d)\n", SHARENA_VERSION_MAJOR,
-                         SHARENA_VERSION_MINOR, SHARENA_VERSION_PATCH,
-                         SHARENA__PROTO_VERSION);
-                  return 0;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case 'V':
+            printf("sharenad %d.%d.%d (protocol %d)\n", SHARENA_VERSION_MAJOR,
+                   SHARENA_VERSION_MINOR, SHARENA_VERSION_PATCH,
+                   SHARENA__PROTO_VERSION);
+            return 0;
         default:
             fputs(usage, stderr);
             return 1;
@@ -379,8 +425,7 @@ static int parse_options(int argc, char **argv, struct broker *b,
         fprintf(stderr, "sharenad: unexpected argument '%s'\n", argv[optind]);
         return 1;
     }
-    if ((op->persist.nrules >= 0 || op->persist.max_file) &&
-        !op->persist.dir) {
+    if ((op->persist.nrules >= 0 || op->persist.max_file) && !op->persist.dir) {
         fprintf(stderr, "sharenad: --save and --save-max-bytes need "
                         "--state-dir\n");
         return 1;
@@ -393,7 +438,12 @@ static int parse_options(int argc, char **argv, struct broker *b,
     return -1;
 bad:
     fprintf(stderr, "sharenad: bad value for --%s: '%s'\n",
-            opts[o == 'a' ? 4 : o == 'c' ? 5 : o == 'n' ? 6 : 7].name, optarg);
+            opts[o == 'a'   ? 4
+                 : o == 'c' ? 5
+                 : o == 'n' ? 6
+                            : 7]
+                .name,
+            optarg);
     return 1;
 }
 
@@ -464,8 +514,10 @@ static int setup_listen(struct broker *b, const struct options *op,
     st->helper_filter = 0;
     b->reopen_fd = reopen_helper_start(&b->reopen_pid, &st->helper_filter);
     if (b->reopen_fd < 0) {
-        fprintf(stderr, "sharenad: cannot start the read-only reopen helper: "
-                        "%s\n", strerror(-b->reopen_fd));
+        fprintf(stderr,
+                "sharenad: cannot start the read-only reopen helper: "
+                "%s\n",
+                strerror(-b->reopen_fd));
         return -1;
     }
     if (st->helper_filter < 1 && op->require_seccomp) {
@@ -568,8 +620,7 @@ static int setup_steady_state(struct broker *b, const struct options *op,
         int r = broker_sandbox();
         if (r < 0 && op->require_seccomp) {
             fprintf(stderr, "sharenad: --require-seccomp: %s\n",
-                    r == -ENOSYS ? "built without libseccomp"
-                                 : strerror(-r));
+                    r == -ENOSYS ? "built without libseccomp" : strerror(-r));
             reopen_helper_stop(b->reopen_fd);
             return -1;
         }
@@ -578,18 +629,16 @@ static int setup_steady_state(struct broker *b, const struct options *op,
                      "off (built without libseccomp)");
         else if (r < 0)
             snprintf(seccomp, sizeof(seccomp),
-                     "off (the filter could not be loaded: %s)",
-                     strerror(-r));
+                     "off (the filter could not be loaded: %s)", strerror(-r));
         else
             snprintf(seccomp, sizeof(seccomp), "on");
     }
     broker_log(b,
-               op->sandbox && strcmp(seccomp, "on") ? BLOG_WARNING
-                                                    : BLOG_INFO,
+               op->sandbox && strcmp(seccomp, "on") ? BLOG_WARNING : BLOG_INFO,
                "listening on %s%s; seccomp %s%s", op->sock,
                st->activated >= 0 ? " (socket-activated)" : "", seccomp,
-               st->helper_filter == -1 ? "; the reopen helper's filter could "
-                                         "not be loaded"
+               st->helper_filter == -1   ? "; the reopen helper's filter could "
+                                           "not be loaded"
                : st->helper_filter == -2 ? "; the reopen helper runs "
                                            "unfiltered (sanitizer build)"
                                          : "");
@@ -613,7 +662,8 @@ static int run(struct broker *b, const struct options *op, struct start *st)
     /* the helper removes the socket and the pidfile (if they are still
      * ours) and exits; pidfile_remove then only closes (and unlocks) it */
     if (reopen_helper_stop(b->reopen_fd) < 0 && st->activated < 0)
-        broker_log(b, BLOG_WARNING, "%s is left behind: the reopen helper, "
+        broker_log(b, BLOG_WARNING,
+                   "%s is left behind: the reopen helper, "
                    "which removes it, is gone (the next broker replaces it)",
                    op->sock);
 #ifdef SHARENA_HAVE_LIBBSD

@@ -76,7 +76,7 @@ struct persist {
     int nrules;
     struct load *loads;
     uint32_t nloads, loading; /* loads not done yet */
-    struct job *head, *tail; /* queued; head is under way when busy */
+    struct job *head, *tail;  /* queued; head is under way when busy */
     bool busy;
     time_t ticked_s;
     uint64_t saves, failures, loaded;
@@ -149,7 +149,8 @@ static void saver_gone(struct broker *b)
     p->fd = -1;
     broker_log(b, BLOG_ERROR,
                "the saver of %s (pid %d) is gone: arenas are no longer saved "
-               "(restart the broker to get it back)", p->dir, (int)p->pid);
+               "(restart the broker to get it back)",
+               p->dir, (int)p->pid);
     while (p->head) {
         struct job *j = p->head;
         p->head = j->next;
@@ -258,10 +259,9 @@ static void answered(struct broker *b, const struct saver_msg *m)
             ar->saved_ever = true;
             broker_log(b, BLOG_DEBUG,
                        "arena '%s' (uid %u) saved to %s/%s: %llu bytes in "
-                       "%llu ms, writers held off %llu us", ar->name,
-                       (unsigned)ar->uid, p->dir, j->file,
-                       (unsigned long long)m->bytes,
-                       (unsigned long long)m->ms,
+                       "%llu ms, writers held off %llu us",
+                       ar->name, (unsigned)ar->uid, p->dir, j->file,
+                       (unsigned long long)m->bytes, (unsigned long long)m->ms,
                        (unsigned long long)m->saved_ns / 1000);
         } else {
             p->failures++;
@@ -302,8 +302,8 @@ static void answered(struct broker *b, const struct saver_msg *m)
             ar->saved_ever = true;
             broker_log(b, BLOG_INFO,
                        "arena '%s' (uid %u, mode %04o) loaded from %s/%s",
-                       ar->name, (unsigned)ar->uid, (unsigned)ar->mode,
-                       p->dir, j->file);
+                       ar->name, (unsigned)ar->uid, (unsigned)ar->mode, p->dir,
+                       j->file);
         } else {
             if (fresh)
                 sharena_arena_close(fresh);
@@ -315,8 +315,10 @@ static void answered(struct broker *b, const struct saver_msg *m)
         ld->done = true;
         p->loading--;
     } else if (j->op == 'U' && m->err) {
-        broker_log(b, BLOG_ERROR, "%s/%s: %s (the deleted arena would come "
-                   "back at the next start)", p->dir, j->file, m->text);
+        broker_log(b, BLOG_ERROR,
+                   "%s/%s: %s (the deleted arena would come "
+                   "back at the next start)",
+                   p->dir, j->file, m->text);
     }
     job_done(p);
 }
@@ -396,8 +398,10 @@ void persist_arena_gone(struct broker *b, struct arena_rec *ar)
     struct job *j = calloc(1, sizeof *j);
     if (!j || file_name(ar->uid, ar->name, j->file, sizeof j->file) < 0) {
         free(j);
-        broker_log(b, BLOG_ERROR, "could not queue the removal of the file "
-                   "of deleted arena '%s'", ar->name);
+        broker_log(b, BLOG_ERROR,
+                   "could not queue the removal of the file "
+                   "of deleted arena '%s'",
+                   ar->name);
         return;
     }
     j->op = 'U';
@@ -437,8 +441,8 @@ static void start_loads(struct broker *b)
             broker_log(b, BLOG_INFO,
                        "arena '%s' (uid %u) was taken back live after the "
                        "restart: %s/%s is not loaded (the next save "
-                       "replaces it)", ld->name, (unsigned)ld->uid, p->dir,
-                       ld->file);
+                       "replaces it)",
+                       ld->name, (unsigned)ld->uid, p->dir, ld->file);
             ld->done = true;
             p->loading--;
             continue;
@@ -447,9 +451,10 @@ static void start_loads(struct broker *b)
         int r = j ? sharena_arena_create(ld->name, ld->capacity, &j->fill)
                   : SHARENA_ENOMEM;
         if (r < 0) {
-            broker_log(b, BLOG_ERROR, "arena '%s' (uid %u) not loaded from "
-                       "%s/%s: making an arena of %llu bytes: %s", ld->name,
-                       (unsigned)ld->uid, p->dir, ld->file,
+            broker_log(b, BLOG_ERROR,
+                       "arena '%s' (uid %u) not loaded from "
+                       "%s/%s: making an arena of %llu bytes: %s",
+                       ld->name, (unsigned)ld->uid, p->dir, ld->file,
                        (unsigned long long)ld->capacity, sharena_strerror(r));
             free(j);
             ld->done = true;
@@ -622,8 +627,8 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
     if (err[0])
         broker_log(b, BLOG_WARNING, "%s", err);
     if (conf->require_seccomp && filter < 1)
-        return open_failed(b, filter == -2 ? "--require-seccomp: a sanitizer "
-                                             "build runs the saver unfiltered"
+        return open_failed(b, filter == -2  ? "--require-seccomp: a sanitizer "
+                                              "build runs the saver unfiltered"
                               : filter == 0 ? "--require-seccomp: built "
                                               "without libseccomp"
                                             : "--require-seccomp: the saver's "
@@ -655,7 +660,8 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
         if (file_name(m.uid, m.name, want, sizeof want) < 0 ||
             strcmp(want, m.file) != 0) {
             bad++;
-            broker_log(b, BLOG_ERROR, "%s/%s: holds arena '%s' of uid %u, "
+            broker_log(b, BLOG_ERROR,
+                       "%s/%s: holds arena '%s' of uid %u, "
                        "which is saved as %s: not loaded (rename it)",
                        p->dir, m.file, m.name, (unsigned)m.uid, want);
             continue;
@@ -686,8 +692,8 @@ int persist_open(struct broker *b, const struct persist_conf *conf)
                                 (unsigned long long)p->rules[k].changes);
     broker_log(b, BLOG_INFO,
                "state directory %s: %u saved arena%s to load%s; saving "
-               "%s%s at a clean stop; saver pid %d, seccomp %s", p->dir,
-               p->nloads, p->nloads == 1 ? "" : "s",
+               "%s%s at a clean stop; saver pid %d, seccomp %s",
+               p->dir, p->nloads, p->nloads == 1 ? "" : "s",
                bad ? ", some files refused (see above)" : "",
                p->nrules ? rules : "only",
                p->nrules ? " (SECONDS:CHANGES) and" : "", (int)p->pid,

@@ -95,14 +95,15 @@ int policy_load(const char *path, struct policy_rule **out, char *err,
             pat = colon + 1;
             r->has_owner = true;
             if (!*glob || parse_id(glob, false, &r->owner) < 0) {
-                snprintf(err, errlen, "%s:%d: unknown owner '%s' (OWNER:GLOB "
-                         "names a user)", path, lineno, glob);
+                snprintf(err, errlen,
+                         "%s:%d: unknown owner '%s' (OWNER:GLOB "
+                         "names a user)",
+                         path, lineno, glob);
                 goto fail;
             }
         }
         if (!*pat || strlen(pat) > SHARENA_NAME_MAX || strchr(pat, ':')) {
-            snprintf(err, errlen, "%s:%d: bad pattern '%s'", path, lineno,
-                     pat);
+            snprintf(err, errlen, "%s:%d: bad pattern '%s'", path, lineno, pat);
             goto fail;
         }
         strcpy(r->glob, pat);

@@ -63,14 +63,13 @@ int broker_sandbox(void)
         SCMP_SYS(poll), SCMP_SYS(ppoll), /* the log never blocks */
         /* arenas: make, seal, map, punch holes */
         SCMP_SYS(memfd_create), SCMP_SYS(fchmod), SCMP_SYS(ftruncate),
-        SCMP_SYS(fcntl),
-        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(madvise),
-        SCMP_SYS(mprotect), SCMP_SYS(brk), SCMP_SYS(fallocate),
-        SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(getrandom),
+        SCMP_SYS(fcntl), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(madvise),
+        SCMP_SYS(mprotect), SCMP_SYS(brk), SCMP_SYS(fallocate), SCMP_SYS(fstat),
+        SCMP_SYS(newfstatat), SCMP_SYS(getrandom),
         /* locks and their recovery */
         SCMP_SYS(futex), SCMP_SYS(getpid), SCMP_SYS(gettid),
-        SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
-        SCMP_SYS(nanosleep), SCMP_SYS(sched_yield),
+        SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep),
+        SCMP_SYS(sched_yield),
         /* signals and exit */
         SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(exit),
         SCMP_SYS(exit_group), SCMP_SYS(getuid), SCMP_SYS(geteuid),
@@ -121,19 +120,32 @@ int broker_sandbox(void)
 }
 
 /* What the helper tells the broker first. */
-enum { HELPER_FILTER_ON = 1, HELPER_FILTER_NONE = 2, HELPER_FILTER_FAILED = 3,
-       HELPER_FILTER_SANITIZER = 4 };
+enum {
+    HELPER_FILTER_ON = 1,
+    HELPER_FILTER_NONE = 2,
+    HELPER_FILTER_FAILED = 3,
+    HELPER_FILTER_SANITIZER = 4
+};
 
 static int helper_sandbox(void)
 {
 #ifdef SHARENA_HAVE_SECCOMP
     static const int calls[] = {
-        SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(openat),
-        SCMP_SYS(open),    SCMP_SYS(close),   SCMP_SYS(fstat),
-        SCMP_SYS(newfstatat), SCMP_SYS(exit), SCMP_SYS(exit_group),
-        SCMP_SYS(rt_sigreturn), SCMP_SYS(write),
+        SCMP_SYS(recvmsg),
+        SCMP_SYS(sendmsg),
+        SCMP_SYS(openat),
+        SCMP_SYS(open),
+        SCMP_SYS(close),
+        SCMP_SYS(fstat),
+        SCMP_SYS(newfstatat),
+        SCMP_SYS(exit),
+        SCMP_SYS(exit_group),
+        SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(write),
         /* the socket, at the end */
-        SCMP_SYS(lstat), SCMP_SYS(unlink), SCMP_SYS(unlinkat),
+        SCMP_SYS(lstat),
+        SCMP_SYS(unlink),
+        SCMP_SYS(unlinkat),
     };
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     /* Sanitizer runtimes need calls of their own (sigaltstack, mmap, ...)
@@ -271,10 +283,18 @@ int reopen_helper_start(pid_t *pid_out, int *filter)
         return n < 0 ? (int)n : -EPIPE;
     }
     switch (((const char *)&m)[0]) {
-    case HELPER_FILTER_ON: *filter = 1; break;
-    case HELPER_FILTER_NONE: *filter = 0; break;
-    case HELPER_FILTER_SANITIZER: *filter = -2; break;
-    default: *filter = -1; break;
+    case HELPER_FILTER_ON:
+        *filter = 1;
+        break;
+    case HELPER_FILTER_NONE:
+        *filter = 0;
+        break;
+    case HELPER_FILTER_SANITIZER:
+        *filter = -2;
+        break;
+    default:
+        *filter = -1;
+        break;
     }
     *pid_out = pid;
     return sv[0];

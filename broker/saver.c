@@ -45,7 +45,7 @@
 #include <seccomp.h>
 #endif
 
-#define REC_MAGIC   "SHARSTAT"
+#define REC_MAGIC "SHARSTAT"
 #define REC_VERSION 1u
 
 /* The record before the image in every file (little-endian, this host's). */
@@ -227,8 +227,8 @@ static void do_save(int dfd, struct saver_msg *m, int fd)
     char tmp[SAVER_FILE_MAX + 8];
     snprintf(tmp, sizeof tmp, ".%s.tmp", m->file);
     const char *step = "create";
-    int t = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-                   O_NOFOLLOW, 0600);
+    int t = openat(dfd, tmp,
+                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     r = t < 0 ? -errno : 0;
     if (r == 0) {
         struct saver_rec rec;
@@ -318,8 +318,9 @@ static void do_fill(int dfd, struct saver_msg *m, int fd)
         say(m, "cannot seek: %s", strerror(errno));
     } else if ((r = sharena__load_into(a, f)) < 0) {
         m->err = r;
-        say(m, "%s", *sharena_snapshot_message() ? sharena_snapshot_message()
-                                                 : sharena_strerror(r));
+        say(m, "%s",
+            *sharena_snapshot_message() ? sharena_snapshot_message()
+                                        : sharena_strerror(r));
         if (r == SHARENA_ECORRUPT)
             set_aside(dfd, m->file, ".corrupt", m);
         else if (r == SHARENA_ELAYOUT)
@@ -392,20 +393,45 @@ static int saver_filter(void)
     return -2; /* sanitizer runtimes need calls of their own (sandbox.c) */
 #endif
     static const int calls[] = {
-        SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(read),
-        SCMP_SYS(write), SCMP_SYS(pread64), SCMP_SYS(lseek),
-        SCMP_SYS(openat), SCMP_SYS(close), SCMP_SYS(fstat),
-        SCMP_SYS(newfstatat), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
-        SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlinkat),
-        SCMP_SYS(getdents64), SCMP_SYS(fcntl), SCMP_SYS(dup),
-        SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap),
-        SCMP_SYS(madvise), SCMP_SYS(mprotect), SCMP_SYS(brk),
-        SCMP_SYS(fallocate), SCMP_SYS(membarrier), SCMP_SYS(futex),
-        SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
-        SCMP_SYS(nanosleep), SCMP_SYS(sched_yield), SCMP_SYS(getpid),
-        SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
-        SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
-        SCMP_SYS(exit), SCMP_SYS(exit_group),
+        SCMP_SYS(recvmsg),
+        SCMP_SYS(sendmsg),
+        SCMP_SYS(read),
+        SCMP_SYS(write),
+        SCMP_SYS(pread64),
+        SCMP_SYS(lseek),
+        SCMP_SYS(openat),
+        SCMP_SYS(close),
+        SCMP_SYS(fstat),
+        SCMP_SYS(newfstatat),
+        SCMP_SYS(fsync),
+        SCMP_SYS(fdatasync),
+        SCMP_SYS(renameat),
+        SCMP_SYS(renameat2),
+        SCMP_SYS(unlinkat),
+        SCMP_SYS(getdents64),
+        SCMP_SYS(fcntl),
+        SCMP_SYS(dup),
+        SCMP_SYS(mmap),
+        SCMP_SYS(munmap),
+        SCMP_SYS(mremap),
+        SCMP_SYS(madvise),
+        SCMP_SYS(mprotect),
+        SCMP_SYS(brk),
+        SCMP_SYS(fallocate),
+        SCMP_SYS(membarrier),
+        SCMP_SYS(futex),
+        SCMP_SYS(clock_gettime),
+        SCMP_SYS(clock_nanosleep),
+        SCMP_SYS(nanosleep),
+        SCMP_SYS(sched_yield),
+        SCMP_SYS(getpid),
+        SCMP_SYS(gettid),
+        SCMP_SYS(getuid),
+        SCMP_SYS(geteuid),
+        SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(exit),
+        SCMP_SYS(exit_group),
     };
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     int r = ctx ? 0 : -ENOMEM;
@@ -459,8 +485,8 @@ static int lock_dir(int dfd)
     return -1;
 }
 
-int saver_start(const char *dir, uint64_t max_file, pid_t *pid_out,
-                int *filter, char *err, size_t errlen)
+int saver_start(const char *dir, uint64_t max_file, pid_t *pid_out, int *filter,
+                char *err, size_t errlen)
 {
     int sv[2];
     *filter = 0;
@@ -513,22 +539,25 @@ int saver_start(const char *dir, uint64_t max_file, pid_t *pid_out,
                 strerror(errno));
         } else if (lock_dir(dfd) < 0) {
             m.err = -errno;
-            say(&m, errno == EBUSY ? "the state directory %s is in use by "
-                                     "another sharenad (its saver holds "
-                                     "%s/lock)"
-                                   : "the state directory %s: cannot lock "
-                                     "%s/lock: %s",
+            say(&m,
+                errno == EBUSY ? "the state directory %s is in use by "
+                                 "another sharenad (its saver holds "
+                                 "%s/lock)"
+                               : "the state directory %s: cannot lock "
+                                 "%s/lock: %s",
                 dir, dir, strerror(errno));
         } else {
             struct stat st;
             if (fstat(dfd, &st) == 0 && (st.st_mode & 077))
-                say(&m, "the state directory %s is mode %04o: other users "
+                say(&m,
+                    "the state directory %s is mode %04o: other users "
                     "may read or change the saved arenas (0700 is meant)",
                     dir, (unsigned)st.st_mode & 07777);
             else if (faccessat(dfd, ".", W_OK, AT_EACCESS) < 0)
-                say(&m, "the state directory %s is not writable (%s): "
-                    "arenas are loaded but saves will fail", dir,
-                    strerror(errno));
+                say(&m,
+                    "the state directory %s is not writable (%s): "
+                    "arenas are loaded but saves will fail",
+                    dir, strerror(errno));
             m.mode = (uint32_t)saver_filter() & 0xff;
         }
         sharena__proto_send(s, &m, sizeof m, -1);

@@ -102,30 +102,30 @@ struct pend_arena {
 };
 
 struct broker_state {
-    int fd[2];        /* SOCKET.state.0 and .1 */
-    int next;         /* the one the next write goes to */
-    uint64_t gen;     /* generation of the last write */
+    int fd[2];    /* SOCKET.state.0 and .1 */
+    int next;     /* the one the next write goes to */
+    uint64_t gen; /* generation of the last write */
     bool dirty;
-    bool frozen;      /* the broker stops: no more writes */
+    bool frozen; /* the broker stops: no more writes */
     char path[PATH_MAX];
     char boot_id[40];
     struct pend_arena *pa;
     uint32_t npa;
     struct pend_slot *ps;
     uint32_t nps;
-    time_t start_s;    /* CLOCK_MONOTONIC_COARSE at start */
+    time_t start_s; /* CLOCK_MONOTONIC_COARSE at start */
     bool grace_over;
     uint32_t unsettled; /* pend_slots in PS_WAIT */
     uint64_t adopted, refused;
     time_t ticked_s;
     /* the fd store */
-    int notify_fd;    /* connected to $NOTIFY_SOCKET, or -1 */
-    int *store_fd;    /* descriptors it gave back, until matched */
+    int notify_fd; /* connected to $NOTIFY_SOCKET, or -1 */
+    int *store_fd; /* descriptors it gave back, until matched */
     char (*store_name)[64];
     uint32_t nstore;
     bool store_failed;
-    bool oom;         /* the body could not be built */
-    char *buf;        /* the body being written */
+    bool oom;  /* the body could not be built */
+    char *buf; /* the body being written */
     size_t buflen, bufcap;
 };
 
@@ -211,8 +211,7 @@ static int parse_body(struct broker_state *s, char *body, size_t len)
             pa.uid = uid;
             pa.gid = gid;
             pa.mode = mode;
-            struct pend_arena *v =
-                realloc(s->pa, (s->npa + 1) * sizeof(*v));
+            struct pend_arena *v = realloc(s->pa, (s->npa + 1) * sizeof(*v));
             if (!v)
                 return -1;
             s->pa = v;
@@ -287,8 +286,8 @@ static uint64_t read_one(struct broker_state *s, int fd, char **body,
     uint64_t gen, len, sum;
     char boot[40];
     int n = 0;
-    if (sscanf(buf, "sharenad-state 1 %" SCNu64 " %" SCNu64 " %" SCNx64
-                    " %39s\n%n",
+    if (sscanf(buf,
+               "sharenad-state 1 %" SCNu64 " %" SCNu64 " %" SCNx64 " %39s\n%n",
                &gen, &len, &sum, boot, &n) != 4 ||
         n <= 0 || (uint64_t)n + len != got || fnv(buf + n, len) != sum ||
         strcmp(boot, s->boot_id) != 0 || gen == 0) {
@@ -307,8 +306,8 @@ static int open_state_file(const char *path)
     if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_uid != geteuid() || (st.st_mode & 077)) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 077)) {
         close(fd);
         errno = EPERM;
         return -1;
@@ -473,8 +472,8 @@ static void put_arena(struct broker_state *s, uint32_t idx, const char *name,
     put(s,
         "a %u %u %u %o %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
         " %016" PRIx64 "%016" PRIx64 " %s\n",
-        idx, (unsigned)uid, (unsigned)gid, mode, created, cap, dev, ino,
-        id[0], id[1], name);
+        idx, (unsigned)uid, (unsigned)gid, mode, created, cap, dev, ino, id[0],
+        id[1], name);
 }
 
 static bool client_has_rw(const struct client *c)
@@ -562,7 +561,8 @@ static void write_state(struct broker *b)
         }
     }
     if (s->oom) {
-        broker_log(b, BLOG_ERROR, "out of memory writing the state file; "
+        broker_log(b, BLOG_ERROR,
+                   "out of memory writing the state file; "
                    "a restart may lose arenas");
         return;
     }
@@ -588,7 +588,8 @@ static void write_state(struct broker *b)
     if (r < 0) {
         broker_log(b, BLOG_ERROR,
                    "cannot write the state file %s.%d: %s; a restart may "
-                   "lose arenas", s->path, s->next, strerror(-r));
+                   "lose arenas",
+                   s->path, s->next, strerror(-r));
         return;
     }
     s->gen++;
@@ -662,14 +663,16 @@ static void adopt_stored(struct broker *b)
         if (pa && take_back(b, pa, fd, &why) == 0) {
             broker_log(b, BLOG_INFO,
                        "arena '%s' (uid %u) taken back from the service "
-                       "manager's fd store", pa->name, (unsigned)pa->uid);
+                       "manager's fd store",
+                       pa->name, (unsigned)pa->uid);
         } else {
             broker_log(b, BLOG_WARNING,
                        "a descriptor from the fd store (%s) is not taken "
-                       "back: %s", s->store_name[i], why);
+                       "back: %s",
+                       s->store_name[i], why);
             uint64_t id[2] = {0, 0};
-            if (sscanf(s->store_name[i] + 1, "%16" SCNx64 "%16" SCNx64,
-                       &id[0], &id[1]) == 2)
+            if (sscanf(s->store_name[i] + 1, "%16" SCNx64 "%16" SCNx64, &id[0],
+                       &id[1]) == 2)
                 unstore_arena(b, id);
         }
         close(fd);
@@ -699,7 +702,8 @@ int state_open(struct broker *b, bool fdstore)
                        "cannot keep the state file %s: %s; a restart of "
                        "this broker loses every arena no client holds, "
                        "every name, and the recovery of clients that die "
-                       "meanwhile", p, strerror(errno));
+                       "meanwhile",
+                       p, strerror(errno));
             if (s->fd[0] >= 0)
                 close(s->fd[0]);
             free(s);
@@ -760,8 +764,8 @@ int state_open(struct broker *b, bool fdstore)
 
 /* ------------------------------------------------------- taking it back */
 
-static int check_memfd(struct broker *b, const struct pend_arena *pa,
-                       int fd, const char **why)
+static int check_memfd(struct broker *b, const struct pend_arena *pa, int fd,
+                       const char **why)
 {
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -817,7 +821,8 @@ static void slot_leaves(struct broker *b, struct arena_rec *ar,
     if (broker_scan_add(b, ar, &c) < 0)
         broker_log(b, BLOG_ERROR,
                    "out of memory queueing the recovery of client slot %u "
-                   "in arena '%s'", ps->slot, ar->name);
+                   "in arena '%s'",
+                   ps->slot, ar->name);
 }
 
 /* Check @p fd against @p pa and make it a named arena again. */
@@ -1001,9 +1006,10 @@ int state_resume(struct broker *b, struct client *c,
              ps->pid != c->pid)
         why = "that client slot was another process's: say HELLO";
     if (why) {
-        broker_log(b, BLOG_DEBUG, "pid %d (uid %u) cannot resume client "
-                   "slot %u: %s", (int)c->pid, (unsigned)c->uid, m->slot,
-                   why);
+        broker_log(b, BLOG_DEBUG,
+                   "pid %d (uid %u) cannot resume client "
+                   "slot %u: %s",
+                   (int)c->pid, (unsigned)c->uid, m->slot, why);
         return send_error(c, seq, SHARENA_ENOENT, why);
     }
     c->slot = ps->slot;
@@ -1078,7 +1084,8 @@ int state_adopt(struct broker *b, struct client *c,
             close(fd);
             snprintf(text, sizeof text,
                      "no record of arena '%.40s' of uid %u: a broker takes "
-                     "back only arenas it made", plain, (unsigned)uid);
+                     "back only arenas it made",
+                     plain, (unsigned)uid);
             return send_error(c, seq, SHARENA_ENOENT, text);
         }
         /* the access the record grants, before anything is looked at */
@@ -1099,8 +1106,9 @@ int state_adopt(struct broker *b, struct client *c,
             s->refused++;
             broker_log(b, BLOG_WARNING,
                        "refused to take arena '%s' (uid %u) back from pid %d "
-                       "(uid %u): %s", pa->name, (unsigned)pa->uid,
-                       (int)c->pid, (unsigned)c->uid, why);
+                       "(uid %u): %s",
+                       pa->name, (unsigned)pa->uid, (int)c->pid,
+                       (unsigned)c->uid, why);
             snprintf(text, sizeof text, "arena '%.40s' not taken back: %s",
                      pa->name, why);
             return send_error(c, seq, SHARENA_EPERM, text);
@@ -1108,7 +1116,8 @@ int state_adopt(struct broker *b, struct client *c,
         ar = pa->ar;
         broker_log(b, BLOG_INFO,
                    "arena '%s' (uid %u) taken back from pid %d (client slot "
-                   "%u)", ar->name, (unsigned)ar->uid, (int)c->pid, c->slot);
+                   "%u)",
+                   ar->name, (unsigned)ar->uid, (int)c->pid, c->slot);
     } else {
         struct stat st;
         if (fstat(fd, &st) < 0 || (uint64_t)st.st_dev != ar->dev ||
@@ -1116,7 +1125,8 @@ int state_adopt(struct broker *b, struct client *c,
             close(fd);
             snprintf(text, sizeof text,
                      "arena '%.40s' on this broker is another memfd than "
-                     "yours", ar->name);
+                     "yours",
+                     ar->name);
             return send_error(c, seq, SHARENA_EEXIST, text);
         }
     }
@@ -1164,8 +1174,9 @@ static void slot_dead(struct broker *b, struct pend_slot *ps, const char *how)
     broker_log(b, BLOG_INFO,
                "client slot %u (pid %d, uid %u) of the broker before %s: "
                "its locks are marked owner-died in %u arena%s now and in "
-               "%u more as they are taken back", ps->slot, (int)ps->pid,
-               (unsigned)ps->uid, how, now, now == 1 ? "" : "s", later);
+               "%u more as they are taken back",
+               ps->slot, (int)ps->pid, (unsigned)ps->uid, how, now,
+               now == 1 ? "" : "s", later);
 }
 
 /* Is @p pid gone? kill(pid, 0) says so for a process that was reaped; at
@@ -1215,7 +1226,8 @@ void state_tick(struct broker *b)
             broker_log(b, BLOG_WARNING,
                        "client slot %u (pid %d, uid %u) has not come back, "
                        "but its process lives: its locks stay its own until "
-                       "it exits", ps->slot, (int)ps->pid, (unsigned)ps->uid);
+                       "it exits",
+                       ps->slot, (int)ps->pid, (unsigned)ps->uid);
         }
     }
     if (over && !s->grace_over) {
@@ -1232,8 +1244,8 @@ void state_tick(struct broker *b)
                            "arena '%s' (uid %u) was not brought back within "
                            "%u s: no live client holds it, its data went "
                            "with the last process that did; the name is "
-                           "free", pa->name, (unsigned)pa->uid,
-                           b->adopt_grace);
+                           "free",
+                           pa->name, (unsigned)pa->uid, b->adopt_grace);
                 continue;
             }
             /* came back, but not to this arena: it no longer holds it */
@@ -1244,8 +1256,8 @@ void state_tick(struct broker *b)
                                              : NULL;
                 bool there = false;
                 for (uint32_t k = 0; c && k < c->nopens; k++)
-                    there = there || (c->opens[k].ar == pa->ar &&
-                                      c->opens[k].rw);
+                    there = there ||
+                            (c->opens[k].ar == pa->ar && c->opens[k].rw);
                 if (ps && ps->state == PS_BACK && !there)
                     slot_leaves(b, pa->ar, ps);
             }
@@ -1255,16 +1267,19 @@ void state_tick(struct broker *b)
             broker_log(b, lost ? BLOG_WARNING : BLOG_INFO,
                        "restart settled: %" PRIu64 " of %u recorded arena%s "
                        "taken back, %u not; %u client slot%s still to come "
-                       "back", s->adopted, s->npa, s->npa == 1 ? "" : "s",
-                       lost, s->unsettled, s->unsettled == 1 ? "" : "s");
+                       "back",
+                       s->adopted, s->npa, s->npa == 1 ? "" : "s", lost,
+                       s->unsettled, s->unsettled == 1 ? "" : "s");
     }
     if (s->grace_over) {
         /* reserved slots found dead go back to the pool (their scans,
          * if any, keep them out of it until done) */
         for (uint32_t i = 0; i < s->nps; i++) {
             struct pend_slot *ps = &s->ps[i];
-            if (ps->state == PS_DEAD && ps->slot && !slot_connected(b, ps->slot)) {
-                b->slot_used[ps->slot / 64] &= ~(UINT64_C(1) << (ps->slot % 64));
+            if (ps->state == PS_DEAD && ps->slot &&
+                !slot_connected(b, ps->slot)) {
+                b->slot_used[ps->slot / 64] &= ~(UINT64_C(1)
+                                                 << (ps->slot % 64));
                 ps->slot = 0; /* (released once) */
             }
         }

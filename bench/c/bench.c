@@ -44,11 +44,11 @@
 #define SHARENA_BENCH_SHARENAD ""
 #endif
 
-#define SMALL_KEYS     1024u      /* "map, 1k keys" */
-#define BIG_KEYS       (1u << 20) /* "map, 1M keys" */
-#define VEC_LEN        1024u
-#define BYTES_SIZE     4096u
-#define BYTES_CHUNK    64u
+#define SMALL_KEYS 1024u    /* "map, 1k keys" */
+#define BIG_KEYS (1u << 20) /* "map, 1M keys" */
+#define VEC_LEN 1024u
+#define BYTES_SIZE 4096u
+#define BYTES_CHUNK 64u
 #define ARENA_CAPACITY (UINT64_C(1) << 30)
 
 static struct {
@@ -679,8 +679,8 @@ static void emit(const char *op, const char *group, const char *impl,
 static void run_op(const struct bench_op *b)
 {
     uint64_t max_n = b->max_n ? b->max_n : UINT64_C(1) << 34;
-    uint64_t ns_n =
-        b->fixed_n ? b->fixed_n : calibrate(b->s, b->s_reset, max_n);
+    uint64_t ns_n = b->fixed_n ? b->fixed_n
+                               : calibrate(b->s, b->s_reset, max_n);
     uint64_t nl_n = 0;
     if (b->l)
         nl_n = b->fixed_n ? b->fixed_n : calibrate(b->l, b->l_reset, max_n);
@@ -1070,10 +1070,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "C benchmark (%s)\n", opt.quick ? "quick" : "full");
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         /* the 1M-key gets and sets need the map the insert op fills */
-        bool needed =
-            !opt.only || !strcmp(opt.only, ops[i].op) ||
-            (!strncmp(opt.only, "map_", 4) && strstr(opt.only, "_1m") &&
-             !strcmp(ops[i].op, "map_insert_1m"));
+        bool needed = !opt.only || !strcmp(opt.only, ops[i].op) ||
+                      (!strncmp(opt.only, "map_", 4) &&
+                       strstr(opt.only, "_1m") &&
+                       !strcmp(ops[i].op, "map_insert_1m"));
         if (needed)
             run_op(&ops[i]);
     }

@@ -16,8 +16,8 @@ static inline uint64_t load64(const char *p)
  * (0 marks an empty entry). */
 static uint64_t hash_key(const char *key, size_t len)
 {
-    uint64_t h =
-        UINT64_C(0x243f6a8885a308d3) ^ (len * UINT64_C(0x9e3779b97f4a7c15));
+    uint64_t h = UINT64_C(0x243f6a8885a308d3) ^
+                 (len * UINT64_C(0x9e3779b97f4a7c15));
     while (len >= 8) {
         h ^= load64(key);
         h *= UINT64_C(0xff51afd7ed558ccd);

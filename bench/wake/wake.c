@@ -70,7 +70,8 @@ static int unix_sock(const char *path, int listening)
         close(s);
         return c;
     }
-    for (int i = 0; i < 1000 && connect(s, (struct sockaddr *)&sa, sizeof sa); i++)
+    for (int i = 0; i < 1000 && connect(s, (struct sockaddr *)&sa, sizeof sa);
+         i++)
         usleep(10000);
     return s;
 }
@@ -96,7 +97,8 @@ int main(int argc, char **argv)
         printf("READY\n");
         fflush(stdout);
         long got = 0;
-        for (long i = 0; got < n; i++) { /* writes a slow wake coalesced are skipped */
+        for (long i = 0; got < n;
+             i++) { /* writes a slow wake coalesced are skipped */
             uint64_t seen, v;
             double d;
             sharena_change_count(a, t, &seen);

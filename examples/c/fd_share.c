@@ -107,15 +107,16 @@ static int child(int sock)
     CHECK(sharena_map_get(a, metrics, "requests", 8, &v));
     CHECK(sharena_number_add(a, v, 42, &now));
     CHECK(sharena_map_set_string(a, metrics, "updated_by", 10, "child", 5));
-    printf("  [child  %d] added 42 -> requests=%g, set updated_by\n",
-           getpid(), now);
+    printf("  [child  %d] added 42 -> requests=%g, set updated_by\n", getpid(),
+           now);
     sharena_arena_close(a);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0); /* keep the two processes' lines in order */
+    setvbuf(stdout, NULL, _IOLBF,
+            0); /* keep the two processes' lines in order */
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return child(atoi(argv[2]));
 

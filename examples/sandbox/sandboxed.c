@@ -36,19 +36,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DIE(...)                                                             \
-    do {                                                                     \
-        fprintf(stderr, __VA_ARGS__);                                        \
-        exit(1);                                                             \
+#define DIE(...)                                                               \
+    do {                                                                       \
+        fprintf(stderr, __VA_ARGS__);                                          \
+        exit(1);                                                               \
     } while (0)
 
-#define CHECK(ok_, ...)                                                      \
-    do {                                                                     \
-        bool ok__ = (ok_);                                                   \
-        printf("  [child] %s: ", ok__ ? "ok" : "FAILED");                    \
-        printf(__VA_ARGS__);                                                 \
-        putchar('\n');                                                       \
-        ok &= ok__;                                                          \
+#define CHECK(ok_, ...)                                                        \
+    do {                                                                       \
+        bool ok__ = (ok_);                                                     \
+        printf("  [child] %s: ", ok__ ? "ok" : "FAILED");                      \
+        printf(__VA_ARGS__);                                                   \
+        putchar('\n');                                                         \
+        ok &= ok__;                                                            \
     } while (0)
 
 /* Sockets and memfds (a broker connection, an arena) this process holds
@@ -135,7 +135,8 @@ static int child(const char *empty, int rw_fd)
     /* 1. no filesystem */
     if (confine_filesystem(empty) < 0) {
         printf("  [child] cannot confine the filesystem here (%s): not root "
-               "and no user namespaces\n", strerror(errno));
+               "and no user namespaces\n",
+               strerror(errno));
         return 77;
     }
     printf("  [child] chrooted into an empty directory\n");
@@ -144,7 +145,7 @@ static int child(const char *empty, int rw_fd)
         DIE("child: no_new_privs: %s\n", strerror(errno));
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     int own[] = {SCMP_SYS(write), SCMP_SYS(exit_group), SCMP_SYS(exit),
-                 SCMP_SYS(brk), SCMP_SYS(newfstatat), SCMP_SYS(fstat)};
+                 SCMP_SYS(brk),   SCMP_SYS(newfstatat), SCMP_SYS(fstat)};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
         seccomp_rule_add(ctx, SCMP_ACT_ALLOW, own[i], 0);
     int r = sharena_sandbox_allow(ctx);

@@ -71,7 +71,7 @@ extern "C" {
  * One X-macro table: symbol, value, message. Values that mirror errno are
  * `-E*`; sharena's own start at -10001. @{ */
 
-#define SHARENA_ERRNO_MAP(XX)                                                   \
+#define SHARENA_ERRNO_MAP(XX)                                                  \
     XX(EPERM, -1, "operation not permitted")                                   \
     XX(ENOENT, -2, "no such arena, root, key or object")                       \
     XX(EINTR, -4, "interrupted")                                               \
@@ -80,7 +80,7 @@ extern "C" {
     XX(EAGAIN, -11, "resource temporarily unavailable; try again")             \
     XX(ENOMEM, -12, "out of process memory")                                   \
     XX(EACCES, -13, "permission denied")                                       \
-    XX(EBUSY, -16, "object busy: a writer kept it inconsistent too long")     \
+    XX(EBUSY, -16, "object busy: a writer kept it inconsistent too long")      \
     XX(EEXIST, -17, "already exists")                                          \
     XX(EINVAL, -22, "invalid argument")                                        \
     XX(ENOSPC, -28, "no space left (limit reached)")                           \
@@ -92,17 +92,17 @@ extern "C" {
     XX(EPROTO, -71, "protocol error")                                          \
     XX(EOVERFLOW, -75, "value does not fit")                                   \
     XX(EILSEQ, -84, "invalid UTF-8")                                           \
-    XX(ECONNREFUSED, -111, "no broker is listening on that socket")           \
+    XX(ECONNREFUSED, -111, "no broker is listening on that socket")            \
     XX(ETIMEDOUT, -110, "timed out")                                           \
     XX(ESTALE, -116, "use after free: the object was dropped")                 \
     XX(ETYPE, -10001, "wrong type for this operation")                         \
     XX(EFULL, -10002, "arena is full")                                         \
     XX(ECORRUPT, -10003, "arena data is corrupt")                              \
     XX(ELAYOUT, -10004,                                                        \
-       "arena was made by a build with another format version or layout")     \
-    XX(EOWNERDEAD, -10005, "lock owner died; the object was repaired")        \
-    XX(EUNSEALED, -10006, "arena fd is not sealed against resizing")          \
-    XX(ECLOSED, -10007, "arena or connection is closed")                    \
+       "arena was made by a build with another format version or layout")      \
+    XX(EOWNERDEAD, -10005, "lock owner died; the object was repaired")         \
+    XX(EUNSEALED, -10006, "arena fd is not sealed against resizing")           \
+    XX(ECLOSED, -10007, "arena or connection is closed")                       \
     XX(EDROPPED, -10008, "the broker closed this delegated connection")
 
 enum sharena_errno {
@@ -273,12 +273,12 @@ typedef struct sharena_arena_info {
     char name[SHARENA_NAME_MAX + 1];
     uint32_t format_version;
     uint64_t layout_hash;
-    uint64_t capacity;      /**< bytes mapped */
-    uint64_t heap_bytes;    /**< bytes available to objects at creation */
-    uint64_t used_bytes;    /**< bytes in allocated blocks, headers included */
-    uint64_t objects;       /**< live objects (roots directory included) */
-    uint64_t created_ns;    /**< CLOCK_REALTIME at creation */
-    uint64_t changes;       /**< arena-wide change counter */
+    uint64_t capacity;   /**< bytes mapped */
+    uint64_t heap_bytes; /**< bytes available to objects at creation */
+    uint64_t used_bytes; /**< bytes in allocated blocks, headers included */
+    uint64_t objects;    /**< live objects (roots directory included) */
+    uint64_t created_ns; /**< CLOCK_REALTIME at creation */
+    uint64_t changes;    /**< arena-wide change counter */
     bool readonly;
     /** Room for fields of later releases without changing the struct's
      * size (the ABI): zeroed by this release. */
@@ -359,12 +359,13 @@ SHARENA_EXPORT int sharena_change_count(const sharena_arena *a, sharena_id id,
  * type, never something else.
  */
 typedef struct sharena_fastread {
-    uint32_t version;     /**< SHARENA_FASTREAD_VERSION */
-    uint32_t epoch;       /**< the word at epoch_off, loaded first */
-    uint32_t counter;     /**< the word at counter_off, loaded after epoch */
-    int32_t type;         /**< the object's sharena_type */
-    uint64_t epoch_off;   /**< offset of the arena's layout epoch (4-aligned) */
-    uint64_t counter_off; /**< offset of the object's change counter (4-aligned) */
+    uint32_t version;   /**< SHARENA_FASTREAD_VERSION */
+    uint32_t epoch;     /**< the word at epoch_off, loaded first */
+    uint32_t counter;   /**< the word at counter_off, loaded after epoch */
+    int32_t type;       /**< the object's sharena_type */
+    uint64_t epoch_off; /**< offset of the arena's layout epoch (4-aligned) */
+    uint64_t
+        counter_off; /**< offset of the object's change counter (4-aligned) */
 } sharena_fastread;
 
 /**
@@ -381,8 +382,8 @@ SHARENA_EXPORT int sharena_fastread_get(const sharena_arena *a, sharena_id id,
 #if defined(__GNUC__)
 __attribute__((deprecated("renamed sharena_change_count()")))
 #endif
-SHARENA_EXPORT int sharena_version(const sharena_arena *a, sharena_id id,
-                                   uint64_t *version);
+SHARENA_EXPORT int
+sharena_version(const sharena_arena *a, sharena_id id, uint64_t *version);
 
 /**
  * Take the object's lock for a multi-step update. Operations on the same
@@ -609,8 +610,7 @@ SHARENA_EXPORT int sharena_map_new(sharena_arena *a, sharena_id *out);
  */
 SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
-                                   sharena_id value,
-                                   sharena_insert_flags flags,
+                                   sharena_id value, sharena_insert_flags flags,
                                    sharena_id *old);
 /** Look @p key up: 0 and *value, or SHARENA_ENOENT.
  * @return 0, SHARENA_ENOENT (no such key; a key that is not UTF-8 is
@@ -692,8 +692,7 @@ typedef enum sharena_add_flags {
  */
 SHARENA_EXPORT int sharena_map_add_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
-                                          double delta,
-                                          sharena_add_flags flags,
+                                          double delta, sharena_add_flags flags,
                                           double *result);
 /** As sharena_map_set_string(), for a boolean.
  * @return 0, the errors of sharena_bool_new() and sharena_map_set().
@@ -795,11 +794,11 @@ SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
 
 /** One value as read by sharena_value_read() and its container forms. */
 typedef struct sharena_value {
-    int type;       /**< SHARENA_T_*: the value's type */
-    sharena_id id;  /**< the value object's id (a map, vector, ... to open) */
-    double number;  /**< SHARENA_T_NUMBER: the number */
-    bool boolean;   /**< SHARENA_T_BOOL: the boolean */
-    size_t len;     /**< SHARENA_T_STRING: its length in bytes */
+    int type;      /**< SHARENA_T_*: the value's type */
+    sharena_id id; /**< the value object's id (a map, vector, ... to open) */
+    double number; /**< SHARENA_T_NUMBER: the number */
+    bool boolean;  /**< SHARENA_T_BOOL: the boolean */
+    size_t len;    /**< SHARENA_T_STRING: its length in bytes */
 } sharena_value;
 
 /**
@@ -827,9 +826,9 @@ SHARENA_EXPORT int sharena_value_read(const sharena_arena *a, sharena_id id,
  *         writer stopped mid-write, or the entry replaced faster than it
  *         could be read), SHARENA_ECORRUPT (damage at a stable sequence).
  */
-SHARENA_EXPORT int sharena_map_get_value(const sharena_arena *a,
-                                         sharena_id map, const char *key,
-                                         size_t klen, char *buf, size_t cap,
+SHARENA_EXPORT int sharena_map_get_value(const sharena_arena *a, sharena_id map,
+                                         const char *key, size_t klen,
+                                         char *buf, size_t cap,
                                          sharena_value *out);
 /**
  * sharena_vector_get() and sharena_value_read() as one read, like
@@ -861,9 +860,9 @@ typedef enum sharena_field_flags {
 SHARENA__FLAG_OPS(sharena_field_flags)
 
 typedef struct sharena_field_def {
-    const char *name; /**< 1..SHARENA_FIELD_NAME_MAX bytes, UTF-8 */
-    sharena_type type; /**< STRING, NUMBER, BOOL or BYTES */
-    uint64_t size;    /**< BYTES only: the buffer size */
+    const char *name;          /**< 1..SHARENA_FIELD_NAME_MAX bytes, UTF-8 */
+    sharena_type type;         /**< STRING, NUMBER, BOOL or BYTES */
+    uint64_t size;             /**< BYTES only: the buffer size */
     sharena_field_flags flags; /**< SHARENA_FIELD_NULLABLE, or 0 */
 } sharena_field_def;
 
@@ -887,8 +886,7 @@ SHARENA_EXPORT int sharena_shape_new(sharena_arena *a,
  *         struct).
  */
 SHARENA_EXPORT int sharena_shape_nfields(const sharena_arena *a,
-                                         sharena_id shape_or_struct,
-                                         size_t *n);
+                                         sharena_id shape_or_struct, size_t *n);
 /** Describe field @p index: name copied into @p name (cap >=
  * SHARENA_FIELD_NAME_MAX + 1), type and bytes size.
  * @return 0, SHARENA_ERANGE (no field @p index), SHARENA_EINVAL
@@ -898,8 +896,8 @@ SHARENA_EXPORT int sharena_shape_nfields(const sharena_arena *a,
  *         mid-write) (SHARENA_ETYPE: neither a shape nor a struct).
  */
 SHARENA_EXPORT int sharena_shape_field(const sharena_arena *a,
-                                       sharena_id shape_or_struct,
-                                       size_t index, char *name, size_t cap,
+                                       sharena_id shape_or_struct, size_t index,
+                                       char *name, size_t cap,
                                        sharena_type *type, uint64_t *size);
 /** Flags of field @p index (SHARENA_FIELD_NULLABLE or 0) into *flags.
  * @return as sharena_shape_field().
@@ -1044,8 +1042,7 @@ typedef struct sharena_builder sharena_builder;
 
 /** Start a build on a writable arena. @return 0, SHARENA_EINVAL,
  * SHARENA_EROFS, SHARENA_ENOMEM. */
-SHARENA_EXPORT int sharena_build_begin(sharena_arena *a,
-                                       sharena_builder **out);
+SHARENA_EXPORT int sharena_build_begin(sharena_arena *a, sharena_builder **out);
 /** Name the next value: required before each value inside a map, and
  * before each top-level value that sharena_build_map_update() will set.
  * @return 0, SHARENA_EILSEQ (not UTF-8), SHARENA_EINVAL (inside a vector,
@@ -1118,8 +1115,7 @@ SHARENA_EXPORT int sharena_build_finish(sharena_builder *b, sharena_id *out);
  * @return 0, the kept error, SHARENA_EINVAL (a value without a key, a
  *         container left open, the map itself as a value), SHARENA_ESTALE,
  *         SHARENA_ETYPE, SHARENA_EFULL, SHARENA_EROFS. */
-SHARENA_EXPORT int sharena_build_map_update(sharena_builder *b,
-                                            sharena_id map);
+SHARENA_EXPORT int sharena_build_map_update(sharena_builder *b, sharena_id map);
 /** Replace items [@p start, @p start + @p count) of @p vec (count clamped
  * to the items there are; start SHARENA_BUILD_END appends) with the
  * top-level values, in one write: readers see the old items or the new
@@ -1165,8 +1161,7 @@ SHARENA_EXPORT int sharena_root_ensure(sharena_arena *a, const char *name,
  *         sharena_map_set().
  */
 SHARENA_EXPORT int sharena_root_set(sharena_arena *a, const char *name,
-                                    sharena_id id,
-                                    sharena_insert_flags flags);
+                                    sharena_id id, sharena_insert_flags flags);
 /** Remove root @p name, dropping its object if the directory owns it.
  * @return 0, SHARENA_ENOENT (no such root), SHARENA_EINVAL (not a
  *         name), SHARENA_ENAMETOOLONG, and the errors of
@@ -1200,9 +1195,8 @@ SHARENA_EXPORT int sharena_roots(const sharena_arena *a, sharena_id *dir);
  * Read-only handles can wait too: they cannot announce themselves to
  * writers, so they re-check every 2 ms instead of being woken.
  */
-SHARENA_EXPORT int sharena_wait(sharena_arena *a, sharena_id id,
-                                uint64_t last, int64_t timeout_ns,
-                                uint64_t *version);
+SHARENA_EXPORT int sharena_wait(sharena_arena *a, sharena_id id, uint64_t last,
+                                int64_t timeout_ns, uint64_t *version);
 /** Arena-wide version: a counter bumped by every completed write.
  * @return 0, SHARENA_EINVAL (NULL).
  */
@@ -1320,20 +1314,20 @@ SHARENA_EXPORT void sharena_notifier_close(sharena_notifier *n);
 
 /** One held lock, as reported by sharena_locks(). */
 typedef struct sharena_lock_info {
-    sharena_id id;    /**< object id, 0 for the arena (allocator) lock */
+    sharena_id id;     /**< object id, 0 for the arena (allocator) lock */
     sharena_type type; /**< the object's type, 0 for the arena lock */
-    uint32_t owner;   /**< owner value: client slot, or LOCAL|pid
+    uint32_t owner;    /**< owner value: client slot, or LOCAL|pid
                            (SHARENA_OWNER_LOCAL, sharena_broker.h) */
-    uint32_t pid;     /**< pid for LOCAL owners, else 0 */
-    bool waiters;     /**< someone is waiting */
-    bool died;        /**< owner died; recovery pending */
+    uint32_t pid;      /**< pid for LOCAL owners, else 0 */
+    bool waiters;      /**< someone is waiting */
+    bool died;         /**< owner died; recovery pending */
     /** Seconds the lock has been held: exact to about a second while a
      * broker keeps the arena's lock clock (held_exact), otherwise an upper
      * bound (the clock was last advanced before the lock was taken).
      * Meaningful only when held_known. */
     uint32_t held_s;
-    bool held_known;  /**< the locker recorded when it took the lock */
-    bool held_exact;  /**< a broker keeps the lock clock current */
+    bool held_known;      /**< the locker recorded when it took the lock */
+    bool held_exact;      /**< a broker keeps the lock clock current */
     uint32_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_lock_info;
 
@@ -1341,10 +1335,9 @@ typedef struct sharena_lock_info {
  * returns @p fn's value when it is non-zero.
  * @return 0, @p fn's non-zero value, SHARENA_EINVAL (NULL).
  */
-SHARENA_EXPORT int sharena_locks(const sharena_arena *a,
-                                 int (*fn)(void *ctx,
-                                           const sharena_lock_info *info),
-                                 void *ctx);
+SHARENA_EXPORT int
+sharena_locks(const sharena_arena *a,
+              int (*fn)(void *ctx, const sharena_lock_info *info), void *ctx);
 
 /** Flags for sharena_fsck(). */
 typedef enum sharena_fsck_flags {
@@ -1356,16 +1349,16 @@ typedef enum sharena_fsck_flags {
 SHARENA__FLAG_OPS(sharena_fsck_flags)
 
 typedef struct sharena_fsck_report {
-    uint64_t errors;        /**< problems found */
-    uint64_t repaired;      /**< problems fixed (REPAIR) */
-    uint64_t objects;       /**< live objects */
-    uint64_t blocks;        /**< allocated blocks */
-    uint64_t used_bytes;    /**< bytes in allocated blocks */
-    uint64_t free_bytes;    /**< bytes in free blocks */
-    uint64_t leaked_bytes;  /**< allocated but referenced by nothing */
-    uint64_t locks_held;    /**< objects locked by live owners (not checked) */
-    uint64_t recovered;     /**< dead owners' locks recovered */
-    uint64_t reserved[7];   /**< for later fields (ABI); zeroed */
+    uint64_t errors;       /**< problems found */
+    uint64_t repaired;     /**< problems fixed (REPAIR) */
+    uint64_t objects;      /**< live objects */
+    uint64_t blocks;       /**< allocated blocks */
+    uint64_t used_bytes;   /**< bytes in allocated blocks */
+    uint64_t free_bytes;   /**< bytes in free blocks */
+    uint64_t leaked_bytes; /**< allocated but referenced by nothing */
+    uint64_t locks_held;   /**< objects locked by live owners (not checked) */
+    uint64_t recovered;    /**< dead owners' locks recovered */
+    uint64_t reserved[7];  /**< for later fields (ABI); zeroed */
 } sharena_fsck_report;
 
 /**
@@ -1437,7 +1430,7 @@ typedef struct sharena_open_opts {
     uint64_t capacity; /**< with CREATE: bytes (0 = SHARENA_DEFAULT_CAPACITY) */
     sharena_open_flags flags; /**< SHARENA_CREATE | SHARENA_EXCL |
                                    SHARENA_READONLY */
-    uint32_t mode;     /**< with CREATE: access mode like 0600 (0 = 0600) */
+    uint32_t mode; /**< with CREATE: access mode like 0600 (0 = 0600) */
     /** Room for options of later releases without changing the struct's
      * size (the ABI): must be zero (initialise the struct with `= {...}`
      * or memset), else sharena_open() returns SHARENA_EINVAL. */
@@ -1471,16 +1464,16 @@ SHARENA_EXPORT int sharena_open(sharena_conn *c, const char *name,
  * may grow, and only the first @p out->size bytes are written.
  */
 typedef struct sharena_open_info {
-    uint32_t size;    /**< in: sizeof(sharena_open_info) */
-    bool broker;      /**< opened through a broker (sharena_open()); false
+    uint32_t size; /**< in: sizeof(sharena_open_info) */
+    bool broker;   /**< opened through a broker (sharena_open()); false
                            for sharena_arena_create()/_from_fd(), whose
                            uid, gid and mode are the memfd's own */
-    bool created;     /**< this open created the arena (for a handle from
+    bool created;  /**< this open created the arena (for a handle from
                            sharena_arena_create(): true) */
-    bool readonly;    /**< mapped read-only */
-    uint32_t uid;     /**< the arena's owner */
+    bool readonly; /**< mapped read-only */
+    uint32_t uid;  /**< the arena's owner */
     uint32_t gid;
-    uint32_t mode;    /**< its access mode, like 0600 */
+    uint32_t mode; /**< its access mode, like 0600 */
     /** the name that reaches this arena from any user: "UID:name" (plain
      * when that would be longer than SHARENA_NAME_MAX; "" when not opened
      * through a broker) */
@@ -1620,13 +1613,13 @@ SHARENA_EXPORT int sharena_list(sharena_conn *c, sharena_arena_stat **out,
                                 size_t *n);
 /** One connection that has an arena open, as reported by sharena_clients(). */
 typedef struct sharena_client_info {
-    uint32_t slot;  /**< its client slot: the owner value of its locks */
-    uint32_t pid;   /**< its process (kernel-checked at connect); 0 when it
+    uint32_t slot; /**< its client slot: the owner value of its locks */
+    uint32_t pid;  /**< its process (kernel-checked at connect); 0 when it
                          is a delegated connection (the broker cannot know) */
     uint32_t uid;
-    bool writable;  /**< it holds a read-write mapping (can own locks) */
-    bool delegated; /**< it came from sharena_delegate() */
-    bool hidden;    /**< another user's connection: pid and uid withheld
+    bool writable;        /**< it holds a read-write mapping (can own locks) */
+    bool delegated;       /**< it came from sharena_delegate() */
+    bool hidden;          /**< another user's connection: pid and uid withheld
                          (shown to root, the arena's owner and that user) */
     uint32_t reserved[4]; /**< for later fields (ABI); zeroed */
 } sharena_client_info;

@@ -96,8 +96,7 @@ static inline void set_size(sharena_arena *a, uint64_t b, struct bhdr x,
 static inline void set_prev(sharena_arena *a, uint64_t b, struct bhdr x,
                             uint64_t prev)
 {
-    SHARENA__ST(blk(a, b)->prev_phys,
-                (x.pp & ~SHARENA__BLOCK_OFF_MASK) | prev);
+    SHARENA__ST(blk(a, b)->prev_phys, (x.pp & ~SHARENA__BLOCK_OFF_MASK) | prev);
 }
 /* A whole new header: size, free flag, previous block, tag. */
 static inline void set_header(sharena_arena *a, uint64_t b, uint64_t size,
@@ -179,8 +178,8 @@ static int remove_free(sharena_arena *a, uint64_t b, struct bhdr x)
     uint64_t prev = SHARENA__LD(links(a, b)->prev);
     struct bhdr nx, px;
     if ((next && (!block_load(a, next, &nx) || !bh_free(nx))) ||
-        (prev && (!block_load(a, prev, &px) || !bh_free(px))) ||
-        next == b || prev == b)
+        (prev && (!block_load(a, prev, &px) || !bh_free(px))) || next == b ||
+        prev == b)
         return SHARENA_ECORRUPT;
     if (!prev && SHARENA__LD(h->free_heads[fl][sl]) != b)
         return SHARENA_ECORRUPT;
@@ -208,7 +207,8 @@ void sharena__alloc_init(sharena_arena *a)
     set_header(a, b, a->heap_end - b, true, 0, 0);
     SHARENA__ST(h->used_bytes, 0);
     /* (a fresh arena: this process holds the only copy) */
-    insert_free(a, b, (struct bhdr){(a->heap_end - b) | SHARENA__BLOCK_FREE, 0});
+    insert_free(a, b,
+                (struct bhdr){(a->heap_end - b) | SHARENA__BLOCK_FREE, 0});
 }
 
 /* Round a request up to a block size and to the start of a class in which
@@ -232,7 +232,8 @@ int sharena__alloc_locked(sharena_arena *a, uint64_t size, uint32_t tag,
 
     /* bitmaps are masked to the table before they index it (a scribbled
      * one may have bits past either level's count) */
-    const uint32_t sl_valid = (uint32_t)((UINT64_C(1) << SHARENA__SL_COUNT) - 1);
+    const uint32_t sl_valid = (uint32_t)((UINT64_C(1) << SHARENA__SL_COUNT) -
+                                         1);
     const uint64_t fl_valid = (UINT64_C(1) << SHARENA__FL_COUNT) - 1;
     uint32_t slmap = SHARENA__LD(h->sl_bitmap[fl]) & (~0u << sl) & sl_valid;
     if (!slmap) {
@@ -286,8 +287,8 @@ static void release_pages(sharena_arena *a, uint64_t b, uint64_t size)
     uint64_t lo = (b + 32 + ps - 1) & ~(ps - 1);
     uint64_t hi = (b + size) & ~(ps - 1);
     if (hi > lo && a->fd >= 0)
-        fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  (off_t)lo, (off_t)(hi - lo));
+        fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)lo,
+                  (off_t)(hi - lo));
 }
 
 void sharena__free_locked(sharena_arena *a, uint64_t off)
@@ -332,8 +333,7 @@ void sharena__free_locked(sharena_arena *a, uint64_t off)
         release_pages(a, b, sz);
 }
 
-int sharena__alloc(sharena_arena *a, uint64_t size, uint32_t tag,
-                   uint64_t *off)
+int sharena__alloc(sharena_arena *a, uint64_t size, uint32_t tag, uint64_t *off)
 {
     int r = sharena__arena_lock(a);
     if (r < 0)
@@ -557,8 +557,9 @@ void sharena__zero(sharena_arena *a, void *p, uint64_t len)
         uint64_t off = (uint64_t)(s - a->base);
         uint64_t lo = (off + ps - 1) & ~(ps - 1);
         uint64_t hi = (off + len) & ~(ps - 1);
-        if (hi > lo && fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                                 (off_t)lo, (off_t)(hi - lo)) == 0) {
+        if (hi > lo &&
+            fallocate(a->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)lo, (off_t)(hi - lo)) == 0) {
             memset(s, 0, lo - off);
             memset(a->base + hi, 0, off + len - hi);
             return;

@@ -174,8 +174,8 @@ int sharena_arena_create(const char *name, uint64_t capacity,
 
     char mname[SHARENA_NAME_MAX + 16];
     snprintf(mname, sizeof mname, "sharena:%s", name);
-    int fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING |
-                                     MFD_NOEXEC_SEAL);
+    int fd = memfd_create(mname,
+                          MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
     if (fd < 0 && errno == EINVAL) /* kernel older than 6.3 */
         fd = memfd_create(mname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -287,8 +287,7 @@ int sharena__arena_map(int fd, unsigned flags, sharena_arena **out)
     return 0;
 }
 
-int sharena_arena_from_fd(int fd, sharena_open_flags flags,
-                          sharena_arena **out)
+int sharena_arena_from_fd(int fd, sharena_open_flags flags, sharena_arena **out)
 {
     return sharena__arena_map(fd, flags, out);
 }

@@ -11,9 +11,9 @@
 
 struct build_top {
     sharena_id id;
-    bool made;     /* made by the builder (dropped on failure) */
-    bool owned;    /* linked owned into the target */
-    char *key;     /* NULL: none */
+    bool made;  /* made by the builder (dropped on failure) */
+    bool owned; /* linked owned into the target */
+    char *key;  /* NULL: none */
     size_t klen;
 };
 
@@ -106,8 +106,7 @@ static int place(sharena_builder *b, sharena_id id, bool made, bool owned)
             r = sharena_map_set(b->a, p->id, b->key, b->klen, id,
                                 owned ? SHARENA_OWNED : 0, NULL);
         else
-            r = sharena_vector_push(b->a, p->id, id,
-                                    owned ? SHARENA_OWNED : 0);
+            r = sharena_vector_push(b->a, p->id, id, owned ? SHARENA_OWNED : 0);
         free(b->key);
         b->key = NULL;
     } else {

@@ -17,8 +17,8 @@ int sharena_bytes_new(sharena_arena *a, uint64_t size, sharena_id *out)
     if (size > a->heap_end - a->heap_start)
         return SHARENA_EFULL;
     return sharena__obj_new(a, SHARENA_T_BYTES,
-                            sizeof(struct sharena__bytes) + size, 0,
-                            bytes_init, &size, out);
+                            sizeof(struct sharena__bytes) + size, 0, bytes_init,
+                            &size, out);
 }
 
 /* The buffer of @p id (slot in *sp): its size is loaded once and checked
@@ -34,9 +34,8 @@ static int bytes_at(const sharena_arena *a, sharena_id id,
     int r = sharena__resolve(a, id, SHARENA_T_BYTES, &s);
     if (r < 0)
         return r;
-    if (SHARENA__UNLIKELY(
-            !sharena__bytes_at(a, __atomic_load_n(&s->word, __ATOMIC_ACQUIRE),
-                               out)))
+    if (SHARENA__UNLIKELY(!sharena__bytes_at(
+            a, __atomic_load_n(&s->word, __ATOMIC_ACQUIRE), out)))
         return sharena__corrupt_or_stale(s, id);
     *sp = s;
     return 0;

@@ -89,8 +89,8 @@ struct sharena_conn {
  * starve fork, and writer preference is not portable.) */
 static pthread_mutex_t making_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t making_cv = PTHREAD_COND_INITIALIZER;
-static unsigned making;  /* makers at work, under making_mu */
-static bool forking;     /* a fork is waiting for them: no new ones */
+static unsigned making; /* makers at work, under making_mu */
+static bool forking;    /* a fork is waiting for them: no new ones */
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 static sharena_conn *conns;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
@@ -286,7 +286,8 @@ static int peer_closed(sharena_conn *c, const union sharena__msg *m, ssize_t n)
         n = recv(c->fd, &buf, sizeof(buf), MSG_DONTWAIT);
         m = &buf;
     }
-    if (m && n > 0 && sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR &&
+    if (m && n > 0 &&
+        sharena__proto_check(m, (size_t)n) == SHARENA__MSG_ERROR &&
         m->h.seq == 0) {
         char why[SHARENA__PROTO_TEXT + 16];
         snprintf(why, sizeof(why), "%.*s", (int)SHARENA__PROTO_TEXT,
@@ -415,9 +416,8 @@ static int find_sharenad(char *buf, size_t cap)
         char *slash = strrchr(dir, '/');
         if (slash) {
             *slash = 0;
-            static const char *const rel[] = {"/sharenad",
-                                              "/../broker/sharenad",
-                                              "/../bin/sharenad"};
+            static const char *const rel[] = {
+                "/sharenad", "/../broker/sharenad", "/../bin/sharenad"};
             for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
                 if ((size_t)snprintf(buf, cap, "%s%s", dir, rel[i]) < cap &&
                     access(buf, X_OK) == 0)
@@ -729,8 +729,8 @@ static bool socket_ended(int fd)
 {
     char b;
     ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-                      errno != EINTR);
+    return n == 0 ||
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 static void *watch_main(void *arg)
@@ -785,9 +785,9 @@ static void *watch_main(void *arg)
                 if (who[i] == c && pf[i].fd == cfd &&
                     (pf[i].revents & (POLLHUP | POLLRDHUP | POLLERR)))
                     hup = true;
-            if (!hup && !(__atomic_load_n(&c->lost, __ATOMIC_RELAXED) &&
-                          __atomic_load_n(&c->retry_ns, __ATOMIC_RELAXED) <=
-                              mono_ns()))
+            if (!hup &&
+                !(__atomic_load_n(&c->lost, __ATOMIC_RELAXED) &&
+                  __atomic_load_n(&c->retry_ns, __ATOMIC_RELAXED) <= mono_ns()))
                 continue;
             if (pthread_mutex_trylock(&c->mu) != 0)
                 continue;
@@ -979,8 +979,8 @@ int sharena_open(sharena_conn *c, const char *name,
     if (r < 0)
         return r;
     if (opts) {
-        if (opts->flags & ~(unsigned)(SHARENA_CREATE | SHARENA_EXCL |
-                                      SHARENA_READONLY) ||
+        if (opts->flags &
+                ~(unsigned)(SHARENA_CREATE | SHARENA_EXCL | SHARENA_READONLY) ||
             opts->mode > 0777 || !reserved_zero(opts) ||
             (opts->capacity && (opts->capacity < SHARENA_MIN_CAPACITY ||
                                 opts->capacity > SHARENA_MAX_CAPACITY)))

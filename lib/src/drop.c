@@ -74,7 +74,8 @@ static void children(sharena_arena *a, int type, uint64_t off, bool all,
                                     0, &ftype, NULL) < 0)
                 break;
             if (ftype == SHARENA_T_STRING || ftype == SHARENA_T_BYTES)
-                push(w, SHARENA__LD(st.st->cells[i]) | SHARENA__REF_OWNED, true);
+                push(w, SHARENA__LD(st.st->cells[i]) | SHARENA__REF_OWNED,
+                     true);
         }
         break;
     }

@@ -111,7 +111,8 @@ static void settle_lock(struct fsck *f, uint32_t *w, struct sharena__slot *s)
     if (lock_state(f, v) != LOCK_PENDING || f->a->readonly)
         return; /* (read-only: a pending recovery is not damage) */
     sharena__mark_died(w, v & SHARENA__LOCK_OWNER_MASK);
-    sharena__repair_died(f->a, w, s, false); /* fsck may wait (to its deadline) */
+    sharena__repair_died(f->a, w, s,
+                         false); /* fsck may wait (to its deadline) */
     f->rep.recovered++;
 }
 
@@ -197,8 +198,10 @@ static int claim_slot(struct fsck *f, uint64_t i, struct sharena__slot *s)
     } else if (st == LOCK_PENDING) {
         f->pending++;
         if (f->flags & FSCK__REPORT_PENDING)
-            problem(f, "slot %lu: its dead owner's lock could not be "
-                       "recovered", (unsigned long)i);
+            problem(f,
+                    "slot %lu: its dead owner's lock could not be "
+                    "recovered",
+                    (unsigned long)i);
     }
     return CLAIM_BUSY;
 }
@@ -223,8 +226,11 @@ static void utf8_sanitize(uint8_t *p, uint64_t len)
 {
     for (uint64_t i = 0; i < len;) {
         uint8_t c = p[i];
-        uint64_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
-                   : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        uint64_t n = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
         if (n && n <= len - i && sharena_utf8_valid((const char *)p + i, n)) {
             i += n;
         } else {
@@ -433,14 +439,15 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
                 uint64_t i = w * 64 + b;
                 sharena_field_flags fl = 0;
                 if (i >= n ||
-                    sharena_shape_field_flags(a, sharena__id_make(idx, gen),
-                                              i, &fl) < 0 ||
+                    sharena_shape_field_flags(a, sharena__id_make(idx, gen), i,
+                                              &fl) < 0 ||
                     !(fl & SHARENA_FIELD_NULLABLE))
                     bad |= UINT64_C(1) << b;
             }
             if (bad) {
-                problem(f, "slot %lu: struct marks field(s) null that are "
-                           "not nullable (bits %#lx of word %lu)",
+                problem(f,
+                        "slot %lu: struct marks field(s) null that are "
+                        "not nullable (bits %#lx of word %lu)",
                         (unsigned long)idx, (unsigned long)bad,
                         (unsigned long)w);
                 if (repairing(f)) {
@@ -487,7 +494,8 @@ static int walk_block(void *ctx, uint64_t off, uint64_t size, bool free,
     if (free) {
         f->rep.free_bytes += size + 16;
         if (nref)
-            problem(f, "free block %#lx is still referenced", (unsigned long)off);
+            problem(f, "free block %#lx is still referenced",
+                    (unsigned long)off);
         return 0;
     }
     f->rep.blocks++;
@@ -547,8 +555,7 @@ static void check_slot(struct fsck *f, uint64_t i, struct sharena__slot *s,
         uint8_t fl = SHARENA__LD(s->flags);
         if (fl & SHARENA__SLOT_LISTED)
             (*nfree)++;
-        else if (!(fl & SHARENA__SLOT_RETIRED) &&
-                 claim != CLAIM_TAKEN_OVER)
+        else if (!(fl & SHARENA__SLOT_RETIRED) && claim != CLAIM_TAKEN_OVER)
             /* (a dead dropper's slot: the FIFO rebuild lists it) */
             problem(f, "slot %lu is free but not on the free list",
                     (unsigned long)i);
@@ -619,9 +626,10 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
     /* 2. Handle table: chunks, slots, objects. */
     lim = sharena__slot_limit(a);
     uint64_t covered = 1;
-    for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS && sharena__slot_at(
-                             a, (uint64_t)SHARENA__SLOT_CHUNK0 *
-                                        ((UINT64_C(1) << k) - 1) + (k == 0));
+    for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS &&
+                         sharena__slot_at(a, (uint64_t)SHARENA__SLOT_CHUNK0 *
+                                                     ((UINT64_C(1) << k) - 1) +
+                                                 (k == 0));
          k++)
         covered = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(2) << k) - 1);
     if (lim > covered) {
@@ -634,8 +642,9 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         uint64_t off = SHARENA__LD(h->slot_chunks[k]);
         if (!off)
             continue;
-        if (!sharena__payload(a, off, ((uint64_t)SHARENA__SLOT_CHUNK0 << k) *
-                                          sizeof(struct sharena__slot)))
+        if (!sharena__payload(a, off,
+                              ((uint64_t)SHARENA__SLOT_CHUNK0 << k) *
+                                  sizeof(struct sharena__slot)))
             problem(&f, "handle-table chunk %u at %#lx is invalid", k,
                     (unsigned long)off);
         else
@@ -699,8 +708,7 @@ static int fsck_pass(sharena_arena *a, unsigned flags,
         uint64_t hused = SHARENA__LD(h->used_bytes);
         if (hused != f.rep.used_bytes && !repairing(&f))
             problem(&f, "header says %lu bytes used, blocks hold %lu",
-                    (unsigned long)hused,
-                    (unsigned long)f.rep.used_bytes);
+                    (unsigned long)hused, (unsigned long)f.rep.used_bytes);
         if (repairing(&f)) {
             if (sharena__alloc_rebuild(a) == 0)
                 f.rep.repaired++;
@@ -801,8 +809,8 @@ static int fsck_main(sharena_arena *a, unsigned flags,
         if (r < 0)
             return r;
         struct sharena__slot *rs;
-        if (sharena__resolve(a, SHARENA__LD(h->roots_id), SHARENA_T_MAP,
-                             &rs) < 0) {
+        if (sharena__resolve(a, SHARENA__LD(h->roots_id), SHARENA_T_MAP, &rs) <
+            0) {
             sharena_id roots;
             if (sharena_map_new(a, &roots) == 0) {
                 /* the old directory was lost */
@@ -816,7 +824,8 @@ static int fsck_main(sharena_arena *a, unsigned flags,
             break;
         before = last.errors;
     }
-    first.repaired = first.errors > last.errors ? first.errors - last.errors : 0;
+    first.repaired = first.errors > last.errors ? first.errors - last.errors
+                                                : 0;
     first.objects = last.objects;
     first.blocks = last.blocks;
     first.used_bytes = last.used_bytes;

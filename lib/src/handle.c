@@ -29,8 +29,8 @@ void sharena__chunks_sync(sharena_arena *a)
 {
     uint32_t ep = __atomic_load_n(&sharena__hdr(a)->layout_epoch,
                                   __ATOMIC_ACQUIRE);
-    if (SHARENA__UNLIKELY(ep != __atomic_load_n(&a->chunk_epoch,
-                                                __ATOMIC_RELAXED))) {
+    if (SHARENA__UNLIKELY(ep !=
+                          __atomic_load_n(&a->chunk_epoch, __ATOMIC_RELAXED))) {
         for (unsigned j = 0; j < SHARENA__SLOT_CHUNKS; j++)
             __atomic_store_n(&a->chunks[j], NULL, __ATOMIC_RELEASE);
         __atomic_store_n(&a->chunk_epoch, ep, __ATOMIC_RELEASE);
@@ -162,8 +162,8 @@ static void slot_put(sharena_arena *a, uint64_t index, struct sharena__slot *s)
         return;
     SHARENA__ST(s->flags, (uint8_t)(fl | SHARENA__SLOT_LISTED));
     uint64_t tail = SHARENA__LD(h->slot_free_tail);
-    struct sharena__slot *t =
-        tail && tail != index ? sharena__slot_at(a, tail) : NULL;
+    struct sharena__slot *t = tail && tail != index ? sharena__slot_at(a, tail)
+                                                    : NULL;
     if (t && !SHARENA__LD(t->type)) {
         SHARENA__ST(t->word, index);
         SHARENA__ST(h->slot_free_tail, index);
@@ -244,8 +244,8 @@ void sharena__obj_kill(struct sharena__slot *s)
     uint32_t gen = SHARENA__LD(s->gen);
     if (gen >= SHARENA__GEN_MAX)
         /* type 0 keeps its ids stale */
-        SHARENA__ST(s->flags, (uint8_t)(SHARENA__LD(s->flags) |
-                                        SHARENA__SLOT_RETIRED));
+        SHARENA__ST(s->flags,
+                    (uint8_t)(SHARENA__LD(s->flags) | SHARENA__SLOT_RETIRED));
     else
         gen++;
     /* Generation first: a reader that sees the slot change sees it stale. */
@@ -301,14 +301,13 @@ int sharena_type_of(const sharena_arena *a, sharena_id id)
     /* a second load of the type (resolve checked its own): checked again,
      * and it is this id's only while the generation has not moved */
     uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
-    if (t == 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
-                      sharena__id_gen(id))
+    if (t == 0 ||
+        __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id))
         return SHARENA_ESTALE;
     return t < SHARENA_T__COUNT ? t : SHARENA_ECORRUPT;
 }
 
-int sharena_change_count(const sharena_arena *a, sharena_id id,
-                         uint64_t *count)
+int sharena_change_count(const sharena_arena *a, sharena_id id, uint64_t *count)
 {
     if (!count)
         return SHARENA_EINVAL;
@@ -337,8 +336,8 @@ int sharena_fastread_get(const sharena_arena *a, sharena_id id,
         return r;
     uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
     uint8_t t = __atomic_load_n(&s->type, __ATOMIC_ACQUIRE);
-    if (t == 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
-                      sharena__id_gen(id))
+    if (t == 0 ||
+        __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id))
         return SHARENA_ESTALE;
     if (t >= SHARENA_T__COUNT)
         return SHARENA_ECORRUPT;
@@ -440,7 +439,8 @@ int sharena__arena_recover_locked(sharena_arena *a)
      * slot, the chunk unpublished, and (so no live chunk whose offset a
      * scribbler cleared is taken for it) none cached by this process */
     if (n && n == (first ? first : 1) && k < SHARENA__SLOT_CHUNKS &&
-        !SHARENA__LD(h->slot_chunks[k]) && !__atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE))
+        !SHARENA__LD(h->slot_chunks[k]) &&
+        !__atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE))
         w.chunk_bytes = chunk_bytes(k);
     r = sharena__sweep_locked(a, arena_garbage, &w);
     return r < 0 ? r : 0;

@@ -84,8 +84,8 @@ sharena__rcmp(const void *x, const void *y, size_t n)
 #ifdef SHARENA_FUZZ_LOADS
 uint64_t sharena__fuzz_load(uint64_t v, unsigned size);
 #define SHARENA__LD_ORDER(f, order)                                            \
-    ((__typeof__(f))sharena__fuzz_load(                                        \
-        (uint64_t)__atomic_load_n(&(f), order), sizeof(f)))
+    ((__typeof__(f))sharena__fuzz_load((uint64_t)__atomic_load_n(&(f), order), \
+                                       sizeof(f)))
 #else
 #define SHARENA__LD_ORDER(f, order) __atomic_load_n(&(f), order)
 #endif
@@ -117,14 +117,14 @@ struct sharena_arena {
     uint64_t size;       /* bytes mapped == capacity */
     uint64_t heap_start; /* validated copies of header fields */
     uint64_t heap_end;
-    uint64_t hash_seed;  /* the header's, as read (once) at open */
+    uint64_t hash_seed; /* the header's, as read (once) at open */
     int fd;
     bool readonly;
     bool closed;
-    uint32_t owner;      /* lock owner value used by this process */
-    pid_t owner_pid;     /* pid that `owner` was computed for (fork check) */
-    sharena_conn *conn;  /* broker connection this arena came from, or NULL */
-    uint64_t ino;        /* the memfd's inode (owner liveness checks) */
+    uint32_t owner;     /* lock owner value used by this process */
+    pid_t owner_pid;    /* pid that `owner` was computed for (fork check) */
+    sharena_conn *conn; /* broker connection this arena came from, or NULL */
+    uint64_t ino;       /* the memfd's inode (owner liveness checks) */
     /* waits in progress on this handle (close wakes them and waits): the
      * count in the low 32 bits, the pid of the process they are in above
      * it (a forked child's copy names the parent: the child has none of
@@ -217,11 +217,10 @@ static inline struct sharena__slot *sharena__slot_at(const sharena_arena *a,
     unsigned k = 63u - (unsigned)__builtin_clzll(j);
     if (SHARENA__LIKELY(index != 0 && k < SHARENA__SLOT_CHUNKS) &&
         SHARENA__LIKELY(
-            __atomic_load_n(&sharena__hdr(a)->layout_epoch,
-                            __ATOMIC_ACQUIRE) ==
+            __atomic_load_n(&sharena__hdr(a)->layout_epoch, __ATOMIC_ACQUIRE) ==
             __atomic_load_n(&a->chunk_epoch, __ATOMIC_RELAXED))) {
-        struct sharena__slot *c =
-            __atomic_load_n(&a->chunks[k], __ATOMIC_ACQUIRE);
+        struct sharena__slot *c = __atomic_load_n(&a->chunks[k],
+                                                  __ATOMIC_ACQUIRE);
         if (SHARENA__LIKELY(c != NULL))
             return &c[index - (uint64_t)SHARENA__SLOT_CHUNK0 *
                                   ((UINT64_C(1) << k) - 1)];
@@ -356,16 +355,14 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
 /* Close the seq (even) and wake waiters, keeping the lock. */
 void sharena__write_finish(sharena_arena *a, struct sharena__slot *s);
 /* Close the seq (even) and unlock unless @p nested. */
-void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
-                        int nested);
+void sharena__write_end(sharena_arena *a, struct sharena__slot *s, int nested);
 
 /* Seqlock read side. */
 static inline uint32_t sharena__read_begin(const struct sharena__slot *s)
 {
     return __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 }
-static inline bool sharena__read_ok(const struct sharena__slot *s,
-                                    uint32_t seq)
+static inline bool sharena__read_ok(const struct sharena__slot *s, uint32_t seq)
 {
 #if defined(__SANITIZE_THREAD__)
     /* TSan does not model fences; a seq_cst load orders the same on the

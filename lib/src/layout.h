@@ -43,23 +43,23 @@
 
 struct sharena__header {
     /* identity: 0..63 */
-    char magic[8];            /* "SHARENA\0" */
-    uint32_t format_version;  /* SHARENA__FORMAT_VERSION */
-    uint32_t header_size;     /* SHARENA__HDR_SIZE */
-    uint64_t layout_hash;     /* sharena_layout_hash() of the creator */
-    uint64_t capacity;        /* total bytes (== memfd size) */
-    uint64_t created_ns;      /* CLOCK_REALTIME */
-    uint64_t hash_seed;       /* random per arena: map hashing */
-    uint64_t heap_start;      /* first block (== SHARENA__HDR_SIZE) */
-    uint64_t heap_end;        /* == capacity */
+    char magic[8];           /* "SHARENA\0" */
+    uint32_t format_version; /* SHARENA__FORMAT_VERSION */
+    uint32_t header_size;    /* SHARENA__HDR_SIZE */
+    uint64_t layout_hash;    /* sharena_layout_hash() of the creator */
+    uint64_t capacity;       /* total bytes (== memfd size) */
+    uint64_t created_ns;     /* CLOCK_REALTIME */
+    uint64_t hash_seed;      /* random per arena: map hashing */
+    uint64_t heap_start;     /* first block (== SHARENA__HDR_SIZE) */
+    uint64_t heap_end;       /* == capacity */
     /* 64..199 */
-    char name[136];           /* NUL-terminated, 1..128 bytes */
+    char name[136]; /* NUL-terminated, 1..128 bytes */
     /* 200..255: counters */
-    uint64_t roots_id;        /* the roots directory (a map) */
-    uint64_t used_bytes;      /* bytes in allocated blocks (arena lock) */
-    uint64_t live_objects;    /* live slots (arena lock) */
-    uint32_t changes;         /* arena-wide change counter (futex word) */
-    uint32_t change_waiters;  /* waiters on `changes` */
+    uint64_t roots_id;       /* the roots directory (a map) */
+    uint64_t used_bytes;     /* bytes in allocated blocks (arena lock) */
+    uint64_t live_objects;   /* live slots (arena lock) */
+    uint32_t changes;        /* arena-wide change counter (futex word) */
+    uint32_t change_waiters; /* waiters on `changes` */
     /* 232..247: random identity the broker gave the arena at creation (0:
      * none, an older broker's). Only brokers read it, and only as one of
      * the checks of a re-adoption (docs/protocol.md, ADOPT): a writer can
@@ -67,12 +67,12 @@ struct sharena__header {
     uint64_t arena_id[2];
     uint64_t reserved0;
     /* 256..319: the arena lock guards the allocator and the handle table */
-    uint32_t arena_lock;      /* futex lock word, see lock.c */
+    uint32_t arena_lock; /* futex lock word, see lock.c */
     uint32_t arena_seq;
-    uint64_t slot_count;      /* slots ever handed out (high-water mark) */
-    uint64_t slot_free_head;  /* FIFO of free slots; 0 = empty */
+    uint64_t slot_count;     /* slots ever handed out (high-water mark) */
+    uint64_t slot_free_head; /* FIFO of free slots; 0 = empty */
     uint64_t slot_free_tail;
-    uint64_t fl_bitmap;       /* TLSF first-level bitmap */
+    uint64_t fl_bitmap;        /* TLSF first-level bitmap */
     uint32_t arena_lock_since; /* lock_clock when arena_lock was taken */
     uint32_t reserved1a;
     uint64_t reserved1[2];
@@ -88,8 +88,8 @@ struct sharena__header {
     uint32_t slots_managed; /* 1 once a broker keeps live_slots */
     uint8_t reserved3[44];
     /* 5056..5119: read-mostly, its own cache line */
-    uint32_t lock_clock;    /* CLOCK_MONOTONIC seconds + 1; 0 = never set */
-    uint32_t layout_epoch;  /* bumped when fsck --repair moves or drops
+    uint32_t lock_clock;   /* CLOCK_MONOTONIC seconds + 1; 0 = never set */
+    uint32_t layout_epoch; /* bumped when fsck --repair moves or drops
                              * handle-table chunks: cached chunks are stale */
     /* 5064: the save barrier (docs/locking.md): 0, or the lock owner value
      * of a process taking a snapshot; object writers wait while it is set.
@@ -100,8 +100,8 @@ struct sharena__header {
      * broker: a lock word naming a slot whose bit is clear is abandoned */
     uint64_t live_slots[SHARENA__MAX_BROKER_SLOTS / 64];
     /* the rest is reserved */
-    uint8_t reserved_tail[SHARENA__HDR_SIZE - 5120 -
-                          SHARENA__MAX_BROKER_SLOTS / 8];
+    uint8_t
+        reserved_tail[SHARENA__HDR_SIZE - 5120 - SHARENA__MAX_BROKER_SLOTS / 8];
 };
 
 _Static_assert(sizeof(struct sharena__header) == SHARENA__HDR_SIZE, "hdr");
@@ -122,7 +122,8 @@ _Static_assert(offsetof(struct sharena__header, sl_bitmap) == 512, "hdr");
 _Static_assert(offsetof(struct sharena__header, free_heads) == 656, "hdr");
 _Static_assert(offsetof(struct sharena__header, live_slots) == 5120, "hdr");
 _Static_assert(offsetof(struct sharena__header, slots_managed) == 5008, "hdr");
-_Static_assert(offsetof(struct sharena__header, arena_lock_since) == 296, "hdr");
+_Static_assert(offsetof(struct sharena__header, arena_lock_since) == 296,
+               "hdr");
 _Static_assert(offsetof(struct sharena__header, lock_clock) == 5056, "hdr");
 _Static_assert(offsetof(struct sharena__header, layout_epoch) == 5060, "hdr");
 _Static_assert(offsetof(struct sharena__header, write_barrier) == 5064, "hdr");
@@ -138,10 +139,10 @@ _Static_assert(offsetof(struct sharena__header, write_barrier) == 5064, "hdr");
 struct sharena__slot {
     uint64_t word;
     uint32_t gen;
-    uint32_t lock;   /* futex lock word */
-    uint32_t seq;    /* seqlock: odd while a writer mutates */
-    uint8_t type;    /* sharena_type; 0 = free */
-    uint8_t flags;   /* SHARENA__SLOT_* */
+    uint32_t lock; /* futex lock word */
+    uint32_t seq;  /* seqlock: odd while a writer mutates */
+    uint8_t type;  /* sharena_type; 0 = free */
+    uint8_t flags; /* SHARENA__SLOT_* */
     uint16_t reserved;
     uint32_t waiters; /* change waiters on `seq` (notifications) */
     uint32_t since;   /* header lock_clock when `lock` was last taken */
@@ -282,7 +283,7 @@ _Static_assert(sizeof(struct sharena__struct) == 16, "struct");
 #define SHARENA__STRUCT_NULL_WORDS(n) (((uint64_t)(n) + 63) / 64)
 /* Payload bytes of a struct of @p n fields: header, cells, null bitmap. */
 #define SHARENA__STRUCT_SIZE(n)                                                \
-    (sizeof(struct sharena__struct) + (uint64_t)(n) * 8 +                     \
+    (sizeof(struct sharena__struct) + (uint64_t)(n)*8 +                        \
      SHARENA__STRUCT_NULL_WORDS(n) * 8)
 
 #endif /* SHARENA_LAYOUT_H */

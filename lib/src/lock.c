@@ -137,9 +137,8 @@ static void clock_tick(sharena_arena *a)
     uint32_t *c = &sharena__hdr(a)->lock_clock;
     uint32_t now = sharena__clock_now();
     uint32_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
-    while (v < now && !__atomic_compare_exchange_n(c, &v, now, true,
-                                                   __ATOMIC_RELAXED,
-                                                   __ATOMIC_RELAXED))
+    while (v < now && !__atomic_compare_exchange_n(
+                          c, &v, now, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
 }
 
@@ -164,8 +163,7 @@ static bool held_pop(const uint32_t *w)
     return false;
 }
 
-static long futex(uint32_t *w, int op, uint32_t val,
-                  const struct timespec *ts)
+static long futex(uint32_t *w, int op, uint32_t val, const struct timespec *ts)
 {
     return syscall(SYS_futex, w, op, val, ts, NULL, 0);
 }
@@ -182,8 +180,8 @@ bool sharena__owner_gone(const sharena_arena *a, uint32_t v)
             return true; /* no broker manages this arena: no such owner */
         if (slot == 0 || slot >= SHARENA__MAX_BROKER_SLOTS)
             return true;
-        uint64_t bits = __atomic_load_n(
-            &sharena__hdr(a)->live_slots[slot / 64], __ATOMIC_ACQUIRE);
+        uint64_t bits = __atomic_load_n(&sharena__hdr(a)->live_slots[slot / 64],
+                                        __ATOMIC_ACQUIRE);
         return !(bits & (UINT64_C(1) << (slot % 64)));
     }
     pid_t pid = (pid_t)(v & 0x1fffffffu);
@@ -225,8 +223,10 @@ int sharena__pid_state(pid_t pid)
     if (state == 'Z') {
         /* field 20, num_threads: 1 once only the leader's remains */
         long threads = 0;
-        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
-                          "%*u %*d %*d %*d %*d %ld", &threads) != 1 ||
+        if (sscanf(p + 2,
+                   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
+                   "%*u %*d %*d %*d %*d %ld",
+                   &threads) != 1 ||
             threads > 1)
             return 'S'; /* a zombie leader whose other threads run on */
     }
@@ -315,8 +315,8 @@ void sharena__unlock_died(const sharena_arena *a, uint32_t *w, uint32_t owner)
     held_pop(w);
     uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED), nv;
     do {
-        nv = (owner & SHARENA__LOCK_OWNER_MASK) |
-             (v & SHARENA__LOCK_WAITERS) | SHARENA__LOCK_DIED;
+        nv = (owner & SHARENA__LOCK_OWNER_MASK) | (v & SHARENA__LOCK_WAITERS) |
+             SHARENA__LOCK_DIED;
     } while (!__atomic_compare_exchange_n(w, &v, nv, true, __ATOMIC_RELEASE,
                                           __ATOMIC_RELAXED));
     (void)a;
@@ -336,8 +336,7 @@ static int lock_slow(const sharena_arena *a, uint32_t *w, uint32_t me)
         uint32_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
         if (v == 0) {
             if (__atomic_compare_exchange_n(w, &v, me | extra, false,
-                                            __ATOMIC_ACQUIRE,
-                                            __ATOMIC_RELAXED))
+                                            __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
                 return 0;
             continue;
         }
@@ -467,8 +466,7 @@ int sharena__write_begin(sharena_arena *a, sharena_id id, int type,
         return nested; /* not taken (a deadline or no-wait mode) */
     if (nested == SHARENA_EOWNERDEAD) {
         nested = 0;
-        if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) ==
-                sharena__id_gen(id) &&
+        if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) == sharena__id_gen(id) &&
             __atomic_load_n(&s->type, __ATOMIC_ACQUIRE)) {
             r = sharena__repair(a, s);
             if (r < 0) {
@@ -620,8 +618,7 @@ void sharena__write_finish(sharena_arena *a, struct sharena__slot *s)
         futex(&h->changes, FUTEX_WAKE, INT32_MAX, NULL);
 }
 
-void sharena__write_end(sharena_arena *a, struct sharena__slot *s,
-                        int nested)
+void sharena__write_end(sharena_arena *a, struct sharena__slot *s, int nested)
 {
     sharena__write_finish(a, s);
     if (!nested)
@@ -771,7 +768,8 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
                  st->quiet >= READ_STUCK_ATTEMPTS;
     bool starved = now - st->start >= SHARENA__READ_GIVEUP_NS &&
                    st->slow >= READ_GIVEUP_ATTEMPTS &&
-                   (st->locked_failed || now - st->start >= SHARENA__READ_LIMIT_NS);
+                   (st->locked_failed ||
+                    now - st->start >= SHARENA__READ_LIMIT_NS);
     if (stuck && now < st->owner_ok_until)
         stuck = false; /* its owner was seen not stopped a moment ago */
     if (stuck) {

@@ -92,7 +92,8 @@ static int check_key(const char *key, size_t klen)
 
 static uint64_t table_bytes(uint64_t cap)
 {
-    return sizeof(struct sharena__map) + cap * sizeof(struct sharena__map_entry);
+    return sizeof(struct sharena__map) +
+           cap * sizeof(struct sharena__map_entry);
 }
 
 static void table_init(sharena_arena *a, void *p, const void *ctx)

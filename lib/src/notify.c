@@ -61,9 +61,9 @@ struct sharena_notifier {
     sharena_arena *a; /* NULL once the arena handle was closed */
     struct ring ring;
     int efd;
-    bool armed;   /* a FUTEX_WAIT is queued and counted in change_waiters */
-    int failed;   /* a completion reported this error: give it to arm() */
-    pid_t pid;    /* the opener: a forked child's copy shares the ring and
+    bool armed; /* a FUTEX_WAIT is queued and counted in change_waiters */
+    int failed; /* a completion reported this error: give it to arm() */
+    pid_t pid;  /* the opener: a forked child's copy shares the ring and
                      the count with it and must touch neither */
     struct sharena_notifier *next;     /* in a->notifiers */
     struct sharena_notifier *all_next; /* in all_notifiers */
@@ -447,8 +447,8 @@ void sharena__notify_closing(sharena_arena *a)
         }
         n->a = NULL;
         uint64_t one = 1; /* (a forked child's eventfd is the parent's) */
-        while (n->pid == getpid() &&
-               write(n->efd, &one, sizeof one) < 0 && errno == EINTR)
+        while (n->pid == getpid() && write(n->efd, &one, sizeof one) < 0 &&
+               errno == EINTR)
             ;
     }
     a->notifiers = NULL;

@@ -85,8 +85,8 @@ int sharena__proto_put_name(char field[SHARENA__PROTO_NAME], const char *name)
     return 0;
 }
 
-void sharena__proto_error(struct sharena__msg_error *m, uint32_t seq,
-                          int code, const char *text)
+void sharena__proto_error(struct sharena__msg_error *m, uint32_t seq, int code,
+                          const char *text)
 {
     memset(m, 0, sizeof(*m));
     sharena__proto_hdr(&m->h, SHARENA__MSG_ERROR, sizeof(*m), seq);
@@ -143,14 +143,12 @@ int sharena__proto_check(const void *buf, size_t len)
         if (len != sizeof(m->name) || !sharena__proto_name_ok(m->name.name))
             return SHARENA_EPROTO;
         if (m->h.type == SHARENA__MSG_OPEN) {
-            if (m->name.flags &
-                    ~(unsigned)(SHARENA_CREATE | SHARENA_EXCL |
-                                SHARENA_READONLY) ||
+            if (m->name.flags & ~(unsigned)(SHARENA_CREATE | SHARENA_EXCL |
+                                            SHARENA_READONLY) ||
                 m->name.mode > 0777)
                 return SHARENA_EPROTO;
-            if (m->name.capacity &&
-                (m->name.capacity < SHARENA_MIN_CAPACITY ||
-                 m->name.capacity > SHARENA_MAX_CAPACITY))
+            if (m->name.capacity && (m->name.capacity < SHARENA_MIN_CAPACITY ||
+                                     m->name.capacity > SHARENA_MAX_CAPACITY))
                 return SHARENA_EPROTO;
         } else if (m->name.flags || m->name.mode || m->name.capacity) {
             return SHARENA_EPROTO;

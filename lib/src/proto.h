@@ -22,7 +22,8 @@
 #include "sharena.h"
 
 #define SHARENA__PROTO_MAGIC 0x414e4853u /* "SHNA" little-endian */
-#define SHARENA__PROTO_VERSION 4 /* 2: CLIENTS, CLIENT_LIST; 3: owner-
+#define SHARENA__PROTO_VERSION                                                 \
+    4                           /* 2: CLIENTS, CLIENT_LIST; 3: owner-
                                   * qualified names, OPENED owner fields;
                                   * 4: RESUME, ADOPT, WELCOME's token */
 #define SHARENA__PROTO_NAME 136 /* SHARENA_NAME_MAX + NUL, padded to 8 */
@@ -50,8 +51,9 @@ enum sharena__msg_type {
     SHARENA__MSG_SHUTDOWN = 15, /* ask the broker to exit (owner uid only) */
     SHARENA__MSG_CLIENTS = 16,  /* who has an arena open */
     SHARENA__MSG_CLIENT_LIST = 17,
-    SHARENA__MSG_RESUME = 18, /* instead of HELLO: the slot of a broker before */
-    SHARENA__MSG_ADOPT = 19,  /* carries an arena fd the client holds */
+    SHARENA__MSG_RESUME =
+        18,                  /* instead of HELLO: the slot of a broker before */
+    SHARENA__MSG_ADOPT = 19, /* carries an arena fd the client holds */
     SHARENA__MSG_TYPE_MAX = 19,
 };
 
@@ -74,7 +76,10 @@ struct sharena__msg_hello {
 _Static_assert(sizeof(struct sharena__msg_hello) == 32, "hello");
 
 /* WELCOME: broker -> client. */
-enum { SHARENA__WELCOME_DELEGATED = 1u << 0, SHARENA__WELCOME_READONLY = 1u << 1 };
+enum {
+    SHARENA__WELCOME_DELEGATED = 1u << 0,
+    SHARENA__WELCOME_READONLY = 1u << 1
+};
 struct sharena__msg_welcome {
     struct sharena__msg_hdr h;
     uint32_t slot;  /* client slot, 1..65535: the owner value of its locks */
@@ -118,8 +123,8 @@ struct sharena__msg_name {
     struct sharena__msg_hdr h;
     char name[SHARENA__PROTO_NAME];
     uint64_t capacity; /* OPEN with CREATE; else 0 */
-    uint32_t flags;    /* OPEN: SHARENA_CREATE | SHARENA_EXCL | SHARENA_READONLY */
-    uint32_t mode;     /* OPEN with CREATE: 0 or a mode within 0777 */
+    uint32_t flags; /* OPEN: SHARENA_CREATE | SHARENA_EXCL | SHARENA_READONLY */
+    uint32_t mode;  /* OPEN with CREATE: 0 or a mode within 0777 */
 };
 _Static_assert(sizeof(struct sharena__msg_name) == 168, "name");
 
@@ -127,11 +132,11 @@ _Static_assert(sizeof(struct sharena__msg_name) == 168, "name");
 struct sharena__msg_opened {
     struct sharena__msg_hdr h;
     uint64_t capacity;
-    uint32_t flags; /* SHARENA_READONLY when the fd is O_RDONLY */
+    uint32_t flags;   /* SHARENA_READONLY when the fd is O_RDONLY */
     uint32_t created; /* 1 when this OPEN created the arena */
     uint32_t uid;     /* the arena's owner (version 3) */
     uint32_t gid;
-    uint32_t mode;    /* its access mode, <= 0777 */
+    uint32_t mode; /* its access mode, <= 0777 */
     uint32_t pad;
 };
 _Static_assert(sizeof(struct sharena__msg_opened) == 48, "opened");
@@ -190,11 +195,12 @@ _Static_assert(sizeof(struct sharena__msg_clients) == 160, "clients");
 enum {
     SHARENA__CLIENT_RW = 1u << 0,
     SHARENA__CLIENT_DELEGATED = 1u << 1,
-    SHARENA__CLIENT_HIDDEN = 1u << 2, /* pid and uid withheld (another user's) */
+    SHARENA__CLIENT_HIDDEN = 1u
+                             << 2, /* pid and uid withheld (another user's) */
 };
 struct sharena__wire_client {
-    uint32_t slot;  /* 1..65535 */
-    uint32_t pid;   /* SO_PEERCRED at connect; 0 for a delegated connection */
+    uint32_t slot; /* 1..65535 */
+    uint32_t pid;  /* SO_PEERCRED at connect; 0 for a delegated connection */
     uint32_t uid;
     uint32_t flags; /* SHARENA__CLIENT_* */
 };
@@ -269,8 +275,8 @@ const char *sharena__proto_name_split(const char field[SHARENA__PROTO_NAME],
 int sharena__proto_put_name(char field[SHARENA__PROTO_NAME], const char *name);
 
 /* Error reply body. */
-void sharena__proto_error(struct sharena__msg_error *m, uint32_t seq,
-                          int code, const char *text);
+void sharena__proto_error(struct sharena__msg_error *m, uint32_t seq, int code,
+                          const char *text);
 
 /* The broker's reply @p m (@p n bytes) to HELLO is of another protocol
  * version (right magic, other version): remember, for this thread, the

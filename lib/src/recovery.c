@@ -14,7 +14,8 @@
 
 uint64_t sharena__slot_limit(const sharena_arena *a)
 {
-    uint64_t n = __atomic_load_n(&sharena__hdr(a)->slot_count, __ATOMIC_ACQUIRE);
+    uint64_t n = __atomic_load_n(&sharena__hdr(a)->slot_count,
+                                 __ATOMIC_ACQUIRE);
     uint64_t max = (a->heap_end - a->heap_start) / sizeof(struct sharena__slot);
     return n < max ? n : max;
 }
@@ -27,8 +28,7 @@ int sharena__mark_died(uint32_t *w, uint32_t owner)
 {
     for (int tries = 0; tries < 1000; tries++) {
         uint32_t v = __atomic_load_n(w, __ATOMIC_ACQUIRE);
-        if ((v & SHARENA__LOCK_OWNER_MASK) != owner ||
-            (v & SHARENA__LOCK_DIED))
+        if ((v & SHARENA__LOCK_OWNER_MASK) != owner || (v & SHARENA__LOCK_DIED))
             return 0;
         if (__atomic_compare_exchange_n(w, &v, v | SHARENA__LOCK_DIED, false,
                                         __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
@@ -181,8 +181,7 @@ static bool data_range(const sharena_arena *a, uint64_t from, uint64_t to,
 
 /* What a walk does with each lock word it finds; returns 0 (nothing), 1
  * (counted) or 2 (counted, and it cost a system call). */
-typedef int (*lock_visit)(sharena_arena *a, struct sharena__slot *s,
-                          void *ctx);
+typedef int (*lock_visit)(sharena_arena *a, struct sharena__slot *s, void *ctx);
 
 /* Walk the handle table from slot @p i on, chunk by chunk and skipping the
  * memfd's holes, calling @p visit for each slot while *@p left lasts (a
@@ -193,8 +192,7 @@ typedef int (*lock_visit)(sharena_arena *a, struct sharena__slot *s,
  * hide lock words). Returns where to go on, SHARENA_RECOVER_DONE at the
  * end; *count adds the visits that counted. */
 static uint64_t walk_table(sharena_arena *a, uint64_t i, uint64_t *left,
-                           bool strict, lock_visit visit, void *ctx,
-                           int *count)
+                           bool strict, lock_visit visit, void *ctx, int *count)
 {
     struct sharena__header *h = sharena__hdr(a);
     while (*left) {
@@ -202,7 +200,8 @@ static uint64_t walk_table(sharena_arena *a, uint64_t i, uint64_t *left,
         unsigned k = 63u - (unsigned)__builtin_clzll(j);
         if (k >= SHARENA__SLOT_CHUNKS)
             return SHARENA_RECOVER_DONE;
-        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1);
+        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 *
+                         ((UINT64_C(1) << k) - 1);
         uint64_t nslots = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
         uint64_t end = first + nslots;
         --*left; /* every chunk looked at costs one, found or not */
@@ -240,8 +239,8 @@ static int visit_mark(sharena_arena *a, struct sharena__slot *s, void *dead)
     return mark_if_dead(&s->lock, dead);
 }
 
-int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
-                         size_t nwords, uint64_t *cursor, uint32_t budget)
+int sharena_recover_mark(sharena_arena *a, const uint64_t *dead, size_t nwords,
+                         uint64_t *cursor, uint32_t budget)
 {
     if (!a || !dead || !cursor || nwords != SHARENA__MAX_BROKER_SLOTS / 64)
         return SHARENA_EINVAL;
@@ -256,8 +255,7 @@ int sharena_recover_mark(sharena_arena *a, const uint64_t *dead,
         i = 1;
     }
     uint64_t left = budget < 2 ? 2 : budget; /* a chunk, then a slot */
-    *cursor = walk_table(a, i, &left, false, visit_mark, (void *)dead,
-                         &marked);
+    *cursor = walk_table(a, i, &left, false, visit_mark, (void *)dead, &marked);
     return marked;
 }
 
@@ -293,8 +291,8 @@ int sharena_recover_pending(sharena_arena *a)
     return left;
 }
 
-static void lock_info(const sharena_arena *a, sharena_lock_info *li,
-                      uint32_t v, const uint32_t *since)
+static void lock_info(const sharena_arena *a, sharena_lock_info *li, uint32_t v,
+                      const uint32_t *since)
 {
     li->owner = v & SHARENA__LOCK_OWNER_MASK;
     li->pid = (v & SHARENA__LOCK_LOCAL) ? (v & 0x1fffffffu) : 0;

@@ -99,8 +99,8 @@ int sharena__repair(sharena_arena *a, struct sharena__slot *s)
             if (r == 0)
                 sharena__obj_reclaim(a, s, 0);
             /* the arena lock was not had: the slot is not back yet */
-            if (r == 0 && !(SHARENA__LD(s->flags) & (SHARENA__SLOT_LISTED |
-                                                     SHARENA__SLOT_RETIRED)))
+            if (r == 0 && !(SHARENA__LD(s->flags) &
+                            (SHARENA__SLOT_LISTED | SHARENA__SLOT_RETIRED)))
                 r = SHARENA_EBUSY;
         }
         break;

@@ -41,7 +41,7 @@ struct salvage {
     unsigned lost_chunk; /* first handle-table chunk given up in step 3 */
     uint64_t *busy;      /* bitmap of slots a live owner has locked */
     uint64_t nslots;
-    uint64_t slots;      /* slot count as validated in step 1: bounds loops */
+    uint64_t slots; /* slot count as validated in step 1: bounds loops */
     bool oom;
 };
 
@@ -127,8 +127,9 @@ static void kill_slot(struct salvage *sv, uint64_t index)
     if (s && SHARENA__LD(s->type) && !busy(sv, index)) {
         sharena__obj_kill(s);
         __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
-        __atomic_store_n(&s->seq, __atomic_load_n(&s->seq, __ATOMIC_RELAXED) &
-                                      ~1u, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->seq,
+                         __atomic_load_n(&s->seq, __ATOMIC_RELAXED) & ~1u,
+                         __ATOMIC_RELEASE);
         sv->fixed++;
     }
 }
@@ -211,8 +212,7 @@ static void lose_chunks(struct salvage *sv, unsigned from, size_t *kept)
             sv->v[j++] = sv->v[i];
     *kept = j;
     uint64_t covered =
-        from ? (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << from) - 1)
-             : 1;
+        from ? (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << from) - 1) : 1;
     if (sv->slots > covered)
         sv->slots = covered;
     SHARENA__ST(h->slot_count, sv->slots);
@@ -275,9 +275,9 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
          * scribbled; the earlier (smaller) chunks hold more slots in use */
         bool overlap = false;
         for (unsigned j = 0; off && j < k && !overlap; j++) {
-            uint64_t o = kept_off[j], ob = ((uint64_t)SHARENA__SLOT_CHUNK0
-                                            << j) *
-                                           sizeof(struct sharena__slot);
+            uint64_t o = kept_off[j],
+                     ob = ((uint64_t)SHARENA__SLOT_CHUNK0 << j) *
+                          sizeof(struct sharena__slot);
             overlap = o && off - 16 < o + ob && o - 16 < off + bytes;
         }
         if (off && (gap || overlap || !fits(a, off, bytes))) {
@@ -386,7 +386,8 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         end = b + block_size(r->need);
         if (end > a->heap_end) {
             drop_ref(&sv, &sv.v[--kept]);
-            end = kept ? sv.v[kept - 1].off - 16 + block_size(sv.v[kept - 1].need)
+            end = kept ? sv.v[kept - 1].off - 16 +
+                             block_size(sv.v[kept - 1].need)
                        : a->heap_start;
         }
     }

@@ -9,16 +9,37 @@ int sharena_sandbox_allow(void *seccomp_ctx)
 {
     static const char *const calls[] = {
         /* locks, waits, recovery */
-        "futex", "getpid", "gettid", "sched_yield", "nanosleep",
-        "clock_nanosleep", "clock_gettime", "gettimeofday",
+        "futex",
+        "getpid",
+        "gettid",
+        "sched_yield",
+        "nanosleep",
+        "clock_nanosleep",
+        "clock_gettime",
+        "gettimeofday",
         /* mapping arenas received from the broker */
-        "mmap", "munmap", "madvise", "fstat", "newfstatat", "fcntl",
+        "mmap",
+        "munmap",
+        "madvise",
+        "fstat",
+        "newfstatat",
+        "fcntl",
         "fallocate",
         /* talking to the broker on an inherited, connected socket */
-        "sendmsg", "recvmsg", "sendto", "recvfrom", "close", "poll", "ppoll",
-        "getsockopt", "setsockopt", /* SO_TYPE check, receive timeouts */
+        "sendmsg",
+        "recvmsg",
+        "sendto",
+        "recvfrom",
+        "close",
+        "poll",
+        "ppoll",
+        "getsockopt",
+        "setsockopt", /* SO_TYPE check, receive timeouts */
         /* the library's own allocations */
-        "brk", "mremap", "getrandom", "rt_sigprocmask",
+        "brk",
+        "mremap",
+        "getrandom",
+        "rt_sigprocmask",
     };
     scmp_filter_ctx ctx = seccomp_ctx;
     if (!ctx)

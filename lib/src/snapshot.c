@@ -27,11 +27,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SNAP_MAGIC   "SHARSNAP"
+#define SNAP_MAGIC "SHARSNAP"
 #define SNAP_VERSION 1u
-#define SNAP_PAGE    4096u
-#define SNAP_BUF     (1u << 20)
-#define SNAP_END     UINT64_MAX /* run offset of the end mark */
+#define SNAP_PAGE 4096u
+#define SNAP_BUF (1u << 20)
+#define SNAP_END UINT64_MAX /* run offset of the end mark */
 
 struct snap_header {
     char magic[8];           /* "SHARSNAP" */
@@ -233,8 +233,8 @@ static int copy_locked(sharena_arena *a, struct snap_copy *cp)
     sh->used_bytes = SHARENA__LD(h->used_bytes);
     sh->live_objects = SHARENA__LD(h->live_objects);
     sh->saved_ns = sharena__now_ns();
-    sh->header_hash =
-        snap_hash(SNAP_SEED, sh, offsetof(struct snap_header, header_hash));
+    sh->header_hash = snap_hash(SNAP_SEED, sh,
+                                offsetof(struct snap_header, header_hash));
     size_t cap = 0;
     uint64_t from = 0, start, end;
     while (next_data(a->fd, from, a->size, &start, &end) > 0) {
@@ -257,10 +257,10 @@ static int copy_locked(sharena_arena *a, struct snap_copy *cp)
     if (cp->total > cp->size) {
         /* the arena grew since the buffer was made: grow it (page faults
          * inside the barrier, for the new part only) */
-        void *p =
-            cp->buf ? mremap(cp->buf, cp->size, cp->total, MREMAP_MAYMOVE)
-                    : mmap(NULL, cp->total, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        void *p = cp->buf ? mremap(cp->buf, cp->size, cp->total, MREMAP_MAYMOVE)
+                          : mmap(NULL, cp->total, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                 -1, 0);
         if (p == MAP_FAILED)
             return SHARENA_ENOMEM;
         cp->buf = p;
@@ -722,9 +722,10 @@ int sharena__load_into(sharena_arena *a, int fd)
     if (r == 0)
         r = scan_body(fd, &sh, NULL, NULL, buf);
     if (r == 0 && sh.capacity != a->size)
-        r = fail(SHARENA_EINVAL, "the image's capacity is %llu bytes, the "
-                 "arena's %llu", (unsigned long long)sh.capacity,
-                 (unsigned long long)a->size);
+        r = fail(SHARENA_EINVAL,
+                 "the image's capacity is %llu bytes, the "
+                 "arena's %llu",
+                 (unsigned long long)sh.capacity, (unsigned long long)a->size);
     if (r == 0 && lseek(fd, start, SEEK_SET) < 0)
         r = fail(-errno, "seeking the image: %s", strerror(errno));
     /* pass 2: the copy (checked again: the file may have changed) */
@@ -746,14 +747,17 @@ int sharena__load_into(sharena_arena *a, int fd)
     sharena_arena *f = NULL;
     r = sharena_arena_from_fd(a->fd, 0, &f);
     if (r < 0)
-        return fail(SHARENA_ECORRUPT, "the loaded arena's header is refused: "
-                    "%s", sharena_strerror(r));
+        return fail(SHARENA_ECORRUPT,
+                    "the loaded arena's header is refused: "
+                    "%s",
+                    sharena_strerror(r));
     clear_slots(f);
     struct fsck_first ff = {{0}, 0};
     sharena_fsck_report rep;
     int k = sharena_fsck(f, 0, fsck_note, &ff, &rep);
     if (k < 0 || rep.errors || ff.n)
-        r = fail(SHARENA_ECORRUPT, "fsck refused the image: %llu problem(s)%s%s",
+        r = fail(SHARENA_ECORRUPT,
+                 "fsck refused the image: %llu problem(s)%s%s",
                  (unsigned long long)(rep.errors ? rep.errors : ff.n),
                  ff.n ? ", first: " : "", ff.text);
     sharena_arena_close(f);

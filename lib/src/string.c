@@ -157,8 +157,8 @@ int sharena_string_set(sharena_arena *a, sharena_id id, const char *str,
     if (len <= STRING_SET_ONE_SECTION) {
         r = sharena__arena_lock(a);
         if (r == 0) {
-            r = sharena__alloc_locked(a, sizeof(struct sharena__string) + len + 1,
-                                      tag, &off);
+            r = sharena__alloc_locked(
+                a, sizeof(struct sharena__string) + len + 1, tag, &off);
             if (r == 0) {
                 struct text t = {str, len};
                 string_init(a, a->base + off, &t);

@@ -38,16 +38,16 @@ static int struct_view(const sharena_arena *a, uint64_t word, void *ctx)
 enum shape_op_kind { SHAPE_NFIELDS, SHAPE_FIELD, SHAPE_FIND, SHAPE_ALL };
 struct shape_op {
     enum shape_op_kind kind;
-    uint64_t index;     /* FIELD: which; FIND: found (UINT64_MAX: none) */
-    const char *find;   /* FIND: the name wanted */
+    uint64_t index;   /* FIELD: which; FIND: found (UINT64_MAX: none) */
+    const char *find; /* FIND: the name wanted */
     size_t nlen;
-    char *name;         /* FIELD: name out (may be NULL), cap bytes */
+    char *name; /* FIELD: name out (may be NULL), cap bytes */
     size_t cap;
-    int type;           /* FIELD */
-    uint64_t size;      /* FIELD */
-    bool nullable;      /* FIELD */
-    uint64_t nfields;   /* always */
-    uint8_t *types;     /* ALL: every field's type, size, nullability */
+    int type;         /* FIELD */
+    uint64_t size;    /* FIELD */
+    bool nullable;    /* FIELD */
+    uint64_t nfields; /* always */
+    uint8_t *types;   /* ALL: every field's type, size, nullability */
     uint64_t *sizes;
     bool *nullables;
 };
@@ -108,7 +108,9 @@ static int shape_do(const sharena_arena *a, sharena_id id, struct shape_op *o)
     /* a struct whose shape is not a good shape is corrupt, unless it was
      * dropped meanwhile */
     int t = sharena_type_of(a, id);
-    return t == SHARENA_T_STRUCT ? SHARENA_ECORRUPT : t < 0 ? t : SHARENA_ESTALE;
+    return t == SHARENA_T_STRUCT ? SHARENA_ECORRUPT
+           : t < 0               ? t
+                                 : SHARENA_ESTALE;
 }
 
 struct defs {
@@ -171,8 +173,7 @@ int sharena_shape_new(sharena_arena *a, const sharena_field_def *fields,
             f->type != SHARENA_T_BOOL && f->type != SHARENA_T_BYTES)
             return SHARENA_EINVAL;
         if ((f->flags & ~SHARENA_FIELD_NULLABLE) ||
-            ((f->flags & SHARENA_FIELD_NULLABLE) &&
-             f->type == SHARENA_T_BYTES))
+            ((f->flags & SHARENA_FIELD_NULLABLE) && f->type == SHARENA_T_BYTES))
             return SHARENA_EINVAL;
         for (size_t j = 0; j < i; j++)
             if (strcmp(fields[j].name, f->name) == 0)
@@ -198,8 +199,8 @@ int sharena_shape_field(const sharena_arena *a, sharena_id id, size_t index,
                         char *name, size_t cap, sharena_type *type,
                         uint64_t *size)
 {
-    struct shape_op o = {.kind = SHAPE_FIELD, .index = index, .name = name,
-                         .cap = cap};
+    struct shape_op o = {
+        .kind = SHAPE_FIELD, .index = index, .name = name, .cap = cap};
     int r = shape_do(a, id, &o);
     if (r < 0)
         return r;
@@ -248,7 +249,9 @@ int sharena_struct_new(sharena_arena *a, sharena_id shape, sharena_id *out)
     uint8_t types[SHARENA_FIELDS_MAX];
     uint64_t sizes[SHARENA_FIELDS_MAX];
     bool nullables[SHARENA_FIELDS_MAX];
-    struct shape_op o = {.kind = SHAPE_ALL, .types = types, .sizes = sizes,
+    struct shape_op o = {.kind = SHAPE_ALL,
+                         .types = types,
+                         .sizes = sizes,
                          .nullables = nullables};
     int r = sharena__read(a, shape, SHARENA_T_SHAPE, shape_read, &o);
     if (r < 0)
@@ -286,7 +289,7 @@ struct cell_ref {
     uint64_t bit;    /* its null bit in *nullw */
     bool null;       /* the bit, loaded once (checked against nullable) */
     bool nullable;
-    int type;        /* the field's type */
+    int type; /* the field's type */
 };
 
 /* The cell of field @p field (of type @p want, or STRING or BYTES when
@@ -423,8 +426,8 @@ int sharena_struct_set_number(sharena_arena *a, sharena_id st, size_t field,
     return cell_set(a, st, field, SHARENA_T_NUMBER, v);
 }
 
-int sharena_struct_get_bool(const sharena_arena *a, sharena_id st,
-                            size_t field, bool *out)
+int sharena_struct_get_bool(const sharena_arena *a, sharena_id st, size_t field,
+                            bool *out)
 {
     uint64_t v = 0;
     int r = cell_get(a, st, field, SHARENA_T_BOOL, &v);
@@ -439,8 +442,8 @@ int sharena_struct_set_bool(sharena_arena *a, sharena_id st, size_t field,
     return cell_set(a, st, field, SHARENA_T_BOOL, b ? 1 : 0);
 }
 
-int sharena_struct_field_id(const sharena_arena *a, sharena_id st,
-                            size_t field, sharena_id *out)
+int sharena_struct_field_id(const sharena_arena *a, sharena_id st, size_t field,
+                            sharena_id *out)
 {
     uint64_t v = 0;
     int r = cell_get(a, st, field, WANT_CHILD, &v);
@@ -450,8 +453,7 @@ int sharena_struct_field_id(const sharena_arena *a, sharena_id st,
 }
 
 int sharena_struct_get_string(const sharena_arena *a, sharena_id st,
-                              size_t field, char *buf, size_t cap,
-                              size_t *len)
+                              size_t field, char *buf, size_t cap, size_t *len)
 {
     uint64_t child = 0;
     int r = cell_get(a, st, field, SHARENA_T_STRING, &child);
@@ -463,7 +465,9 @@ int sharena_struct_get_string(const sharena_arena *a, sharena_id st,
     /* a struct owns its strings: one gone means the struct is gone too
      * (dropped meanwhile) or corrupt */
     int t = sharena_type_of(a, st);
-    return t == SHARENA_T_STRUCT ? SHARENA_ECORRUPT : t < 0 ? t : SHARENA_ESTALE;
+    return t == SHARENA_T_STRUCT ? SHARENA_ECORRUPT
+           : t < 0               ? t
+                                 : SHARENA_ESTALE;
 }
 
 int sharena_struct_set_string(sharena_arena *a, sharena_id st, size_t field,

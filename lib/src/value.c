@@ -57,7 +57,7 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
         }
         if (SHARENA__UNLIKELY(r == 1))
             r = sharena__read(a, id, SHARENA_T_STRING, sharena__text_copy_read,
-                             &c);
+                              &c);
         if (r == 0 || r == SHARENA_ERANGE) {
             out->type = t;
             out->id = id;
@@ -66,8 +66,8 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
         return r;
     }
     /* containers, bytes, structs, shapes: the type, while the id holds */
-    if (t == 0 || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) !=
-                      sharena__id_gen(id))
+    if (t == 0 ||
+        __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id))
         return SHARENA_ESTALE;
     if (t >= SHARENA_T__COUNT)
         return SHARENA_ECORRUPT;

@@ -372,8 +372,7 @@ int sharena__vector_splice(sharena_arena *a, sharena_id vec, uint64_t start,
         }
         SHARENA__ST(nv->items[start + i], ref);
     }
-    sharena__rcopy(&nv->items[start + n], &v.v->items[start + count],
-                   tail * 8);
+    sharena__rcopy(&nv->items[start + n], &v.v->items[start + count], tail * 8);
     SHARENA__ST(nv->len, nlen);
     SHARENA__HOOK("vector:splice-built");
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);

@@ -190,12 +190,12 @@ sharena__field_at(const struct sharena__shape_view *sv, uint64_t index,
     uint8_t flags = SHARENA__LD(p->flags);
     if (SHARENA__UNLIKELY(len == 0 || len > SHARENA_FIELD_NAME_MAX ||
                           (type != SHARENA_T_STRING &&
-                           type != SHARENA_T_NUMBER &&
-                           type != SHARENA_T_BOOL && type != SHARENA_T_BYTES)))
+                           type != SHARENA_T_NUMBER && type != SHARENA_T_BOOL &&
+                           type != SHARENA_T_BYTES)))
         return false;
-    if (SHARENA__UNLIKELY((flags & ~SHARENA__FIELD_FLAGS_KNOWN) ||
-                          ((flags & SHARENA__FIELD_NULLABLE) &&
-                           type == SHARENA_T_BYTES)))
+    if (SHARENA__UNLIKELY(
+            (flags & ~SHARENA__FIELD_FLAGS_KNOWN) ||
+            ((flags & SHARENA__FIELD_NULLABLE) && type == SHARENA_T_BYTES)))
         return false;
     f->name = p->name;
     f->name_len = len;

@@ -166,8 +166,8 @@ int sharena_wait_any(sharena_arena *a, uint64_t last, int64_t timeout_ns,
                 *version = c;
             return 0;
         }
-        int r = sleep_on(a, &h->changes, a->readonly ? NULL : &h->change_waiters,
-                         c, deadline);
+        int r = sleep_on(a, &h->changes,
+                         a->readonly ? NULL : &h->change_waiters, c, deadline);
         if (r < 0)
             return r;
     }

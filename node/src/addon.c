@@ -64,21 +64,25 @@ napi_value sn_throw(napi_env env, int err, const char *op)
 static void readonly_cause(const struct sn_arena *e, char *buf, size_t cap)
 {
     if (e->asked_ro)
-        snprintf(buf, cap, "it was opened with { readonly: true }; open it "
-                           "without readonly to write");
+        snprintf(buf, cap,
+                 "it was opened with { readonly: true }; open it "
+                 "without readonly to write");
     else if (e->origin == SN_FROM_FD)
-        snprintf(buf, cap, "Arena.fromFd was given a read-only file "
-                           "descriptor; pass a read-write one to write");
+        snprintf(buf, cap,
+                 "Arena.fromFd was given a read-only file "
+                 "descriptor; pass a read-write one to write");
     else if (e->conn && e->conn->delegated)
-        snprintf(buf, cap, "the delegated connection (SHARENA_FD) grants "
-                           "only read access; ask the process that "
-                           "delegated it for write access");
+        snprintf(buf, cap,
+                 "the delegated connection (SHARENA_FD) grants "
+                 "only read access; ask the process that "
+                 "delegated it for write access");
     else
-        snprintf(buf, cap, "the broker granted only read access: the "
-                           "arena's mode lets this uid read but not write; "
-                           "its owner can create it with a mode that "
-                           "grants write (e.g. { mode: 0o666 }), or the "
-                           "broker's policy can grant it");
+        snprintf(buf, cap,
+                 "the broker granted only read access: the "
+                 "arena's mode lets this uid read but not write; "
+                 "its owner can create it with a mode that "
+                 "grants write (e.g. { mode: 0o666 }), or the "
+                 "broker's policy can grant it");
 }
 
 napi_value sn_throw_arena(napi_env env, int err, const char *op,
@@ -284,7 +288,7 @@ sharena_arena *sn_arena_get(napi_env env, napi_value v, uint32_t *handle)
     struct sn_arena *e = &sn_arenas[h & (SN_MAX_ARENAS - 1)];
     sharena_arena *a = __atomic_load_n(&e->a, __ATOMIC_ACQUIRE);
     if (__builtin_expect(!a || e->gen != (h >> SN_IDX_BITS) ||
-                            __atomic_load_n(&e->closed, __ATOMIC_ACQUIRE),
+                             __atomic_load_n(&e->closed, __ATOMIC_ACQUIRE),
                          0)) {
         sn_throw(env, SHARENA_ECLOSED, "arena");
         return NULL;
@@ -539,8 +543,7 @@ static napi_value js_arena_open(napi_env env, napi_callback_info info)
                 : SHARENA_EINVAL;
     if (q == SHARENA_ENOENT) {
         char msg[300];
-        snprintf(msg, sizeof msg, "Arena.open('%.200s'): no such user",
-                 name.p);
+        snprintf(msg, sizeof msg, "Arena.open('%.200s'): no such user", name.p);
         sn_throw_msg(env, "ENOENT", msg);
         goto out;
     }
@@ -1039,8 +1042,7 @@ static napi_value init(napi_env env, napi_value exports)
     if (napi_create_arraybuffer(env, SN_SCRATCH_INTS * sizeof(int32_t), &p,
                                 &ab) != napi_ok ||
         napi_create_typedarray(env, napi_int32_array, SN_SCRATCH_INTS, ab, 0,
-                               &ta) !=
-            napi_ok ||
+                               &ta) != napi_ok ||
         napi_create_arraybuffer(env, 4 * sizeof(double), &fp, &fab) !=
             napi_ok ||
         napi_create_typedarray(env, napi_float64_array, 4, fab, 0, &fta) !=
@@ -1112,8 +1114,7 @@ static napi_value init(napi_env env, napi_value exports)
                     napi_ok)
                 return sn_napi_fail(env);
         }
-        if (napi_set_named_property(env, exports, names[k], objs[k]) !=
-            napi_ok)
+        if (napi_set_named_property(env, exports, names[k], objs[k]) != napi_ok)
             return sn_napi_fail(env);
     }
     return exports;

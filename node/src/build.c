@@ -234,10 +234,10 @@ static bool walk_end(napi_env env, struct walk *w, bool ok)
     return false;
 }
 
-#define GET_A(i)                                                              \
-    uint32_t handle;                                                          \
-    sharena_arena *a = sn_arena_get(env, argv[i], &handle);                   \
-    if (!a)                                                                   \
+#define GET_A(i)                                                               \
+    uint32_t handle;                                                           \
+    sharena_arena *a = sn_arena_get(env, argv[i], &handle);                    \
+    if (!a)                                                                    \
     return NULL
 
 /* buildNew(h, value, resolve, op) -> id of a detached tree (the caller
@@ -330,8 +330,8 @@ static napi_value js_build_splice(napi_env env, napi_callback_info info)
         }
         if (walk_end(env, &w, ok)) {
             uint64_t s = start < 0 ? SHARENA_BUILD_END : (uint64_t)start;
-            int r = sharena_build_vector_splice(w.b, vec, s,
-                                                count < 0 ? 0 : (uint64_t)count);
+            int r = sharena_build_vector_splice(
+                w.b, vec, s, count < 0 ? 0 : (uint64_t)count);
             if (r < 0) {
                 throw_build(env, r, op.p, a);
             } else {

@@ -9,24 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GET_A(i)                                                              \
-    uint32_t handle;                                                          \
-    sharena_arena *a = sn_arena_get(env, argv[i], &handle);                   \
-    if (!a)                                                                   \
-        return NULL;                                                          \
+#define GET_A(i)                                                               \
+    uint32_t handle;                                                           \
+    sharena_arena *a = sn_arena_get(env, argv[i], &handle);                    \
+    if (!a)                                                                    \
+        return NULL;                                                           \
     (void)handle
-#define GET_ID(var, i)                                                        \
-    sharena_id var;                                                           \
-    if (!sn_get_id(env, argv[i], &var))                                       \
+#define GET_ID(var, i)                                                         \
+    sharena_id var;                                                            \
+    if (!sn_get_id(env, argv[i], &var))                                        \
     return NULL
 /* After an operation that may have freed objects (an owned child replaced
  * or removed, a drop): detach zero-copy views of what is gone. */
 #define FREED() sn_views_after_free(cbdata, handle)
-#define CHECK(r, op)                                                          \
-    do {                                                                      \
-        int r_ = (r);                                                         \
-        if (r_ < 0)                                                           \
-            return sn_throw_arena(env, r_, op, a);                            \
+#define CHECK(r, op)                                                           \
+    do {                                                                       \
+        int r_ = (r);                                                          \
+        if (r_ < 0)                                                            \
+            return sn_throw_arena(env, r_, op, a);                             \
     } while (0)
 
 static bool get_double(napi_env env, napi_value v, double *d)
@@ -82,9 +82,8 @@ static napi_value found(napi_env env, struct sn_env *e, sharena_arena *a,
  * (sharena_map_get_value/sharena_vector_get_value with no buffer: a value
  * replaced meanwhile is looked up again there, so a racing writer never
  * throws; a string's ERANGE only says its text was not asked for). */
-static napi_value found_value(napi_env env, struct sn_env *e,
-                              sharena_arena *a, int r,
-                              const sharena_value *v, const char *op)
+static napi_value found_value(napi_env env, struct sn_env *e, sharena_arena *a,
+                              int r, const sharena_value *v, const char *op)
 {
     if (r == SHARENA_ERANGE && v->type == SHARENA_T_STRING)
         r = 0;
@@ -120,8 +119,8 @@ static napi_value js_drop(napi_env env, napi_callback_info info)
     SN_ARGS(3);
     GET_A(0);
     GET_ID(id, 1);
-    CHECK(sharena_drop(a, id, get_flag(env, argv[2]) ? SHARENA_DROP_RECURSIVE
-                                                      : 0),
+    CHECK(sharena_drop(a, id,
+                       get_flag(env, argv[2]) ? SHARENA_DROP_RECURSIVE : 0),
           "drop");
     FREED();
     return sn_undef(env);
@@ -293,8 +292,7 @@ static napi_value js_bool_set(napi_env env, napi_callback_info info)
     SN_ARGS(3);
     GET_A(0);
     GET_ID(id, 1);
-    CHECK(sharena_bool_set(a, id, get_flag(env, argv[2])),
-          "BoolRef.setValue");
+    CHECK(sharena_bool_set(a, id, get_flag(env, argv[2])), "BoolRef.setValue");
     return sn_undef(env);
 }
 
@@ -380,18 +378,27 @@ static bool view_bytes(napi_env env, napi_value v, void **p, size_t *len)
     if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
         napi_typedarray_type t;
         size_t n, el;
-        if (napi_get_typedarray_info(env, v, &t, &n, p, &ab, &off) !=
-            napi_ok) {
+        if (napi_get_typedarray_info(env, v, &t, &n, p, &ab, &off) != napi_ok) {
             sn_napi_fail(env);
             return false;
         }
         switch (t) {
-        case napi_int16_array: case napi_uint16_array: el = 2; break;
-        case napi_int32_array: case napi_uint32_array:
-        case napi_float32_array: el = 4; break;
-        case napi_float64_array: case napi_bigint64_array:
-        case napi_biguint64_array: el = 8; break;
-        default: el = 1;
+        case napi_int16_array:
+        case napi_uint16_array:
+            el = 2;
+            break;
+        case napi_int32_array:
+        case napi_uint32_array:
+        case napi_float32_array:
+            el = 4;
+            break;
+        case napi_float64_array:
+        case napi_bigint64_array:
+        case napi_biguint64_array:
+            el = 8;
+            break;
+        default:
+            el = 1;
         }
         *len = n * el;
         return true;
@@ -714,7 +721,8 @@ static napi_value js_vec_get(napi_env env, napi_callback_info info)
     GET_ID(vec, 1);
     double d;
     if (napi_get_value_double(env, argv[2], &d) != napi_ok)
-        return sn_throw_msg(env, "EINVAL", "VectorRef.index: expected a number");
+        return sn_throw_msg(env, "EINVAL",
+                            "VectorRef.index: expected a number");
     if (!(d >= 0) || d != (double)(uint64_t)d) {
         uint64_t n; /* still report a stale vector as such */
         CHECK(sharena_vector_len(a, vec, &n), "VectorRef.index");
@@ -1299,7 +1307,8 @@ static napi_value js_vec_get_f(napi_env env, napi_callback_info info)
     GET_ID(vec, 1);
     double d;
     if (napi_get_value_double(env, argv[2], &d) != napi_ok)
-        return sn_throw_msg(env, "EINVAL", "VectorRef.index: expected a number");
+        return sn_throw_msg(env, "EINVAL",
+                            "VectorRef.index: expected a number");
     e->scratch[SN_FAST] = -1;
     if (!(d >= 0) || d != (double)(uint64_t)d) {
         uint64_t n; /* still report a stale vector as such */

@@ -29,8 +29,8 @@ struct sn_arena {
     sharena_arena *a; /* NULL when the entry is free */
     uint32_t gen;
     uint32_t refs;
-    bool closed; /* close() was called: operations fail with ECLOSED */
-    bool asked_ro; /* the caller asked for read-only (vs. was granted it) */
+    bool closed;    /* close() was called: operations fail with ECLOSED */
+    bool asked_ro;  /* the caller asked for read-only (vs. was granted it) */
     uint8_t origin; /* SN_FROM_*: where the mapping came from (error hints) */
     struct sn_conn *conn;
 };
@@ -58,7 +58,7 @@ struct sn_env {
     struct sn_watcher *watchers; /* watch.c */
     napi_ref dispatch;           /* JS function receiving watch events */
     napi_threadsafe_function views_tsfn; /* views.c: detach requests */
-    uint32_t owned[64];          /* named arenas this env opened (handles) */
+    uint32_t owned[64]; /* named arenas this env opened (handles) */
     unsigned nowned;
     /* Locks this env's thread holds through ref.locked() (objects.c): each
      * released at env teardown (a terminated worker), and close() of their
@@ -138,8 +138,8 @@ void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all);
 /* A view of the first @p n bytes of arena @p handle's mapping, for fast
  * reads (detached at close like the others, never by a sweep of frees);
  * NULL without throwing when none can be made. */
-napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle,
-                       void *p, size_t n);
+napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle, void *p,
+                       size_t n);
 extern uint32_t sn_nviews;
 static inline void sn_views_after_free(struct sn_env *e, uint32_t handle)
 {
@@ -171,17 +171,17 @@ void sn_watch_stop_arena(struct sn_env *e, uint32_t handle);
  * left unchecked is a throw's (napi_throw_*): it fails only when an
  * exception is pending already, which is then the one thrown. */
 napi_value sn_napi_fail(napi_env env);
-#define SN_TRY(call)                                                          \
-    do {                                                                      \
-        if ((call) != napi_ok)                                                \
-            return sn_napi_fail(env);                                         \
+#define SN_TRY(call)                                                           \
+    do {                                                                       \
+        if ((call) != napi_ok)                                                 \
+            return sn_napi_fail(env);                                          \
     } while (0)
 
-#define SN_ARGS(n)                                                            \
-    size_t argc = (n);                                                        \
-    napi_value argv[(n) > 0 ? (n) : 1];                                       \
-    void *cbdata;                                                             \
-    SN_TRY(napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata));          \
+#define SN_ARGS(n)                                                             \
+    size_t argc = (n);                                                         \
+    napi_value argv[(n) > 0 ? (n) : 1];                                        \
+    void *cbdata;                                                              \
+    SN_TRY(napi_get_cb_info(env, info, &argc, argv, NULL, &cbdata));           \
     (void)cbdata
 
 #endif

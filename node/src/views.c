@@ -103,7 +103,8 @@ static void views_env_hook(void *arg)
     e->views_tsfn = NULL;
     pthread_mutex_unlock(&views_mu);
     if (f)
-        (void)napi_release_threadsafe_function(f, napi_tsfn_abort); /* teardown */
+        (void)napi_release_threadsafe_function(f,
+                                               napi_tsfn_abort); /* teardown */
 }
 
 static bool views_tsfn_make(napi_env env, struct sn_env *e)
@@ -114,9 +115,8 @@ static bool views_tsfn_make(napi_env env, struct sn_env *e)
     napi_threadsafe_function f;
     if (napi_create_string_utf8(env, "sharena.views", NAPI_AUTO_LENGTH,
                                 &name) != napi_ok ||
-        napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL,
-                                        NULL, e, views_call_js,
-                                        &f) != napi_ok)
+        napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL,
+                                        e, views_call_js, &f) != napi_ok)
         return false;
     /* never keeps the loop alive; the hook releases it before Node's own
      * cleanup (without the hook, no view can be made) */
@@ -189,8 +189,8 @@ napi_value sn_view_new(napi_env env, struct sn_env *e, uint32_t handle,
     return view_make(env, e, handle, id, p, n, false);
 }
 
-napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle,
-                       void *p, size_t n)
+napi_value sn_view_map(napi_env env, struct sn_env *e, uint32_t handle, void *p,
+                       size_t n)
 {
     return view_make(env, e, handle, 0, p, n, true);
 }
@@ -221,11 +221,9 @@ void sn_views_sweep(struct sn_env *e, uint32_t handle, bool all)
                 v->released = true;
                 release++;
             }
-        }
-        else if (v->e->views_tsfn &&
-                 napi_call_threadsafe_function(v->e->views_tsfn, NULL,
-                                               napi_tsfn_nonblocking) !=
-                     napi_ok) {
+        } else if (v->e->views_tsfn && napi_call_threadsafe_function(
+                                           v->e->views_tsfn, NULL,
+                                           napi_tsfn_nonblocking) != napi_ok) {
             /* closing: that env is going away, and its buffers with it */
         }
     }

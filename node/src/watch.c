@@ -64,9 +64,9 @@ struct sn_watcher {
     napi_threadsafe_function tsfn;
     /* poll mode (notif != NULL); JS thread only */
     sharena_notifier *notif;
-    uint32_t seen;       /* arena version the last scan covered */
-    uv_poll_t poll;      /* the notifier's fd */
-    uv_timer_t kick;     /* a scan soon, for changes found in watchAdd */
+    uint32_t seen;   /* arena version the last scan covered */
+    uv_poll_t poll;  /* the notifier's fd */
+    uv_timer_t kick; /* a scan soon, for changes found in watchAdd */
     unsigned open_handles;
     napi_async_context actx;
     napi_async_cleanup_hook_handle teardown; /* NULL once removed */
@@ -239,11 +239,10 @@ static void deliver(struct sn_watcher *w, struct sn_evbuf *b)
             napi_value args[3], res;
             if (napi_create_uint32(env, b->ev[i].token, &args[0]) != napi_ok ||
                 napi_create_int32(env, b->ev[i].code, &args[1]) != napi_ok ||
-                napi_create_double(env, b->ev[i].version, &args[2]) !=
-                    napi_ok)
+                napi_create_double(env, b->ev[i].version, &args[2]) != napi_ok)
                 break; /* the env is going away: so are its waits */
-            napi_status st =
-                napi_make_callback(env, w->actx, recv, fn, 3, args, &res);
+            napi_status st = napi_make_callback(env, w->actx, recv, fn, 3, args,
+                                                &res);
             if (st == napi_pending_exception)
                 rethrow(env);
             else if (st != napi_ok)
@@ -362,8 +361,8 @@ static void watcher_env_hook(void *arg)
 /* Poll mode, env teardown: Node keeps running the loop until the handles'
  * close callbacks remove this hook (a worker's loop must have no handles
  * left when it is closed). */
-__attribute__((unused)) static void watcher_async_env_hook(napi_async_cleanup_hook_handle h,
-                                   void *arg)
+__attribute__((unused)) static void
+watcher_async_env_hook(napi_async_cleanup_hook_handle h, void *arg)
 {
     struct sn_watcher *w = arg;
     w->teardown = h;
@@ -418,8 +417,8 @@ static bool watcher_start_poll(napi_env env, struct sn_watcher *w)
     uv_loop_t *loop = NULL;
     napi_value res;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop ||
-        napi_create_string_utf8(env, "sharena.watch", NAPI_AUTO_LENGTH,
-                                &res) != napi_ok ||
+        napi_create_string_utf8(env, "sharena.watch", NAPI_AUTO_LENGTH, &res) !=
+            napi_ok ||
         napi_async_init(env, NULL, res, &w->actx) != napi_ok)
         goto fail;
     if (uv_poll_init(loop, &w->poll, sharena_notifier_fd(w->notif)) != 0)
@@ -472,10 +471,9 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
     w->e = e;
     w->handle = handle;
     pthread_mutex_init(&w->mu, NULL);
-    int r = sharena_arena_from_fd(sharena_arena_fd(a),
-                                  sharena_arena_readonly(a) ? SHARENA_READONLY
-                                                            : 0,
-                                  &w->priv);
+    int r = sharena_arena_from_fd(
+        sharena_arena_fd(a), sharena_arena_readonly(a) ? SHARENA_READONLY : 0,
+        &w->priv);
     if (r < 0) {
         pthread_mutex_destroy(&w->mu);
         free(w);
@@ -503,8 +501,9 @@ static struct sn_watcher *watcher_get(napi_env env, struct sn_env *e,
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
         free(w);
-        sn_throw_msg(env, "ENOMEM", "watch: cannot create a threadsafe "
-                                    "function");
+        sn_throw_msg(env, "ENOMEM",
+                     "watch: cannot create a threadsafe "
+                     "function");
         return NULL;
     }
     if (napi_unref_threadsafe_function(env, w->tsfn) != napi_ok) {
@@ -570,7 +569,8 @@ static napi_value js_watch_add(napi_env env, napi_callback_info info)
     if (idd != 0 && !sn_get_id(env, argv[1], &id))
         return NULL;
     uint64_t last;
-    int r = id ? sharena_change_count(a, id, &last) : sharena_arena_version(a, &last);
+    int r = id ? sharena_change_count(a, id, &last)
+               : sharena_arena_version(a, &last);
     if (r < 0)
         return sn_throw(env, r, id ? "changed" : "arena.watch");
     uint64_t cur = last;

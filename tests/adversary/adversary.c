@@ -67,25 +67,28 @@
 #define ADVERSARY_DIR "."
 #endif
 
-#define HANG_S 5.0      /* no progress this long: a hang (issue 13) */
-#define START_S 20.0    /* grace before the first heartbeat (node start-up) */
-#define BEAT_S 0.1      /* heartbeat period of the workers */
+#define HANG_S 5.0   /* no progress this long: a hang (issue 13) */
+#define START_S 20.0 /* grace before the first heartbeat (node start-up) */
+#define BEAT_S 0.1   /* heartbeat period of the workers */
 
 static uint64_t rng;
 static uint64_t rnd(void)
 {
     return test_xorshift(&rng);
 }
-static uint64_t rndn(uint64_t n) { return n ? rnd() % n : 0; }
+static uint64_t rndn(uint64_t n)
+{
+    return n ? rnd() % n : 0;
+}
 
 /* ---- the arena every round starts from ----------------------------------- */
 
 #define NKEYS 300
 #define NITEMS 200
 static const char *const ROOT_NAMES[] = {
-    "m.big", "m.small", "m.nested", "v.list", "s.text", "s.long",
-    "b.small", "b.big", "st.rec", "st.blob", "n.count", "f.flag",
-    "st.shape", "st.blobshape",
+    "m.big",   "m.small", "m.nested", "v.list",       "s.text",
+    "s.long",  "b.small", "b.big",    "st.rec",       "st.blob",
+    "n.count", "f.flag",  "st.shape", "st.blobshape",
 };
 #define NROOTS (sizeof ROOT_NAMES / sizeof ROOT_NAMES[0])
 #define BIG_BYTES 65536u
@@ -145,8 +148,7 @@ static int populate(sharena_conn *c, const char *name)
     TRY(sharena_root_ensure(a, "s.long", SHARENA_T_STRING, 0, &id, NULL));
     TRY(sharena_string_set(a, id, text, sizeof text));
     TRY(sharena_root_ensure(a, "b.small", SHARENA_T_BYTES, 64, &id, NULL));
-    TRY(sharena_root_ensure(a, "b.big", SHARENA_T_BYTES, BIG_BYTES, &id,
-                            NULL));
+    TRY(sharena_root_ensure(a, "b.big", SHARENA_T_BYTES, BIG_BYTES, &id, NULL));
     sharena_field_def rec[] = {{"name", SHARENA_T_STRING, 0},
                                {"score", SHARENA_T_NUMBER, 0},
                                {"ok", SHARENA_T_BOOL, 0}};
@@ -204,8 +206,9 @@ static void beat(void)
 static void on_fatal(int sig)
 {
     char buf[160];
-    int n = snprintf(buf, sizeof buf, "adversary: %s (pid %d) got signal %d in %s\n",
-                     my_role, (int)getpid(), sig, cur_op);
+    int n = snprintf(buf, sizeof buf,
+                     "adversary: %s (pid %d) got signal %d in %s\n", my_role,
+                     (int)getpid(), sig, cur_op);
     if (n > 0 && write(2, buf, (size_t)n) < 0) {
     }
     void *bt[12];
@@ -481,8 +484,8 @@ static void c_write(sharena_arena *a)
         default:
             cur_op = "vector_set";
             if (sharena_string_new(a, text, rndn(40), &v) == 0 &&
-                sharena_vector_set(a, id, rndn(n + 1), v, SHARENA_OWNED,
-                                   NULL) < 0)
+                sharena_vector_set(a, id, rndn(n + 1), v, SHARENA_OWNED, NULL) <
+                    0)
                 sharena_drop(a, v, 0);
         }
         break;
@@ -564,11 +567,12 @@ static int run_locker(const char *name, uint64_t seed)
     while (test_now_s() < until) {
         sharena_id held[3];
         int n = 0;
-        static const char *const locked[] = {"m.big", "m.small", "m.nested",
-                                             "v.list", "s.text", "st.rec"};
+        static const char *const locked[] = {"m.big",  "m.small", "m.nested",
+                                             "v.list", "s.text",  "st.rec"};
         for (int i = 0; i < 3; i++) {
             /* mostly maps: what the broker repaired in its own process */
-            sharena_id id = root(a, rndn(2) ? locked[rndn(3)] : locked[rndn(6)]);
+            sharena_id id = root(a,
+                                 rndn(2) ? locked[rndn(3)] : locked[rndn(6)]);
             cur_op = "lock";
             if (id && sharena_lock(a, id) >= 0)
                 held[n++] = id;
@@ -594,8 +598,17 @@ static int run_locker(const char *name, uint64_t seed)
 /* Rounds take the classes in order; "none" (the flipper only watches) is
  * not one of them: SHARENA_ADVERSARY_CLASS=none checks the harness itself
  * (it must pass on any code). */
-enum { CL_MAP, CL_SLOT, CL_SIZE, CL_ALLOC, CL_LOCK, CL_HEADER, CL_ALL, CL_NONE,
-       NCLASS };
+enum {
+    CL_MAP,
+    CL_SLOT,
+    CL_SIZE,
+    CL_ALLOC,
+    CL_LOCK,
+    CL_HEADER,
+    CL_ALL,
+    CL_NONE,
+    NCLASS
+};
 #define NROTATE CL_NONE
 static const char *const CLASS_NAMES[NCLASS] = {
     "map", "slot", "size", "alloc", "lock", "header", "all", "none"};
@@ -652,7 +665,8 @@ static void scan(void)
     for (unsigned k = 0; k < SHARENA__SLOT_CHUNKS && F.n < MAXOBJ; k++) {
         uint64_t off = LD(F.h->slot_chunks[k]);
         uint64_t cnt = (uint64_t)SHARENA__SLOT_CHUNK0 << k;
-        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 * ((UINT64_C(1) << k) - 1);
+        uint64_t first = (uint64_t)SHARENA__SLOT_CHUNK0 *
+                         ((UINT64_C(1) << k) - 1);
         if (!off || first >= count)
             break;
         if ((off & 15) || !in_heap(off, cnt * sizeof(struct sharena__slot)))
@@ -663,8 +677,8 @@ static void scan(void)
                 break;
             if (idx == 0)
                 continue;
-            struct sharena__slot *s =
-                (struct sharena__slot *)(F.base + off) + i;
+            struct sharena__slot *s = (struct sharena__slot *)(F.base + off) +
+                                      i;
             uint8_t t = LD(s->type);
             if (t == 0) {
                 if (F.nfree < 64)
@@ -764,16 +778,14 @@ static unsigned burst(void)
             bad ^= 1;                                                          \
         for (unsigned n = burst(); n > 0; n--) {                               \
             T want = v;                                                        \
-            if (!__atomic_compare_exchange_n(p, &want, bad, false,             \
-                                             __ATOMIC_RELAXED,                 \
-                                             __ATOMIC_RELAXED))                \
+            if (!__atomic_compare_exchange_n(                                  \
+                    p, &want, bad, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) \
                 return false;                                                  \
             toggles++;                                                         \
             hold();                                                            \
             want = bad;                                                        \
-            if (!__atomic_compare_exchange_n(p, &want, v, false,               \
-                                             __ATOMIC_RELAXED,                 \
-                                             __ATOMIC_RELAXED))                \
+            if (!__atomic_compare_exchange_n(                                  \
+                    p, &want, v, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))   \
                 return false;                                                  \
         }                                                                      \
         return true;                                                           \
@@ -801,8 +813,8 @@ static bool flip_lockword(uint32_t *p, uint32_t bad)
     }
     for (unsigned n = burst(); n > 0; n--) {
         uint32_t want = v;
-        if (!__atomic_compare_exchange_n(p, &want, bad, false,
-                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        if (!__atomic_compare_exchange_n(p, &want, bad, false, __ATOMIC_RELAXED,
+                                         __ATOMIC_RELAXED))
             return false;
         toggles++;
         hold();
@@ -811,10 +823,9 @@ static bool flip_lockword(uint32_t *p, uint32_t bad)
                                         __ATOMIC_RELAXED))
             continue;
         want = bad | SHARENA__LOCK_WAITERS;
-        if (want != bad &&
-            __atomic_compare_exchange_n(p, &want, v | SHARENA__LOCK_WAITERS,
-                                        false, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
+        if (want != bad && __atomic_compare_exchange_n(
+                               p, &want, v | SHARENA__LOCK_WAITERS, false,
+                               __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             return true; /* (v now has WAITERS: stop here) */
         return false;
     }
@@ -825,20 +836,34 @@ static bool flip_lockword(uint32_t *p, uint32_t bad)
 static uint64_t bad_size(uint64_t v, uint64_t room)
 {
     switch (rndn(14)) {
-    case 0: return 0;
-    case 1: return UINT64_MAX;
-    case 2: return v + 1;
-    case 3: return v + 16;
-    case 4: return v - 16;
-    case 5: return room + 1;
-    case 6: return room + 4096;
-    case 7: return UINT64_C(1) << 30;
-    case 8: return UINT64_C(1) << 40;
-    case 9: return UINT64_C(1) << 62;
-    case 10: return v ^ (UINT64_C(1) << rndn(64));
-    case 11: return UINT64_MAX - 15;
-    case 12: return F.he;
-    default: return rnd();
+    case 0:
+        return 0;
+    case 1:
+        return UINT64_MAX;
+    case 2:
+        return v + 1;
+    case 3:
+        return v + 16;
+    case 4:
+        return v - 16;
+    case 5:
+        return room + 1;
+    case 6:
+        return room + 4096;
+    case 7:
+        return UINT64_C(1) << 30;
+    case 8:
+        return UINT64_C(1) << 40;
+    case 9:
+        return UINT64_C(1) << 62;
+    case 10:
+        return v ^ (UINT64_C(1) << rndn(64));
+    case 11:
+        return UINT64_MAX - 15;
+    case 12:
+        return F.he;
+    default:
+        return rnd();
     }
 }
 
@@ -847,21 +872,33 @@ static uint64_t bad_off(uint64_t v)
 {
     struct obj *o;
     switch (rndn(13)) {
-    case 0: return 0;
-    case 1: return F.he;
-    case 2: return F.he - 8;
-    case 3: return F.he - 16;
-    case 4: return (F.hs + rndn(F.he - F.hs)) & ~UINT64_C(15);
-    case 5: return v + 16;
-    case 6: return v - 16;
-    case 7: return v + 1;
+    case 0:
+        return 0;
+    case 1:
+        return F.he;
+    case 2:
+        return F.he - 8;
+    case 3:
+        return F.he - 16;
+    case 4:
+        return (F.hs + rndn(F.he - F.hs)) & ~UINT64_C(15);
+    case 5:
+        return v + 16;
+    case 6:
+        return v - 16;
+    case 7:
+        return v + 1;
     case 8: /* another object's payload (a string's len reads as a key) */
         o = pick(0);
         return o && o->payload ? o->payload : v + 32;
-    case 9: return UINT64_MAX - 15;
-    case 10: return F.hs - 16;
-    case 11: return v ^ (UINT64_C(1) << rndn(44));
-    default: return rnd();
+    case 9:
+        return UINT64_MAX - 15;
+    case 10:
+        return F.hs - 16;
+    case 11:
+        return v ^ (UINT64_C(1) << rndn(44));
+    default:
+        return rnd();
     }
 }
 
@@ -870,15 +907,24 @@ static uint64_t bad_id(uint64_t v)
 {
     struct obj *o = pick(0);
     switch (rndn(9)) {
-    case 0: return 0;
-    case 1: return o ? obj_id(o) : 1;
-    case 2: return o ? obj_id(o) | SHARENA__REF_OWNED : 1;
-    case 3: return o ? sharena__id_make(o->index, o->gen + 1) : 2;
-    case 4: return sharena__id_make(LD(F.h->slot_count) + rndn(1000), 0);
-    case 5: return SHARENA__REF_ID_MASK;
-    case 6: return v ^ (UINT64_C(1) << rndn(64));
-    case 7: return rnd();
-    default: return v | SHARENA__REF_OWNED;
+    case 0:
+        return 0;
+    case 1:
+        return o ? obj_id(o) : 1;
+    case 2:
+        return o ? obj_id(o) | SHARENA__REF_OWNED : 1;
+    case 3:
+        return o ? sharena__id_make(o->index, o->gen + 1) : 2;
+    case 4:
+        return sharena__id_make(LD(F.h->slot_count) + rndn(1000), 0);
+    case 5:
+        return SHARENA__REF_ID_MASK;
+    case 6:
+        return v ^ (UINT64_C(1) << rndn(64));
+    case 7:
+        return rnd();
+    default:
+        return v | SHARENA__REF_OWNED;
     }
 }
 
@@ -897,11 +943,20 @@ static void flip_map(void)
         static const uint64_t mult[] = {0, 1, 2, 3, 1024, 1u << 20};
         uint64_t bad;
         switch (rndn(5)) {
-        case 0: bad = cap * mult[rndn(6)]; break;
-        case 1: bad = room + rndn(3) * room; break;
-        case 2: bad = UINT64_C(1) << rndn(64); break;
-        case 3: bad = cap - 1; break;
-        default: bad = bad_size(cap, room);
+        case 0:
+            bad = cap * mult[rndn(6)];
+            break;
+        case 1:
+            bad = room + rndn(3) * room;
+            break;
+        case 2:
+            bad = UINT64_C(1) << rndn(64);
+            break;
+        case 3:
+            bad = cap - 1;
+            break;
+        default:
+            bad = bad_size(cap, room);
         }
         flip64(&m->cap, bad);
         break;
@@ -945,26 +1000,27 @@ static void flip_slot(void)
         break;
     case 2: {
         uint32_t g = LD(s->gen);
-        uint32_t bad[] = {g + 1, g - 1, 0, SHARENA__GEN_MAX, UINT32_MAX,
-                          (uint32_t)rnd()};
+        uint32_t bad[] = {g + 1,      g - 1,          0, SHARENA__GEN_MAX,
+                          UINT32_MAX, (uint32_t)rnd()};
         flip32(&s->gen, bad[rndn(6)]);
         break;
     }
     case 3:
-        flip8(&s->type, rndn(4) ? (uint8_t)(1 + rndn(SHARENA_T__COUNT))
-                                : (uint8_t)rnd());
+        flip8(&s->type,
+              rndn(4) ? (uint8_t)(1 + rndn(SHARENA_T__COUNT)) : (uint8_t)rnd());
         break;
     case 4:
         flip8(&s->flags, (uint8_t)rndn(256));
         break;
     default:
         if (F.nfree) { /* a free slot made to look live, or relinked */
-            struct sharena__slot *f =
-                (void *)(F.base + F.free_slots[rndn(F.nfree)]);
+            struct sharena__slot *f = (void *)(F.base +
+                                               F.free_slots[rndn(F.nfree)]);
             if (rndn(2))
                 flip8(&f->type, (uint8_t)(1 + rndn(SHARENA_T__COUNT - 1)));
             else
-                flip64(&f->word, rndn(2) ? rnd() : rndn(LD(F.h->slot_count) + 8));
+                flip64(&f->word,
+                       rndn(2) ? rnd() : rndn(LD(F.h->slot_count) + 8));
         }
         break;
     }
@@ -1006,8 +1062,12 @@ static void flip_size(void)
             uint64_t room = (o->psize - 16) / 8;
             uint64_t nf = LD(st->nfields);
             switch (rndn(4)) {
-            case 0: flip64(&st->nfields, bad_size(nf, room)); break;
-            case 1: flip64(&st->shape, bad_id(LD(st->shape))); break;
+            case 0:
+                flip64(&st->nfields, bad_size(nf, room));
+                break;
+            case 1:
+                flip64(&st->shape, bad_id(LD(st->shape)));
+                break;
             default:
                 if (room) {
                     uint64_t *cell = &st->cells[rndn(room)];
@@ -1026,9 +1086,14 @@ static void flip_size(void)
             }
             struct sharena__field *fd = &sh->fields[rndn(room)];
             switch (rndn(3)) {
-            case 0: flip8(&fd->type, (uint8_t)rndn(256)); break;
-            case 1: flip8(&fd->name_len, (uint8_t)(rndn(2) ? 0 : 56 + rndn(200))); break;
-            default: flip64(&fd->size, bad_size(LD(fd->size), o->psize));
+            case 0:
+                flip8(&fd->type, (uint8_t)rndn(256));
+                break;
+            case 1:
+                flip8(&fd->name_len, (uint8_t)(rndn(2) ? 0 : 56 + rndn(200)));
+                break;
+            default:
+                flip64(&fd->size, bad_size(LD(fd->size), o->psize));
             }
         }
         break;
@@ -1061,25 +1126,40 @@ static void flip_alloc(void)
             break;
         uint64_t b = o->payload - 16;
         if (rndn(3) == 0) {
-            uint64_t sz = LD(((struct sharena__block *)(F.base + b))->size_flags) &
-                          SHARENA__BLOCK_SIZE_MASK;
+            uint64_t sz =
+                LD(((struct sharena__block *)(F.base + b))->size_flags) &
+                SHARENA__BLOCK_SIZE_MASK;
             if (!in_heap(b + sz, 32))
                 break;
             b += sz;
         }
         struct sharena__block *k = (void *)(F.base + b);
         uint64_t sf = LD(k->size_flags);
-        uint64_t sz = sf & SHARENA__BLOCK_SIZE_MASK, keep = sf & ~SHARENA__BLOCK_SIZE_MASK;
+        uint64_t sz = sf & SHARENA__BLOCK_SIZE_MASK,
+                 keep = sf & ~SHARENA__BLOCK_SIZE_MASK;
         static const uint64_t sizes[] = {0, 16, 32};
         uint64_t nsz;
         switch (rndn(7)) {
-        case 0: nsz = sizes[rndn(3)]; break;
-        case 1: nsz = sz + 16; break;
-        case 2: nsz = sz - 16; break;
-        case 3: nsz = sz * 2; break;
-        case 4: nsz = F.he - F.hs; break;
-        case 5: nsz = UINT64_C(1) << 40; break;
-        default: nsz = rnd();
+        case 0:
+            nsz = sizes[rndn(3)];
+            break;
+        case 1:
+            nsz = sz + 16;
+            break;
+        case 2:
+            nsz = sz - 16;
+            break;
+        case 3:
+            nsz = sz * 2;
+            break;
+        case 4:
+            nsz = F.he - F.hs;
+            break;
+        case 5:
+            nsz = UINT64_C(1) << 40;
+            break;
+        default:
+            nsz = rnd();
         }
         uint64_t bad = keep | (nsz & SHARENA__BLOCK_SIZE_MASK);
         if (rndn(4) == 0)
@@ -1103,15 +1183,21 @@ static void flip_alloc(void)
         struct sharena__block *k = (void *)(F.base + b);
         struct sharena__free_links *l = (void *)(F.base + b + 16);
         switch (rndn(4)) {
-        case 0: flip64(&l->next, rndn(2) ? b : bad_off(LD(l->next))); break;
-        case 1: flip64(&l->prev, bad_off(LD(l->prev))); break;
+        case 0:
+            flip64(&l->next, rndn(2) ? b : bad_off(LD(l->next)));
+            break;
+        case 1:
+            flip64(&l->prev, bad_off(LD(l->prev)));
+            break;
         case 2: {
             uint64_t sf = LD(k->size_flags);
             uint64_t nsz = rndn(2) ? 0 : (rnd() & SHARENA__BLOCK_SIZE_MASK);
             flip64(&k->size_flags, (sf & ~SHARENA__BLOCK_SIZE_MASK) | nsz);
             break;
         }
-        default: flip64(&k->size_flags, LD(k->size_flags) & ~(uint64_t)SHARENA__BLOCK_FREE);
+        default:
+            flip64(&k->size_flags,
+                   LD(k->size_flags) & ~(uint64_t)SHARENA__BLOCK_FREE);
         }
         break;
     }
@@ -1135,17 +1221,29 @@ static void flip_alloc(void)
 static uint32_t bad_lock(uint32_t v)
 {
     switch (rndn(11)) {
-    case 0: return SHARENA__LOCK_DIED | (uint32_t)rndn(64);
-    case 1: return SHARENA__LOCK_LOCAL | 1;               /* init: alive */
-    case 2: return SHARENA__LOCK_LOCAL | 0x1fffffffu;     /* no such pid */
-    case 3: return (uint32_t)(1 + rndn(SHARENA__MAX_BROKER_SLOTS - 1)); /* not live */
-    case 4: return F.me;                                   /* live: us */
-    case 5: return SHARENA__LOCK_WAITERS;
-    case 6: return 0;
-    case 7: return UINT32_MAX;
-    case 8: return SHARENA__LOCK_DIED | F.me;
-    case 9: return SHARENA__LOCK_LOCAL | (uint32_t)getpid();
-    default: return v ^ (1u << rndn(32));
+    case 0:
+        return SHARENA__LOCK_DIED | (uint32_t)rndn(64);
+    case 1:
+        return SHARENA__LOCK_LOCAL | 1; /* init: alive */
+    case 2:
+        return SHARENA__LOCK_LOCAL | 0x1fffffffu; /* no such pid */
+    case 3:
+        return (uint32_t)(1 +
+                          rndn(SHARENA__MAX_BROKER_SLOTS - 1)); /* not live */
+    case 4:
+        return F.me; /* live: us */
+    case 5:
+        return SHARENA__LOCK_WAITERS;
+    case 6:
+        return 0;
+    case 7:
+        return UINT32_MAX;
+    case 8:
+        return SHARENA__LOCK_DIED | F.me;
+    case 9:
+        return SHARENA__LOCK_LOCAL | (uint32_t)getpid();
+    default:
+        return v ^ (1u << rndn(32));
     }
 }
 
@@ -1185,11 +1283,13 @@ static void flip_lock(void)
         uint64_t mask = rndn(2) ? UINT64_MAX : rnd();
         for (unsigned n = burst(); n > 0; n--, toggles++) {
             if (rndn(2)) {
-                uint64_t added = mask & ~__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
+                uint64_t added = mask &
+                                 ~__atomic_fetch_or(w, mask, __ATOMIC_RELAXED);
                 hold();
                 __atomic_fetch_and(w, ~added, __ATOMIC_RELAXED);
             } else {
-                uint64_t removed = mask & __atomic_fetch_and(w, ~mask, __ATOMIC_RELAXED);
+                uint64_t removed = mask & __atomic_fetch_and(w, ~mask,
+                                                             __ATOMIC_RELAXED);
                 hold();
                 __atomic_fetch_or(w, removed, __ATOMIC_RELAXED);
             }
@@ -1198,11 +1298,22 @@ static void flip_lock(void)
     }
     default:
         switch (rndn(5)) {
-        case 0: flip32(&h->slots_managed, (uint32_t)rndn(3)); break;
-        case 1: if (s) flip32(&s->since, rndn(2) ? 0 : UINT32_MAX); break;
-        case 2: flip32(&h->arena_lock_since, (uint32_t)rnd()); break;
-        case 3: flip32(&h->lock_clock, rndn(2) ? 0 : UINT32_MAX); break;
-        default: if (s) flip32(&s->waiters, rndn(2) ? UINT32_MAX : 0);
+        case 0:
+            flip32(&h->slots_managed, (uint32_t)rndn(3));
+            break;
+        case 1:
+            if (s)
+                flip32(&s->since, rndn(2) ? 0 : UINT32_MAX);
+            break;
+        case 2:
+            flip32(&h->arena_lock_since, (uint32_t)rnd());
+            break;
+        case 3:
+            flip32(&h->lock_clock, rndn(2) ? 0 : UINT32_MAX);
+            break;
+        default:
+            if (s)
+                flip32(&s->waiters, rndn(2) ? UINT32_MAX : 0);
         }
         break;
     }
@@ -1215,8 +1326,9 @@ static void flip_header(void)
     switch (rndn(11)) {
     case 0:
     case 1: {
-        uint64_t bad[] = {0, 1, count + 1, count + 256, count - 1,
-                          UINT64_C(1) << 32, UINT64_MAX, rnd()};
+        uint64_t bad[] = {0,           1,         count + 1,
+                          count + 256, count - 1, UINT64_C(1) << 32,
+                          UINT64_MAX,  rnd()};
         flip64(&h->slot_count, bad[rndn(8)]);
         break;
     }
@@ -1249,25 +1361,40 @@ static void flip_header(void)
         break;
     case 9:
         switch (rndn(4)) {
-        case 0: flip32(&h->layout_epoch, LD(h->layout_epoch) + 1); break;
-        case 1: flip32(&h->changes, (uint32_t)rnd()); break;
-        case 2: flip32(&h->change_waiters, UINT32_MAX); break;
-        default: flip64(&h->free_heads[rndn(SHARENA__FL_COUNT)][rndn(SHARENA__SL_COUNT)], bad_off(0));
+        case 0:
+            flip32(&h->layout_epoch, LD(h->layout_epoch) + 1);
+            break;
+        case 1:
+            flip32(&h->changes, (uint32_t)rnd());
+            break;
+        case 2:
+            flip32(&h->change_waiters, UINT32_MAX);
+            break;
+        default:
+            flip64(&h->free_heads[rndn(SHARENA__FL_COUNT)]
+                                 [rndn(SHARENA__SL_COUNT)],
+                   bad_off(0));
         }
         break;
     default: /* identity and bounds: what a new open checks */
         switch (rndn(4)) {
-        case 0: flip64(&h->capacity, bad_size(LD(h->capacity), F.he)); break;
-        case 1: flip64(&h->heap_end, bad_size(LD(h->heap_end), F.he)); break;
-        case 2: flip64(&h->heap_start, bad_off(LD(h->heap_start))); break;
-        default: flip32(&h->format_version, (uint32_t)rnd());
+        case 0:
+            flip64(&h->capacity, bad_size(LD(h->capacity), F.he));
+            break;
+        case 1:
+            flip64(&h->heap_end, bad_size(LD(h->heap_end), F.he));
+            break;
+        case 2:
+            flip64(&h->heap_start, bad_off(LD(h->heap_start)));
+            break;
+        default:
+            flip32(&h->format_version, (uint32_t)rnd());
         }
         break;
     }
 }
 
-static int run_flipper(const char *name, int cls, double seconds,
-                       uint64_t seed)
+static int run_flipper(const char *name, int cls, double seconds, uint64_t seed)
 {
     worker_setup("flipper", seed);
     double until = test_now_s() + seconds;
@@ -1282,8 +1409,8 @@ static int run_flipper(const char *name, int cls, double seconds,
     F.h = sharena__hdr(F.a);
     F.me = sharena_conn_slot(c);
     find_hot();
-    void (*const fn[])(void) = {flip_map, flip_slot, flip_size, flip_alloc,
-                               flip_lock, flip_header};
+    void (*const fn[])(void) = {flip_map,   flip_slot, flip_size,
+                                flip_alloc, flip_lock, flip_header};
     uint64_t n = 0;
     while (test_now_s() < until) {
         if (cls == CL_NONE) {
@@ -1308,10 +1435,19 @@ static int run_flipper(const char *name, int cls, double seconds,
 
 /* ---- the driver --------------------------------------------------------------- */
 
-enum { R_FLIPPER, R_LOCKER, R_C_READER, R_C_WRITER, R_NODE_READER,
-       R_NODE_WRITER, R_PY_READER, R_PY_WRITER, NROLE };
+enum {
+    R_FLIPPER,
+    R_LOCKER,
+    R_C_READER,
+    R_C_WRITER,
+    R_NODE_READER,
+    R_NODE_WRITER,
+    R_PY_READER,
+    R_PY_WRITER,
+    NROLE
+};
 static const char *const ROLE_NAMES[NROLE] = {
-    "flipper", "locker", "c-reader", "c-writer",
+    "flipper",     "locker",      "c-reader",  "c-writer",
     "node-reader", "node-writer", "py-reader", "py-writer"};
 
 struct worker {
@@ -1388,16 +1524,14 @@ static void spawn(struct worker *w, int role, const char *arena, int cls,
         case R_NODE_READER:
         case R_NODE_WRITER:
             node = node && *node ? node : "node";
-            execlp(node, node,
-                   ADVERSARY_DIR "/adversary.js", mode, arena, secs, seed,
-                   (char *)NULL);
+            execlp(node, node, ADVERSARY_DIR "/adversary.js", mode, arena, secs,
+                   seed, (char *)NULL);
             break;
         case R_PY_READER:
         case R_PY_WRITER:
             py = py && *py ? py : "python3";
-            execlp(py, py, "-X", "faulthandler",
-                   ADVERSARY_DIR "/adversary.py", mode, arena, secs, seed,
-                   (char *)NULL);
+            execlp(py, py, "-X", "faulthandler", ADVERSARY_DIR "/adversary.py",
+                   mode, arena, secs, seed, (char *)NULL);
             break;
         case R_FLIPPER:
             execl(D.self, D.self, "--role", role_name, arena, secs, seed,
@@ -1476,11 +1610,13 @@ static void ended(struct worker *w, int role, int cls, int st, bool ours)
         D.crashes++;
         D.crash_by[role][cls]++;
         D.sigs[sig < 65 ? sig : 0]++;
-        fprintf(stderr, "adversary: CRASH: %s killed by signal %d (%s) in round '%s'\n",
+        fprintf(stderr,
+                "adversary: CRASH: %s killed by signal %d (%s) in round '%s'\n",
                 ROLE_NAMES[role], sig, strsignal(sig), CLASS_NAMES[cls]);
     } else if (WIFEXITED(st) && WEXITSTATUS(st) != 0) {
         D.exits++;
-        fprintf(stderr, "adversary: FAILED: %s exited with status %d in round '%s'\n",
+        fprintf(stderr,
+                "adversary: FAILED: %s exited with status %d in round '%s'\n",
                 ROLE_NAMES[role], WEXITSTATUS(st), CLASS_NAMES[cls]);
     }
 }
@@ -1493,8 +1629,7 @@ static pid_t ping_start(void)
         sharena_conn *c;
         sharena_arena_stat *st;
         size_t n;
-        if (sharena_connect(D.b.socket, &c) < 0 ||
-            sharena_list(c, &st, &n) < 0)
+        if (sharena_connect(D.b.socket, &c) < 0 || sharena_list(c, &st, &n) < 0)
             _exit(1);
         _exit(0);
     }
@@ -1531,11 +1666,15 @@ static void check_broker(bool final)
                 D.ping = 0;
                 if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
                     D.broker_errors++;
-                    fprintf(stderr, "adversary: BROKER: a fresh client could not list arenas\n");
+                    fprintf(stderr, "adversary: BROKER: a fresh client could "
+                                    "not list arenas\n");
                 }
             } else if (test_now_s() - D.ping_at > HANG_S) {
                 D.broker_late++;
-                fprintf(stderr, "adversary: BROKER HANG: no answer to LIST for %.0f s\n", HANG_S);
+                fprintf(
+                    stderr,
+                    "adversary: BROKER HANG: no answer to LIST for %.0f s\n",
+                    HANG_S);
                 if (D.b.pid > 0)
                     backtrace_of(D.b.pid);
                 kill(D.ping, SIGKILL);
@@ -1609,11 +1748,14 @@ static void run_round(int round, int cls, double seconds)
                     kill(w[i].pid, SIGKILL);
             }
             double idle = t - w[i].last;
-            if ((w[i].beat && idle > HANG_S) || (!w[i].beat && idle > START_S) ||
+            if ((w[i].beat && idle > HANG_S) ||
+                (!w[i].beat && idle > START_S) ||
                 t > until + START_S + HANG_S) {
                 D.hangs++;
                 D.hang_by[i][cls]++;
-                fprintf(stderr, "adversary: HANG: %s (pid %d) made no progress for %.1f s in round '%s'%s\n",
+                fprintf(stderr,
+                        "adversary: HANG: %s (pid %d) made no progress for "
+                        "%.1f s in round '%s'%s\n",
                         ROLE_NAMES[i], (int)w[i].pid, idle, CLASS_NAMES[cls],
                         w[i].beat ? "" : " (never started)");
                 backtrace_of(w[i].pid);
@@ -1629,7 +1771,8 @@ static void run_round(int round, int cls, double seconds)
     if (!D.broker_dead) {
         r = sharena_delete(D.c, arena);
         if (r < 0 && r != SHARENA_ENOENT)
-            fprintf(stderr, "adversary: delete %s: %s\n", arena, sharena_strerror(r));
+            fprintf(stderr, "adversary: delete %s: %s\n", arena,
+                    sharena_strerror(r));
     }
 }
 
@@ -1707,7 +1850,9 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "usage: %s [--seconds N] [--seed S] [--class NAME]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--seconds N] [--seed S] [--class NAME]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -1718,7 +1863,8 @@ int main(int argc, char **argv)
     D.lang_node = lang_listed(langs, "node");
     D.lang_py = lang_listed(langs, "py");
     e = getenv("SHARENA_ADVERSARY_GDB");
-    D.gdb = !(e && strcmp(e, "0") == 0) && system("command -v gdb >/dev/null 2>&1") == 0;
+    D.gdb = !(e && strcmp(e, "0") == 0) &&
+            system("command -v gdb >/dev/null 2>&1") == 0;
     D.gdb_left = 3;
     e = getenv("SHARENA_ADVERSARY_VERBOSE");
     D.verbose = e && *e && strcmp(e, "0") != 0;
@@ -1751,7 +1897,8 @@ int main(int argc, char **argv)
     rounds = (int)(total / per + 0.5);
     if (rounds < 1)
         rounds = 1;
-    printf("adversary: seed %" PRIu64 ", %d rounds of %.1f s, languages %s%s%s\n",
+    printf("adversary: seed %" PRIu64
+           ", %d rounds of %.1f s, languages %s%s%s\n",
            D.seed, rounds, per, "c", D.lang_node ? ",node" : "",
            D.lang_py ? ",py" : "");
     int ran = 0;
@@ -1775,11 +1922,13 @@ int main(int argc, char **argv)
             h += D.hang_by[i][k];
         }
         if (c || h) {
-            printf("adversary: class %-6s: %u crashes, %u hangs (", CLASS_NAMES[k], c, h);
+            printf("adversary: class %-6s: %u crashes, %u hangs (",
+                   CLASS_NAMES[k], c, h);
             const char *sep = "";
             for (int i = 0; i < NROLE; i++)
                 if (D.crash_by[i][k] || D.hang_by[i][k]) {
-                    printf("%s%s %u/%u", sep, ROLE_NAMES[i], D.crash_by[i][k], D.hang_by[i][k]);
+                    printf("%s%s %u/%u", sep, ROLE_NAMES[i], D.crash_by[i][k],
+                           D.hang_by[i][k]);
                     sep = ", ";
                 }
             printf(")\n");
@@ -1799,7 +1948,8 @@ int main(int argc, char **argv)
         printf("adversary: signals:");
         for (int s = 0; s < 65; s++)
             if (D.sigs[s])
-                printf(" %s=%u", sigabbrev_np(s) ? sigabbrev_np(s) : "?", D.sigs[s]);
+                printf(" %s=%u", sigabbrev_np(s) ? sigabbrev_np(s) : "?",
+                       D.sigs[s]);
         printf("\n");
     }
     bool broker_ok = !D.broker_dead && !D.broker_late && !D.broker_errors &&

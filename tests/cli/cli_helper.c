@@ -95,7 +95,8 @@ static int no_seccomp_exec(char **argv)
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_seccomp, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, args[0])),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_SECCOMP, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
@@ -290,9 +291,16 @@ int main(int argc, char **argv)
         memcpy(&nan_bits, &bits, 8);
         bits = UINT64_C(0xfff8000000000000);
         memcpy(&neg_nan, &bits, 8);
-        double specials[] = {__builtin_nan(""), nan_bits, neg_nan,
-                             __builtin_inf(), -__builtin_inf(), -0.0,
-                             5e-324, 1.7976931348623157e308, 0.1, -42};
+        double specials[] = {__builtin_nan(""),
+                             nan_bits,
+                             neg_nan,
+                             __builtin_inf(),
+                             -__builtin_inf(),
+                             -0.0,
+                             5e-324,
+                             1.7976931348623157e308,
+                             0.1,
+                             -42};
         int r = sharena_shape_new(a, f, 4, &shape);
         if (r == 0)
             r = sharena_root_set(a, "pointShape", shape, SHARENA_OWNED);
@@ -308,7 +316,10 @@ int main(int argc, char **argv)
         if (r == 0)
             r = sharena_struct_field_id(a, st, 3, &fid);
         if (r == 0)
-            r = sharena_bytes_write(a, fid, 0, "\0\xff\x01" "ab", 5);
+            r = sharena_bytes_write(a, fid, 0,
+                                    "\0\xff\x01"
+                                    "ab",
+                                    5);
         if (r == 0)
             r = sharena_struct_new(a, shape, &st2);
         if (r == 0)

@@ -43,8 +43,7 @@ struct point {
  * that the test knows which of its own writes must have survived. */
 static int progress_fd = -1;
 
-static void workload(sharena_arena *a, sharena_id m, sharena_id v,
-                     sharena_id s)
+static void workload(sharena_arena *a, sharena_id m, sharena_id v, sharena_id s)
 {
     for (int i = 0; i < 40; i++) {
         char k[16];
@@ -207,19 +206,32 @@ static void run_point(const char *name, int nth)
 }
 
 static struct point points[] = {
-        {"alloc:split", 1},           {"alloc:split", 5},
-        {"alloc:unlinked", 1},        {"alloc:unlinked", 6},
-        {"free:merged-next", 1},      {"free:merged-next", 4},
-        {"map:key-allocated", 1},     {"map:key-allocated", 7},
-        {"map:entry-before-key", 1},  {"map:entry-before-key", 9},
-        {"map:entry-before-count", 2}, {"map:entry-before-count", 8},
-        {"map:grow-built", 1},        {"map:grow-swapped", 1},
-        {"map:remove-shifting", 1},   {"vector:item-before-len", 1},
-        {"vector:item-before-len", 5}, {"vector:grow-built", 1},
-        {"vector:grow-built", 2},     {"string:swapped", 1},
-        {"string:swapped", 3},        {"drop:detached", 1},
-        {"drop:detached", 4},         {"drop:killed", 1},
-        {"drop:killed", 5},           {"table:chunk-allocated", 1},
+    {"alloc:split", 1},
+    {"alloc:split", 5},
+    {"alloc:unlinked", 1},
+    {"alloc:unlinked", 6},
+    {"free:merged-next", 1},
+    {"free:merged-next", 4},
+    {"map:key-allocated", 1},
+    {"map:key-allocated", 7},
+    {"map:entry-before-key", 1},
+    {"map:entry-before-key", 9},
+    {"map:entry-before-count", 2},
+    {"map:entry-before-count", 8},
+    {"map:grow-built", 1},
+    {"map:grow-swapped", 1},
+    {"map:remove-shifting", 1},
+    {"vector:item-before-len", 1},
+    {"vector:item-before-len", 5},
+    {"vector:grow-built", 1},
+    {"vector:grow-built", 2},
+    {"string:swapped", 1},
+    {"string:swapped", 3},
+    {"drop:detached", 1},
+    {"drop:detached", 4},
+    {"drop:killed", 1},
+    {"drop:killed", 5},
+    {"table:chunk-allocated", 1},
 };
 
 ParameterizedTestParameters(crash, killed_at)
@@ -541,16 +553,16 @@ static bool held_during_check;
 
 static void set_lock(uint32_t v)
 {
-    struct sharena__slot *s =
-        sharena__slot_at(hand_back_arena, sharena__id_slot(hand_back_map));
+    struct sharena__slot *s = sharena__slot_at(hand_back_arena,
+                                               sharena__id_slot(hand_back_map));
     __atomic_store_n(&s->seq, s->seq | 1, __ATOMIC_RELEASE);
     __atomic_store_n(&s->lock, v, __ATOMIC_RELEASE);
 }
 
 static void hand_back(const char *point)
 {
-    const uint32_t died =
-        SHARENA__LOCK_LOCAL | (uint32_t)dead_pid | SHARENA__LOCK_DIED;
+    const uint32_t died = SHARENA__LOCK_LOCAL | (uint32_t)dead_pid |
+                          SHARENA__LOCK_DIED;
     if (strcmp(point, "fsck:settled") == 0 && hits++ == 0)
         set_lock(held_during_check ? SHARENA__LOCK_LOCAL | (uint32_t)live_pid
                                    : died);
@@ -579,8 +591,8 @@ static void run_hand_back(bool during_check)
     /* another object whose owner died before fsck: recovered in pass 1 */
     sharena_id other;
     cr_assert_eq(sharena_map_new(a, &other), 0);
-    sharena__slot_at(a, sharena__id_slot(other))->lock =
-        SHARENA__LOCK_LOCAL | (uint32_t)dead_pid;
+    sharena__slot_at(a, sharena__id_slot(other))->lock = SHARENA__LOCK_LOCAL |
+                                                         (uint32_t)dead_pid;
     hand_back_arena = a;
     hand_back_map = m;
     held_during_check = during_check;
@@ -669,8 +681,7 @@ Test(fsck_live, slot_freed_but_still_locked_is_counted_free, .timeout = 30)
 /* A lock word naming a live process that does not map the arena (a
  * scribble, a reused pid) is no owner: fsck recovers it and the object is
  * checked and repaired instead of hidden as busy. */
-Test(fsck_live, lock_of_a_process_without_the_arena_is_recovered,
-     .timeout = 30)
+Test(fsck_live, lock_of_a_process_without_the_arena_is_recovered, .timeout = 30)
 {
     sharena_arena *a;
     cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);

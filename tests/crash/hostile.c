@@ -22,12 +22,15 @@ static void populate(sharena_arena *a, sharena_id *m, sharena_id *v,
                      sharena_id *s)
 {
     cr_assert_eq(sharena_root_ensure(a, "map", SHARENA_T_MAP, 0, m, NULL), 0);
-    cr_assert_eq(sharena_root_ensure(a, "vec", SHARENA_T_VECTOR, 0, v, NULL), 0);
-    cr_assert_eq(sharena_root_ensure(a, "str", SHARENA_T_STRING, 0, s, NULL), 0);
+    cr_assert_eq(sharena_root_ensure(a, "vec", SHARENA_T_VECTOR, 0, v, NULL),
+                 0);
+    cr_assert_eq(sharena_root_ensure(a, "str", SHARENA_T_STRING, 0, s, NULL),
+                 0);
     for (int i = 0; i < KEYS; i++) {
         char k[16];
         int n = sprintf(k, "key%d", i);
-        cr_assert_eq(sharena_map_set_string(a, *m, k, (size_t)n, "value", 5), 0);
+        cr_assert_eq(sharena_map_set_string(a, *m, k, (size_t)n, "value", 5),
+                     0);
         sharena_id x;
         cr_assert_eq(sharena_number_new(a, i, &x), 0);
         cr_assert_eq(sharena_vector_push(a, *v, x, SHARENA_OWNED), 0);
@@ -141,7 +144,8 @@ Test(hostile, scribbler_never_crashes_others, .timeout = 120)
             int problems = 0;
             sharena_fsck_report rep;
             sharena_fsck(a, 0, fsck_line, &problems, &rep);
-            int r = sharena_fsck(a, SHARENA_FSCK_REPAIR | SHARENA_FSCK_BREAK_LOCKS,
+            int r = sharena_fsck(a,
+                                 SHARENA_FSCK_REPAIR | SHARENA_FSCK_BREAK_LOCKS,
                                  NULL, NULL, &rep);
             int left = 0;
             int again = sharena_fsck(a, 0, after_line, &left, &rep);
@@ -157,9 +161,10 @@ Test(hostile, scribbler_never_crashes_others, .timeout = 120)
                 u = sharena_map_get(a, nm, "fresh", 5, &x);
             if (u == 0)
                 u = sharena_number_get(a, x, &d);
-            fprintf(stderr, "hostile round %u: %d problems found, repair %s, fresh "
-                   "objects %s\n",
-                   round, problems, sharena_errname(r), sharena_errname(u));
+            fprintf(stderr,
+                    "hostile round %u: %d problems found, repair %s, fresh "
+                    "objects %s\n",
+                    round, problems, sharena_errname(r), sharena_errname(u));
             _exit(r == 0 && again == 0 && u == 0 && d == 42 ? 0 : 1);
         }
         int st;
@@ -187,7 +192,8 @@ Test(hostile, repair_elsewhere_refreshes_cached_chunks)
     for (int i = 0; i < OLD; i++)
         cr_assert_eq(sharena_number_new(a, i, &ids[i]), 0);
     double d;
-    cr_assert_eq(sharena_number_get(a, ids[OLD - 1], &d), 0); /* caches chunk 2 */
+    cr_assert_eq(sharena_number_get(a, ids[OLD - 1], &d),
+                 0); /* caches chunk 2 */
     cr_assert_eq(d, OLD - 1);
     cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), 0, &b), 0);
 

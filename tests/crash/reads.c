@@ -64,8 +64,7 @@ Test(reads, value_read_gives_type_and_value)
     cr_expect_eq(sharena_value_read(a, n, NULL, 4, &x), SHARENA_EINVAL);
     cr_expect_eq(sharena_drop(a, n, 0), 0);
     cr_expect_eq(sharena_value_read(a, n, NULL, 0, &x), SHARENA_ESTALE);
-    cr_expect_eq(sharena_value_read(a, sharena__id_make(60000, 0), NULL, 0,
-                                    &x),
+    cr_expect_eq(sharena_value_read(a, sharena__id_make(60000, 0), NULL, 0, &x),
                  SHARENA_ENOENT);
     sharena_arena_close(a);
 }
@@ -113,10 +112,11 @@ Test(reads, map_and_vector_get_value)
 /* ---- every read path against a concurrent writer ------------------------- */
 
 #define KEYS 16
-static const char *const texts[] = {"a", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
-                                    "ccccccccccccccccccccccccccccccccccccccccccc"
-                                    "ccccccccccccccccccccccccccccccccccccccccccc"
-                                    "cccccccccccccccccccccccccccccc"};
+static const char *const texts[] = {
+    "a", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    "ccccccccccccccccccccccccccccccccccccccccccc"
+    "ccccccccccccccccccccccccccccccccccccccccccc"
+    "cccccccccccccccccccccccccccccc"};
 
 static bool is_text(const char *s)
 {
@@ -329,8 +329,10 @@ Test(reads, repair_moves_the_counter_when_left_even, .timeout = 30)
     cr_expect_eq(v1, v0, "the dead locker wrote nothing");
     cr_assert_eq(sharena_map_set_number(a, m, "j", 1, 2), 0);
     cr_assert_eq(sharena_change_count(a, m, &v1), 0);
-    cr_expect_eq(v1, v0 + 4, "repair and write each moved the counter by 2 "
-                             "(moved by %lu)", (unsigned long)(v1 - v0));
+    cr_expect_eq(v1, v0 + 4,
+                 "repair and write each moved the counter by 2 "
+                 "(moved by %lu)",
+                 (unsigned long)(v1 - v0));
     cr_expect_eq(sharena_map_get(a, m, "k", 1, &x), 0);
     sharena_arena_close(a);
 }

@@ -49,16 +49,32 @@
 #define KEYS 48
 #define MAXREC (1u << 22)
 
-enum { OP_MAP_SET, OP_MAP_DEL, OP_VEC_PUSH, OP_VEC_POP, OP_ADD, OP_STR,
-       OP_TEMP, OP__N };
+enum {
+    OP_MAP_SET,
+    OP_MAP_DEL,
+    OP_VEC_PUSH,
+    OP_VEC_POP,
+    OP_ADD,
+    OP_STR,
+    OP_TEMP,
+    OP__N
+};
 enum { K_INTENT = 1, K_DONE = 2, K_READERR = 3, K_READS = 4 };
 /* K_READERR: a read failed (key = the read kind, value = the error);
  * K_READS: seq more reads completed (every process reports its count). */
-enum { RD_MAP_GET, RD_MAP_ITER, RD_MAP_LEN, RD_VEC, RD_STR, RD_COUNTER,
-       RD_STABLE, RD__N };
+enum {
+    RD_MAP_GET,
+    RD_MAP_ITER,
+    RD_MAP_LEN,
+    RD_VEC,
+    RD_STR,
+    RD_COUNTER,
+    RD_STABLE,
+    RD__N
+};
 static const char *const rd_names[RD__N] = {
-    "map get", "map iteration", "map len", "vector get", "string get",
-    "counter get", "stable key"};
+    "map get",    "map iteration", "map len",   "vector get",
+    "string get", "counter get",   "stable key"};
 #define STABLE_KEYS 8
 #define READER_ID 255
 
@@ -123,8 +139,10 @@ static int read_fd = -1;
 
 static void read_failed(int kind, int err)
 {
-    struct rec rc = {.writer = READER_ID, .kind = K_READERR,
-                     .key = (uint32_t)kind, .value = err};
+    struct rec rc = {.writer = READER_ID,
+                     .kind = K_READERR,
+                     .key = (uint32_t)kind,
+                     .value = err};
     report(read_fd, &rc);
 }
 
@@ -150,8 +168,8 @@ static int read_number_at(sharena_arena *a, sharena_id map, const char *k,
     }
 }
 
-static int read_one(sharena_arena *a, int kind, sharena_id map,
-                    int nwriters, unsigned *rng)
+static int read_one(sharena_arena *a, int kind, sharena_id map, int nwriters,
+                    unsigned *rng)
 {
     char k[32], s[256];
     int w = (int)(rand_r(rng) % (unsigned)nwriters);
@@ -301,11 +319,12 @@ static void reader(int i, int fd, unsigned seed)
             die("reader open", r);
     } else
 #endif
-    if (ro) {
+        if (ro) {
         char path[64];
         sprintf(path, "/proc/self/fd/%d", sharena_arena_fd(arena));
         int rfd = open(path, O_RDONLY | O_CLOEXEC);
-        if (rfd < 0 || (r = sharena_arena_from_fd(rfd, SHARENA_READONLY, &a)) < 0)
+        if (rfd < 0 ||
+            (r = sharena_arena_from_fd(rfd, SHARENA_READONLY, &a)) < 0)
             die("reader read-only map", rfd < 0 ? -errno : r);
         close(rfd);
     }
@@ -318,8 +337,8 @@ static void reader(int i, int fd, unsigned seed)
         die("reader root", r);
     while (!stop_writing)
         read_some(a, map, opt_writers, &seed, 64);
-    struct rec rc = {.writer = READER_ID, .kind = K_READS,
-                     .seq = reads_done % 256};
+    struct rec rc = {
+        .writer = READER_ID, .kind = K_READS, .seq = reads_done % 256};
     report(fd, &rc);
     _exit(0);
 }
@@ -359,9 +378,11 @@ static void writer(int w, int fd, uint64_t seq0, unsigned seed)
     unsigned rng = seed;
     for (uint64_t seq = seq0; !stop_writing; seq++) {
         read_some(a, map, opt_writers, &rng, 1); /* writers read too */
-        struct rec rc = {.writer = (uint8_t)w, .kind = K_INTENT,
+        struct rec rc = {.writer = (uint8_t)w,
+                         .kind = K_INTENT,
                          .op = (uint8_t)(rand() % OP__N),
-                         .key = (uint32_t)(rand() % KEYS), .seq = seq,
+                         .key = (uint32_t)(rand() % KEYS),
+                         .seq = seq,
                          .value = (double)(w * 1000000000ull + seq)};
         report(fd, &rc);
         char k[32], s[96];
@@ -418,9 +439,9 @@ static void writer(int w, int fd, uint64_t seq0, unsigned seed)
 /* ---- the model ------------------------------------------------------------ */
 
 struct keystate {
-    bool present;       /* after the last completed op */
+    bool present; /* after the last completed op */
     double value;
-    int nalt;           /* in-flight ops after it: alternatives */
+    int nalt; /* in-flight ops after it: alternatives */
     bool alt_present[64];
     double alt_value[64];
 };
@@ -428,9 +449,9 @@ struct keystate {
 struct wmodel {
     struct keystate keys[KEYS];
     uint64_t done_adds, inflight_adds;
-    int64_t vec_len;    /* after completed pushes/pops (clamped at 0) */
-    int vec_slack;      /* in-flight pushes/pops */
-    uint64_t str_seq;   /* last completed string set (0: none) */
+    int64_t vec_len;  /* after completed pushes/pops (clamped at 0) */
+    int vec_slack;    /* in-flight pushes/pops */
+    uint64_t str_seq; /* last completed string set (0: none) */
     uint64_t str_alt[64];
     int nstr_alt;
     struct rec pending; /* intent without done yet */
@@ -570,8 +591,7 @@ static void fsck_line(void *ctx, const char *p)
 static int count_lock(void *ctx, const sharena_lock_info *li)
 {
     (*(int *)ctx)++;
-    fprintf(stderr,
-            "  held: %s %lu (%s), owner %#x%s%s%s, for %us\n",
+    fprintf(stderr, "  held: %s %lu (%s), owner %#x%s%s%s, for %us\n",
             li->id ? "object" : "arena lock", (unsigned long)li->id,
             li->id ? sharena_type_name(li->type) : "allocator", li->owner,
             li->pid ? " (a pid without a broker slot)" : " (broker slot)",
@@ -622,7 +642,8 @@ static void verify(sharena_arena *a, int nwriters)
             keyname(name, w, k);
             sharena_id id;
             double d = 0;
-            bool present = sharena_map_get(a, map, name, strlen(name), &id) == 0;
+            bool present = sharena_map_get(a, map, name, strlen(name), &id) ==
+                           0;
             if (present && sharena_number_get(a, id, &d) < 0) {
                 bad_keys++;
                 fprintf(stderr, "key %s: value unreadable\n", name);
@@ -648,7 +669,8 @@ static void verify(sharena_arena *a, int nwriters)
         uint64_t len = 0;
         if (sharena_root_get(a, name, &vec) == 0 &&
             sharena_vector_len(a, vec, &len) == 0) {
-            int64_t lo = m->vec_len - m->vec_slack, hi = m->vec_len + m->vec_slack;
+            int64_t lo = m->vec_len - m->vec_slack,
+                    hi = m->vec_len + m->vec_slack;
             check((int64_t)len >= (lo < 0 ? 0 : lo) && (int64_t)len <= hi,
                   "writer %d vector length %lu within [%ld, %ld]", w,
                   (unsigned long)len, (long)lo, (long)hi);
@@ -824,8 +846,10 @@ static void restart_broker(int pfd[2], sharena_conn *conn, int round,
     if (round > 0)
         want -= (unsigned)nreaders / 2;
     unsigned c = wait_clients(conn, want);
-    check(c == want, "before restart %d, the broker counts %u clients (%u "
-                     "wanted)", round, c, want);
+    check(c == want,
+          "before restart %d, the broker counts %u clients (%u "
+          "wanted)",
+          round, c, want);
     int st;
     kill(B.pid, crash ? SIGKILL : SIGTERM);
     while (waitpid(B.pid, &st, 0) < 0 && errno == EINTR)
@@ -927,17 +951,32 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (o) {
-        case 't': seconds = atof(optarg); break;
-        case 'w': nwriters = atoi(optarg); break;
-        case 'd': nreaders = atoi(optarg); break;
-        case 's': opt_socket = optarg; break;
-        case 'b': opt_sharenad = optarg; break;
-        case 'R': restart = true; break;
-        case 'r': seed = (unsigned)strtoul(optarg, NULL, 0); break;
+        case 't':
+            seconds = atof(optarg);
+            break;
+        case 'w':
+            nwriters = atoi(optarg);
+            break;
+        case 'd':
+            nreaders = atoi(optarg);
+            break;
+        case 's':
+            opt_socket = optarg;
+            break;
+        case 'b':
+            opt_sharenad = optarg;
+            break;
+        case 'R':
+            restart = true;
+            break;
+        case 'r':
+            seed = (unsigned)strtoul(optarg, NULL, 0);
+            break;
         default:
-            fprintf(stderr, "usage: %s [--seconds N] [--writers N] "
-                            "[--readers N] [--seed N] "
-                            "[--socket PATH | --sharenad PATH [--restart]]\n",
+            fprintf(stderr,
+                    "usage: %s [--seconds N] [--writers N] "
+                    "[--readers N] [--seed N] "
+                    "[--socket PATH | --sharenad PATH [--restart]]\n",
                     argv[0]);
             return 2;
         }
@@ -968,15 +1007,16 @@ int main(int argc, char **argv)
 #endif
     srand(seed);
     printf("storm: %d writers, %d readers, %.0f s, seed %u, %s%s\n", nwriters,
-           nreaders, seconds, seed, opt_socket ? "through the broker" : "local arena",
+           nreaders, seconds, seed,
+           opt_socket ? "through the broker" : "local arena",
            restart ? ", restarted half-way" : "");
 
     int r;
     sharena_conn *conn = NULL;
 #if SHARENA_STORM_BROKER
     if (opt_socket) {
-        sharena_open_opts oo = {.capacity = 256u << 20,
-                                .flags = SHARENA_CREATE, .mode = 0600};
+        sharena_open_opts oo = {
+            .capacity = 256u << 20, .flags = SHARENA_CREATE, .mode = 0600};
         if ((r = sharena_connect(opt_socket, &conn)) < 0)
             die("connect", r);
         sharena_delete(conn, arena_name);
@@ -987,15 +1027,15 @@ int main(int argc, char **argv)
     if (opt_socket)
         die("--socket", SHARENA_EINVAL); /* built without the broker client */
 #endif
-    if ((r = sharena_arena_create(arena_name, 256u << 20, &arena)) < 0) {
+        if ((r = sharena_arena_create(arena_name, 256u << 20, &arena)) < 0) {
         die("create", r);
     }
 
     /* keys no writer touches: a reader must always find them, each with
      * its value (a repair must never hide a key from a reader) */
     sharena_id map0;
-    if ((r = sharena_root_ensure(arena, "map", SHARENA_T_MAP, 0, &map0,
-                                 NULL)) < 0)
+    if ((r = sharena_root_ensure(arena, "map", SHARENA_T_MAP, 0, &map0, NULL)) <
+        0)
         die("map root", r);
     for (unsigned i = 0; i < STABLE_KEYS; i++) {
         char k[32];
@@ -1059,8 +1099,9 @@ int main(int argc, char **argv)
     fcntl(pfd[0], F_SETFL, 0);
     drain(pfd[0]);
     printf("storm: %u kills, %lu operations completed, %lu reads, %lu read "
-           "errors\n", kills, (unsigned long)completed,
-           (unsigned long)reads_total, (unsigned long)read_errors);
+           "errors\n",
+           kills, (unsigned long)completed, (unsigned long)reads_total,
+           (unsigned long)read_errors);
     for (int k = 0; k < RD__N; k++)
         if (read_errors_by[k])
             printf("storm: %lu read errors in %s\n",

@@ -72,16 +72,36 @@ uint64_t sharena__fuzz_load(uint64_t v, unsigned size)
     uint64_t r = next(), m;
     unsigned bits = size >= 8 ? 64 : size * 8;
     switch (r % 10) {
-    case 0: m = v ^ (UINT64_C(1) << ((r >> 8) % bits)); break;
-    case 1: m = 0; break;
-    case 2: m = UINT64_MAX; break;
-    case 3: m = 1 + (r >> 8) % 16; break;            /* small */
-    case 4: m = UINT64_C(1) << (30 + (r >> 8) % 34); /* huge */ break;
-    case 5: m = v + 16; break;
-    case 6: m = v - 16; break;
-    case 7: m = v + 1; break;
-    case 8: m = UINT64_MAX - (r >> 8) % 64; break;
-    default: m = next(); break;
+    case 0:
+        m = v ^ (UINT64_C(1) << ((r >> 8) % bits));
+        break;
+    case 1:
+        m = 0;
+        break;
+    case 2:
+        m = UINT64_MAX;
+        break;
+    case 3:
+        m = 1 + (r >> 8) % 16;
+        break; /* small */
+    case 4:
+        m = UINT64_C(1) << (30 + (r >> 8) % 34); /* huge */
+        break;
+    case 5:
+        m = v + 16;
+        break;
+    case 6:
+        m = v - 16;
+        break;
+    case 7:
+        m = v + 1;
+        break;
+    case 8:
+        m = UINT64_MAX - (r >> 8) % 64;
+        break;
+    default:
+        m = next();
+        break;
     }
     if (bits < 64)
         m &= (UINT64_C(1) << bits) - 1;

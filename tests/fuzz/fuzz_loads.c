@@ -49,14 +49,18 @@ static uint64_t rnd(struct thr *t)
 {
     return test_xorshift(&t->rng);
 }
-static uint64_t rndn(struct thr *t, uint64_t n) { return n ? rnd(t) % n : 0; }
+static uint64_t rndn(struct thr *t, uint64_t n)
+{
+    return n ? rnd(t) % n : 0;
+}
 
 /* A returned size or pointer outside the mapping: the library trusted a
  * value it loaded. Fatal. */
 static void bad(struct thr *t, const char *what, uint64_t v)
 {
-    fprintf(stderr, "fuzz_loads: thread %u: %s: %" PRIu64 " (0x%" PRIx64
-                    ") is outside the mapping, in %s\n",
+    fprintf(stderr,
+            "fuzz_loads: thread %u: %s: %" PRIu64 " (0x%" PRIx64
+            ") is outside the mapping, in %s\n",
             t->index, what, v, v, t->op);
     abort();
 }
@@ -121,8 +125,7 @@ static void check_bytes(struct thr *t, sharena_arena *a, sharena_id id)
     CHECK_LEN(t, "bytes size", size);
     if ((uint8_t *)p < base || (uint8_t *)p > base + CAPACITY ||
         size > (uint64_t)(base + CAPACITY - (uint8_t *)p))
-        bad(t, "bytes view end offset",
-            (uint64_t)((uint8_t *)p - base) + size);
+        bad(t, "bytes view end offset", (uint64_t)((uint8_t *)p - base) + size);
     if (size)
         sink = ((volatile uint8_t *)p)[size - 1];
 }
@@ -167,7 +170,8 @@ static void one_op(struct thr *t, sharena_arena *a)
         uint64_t cur = 0;
         for (int i = 0; i < 100; i++) {
             len = 0;
-            int r = sharena_map_next(a, id, &cur, buf, sizeof buf, &len, &v, &b);
+            int r = sharena_map_next(a, id, &cur, buf, sizeof buf, &len, &v,
+                                     &b);
             if (r == 0 || r == SHARENA_ERANGE)
                 CHECK_LEN(t, "key length", len);
             if (r < 0)
@@ -205,11 +209,13 @@ static void one_op(struct thr *t, sharena_arena *a)
         t->op = "vector_insert/remove/set";
         if (sharena_vector_len(a, id, &n) == 0) {
             if (sharena_number_new(a, 3, &v) == 0 &&
-                sharena_vector_insert(a, id, rndn(t, n + 1), v, SHARENA_OWNED) < 0)
+                sharena_vector_insert(a, id, rndn(t, n + 1), v, SHARENA_OWNED) <
+                    0)
                 sharena_drop(a, v, 0);
             sharena_vector_remove(a, id, rndn(t, n + 1), NULL);
             if (sharena_number_new(a, 4, &v) == 0 &&
-                sharena_vector_set(a, id, rndn(t, n + 1), v, SHARENA_OWNED, NULL) < 0)
+                sharena_vector_set(a, id, rndn(t, n + 1), v, SHARENA_OWNED,
+                                   NULL) < 0)
                 sharena_drop(a, v, 0);
         }
         break;
@@ -248,13 +254,15 @@ static void one_op(struct thr *t, sharena_arena *a)
                 uint64_t sz;
                 char name[SHARENA_FIELD_NAME_MAX + 1];
                 t->op = "shape_field";
-                if (sharena_shape_field(a, id, i, name, sizeof name, &ty, &sz) == 0 &&
+                if (sharena_shape_field(a, id, i, name, sizeof name, &ty,
+                                        &sz) == 0 &&
                     ty == SHARENA_T_BYTES)
                     CHECK_LEN(t, "bytes field size", sz);
                 t->op = "struct_get_*";
                 sharena_struct_get_number(a, id, i, &d);
                 sharena_struct_get_bool(a, id, i, &b);
-                int r = sharena_struct_get_string(a, id, i, buf, sizeof buf, &len);
+                int r = sharena_struct_get_string(a, id, i, buf, sizeof buf,
+                                                  &len);
                 if (r == 0 || r == SHARENA_ERANGE)
                     CHECK_LEN(t, "string field length", len);
                 t->op = "struct_field_id";
@@ -324,7 +332,8 @@ static void one_op(struct thr *t, sharena_arena *a)
         if (rndn(t, 8) == 0) {
             sharena_fsck_report rep;
             t->op = "fsck";
-            sharena_fsck(a, rndn(t, 2) ? SHARENA_FSCK_REPAIR : 0, NULL, NULL, &rep);
+            sharena_fsck(a, rndn(t, 2) ? SHARENA_FSCK_REPAIR : 0, NULL, NULL,
+                         &rep);
         }
         break;
     case 22:
@@ -392,7 +401,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = (unsigned)atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--seconds N] [--seed S] [--threads T]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--seconds N] [--seed S] [--threads T]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -426,7 +437,9 @@ int main(int argc, char **argv)
                 continue;
             running = true;
             if (test_now_s() - since > 10) {
-                fprintf(stderr, "fuzz_loads: HANG: thread %u in %s for %.0f s (seed %" PRIu64 ")\n",
+                fprintf(stderr,
+                        "fuzz_loads: HANG: thread %u in %s for %.0f s (seed "
+                        "%" PRIu64 ")\n",
                         i, T[i].op, test_now_s() - since, seed);
                 abort();
             }
@@ -441,9 +454,10 @@ int main(int argc, char **argv)
         arenas += T[i].arenas;
     }
     sharena__fuzz_load_stats(&loads, &mutated);
-    printf("fuzz_loads: ok: %" PRIu64 " operations on %" PRIu64 " arenas; %" PRIu64
-           " shared loads through SHARENA__LD, %" PRIu64 " of them mutated%s\n",
-           ops, arenas, loads, mutated,
-           loads ? "" : " (no code uses SHARENA__LD yet: this run tested little)");
+    printf(
+        "fuzz_loads: ok: %" PRIu64 " operations on %" PRIu64 " arenas; %" PRIu64
+        " shared loads through SHARENA__LD, %" PRIu64 " of them mutated%s\n",
+        ops, arenas, loads, mutated,
+        loads ? "" : " (no code uses SHARENA__LD yet: this run tested little)");
     return 0;
 }

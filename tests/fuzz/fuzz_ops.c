@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op) {
         case 0:
         case 1: {
-            size_t at = ((size_t)x << 10 | (size_t)y << 2) % SHARENA_MIN_CAPACITY;
+            size_t at = ((size_t)x << 10 | (size_t)y << 2) %
+                        SHARENA_MIN_CAPACITY;
             base[at] = z;
             break;
         }

@@ -77,12 +77,12 @@ static void broker_seeds(void)
     rec(f, 0, &hello, sizeof hello);
     name_msg(&m, SHARENA__MSG_OPEN, "b", 2, SHARENA_CREATE | SHARENA_EXCL);
     rec(f, 0, &m, sizeof m);
-    rec(f, 3, NULL, 0);                       /* the next client */
+    rec(f, 3, NULL, 0); /* the next client */
     rec(f, 0, &hello, sizeof hello);
     name_msg(&m, SHARENA__MSG_OPEN, "b", 2, SHARENA_READONLY);
     rec(f, 0, &m, sizeof m);
-    rec(f, 2, NULL, 0);                       /* it dies */
-    rec(f, 1, &hello, sizeof hello);          /* an fd with HELLO */
+    rec(f, 2, NULL, 0);              /* it dies */
+    rec(f, 1, &hello, sizeof hello); /* an fd with HELLO */
     fclose(f);
 }
 

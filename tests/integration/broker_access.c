@@ -62,7 +62,8 @@ Test(broker, clients_name_the_processes_behind_slots)
     if (pid == 0) {
         sharena_conn *cc;
         sharena_arena *aa;
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "who", NULL, &aa))
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "who", NULL, &aa))
             _exit(1);
         uint32_t slot = sharena_conn_slot(cc);
         (void)!write(p[1], &slot, sizeof slot);
@@ -183,7 +184,7 @@ static int as_nobody(const char *sock, const char *name, unsigned flags)
                 _exit(103);
             _exit(30); /* read-only grant */
         }
-        _exit(0);      /* read-write grant */
+        _exit(0); /* read-write grant */
     }
     return wait_child(pid);
 }
@@ -367,7 +368,8 @@ Test(broker, clients_hides_other_users_from_readers)
         sharena_conn *cc;
         sharena_arena *aa;
         sharena_open_opts o = {.flags = SHARENA_READONLY};
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "0:shown", &o, &aa))
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "0:shown", &o, &aa))
             _exit(101);
         sharena_client_info *v;
         size_t n;
@@ -377,7 +379,8 @@ Test(broker, clients_hides_other_users_from_readers)
         for (size_t i = 0; i < n; i++) {
             if (v[i].slot == sharena_conn_slot(cc)) {
                 /* its own entry: shown */
-                if (v[i].hidden || v[i].pid != (uint32_t)getpid() || v[i].uid != 65534)
+                if (v[i].hidden || v[i].pid != (uint32_t)getpid() ||
+                    v[i].uid != 65534)
                     rc = 103;
             } else if (!v[i].hidden || v[i].pid || v[i].uid) {
                 rc = 104; /* root's connection: withheld */

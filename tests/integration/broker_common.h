@@ -54,8 +54,8 @@ static inline sharena_conn *conn(void)
 static inline sharena_arena *create(sharena_conn *c, const char *name,
                                     uint32_t mode)
 {
-    sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20,
-                           .mode = mode};
+    sharena_open_opts o = {
+        .flags = SHARENA_CREATE, .capacity = 1 << 20, .mode = mode};
     sharena_arena *a;
     int r = sharena_open(c, name, &o, &a);
     cr_assert_eq(r, 0, "open %s: %s", name, sharena_strerror(r));

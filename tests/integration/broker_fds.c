@@ -55,8 +55,11 @@ static long cpu_ticks(pid_t pid)
     char *p = strrchr(buf, ')');
     cr_assert_not_null(p);
     long ut = 0, st = 0;
-    cr_assert_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                               "%ld %ld", &ut, &st), 2);
+    cr_assert_eq(sscanf(p + 2,
+                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                        "%ld %ld",
+                        &ut, &st),
+                 2);
     return ut + st;
 }
 

@@ -132,9 +132,11 @@ Test(broker_hostile, dead_scribbler_leaves_the_broker_serving)
                                          __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
             _exit(2);
         struct sharena__slot *ss = sharena__slot_at(aa, sharena__id_slot(m));
-        struct sharena__map *mp = (struct sharena__map *)
-            ((uint8_t *)sharena_arena_base(aa) + ss->word);
-        __atomic_store_n(&ss->seq, ss->seq | 1, __ATOMIC_RELEASE); /* mid-write */
+        struct sharena__map *mp =
+            (struct sharena__map *)((uint8_t *)sharena_arena_base(aa) +
+                                    ss->word);
+        __atomic_store_n(&ss->seq, ss->seq | 1,
+                         __ATOMIC_RELEASE); /* mid-write */
         mp->cap = UINT64_C(1) << 40;
         mp->count = UINT64_C(1) << 39;
         for (int i = 0; i < 8; i++) {
@@ -145,7 +147,8 @@ Test(broker_hostile, dead_scribbler_leaves_the_broker_serving)
         hh->hash_seed ^= 0xdeadbeefcafef00dull;
         /* the first block's size: 0 (a rebuild that trusts it never ends) */
         ((struct sharena__block *)((uint8_t *)sharena_arena_base(aa) +
-                                   hh->heap_start))->size_flags = 0;
+                                   hh->heap_start))
+            ->size_flags = 0;
         (void)!write(p[1], "S", 1);
         pause();
         _exit(0);
@@ -215,7 +218,8 @@ Test(broker_hostile, read_only_reader_waits_for_a_read_write_locker)
         sharena_conn *cc;
         sharena_arena *aa;
         struct sharena__slot *ss;
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "rd", NULL, &aa) ||
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "rd", NULL, &aa) ||
             sharena__write_begin(aa, m, SHARENA_T_MAP, &ss) < 0)
             _exit(1);
         (void)!write(p[1], "W", 1); /* mid-write: seq odd, lock held */
@@ -257,10 +261,10 @@ Test(broker_hostile, huge_arena_scan_lets_others_be_served, .timeout = 240)
     sharena_conn *c = conn();
     sharena_arena *a = create(c, "huge", SHARENA_MAX_CAPACITY);
     sharena_arena *ok = create(c, "healthy", 1 << 20);
-    enum { K = 16 };                              /* 256 << 16 slots */
+    enum { K = 16 }; /* 256 << 16 slots */
     const uint64_t chunk = (uint64_t)SHARENA__SLOT_CHUNK0 << K;
     const uint64_t words = (48u << 20) / sizeof(struct sharena__slot);
-    const uint64_t off = UINT64_C(256) << 30;     /* 256 GiB into the heap */
+    const uint64_t off = UINT64_C(256) << 30; /* 256 GiB into the heap */
     struct sharena__slot *t =
         (struct sharena__slot *)((uint8_t *)sharena_arena_base(a) + off);
 
@@ -270,7 +274,8 @@ Test(broker_hostile, huge_arena_scan_lets_others_be_served, .timeout = 240)
     if (pid == 0) {
         sharena_conn *cc;
         sharena_arena *aa;
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "huge", NULL, &aa))
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "huge", NULL, &aa))
             _exit(1);
         uint8_t *base = sharena_arena_base(aa);
         struct sharena__header *hh = sharena__hdr(aa);
@@ -308,7 +313,8 @@ Test(broker_hostile, huge_arena_scan_lets_others_be_served, .timeout = 240)
     cr_assert(word_died(&t[0].lock) && word_died(&t[words / 2].lock));
     cr_assert_geq(during, 5,
                   "only %u rounds were served while the scan went on "
-                  "(a broker that scans in one go serves none)", during);
+                  "(a broker that scans in one go serves none)",
+                  during);
     fprintf(stderr,
             "huge_arena_scan: %llu lock words marked in %.2f s; %u request "
             "rounds served meanwhile; longest round (HELLO+LIST+OPEN+CLOSE) "
@@ -367,8 +373,7 @@ Test(recover_mark, steps_are_bounded_and_cover_the_table)
                      "slot %d: %#x", i, v);
         s->lock = 0;
     }
-    cr_assert_eq(sharena_recover_mark(a, dead, 3, &cursor, 16),
-                 SHARENA_EINVAL);
+    cr_assert_eq(sharena_recover_mark(a, dead, 3, &cursor, 16), SHARENA_EINVAL);
 
     /* the worst step: 4096 slots' worth, every word naming the dead slot
      * and saying it has waiters (a FUTEX_WAKE each) */
@@ -397,8 +402,10 @@ Test(recover_mark, steps_are_bounded_and_cover_the_table)
             worst = dt;
     }
     cr_assert_eq(marked, nslots);
-    fprintf(stderr, "recover_mark: worst step (budget 4096, every word "
-                    "marked with a wake): %.2f ms\n", worst * 1e3);
+    fprintf(stderr,
+            "recover_mark: worst step (budget 4096, every word "
+            "marked with a wake): %.2f ms\n",
+            worst * 1e3);
     sharena_arena_close(a);
 }
 
@@ -434,9 +441,11 @@ Test(broker_filter, steady_state_denies_unlink_open_exec_and_fork)
     int st = wait_child(pid);
     unlink(path);
     close(fd);
-    cr_assert_eq(st, 0, "status %d (10: no filter, 11/12: unlink allowed, "
-                        "13: open allowed, 14: lseek denied, 15: exec "
-                        "allowed, 16: fork allowed)", st);
+    cr_assert_eq(st, 0,
+                 "status %d (10: no filter, 11/12: unlink allowed, "
+                 "13: open allowed, 14: lseek denied, 15: exec "
+                 "allowed, 16: fork allowed)",
+                 st);
 #endif
 }
 
@@ -446,7 +455,8 @@ static struct client *hello(struct broker *b, int *peer)
 {
     int sv[2];
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
-    struct client *c = broker_add_client(b, sv[0], getuid(), getgid(), getpid());
+    struct client *c = broker_add_client(b, sv[0], getuid(), getgid(),
+                                         getpid());
     cr_assert_not_null(c);
     union sharena__msg m;
     memset(&m, 0, sizeof m);
@@ -478,8 +488,10 @@ Test(broker_slots, departed_slot_waits_for_its_scan)
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, lsv), 0);
     b->listen_fd = lsv[0];
     b->reopen_fd = -1;
-    b->lim = (struct broker_limits){.max_arenas = 4, .max_capacity = 8u << 20,
-                                    .max_clients = 8, .max_conns = 16};
+    b->lim = (struct broker_limits){.max_arenas = 4,
+                                    .max_capacity = 8u << 20,
+                                    .max_clients = 8,
+                                    .max_conns = 16};
     cr_assert_eq(broker_init(b), 0);
     int peer;
     struct client *c = hello(b, &peer);

@@ -77,7 +77,8 @@ Test(broker, two_processes_meet_by_name)
         sharena_id mm, v;
         char buf[32];
         size_t len;
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "shared", NULL, &aa) ||
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "shared", NULL, &aa) ||
             sharena_root_get(aa, "m", &mm) ||
             sharena_map_get(aa, mm, "greeting", 8, &v) ||
             sharena_string_get(aa, v, buf, sizeof(buf), &len) ||
@@ -212,13 +213,20 @@ Test(broker_fake, unsealed_memfd_is_refused)
     cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     /* the replies, queued before the client asks: WELCOME, then OPENED with
      * a plain memfd formatted by nobody and sealed by nobody */
-    uint32_t welcome[10] = {0x414e4853u, SHARENA__PROTO_VERSION | (2u << 16), 40, 1, 7, 0};
+    uint32_t welcome[10] = {
+        0x414e4853u, SHARENA__PROTO_VERSION | (2u << 16), 40, 1, 7, 0};
     uint64_t lh = sharena_layout_hash();
     memcpy(&welcome[6], &lh, sizeof lh);
-    cr_assert_eq(send(sv[1], welcome, sizeof welcome, 0), (ssize_t)sizeof welcome);
+    cr_assert_eq(send(sv[1], welcome, sizeof welcome, 0),
+                 (ssize_t)sizeof welcome);
     int mfd = memfd_create("fake", MFD_CLOEXEC);
     cr_assert_eq(ftruncate(mfd, SHARENA_MIN_CAPACITY), 0);
-    uint32_t opened[12] = {0x414e4853u, SHARENA__PROTO_VERSION | (4u << 16), 48, 2, 0, 0, 0, 1, 0, 0, 0600, 0};
+    uint32_t opened[12] = {0x414e4853u, SHARENA__PROTO_VERSION | (4u << 16),
+                           48,          2,
+                           0,           0,
+                           0,           1,
+                           0,           0,
+                           0600,        0};
     uint64_t cap = SHARENA_MIN_CAPACITY;
     memcpy(&opened[4], &cap, sizeof cap);
     struct iovec iov = {.iov_base = opened, .iov_len = sizeof opened};
@@ -227,8 +235,10 @@ Test(broker_fake, unsealed_memfd_is_refused)
         char buf[CMSG_SPACE(sizeof(int))];
     } u;
     memset(&u, 0, sizeof u);
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                        .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -243,4 +253,3 @@ Test(broker_fake, unsealed_memfd_is_refused)
     sharena_disconnect(c);
     close(sv[1]);
 }
-

@@ -19,7 +19,8 @@ Test(broker, malformed_peers_are_dropped_others_served)
         fds[i] = raw_connect(B.socket);
     cr_assert_eq(send(fds[0], garbage, sizeof(garbage), 0), sizeof(garbage));
     cr_assert_eq(send(fds[1], "SHNA", 4, 0), 4);
-    uint32_t welcome[4] = {0x414e4853u, SHARENA__PROTO_VERSION | (2u << 16), 16, 1};
+    uint32_t welcome[4] = {0x414e4853u, SHARENA__PROTO_VERSION | (2u << 16), 16,
+                           1};
     cr_assert_eq(send(fds[2], welcome, 16, 0), 16);
     {
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -30,7 +31,8 @@ Test(broker, malformed_peers_are_dropped_others_served)
             char buf[CMSG_SPACE(sizeof(int))];
         } u;
         memset(&u, 0, sizeof(u));
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
                             .msg_control = u.buf,
                             .msg_controllen = sizeof(u.buf)};
         struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);

@@ -108,8 +108,8 @@ Test(broker, recovery_never_waits_for_a_live_arena_lock_holder)
     if (pid == 0) {
         sharena_conn *cc;
         sharena_arena *aa;
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "stall", NULL, &aa) ||
-            sharena_lock(aa, m))
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "stall", NULL, &aa) || sharena_lock(aa, m))
             _exit(1);
         uint32_t slot = sharena_conn_slot(cc);
         (void)!write(p[1], &slot, sizeof slot);
@@ -183,7 +183,8 @@ Test(broker, forked_child_gets_its_own_slot)
     }
     cr_assert_eq(wait_child(pid), 0);
     sharena_arena_stat st;
-    cr_assert_eq(sharena_stat(c, "forky", &st), 0, "parent's connection intact");
+    cr_assert_eq(sharena_stat(c, "forky", &st), 0,
+                 "parent's connection intact");
     cr_assert_eq(sharena_conn_slot(c), parent_slot);
     sharena_arena_close(a);
     sharena_disconnect(c);

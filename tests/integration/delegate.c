@@ -112,7 +112,8 @@ Test(delegate, outlives_the_hello_timeout)
     ssize_t got = recv(silent, buf, sizeof buf, MSG_DONTWAIT);
     cr_assert(got == 0 || (got < 0 && errno == ECONNRESET),
               "a silent plain connection is dropped at the HELLO timeout "
-              "(recv: %zd, %s)", got, got < 0 ? strerror(errno) : "");
+              "(recv: %zd, %s)",
+              got, got < 0 ? strerror(errno) : "");
     close(silent);
     sharena_arena_close(a);
     sharena_disconnect(c);
@@ -170,8 +171,8 @@ Test(delegate, reason_sent_before_closing_is_reported)
     sharena_conn *c;
     int r = sharena_connect_fd(sv[1], &c);
     cr_assert_eq(r, SHARENA_EDROPPED, "%s", sharena_strerror(r));
-    cr_assert_str_eq(sharena_strerror(r), CLOSED_BY_BROKER
-                     "not used within its 30 s lifetime");
+    cr_assert_str_eq(sharena_strerror(r),
+                     CLOSED_BY_BROKER "not used within its 30 s lifetime");
 }
 
 /* A socket connected by path and adopted with sharena_connect_fd() is no

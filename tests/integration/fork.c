@@ -347,7 +347,8 @@ static bool holds_broker_socket(void)
         struct sockaddr_un sa;
         socklen_t sl = sizeof sa;
         if (getpeername(fd, (struct sockaddr *)&sa, &sl) == 0 &&
-            sa.sun_family == AF_UNIX && sl > offsetof(struct sockaddr_un, sun_path) &&
+            sa.sun_family == AF_UNIX &&
+            sl > offsetof(struct sockaddr_un, sun_path) &&
             strncmp(sa.sun_path, B.socket, sizeof sa.sun_path) == 0)
             return true;
     }
@@ -376,6 +377,8 @@ Test(fork, no_child_keeps_a_socket_of_a_connect_in_flight)
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     cr_assert_gt(k.made, 0, "the threads connected");
-    cr_assert_eq(kept, 0, "a child forked while threads connect holds no "
-                          "broker socket (%d of %d did)", kept, forks);
+    cr_assert_eq(kept, 0,
+                 "a child forked while threads connect holds no "
+                 "broker socket (%d of %d did)",
+                 kept, forks);
 }

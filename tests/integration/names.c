@@ -78,8 +78,7 @@ static double get(sharena_arena *a, const char *root)
 {
     sharena_id n;
     double v;
-    if (sharena_root_get(a, root, &n) < 0 ||
-        sharena_number_get(a, n, &v) < 0)
+    if (sharena_root_get(a, root, &n) < 0 || sharena_number_get(a, n, &v) < 0)
         return -1;
     return v;
 }
@@ -193,8 +192,7 @@ Test(names, qualify_resolves_users)
     cr_expect_str_eq(buf, "42:cfg");
     cr_expect_eq(sharena_name_qualify("no_such_user_zz:cfg", buf, sizeof buf),
                  SHARENA_ENOENT);
-    cr_expect_eq(sharena_name_qualify(":cfg", buf, sizeof buf),
-                 SHARENA_EINVAL);
+    cr_expect_eq(sharena_name_qualify(":cfg", buf, sizeof buf), SHARENA_EINVAL);
     cr_expect_eq(sharena_name_qualify("0:", buf, sizeof buf), SHARENA_EINVAL);
     cr_expect_eq(sharena_name_qualify("0:a:b", buf, sizeof buf),
                  SHARENA_EINVAL);
@@ -206,8 +204,8 @@ Test(names, qualify_resolves_users)
     cr_expect_eq(sharena_name_qualify(longname, buf, sizeof buf), 0);
     char q[SHARENA_NAME_MAX + 8];
     snprintf(q, sizeof q, "1:%s", longname + 1); /* 2 + 127 bytes */
-    cr_expect_eq(sharena_name_qualify(q, buf, sizeof buf),
-                 SHARENA_ENAMETOOLONG, "qualified: 128 bytes in all");
+    cr_expect_eq(sharena_name_qualify(q, buf, sizeof buf), SHARENA_ENAMETOOLONG,
+                 "qualified: 128 bytes in all");
     /* and the broker refuses a create in another user's namespace even
      * from root: an arena belongs to who creates it */
     sharena_conn *c = conn();
@@ -429,8 +427,7 @@ static int nobody_uses_the_shared_name(void *arg)
         return 3;
     sharena_id n;
     double v;
-    if (sharena_root_get(a, "x", &n) || sharena_number_get(a, n, &v) ||
-        v != 5)
+    if (sharena_root_get(a, "x", &n) || sharena_number_get(a, n, &v) || v != 5)
         return 4;
     /* create-or-open of it: refused, naming the owner */
     if (sharena_open(c, "shared.cfg", &cr, &o) != SHARENA_EEXIST ||

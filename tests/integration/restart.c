@@ -167,7 +167,8 @@ Test(restart, client_dead_while_no_broker_has_its_locks_recovered,
         sharena_conn *cc;
         sharena_arena *aa;
         sharena_id mm;
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "orphan", NULL, &aa) ||
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "orphan", NULL, &aa) ||
             sharena_root_get(aa, "m", &mm) || sharena_lock(aa, mm))
             _exit(1);
         (void)!write(p[1], "l", 1);
@@ -186,7 +187,8 @@ Test(restart, client_dead_while_no_broker_has_its_locks_recovered,
     cr_assert_geq(test_broker_restart(&B), 0);
     /* hang guard only: without recovery this waits forever */
     int r = sharena_lock_timeout(a, m, 30 * INT64_C(1000000000));
-    cr_assert(r == 0 || r == SHARENA_EOWNERDEAD, "lock: %s", sharena_strerror(r));
+    cr_assert(r == 0 || r == SHARENA_EOWNERDEAD, "lock: %s",
+              sharena_strerror(r));
     cr_assert_eq(sharena_unlock(a, m), 0);
     cr_assert_eq(sharena_map_set_number(a, m, "after", 5, 1), 0);
     cr_assert_eq(sharena_fsck(a, 0, NULL, NULL, NULL), 0);
@@ -245,7 +247,8 @@ Test(restart, a_memfd_of_a_clients_own_is_never_adopted, .timeout = 120)
         sharena_arena *aa;
         sharena_id n;
         sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "real", &o, &aa) ||
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "real", &o, &aa) ||
             sharena_root_ensure(aa, "n", SHARENA_T_NUMBER, 0, &n, NULL) ||
             sharena_number_set(aa, n, 7))
             _exit(1);
@@ -316,7 +319,8 @@ static bool notify_recv(int ns, char *text, size_t cap, int *fd)
             char buf[CMSG_SPACE(sizeof(int))];
         } u;
         struct iovec iov = {.iov_base = text, .iov_len = cap - 1};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
+        struct msghdr mh = {.msg_iov = &iov,
+                            .msg_iovlen = 1,
                             .msg_control = u.buf,
                             .msg_controllen = sizeof u.buf};
         ssize_t n = recvmsg(ns, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -475,7 +479,8 @@ Test(restart, two_restarts_before_the_holder_comes_back, .timeout = 120)
         sharena_arena *aa;
         sharena_id n;
         sharena_open_opts o = {.flags = SHARENA_CREATE, .capacity = 1 << 20};
-        if (sharena_connect(B.socket, &cc) || sharena_open(cc, "twice", &o, &aa) ||
+        if (sharena_connect(B.socket, &cc) ||
+            sharena_open(cc, "twice", &o, &aa) ||
             sharena_root_ensure(aa, "n", SHARENA_T_NUMBER, 0, &n, NULL) ||
             sharena_number_set(aa, n, 9))
             _exit(1);
@@ -495,7 +500,8 @@ Test(restart, two_restarts_before_the_holder_comes_back, .timeout = 120)
     sharena_conn *c = conn();
     sharena_arena *b;
     int r = sharena_open(c, "twice", NULL, &b);
-    cr_assert_eq(r, 0, "%s (%s)", sharena_strerror(r), sharena_broker_message());
+    cr_assert_eq(r, 0, "%s (%s)", sharena_strerror(r),
+                 sharena_broker_message());
     sharena_id n;
     double d = 0;
     cr_assert_eq(sharena_root_get(b, "n", &n), 0);

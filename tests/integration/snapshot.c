@@ -95,13 +95,12 @@ static void fill(sharena_arena *a)
     OK(sharena_root_set(a, "map", m, SHARENA_OWNED));
     OK(sharena_null_new(a, &id));
     OK(sharena_root_set(a, "nul", id, SHARENA_OWNED));
-    sharena_field_def f[] = {{"x", SHARENA_T_NUMBER, 0, 0},
-                             {"ok", SHARENA_T_BOOL, 0, 0},
-                             {"label", SHARENA_T_STRING, 0, 0},
-                             {"opt", SHARENA_T_NUMBER, 0,
-                              SHARENA_FIELD_NULLABLE},
-                             {"was", SHARENA_T_STRING, 0,
-                              SHARENA_FIELD_NULLABLE}};
+    sharena_field_def f[] = {
+        {"x", SHARENA_T_NUMBER, 0, 0},
+        {"ok", SHARENA_T_BOOL, 0, 0},
+        {"label", SHARENA_T_STRING, 0, 0},
+        {"opt", SHARENA_T_NUMBER, 0, SHARENA_FIELD_NULLABLE},
+        {"was", SHARENA_T_STRING, 0, SHARENA_FIELD_NULLABLE}};
     OK(sharena_shape_new(a, f, 5, &sh));
     OK(sharena_root_set(a, "shape", sh, SHARENA_OWNED));
     OK(sharena_struct_new(a, sh, &st));

@@ -47,14 +47,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK(expr)                                                          \
-    do {                                                                     \
-        int r_ = (expr);                                                     \
-        if (r_ < 0) {                                                        \
-            fprintf(stderr, "interop.c:%d: %s: %s\n", __LINE__, #expr,      \
-                    sharena_strerror(r_));                                   \
-            exit(1);                                                         \
-        }                                                                    \
+#define CHECK(expr)                                                            \
+    do {                                                                       \
+        int r_ = (expr);                                                       \
+        if (r_ < 0) {                                                          \
+            fprintf(stderr, "interop.c:%d: %s: %s\n", __LINE__, #expr,         \
+                    sharena_strerror(r_));                                     \
+            exit(1);                                                           \
+        }                                                                      \
     } while (0)
 
 static sharena_arena *open_arena(const char *name)
@@ -85,10 +85,15 @@ static void write_values(sharena_arena *a)
     const struct {
         const char *k;
         double v;
-    } nums[] = {{"n_pi", 3.141592653589793}, {"n_neg0", -0.0},
-                {"n_max", 1.7976931348623157e308}, {"n_min", 5e-324},
-                {"n_2p53", 9007199254740992.0}, {"n_inf", INFINITY},
-                {"n_ninf", -INFINITY}, {"n_tenth", 0.1}, {"n_nan", NAN}};
+    } nums[] = {{"n_pi", 3.141592653589793},
+                {"n_neg0", -0.0},
+                {"n_max", 1.7976931348623157e308},
+                {"n_min", 5e-324},
+                {"n_2p53", 9007199254740992.0},
+                {"n_inf", INFINITY},
+                {"n_ninf", -INFINITY},
+                {"n_tenth", 0.1},
+                {"n_nan", NAN}};
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
         CHECK(sharena_map_set_number(a, m, nums[i].k, strlen(nums[i].k),
                                      nums[i].v));
@@ -354,7 +359,8 @@ static void wait_ticks(sharena_arena *a, long n)
     double v = 0;
     for (;;) {
         uint64_t seen, now;
-        CHECK(sharena_change_count(a, t, &seen)); /* version first, then value */
+        CHECK(
+            sharena_change_count(a, t, &seen)); /* version first, then value */
         CHECK(sharena_number_get(a, t, &v));
         if (v >= (double)n)
             break;
@@ -800,7 +806,8 @@ static void locks(sharena_arena *a, const char *name)
     printf("{\"twice\":\"%s\"", sharena_errname(sharena_lock(a, m)));
     printf(",\"twice_timeout\":\"%s\"",
            sharena_errname(sharena_lock_timeout(a, m, 0)));
-    printf(",\"nested\":\"%s\"", sharena_errname(sharena_lock_nested(a, m, -1)));
+    printf(",\"nested\":\"%s\"",
+           sharena_errname(sharena_lock_nested(a, m, -1)));
     printf(",\"write_inside\":\"%s\"",
            sharena_errname(sharena_map_set_number(a, m, "k", 1, 1)));
     CHECK(sharena_unlock(a, m));

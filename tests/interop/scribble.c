@@ -129,9 +129,8 @@ static uint32_t *lock_word_at(const sharena_arena *a, uint64_t off)
     if (chunk < a->heap_start || chunk > a->heap_end - len || off < chunk ||
         off >= chunk + len)
         return NULL;
-    struct sharena__slot *s =
-        (struct sharena__slot *)(a->base + chunk) +
-        (off - chunk) / sizeof(struct sharena__slot);
+    struct sharena__slot *s = (struct sharena__slot *)(a->base + chunk) +
+                              (off - chunk) / sizeof(struct sharena__slot);
     uint64_t in = (off - chunk) % sizeof(struct sharena__slot);
     if (in >= offsetof(struct sharena__slot, lock) &&
         in < offsetof(struct sharena__slot, lock) + 4)
@@ -144,7 +143,8 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "badtext") == 0)
         return bad_text(argv[2]);
     if (argc != 4) {
-        fprintf(stderr, "usage: interop_scribble ARENA SECONDS SEED | badtext ARENA\n");
+        fprintf(stderr,
+                "usage: interop_scribble ARENA SECONDS SEED | badtext ARENA\n");
         return 2;
     }
     double seconds = atof(argv[2]);
@@ -168,7 +168,8 @@ int main(int argc, char **argv)
      * now (the peers allocate as they go) */
     sharena_arena_info info;
     uint64_t heap_span = UINT64_C(64) << 10;
-    if (sharena_arena_info_get(a, &info) == 0 && info.used_bytes * 2 > heap_span)
+    if (sharena_arena_info_get(a, &info) == 0 &&
+        info.used_bytes * 2 > heap_span)
         heap_span = info.used_bytes * 2;
     if (heap_span > a->heap_end - a->heap_start)
         heap_span = a->heap_end - a->heap_start;

@@ -8,8 +8,8 @@
 
 struct test_broker {
     pid_t pid;
-    char dir[64];     /* private mktemp directory */
-    char socket[128]; /* dir/broker.sock */
+    char dir[64];                           /* private mktemp directory */
+    char socket[128];                       /* dir/broker.sock */
     const char *args[TEST_BROKER_MAX_ARGS]; /* the extra arguments */
     int nargs;
 };

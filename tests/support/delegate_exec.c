@@ -22,8 +22,10 @@ int main(int argc, char **argv)
     while (sep < argc && strcmp(argv[sep], "--") != 0)
         sep++;
     if (sep < 3 || sep + 1 >= argc) {
-        fprintf(stderr, "usage: %s SOCKET NAME[,NAME...] [--readonly] -- "
-                        "PROG ARG...\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s SOCKET NAME[,NAME...] [--readonly] -- "
+                "PROG ARG...\n",
+                argv[0]);
         return 2;
     }
     unsigned flags = 0;

@@ -157,7 +157,8 @@ static void up(void)
 static void down(void)
 {
     sharena_fsck_report rep;
-    cr_expect_eq(sharena_fsck(A, 0, NULL, NULL, &rep), 0, "fsck after the test");
+    cr_expect_eq(sharena_fsck(A, 0, NULL, NULL, &rep), 0,
+                 "fsck after the test");
     sharena_arena_close(A);
 }
 TestSuite(build, .init = up, .fini = down);
@@ -173,7 +174,8 @@ Test(build, tree_as_built)
     cr_assert_neq(strstr(c, "n:1.5,"), NULL, "%s", c);
     cr_assert_neq(strstr(c, "list:[true,'x',{deep:[1,2,],},],"), NULL, "%s", c);
     cr_assert_neq(strstr(c, "raw:b3,"), NULL, "%s", c);
-    cr_assert_eq(strlen(c), strlen("{n:1.5,list:[true,'x',{deep:[1,2,],},],raw:b3,}"));
+    cr_assert_eq(strlen(c),
+                 strlen("{n:1.5,list:[true,'x',{deep:[1,2,],},],raw:b3,}"));
     /* the tree is one owner's: dropping the top drops all */
     sharena_arena_info i0, i1;
     cr_assert_eq(sharena_arena_info_get(A, &i0), 0);
@@ -417,8 +419,7 @@ Test(build, structs_and_shapes)
     cr_assert_eq(d, 2.5);
     cr_assert_eq(sharena_struct_get_bool(A, s0, 1, &on), 0);
     cr_assert(on);
-    cr_assert_eq(sharena_struct_get_string(A, s0, 2, buf, sizeof buf, &len),
-                 0);
+    cr_assert_eq(sharena_struct_get_string(A, s0, 2, buf, sizeof buf, &len), 0);
     cr_assert_str_eq(buf, "pt");
     sharena_id fid;
     cr_assert_eq(sharena_struct_field_id(A, s0, 3, &fid), 0);
@@ -434,7 +435,8 @@ Test(build, structs_and_shapes)
     cr_assert_eq(sharena_drop(A, t, 0), 0);
     cr_assert_eq(sharena_arena_info_get(A, &i1), 0);
     /* vector, 2 structs with a string and bytes each, the shape */
-    cr_assert_eq(i0.objects - i1.objects, 8, "%llu", (unsigned long long)(i0.objects - i1.objects));
+    cr_assert_eq(i0.objects - i1.objects, 8, "%llu",
+                 (unsigned long long)(i0.objects - i1.objects));
 
     /* without a shape value the shape stays, detached, after success */
     cr_assert_eq(sharena_build_begin(A, &b), 0);
@@ -458,8 +460,13 @@ static int try_struct(int bad)
     structs(b, 1);
     sharena_build_key(b, "z", 1);
     sharena_build_struct(b, PT, 4);
-    sharena_build_key(b, bad == 1 ? "nope" : bad == 2 ? "on" : "blob",
-                      bad == 1 ? 4 : bad == 2 ? 2 : 4);
+    sharena_build_key(b,
+                      bad == 1   ? "nope"
+                      : bad == 2 ? "on"
+                                 : "blob",
+                      bad == 1   ? 4
+                      : bad == 2 ? 2
+                                 : 4);
     if (bad == 1 || bad == 2)
         sharena_build_number(b, 1); /* no such field; a bool field */
     else if (bad == 3)

@@ -30,7 +30,9 @@ static void use_everything(sharena_arena *a, sharena_id m, sharena_id v)
     size_t len;
     uint64_t cur = 0, n = 0;
     sharena_id x;
-    for (int i = 0; i < 300 && sharena_map_next(a, m, &cur, buf, sizeof buf, &len, &x, NULL) == 0; i++)
+    for (int i = 0; i < 300 && sharena_map_next(a, m, &cur, buf, sizeof buf,
+                                                &len, &x, NULL) == 0;
+         i++)
         sharena_string_get(a, x, buf, sizeof buf, &len);
     sharena_vector_len(a, v, &n);
     for (uint64_t i = 0; i < n && i < 300; i++)
@@ -40,7 +42,8 @@ static void use_everything(sharena_arena *a, sharena_id m, sharena_id v)
         }
     sharena_map_set_number(a, m, "new", 3, 1);
     sharena_map_remove(a, m, "k5", 2, NULL);
-    if (sharena_number_new(a, 1, &x) == 0 && sharena_vector_push(a, v, x, SHARENA_OWNED) < 0)
+    if (sharena_number_new(a, 1, &x) == 0 &&
+        sharena_vector_push(a, v, x, SHARENA_OWNED) < 0)
         sharena_drop(a, x, 0);
     sharena_vector_pop(a, v, &x);
 }
@@ -65,7 +68,9 @@ ParameterizedTest(int *seed, corrupt, scribbles, .timeout = 60)
     uint8_t *base = sharena_arena_base(a);
     /* one region per seed class: header, handle table start, heap */
     for (int k = 0; k < 64; k++) {
-        size_t at = (size_t)rand() % (*seed % 3 == 0 ? 256 : *seed % 3 == 1 ? 16384 : info.capacity);
+        size_t at = (size_t)rand() % (*seed % 3 == 0   ? 256
+                                      : *seed % 3 == 1 ? 16384
+                                                       : info.capacity);
         base[at] = (uint8_t)rand();
     }
     use_everything(a, m, v); /* errors are fine; signals and hangs are not */
@@ -77,8 +82,7 @@ ParameterizedTest(int *seed, corrupt, scribbles, .timeout = 60)
     if (again == 0) {
         sharena_id x;
         sharena_id d2;
-        if (sharena_root_ensure(a, "fresh", SHARENA_T_MAP, 0, &d2, NULL) == 0)
-        {
+        if (sharena_root_ensure(a, "fresh", SHARENA_T_MAP, 0, &d2, NULL) == 0) {
             int w = sharena_map_set_number(a, d2, "k", 1, 1);
             cr_expect_eq(w, 0, "seed %d: %s", *seed, sharena_strerror(w));
         }

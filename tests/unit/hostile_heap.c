@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #define CAPACITY (UINT64_C(1) << 20)
-#define FLIP_S 1.5     /* how long the flipper flips */
-#define HOLD_S 0.3     /* then it holds its last hostile value this long */
-#define WATCHDOG_S 60  /* alarm() of every process: a hang is a signal */
+#define FLIP_S 1.5    /* how long the flipper flips */
+#define HOLD_S 0.3    /* then it holds its last hostile value this long */
+#define WATCHDOG_S 60 /* alarm() of every process: a hang is a signal */
 #define NSTR 48
 
 /* What the processes share (set up by the parent before it forks). */
@@ -190,8 +190,7 @@ static void run(flip_fn flip)
     for (int i = 0; i < 5; i++) {
         int st;
         cr_assert_eq(waitpid(kids[i], &st, 0), kids[i]);
-        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "%s: %s %d", names[i],
+        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: %s %d", names[i],
                   WIFSIGNALED(st) ? "killed by signal" : "exit status",
                   WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
     }
@@ -261,7 +260,8 @@ static void teardown(void)
     sharena_arena_close(g.a);
 }
 
-#define ST64(p, v) __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELAXED)
+#define ST64(p, v)                                                             \
+    __atomic_store_n((uint64_t *)(p), (uint64_t)(v), __ATOMIC_RELAXED)
 #define LD64(p) __atomic_load_n((uint64_t *)(p), __ATOMIC_RELAXED)
 
 static uint8_t *at(uint64_t off)
@@ -393,8 +393,9 @@ static void flip_bitmaps(long i)
     for (unsigned k = 0; k < SHARENA__FL_COUNT; k++)
         sl_saved[k] = __atomic_load_n(&h->sl_bitmap[k], __ATOMIC_RELAXED);
     dirty = true;
-    uint64_t fv = (i / 2) % 3 == 0 ? ~UINT64_C(0) : (i / 2) % 3 == 1 ? 0
-                                                                     : fl_saved | (UINT64_C(1) << 63);
+    uint64_t fv = (i / 2) % 3 == 0   ? ~UINT64_C(0)
+                  : (i / 2) % 3 == 1 ? 0
+                                     : fl_saved | (UINT64_C(1) << 63);
     __atomic_store_n(&h->fl_bitmap, fv, __ATOMIC_RELAXED);
     for (unsigned k = 0; k < SHARENA__FL_COUNT; k++)
         __atomic_store_n(&h->sl_bitmap[k], (i / 2) % 3 == 1 ? 0 : 0xffffffffu,
@@ -432,9 +433,9 @@ static void flip_fifo(long i)
         ST64(&h->slot_free_head, sharena__id_slot(g.map)); /* live */
         break;
     case 1: {
-        struct sharena__slot *s =
-            saved_head && saved_head < 256 ? sharena__slot_at(g.a, saved_head)
-                                           : NULL;
+        struct sharena__slot *s = saved_head && saved_head < 256
+                                      ? sharena__slot_at(g.a, saved_head)
+                                      : NULL;
         if (s) { /* head -> head */
             word_slot = saved_head;
             saved_word = LD64(&s->word);
@@ -512,9 +513,14 @@ static void flip_header(long i)
     static uint64_t saved[N];
     static bool init;
     /* (format_version and header_size flip together as one word) */
-    uint64_t *f[N] = {&h->heap_start,   &h->heap_end,   &h->capacity,
-                      &h->hash_seed,    &h->used_bytes, &h->live_objects,
-                      &h->roots_id,     (uint64_t *)&h->name[128],
+    uint64_t *f[N] = {&h->heap_start,
+                      &h->heap_end,
+                      &h->capacity,
+                      &h->hash_seed,
+                      &h->used_bytes,
+                      &h->live_objects,
+                      &h->roots_id,
+                      (uint64_t *)&h->name[128],
                       (uint64_t *)&h->format_version};
     if (!init) {
         for (int k = 0; k < N; k++)
@@ -560,11 +566,11 @@ static void flip_lock_words(long i)
     if (i < 0 || !(i & 1))
         return;
     static const uint32_t hostile[] = {
-        0x3ffffff0u,                                   /* a slot past 65535 */
-        SHARENA__LOCK_LOCAL | 0x1ffffff0u,             /* no such pid */
-        SHARENA__LOCK_LOCAL | 1u,                      /* init: no mapping */
+        0x3ffffff0u,                       /* a slot past 65535 */
+        SHARENA__LOCK_LOCAL | 0x1ffffff0u, /* no such pid */
+        SHARENA__LOCK_LOCAL | 1u,          /* init: no mapping */
         SHARENA__LOCK_DIED | SHARENA__LOCK_WAITERS | 7u,
-        SHARENA__LOCK_WAITERS | 64u,                   /* a slot, maybe live */
+        SHARENA__LOCK_WAITERS | 64u, /* a slot, maybe live */
     };
     uint32_t v = hostile[(i / 2) % 5];
     saved = __atomic_exchange_n(&h->arena_lock, v, __ATOMIC_ACQ_REL);

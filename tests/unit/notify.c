@@ -180,7 +180,8 @@ Test(notify, arena_close_wakes_and_unregisters, .timeout = 60)
     sharena_notifier_close(n2);
     /* writes through the other handle after all this pay no wake */
     sharena_id x;
-    cr_assert_eq(sharena_root_ensure(other, "x", SHARENA_T_NUMBER, 0, &x, NULL), 0);
+    cr_assert_eq(sharena_root_ensure(other, "x", SHARENA_T_NUMBER, 0, &x, NULL),
+                 0);
     cr_assert_eq(waiters(other), 0);
     sharena_arena_close(other);
 }

@@ -202,7 +202,8 @@ Test(null, shapes_say_which_fields_are_nullable)
     cr_assert_eq(sharena_shape_field_flags(A, sh, 5, &fl), SHARENA_ERANGE);
     /* a nullable bytes field, or an unknown flag: refused, nothing made */
     uint64_t before = live();
-    sharena_field_def bad1[] = {{"b", SHARENA_T_BYTES, 4, SHARENA_FIELD_NULLABLE}};
+    sharena_field_def bad1[] = {
+        {"b", SHARENA_T_BYTES, 4, SHARENA_FIELD_NULLABLE}};
     cr_assert_eq(sharena_shape_new(A, bad1, 1, &x), SHARENA_EINVAL);
     sharena_field_def bad2[] = {{"b", SHARENA_T_NUMBER, 0, 0x80}};
     cr_assert_eq(sharena_shape_new(A, bad2, 1, &x), SHARENA_EINVAL);
@@ -245,9 +246,8 @@ Test(null, nullable_fields_and_refused_stores_change_nothing)
     cr_assert_eq(val.type, SHARENA_T_STRING);
     cr_assert_str_eq(buf, "hi");
     cr_assert_eq(val.len, 2);
-    OK(sharena_struct_get_value(A, st, 2, buf, 2, &val) == SHARENA_ERANGE
-           ? 0
-           : -1);
+    OK(sharena_struct_get_value(A, st, 2, buf, 2, &val) == SHARENA_ERANGE ? 0
+                                                                          : -1);
     OK(sharena_struct_set_bool(A, st, 3, true));
     OK(sharena_struct_set_null(A, st, 1));
     OK(sharena_struct_set_null(A, st, 2));
@@ -421,8 +421,8 @@ Test(null, flipped_mark_while_reading)
         r = sharena_struct_set_number(A, st, 0, 11);
         cr_assert(r == 0 || r == SHARENA_ECORRUPT);
         r = sharena_struct_set_null(A, st, 0);
-        cr_assert(r == SHARENA_ETYPE || r == SHARENA_ECORRUPT,
-                  "null store: %s", sharena_strerror(r));
+        cr_assert(r == SHARENA_ETYPE || r == SHARENA_ECORRUPT, "null store: %s",
+                  sharena_strerror(r));
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (t1.tv_sec - t0.tv_sec > 3)
             break; /* bounded in time as in count */
@@ -452,10 +452,10 @@ Test(null, another_format_version_is_refused_by_name)
     SHARENA__ST(h->format_version, (uint32_t)SHARENA__FORMAT_VERSION);
     cr_assert_eq(r, SHARENA_ELAYOUT);
     cr_assert_null(b);
-    cr_assert(strstr(sharena_strerror(r), "format version 1") != NULL,
-              "%s", sharena_strerror(r));
-    cr_assert(strstr(sharena_strerror(r), "format version 2") != NULL,
-              "%s", sharena_strerror(r));
+    cr_assert(strstr(sharena_strerror(r), "format version 1") != NULL, "%s",
+              sharena_strerror(r));
+    cr_assert(strstr(sharena_strerror(r), "format version 2") != NULL, "%s",
+              sharena_strerror(r));
     OK(sharena_arena_from_fd(fd, 0, &b));
     sharena_arena_close(b);
 }

@@ -14,7 +14,8 @@ static void join_all(pid_t *pids, int n)
     for (int i = 0; i < n; i++) {
         int st;
         cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: status %d", i, st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: status %d",
+                  i, st);
     }
 }
 
@@ -65,7 +66,8 @@ Test(procs, readers_never_see_torn_strings, .timeout = 120)
     sharena_id s, done;
     cr_assert_eq(sharena_root_ensure(a, "s", SHARENA_T_STRING, 0, &s, NULL), 0);
     cr_assert_eq(sharena_string_set(a, s, t1, strlen(t1)), 0);
-    cr_assert_eq(sharena_root_ensure(a, "done", SHARENA_T_NUMBER, 0, &done, NULL), 0);
+    cr_assert_eq(
+        sharena_root_ensure(a, "done", SHARENA_T_NUMBER, 0, &done, NULL), 0);
     pid_t pids[3];
     for (int w = 0; w < 2; w++) {
         pids[w] = fork();

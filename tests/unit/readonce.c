@@ -146,9 +146,8 @@ static bool inside(sharena_arena *a, const void *p, uint64_t len)
 
 /* The loop bound: ITERS iterations or SECONDS, whichever ends first. */
 #define FOR_A_WHILE(i)                                                         \
-    for (double until_ = test_now_s() + SECONDS; (i) < ITERS &&                     \
-                                            ((i) % 64 || test_now_s() < until_);    \
-         (i)++)
+    for (double until_ = test_now_s() + SECONDS;                               \
+         (i) < ITERS && ((i) % 64 || test_now_s() < until_); (i)++)
 
 /* An error a flipped field may cause (never a signal, never wrong data). */
 static bool flip_error(int r)
@@ -157,7 +156,7 @@ static bool flip_error(int r)
 }
 
 #define EXPECT_OK_OR_FLIP(r, what)                                             \
-    cr_assert((r) == 0 || flip_error(r), "%s: %d (%s)", what, (r),            \
+    cr_assert((r) == 0 || flip_error(r), "%s: %d (%s)", what, (r),             \
               sharena_strerror(r))
 
 /* A map with keys k0..k3 (numbers 0..3) in its first table (cap 8). */
@@ -195,7 +194,8 @@ Test(readonce, map_cap_readers, .timeout = 60)
             ok++;
         }
         r = sharena_map_get(a, m, "absent", 6, &v);
-        cr_assert(r == SHARENA_ENOENT || flip_error(r), "map_get absent: %d", r);
+        cr_assert(r == SHARENA_ENOENT || flip_error(r), "map_get absent: %d",
+                  r);
         uint64_t n = 0;
         r = sharena_map_len(a, m, &n);
         EXPECT_OK_OR_FLIP(r, "map_len");
@@ -206,7 +206,8 @@ Test(readonce, map_cap_readers, .timeout = 60)
         r = sharena_map_next(a, m, &cur, key, sizeof key, &klen, &v, NULL);
         EXPECT_OK_OR_FLIP(r, "map_next");
         if (r == 0) {
-            cr_assert(klen == 2 && key[0] == 'k' && key[1] >= '0' && key[1] <= '3');
+            cr_assert(klen == 2 && key[0] == 'k' && key[1] >= '0' &&
+                      key[1] <= '3');
             cr_assert_eq(v, vals[key[1] - '0']);
         }
     }
@@ -325,7 +326,8 @@ static struct sharena__map_entry *entry_of(sharena_arena *a, sharena_id m,
     struct sharena__map *t = (void *)payload_of(a, m);
     const uint8_t *base = sharena_arena_base(a);
     for (uint64_t i = 0; i < t->cap; i++) {
-        const struct sharena__key *key = (const void *)(base + t->entries[i].key);
+        const struct sharena__key *key = (const void *)(base +
+                                                        t->entries[i].key);
         if (t->entries[i].key && key->len == strlen(k) &&
             memcmp(key->data, k, key->len) == 0)
             return &t->entries[i];
@@ -340,8 +342,8 @@ Test(readonce, map_key_len, .timeout = 60)
     sharena_id vals[4];
     sharena_id m = small_map(a, vals);
     struct sharena__map_entry *e = entry_of(a, m, "k1");
-    struct sharena__key *key =
-        (void *)((uint8_t *)sharena_arena_base(a) + e->key);
+    struct sharena__key *key = (void *)((uint8_t *)sharena_arena_base(a) +
+                                        e->key);
     struct flipper f;
     flip_start(&f, &key->len, 8, 2, HUGE_LEN);
     long i = 0;
@@ -445,11 +447,13 @@ Test(readonce, vector_len, .timeout = 60)
         EXPECT_OK_OR_FLIP(r, "vector_get");
         cr_assert(r != 0 || x == items[2]);
         r = sharena_vector_get(a, v, UINT64_C(1) << 36, &x, NULL);
-        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_get far: %d", r);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_get far: %d",
+                  r);
         r = sharena_vector_set(a, v, 1, items[1], SHARENA_OWNED, NULL);
         EXPECT_OK_OR_FLIP(r, "vector_set");
         r = sharena_vector_set(a, v, UINT64_C(1) << 36, items[1], 0, NULL);
-        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_set far: %d", r);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_set far: %d",
+                  r);
         r = sharena_vector_insert(a, v, UINT64_C(1) << 36, items[1], 0);
         cr_assert(r == SHARENA_ERANGE || flip_error(r), "vector_insert far: %d",
                   r);
@@ -558,7 +562,8 @@ Test(readonce, bytes_size, .timeout = 60)
         EXPECT_OK_OR_FLIP(r, "bytes_ptr");
         if (r == 0) {
             /* the size that sizes a Buffer or memoryview */
-            cr_assert(inside(a, ptr, size), "view of %lu bytes past the mapping",
+            cr_assert(inside(a, ptr, size),
+                      "view of %lu bytes past the mapping",
                       (unsigned long)size);
             cr_assert_eq(size, 64);
         }
@@ -567,11 +572,13 @@ Test(readonce, bytes_size, .timeout = 60)
         EXPECT_OK_OR_FLIP(r, "bytes_read");
         cr_assert(r != 0 || memcmp(buf, pattern, 64) == 0);
         r = sharena_bytes_read(a, b, UINT64_C(1) << 29, buf, 16);
-        cr_assert(r == SHARENA_ERANGE || flip_error(r), "bytes_read far: %d", r);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "bytes_read far: %d",
+                  r);
         r = sharena_bytes_write(a, b, 0, pattern, 64);
         EXPECT_OK_OR_FLIP(r, "bytes_write");
         r = sharena_bytes_write(a, b, UINT64_C(1) << 29, pattern, 16);
-        cr_assert(r == SHARENA_ERANGE || flip_error(r), "bytes_write far: %d", r);
+        cr_assert(r == SHARENA_ERANGE || flip_error(r), "bytes_write far: %d",
+                  r);
     }
     flip_stop(&f);
     sharena_arena_close(a);
@@ -686,8 +693,8 @@ Test(readonce, shape_field_name_len, .timeout = 60)
         EXPECT_OK_OR_FLIP(r, "shape_field");
         for (size_t k = 0; k < sizeof out.guard; k++)
             cr_assert_eq(out.guard[k], 0x5a, "name copied past its buffer");
-        cr_assert(r != 0 || (strcmp(out.name, "n") == 0 &&
-                             type == SHARENA_T_NUMBER));
+        cr_assert(r != 0 ||
+                  (strcmp(out.name, "n") == 0 && type == SHARENA_T_NUMBER));
         size_t index = 9;
         r = sharena_shape_find(a, sh, "n", 1, &index);
         cr_assert(r == 0 || r == SHARENA_ENOENT || flip_error(r));
@@ -1021,16 +1028,13 @@ Test(readonce, a_drop_racing_a_struct_read_is_stale_not_corrupt, .timeout = 60)
         char buf[16];
         size_t len;
         int r = sharena_struct_get_number(a, id, 0, &d);
-        cr_assert(dropped_or_ok(r),
-                  "struct_get_number: %d", r);
+        cr_assert(dropped_or_ok(r), "struct_get_number: %d", r);
         cr_assert(r != 0 || d == 0);
         r = sharena_struct_get_string(a, id, 2, buf, sizeof buf, &len);
-        cr_assert(dropped_or_ok(r),
-                  "struct_get_string: %d", r);
+        cr_assert(dropped_or_ok(r), "struct_get_string: %d", r);
         size_t n;
         r = sharena_shape_nfields(a, id, &n);
-        cr_assert(dropped_or_ok(r),
-                  "shape_nfields: %d", r);
+        cr_assert(dropped_or_ok(r), "shape_nfields: %d", r);
     }
     churn_stop(&c);
     sharena_arena_close(a);

@@ -19,7 +19,8 @@ static void up(void)
 static void down(void)
 {
     sharena_fsck_report rep;
-    cr_expect_eq(sharena_fsck(A, 0, NULL, NULL, &rep), 0, "fsck after the test");
+    cr_expect_eq(sharena_fsck(A, 0, NULL, NULL, &rep), 0,
+                 "fsck after the test");
     sharena_arena_close(A);
 }
 TestSuite(values, .init = up, .fini = down);
@@ -74,7 +75,8 @@ Test(values, strings_utf8_and_lengths)
 Test(values, numbers_exact_and_atomic_ops)
 {
     sharena_id n;
-    const double v[] = {0.0, -0.0, 1.5, 1e308, -5e-324, INFINITY, 9007199254740993.0};
+    const double v[] = {
+        0.0, -0.0, 1.5, 1e308, -5e-324, INFINITY, 9007199254740993.0};
     cr_assert_eq(sharena_number_new(A, 0, &n), 0);
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         double d;
@@ -174,7 +176,8 @@ Test(values, map_of_a_million_keys, .timeout = 120)
     char key[32];
     for (int i = 0; i < 1000000; i++) {
         int n = snprintf(key, sizeof key, "key:%d", i);
-        cr_assert_eq(sharena_map_set_number(big, m, key, (size_t)n, i), 0, "%d", i);
+        cr_assert_eq(sharena_map_set_number(big, m, key, (size_t)n, i), 0, "%d",
+                     i);
     }
     uint64_t len;
     cr_assert_eq(sharena_map_len(big, m, &len), 0);
@@ -247,7 +250,8 @@ Test(values, structs_and_shapes)
     char name[64];
     sharena_type type;
     uint64_t size;
-    cr_assert_eq(sharena_shape_field(A, shape, 3, name, sizeof name, &type, &size), 0);
+    cr_assert_eq(
+        sharena_shape_field(A, shape, 3, name, sizeof name, &type, &size), 0);
     cr_assert_str_eq(name, "raw");
     cr_assert_eq(type, SHARENA_T_BYTES);
     cr_assert_eq(size, 16);
@@ -272,7 +276,8 @@ Test(values, structs_and_shapes)
     cr_assert_eq(sharena_struct_field_id(A, st, 3, &raw), 0);
     cr_assert_eq(sharena_bytes_write(A, raw, 0, "zz", 2), 0);
     /* bad shapes */
-    sharena_field_def dup[] = {{"a", SHARENA_T_NUMBER, 0}, {"a", SHARENA_T_BOOL, 0}};
+    sharena_field_def dup[] = {{"a", SHARENA_T_NUMBER, 0},
+                               {"a", SHARENA_T_BOOL, 0}};
     cr_assert_eq(sharena_shape_new(A, dup, 2, &shape), SHARENA_EEXIST);
     sharena_field_def badt[] = {{"m", SHARENA_T_MAP, 0}};
     cr_assert_eq(sharena_shape_new(A, badt, 1, &shape), SHARENA_EINVAL);
@@ -298,10 +303,13 @@ Test(values, ids_generations_and_types)
     char buf[8];
     size_t len;
     cr_assert_eq(sharena_bool_get(A, b, &v), SHARENA_ETYPE);
-    cr_assert_eq(sharena_string_get(A, b, buf, sizeof buf, &len), SHARENA_ETYPE);
+    cr_assert_eq(sharena_string_get(A, b, buf, sizeof buf, &len),
+                 SHARENA_ETYPE);
     cr_assert_eq(sharena_map_set_number(A, b, "k", 1, 1), SHARENA_ETYPE);
-    cr_assert_eq(sharena_number_get(A, 0, &d), SHARENA_EINVAL); /* no object has id 0 */
-    cr_assert_eq(sharena_number_get(A, (sharena_id)1 << 52, &d), SHARENA_ENOENT);
+    cr_assert_eq(sharena_number_get(A, 0, &d),
+                 SHARENA_EINVAL); /* no object has id 0 */
+    cr_assert_eq(sharena_number_get(A, (sharena_id)1 << 52, &d),
+                 SHARENA_ENOENT);
     cr_assert_eq(sharena_type_of(A, b), SHARENA_T_NUMBER);
 }
 
@@ -333,7 +341,8 @@ Test(values, full_arena_at_the_boundary)
     }
     sharena_arena_info mid;
     cr_assert_eq(sharena_arena_info_get(s, &mid), 0);
-    cr_assert_eq(mid.used_bytes, after.used_bytes, "failed allocations leak nothing");
+    cr_assert_eq(mid.used_bytes, after.used_bytes,
+                 "failed allocations leak nothing");
     cr_assert_lt(lo, size);
     if (lo > 0) /* lo fits, lo + 1 did not: the exact boundary */
         cr_assert_eq(sharena_bytes_new(s, lo, &x), 0);
@@ -347,7 +356,8 @@ Test(values, layout_hash_mismatch_is_refused)
     uint64_t other = sharena_layout_hash() ^ 1;
     memcpy((char *)sharena_arena_base(A) + 16, &other, sizeof other);
     sharena_arena *b;
-    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(A), 0, &b), SHARENA_ELAYOUT);
+    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(A), 0, &b),
+                 SHARENA_ELAYOUT);
     other ^= 1;
     memcpy((char *)sharena_arena_base(A) + 16, &other, sizeof other);
     cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(A), 0, &b), 0);
@@ -372,9 +382,12 @@ Test(values, ownership_of_children)
     cr_assert_eq(sharena_string_new(A, "owned", 5, &owned), 0);
     cr_assert_eq(sharena_string_new(A, "mine", 4, &ref), 0);
     cr_assert_eq(sharena_number_new(A, 1, &deep), 0);
-    cr_assert_eq(sharena_map_set(A, inner, "deep", 4, deep, SHARENA_OWNED, NULL), 0);
-    cr_assert_eq(sharena_map_set(A, m, "inner", 5, inner, SHARENA_OWNED, NULL), 0);
-    cr_assert_eq(sharena_map_set(A, m, "owned", 5, owned, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(
+        sharena_map_set(A, inner, "deep", 4, deep, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(sharena_map_set(A, m, "inner", 5, inner, SHARENA_OWNED, NULL),
+                 0);
+    cr_assert_eq(sharena_map_set(A, m, "owned", 5, owned, SHARENA_OWNED, NULL),
+                 0);
     cr_assert_eq(sharena_map_set(A, m, "ref", 3, ref, 0, NULL), 0);
     cr_assert_eq(sharena_drop(A, m, 0), 0);
     cr_expect(!live(m) && !live(inner) && !live(deep) && !live(owned),
@@ -407,7 +420,7 @@ Test(values, ownership_of_children)
 
     /* a struct owns its string and bytes fields */
     sharena_field_def f[] = {{"name", SHARENA_T_STRING, 0},
-                              {"blob", SHARENA_T_BYTES, 4}};
+                             {"blob", SHARENA_T_BYTES, 4}};
     sharena_id shape, st, name_id, blob_id;
     cr_assert_eq(sharena_shape_new(A, f, 2, &shape), 0);
     cr_assert_eq(sharena_struct_new(A, shape, &st), 0);
@@ -427,12 +440,13 @@ Test(values, dropped_root_is_made_again)
 {
     sharena_id r1, r2, got, dir;
     bool created;
-    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_NUMBER, 0, &r1, NULL), 0);
+    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_NUMBER, 0, &r1, NULL),
+                 0);
     cr_assert_eq(sharena_number_set(A, r1, 7), 0);
     cr_assert_eq(sharena_drop(A, r1, 0), 0);
     cr_assert_eq(sharena_root_get(A, "r", &got), SHARENA_ENOENT);
-    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_NUMBER, 0, &r2,
-                                     &created), 0);
+    cr_assert_eq(
+        sharena_root_ensure(A, "r", SHARENA_T_NUMBER, 0, &r2, &created), 0);
     cr_assert(created);
     cr_assert_neq(r2, r1);
     double v = -1;
@@ -444,14 +458,14 @@ Test(values, dropped_root_is_made_again)
     cr_assert_eq(sharena_drop(A, r2, 0), 0);
     cr_assert_eq(sharena_roots(A, &dir), 0);
     cr_assert_eq(sharena_lock(A, dir), 0);
-    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_BYTES, 16, &r1,
-                                     &created), 0);
+    cr_assert_eq(
+        sharena_root_ensure(A, "r", SHARENA_T_BYTES, 16, &r1, &created), 0);
     cr_assert_eq(sharena_unlock(A, dir), 0);
     cr_assert(created);
     cr_assert_eq(sharena_type_of(A, r1), SHARENA_T_BYTES);
     /* an existing root is not made again */
-    cr_assert_eq(sharena_root_ensure(A, "r", SHARENA_T_BYTES, 16, &r2,
-                                     &created), 0);
+    cr_assert_eq(
+        sharena_root_ensure(A, "r", SHARENA_T_BYTES, 16, &r2, &created), 0);
     cr_assert(!created);
     cr_assert_eq(r2, r1);
     /* removing a dropped root works, and then it is simply missing */
@@ -514,18 +528,18 @@ Test(values, map_add_number)
     cr_assert_eq(r, 2, "a new key starts at delta");
     cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 0.5, 0, &r), 0);
     cr_assert_eq(r, 2.5);
-    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 0.25, SHARENA_ADD_EXACT,
-                                        &r), 0, "exact: 2.75 is exact");
-    cr_assert_eq(sharena_map_add_number(A, m, "big", 3, 0x1p60,
-                                        SHARENA_ADD_EXACT, &r),
-                 SHARENA_EOVERFLOW);
+    cr_assert_eq(
+        sharena_map_add_number(A, m, "k", 1, 0.25, SHARENA_ADD_EXACT, &r), 0,
+        "exact: 2.75 is exact");
+    cr_assert_eq(
+        sharena_map_add_number(A, m, "big", 3, 0x1p60, SHARENA_ADD_EXACT, &r),
+        SHARENA_EOVERFLOW);
     cr_assert_eq(sharena_map_get(A, m, "big", 3, &x), SHARENA_ENOENT,
                  "a refused add creates nothing");
     cr_assert_eq(sharena_map_set_string(A, m, "s", 1, "x", 1), 0);
-    cr_assert_eq(sharena_map_add_number(A, m, "s", 1, 1, 0, &r),
-                 SHARENA_ETYPE);
-    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 1, 4, &r),
-                 SHARENA_EINVAL, "unknown flags");
+    cr_assert_eq(sharena_map_add_number(A, m, "s", 1, 1, 0, &r), SHARENA_ETYPE);
+    cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 1, 4, &r), SHARENA_EINVAL,
+                 "unknown flags");
     /* inside the caller's own lock: nests */
     cr_assert_eq(sharena_lock(A, m), 0);
     cr_assert_eq(sharena_map_add_number(A, m, "k", 1, 1, 0, &r), 0);

@@ -238,9 +238,8 @@ Test(wait, read_only_handle_waits_too)
     sharena_id n;
     cr_assert_eq(sharena_number_new(a, 0, &n), 0);
     sharena_arena *ro;
-    cr_assert_eq(sharena_arena_from_fd(sharena_arena_fd(a), SHARENA_READONLY,
-                                       &ro),
-                 0);
+    cr_assert_eq(
+        sharena_arena_from_fd(sharena_arena_fd(a), SHARENA_READONLY, &ro), 0);
     cr_assert(sharena_arena_readonly(ro));
     uint64_t v0, v;
     cr_assert_eq(sharena_change_count(ro, n, &v0), 0);

@@ -150,10 +150,10 @@ const char *path_prefix(const struct path *p, size_t n, char *buf, size_t cap);
 
 /* Where a PATH leads: an object, or a field of a struct. */
 struct target {
-    sharena_id id; /* the object (for a field: 0 unless bytes/string) */
+    sharena_id id;     /* the object (for a field: 0 unless bytes/string) */
     sharena_type type; /* SHARENA_T_* of the object or field */
-    sharena_id st; /* the struct, when the last step was a field */
-    size_t field;  /* its index */
+    sharena_id st;     /* the struct, when the last step was a field */
+    size_t field;      /* its index */
     bool is_field;
 };
 
@@ -186,8 +186,9 @@ struct render {
     sharena_id stack[256]; /* ids on the current path (cycle detection) */
 };
 
-#define RENDER_BUDGET    2000000u /* values per command */
-#define RENDER_BYTES_MAX 65536u   /* bytes buffers longer than this are cut
+#define RENDER_BUDGET 2000000u /* values per command */
+#define RENDER_BYTES_MAX                                                       \
+    65536u /* bytes buffers longer than this are cut
                                      (not in the exact encoding) */
 #define RENDER_NAN_BITS UINT64_C(0x7ff8000000000000) /* written "NaN" */
 

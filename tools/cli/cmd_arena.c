@@ -145,8 +145,8 @@ static void list_roots(sharena_arena *a, struct rootlist *rl)
     char key[SHARENA_NAME_MAX + 1];
     size_t klen;
     for (unsigned guard = 0; guard < 100000; guard++) {
-        int r =
-            sharena_map_next(a, dir, &cur, key, sizeof key, &klen, &v, NULL);
+        int r = sharena_map_next(a, dir, &cur, key, sizeof key, &klen, &v,
+                                 NULL);
         if (r == SHARENA_ERANGE) {
             cur++; /* not a valid root name: skip it */
             continue;
@@ -233,8 +233,7 @@ int cmd_stat(struct cli *c, int argc, char **argv)
         printf("name:      %s\n", st.name);
         /* whose: the name to give it, here and for other users */
         printf("reach as:  %s (any user: %u:%s)\n",
-               shown_name(&st, shown, sizeof shown), (unsigned)st.uid,
-               st.name);
+               shown_name(&st, shown, sizeof shown), (unsigned)st.uid, st.name);
         printf("capacity:  %s (%llu bytes)\n",
                cli_fmt_size(st.capacity, buf, sizeof buf),
                (unsigned long long)st.capacity);

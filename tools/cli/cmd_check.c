@@ -133,7 +133,7 @@ int cmd_fsck(struct cli *c, int argc, char **argv)
 /* ---- locks ----------------------------------------------------------------
  */
 
-#define LOCKS_MAX   100000  /* locks listed */
+#define LOCKS_MAX 100000    /* locks listed */
 #define FIND_BUDGET 1000000 /* objects visited looking for paths */
 
 struct lockrec {
@@ -417,12 +417,13 @@ int cmd_locks(struct cli *c, int argc, char **argv)
         else
             snprintf(owner, sizeof owner, "slot %u%s", (unsigned)li->owner,
                      who ? (who->hidden ? " (another user's)" : " (delegated)")
-                         : known ? " (gone)" : "");
+                     : known ? " (gone)"
+                             : "");
         if (!li->held_known)
             snprintf(held, sizeof held, "?");
         else
-            snprintf(held, sizeof held, "%s%us", li->held_exact ? "" : "<=",
-                     (unsigned)li->held_s);
+            snprintf(held, sizeof held, "%s%us",
+                     li->held_exact ? "" : "<=", (unsigned)li->held_s);
         printf("%-32s %-8s %-34s %-8s %s%s\n", obj, type, owner, held,
                li->died ? "owner died, recovery pending" : "held",
                li->waiters ? ", waiters" : "");

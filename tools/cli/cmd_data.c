@@ -100,8 +100,9 @@ static int set_field(struct cli *c, sharena_arena *a, const struct target *t,
     else if (v->t == J_NULL) {
         r = sharena_struct_set_null(a, t->st, t->field);
         if (r == SHARENA_ETYPE) {
-            cli_err(c, "%s: this struct field is not nullable (its shape "
-                       "does not allow null); nothing changed",
+            cli_err(c,
+                    "%s: this struct field is not nullable (its shape "
+                    "does not allow null); nothing changed",
                     text);
             return EXIT_FAIL;
         }

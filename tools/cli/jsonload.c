@@ -207,8 +207,7 @@ static int read_shape(struct ld *l, const struct jval *a, struct shape *sh)
                        "size and nullable",
                        i);
         if (nullable && nullable->t != J_BOOL)
-            return bad(l, "shape field %zu: \"nullable\" is true or false",
-                       i);
+            return bad(l, "shape field %zu: \"nullable\" is true or false", i);
         if (name->slen == 0 || name->slen > SHARENA_FIELD_NAME_MAX ||
             memchr(name->s, 0, name->slen))
             return bad(l, "shape field %zu: a name is 1 to %d bytes", i,
@@ -243,8 +242,9 @@ static int read_shape(struct ld *l, const struct jval *a, struct shape *sh)
         sharena_field_flags fl = 0;
         if (nullable && nullable->b) {
             if (t == SHARENA_T_BYTES)
-                return bad(l, "shape field \"%s\": a bytes field cannot be "
-                              "nullable",
+                return bad(l,
+                           "shape field \"%s\": a bytes field cannot be "
+                           "nullable",
                            name->s);
             fl = SHARENA_FIELD_NULLABLE;
         }
@@ -268,8 +268,8 @@ static int struct_field(struct ld *l, const struct shape *sh, const char *key,
     if (v->t == J_NULL) {
         if (!(sh->f[i].flags & SHARENA_FIELD_NULLABLE))
             return bad(l, "null for a field that is not nullable");
-        if (b && (sharena_build_key(b, key, klen) < 0 ||
-                  sharena_build_null(b) < 0))
+        if (b &&
+            (sharena_build_key(b, key, klen) < 0 || sharena_build_null(b) < 0))
             return -1;
         return 0;
     }

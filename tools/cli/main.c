@@ -65,10 +65,12 @@ static const struct command commands[] = {
      "the exact encoding that `load --json` reads back (docs/cli.md, \"The\n"
      "JSON encoding\"). Indented by default, one line with --json. Keys are\n"
      "sorted. Bytes are {\"$bytes\": base64, \"$size\": n}, structs\n"
-     "{\"$struct\": {fields}, \"$shape\": [fields]}, shapes {\"$shape\": [...]},\n"
+     "{\"$struct\": {fields}, \"$shape\": [fields]}, shapes {\"$shape\": "
+     "[...]},\n"
      "NaN and infinities {\"$number\": \"NaN\"}, a map with a key starting\n"
      "with '$' {\"$map\": {...}}. A container met inside itself is\n"
-     "{\"$cycle\": id}, an unreadable value {\"$error\": \"CODE\"} (exit 1).\n"},
+     "{\"$cycle\": id}, an unreadable value {\"$error\": \"CODE\"} (exit "
+     "1).\n"},
     {"watch", cmd_watch, "watch ARENA [PATH]",
      "Print the value at PATH now and after every change, one line each\n"
      "(bare, or JSON with --json), flushed line by line, until SIGINT or\n"
@@ -181,8 +183,7 @@ int cli_parse_mode(const struct cli *c, const char *mode, uint32_t *out)
     errno = 0;
     unsigned long m = strtoul(mode, &end, 8);
     if (errno || end == mode || *end || m > 0777 || m == 0)
-        return cli_usage(c, "bad --mode '%s' (octal, like 0600 or 0640)",
-                         mode);
+        return cli_usage(c, "bad --mode '%s' (octal, like 0600 or 0640)", mode);
     *out = (uint32_t)m;
     return 0;
 }
@@ -281,8 +282,8 @@ void cli_watchdog(const struct cli *c, bool on)
                      broker ? "sharenad did not come up"
                             : "the arena may be damaged (see `sharena fsck`) "
                               "or very large");
-    alarm_len =
-        n > 0 && (size_t)n < sizeof alarm_msg ? (size_t)n : strlen(alarm_msg);
+    alarm_len = n > 0 && (size_t)n < sizeof alarm_msg ? (size_t)n
+                                                      : strlen(alarm_msg);
     alarm((unsigned)c->timeout);
 }
 

@@ -424,8 +424,8 @@ static int ex_value(struct ex *e, struct str *path, const struct jval *v,
 static int prefix_used(redisContext *rc, const char *prefix, char *what,
                        size_t cap)
 {
-    redisReply *x =
-        redisCommand(rc, "EXISTS %s %s%s", prefix, prefix, TYPES_SUFFIX);
+    redisReply *x = redisCommand(rc, "EXISTS %s %s%s", prefix, prefix,
+                                 TYPES_SUFFIX);
     if (!x || x->type != REDIS_REPLY_INTEGER) {
         snprintf(what, cap, "%s", x ? x->str : rc->errstr);
         freeReplyObject(x);
@@ -1026,8 +1026,8 @@ int cmd_import(struct cli *c, int argc, char **argv)
                             : rc->errstr);
             goto out;
         }
-        const redisReply *fmt =
-            find(m.types, m.ntypes, FORMAT_FIELD, strlen(FORMAT_FIELD));
+        const redisReply *fmt = find(m.types, m.ntypes, FORMAT_FIELD,
+                                     strlen(FORMAT_FIELD));
         if (!fmt || fmt->len != strlen(FORMAT_VALUE) ||
             memcmp(fmt->str, FORMAT_VALUE, fmt->len)) {
             cli_err(c,
@@ -1089,8 +1089,8 @@ int cmd_import(struct cli *c, int argc, char **argv)
     }
     for (size_t i = 0, q = 2; i < m.ntypes; i++)
         if (is_container_tag(m.types[i].v))
-            m.data[m.ndata++] =
-                (struct kv){m.types[i].k, m.types[i].klen, all->element[q++]};
+            m.data[m.ndata++] = (struct kv){m.types[i].k, m.types[i].klen,
+                                            all->element[q++]};
     /* the roots as dump's JSON */
     const redisReply *roots = all->element[1];
     if (roots->type != REDIS_REPLY_ARRAY || roots->elements % 2) {

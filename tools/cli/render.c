@@ -94,8 +94,8 @@ static int collect(struct render *r, sharena_id map, struct entry **out,
     while (rc == 0) {
         size_t klen;
         sharena_id v;
-        int x =
-            sharena_map_next(r->a, map, &cursor, key, kcap, &klen, &v, NULL);
+        int x = sharena_map_next(r->a, map, &cursor, key, kcap, &klen, &v,
+                                 NULL);
         if (x == SHARENA_ENOENT)
             break;
         if (x == SHARENA_ERANGE) {
@@ -350,8 +350,7 @@ static void field_value(struct render *r, sharena_id st, size_t i, int type,
     }
 }
 
-static int struct_fields(struct render *r, sharena_id id, bool top,
-                         bool shape);
+static int struct_fields(struct render *r, sharena_id id, bool top, bool shape);
 
 /* A struct: its fields, or in the exact encoding
  * {"$struct": {fields}, "$shape": [its shape]}. */
@@ -378,8 +377,7 @@ static int struct_value(struct render *r, sharena_id id, bool top, bool shape)
     return 0;
 }
 
-static int struct_fields(struct render *r, sharena_id id, bool top,
-                         bool shape)
+static int struct_fields(struct render *r, sharena_id id, bool top, bool shape)
 {
     size_t n;
     int rc = sharena_shape_nfields(r->a, id, &n);
@@ -629,8 +627,8 @@ int render_target_bare(struct render *r, const struct target *t, bool oneline)
         /* raw bytes, copied out in chunks through the checked reader */
         unsigned char buf[65536];
         for (uint64_t off = 0; off < size && rc == 0;) {
-            size_t n =
-                size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
+            size_t n = size - off < sizeof buf ? (size_t)(size - off)
+                                               : sizeof buf;
             rc = sharena_bytes_read(r->a, t->id, off, buf, n);
             if (rc == 0 && fwrite(buf, 1, n, r->f) != n)
                 break;

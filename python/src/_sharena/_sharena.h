@@ -48,35 +48,32 @@ static inline PyObject *sh_newref(PyObject *o)
 /* ---- objects --------------------------------------------------------------- */
 
 typedef struct {
-    PyObject_HEAD
-    sharena_conn *c;
+    PyObject_HEAD sharena_conn *c;
     PyObject *path; /* str, or None for the default socket */
     PyObject *weakrefs;
 } ConnObject;
 
 typedef struct {
-    PyObject_HEAD
-    sharena_arena *a;     /* NULL once closed */
-    PyObject *conn;       /* ConnObject or NULL (local arenas) */
-    PyObject *name;       /* str */
-    PyObject *socket;     /* str or None */
+    PyObject_HEAD sharena_arena *a; /* NULL once closed */
+    PyObject *conn;                 /* ConnObject or NULL (local arenas) */
+    PyObject *name;                 /* str */
+    PyObject *socket;               /* str or None */
     int readonly;
-    int closing;          /* set under the GIL; read without it by waits */
-    int users;            /* atomic: calls running without the GIL */
-    int locks_held;       /* view._lock()s not yet _unlock()ed (GIL) */
-    Py_ssize_t exports;   /* buffers exported by its Bytes views */
-    PyObject *exported;   /* dict: bytes id -> buffers exported (exports.c) */
+    int closing;        /* set under the GIL; read without it by waits */
+    int users;          /* atomic: calls running without the GIL */
+    int locks_held;     /* view._lock()s not yet _unlock()ed (GIL) */
+    Py_ssize_t exports; /* buffers exported by its Bytes views */
+    PyObject *exported; /* dict: bytes id -> buffers exported (exports.c) */
     PyObject *weakrefs;
     sharena_open_info origin; /* what the open said: created, owner, mode */
 } ArenaObject;
 
 /* Every view (Map, Vector, Bytes, Struct, Shape) and Ref. */
 typedef struct {
-    PyObject_HEAD
-    ArenaObject *arena;
+    PyObject_HEAD ArenaObject *arena;
     sharena_id id;
-    uint64_t version;     /* Ref: version last seen (wait() starts here) */
-    Py_ssize_t exports;   /* Bytes: buffers exported from this view */
+    uint64_t version;   /* Ref: version last seen (wait() starts here) */
+    Py_ssize_t exports; /* Bytes: buffers exported from this view */
 } ViewObject;
 
 typedef enum {
@@ -159,11 +156,13 @@ int sh_lock_wait(ArenaObject *ar, sharena_id id, bool nested);
 
 /* Run STMT (which sets `r`) without the GIL, counted as a user. Evaluates
  * to -1 with ClosedError raised when the arena is closed. */
-#define SH_UNLOCKED(ar, STMT)                                                 \
-    (sh_enter(ar) < 0 ? -1 : ({                                               \
-        Py_BEGIN_ALLOW_THREADS STMT;                                          \
-        Py_END_ALLOW_THREADS sh_leave(ar);                                    \
-        0;                                                                    \
+#define SH_UNLOCKED(ar, STMT)                                                  \
+    (sh_enter(ar) < 0 ? -1 : ({                                                \
+        Py_BEGIN_ALLOW_THREADS                                                 \
+        STMT;                                                                  \
+        Py_END_ALLOW_THREADS                                                   \
+        sh_leave(ar);                                                          \
+        0;                                                                     \
     }))
 
 /* A multi-step operation under object @p id's lock (map_view.c): one user
@@ -178,14 +177,16 @@ void sh_unlock_op(ArenaObject *ar, sharena_id id, bool took);
  * interruptible (signals) and ends on close(); STMT then runs nested under
  * it. Evaluates to -1 with an exception raised when the lock was not
  * taken. */
-#define SH_WRITE(ar, id, STMT)                                                \
-    ({                                                                        \
-        bool took_;                                                           \
-        sh_lock_op(ar, id, &took_) < 0 ? -1 : ({                              \
-            Py_BEGIN_ALLOW_THREADS STMT;                                      \
-            Py_END_ALLOW_THREADS sh_unlock_op(ar, id, took_);                 \
-            0;                                                                \
-        });                                                                   \
+#define SH_WRITE(ar, id, STMT)                                                 \
+    ({                                                                         \
+        bool took_;                                                            \
+        sh_lock_op(ar, id, &took_) < 0 ? -1 : ({                               \
+            Py_BEGIN_ALLOW_THREADS                                             \
+            STMT;                                                              \
+            Py_END_ALLOW_THREADS                                               \
+            sh_unlock_op(ar, id, took_);                                       \
+            0;                                                                 \
+        });                                                                    \
     })
 
 void sh_arena_release_export(ArenaObject *ar);
@@ -256,8 +257,8 @@ int sh_check_unowned(PyObject *o, int own, const char *where);
  * is gone, -1 with StaleRefError raised when the entry still names the
  * dropped object (a dangling entry: its key is listed, its value cannot be
  * read). @p key may be NULL (decoded from @p k for the message). */
-int sh_map_recheck(ArenaObject *ar, sharena_id map, const char *k,
-                   size_t klen, PyObject *key, sharena_id *v);
+int sh_map_recheck(ArenaObject *ar, sharena_id map, const char *k, size_t klen,
+                   PyObject *key, sharena_id *v);
 /* Drop an object made by sh_store() after a failed insertion. */
 void sh_discard(ArenaObject *ar, sharena_id id);
 

@@ -15,7 +15,8 @@ static void finish_close(ArenaObject *ar)
     if (!a)
         return;
     /* a broker arena tells the broker: a round trip */
-    Py_BEGIN_ALLOW_THREADS sharena_arena_close(a);
+    Py_BEGIN_ALLOW_THREADS
+    sharena_arena_close(a);
     Py_END_ALLOW_THREADS
 }
 
@@ -92,7 +93,8 @@ static PyObject *arena_wrap(sharena_arena *a, PyObject *conn, PyObject *socket)
 {
     ArenaObject *ar = (ArenaObject *)arena_class->tp_alloc(arena_class, 0);
     if (!ar) {
-        Py_BEGIN_ALLOW_THREADS sharena_arena_close(a);
+        Py_BEGIN_ALLOW_THREADS
+        sharena_arena_close(a);
         Py_END_ALLOW_THREADS
         return NULL;
     }
@@ -293,8 +295,8 @@ static PyObject *arena_root_ensure(ArenaObject *ar, PyObject *args)
         return NULL;
     sharena_id id;
     int r;
-    if (SH_UNLOCKED(ar, r = sharena_root_ensure(ar->a, n, type, size, &id,
-                                                NULL)) < 0)
+    if (SH_UNLOCKED(
+            ar, r = sharena_root_ensure(ar->a, n, type, size, &id, NULL)) < 0)
         return NULL;
     if (r < 0)
         return sh_raise(r, SH_W_ROOT, name);
@@ -481,8 +483,7 @@ static PyObject *arena_shape(ArenaObject *ar, PyObject *fields)
     }
     sharena_id id;
     int r;
-    if (SH_UNLOCKED(ar, r = sharena_shape_new(ar->a, defs, (size_t)n, &id)) <
-        0)
+    if (SH_UNLOCKED(ar, r = sharena_shape_new(ar->a, defs, (size_t)n, &id)) < 0)
         goto out;
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
@@ -504,25 +505,24 @@ static PyObject *arena_info(ArenaObject *ar, PyObject *unused)
     int r = sharena_arena_info_get(ar->a, &i);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
-    return Py_BuildValue(
-        "{s:s,s:I,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}", "name", i.name,
-        "format_version", i.format_version, "layout_hash",
-        (unsigned long long)i.layout_hash, "capacity",
-        (unsigned long long)i.capacity, "heap_bytes",
-        (unsigned long long)i.heap_bytes, "used_bytes",
-        (unsigned long long)i.used_bytes, "objects",
-        (unsigned long long)i.objects, "created_ns",
-        (unsigned long long)i.created_ns, "changes",
-        (unsigned long long)i.changes, "readonly",
-        i.readonly ? Py_True : Py_False);
+    return Py_BuildValue("{s:s,s:I,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:O}", "name",
+                         i.name, "format_version", i.format_version,
+                         "layout_hash", (unsigned long long)i.layout_hash,
+                         "capacity", (unsigned long long)i.capacity,
+                         "heap_bytes", (unsigned long long)i.heap_bytes,
+                         "used_bytes", (unsigned long long)i.used_bytes,
+                         "objects", (unsigned long long)i.objects, "created_ns",
+                         (unsigned long long)i.created_ns, "changes",
+                         (unsigned long long)i.changes, "readonly",
+                         i.readonly ? Py_True : Py_False);
 }
 
 static void fsck_line(void *ctx, const char *problem)
 {
     if (PyErr_Occurred())
         return; /* an earlier line failed: _fsck raises that */
-    PyObject *l = ctx, *s = PyUnicode_DecodeUTF8(problem, (Py_ssize_t)strlen(problem),
-                                                 "replace");
+    PyObject *l = ctx, *s = PyUnicode_DecodeUTF8(
+                           problem, (Py_ssize_t)strlen(problem), "replace");
     if (s && PyList_Append(l, s) < 0) {
         /* (the error stays set: _fsck checks PyErr_Occurred) */
     }
@@ -551,17 +551,17 @@ static PyObject *arena_fsck(ArenaObject *ar, PyObject *args)
         Py_DECREF(problems);
         return sh_raise(r, SH_W_NONE, NULL);
     }
-    return Py_BuildValue(
-        "O{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}N", r == 0 ? Py_True : Py_False,
-        "errors", (unsigned long long)rep.errors, "repaired",
-        (unsigned long long)rep.repaired, "objects",
-        (unsigned long long)rep.objects, "blocks",
-        (unsigned long long)rep.blocks, "used_bytes",
-        (unsigned long long)rep.used_bytes, "free_bytes",
-        (unsigned long long)rep.free_bytes, "leaked_bytes",
-        (unsigned long long)rep.leaked_bytes, "locks_held",
-        (unsigned long long)rep.locks_held, "recovered",
-        (unsigned long long)rep.recovered, problems);
+    return Py_BuildValue("O{s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}N",
+                         r == 0 ? Py_True : Py_False, "errors",
+                         (unsigned long long)rep.errors, "repaired",
+                         (unsigned long long)rep.repaired, "objects",
+                         (unsigned long long)rep.objects, "blocks",
+                         (unsigned long long)rep.blocks, "used_bytes",
+                         (unsigned long long)rep.used_bytes, "free_bytes",
+                         (unsigned long long)rep.free_bytes, "leaked_bytes",
+                         (unsigned long long)rep.leaked_bytes, "locks_held",
+                         (unsigned long long)rep.locks_held, "recovered",
+                         (unsigned long long)rep.recovered, problems);
 }
 
 /* _save(path) -> (0, "", info) or (code, message, None): the Python layer
@@ -579,7 +579,8 @@ static PyObject *arena_save(ArenaObject *ar, PyObject *args)
     sharena_save_info si;
     char msg[256];
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_save(ar->a, path, &si);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_save(ar->a, path, &si);
     snprintf(msg, sizeof msg, "%s", r < 0 ? sharena_snapshot_message() : "");
     Py_END_ALLOW_THREADS
     Py_DECREF(pathobj);
@@ -697,10 +698,8 @@ static PyGetSetDef arena_getset[] = {
     {"brokered", (getter)arena_get_brokered, NULL, "opened via sharenad", NULL},
     {"created", (getter)arena_get_created, NULL,
      "this open created the arena (the broker said so)", NULL},
-    {"owner_uid", (getter)arena_get_owner_uid, NULL, "the arena's owner",
-     NULL},
-    {"owner_gid", (getter)arena_get_owner_gid, NULL, "the arena's group",
-     NULL},
+    {"owner_uid", (getter)arena_get_owner_uid, NULL, "the arena's owner", NULL},
+    {"owner_gid", (getter)arena_get_owner_gid, NULL, "the arena's group", NULL},
     {"mode", (getter)arena_get_mode, NULL, "the arena's mode, like 0o600",
      NULL},
     {"qualified_name", (getter)arena_get_qualified, NULL,
@@ -708,8 +707,7 @@ static PyGetSetDef arena_getset[] = {
      NULL},
     {"_conn", (getter)arena_get_conn, NULL, NULL, NULL},
     {"fd", (getter)arena_get_fd, NULL, "the memfd (owned by the arena)", NULL},
-    {"version", (getter)arena_version, NULL, "arena-wide change counter",
-     NULL},
+    {"version", (getter)arena_version, NULL, "arena-wide change counter", NULL},
     {"_roots_id", (getter)arena_roots_id, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -734,7 +732,8 @@ static void conn_dealloc(ConnObject *c)
     if (c->c) {
         sharena_conn *cc = c->c;
         c->c = NULL;
-        Py_BEGIN_ALLOW_THREADS sharena_disconnect(cc);
+        Py_BEGIN_ALLOW_THREADS
+        sharena_disconnect(cc);
         Py_END_ALLOW_THREADS
     }
     Py_XDECREF(c->path);
@@ -757,7 +756,8 @@ static PyObject *conn_open(ConnObject *c, PyObject *args, PyObject *kw)
     sharena_arena *a = NULL;
     int r;
     char why[160] = "";
-    Py_BEGIN_ALLOW_THREADS r = sharena_open(c->c, n, &o, &a);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_open(c->c, n, &o, &a);
     /* the broker's text, read on the thread that made the request */
     snprintf(why, sizeof why, "%s", sharena_broker_message());
     Py_END_ALLOW_THREADS
@@ -784,7 +784,8 @@ static PyObject *conn_delete(ConnObject *c, PyObject *name)
         return NULL;
     }
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_delete(c->c, n);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_delete(c->c, n);
     Py_END_ALLOW_THREADS
     if (r < 0)
         return sh_raise(r, SH_W_ARENA, name);
@@ -805,7 +806,8 @@ static PyObject *conn_load(ConnObject *c, PyObject *args)
     sharena_open_opts o = {.mode = mode};
     char msg[256];
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_load(c->c, path, name, &o, NULL);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_load(c->c, path, name, &o, NULL);
     snprintf(msg, sizeof msg, "%s", r < 0 ? sharena_snapshot_message() : "");
     Py_END_ALLOW_THREADS
     Py_DECREF(pathobj);
@@ -814,13 +816,13 @@ static PyObject *conn_load(ConnObject *c, PyObject *args)
 
 static PyObject *stat_dict(const sharena_arena_stat *s)
 {
-    return Py_BuildValue(
-        "{s:s,s:K,s:K,s:K,s:I,s:I,s:I,s:I,s:K}", "name", s->name, "capacity",
-        (unsigned long long)s->capacity, "used_bytes",
-        (unsigned long long)s->used_bytes, "objects",
-        (unsigned long long)s->objects, "clients", s->clients, "uid", s->uid,
-        "gid", s->gid, "mode", s->mode, "created_ns",
-        (unsigned long long)s->created_ns);
+    return Py_BuildValue("{s:s,s:K,s:K,s:K,s:I,s:I,s:I,s:I,s:K}", "name",
+                         s->name, "capacity", (unsigned long long)s->capacity,
+                         "used_bytes", (unsigned long long)s->used_bytes,
+                         "objects", (unsigned long long)s->objects, "clients",
+                         s->clients, "uid", s->uid, "gid", s->gid, "mode",
+                         s->mode, "created_ns",
+                         (unsigned long long)s->created_ns);
 }
 
 static PyObject *conn_stat(ConnObject *c, PyObject *name)
@@ -833,7 +835,8 @@ static PyObject *conn_stat(ConnObject *c, PyObject *name)
     }
     sharena_arena_stat s;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_stat(c->c, n, &s);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_stat(c->c, n, &s);
     Py_END_ALLOW_THREADS
     if (r < 0)
         return sh_raise(r, SH_W_ARENA, name);
@@ -846,7 +849,8 @@ static PyObject *conn_list(ConnObject *c, PyObject *unused)
     sharena_arena_stat *v = NULL;
     size_t n = 0;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_list(c->c, &v, &n);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_list(c->c, &v, &n);
     Py_END_ALLOW_THREADS
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
@@ -927,7 +931,8 @@ static PyObject *mod_connect(PyObject *self, PyObject *args)
     }
     sharena_conn *c = NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_connect(p, &c);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_connect(p, &c);
     Py_END_ALLOW_THREADS
     if (r < 0) {
         sh_raise(r, SH_W_NONE, path);
@@ -955,7 +960,8 @@ static PyObject *mod_create_local(PyObject *self, PyObject *args)
         return NULL;
     sharena_arena *a;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_arena_create(name, cap, &a);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_arena_create(name, cap, &a);
     Py_END_ALLOW_THREADS
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
@@ -970,8 +976,8 @@ static PyObject *mod_from_fd(PyObject *self, PyObject *args)
         return NULL;
     sharena_arena *a;
     int r;
-    Py_BEGIN_ALLOW_THREADS r =
-        sharena_arena_from_fd(fd, ro ? SHARENA_READONLY : 0, &a);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_arena_from_fd(fd, ro ? SHARENA_READONLY : 0, &a);
     Py_END_ALLOW_THREADS
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
@@ -984,19 +990,18 @@ static PyObject *mod_register(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"arena",  "map",   "vector", "bytes",
                              "struct", "shape", "ref",    NULL};
     PyTypeObject *t[7] = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O!O!O!O!O!O!O!:_register",
-                                     kwlist, &PyType_Type, &t[0], &PyType_Type,
-                                     &t[1], &PyType_Type, &t[2], &PyType_Type,
-                                     &t[3], &PyType_Type, &t[4], &PyType_Type,
-                                     &t[5], &PyType_Type, &t[6]))
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kw, "|O!O!O!O!O!O!O!:_register", kwlist, &PyType_Type, &t[0],
+            &PyType_Type, &t[1], &PyType_Type, &t[2], &PyType_Type, &t[3],
+            &PyType_Type, &t[4], &PyType_Type, &t[5], &PyType_Type, &t[6]))
         return NULL;
-    PyTypeObject *bases[7] = {&ShArenaType,  &ShMapType,   &ShVectorType,
-                              &ShBytesType,  &ShStructType, &ShShapeType,
+    PyTypeObject *bases[7] = {&ShArenaType, &ShMapType,    &ShVectorType,
+                              &ShBytesType, &ShStructType, &ShShapeType,
                               &ShRefType};
     for (int i = 0; i < 7; i++) {
         if (t[i] && !PyType_IsSubtype(t[i], bases[i])) {
-            PyErr_Format(PyExc_TypeError, "%s must subclass %s",
-                         kwlist[i], bases[i]->tp_name);
+            PyErr_Format(PyExc_TypeError, "%s must subclass %s", kwlist[i],
+                         bases[i]->tp_name);
             return NULL;
         }
     }
@@ -1072,8 +1077,10 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "sharena._sharena",
-    "C core of the sharena package (use the sharena module).", -1,
+    PyModuleDef_HEAD_INIT,
+    "sharena._sharena",
+    "C core of the sharena package (use the sharena module).",
+    -1,
     module_methods,
 };
 
@@ -1096,13 +1103,18 @@ PyMODINIT_FUNC PyInit__sharena(void)
         const char *n;
         long v;
     } consts[] = {
-        {"T_STRING", SHARENA_T_STRING}, {"T_NUMBER", SHARENA_T_NUMBER},
-        {"T_BOOL", SHARENA_T_BOOL},     {"T_MAP", SHARENA_T_MAP},
-        {"T_VECTOR", SHARENA_T_VECTOR}, {"T_STRUCT", SHARENA_T_STRUCT},
-        {"T_BYTES", SHARENA_T_BYTES},   {"T_SHAPE", SHARENA_T_SHAPE},
+        {"T_STRING", SHARENA_T_STRING},
+        {"T_NUMBER", SHARENA_T_NUMBER},
+        {"T_BOOL", SHARENA_T_BOOL},
+        {"T_MAP", SHARENA_T_MAP},
+        {"T_VECTOR", SHARENA_T_VECTOR},
+        {"T_STRUCT", SHARENA_T_STRUCT},
+        {"T_BYTES", SHARENA_T_BYTES},
+        {"T_SHAPE", SHARENA_T_SHAPE},
         {"T_NULL", SHARENA_T_NULL},
         {"FIELD_NULLABLE", SHARENA_FIELD_NULLABLE},
-        {"CREATE", SHARENA_CREATE},     {"EXCL", SHARENA_EXCL},
+        {"CREATE", SHARENA_CREATE},
+        {"EXCL", SHARENA_EXCL},
         {"READONLY", SHARENA_READONLY},
         {"DEFAULT_CAPACITY", (long)SHARENA_DEFAULT_CAPACITY},
         {"MIN_CAPACITY", (long)SHARENA_MIN_CAPACITY},

@@ -48,8 +48,7 @@ PyObject *sh_arena_text(const char *s, size_t len)
 /* A value as lib/ read it (sharena_value_read and its map and vector
  * forms: type and value in one consistent read) as a Python object. */
 static inline __attribute__((always_inline)) PyObject *
-from_value(ArenaObject *ar, const sharena_value *v,
-                            const char *text, int *err)
+from_value(ArenaObject *ar, const sharena_value *v, const char *text, int *err)
 {
     switch (v->type) {
     case SHARENA_T_STRING:
@@ -365,7 +364,8 @@ PyObject *sh_to_python(ArenaObject *ar, sharena_id id)
 int sh_check_not_self(ViewObject *c, PyObject *o)
 {
     if (PyObject_TypeCheck(o, &ShViewType) &&
-        ((ViewObject *)o)->arena == c->arena && ((ViewObject *)o)->id == c->id) {
+        ((ViewObject *)o)->arena == c->arena &&
+        ((ViewObject *)o)->id == c->id) {
         PyErr_SetString(PyExc_RecursionError,
                         "a sharena container cannot hold itself (store a "
                         "copy of it: .to_python())");
@@ -464,7 +464,8 @@ int sh_as_number(PyObject *o, double *out, bool *integer)
         *out = d;
         return 0;
     }
-    PyErr_Format(PyExc_TypeError, "expected a number (int or float), not %.100s",
+    PyErr_Format(PyExc_TypeError,
+                 "expected a number (int or float), not %.100s",
                  Py_TYPE(o)->tp_name);
     return -1;
 }
@@ -506,8 +507,8 @@ int sh_check_unowned(PyObject *o, int own, const char *where)
     return -1;
 }
 
-int sh_map_recheck(ArenaObject *ar, sharena_id map, const char *k,
-                   size_t klen, PyObject *key, sharena_id *v)
+int sh_map_recheck(ArenaObject *ar, sharena_id map, const char *k, size_t klen,
+                   PyObject *key, sharena_id *v)
 {
     sharena_id now;
     int r = sharena_map_get(ar->a, map, k, klen, &now);
@@ -538,7 +539,8 @@ void sh_discard(ArenaObject *ar, sharena_id id)
         /* Also while closing (a failure may be the close itself): a user
          * that close() waits for, like any (it checks again after). */
         __atomic_add_fetch(&ar->users, 1, __ATOMIC_ACQ_REL);
-        Py_BEGIN_ALLOW_THREADS r = sharena_drop(ar->a, id, 0);
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_drop(ar->a, id, 0);
         Py_END_ALLOW_THREADS
         sh_leave(ar);
     }
@@ -613,8 +615,7 @@ static int build_bytes(ArenaObject *ar, sharena_builder *b, PyObject *o)
  * is deeper than Python's), so nesting counts against Python's recursion
  * limit and a cycle raises RecursionError. */
 static int build_nested(ArenaObject *ar, sharena_builder *b, PyObject *o,
-                        int (*fn)(ArenaObject *, sharena_builder *,
-                                  PyObject *))
+                        int (*fn)(ArenaObject *, sharena_builder *, PyObject *))
 {
     if (Py_EnterRecursiveCall(" while storing a nested value in a sharena "
                               "arena (does it contain itself?)"))
@@ -733,8 +734,10 @@ void sh_build_abort(ArenaObject *ar, sharena_builder *b)
 {
     PyObject *et, *ev, *tb;
     PyErr_Fetch(&et, &ev, &tb); /* keep the error that made us abort */
-    Py_BEGIN_ALLOW_THREADS sharena_build_abort(b);
-    Py_END_ALLOW_THREADS sh_leave(ar);
+    Py_BEGIN_ALLOW_THREADS
+    sharena_build_abort(b);
+    Py_END_ALLOW_THREADS
+    sh_leave(ar);
     PyErr_Restore(et, ev, tb);
 }
 
@@ -775,8 +778,10 @@ int sh_store(ArenaObject *ar, PyObject *o, sharena_id *id, bool *owned)
         return -1;
     }
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_build_finish(b, id);
-    Py_END_ALLOW_THREADS sh_leave(ar); /* the build's user (b is freed) */
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_build_finish(b, id);
+    Py_END_ALLOW_THREADS
+    sh_leave(ar); /* the build's user (b is freed) */
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         return -1;

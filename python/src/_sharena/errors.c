@@ -9,9 +9,9 @@
 static PyObject *factory; /* callable(code, what, detail) -> exception */
 
 static const char *const what_names[] = {
-    [SH_W_NONE] = NULL,      [SH_W_KEY] = "key",     [SH_W_ROOT] = "root",
-    [SH_W_ARENA] = "arena",  [SH_W_INDEX] = "index", [SH_W_ADD] = "add",
-    [SH_W_ENTRY] = "entry",  [SH_W_LOCKS] = "locks",
+    [SH_W_NONE] = NULL,     [SH_W_KEY] = "key",     [SH_W_ROOT] = "root",
+    [SH_W_ARENA] = "arena", [SH_W_INDEX] = "index", [SH_W_ADD] = "add",
+    [SH_W_ENTRY] = "entry", [SH_W_LOCKS] = "locks",
 };
 
 PyObject *sh_raise(int code, sh_what what, PyObject *detail)

@@ -144,21 +144,22 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
     /* one-call fast paths for scalars: made and set without a window */
     if (PyBool_Check(o)) {
         bool b = o == Py_True;
-        ok = SH_WRITE(ar, id, r = sharena_map_set_bool(a, id, k, (size_t)klen,
-                                                      b));
+        ok = SH_WRITE(ar, id,
+                      r = sharena_map_set_bool(a, id, k, (size_t)klen, b));
     } else if (PyFloat_Check(o) || PyLong_Check(o)) {
         double d;
         if (sh_as_double(o, &d) < 0)
             return -1;
-        ok = SH_WRITE(ar, id, r = sharena_map_set_number(a, id, k,
-                                                        (size_t)klen, d));
+        ok = SH_WRITE(ar, id,
+                      r = sharena_map_set_number(a, id, k, (size_t)klen, d));
     } else if (PyUnicode_Check(o)) {
         Py_ssize_t slen;
         const char *s = PyUnicode_AsUTF8AndSize(o, &slen);
         if (!s)
             return -1;
-        ok = SH_WRITE(ar, id, r = sharena_map_set_string(a, id, k, (size_t)klen,
-                                                        s, (size_t)slen));
+        ok = SH_WRITE(ar, id,
+                      r = sharena_map_set_string(a, id, k, (size_t)klen, s,
+                                                 (size_t)slen));
     } else {
         sharena_id v;
         bool owned;
@@ -167,9 +168,9 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
         bool made = owned;
         if (own >= 0 && !made)
             owned = own;
-        ok = SH_WRITE(ar, id, r = sharena_map_set(a, id, k, (size_t)klen, v,
-                                                 owned ? SHARENA_OWNED : 0,
-                                                 NULL));
+        ok = SH_WRITE(ar, id,
+                      r = sharena_map_set(a, id, k, (size_t)klen, v,
+                                          owned ? SHARENA_OWNED : 0, NULL));
         if (ok == 0 && r < 0)
             sh_raise(r, SH_W_NONE, NULL);
         if ((ok < 0 || r < 0) && made)
@@ -195,8 +196,9 @@ static int map_del(ViewObject *m, PyObject *key)
     if (!k || sh_check_free_key(ar, m->id, k, (size_t)klen) < 0)
         return -1;
     int r;
-    if (SH_WRITE(ar, m->id, r = sharena_map_remove(ar->a, m->id, k, (size_t)klen,
-                                               NULL)) < 0)
+    if (SH_WRITE(ar, m->id,
+                 r = sharena_map_remove(ar->a, m->id, k, (size_t)klen, NULL)) <
+        0)
         return -1;
     if (r < 0) {
         sh_raise(r, r == SHARENA_ENOENT ? SH_W_KEY : SH_W_NONE, key);
@@ -264,8 +266,8 @@ static PyObject *map_pop(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     res = sh_to_python(ar, v);
     if (!res)
         goto out;
-    Py_BEGIN_ALLOW_THREADS r =
-        sharena_map_remove(ar->a, m->id, k, (size_t)klen, &old);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_map_remove(ar->a, m->id, k, (size_t)klen, &old);
     Py_END_ALLOW_THREADS
     if (r < 0) {
         Py_CLEAR(res);
@@ -326,9 +328,9 @@ static PyObject *map_add(ViewObject *m, PyObject *const *args, Py_ssize_t n)
     if (sh_enter(ar) < 0)
         return NULL;
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_map_add_number(
-        ar->a, m->id, k, (size_t)klen, delta, integer ? SHARENA_ADD_EXACT : 0,
-        &res);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_map_add_number(ar->a, m->id, k, (size_t)klen, delta,
+                               integer ? SHARENA_ADD_EXACT : 0, &res);
     Py_END_ALLOW_THREADS
     sh_leave(ar);
     if (r < 0)
@@ -426,8 +428,8 @@ static PyObject *map_clear(ViewObject *m, PyObject *unused)
                                                 &klen);
         if (!k)
             break;
-        Py_BEGIN_ALLOW_THREADS r =
-            sharena_map_remove(ar->a, m->id, k, (size_t)klen, NULL);
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_map_remove(ar->a, m->id, k, (size_t)klen, NULL);
         Py_END_ALLOW_THREADS
         if (r == SHARENA_ENOENT)
             r = 0;
@@ -445,8 +447,7 @@ static PyObject *map_clear(ViewObject *m, PyObject *unused)
 /* ---- iteration ------------------------------------------------------------------- */
 
 typedef struct {
-    PyObject_HEAD
-    ViewObject *map;
+    PyObject_HEAD ViewObject *map;
     uint64_t cursor;
     int mode; /* 0 keys, 1 values, 2 items */
     /* Changes made while iterating, as dict detects them: the map's change

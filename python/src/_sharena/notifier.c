@@ -12,8 +12,7 @@
 int sh_timeout_ns(PyObject *timeout, int64_t *out); /* arena.c */
 
 typedef struct {
-    PyObject_HEAD
-    sharena_notifier *n;
+    PyObject_HEAD sharena_notifier *n;
     uint32_t seen; /* arena version the caller has looked at */
 } NotifierObject;
 
@@ -128,9 +127,8 @@ PyObject *sh_ref_poll(ViewObject *v, PyObject *unused)
  * All fields are used under the GIL; only sharena_wait() runs without it,
  * counted in `busy` so that close() never unmaps under a wait. */
 typedef struct {
-    PyObject_HEAD
-    sharena_arena *a; /* NULL once closed */
-    int busy;         /* waits running without the GIL */
+    PyObject_HEAD sharena_arena *a; /* NULL once closed */
+    int busy;                       /* waits running without the GIL */
     bool closing;
     PyObject *weakrefs; /* Arena.close() finds its sets in a WeakSet */
 } WaitSetObject;
@@ -172,9 +170,8 @@ PyObject *sh_waitset_open(ArenaObject *ar, PyObject *unused)
     self->busy = 0;
     self->closing = false;
     self->weakrefs = NULL;
-    int r = sharena_arena_from_fd(sharena_arena_fd(ar->a),
-                                  ar->readonly ? SHARENA_READONLY : 0,
-                                  &self->a);
+    int r = sharena_arena_from_fd(
+        sharena_arena_fd(ar->a), ar->readonly ? SHARENA_READONLY : 0, &self->a);
     if (r < 0) {
         Py_DECREF(self);
         return sh_raise(r, SH_W_NONE, NULL);

@@ -78,7 +78,8 @@ static PyObject *vector_subscript(ViewObject *v, PyObject *key)
     }
     if (!PySlice_Check(key)) {
         PyErr_Format(PyExc_TypeError,
-                     "sharena vector: list indices must be integers or slices, not %.100s",
+                     "sharena vector: list indices must be integers or slices, "
+                     "not %.100s",
                      Py_TYPE(key)->tp_name);
         return NULL;
     }
@@ -143,8 +144,8 @@ static int vec_put(ViewObject *v, vec_op op, Py_ssize_t i, PyObject *o)
 static int vec_remove(ArenaObject *ar, sharena_id vec, Py_ssize_t i)
 {
     int r;
-    Py_BEGIN_ALLOW_THREADS r = sharena_vector_remove(ar->a, vec, (uint64_t)i,
-                                                     NULL);
+    Py_BEGIN_ALLOW_THREADS
+    r = sharena_vector_remove(ar->a, vec, (uint64_t)i, NULL);
     Py_END_ALLOW_THREADS
     if (r == SHARENA_ERANGE) {
         index_error(i);
@@ -208,8 +209,8 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
      * then replaces the range in one step: a value that cannot be stored
      * changes nothing. */
     sharena_builder *b = NULL;
-    if (items && step == 1 && (sh_build_begin(ar, &b) < 0 ||
-                               build_items(v, b, items) < 0)) {
+    if (items && step == 1 &&
+        (sh_build_begin(ar, &b) < 0 || build_items(v, b, items) < 0)) {
         if (b)
             sh_build_abort(ar, b);
         Py_DECREF(items);
@@ -247,8 +248,8 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
     bool contiguous = step == 1 && items;
     Py_ssize_t nfreed = contiguous ? stop - start : count;
     for (Py_ssize_t k = 0; k < nfreed; k++)
-        if (sh_check_free_index(ar, v->id,
-                                (uint64_t)(start + k * (contiguous ? 1 : step))) < 0)
+        if (sh_check_free_index(
+                ar, v->id, (uint64_t)(start + k * (contiguous ? 1 : step))) < 0)
             goto out;
     if (step == 1 && items) {
         int r;
@@ -256,7 +257,7 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
         Py_BEGIN_ALLOW_THREADS
         r = sharena_build_vector_splice(b, v->id, (uint64_t)start, cnt);
         Py_END_ALLOW_THREADS
-        b = NULL; /* freed by the splice, whatever its result */
+        b = NULL;     /* freed by the splice, whatever its result */
         sh_leave(ar); /* the build's user */
         if (r < 0) {
             sh_raise(r, SH_W_NONE, NULL);
@@ -361,7 +362,8 @@ static int vector_ass(ViewObject *v, PyObject *key, PyObject *o)
         return vector_ass_slice(v, key, o);
     if (!PyIndex_Check(key)) {
         PyErr_Format(PyExc_TypeError,
-                     "sharena vector: list indices must be integers or slices, not %.100s",
+                     "sharena vector: list indices must be integers or slices, "
+                     "not %.100s",
                      Py_TYPE(key)->tp_name);
         return -1;
     }

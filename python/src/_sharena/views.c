@@ -81,8 +81,7 @@ static PyObject *view_drop(ViewObject *v, PyObject *args, PyObject *kw)
         return NULL;
     int r;
     if (SH_UNLOCKED(ar, r = sharena_drop(ar->a, v->id,
-                                         rec ? SHARENA_DROP_RECURSIVE : 0)) <
-        0)
+                                         rec ? SHARENA_DROP_RECURSIVE : 0)) < 0)
         return NULL;
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
@@ -221,8 +220,8 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
         const char *s = PyUnicode_AsUTF8AndSize(o, &len);
         if (!s)
             return -1;
-        ok = SH_WRITE(ar, v->id, r = sharena_string_set(ar->a, v->id, s,
-                                                    (size_t)len));
+        ok = SH_WRITE(ar, v->id,
+                      r = sharena_string_set(ar->a, v->id, s, (size_t)len));
     } else if (t == SHARENA_T_NUMBER && !PyUnicode_Check(o)) {
         double d;
         if (sh_as_double(o, &d) < 0)
@@ -248,9 +247,9 @@ static int ref_set_value(ViewObject *v, PyObject *o, void *u)
             return -1;
         }
         if (r == 0)
-            ok = SH_WRITE(ar, v->id, r = sharena_bytes_write(ar->a, v->id, 0,
-                                                         buf.buf,
-                                                         (size_t)buf.len));
+            ok = SH_WRITE(ar, v->id,
+                          r = sharena_bytes_write(ar->a, v->id, 0, buf.buf,
+                                                  (size_t)buf.len));
         PyBuffer_Release(&buf);
     } else if (t != SHARENA_T_STRING && t != SHARENA_T_NUMBER &&
                t != SHARENA_T_BOOL && t != SHARENA_T_BYTES) {
@@ -304,7 +303,8 @@ static PyObject *ref_add(ViewObject *v, PyObject *args)
         return NULL;
     ArenaObject *ar = v->arena;
     int r;
-    if (SH_WRITE(ar, v->id, r = sh_number_add(ar->a, v->id, d, integer, &res)) < 0)
+    if (SH_WRITE(ar, v->id, r = sh_number_add(ar->a, v->id, d, integer, &res)) <
+        0)
         return NULL;
     if (r < 0)
         return sh_raise_add(r, res, d);
@@ -322,8 +322,9 @@ static PyObject *ref_cas(ViewObject *v, PyObject *args)
     ArenaObject *ar = v->arena;
     bool swapped = false;
     int r;
-    if (SH_WRITE(ar, v->id, r = sharena_number_cas(ar->a, v->id, e, n, &swapped,
-                                               &actual)) < 0)
+    if (SH_WRITE(
+            ar, v->id,
+            r = sharena_number_cas(ar->a, v->id, e, n, &swapped, &actual)) < 0)
         return NULL;
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
@@ -500,9 +501,9 @@ static PyObject *bytes_write(ViewObject *v, PyObject *args, PyObject *kw)
     int r = SHARENA_ERANGE;
     int ok = 0;
     if (off >= 0)
-        ok = SH_WRITE(ar, v->id, r = sharena_bytes_write(ar->a, v->id,
-                                                     (uint64_t)off, buf.buf,
-                                                     (size_t)buf.len));
+        ok = SH_WRITE(ar, v->id,
+                      r = sharena_bytes_write(ar->a, v->id, (uint64_t)off,
+                                              buf.buf, (size_t)buf.len));
     Py_ssize_t n = buf.len;
     PyBuffer_Release(&buf);
     if (ok < 0)
@@ -524,8 +525,7 @@ static PySequenceMethods bytes_as_sequence = {
 
 static PyMethodDef bytes_methods[] = {
     {"read", (PyCFunction)(void (*)(void))bytes_read,
-     METH_VARARGS | METH_KEYWORDS,
-     "read(offset=0, size=-1) -> bytes (a copy)"},
+     METH_VARARGS | METH_KEYWORDS, "read(offset=0, size=-1) -> bytes (a copy)"},
     {"write", (PyCFunction)(void (*)(void))bytes_write,
      METH_VARARGS | METH_KEYWORDS,
      "write(data, offset=0) -> int: copy data in (bounds-checked)"},
@@ -760,12 +760,14 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
                 PyErr_SetString(PyExc_TypeError, "number field needs a number");
             return -1;
         }
-        ok = SH_WRITE(ar, v->id, r = sharena_struct_set_number(ar->a, v->id, i, d));
+        ok = SH_WRITE(ar, v->id,
+                      r = sharena_struct_set_number(ar->a, v->id, i, d));
     } else if (type == SHARENA_T_BOOL) {
         bool b;
         if (sh_as_bool(o, &b) < 0)
             return -1;
-        ok = SH_WRITE(ar, v->id, r = sharena_struct_set_bool(ar->a, v->id, i, b));
+        ok = SH_WRITE(ar, v->id,
+                      r = sharena_struct_set_bool(ar->a, v->id, i, b));
     } else if (type == SHARENA_T_STRING) {
         Py_ssize_t len;
         const char *s = PyUnicode_Check(o) ? PyUnicode_AsUTF8AndSize(o, &len)
@@ -777,8 +779,9 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
                              Py_TYPE(o)->tp_name);
             return -1;
         }
-        ok = SH_WRITE(ar, v->id, r = sharena_struct_set_string(ar->a, v->id, i, s,
-                                                           (size_t)len));
+        ok = SH_WRITE(
+            ar, v->id,
+            r = sharena_struct_set_string(ar->a, v->id, i, s, (size_t)len));
     } else {
         Py_buffer buf;
         if (PyObject_GetBuffer(o, &buf, PyBUF_CONTIG_RO) < 0)
@@ -793,8 +796,9 @@ static int struct_ass(ViewObject *v, PyObject *name, PyObject *o)
         sharena_id fid;
         r = sharena_struct_field_id(ar->a, v->id, i, &fid);
         if (r == 0)
-            ok = SH_WRITE(ar, fid, r = sharena_bytes_write(ar->a, fid, 0, buf.buf,
-                                                         (size_t)buf.len));
+            ok = SH_WRITE(ar, fid,
+                          r = sharena_bytes_write(ar->a, fid, 0, buf.buf,
+                                                  (size_t)buf.len));
         PyBuffer_Release(&buf);
     }
     if (ok < 0)
@@ -828,8 +832,9 @@ static PyObject *struct_iter(ViewObject *v)
         return NULL;
     PyObject *names = PyList_New(PyList_GET_SIZE(fields));
     for (Py_ssize_t i = 0; names && i < PyList_GET_SIZE(fields); i++)
-        PyList_SET_ITEM(names, i,
-                        Py_NewRef(PyTuple_GET_ITEM(PyList_GET_ITEM(fields, i), 0)));
+        PyList_SET_ITEM(
+            names, i,
+            Py_NewRef(PyTuple_GET_ITEM(PyList_GET_ITEM(fields, i), 0)));
     Py_DECREF(fields);
     if (!names)
         return NULL;
@@ -898,7 +903,7 @@ PyTypeObject ShStructType = {
 
 int sh_views_init(PyObject *m)
 {
-    PyTypeObject *types[] = {&ShViewType,  &ShRefType,   &ShBytesType,
+    PyTypeObject *types[] = {&ShViewType, &ShRefType, &ShBytesType,
                              &ShShapeType, &ShStructType};
     const char *names[] = {"View", "RefBase", "BytesBase", "ShapeBase",
                            "StructBase"};
