@@ -134,8 +134,9 @@ def memory_section(path: Path) -> list[str]:
     the targets met."""
     paras = [p for p in path.read_text().split("\n\n") if p.strip() and not p.startswith("# ")]
     out = ["## Memory", "",
-           "From [benchmarks-memory.md](benchmarks-memory.md) (`bench/memory/run.py`, run by "
-           "`bench/run.sh` in the same invocation, after the tables above): bytes per map entry "
+           "From [benchmarks-memory.md](benchmarks-memory.md) (`bench/memory/run.py`, which "
+           "`bench/run.sh` runs after the tables above; its date, load and commit follow): "
+           "bytes per map entry "
            "and vector element against Redis and Python's containers, and map get/insert per "
            "key as the map grows. Why the targets are missed, and what would meet them: "
            "[format.md, Where the bytes go](format.md#where-the-bytes-go).", ""]

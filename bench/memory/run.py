@@ -6,6 +6,7 @@ and, for the Redis rows, Debian's redis-server. bench/run.sh runs it with
 the other benchmarks.
 
     build/venv/bin/python bench/memory/run.py [--quick] [--md PATH | --no-md]
+    build/venv/bin/python bench/memory/run.py --render RUN.jsonl [--md PATH]
 
 How each number is taken:
   sharena       a fresh local arena (a memfd, the same format as a brokered
@@ -59,6 +60,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--md", default=str(ROOT / "docs" / "benchmarks-memory.md"),
                    help="the page to write (default docs/benchmarks-memory.md)")
     p.add_argument("--no-md", action="store_true", help="JSON lines only")
+    p.add_argument("--render", metavar="JSONL",
+                   help="measure nothing: write the page from the JSON lines of an earlier run")
     p.add_argument("--redis-server", default=shutil.which("redis-server") or "",
                    help="path of redis-server (Debian package redis-server)")
     return p.parse_args()
@@ -419,7 +422,7 @@ def fmt_n(n: int) -> str:
 
 
 def write_md(path: Path, rows: list, meta: dict) -> None:
-    mem = [r for r in rows if r["case"] != "map_speed"]
+    mem = [r for r in rows if r["case"] not in ("map_speed", "meta")]
     L = []
     w = L.append
     w("# Memory per entry")
@@ -440,8 +443,10 @@ def write_md(path: Path, rows: list, meta: dict) -> None:
       f"<= {MAP_TARGET:.0f} B per map entry at 1M entries (key <= 16 B, a number or a string "
       f"<= 16 B), <= {VEC_TARGET:.0f} B per vector element at 1M.")
     w("")
-    w("| case | implementation | bytes per entry | resident | predicted | target | status |")
-    w("|---|---|---|---|---|---|---|")
+    w("| case | implementation | bytes per entry | resident | predicted | sharena / this | target | status |")
+    w("|---|---|---|---|---|---|---|---|")
+    ours = {(r["case"], r["n"], r.get("key_bytes")): r["per_entry"]
+            for r in mem if r["impl"] == "sharena"}
     labels = {"map_str": "map, {n} x ({k}-byte key, 13-byte string)",
               "map_float": "map, {n} x ({k}-byte key, float)",
               "vector_float": "vector, {n} floats"}
@@ -451,7 +456,10 @@ def write_md(path: Path, rows: list, meta: dict) -> None:
         name = NAMES[r["impl"]] + (f" ({r['encoding']})" if r.get("encoding") else "")
         res = f"{r['resident_per_entry']:.1f}" if "resident_per_entry" in r else "–"
         pred = f"{r['predicted']['total']:.1f}" if "predicted" in r else "–"
-        tgt, st = "–", "–"
+        tgt, st, ratio = "–", "–", "–"
+        mine = ours.get((r["case"], r["n"], r.get("key_bytes")))
+        if not r["impl"].startswith("sharena") and mine and r["per_entry"] > 0:
+            ratio = f"{mine / r['per_entry']:.2f}x"
         if r["impl"].startswith("sharena"):
             lim = VEC_TARGET if r["case"] == "vector_float" else MAP_TARGET
             tgt = f"<= {lim:.0f}"
@@ -460,7 +468,7 @@ def write_md(path: Path, rows: list, meta: dict) -> None:
             if r["case"] == "map_float" and r["n"] != 1_000_000:
                 st += f" (at {fmt_n(r['n'])}; the target is for 1M)"
             status.append((case, name, x, lim))
-        w(f"| {case} | {name} | {r['per_entry']:.1f} | {res} | {pred} | {tgt} | {st} |")
+        w(f"| {case} | {name} | {r['per_entry']:.1f} | {res} | {pred} | {ratio} | {tgt} | {st} |")
     w("")
     # the breakdown of the sharena rows, from the format's arithmetic
     w("Where a sharena entry's bytes go (predicted, bytes per entry; see format.md):")
@@ -476,8 +484,9 @@ def write_md(path: Path, rows: list, meta: dict) -> None:
             w(f"| {case} | {p['items']:.1f} (cap {p['cap']}) | – | {p['slots']:.1f} | – | "
               f"{p['total']:.1f} | {r['per_entry']:.1f} |")
         else:
+            vb = f"{p['values']:.1f}" if p["values"] else "– (a number has none)"
             w(f"| {case} | {p['table']:.1f} (cap {p['cap']}) | {p['keys']:.1f} | {p['slots']:.1f} | "
-              f"{p['values']:.1f} | {p['total']:.1f} | {r['per_entry']:.1f} |")
+              f"{vb} | {p['total']:.1f} | {r['per_entry']:.1f} |")
     w("")
     sp = [r for r in rows if r["case"] == "map_speed"]
     if sp:
@@ -503,11 +512,13 @@ def write_md(path: Path, rows: list, meta: dict) -> None:
               f"{g('dict', 'get', n)} | {g('dict', 'insert', n)} |")
         w("")
     met = sum(1 for *_, x, lim in status if x <= lim)
-    w(f"Targets: {met} of {len(status)} sharena rows met. Every sharena value is an object "
-      "of its own (a 32-byte slot, and a block for a string), every key a block of its own, "
-      "and the table is 24 B per entry at a load factor of 3/8 to 3/4: see "
+    w(f"Targets: {met} of {len(status)} sharena rows met. Why: every sharena value is an "
+      "object of its own (a 32-byte slot in the handle table, whose chunks double, and a "
+      "block for a string), every key a block of its own (48 B for 8 to 23 bytes: a 16-byte "
+      "header, the length, a NUL, rounding), and the table is 24 B per entry at a load of "
+      "3/8 to 3/4; a vector element is an 8-byte ref to a number object. See "
       "[format.md, Where the bytes go](format.md#where-the-bytes-go) for the arithmetic and "
-      "the remedies.")
+      "the remedies that would meet the targets.")
     w("")
     path.write_text("\n".join(L) + "\n")
 
@@ -526,6 +537,14 @@ def machine() -> str:
 
 def main() -> None:
     args = parse_args()
+    if args.render:
+        rows = [json.loads(line) for line in open(args.render) if line.startswith("{")]
+        meta = [r for r in rows if r["case"] == "meta"]
+        if not meta:
+            sys.exit(f"memory bench: {args.render} has no meta row (not a complete run)")
+        write_md(Path(args.md), rows, meta[-1])
+        print(f"memory bench: wrote {args.md} from {args.render}", file=sys.stderr)
+        return
     # a SIGTERM (bench/run.sh interrupted) still stops redis-server and
     # removes the temp directory
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -560,6 +579,14 @@ def main() -> None:
         if redis:
             redis.stop()
         shutil.rmtree(tmp, True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    meta = emit({"bench": "memory", "case": "meta",
+                 "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                 "quick": args.quick, "machine": machine(), "python": platform.python_version(),
+                 "redis": redis_version, "commit": commit, "load_before": load_before,
+                 "load_after": " ".join(open("/proc/loadavg").read().split()[:3]),
+                 "elapsed": time.monotonic() - start})
     for r in rows:
         if r["case"] != "map_speed":
             print(f"  {r['case']:<13} {NAMES[r['impl']]:<28} {r['per_entry']:7.1f} B/entry",
@@ -568,13 +595,6 @@ def main() -> None:
             print(f"  map {r['op']:<6} {fmt_n(r['n']):>4} {r['impl']:<8} {r['ns_per_key']:7.0f} ns/key",
                   file=sys.stderr)
     if not args.no_md:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True).stdout.strip()
-        meta = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                "quick": args.quick, "machine": machine(), "python": platform.python_version(),
-                "redis": redis_version, "commit": commit, "load_before": load_before,
-                "load_after": " ".join(open("/proc/loadavg").read().split()[:3]),
-                "elapsed": time.monotonic() - start}
         write_md(Path(args.md), rows, meta)
         print(f"memory bench: wrote {args.md}", file=sys.stderr)
 
