@@ -128,6 +128,23 @@ class Target:
         return "**met**" if self.met else f"**missed**: {self.gap}"
 
 
+def memory_section(path: Path) -> list[str]:
+    """The Memory section: docs/benchmarks-memory.md (bench/memory/run.py,
+    issue 21) without its title: when and how it was measured, its tables,
+    the targets met."""
+    paras = [p for p in path.read_text().split("\n\n") if p.strip() and not p.startswith("# ")]
+    out = ["## Memory", "",
+           "From [benchmarks-memory.md](benchmarks-memory.md) (`bench/memory/run.py`, which "
+           "`bench/run.sh` runs after the tables above; its date, load and commit follow): "
+           "bytes per map entry "
+           "and vector element against Redis and Python's containers, and map get/insert per "
+           "key as the map grows. Why the targets are missed, and what would meet them: "
+           "[format.md, Where the bytes go](format.md#where-the-bytes-go).", ""]
+    for p in paras:
+        out += [p.strip("\n"), ""]
+    return out
+
+
 def targets(rows) -> list[Target]:
     out = []
 
@@ -544,6 +561,9 @@ def main() -> None:
         w("")
         md.extend(l for l in wake.read_text().splitlines() if l.startswith("|"))
         w("")
+    mem = a.md.parent / "benchmarks-memory.md"
+    if mem.exists():
+        md.extend(memory_section(mem))
     cmp = a.md.parent / "benchmarks-compare.md"
     if cmp.exists():
         w("## Against an earlier revision")

@@ -14,8 +14,9 @@
 # Every benchmark prints JSON lines; they are kept in build-bench/results/
 # and turned into the report by bench/report.py. The wake-up latency run
 # (bench/wake/run.py) writes docs/benchmarks-wake.md, whose table the
-# report includes. Ratios in the report only
-# ever compare numbers measured in this one run. Takes ~3-4 minutes on 2
+# report includes; so does the memory table (bench/memory/run.py,
+# docs/benchmarks-memory.md). Ratios in the report only
+# ever compare numbers measured in this one run. Takes ~5-6 minutes on 2
 # cores once set up; --quick (shorter timed runs) is for trying it out and
 # is not meant for the committed report.
 set -euo pipefail
@@ -110,6 +111,13 @@ if ((docs)); then
   # writes docs/benchmarks-wake.md, whose table the report includes
   SHARENA_WAKE_BUILD="$build" "$venv/bin/python" "$here/bench/wake/run.py" \
     ${quick:+500} >&2
+fi
+
+step "memory per entry (bench/memory/run.py)"
+if ((docs)); then
+  # writes docs/benchmarks-memory.md, whose tables the report includes
+  "$venv/bin/python" "$here/bench/memory/run.py" $quick \
+    ${redis:+--redis-server "$redis"} >"$results/memory.jsonl"
 fi
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
