@@ -418,7 +418,6 @@ struct sharena__read_state {
     unsigned attempt, quiet, slow;
     uint32_t last;
     bool locked; /* this read holds the object's lock (unlock when done) */
-    bool locked_failed; /* an attempt under the lock failed (a hostile peer) */
     int64_t start, quiet_since;
     int64_t owner_ok_until; /* the writer was seen alive and not stopped */
 };
@@ -438,7 +437,6 @@ sharena__read(const sharena_arena *a, sharena_id id, int type,
     struct sharena__read_state st;
     st.attempt = 0;
     st.locked = false;
-    st.locked_failed = false;
     st.owner_ok_until = 0;
     for (;;) {
         struct sharena__slot *s;

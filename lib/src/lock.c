@@ -658,7 +658,10 @@ bool sharena__read_backoff(unsigned attempt)
  * the reader itself hardly runs, a preempted writer is given as many
  * chances to finish as the reader had to look (docs/locking.md). */
 #define READ_STUCK_ATTEMPTS 1000
-#define READ_GIVEUP_ATTEMPTS 2000
+/* Slow attempts a read makes, at least one of them under the object's lock
+ * on a writable handle (READ_SETTLE_AFTER), before it gives up for want of
+ * a consistent moment while the counter keeps moving. */
+#define READ_GIVEUP_ATTEMPTS 200
 /* Slow attempts (after the spins) that only yield the CPU; later ones sleep
  * 1 ms each, so that a reader waiting for a stopped writer does not spin. */
 #define READ_YIELDS 200
@@ -714,10 +717,8 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
 {
     /* an attempt under the lock that still failed (a peer ignoring locks)
      * gives the lock back and goes on like any */
-    if (st->locked) {
+    if (st->locked)
         sharena__read_unlock(a, s, st);
-        st->locked_failed = true;
-    }
     unsigned attempt = ++st->attempt;
     if (attempt < SHARENA__READ_SPINS) {
 #if defined(__x86_64__)
@@ -756,42 +757,47 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
     }
     /* Stuck: the same write in progress for a second of the clock and a
      * thousand looks of ours, and its writer is not merely slow: stopped
-     * (SIGSTOP, a debugger) or a scribbled word. A writer of this host that
-     * is alive and not stopped (preempted on a busy machine, waiting for
-     * the arena lock), or that died (a read-write process repairs its
-     * object on its next touch, which a read-only reader waits for), gets
-     * up to SHARENA__READ_LIMIT_NS. Or no consistent moment at all for two
-     * seconds and two thousand looks, one of them under the object's lock
-     * (a peer flipping the counter), or for SHARENA__READ_LIMIT_NS (a
-     * read-only handle, which cannot take the lock, while writers go on). */
+     * (SIGSTOP, a debugger) or a scribbled word. A writer of this host
+     * that is alive, not stopped and maps this arena (preempted on a busy
+     * machine, waiting for the arena lock) gets up to
+     * SHARENA__READ_LIMIT_NS; a dead one (repaired by the next read-write
+     * locker, which a read-only reader waits for) and a broker client
+     * three seconds. Or no consistent moment at all for two seconds while
+     * the counter kept moving (a peer flipping it; a counter that stopped
+     * moving is the stuck case), and two hundred looks. */
     bool stuck = now - st->quiet_since >= SHARENA__READ_STUCK_NS &&
                  st->quiet >= READ_STUCK_ATTEMPTS;
     bool starved = now - st->start >= SHARENA__READ_GIVEUP_NS &&
                    st->slow >= READ_GIVEUP_ATTEMPTS &&
-                   (st->locked_failed ||
-                    now - st->start >= SHARENA__READ_LIMIT_NS);
+                   now - st->quiet_since < SHARENA__READ_STUCK_NS;
     if (stuck && now < st->owner_ok_until)
-        stuck = false; /* its owner was seen not stopped a moment ago */
+        stuck = false; /* its owner was seen working a moment ago */
     if (stuck) {
         int64_t held_for = now - st->quiet_since;
+        pid_t pid = (pid_t)(v & 0x1fffffffu);
+        int state = 0;
         if (!v) {
             /* odd with nobody holding the lock: no honest writer leaves
              * that (a writable handle's read_lock mends it) */
         } else if (held_for >= SHARENA__READ_LIMIT_NS) {
             /* long enough for anything but a stopped writer */
-        } else if (v & SHARENA__LOCK_DIED) {
-            stuck = false; /* the next read-write locker repairs it */
-        } else if (!(v & SHARENA__LOCK_LOCAL)) {
+        } else if (!(v & (SHARENA__LOCK_DIED | SHARENA__LOCK_LOCAL))) {
             /* A broker client's death is known only once the broker has
              * handled its closed socket, which a loaded machine can delay
              * past a second: its lock is given three times as long. */
             stuck = held_for >= 3 * SHARENA__READ_STUCK_NS;
-        } else {
-            int state = sharena__pid_state((pid_t)(v & 0x1fffffffu));
-            if (state != 'T' && state != 't') {
-                stuck = false;
-                st->owner_ok_until = now + 100ll * 1000 * 1000;
-            }
+        } else if ((v & SHARENA__LOCK_DIED) ||
+                   (state = sharena__pid_state(pid)) == 0 || state == 'Z') {
+            /* A dead owner: a read-write handle has taken its lock over to
+             * repair (a repair that could not finish is not waited for); a
+             * read-only one waits three times as long for one that does. */
+            stuck = !a->readonly || held_for >= 3 * SHARENA__READ_STUCK_NS;
+        } else if (state != 'T' && state != 't' && pid_maps_arena(a, pid)) {
+            /* alive, not stopped, and a process of this arena: a writer
+             * that is only slow (a scribbled word naming some other live
+             * process is not waited for) */
+            stuck = false;
+            st->owner_ok_until = now + 100ll * 1000 * 1000;
         }
     }
     if (stuck || starved)
