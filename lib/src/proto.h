@@ -22,10 +22,9 @@
 #include "sharena.h"
 
 #define SHARENA__PROTO_MAGIC 0x414e4853u /* "SHNA" little-endian */
-#define SHARENA__PROTO_VERSION                                                 \
-    4                           /* 2: CLIENTS, CLIENT_LIST; 3: owner-
-                                  * qualified names, OPENED owner fields;
-                                  * 4: RESUME, ADOPT, WELCOME's token */
+/* 2: CLIENTS, CLIENT_LIST; 3: owner-qualified names, OPENED owner fields;
+ * 4: RESUME, ADOPT, WELCOME's token */
+#define SHARENA__PROTO_VERSION 4
 #define SHARENA__PROTO_NAME 136 /* SHARENA_NAME_MAX + NUL, padded to 8 */
 #define SHARENA__PROTO_TEXT 128
 #define SHARENA__PROTO_LIST_MAX 64     /* stat records per LIST reply */
@@ -51,8 +50,8 @@ enum sharena__msg_type {
     SHARENA__MSG_SHUTDOWN = 15, /* ask the broker to exit (owner uid only) */
     SHARENA__MSG_CLIENTS = 16,  /* who has an arena open */
     SHARENA__MSG_CLIENT_LIST = 17,
-    SHARENA__MSG_RESUME =
-        18,                  /* instead of HELLO: the slot of a broker before */
+    /* instead of HELLO: the slot of a broker before */
+    SHARENA__MSG_RESUME = 18,
     SHARENA__MSG_ADOPT = 19, /* carries an arena fd the client holds */
     SHARENA__MSG_TYPE_MAX = 19,
 };

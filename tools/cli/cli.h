@@ -187,9 +187,8 @@ struct render {
 };
 
 #define RENDER_BUDGET 2000000u /* values per command */
-#define RENDER_BYTES_MAX                                                       \
-    65536u /* bytes buffers longer than this are cut
-                                     (not in the exact encoding) */
+/* bytes buffers longer than this are cut (not in the exact encoding) */
+#define RENDER_BYTES_MAX 65536u
 #define RENDER_NAN_BITS UINT64_C(0x7ff8000000000000) /* written "NaN" */
 
 void render_init(struct render *r, const sharena_arena *a, FILE *f,
