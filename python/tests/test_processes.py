@@ -165,7 +165,11 @@ def test_ctrl_c_interrupts_a_wait(arena, what):
     arena.map("ctrl-c")["n"] = 1
     wait = "a.wait()" if what == "arena" else "a.map('ctrl-c').ref('n').wait()"
     code = textwrap.dedent(f"""
+        import signal
         import sharena
+        # Python leaves SIGINT ignored when it started so (a job run in the
+        # background of a non-interactive shell): Ctrl-C as in a terminal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         a = sharena.open({arena.name!r}, socket={os.environ['SHARENA_SOCKET']!r})
         print("waiting", flush=True)
         try:
