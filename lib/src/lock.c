@@ -792,10 +792,11 @@ int sharena__read_retry(const sharena_arena *a, struct sharena__slot *s,
              * repair (a repair that could not finish is not waited for); a
              * read-only one waits three times as long for one that does. */
             stuck = !a->readonly || held_for >= 3 * SHARENA__READ_STUCK_NS;
-        } else if (state != 'T' && state != 't' && pid_maps_arena(a, pid)) {
-            /* alive, not stopped, and a process of this arena: a writer
-             * that is only slow (a scribbled word naming some other live
-             * process is not waited for) */
+        } else if (state != 'T' && state != 't' && pid != sharena__getpid() &&
+                   pid_maps_arena(a, pid)) {
+            /* alive, not stopped, and another process of this arena: a
+             * writer that is only slow (a scribbled word naming some other
+             * live process, or this one, is not waited for) */
             stuck = false;
             st->owner_ok_until = now + 100ll * 1000 * 1000;
         }

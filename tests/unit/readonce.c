@@ -724,7 +724,10 @@ Test(readonce, shape_nfields, .timeout = 60)
         cr_assert(r == SHARENA_ERANGE || flip_error(r), "shape_field: %d", r);
         sharena_id x;
         r = sharena_struct_new(a, sh, &x);
-        EXPECT_OK_OR_FLIP(r, "struct_new");
+        /* a count flipped to 200 asks for a struct of 200 cells and null
+         * bits, which the minimum-capacity arena may not have room for */
+        cr_assert(r == 0 || r == SHARENA_EFULL || flip_error(r),
+                  "struct_new: %d (%s)", r, sharena_strerror(r));
         if (r == 0)
             cr_assert_eq(sharena_drop(a, x, 0), 0);
         use_struct(a, st, sh);
