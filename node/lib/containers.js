@@ -52,6 +52,25 @@ function pushValue(arena, vecId, value, op) {
   native.buildSplice(arena[kH], vecId, -1, 0, [value], resolver(arena, op), op);
 }
 
+// vecSet or vecInsert (`put`) of a ref (stays the caller's) or of a plain
+// value made into a new object the vector owns (dropped again if `put`
+// fails, so a failure leaves nothing behind).
+function storeAt(vec, i, value, put, op) {
+  checkSize(i, op);
+  const arena = vec[kArena];
+  if (value instanceof Ref) {
+    put(vec[kH], vec.id, i, checkRef(value, arena, op).id, false);
+    return;
+  }
+  const id = storePlain(arena, value, op);
+  try {
+    put(vec[kH], vec.id, i, id, true);
+  } catch (e) {
+    native.drop(vec[kH], id, false);
+    throw e;
+  }
+}
+
 function checkKey(key, op) {
   if (typeof key !== 'string') {
     throw error('EINVAL', `${op}: the key must be a string`, TypeError);
@@ -246,35 +265,11 @@ class VectorRef extends Ref {
   get length() { return this.len(); }
   /** Replace element `index` (an owned previous value is freed). */
   set(i, value) {
-    checkSize(i, 'VectorRef.set');
-    const arena = this[kArena];
-    if (value instanceof Ref) {
-      native.vecSet(this[kH], this.id, i, checkRef(value, arena, 'VectorRef.set').id, false);
-      return;
-    }
-    const id = storePlain(arena, value, 'VectorRef.set');
-    try {
-      native.vecSet(this[kH], this.id, i, id, true);
-    } catch (e) {
-      native.drop(this[kH], id, false);
-      throw e;
-    }
+    storeAt(this, i, value, native.vecSet, 'VectorRef.set');
   }
   /** Insert before `index` (== len() appends). */
   insert(i, value) {
-    checkSize(i, 'VectorRef.insert');
-    const arena = this[kArena];
-    if (value instanceof Ref) {
-      native.vecInsert(this[kH], this.id, i, checkRef(value, arena, 'VectorRef.insert').id, false);
-      return;
-    }
-    const id = storePlain(arena, value, 'VectorRef.insert');
-    try {
-      native.vecInsert(this[kH], this.id, i, id, true);
-    } catch (e) {
-      native.drop(this[kH], id, false);
-      throw e;
-    }
+    storeAt(this, i, value, native.vecInsert, 'VectorRef.insert');
   }
   /** Remove element `index`: an owned value is freed (returns undefined),
    * a ref the caller stored is returned. */
