@@ -83,9 +83,9 @@ def block(payload: int) -> int:
 
 
 def map_cap(n: int) -> int:
-    """Table capacity after n inserts: doubles from 8 when (count+1)*4 > cap*3."""
+    """Entry capacity after n inserts (format 3): doubles from 8 when an insert finds count == cap."""
     cap = 8
-    while n * 4 > cap * 3:
+    while n > cap:
         cap *= 2
     return cap
 
@@ -104,8 +104,10 @@ def predict_map(n: int, klen: int, vbytes: int | None) -> dict:
     """vbytes: a string value's length, None for a number (no block)."""
     cap = map_cap(n)
     parts = {
-        "table": block(16 + 24 * cap),
-        "keys": n * block(8 + klen + 1),
+        # header 40 B, 2 * cap u32 index slots, cap 32-byte entries
+        "table": block(40 + 8 * cap + 32 * cap),
+        # keys of up to 16 bytes are inside the entry
+        "keys": 0 if klen <= 16 else n * block(8 + klen + 1),
         # slot 0 is never used, slot 1 is the roots map (its chunk 0 is
         # there before the case), then the new map and its n values
         "slots": slot_chunk_bytes(n + 3) - slot_chunk_bytes(2),
@@ -514,9 +516,10 @@ def write_md(path: Path, rows: list, meta: dict) -> None:
     met = sum(1 for *_, x, lim in status if x <= lim)
     w(f"Targets: {met} of {len(status)} sharena rows met. Why: every sharena value is an "
       "object of its own (a 32-byte slot in the handle table, whose chunks double, and a "
-      "block for a string), every key a block of its own (48 B for 8 to 23 bytes: a 16-byte "
-      "header, the length, a NUL, rounding), and the table is 24 B per entry at a load of "
-      "3/8 to 3/4; a vector element is an 8-byte ref to a number object. See "
+      "block for a string: every value has an id the API can hand out), and the table "
+      "costs 40 B per entry of its capacity (a 32-byte entry holding a key of up to 16 "
+      "bytes, 8 B of index), at a load of 1/2 to 1; a vector element is an 8-byte ref to "
+      "a number object. See "
       "[format.md, Where the bytes go](format.md#where-the-bytes-go) for the arithmetic and "
       "the remedies that would meet the targets.")
     w("")

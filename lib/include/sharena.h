@@ -644,9 +644,12 @@ SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
  * Iterate: start with *cursor = 0; each call yields one entry and advances
  * the cursor; returns SHARENA_ENOENT at the end. Keys are copied into
  * @p key (SHARENA_ERANGE with *klen set if @p kcap is too small; the cursor
- * is then not advanced). Concurrent writers may make an iteration skip or
- * repeat a key that moved, never return a torn one. *owned (may be NULL)
- * tells whether the map owns the value.
+ * is then not advanced). Entries come in insertion order, except that a
+ * removal moves the last entry into the removed one's place: a removal
+ * during an iteration may make it skip or repeat the key that moved (see
+ * sharena_map_moves()); insertions and replacements never do. A torn key
+ * is never returned. *owned (may be NULL) tells whether the map owns the
+ * value.
  * @return 0, SHARENA_ENOENT (no more entries), SHARENA_ERANGE (@p
  *         kcap too small; *klen set), SHARENA_EINVAL (NULL, or id 0 or past
  *         SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
@@ -657,6 +660,14 @@ SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
                                     uint64_t *cursor, char *key, size_t kcap,
                                     size_t *klen, sharena_id *value,
                                     bool *owned);
+/**
+ * How many removals the map has had (each moves an entry): an iteration
+ * that reads the same count before and after visited every key that was
+ * there throughout exactly once.
+ * @return 0, and the errors of sharena_map_len().
+ */
+SHARENA_EXPORT int sharena_map_moves(const sharena_arena *a, sharena_id map,
+                                     uint64_t *moves);
 
 /** Convenience: create an owned string/number/bool and set it at @p key in
  * one call; nothing is left behind if the set fails.

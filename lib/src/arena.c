@@ -76,6 +76,7 @@ uint64_t sharena_layout_hash(void)
         sizeof(struct sharena__map),
         sizeof(struct sharena__key),
         SHARENA__MAP_MIN_CAP,
+        SHARENA__KEY_INLINE_MAX,
         sizeof(struct sharena__vector),
         sizeof(struct sharena__field),
         offsetof(struct sharena__field, size),

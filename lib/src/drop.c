@@ -43,16 +43,19 @@ static void children(sharena_arena *a, int type, uint64_t off, bool all,
         struct sharena__map_view t;
         if (!sharena__map_at(a, off, &t))
             return;
-        struct sharena__map_entry *e = t.m->entries;
-        for (uint64_t i = 0; i < t.cap; i++) {
-            uint64_t key = SHARENA__LD(e[i].key);
-            if (!key)
-                continue;
-            push(w, SHARENA__LD(e[i].value), all);
-            SHARENA__ST(e[i].key, 0); /* detach first: repair must not see it */
-            sharena__free(a, key);
-        }
+        uint64_t n = SHARENA__LD(t.m->count);
+        if (n > t.cap)
+            n = t.cap;
+        /* detach first: repair must not see entries whose key blocks are
+         * freed (a dropper dying here leaves them to repair's sweep) */
         SHARENA__ST(t.m->count, 0);
+        for (uint64_t i = 0; i < n; i++) {
+            struct sharena__map_entry *e = &t.e[i];
+            if (SHARENA__LD(e->vkind) == SHARENA__V_REF)
+                push(w, SHARENA__LD(e->value), all);
+            if (SHARENA__LD(e->klen) == SHARENA__KEY_BLOCK)
+                sharena__free(a, SHARENA__LD(e->key.off));
+        }
         break;
     }
     case SHARENA_T_VECTOR: {

@@ -8,7 +8,7 @@
  * kills objects whose payload is unusable, repairs maps and vectors, and
  * rebuilds the allocator's lists, the free-slot FIFO and the counters.
  * Locks left by dead owners are settled the way recovery.c does it. */
-#include "internal.h"
+#include "view.h"
 #include "recovery.h"
 
 #include <stdarg.h>
@@ -244,23 +244,6 @@ static const char *tname(int t)
     return sharena_type_name(t);
 }
 
-/* The map table at @p off as far as it checks: its capacity (0 when the
- * block or the header is unusable). One load of the capacity. */
-static uint64_t map_table(sharena_arena *a, uint64_t off,
-                          struct sharena__map **out)
-{
-    uint64_t have = sharena__payload_size(a, off);
-    if (have < sizeof(struct sharena__map))
-        return 0;
-    struct sharena__map *m = (void *)(a->base + off);
-    uint64_t cap = SHARENA__LD(m->cap);
-    if (cap < SHARENA__MAP_MIN_CAP || (cap & (cap - 1)) ||
-        cap > (have - sizeof *m) / sizeof m->entries[0])
-        return 0;
-    *out = m;
-    return cap;
-}
-
 /* Check one live object of type @p type (loaded once by the caller); collect
  * its blocks. Every field is loaded once and checked against the block it
  * lies in (a peer may change it meanwhile). Returns false if the object is
@@ -333,58 +316,87 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
         return true;
     }
     case SHARENA_T_MAP: {
-        struct sharena__map *m = NULL;
-        uint64_t cap = map_table(a, off, &m);
-        if (!cap) {
+        struct sharena__map_view t;
+        if (!sharena__map_at(a, off, &t)) {
             problem(f, "slot %lu: map table header is invalid",
                     (unsigned long)idx);
             return false;
         }
-        uint64_t used = 0;
         bool bad = false;
-        for (uint64_t i = 0; i < cap; i++) {
-            struct sharena__map_entry *e = &m->entries[i];
-            uint64_t ko = SHARENA__LD(e->key);
-            if (!ko)
-                continue;
-            used++;
-            uint64_t kh = sharena__payload_size(a, ko);
-            struct sharena__key *k = kh ? (void *)(a->base + ko) : NULL;
-            uint64_t klen = kh >= sizeof *k ? SHARENA__LD(k->len) : UINT64_MAX;
-            if (!kh || kh < sizeof *k || klen > kh - sizeof *k) {
+        uint64_t count = SHARENA__LD(t.m->count);
+        if (count > t.cap) {
+            problem(f, "slot %lu: map count %lu exceeds its capacity %lu",
+                    (unsigned long)idx, (unsigned long)count,
+                    (unsigned long)t.cap);
+            count = t.cap;
+            bad = true;
+        }
+        if (SHARENA__LD(t.m->pend_count)) {
+            problem(f, "slot %lu: map has an unfinished removal",
+                    (unsigned long)idx);
+            bad = true;
+        }
+        for (uint64_t i = 0; i < count; i++) {
+            struct sharena__map_entry *e = &t.e[i];
+            struct sharena__text_view k;
+            if (!sharena__map_key_at(a, e, &k)) {
                 problem(f, "slot %lu: map entry %lu has an invalid key",
                         (unsigned long)idx, (unsigned long)i);
                 bad = true;
                 continue;
             }
-            add_ref(f, ko, idx);
-            if (SHARENA__LD(e->hash) != sharena__hash(a, k->data, klen)) {
+            if (SHARENA__LD(e->klen) == SHARENA__KEY_BLOCK)
+                add_ref(f, SHARENA__LD(e->key.off), idx);
+            if (SHARENA__LD(e->vkind) != SHARENA__V_REF) {
+                problem(f, "slot %lu: map entry %lu has an unknown value kind",
+                        (unsigned long)idx, (unsigned long)i);
+                bad = true;
+            }
+            uint32_t h = (uint32_t)sharena__hash(a, k.data, k.len);
+            if (SHARENA__LD(e->hash) != h) {
                 problem(f, "slot %lu: map entry %lu has a wrong hash",
+                        (unsigned long)idx, (unsigned long)i);
+                bad = true;
+                continue;
+            }
+            /* the index reaches it: a probe from its home meets it before
+             * an empty slot, and every slot on the way names an entry */
+            uint64_t mask = 2 * t.cap - 1, j = h & mask, n = 0;
+            for (; n <= mask; n++, j = (j + 1) & mask) {
+                uint32_t x = SHARENA__LD(t.idx[j]);
+                if (!x || x > count || x == i + 1)
+                    break;
+            }
+            if (n > mask || SHARENA__LD(t.idx[j]) != i + 1) {
+                problem(f, "slot %lu: map entry %lu is not in the index",
                         (unsigned long)idx, (unsigned long)i);
                 bad = true;
             }
         }
-        uint64_t count = SHARENA__LD(m->count);
+        uint64_t used = 0;
+        for (uint64_t j = 0; j < 2 * t.cap; j++)
+            used += SHARENA__LD(t.idx[j]) != 0;
         if (used != count) {
-            problem(f, "slot %lu: map count %lu but %lu entries",
+            problem(f, "slot %lu: map count %lu but %lu index slots in use",
                     (unsigned long)idx, (unsigned long)count,
                     (unsigned long)used);
             bad = true;
         }
         if (bad && repairing(f)) {
-            /* drop the bad keys' refs from our list: repair rebuilds */
+            /* drop the key blocks from our list: repair keeps the good
+             * entries, whose blocks are listed afresh below */
             while (f->nrefs && f->refs[f->nrefs - 1].slot == idx &&
                    f->refs[f->nrefs - 1].off != off)
                 f->nrefs--;
             sharena__map_repair(a, s);
             f->rep.repaired++;
             /* the repaired table, loaded and checked afresh */
-            struct sharena__map *nm = NULL;
-            uint64_t ncap = map_table(a, SHARENA__LD(s->word), &nm);
-            for (uint64_t i = 0; i < ncap; i++) {
-                uint64_t ko = SHARENA__LD(nm->entries[i].key);
-                if (ko)
-                    add_ref(f, ko, idx);
+            struct sharena__map_view nt;
+            if (sharena__map_at(a, SHARENA__LD(s->word), &nt)) {
+                uint64_t nc = SHARENA__LD(nt.m->count);
+                for (uint64_t i = 0; i < nc && i < nt.cap; i++)
+                    if (SHARENA__LD(nt.e[i].klen) == SHARENA__KEY_BLOCK)
+                        add_ref(f, SHARENA__LD(nt.e[i].key.off), idx);
             }
         }
         return true;

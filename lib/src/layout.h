@@ -15,9 +15,12 @@
 
 #define SHARENA__MAGIC "SHARENA\0"
 /* 2: the NULL type (slot type 9) and nullable struct fields (a field flag
- * and a null bitmap after a struct's cells). Version 1 arenas and images
- * are refused (SHARENA_ELAYOUT): move data with an older `sharena dump`. */
-#define SHARENA__FORMAT_VERSION 2u
+ * and a null bitmap after a struct's cells).
+ * 3: maps are a dense entry array with a u32 hash index, keys of up to 16
+ * bytes inline in the entry (issue 21).
+ * Arenas and images of an earlier version are refused (SHARENA_ELAYOUT):
+ * move data with that release's `sharena dump --json` (docs/format.md). */
+#define SHARENA__FORMAT_VERSION 3u
 
 #define SHARENA__CACHELINE 64
 #define SHARENA__ALIGN 16 /* every block and payload is 16-byte aligned */
@@ -214,28 +217,62 @@ _Static_assert(sizeof(struct sharena__bytes) == 16, "bytes");
 #define SHARENA__REF_OWNED (UINT64_C(1) << 63)
 #define SHARENA__REF_ID_MASK ((UINT64_C(1) << 53) - 1)
 
-/* MAP: open addressing, linear probing, backward-shift deletion, no
- * tombstones. `cap` is a power of two; load factor <= 3/4. An entry is empty
- * when key == 0. The key block is a separate allocation (struct
- * sharena__key). */
+/* MAP (format 3): a dense array of entries in insertion order (a removal
+ * moves the last entry into the hole), and a hash index over it, in one
+ * block: the header, then `2 * cap` u32 index slots, then `cap` entries.
+ * An index slot is 0 (empty) or an entry number + 1; the index uses linear
+ * probing from `hash & (2 * cap - 1)` with backward-shift deletion, so its
+ * load is at most 1/2. The index holds nothing the entries do not: repair
+ * rebuilds it from entries[0..count). A removal in progress is recorded in
+ * `pend_count`/`pend_hole` first, so repair can finish it (docs/locking.md);
+ * `moves` counts removals, so an iteration can tell whether entries moved
+ * under its cursor (sharena_map_moves). Growth keeps entry positions.
+ * A key of up to SHARENA__KEY_INLINE_MAX bytes is stored in the entry; a
+ * longer one in a block (struct sharena__key) whose offset the entry holds. */
+#define SHARENA__KEY_INLINE_MAX 16u
+#define SHARENA__KEY_BLOCK 255u /* klen: the key is in a block, key.off */
+#define SHARENA__V_REF 0u       /* vkind: value = id | SHARENA__REF_OWNED */
 struct sharena__map_entry {
-    uint64_t hash;
-    uint64_t key;   /* payload offset of a struct sharena__key, 0 = empty */
-    uint64_t value; /* id | SHARENA__REF_OWNED */
+    uint32_t hash; /* low 32 bits of sharena__hash() of the key */
+    uint8_t klen;  /* 0..SHARENA__KEY_INLINE_MAX, or SHARENA__KEY_BLOCK */
+    uint8_t vkind; /* SHARENA__V_REF; others are corrupt (reserved for
+                    * values stored in the entry, docs/format.md) */
+    uint8_t reserved[2];
+    union {
+        uint8_t inl[SHARENA__KEY_INLINE_MAX]; /* klen bytes, then zeros */
+        uint64_t off;  /* KEY_BLOCK: payload offset of a sharena__key */
+        uint64_t w[2]; /* the field as two words (how writers store it) */
+    } key;
+    uint64_t value; /* V_REF: the ref */
 };
-_Static_assert(sizeof(struct sharena__map_entry) == 24, "map entry");
+_Static_assert(sizeof(struct sharena__map_entry) == 32, "map entry");
+_Static_assert(offsetof(struct sharena__map_entry, klen) == 4, "map entry");
+_Static_assert(offsetof(struct sharena__map_entry, vkind) == 5, "map entry");
+_Static_assert(offsetof(struct sharena__map_entry, key) == 8, "map entry");
+_Static_assert(offsetof(struct sharena__map_entry, value) == 24, "map entry");
 struct sharena__map {
-    uint64_t count;
-    uint64_t cap;
-    struct sharena__map_entry entries[];
+    uint64_t count;      /* entries in use: entries[0..count), <= cap */
+    uint64_t cap;        /* a power of two, MIN_CAP..MAX_CAP */
+    uint64_t pend_count; /* 0, or the count before a removal in progress */
+    uint64_t pend_hole;  /* the entry that removal empties (< pend_count) */
+    uint64_t moves;      /* removals so far: each moves an entry */
+    uint32_t index[];    /* 2 * cap slots, then the entries */
 };
-_Static_assert(sizeof(struct sharena__map) == 16, "map");
+_Static_assert(sizeof(struct sharena__map) == 40, "map");
+_Static_assert(offsetof(struct sharena__map, moves) == 32, "map");
 struct sharena__key {
     uint64_t len;
     char data[];
 };
 _Static_assert(sizeof(struct sharena__key) == 8, "key");
 #define SHARENA__MAP_MIN_CAP 8u
+#define SHARENA__MAP_MAX_CAP (UINT64_C(1) << 30)
+/* Offset of the entries from the table's payload, and the payload size. */
+#define SHARENA__MAP_ENTRIES(cap)                                              \
+    (sizeof(struct sharena__map) + (uint64_t)(cap)*8)
+#define SHARENA__MAP_BYTES(cap)                                                \
+    (SHARENA__MAP_ENTRIES(cap) +                                               \
+     (uint64_t)(cap) * sizeof(struct sharena__map_entry))
 
 /* VECTOR: len <= cap; items are id | SHARENA__REF_OWNED. */
 struct sharena__vector {

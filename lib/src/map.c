@@ -1,18 +1,20 @@
 /* map.c: string key -> id hash tables.
  *
- * Open addressing with linear probing and backward-shift deletion (no
- * tombstones), load factor <= 3/4, doubling growth into a new block that is
- * swapped in whole. Readers look keys up under the map's seqlock without
- * locking (sharena__read). The table is reached through a checked view
- * (view.h): its capacity is loaded once, and every probe loop is bounded by
- * that checked value; entries and keys are loaded once each and checked, so
- * a corrupt table, or one a peer changes meanwhile, yields an error, never
- * a fault or a hang.
+ * A dense array of entries (keys of up to 16 bytes inline) and a u32 hash
+ * index over it (linear probing, backward-shift deletion, load <= 1/2), in
+ * one block that doubling growth replaces whole (layout.h). Readers look
+ * keys up under the map's seqlock without locking (sharena__read). The
+ * table is reached through a checked view (view.h): its capacity and count
+ * are loaded once, every probe loop is bounded by the checked capacity, an
+ * index slot must name an entry below the count, and entries and keys are
+ * loaded once each and checked, so a corrupt table, or one a peer changes
+ * meanwhile, yields an error, never a fault or a hang.
  *
- * Write order (docs/locking.md): an entry's hash and value are written
- * before its key (key != 0 marks it used), and `count` after; repair
- * (sharena__map_repair) puts back in place, in the shared table itself,
- * what an interrupted shift left out of place. */
+ * Write order (docs/locking.md): an insertion fills entries[count], then
+ * publishes count + 1, then the index slot; a removal records itself
+ * (pend_count, pend_hole), moves the last entry into the hole, publishes
+ * the new count and clears the record. The index is derived data: repair
+ * (sharena__map_repair) finishes a recorded removal and rebuilds it. */
 #include "view.h"
 
 #include <math.h>
@@ -50,35 +52,48 @@ uint64_t sharena__hash(const sharena_arena *a, const char *key, size_t len)
     return h ? h : 1;
 }
 
-/* Where find() found a key: the entry's index, or -1 when the key is absent,
- * or -2 when an entry names no key block; and the key block's offset. */
+/* Where find() stopped: the entry's number (>= 0), or -1 when the key is
+ * absent, or -2 when the table is corrupt (an index slot past `count`, an
+ * entry whose key is unusable); and the index position it stopped at (the
+ * key's slot, or the empty slot an insertion takes). */
 struct hit {
-    int64_t i;
-    uint64_t key;
+    int64_t e;
+    uint64_t pos;
 };
 
-/* Look @p key up in the table of @p t, probing at most t->cap entries. */
+/* Does entry @p e hold @p key? 1 yes, 0 no, -1 its key is unusable. */
+SHARENA__SEQLOCK_READER
+static int key_is(const sharena_arena *a, const struct sharena__map_entry *e,
+                  const char *key, size_t klen)
+{
+    struct sharena__text_view k;
+    if (SHARENA__UNLIKELY(!sharena__map_key_at(a, e, &k)))
+        return -1;
+    return k.len == klen && sharena__rcmp(k.data, key, klen) == 0;
+}
+
+/* Look @p key up in the table of @p t whose count (loaded once, checked
+ * against the capacity) is @p count, probing at most 2 * cap index slots. */
 SHARENA__SEQLOCK_READER
 static struct hit find(const sharena_arena *a,
-                       const struct sharena__map_view *t, const char *key,
-                       size_t klen, uint64_t hash)
+                       const struct sharena__map_view *t, uint64_t count,
+                       const char *key, size_t klen, uint32_t hash)
 {
-    const struct sharena__map_entry *e = t->m->entries;
-    uint64_t mask = t->cap - 1;
-    uint64_t i = hash & mask;
+    uint64_t mask = 2 * t->cap - 1, i = hash & mask;
     for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
-        uint64_t k = SHARENA__LD(e[i].key);
-        if (!k)
-            break;
-        if (SHARENA__LD(e[i].hash) != hash)
+        uint32_t x = SHARENA__LD(t->idx[i]);
+        if (!x)
+            return (struct hit){-1, i};
+        if (SHARENA__UNLIKELY(x > count))
+            return (struct hit){-2, i};
+        const struct sharena__map_entry *e = &t->e[x - 1];
+        if (SHARENA__LD(e->hash) != hash)
             continue;
-        struct sharena__text_view kv;
-        if (!sharena__text_at(a, k, &kv))
-            return (struct hit){-2, 0};
-        if (kv.len == klen && sharena__rcmp(kv.data, key, klen) == 0)
-            return (struct hit){(int64_t)i, k};
+        int c = key_is(a, e, key, klen);
+        if (c)
+            return (struct hit){c > 0 ? (int64_t)x - 1 : -2, i};
     }
-    return (struct hit){-1, 0};
+    return (struct hit){-2, 0}; /* no empty slot: more than count in use */
 }
 
 static int check_key(const char *key, size_t klen)
@@ -90,26 +105,18 @@ static int check_key(const char *key, size_t klen)
     return sharena_utf8_valid(key, klen) ? 0 : SHARENA_EILSEQ;
 }
 
-static uint64_t table_bytes(uint64_t cap)
-{
-    return sizeof(struct sharena__map) +
-           cap * sizeof(struct sharena__map_entry);
-}
-
 static void table_init(sharena_arena *a, void *p, const void *ctx)
 {
     (void)a;
     uint64_t cap = *(const uint64_t *)ctx;
-    struct sharena__map *m = p;
-    m->count = 0;
-    m->cap = cap;
-    memset(m->entries, 0, cap * sizeof(struct sharena__map_entry));
+    memset(p, 0, SHARENA__MAP_BYTES(cap));
+    ((struct sharena__map *)p)->cap = cap;
 }
 
 int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint32_t tag,
                             uint64_t *off)
 {
-    int r = sharena__alloc(a, table_bytes(cap), tag, off);
+    int r = sharena__alloc(a, SHARENA__MAP_BYTES(cap), tag, off);
     if (r == 0)
         table_init(a, a->base + *off, &cap);
     return r;
@@ -120,14 +127,32 @@ int sharena_map_new(sharena_arena *a, sharena_id *out)
     if (!a || !out)
         return SHARENA_EINVAL;
     static const uint64_t cap = SHARENA__MAP_MIN_CAP;
-    return sharena__obj_new(a, SHARENA_T_MAP, table_bytes(cap), 0, table_init,
-                            &cap, out);
+    return sharena__obj_new(a, SHARENA_T_MAP, SHARENA__MAP_BYTES(cap), 0,
+                            table_init, &cap, out);
+}
+
+/* The count of @p t, loaded once; UINT64_MAX when it exceeds the capacity
+ * (scribbled). */
+SHARENA__SEQLOCK_READER
+static inline uint64_t count_of(const struct sharena__map_view *t)
+{
+    uint64_t n = SHARENA__LD(t->m->count);
+    return SHARENA__LIKELY(n <= t->cap) ? n : UINT64_MAX;
+}
+
+/* The ref entry @p e holds (0 when its value kind is unknown: corrupt). */
+SHARENA__SEQLOCK_READER
+static inline uint64_t ref_of(const struct sharena__map_entry *e)
+{
+    if (SHARENA__UNLIKELY(SHARENA__LD(e->vkind) != SHARENA__V_REF))
+        return 0;
+    return SHARENA__LD(e->value);
 }
 
 struct get_ctx {
     const char *key;
     size_t klen;
-    uint64_t hash;
+    uint32_t hash;
     uint64_t ref;
 };
 
@@ -138,10 +163,13 @@ static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
     struct sharena__map_view t;
     if (SHARENA__UNLIKELY(!sharena__map_at(a, word, &t)))
         return SHARENA_ECORRUPT;
-    int64_t i = find(a, &t, c->key, c->klen, c->hash).i;
+    uint64_t count = count_of(&t);
+    if (SHARENA__UNLIKELY(count == UINT64_MAX))
+        return SHARENA_ECORRUPT;
+    int64_t i = find(a, &t, count, c->key, c->klen, c->hash).e;
     if (i < 0)
         return i == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
-    c->ref = SHARENA__LD(t.m->entries[i].value);
+    c->ref = ref_of(&t.e[i]);
     return 0;
 }
 
@@ -151,7 +179,7 @@ int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
 {
     if (!a || (klen && !key))
         return SHARENA_EINVAL;
-    struct get_ctx c = {key, klen, sharena__hash(a, key, klen), 0};
+    struct get_ctx c = {key, klen, (uint32_t)sharena__hash(a, key, klen), 0};
     int r = sharena__read(a, map, SHARENA_T_MAP, get_read, &c);
     if (r < 0)
         return r;
@@ -168,11 +196,33 @@ static int len_read(const sharena_arena *a, uint64_t word, void *ctx)
     struct sharena__map_view t;
     if (!sharena__map_at(a, word, &t))
         return SHARENA_ECORRUPT;
-    uint64_t n = SHARENA__LD(t.m->count);
-    if (n > t.cap)
+    uint64_t n = count_of(&t);
+    if (n == UINT64_MAX)
         return SHARENA_ECORRUPT; /* a count past the capacity was scribbled */
     *(uint64_t *)ctx = n;
     return 0;
+}
+
+SHARENA__SEQLOCK_READER
+static int moves_read(const sharena_arena *a, uint64_t word, void *ctx)
+{
+    struct sharena__map_view t;
+    if (!sharena__map_at(a, word, &t))
+        return SHARENA_ECORRUPT;
+    *(uint64_t *)ctx = SHARENA__LD(t.m->moves);
+    return 0;
+}
+
+SHARENA__SEQLOCK_READER
+int sharena_map_moves(const sharena_arena *a, sharena_id map, uint64_t *moves)
+{
+    if (!moves)
+        return SHARENA_EINVAL;
+    uint64_t n = 0;
+    int r = sharena__read(a, map, SHARENA_T_MAP, moves_read, &n);
+    if (r == 0)
+        *moves = n;
+    return r;
 }
 
 SHARENA__SEQLOCK_READER
@@ -187,55 +237,190 @@ int sharena_map_len(const sharena_arena *a, sharena_id map, uint64_t *len)
     return r;
 }
 
-/* Put @p ref into the first empty entry of its probe run; false when there
- * is none (a table a peer filled behind the count). No allocation. */
-static bool place(const struct sharena__map_view *t, uint64_t hash,
-                  uint64_t key, uint64_t ref)
+/* Put entry number @p x (0-based) with hash @p hash into the first empty
+ * index slot of its probe; false when there is none (an index a peer
+ * filled). */
+static bool index_put(const struct sharena__map_view *t, uint32_t hash,
+                      uint64_t x)
 {
-    struct sharena__map_entry *e = t->m->entries;
-    uint64_t mask = t->cap - 1;
-    uint64_t i = hash & mask;
+    uint64_t mask = 2 * t->cap - 1, i = hash & mask;
     for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
-        if (SHARENA__LD(e[i].key))
+        if (SHARENA__LD(t->idx[i]))
             continue;
-        SHARENA__ST(e[i].hash, hash);
-        SHARENA__ST(e[i].value, ref);
-        SHARENA__HOOK("map:entry-before-key");
-        __atomic_store_n(&e[i].key, key, __ATOMIC_RELEASE);
-        SHARENA__HOOK("map:entry-before-count");
-        uint64_t count = SHARENA__LD(t->m->count);
-        SHARENA__ST(t->m->count, count + 1);
+        SHARENA__ST(t->idx[i], (uint32_t)(x + 1));
         return true;
     }
     return false;
 }
 
-/* Grow the table @p t of the locked map in slot @p s to twice its
- * capacity; *t becomes the new table's view. */
+/* Empty index slot @p pos by backward shift (Knuth's algorithm R): a slot
+ * further along the run moves back into the hole unless its entry's home
+ * lies cyclically in (hole, slot]. Entries of `count` or more (none on a
+ * consistent table) end the shift. */
+static void index_del(const struct sharena__map_view *t, uint64_t count,
+                      uint64_t pos)
+{
+    uint64_t mask = 2 * t->cap - 1, i = pos, j = pos;
+    for (uint64_t n = 0; n < mask; n++) {
+        j = (j + 1) & mask;
+        uint32_t x = SHARENA__LD(t->idx[j]);
+        if (!x || x > count)
+            break;
+        uint64_t k = SHARENA__LD(t->e[x - 1].hash) & mask;
+        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (stays)
+            continue;
+        SHARENA__ST(t->idx[i], x);
+        i = j;
+    }
+    SHARENA__ST(t->idx[i], 0);
+}
+
+/* Point the index slot that names entry @p from at entry @p to instead. */
+static void index_repoint(const struct sharena__map_view *t, uint64_t from,
+                          uint64_t to)
+{
+    uint64_t mask = 2 * t->cap - 1;
+    uint32_t hash = SHARENA__LD(t->e[from].hash); /* the moving entry's */
+    uint64_t i = hash & mask;
+    for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
+        uint32_t x = SHARENA__LD(t->idx[i]);
+        if (!x)
+            return; /* not indexed (a peer's doing): repair will */
+        if (x == from + 1) {
+            SHARENA__ST(t->idx[i], (uint32_t)(to + 1));
+            return;
+        }
+    }
+}
+
+/* Copy entry @p from over entry @p to, field by field (each loaded once). */
+static void entry_copy(const struct sharena__map_view *t, uint64_t from,
+                       uint64_t to)
+{
+    const struct sharena__map_entry *f = &t->e[from];
+    struct sharena__map_entry *d = &t->e[to];
+    SHARENA__ST(d->hash, SHARENA__LD(f->hash));
+    SHARENA__ST(d->klen, SHARENA__LD(f->klen));
+    SHARENA__ST(d->vkind, SHARENA__LD(f->vkind));
+    SHARENA__ST(d->key.w[0], SHARENA__LD(f->key.w[0]));
+    SHARENA__ST(d->key.w[1], SHARENA__LD(f->key.w[1]));
+    SHARENA__ST(d->value, SHARENA__LD(f->value));
+}
+
+/* Remove entry @p hole of the dense array: the last entry moves into it.
+ * The removal is recorded first (pend_count, pend_hole) and cleared last,
+ * so repair finishes one that was interrupted (finish_removal). The index
+ * is not touched: the caller fixes it, or repair rebuilds it. */
+static void dense_remove(const struct sharena__map_view *t, uint64_t count,
+                         uint64_t hole)
+{
+    SHARENA__ST(t->m->pend_hole, hole);
+    __atomic_store_n(&t->m->pend_count, count, __ATOMIC_RELEASE);
+    SHARENA__ST(t->m->moves, SHARENA__LD(t->m->moves) + 1);
+    SHARENA__HOOK("map:remove-recorded");
+    if (hole != count - 1)
+        entry_copy(t, count - 1, hole);
+    SHARENA__HOOK("map:remove-moved");
+    __atomic_store_n(&t->m->count, count - 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->m->pend_count, 0, __ATOMIC_RELEASE);
+}
+
+/* Finish a removal a dead writer recorded: if its count still stands, the
+ * move and the new count are (re)done; the record is cleared. */
+static void finish_removal(const struct sharena__map_view *t)
+{
+    uint64_t pc = SHARENA__LD(t->m->pend_count);
+    if (!pc)
+        return;
+    uint64_t hole = SHARENA__LD(t->m->pend_hole);
+    if (pc <= t->cap && hole < pc && SHARENA__LD(t->m->count) == pc)
+        dense_remove(t, pc, hole);
+    SHARENA__ST(t->m->pend_count, 0);
+}
+
+/* Grow the table @p t (@p count entries) of the locked map in slot @p s to
+ * twice its capacity; *t becomes the new table's view. */
 static int grow(sharena_arena *a, struct sharena__slot *s,
-                struct sharena__map_view *t)
+                struct sharena__map_view *t, uint64_t count)
 {
     uint64_t cap = t->cap, ncap = cap * 2, off;
+    if (ncap > SHARENA__MAP_MAX_CAP)
+        return SHARENA_EFULL;
     int r = sharena__map_init_block(a, ncap, sharena__slot_index(a, s), &off);
     if (r < 0)
         return r;
     /* A scribbled allocator can hand out a block overlapping this table:
-     * refuse it rather than rebuild the table over itself (fsck frees it). */
-    if (off < t->off + table_bytes(cap) && t->off < off + table_bytes(ncap))
+     * refuse it rather than build the table over itself (fsck frees it). */
+    if (off < t->off + SHARENA__MAP_BYTES(cap) &&
+        t->off < off + SHARENA__MAP_BYTES(ncap))
         return SHARENA_ECORRUPT;
-    struct sharena__map_view n = {(void *)(a->base + off), off, ncap};
-    const struct sharena__map_entry *e = t->m->entries;
-    for (uint64_t i = 0; i < cap; i++) {
-        uint64_t key = SHARENA__LD(e[i].key);
-        /* (cap entries always fit 2 * cap: place cannot fail here) */
-        if (key)
-            place(&n, SHARENA__LD(e[i].hash), key, SHARENA__LD(e[i].value));
+    struct sharena__map_view n;
+    if (!sharena__map_at(a, off, &n))
+        return SHARENA_ECORRUPT;
+    for (uint64_t i = 0; i < count; i++) {
+        const struct sharena__map_entry *f = &t->e[i];
+        struct sharena__map_entry *d = &n.e[i];
+        uint32_t h = SHARENA__LD(f->hash);
+        d->hash = h;
+        d->klen = SHARENA__LD(f->klen);
+        d->vkind = SHARENA__LD(f->vkind);
+        d->key.w[0] = SHARENA__LD(f->key.w[0]);
+        d->key.w[1] = SHARENA__LD(f->key.w[1]);
+        d->value = SHARENA__LD(f->value);
+        index_put(&n, h, i); /* (count <= cap entries always fit) */
     }
+    n.m->count = count;
+    n.m->moves = SHARENA__LD(t->m->moves);
     SHARENA__HOOK("map:grow-built");
     __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
     SHARENA__HOOK("map:grow-swapped");
     sharena__free(a, t->off);
     *t = n;
+    return 0;
+}
+
+/* Fill entry @p e with @p key and @p ref; a key longer than the inline
+ * room goes into a block tagged with the map's slot (*kblock its offset). */
+static int entry_fill(sharena_arena *a, struct sharena__slot *s,
+                      const struct sharena__map_view *t,
+                      struct sharena__map_entry *e, const char *key,
+                      size_t klen, uint32_t hash, uint64_t ref,
+                      uint64_t *kblock)
+{
+    *kblock = 0;
+    uint64_t kw[2] = {0, 0};
+    uint8_t kl;
+    if (klen <= SHARENA__KEY_INLINE_MAX) {
+        if (klen)
+            memcpy(kw, key, klen);
+        kl = (uint8_t)klen;
+    } else {
+        uint64_t koff, kbytes = sizeof(struct sharena__key) + klen + 1;
+        int r = sharena__alloc(a, kbytes, sharena__slot_index(a, s), &koff);
+        if (r < 0)
+            return r;
+        /* On a scribbled arena the allocator can hand out a key block that
+         * overlaps the table (left to fsck). */
+        if (koff < t->off + SHARENA__MAP_BYTES(t->cap) &&
+            t->off < koff + kbytes) {
+            return SHARENA_ECORRUPT;
+        }
+        struct sharena__key *k = (void *)(a->base + koff);
+        k->len = klen;
+        memcpy(k->data, key, klen);
+        k->data[klen] = 0;
+        kw[0] = koff;
+        kl = SHARENA__KEY_BLOCK;
+        *kblock = koff;
+    }
+    SHARENA__HOOK("map:key-allocated");
+    SHARENA__ST(e->hash, hash);
+    SHARENA__ST(e->klen, kl);
+    SHARENA__ST(e->vkind, SHARENA__V_REF);
+    SHARENA__ST(e->key.w[0], kw[0]);
+    SHARENA__ST(e->key.w[1], kw[1]);
+    SHARENA__ST(e->value, ref);
     return 0;
 }
 
@@ -248,59 +433,53 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
     int r = check_key(key, klen);
     if (r < 0)
         return r;
-    uint64_t hash = sharena__hash(a, key, klen);
+    uint32_t hash = (uint32_t)sharena__hash(a, key, klen);
     struct sharena__slot *s;
     int nested = sharena__write_begin(a, map, SHARENA_T_MAP, &s);
     if (nested < 0)
         return nested;
     *old = 0;
     struct sharena__map_view t;
-    if (!sharena__map_at(a, SHARENA__LD(s->word), &t)) {
+    uint64_t count = UINT64_MAX;
+    if (sharena__map_at(a, SHARENA__LD(s->word), &t))
+        count = count_of(&t);
+    if (count == UINT64_MAX) {
         r = SHARENA_ECORRUPT;
         goto out;
     }
-    int64_t i = find(a, &t, key, klen, hash).i;
-    if (i == -2) {
+    struct hit h = find(a, &t, count, key, klen, hash);
+    if (h.e == -2) {
         r = SHARENA_ECORRUPT;
         goto out;
     }
-    if (i >= 0) {
-        *old = SHARENA__LD(t.m->entries[i].value);
+    if (h.e >= 0) {
+        struct sharena__map_entry *e = &t.e[h.e];
+        *old = ref_of(e);
         if (mode == SHARENA__PUT_IF_ABSENT) {
             r = SHARENA_EEXIST;
             goto out;
         }
-        __atomic_store_n(&t.m->entries[i].value, ref, __ATOMIC_RELEASE);
+        SHARENA__ST(e->vkind, SHARENA__V_REF);
+        __atomic_store_n(&e->value, ref, __ATOMIC_RELEASE);
         goto out;
     }
-    uint64_t count = SHARENA__LD(t.m->count);
-    if (count >= t.cap) {
-        r = SHARENA_ECORRUPT;
-        goto out;
+    if (count == t.cap) {
+        if ((r = grow(a, s, &t, count)) < 0)
+            goto out;
+        h = find(a, &t, count, key, klen, hash);
+        if (h.e != -1) {
+            r = SHARENA_ECORRUPT; /* (a fresh table: only if scribbled) */
+            goto out;
+        }
     }
-    if ((count + 1) * 4 > t.cap * 3 && (r = grow(a, s, &t)) < 0)
-        goto out;
-    uint64_t koff, kbytes = sizeof(struct sharena__key) + klen + 1;
-    r = sharena__alloc(a, kbytes, sharena__slot_index(a, s), &koff);
+    uint64_t kblock;
+    r = entry_fill(a, s, &t, &t.e[count], key, klen, hash, ref, &kblock);
     if (r < 0)
         goto out;
-    struct sharena__key *k = (void *)(a->base + koff);
-    k->len = klen;
-    if (klen)
-        memcpy(k->data, key, klen);
-    k->data[klen] = 0;
-    SHARENA__HOOK("map:key-allocated");
-    /* On a scribbled arena the allocator can hand out a key block that
-     * overlaps the table (left to fsck), or a peer may have filled the
-     * table behind the count (the key is given back). */
-    if (koff < t.off + table_bytes(t.cap) && t.off < koff + kbytes) {
-        r = SHARENA_ECORRUPT;
-        goto out;
-    }
-    if (!place(&t, hash, koff, ref)) {
-        sharena__free(a, koff);
-        r = SHARENA_ECORRUPT;
-    }
+    SHARENA__HOOK("map:entry-before-count");
+    __atomic_store_n(&t.m->count, count + 1, __ATOMIC_RELEASE);
+    SHARENA__HOOK("map:entry-before-index");
+    SHARENA__ST(t.idx[h.pos], (uint32_t)(count + 1));
 out:
     sharena__write_end(a, s, nested);
     return r;
@@ -312,52 +491,35 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
 {
     if (klen && !key)
         return SHARENA_EINVAL;
-    uint64_t hash = sharena__hash(a, key, klen);
+    uint32_t hash = (uint32_t)sharena__hash(a, key, klen);
     struct sharena__slot *s;
     int nested = sharena__write_begin(a, map, SHARENA_T_MAP, &s);
     if (nested < 0)
         return nested;
     int r = 0;
     struct sharena__map_view t;
-    struct hit found = {-2, 0};
-    if (sharena__map_at(a, SHARENA__LD(s->word), &t))
-        found = find(a, &t, key, klen, hash);
-    if (found.i < 0) {
-        r = found.i == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
+    uint64_t count = UINT64_MAX;
+    struct hit h = {-2, 0};
+    if (sharena__map_at(a, SHARENA__LD(s->word), &t) &&
+        (count = count_of(&t)) != UINT64_MAX)
+        h = find(a, &t, count, key, klen, hash);
+    if (h.e < 0) {
+        r = h.e == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
         goto out;
     }
-    struct sharena__map_entry *e = t.m->entries;
-    uint64_t mask = t.cap - 1, i = (uint64_t)found.i, j = i;
-    *old = SHARENA__LD(e[i].value);
-    /* Backward-shift deletion (Knuth's algorithm R). The hole is emptied
-     * before an entry moves into it, so a writer dying mid-move leaves the
-     * entry in one place or two (repair keeps one), never a stale key with
-     * another key's value. */
-    for (uint64_t n = 0; n < mask; n++) {
-        j = (j + 1) & mask;
-        uint64_t ko = SHARENA__LD(e[j].key);
-        if (!ko)
-            break;
-        uint64_t h = SHARENA__LD(e[j].hash), k = h & mask;
-        bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-        if (stays)
-            continue;
-        SHARENA__ST(e[i].key, 0);
-        SHARENA__ST(e[i].hash, h);
-        SHARENA__ST(e[i].value, SHARENA__LD(e[j].value));
-        __atomic_store_n(&e[i].key, ko, __ATOMIC_RELEASE);
-        SHARENA__HOOK("map:remove-shifting");
-        i = j;
-    }
-    SHARENA__ST(e[i].key, 0);
-    SHARENA__ST(e[i].hash, 0);
-    SHARENA__ST(e[i].value, 0);
-    uint64_t count = SHARENA__LD(t.m->count);
-    if (count)
-        SHARENA__ST(t.m->count, count - 1);
+    uint64_t e = (uint64_t)h.e, last = count - 1;
+    *old = ref_of(&t.e[e]);
+    uint64_t kblock = 0;
+    if (SHARENA__LD(t.e[e].klen) == SHARENA__KEY_BLOCK)
+        kblock = SHARENA__LD(t.e[e].key.off);
+    index_del(&t, count, h.pos);
+    if (e != last)
+        index_repoint(&t, last, e);
+    dense_remove(&t, count, e);
     /* under the lock: a writer dying here leaves a block tagged with this
      * map, which repair frees */
-    sharena__free(a, found.key);
+    if (kblock)
+        sharena__free(a, kblock);
 out:
     sharena__write_end(a, s, nested);
     return r;
@@ -410,10 +572,10 @@ int sharena_map_remove(sharena_arena *a, sharena_id map, const char *key,
 }
 
 struct next_ctx {
-    uint64_t from; /* the cursor: first entry to look at */
+    uint64_t from; /* the cursor: the entry number to read */
     char *key;
     size_t kcap;
-    uint64_t at, klen, ref; /* what was found */
+    uint64_t klen, ref; /* what was found */
 };
 
 SHARENA__SEQLOCK_READER
@@ -423,24 +585,22 @@ static int next_read(const sharena_arena *a, uint64_t word, void *ctx)
     struct sharena__map_view t;
     if (!sharena__map_at(a, word, &t))
         return SHARENA_ECORRUPT;
-    const struct sharena__map_entry *e = t.m->entries;
-    for (uint64_t i = c->from; i < t.cap; i++) {
-        uint64_t ko = SHARENA__LD(e[i].key);
-        if (!ko)
-            continue;
-        struct sharena__text_view k;
-        if (!sharena__text_at(a, ko, &k))
-            return SHARENA_ECORRUPT;
-        c->at = i;
-        c->klen = k.len;
-        c->ref = SHARENA__LD(e[i].value);
-        if (!c->key || k.len >= c->kcap)
-            return SHARENA_ERANGE;
-        sharena__rcopy(c->key, k.data, k.len);
-        c->key[k.len] = 0;
-        return 0;
-    }
-    return SHARENA_ENOENT;
+    uint64_t count = count_of(&t);
+    if (count == UINT64_MAX)
+        return SHARENA_ECORRUPT;
+    if (c->from >= count)
+        return SHARENA_ENOENT;
+    const struct sharena__map_entry *e = &t.e[c->from];
+    struct sharena__text_view k;
+    if (!sharena__map_key_at(a, e, &k))
+        return SHARENA_ECORRUPT;
+    c->klen = k.len;
+    c->ref = ref_of(e);
+    if (!c->key || k.len >= c->kcap)
+        return SHARENA_ERANGE;
+    sharena__rcopy(c->key, k.data, k.len);
+    c->key[k.len] = 0;
+    return 0;
 }
 
 SHARENA__SEQLOCK_READER
@@ -450,7 +610,7 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
 {
     if (!cursor)
         return SHARENA_EINVAL;
-    struct next_ctx c = {*cursor, key, kcap, 0, 0, 0};
+    struct next_ctx c = {*cursor, key, kcap, 0, 0};
     int r = sharena__read(a, map, SHARENA_T_MAP, next_read, &c);
     if (r != 0 && r != SHARENA_ERANGE)
         return r;
@@ -464,7 +624,7 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
         *value = c.ref & SHARENA__REF_ID_MASK;
     if (owned)
         *owned = (c.ref & SHARENA__REF_OWNED) != 0;
-    *cursor = c.at + 1;
+    *cursor = c.from + 1;
     return 0;
 }
 
@@ -556,83 +716,15 @@ int sharena_map_set_null(sharena_arena *a, sharena_id map, const char *key,
     return set_new(a, map, key, klen, sharena_null_new(a, &v), &v);
 }
 
-/* Does the entry at @p j hold the key @p k (the same block, or the same
- * text)? */
-static bool same_key(const sharena_arena *a, uint64_t kj, uint64_t k,
-                     const struct sharena__text_view *kv)
-{
-    if (kj == k)
-        return true;
-    struct sharena__text_view w;
-    return sharena__text_at(a, kj, &w) && w.len == kv->len &&
-           sharena__rcmp(w.data, kv->data, kv->len) == 0;
-}
-
-/* One pass of the repair over every entry, in probe order from an empty
- * position: an entry whose key block is unusable is cleared (nothing can
- * find it); one that a probe from its home would not reach (a hole left
- * by an interrupted shift) moves to the first empty position of that
- * probe; one that a probe from its home meets again earlier (the second
- * copy an interrupted shift leaves) is cleared. A move writes the new
- * place first (its key last) and clears the old one after, so a repairer
- * killed at any point leaves every key in the shared table at least once,
- * for the next repair to finish. Returns how many entries it changed. */
-static uint64_t repair_pass(sharena_arena *a, const struct sharena__map_view *t)
-{
-    struct sharena__map_entry *e = t->m->entries;
-    uint64_t mask = t->cap - 1, start = 0, moved = 0;
-    while (start <= mask && SHARENA__LD(e[start].key))
-        start++;
-    if (start > mask)
-        start = 0; /* full (a peer's doing): no moves, duplicates only */
-    for (uint64_t n = 1; n <= t->cap; n++) {
-        uint64_t i = (start + n) & mask;
-        uint64_t k = SHARENA__LD(e[i].key);
-        if (!k)
-            continue;
-        struct sharena__text_view kv;
-        if (!sharena__text_at(a, k, &kv)) {
-            SHARENA__ST(e[i].key, 0);
-            moved++;
-            continue;
-        }
-        uint64_t h = sharena__hash(a, kv.data, kv.len);
-        uint64_t j = h & mask;
-        for (; j != i; j = (j + 1) & mask) {
-            uint64_t kj = SHARENA__LD(e[j].key);
-            if (!kj || same_key(a, kj, k, &kv))
-                break;
-        }
-        if (j == i) {
-            if (SHARENA__LD(e[i].hash) != h)
-                SHARENA__ST(e[i].hash, h);
-            continue; /* reached from its home: it stays */
-        }
-        if (!SHARENA__LD(e[j].key)) {
-            SHARENA__ST(e[j].hash, h);
-            SHARENA__ST(e[j].value, SHARENA__LD(e[i].value));
-            __atomic_store_n(&e[j].key, k, __ATOMIC_RELEASE);
-            SHARENA__HOOK("map:repair-moved");
-        }
-        /* moved to j, or j holds this key already: this copy goes */
-        SHARENA__ST(e[i].key, 0);
-        SHARENA__ST(e[i].hash, 0);
-        SHARENA__ST(e[i].value, 0);
-        moved++;
-    }
-    return moved;
-}
-
-/* At most this many passes (each moves an entry only nearer its home, so
- * the repair of what crashes leave ends within two or three). */
-#define REPAIR_PASSES 64
-
-/* Repair the table of a map whose writer died, in place and without a
- * private copy: every entry stays in the shared table at every moment, so
- * a repairer that dies half-way loses nothing (a rebuild from a private
- * copy lost the keys it had not put back yet). Then recount. The caller
- * holds the lock; fsck and salvage call it with the arena lock held too,
- * so it allocates nothing. */
+/* Repair the table of a map whose writer died: finish a recorded removal,
+ * then go over entries[0..count) in place: an entry whose key or value
+ * kind is unusable, or whose key an earlier entry holds already, is removed
+ * (the last entry moves into it, recorded as any removal is); the others
+ * get their hash recomputed and go into the index, which is cleared first
+ * and rebuilt. Every entry stays in the shared array at every moment, so a
+ * repairer that dies half-way loses nothing: the next repair starts over.
+ * The caller holds the lock; fsck and salvage call it with the arena lock
+ * held too, so it allocates nothing. */
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
 {
     struct sharena__map_view t;
@@ -646,13 +738,38 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
         return 0;
     }
-    for (unsigned pass = 0; pass < REPAIR_PASSES; pass++)
-        if (!repair_pass(a, &t))
-            break;
-    uint64_t used = 0;
-    for (uint64_t i = 0; i < t.cap; i++)
-        used += SHARENA__LD(t.m->entries[i].key) != 0;
-    SHARENA__ST(t.m->count, used);
+    finish_removal(&t);
+    uint64_t count = SHARENA__LD(t.m->count);
+    if (count > t.cap) {
+        count = t.cap;
+        SHARENA__ST(t.m->count, count);
+    }
+    for (uint64_t i = 0; i < 2 * t.cap; i++)
+        SHARENA__ST(t.idx[i], 0);
+    SHARENA__HOOK("map:repair-cleared");
+    for (uint64_t i = 0; i < count;) {
+        struct sharena__map_entry *e = &t.e[i];
+        struct sharena__text_view k;
+        bool ok = sharena__map_key_at(a, e, &k) &&
+                  SHARENA__LD(e->vkind) == SHARENA__V_REF &&
+                  (SHARENA__LD(e->value) & SHARENA__REF_ID_MASK);
+        uint32_t h = 0;
+        if (ok) {
+            h = (uint32_t)sharena__hash(a, k.data, k.len);
+            ok = find(a, &t, i, k.data, k.len, h).e == -1;
+        }
+        if (!ok) {
+            dense_remove(&t, count, i);
+            count--;
+            SHARENA__HOOK("map:repair-moved");
+            continue;
+        }
+        if (SHARENA__LD(e->hash) != h)
+            SHARENA__ST(e->hash, h);
+        index_put(&t, h, i);
+        SHARENA__HOOK("map:repair-indexed");
+        i++;
+    }
     return 0;
 }
 

@@ -2,7 +2,7 @@
  * died holding the lock (SHARENA_EOWNERDEAD). Called with the lock held and
  * the object's seq possibly odd; leaves seq even. The invariants each type
  * keeps across every store are listed in docs/locking.md. */
-#include "internal.h"
+#include "view.h"
 
 #include <stdlib.h>
 
@@ -16,28 +16,23 @@ static int object_blocks(sharena_arena *a, struct sharena__slot *s,
     if (type == SHARENA_T_NUMBER || type == SHARENA_T_BOOL ||
         type == SHARENA_T_NULL)
         return 0;
-    /* the word, the capacity and each key are loaded once: the capacity
-     * that sizes the array is the one that bounds the loop */
-    uint64_t word = SHARENA__LD(s->word), mcap = 0;
-    struct sharena__map *m = NULL;
-    if (type == SHARENA_T_MAP) {
-        uint64_t have = sharena__payload_size(a, word);
-        if (have >= sizeof *m) {
-            m = (void *)(a->base + word);
-            mcap = SHARENA__LD(m->cap);
-            if (mcap > (have - sizeof *m) / sizeof m->entries[0])
-                m = NULL;
-        }
+    /* the word, the capacity, the count and each key are loaded once: the
+     * count that sizes the array is the one that bounds the loop */
+    uint64_t word = SHARENA__LD(s->word), count = 0;
+    struct sharena__map_view t;
+    bool map = type == SHARENA_T_MAP && sharena__map_at(a, word, &t);
+    if (map) {
+        count = SHARENA__LD(t.m->count);
+        if (count > t.cap)
+            count = t.cap;
     }
-    uint64_t *v = malloc((1 + (m ? mcap : 0)) * sizeof *v);
+    uint64_t *v = malloc((1 + count) * sizeof *v);
     if (!v)
         return SHARENA_ENOMEM;
     v[(*n)++] = word;
-    for (uint64_t i = 0; m && i < mcap; i++) {
-        uint64_t key = SHARENA__LD(m->entries[i].key);
-        if (key)
-            v[(*n)++] = key;
-    }
+    for (uint64_t i = 0; map && i < count; i++)
+        if (SHARENA__LD(t.e[i].klen) == SHARENA__KEY_BLOCK)
+            v[(*n)++] = SHARENA__LD(t.e[i].key.off);
     *out = v;
     return 0;
 }

@@ -16,7 +16,7 @@
  * slots the table's chunks and the heap can hold), a map's capacity comes
  * from the size its content check accepted, and a key is cleared only
  * after its map's table is checked again. */
-#include "internal.h"
+#include "view.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,9 +92,10 @@ static uint64_t content_need(const sharena_arena *a, int type, uint64_t off)
         return n <= room - 16 ? 16 + n : 0;
     case SHARENA_T_MAP:
         n = SHARENA__LD(p[1]);
-        if (n < SHARENA__MAP_MIN_CAP || (n & (n - 1)) || n > (room - 16) / 24)
+        if (n < SHARENA__MAP_MIN_CAP || n > SHARENA__MAP_MAX_CAP ||
+            (n & (n - 1)) || SHARENA__MAP_BYTES(n) > room)
             return 0;
-        return 16 + n * 24;
+        return SHARENA__MAP_BYTES(n);
     case SHARENA_T_VECTOR:
         n = SHARENA__LD(p[1]);
         if (n > (room - 16) / 8 || SHARENA__LD(p[0]) > n)
@@ -134,19 +135,18 @@ static void kill_slot(struct salvage *sv, uint64_t index)
     }
 }
 
-/* Clear entry @p e of the map in slot @p index: its table is checked again
+/* Mark entry @p e of the map in slot @p index unusable (its key block is
+ * lost; the map's repair in step 5 removes it): its table is checked again
  * (the word is loaded once and must hold a table with that entry). */
 static void key_clear(struct salvage *sv, uint64_t index, uint64_t e)
 {
     struct sharena__slot *s = sharena__slot_at(sv->a, index);
     if (!s || SHARENA__LD(s->type) != SHARENA_T_MAP)
         return;
-    uint64_t word = SHARENA__LD(s->word);
-    if (e > (sv->a->heap_end - sv->a->heap_start) / 24 ||
-        !fits(sv->a, word, 16 + (e + 1) * 24))
+    struct sharena__map_view t;
+    if (!sharena__map_at(sv->a, SHARENA__LD(s->word), &t) || e >= t.cap)
         return;
-    struct sharena__map *m = (void *)(sv->a->base + word);
-    SHARENA__ST(m->entries[e].key, 0);
+    SHARENA__ST(t.e[e].key.off, 0);
     sv->fixed++;
 }
 
@@ -330,17 +330,25 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         }
         add(&sv, (struct sref){word, need, (uint32_t)i, OBJECT, i});
         if (type == SHARENA_T_MAP) {
-            /* the capacity content_need accepted (not a second load) */
+            /* the capacity, loaded again, must give the size content_need
+             * accepted */
             struct sharena__map *m = (void *)(a->base + word);
-            uint64_t mcap = (need - sizeof *m) / sizeof m->entries[0];
-            for (uint64_t e = 0; e < mcap; e++) {
-                uint64_t ko = SHARENA__LD(m->entries[e].key);
-                if (!ko)
+            uint64_t mcap = SHARENA__LD(m->cap);
+            struct sharena__map_entry *me =
+                (void *)((char *)m + SHARENA__MAP_ENTRIES(mcap));
+            if (SHARENA__MAP_BYTES(mcap) != need)
+                continue; /* (changed since content_need: a peer's doing) */
+            uint64_t mcount = SHARENA__LD(m->count);
+            if (mcount > mcap)
+                mcount = mcap;
+            for (uint64_t e = 0; e < mcount; e++) {
+                if (SHARENA__LD(me[e].klen) != SHARENA__KEY_BLOCK)
                     continue;
+                uint64_t ko = SHARENA__LD(me[e].key.off);
                 uint64_t kn = key_need(a, ko);
                 if (!kn) {
                     if (!busy(&sv, i)) {
-                        SHARENA__ST(m->entries[e].key, 0);
+                        SHARENA__ST(me[e].key.off, 0);
                         sv.fixed++;
                     }
                     continue;

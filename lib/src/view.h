@@ -71,12 +71,15 @@ static inline bool sharena__bytes_at(const sharena_arena *a, uint64_t off,
     return true;
 }
 
-/* MAP table: {count, cap, entries[cap]}. `count` is not part of the view:
- * whoever needs it loads it once and checks it against `cap`. */
+/* MAP table: {count, cap, pend_count, pend_hole, index[2 cap],
+ * entries[cap]}. `count` is not part of the view: whoever needs it loads
+ * it once and checks it against `cap`. */
 struct sharena__map_view {
     struct sharena__map *m;
-    uint64_t off; /* the table's payload offset */
-    uint64_t cap; /* a power of two >= SHARENA__MAP_MIN_CAP; fits the block */
+    uint32_t *idx;                /* 2 * cap index slots */
+    struct sharena__map_entry *e; /* cap entries */
+    uint64_t off;                 /* the table's payload offset */
+    uint64_t cap; /* a power of two in [MIN_CAP, MAX_CAP]; fits the block */
 };
 SHARENA__SEQLOCK_READER static inline bool
 sharena__map_at(const sharena_arena *a, uint64_t off,
@@ -87,14 +90,31 @@ sharena__map_at(const sharena_arena *a, uint64_t off,
         return false;
     struct sharena__map *m = (void *)(a->base + off);
     uint64_t cap = SHARENA__LD(m->cap);
-    if (SHARENA__UNLIKELY(cap < SHARENA__MAP_MIN_CAP || (cap & (cap - 1)) ||
-                          cap > (have - sizeof *m) /
-                                    sizeof(struct sharena__map_entry)))
+    if (SHARENA__UNLIKELY(cap < SHARENA__MAP_MIN_CAP ||
+                          cap > SHARENA__MAP_MAX_CAP || (cap & (cap - 1)) ||
+                          SHARENA__MAP_BYTES(cap) > have))
         return false;
     v->m = m;
+    v->idx = m->index;
+    v->e = (void *)((char *)m + SHARENA__MAP_ENTRIES(cap));
     v->off = off;
     v->cap = cap;
     return true;
+}
+
+/* A map entry's key, loaded once: inline bytes or a checked key block. */
+SHARENA__SEQLOCK_READER static inline bool
+sharena__map_key_at(const sharena_arena *a, const struct sharena__map_entry *e,
+                    struct sharena__text_view *k)
+{
+    uint8_t klen = SHARENA__LD(e->klen);
+    if (SHARENA__LIKELY(klen <= SHARENA__KEY_INLINE_MAX)) {
+        k->data = (const char *)e->key.inl;
+        k->len = klen;
+        return true;
+    }
+    return klen == SHARENA__KEY_BLOCK &&
+           sharena__text_at(a, SHARENA__LD(e->key.off), k);
 }
 
 /* VECTOR block: {len, cap, items[cap]}. */

@@ -84,6 +84,13 @@ static uint64_t rndn(uint64_t n)
 /* ---- the arena every round starts from ----------------------------------- */
 
 #define NKEYS 300
+
+/* Key @p i of the big map: odd ones longer than a map entry holds inline
+ * (a key block), even ones inline. */
+static int keyname(char *buf, size_t cap, int i)
+{
+    return snprintf(buf, cap, i % 2 ? "key%d-with-a-long-tail" : "key%d", i);
+}
 #define NITEMS 200
 static const char *const ROOT_NAMES[] = {
     "m.big",   "m.small", "m.nested", "v.list",       "s.text",
@@ -111,7 +118,7 @@ static int populate(sharena_conn *c, const char *name)
     } while (0)
     TRY(sharena_root_ensure(a, "m.big", SHARENA_T_MAP, 0, &m, NULL));
     for (int i = 0; i < NKEYS; i++) {
-        int n = snprintf(key, sizeof key, "key%d", i);
+        int n = keyname(key, sizeof key, i);
         if (i % 3 == 0)
             TRY(sharena_map_set_number(a, m, key, (size_t)n, i));
         else if (i % 3 == 1)
@@ -296,7 +303,7 @@ static void c_read(sharena_arena *a)
     switch (type) {
     case SHARENA_T_MAP: {
         cur_op = "map_get";
-        snprintf(key, sizeof key, "key%d", (int)rndn(NKEYS));
+        keyname(key, sizeof key, (int)rndn(NKEYS));
         if (sharena_map_get(a, id, key, strlen(key), &v) == 0) {
             cur_op = "number_get(map value)";
             sharena_number_get(a, v, &d);
@@ -435,7 +442,7 @@ static void c_write(sharena_arena *a)
     }
     switch (type) {
     case SHARENA_T_MAP: {
-        int n = snprintf(key, sizeof key, "key%d", (int)rndn(NKEYS + 50));
+        int n = keyname(key, sizeof key, (int)rndn(NKEYS + 50));
         switch (rndn(4)) {
         case 0:
             cur_op = "map_set_number";
@@ -934,10 +941,16 @@ static void flip_map(void)
     if (!o || o->psize < sizeof(struct sharena__map))
         return;
     struct sharena__map *m = (void *)(F.base + o->payload);
-    uint64_t room = (o->psize - sizeof *m) / sizeof m->entries[0];
     uint64_t cap = LD(m->cap);
-    struct sharena__map_entry *e = room ? &m->entries[rndn(room)] : NULL;
-    switch (rndn(8)) {
+    /* the capacity the block would hold, and the entries of the one it
+     * says, where they fit */
+    uint64_t room = (o->psize - sizeof *m) /
+                    (8 + sizeof(struct sharena__map_entry));
+    bool fits = cap >= SHARENA__MAP_MIN_CAP && cap <= room;
+    struct sharena__map_entry *ents =
+        fits ? (void *)((uint8_t *)m + SHARENA__MAP_ENTRIES(cap)) : NULL;
+    struct sharena__map_entry *e = ents ? &ents[rndn(cap)] : NULL;
+    switch (rndn(10)) {
     case 0:
     case 1: {
         static const uint64_t mult[] = {0, 1, 2, 3, 1024, 1u << 20};
@@ -962,16 +975,29 @@ static void flip_map(void)
         break;
     }
     case 2:
-        flip64(&m->count, bad_size(LD(m->count), room));
+        if (rndn(2))
+            flip64(&m->count, bad_size(LD(m->count), room));
+        else
+            flip64(&m->pend_count, rndn(2) ? LD(m->count) : rnd());
         break;
     case 3:
+        if (fits)
+            flip32(&m->index[rndn(2 * cap)],
+                   rndn(2) ? (uint32_t)rndn(cap + 2) : (uint32_t)rnd());
+        break;
     case 4:
-        if (e)
-            flip64(&e->key, bad_off(LD(e->key)));
+        if (e && LD(e->klen) == SHARENA__KEY_BLOCK)
+            flip64(&e->key.off, bad_off(LD(e->key.off)));
+        else if (e)
+            flip8(&e->klen, rndn(2) ? SHARENA__KEY_BLOCK : (uint8_t)rnd());
         break;
     case 5:
         if (e)
-            flip64(&e->hash, rndn(2) ? rnd() : ~LD(e->hash));
+            flip32(&e->hash, rndn(2) ? (uint32_t)rnd() : ~LD(e->hash));
+        break;
+    case 6:
+        if (e)
+            flip8(&e->vkind, (uint8_t)(1 + rndn(255)));
         break;
     default:
         if (e)
@@ -1097,12 +1123,20 @@ static void flip_size(void)
             }
         }
         break;
-    default: /* a map key's length */
-        if ((o = pick(SHARENA_T_MAP)) && o->psize > 16 + 24) {
+    default: /* a map key's length (a key in a block) */
+        if ((o = pick(SHARENA_T_MAP)) &&
+            o->psize > sizeof(struct sharena__map)) {
             struct sharena__map *m = (void *)(F.base + o->payload);
-            uint64_t room = (o->psize - 16) / 24;
-            uint64_t k = LD(m->entries[rndn(room)].key);
-            if (k && !(k & 7) && in_heap(k, 8) && k >= F.hs + 16) {
+            uint64_t cap = LD(m->cap);
+            if (cap < SHARENA__MAP_MIN_CAP ||
+                SHARENA__MAP_BYTES(cap) > o->psize)
+                break;
+            struct sharena__map_entry *ents =
+                (void *)((uint8_t *)m + SHARENA__MAP_ENTRIES(cap));
+            struct sharena__map_entry *e = &ents[rndn(cap)];
+            uint64_t k = LD(e->key.off);
+            if (LD(e->klen) == SHARENA__KEY_BLOCK && k && !(k & 7) &&
+                in_heap(k, 8) && k >= F.hs + 16) {
                 uint64_t *len = (void *)(F.base + k);
                 uint64_t sz = LD(((struct sharena__block *)(F.base + k - 16))
                                      ->size_flags) &

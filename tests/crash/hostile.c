@@ -267,9 +267,10 @@ Test(hostile, scribbled_zero_value_is_corrupt)
     cr_assert_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
     struct sharena__slot *ms = sharena__slot_at(a, sharena__id_slot(m));
     struct sharena__map *mp = (void *)(a->base + ms->word);
-    for (uint64_t i = 0; i < mp->cap; i++)
-        if (mp->entries[i].key)
-            mp->entries[i].value &= ~SHARENA__REF_ID_MASK;
+    struct sharena__map_entry *me = (void *)((uint8_t *)mp +
+                                             SHARENA__MAP_ENTRIES(mp->cap));
+    for (uint64_t i = 0; i < mp->count; i++)
+        me[i].value &= ~SHARENA__REF_ID_MASK;
     struct sharena__slot *vs = sharena__slot_at(a, sharena__id_slot(v));
     struct sharena__vector *vp = (void *)(a->base + vs->word);
     vp->items[0] &= ~SHARENA__REF_ID_MASK;

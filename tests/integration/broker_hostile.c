@@ -139,10 +139,19 @@ Test(broker_hostile, dead_scribbler_leaves_the_broker_serving)
                          __ATOMIC_RELEASE); /* mid-write */
         mp->cap = UINT64_C(1) << 40;
         mp->count = UINT64_C(1) << 39;
+        mp->pend_count = UINT64_C(1) << 38;
+        mp->pend_hole = ~UINT64_C(0);
+        /* index slots naming entries far away, entries with block keys
+         * far outside the mapping */
+        for (int i = 0; i < 16; i++)
+            mp->index[i] = 0x51515151u * (uint32_t)(i + 1);
+        struct sharena__map_entry *ents = (void *)((uint8_t *)mp +
+                                                   SHARENA__MAP_ENTRIES(8));
         for (int i = 0; i < 8; i++) {
-            mp->entries[i].hash = 0x5151515151515151ull * (uint64_t)(i + 1);
-            mp->entries[i].key = (UINT64_C(1) << 35) + 16 * (uint64_t)i;
-            mp->entries[i].value = ~UINT64_C(0);
+            ents[i].hash = 0x51515151u * (uint32_t)(i + 1);
+            ents[i].klen = SHARENA__KEY_BLOCK;
+            ents[i].key.off = (UINT64_C(1) << 35) + 16 * (uint64_t)i;
+            ents[i].value = ~UINT64_C(0);
         }
         hh->hash_seed ^= 0xdeadbeefcafef00dull;
         /* the first block's size: 0 (a rebuild that trusts it never ends) */

@@ -319,92 +319,167 @@ Test(readonce, map_count, .timeout = 60)
     sharena_arena_close(a);
 }
 
-/* The entry index of key @p k in map @p m's table. */
+/* The entry of key @p k in map @p m's table (inline or block key). */
 static struct sharena__map_entry *entry_of(sharena_arena *a, sharena_id m,
                                            const char *k)
 {
     struct sharena__map *t = (void *)payload_of(a, m);
+    struct sharena__map_entry *e = (void *)((uint8_t *)t +
+                                            SHARENA__MAP_ENTRIES(t->cap));
     const uint8_t *base = sharena_arena_base(a);
-    for (uint64_t i = 0; i < t->cap; i++) {
-        const struct sharena__key *key = (const void *)(base +
-                                                        t->entries[i].key);
-        if (t->entries[i].key && key->len == strlen(k) &&
-            memcmp(key->data, k, key->len) == 0)
-            return &t->entries[i];
+    for (uint64_t i = 0; i < t->count; i++) {
+        const char *data = (const char *)e[i].key.inl;
+        uint64_t len = e[i].klen;
+        if (len == SHARENA__KEY_BLOCK) {
+            const struct sharena__key *key = (const void *)(base +
+                                                            e[i].key.off);
+            data = key->data;
+            len = key->len;
+        }
+        if (len == strlen(k) && memcmp(data, k, len) == 0)
+            return &e[i];
     }
     cr_assert_fail("no key %s", k);
     return NULL;
 }
 
+/* Read k1 and iterate while a flipper changes a key: every error is one a
+ * flip may cause, and every key iteration returns fits the buffer. */
+static void read_keys_while_flipped(sharena_arena *a, sharena_id m,
+                                    const sharena_id vals[4], const char *extra,
+                                    sharena_id xval)
+{
+    sharena_id v = 0;
+    int r = sharena_map_get(a, m, "k1", 2, &v);
+    EXPECT_OK_OR_FLIP(r, "map_get");
+    cr_assert(r != 0 || v == vals[1]);
+    r = sharena_map_get(a, m, extra, strlen(extra), &v);
+    EXPECT_OK_OR_FLIP(r, "map_get extra");
+    cr_assert(r != 0 || v == xval);
+    /* every key fits this buffer: ERANGE would be a length read twice */
+    uint64_t cur = 0;
+    char buf[64];
+    size_t klen = 0;
+    for (int k = 0; k < 8; k++) {
+        r = sharena_map_next(a, m, &cur, buf, sizeof buf, &klen, &v, NULL);
+        if (r == SHARENA_ENOENT)
+            break;
+        EXPECT_OK_OR_FLIP(r, "map_next");
+        if (r < 0)
+            break;
+        cr_assert(klen == 2 || klen == strlen(extra), "map_next key length %zu",
+                  klen);
+        cr_assert_eq(strlen(buf), klen);
+    }
+}
+
+#define LONG_KEY "a-key-longer-than-16-bytes"
+
 Test(readonce, map_key_len, .timeout = 60)
 {
     sharena_arena *a = arena(ARENA_CAP);
-    sharena_id vals[4];
+    sharena_id vals[4], xval;
     sharena_id m = small_map(a, vals);
+    cr_assert_eq(sharena_map_set_number(a, m, LONG_KEY, strlen(LONG_KEY), 9),
+                 0);
+    cr_assert_eq(sharena_map_get(a, m, LONG_KEY, strlen(LONG_KEY), &xval), 0);
     struct sharena__map_entry *e = entry_of(a, m, "k1");
+    struct sharena__map_entry *x = entry_of(a, m, LONG_KEY);
+    cr_assert_eq(e->klen, 2);
+    cr_assert_eq(x->klen, SHARENA__KEY_BLOCK);
     struct sharena__key *key = (void *)((uint8_t *)sharena_arena_base(a) +
-                                        e->key);
-    struct flipper f;
-    flip_start(&f, &key->len, 8, 2, HUGE_LEN);
-    long i = 0;
-    FOR_A_WHILE(i)
-    {
-        sharena_id v = 0;
-        int r = sharena_map_get(a, m, "k1", 2, &v);
-        EXPECT_OK_OR_FLIP(r, "map_get");
-        cr_assert(r != 0 || v == vals[1]);
-        /* every key fits this buffer: ERANGE would be a length read twice */
-        uint64_t cur = 0;
-        char buf[64];
-        size_t klen = 0;
-        for (int k = 0; k < 8; k++) {
-            r = sharena_map_next(a, m, &cur, buf, sizeof buf, &klen, &v, NULL);
-            if (r == SHARENA_ENOENT)
-                break;
-            EXPECT_OK_OR_FLIP(r, "map_next");
-            if (r < 0)
-                break;
-            cr_assert_eq(klen, 2, "map_next key length %zu", klen);
-            cr_assert_eq(strlen(buf), 2);
+                                        x->key.off);
+    /* an inline length that names a block (the key bytes as its offset),
+     * one past the inline room, one of the unused ones; and the block's
+     * length */
+    static const uint8_t bad_klen[] = {SHARENA__KEY_BLOCK, 17, 200};
+    for (unsigned b = 0; b < 4; b++) {
+        struct flipper f;
+        if (b < 3)
+            flip_start(&f, &e->klen, 1, 2, bad_klen[b]);
+        else
+            flip_start(&f, &key->len, 8, strlen(LONG_KEY), HUGE_LEN);
+        long i = 0;
+        FOR_A_WHILE(i)
+        {
+            read_keys_while_flipped(a, m, vals, LONG_KEY, xval);
+            /* a replace by the same value: k1 keeps vals[1] */
+            int r = sharena_map_set(a, m, "k1", 2, vals[1], SHARENA_OWNED,
+                                    NULL);
+            EXPECT_OK_OR_FLIP(r, "map_set");
         }
-        /* a replace by the same value: k1 keeps vals[1] */
-        r = sharena_map_set(a, m, "k1", 2, vals[1], SHARENA_OWNED, NULL);
-        EXPECT_OK_OR_FLIP(r, "map_set");
+        flip_stop(&f);
     }
-    flip_stop(&f);
     sharena_arena_close(a);
 }
 
 Test(readonce, map_entry_key, .timeout = 60)
 {
     sharena_arena *a = arena(ARENA_CAP);
-    sharena_id vals[4];
+    sharena_id vals[4], xval;
     sharena_id m = small_map(a, vals);
-    struct sharena__map_entry *e = entry_of(a, m, "k2");
+    cr_assert_eq(sharena_map_set_number(a, m, LONG_KEY, strlen(LONG_KEY), 9),
+                 0);
+    cr_assert_eq(sharena_map_get(a, m, LONG_KEY, strlen(LONG_KEY), &xval), 0);
+    struct sharena__map_entry *x = entry_of(a, m, LONG_KEY);
     struct flipper f;
-    /* the key offset: valid, then far outside the mapping */
-    flip_start(&f, &e->key, 8, e->key, (UINT64_C(1) << 44) + 16);
+    /* the key block's offset: valid, then far outside the mapping */
+    flip_start(&f, &x->key.off, 8, x->key.off, (UINT64_C(1) << 44) + 16);
     long i = 0;
     FOR_A_WHILE(i)
     {
-        sharena_id v = 0;
-        int r = sharena_map_get(a, m, "k2", 2, &v);
-        EXPECT_OK_OR_FLIP(r, "map_get");
-        cr_assert(r != 0 || v == vals[2]);
-        uint64_t cur = 0;
-        char buf[64];
-        size_t klen;
-        for (int k = 0; k < 8; k++) {
-            r = sharena_map_next(a, m, &cur, buf, sizeof buf, &klen, &v, NULL);
-            if (r < 0)
-                break;
-            cr_assert_eq(klen, 2);
-        }
-        cr_assert(r == SHARENA_ENOENT || flip_error(r), "map_next: %d", r);
-        r = sharena_map_set_number(a, m, "k0", 2, 0);
+        read_keys_while_flipped(a, m, vals, LONG_KEY, xval);
+        int r = sharena_map_set_number(a, m, "k0", 2, 0);
         EXPECT_OK_OR_FLIP(r, "map_set");
     }
     flip_stop(&f);
+    sharena_arena_close(a);
+}
+
+/* An index slot naming an entry past the count (or a huge one), and an
+ * entry's value kind: readers and writers get errors, never a fault. */
+Test(readonce, map_index_and_kind, .timeout = 60)
+{
+    sharena_arena *a = arena(ARENA_CAP);
+    sharena_id vals[4];
+    sharena_id m = small_map(a, vals);
+    struct sharena__map *t = (void *)payload_of(a, m);
+    struct sharena__map_entry *e = entry_of(a, m, "k2");
+    uint32_t *slot = NULL;
+    for (uint64_t j = 0; j < 2 * t->cap; j++)
+        if (t->index[j] == (uint32_t)(e - entry_of(a, m, "k0")) + 1)
+            slot = &t->index[j];
+    cr_assert_not_null(slot);
+    for (unsigned b = 0; b < 3; b++) {
+        struct flipper f;
+        if (b == 0)
+            flip_start(&f, slot, 4, *slot, 7);
+        else if (b == 1)
+            flip_start(&f, slot, 4, *slot, UINT32_MAX);
+        else
+            flip_start(&f, &e->vkind, 1, SHARENA__V_REF, 0xee);
+        long i = 0;
+        FOR_A_WHILE(i)
+        {
+            sharena_id v = 0;
+            int r = sharena_map_get(a, m, "k2", 2, &v);
+            EXPECT_OK_OR_FLIP(r, "map_get");
+            cr_assert(r != 0 || v == vals[2]);
+            sharena_value val;
+            r = sharena_map_get_value(a, m, "k2", 2, NULL, 0, &val);
+            EXPECT_OK_OR_FLIP(r, "map_get_value");
+            cr_assert(r != 0 || val.number == 2);
+            r = sharena_map_set_number(a, m, "k9", 2, 9);
+            EXPECT_OK_OR_FLIP(r, "map_set add");
+            r = sharena_map_remove(a, m, "k9", 2, NULL);
+            cr_assert(r == 0 || r == SHARENA_ENOENT || flip_error(r),
+                      "map_remove: %d", r);
+        }
+        flip_stop(&f);
+        sharena_map_remove(a, m, "k9", 2, NULL);
+    }
+    int r = sharena_map_set_number(a, m, "k2", 2, 2);
+    EXPECT_OK_OR_FLIP(r, "map_set after");
     sharena_arena_close(a);
 }
 

@@ -455,6 +455,7 @@ typedef struct {
      * many keys may still come (more than that: keys were replaced). */
     uint64_t count;
     uint64_t len0;
+    uint64_t moves0; /* the map's removals when iteration began */
     uint64_t remaining;
     bool done;
 } MapIterObject;
@@ -482,6 +483,20 @@ static int mapiter_check(MapIterObject *it)
         it->done = true;
         PyErr_SetString(PyExc_RuntimeError,
                         "map changed size during iteration");
+        return -1;
+    }
+    /* a removal moved an entry under the cursor (the size restored by an
+     * insertion since): keys may be skipped or repeated */
+    uint64_t mv;
+    r = sharena_map_moves(ar->a, it->map->id, &mv);
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        return -1;
+    }
+    if (mv != it->moves0) {
+        it->done = true;
+        PyErr_SetString(PyExc_RuntimeError,
+                        "map keys changed during iteration");
         return -1;
     }
     it->count = c;
@@ -604,10 +619,12 @@ static PyObject *mapiter_new(ViewObject *m, int mode)
         return NULL;
     /* the count first: a write between the two reads is then seen as a
      * change at the first step, measured against a length that has it */
-    uint64_t c, n;
+    uint64_t c, n, mv;
     int r = sharena_change_count(m->arena->a, m->id, &c);
     if (r == 0)
         r = sharena_map_len(m->arena->a, m->id, &n);
+    if (r == 0)
+        r = sharena_map_moves(m->arena->a, m->id, &mv);
     if (r < 0)
         return sh_raise(r, SH_W_NONE, NULL);
     MapIterObject *it = PyObject_New(MapIterObject, &ShMapIterType);
@@ -618,6 +635,7 @@ static PyObject *mapiter_new(ViewObject *m, int mode)
     it->mode = mode;
     it->count = c;
     it->len0 = n;
+    it->moves0 = mv;
     it->remaining = n;
     it->done = false;
     return (PyObject *)it;
