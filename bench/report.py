@@ -572,8 +572,17 @@ def main() -> None:
           "BASE`, a separate invocation: both trees built, their runs alternating), "
           "for the no-slower-than-before checks of a change.")
         w("")
-        md.extend(l for l in cmp.read_text().splitlines() if l.startswith("|"))
-        w("")
+        # each comparison: its title (a "# " line) and its table
+        for l in cmp.read_text().splitlines():
+            if l.startswith("# "):
+                w(f"### {l[2:]}")
+                w("")
+            elif l.startswith("|"):
+                w(l)
+            elif md[-1].startswith("|"):
+                w("")
+        if md[-1]:
+            w("")
     w("## Reproducing")
     w("")
     w("`bench/run.sh` sets everything up and rewrites this page and the plot; the "
