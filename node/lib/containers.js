@@ -152,13 +152,13 @@ class MapRef extends Ref {
     if (c !== null) {
       if (c.skip === 0) {
         const u = c.u;
-        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-            Atomics.load(u, c.ci) === c.seq) {
+        if (c.lim < u.length && Atomics.load(u, c.ci) === c.seq &&
+            u[c.ei] === c.ep) {
           // (the map's state was good: even a key to look up is no waste)
           c.hit = true;
           const e = c.val.get(key);
           if (e === ABSENT) return undefined;
-          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          if (e !== undefined && u[e.ci] === e.seq) return e.ref;
           return mapGetSlow(this, key);
         }
       } else {
@@ -241,12 +241,12 @@ class VectorRef extends Ref {
     if (c !== null) {
       if (c.skip === 0) {
         const u = c.u;
-        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-            Atomics.load(u, c.ci) === c.seq) {
+        if (c.lim < u.length && Atomics.load(u, c.ci) === c.seq &&
+            u[c.ei] === c.ep) {
           c.hit = true;
           const e = c.val.get(i);
           if (e === ABSENT) return undefined;
-          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          if (e !== undefined && u[e.ci] === e.seq) return e.ref;
           return mapGetSlow(this, i, native.vecGetF);
         }
       } else {
