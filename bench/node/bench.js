@@ -251,10 +251,11 @@ function runOnce(fn, reset, n) {
   return Number(process.hrtime.bigint() - t0) / n;
 }
 
-// Grow n until a run takes 1/8 of the target, then size it from one more
+// After a warm-up run, grow n until a run takes 1/8 of the target, then size it from one more
 // run at the projected length (which also finishes warming the JIT up).
 function calibrate(fn, reset, maxN) {
   const size = (per) => Math.max(1, Math.min(maxN, Math.floor(TARGET_NS / Math.max(per, 0.01))));
+  runOnce(fn, reset, Math.min(maxN, 1 << 16)); // (so V8 optimises it first)
   let n = 256;
   for (;;) {
     const per = runOnce(fn, reset, n);
