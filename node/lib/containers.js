@@ -93,9 +93,21 @@ function vecGetPlain(vec, i) {
   return id === 0 ? undefined : wrap(vec[kArena], scratch[0], id);
 }
 
+// A vector's kept entries: indexes below KEYS_KEPT in an array (a Map
+// lookup of a number cost more than the rest of a kept index() together),
+// other indexes never kept. Bounded by construction, so never cleared for
+// its size.
+class IndexTable {
+  constructor() { this.a = []; }
+  get size() { return 0; }
+  get(i) { return (i >>> 0) === i && i < KEYS_KEPT ? this.a[i] : undefined; }
+  set(i, e) { if ((i >>> 0) === i && i < KEYS_KEPT) this.a[i] = e; }
+  clear() { this.a = []; }
+}
+
 // A lookup that keeps what it found (and the container's state): `getF`
-// is the addon's mapGetF or vecGetF.
-function mapGetSlow(map, key, getF = native.mapGetF) {
+// is the addon's mapGetF or vecGetF, `Table` the kept entries' class.
+function mapGetSlow(map, key, getF = native.mapGetF, Table = Map) {
   const arena = map[kArena];
   let c = map[kCache];
   const id = getF(map[kH], map.id, key);
@@ -104,7 +116,7 @@ function mapGetSlow(map, key, getF = native.mapGetF) {
   const seq = scratch[FAST + 1] >>> 0;
   const fresh = c === null || c.seq !== seq || c.ci !== scratch[FAST] ||
     c.ep !== scratch[FAST + 3] >>> 0 || c.val.size >= KEYS_KEPT;
-  c = map[kCache] = keepState(map, c, c === null ? new Map() : c.val);
+  c = map[kCache] = keepState(map, c, c === null ? new Table() : c.val);
   if (c === null) return r;
   if (fresh) c.val.clear();
   if (id === 0) {
@@ -247,14 +259,14 @@ class VectorRef extends Ref {
           const e = c.val.get(i);
           if (e === ABSENT) return undefined;
           if (e !== undefined && u[e.ci] === e.seq) return e.ref;
-          return mapGetSlow(this, i, native.vecGetF);
+          return mapGetSlow(this, i, native.vecGetF, IndexTable);
         }
       } else {
         if (--c.skip === 0) c.retry = true;
         return vecGetPlain(this, i);
       }
     }
-    return missed(c) === SKIP ? vecGetPlain(this, i) : mapGetSlow(this, i, native.vecGetF);
+    return missed(c) === SKIP ? vecGetPlain(this, i) : mapGetSlow(this, i, native.vecGetF, IndexTable);
   }
   /** Alias of index() that also accepts negative indexes, like Array#at. */
   at(i) {
