@@ -320,7 +320,7 @@ def observations(rows) -> list[str]:
 
 PEER_ORDER = {
     "c": ["local hash map", "local memory", "local array", "pthread mutex"],
-    "node": ["seed", "seed-api", "redis"],
+    "node": ["seed", "seed-api", "lmdb", "lmdb-validated", "lmdb-nocache", "redis"],
     "python": ["dict", "list", "manager", "redis", "shareablelist"],
 }
 

@@ -19,8 +19,11 @@
 // measured as well: the floor under any N-API binding's per-call cost.
 //
 // lmdb-js (the npm package `lmdb`, installed by package.json here) is a peer
-// for the reads, twice: `lmdb` with its cache on (lmdb-js's default
-// options otherwise: msgpack values) and `lmdb-nocache`, each a store in a
+// for the reads, three times: `lmdb` with its cache on (lmdb-js's default
+// options otherwise: msgpack values), `lmdb-nocache`, and `lmdb-validated`
+// (cache: { validated: true }: a cached value is checked against the
+// store's transaction id on every get; the plain cache answers from a JS
+// map, checked against nothing another process does), each a store in a
 // fresh mktemp directory holding the same values as the sharena objects
 // (removed at exit). Its cache keeps object values only (lmdb's
 // caching.js: a string or number is read from LMDB on every get), so its
@@ -103,7 +106,7 @@ seed.js_struct_set_key(p.struct, 'count', 42);
 // one with it off (l.n); null with the reason in lmdbSkipped when the
 // package cannot be loaded or opened.
 
-const l = { c: null, n: null, dir: null };
+const l = { c: null, n: null, v: null, dir: null };
 let lmdbSkipped = null;
 try {
   const { open } = require('lmdb');
@@ -111,7 +114,7 @@ try {
   const os = require('node:os');
   l.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sharena-nodebench-lmdb.'));
   process.on('exit', () => fs.rmSync(l.dir, { recursive: true, force: true }));
-  for (const [k, cache] of [['c', true], ['n', false]]) {
+  for (const [k, cache] of [['c', true], ['n', false], ['v', { validated: true }]]) {
     const db = open({ path: path.join(l.dir, k), cache });
     db.putSync('str', STR_A);
     db.putSync('num', 1.5);
@@ -123,12 +126,16 @@ try {
   }
 } catch (e) {
   lmdbSkipped = `lmdb-js not loaded: ${e.message.split('\n')[0]}`;
-  l.c = l.n = null;
+  l.c = l.n = l.v = null;
 }
 // Both lmdb columns of a row from one body `fn(db, n)`.
 function lmdbImpls(fn) {
   if (lmdbSkipped) return {};
-  return { lmdb(n) { fn(l.c, n); }, 'lmdb-nocache'(n) { fn(l.n, n); } };
+  return {
+    lmdb(n) { fn(l.c, n); },
+    'lmdb-nocache'(n) { fn(l.n, n); },
+    'lmdb-validated'(n) { fn(l.v, n); },
+  };
 }
 
 // What the seed's JS classes do with an id coming back from get/index.
@@ -313,7 +320,9 @@ for (const [op, group, impls, resets = {}, maxN = 2 ** 31] of ops) {
   }
   let line = `  ${group.padEnd(28)} sharena ${best.sharena.toFixed(1).padStart(8)} ns   seed ${best.seed.toFixed(1).padStart(8)} ns   x${(best.seed / best.sharena).toFixed(2)}`;
   if (best['seed-api'] !== undefined) line += `   (seed-api ${best['seed-api'].toFixed(1)} ns)`;
-  if (best.lmdb !== undefined) line += `   (lmdb ${best.lmdb.toFixed(1)} / no cache ${best['lmdb-nocache'].toFixed(1)} ns)`;
+  if (best.lmdb !== undefined) {
+    line += `   (lmdb ${best.lmdb.toFixed(1)} / no cache ${best['lmdb-nocache'].toFixed(1)} / validated ${best['lmdb-validated'].toFixed(1)} ns)`;
+  }
   process.stderr.write(line + '\n');
 }
 
