@@ -163,62 +163,13 @@ bool sn_get_u64(napi_env env, napi_value v, uint64_t *out)
     return true;
 }
 
-/* UTF-16 code units -> UTF-8 as V8's String::WriteUtf8 with
- * REPLACE_INVALID_UTF8 (what napi_get_value_string_utf8 does): a lone
- * surrogate becomes U+FFFD. @p out has room for 3 bytes per unit and a
- * NUL. Returns the byte length. */
-static size_t utf16_to_utf8(const char16_t *u, size_t n, char *out)
-{
-    unsigned char *o = (unsigned char *)out;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t c = u[i];
-        if (c < 0x80) {
-            *o++ = (unsigned char)c;
-        } else if (c < 0x800) {
-            *o++ = (unsigned char)(0xc0 | c >> 6);
-            *o++ = (unsigned char)(0x80 | (c & 0x3f));
-        } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n &&
-                   u[i + 1] >= 0xdc00 && u[i + 1] <= 0xdfff) {
-            c = 0x10000 + ((c - 0xd800) << 10) + (u[++i] - 0xdc00);
-            *o++ = (unsigned char)(0xf0 | c >> 18);
-            *o++ = (unsigned char)(0x80 | ((c >> 12) & 0x3f));
-            *o++ = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-            *o++ = (unsigned char)(0x80 | (c & 0x3f));
-        } else {
-            if (c >= 0xd800 && c <= 0xdfff)
-                c = 0xfffd; /* a lone surrogate */
-            *o++ = (unsigned char)(0xe0 | c >> 12);
-            *o++ = (unsigned char)(0x80 | ((c >> 6) & 0x3f));
-            *o++ = (unsigned char)(0x80 | (c & 0x3f));
-        }
-    }
-    *o = 0;
-    return (size_t)(o - (unsigned char *)out);
-}
-
-/* Short strings (most keys and values) are copied out as UTF-16, which V8
- * does as a plain copy, and encoded here: V8's own UTF-8 writer
- * (napi_get_value_string_utf8) cost ~20 ns for 16 ASCII characters, 3-4
- * times the copy and the loop. Longer ones take V8's writer. */
-#define SN_STR_UNITS ((sizeof(((struct sn_str *)0)->buf) - 1) / 3)
-
 bool sn_get_str(napi_env env, napi_value v, struct sn_str *s)
 {
     size_t n;
     s->p = s->buf;
-    char16_t u[SN_STR_UNITS + 1];
-    if (napi_get_value_string_utf16(env, v, u, SN_STR_UNITS + 1, &n) !=
-        napi_ok) {
-        napi_throw_type_error(env, "EINVAL", "expected a string");
-        return false;
-    }
-    if (n < SN_STR_UNITS) { /* certainly not truncated */
-        s->len = utf16_to_utf8(u, n, s->buf);
-        return true;
-    }
     if (napi_get_value_string_utf8(env, v, s->buf, sizeof s->buf, &n) !=
         napi_ok) {
-        sn_napi_fail(env);
+        napi_throw_type_error(env, "EINVAL", "expected a string");
         return false;
     }
     /* Certainly not truncated only if even a 4-byte character would have
