@@ -320,7 +320,7 @@ def observations(rows) -> list[str]:
 
 PEER_ORDER = {
     "c": ["local hash map", "local memory", "local array", "pthread mutex"],
-    "node": ["seed", "seed-api", "redis"],
+    "node": ["seed", "seed-api", "lmdb", "lmdb-validated", "lmdb-nocache", "redis"],
     "python": ["dict", "list", "manager", "redis", "shareablelist"],
 }
 
@@ -371,7 +371,8 @@ def plot(rows, png: Path) -> None:
               ("python", "Python (sharena vs dict, Manager, Redis, ShareableList)")]
     colors = {"sharena": "#1b7837", "local hash map": "#999999", "local memory": "#bbbbbb",
               "local array": "#cccccc", "pthread mutex": "#aaaaaa", "seed": "#d6604d",
-              "seed-api": "#f4a582", "dict": "#bbbbbb", "list": "#cccccc",
+              "seed-api": "#f4a582", "lmdb": "#762a83", "lmdb-validated": "#9970ab",
+              "lmdb-nocache": "#c2a5cf", "dict": "#bbbbbb", "list": "#cccccc",
               "manager": "#4393c3", "redis": "#b2182b", "shareablelist": "#92c5de"}
     fig, axes = plt.subplots(3, 1, figsize=(12, 14))
     for ax, (bench, title) in zip(axes, panels):

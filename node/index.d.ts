@@ -624,7 +624,10 @@ export declare class StructRef<D extends StructShape = StructShape> extends Ref 
    * the arena); make new ones with a StructFactory. */
   constructor(id: number, options?: RefOptions);
   get type(): 'struct' | 'freed';
-  /** A field's value (ENOENT for a field the struct does not have). */
+  /** A field's value (ENOENT for a field the struct does not have). While
+   * the struct (and a string field's string) is unchanged, the value this
+   * ref read last, without a native call (see "Fast reads" in
+   * docs/api-node.md); a proxy's fields read the same way. */
   getKey<K extends keyof D & string>(key: K): FieldValue<D[K]>;
   /** Set a field (EINVAL if the value has another type). */
   setKey<K extends keyof D & string>(key: K, value: FieldValue<D[K]>): void;

@@ -18,8 +18,23 @@
 // names the napi_floor.c addon (run.sh builds it), a no-op N-API call is
 // measured as well: the floor under any N-API binding's per-call cost.
 //
+// lmdb-js (the npm package `lmdb`, installed by package.json here) is a peer
+// for the reads, three times: `lmdb` with its cache on (lmdb-js's default
+// options otherwise: msgpack values), `lmdb-nocache`, and `lmdb-validated`
+// (cache: { validated: true }: a cached value is checked against the
+// store's transaction id on every get; the plain cache answers from a JS
+// map, checked against nothing another process does), each a store in a
+// fresh mktemp directory holding the same values as the sharena objects
+// (removed at exit). Its cache keeps object values only (lmdb's
+// caching.js: a string or number is read from LMDB on every get), so its
+// cached get is the struct rows', whose value is an object. When lmdb
+// cannot be loaded its columns are left out ("–"), with the reason on
+// stderr and in a JSON line {impl: 'lmdb', skipped: reason}.
+//
 // Output: JSON lines on stdout, a summary on stderr.
-//   node bench.js [--quick] [--redis-server PATH]
+//   node bench.js [--quick] [--only OP[,OP...]] [--redis-server PATH]
+//
+// --only runs just those operations (their "op" ids), e.g. for perf.
 
 const path = require('node:path');
 
@@ -43,10 +58,11 @@ const STR_B = 'HELLO, SHARENA??';
 // ---------------------------------------------------------------------------
 // sharena objects
 
-const { StringRef, NumberRef, MapRef, VectorRef, StructFactory } = sharena;
+const { StringRef, NumberRef, BoolRef, MapRef, VectorRef, StructFactory } = sharena;
 const s = {
   str: StringRef.from(STR_A),
   num: NumberRef.from(1.5),
+  bool: BoolRef.from(true),
   val1: StringRef.from('v1'),
   val2: StringRef.from('v2'),
   map: new MapRef(),
@@ -57,6 +73,8 @@ for (const k of keys) s.map.set(k, s.val1);
 for (let i = 0; i < KEYS; i++) s.vec.push(s.val1);
 const Shape = new StructFactory({ name: 'string', count: 'number' });
 s.struct = Shape.new({ name: 'foo', count: 42 });
+s.proxy = StructFactory.proxy(s.struct);
+s.addNum = NumberRef.from(0);
 
 // ---------------------------------------------------------------------------
 // seed objects
@@ -83,6 +101,43 @@ p.struct = seed.js_struct_factory_instantiate(seedShape);
 seed.js_struct_set_key(p.struct, 'name', 'foo');
 seed.js_struct_set_key(p.struct, 'count', 42);
 
+// ---------------------------------------------------------------------------
+// lmdb-js objects: the same values, in a store with its cache on (l.c) and
+// one with it off (l.n); null with the reason in lmdbSkipped when the
+// package cannot be loaded or opened.
+
+const l = { c: null, n: null, v: null, dir: null };
+let lmdbSkipped = null;
+try {
+  const { open } = require('lmdb');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  l.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sharena-nodebench-lmdb.'));
+  process.on('exit', () => fs.rmSync(l.dir, { recursive: true, force: true }));
+  for (const [k, cache] of [['c', true], ['n', false], ['v', { validated: true }]]) {
+    const db = open({ path: path.join(l.dir, k), cache });
+    db.putSync('str', STR_A);
+    db.putSync('num', 1.5);
+    db.putSync('bool', true);
+    db.putSync('struct', { name: 'foo', count: 42 });
+    for (const key of keys) db.putSync(key, 'v1');
+    for (let i = 0; i < KEYS; i++) db.putSync(i, 'v1');
+    l[k] = db;
+  }
+} catch (e) {
+  lmdbSkipped = `lmdb-js not loaded: ${e.message.split('\n')[0]}`;
+  l.c = l.n = l.v = null;
+}
+// Both lmdb columns of a row from one body `fn(db, n)`.
+function lmdbImpls(fn) {
+  if (lmdbSkipped) return {};
+  return {
+    lmdb(n) { fn(l.c, n); },
+    'lmdb-nocache'(n) { fn(l.n, n); },
+    'lmdb-validated'(n) { fn(l.v, n); },
+  };
+}
+
 // What the seed's JS classes do with an id coming back from get/index.
 class SeedRef { constructor(id) { this.id = id; } }
 function seedWrap(id) {
@@ -102,6 +157,7 @@ const ops = [
   ['string_get', 'StringRef.obtainValue', {
     sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.str.obtainValue().length; sink += a; },
     seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seed.js_string_get(p.str).length; sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get('str').length; sink += a; }),
   }],
   ['string_set', 'StringRef.setValue', {
     sharena(n) { for (let i = 0; i < n; i++) s.str.setValue(i & 1 ? STR_B : STR_A); },
@@ -110,15 +166,36 @@ const ops = [
   ['number_get', 'NumberRef.obtainValue', {
     sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.num.obtainValue(); sink += a; },
     seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seed.js_number_get(p.num); sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get('num'); sink += a; }),
   }],
   ['number_set', 'NumberRef.setValue', {
     sharena(n) { for (let i = 0; i < n; i++) s.num.setValue(i); },
     seed(n) { for (let i = 0; i < n; i++) seed.js_number_set(p.num, i); },
   }],
+  ['number_add', 'NumberRef.add', {
+    sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.addNum.add(1); sink += a; },
+    // the seed has no add: a get and a set, its cheapest equivalent
+    seed(n) { for (let i = 0; i < n; i++) seed.js_number_set(p.num, seed.js_number_get(p.num) + 1); },
+  }],
+  ['bool_get', 'BoolRef.obtainValue', {
+    sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.bool.obtainValue() ? 1 : 0; sink += a; },
+    // (the seed has no booleans)
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get('bool') ? 1 : 0; sink += a; }),
+  }],
   ['map_get', 'MapRef.get (1k keys)', {
     sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.map.get(keys[i & (KEYS - 1)]).id; sink += a; },
     seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seed.js_maps_get(p.map, keys[i & (KEYS - 1)]); sink += a; },
     'seed-api'(n) { let a = 0; for (let i = 0; i < n; i++) a += seedWrap(seed.js_maps_get(p.map, keys[i & (KEYS - 1)])).id; sink += a; },
+  }],
+  ['map_get_value', 'MapRef.get + obtainValue (1k keys)', {
+    sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.map.get(keys[i & (KEYS - 1)]).obtainValue().length; sink += a; },
+    seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seed.js_string_get(seed.js_maps_get(p.map, keys[i & (KEYS - 1)])).length; sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get(keys[i & (KEYS - 1)]).length; sink += a; }),
+  }],
+  ['map_get_value_1', 'MapRef.get + obtainValue (same key)', {
+    sharena(n) { let a = 0; const k = keys[7]; for (let i = 0; i < n; i++) a += s.map.get(k).obtainValue().length; sink += a; },
+    seed(n) { let a = 0; const k = keys[7]; for (let i = 0; i < n; i++) a += seed.js_string_get(seed.js_maps_get(p.map, k)).length; sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; const k = keys[7]; for (let i = 0; i < n; i++) a += db.get(k).length; sink += a; }),
   }],
   ['map_set', 'MapRef.set (1k keys)', {
     sharena(n) { for (let i = 0; i < n; i++) s.map.set(keys[i & (KEYS - 1)], i & 1 ? s.val2 : s.val1); },
@@ -138,9 +215,21 @@ const ops = [
     seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seed.js_vectors_index(p.vec, i & (KEYS - 1)); sink += a; },
     'seed-api'(n) { let a = 0; for (let i = 0; i < n; i++) a += seedWrap(seed.js_vectors_index(p.vec, i & (KEYS - 1))).id; sink += a; },
   }],
+  ['vector_index_value', 'VectorRef.index + obtainValue', {
+    sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.vec.index(i & (KEYS - 1)).obtainValue().length; sink += a; },
+    seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seed.js_string_get(seed.js_vectors_index(p.vec, i & (KEYS - 1))).length; sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get(i & (KEYS - 1)).length; sink += a; }),
+  }],
   ['struct_get', 'StructRef.getKey (string)', {
     sharena(n) { let a = 0; for (let i = 0; i < n; i++) a += s.struct.getKey('name').length; sink += a; },
     seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seedStructValue(seed.js_struct_get_key(p.struct, 'name')).length; sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get('struct').name.length; sink += a; }),
+  }],
+  ['struct_proxy_get', 'struct proxy field (string)', {
+    sharena(n) { let a = 0; const q = s.proxy; for (let i = 0; i < n; i++) a += q.name.length; sink += a; },
+    // the seed's proxy makes the same calls as its getKey
+    seed(n) { let a = 0; for (let i = 0; i < n; i++) a += seedStructValue(seed.js_struct_get_key(p.struct, 'name')).length; sink += a; },
+    ...lmdbImpls((db, n) => { let a = 0; for (let i = 0; i < n; i++) a += db.get('struct').name.length; sink += a; }),
   }],
   ['struct_set', 'StructRef.setKey (number)', {
     sharena(n) { for (let i = 0; i < n; i++) s.struct.setKey('count', i); },
@@ -169,10 +258,11 @@ function runOnce(fn, reset, n) {
   return Number(process.hrtime.bigint() - t0) / n;
 }
 
-// Grow n until a run takes 1/8 of the target, then size it from one more
+// After a warm-up run, grow n until a run takes 1/8 of the target, then size it from one more
 // run at the projected length (which also finishes warming the JIT up).
 function calibrate(fn, reset, maxN) {
   const size = (per) => Math.max(1, Math.min(maxN, Math.floor(TARGET_NS / Math.max(per, 0.01))));
+  runOnce(fn, reset, Math.min(maxN, 1 << 16)); // (so V8 optimises it first)
   let n = 256;
   for (;;) {
     const per = runOnce(fn, reset, n);
@@ -193,9 +283,19 @@ if (process.env.SHARENA_BENCH_NAPI_FLOOR) {
   }]);
 }
 
+const oi = process.argv.indexOf('--only');
+if (oi > 0) {
+  const only = new Set((process.argv[oi + 1] || '').split(','));
+  for (let i = ops.length - 1; i >= 0; i--) if (!only.has(ops[i][0])) ops.splice(i, 1);
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 process.stderr.write(`Node benchmark (${quick ? 'quick' : 'full'}), node ${process.version}\n`);
+if (lmdbSkipped) {
+  process.stderr.write(`  (lmdb columns left out: ${lmdbSkipped})\n`);
+  process.stdout.write(JSON.stringify({ bench: 'node', op: 'lmdb', impl: 'lmdb', skipped: lmdbSkipped }) + '\n');
+}
 for (const [op, group, impls, resets = {}, maxN = 2 ** 31] of ops) {
   const names = Object.keys(impls);
   const iters = {};
@@ -214,12 +314,15 @@ for (const [op, group, impls, resets = {}, maxN = 2 ** 31] of ops) {
       iters: iters[name], runs: REPS,
     }) + '\n');
   }
-  if (best.sharena === undefined) {
+  if (best.sharena === undefined || best.seed === undefined) {
     for (const name of names) process.stderr.write(`  ${group.padEnd(28)} ${name} ${best[name].toFixed(1)} ns\n`);
     continue;
   }
   let line = `  ${group.padEnd(28)} sharena ${best.sharena.toFixed(1).padStart(8)} ns   seed ${best.seed.toFixed(1).padStart(8)} ns   x${(best.seed / best.sharena).toFixed(2)}`;
   if (best['seed-api'] !== undefined) line += `   (seed-api ${best['seed-api'].toFixed(1)} ns)`;
+  if (best.lmdb !== undefined) {
+    line += `   (lmdb ${best.lmdb.toFixed(1)} / no cache ${best['lmdb-nocache'].toFixed(1)} / validated ${best['lmdb-validated'].toFixed(1)} ns)`;
+  }
   process.stderr.write(line + '\n');
 }
 

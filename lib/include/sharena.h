@@ -349,7 +349,9 @@ SHARENA_EXPORT int sharena_change_count(const sharena_arena *a, sharena_id id,
  * sharena_fastread_get() is still the object's value as long as, loaded
  * with acquire (or stronger) ordering in this order, the word at
  * @c epoch_off equals @c epoch and the word at @c counter_off equals
- * @c counter: every write of the object, and its drop, moves the counter;
+ * @c counter (or the counter first, with acquire ordering, then the epoch
+ * with any load after it: docs/api-c.md): every write of the object, and
+ * its drop, moves the counter;
  * a repair that moves the handle table moves the epoch. An odd @c counter
  * means a write was in progress: do not cache. Nothing else of the arena
  * may be read, and nothing may ever be written, through these offsets. The

@@ -93,9 +93,21 @@ function vecGetPlain(vec, i) {
   return id === 0 ? undefined : wrap(vec[kArena], scratch[0], id);
 }
 
+// A vector's kept entries: indexes below KEYS_KEPT in an array (a Map
+// lookup of a number cost more than the rest of a kept index() together),
+// other indexes never kept. Bounded by construction, so never cleared for
+// its size.
+class IndexTable {
+  constructor() { this.a = []; }
+  get size() { return 0; }
+  get(i) { return (i >>> 0) === i && i < KEYS_KEPT ? this.a[i] : undefined; }
+  set(i, e) { if ((i >>> 0) === i && i < KEYS_KEPT) this.a[i] = e; }
+  clear() { this.a = []; }
+}
+
 // A lookup that keeps what it found (and the container's state): `getF`
-// is the addon's mapGetF or vecGetF.
-function mapGetSlow(map, key, getF = native.mapGetF) {
+// is the addon's mapGetF or vecGetF, `Table` the kept entries' class.
+function mapGetSlow(map, key, getF = native.mapGetF, Table = Map) {
   const arena = map[kArena];
   let c = map[kCache];
   const id = getF(map[kH], map.id, key);
@@ -104,7 +116,7 @@ function mapGetSlow(map, key, getF = native.mapGetF) {
   const seq = scratch[FAST + 1] >>> 0;
   const fresh = c === null || c.seq !== seq || c.ci !== scratch[FAST] ||
     c.ep !== scratch[FAST + 3] >>> 0 || c.val.size >= KEYS_KEPT;
-  c = map[kCache] = keepState(map, c, c === null ? new Map() : c.val);
+  c = map[kCache] = keepState(map, c, c === null ? new Table() : c.val);
   if (c === null) return r;
   if (fresh) c.val.clear();
   if (id === 0) {
@@ -152,13 +164,13 @@ class MapRef extends Ref {
     if (c !== null) {
       if (c.skip === 0) {
         const u = c.u;
-        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-            Atomics.load(u, c.ci) === c.seq) {
+        if (c.lim < u.length && Atomics.load(u, c.ci) === c.seq &&
+            u[c.ei] === c.ep) {
           // (the map's state was good: even a key to look up is no waste)
           c.hit = true;
           const e = c.val.get(key);
           if (e === ABSENT) return undefined;
-          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
+          if (e !== undefined && u[e.ci] === e.seq) return e.ref;
           return mapGetSlow(this, key);
         }
       } else {
@@ -241,20 +253,20 @@ class VectorRef extends Ref {
     if (c !== null) {
       if (c.skip === 0) {
         const u = c.u;
-        if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-            Atomics.load(u, c.ci) === c.seq) {
+        if (c.lim < u.length && Atomics.load(u, c.ci) === c.seq &&
+            u[c.ei] === c.ep) {
           c.hit = true;
           const e = c.val.get(i);
           if (e === ABSENT) return undefined;
-          if (e !== undefined && Atomics.load(u, e.ci) === e.seq) return e.ref;
-          return mapGetSlow(this, i, native.vecGetF);
+          if (e !== undefined && u[e.ci] === e.seq) return e.ref;
+          return mapGetSlow(this, i, native.vecGetF, IndexTable);
         }
       } else {
         if (--c.skip === 0) c.retry = true;
         return vecGetPlain(this, i);
       }
     }
-    return missed(c) === SKIP ? vecGetPlain(this, i) : mapGetSlow(this, i, native.vecGetF);
+    return missed(c) === SKIP ? vecGetPlain(this, i) : mapGetSlow(this, i, native.vecGetF, IndexTable);
   }
   /** Alias of index() that also accepts negative indexes, like Array#at. */
   at(i) {

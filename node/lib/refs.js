@@ -73,11 +73,18 @@ function checkRef(v, arena, op) {
 // lib's sharena_fastread (version 1) defines them: the addon's *GetF calls
 // leave them in scratch[4..7] (counter index, counter, epoch index, epoch;
 // index -1: keep nothing), taken before the value was read. A later read
-// returns the kept value only if both words, loaded with Atomics through a
-// Uint32Array over the mapping, are unchanged: no write has completed since
-// (in any thread or process). The view is only read, its words only
-// compared; anything odd (no view, a detached one after close, an index
-// past it) takes the call, which validates and throws as before.
+// returns the kept value only if both words, read through a Uint32Array
+// over the mapping, are unchanged: no write has completed since (in any
+// thread or process). The counter is loaded with Atomics.load, the epoch
+// (and a container's or struct's child counter) with plain reads after it:
+// Node 20's V8 does not inline Atomics.load (a builtin call, ~8 ns here, a
+// plain read ~1 ns), and one acquire load per check is what the interface
+// needs: the reads after it are ordered after it (by the CPU, and by the
+// JIT, which cannot move a load across the call), so none can be hoisted
+// out of a loop or answered from an older read (docs/api-c.md, "Fast
+// reads"). The view is only read, its words only compared; anything odd
+// (no view, a detached one after close, an index past it) takes the call,
+// which validates and throws as before.
 
 const FAST = 4;
 
@@ -91,7 +98,7 @@ function viewOf(arena) {
 }
 
 // A value that changes between most reads is not worth keeping: the check
-// (two Atomics loads) and the keeping cost more than the call they would
+// (an Atomics load and a read) and the keeping cost more than the call they would
 // save. After a miss of a kept value that was never returned, the next 1,
 // 2, 4, ... up to SKIP_MAX reads go through the plain call, with no check;
 // then one read keeps again, to find out whether the value has settled.
@@ -105,8 +112,8 @@ function cached(ref) {
   if (c !== null) {
     if (c.skip === 0) {
       const u = c.u;
-      if (c.lim < u.length && Atomics.load(u, c.ei) === c.ep &&
-          Atomics.load(u, c.ci) === c.seq) {
+      if (c.lim < u.length && Atomics.load(u, c.ci) === c.seq &&
+          u[c.ei] === c.ep) {
         c.hit = true;
         return c.val;
       }

@@ -3,9 +3,9 @@
 
 const native = require('./native');
 const { error } = require('./errors');
-const { T, TYPE_NAMES, kH, kArena, kTrusted, kFields } = require('./internal');
+const { T, TYPE_NAMES, kH, kArena, kTrusted, kFields, kCache, scratch } = require('./internal');
 const { arenaOf } = require('./arena');
-const { ctorArgs, Ref } = require('./refs');
+const { ctorArgs, Ref, FAST, missed, keepState, SKIP } = require('./refs');
 // Defined by modules that load after this one (they build on it):
 // bound by index.js once every module is loaded.
 let snapshot;
@@ -31,6 +31,57 @@ function fieldsFromShape(arena, shapeId) {
   }
   arena._fieldCache.set(shapeId, f);
   return f;
+}
+
+// Fast reads of fields (refs.js, "Fast reads"): a struct ref keeps, while
+// the struct's counter (and the arena's epoch) has one value, the fields it
+// read, by index: { val, ci, seq }, where a string field's ci and seq are
+// its string's counter (a write of that string's id moves it, not the
+// struct's), and ci is -1 for a number, boolean or null (only a write
+// through the struct, which moves the struct's counter, changes those).
+// Another counter starts an empty field table.
+
+// The field `f` of `st` read through the addon, kept when it can be.
+function fieldGetSlow(st, f) {
+  let c = st[kCache];
+  const val = native.structGetF(st[kH], st.id, f.index, f.type);
+  const seq = scratch[FAST + 1] >>> 0;
+  const fresh = c === null || c.seq !== seq || c.ci !== scratch[FAST] ||
+    c.ep !== scratch[FAST + 3] >>> 0;
+  c = st[kCache] = keepState(st, c, c === null ? [] : c.val);
+  if (c === null) return val;
+  if (fresh) c.val.length = 0;
+  if (f.type !== T.STRING || val === null) {
+    c.val[f.index] = { val, ci: -1, seq: 0 };
+  } else {
+    const cci = scratch[FAST + 4];
+    // (a string past the view, or unknown: not kept)
+    if (cci >= 0 && cci < c.u.length) c.val[f.index] = { val, ci: cci, seq: scratch[FAST + 5] >>> 0 };
+    else c.val[f.index] = undefined;
+  }
+  return val;
+}
+
+// The value of field `f` (from _field()) of struct `st`.
+function fieldGet(st, f) {
+  const c = st[kCache];
+  if (c !== null) {
+    if (c.skip === 0) {
+      const u = c.u;
+      if (c.lim < u.length && Atomics.load(u, c.ci) === c.seq &&
+          u[c.ei] === c.ep) {
+        c.hit = true;
+        const e = c.val[f.index];
+        if (e !== undefined && (e.ci < 0 || u[e.ci] === e.seq)) return e.val;
+        return fieldGetSlow(st, f);
+      }
+    } else {
+      if (--c.skip === 0) c.retry = true;
+      return native.structGet(st[kH], st.id, f.index, f.type);
+    }
+  }
+  return missed(c) === SKIP ? native.structGet(st[kH], st.id, f.index, f.type)
+    : fieldGetSlow(st, f);
 }
 
 /** A struct instance: fixed fields stored inline, owned by the struct. */
@@ -65,8 +116,7 @@ class StructRef extends Ref {
     return f;
   }
   getKey(key) {
-    const f = this._field(key, 'getKey');
-    return native.structGet(this[kH], this.id, f.index, f.type);
+    return fieldGet(this, this._field(key, 'getKey'));
   }
   setKey(key, value) {
     const f = this._field(key, 'setKey');
@@ -158,7 +208,7 @@ const proxyHandler = {
   get(target, prop) {
     if (typeof prop === 'string') {
       const f = target._fields().get(prop);
-      if (f) return native.structGet(target[kH], target.id, f.index, f.type);
+      if (f) return fieldGet(target, f);
     }
     const v = Reflect.get(target, prop, target);
     return typeof v === 'function' ? v.bind(target) : v;

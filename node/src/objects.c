@@ -929,20 +929,13 @@ static napi_value js_struct_shape(napi_env env, napi_callback_info info)
     return sn_id(env, shape);
 }
 
-/* structGet(h, st, field, type) */
-static napi_value js_struct_get(napi_env env, napi_callback_info info)
+/* Field @p f (of type @p t, the JS layer's) of struct @p st as a JS value:
+ * null or the value, in one typed read. */
+static napi_value struct_value(napi_env env, sharena_arena *a, sharena_id st,
+                               uint32_t f, int32_t t)
 {
-    SN_ARGS(4);
-    GET_A(0);
-    GET_ID(st, 1);
-    uint32_t f;
-    int32_t t;
-    if (!get_u32(env, argv[2], &f) || !get_i32(env, argv[3], &t))
-        return NULL;
-    t &= 0xff;
     if (t != SHARENA_T_NUMBER && t != SHARENA_T_BOOL && t != SHARENA_T_STRING)
         return sn_throw(env, SHARENA_ETYPE, "struct.getKey");
-    /* null or the value, in one typed read */
     char buf[1024];
     sharena_value v = {0};
     int r = sharena_struct_get_value(a, st, f, buf, sizeof buf, &v);
@@ -961,6 +954,19 @@ static napi_value js_struct_get(napi_env env, napi_callback_info info)
     default:
         return sn_throw(env, SHARENA_ETYPE, "struct.getKey");
     }
+}
+
+/* structGet(h, st, field, type) */
+static napi_value js_struct_get(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(st, 1);
+    uint32_t f;
+    int32_t t;
+    if (!get_u32(env, argv[2], &f) || !get_i32(env, argv[3], &t))
+        return NULL;
+    return struct_value(env, a, st, f, t & 0xff);
 }
 
 /* structSet(h, st, field, type, value) */
@@ -1325,7 +1331,34 @@ static napi_value js_vec_get_f(napi_env env, napi_callback_info info)
     return found_value(env, e, a, r, &v, "VectorRef.index");
 }
 
+/* structGetF(h, st, field, type): structGet with the struct's fast-read
+ * state taken before the read and, for a string field, its string's
+ * (a struct's string is an object of its own, whose counter a write of
+ * that id moves without the struct's) taken before the text is read. A
+ * null field or another type keeps no child (index -1): only a write
+ * through the struct changes those. */
+static napi_value js_struct_get_f(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(st, 1);
+    uint32_t f;
+    int32_t t;
+    if (!get_u32(env, argv[2], &f) || !get_i32(env, argv[3], &t))
+        return NULL;
+    t &= 0xff;
+    sn_fast_fill(e, a, st);
+    e->scratch[SN_FAST_CHILD] = -1;
+    sharena_id child;
+    if (t == SHARENA_T_STRING && e->scratch[SN_FAST] >= 0 &&
+        sharena_struct_field_id(a, st, f, &child) == 0)
+        sn_fast_child(e, a, child);
+    return struct_value(env, a, st, f, t);
+}
+
 const struct sn_fn sn_object_fns[] = {
+    {"structGetF", js_struct_get_f},
     {"vecGetF", js_vec_get_f},
     {"mapGetF", js_map_get_f},
     {"arenaView", js_arena_view},

@@ -276,5 +276,8 @@ test('type tags and open flags come from the addon, with the header\'s values', 
   const flags = Object.fromEntries([...header.matchAll(/SHARENA_(CREATE|EXCL|READONLY) = 1u << (\d)/g)].map(([, n, s]) => [n, 1 << Number(s)]));
   assert.equal(Object.keys(flags).length, 3, 'the header\'s open flags were read');
   assert.deepEqual({ ...native.openFlags }, flags);
+  const nullable = header.match(/SHARENA_FIELD_NULLABLE = 1u << (\d)/);
+  assert.ok(nullable, 'the header\'s field flag was read');
+  assert.deepEqual({ ...native.fieldFlags }, { NULLABLE: 1 << Number(nullable[1]) });
   assert.ok(Object.isFrozen(types));
 });

@@ -368,3 +368,22 @@ test('VectorRef.index + obtainValue with a worker_thread writer', async () => {
     assert.equal(await exited, 0);
   }
 });
+
+test('VectorRef.index past the kept indexes (4096 and up) and of non-integers reads through the addon, never stale', () => {
+  const v = new VectorRef();
+  for (let i = 0; i < 5000; i++) v.push(i);
+  const w = new VectorRef(v.id);
+  for (let round = 1; round <= 50; round++) {
+    let bad = 0;
+    for (let k = 0; k < HOT; k++) {
+      if (v.index(4095).obtainValue() !== (round === 1 ? 4095 : -round + 1)) bad++;
+      if (v.index(4999).obtainValue() !== (round === 1 ? 4999 : round - 1)) bad++;
+      if (v.index(2 ** 40) !== undefined || v.index(0.5) !== undefined) bad++;
+    }
+    assert.equal(bad, 0, `round ${round}`);
+    w.set(4095, -round);
+    w.set(4999, round);
+    assert.equal(v.index(4095).obtainValue(), -round);
+    assert.equal(v.index(4999).obtainValue(), round);
+  }
+});
