@@ -76,42 +76,6 @@ static const char usage[] =
     "set-up\n"
     "error (another broker is running there, bad options, bad policy file).\n";
 
-static int parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    int shift = 0;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        shift = 10;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        end++;
-        break;
-    case 't':
-    case 'T':
-        shift = 40;
-        end++;
-        break;
-    }
-    if (*end || v > (UINT64_MAX >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
-
 static int parse_u32(const char *s, uint32_t *out)
 {
     char *end;
@@ -361,7 +325,7 @@ static int parse_options(int argc, char **argv, struct broker *b,
             }
             break;
         case 'M':
-            if (parse_size(optarg, &op->persist.max_file) < 0 ||
+            if (sharena_parse_size(optarg, &op->persist.max_file) < 0 ||
                 op->persist.max_file < 4096) {
                 fprintf(stderr,
                         "sharenad: bad value for --save-max-bytes: "
@@ -404,7 +368,7 @@ static int parse_options(int argc, char **argv, struct broker *b,
             b->adopt_grace = g;
         } break;
         case 'c':
-            if (parse_size(optarg, &b->lim.max_capacity) < 0 ||
+            if (sharena_parse_size(optarg, &b->lim.max_capacity) < 0 ||
                 b->lim.max_capacity < SHARENA_MIN_CAPACITY)
                 goto bad;
             break;

@@ -1696,6 +1696,14 @@ SHARENA_EXPORT bool sharena_utf8_valid(const char *s, size_t len);
  * Errors: none (false for NULL).
  */
 SHARENA_EXPORT bool sharena_name_valid(const char *name);
+/** Parse a size as the CLI and the broker take it: decimal digits, then
+ * optionally K, M, G or T (powers of 1024), optionally followed by "iB"
+ * or "B" ("64M", "64MiB" and "64MB" are all 64 << 20). Nothing else: no
+ * sign, no space, no fraction.
+ * @return 0 with *out set; SHARENA_EINVAL (NULL, or not a size; *out
+ *         untouched), SHARENA_ERANGE (above 2^64 - 1).
+ */
+SHARENA_EXPORT int sharena_parse_size(const char *s, uint64_t *out);
 /** @} */
 
 #ifdef __cplusplus

@@ -31,6 +31,10 @@ json_ok 'd == []'
 run 2 cli create 'bad name!'
 err_has "not a valid arena name"
 run 2 cli create app --capacity 12Q
+# sizes: digits and a unit only (strtoull alone took "-1" as 2^64 - 1)
+for bad in -1 " 1M" "+1M" "1.5G" "" "16777216T" "1MiBB"; do
+    run 2 cli create app --capacity "$bad"
+done
 run 2 cli create app --mode 0999
 run 0 cli create app --capacity 1M --mode 0640
 run 1 cli create app

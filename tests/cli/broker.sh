@@ -53,6 +53,14 @@ pid_running "$SLEEPER" || fail "stop signalled the pid of a stale pidfile"
 kill "$SLEEPER"
 rm -f "$SOCK.pid"
 
+# sharenad refuses a size that is not one (the CLI's rule, one parser)
+for bad in -1 " 1T" "1.5T" "2^40"; do
+    run 1 timeout 10 "$SHARENAD" --foreground --socket "$T/bad.sock" --max-capacity "$bad"
+    err_has "bad value for --max-capacity"
+done
+run 1 timeout 10 "$SHARENAD" --foreground --socket "$T/bad.sock" --save-max-bytes -1
+err_has "bad value for --save-max-bytes"
+
 # sharenad options after --
 run 0 cli broker start -- --max-arenas 1
 run 0 cli create one

@@ -613,3 +613,47 @@ Test(values, fastread_words_move_with_every_write_and_drop)
     cr_assert_eq(sharena_fastread_get(A, s, NULL), SHARENA_EINVAL);
     cr_assert_eq(sharena_fastread_get(NULL, s, &f), SHARENA_EINVAL);
 }
+
+/* One size rule for the CLI and the broker: digits, then K/M/G/T with an
+ * optional "iB" or "B"; no sign, space or fraction ("-1" once wrapped to
+ * 2^64 - 1 in the broker's own parser). */
+Test(values, parse_size)
+{
+    static const struct {
+        const char *s;
+        uint64_t v;
+    } ok[] = {
+        {"0", 0},
+        {"65536", 65536},
+        {"64K", 64 << 10},
+        {"64k", 64 << 10},
+        {"64M", 64 << 20},
+        {"64MiB", 64 << 20},
+        {"64MB", 64 << 20},
+        {"1G", UINT64_C(1) << 30},
+        {"1T", UINT64_C(1) << 40},
+        {"16777215T", UINT64_C(16777215) << 40},
+        {"18446744073709551615", UINT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        uint64_t v = 1;
+        cr_assert_eq(sharena_parse_size(ok[i].s, &v), 0, "%s", ok[i].s);
+        cr_assert_eq(v, ok[i].v, "%s", ok[i].s);
+    }
+    static const char *const bad[] = {"",   "-1",  "+1",   " 1",
+                                      "1 ", "1.5", "1Q",   "1MiBB",
+                                      "M",  "1iB", "0x10", "1KM"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t v = 7;
+        cr_assert_eq(sharena_parse_size(bad[i], &v), SHARENA_EINVAL, "'%s'",
+                     bad[i]);
+        cr_assert_eq(v, 7, "'%s' changed nothing", bad[i]);
+    }
+    uint64_t v = 7;
+    cr_assert_eq(sharena_parse_size("16777216T", &v), SHARENA_ERANGE);
+    cr_assert_eq(sharena_parse_size("18446744073709551616", &v),
+                 SHARENA_ERANGE);
+    cr_assert_eq(v, 7);
+    cr_assert_eq(sharena_parse_size(NULL, &v), SHARENA_EINVAL);
+    cr_assert_eq(sharena_parse_size("1", NULL), SHARENA_EINVAL);
+}

@@ -84,8 +84,7 @@ struct cli_opt {
 int cli_parse(const struct cli *c, int argc, char **argv,
               const struct cli_opt *opts, const char **pos, int maxpos);
 
-/* Sizes: "64M", "1G", "262144". 0 or -1 (bad). */
-int cli_parse_size(const char *s, uint64_t *out);
+/* Sizes are parsed by sharena_parse_size() ("64M", "1G", "262144"). */
 /* "64 MiB", "1.5 GiB". */
 const char *cli_fmt_size(uint64_t n, char *buf, size_t cap);
 

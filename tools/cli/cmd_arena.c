@@ -281,7 +281,7 @@ int cmd_create(struct cli *c, int argc, char **argv)
     if (!name_ok(c, pos[0]))
         return EXIT_USAGE;
     sharena_open_opts o = {.flags = SHARENA_CREATE | SHARENA_EXCL};
-    if (capacity && (cli_parse_size(capacity, &o.capacity) < 0 ||
+    if (capacity && (sharena_parse_size(capacity, &o.capacity) < 0 ||
                      o.capacity < SHARENA_MIN_CAPACITY ||
                      o.capacity > SHARENA_MAX_CAPACITY))
         return cli_usage(c, "bad --capacity '%s' (256K..1T, suffixes K M G T)",

@@ -588,7 +588,7 @@ int load_tree(struct cli *c, const struct jval *tree, const char *file,
     sharena_open_opts o = {.flags = SHARENA_CREATE | SHARENA_EXCL};
     if (mode && cli_parse_mode(c, mode, &o.mode) != 0)
         return EXIT_USAGE;
-    if (capacity && (cli_parse_size(capacity, &o.capacity) < 0 ||
+    if (capacity && (sharena_parse_size(capacity, &o.capacity) < 0 ||
                      o.capacity < SHARENA_MIN_CAPACITY ||
                      o.capacity > SHARENA_MAX_CAPACITY))
         return cli_usage(c,

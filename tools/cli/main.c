@@ -455,48 +455,6 @@ int cli_parse(const struct cli *c, int argc, char **argv,
     return n;
 }
 
-int cli_parse_size(const char *s, uint64_t *out)
-{
-    char *end;
-    errno = 0;
-    if (!*s || *s == '-')
-        return -1;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s)
-        return -1;
-    int shift = 0;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        shift = 10;
-        end++;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        end++;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        end++;
-        break;
-    case 't':
-    case 'T':
-        shift = 40;
-        end++;
-        break;
-    }
-    if (shift && (*end == 'i' || *end == 'I') &&
-        (end[1] == 'b' || end[1] == 'B'))
-        end += 2; /* "64MiB" */
-    else if (shift && (*end == 'b' || *end == 'B'))
-        end++; /* "64MB" (binary anyway) */
-    if (*end || v > (UINT64_MAX >> shift))
-        return -1;
-    *out = (uint64_t)v << shift;
-    return 0;
-}
 
 const char *cli_fmt_size(uint64_t n, char *buf, size_t cap)
 {
