@@ -185,8 +185,12 @@ ${tail}`, { eval: true, workerData: { name, socket } });
     const changed = n.changed({ keepAlive: true });
     for (let i = 0; i < 3; i++) {
       const w = opener('shared', '');
+      // listen for the exit first: a worker that ends at once can have its
+      // message and its exit delivered in one turn of the loop, before an
+      // await after the message could add the listener
+      const exited = new Promise((r) => w.on('exit', r));
       await new Promise((r) => w.once('message', r));
-      assert.equal(await new Promise((r) => w.on('exit', r)), 0);
+      assert.equal(await exited, 0);
     }
     assert.ok(await changed > 0, 'a wait of the main thread saw the workers\' writes');
     assert.equal(n.obtainValue(), 13);
