@@ -11,7 +11,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
-const { StringRef, NumberRef, BoolRef, MapRef, VectorRef, Arena } = require('..');
+const { StringRef, NumberRef, BoolRef, BytesRef, MapRef, VectorRef, Arena } = require('..');
 const { startBroker, spawnNode, assertCode } = require('../test-support/helpers');
 
 const pkg = JSON.stringify(path.join(__dirname, '..'));
@@ -71,6 +71,42 @@ test('in one thread: a write through another ref is seen by the next cached read
   assert.equal(n.obtainValue(), expect.n(300) + 1);
   w.n.drop();
   assert.throws(() => n.obtainValue(), assertCode('ESTALE'));
+});
+
+// The view covers the first GiB of a mapping (SN_FAST_VIEW_MAX): objects
+// whose counter and cells lie past it are read by calls, and still never
+// stale. A 1.1 GiB buffer fills the heap's start, so the handle-table chunk
+// the 300 numbers after it need (chunk 0 holds 256 slots) comes after it.
+test('an arena larger than the view: objects past it read right, through calls', async () => {
+  const broker = await startBroker();
+  try {
+    const a = Arena.open('bigview', { create: true, capacity: 2 ** 31, socket: broker.socket });
+    const big = BytesRef.alloc(Math.floor(1.1 * 2 ** 30), { arena: a });
+    assert.ok(a.info().usedBytes > 2 ** 30);
+    const ns = [];
+    for (let i = 0; i < 300; i++) ns.push(NumberRef.from(i, { arena: a }));
+    const s = StringRef.from(expect.s(0), { arena: a });
+    const b = BoolRef.from(expect.b(0), { arena: a });
+    const n = ns[299];
+    const w = { s: new StringRef(s.id, { arena: a }), n: new NumberRef(n.id, { arena: a }),
+      b: new BoolRef(b.id, { arena: a }) };
+    w.n.setValue(expect.n(0));
+    for (let i = 1; i <= 100; i++) {
+      assert.equal(hotCheck({ s, n, b }, i - 1), 0, `round ${i - 1}`);
+      w.s.setValue(expect.s(i));
+      w.n.setValue(expect.n(i));
+      w.b.setValue(expect.b(i));
+      assert.equal(s.obtainValue(), expect.s(i));
+      assert.equal(n.obtainValue(), expect.n(i));
+      assert.equal(b.obtainValue(), expect.b(i));
+    }
+    for (let i = 0; i < 299; i++) assert.equal(ns[i].obtainValue(), i);
+    big.drop();
+    a.close();
+    assert.throws(() => n.obtainValue(), assertCode('ECLOSED'));
+  } finally {
+    await broker.stop();
+  }
 });
 
 test('a worker_thread writer: every read after its write returned sees it', async () => {
