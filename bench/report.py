@@ -535,6 +535,15 @@ def main() -> None:
           f"`bench/node/napi_floor.c`) costs {fmt_ns(fl['ns_per_op'])} in this run, the "
           f"floor under any N-API binding's per-call cost.")
         w("")
+    # issue 17's table (bench/node/compare.js, a separate invocation against
+    # the tree before it, with its peers): kept in a page of its own, so
+    # that a run of this script keeps it
+    node17 = a.md.parent / "benchmarks-node.md"
+    if node17.exists():
+        for line in node17.read_text().splitlines():
+            w(f"##{line}" if line.startswith("# ") else line)
+        if md[-1]:
+            w("")
 
     w("## Python")
     w("")
