@@ -190,39 +190,23 @@ int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
     return 0;
 }
 
+/* The count and the removal count of a map, from one consistent read. */
+struct header_ctx {
+    uint64_t count, moves;
+};
+
 SHARENA__SEQLOCK_READER
-static int len_read(const sharena_arena *a, uint64_t word, void *ctx)
+static int header_read(const sharena_arena *a, uint64_t word, void *ctx)
 {
+    struct header_ctx *c = ctx;
     struct sharena__map_view t;
     if (!sharena__map_at(a, word, &t))
         return SHARENA_ECORRUPT;
-    uint64_t n = count_of(&t);
-    if (n == UINT64_MAX)
+    c->count = count_of(&t);
+    if (c->count == UINT64_MAX)
         return SHARENA_ECORRUPT; /* a count past the capacity was scribbled */
-    *(uint64_t *)ctx = n;
+    c->moves = SHARENA__LD(t.m->moves);
     return 0;
-}
-
-SHARENA__SEQLOCK_READER
-static int moves_read(const sharena_arena *a, uint64_t word, void *ctx)
-{
-    struct sharena__map_view t;
-    if (!sharena__map_at(a, word, &t))
-        return SHARENA_ECORRUPT;
-    *(uint64_t *)ctx = SHARENA__LD(t.m->moves);
-    return 0;
-}
-
-SHARENA__SEQLOCK_READER
-int sharena_map_moves(const sharena_arena *a, sharena_id map, uint64_t *moves)
-{
-    if (!moves)
-        return SHARENA_EINVAL;
-    uint64_t n = 0;
-    int r = sharena__read(a, map, SHARENA_T_MAP, moves_read, &n);
-    if (r == 0)
-        *moves = n;
-    return r;
 }
 
 SHARENA__SEQLOCK_READER
@@ -230,10 +214,22 @@ int sharena_map_len(const sharena_arena *a, sharena_id map, uint64_t *len)
 {
     if (!len)
         return SHARENA_EINVAL;
-    uint64_t n = 0;
-    int r = sharena__read(a, map, SHARENA_T_MAP, len_read, &n);
+    struct header_ctx c;
+    int r = sharena__read(a, map, SHARENA_T_MAP, header_read, &c);
     if (r == 0)
-        *len = n;
+        *len = c.count;
+    return r;
+}
+
+SHARENA__SEQLOCK_READER
+int sharena_map_moves(const sharena_arena *a, sharena_id map, uint64_t *moves)
+{
+    if (!moves)
+        return SHARENA_EINVAL;
+    struct header_ctx c;
+    int r = sharena__read(a, map, SHARENA_T_MAP, header_read, &c);
+    if (r == 0)
+        *moves = c.moves;
     return r;
 }
 

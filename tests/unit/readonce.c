@@ -375,14 +375,23 @@ static void read_keys_while_flipped(sharena_arena *a, sharena_id m,
 
 #define LONG_KEY "a-key-longer-than-16-bytes"
 
+/* small_map() and a fifth key, LONG_KEY (a key block), whose value's id
+ * goes to *xval. */
+static sharena_id map_with_long_key(sharena_arena *a, sharena_id vals[4],
+                                    sharena_id *xval)
+{
+    sharena_id m = small_map(a, vals);
+    cr_assert_eq(sharena_map_set_number(a, m, LONG_KEY, strlen(LONG_KEY), 9),
+                 0);
+    cr_assert_eq(sharena_map_get(a, m, LONG_KEY, strlen(LONG_KEY), xval), 0);
+    return m;
+}
+
 Test(readonce, map_key_len, .timeout = 60)
 {
     sharena_arena *a = arena(ARENA_CAP);
     sharena_id vals[4], xval;
-    sharena_id m = small_map(a, vals);
-    cr_assert_eq(sharena_map_set_number(a, m, LONG_KEY, strlen(LONG_KEY), 9),
-                 0);
-    cr_assert_eq(sharena_map_get(a, m, LONG_KEY, strlen(LONG_KEY), &xval), 0);
+    sharena_id m = map_with_long_key(a, vals, &xval);
     struct sharena__map_entry *e = entry_of(a, m, "k1");
     struct sharena__map_entry *x = entry_of(a, m, LONG_KEY);
     cr_assert_eq(e->klen, 2);
@@ -417,10 +426,7 @@ Test(readonce, map_entry_key, .timeout = 60)
 {
     sharena_arena *a = arena(ARENA_CAP);
     sharena_id vals[4], xval;
-    sharena_id m = small_map(a, vals);
-    cr_assert_eq(sharena_map_set_number(a, m, LONG_KEY, strlen(LONG_KEY), 9),
-                 0);
-    cr_assert_eq(sharena_map_get(a, m, LONG_KEY, strlen(LONG_KEY), &xval), 0);
+    sharena_id m = map_with_long_key(a, vals, &xval);
     struct sharena__map_entry *x = entry_of(a, m, LONG_KEY);
     struct flipper f;
     /* the key block's offset: valid, then far outside the mapping */
