@@ -330,14 +330,13 @@ int sharena__salvage(sharena_arena *a, uint64_t *fixed)
         }
         add(&sv, (struct sref){word, need, (uint32_t)i, OBJECT, i});
         if (type == SHARENA_T_MAP) {
-            /* the capacity, loaded again, must give the size content_need
-             * accepted */
+            /* the capacity content_need accepted (need is
+             * SHARENA__MAP_BYTES(cap)), not a second load */
             struct sharena__map *m = (void *)(a->base + word);
-            uint64_t mcap = SHARENA__LD(m->cap);
+            uint64_t mcap = (need - sizeof *m) /
+                            (8 + sizeof(struct sharena__map_entry));
             struct sharena__map_entry *me =
                 (void *)((char *)m + SHARENA__MAP_ENTRIES(mcap));
-            if (SHARENA__MAP_BYTES(mcap) != need)
-                continue; /* (changed since content_need: a peer's doing) */
             uint64_t mcount = SHARENA__LD(m->count);
             if (mcount > mcap)
                 mcount = mcap;
