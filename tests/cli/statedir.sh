@@ -228,11 +228,32 @@ run 0 cli create second
 run 0 cli set second v --string 'second-survives'
 run 0 cli create third
 run 0 cli set third v 3
+run 0 cli create fourth
+run 0 cli set fourth v 4
 stop_clean
 # a byte of app's image body, and third's record
 size=$(stat -c %s "$SD/0-app.snap")
 printf '\xff' | dd of="$SD/0-app.snap" bs=1 seek=$((size - 100)) conv=notrunc 2>/dev/null
 printf 'X' | dd of="$SD/0-third.snap" bs=1 seek=20 conv=notrunc 2>/dev/null
+# fourth's image says another arena format (an older release's), with a
+# valid header checksum (after the 512-byte record: the version at 16, the
+# header hash of bytes 0..119 at 120, as lib/src/snapshot.c makes them)
+python3 - "$SD/0-fourth.snap" <<'PY'
+import struct, sys
+M = (1 << 64) - 1
+with open(sys.argv[1], "r+b") as f:
+    f.seek(512)
+    h = bytearray(f.read(128))
+    v = struct.unpack_from("<I", h, 16)[0]
+    struct.pack_into("<I", h, 16, v - 1)
+    x = 0x736861726e617631
+    for i in range(0, 120, 8):
+        x = ((x ^ struct.unpack_from("<Q", h, i)[0]) * 0x9e3779b97f4a7c15) & M
+        x ^= x >> 31
+    struct.pack_into("<Q", h, 120, x)
+    f.seek(512)
+    f.write(h)
+PY
 start_sd --save off
 run 0 cli get second v
 out_is second-survives
@@ -243,6 +264,10 @@ log_has "0-third.snap: its record's checksum does not match; set aside as 0-thir
 [ -f "$SD/0-app.snap.corrupt" ] || fail "app's file was not set aside"
 [ -e "$SD/0-app.snap" ] && fail "app's corrupt file is still in place"
 [ -f "$SD/0-third.snap.corrupt" ] || fail "third's file was not set aside"
+wait_log "set aside as 0-fourth.snap.foreign"
+log_has "image of arena format" || fail "the other format was not named: $(cat "$LOG")"
+[ -f "$SD/0-fourth.snap.foreign" ] || fail "fourth's file was not set aside as foreign"
+[ -e "$SD/0-fourth.snap" ] && fail "fourth's foreign file is still in place"
 run 1 cli get app title
 err_has "no such arena"
 run 0 cli --json ls
