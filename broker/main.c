@@ -193,10 +193,9 @@ static int activated_socket(void)
 
 /* Every connection costs the broker a descriptor and every arena one or
  * two, so take the hard limit on descriptors instead of the usual soft 1024
- * (the broker uses epoll, not select), and say so when even that is below
- * what the limits allow: connections beyond it wait in the listen backlog
- * (broker.c, pause_accepting) instead of being served or refused. */
-static void fit_fd_limit(const struct broker *b)
+ * (the broker uses epoll, not select). Done before the socket listens: a
+ * client that can connect meets a broker with its limit already raised. */
+static void raise_fd_limit(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -204,9 +203,18 @@ static void fit_fd_limit(const struct broker *b)
     rlim_t want = rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
     if (rl.rlim_cur < want) {
         struct rlimit n = {want, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &n) == 0)
-            rl.rlim_cur = want;
+        (void)setrlimit(RLIMIT_NOFILE, &n);
     }
+}
+
+/* Say so (once the log is open) when even the raised limit is below what
+ * the limits allow: connections beyond it wait in the listen backlog
+ * (broker.c, pause_accepting) instead of being served or refused. */
+static void fit_fd_limit(const struct broker *b)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
     uint64_t need = (uint64_t)b->lim.max_conns + 2ull * b->lim.max_arenas + 32;
     if (rl.rlim_cur < need)
         broker_log(b, BLOG_WARNING,
@@ -647,6 +655,7 @@ int main(int argc, char **argv, char **envp)
     int status = parse_options(argc, argv, &b, &op);
     if (status >= 0)
         return status;
+    raise_fd_limit();
     if (setup_config(&b, &op) < 0 || setup_pidfile(&op, &st) < 0 ||
         setup_listen(&b, &op, &st) < 0 || daemonize(&op, &st) < 0)
         return 1;
