@@ -473,8 +473,11 @@ static int mapiter_check(MapIterObject *it)
     int r = sharena_change_count(ar->a, it->map->id, &c);
     if (r == 0 && c == it->count)
         return 0;
+    uint64_t mv;
     if (r == 0)
         r = sharena_map_len(ar->a, it->map->id, &n);
+    if (r == 0)
+        r = sharena_map_moves(ar->a, it->map->id, &mv);
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         return -1;
@@ -487,12 +490,6 @@ static int mapiter_check(MapIterObject *it)
     }
     /* a removal moved an entry under the cursor (the size restored by an
      * insertion since): keys may be skipped or repeated */
-    uint64_t mv;
-    r = sharena_map_moves(ar->a, it->map->id, &mv);
-    if (r < 0) {
-        sh_raise(r, SH_W_NONE, NULL);
-        return -1;
-    }
     if (mv != it->moves0) {
         it->done = true;
         PyErr_SetString(PyExc_RuntimeError,
