@@ -52,7 +52,7 @@ static void children(sharena_arena *a, int type, uint64_t off, bool all,
         for (uint64_t i = 0; i < n; i++) {
             struct sharena__map_entry *e = &t.e[i];
             if (SHARENA__LD(e->vkind) == SHARENA__V_REF)
-                push(w, SHARENA__LD(e->value), all);
+                push(w, SHARENA__LD(e->value.w[0]), all);
             if (SHARENA__LD(e->klen) == SHARENA__KEY_BLOCK)
                 sharena__free(a, SHARENA__LD(e->key.off));
         }

@@ -18,9 +18,12 @@
  * and a null bitmap after a struct's cells).
  * 3: maps are a dense entry array with a u32 hash index, keys of up to 16
  * bytes inline in the entry (issue 21).
+ * 4: numbers, booleans, nulls and strings of up to 16 bytes are stored in
+ * the map entry (40 bytes), numbers in the vector item, and become objects
+ * only when an id is asked for (issue 21).
  * Arenas and images of an earlier version are refused (SHARENA_ELAYOUT):
  * move data with that release's `sharena dump --json` (docs/format.md). */
-#define SHARENA__FORMAT_VERSION 3u
+#define SHARENA__FORMAT_VERSION 4u
 
 #define SHARENA__CACHELINE 64
 #define SHARENA__ALIGN 16 /* every block and payload is 16-byte aligned */
@@ -217,37 +220,52 @@ _Static_assert(sizeof(struct sharena__bytes) == 16, "bytes");
 #define SHARENA__REF_OWNED (UINT64_C(1) << 63)
 #define SHARENA__REF_ID_MASK ((UINT64_C(1) << 53) - 1)
 
-/* MAP (format 3): a dense array of entries in insertion order (a removal
+/* MAP (format 4): a dense array of entries in insertion order (a removal
  * moves the last entry into the hole), and a hash index over it, in one
  * block: the header, then `2 * cap` u32 index slots, then `cap` entries.
  * An index slot is 0 (empty) or an entry number + 1; the index uses linear
  * probing from `hash & (2 * cap - 1)` with backward-shift deletion, so its
  * load is at most 1/2. The index holds nothing the entries do not: repair
  * rebuilds it from entries[0..count). A removal in progress is recorded in
- * `pend_count`/`pend_hole` first, so repair can finish it (docs/locking.md);
- * `moves` counts removals, so an iteration can tell whether entries moved
- * under its cursor (sharena_map_moves). Growth keeps entry positions.
+ * `pend_count`/`pend_hole` first, and a change of an entry's value that is
+ * more than one 8-byte store in `pend_set`/`pend_entry`, so repair can
+ * finish either (docs/locking.md); `moves` counts removals, so an
+ * iteration can tell whether entries moved under its cursor
+ * (sharena_map_moves). Growth keeps entry positions.
  * A key of up to SHARENA__KEY_INLINE_MAX bytes is stored in the entry; a
- * longer one in a block (struct sharena__key) whose offset the entry holds. */
+ * longer one in a block (struct sharena__key) whose offset the entry holds.
+ * A value is a ref (V_REF), or a number, boolean, null or string of up to
+ * SHARENA__VALUE_INLINE_MAX bytes stored in the entry itself, with no id;
+ * it becomes an object (V_REF, owned) when something asks for its id. */
 #define SHARENA__KEY_INLINE_MAX 16u
 #define SHARENA__KEY_BLOCK 255u /* klen: the key is in a block, key.off */
-#define SHARENA__V_REF 0u       /* vkind: value = id | SHARENA__REF_OWNED */
+#define SHARENA__VALUE_INLINE_MAX 16u
+#define SHARENA__V_REF 0u    /* value.w[0] = id | SHARENA__REF_OWNED */
+#define SHARENA__V_NUMBER 1u /* value.w[0] = the f64 bits */
+#define SHARENA__V_BOOL 2u   /* value.w[0] = 0 or 1 (else corrupt) */
+#define SHARENA__V_NULL 3u   /* value unused */
+#define SHARENA__V_STRING 4u /* vlen UTF-8 bytes in value.inl, then zeros */
+#define SHARENA__V_COUNT 5u  /* other kinds are corrupt */
 struct sharena__map_entry {
     uint32_t hash; /* low 32 bits of sharena__hash() of the key */
     uint8_t klen;  /* 0..SHARENA__KEY_INLINE_MAX, or SHARENA__KEY_BLOCK */
-    uint8_t vkind; /* SHARENA__V_REF; others are corrupt (reserved for
-                    * values stored in the entry, docs/format.md) */
-    uint8_t reserved[2];
+    uint8_t vkind; /* SHARENA__V_* */
+    uint8_t vlen;  /* V_STRING: 0..SHARENA__VALUE_INLINE_MAX; else 0 */
+    uint8_t reserved;
     union {
         uint8_t inl[SHARENA__KEY_INLINE_MAX]; /* klen bytes, then zeros */
         uint64_t off;  /* KEY_BLOCK: payload offset of a sharena__key */
         uint64_t w[2]; /* the field as two words (how writers store it) */
     } key;
-    uint64_t value; /* V_REF: the ref */
+    union {
+        uint8_t inl[SHARENA__VALUE_INLINE_MAX]; /* V_STRING */
+        uint64_t w[2];                          /* how it is stored */
+    } value;
 };
-_Static_assert(sizeof(struct sharena__map_entry) == 32, "map entry");
+_Static_assert(sizeof(struct sharena__map_entry) == 40, "map entry");
 _Static_assert(offsetof(struct sharena__map_entry, klen) == 4, "map entry");
 _Static_assert(offsetof(struct sharena__map_entry, vkind) == 5, "map entry");
+_Static_assert(offsetof(struct sharena__map_entry, vlen) == 6, "map entry");
 _Static_assert(offsetof(struct sharena__map_entry, key) == 8, "map entry");
 _Static_assert(offsetof(struct sharena__map_entry, value) == 24, "map entry");
 struct sharena__map {
@@ -256,10 +274,15 @@ struct sharena__map {
     uint64_t pend_count; /* 0, or the count before a removal in progress */
     uint64_t pend_hole;  /* the entry that removal empties (< pend_count) */
     uint64_t moves;      /* removals so far: each moves an entry */
-    uint32_t index[];    /* 2 * cap slots, then the entries */
+    uint64_t pend_set;   /* 0, or entry + 1 whose value is being replaced */
+    struct sharena__map_entry pend_entry; /* ... by this entry's value */
+    uint64_t reserved;
+    uint32_t index[]; /* 2 * cap slots, then the entries */
 };
-_Static_assert(sizeof(struct sharena__map) == 40, "map");
+_Static_assert(sizeof(struct sharena__map) == 96, "map");
 _Static_assert(offsetof(struct sharena__map, moves) == 32, "map");
+_Static_assert(offsetof(struct sharena__map, pend_set) == 40, "map");
+_Static_assert(offsetof(struct sharena__map, pend_entry) == 48, "map");
 struct sharena__key {
     uint64_t len;
     char data[];
@@ -274,7 +297,18 @@ _Static_assert(sizeof(struct sharena__key) == 8, "key");
     (SHARENA__MAP_ENTRIES(cap) +                                               \
      (uint64_t)(cap) * sizeof(struct sharena__map_entry))
 
-/* VECTOR: len <= cap; items are id | SHARENA__REF_OWNED. */
+/* VECTOR: len <= cap. An item is a ref (id | SHARENA__REF_OWNED when the
+ * vector owns it) or a number stored in place as its f64 bits: it is a ref
+ * when bits 53..62 are clear and its id bits (0..52) are not all zero, and
+ * a number otherwise. A number whose bits would read as a ref (one whose
+ * magnitude is below 2^-1021, other than +-0) is stored as a number object
+ * instead. A stored number has no id; it becomes an object (a ref) when
+ * something asks for its id. */
+#define SHARENA__ITEM_TAG_MASK UINT64_C(0x7fe0000000000000)
+static inline int sharena__item_is_ref(uint64_t item)
+{
+    return !(item & SHARENA__ITEM_TAG_MASK) && (item & SHARENA__REF_ID_MASK);
+}
 struct sharena__vector {
     uint64_t len;
     uint64_t cap;

@@ -146,7 +146,7 @@ static inline uint64_t ref_of(const struct sharena__map_entry *e)
 {
     if (SHARENA__UNLIKELY(SHARENA__LD(e->vkind) != SHARENA__V_REF))
         return 0;
-    return SHARENA__LD(e->value);
+    return SHARENA__LD(e->value.w[0]);
 }
 
 struct get_ctx {
@@ -301,7 +301,9 @@ static void entry_copy(const struct sharena__map_view *t, uint64_t from,
     SHARENA__ST(d->vkind, SHARENA__LD(f->vkind));
     SHARENA__ST(d->key.w[0], SHARENA__LD(f->key.w[0]));
     SHARENA__ST(d->key.w[1], SHARENA__LD(f->key.w[1]));
-    SHARENA__ST(d->value, SHARENA__LD(f->value));
+    SHARENA__ST(d->vlen, SHARENA__LD(f->vlen));
+    SHARENA__ST(d->value.w[0], SHARENA__LD(f->value.w[0]));
+    SHARENA__ST(d->value.w[1], SHARENA__LD(f->value.w[1]));
 }
 
 /* Remove entry @p hole of the dense array: the last entry moves into it.
@@ -363,7 +365,9 @@ static int grow(sharena_arena *a, struct sharena__slot *s,
         d->vkind = SHARENA__LD(f->vkind);
         d->key.w[0] = SHARENA__LD(f->key.w[0]);
         d->key.w[1] = SHARENA__LD(f->key.w[1]);
-        d->value = SHARENA__LD(f->value);
+        d->vlen = SHARENA__LD(f->vlen);
+        d->value.w[0] = SHARENA__LD(f->value.w[0]);
+        d->value.w[1] = SHARENA__LD(f->value.w[1]);
         index_put(&n, h, i); /* (count <= cap entries always fit) */
     }
     n.m->count = count;
@@ -416,7 +420,9 @@ static int entry_fill(sharena_arena *a, struct sharena__slot *s,
     SHARENA__ST(e->vkind, SHARENA__V_REF);
     SHARENA__ST(e->key.w[0], kw[0]);
     SHARENA__ST(e->key.w[1], kw[1]);
-    SHARENA__ST(e->value, ref);
+    SHARENA__ST(e->vlen, 0);
+    SHARENA__ST(e->value.w[0], ref);
+    SHARENA__ST(e->value.w[1], 0);
     return 0;
 }
 
@@ -456,7 +462,7 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
             goto out;
         }
         SHARENA__ST(e->vkind, SHARENA__V_REF);
-        __atomic_store_n(&e->value, ref, __ATOMIC_RELEASE);
+        __atomic_store_n(&e->value.w[0], ref, __ATOMIC_RELEASE);
         goto out;
     }
     if (count == t.cap) {
@@ -748,7 +754,7 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
         struct sharena__text_view k;
         bool ok = sharena__map_key_at(a, e, &k) &&
                   SHARENA__LD(e->vkind) == SHARENA__V_REF &&
-                  (SHARENA__LD(e->value) & SHARENA__REF_ID_MASK);
+                  (SHARENA__LD(e->value.w[0]) & SHARENA__REF_ID_MASK);
         uint32_t h = 0;
         if (ok) {
             h = (uint32_t)sharena__hash(a, k.data, k.len);

@@ -1001,7 +1001,7 @@ static void flip_map(void)
         break;
     default:
         if (e)
-            flip64(&e->value, bad_id(LD(e->value)));
+            flip64(&e->value.w[0], bad_id(LD(e->value.w[0])));
         break;
     }
 }

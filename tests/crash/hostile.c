@@ -270,7 +270,7 @@ Test(hostile, scribbled_zero_value_is_corrupt)
     struct sharena__map_entry *me = (void *)((uint8_t *)mp +
                                              SHARENA__MAP_ENTRIES(mp->cap));
     for (uint64_t i = 0; i < mp->count; i++)
-        me[i].value &= ~SHARENA__REF_ID_MASK;
+        me[i].value.w[0] &= ~SHARENA__REF_ID_MASK;
     struct sharena__slot *vs = sharena__slot_at(a, sharena__id_slot(v));
     struct sharena__vector *vp = (void *)(a->base + vs->word);
     vp->items[0] &= ~SHARENA__REF_ID_MASK;

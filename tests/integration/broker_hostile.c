@@ -151,7 +151,7 @@ Test(broker_hostile, dead_scribbler_leaves_the_broker_serving)
             ents[i].hash = 0x51515151u * (uint32_t)(i + 1);
             ents[i].klen = SHARENA__KEY_BLOCK;
             ents[i].key.off = (UINT64_C(1) << 35) + 16 * (uint64_t)i;
-            ents[i].value = ~UINT64_C(0);
+            ents[i].value.w[0] = ~UINT64_C(0);
         }
         hh->hash_seed ^= 0xdeadbeefcafef00dull;
         /* the first block's size: 0 (a rebuild that trusts it never ends) */
