@@ -165,13 +165,18 @@ static int child(const char *empty, int rw_fd)
     if ((r = sharena_open(ro, "scores", NULL, &a)) < 0)
         DIE("child: open scores: %s\n", sharena_strerror(r));
     sharena_id m, v;
-    double best = 0;
+    sharena_value best;
     if (sharena_root_get(a, "scores", &m) ||
-        sharena_map_get(a, m, "best", 4, &v) || sharena_number_get(a, v, &best))
+        sharena_map_get_value(a, m, "best", 4, NULL, 0, &best))
         DIE("child: cannot read scores\n");
-    CHECK(best == 9001, "read scores/best = %g", best);
-    r = sharena_number_set(a, v, 0);
+    CHECK(best.type == SHARENA_T_NUMBER && best.number == 9001,
+          "read scores/best = %g", best.number);
+    r = sharena_map_set_number(a, m, "best", 4, 0);
     CHECK(r == SHARENA_EROFS, "write to read-only scores/best: %s",
+          sharena_strerror(r));
+    /* the number is stored in the map's entry: giving it an id is a write */
+    r = sharena_map_get(a, m, "best", 4, &v);
+    CHECK(r == SHARENA_EROFS, "an id for read-only scores/best: %s",
           sharena_strerror(r));
     r = sharena_open(ro, "secrets", NULL, &x);
     CHECK(r == SHARENA_EACCES, "open 'secrets': %s", sharena_strerror(r));

@@ -615,11 +615,20 @@ SHARENA_EXPORT int sharena_map_set(sharena_arena *a, sharena_id map,
                                    sharena_id value, sharena_insert_flags flags,
                                    sharena_id *old);
 /** Look @p key up: 0 and *value, or SHARENA_ENOENT.
+ * A number, boolean, null or short string that the map stores in its entry
+ * (sharena_map_set_number() and its siblings; docs/format.md) has no id
+ * until one is asked for: with @p value non-NULL it becomes an object the
+ * map owns, under the map's lock, and that id stays valid until the key is
+ * set again or removed. This is a write: on a read-only handle it fails
+ * with SHARENA_EROFS; read such values with sharena_map_get_value() or
+ * sharena_map_next_value(), which never give out ids. With @p value NULL
+ * nothing is written (a membership test).
  * @return 0, SHARENA_ENOENT (no such key; a key that is not UTF-8 is
  *         none), SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
  *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
  *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EBUSY (a
- *         writer stopped mid-write).
+ *         writer stopped mid-write); giving an id: SHARENA_EROFS (read-only
+ *         handle), SHARENA_EFULL (no room for the object: nothing changes).
  */
 SHARENA_EXPORT int sharena_map_get(const sharena_arena *a, sharena_id map,
                                    const char *key, size_t klen,
@@ -651,7 +660,10 @@ SHARENA_EXPORT int sharena_map_len(const sharena_arena *a, sharena_id map,
  * during an iteration may make it skip or repeat the key that moved (see
  * sharena_map_moves()); insertions and replacements never do. A torn key
  * is never returned. *owned (may be NULL) tells whether the map owns the
- * value.
+ * value (a value stored in the entry is owned). With @p value non-NULL a
+ * value stored in the entry is given an id, as sharena_map_get() does (a
+ * write; SHARENA_EROFS on a read-only handle): to iterate without writing,
+ * use sharena_map_next_value().
  * @return 0, SHARENA_ENOENT (no more entries), SHARENA_ERANGE (@p
  *         kcap too small; *klen set), SHARENA_EINVAL (NULL, or id 0 or past
  *         SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
@@ -671,17 +683,20 @@ SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
 SHARENA_EXPORT int sharena_map_moves(const sharena_arena *a, sharena_id map,
                                      uint64_t *moves);
 
-/** Convenience: create an owned string/number/bool and set it at @p key in
- * one call; nothing is left behind if the set fails.
+/** Convenience: set a string at @p key in one call. A string of up to 16
+ * bytes is stored in the map's entry (no object, no id until
+ * sharena_map_get() asks for one); a longer one becomes an owned string
+ * object. A value the map owned before is dropped. Nothing is left behind
+ * if the set fails.
  * @return 0, the errors of sharena_string_new() and
  *         sharena_map_set().
  */
 SHARENA_EXPORT int sharena_map_set_string(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           const char *s, size_t slen);
-/** As sharena_map_set_string(), for a number.
- * @return 0, the errors of sharena_number_new() and
- *         sharena_map_set().
+/** As sharena_map_set_string(), for a number (always stored in the
+ * entry).
+ * @return 0, the errors of sharena_map_set().
  */
 SHARENA_EXPORT int sharena_map_set_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
@@ -707,13 +722,13 @@ SHARENA_EXPORT int sharena_map_add_number(sharena_arena *a, sharena_id map,
                                           const char *key, size_t klen,
                                           double delta, sharena_add_flags flags,
                                           double *result);
-/** As sharena_map_set_string(), for a boolean.
- * @return 0, the errors of sharena_bool_new() and sharena_map_set().
+/** As sharena_map_set_number(), for a boolean.
+ * @return 0, the errors of sharena_map_set().
  */
 SHARENA_EXPORT int sharena_map_set_bool(sharena_arena *a, sharena_id map,
                                         const char *key, size_t klen, bool v);
-/** As sharena_map_set_string(), for a null (sharena_null_new()).
- * @return 0, the errors of sharena_null_new() and sharena_map_set().
+/** As sharena_map_set_number(), for a null.
+ * @return 0, the errors of sharena_map_set().
  */
 SHARENA_EXPORT int sharena_map_set_null(sharena_arena *a, sharena_id map,
                                         const char *key, size_t klen);
@@ -808,7 +823,9 @@ SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
 /** One value as read by sharena_value_read() and its container forms. */
 typedef struct sharena_value {
     int type;      /**< SHARENA_T_*: the value's type */
-    sharena_id id; /**< the value object's id (a map, vector, ... to open) */
+    sharena_id id; /**< the value object's id (a map, vector, ... to open);
+                      0 for a value stored in its map entry or vector item,
+                      which has no id until one is asked for */
     double number; /**< SHARENA_T_NUMBER: the number */
     bool boolean;  /**< SHARENA_T_BOOL: the boolean */
     size_t len;    /**< SHARENA_T_STRING: its length in bytes */
@@ -843,6 +860,21 @@ SHARENA_EXPORT int sharena_map_get_value(const sharena_arena *a, sharena_id map,
                                          const char *key, size_t klen,
                                          char *buf, size_t cap,
                                          sharena_value *out);
+/**
+ * sharena_map_next() and sharena_value_read() as one read, without giving
+ * any value an id (a read: read-only handles too). The key is copied into
+ * @p key as sharena_map_next() does, a string value into @p buf.
+ * @return 0 (the cursor advances); SHARENA_ENOENT (no more entries);
+ *         SHARENA_ERANGE when the key does not fit @p kcap (*klen set,
+ *         out->type 0) or the string value does not fit @p cap (*klen and
+ *         out->len set): the cursor is not advanced, call again with more
+ *         room; and the errors of sharena_map_get_value().
+ */
+SHARENA_EXPORT int sharena_map_next_value(const sharena_arena *a,
+                                          sharena_id map, uint64_t *cursor,
+                                          char *key, size_t kcap, size_t *klen,
+                                          char *buf, size_t cap,
+                                          sharena_value *out);
 /**
  * sharena_vector_get() and sharena_value_read() as one read, like
  * sharena_map_get_value(). @return as sharena_map_get_value(), with

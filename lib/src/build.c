@@ -152,6 +152,25 @@ static bool in_struct(const sharena_builder *b)
     return b->depth && b->open[b->depth - 1].type == SHARENA_T_STRUCT;
 }
 
+static bool in_map(const sharena_builder *b)
+{
+    return b->depth && b->open[b->depth - 1].type == SHARENA_T_MAP;
+}
+
+/* The open map, for a value stored in its entry under the pending key. */
+static sharena_id open_map(const sharena_builder *b)
+{
+    return b->open[b->depth - 1].id;
+}
+
+/* After a value was stored in the open map's entry (@p r the result). */
+static int stored(sharena_builder *b, int r)
+{
+    free(b->key);
+    b->key = NULL;
+    return r < 0 ? fail(b, r) : 0;
+}
+
 /* Fail with @p r, dropping the pending key. */
 static int fail_key(sharena_builder *b, int r)
 {
@@ -212,6 +231,9 @@ int sharena_build_number(sharena_builder *b, double v)
         r = sharena_struct_set_number(b->a, b->open[b->depth - 1].id, i, v);
         return r < 0 ? fail(b, r) : 0;
     }
+    if (in_map(b)) /* stored in the entry: no object */
+        return stored(
+            b, sharena_map_set_number(b->a, open_map(b), b->key, b->klen, v));
     sharena_id id = 0;
     r = sharena_number_new(b->a, v, &id);
     return made(b, r, id);
@@ -229,6 +251,9 @@ int sharena_build_bool(sharena_builder *b, bool v)
         r = sharena_struct_set_bool(b->a, b->open[b->depth - 1].id, i, v);
         return r < 0 ? fail(b, r) : 0;
     }
+    if (in_map(b))
+        return stored(
+            b, sharena_map_set_bool(b->a, open_map(b), b->key, b->klen, v));
     sharena_id id = 0;
     r = sharena_bool_new(b->a, v, &id);
     return made(b, r, id);
@@ -251,6 +276,9 @@ int sharena_build_null(sharena_builder *b)
         r = sharena_struct_set_null(b->a, st, i);
         return r < 0 ? fail(b, r) : 0;
     }
+    if (in_map(b))
+        return stored(b,
+                      sharena_map_set_null(b->a, open_map(b), b->key, b->klen));
     sharena_id id = 0;
     r = sharena_null_new(b->a, &id);
     return made(b, r, id);
@@ -269,6 +297,9 @@ int sharena_build_string(sharena_builder *b, const char *s, size_t len)
                                       len);
         return r < 0 ? fail(b, r) : 0;
     }
+    if (in_map(b)) /* a short one in the entry, a long one owned */
+        return stored(b, sharena_map_set_string(b->a, open_map(b), b->key,
+                                                b->klen, s, len));
     sharena_id id = 0;
     r = sharena_string_new(b->a, s, len, &id);
     return made(b, r, id);
@@ -537,7 +568,7 @@ int sharena_build_map_update(sharena_builder *b, sharena_id map)
             r = SHARENA_EINVAL;
     if (r == 0 && (r = sharena_type_of(a, map)) >= 0)
         r = r == SHARENA_T_MAP ? 0 : SHARENA_ETYPE;
-    uint64_t *prev = NULL;
+    struct sharena__mval *prev = NULL;
     if (r == 0 && b->ntop && !(prev = calloc(b->ntop, sizeof *prev)))
         r = SHARENA_ENOMEM;
     if (r < 0)
@@ -553,8 +584,9 @@ int sharena_build_map_update(sharena_builder *b, sharena_id map)
     size_t done = 0;
     for (; done < b->ntop; done++) {
         struct build_top *t = &b->top[done];
-        r = sharena__map_put(a, map, t->key, t->klen, top_ref(t),
-                             SHARENA__PUT_SET, &prev[done]);
+        struct sharena__mval v = {SHARENA__V_REF, 0, {top_ref(t), 0}};
+        r = sharena__map_put(a, map, t->key, t->klen, &v, SHARENA__PUT_SET,
+                             &prev[done]);
         if (r < 0)
             break;
     }
@@ -563,9 +595,9 @@ int sharena_build_map_update(sharena_builder *b, sharena_id map)
          * first previous value. Neither step allocates. */
         for (size_t i = done; i-- > 0;) {
             struct build_top *t = &b->top[i];
-            uint64_t got;
-            if (prev[i])
-                sharena__map_put(a, map, t->key, t->klen, prev[i],
+            struct sharena__mval got;
+            if (prev[i].kind != SHARENA__V_REF || prev[i].w[0])
+                sharena__map_put(a, map, t->key, t->klen, &prev[i],
                                  SHARENA__PUT_SET, &got);
             else
                 sharena__map_take(a, map, t->key, t->klen, &got);
@@ -579,9 +611,10 @@ int sharena_build_map_update(sharena_builder *b, sharena_id map)
     }
     /* Replaced values the map owned go now, as sharena_map_set() does. */
     for (size_t i = 0; i < b->ntop; i++)
-        if ((prev[i] & SHARENA__REF_OWNED) &&
-            (prev[i] & SHARENA__REF_ID_MASK) != b->top[i].id)
-            sharena__drop_ref(a, prev[i], 0);
+        if (prev[i].kind == SHARENA__V_REF &&
+            (prev[i].w[0] & SHARENA__REF_OWNED) &&
+            (prev[i].w[0] & SHARENA__REF_ID_MASK) != b->top[i].id)
+            sharena__drop_ref(a, prev[i].w[0], 0);
     free(prev);
     build_free(b);
     return 0;

@@ -336,6 +336,11 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
                     (unsigned long)idx);
             bad = true;
         }
+        if (SHARENA__LD(t.m->pend_set)) {
+            problem(f, "slot %lu: map has an unfinished value change",
+                    (unsigned long)idx);
+            bad = true;
+        }
         for (uint64_t i = 0; i < count; i++) {
             struct sharena__map_entry *e = &t.e[i];
             struct sharena__text_view k;
@@ -347,8 +352,9 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
             }
             if (SHARENA__LD(e->klen) == SHARENA__KEY_BLOCK)
                 add_ref(f, SHARENA__LD(e->key.off), idx);
-            if (SHARENA__LD(e->vkind) != SHARENA__V_REF) {
-                problem(f, "slot %lu: map entry %lu has an unknown value kind",
+            struct sharena__mval v;
+            if (!sharena__map_value_at(e, &v)) {
+                problem(f, "slot %lu: map entry %lu has an invalid value",
                         (unsigned long)idx, (unsigned long)i);
                 bad = true;
             }

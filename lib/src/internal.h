@@ -496,17 +496,42 @@ int sharena__drop_ref(sharena_arena *a, uint64_t ref, unsigned flags);
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s);
 int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s);
 
-/* Map insertion modes (map.c), used by roots.c. */
+/* Map insertion modes (map.c), used by roots.c and build.c. @p v and *old
+ * are struct sharena__mval (view.h): a ref or a value stored in the entry;
+ * *old has kind V_REF and w[0] 0 when the key was absent. */
 enum { SHARENA__PUT_SET, SHARENA__PUT_IF_ABSENT };
+/* A map entry's value: a ref (SHARENA__V_REF: w[0] = id | OWNED) or a
+ * number, boolean, null or short string stored in the entry (layout.h). */
+struct sharena__mval {
+    uint8_t kind; /* SHARENA__V_* */
+    uint8_t len;  /* V_STRING: bytes in w */
+    uint64_t w[2];
+};
 int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
-                     size_t klen, uint64_t ref, int mode, uint64_t *old);
+                     size_t klen, const struct sharena__mval *v, int mode,
+                     struct sharena__mval *old);
+/* The value at @p key as stored (a ref, or a value in the entry), from one
+ * consistent read, without giving an in-place value an id. */
+int sharena__map_lookup(const sharena_arena *a, sharena_id map, const char *key,
+                        size_t klen, struct sharena__mval *v);
+/* Entry number @p cursor of a map: its key (copied into @p key, NUL-ended;
+ * SHARENA_ERANGE with *klen set when it does not fit) and its value as
+ * stored, from one consistent read (map.c). */
+int sharena__map_next_stored(const sharena_arena *a, sharena_id map,
+                             uint64_t cursor, char *key, size_t kcap,
+                             size_t *klen, struct sharena__mval *v);
+/* A value stored in a container, as a typed read gives it (value.c). */
+int sharena__mval_read(const struct sharena__mval *v, char *buf, size_t cap,
+                       sharena_value *out);
+/* cur + delta when exact and within +-2^53 (number.c). */
+int sharena__add_exact(double cur, double delta, double *sum);
 int sharena__map_init_block(sharena_arena *a, uint64_t cap, uint32_t tag,
                             uint64_t *off);
 /* The value builder's linking steps (build.c): a map entry taken out
  * without dropping it (map.c), and a vector range replaced in one write
  * (vector.c). */
 int sharena__map_take(sharena_arena *a, sharena_id map, const char *key,
-                      size_t klen, uint64_t *old);
+                      size_t klen, struct sharena__mval *old);
 int sharena__vector_splice(sharena_arena *a, sharena_id vec, uint64_t start,
                            uint64_t count, uint64_t *refs, uint64_t n,
                            uint64_t **removed, uint64_t *nremoved);

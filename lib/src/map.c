@@ -140,20 +140,22 @@ static inline uint64_t count_of(const struct sharena__map_view *t)
     return SHARENA__LIKELY(n <= t->cap) ? n : UINT64_MAX;
 }
 
-/* The ref entry @p e holds (0 when its value kind is unknown: corrupt). */
+/* The ref entry @p e holds: its value's ref, 0 when the value is stored
+ * in the entry or is unusable. */
 SHARENA__SEQLOCK_READER
 static inline uint64_t ref_of(const struct sharena__map_entry *e)
 {
-    if (SHARENA__UNLIKELY(SHARENA__LD(e->vkind) != SHARENA__V_REF))
+    struct sharena__mval v;
+    if (!sharena__map_value_at(e, &v) || v.kind != SHARENA__V_REF)
         return 0;
-    return SHARENA__LD(e->value.w[0]);
+    return v.w[0];
 }
 
 struct get_ctx {
     const char *key;
     size_t klen;
     uint32_t hash;
-    uint64_t ref;
+    struct sharena__mval v;
 };
 
 SHARENA__SEQLOCK_READER
@@ -169,24 +171,42 @@ static int get_read(const sharena_arena *a, uint64_t word, void *ctx)
     int64_t i = find(a, &t, count, c->key, c->klen, c->hash).e;
     if (i < 0)
         return i == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
-    c->ref = ref_of(&t.e[i]);
+    if (SHARENA__UNLIKELY(!sharena__map_value_at(&t.e[i], &c->v)))
+        return SHARENA_ECORRUPT;
     return 0;
 }
+
+SHARENA__SEQLOCK_READER
+int sharena__map_lookup(const sharena_arena *a, sharena_id map, const char *key,
+                        size_t klen, struct sharena__mval *v)
+{
+    if (!a || (klen && !key))
+        return SHARENA_EINVAL;
+    struct get_ctx c = {key, klen, (uint32_t)sharena__hash(a, key, klen), {0}};
+    int r = sharena__read(a, map, SHARENA_T_MAP, get_read, &c);
+    if (r == 0)
+        *v = c.v;
+    return r;
+}
+
+static int promote(sharena_arena *a, sharena_id map, const char *key,
+                   size_t klen, uint64_t *ref);
 
 SHARENA__SEQLOCK_READER
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
                     size_t klen, sharena_id *value)
 {
-    if (!a || (klen && !key))
-        return SHARENA_EINVAL;
-    struct get_ctx c = {key, klen, (uint32_t)sharena__hash(a, key, klen), 0};
-    int r = sharena__read(a, map, SHARENA_T_MAP, get_read, &c);
-    if (r < 0)
+    struct sharena__mval v;
+    int r = sharena__map_lookup(a, map, key, klen, &v);
+    if (r < 0 || !value)
         return r;
-    if (!(c.ref & SHARENA__REF_ID_MASK))
-        return SHARENA_ECORRUPT; /* values are never id 0 */
-    if (value)
-        *value = c.ref & SHARENA__REF_ID_MASK;
+    uint64_t ref = v.w[0];
+    /* a value stored in the entry is given an id: a write (the handle is
+     * the caller's, const only because most lookups never write) */
+    if (v.kind != SHARENA__V_REF &&
+        (r = promote((sharena_arena *)a, map, key, klen, &ref)) < 0)
+        return r;
+    *value = ref & SHARENA__REF_ID_MASK;
     return 0;
 }
 
@@ -380,12 +400,63 @@ static int grow(sharena_arena *a, struct sharena__slot *s,
     return 0;
 }
 
-/* Fill entry @p e with @p key and @p ref; a key longer than the inline
+/* Store value @p v into entry @p e (not yet visible, or under a
+ * recorded change). */
+static void value_store(struct sharena__map_entry *e,
+                        const struct sharena__mval *v)
+{
+    SHARENA__ST(e->vlen, v->kind == SHARENA__V_STRING ? v->len : 0);
+    SHARENA__ST(e->value.w[0], v->w[0]);
+    SHARENA__ST(e->value.w[1], v->w[1]);
+    SHARENA__ST(e->vkind, v->kind);
+}
+
+/* Replace the value of entry @p i with @p v. One word of the same kind is
+ * one store; anything else is recorded first (pend_set, pend_entry) and
+ * cleared last, so repair finishes a change a writer died in (finish_set)
+ * and a reader or repair never sees a kind with another kind's bits. */
+static void value_set(const struct sharena__map_view *t, uint64_t i,
+                      const struct sharena__mval *v)
+{
+    struct sharena__map_entry *e = &t->e[i];
+    if (SHARENA__LD(e->vkind) == v->kind && v->kind != SHARENA__V_STRING) {
+        __atomic_store_n(&e->value.w[0], v->w[0], __ATOMIC_RELEASE);
+        return;
+    }
+    value_store(&t->m->pend_entry, v);
+    __atomic_store_n(&t->m->pend_set, i + 1, __ATOMIC_RELEASE);
+    SHARENA__HOOK("map:value-recorded");
+    value_store(e, v);
+    SHARENA__HOOK("map:value-stored");
+    __atomic_store_n(&t->m->pend_set, 0, __ATOMIC_RELEASE);
+}
+
+/* Finish a value change a dead writer recorded: the recorded value is
+ * stored (again) into its entry, if that entry is still in use; the
+ * record is cleared. Repair checks the value afterwards like any other. */
+static void finish_set(const struct sharena__map_view *t)
+{
+    uint64_t ps = SHARENA__LD(t->m->pend_set);
+    if (!ps)
+        return;
+    uint64_t count = SHARENA__LD(t->m->count);
+    if (count <= t->cap && ps - 1 < count) {
+        const struct sharena__map_entry *p = &t->m->pend_entry;
+        struct sharena__mval v = {
+            SHARENA__LD(p->vkind),
+            SHARENA__LD(p->vlen),
+            {SHARENA__LD(p->value.w[0]), SHARENA__LD(p->value.w[1])}};
+        value_store(&t->e[ps - 1], &v);
+    }
+    SHARENA__ST(t->m->pend_set, 0);
+}
+
+/* Fill entry @p e with @p key and @p v; a key longer than the inline
  * room goes into a block tagged with the map's slot (*kblock its offset). */
 static int entry_fill(sharena_arena *a, struct sharena__slot *s,
                       const struct sharena__map_view *t,
                       struct sharena__map_entry *e, const char *key,
-                      size_t klen, uint32_t hash, uint64_t ref,
+                      size_t klen, uint32_t hash, const struct sharena__mval *v,
                       uint64_t *kblock)
 {
     *kblock = 0;
@@ -417,21 +488,36 @@ static int entry_fill(sharena_arena *a, struct sharena__slot *s,
     SHARENA__HOOK("map:key-allocated");
     SHARENA__ST(e->hash, hash);
     SHARENA__ST(e->klen, kl);
-    SHARENA__ST(e->vkind, SHARENA__V_REF);
     SHARENA__ST(e->key.w[0], kw[0]);
     SHARENA__ST(e->key.w[1], kw[1]);
-    SHARENA__ST(e->vlen, 0);
-    SHARENA__ST(e->value.w[0], ref);
-    SHARENA__ST(e->value.w[1], 0);
+    value_store(e, v);
     return 0;
 }
 
-/* Insert or replace under the map's lock. On replace *old receives the
- * previous ref (with its OWNED bit); on SHARENA__PUT_IF_ABSENT with the key present,
- * returns SHARENA_EEXIST and *old = existing ref. */
-int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
-                     size_t klen, uint64_t ref, int mode, uint64_t *old)
+/* The table of the locked map in slot @p s and where @p key is in it;
+ * .e == -2 when the table or the index is unusable. */
+static struct hit locate(const sharena_arena *a, struct sharena__slot *s,
+                         const char *key, size_t klen, uint32_t hash,
+                         struct sharena__map_view *t, uint64_t *count)
 {
+    *count = UINT64_MAX;
+    if (!sharena__map_at(a, SHARENA__LD(s->word), t) ||
+        (*count = count_of(t)) == UINT64_MAX)
+        return (struct hit){-2, 0};
+    return find(a, t, *count, key, klen, hash);
+}
+
+static const struct sharena__mval no_value = {SHARENA__V_REF, 0, {0, 0}};
+
+/* Insert or replace under the map's lock. *old receives the previous
+ * value (a ref with its OWNED bit, or a value stored in the entry;
+ * no_value when absent); on SHARENA__PUT_IF_ABSENT with the key present,
+ * returns SHARENA_EEXIST. */
+int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
+                     size_t klen, const struct sharena__mval *v, int mode,
+                     struct sharena__mval *old)
+{
+    *old = no_value;
     int r = check_key(key, klen);
     if (r < 0)
         return r;
@@ -440,29 +526,21 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
     int nested = sharena__write_begin(a, map, SHARENA_T_MAP, &s);
     if (nested < 0)
         return nested;
-    *old = 0;
     struct sharena__map_view t;
-    uint64_t count = UINT64_MAX;
-    if (sharena__map_at(a, SHARENA__LD(s->word), &t))
-        count = count_of(&t);
-    if (count == UINT64_MAX) {
-        r = SHARENA_ECORRUPT;
-        goto out;
-    }
-    struct hit h = find(a, &t, count, key, klen, hash);
+    uint64_t count;
+    struct hit h = locate(a, s, key, klen, hash, &t, &count);
     if (h.e == -2) {
         r = SHARENA_ECORRUPT;
         goto out;
     }
     if (h.e >= 0) {
-        struct sharena__map_entry *e = &t.e[h.e];
-        *old = ref_of(e);
+        if (!sharena__map_value_at(&t.e[h.e], old))
+            *old = no_value; /* (unusable: nothing to drop) */
         if (mode == SHARENA__PUT_IF_ABSENT) {
             r = SHARENA_EEXIST;
             goto out;
         }
-        SHARENA__ST(e->vkind, SHARENA__V_REF);
-        __atomic_store_n(&e->value.w[0], ref, __ATOMIC_RELEASE);
+        value_set(&t, (uint64_t)h.e, v);
         goto out;
     }
     if (count == t.cap) {
@@ -475,7 +553,7 @@ int sharena__map_put(sharena_arena *a, sharena_id map, const char *key,
         }
     }
     uint64_t kblock;
-    r = entry_fill(a, s, &t, &t.e[count], key, klen, hash, ref, &kblock);
+    r = entry_fill(a, s, &t, &t.e[count], key, klen, hash, v, &kblock);
     if (r < 0)
         goto out;
     SHARENA__HOOK("map:entry-before-count");
@@ -487,10 +565,74 @@ out:
     return r;
 }
 
-/* Remove @p key under the lock; *old receives its ref. */
-static int map_del(sharena_arena *a, sharena_id map, const char *key,
-                   size_t klen, uint64_t *old)
+/* An object holding value @p v (stored in an entry), for promote(). */
+static int value_object(sharena_arena *a, const struct sharena__mval *v,
+                        sharena_id *id)
 {
+    switch (v->kind) {
+    case SHARENA__V_NUMBER: {
+        double d;
+        memcpy(&d, &v->w[0], 8);
+        return sharena_number_new(a, d, id);
+    }
+    case SHARENA__V_BOOL:
+        return sharena_bool_new(a, v->w[0] != 0, id);
+    case SHARENA__V_NULL:
+        return sharena_null_new(a, id);
+    case SHARENA__V_STRING: {
+        char buf[SHARENA__VALUE_INLINE_MAX];
+        memcpy(buf, v->w, sizeof buf);
+        return sharena_string_new(a, buf, v->len, id);
+    }
+    default:
+        return SHARENA_ECORRUPT;
+    }
+}
+
+/* Give the value stored in the entry of @p key an id: under the map's
+ * lock it becomes an object the map owns, whose ref the entry then holds
+ * (*ref). A value that is a ref already (another process was first) is
+ * returned as it is. On a read-only handle: SHARENA_EROFS. A failure
+ * changes nothing. */
+static int promote(sharena_arena *a, sharena_id map, const char *key,
+                   size_t klen, uint64_t *ref)
+{
+    uint32_t hash = (uint32_t)sharena__hash(a, key, klen);
+    struct sharena__slot *s;
+    int nested = sharena__write_begin(a, map, SHARENA_T_MAP, &s);
+    if (nested < 0)
+        return nested;
+    int r = 0;
+    struct sharena__map_view t;
+    uint64_t count;
+    struct hit h = locate(a, s, key, klen, hash, &t, &count);
+    struct sharena__mval v;
+    if (h.e < 0 || !sharena__map_value_at(&t.e[h.e], &v)) {
+        r = h.e == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
+        goto out;
+    }
+    if (v.kind != SHARENA__V_REF) {
+        sharena_id id;
+        if ((r = value_object(a, &v, &id)) < 0)
+            goto out;
+        /* (dying here leaves the object unreferenced: the entry keeps its
+         * value) */
+        SHARENA__HOOK("map:promote-made");
+        v = (struct sharena__mval){
+            SHARENA__V_REF, 0, {id | SHARENA__REF_OWNED, 0}};
+        value_set(&t, (uint64_t)h.e, &v);
+    }
+    *ref = v.w[0];
+out:
+    sharena__write_end(a, s, nested);
+    return r;
+}
+
+/* Remove @p key under the lock; *old receives its value. */
+static int map_del(sharena_arena *a, sharena_id map, const char *key,
+                   size_t klen, struct sharena__mval *old)
+{
+    *old = no_value;
     if (klen && !key)
         return SHARENA_EINVAL;
     uint32_t hash = (uint32_t)sharena__hash(a, key, klen);
@@ -500,17 +642,15 @@ static int map_del(sharena_arena *a, sharena_id map, const char *key,
         return nested;
     int r = 0;
     struct sharena__map_view t;
-    uint64_t count = UINT64_MAX;
-    struct hit h = {-2, 0};
-    if (sharena__map_at(a, SHARENA__LD(s->word), &t) &&
-        (count = count_of(&t)) != UINT64_MAX)
-        h = find(a, &t, count, key, klen, hash);
+    uint64_t count;
+    struct hit h = locate(a, s, key, klen, hash, &t, &count);
     if (h.e < 0) {
         r = h.e == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
         goto out;
     }
     uint64_t e = (uint64_t)h.e, last = count - 1;
-    *old = ref_of(&t.e[e]);
+    if (!sharena__map_value_at(&t.e[e], old))
+        *old = no_value; /* (unusable: nothing to drop) */
     uint64_t kblock = 0;
     if (SHARENA__LD(t.e[e].klen) == SHARENA__KEY_BLOCK)
         kblock = SHARENA__LD(t.e[e].key.off);
@@ -527,6 +667,20 @@ out:
     return r;
 }
 
+/* Drop a replaced or removed value the map owned (a ref other than
+ * @p keep); else hand a ref it did not own to *old. */
+static void release(sharena_arena *a, const struct sharena__mval *prev,
+                    sharena_id keep, sharena_id *old)
+{
+    if (prev->kind != SHARENA__V_REF || !prev->w[0] ||
+        (prev->w[0] & SHARENA__REF_ID_MASK) == keep)
+        return;
+    if (prev->w[0] & SHARENA__REF_OWNED)
+        sharena__drop_ref(a, prev->w[0], 0);
+    else if (old)
+        *old = prev->w[0] & SHARENA__REF_ID_MASK;
+}
+
 int sharena_map_set(sharena_arena *a, sharena_id map, const char *key,
                     size_t klen, sharena_id value, sharena_insert_flags flags,
                     sharena_id *old)
@@ -541,18 +695,15 @@ int sharena_map_set(sharena_arena *a, sharena_id map, const char *key,
         return r;
     if (value == map)
         return SHARENA_EINVAL;
-    uint64_t prev;
-    uint64_t ref = value | ((flags & SHARENA_OWNED) ? SHARENA__REF_OWNED : 0);
-    r = sharena__map_put(a, map, key, klen, ref, SHARENA__PUT_SET, &prev);
-    if (r < 0)
-        return r;
-    if (prev && (prev & SHARENA__REF_ID_MASK) != value) {
-        if (prev & SHARENA__REF_OWNED)
-            sharena__drop_ref(a, prev, 0);
-        else if (old)
-            *old = prev & SHARENA__REF_ID_MASK;
-    }
-    return 0;
+    struct sharena__mval v = {
+        SHARENA__V_REF,
+        0,
+        {value | ((flags & SHARENA_OWNED) ? SHARENA__REF_OWNED : 0), 0}};
+    struct sharena__mval prev;
+    r = sharena__map_put(a, map, key, klen, &v, SHARENA__PUT_SET, &prev);
+    if (r == 0)
+        release(a, &prev, value, old);
+    return r;
 }
 
 int sharena_map_remove(sharena_arena *a, sharena_id map, const char *key,
@@ -562,22 +713,19 @@ int sharena_map_remove(sharena_arena *a, sharena_id map, const char *key,
         return SHARENA_EINVAL;
     if (old)
         *old = 0;
-    uint64_t prev = 0;
+    struct sharena__mval prev;
     int r = map_del(a, map, key, klen, &prev);
-    if (r < 0)
-        return r;
-    if (prev & SHARENA__REF_OWNED)
-        sharena__drop_ref(a, prev, 0);
-    else if (old)
-        *old = prev & SHARENA__REF_ID_MASK;
-    return 0;
+    if (r == 0)
+        release(a, &prev, 0, old);
+    return r;
 }
 
 struct next_ctx {
     uint64_t from; /* the cursor: the entry number to read */
     char *key;
     size_t kcap;
-    uint64_t klen, ref; /* what was found */
+    uint64_t klen; /* what was found */
+    struct sharena__mval v;
 };
 
 SHARENA__SEQLOCK_READER
@@ -594,15 +742,31 @@ static int next_read(const sharena_arena *a, uint64_t word, void *ctx)
         return SHARENA_ENOENT;
     const struct sharena__map_entry *e = &t.e[c->from];
     struct sharena__text_view k;
-    if (!sharena__map_key_at(a, e, &k))
+    if (!sharena__map_key_at(a, e, &k) || !sharena__map_value_at(e, &c->v))
         return SHARENA_ECORRUPT;
     c->klen = k.len;
-    c->ref = ref_of(e);
     if (!c->key || k.len >= c->kcap)
         return SHARENA_ERANGE;
     sharena__rcopy(c->key, k.data, k.len);
     c->key[k.len] = 0;
     return 0;
+}
+
+/* Entry number *cursor: its key (into @p key) and value as stored, from
+ * one consistent read; *klen is set with SHARENA_ERANGE too. */
+SHARENA__SEQLOCK_READER
+static int next_entry(const sharena_arena *a, sharena_id map, uint64_t cursor,
+                      char *key, size_t kcap, size_t *klen,
+                      struct sharena__mval *v)
+{
+    struct next_ctx c = {cursor, key, kcap, 0, {0}};
+    int r = sharena__read(a, map, SHARENA_T_MAP, next_read, &c);
+    if (r != 0 && r != SHARENA_ERANGE)
+        return r;
+    if (klen)
+        *klen = c.klen;
+    *v = c.v;
+    return r;
 }
 
 SHARENA__SEQLOCK_READER
@@ -612,22 +776,35 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
 {
     if (!cursor)
         return SHARENA_EINVAL;
-    struct next_ctx c = {*cursor, key, kcap, 0, 0};
-    int r = sharena__read(a, map, SHARENA_T_MAP, next_read, &c);
-    if (r != 0 && r != SHARENA_ERANGE)
-        return r;
+    struct sharena__mval v;
+    size_t kl = 0;
+    int r = next_entry(a, map, *cursor, key, kcap, &kl, &v);
     if (klen)
-        *klen = c.klen;
-    if (r == SHARENA_ERANGE)
+        *klen = kl;
+    if (r < 0)
         return r;
-    if (!(c.ref & SHARENA__REF_ID_MASK))
-        return SHARENA_ECORRUPT; /* values are never id 0 */
+    uint64_t ref = v.w[0];
+    if (v.kind != SHARENA__V_REF) {
+        ref = SHARENA__REF_OWNED; /* stored in the entry: the map's own */
+        /* an id is wanted: give it one (a write; the entry may have been
+         * replaced or removed since the read: then as the map is now) */
+        if (value && (r = promote((sharena_arena *)a, map, key, kl, &ref)) < 0)
+            return r;
+    }
     if (value)
-        *value = c.ref & SHARENA__REF_ID_MASK;
+        *value = ref & SHARENA__REF_ID_MASK;
     if (owned)
-        *owned = (c.ref & SHARENA__REF_OWNED) != 0;
-    *cursor = c.from + 1;
+        *owned = (ref & SHARENA__REF_OWNED) != 0;
+    *cursor += 1;
     return 0;
+}
+
+SHARENA__SEQLOCK_READER
+int sharena__map_next_stored(const sharena_arena *a, sharena_id map,
+                             uint64_t cursor, char *key, size_t kcap,
+                             size_t *klen, struct sharena__mval *v)
+{
+    return next_entry(a, map, cursor, key, kcap, klen, v);
 }
 
 /* Set a value just created (@p r is its creation's result) as owned; drop
@@ -644,6 +821,20 @@ static int set_new(sharena_arena *a, sharena_id map, const char *key,
     return r;
 }
 
+/* Store @p v in the entry of @p key (no object); a value the map owned
+ * before is dropped. */
+static int set_stored(sharena_arena *a, sharena_id map, const char *key,
+                      size_t klen, const struct sharena__mval *v)
+{
+    if (!a)
+        return SHARENA_EINVAL;
+    struct sharena__mval prev;
+    int r = sharena__map_put(a, map, key, klen, v, SHARENA__PUT_SET, &prev);
+    if (r == 0)
+        release(a, &prev, 0, NULL);
+    return r;
+}
+
 int sharena_map_set_string(sharena_arena *a, sharena_id map, const char *key,
                            size_t klen, const char *str, size_t slen)
 {
@@ -651,17 +842,25 @@ int sharena_map_set_string(sharena_arena *a, sharena_id map, const char *key,
     int r = check_key(key, klen);
     if (r < 0)
         return r;
+    if (slen <= SHARENA__VALUE_INLINE_MAX) {
+        if (slen && !str)
+            return SHARENA_EINVAL;
+        if (!sharena_utf8_valid(str, slen))
+            return SHARENA_EILSEQ;
+        struct sharena__mval sv = {SHARENA__V_STRING, (uint8_t)slen, {0, 0}};
+        if (slen)
+            memcpy(sv.w, str, slen);
+        return set_stored(a, map, key, klen, &sv);
+    }
     return set_new(a, map, key, klen, sharena_string_new(a, str, slen, &v), &v);
 }
 
 int sharena_map_set_number(sharena_arena *a, sharena_id map, const char *key,
                            size_t klen, double d)
 {
-    sharena_id v = 0;
-    int r = check_key(key, klen);
-    if (r < 0)
-        return r;
-    return set_new(a, map, key, klen, sharena_number_new(a, d, &v), &v);
+    struct sharena__mval v = {SHARENA__V_NUMBER, 0, {0, 0}};
+    memcpy(&v.w[0], &d, 8);
+    return set_stored(a, map, key, klen, &v);
 }
 
 int sharena_map_add_number(sharena_arena *a, sharena_id map, const char *key,
@@ -677,8 +876,9 @@ int sharena_map_add_number(sharena_arena *a, sharena_id map, const char *key,
         return r;
     if ((r = sharena_lock_nested(a, map, -1)) < 0)
         return r;
-    sharena_id v;
-    r = sharena_map_get(a, map, key, klen, &v);
+    struct sharena__mval v;
+    double cur = 0, sum = 0;
+    r = sharena__map_lookup(a, map, key, klen, &v);
     if (r == SHARENA_ENOENT) {
         /* 2^53: the last integer a double holds with all below it */
         if ((flags & SHARENA_ADD_EXACT) && !(fabs(delta) <= 0x1p53))
@@ -687,13 +887,29 @@ int sharena_map_add_number(sharena_arena *a, sharena_id map, const char *key,
             r = 0;
         if (r == 0)
             r = sharena_map_set_number(a, map, key, klen, delta);
-        if (r == 0 && result)
-            *result = delta;
-    } else if (r == 0) {
+        if (r == 0)
+            sum = delta;
+    } else if (r == 0 && v.kind == SHARENA__V_NUMBER) {
+        /* stored in the entry: add here, under the map's lock */
+        memcpy(&cur, &v.w[0], 8);
+        if (flags & SHARENA_ADD_EXACT)
+            r = sharena__add_exact(cur, delta, &sum);
+        else
+            sum = cur + delta;
+        if (r == 0)
+            r = sharena_map_set_number(a, map, key, klen, sum);
+        else
+            sum = cur;
+    } else if (r == 0 && v.kind == SHARENA__V_REF) {
+        sharena_id id = v.w[0] & SHARENA__REF_ID_MASK;
         r = (flags & SHARENA_ADD_EXACT)
-                ? sharena_number_add_exact(a, v, delta, result)
-                : sharena_number_add(a, v, delta, result);
+                ? sharena_number_add_exact(a, id, delta, &sum)
+                : sharena_number_add(a, id, delta, &sum);
+    } else if (r == 0) {
+        r = SHARENA_ETYPE;
     }
+    if (result && (r == 0 || r == SHARENA_EOVERFLOW))
+        *result = sum;
     sharena_unlock(a, map);
     return r;
 }
@@ -701,21 +917,15 @@ int sharena_map_add_number(sharena_arena *a, sharena_id map, const char *key,
 int sharena_map_set_bool(sharena_arena *a, sharena_id map, const char *key,
                          size_t klen, bool b)
 {
-    sharena_id v = 0;
-    int r = check_key(key, klen);
-    if (r < 0)
-        return r;
-    return set_new(a, map, key, klen, sharena_bool_new(a, b, &v), &v);
+    struct sharena__mval v = {SHARENA__V_BOOL, 0, {b ? 1 : 0, 0}};
+    return set_stored(a, map, key, klen, &v);
 }
 
 int sharena_map_set_null(sharena_arena *a, sharena_id map, const char *key,
                          size_t klen)
 {
-    sharena_id v = 0;
-    int r = check_key(key, klen);
-    if (r < 0)
-        return r;
-    return set_new(a, map, key, klen, sharena_null_new(a, &v), &v);
+    struct sharena__mval v = {SHARENA__V_NULL, 0, {0, 0}};
+    return set_stored(a, map, key, klen, &v);
 }
 
 /* Repair the table of a map whose writer died: finish a recorded removal,
@@ -740,6 +950,7 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
         __atomic_store_n(&s->word, off, __ATOMIC_RELEASE);
         return 0;
     }
+    finish_set(&t);
     finish_removal(&t);
     uint64_t count = SHARENA__LD(t.m->count);
     if (count > t.cap) {
@@ -752,9 +963,8 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
     for (uint64_t i = 0; i < count;) {
         struct sharena__map_entry *e = &t.e[i];
         struct sharena__text_view k;
-        bool ok = sharena__map_key_at(a, e, &k) &&
-                  SHARENA__LD(e->vkind) == SHARENA__V_REF &&
-                  (SHARENA__LD(e->value.w[0]) & SHARENA__REF_ID_MASK);
+        struct sharena__mval v;
+        bool ok = sharena__map_key_at(a, e, &k) && sharena__map_value_at(e, &v);
         uint32_t h = 0;
         if (ok) {
             h = (uint32_t)sharena__hash(a, k.data, k.len);
@@ -775,11 +985,10 @@ int sharena__map_repair(sharena_arena *a, struct sharena__slot *s)
     return 0;
 }
 
-/* Remove @p key and hand its ref (with its OWNED bit) to the caller, who
+/* Remove @p key and hand its value (a ref with its OWNED bit) to the caller, who
  * decides about dropping it (build.c's undo of an update). */
 int sharena__map_take(sharena_arena *a, sharena_id map, const char *key,
-                      size_t klen, uint64_t *old)
+                      size_t klen, struct sharena__mval *old)
 {
-    *old = 0;
     return map_del(a, map, key, klen, old);
 }

@@ -78,6 +78,20 @@ int sharena_number_add(sharena_arena *a, sharena_id id, double delta,
     return 0;
 }
 
+int sharena__add_exact(double cur, double delta, double *sum)
+{
+    /* TwoSum: err is what rounding lost from cur + delta (an infinite or
+     * NaN operand is float arithmetic, not counting: it goes through) */
+    double v = cur + delta, bb = v - cur;
+    double err = (cur - (v - bb)) + (delta - bb);
+    if (isfinite(v) && (err != 0 || v > 0x1p53 || v < -0x1p53)) {
+        *sum = cur;
+        return SHARENA_EOVERFLOW;
+    }
+    *sum = v;
+    return 0;
+}
+
 int sharena_number_add_exact(sharena_arena *a, sharena_id id, double delta,
                              double *result)
 {
@@ -85,18 +99,10 @@ int sharena_number_add_exact(sharena_arena *a, sharena_id id, double delta,
     int nested = sharena__write_begin(a, id, SHARENA_T_NUMBER, &s);
     if (nested < 0)
         return nested;
-    double cur = u2d(SHARENA__LD(s->word));
-    /* TwoSum: err is what rounding lost from cur + delta (an infinite or
-     * NaN operand is float arithmetic, not counting: it goes through) */
-    double v = cur + delta, bb = v - cur;
-    double err = (cur - (v - bb)) + (delta - bb);
-    int r = 0;
-    if (isfinite(v) && (err != 0 || v > 0x1p53 || v < -0x1p53)) {
-        v = cur;
-        r = SHARENA_EOVERFLOW;
-    } else {
+    double v;
+    int r = sharena__add_exact(u2d(SHARENA__LD(s->word)), delta, &v);
+    if (r == 0)
         __atomic_store_n(&s->word, d2u(v), __ATOMIC_RELAXED);
-    }
     sharena__write_end(a, s, nested);
     if (result)
         *result = v;

@@ -122,9 +122,11 @@ static int replace_dropped(sharena_arena *a, sharena_id d, const char *name,
     if (r == 0)
         r = make(a, type, size, &id);
     if (r == 0) {
-        uint64_t old;
-        r = sharena__map_put(a, d, name, nlen, id | SHARENA__REF_OWNED,
-                             SHARENA__PUT_SET, &old);
+        struct sharena__mval v = {SHARENA__V_REF,
+                                  0,
+                                  {id | SHARENA__REF_OWNED, 0}},
+                             old;
+        r = sharena__map_put(a, d, name, nlen, &v, SHARENA__PUT_SET, &old);
         if (r < 0)
             sharena_drop(a, id, 0);
         else
@@ -180,9 +182,12 @@ int sharena_root_ensure(sharena_arena *a, const char *name, sharena_type type,
         r = make(a, type, size, &id);
         if (r < 0)
             return r;
-        uint64_t old;
-        r = sharena__map_put(a, d, name, nlen, id | SHARENA__REF_OWNED,
-                             SHARENA__PUT_IF_ABSENT, &old);
+        struct sharena__mval v = {SHARENA__V_REF,
+                                  0,
+                                  {id | SHARENA__REF_OWNED, 0}},
+                             old;
+        r = sharena__map_put(a, d, name, nlen, &v, SHARENA__PUT_IF_ABSENT,
+                             &old);
         if (r == 0) {
             *out = id;
             if (created)

@@ -95,13 +95,121 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
         return SHARENA_EBUSY;                                                  \
     } while (0)
 
+int sharena__mval_read(const struct sharena__mval *v, char *buf, size_t cap,
+                       sharena_value *out)
+{
+    out->id = 0; /* stored in its container: no id until one is asked for */
+    out->len = 0;
+    switch (v->kind) {
+    case SHARENA__V_NUMBER:
+        out->type = SHARENA_T_NUMBER;
+        memcpy(&out->number, &v->w[0], 8);
+        return 0;
+    case SHARENA__V_BOOL:
+        out->type = SHARENA_T_BOOL;
+        out->boolean = v->w[0] != 0;
+        return 0;
+    case SHARENA__V_NULL:
+        out->type = SHARENA_T_NULL;
+        return 0;
+    case SHARENA__V_STRING:
+        out->type = SHARENA_T_STRING;
+        out->len = v->len;
+        if (cap <= v->len)
+            return SHARENA_ERANGE;
+        memcpy(buf, v->w, v->len);
+        buf[v->len] = 0;
+        return 0;
+    default:
+        return SHARENA_ECORRUPT;
+    }
+}
+
+/* Where a container's value comes from: fills *v with the value as
+ * stored (a ref, or a value in the entry) for read_stored(). */
+typedef int (*stored_fn)(const sharena_arena *a, const void *ctx,
+                         struct sharena__mval *v);
+
+/* Read the value @p lookup finds: one stored in its container directly; a
+ * ref through sharena_value_read(), looking up again while it keeps
+ * finding a value that was dropped before it could be read. */
+static int read_stored(const sharena_arena *a, stored_fn lookup,
+                       const void *ctx, char *buf, size_t cap,
+                       sharena_value *out)
+{
+    sharena_id prev = 0;
+    for (unsigned n = 0; n < VALUE_RELOOKUPS; n++) {
+        struct sharena__mval v;
+        int r = lookup(a, ctx, &v);
+        if (r < 0)
+            return r;
+        if (v.kind != SHARENA__V_REF)
+            return sharena__mval_read(&v, buf, cap, out);
+        sharena_id id = v.w[0] & SHARENA__REF_ID_MASK;
+        if (id == prev)
+            return SHARENA_ESTALE; /* dangling: stale at rest */
+        r = sharena_value_read(a, id, buf, cap, out);
+        if (SHARENA__LIKELY(r != SHARENA_ESTALE))
+            return r;
+        prev = id; /* replaced or removed meanwhile? look again */
+    }
+    return SHARENA_EBUSY;
+}
+
+struct map_key {
+    sharena_id map;
+    const char *key;
+    size_t klen;
+};
+
+static int map_key_lookup(const sharena_arena *a, const void *ctx,
+                          struct sharena__mval *v)
+{
+    const struct map_key *k = ctx;
+    return sharena__map_lookup(a, k->map, k->key, k->klen, v);
+}
+
 int sharena_map_get_value(const sharena_arena *a, sharena_id map,
                           const char *key, size_t klen, char *buf, size_t cap,
                           sharena_value *out)
 {
     if (!out || (cap && !buf))
         return SHARENA_EINVAL;
-    READ_ENTRY(sharena_map_get(a, map, key, klen, &v));
+    struct map_key k = {map, key, klen};
+    return read_stored(a, map_key_lookup, &k, buf, cap, out);
+}
+
+struct map_cursor {
+    sharena_id map;
+    uint64_t cursor;
+    char *key;
+    size_t kcap, *klen;
+};
+
+static int map_cursor_lookup(const sharena_arena *a, const void *ctx,
+                             struct sharena__mval *v)
+{
+    const struct map_cursor *c = ctx;
+    return sharena__map_next_stored(a, c->map, c->cursor, c->key, c->kcap,
+                                    c->klen, v);
+}
+
+int sharena_map_next_value(const sharena_arena *a, sharena_id map,
+                           uint64_t *cursor, char *key, size_t kcap,
+                           size_t *klen, char *buf, size_t cap,
+                           sharena_value *out)
+{
+    if (!cursor || !out || (cap && !buf))
+        return SHARENA_EINVAL;
+    size_t kl = 0;
+    struct map_cursor c = {map, *cursor, key, kcap, &kl};
+    out->type = 0;
+    int r = read_stored(a, map_cursor_lookup, &c, buf, cap, out);
+    if (klen)
+        *klen = kl;
+    if (r == 0)
+        *cursor += 1;
+    return r;
 }
 
 int sharena_vector_get_value(const sharena_arena *a, sharena_id vec,

@@ -117,6 +117,32 @@ sharena__map_key_at(const sharena_arena *a, const struct sharena__map_entry *e,
            sharena__text_at(a, SHARENA__LD(e->key.off), k);
 }
 
+/* A map entry's value, each field loaded once and checked: false when the
+ * kind is unknown, a ref has id 0, a boolean is not 0 or 1, or a string is
+ * longer than the room. */
+SHARENA__SEQLOCK_READER static inline bool
+sharena__map_value_at(const struct sharena__map_entry *e,
+                      struct sharena__mval *v)
+{
+    v->kind = SHARENA__LD(e->vkind);
+    v->len = SHARENA__LD(e->vlen);
+    v->w[0] = SHARENA__LD(e->value.w[0]);
+    v->w[1] = SHARENA__LD(e->value.w[1]);
+    switch (v->kind) {
+    case SHARENA__V_REF:
+        return (v->w[0] & SHARENA__REF_ID_MASK) != 0;
+    case SHARENA__V_NUMBER:
+    case SHARENA__V_NULL:
+        return true;
+    case SHARENA__V_BOOL:
+        return v->w[0] <= 1;
+    case SHARENA__V_STRING:
+        return v->len <= SHARENA__VALUE_INLINE_MAX;
+    default:
+        return false;
+    }
+}
+
 /* VECTOR block: {len, cap, items[cap]}. */
 struct sharena__vector_view {
     struct sharena__vector *v;

@@ -50,6 +50,11 @@ static void workload(sharena_arena *a, sharena_id m, sharena_id v, sharena_id s)
         int n = sprintf(k, "k%d", i);
         sharena_id x;
         sharena_map_set_number(a, m, k, (size_t)n, i);
+        /* a value stored in the entry changing kind (recorded), and given
+         * an id (promoted) */
+        sharena_map_set_string(a, m, "kind", 4, "text", 4);
+        sharena_map_set_number(a, m, "kind", 4, i);
+        sharena_map_get(a, m, "kind", 4, &x);
         sharena_number_new(a, i, &x);
         sharena_vector_push(a, v, x, SHARENA_OWNED);
         sharena_string_set(a, s, "hello world again", 17);
@@ -69,9 +74,13 @@ static void workload(sharena_arena *a, sharena_id m, sharena_id v, sharena_id s)
         for (int i = 0; i < 300; i++) {
             char k[16];
             int n = sprintf(k, "z%d", i);
-            if (pass == 0)
-                sharena_map_set_number(a, m, k, (size_t)n, i);
-            else
+            sharena_id x;
+            if (pass == 0) {
+                /* objects: enough of them to need a second handle chunk */
+                if (sharena_number_new(a, i, &x) == 0 &&
+                    sharena_map_set(a, m, k, (size_t)n, x, SHARENA_OWNED, NULL))
+                    sharena_drop(a, x, 0);
+            } else
                 sharena_map_remove(a, m, k, (size_t)n, NULL);
         }
     }
@@ -171,6 +180,16 @@ static void run_point_in(const char *name, int nth, bool broker)
         cr_expect_eq(sharena_number_get(a, y, &d), 0);
         cr_expect_eq(d, k);
     }
+    /* ...a value whose kind changed reads as one of the two... */
+    sharena_value kv;
+    char ks[16];
+    if (done >= 0) {
+        cr_expect_eq(sharena_map_get_value(a, m, "kind", 4, ks, sizeof ks, &kv),
+                     0);
+        cr_expect(kv.type == SHARENA_T_NUMBER ||
+                      (kv.type == SHARENA_T_STRING && !strcmp(ks, "text")),
+                  "kind: type %d", kv.type);
+    }
     /* ...and so is what the writer finished: its keys k0..k<done> (those
      * it removed again, every third, are absent) */
     for (int k = 0; k <= done; k++) {
@@ -224,6 +243,12 @@ static struct point points[] = {
     {"map:remove-recorded", 3},
     {"map:remove-moved", 1},
     {"map:remove-moved", 2},
+    {"map:value-recorded", 1},
+    {"map:value-recorded", 4},
+    {"map:value-stored", 1},
+    {"map:value-stored", 3},
+    {"map:promote-made", 1},
+    {"map:promote-made", 2},
     {"vector:item-before-len", 1},
     {"vector:item-before-len", 5},
     {"vector:grow-built", 1},

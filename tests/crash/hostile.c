@@ -254,7 +254,9 @@ Test(hostile, scribbled_map_count_is_corrupt)
 }
 
 /* A map value or vector element scribbled to id 0 is corruption: no API
- * call hands out id 0 as a value (the bindings refuse it as an id). */
+ * call hands out id 0 as a value (the bindings refuse it as an id); so are
+ * a boolean stored in a map entry that is neither 0 nor 1, and a string
+ * stored there that claims more than the entry's room. */
 Test(hostile, scribbled_zero_value_is_corrupt)
 {
     sharena_arena *a;
@@ -262,15 +264,30 @@ Test(hostile, scribbled_zero_value_is_corrupt)
     sharena_id m, v, x, got;
     cr_assert_eq(sharena_map_new(a, &m), 0);
     cr_assert_eq(sharena_vector_new(a, &v), 0);
-    cr_assert_eq(sharena_map_set_number(a, m, "k", 1, 1), 0);
+    cr_assert_eq(sharena_number_new(a, 1, &x), 0);
+    cr_assert_eq(sharena_map_set(a, m, "k", 1, x, SHARENA_OWNED, NULL), 0);
+    cr_assert_eq(sharena_map_set_bool(a, m, "b", 1, true), 0);
+    cr_assert_eq(sharena_map_set_string(a, m, "s", 1, "short", 5), 0);
     cr_assert_eq(sharena_number_new(a, 2, &x), 0);
     cr_assert_eq(sharena_vector_push(a, v, x, SHARENA_OWNED), 0);
     struct sharena__slot *ms = sharena__slot_at(a, sharena__id_slot(m));
     struct sharena__map *mp = (void *)(a->base + ms->word);
     struct sharena__map_entry *me = (void *)((uint8_t *)mp +
                                              SHARENA__MAP_ENTRIES(mp->cap));
-    for (uint64_t i = 0; i < mp->count; i++)
-        me[i].value.w[0] &= ~SHARENA__REF_ID_MASK;
+    cr_assert_eq(mp->count, 3);
+    me[0].value.w[0] &= ~SHARENA__REF_ID_MASK;  /* a ref to id 0 */
+    me[1].value.w[0] = 2;                       /* a boolean that is 2 */
+    me[2].vlen = SHARENA__VALUE_INLINE_MAX + 1; /* a string past its room */
+    sharena_value val;
+    char buf[64];
+    const char *keys[] = {"b", "s"};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(
+            sharena_map_get_value(a, m, keys[i], 1, buf, sizeof buf, &val),
+            SHARENA_ECORRUPT, "%s", keys[i]);
+        cr_assert_eq(sharena_map_get(a, m, keys[i], 1, &got), SHARENA_ECORRUPT,
+                     "%s", keys[i]);
+    }
     struct sharena__slot *vs = sharena__slot_at(a, sharena__id_slot(v));
     struct sharena__vector *vp = (void *)(a->base + vs->word);
     vp->items[0] &= ~SHARENA__REF_ID_MASK;
