@@ -675,6 +675,16 @@ SHARENA_EXPORT int sharena_map_next(const sharena_arena *a, sharena_id map,
                                     size_t *klen, sharena_id *value,
                                     bool *owned);
 /**
+ * As sharena_map_next(), but a value stored in the entry is not given an
+ * id: *value is 0 for it (and *owned true: the map's own). For walkers
+ * that follow refs only (a read: read-only handles too).
+ * @return as sharena_map_next().
+ */
+SHARENA_EXPORT int sharena_map_next_ref(const sharena_arena *a, sharena_id map,
+                                        uint64_t *cursor, char *key,
+                                        size_t kcap, size_t *klen,
+                                        sharena_id *value, bool *owned);
+/**
  * How many removals the map has had (each moves an entry): an iteration
  * that reads the same count before and after visited every key that was
  * there throughout exactly once.

@@ -15,6 +15,10 @@ struct build_top {
     bool owned; /* linked owned into the target */
     char *key;  /* NULL: none */
     size_t klen;
+    /* kind V_REF: the object `id`; else a number, boolean, null or short
+     * string kept as a value (id 0), stored in a map entry as it is, and
+     * made an object only where one is needed (top_object) */
+    struct sharena__mval v;
 };
 
 struct build_open {
@@ -121,8 +125,8 @@ static int place(sharena_builder *b, sharena_id id, bool made, bool owned)
             }
         }
         if (r == 0)
-            b->top[b->ntop++] = (struct build_top){id, made, owned, b->key,
-                                                   b->klen};
+            b->top[b->ntop++] = (struct build_top){
+                id, made, owned, b->key, b->klen, {SHARENA__V_REF, 0, {0, 0}}};
         else
             free(b->key);
         b->key = NULL;
@@ -161,6 +165,39 @@ static bool in_map(const sharena_builder *b)
 static sharena_id open_map(const sharena_builder *b)
 {
     return b->open[b->depth - 1].id;
+}
+
+/* A value at the top level kept as it is (no object yet): where it goes
+ * decides (sharena_build_map_update stores it in the entry). */
+static int place_stored(sharena_builder *b, const struct sharena__mval *v)
+{
+    if (b->ntop == b->ctop) {
+        size_t n = b->ctop ? b->ctop * 2 : 8;
+        struct build_top *t = realloc(b->top, n * sizeof *t);
+        if (!t) {
+            free(b->key);
+            b->key = NULL;
+            return fail(b, SHARENA_ENOMEM);
+        }
+        b->top = t;
+        b->ctop = n;
+    }
+    b->top[b->ntop++] = (struct build_top){0, false, true, b->key, b->klen, *v};
+    b->key = NULL;
+    return 0;
+}
+
+/* Make top-level value @p t an object, if it was kept as a value. */
+static int top_object(sharena_builder *b, struct build_top *t)
+{
+    if (t->v.kind == SHARENA__V_REF)
+        return 0;
+    int r = sharena__mval_object(b->a, &t->v, &t->id);
+    if (r == 0) {
+        t->made = true;
+        t->v.kind = SHARENA__V_REF;
+    }
+    return r;
 }
 
 /* After a value was stored in the open map's entry (@p r the result). */
@@ -234,6 +271,11 @@ int sharena_build_number(sharena_builder *b, double v)
     if (in_map(b)) /* stored in the entry: no object */
         return stored(
             b, sharena_map_set_number(b->a, open_map(b), b->key, b->klen, v));
+    if (!b->depth) {
+        struct sharena__mval sv = {SHARENA__V_NUMBER, 0, {0, 0}};
+        memcpy(&sv.w[0], &v, 8);
+        return place_stored(b, &sv);
+    }
     sharena_id id = 0;
     r = sharena_number_new(b->a, v, &id);
     return made(b, r, id);
@@ -254,6 +296,9 @@ int sharena_build_bool(sharena_builder *b, bool v)
     if (in_map(b))
         return stored(
             b, sharena_map_set_bool(b->a, open_map(b), b->key, b->klen, v));
+    if (!b->depth)
+        return place_stored(
+            b, &(struct sharena__mval){SHARENA__V_BOOL, 0, {v ? 1 : 0, 0}});
     sharena_id id = 0;
     r = sharena_bool_new(b->a, v, &id);
     return made(b, r, id);
@@ -279,6 +324,9 @@ int sharena_build_null(sharena_builder *b)
     if (in_map(b))
         return stored(b,
                       sharena_map_set_null(b->a, open_map(b), b->key, b->klen));
+    if (!b->depth)
+        return place_stored(
+            b, &(struct sharena__mval){SHARENA__V_NULL, 0, {0, 0}});
     sharena_id id = 0;
     r = sharena_null_new(b->a, &id);
     return made(b, r, id);
@@ -300,6 +348,16 @@ int sharena_build_string(sharena_builder *b, const char *s, size_t len)
     if (in_map(b)) /* a short one in the entry, a long one owned */
         return stored(b, sharena_map_set_string(b->a, open_map(b), b->key,
                                                 b->klen, s, len));
+    if (!b->depth && len <= SHARENA__VALUE_INLINE_MAX) {
+        if (len && !s)
+            return fail_key(b, SHARENA_EINVAL);
+        if (!sharena_utf8_valid(s, len))
+            return fail_key(b, SHARENA_EILSEQ);
+        struct sharena__mval sv = {SHARENA__V_STRING, (uint8_t)len, {0, 0}};
+        if (len)
+            memcpy(sv.w, s, len);
+        return place_stored(b, &sv);
+    }
     sharena_id id = 0;
     r = sharena_string_new(b->a, s, len, &id);
     return made(b, r, id);
@@ -543,8 +601,11 @@ int sharena_build_finish(sharena_builder *b, sharena_id *out)
     if (!b)
         return SHARENA_EINVAL;
     int r = ready(b);
-    if (r == 0 && (!out || b->ntop != 1 || !b->top[0].made))
+    if (r == 0 && (!out || b->ntop != 1 ||
+                   (!b->top[0].made && b->top[0].v.kind == SHARENA__V_REF)))
         r = SHARENA_EINVAL;
+    if (r == 0) /* a value kept as it is: the caller wants an id */
+        r = top_object(b, &b->top[0]);
     if (r < 0)
         return undo(b, r);
     *out = b->top[0].id;
@@ -585,8 +646,9 @@ int sharena_build_map_update(sharena_builder *b, sharena_id map)
     for (; done < b->ntop; done++) {
         struct build_top *t = &b->top[done];
         struct sharena__mval v = {SHARENA__V_REF, 0, {top_ref(t), 0}};
-        r = sharena__map_put(a, map, t->key, t->klen, &v, SHARENA__PUT_SET,
-                             &prev[done]);
+        r = sharena__map_put(a, map, t->key, t->klen,
+                             t->v.kind == SHARENA__V_REF ? &v : &t->v,
+                             SHARENA__PUT_SET, &prev[done]);
         if (r < 0)
             break;
     }
@@ -633,6 +695,8 @@ int sharena_build_vector_splice(sharena_builder *b, sharena_id vec,
     for (size_t i = 0; r == 0 && i < b->ntop; i++) {
         if (b->top[i].id == vec)
             r = SHARENA_EINVAL;
+        else /* a value kept as it is goes in as an object */
+            r = top_object(b, &b->top[i]);
         refs[i] = top_ref(&b->top[i]);
     }
     uint64_t *gone = NULL, ngone = 0;

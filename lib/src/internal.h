@@ -520,6 +520,9 @@ int sharena__map_lookup(const sharena_arena *a, sharena_id map, const char *key,
 int sharena__map_next_stored(const sharena_arena *a, sharena_id map,
                              uint64_t cursor, char *key, size_t kcap,
                              size_t *klen, struct sharena__mval *v);
+/* A new object holding @p v, a value stored in an entry (map.c). */
+int sharena__mval_object(sharena_arena *a, const struct sharena__mval *v,
+                         sharena_id *id);
 /* A value stored in a container, as a typed read gives it (value.c). */
 int sharena__mval_read(const struct sharena__mval *v, char *buf, size_t cap,
                        sharena_value *out);

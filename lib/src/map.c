@@ -565,9 +565,8 @@ out:
     return r;
 }
 
-/* An object holding value @p v (stored in an entry), for promote(). */
-static int value_object(sharena_arena *a, const struct sharena__mval *v,
-                        sharena_id *id)
+int sharena__mval_object(sharena_arena *a, const struct sharena__mval *v,
+                         sharena_id *id)
 {
     switch (v->kind) {
     case SHARENA__V_NUMBER: {
@@ -613,7 +612,7 @@ static int promote(sharena_arena *a, sharena_id map, const char *key,
     }
     if (v.kind != SHARENA__V_REF) {
         sharena_id id;
-        if ((r = value_object(a, &v, &id)) < 0)
+        if ((r = sharena__mval_object(a, &v, &id)) < 0)
             goto out;
         /* (dying here leaves the object unreferenced: the entry keeps its
          * value) */
@@ -795,6 +794,26 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
         *value = ref & SHARENA__REF_ID_MASK;
     if (owned)
         *owned = (ref & SHARENA__REF_OWNED) != 0;
+    *cursor += 1;
+    return 0;
+}
+
+SHARENA__SEQLOCK_READER
+int sharena_map_next_ref(const sharena_arena *a, sharena_id map,
+                         uint64_t *cursor, char *key, size_t kcap, size_t *klen,
+                         sharena_id *value, bool *owned)
+{
+    if (!cursor)
+        return SHARENA_EINVAL;
+    struct sharena__mval v;
+    int r = next_entry(a, map, *cursor, key, kcap, klen, &v);
+    if (r < 0)
+        return r;
+    bool ref = v.kind == SHARENA__V_REF;
+    if (value)
+        *value = ref ? v.w[0] & SHARENA__REF_ID_MASK : 0;
+    if (owned)
+        *owned = !ref || (v.w[0] & SHARENA__REF_OWNED);
     *cursor += 1;
     return 0;
 }

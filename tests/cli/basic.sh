@@ -288,6 +288,31 @@ for c in "get nope x" "set nope x 1" "dump nope" "fsck nope" "locks nope" \
     err_has "no arena named 'nope'"
 done
 
+# ---- values stored in map entries ------------------------------------------------------
+# numbers, booleans, null and strings of up to 16 bytes live in the map's
+# entry: set, get, dump and watch read them there (the CLI opens read-only
+# for reads) and make no objects
+run 0 cli set app inl '{"n": 1.5, "b": true, "z": null, "s": "sixteen bytes!!!"}'
+run 0 cli --json stat app
+objs=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["objects"])' "$T/out")
+run 0 cli get app inl/n
+out_is "1.5"
+run 0 cli get app inl/s
+out_is "sixteen bytes!!!"
+run 0 cli --json get app inl/z
+out_is "null"
+run 0 cli set app inl/n 2
+run 0 cli set app inl/s "now a string of more than sixteen bytes"
+run 0 cli set app inl/s '"short"'
+run 0 cli --json dump app
+json_ok 'd["inl"] == {"n": 2, "b": True, "z": None, "s": "short"}'
+run 0 cli --json stat app
+# one object more: the long string's (setting "short" over it updated that
+# object in place, so whoever holds its id sees the change)
+json_ok 'd["objects"] == '"$objs"' + 1'
+run 0 cli fsck app
+run 0 cli rm app inl
+
 # ---- rm of an arena ------------------------------------------------------------------
 run 0 cli rm other
 run 1 cli rm other

@@ -12,7 +12,9 @@ run 0 cli set app cfg '{"a": 1, "list": [1, 2, 3], "name": "x"}'
 run 0 cli fsck app
 out_has "app: consistent"
 run 0 cli --json fsck app
-json_ok 'd["ok"] and d["errors"] == 0 and d["problems"] == [] and d["objects"] >= 7'
+# (objects: the roots directory, cfg and list; the numbers and "x" may be
+# stored in their map entries and vector items, docs/format.md)
+json_ok 'd["ok"] and d["errors"] == 0 and d["problems"] == [] and d["objects"] >= 3'
 run 0 cli --json locks app
 json_ok 'd == []'
 run 0 cli locks app

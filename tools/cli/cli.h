@@ -154,6 +154,11 @@ struct target {
     sharena_id st;     /* the struct, when the last step was a field */
     size_t field;      /* its index */
     bool is_field;
+    /* the last step was a map key whose value the map stores in its entry
+     * (no id: id 0, st the map, key/klen the key); read it by its key */
+    bool in_entry;
+    const char *key;
+    size_t klen;
 };
 
 /* Resolve @p p in @p a. On failure returns the error and sets *depth to the

@@ -145,8 +145,8 @@ static void list_roots(sharena_arena *a, struct rootlist *rl)
     char key[SHARENA_NAME_MAX + 1];
     size_t klen;
     for (unsigned guard = 0; guard < 100000; guard++) {
-        int r = sharena_map_next(a, dir, &cur, key, sizeof key, &klen, &v,
-                                 NULL);
+        int r = sharena_map_next_ref(a, dir, &cur, key, sizeof key, &klen, &v,
+                                     NULL);
         if (r == SHARENA_ERANGE) {
             cur++; /* not a valid root name: skip it */
             continue;

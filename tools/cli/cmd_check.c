@@ -218,14 +218,17 @@ static void visit(struct finder *f, sharena_id id, unsigned depth)
         size_t klen;
         sharena_id v;
         for (;;) {
-            int r = sharena_map_next(f->a, id, &cur, key, sizeof key, &klen, &v,
-                                     NULL);
+            /* refs only: a value stored in the entry has none below it */
+            int r = sharena_map_next_ref(f->a, id, &cur, key, sizeof key, &klen,
+                                         &v, NULL);
             if (r == SHARENA_ERANGE) {
                 cur++; /* key longer than we show: skip the entry */
                 continue;
             }
             if (r < 0 || !f->budget || !f->l->unplaced)
                 break;
+            if (!v)
+                continue;
             size_t old = push(f, key, klen);
             visit(f, v, depth + 1);
             f->path[old] = 0;

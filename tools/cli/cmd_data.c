@@ -185,6 +185,21 @@ static int do_set(struct cli *c, sharena_arena *a, const char *arena,
             return path_fail(c, arena, p, have, r < 0 ? r : SHARENA_ENOENT);
         }
     }
+    if (have == p->n - 1 && have > 0 && parent.type == SHARENA_T_MAP &&
+        (scalar_type(v) || v->t == J_NULL)) {
+        /* stored in the map's entry: no object */
+        const char *k = p->comp[have];
+        size_t kl = p->clen[have];
+        if (v->t == J_NUM)
+            r = sharena_map_set_number(a, parent.id, k, kl, v->n);
+        else if (v->t == J_BOOL)
+            r = sharena_map_set_bool(a, parent.id, k, kl, v->b);
+        else if (v->t == J_STR)
+            r = sharena_map_set_string(a, parent.id, k, kl, v->s, v->slen);
+        else
+            r = sharena_map_set_null(a, parent.id, k, kl);
+        return r < 0 ? cli_fail(c, p->text, r) : EXIT_OK;
+    }
     sharena_id id;
     r = build_value(a, v, &id);
     /* wrap in maps for the components that do not exist yet */
@@ -336,7 +351,7 @@ static int take(struct cli *c, sharena_arena *a, const struct path *p,
         struct target t;
         r = path_resolve(a, p, p->n, &t, &s->depth);
         if (r == 0) {
-            s->id = t.is_field ? t.st : t.id;
+            s->id = t.is_field || t.in_entry ? t.st : t.id;
             sharena_change_count(a, s->id, &s->version);
             r = c->json ? render_target_json(&rd, &t)
                         : render_target_bare(&rd, &t, true);

@@ -143,9 +143,25 @@ static int step(const sharena_arena *a, const struct path *p, size_t i,
     int r;
     memset(t, 0, sizeof *t);
     switch (type) {
-    case SHARENA_T_MAP:
-        r = sharena_map_get(a, cur, p->comp[i], p->clen[i], &t->id);
-        break;
+    case SHARENA_T_MAP: {
+        /* read, never giving a value stored in the entry an id */
+        sharena_value v;
+        r = sharena_map_get_value(a, cur, p->comp[i], p->clen[i], NULL, 0, &v);
+        if (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING)
+            r = 0;
+        if (r < 0)
+            return r;
+        if (v.id) {
+            t->id = v.id;
+            break;
+        }
+        t->type = v.type;
+        t->in_entry = true;
+        t->st = cur;
+        t->key = p->comp[i];
+        t->klen = p->clen[i];
+        return 0;
+    }
     case SHARENA_T_VECTOR: {
         uint64_t len, idx;
         r = sharena_vector_len(a, cur, &len);

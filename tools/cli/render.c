@@ -62,7 +62,7 @@ static int value(struct render *r, sharena_id id, bool top);
 struct entry {
     char *key;
     size_t klen;
-    sharena_id id;
+    sharena_id id; /* 0: a value stored in the map's entry (no id) */
 };
 
 static int cmp_entry(const void *x, const void *y)
@@ -94,8 +94,10 @@ static int collect(struct render *r, sharena_id map, struct entry **out,
     while (rc == 0) {
         size_t klen;
         sharena_id v;
-        int x = sharena_map_next(r->a, map, &cursor, key, kcap, &klen, &v,
-                                 NULL);
+        /* refs only: a value stored in the entry is read by its key when
+         * it is shown (stored_value), never given an id */
+        int x = sharena_map_next_ref(r->a, map, &cursor, key, kcap, &klen, &v,
+                                     NULL);
         if (x == SHARENA_ENOENT)
             break;
         if (x == SHARENA_ERANGE) {
@@ -144,7 +146,59 @@ static int collect(struct render *r, sharena_id map, struct entry **out,
     return rc;
 }
 
-static void put_entries(struct render *r, struct entry *e, size_t n)
+static void number_value(struct render *r, double d);
+
+/* The value map @p map stores in the entry of @p key (no id). */
+static void stored_value(struct render *r, sharena_id map, const char *key,
+                         size_t klen)
+{
+    if (r->budget == 0 || r->truncated) {
+        r->truncated = true;
+        fputs("null", r->f);
+        return;
+    }
+    r->budget--;
+    char stack[64], *buf = stack;
+    size_t cap = sizeof stack;
+    sharena_value v;
+    int rc;
+    for (int tries = 0;; tries++) {
+        rc = sharena_map_get_value(r->a, map, key, klen, buf, cap, &v);
+        if (rc != SHARENA_ERANGE || v.type != SHARENA_T_STRING || tries == 8)
+            break;
+        char *nb = buf == stack ? malloc(v.len + 1) : realloc(buf, v.len + 1);
+        if (!nb) {
+            rc = SHARENA_ENOMEM;
+            break;
+        }
+        buf = nb;
+        cap = v.len + 1;
+    }
+    if (rc == 0 && v.id) { /* replaced by an object meanwhile */
+        if (buf != stack)
+            free(buf);
+        r->budget++;
+        value(r, v.id, false);
+        return;
+    }
+    if (rc < 0) {
+        r->errors++;
+        marker(r, "$error", sharena_errname(rc));
+    } else if (v.type == SHARENA_T_STRING) {
+        json_put_string(r->f, buf, v.len);
+    } else if (v.type == SHARENA_T_NUMBER) {
+        number_value(r, v.number);
+    } else if (v.type == SHARENA_T_BOOL) {
+        fputs(v.boolean ? "true" : "false", r->f);
+    } else {
+        fputs("null", r->f);
+    }
+    if (buf != stack)
+        free(buf);
+}
+
+static void put_entries(struct render *r, sharena_id map, struct entry *e,
+                        size_t n)
 {
     putc('{', r->f);
     r->depth++;
@@ -154,7 +208,10 @@ static void put_entries(struct render *r, struct entry *e, size_t n)
         indent(r);
         json_put_string(r->f, e[i].key, e[i].klen);
         sep(r);
-        value(r, e[i].id, false);
+        if (e[i].id)
+            value(r, e[i].id, false);
+        else
+            stored_value(r, map, e[i].key, e[i].klen);
     }
     r->depth--;
     if (n)
@@ -178,7 +235,7 @@ static int map_value(struct render *r, sharena_id id, bool top)
         wrap = e[i].klen && e[i].key[0] == '$';
     if (wrap) /* its keys would read as tags */
         fputs(r->pretty ? "{\"$map\": " : "{\"$map\":", r->f);
-    put_entries(r, e, n);
+    put_entries(r, id, e, n);
     if (wrap)
         putc('}', r->f);
     free_entries(e, n);
@@ -542,6 +599,10 @@ int render_json(struct render *r, sharena_id id)
 
 int render_target_json(struct render *r, const struct target *t)
 {
+    if (t->in_entry) {
+        stored_value(r, t->st, t->key, t->klen);
+        return r->errors ? SHARENA_ECORRUPT : 0;
+    }
     if (t->is_field && t->type != SHARENA_T_BYTES &&
         field_null(r->a, t->st, t->field)) {
         fputs("null", r->f);
@@ -578,6 +639,25 @@ int render_target_json(struct render *r, const struct target *t)
 int render_target_bare(struct render *r, const struct target *t, bool oneline)
 {
     int rc;
+    if (t->in_entry && t->type != SHARENA_T_STRING)
+        goto json; /* a number, boolean or null reads the same */
+    if (t->in_entry) {
+        char buf[64]; /* (16 bytes at most in an entry) */
+        sharena_value v;
+        rc = sharena_map_get_value(r->a, t->st, t->key, t->klen, buf,
+                                   sizeof buf, &v);
+        if (rc == SHARENA_ERANGE ||
+            (rc == 0 && (v.id || v.type != SHARENA_T_STRING)))
+            goto json; /* replaced meanwhile */
+        if (rc < 0)
+            return rc;
+        if (oneline && (memchr(buf, '\n', v.len) || memchr(buf, '\r', v.len)))
+            json_put_string(r->f, buf, v.len);
+        else
+            cli_put_text(r->f, buf, v.len);
+        putc('\n', r->f);
+        return 0;
+    }
     if (t->is_field && t->type != SHARENA_T_BYTES &&
         field_null(r->a, t->st, t->field)) {
         fputs("null\n", r->f); /* as JSON says it */
@@ -660,7 +740,7 @@ int render_roots(struct render *r)
     }
     if (rc < 0)
         r->errors++;
-    put_entries(r, e, n);
+    put_entries(r, dir, e, n);
     free_entries(e, n);
     return 0;
 }

@@ -225,6 +225,33 @@ typedef enum { SH_READ_ID, SH_READ_KEY, SH_READ_INDEX } sh_read_kind;
  * with *err set and no Python exception (SHARENA_ENOENT: no such key;
  * SHARENA_ERANGE: no such index; SHARENA_ESTALE: the container, or the
  * object its entry names, was dropped). */
+/* A buffer that starts on the stack and grows on the heap. */
+typedef struct sh_buf {
+    char *p;
+    size_t cap;
+    char stack[256];
+} sh_buf;
+static inline void sh_buf_init(sh_buf *b)
+{
+    b->p = b->stack;
+    b->cap = sizeof b->stack;
+}
+static inline void sh_buf_free(sh_buf *b)
+{
+    if (b->p != b->stack)
+        free(b->p);
+    sh_buf_init(b);
+}
+/* The entry of map @p map at *cursor as sharena_map_next_value() reads it
+ * (no value is given an id), making room in @p key and @p text as needed.
+ * Returns 0 (the cursor advanced), a sharena error (SHARENA_ENOENT: the
+ * end) with no Python exception, or SH_PYERR with one set. */
+#define SH_PYERR 1
+int sh_next_value(ArenaObject *ar, sharena_id map, uint64_t *cursor,
+                  sh_buf *key, size_t *klen, sh_buf *text, sharena_value *v);
+/* A value sh_next_value() read, as sh_value() returns it. */
+PyObject *sh_from_value(ArenaObject *ar, const sharena_value *v,
+                        const char *text, int *err);
 PyObject *sh_read(ArenaObject *ar, sh_read_kind kind, sharena_id id,
                   const char *k, size_t klen, uint64_t index, int *err);
 /* As sh_value() but raising on every error. */

@@ -116,6 +116,47 @@ PyObject *sh_read(ArenaObject *ar, sh_read_kind kind, sharena_id id,
     return o;
 }
 
+static int buf_grow(sh_buf *b, size_t need)
+{
+    char *n = b->p == b->stack ? malloc(need) : realloc(b->p, need);
+    if (!n) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = n;
+    b->cap = need;
+    return 0;
+}
+
+int sh_next_value(ArenaObject *ar, sharena_id map, uint64_t *cursor,
+                  sh_buf *key, size_t *klen, sh_buf *text, sharena_value *v)
+{
+    /* a key or string that grew past its room: again with its length
+     * (bounded, for one that keeps growing) */
+    for (int tries = 0;; tries++) {
+        int r = sharena_map_next_value(ar->a, map, cursor, key->p, key->cap,
+                                       klen, text->p, text->cap, v);
+        if (r != SHARENA_ERANGE || tries == 16)
+            return r;
+        if (*klen >= key->cap) {
+            if (buf_grow(key, *klen + 1) < 0)
+                return SH_PYERR;
+        } else if (v->type == SHARENA_T_STRING && v->len >= text->cap) {
+            if (buf_grow(text, v->len + 1 + v->len / 4) < 0)
+                return SH_PYERR;
+        } else {
+            return r;
+        }
+    }
+}
+
+PyObject *sh_from_value(ArenaObject *ar, const sharena_value *v,
+                        const char *text, int *err)
+{
+    *err = 0;
+    return from_value(ar, v, text, err);
+}
+
 PyObject *sh_value(ArenaObject *ar, sharena_id id, int *err)
 {
     return sh_read(ar, SH_READ_ID, id, NULL, 0, 0, err);
@@ -154,56 +195,57 @@ static PyObject *copy_map(ArenaObject *ar, sharena_id id, PyObject *memo)
         Py_DECREF(d);
         return NULL;
     }
-    char stack[256];
-    char *key = stack;
-    size_t kcap = sizeof stack;
+    sh_buf key, text;
+    sh_buf_init(&key);
+    sh_buf_init(&text);
     uint64_t cursor = 0;
     int r;
     for (;;) {
         size_t klen;
-        sharena_id v;
-        r = sharena_map_next(ar->a, id, &cursor, key, kcap, &klen, &v, NULL);
-        if (r == SHARENA_ERANGE) {
-            char *nk = malloc(klen + 1);
-            if (!nk) {
-                PyErr_NoMemory();
-                goto fail;
-            }
-            if (key != stack)
-                free(key);
-            key = nk;
-            kcap = klen + 1;
-            continue;
-        }
+        sharena_value v;
+        /* values as stored: one in its entry is copied, never given an
+         * id; a replaced one is read again by lib/ */
+        r = sh_next_value(ar, id, &cursor, &key, &klen, &text, &v);
         if (r == SHARENA_ENOENT)
             break;
+        if (r == SH_PYERR)
+            goto fail;
+        if (r == SHARENA_ESTALE) {
+            /* the entry names a dropped object: say which */
+            PyObject *name = sh_arena_text(key.p, klen);
+            if (name) {
+                sh_raise(r, SH_W_ENTRY, name);
+                Py_DECREF(name);
+            }
+            goto fail;
+        }
         if (r < 0) {
             sh_raise(r, SH_W_NONE, NULL);
             goto fail;
         }
-        int again = 1;
-        while (again > 0 && sharena_type_of(ar->a, v) == SHARENA_ESTALE)
-            again = sh_map_recheck(ar, id, key, klen, NULL, &v);
-        if (again < 0)
+        int err = 0;
+        bool scalar = v.type == SHARENA_T_NUMBER || v.type == SHARENA_T_BOOL ||
+                      v.type == SHARENA_T_NULL || v.type == SHARENA_T_STRING;
+        PyObject *val = scalar ? sh_from_value(ar, &v, text.p, &err)
+                               : to_python_in(ar, v.id, memo);
+        if (!val) {
+            if (err)
+                sh_raise(err, SH_W_NONE, NULL);
             goto fail;
-        if (again == 0)
-            continue; /* removed while we copy */
-        PyObject *val = to_python_in(ar, v, memo);
-        if (!val)
-            goto fail;
-        PyObject *k = sh_arena_text(key, klen);
+        }
+        PyObject *k = sh_arena_text(key.p, klen);
         int bad = !k || PyDict_SetItem(d, k, val) < 0;
         Py_XDECREF(k);
         Py_DECREF(val);
         if (bad)
             goto fail;
     }
-    if (key != stack)
-        free(key);
+    sh_buf_free(&key);
+    sh_buf_free(&text);
     return d;
 fail:
-    if (key != stack)
-        free(key);
+    sh_buf_free(&key);
+    sh_buf_free(&text);
     Py_DECREF(d);
     return NULL;
 }

@@ -104,8 +104,9 @@ static int walk(ArenaObject *ar, sharena_id id, bool all, PyObject *seen,
         while (!found) {
             sharena_id child;
             bool owned;
-            r = sharena_map_next(a, id, &cursor, key, kcap, &klen, &child,
-                                 &owned);
+            /* refs only: a value stored in an entry has no children */
+            r = sharena_map_next_ref(a, id, &cursor, key, kcap, &klen, &child,
+                                     &owned);
             if (r == SHARENA_ERANGE) {
                 char *nk = key == stack ? malloc(klen + 1)
                                         : realloc(key, klen + 1);
@@ -120,7 +121,7 @@ static int walk(ArenaObject *ar, sharena_id id, bool all, PyObject *seen,
             }
             if (r < 0)
                 break; /* the end, or gone meanwhile */
-            if (owned || all)
+            if (child && (owned || all))
                 found = walk(ar, child, all, seen, hit);
         }
         if (key != stack)
@@ -218,9 +219,13 @@ int sh_check_free_key(ArenaObject *ar, sharena_id map, const char *k,
 {
     if (ar->exports == 0 || !ar->exported || !ar->a)
         return 0;
-    sharena_id v;
-    if (sharena_map_get(ar->a, map, k, klen, &v) < 0)
+    /* (a value stored in the entry has no id, is never exported, and is
+     * not given an id here) */
+    sharena_value val;
+    int r0 = sharena_map_get_value(ar->a, map, k, klen, NULL, 0, &val);
+    if ((r0 < 0 && r0 != SHARENA_ERANGE) || !val.id)
         return 0;
+    sharena_id v = val.id;
     PyObject *seen = PySet_New(NULL);
     if (!seen)
         return -1;

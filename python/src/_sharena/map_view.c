@@ -98,8 +98,8 @@ static int map_contains(ViewObject *m, PyObject *key)
     const char *k = PyUnicode_AsUTF8AndSize(key, &klen);
     if (!k)
         return -1;
-    sharena_id v;
-    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+    /* (no id wanted: a value stored in the entry is not given one) */
+    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, NULL);
     if (r == SHARENA_ENOENT)
         return 0;
     if (r < 0) {
@@ -146,6 +146,8 @@ static int map_set(ViewObject *m, PyObject *key, PyObject *o, int own)
         bool b = o == Py_True;
         ok = SH_WRITE(ar, id,
                       r = sharena_map_set_bool(a, id, k, (size_t)klen, b));
+    } else if (o == Py_None) {
+        ok = SH_WRITE(ar, id, r = sharena_map_set_null(a, id, k, (size_t)klen));
     } else if (PyFloat_Check(o) || PyLong_Check(o)) {
         double d;
         if (sh_as_double(o, &d) < 0)
@@ -247,7 +249,31 @@ static PyObject *map_pop(ViewObject *m, PyObject *const *args, Py_ssize_t n)
         return NULL;
     PyObject *res = NULL;
     sharena_id v, old = 0;
-    int r = sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
+    sharena_value peek;
+    int r = sharena_map_get_value(ar->a, m->id, k, (size_t)klen, NULL, 0,
+                                  &peek);
+    if ((r == 0 || r == SHARENA_ERANGE) && !peek.id) {
+        /* stored in the entry: its value, read under the lock, then gone
+         * (it is given no id on the way) */
+        int err;
+        res = sh_read(ar, SH_READ_KEY, m->id, k, (size_t)klen, 0, &err);
+        if (!res) {
+            if (err)
+                sh_raise(err, SH_W_NONE, NULL);
+            goto out;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_map_remove(ar->a, m->id, k, (size_t)klen, NULL);
+        Py_END_ALLOW_THREADS
+        if (r < 0) {
+            Py_CLEAR(res);
+            sh_raise(r, SH_W_NONE, NULL);
+        }
+        goto out;
+    }
+    r = r == SHARENA_ENOENT
+            ? r
+            : sharena_map_get(ar->a, m->id, k, (size_t)klen, &v);
     if (r == SHARENA_ENOENT && n == 2) {
         res = Py_NewRef(args[1]);
         goto out;
@@ -513,91 +539,88 @@ static PyObject *mapiter_next(MapIterObject *it)
         return NULL;
     if (sh_arena_ok(ar) < 0 || mapiter_check(it) < 0)
         return NULL;
-    char stack[256];
-    char *key = stack;
-    size_t kcap = sizeof stack, klen;
-    PyObject *res = NULL;
-    for (int spins = 0;; spins++) {
-        sharena_id v;
-        int r = sharena_map_next(ar->a, it->map->id, &it->cursor, key, kcap,
-                                 &klen, &v, NULL);
+    sh_buf key, text;
+    sh_buf_init(&key);
+    sh_buf_init(&text);
+    size_t klen;
+    sharena_value v;
+    PyObject *res = NULL, *val = NULL;
+    /* keys only, or values as stored (one in its entry is copied, never
+     * given an id; a replaced one is read again by lib/) */
+    int r = it->mode ? sh_next_value(ar, it->map->id, &it->cursor, &key, &klen,
+                                     &text, &v)
+                     : SHARENA_ERANGE;
+    for (int tries = 0; !it->mode && r == SHARENA_ERANGE && tries < 16;
+         tries++) {
+        r = sharena_map_next(ar->a, it->map->id, &it->cursor, key.p, key.cap,
+                             &klen, NULL, NULL);
         if (r == SHARENA_ERANGE) {
+            sh_buf_free(&key);
             char *nk = malloc(klen + 1);
             if (!nk) {
                 PyErr_NoMemory();
+                r = SH_PYERR;
                 break;
             }
-            if (key != stack)
-                free(key);
-            key = nk;
-            kcap = klen + 1;
-            continue;
+            key.p = nk;
+            key.cap = klen + 1;
         }
-        if (r == SHARENA_ENOENT) {
-            /* the end, unless a change since the last check made it skip
-             * (the size changed), or keys were removed and others added
-             * (fewer keys came than the map had, and it has as many) */
-            if (mapiter_check(it) == 0) {
-                it->done = true;
-                if (it->remaining != 0)
-                    PyErr_SetString(PyExc_RuntimeError,
-                                    "map keys changed during iteration");
-            }
-            break;
-        }
-        if (r < 0) {
-            sh_raise(r, SH_W_NONE, NULL);
-            break;
-        }
-        if (it->remaining == 0) {
-            /* more keys than the map had: keys were removed and others
-             * added (same size), and the table moved under the cursor */
-            it->done = true;
-            PyErr_SetString(PyExc_RuntimeError,
-                            "map keys changed during iteration");
-            break;
-        }
-        PyObject *val = NULL;
-        if (it->mode) {
-            val = sh_value(ar, v, &r);
-            if (!val && r == SHARENA_ESTALE)
-                /* replaced or removed while we iterate: by its key, as one
-                 * read (ENOENT: removed meanwhile, ESTALE: dangling) */
-                val = sh_read(ar, SH_READ_KEY, it->map->id, key, klen, 0, &r);
-            if (!val && r == SHARENA_ENOENT) {
-                /* removed meanwhile: the size changed (RuntimeError), or
-                 * it was replaced by another key; skip it */
-                if (mapiter_check(it) < 0)
-                    break;
-                continue;
-            }
-            if (!val) {
-                if (r == SHARENA_ESTALE)
-                    raise_stale(ar, it->map->id, key, klen, NULL);
-                else if (r)
-                    sh_raise(r, SH_W_NONE, NULL);
-                break;
-            }
-            if (it->mode == 1) {
-                it->remaining--;
-                res = val;
-                break;
-            }
-        }
-        it->remaining--;
-        PyObject *k = sh_arena_text(key, klen);
-        if (!k || !it->mode) {
-            res = k;
-            Py_XDECREF(val);
-            break;
-        }
-        res = PyTuple_Pack(2, k, val);
-        Py_DECREF(k);
-        Py_DECREF(val);
-        break;
     }
-    if (key != stack)
-        free(key);
+    if (r == SHARENA_ENOENT) {
+        /* the end, unless a change since the last check made it skip
+         * (the size changed), or keys were removed and others added
+         * (fewer keys came than the map had, and it has as many) */
+        if (mapiter_check(it) == 0) {
+            it->done = true;
+            if (it->remaining != 0)
+                PyErr_SetString(PyExc_RuntimeError,
+                                "map keys changed during iteration");
+        }
+        goto out;
+    }
+    if (r == SH_PYERR)
+        goto out;
+    if (r < 0) {
+        if (r == SHARENA_ESTALE) /* the entry names a dropped object */
+            raise_stale(ar, it->map->id, key.p, klen, NULL);
+        else
+            sh_raise(r, SH_W_NONE, NULL);
+        goto out;
+    }
+    if (it->remaining == 0) {
+        /* more keys than the map had: keys were removed and others
+         * added (same size), and the table moved under the cursor */
+        it->done = true;
+        PyErr_SetString(PyExc_RuntimeError,
+                        "map keys changed during iteration");
+        goto out;
+    }
+    it->remaining--;
+    if (it->mode) {
+        int err;
+        val = sh_from_value(ar, &v, text.p, &err);
+        if (!val) {
+            if (err)
+                sh_raise(err, SH_W_NONE, NULL);
+            goto out;
+        }
+        if (it->mode == 1) {
+            res = val;
+            val = NULL;
+            goto out;
+        }
+    }
+    PyObject *k = sh_arena_text(key.p, klen);
+    if (!k || !it->mode) {
+        res = k;
+        goto out;
+    }
+    res = PyTuple_Pack(2, k, val);
+    Py_DECREF(k);
+out:
+    Py_XDECREF(val);
+    sh_buf_free(&key);
+    sh_buf_free(&text);
     return res;
 }
 
