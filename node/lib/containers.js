@@ -37,7 +37,8 @@ function setValue(arena, mapId, key, value, op) {
     return;
   }
   const t = typeof value;
-  if (t === 'string' || t === 'number' || t === 'boolean') {
+  // (stored in the map's entry: no object, no id until get() asks for one)
+  if (t === 'string' || t === 'number' || t === 'boolean' || value === null) {
     native.mapSetValue(arena[kH], mapId, key, value);
     return;
   }
@@ -211,8 +212,8 @@ class MapRef extends Ref {
     }
   }
   *keys() {
-    const flat = native.mapEntries(this[kH], this.id);
-    for (let i = 0; i < flat.length; i += 3) yield flat[i];
+    // (no value read: none is given an id)
+    yield* native.mapKeys(this[kH], this.id);
   }
   *values() {
     for (const [, v] of this.entries()) yield v;
