@@ -515,11 +515,13 @@ static void sn_fast_fill(struct sn_env *e, const sharena_arena *a,
                          sharena_id id);
 
 /* The id and type of the value at @p key, for a ref (MapRef.get, entries):
- * a value the map stores in its entry (a number, boolean, null or short
- * string: sharena_map_set_number() and its siblings) has no id, and is
- * given one through sharena_map_get() (under the map's lock it becomes an
- * object the map owns: a write, SHARENA_EROFS on a read-only mapping), then
- * read again, so that id and type come from one read. With @p fast, the
+ * a value the map stores in its entry (a number, boolean or short string:
+ * sharena_map_set_number() and its siblings) has no id, and is given one
+ * through sharena_map_get() (under the map's lock it becomes an object the
+ * map owns: a write, SHARENA_EROFS on a read-only mapping), then read
+ * again, so that id and type come from one read. A null stored in the
+ * entry is not given one: id 0 with type SHARENA_T_NULL (JavaScript null,
+ * sn_ref_id()). With @p fast, the
  * map's fast-read state is taken before each read (objects.c,
  * sn_fast_fill), so a promotion's own change of the map is not taken for
  * a later one. SHARENA_ENOENT: no such key. */
@@ -534,13 +536,22 @@ static int map_ref_at(struct sn_env *e, const sharena_arena *a, sharena_id m,
         /* (a string's ERANGE only says its text was not asked for) */
         if (r == SHARENA_ERANGE && v->type == SHARENA_T_STRING)
             r = 0;
-        if (r < 0 || v->id)
+        /* a null read from the entry needs no id: JavaScript's null is
+         * all a ref of it could give */
+        if (r < 0 || v->id || v->type == SHARENA_T_NULL)
             return r;
         sharena_id id;
         if ((r = sharena_map_get(a, m, key, klen, &id)) < 0)
             return r;
     }
     return SHARENA_EBUSY;
+}
+
+/* The id map_ref_at() found, for JavaScript: null for a null stored in the
+ * entry (wrap() reads any null as null), else the id. */
+static napi_value sn_ref_id(napi_env env, const sharena_value *v)
+{
+    return v->id ? sn_id(env, v->id) : sn_null(env);
 }
 
 /* Throw map_ref_at()'s error @p r for @p op: EROFS says why a read of a
@@ -560,8 +571,9 @@ static napi_value throw_map_ref(napi_env env, int r, const char *op,
     return sn_throw_arena(env, r, msg, a);
 }
 
-/* mapGet(h, map, key) -> id or 0 when missing; scratch[0] = its type. A
- * value stored in the entry is given an id (map_ref_at). */
+/* mapGet(h, map, key) -> id or 0 when missing (null for a null stored in
+ * the entry); scratch[0] = its type. A value stored in the entry is given
+ * an id (map_ref_at). */
 static napi_value js_map_get(napi_env env, napi_callback_info info)
 {
     SN_ARGS(3);
@@ -580,7 +592,7 @@ static napi_value js_map_get(napi_env env, napi_callback_info info)
         out = throw_map_ref(env, r, "MapRef.get", a, k.p, k.len);
     } else {
         e->scratch[0] = v.type;
-        out = sn_id(env, v.id);
+        out = sn_ref_id(env, &v);
     }
     sn_str_free(&k);
     return out;
@@ -717,10 +729,11 @@ static bool push_all(napi_env env, napi_value arr, uint32_t *at,
     return true;
 }
 
-/* mapEntries(h, map) -> [key0, id0, type0, key1, ...] (a snapshot of refs;
- * a key whose value vanished meanwhile is left out). A value stored in its
- * entry is given an id (sharena_map_next(), as map_ref_at() does: a write;
- * EROFS on a read-only mapping). */
+/* mapEntries(h, map) -> [key0, id0, type0, key1, ...] (a snapshot of refs:
+ * each key of the iteration, then its value looked up by key with
+ * map_ref_at(), which gives a value stored in its entry an id: a write,
+ * EROFS on a read-only mapping; id null for a null there). A key whose
+ * value vanished meanwhile (removed, or a dangling ref) is left out. */
 static napi_value js_map_entries(napi_env env, napi_callback_info info)
 {
     SN_ARGS(2);
@@ -737,8 +750,7 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
         return sn_throw(env, SHARENA_ENOMEM, "MapRef.entries");
     for (;;) {
         size_t klen;
-        sharena_id v;
-        int r = sharena_map_next(a, m, &cursor, key, kcap, &klen, &v, NULL);
+        int r = sharena_map_next(a, m, &cursor, key, kcap, &klen, NULL, NULL);
         if (r == SHARENA_ENOENT)
             break;
         if (r == SHARENA_ERANGE) {
@@ -748,32 +760,21 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
             }
             continue;
         }
+        sharena_value v;
+        if (r == 0) {
+            r = map_ref_at(e, a, m, key, klen, false, &v);
+            if (r == SHARENA_ENOENT || r == SHARENA_ESTALE)
+                continue; /* removed meanwhile, or dangling (a map dropped
+                           * meanwhile: the next sharena_map_next says) */
+        }
         if (r < 0) {
             napi_value x =
                 throw_map_ref(env, r, "MapRef.entries", a, key, klen);
             free(key);
             return x;
         }
-        int t = sharena_type_of(a, v);
-        if (t == SHARENA_ESTALE) {
-            /* replaced or removed meanwhile: by its key, as one read */
-            sharena_value val;
-            int r2 = map_ref_at(e, a, m, key, klen, false, &val);
-            if (r2 == SHARENA_EROFS) {
-                napi_value x =
-                    throw_map_ref(env, r2, "MapRef.entries", a, key, klen);
-                free(key);
-                return x;
-            }
-            if (r2 == 0) {
-                v = val.id;
-                t = val.type;
-            }
-        }
-        if (t < 0)
-            continue;
-        napi_value kv[3] = {make_string(env, key, klen), sn_id(env, v),
-                            sn_int(env, t)};
+        napi_value kv[3] = {make_string(env, key, klen), sn_ref_id(env, &v),
+                            sn_int(env, v.type)};
         if (!push_all(env, arr, &n, kv, 3)) {
             free(key);
             return sn_napi_fail(env);
@@ -1526,9 +1527,12 @@ static napi_value js_map_get_f(napi_env env, napi_callback_info info)
     } else if (r < 0) {
         out = throw_map_ref(env, r, "MapRef.get", a, k.p, k.len);
     } else {
-        sn_fast_child(e, a, v.id);
+        if (v.id)
+            sn_fast_child(e, a, v.id);
+        else
+            e->scratch[SN_FAST_CHILD] = -1; /* a null: no child kept */
         e->scratch[0] = v.type;
-        out = sn_id(env, v.id);
+        out = sn_ref_id(env, &v);
     }
     sn_str_free(&k);
     return out;
