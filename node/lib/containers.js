@@ -146,15 +146,19 @@ class MapRef extends Ref {
   }
   /**
    * Set `key`. A ref is stored as is and stays the caller's (dropping the
-   * map does not drop it). A string, number, boolean, Buffer, plain object
-   * or array is stored as a new object the map owns: overwriting, removing
-   * or dropping the map frees it.
+   * map does not drop it). A number, boolean, null or string of up to 16
+   * bytes is stored in the map's entry (no object, no id until get() asks
+   * for one). A longer string, Buffer, plain object or array is stored as
+   * a new object the map owns: overwriting, removing or dropping the map
+   * frees it.
    */
   set(key, value) {
     checkKey(key, 'MapRef.set');
     setValue(this[kArena], this.id, key, value, 'MapRef.set');
   }
-  /** The ref stored at `key`, or undefined. */
+  /** The ref stored at `key`, or undefined. A value stored in the map's
+   * entry is given an id first (the addon's mapGet: a write, EROFS on a
+   * read-only arena); getValue() reads it without writing. */
   get(key) {
     checkKey(key, 'MapRef.get');
     // Fast reads (refs.js): while the map's counter is unchanged, a key
