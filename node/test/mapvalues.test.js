@@ -70,6 +70,27 @@ test('values stored in entries: set, getValue, toObject, has, keys round-trip; s
   assert.equal(objects(defaultArena), o0 - 1, 'the map and its long strings went');
 });
 
+test('toObject: long keys and strings (the native read grows its buffers), a dangling ref left out', () => {
+  const m = new MapRef();
+  const longKey = 'k'.repeat(300);
+  const text = 'ü'.repeat(600); // 1200 bytes
+  const big = 'b'.repeat(100000);
+  m.set(longKey, 1);
+  m.set('text', text);
+  m.set('big', big);
+  m.set(`${longKey}2`, big);
+  const gone = StringRef.from('not owned');
+  m.set('gone', gone);
+  m.set('after', true);
+  gone.drop();
+  assert.deepEqual(m.toObject(), { [longKey]: 1, text, big, [`${longKey}2`]: big, after: true });
+  assert.equal(m.getValue('big'), big);
+  assert.deepEqual([...m.keys()], [longKey, 'text', 'big', `${longKey}2`, 'gone', 'after']);
+  // entries() leaves the dangling one out too
+  assert.deepEqual([...m.entries()].map(([k]) => k), [longKey, 'text', 'big', `${longKey}2`, 'after']);
+  m.drop();
+});
+
 test('MapRef.from and nested plain objects store scalars in entries', () => {
   const o0 = objects(defaultArena);
   const plain = {};
