@@ -1527,10 +1527,14 @@ static napi_value js_map_get_f(napi_env env, napi_callback_info info)
     } else if (r < 0) {
         out = throw_map_ref(env, r, "MapRef.get", a, k.p, k.len);
     } else {
-        if (v.id)
+        if (v.id) {
             sn_fast_child(e, a, v.id);
-        else
-            e->scratch[SN_FAST_CHILD] = -1; /* a null: no child kept */
+        } else {
+            /* a null stored in the entry changes only with the map: its
+             * "child" counter is the map's own */
+            e->scratch[SN_FAST_CHILD] = e->scratch[SN_FAST];
+            e->scratch[SN_FAST_CHILD + 1] = e->scratch[SN_FAST + 1];
+        }
         e->scratch[0] = v.type;
         out = sn_ref_id(env, &v);
     }

@@ -107,7 +107,13 @@ test('MapRef.from and nested plain objects store scalars in entries', () => {
   m.set('nil', null);
   assert.equal(objects(defaultArena) - o0, 3, 'set(k, null) stores the null in the entry');
   assert.equal(m.get('nil'), null, 'get of a null is null, with no object made');
+  assert.equal(m.get('nil'), null, 'and again (kept with the map\'s state)');
   assert.equal(objects(defaultArena) - o0, 3);
+  new MapRef(m.id).set('nil', 5); // another ref: this one's kept null must go
+  assert.equal(m.get('nil').obtainValue(), 5);
+  new MapRef(m.id).set('nil', null);
+  assert.equal(m.get('nil'), null);
+  assert.equal(m.get('nil'), null);
   m.drop();
   assert.equal(objects(defaultArena), o0);
 });
