@@ -509,16 +509,26 @@ export declare class MapRef<V extends Ref | null = AnyValue> extends Ref {
   /** A new map holding owned copies of a plain object's entries. */
   static from(object: { readonly [key: string]: Storable }, options?: RefOptions): MapRef;
   get type(): 'map' | 'freed';
-  /** Set `key`. A ref is stored as is and stays the caller's; a plain value
-   * becomes an object the map owns (freed on overwrite, remove, drop). */
+  /** Set `key`. A ref is stored as is and stays the caller's. A number,
+   * boolean, null or string of up to 16 UTF-8 bytes is stored in the map's
+   * entry, with no object and no id until get() asks for one; another
+   * plain value becomes an object the map owns (freed on overwrite,
+   * remove, drop). */
   set(key: string, value: StorableFor<V>): void;
   /** The ref at `key`, null for a null value, or undefined (no such key).
-   * While the map and that object are unchanged, the same ref object again,
-   * without a native call (see "Fast reads" in docs/api-node.md). */
+   * A value stored in the map's entry (see set()) is given an id first:
+   * under the map's lock it becomes an object the map owns, the same id
+   * on every later get() until the key is set again or removed. That is a
+   * write (it moves the map's change counter): on a read-only arena it
+   * throws EROFS; read such values with getValue() or toObject(), which
+   * never write. While the map and that object are unchanged, the same ref
+   * object again, without a native call (see "Fast reads" in
+   * docs/api-node.md). */
   get(key: string): V | undefined;
   /** The plain value at `key` (containers as snapshots, null as null), or
-   * undefined. */
+   * undefined. Never writes (read-only arenas too). */
   getValue(key: string): Snapshot<V> | undefined;
+  /** Whether `key` is there. Never writes. */
   has(key: string): boolean;
   /** Remove `key`; true if it was there. An owned value is freed. */
   remove(key: string): boolean;
@@ -527,13 +537,20 @@ export declare class MapRef<V extends Ref | null = AnyValue> extends Ref {
   len(): number;
   /** Same as len(). */
   get size(): number;
+  /** [key, ref] pairs of a snapshot of the entries; each value stored in
+   * its entry is given an id as get() does (a write: EROFS on a read-only
+   * arena; toObject() reads values without writing). */
   entries(): Generator<[string, V], void, unknown>;
+  /** The keys of a snapshot. Never writes. */
   keys(): Generator<string, void, unknown>;
+  /** The refs of entries() (ids given as get() does). */
   values(): Generator<V, void, unknown>;
   [Symbol.iterator](): Generator<[string, V], void, unknown>;
-  /** As Map#forEach, over a snapshot of the entries. */
+  /** As Map#forEach, over a snapshot of the entries (refs, as entries()). */
   forEach(fn: (value: V, key: string, map: this) => void, thisArg?: unknown): void;
-  /** A plain object snapshot, recursively (ELOOP on a cycle). */
+  /** A plain object snapshot, recursively (ELOOP on a cycle). Reads
+   * values and never writes: read-only arenas too, and no object is made
+   * for a value stored in an entry. */
   toObject(): { [key: string]: Snapshot<V> };
   toJSON(): { [key: string]: Snapshot<V> };
 }

@@ -215,10 +215,7 @@ class Arena {
 
   /** Names of every root. */
   roots() {
-    const flat = native.mapEntries(this[kH], native.rootsDir(this[kH]));
-    const names = [];
-    for (let i = 0; i < flat.length; i += 3) names.push(flat[i]);
-    return names;
+    return native.mapKeys(this[kH], native.rootsDir(this[kH]));
   }
 
   /** A ref of the right class for an existing object id. */

@@ -37,7 +37,8 @@ function setValue(arena, mapId, key, value, op) {
     return;
   }
   const t = typeof value;
-  if (t === 'string' || t === 'number' || t === 'boolean') {
+  // (stored in the map's entry: no object, no id until get() asks for one)
+  if (t === 'string' || t === 'number' || t === 'boolean' || value === null) {
     native.mapSetValue(arena[kH], mapId, key, value);
     return;
   }
@@ -145,15 +146,19 @@ class MapRef extends Ref {
   }
   /**
    * Set `key`. A ref is stored as is and stays the caller's (dropping the
-   * map does not drop it). A string, number, boolean, Buffer, plain object
-   * or array is stored as a new object the map owns: overwriting, removing
-   * or dropping the map frees it.
+   * map does not drop it). A number, boolean, null or string of up to 16
+   * bytes is stored in the map's entry (no object, no id until get() asks
+   * for one). A longer string, Buffer, plain object or array is stored as
+   * a new object the map owns: overwriting, removing or dropping the map
+   * frees it.
    */
   set(key, value) {
     checkKey(key, 'MapRef.set');
     setValue(this[kArena], this.id, key, value, 'MapRef.set');
   }
-  /** The ref stored at `key`, or undefined. */
+  /** The ref stored at `key`, or undefined. A value stored in the map's
+   * entry is given an id first (the addon's mapGet: a write, EROFS on a
+   * read-only arena); getValue() reads it without writing. */
   get(key) {
     checkKey(key, 'MapRef.get');
     // Fast reads (refs.js): while the map's counter is unchanged, a key
@@ -211,8 +216,8 @@ class MapRef extends Ref {
     }
   }
   *keys() {
-    const flat = native.mapEntries(this[kH], this.id);
-    for (let i = 0; i < flat.length; i += 3) yield flat[i];
+    // (no value read: none is given an id)
+    yield* native.mapKeys(this[kH], this.id);
   }
   *values() {
     for (const [, v] of this.entries()) yield v;

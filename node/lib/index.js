@@ -15,9 +15,9 @@
 
 const native = require('./native');
 const { error, codeName } = require('./errors');
-const { T, TYPE_NAMES, kH } = require('./internal');
+const { T, TYPE_NAMES, kH, kArena } = require('./internal');
 const { Arena, defaultArena, arenaOf } = require('./arena');
-const { Ref, StringRef, NumberRef, BoolRef, BytesRef } = require('./refs');
+const { Ref, StringRef, NumberRef, BoolRef, BytesRef, wrap } = require('./refs');
 const { MapRef, VectorRef } = require('./containers');
 const { StructRef, StructFactory } = require('./structs');
 
@@ -36,8 +36,17 @@ function snapshot(ref, seen) {
   seen.add(ref.id);
   let out;
   if (ref instanceof MapRef) {
+    // values read as values (mapItems): a number, boolean, null or short
+    // string the map stores in its entry is not given an id (no write: a
+    // read-only arena too, and a map of a million numbers makes no object)
     out = {};
-    for (const [k, v] of ref.entries()) out[k] = snapshot(v, seen);
+    const flat = native.mapItems(ref[kH], ref.id);
+    for (let i = 0; i < flat.length; i += 3) {
+      const t = flat[i + 2];
+      const v = flat[i + 1];
+      out[flat[i]] = t === T.NULL || t === T.NUMBER || t === T.BOOL || t === T.STRING
+        ? v : snapshot(wrap(ref[kArena], t, v), seen);
+    }
   } else if (ref instanceof VectorRef) {
     out = [];
     for (const v of ref.values()) out.push(snapshot(v, seen));

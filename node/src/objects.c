@@ -6,6 +6,7 @@
  * per-env scratch array instead of a new object. */
 #include "sn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -463,7 +464,8 @@ static napi_value js_map_set(napi_env env, napi_callback_info info)
     return sn_undef(env);
 }
 
-/* mapSetValue(h, map, key, string|number|boolean): an owned plain value */
+/* mapSetValue(h, map, key, string|number|boolean|null): a plain value, in
+ * the map's entry (a string longer than 16 bytes: an owned object) */
 static napi_value js_map_set_value(napi_env env, napi_callback_info info)
 {
     SN_ARGS(4);
@@ -493,6 +495,8 @@ static napi_value js_map_set_value(napi_env env, napi_callback_info info)
                 : SHARENA_EINVAL;
     } else if (t == napi_boolean) {
         r = sharena_map_set_bool(a, m, k.p, k.len, get_flag(env, argv[3]));
+    } else if (t == napi_null) {
+        r = sharena_map_set_null(a, m, k.p, k.len);
     } else {
         r = SHARENA_EINVAL;
     }
@@ -502,7 +506,74 @@ static napi_value js_map_set_value(napi_env env, napi_callback_info info)
     return sn_undef(env);
 }
 
-/* mapGet(h, map, key) -> id or 0 when missing; scratch[0] = its type */
+/* Tries of map_ref_at() while the entry keeps changing between its read and
+ * the id given to it: each one means another writer stored a value in the
+ * entry meanwhile, so only an entry rewritten without pause reaches it. */
+#define SN_MAP_REF_TRIES 1000
+
+static void sn_fast_fill(struct sn_env *e, const sharena_arena *a,
+                         sharena_id id);
+
+/* The id and type of the value at @p key, for a ref (MapRef.get, entries):
+ * a value the map stores in its entry (a number, boolean or short string:
+ * sharena_map_set_number() and its siblings) has no id, and is given one
+ * through sharena_map_get() (under the map's lock it becomes an object the
+ * map owns: a write, SHARENA_EROFS on a read-only mapping), then read
+ * again, so that id and type come from one read. A null stored in the
+ * entry is not given one: id 0 with type SHARENA_T_NULL (JavaScript null,
+ * sn_ref_id()). With @p fast, the
+ * map's fast-read state is taken before each read (objects.c,
+ * sn_fast_fill), so a promotion's own change of the map is not taken for
+ * a later one. SHARENA_ENOENT: no such key. */
+static int map_ref_at(struct sn_env *e, const sharena_arena *a, sharena_id m,
+                      const char *key, size_t klen, bool fast,
+                      sharena_value *v)
+{
+    for (unsigned i = 0; i < SN_MAP_REF_TRIES; i++) {
+        if (fast)
+            sn_fast_fill(e, a, m);
+        int r = sharena_map_get_value(a, m, key, klen, NULL, 0, v);
+        /* (a string's ERANGE only says its text was not asked for) */
+        if (r == SHARENA_ERANGE && v->type == SHARENA_T_STRING)
+            r = 0;
+        /* a null read from the entry needs no id: JavaScript's null is
+         * all a ref of it could give */
+        if (r < 0 || v->id || v->type == SHARENA_T_NULL)
+            return r;
+        sharena_id id;
+        if ((r = sharena_map_get(a, m, key, klen, &id)) < 0)
+            return r;
+    }
+    return SHARENA_EBUSY;
+}
+
+/* The id map_ref_at() found, for JavaScript: null for a null stored in the
+ * entry (wrap() reads any null as null), else the id. */
+static napi_value sn_ref_id(napi_env env, const sharena_value *v)
+{
+    return v->id ? sn_id(env, v->id) : sn_null(env);
+}
+
+/* Throw map_ref_at()'s error @p r for @p op: EROFS says why a read of a
+ * ref writes and what reads without writing. */
+static napi_value throw_map_ref(napi_env env, int r, const char *op,
+                                const sharena_arena *a, const char *key,
+                                size_t klen)
+{
+    if (r != SHARENA_EROFS)
+        return sn_throw_arena(env, r, op, a);
+    char msg[320];
+    snprintf(msg, sizeof msg,
+             "%s: the value at key '%.*s%s' is stored in the map's entry and "
+             "has no id; a ref needs one, and giving it one is a write (read "
+             "the value with getValue() or toObject(), which never write)",
+             op, klen > 64 ? 64 : (int)klen, key, klen > 64 ? "..." : "");
+    return sn_throw_arena(env, r, msg, a);
+}
+
+/* mapGet(h, map, key) -> id or 0 when missing (null for a null stored in
+ * the entry); scratch[0] = its type. A value stored in the entry is given
+ * an id (map_ref_at). */
 static napi_value js_map_get(napi_env env, napi_callback_info info)
 {
     SN_ARGS(3);
@@ -513,11 +584,18 @@ static napi_value js_map_get(napi_env env, napi_callback_info info)
     if (!sn_get_str(env, argv[2], &k))
         return NULL;
     sharena_value v;
-    int r = sharena_map_get_value(a, m, k.p, k.len, NULL, 0, &v);
+    int r = map_ref_at(e, a, m, k.p, k.len, false, &v);
+    napi_value out;
+    if (r == SHARENA_ENOENT) {
+        out = sn_num(env, 0);
+    } else if (r < 0) {
+        out = throw_map_ref(env, r, "MapRef.get", a, k.p, k.len);
+    } else {
+        e->scratch[0] = v.type;
+        out = sn_ref_id(env, &v);
+    }
     sn_str_free(&k);
-    if (r == SHARENA_ENOENT)
-        return sn_num(env, 0);
-    return found_value(env, e, a, r, &v, "MapRef.get");
+    return out;
 }
 
 /* mapGetValue(h, map, key) -> the plain value at key in one consistent
@@ -589,8 +667,9 @@ static napi_value js_map_has(napi_env env, napi_callback_info info)
     struct sn_str k;
     if (!sn_get_str(env, argv[2], &k))
         return NULL;
-    sharena_id v;
-    int r = sharena_map_get(a, m, k.p, k.len, &v);
+    /* (no value asked for: a value stored in the entry gets no id, nothing
+     * is written) */
+    int r = sharena_map_get(a, m, k.p, k.len, NULL);
     sn_str_free(&k);
     if (r == SHARENA_ENOENT)
         return sn_bool(env, false);
@@ -626,11 +705,39 @@ static napi_value js_map_len(napi_env env, napi_callback_info info)
     return sn_num(env, (double)n);
 }
 
-/* mapEntries(h, map) -> [key0, id0, type0, key1, ...] (a snapshot; a key
- * whose value vanished meanwhile is left out). */
+/* A key buffer for an iteration: grown to @p need bytes (false: no
+ * memory). */
+static bool key_room(char **key, size_t *kcap, size_t need)
+{
+    if (need <= *kcap)
+        return true;
+    char *k2 = realloc(*key, need);
+    if (!k2)
+        return false;
+    *key = k2;
+    *kcap = need;
+    return true;
+}
+
+/* Append @p n values to @p arr at *at. */
+static bool push_all(napi_env env, napi_value arr, uint32_t *at,
+                     const napi_value *vals, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!vals[i] || napi_set_element(env, arr, (*at)++, vals[i]) != napi_ok)
+            return false;
+    return true;
+}
+
+/* mapEntries(h, map) -> [key0, id0, type0, key1, ...] (a snapshot of refs:
+ * each key of the iteration, then its value looked up by key with
+ * map_ref_at(), which gives a value stored in its entry an id: a write,
+ * EROFS on a read-only mapping; id null for a null there). A key whose
+ * value vanished meanwhile (removed, or a dangling ref) is left out. */
 static napi_value js_map_entries(napi_env env, napi_callback_info info)
 {
     SN_ARGS(2);
+    struct sn_env *e = cbdata;
     GET_A(0);
     GET_ID(m, 1);
     napi_value arr;
@@ -643,48 +750,168 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
         return sn_throw(env, SHARENA_ENOMEM, "MapRef.entries");
     for (;;) {
         size_t klen;
-        sharena_id v;
-        int r = sharena_map_next(a, m, &cursor, key, kcap, &klen, &v, NULL);
+        int r = sharena_map_next(a, m, &cursor, key, kcap, &klen, NULL, NULL);
         if (r == SHARENA_ENOENT)
             break;
         if (r == SHARENA_ERANGE) {
-            char *k2 = realloc(key, klen + 1);
-            if (!k2) {
+            if (!key_room(&key, &kcap, klen + 1)) {
                 free(key);
                 return sn_throw(env, SHARENA_ENOMEM, "MapRef.entries");
             }
-            key = k2;
-            kcap = klen + 1;
             continue;
+        }
+        sharena_value v;
+        if (r == 0) {
+            r = map_ref_at(e, a, m, key, klen, false, &v);
+            if (r == SHARENA_ENOENT || r == SHARENA_ESTALE)
+                continue; /* removed meanwhile, or dangling (a map dropped
+                           * meanwhile: the next sharena_map_next says) */
         }
         if (r < 0) {
+            napi_value x =
+                throw_map_ref(env, r, "MapRef.entries", a, key, klen);
             free(key);
-            return sn_throw(env, r, "MapRef.entries");
+            return x;
         }
-        int t = sharena_type_of(a, v);
-        if (t == SHARENA_ESTALE) {
-            /* replaced or removed meanwhile: by its key, as one read */
-            sharena_value val;
-            int r2 = sharena_map_get_value(a, m, key, klen, NULL, 0, &val);
-            if (r2 == 0 ||
-                (r2 == SHARENA_ERANGE && val.type == SHARENA_T_STRING)) {
-                v = val.id;
-                t = val.type;
-            }
-        }
-        if (t < 0)
-            continue;
-        napi_value kv = make_string(env, key, klen), iv = sn_id(env, v),
-                   tv = sn_int(env, t);
-        if (!kv || !iv || !tv ||
-            napi_set_element(env, arr, n++, kv) != napi_ok ||
-            napi_set_element(env, arr, n++, iv) != napi_ok ||
-            napi_set_element(env, arr, n++, tv) != napi_ok) {
+        napi_value kv[3] = {make_string(env, key, klen), sn_ref_id(env, &v),
+                            sn_int(env, v.type)};
+        if (!push_all(env, arr, &n, kv, 3)) {
             free(key);
             return sn_napi_fail(env);
         }
     }
     free(key);
+    return arr;
+}
+
+/* mapKeys(h, map) -> [key0, key1, ...] (a snapshot; no value is read, so
+ * none is given an id). */
+static napi_value js_map_keys(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(m, 1);
+    napi_value arr;
+    SN_TRY(napi_create_array(env, &arr));
+    uint64_t cursor = 0;
+    uint32_t n = 0;
+    size_t kcap = 256;
+    char *key = malloc(kcap);
+    if (!key)
+        return sn_throw(env, SHARENA_ENOMEM, "MapRef.keys");
+    for (;;) {
+        size_t klen;
+        int r = sharena_map_next(a, m, &cursor, key, kcap, &klen, NULL, NULL);
+        if (r == SHARENA_ENOENT)
+            break;
+        if (r == SHARENA_ERANGE) {
+            if (!key_room(&key, &kcap, klen + 1)) {
+                free(key);
+                return sn_throw(env, SHARENA_ENOMEM, "MapRef.keys");
+            }
+            continue;
+        }
+        if (r < 0) {
+            free(key);
+            return sn_throw_arena(env, r, "MapRef.keys", a);
+        }
+        napi_value kv = make_string(env, key, klen);
+        if (!push_all(env, arr, &n, &kv, 1)) {
+            free(key);
+            return sn_napi_fail(env);
+        }
+    }
+    free(key);
+    return arr;
+}
+
+/* Retries of one entry of mapItems whose string value keeps growing past
+ * the room made for it (then EBUSY), as in mapGetValue. */
+#define SN_ITEM_GROW_TRIES 8
+
+/* mapItems(h, map) -> [key0, value0, type0, key1, ...]: the map's values
+ * read without giving any an id (sharena_map_next_value(): a read, also on
+ * a read-only mapping; a map of a million numbers makes no object). A
+ * null, number, boolean or string is the value itself; another type (map,
+ * vector, struct, bytes) is its id, which the caller snapshots. A key
+ * whose value is a dangling ref (dropped by its owner, at rest) is left
+ * out, as in mapEntries. */
+static napi_value js_map_items(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(2);
+    GET_A(0);
+    GET_ID(m, 1);
+    napi_value arr;
+    SN_TRY(napi_create_array(env, &arr));
+    uint64_t cursor = 0;
+    uint32_t n = 0;
+    size_t kcap = 256, cap = 256;
+    char *key = malloc(kcap), *buf = malloc(cap);
+    unsigned grows = 0;
+    int r = 0;
+    if (!key || !buf)
+        r = SHARENA_ENOMEM;
+    while (r == 0) {
+        size_t klen = 0;
+        sharena_value v;
+        r = sharena_map_next_value(a, m, &cursor, key, kcap, &klen, buf, cap,
+                                   &v);
+        if (r == SHARENA_ENOENT) {
+            r = 1; /* the end */
+            break;
+        }
+        if (r == SHARENA_ERANGE) {
+            /* the key (type 0) or a string value did not fit: the cursor
+             * stayed, again with room for both */
+            r = 0;
+            if (++grows > SN_ITEM_GROW_TRIES)
+                r = SHARENA_EBUSY;
+            else if (!key_room(&key, &kcap, klen + 1) ||
+                     (v.type == SHARENA_T_STRING &&
+                      !key_room(&buf, &cap, v.len + 1)))
+                r = SHARENA_ENOMEM;
+            continue;
+        }
+        if (r == SHARENA_ESTALE) {
+            /* a dangling ref at rest: left out (a stale map is the error) */
+            uint64_t len;
+            r = sharena_map_len(a, m, &len);
+            cursor++;
+            continue;
+        }
+        if (r < 0)
+            break;
+        grows = 0;
+        napi_value val;
+        switch (v.type) {
+        case SHARENA_T_NULL:
+            val = sn_null(env);
+            break;
+        case SHARENA_T_NUMBER:
+            val = sn_num(env, v.number);
+            break;
+        case SHARENA_T_BOOL:
+            val = sn_bool(env, v.boolean);
+            break;
+        case SHARENA_T_STRING:
+            val = make_string(env, buf, v.len);
+            break;
+        default:
+            val = sn_id(env, v.id);
+            break;
+        }
+        napi_value kv[3] = {make_string(env, key, klen), val,
+                            sn_int(env, v.type)};
+        if (!push_all(env, arr, &n, kv, 3)) {
+            free(key);
+            free(buf);
+            return sn_napi_fail(env);
+        }
+    }
+    free(key);
+    free(buf);
+    if (r < 0)
+        return sn_throw_arena(env, r, "MapRef.toObject", a);
     return arr;
 }
 
@@ -1281,7 +1508,8 @@ static void sn_fast_child(struct sn_env *e, const sharena_arena *a,
 }
 
 /* mapGetF(h, map, key): mapGet with the map's fast-read state taken before
- * the lookup and the child's after it. */
+ * the lookup (again after a promotion: map_ref_at) and the child's after
+ * it. */
 static napi_value js_map_get_f(napi_env env, napi_callback_info info)
 {
     SN_ARGS(3);
@@ -1291,15 +1519,27 @@ static napi_value js_map_get_f(napi_env env, napi_callback_info info)
     struct sn_str k;
     if (!sn_get_str(env, argv[2], &k))
         return NULL;
-    sn_fast_fill(e, a, m);
     sharena_value v;
-    int r = sharena_map_get_value(a, m, k.p, k.len, NULL, 0, &v);
+    int r = map_ref_at(e, a, m, k.p, k.len, true, &v);
+    napi_value out;
+    if (r == SHARENA_ENOENT) {
+        out = sn_num(env, 0);
+    } else if (r < 0) {
+        out = throw_map_ref(env, r, "MapRef.get", a, k.p, k.len);
+    } else {
+        if (v.id) {
+            sn_fast_child(e, a, v.id);
+        } else {
+            /* a null stored in the entry changes only with the map: its
+             * "child" counter is the map's own */
+            e->scratch[SN_FAST_CHILD] = e->scratch[SN_FAST];
+            e->scratch[SN_FAST_CHILD + 1] = e->scratch[SN_FAST + 1];
+        }
+        e->scratch[0] = v.type;
+        out = sn_ref_id(env, &v);
+    }
     sn_str_free(&k);
-    if (r == SHARENA_ENOENT)
-        return sn_num(env, 0);
-    if (r == 0 || (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING))
-        sn_fast_child(e, a, v.id);
-    return found_value(env, e, a, r, &v, "MapRef.get");
+    return out;
 }
 
 /* vecGetF(h, vec, i): vecGet with the vector's fast-read state taken before
@@ -1397,6 +1637,8 @@ const struct sn_fn sn_object_fns[] = {
     {"mapRemove", js_map_remove},
     {"mapLen", js_map_len},
     {"mapEntries", js_map_entries},
+    {"mapKeys", js_map_keys},
+    {"mapItems", js_map_items},
     {"vecNew", js_vec_new},
     {"vecPush", js_vec_push},
     {"vecGet", js_vec_get},
