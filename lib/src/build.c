@@ -212,6 +212,12 @@ int sharena_build_number(sharena_builder *b, double v)
         r = sharena_struct_set_number(b->a, b->open[b->depth - 1].id, i, v);
         return r < 0 ? fail(b, r) : 0;
     }
+    if (b->depth && b->open[b->depth - 1].type == SHARENA_T_VECTOR) {
+        /* stored in the item, no object (the vector is the builder's:
+         * dropping it on failure drops nothing more) */
+        r = sharena_vector_push_number(b->a, b->open[b->depth - 1].id, v);
+        return r < 0 ? fail(b, r) : 0;
+    }
     sharena_id id = 0;
     r = sharena_number_new(b->a, v, &id);
     return made(b, r, id);
@@ -601,16 +607,31 @@ int sharena_build_vector_splice(sharena_builder *b, sharena_id vec,
         if (b->top[i].id == vec)
             r = SHARENA_EINVAL;
         refs[i] = top_ref(&b->top[i]);
+        /* a number the builder made goes into the item itself (its object
+         * is dropped once the splice is done; undo drops it otherwise) */
+        double d;
+        uint64_t bits;
+        if (b->top[i].made && b->top[i].owned &&
+            sharena_number_get(a, b->top[i].id, &d) == 0) {
+            memcpy(&bits, &d, 8);
+            if (!sharena__item_is_ref(bits))
+                refs[i] = bits;
+        }
     }
     uint64_t *gone = NULL, ngone = 0;
     if (r == 0)
         r = sharena__vector_splice(a, vec, start, count, refs, b->ntop, &gone,
                                    &ngone);
-    free(refs);
-    if (r < 0)
+    if (r < 0) {
+        free(refs);
         return undo(b, r);
+    }
+    for (size_t i = 0; i < b->ntop; i++)
+        if (!sharena__item_is_ref(refs[i]))
+            sharena_drop(a, b->top[i].id, 0);
+    free(refs);
     for (uint64_t i = 0; i < ngone; i++)
-        if (gone[i] & SHARENA__REF_OWNED)
+        if (sharena__item_is_ref(gone[i]) && (gone[i] & SHARENA__REF_OWNED))
             sharena__drop_ref(a, gone[i], 0);
     free(gone);
     build_free(b);
