@@ -154,6 +154,12 @@ struct target {
     sharena_id st;     /* the struct, when the last step was a field */
     size_t field;      /* its index */
     bool is_field;
+    /* a number stored in item `index` of vector `vec`: no object (id 0),
+     * `number` as path_resolve read it */
+    bool in_item;
+    sharena_id vec;
+    uint64_t index;
+    double number;
 };
 
 /* Resolve @p p in @p a. On failure returns the error and sets *depth to the
