@@ -15,6 +15,10 @@ struct build_top {
     bool owned; /* linked owned into the target */
     char *key;  /* NULL: none */
     size_t klen;
+    /* a top-level number not made yet (id 0): a vector splice stores it
+     * in the item, the other commits make its object (make_numbers) */
+    bool number;
+    double v;
 };
 
 struct build_open {
@@ -94,6 +98,27 @@ int sharena_build_key(sharena_builder *b, const char *key, size_t klen)
     return 0;
 }
 
+/* Add a top-level value to the list (takes the pending key). */
+static int top_add(sharena_builder *b, struct build_top t)
+{
+    if (b->ntop == b->ctop) {
+        size_t n = b->ctop ? b->ctop * 2 : 8;
+        struct build_top *nt = realloc(b->top, n * sizeof *nt);
+        if (!nt) {
+            free(b->key);
+            b->key = NULL;
+            return SHARENA_ENOMEM;
+        }
+        b->top = nt;
+        b->ctop = n;
+    }
+    t.key = b->key;
+    t.klen = b->klen;
+    b->top[b->ntop++] = t;
+    b->key = NULL;
+    return 0;
+}
+
 /* Link @p id (made by us when @p made) where the next value goes: into the
  * innermost open container, owned, or onto the top-level list. A made
  * value that cannot be linked is dropped at once. */
@@ -110,22 +135,8 @@ static int place(sharena_builder *b, sharena_id id, bool made, bool owned)
         free(b->key);
         b->key = NULL;
     } else {
-        if (b->ntop == b->ctop) {
-            size_t n = b->ctop ? b->ctop * 2 : 8;
-            struct build_top *t = realloc(b->top, n * sizeof *t);
-            if (!t)
-                r = SHARENA_ENOMEM;
-            else {
-                b->top = t;
-                b->ctop = n;
-            }
-        }
-        if (r == 0)
-            b->top[b->ntop++] = (struct build_top){id, made, owned, b->key,
-                                                   b->klen};
-        else
-            free(b->key);
-        b->key = NULL;
+        r = top_add(b,
+                    (struct build_top){.id = id, .made = made, .owned = owned});
     }
     if (r < 0) {
         if (made)
@@ -216,6 +227,14 @@ int sharena_build_number(sharena_builder *b, double v)
         /* stored in the item, no object (the vector is the builder's:
          * dropping it on failure drops nothing more) */
         r = sharena_vector_push_number(b->a, b->open[b->depth - 1].id, v);
+        return r < 0 ? fail(b, r) : 0;
+    }
+    if (!b->depth) {
+        /* made at the commit, if at all (a vector splice stores it in the
+         * item: no object comes and goes) */
+        r = top_add(b,
+                    (struct build_top){
+                        .made = true, .owned = true, .number = true, .v = v});
         return r < 0 ? fail(b, r) : 0;
     }
     sharena_id id = 0;
@@ -487,7 +506,7 @@ static void build_free(sharena_builder *b)
 static int undo(sharena_builder *b, int r)
 {
     for (size_t i = b->ntop; i-- > 0;)
-        if (b->top[i].made)
+        if (b->top[i].made && b->top[i].id)
             sharena_drop(b->a, b->top[i].id, 0);
     /* shapes made for structs only: after the structs that use them */
     for (size_t i = b->nshapes; i-- > 0;)
@@ -513,6 +532,25 @@ static int ready(sharena_builder *b)
     return 0;
 }
 
+/* Make the objects of the top-level numbers not made yet (@p all false:
+ * only those a vector item cannot hold). On failure, undo() drops the
+ * ones made. */
+static int make_numbers(sharena_builder *b, bool all)
+{
+    for (size_t i = 0; i < b->ntop; i++) {
+        struct build_top *t = &b->top[i];
+        uint64_t bits;
+        memcpy(&bits, &t->v, 8);
+        if (!t->number || (!all && !sharena__item_is_ref(bits)))
+            continue;
+        int r = sharena_number_new(b->a, t->v, &t->id);
+        if (r < 0)
+            return r;
+        t->number = false;
+    }
+    return 0;
+}
+
 int sharena_build_finish(sharena_builder *b, sharena_id *out)
 {
     if (!b)
@@ -520,6 +558,8 @@ int sharena_build_finish(sharena_builder *b, sharena_id *out)
     int r = ready(b);
     if (r == 0 && (!out || b->ntop != 1 || !b->top[0].made))
         r = SHARENA_EINVAL;
+    if (r == 0)
+        r = make_numbers(b, true);
     if (r < 0)
         return undo(b, r);
     *out = b->top[0].id;
@@ -541,6 +581,8 @@ int sharena_build_map_update(sharena_builder *b, sharena_id map)
     for (size_t i = 0; r == 0 && i < b->ntop; i++)
         if (!b->top[i].key || b->top[i].id == map)
             r = SHARENA_EINVAL;
+    if (r == 0)
+        r = make_numbers(b, true);
     if (r == 0 && (r = sharena_type_of(a, map)) >= 0)
         r = r == SHARENA_T_MAP ? 0 : SHARENA_ETYPE;
     uint64_t *prev = NULL;
@@ -603,33 +645,25 @@ int sharena_build_vector_splice(sharena_builder *b, sharena_id vec,
     uint64_t *refs = NULL;
     if (r == 0 && b->ntop && !(refs = malloc(b->ntop * sizeof *refs)))
         r = SHARENA_ENOMEM;
+    /* top-level numbers go into the items themselves, but for those whose
+     * bits would read as a ref: those are made objects first */
+    if (r == 0)
+        r = make_numbers(b, false);
     for (size_t i = 0; r == 0 && i < b->ntop; i++) {
         if (b->top[i].id == vec)
             r = SHARENA_EINVAL;
-        refs[i] = top_ref(&b->top[i]);
-        /* a number the builder made goes into the item itself (its object
-         * is dropped once the splice is done; undo drops it otherwise) */
-        double d;
-        uint64_t bits;
-        if (b->top[i].made && b->top[i].owned &&
-            sharena_number_get(a, b->top[i].id, &d) == 0) {
-            memcpy(&bits, &d, 8);
-            if (!sharena__item_is_ref(bits))
-                refs[i] = bits;
-        }
+        if (b->top[i].number)
+            memcpy(&refs[i], &b->top[i].v, 8);
+        else
+            refs[i] = top_ref(&b->top[i]);
     }
     uint64_t *gone = NULL, ngone = 0;
     if (r == 0)
         r = sharena__vector_splice(a, vec, start, count, refs, b->ntop, &gone,
                                    &ngone);
-    if (r < 0) {
-        free(refs);
-        return undo(b, r);
-    }
-    for (size_t i = 0; i < b->ntop; i++)
-        if (!sharena__item_is_ref(refs[i]))
-            sharena_drop(a, b->top[i].id, 0);
     free(refs);
+    if (r < 0)
+        return undo(b, r);
     for (uint64_t i = 0; i < ngone; i++)
         if (sharena__item_is_ref(gone[i]) && (gone[i] & SHARENA__REF_OWNED))
             sharena__drop_ref(a, gone[i], 0);

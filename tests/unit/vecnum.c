@@ -397,13 +397,27 @@ Test(vecnum, builder_puts_numbers_in_items)
     cr_assert_eq(out[1], 0x1p-1070);
     cr_assert_eq(out[2], 3);
     cr_assert_eq(item(A, v, 0), bits(1));
+    /* many top-level numbers: never objects, not even for a moment (the
+     * handle table would grow for them, and a table never shrinks) */
+    sharena_arena_info i0, i1;
+    OK(sharena_arena_info_get(A, &i0));
+    OK(sharena_build_begin(A, &b));
+    for (int i = 0; i < 5000; i++)
+        OK(sharena_build_number(b, i));
+    OK(sharena_build_vector_splice(b, v, SHARENA_BUILD_END, 0));
+    OK(sharena_arena_info_get(A, &i1));
+    cr_assert_lt(i1.used_bytes - i0.used_bytes, 5003 * 8 * 2 + 4096,
+                 "used %lu bytes more",
+                 (unsigned long)(i1.used_bytes - i0.used_bytes));
+    OK(sharena_vector_read_numbers(A, v, 3 + 4999, out, 1));
+    cr_assert_eq(out[0], 4999);
     /* a failed splice changes nothing and leaves no objects */
     OK(sharena_build_begin(A, &b));
     OK(sharena_build_number(b, 5));
-    cr_assert_eq(sharena_build_vector_splice(b, v, 9, 0), SHARENA_ERANGE);
+    cr_assert_eq(sharena_build_vector_splice(b, v, 99999, 0), SHARENA_ERANGE);
     cr_assert_eq(live(A), before);
     uint64_t n;
     OK(sharena_vector_len(A, v, &n));
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 5003);
     fsck_clean(A);
 }
