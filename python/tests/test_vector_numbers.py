@@ -4,7 +4,11 @@ number an id (promotion), which stays valid and reads the same; the buffer
 protocol exports a read-only copy of doubles."""
 import array
 import math
+import os
 import struct
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -137,3 +141,47 @@ def test_number_objects_by_ref_still_count_as_numbers(arena):
     assert memoryview(v).tolist() == [1.0, 8.0]
     n.value = 9.0
     assert memoryview(v).tolist() == [1.0, 9.0]
+
+
+def test_another_process_pushes_this_one_promotes(arena):
+    """A child process pushes numbers and reads them all on (one copy each
+    time) while this process reads them and takes refs: neither ever sees
+    another number."""
+    n = 3000
+    code = textwrap.dedent(f"""
+        import sys, time, sharena
+        a = sharena.open({arena.name!r}, socket={os.environ['SHARENA_SOCKET']!r})
+        v = a.vector("v")
+        for i in range({n}):
+            v.append(i * 0.75 - 100)
+        want = [i * 0.75 - 100 for i in range({n})]
+        print("pushed", flush=True)
+        reads, end = 0, time.monotonic() + 60  # a hang guard
+        while True:
+            assert memoryview(v).tolist() == want
+            reads += 1
+            if ("done" in a and a["done"] == 1) or time.monotonic() > end:
+                break
+        print(reads, flush=True)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "pushed"
+        v = arena.vector("v")
+        before = objects(arena)
+        refs = []
+        for i in range(0, n, 3):
+            assert v[i] == i * 0.75 - 100
+            r = v.ref(i)
+            assert r.value == i * 0.75 - 100
+            refs.append((i, r.id))
+        assert all(v.ref(i).id == id for i, id in refs)
+        assert objects(arena) == before + len(refs)
+        arena.set_root("done", arena.new(1), owned=True)
+        assert int(child.stdout.readline()) > 0
+        assert child.wait(60) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert arena.fsck()["ok"]
