@@ -140,10 +140,12 @@ static int promote(sharena_arena *a, sharena_id vec, uint64_t index,
 int sharena_vector_get(const sharena_arena *a, sharena_id vec, uint64_t index,
                        sharena_id *value, bool *owned)
 {
-    uint64_t item;
-    int r = sharena__vector_item(a, vec, index, &item);
+    uint64_t len, item;
+    int r = vec_read(a, vec, index, &len, &item); /* (inlined, hot) */
     if (r < 0)
         return r;
+    if (index >= len)
+        return SHARENA_ERANGE;
     if (!sharena__item_is_ref(item)) {
         /* a number in place: the vector owns it; an id makes it an object
          * (the handle is const for the reader's sake: the arena is the
