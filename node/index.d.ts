@@ -567,12 +567,23 @@ export declare class VectorRef<V extends Ref | null = AnyValue> extends Ref {
   /** A new vector holding owned copies of an array's elements. */
   static from(array: readonly Storable[], options?: RefOptions): VectorRef;
   get type(): 'vector' | 'freed';
-  /** Append a ref (stays the caller's) or a plain value (owned). */
+  /** Append a ref (stays the caller's) or a plain value (owned); a number
+   * is stored in the item itself, with no object. */
   push(value: StorableFor<V>): void;
   /** The ref at `index`, null for a null value, or undefined past the end.
    * While the vector and that object are unchanged, the same ref object
-   * again, without a native call. */
+   * again, without a native call. A number stored in the vector's item has
+   * no id: this makes it a number object the vector owns (EROFS on a
+   * read-only arena: read it with getValue() or toFloat64Array()). */
   index(index: number): V | undefined;
+  /** The plain value at `index` (containers as snapshots), or undefined
+   * past the end; never makes a number stored in an item an object. */
+  getValue(index: number): Snapshot<V> | undefined;
+  /** A copy (not a view) of elements [start, end) as a Float64Array, read
+   * in one consistent pass. RangeError (code ERANGE) unless
+   * 0 <= start <= end <= len(); TypeError (code ETYPE) when an element in
+   * the range is not a number. */
+  toFloat64Array(start?: number, end?: number): Float64Array;
   /** Like index(), and a negative index counts from the end. */
   at(index: number): V | undefined;
   len(): number;

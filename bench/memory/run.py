@@ -117,8 +117,8 @@ def predict_map(n: int, klen: int, vbytes: int | None) -> dict:
 
 
 def predict_vector(n: int, cap: int) -> dict:
-    parts = {"items": block(16 + 8 * cap),
-             "slots": slot_chunk_bytes(n + 3) - slot_chunk_bytes(2)}
+    # format 4: a number is stored in its item (no object, no slot)
+    parts = {"items": block(16 + 8 * cap), "slots": 0}
     return {k: v / n for k, v in parts.items()} | {"total": sum(parts.values()) / n, "cap": cap}
 
 

@@ -745,7 +745,16 @@ SHARENA_EXPORT int sharena_map_set_null(sharena_arena *a, sharena_id map,
 /** @} */
 
 /* ------------------------------------------------------------------------ */
-/** @name Vectors: ordered ids @{ */
+/** @name Vectors: ordered ids and numbers @{
+ *
+ * An item is a ref (an id, owned or not) or a number stored in the item
+ * itself, with no object behind it (8 bytes per number). A number in place
+ * has no id until something asks for one: sharena_vector_get() (and
+ * sharena_vector_pop()) then make it a number object, owned by the vector,
+ * in the item's place ("promotion", under the vector's lock). An id handed
+ * out stays valid while the item holds it. Reads that want the value, not
+ * an id, use sharena_vector_get_value() or sharena_vector_read_numbers(),
+ * which never promote. */
 
 /** Create an empty vector. @return 0, SHARENA_EFULL, SHARENA_EROFS,
  * SHARENA_ECLOSED, SHARENA_EINVAL. */
@@ -767,10 +776,17 @@ SHARENA_EXPORT int sharena_vector_push(sharena_arena *a, sharena_id vec,
                                        sharena_id value,
                                        sharena_insert_flags flags);
 /** Element at @p index (SHARENA_ERANGE past the end). *owned may be NULL.
+ * A number stored in place has no id: with @p value, it is made a number
+ * object (owned by the vector) under the vector's lock, which takes a
+ * writable handle (SHARENA_EROFS on a read-only one: read it with
+ * sharena_vector_get_value()) and may fail as sharena_number_new() does
+ * (then nothing changed). With @p value NULL nothing is made: *owned is
+ * true for a number in place (the vector owns it).
  * @return 0, SHARENA_ERANGE (past the end), SHARENA_EINVAL (NULL, or
  *         id 0 or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id
  *         never issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
- *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write).
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY (a writer stopped mid-write);
+ *         promotion: SHARENA_EROFS, SHARENA_EFULL.
  */
 SHARENA_EXPORT int sharena_vector_get(const sharena_arena *a, sharena_id vec,
                                       uint64_t index, sharena_id *value,
@@ -808,14 +824,63 @@ SHARENA_EXPORT int sharena_vector_insert(sharena_arena *a, sharena_id vec,
 SHARENA_EXPORT int sharena_vector_remove(sharena_arena *a, sharena_id vec,
                                          uint64_t index, sharena_id *old);
 /** Remove the last element and hand it to the caller (ownership moves to
- * the caller: it is not dropped). SHARENA_ERANGE when empty.
+ * the caller: it is not dropped). SHARENA_ERANGE when empty. A number
+ * stored in place comes out as a new number object (made before the item
+ * is removed: SHARENA_EFULL leaves the vector as it was); with @p value
+ * NULL it is just removed.
  * @return 0, SHARENA_ERANGE (empty), SHARENA_EINVAL (NULL, or id 0
  *         or past SHARENA_ID_MAX), SHARENA_ECLOSED, SHARENA_ENOENT (id never
  *         issued), SHARENA_ESTALE (dropped), SHARENA_ETYPE,
- *         SHARENA_ECORRUPT, SHARENA_EROFS.
+ *         SHARENA_ECORRUPT, SHARENA_EROFS, SHARENA_EFULL.
  */
 SHARENA_EXPORT int sharena_vector_pop(sharena_arena *a, sharena_id vec,
                                       sharena_id *value);
+/** Append the number @p v, stored in the item itself (no object). A number
+ * whose bits would read as a ref (a magnitude below 2^-1021 other than
+ * +-0, docs/format.md) is stored as an owned number object instead, which
+ * reads the same.
+ * @return 0, SHARENA_EINVAL (NULL, or id 0 or past SHARENA_ID_MAX),
+ *         SHARENA_ECLOSED, SHARENA_ENOENT (id never issued), SHARENA_ESTALE
+ *         (dropped), SHARENA_ETYPE, SHARENA_ECORRUPT, SHARENA_EROFS,
+ *         SHARENA_EFULL (the vector is as it was).
+ */
+SHARENA_EXPORT int sharena_vector_push_number(sharena_arena *a, sharena_id vec,
+                                              double v);
+/** Replace element @p index by the number @p v (stored as
+ * sharena_vector_push_number() does); an owned previous value is dropped,
+ * as sharena_vector_set() does.
+ * @return 0, SHARENA_ERANGE (past the end), and the errors of
+ *         sharena_vector_push_number().
+ */
+SHARENA_EXPORT int sharena_vector_set_number(sharena_arena *a, sharena_id vec,
+                                             uint64_t index, double v);
+/** Insert the number @p v before @p index (== len appends), stored as
+ * sharena_vector_push_number() does.
+ * @return 0, SHARENA_ERANGE (@p index past the length), and the errors of
+ *         sharena_vector_push_number().
+ */
+SHARENA_EXPORT int sharena_vector_insert_number(sharena_arena *a,
+                                                sharena_id vec, uint64_t index,
+                                                double v);
+/** Copy @p count numbers from index @p start into @p out, from one
+ * consistent read of the vector (its items as they were at one moment,
+ * never a mix of two writes). A number stored in place is copied as it
+ * is; an item that is a number object (a promoted number, or one pushed
+ * by id) is read with one load of that object's value while the copy is
+ * made: the value it had at some moment during the read (a number object
+ * can change through its id, sharena_number_set(), without the vector
+ * changing). Lock-free, read-only handles too; a long copy under a busy
+ * writer is retried, and eventually made under the vector's lock, as
+ * every seqlock read (docs/locking.md).
+ * @return 0, SHARENA_ERANGE (@p start + @p count past the end: nothing is
+ *         copied), SHARENA_ETYPE (an item in the range is no number, or
+ *         @p vec is no vector; @p out may be partly written), SHARENA_EINVAL
+ *         (NULL), SHARENA_ECLOSED, SHARENA_ENOENT, SHARENA_ESTALE,
+ *         SHARENA_ECORRUPT, SHARENA_EBUSY.
+ */
+SHARENA_EXPORT int sharena_vector_read_numbers(const sharena_arena *a,
+                                               sharena_id vec, uint64_t start,
+                                               double *out, size_t count);
 /** @} */
 
 /* ------------------------------------------------------------------------ */
@@ -887,8 +952,10 @@ SHARENA_EXPORT int sharena_map_next_value(const sharena_arena *a,
                                           sharena_value *out);
 /**
  * sharena_vector_get() and sharena_value_read() as one read, like
- * sharena_map_get_value(). @return as sharena_map_get_value(), with
- * SHARENA_ERANGE also for an index past the end (then out->type is 0).
+ * sharena_map_get_value(). A number stored in the item is read from it
+ * (out->id is 0): this never promotes, and works on read-only handles.
+ * @return as sharena_map_get_value(), with SHARENA_ERANGE also for an index
+ * past the end (then out->type is 0).
  */
 SHARENA_EXPORT int sharena_vector_get_value(const sharena_arena *a,
                                             sharena_id vec, uint64_t index,

@@ -98,6 +98,27 @@ int sharena_build_key(sharena_builder *b, const char *key, size_t klen)
     return 0;
 }
 
+/* Add a top-level value to the list (takes the pending key). */
+static int top_add(sharena_builder *b, struct build_top t)
+{
+    if (b->ntop == b->ctop) {
+        size_t n = b->ctop ? b->ctop * 2 : 8;
+        struct build_top *nt = realloc(b->top, n * sizeof *nt);
+        if (!nt) {
+            free(b->key);
+            b->key = NULL;
+            return SHARENA_ENOMEM;
+        }
+        b->top = nt;
+        b->ctop = n;
+    }
+    t.key = b->key;
+    t.klen = b->klen;
+    b->top[b->ntop++] = t;
+    b->key = NULL;
+    return 0;
+}
+
 /* Link @p id (made by us when @p made) where the next value goes: into the
  * innermost open container, owned, or onto the top-level list. A made
  * value that cannot be linked is dropped at once. */
@@ -114,22 +135,10 @@ static int place(sharena_builder *b, sharena_id id, bool made, bool owned)
         free(b->key);
         b->key = NULL;
     } else {
-        if (b->ntop == b->ctop) {
-            size_t n = b->ctop ? b->ctop * 2 : 8;
-            struct build_top *t = realloc(b->top, n * sizeof *t);
-            if (!t)
-                r = SHARENA_ENOMEM;
-            else {
-                b->top = t;
-                b->ctop = n;
-            }
-        }
-        if (r == 0)
-            b->top[b->ntop++] = (struct build_top){
-                id, made, owned, b->key, b->klen, {SHARENA__V_REF, 0, {0, 0}}};
-        else
-            free(b->key);
-        b->key = NULL;
+        r = top_add(b, (struct build_top){.id = id,
+                                          .made = made,
+                                          .owned = owned,
+                                          .v = {SHARENA__V_REF, 0, {0, 0}}});
     }
     if (r < 0) {
         if (made)
@@ -171,20 +180,8 @@ static sharena_id open_map(const sharena_builder *b)
  * decides (sharena_build_map_update stores it in the entry). */
 static int place_stored(sharena_builder *b, const struct sharena__mval *v)
 {
-    if (b->ntop == b->ctop) {
-        size_t n = b->ctop ? b->ctop * 2 : 8;
-        struct build_top *t = realloc(b->top, n * sizeof *t);
-        if (!t) {
-            free(b->key);
-            b->key = NULL;
-            return fail(b, SHARENA_ENOMEM);
-        }
-        b->top = t;
-        b->ctop = n;
-    }
-    b->top[b->ntop++] = (struct build_top){0, false, true, b->key, b->klen, *v};
-    b->key = NULL;
-    return 0;
+    int r = top_add(b, (struct build_top){.owned = true, .v = *v});
+    return r < 0 ? fail(b, r) : 0;
 }
 
 /* Make top-level value @p t an object, if it was kept as a value. */
@@ -271,6 +268,12 @@ int sharena_build_number(sharena_builder *b, double v)
     if (in_map(b)) /* stored in the entry: no object */
         return stored(
             b, sharena_map_set_number(b->a, open_map(b), b->key, b->klen, v));
+    if (b->depth && b->open[b->depth - 1].type == SHARENA_T_VECTOR) {
+        /* stored in the item, no object (the vector is the builder's:
+         * dropping it on failure drops nothing more) */
+        r = sharena_vector_push_number(b->a, b->open[b->depth - 1].id, v);
+        return r < 0 ? fail(b, r) : 0;
+    }
     if (!b->depth) {
         struct sharena__mval sv = {SHARENA__V_NUMBER, 0, {0, 0}};
         memcpy(&sv.w[0], &v, 8);
@@ -570,7 +573,7 @@ static void build_free(sharena_builder *b)
 static int undo(sharena_builder *b, int r)
 {
     for (size_t i = b->ntop; i-- > 0;)
-        if (b->top[i].made)
+        if (b->top[i].made && b->top[i].id)
             sharena_drop(b->a, b->top[i].id, 0);
     /* shapes made for structs only: after the structs that use them */
     for (size_t i = b->nshapes; i-- > 0;)
@@ -692,12 +695,19 @@ int sharena_build_vector_splice(sharena_builder *b, sharena_id vec,
     uint64_t *refs = NULL;
     if (r == 0 && b->ntop && !(refs = malloc(b->ntop * sizeof *refs)))
         r = SHARENA_ENOMEM;
+    /* top-level numbers go into the items themselves, but for those whose
+     * bits would read as a ref: those, and other values kept as values,
+     * are made objects first (undo() drops them on failure) */
     for (size_t i = 0; r == 0 && i < b->ntop; i++) {
         if (b->top[i].id == vec)
             r = SHARENA_EINVAL;
-        else /* a value kept as it is goes in as an object */
+        else if (b->top[i].v.kind == SHARENA__V_NUMBER &&
+                 !sharena__item_is_ref(b->top[i].v.w[0]))
+            refs[i] = b->top[i].v.w[0]; /* stored in the item */
+        else
             r = top_object(b, &b->top[i]);
-        refs[i] = top_ref(&b->top[i]);
+        if (b->top[i].v.kind == SHARENA__V_REF)
+            refs[i] = top_ref(&b->top[i]);
     }
     uint64_t *gone = NULL, ngone = 0;
     if (r == 0)
@@ -707,7 +717,7 @@ int sharena_build_vector_splice(sharena_builder *b, sharena_id vec,
     if (r < 0)
         return undo(b, r);
     for (uint64_t i = 0; i < ngone; i++)
-        if (gone[i] & SHARENA__REF_OWNED)
+        if (sharena__item_is_ref(gone[i]) && (gone[i] & SHARENA__REF_OWNED))
             sharena__drop_ref(a, gone[i], 0);
     free(gone);
     build_free(b);

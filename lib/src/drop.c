@@ -62,8 +62,11 @@ static void children(sharena_arena *a, int type, uint64_t off, bool all,
         struct sharena__vector_view v;
         if (!sharena__vector_at(a, off, &v))
             return;
-        for (uint64_t i = 0; i < v.len; i++)
-            push(w, SHARENA__LD(v.v->items[i]), all);
+        for (uint64_t i = 0; i < v.len; i++) {
+            uint64_t it = SHARENA__LD(v.v->items[i]);
+            if (sharena__item_is_ref(it)) /* not a number in place */
+                push(w, it, all);
+        }
         SHARENA__ST(v.v->len, 0);
         break;
     }

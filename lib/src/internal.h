@@ -538,6 +538,11 @@ int sharena__map_take(sharena_arena *a, sharena_id map, const char *key,
 int sharena__vector_splice(sharena_arena *a, sharena_id vec, uint64_t start,
                            uint64_t count, uint64_t *refs, uint64_t n,
                            uint64_t **removed, uint64_t *nremoved);
+/* Item @p index of a vector as stored (a ref, or a number in place: see
+ * sharena__item_is_ref), from one consistent read; SHARENA_ERANGE past the
+ * end (vector.c). */
+int sharena__vector_item(const sharena_arena *a, sharena_id vec, uint64_t index,
+                         uint64_t *item);
 
 /* ---- crash-point hooks (tests) ------------------------------------------
  * Tests set sharena__hook to stop or kill a writer at a named step inside an

@@ -190,7 +190,7 @@ int sharena__map_lookup(const sharena_arena *a, sharena_id map, const char *key,
 }
 
 static int promote(sharena_arena *a, sharena_id map, const char *key,
-                   size_t klen, uint64_t *ref);
+                   size_t klen, int64_t at, uint64_t *ref);
 
 SHARENA__SEQLOCK_READER
 int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
@@ -204,7 +204,7 @@ int sharena_map_get(const sharena_arena *a, sharena_id map, const char *key,
     /* a value stored in the entry is given an id: a write (the handle is
      * the caller's, const only because most lookups never write) */
     if (v.kind != SHARENA__V_REF &&
-        (r = promote((sharena_arena *)a, map, key, klen, &ref)) < 0)
+        (r = promote((sharena_arena *)a, map, key, klen, -1, &ref)) < 0)
         return r;
     *value = ref & SHARENA__REF_ID_MASK;
     return 0;
@@ -592,9 +592,11 @@ int sharena__mval_object(sharena_arena *a, const struct sharena__mval *v,
  * lock it becomes an object the map owns, whose ref the entry then holds
  * (*ref). A value that is a ref already (another process was first) is
  * returned as it is. On a read-only handle: SHARENA_EROFS. A failure
- * changes nothing. */
+ * changes nothing. @p at >= 0: the entry an iteration read the key from,
+ * taken when it still holds that key (so an entry is reached by its
+ * position even when its hash was scribbled); else the key is looked up. */
 static int promote(sharena_arena *a, sharena_id map, const char *key,
-                   size_t klen, uint64_t *ref)
+                   size_t klen, int64_t at, uint64_t *ref)
 {
     uint32_t hash = (uint32_t)sharena__hash(a, key, klen);
     struct sharena__slot *s;
@@ -605,6 +607,9 @@ static int promote(sharena_arena *a, sharena_id map, const char *key,
     struct sharena__map_view t;
     uint64_t count;
     struct hit h = locate(a, s, key, klen, hash, &t, &count);
+    if (h.e != -2 && at >= 0 && (uint64_t)at < count &&
+        key_is(a, &t.e[at], key, klen) > 0)
+        h.e = at;
     struct sharena__mval v;
     if (h.e < 0 || !sharena__map_value_at(&t.e[h.e], &v)) {
         r = h.e == -1 ? SHARENA_ENOENT : SHARENA_ECORRUPT;
@@ -787,7 +792,8 @@ int sharena_map_next(const sharena_arena *a, sharena_id map, uint64_t *cursor,
         ref = SHARENA__REF_OWNED; /* stored in the entry: the map's own */
         /* an id is wanted: give it one (a write; the entry may have been
          * replaced or removed since the read: then as the map is now) */
-        if (value && (r = promote((sharena_arena *)a, map, key, kl, &ref)) < 0)
+        if (value && (r = promote((sharena_arena *)a, map, key, kl,
+                                  (int64_t)*cursor, &ref)) < 0)
             return r;
     }
     if (value)

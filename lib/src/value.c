@@ -219,5 +219,27 @@ int sharena_vector_get_value(const sharena_arena *a, sharena_id vec,
     if (!out || (cap && !buf))
         return SHARENA_EINVAL;
     out->type = 0;
-    READ_ENTRY(sharena_vector_get(a, vec, index, &v, NULL));
+    /* READ_ENTRY's loop, with a number in place read from the item itself
+     * (no promotion: it has no id, out->id is 0) */
+    sharena_id prev = 0;
+    for (unsigned n = 0; n < VALUE_RELOOKUPS; n++) {
+        uint64_t item;
+        int r = sharena__vector_item(a, vec, index, &item);
+        if (r < 0)
+            return r;
+        if (!sharena__item_is_ref(item)) {
+            out->type = SHARENA_T_NUMBER;
+            out->id = 0;
+            memcpy(&out->number, &item, 8);
+            return 0;
+        }
+        sharena_id v = item & SHARENA__REF_ID_MASK;
+        if (v == prev)
+            return SHARENA_ESTALE; /* dangling: stale at rest */
+        r = sharena_value_read(a, v, buf, cap, out);
+        if (SHARENA__LIKELY(r != SHARENA_ESTALE))
+            return r;
+        prev = v; /* replaced or removed meanwhile? look again */
+    }
+    return SHARENA_EBUSY;
 }

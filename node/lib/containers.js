@@ -50,17 +50,27 @@ function pushValue(arena, vecId, value, op) {
     native.vecPush(arena[kH], vecId, checkRef(value, arena, op).id, false);
     return;
   }
+  if (typeof value === 'number') {
+    // stored in the item itself: no object (docs/format.md)
+    native.vecPushNumber(arena[kH], vecId, value);
+    return;
+  }
   native.buildSplice(arena[kH], vecId, -1, 0, [value], resolver(arena, op), op);
 }
 
-// vecSet or vecInsert (`put`) of a ref (stays the caller's) or of a plain
-// value made into a new object the vector owns (dropped again if `put`
-// fails, so a failure leaves nothing behind).
-function storeAt(vec, i, value, put, op) {
+// vecSet or vecInsert (`put`) of a ref (stays the caller's), of a number
+// (`putNumber`: stored in the item, no object) or of a plain value made
+// into a new object the vector owns (dropped again if `put` fails, so a
+// failure leaves nothing behind).
+function storeAt(vec, i, value, put, putNumber, op) {
   checkSize(i, op);
   const arena = vec[kArena];
   if (value instanceof Ref) {
     put(vec[kH], vec.id, i, checkRef(value, arena, op).id, false);
+    return;
+  }
+  if (typeof value === 'number') {
+    putNumber(vec[kH], vec.id, i, value);
     return;
   }
   const id = storePlain(arena, value, op);
@@ -247,7 +257,10 @@ class VectorRef extends Ref {
   }
   /** Append a ref (stays the caller's) or a plain value (owned). */
   push(value) { pushValue(this[kArena], this.id, value, 'VectorRef.push'); }
-  /** The ref at `index`, or undefined past the end. */
+  /** The ref at `index`, or undefined past the end. A number stored in
+   * the vector's item has no id: this makes it a number object (owned by
+   * the vector) to give one, which takes a writable arena (EROFS on a
+   * read-only one: read it with getValue() or toFloat64Array()). */
   index(i) {
     if (typeof i !== 'number') {
       throw error('EINVAL', 'VectorRef.index: expected a number', TypeError);
@@ -282,11 +295,50 @@ class VectorRef extends Ref {
   get length() { return this.len(); }
   /** Replace element `index` (an owned previous value is freed). */
   set(i, value) {
-    storeAt(this, i, value, native.vecSet, 'VectorRef.set');
+    storeAt(this, i, value, native.vecSet, native.vecSetNumber, 'VectorRef.set');
   }
   /** Insert before `index` (== len() appends). */
   insert(i, value) {
-    storeAt(this, i, value, native.vecInsert, 'VectorRef.insert');
+    storeAt(this, i, value, native.vecInsert, native.vecInsertNumber, 'VectorRef.insert');
+  }
+  /** The plain value at `index` (containers as snapshots), or undefined
+   * past the end. A number stored in the vector's item is read from it:
+   * unlike index(), this never makes it an object, and works on read-only
+   * arenas. */
+  getValue(i) {
+    checkSize(i, 'VectorRef.getValue');
+    const v = native.vecGetValue(this[kH], this.id, i);
+    const t = scratch[0];
+    if (t === 0 || t === T.NULL || t === T.NUMBER || t === T.BOOL || t === T.STRING) return v;
+    return snapshot(wrap(this[kArena], t, v), new Set());
+  }
+  /**
+   * A copy of elements [start, end) as a Float64Array, read in one
+   * consistent pass (never a mix of two writes). A copy, not a view: another
+   * process may grow the vector at any moment, which frees the block its
+   * items were in. RangeError unless 0 <= start <= end <= len(); TypeError
+   * when an element in the range is not a number.
+   */
+  toFloat64Array(start = 0, end = undefined) {
+    const op = 'VectorRef.toFloat64Array';
+    checkSize(start, op);
+    if (end !== undefined) checkSize(end, op);
+    // the length, then the copy: again when the vector shrank in between
+    for (let tries = 0; ; tries++) {
+      const n = this.len();
+      const e = end === undefined ? n : end;
+      if (start > e || e > n) {
+        throw error('ERANGE', `${op}: [${start}, ${e}) is not within the vector's ${n} elements`, RangeError);
+      }
+      try {
+        return native.vecReadNumbers(this[kH], this.id, start, e - start);
+      } catch (err) {
+        if (err.code === 'ETYPE') {
+          throw error('ETYPE', `${op}: an element in [${start}, ${e}) is not a number`, TypeError);
+        }
+        if (err.code !== 'ERANGE' || tries >= 16) throw err;
+      }
+    }
   }
   /** Remove element `index`: an owned value is freed (returns undefined),
    * a ref the caller stored is returned. */

@@ -15,7 +15,7 @@
 
 const native = require('./native');
 const { error, codeName } = require('./errors');
-const { T, TYPE_NAMES, kH, kArena } = require('./internal');
+const { T, TYPE_NAMES, kH, kArena, scratch } = require('./internal');
 const { Arena, defaultArena, arenaOf } = require('./arena');
 const { Ref, StringRef, NumberRef, BoolRef, BytesRef, wrap } = require('./refs');
 const { MapRef, VectorRef } = require('./containers');
@@ -48,8 +48,15 @@ function snapshot(ref, seen) {
         ? v : snapshot(wrap(ref[kArena], t, v), seen);
     }
   } else if (ref instanceof VectorRef) {
+    // element values, not refs: a number stored in an item stays there
     out = [];
-    for (const v of ref.values()) out.push(snapshot(v, seen));
+    for (let i = 0; ; i++) {
+      const v = native.vecGetValue(ref[kH], ref.id, i);
+      const t = scratch[0];
+      if (t === 0) break; // the end
+      out.push(t === T.NULL || t === T.NUMBER || t === T.BOOL || t === T.STRING
+        ? v : snapshot(wrap(ref[kArena], t, v), seen));
+    }
   } else if (ref instanceof StructRef) {
     out = {};
     for (const k of ref._fields().keys()) out[k] = ref.getKey(k);

@@ -526,8 +526,7 @@ static void sn_fast_fill(struct sn_env *e, const sharena_arena *a,
  * sn_fast_fill), so a promotion's own change of the map is not taken for
  * a later one. SHARENA_ENOENT: no such key. */
 static int map_ref_at(struct sn_env *e, const sharena_arena *a, sharena_id m,
-                      const char *key, size_t klen, bool fast,
-                      sharena_value *v)
+                      const char *key, size_t klen, bool fast, sharena_value *v)
 {
     for (unsigned i = 0; i < SN_MAP_REF_TRIES; i++) {
         if (fast)
@@ -549,6 +548,41 @@ static int map_ref_at(struct sn_env *e, const sharena_arena *a, sharena_id m,
 
 /* The id map_ref_at() found, for JavaScript: null for a null stored in the
  * entry (wrap() reads any null as null), else the id. */
+/* As map_ref_at(), for the entry at @p at that held @p key when an
+ * iteration read it: its value as an id (given one, by its position: see
+ * sharena_map_next()), or a null stored in the entry as it is.
+ * SHARENA_ENOENT: the entry holds another key now. */
+static int map_ref_next(const sharena_arena *a, sharena_id m, uint64_t at,
+                        const char *key, size_t klen, size_t kcap,
+                        sharena_value *v)
+{
+    char *k2 = malloc(kcap);
+    if (!k2)
+        return SHARENA_ENOMEM;
+    size_t kl2 = 0;
+    uint64_t c = at;
+    int r = sharena_map_next_value(a, m, &c, k2, kcap, &kl2, NULL, 0, v);
+    if (r == SHARENA_ERANGE && v->type == SHARENA_T_STRING)
+        r = 0;
+    if (r == 0 && (kl2 != klen || memcmp(k2, key, klen)))
+        r = SHARENA_ENOENT; /* another key moved there */
+    if (r == 0 && !v->id && v->type != SHARENA_T_NULL) {
+        sharena_id id;
+        c = at;
+        r = sharena_map_next(a, m, &c, k2, kcap, &kl2, &id, NULL);
+        if (r == 0 && (kl2 != klen || memcmp(k2, key, klen)))
+            r = SHARENA_ENOENT;
+        if (r == 0) {
+            v->id = id;
+            int t = sharena_type_of(a, id);
+            r = t < 0 ? t : 0;
+            v->type = t;
+        }
+    }
+    free(k2);
+    return r;
+}
+
 static napi_value sn_ref_id(napi_env env, const sharena_value *v)
 {
     return v->id ? sn_id(env, v->id) : sn_null(env);
@@ -762,14 +796,18 @@ static napi_value js_map_entries(napi_env env, napi_callback_info info)
         }
         sharena_value v;
         if (r == 0) {
-            r = map_ref_at(e, a, m, key, klen, false, &v);
+            /* by the key's entry (where the cursor read it: an entry is
+             * reached even when its hash was scribbled), else by key */
+            r = map_ref_next(a, m, cursor - 1, key, klen, kcap, &v);
+            if (r == SHARENA_ENOENT)
+                r = map_ref_at(e, a, m, key, klen, false, &v);
             if (r == SHARENA_ENOENT || r == SHARENA_ESTALE)
                 continue; /* removed meanwhile, or dangling (a map dropped
                            * meanwhile: the next sharena_map_next says) */
         }
         if (r < 0) {
-            napi_value x =
-                throw_map_ref(env, r, "MapRef.entries", a, key, klen);
+            napi_value x = throw_map_ref(env, r, "MapRef.entries", a, key,
+                                         klen);
             free(key);
             return x;
         }
@@ -939,6 +977,29 @@ static napi_value js_vec_push(napi_env env, napi_callback_info info)
     return sn_undef(env);
 }
 
+/* A number stored in vector item @p i has no id: a ref to it asks lib/ for
+ * one, which makes it a number object in the item's place (promotion;
+ * SHARENA_EROFS on a read-only arena). */
+static int vec_promote(sharena_arena *a, sharena_id vec, uint64_t i,
+                       sharena_value *v)
+{
+    int r = 0;
+    /* the object made (or found) may be replaced and dropped by a writer
+     * before its type is read: look again, as lib's typed reads do (a
+     * dangling item, stale every time, ends the loop as ESTALE) */
+    for (int k = 0; k < 1000; k++) {
+        sharena_id id;
+        r = sharena_vector_get(a, vec, i, &id, NULL);
+        if (r == 0)
+            r = sharena_value_read(a, id, NULL, 0, v);
+        if (r != SHARENA_ESTALE)
+            break;
+    }
+    if (r == SHARENA_ERANGE && v->type == SHARENA_T_STRING)
+        r = 0; /* replaced by a string meanwhile: its text is not wanted */
+    return r;
+}
+
 /* vecGet(h, vec, index) -> id, or 0 past the end; scratch[0] = type */
 static napi_value js_vec_get(napi_env env, napi_callback_info info)
 {
@@ -959,6 +1020,8 @@ static napi_value js_vec_get(napi_env env, napi_callback_info info)
     int r = sharena_vector_get_value(a, vec, (uint64_t)d, NULL, 0, &v);
     if (r == SHARENA_ERANGE && v.type == 0)
         return sn_num(env, 0); /* past the end */
+    if (r == 0 && v.id == 0)
+        r = vec_promote(a, vec, (uint64_t)d, &v);
     return found_value(env, e, a, r, &v, "VectorRef.index");
 }
 
@@ -1033,6 +1096,128 @@ static napi_value js_vec_pop(napi_env env, napi_callback_info info)
         return sn_num(env, 0);
     CHECK(r, "VectorRef.pop");
     return found(env, e, a, v, "VectorRef.pop");
+}
+
+/* vecPushNumber(h, vec, number): stored in the item itself (no object) */
+static napi_value js_vec_push_number(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    GET_A(0);
+    GET_ID(vec, 1);
+    double d;
+    SN_TRY(napi_get_value_double(env, argv[2], &d));
+    CHECK(sharena_vector_push_number(a, vec, d), "VectorRef.push");
+    return sn_undef(env);
+}
+
+/* vecSetNumber(h, vec, index, number) */
+static napi_value js_vec_set_number(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t i;
+    double d;
+    if (!sn_get_u64(env, argv[2], &i))
+        return NULL;
+    SN_TRY(napi_get_value_double(env, argv[3], &d));
+    CHECK(sharena_vector_set_number(a, vec, i, d), "VectorRef.set");
+    FREED();
+    return sn_undef(env);
+}
+
+/* vecInsertNumber(h, vec, index, number) */
+static napi_value js_vec_insert_number(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t i;
+    double d;
+    if (!sn_get_u64(env, argv[2], &i))
+        return NULL;
+    SN_TRY(napi_get_value_double(env, argv[3], &d));
+    CHECK(sharena_vector_insert_number(a, vec, i, d), "VectorRef.insert");
+    return sn_undef(env);
+}
+
+/* vecGetValue(h, vec, index) -> the plain value (a number, string, boolean,
+ * null), a container's id (scratch[0] = its type), or undefined past the
+ * end (scratch[0] = 0). Never asks for an id: a number stored in the item
+ * stays there. */
+static napi_value js_vec_get_value(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(3);
+    struct sn_env *e = cbdata;
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t i;
+    if (!sn_get_u64(env, argv[2], &i))
+        return NULL;
+    char stack[1024], *buf = stack;
+    size_t cap = sizeof stack;
+    sharena_value v;
+    int r;
+    for (int k = 0;; k++) { /* as mapGetValue, for a long string */
+        r = sharena_vector_get_value(a, vec, i, buf, cap, &v);
+        if (r != SHARENA_ERANGE || v.type != SHARENA_T_STRING)
+            break;
+        if (buf != stack)
+            free(buf);
+        buf = NULL;
+        if (k == 8) {
+            r = SHARENA_EBUSY;
+            break;
+        }
+        cap = v.len + 1;
+        if (!(buf = malloc(cap))) {
+            r = SHARENA_ENOMEM;
+            break;
+        }
+    }
+    napi_value out = NULL;
+    e->scratch[0] = r == 0 ? v.type : 0;
+    if (r == SHARENA_ERANGE)
+        out = sn_undef(env);
+    else if (r < 0)
+        sn_throw_arena(env, r, "VectorRef.getValue", a);
+    else if (v.type == SHARENA_T_NULL)
+        out = sn_null(env);
+    else if (v.type == SHARENA_T_NUMBER)
+        out = sn_num(env, v.number);
+    else if (v.type == SHARENA_T_BOOL)
+        out = sn_bool(env, v.boolean);
+    else if (v.type == SHARENA_T_STRING)
+        out = make_string(env, buf, v.len);
+    else
+        out = sn_id(env, v.id);
+    if (buf != stack)
+        free(buf);
+    return out;
+}
+
+/* vecReadNumbers(h, vec, start, count) -> a new Float64Array: a copy of
+ * items [start, start + count) from one consistent read (ERANGE past the
+ * end, ETYPE when one is no number). A copy, never a view: another process
+ * can grow the vector and free its items block at any moment. */
+static napi_value js_vec_read_numbers(napi_env env, napi_callback_info info)
+{
+    SN_ARGS(4);
+    GET_A(0);
+    GET_ID(vec, 1);
+    uint64_t start, count;
+    if (!sn_get_u64(env, argv[2], &start) || !sn_get_u64(env, argv[3], &count))
+        return NULL;
+    if (count > (UINT64_C(1) << 32))
+        return sn_throw(env, SHARENA_ERANGE, "VectorRef.toFloat64Array");
+    void *p;
+    napi_value ab, ta;
+    SN_TRY(napi_create_arraybuffer(env, (size_t)count * 8, &p, &ab));
+    CHECK(sharena_vector_read_numbers(a, vec, start, p, (size_t)count),
+          "VectorRef.toFloat64Array");
+    SN_TRY(napi_create_typedarray(env, napi_float64_array, (size_t)count, ab, 0,
+                                  &ta));
+    return ta;
 }
 
 /* vecItems(h, vec) -> [id0, type0, id1, type1, ...] */
@@ -1566,6 +1751,12 @@ static napi_value js_vec_get_f(napi_env env, napi_callback_info info)
     int r = sharena_vector_get_value(a, vec, (uint64_t)d, NULL, 0, &v);
     if (r == SHARENA_ERANGE && v.type == 0)
         return sn_num(env, 0); /* past the end */
+    if (r == 0 && v.id == 0) {
+        /* a number stored in the item: the ref made for it is a write to
+         * the vector, after the state taken above: keep nothing */
+        r = vec_promote(a, vec, (uint64_t)d, &v);
+        e->scratch[SN_FAST] = -1;
+    }
     if (r == 0 || (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING))
         sn_fast_child(e, a, v.id);
     return found_value(env, e, a, r, &v, "VectorRef.index");
@@ -1648,6 +1839,11 @@ const struct sn_fn sn_object_fns[] = {
     {"vecRemove", js_vec_remove},
     {"vecPop", js_vec_pop},
     {"vecItems", js_vec_items},
+    {"vecPushNumber", js_vec_push_number},
+    {"vecSetNumber", js_vec_set_number},
+    {"vecInsertNumber", js_vec_insert_number},
+    {"vecGetValue", js_vec_get_value},
+    {"vecReadNumbers", js_vec_read_numbers},
     {"shapeNew", js_shape_new},
     {"shapeFields", js_shape_fields},
     {"structNew", js_struct_new},

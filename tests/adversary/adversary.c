@@ -329,6 +329,15 @@ static void c_read(sharena_arena *a)
                     cur_op = "string_len(vector item)";
                     sharena_string_len(a, v, &klen);
                 }
+            cur_op = "vector_get_value";
+            sharena_value val;
+            for (int i = 0; i < 8; i++)
+                sharena_vector_get_value(a, id, rndn(n + 2), buf, sizeof buf,
+                                         &val);
+            cur_op = "vector_read_numbers";
+            double nums[64];
+            uint64_t k = n < 64 ? n : 64;
+            sharena_vector_read_numbers(a, id, n - k, nums, (size_t)k);
         }
         break;
     case SHARENA_T_STRING: {
@@ -477,7 +486,13 @@ static void c_write(sharena_arena *a)
             if (sharena_number_new(a, (double)ops, &v) == 0 &&
                 sharena_vector_push(a, id, v, SHARENA_OWNED) < 0)
                 sharena_drop(a, v, 0);
+            cur_op = "vector_push_number";
+            sharena_vector_push_number(a, id, (double)ops + 0.5);
+            cur_op = "vector_set_number";
+            sharena_vector_set_number(a, id, rndn(n + 1), -(double)ops);
             cur_op = "vector_pop";
+            if (sharena_vector_pop(a, id, &v) == 0)
+                sharena_drop(a, v, 0);
             if (sharena_vector_pop(a, id, &v) == 0)
                 sharena_drop(a, v, 0);
             break;
@@ -1076,10 +1091,28 @@ static void flip_size(void)
         if ((o = pick(SHARENA_T_VECTOR)) && o->psize >= 16) {
             struct sharena__vector *v = (void *)(F.base + o->payload);
             uint64_t room = (o->psize - 16) / 8;
-            if (rndn(2))
+            uint64_t cap = LD(v->cap);
+            switch (rndn(3)) {
+            case 0:
                 flip64(&v->len, bad_size(LD(v->len), room));
-            else
-                flip64(&v->cap, bad_size(LD(v->cap), room));
+                break;
+            case 1:
+                flip64(&v->cap, bad_size(cap, room));
+                break;
+            default:
+                /* an item (format 4): a ref <-> a number stored in place,
+                 * or a hostile ref; readers classify each load */
+                if (cap && cap <= room) {
+                    uint64_t *it = &v->items[rndn(cap)];
+                    uint64_t cur = LD(*it), bad;
+                    if (rndn(2))
+                        bad = bad_id(cur);
+                    else
+                        bad = rnd() | (UINT64_C(1) << (53 + rndn(10)));
+                    flip64(it, bad);
+                }
+                break;
+            }
         }
         break;
     case 5:

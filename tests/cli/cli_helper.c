@@ -338,13 +338,11 @@ int main(int argc, char **argv)
             r = sharena_root_set(a, "points", m, SHARENA_OWNED);
         if (r == 0)
             r = sharena_vector_new(a, &nums);
+        /* in the items, as the builder (load --json) stores them: the
+         * copy has the same objects */
         for (size_t i = 0; r == 0 && i < sizeof specials / sizeof *specials;
-             i++) {
-            sharena_id n;
-            r = sharena_number_new(a, specials[i], &n);
-            if (r == 0)
-                r = sharena_vector_push(a, nums, n, SHARENA_OWNED);
-        }
+             i++)
+            r = sharena_vector_push_number(a, nums, specials[i]);
         if (r == 0)
             r = sharena_root_set(a, "numbers", nums, SHARENA_OWNED);
         if (r == 0)

@@ -308,6 +308,42 @@ Test(crash, dead_lock_holder_is_recovered, .timeout = 30)
     sharena_arena_close(a);
 }
 
+/* A writer killed while promoting a number stored in a vector item (the
+ * number object made, the item not yet its ref): the item still holds the
+ * number, the next get promotes it, fsck passes. The dead writer's object
+ * stays allocated, unlinked, as any object a dead process never linked. */
+Test(crash, killed_in_promotion, .timeout = 30)
+{
+    sharena_arena *a;
+    cr_assert_eq(sharena_arena_create("crash", 0, &a), 0);
+    sharena_id v, y;
+    cr_assert_eq(sharena_vector_new(a, &v), 0);
+    cr_assert_eq(sharena_vector_push_number(a, v, 2.5), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        target = "vector:promote-made";
+        when = 1;
+        sharena__hook = kill_at;
+        sharena_vector_get(a, v, 0, &y, NULL);
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(c, &st, 0), c);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+              "the writer was killed in the promotion");
+    sharena_value val;
+    cr_expect_eq(sharena_vector_get_value(a, v, 0, NULL, 0, &val), 0);
+    cr_expect(val.type == SHARENA_T_NUMBER && val.number == 2.5 && !val.id,
+              "still the number in place");
+    double d = 0;
+    cr_expect_eq(sharena_vector_get(a, v, 0, &y, NULL), 0);
+    cr_expect_eq(sharena_number_get(a, y, &d), 0);
+    cr_expect_eq(d, 2.5);
+    sharena_fsck_report rep;
+    cr_expect_eq(sharena_fsck(a, 0, fsck_line, NULL, &rep), 0);
+    sharena_arena_close(a);
+}
+
 /* A writer killed in a builder's splice after the new block was built and
  * before it was swapped in: the vector keeps its old items (the next writer
  * repairs it), fsck passes. What the dead builder made stays allocated,

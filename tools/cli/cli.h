@@ -159,6 +159,12 @@ struct target {
     bool in_entry;
     const char *key;
     size_t klen;
+    /* a number stored in item `index` of vector `vec`: no object (id 0),
+     * `number` as path_resolve read it */
+    bool in_item;
+    sharena_id vec;
+    uint64_t index;
+    double number;
 };
 
 /* Resolve @p p in @p a. On failure returns the error and sets *depth to the

@@ -238,9 +238,15 @@ static void visit(struct finder *f, sharena_id id, unsigned depth)
         if (sharena_vector_len(f->a, id, &len) < 0)
             return;
         for (uint64_t i = 0; i < len && f->budget && f->l->unplaced; i++) {
-            sharena_id v;
-            if (sharena_vector_get(f->a, id, i, &v, NULL) < 0)
+            /* the value's id without asking for one: a number stored in
+             * the item has none (no object, no lock) */
+            sharena_value val = {0};
+            int r = sharena_vector_get_value(f->a, id, i, NULL, 0, &val);
+            if (r == SHARENA_ERANGE && val.type == 0)
                 break;
+            if ((r < 0 && r != SHARENA_ERANGE) || !val.id)
+                continue;
+            sharena_id v = val.id;
             char idx[24];
             int n = snprintf(idx, sizeof idx, "%llu", (unsigned long long)i);
             size_t old = push(f, idx, (size_t)n);

@@ -147,6 +147,11 @@ static int do_set(struct cli *c, sharena_arena *a, const char *arena,
     int r = path_resolve(a, p, p->n, &t, &depth);
     if (r == 0 && t.is_field)
         return set_field(c, a, &t, v, p->text);
+    if (r == 0 && t.in_item && v->t == J_NUM) {
+        /* a number over a number stored in a vector item: in place */
+        r = sharena_vector_set_number(a, t.vec, t.index, v->n);
+        return r < 0 ? cli_fail(c, p->text, r) : EXIT_OK;
+    }
     if (r == 0) {
         r = set_in_place(a, t.id, v);
         if (r == 1)
@@ -198,6 +203,20 @@ static int do_set(struct cli *c, sharena_arena *a, const char *arena,
             r = sharena_map_set_string(a, parent.id, k, kl, v->s, v->slen);
         else
             r = sharena_map_set_null(a, parent.id, k, kl);
+        return r < 0 ? cli_fail(c, p->text, r) : EXIT_OK;
+    }
+    if (v->t == J_NUM && have == p->n - 1 && have > 0 &&
+        parent.type == SHARENA_T_VECTOR) {
+        /* a number into a vector goes into the item itself (no object) */
+        uint64_t len, idx;
+        r = sharena_vector_len(a, parent.id, &len);
+        if (r == 0)
+            r = path_index(p, have, len, true, &idx);
+        if (r == 0)
+            r = idx == len ? sharena_vector_push_number(a, parent.id, v->n)
+                           : sharena_vector_set_number(a, parent.id, idx, v->n);
+        if (r == SHARENA_ERANGE || r == SHARENA_EINVAL)
+            return path_fail(c, arena, p, have, r);
         return r < 0 ? cli_fail(c, p->text, r) : EXIT_OK;
     }
     sharena_id id;
@@ -351,7 +370,7 @@ static int take(struct cli *c, sharena_arena *a, const struct path *p,
         struct target t;
         r = path_resolve(a, p, p->n, &t, &s->depth);
         if (r == 0) {
-            s->id = t.is_field || t.in_entry ? t.st : t.id;
+            s->id = t.is_field || t.in_entry ? t.st : t.in_item ? t.vec : t.id;
             sharena_change_count(a, s->id, &s->version);
             r = c->json ? render_target_json(&rd, &t)
                         : render_target_bare(&rd, &t, true);

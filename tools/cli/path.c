@@ -167,8 +167,22 @@ static int step(const sharena_arena *a, const struct path *p, size_t i,
         r = sharena_vector_len(a, cur, &len);
         if (r == 0)
             r = path_index(p, i, len, false, &idx);
+        /* the element's value, not an id: a number stored in the item
+         * has none (asking would make it an object) */
+        sharena_value v = {0};
         if (r == 0)
-            r = sharena_vector_get(a, cur, idx, &t->id, NULL);
+            r = sharena_vector_get_value(a, cur, idx, NULL, 0, &v);
+        if (r == SHARENA_ERANGE && v.type == SHARENA_T_STRING)
+            r = 0; /* its text is read later */
+        if (r == 0 && !v.id) {
+            t->type = SHARENA_T_NUMBER;
+            t->in_item = true;
+            t->vec = cur;
+            t->index = idx;
+            t->number = v.number;
+            return 0;
+        }
+        t->id = v.id;
         break;
     }
     case SHARENA_T_STRUCT: {

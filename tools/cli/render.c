@@ -245,6 +245,8 @@ static int map_value(struct render *r, sharena_id id, bool top)
 /* ---- vectors, structs, shapes, bytes ----------------------------------------
  */
 
+static void number_value(struct render *r, double d);
+
 static int vector_value(struct render *r, sharena_id id, bool top)
 {
     uint64_t len;
@@ -260,10 +262,13 @@ static int vector_value(struct render *r, sharena_id id, bool top)
     r->depth++;
     uint64_t i = 0;
     for (; i < len && !r->truncated; i++) {
-        sharena_id v;
-        rc = sharena_vector_get(r->a, id, i, &v, NULL);
-        if (rc == SHARENA_ERANGE)
+        /* the value, not an id: a number stored in the item has none */
+        sharena_value v = {0};
+        rc = sharena_vector_get_value(r->a, id, i, NULL, 0, &v);
+        if (rc == SHARENA_ERANGE && v.type == 0)
             break; /* shrunk meanwhile */
+        if (rc == SHARENA_ERANGE)
+            rc = 0; /* a string: value() reads its text */
         if (i)
             putc(',', r->f);
         indent(r);
@@ -272,7 +277,15 @@ static int vector_value(struct render *r, sharena_id id, bool top)
             marker(r, "$error", sharena_errname(rc));
             continue;
         }
-        value(r, v, false);
+        if (v.id)
+            value(r, v.id, false);
+        else if (r->budget) {
+            r->budget--; /* as value() counts one */
+            number_value(r, v.number);
+        } else {
+            r->truncated = true; /* as value() says it */
+            fputs("null", r->f);
+        }
     }
     r->depth--;
     if (i)
@@ -603,6 +616,10 @@ int render_target_json(struct render *r, const struct target *t)
         stored_value(r, t->st, t->key, t->klen);
         return r->errors ? SHARENA_ECORRUPT : 0;
     }
+    if (t->in_item) {
+        number_value(r, t->number);
+        return 0;
+    }
     if (t->is_field && t->type != SHARENA_T_BYTES &&
         field_null(r->a, t->st, t->field)) {
         fputs("null", r->f);
@@ -679,9 +696,11 @@ int render_target_bare(struct render *r, const struct target *t, bool oneline)
         return rc;
     }
     case SHARENA_T_NUMBER: {
-        double d;
-        rc = t->is_field ? sharena_struct_get_number(r->a, t->st, t->field, &d)
-                         : sharena_number_get(r->a, t->id, &d);
+        double d = t->number; /* t->in_item: read by path_resolve */
+        rc = t->in_item ? 0
+             : t->is_field
+                 ? sharena_struct_get_number(r->a, t->st, t->field, &d)
+                 : sharena_number_get(r->a, t->id, &d);
         if (rc == 0) {
             cli_put_number(r->f, d);
             putc('\n', r->f);

@@ -261,7 +261,21 @@ static PyObject *copy_vector(ArenaObject *ar, sharena_id id, PyObject *memo)
     }
     for (uint64_t i = 0;; i++) {
         sharena_id v;
-        int r = sharena_vector_get(ar->a, id, i, &v, NULL);
+        /* a number stored in the item is read as it is (asking for its id
+         * would make it an object) */
+        sharena_value nv = {0};
+        int r = sharena_vector_get_value(ar->a, id, i, NULL, 0, &nv);
+        if (r == SHARENA_ERANGE && nv.type == 0)
+            break;
+        if (r == 0 && nv.type == SHARENA_T_NUMBER && nv.id == 0) {
+            PyObject *f = PyFloat_FromDouble(nv.number);
+            int bad = !f || PyList_Append(l, f) < 0;
+            Py_XDECREF(f);
+            if (bad)
+                goto fail;
+            continue;
+        }
+        r = sharena_vector_get(ar->a, id, i, &v, NULL);
         if (r == SHARENA_ERANGE)
             break;
         if (r < 0) {

@@ -69,6 +69,15 @@ static int is_exported(ArenaObject *ar, sharena_id id)
     return r;
 }
 
+/* Is item @p i of vector @p vec a number stored in the item? Such an item
+ * has no id; sharena_vector_get() would make it an object to give one. */
+static bool number_in_item(sharena_arena *a, sharena_id vec, uint64_t i)
+{
+    sharena_value val = {0};
+    return sharena_vector_get_value(a, vec, i, NULL, 0, &val) == 0 &&
+           val.type == SHARENA_T_NUMBER && val.id == 0;
+}
+
 /* 1 with *hit set when freeing @p id would free an exported buffer (the
  * object itself, or a child it owns; every child if @p all), 0 if not, -1
  * with an exception. @p seen guards against cycles of a scribbled arena. */
@@ -130,6 +139,8 @@ static int walk(ArenaObject *ar, sharena_id id, bool all, PyObject *seen,
         for (uint64_t i = 0; !found; i++) {
             sharena_id child;
             bool owned;
+            if (number_in_item(a, id, i))
+                continue; /* frees nothing (and has no id to ask for) */
             if (sharena_vector_get(a, id, i, &child, &owned) < 0)
                 break;
             if (owned || all)
@@ -246,7 +257,8 @@ int sh_check_free_index(ArenaObject *ar, sharena_id vec, uint64_t i)
         return 0;
     sharena_id v;
     bool owned;
-    if (sharena_vector_get(ar->a, vec, i, &v, &owned) < 0 || !owned)
+    if (number_in_item(ar->a, vec, i) ||
+        sharena_vector_get(ar->a, vec, i, &v, &owned) < 0 || !owned)
         return 0;
     return sh_check_free(ar, v, false);
 }

@@ -1,4 +1,6 @@
-/* vector_view.c: Vector, a live view of a sharena vector. */
+/* vector_view.c: Vector, a live view of a sharena vector. Floats and ints
+ * are stored in the items themselves (sharena_vector_*_number); reads take
+ * values without asking for ids, which would make numbers objects. */
 #include "_sharena.h"
 
 
@@ -107,9 +109,40 @@ static PyObject *vector_subscript(ViewObject *v, PyObject *key)
  * Called with the arena entered (a user). */
 typedef enum { V_SET, V_INSERT, V_PUSH } vec_op;
 
+/* A float or int goes into the item itself (no object). */
+static int vec_put_number(ViewObject *v, vec_op op, Py_ssize_t i, double d)
+{
+    ArenaObject *ar = v->arena;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    switch (op) {
+    case V_SET:
+        r = sharena_vector_set_number(ar->a, v->id, (uint64_t)i, d);
+        break;
+    case V_INSERT:
+        r = sharena_vector_insert_number(ar->a, v->id, (uint64_t)i, d);
+        break;
+    default:
+        r = sharena_vector_push_number(ar->a, v->id, d);
+        break;
+    }
+    Py_END_ALLOW_THREADS
+    if (r == SHARENA_ERANGE)
+        index_error(i);
+    else if (r < 0)
+        sh_raise(r, SH_W_NONE, NULL);
+    return r < 0 ? -1 : 0;
+}
+
 static int vec_put(ViewObject *v, vec_op op, Py_ssize_t i, PyObject *o)
 {
     ArenaObject *ar = v->arena;
+    if (PyFloat_Check(o) || (PyLong_Check(o) && !PyBool_Check(o))) {
+        double d;
+        if (sh_as_double(o, &d) < 0)
+            return -1;
+        return vec_put_number(v, op, i, d);
+    }
     sharena_id id;
     bool owned;
     if (sh_check_not_self(v, o) < 0 || sh_store(ar, o, &id, &owned) < 0)
@@ -278,11 +311,20 @@ static int vector_ass_slice(ViewObject *v, PyObject *key, PyObject *o)
         for (Py_ssize_t k = count; r == 0 && k-- > 0;) {
             sharena_id e;
             bool owned;
-            r = sharena_vector_get(ar->a, tmp, (uint64_t)k, &e, &owned);
-            if (r == 0)
-                r = sharena_vector_set(ar->a, v->id,
-                                       (uint64_t)(start + k * step), e,
-                                       owned ? SHARENA_OWNED : 0, NULL);
+            sharena_value val = {0};
+            uint64_t at = (uint64_t)(start + k * step);
+            /* a number stored in tmp's item moves as a number (asking for
+             * its id would make it an object) */
+            int rv = sharena_vector_get_value(ar->a, tmp, (uint64_t)k, NULL, 0,
+                                              &val);
+            if (rv == 0 && val.type == SHARENA_T_NUMBER && val.id == 0) {
+                r = sharena_vector_set_number(ar->a, v->id, at, val.number);
+            } else {
+                r = sharena_vector_get(ar->a, tmp, (uint64_t)k, &e, &owned);
+                if (r == 0)
+                    r = sharena_vector_set(ar->a, v->id, at, e,
+                                           owned ? SHARENA_OWNED : 0, NULL);
+            }
             if (r == 0)
                 r = sharena_vector_pop(ar->a, tmp, NULL);
         }
@@ -453,7 +495,16 @@ static PyObject *vector_pop(ViewObject *v, PyObject *const *args,
     }
     sharena_id id;
     bool owned;
-    int r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &id, &owned);
+    sharena_value val = {0};
+    int r = sharena_vector_get_value(ar->a, v->id, (uint64_t)i, NULL, 0, &val);
+    if (r == 0 && val.type == SHARENA_T_NUMBER && val.id == 0) {
+        /* a number stored in the item: its value, no object made */
+        res = PyFloat_FromDouble(val.number);
+        if (res && vec_remove(ar, v->id, i) < 0)
+            Py_CLEAR(res);
+        goto out;
+    }
+    r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &id, &owned);
     if (r < 0) {
         sh_raise(r, SH_W_NONE, NULL);
         goto out;
@@ -488,7 +539,14 @@ static PyObject *vector_clear(ViewObject *v, PyObject *unused)
 }
 
 /* reverse(): elements keep their ownership (pop hands it over, push gives
- * it back), which swapping through get/set could not do. */
+ * it back), which swapping through get/set could not do; numbers stored in
+ * items stay numbers in items (no ids asked for). */
+struct rev_item {
+    sharena_id id; /* 0: the number below, stored in place */
+    bool owned;
+    double number;
+};
+
 static PyObject *vector_reverse(ViewObject *v, PyObject *unused)
 {
     (void)unused;
@@ -497,28 +555,36 @@ static PyObject *vector_reverse(ViewObject *v, PyObject *unused)
     if (sh_arena_ok(ar) < 0 || sh_lock_op(ar, v->id, &took) < 0)
         return NULL;
     Py_ssize_t n;
-    sharena_id *ids = NULL;
-    bool *own = NULL;
+    struct rev_item *it = NULL;
     int r = 0, rc = vec_len(ar, v->id, &n);
     if (rc == 0 && n > 1) {
-        ids = PyMem_Malloc((size_t)n * sizeof *ids);
-        own = PyMem_Malloc((size_t)n * sizeof *own);
-        if (!ids || !own) {
+        it = PyMem_Malloc((size_t)n * sizeof *it);
+        if (!it) {
             PyErr_NoMemory();
             rc = -1;
         }
-        for (Py_ssize_t i = 0; rc == 0 && i < n; i++)
-            if ((r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &ids[i],
-                                        &own[i])) < 0)
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+            sharena_value val = {0};
+            r = sharena_vector_get_value(ar->a, v->id, (uint64_t)i, NULL, 0,
+                                         &val);
+            if (r == 0 && val.type == SHARENA_T_NUMBER && val.id == 0) {
+                it[i] = (struct rev_item){0, true, val.number};
+                continue;
+            }
+            if ((r = sharena_vector_get(ar->a, v->id, (uint64_t)i, &it[i].id,
+                                        &it[i].owned)) < 0)
                 rc = -1;
+        }
         if (rc == 0) {
             Py_BEGIN_ALLOW_THREADS
-            sharena_id tmp;
             for (Py_ssize_t i = 0; r == 0 && i < n; i++)
-                r = sharena_vector_pop(ar->a, v->id, &tmp);
+                r = sharena_vector_pop(ar->a, v->id, NULL);
             for (Py_ssize_t i = n; r == 0 && i-- > 0;)
-                r = sharena_vector_push(ar->a, v->id, ids[i],
-                                        own[i] ? SHARENA_OWNED : 0);
+                r = it[i].id
+                        ? sharena_vector_push(ar->a, v->id, it[i].id,
+                                              it[i].owned ? SHARENA_OWNED : 0)
+                        : sharena_vector_push_number(ar->a, v->id,
+                                                     it[i].number);
             Py_END_ALLOW_THREADS
             if (r < 0)
                 rc = -1;
@@ -526,8 +592,7 @@ static PyObject *vector_reverse(ViewObject *v, PyObject *unused)
         if (r < 0)
             sh_raise(r, SH_W_NONE, NULL);
     }
-    PyMem_Free(ids);
-    PyMem_Free(own);
+    PyMem_Free(it);
     sh_unlock_op(ar, v->id, took);
     if (rc < 0)
         return NULL;
@@ -554,6 +619,104 @@ static PyObject *vector_ref(ViewObject *v, PyObject *key)
         ((ViewObject *)o)->version = ver;
     return o;
 }
+
+/* The buffer protocol: a read-only 1-D buffer of doubles ("d") holding a
+ * COPY of the elements, made by one consistent read
+ * (sharena_vector_read_numbers); BufferError when an element is no number.
+ * Not a view of the arena: another process may grow the vector at any
+ * moment, which frees the items block, so a pointer into it could read (or
+ * let a writer scribble over) memory the allocator has handed to something
+ * else. The copy lives as long as the buffer. */
+struct vec_buffer {
+    Py_ssize_t shape, stride;
+    double data[];
+};
+
+static int vector_getbuffer(ViewObject *v, Py_buffer *view, int flags)
+{
+    ArenaObject *ar = v->arena;
+    view->obj = NULL;
+    if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+        PyErr_SetString(PyExc_BufferError,
+                        "a sharena vector exports a read-only copy of its "
+                        "numbers");
+        return -1;
+    }
+    if (sh_arena_ok(ar) < 0)
+        return -1;
+    struct vec_buffer *b = NULL;
+    Py_ssize_t n = 0;
+    int r = 0;
+    /* the length, then the copy: again when it changed in between, so the
+     * copy is the whole vector as it was at one moment (bounded: a vector
+     * resized without pause gives the last copy made) */
+    for (int tries = 0; tries < 64; tries++) {
+        if (vec_len(ar, v->id, &n) < 0)
+            goto fail;
+        if ((size_t)n > (PY_SSIZE_T_MAX - sizeof *b) / sizeof(double)) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        PyMem_Free(b);
+        b = PyMem_Malloc(sizeof *b + (size_t)n * sizeof(double));
+        if (!b) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        r = sharena_vector_read_numbers(ar->a, v->id, 0, b->data, (size_t)n);
+        Py_END_ALLOW_THREADS
+        if (r == SHARENA_ERANGE)
+            continue; /* shrunk meanwhile */
+        if (r < 0)
+            break;
+        Py_ssize_t now;
+        if (vec_len(ar, v->id, &now) < 0)
+            goto fail;
+        if (now == n)
+            break;
+    }
+    if (r == SHARENA_ETYPE) {
+        PyErr_SetString(PyExc_BufferError,
+                        "the sharena vector holds an element that is not a "
+                        "number");
+        goto fail;
+    }
+    if (r < 0) {
+        sh_raise(r, SH_W_NONE, NULL);
+        goto fail;
+    }
+    b->shape = n;
+    b->stride = sizeof(double);
+    view->buf = b->data;
+    view->obj = Py_NewRef((PyObject *)v);
+    view->len = n * (Py_ssize_t)sizeof(double);
+    view->readonly = 1;
+    view->itemsize = sizeof(double);
+    view->format = (flags & PyBUF_FORMAT) == PyBUF_FORMAT ? "d" : NULL;
+    view->ndim = 1;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? &b->shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? &b->stride
+                                                             : NULL;
+    view->suboffsets = NULL;
+    view->internal = b;
+    return 0;
+fail:
+    PyMem_Free(b);
+    return -1;
+}
+
+static void vector_releasebuffer(ViewObject *v, Py_buffer *view)
+{
+    (void)v;
+    PyMem_Free(view->internal);
+    view->internal = NULL;
+}
+
+static PyBufferProcs vector_as_buffer = {
+    .bf_getbuffer = (getbufferproc)vector_getbuffer,
+    .bf_releasebuffer = (releasebufferproc)vector_releasebuffer,
+};
 
 static PyMappingMethods vector_as_mapping = {
     .mp_length = (lenfunc)vector_len,
@@ -587,6 +750,7 @@ PyTypeObject ShVectorType = {
     .tp_doc = "A live view of a sharena vector.",
     .tp_as_mapping = &vector_as_mapping,
     .tp_as_sequence = &vector_as_sequence,
+    .tp_as_buffer = &vector_as_buffer,
     .tp_methods = vector_methods,
 };
 
