@@ -1201,3 +1201,40 @@ Test(mapinline, repair_clears_a_record_past_the_count)
         }
     }
 }
+
+/* Bytes a peer wrote into a string entry that are not UTF-8: read as they
+ * are (get_value), but no object is made of them (ECORRUPT, not the
+ * EILSEQ of a caller's bad argument); fsck reports them, and its repair
+ * replaces the bad bytes with '?' as it does in string objects. */
+Test(mapinline, a_string_entry_that_is_not_utf8_is_damage)
+{
+    sharena_id m = four(A);
+    OK(sharena_map_set_string(A, m, "s", 1, "abcdefgh-ijklmno", 16));
+    struct sharena__map_entry *e = entry_of(A, m, "s");
+    e->value.inl[9] = 0xff;
+    e->value.inl[3] = 0xc3;
+    struct sharena__map_entry saved = *e;
+    uint64_t objs = live(A);
+    char buf[256];
+    sharena_value v = getv(A, m, "s", buf);
+    cr_assert_eq(v.len, 16);
+    cr_assert_eq(memcmp(buf, saved.value.inl, 16), 0);
+    sharena_id id = 0;
+    FAILS(sharena_map_get(A, m, "s", 1, &id), SHARENA_ECORRUPT);
+    uint64_t cur = 4;
+    char key[8];
+    FAILS(sharena_map_next(A, m, &cur, key, sizeof key, NULL, &id, NULL),
+          SHARENA_ECORRUPT);
+    cr_assert_eq(memcmp(&saved, e, sizeof saved), 0);
+    cr_assert_eq(live(A), objs);
+    struct problems pr = {0, 0};
+    sharena_fsck_report rep;
+    FAILS(sharena_fsck(A, 0, on_problem, &pr, &rep), SHARENA_ECORRUPT);
+    cr_assert_eq(pr.n, 1);
+    OK(sharena_fsck(A, SHARENA_FSCK_REPAIR, NULL, NULL, &rep));
+    fsck_clean(A);
+    expect_inline_string(A, m, "s", "abc?efgh-?jklmno", 16);
+    OK(sharena_map_get(A, m, "s", 1, &id));
+    OK(sharena_string_get(A, id, buf, sizeof buf, NULL));
+    cr_assert_str_eq(buf, "abc?efgh-?jklmno");
+}
