@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static sharena_arena *A;
 
@@ -787,7 +789,9 @@ static void set_kind(sharena_arena *a, sharena_id m, int i)
     }
 }
 
-static void check_kind(sharena_arena *a, sharena_id m, int i)
+/* The value of key @p i is set_kind()'s; stored in the entry unless it
+ * is a long string, or @p any_id (promoted meanwhile). */
+static void check_kind_ids(sharena_arena *a, sharena_id m, int i, bool any_id)
 {
     char k[64], s[32], buf[256];
     key_of(k, sizeof k, i);
@@ -805,7 +809,8 @@ static void check_kind(sharena_arena *a, sharena_id m, int i)
         break;
     case 3:
         snprintf(s, sizeof s, "v%d", i);
-        cr_assert(v.type == SHARENA_T_STRING && v.id == 0, "%s", k);
+        cr_assert(v.type == SHARENA_T_STRING && (any_id || v.id == 0), "%s",
+                  k);
         cr_assert_str_eq(buf, s);
         break;
     default:
@@ -813,7 +818,12 @@ static void check_kind(sharena_arena *a, sharena_id m, int i)
         cr_assert(v.type == SHARENA_T_STRING && v.id != 0, "%s", k);
         cr_assert_str_eq(buf, s);
     }
-    cr_assert(i % 5 == 4 || v.id == 0, "%s: in the entry", k);
+    cr_assert(any_id || i % 5 == 4 || v.id == 0, "%s: in the entry", k);
+}
+
+static void check_kind(sharena_arena *a, sharena_id m, int i)
+{
+    check_kind_ids(a, m, i, false);
 }
 
 Test(mapinline, growth_keeps_every_value)
@@ -1257,4 +1267,90 @@ Test(mapinline, a_string_entry_that_is_not_utf8_is_damage)
     OK(sharena_map_get(A, m, "s", 1, &id));
     OK(sharena_string_get(A, id, buf, sizeof buf, NULL));
     cr_assert_str_eq(buf, "abc?efgh-?jklmno");
+}
+
+/* Processes sharing the arena (fork) ask for the ids of the same values at
+ * the same time, one forwards and one backwards, while this one reads
+ * them: each value becomes one object, both get its id, reads see the
+ * value throughout; a change through an id one process took shows in the
+ * others' reads. */
+Test(mapinline, processes_promoting_the_same_values_share_one_id,
+     .timeout = 120)
+{
+    enum { N = 300, P = 2 };
+    sharena_arena *a;
+    OK(sharena_arena_create("mapprocs", UINT64_C(8) << 20, &a));
+    sharena_id m;
+    OK(sharena_map_new(a, &m));
+    for (int i = 0; i < N; i++)
+        set_kind(a, m, i);
+    uint64_t objs = live(a);
+    int go[2], out[P][2];
+    cr_assert_eq(pipe(go), 0);
+    pid_t pids[P];
+    for (int w = 0; w < P; w++) {
+        cr_assert_eq(pipe(out[w]), 0);
+        pids[w] = fork();
+        cr_assert_neq(pids[w], -1);
+        if (pids[w] == 0) {
+            char c;
+            close(go[1]);
+            if (read(go[0], &c, 1) != 0) /* the parent closes: go */
+                _exit(3);
+            sharena_id ids[N];
+            for (int j = 0; j < N; j++) {
+                int i = w ? N - 1 - j : j;
+                char k[64];
+                key_of(k, sizeof k, i);
+                if (sharena_map_get(a, m, k, strlen(k), &ids[i]) != 0 ||
+                    ids[i] == 0)
+                    _exit(1);
+            }
+            if (write(out[w][1], ids, sizeof ids) != (ssize_t)sizeof ids)
+                _exit(2);
+            _exit(0);
+        }
+        close(out[w][1]);
+    }
+    close(go[0]);
+    close(go[1]); /* go */
+    for (int round = 0; round < 20; round++)
+        for (int i = 0; i < N; i++)
+            check_kind_ids(a, m, i, true);
+    sharena_id ids[P][N];
+    for (int w = 0; w < P; w++) {
+        size_t got = 0;
+        while (got < sizeof ids[w]) {
+            ssize_t n = read(out[w][0], (char *)ids[w] + got,
+                             sizeof ids[w] - got);
+            cr_assert_gt(n, 0, "child %d sent %zu bytes", w, got);
+            got += (size_t)n;
+        }
+        close(out[w][0]);
+        int st;
+        cr_assert_eq(waitpid(pids[w], &st, 0), pids[w]);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: %d", w,
+                  st);
+    }
+    char buf[256];
+    for (int i = 0; i < N; i++) {
+        char k[64];
+        key_of(k, sizeof k, i);
+        cr_assert_eq(ids[0][i], ids[1][i], "%s: one object, one id", k);
+        sharena_value v = getv(a, m, k, buf);
+        cr_assert_eq(v.id, ids[0][i], "%s: the entry holds it", k);
+        check_kind_ids(a, m, i, true);
+    }
+    cr_assert_eq(live(a), objs + N - N / 5,
+                 "one object per value that was in its entry");
+    /* a change through an id, made in another process */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(sharena_number_set(a, ids[1][0], -8) == 0 ? 0 : 1);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_eq(num_at(a, m, "k0"), -8);
+    fsck_clean(a);
+    sharena_arena_close(a);
 }
