@@ -360,8 +360,9 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
             } else if (v.kind == SHARENA__V_STRING &&
                        !sharena_utf8_valid((const char *)v.w, v.len)) {
                 /* a string in the entry, as a string object's text */
-                problem(f, "slot %lu: map entry %lu has a string that is "
-                           "not valid UTF-8",
+                problem(f,
+                        "slot %lu: map entry %lu has a string that is "
+                        "not valid UTF-8",
                         (unsigned long)idx, (unsigned long)i);
                 if (repairing(f)) {
                     utf8_sanitize((uint8_t *)v.w, v.len);

@@ -1044,8 +1044,9 @@ static uint64_t bad_value(uint8_t kind, uint64_t v)
     case SHARENA__V_STRING:
         return bad_word(v);
     default: /* a number's bits, a null's unused word: ids, NaNs, junk */
-        return rndn(2) ? bad_id(v) : rndn(2) ? UINT64_C(0x7ff8000000000001)
-                                             : rnd();
+        return rndn(2)   ? bad_id(v)
+               : rndn(2) ? UINT64_C(0x7ff8000000000001)
+                         : rnd();
     }
 }
 
@@ -1054,8 +1055,8 @@ static void flip_value(struct sharena__map_entry *e)
 {
     switch (rndn(4)) {
     case 0: /* every kind, the first unknown one, junk */
-        flip8(&e->vkind, rndn(3) ? (uint8_t)rndn(SHARENA__V_COUNT + 1)
-                                 : (uint8_t)rnd());
+        flip8(&e->vkind,
+              rndn(3) ? (uint8_t)rndn(SHARENA__V_COUNT + 1) : (uint8_t)rnd());
         break;
     case 1: /* a string's length: 0..17, or anything up to 255 */
         flip8(&e->vlen, rndn(2) ? (uint8_t)rndn(SHARENA__VALUE_INLINE_MAX + 2)

@@ -146,8 +146,7 @@ static void expect_inline_string(sharena_arena *a, sharena_id m, const char *k,
     cr_assert_eq(e->vlen, wlen);
     cr_assert_eq(memcmp(e->value.inl, want, wlen), 0);
     for (size_t i = wlen; i < SHARENA__VALUE_INLINE_MAX; i++)
-        cr_assert_eq(e->value.inl[i], 0, "%s: byte %zu after the string", k,
-                     i);
+        cr_assert_eq(e->value.inl[i], 0, "%s: byte %zu after the string", k, i);
 }
 
 /* ---- round trips ---------------------------------------------------------- */
@@ -157,9 +156,9 @@ Test(mapinline, every_kind_round_trips_in_the_entry)
     sharena_id m;
     OK(sharena_map_new(A, &m));
     uint64_t before = live(A);
-    const double nums[] = {0.0,       -0.0,    NAN,      -NAN,    INFINITY,
-                           -INFINITY, 1,       -1.5,     1e300,   DBL_MAX,
-                           -DBL_MIN,  0x1p-1074, -0x1p-1060, 0x1p53 + 2};
+    const double nums[] = {
+        0.0,  -0.0,  NAN,     -NAN,     INFINITY,  -INFINITY,  1,
+        -1.5, 1e300, DBL_MAX, -DBL_MIN, 0x1p-1074, -0x1p-1060, 0x1p53 + 2};
     size_t nn = sizeof nums / sizeof nums[0];
     char k[32];
     for (size_t i = 0; i < nn; i++) {
@@ -258,10 +257,10 @@ Test(mapinline, invalid_utf8_is_refused_and_changes_nothing)
         size_t len;
     } bad[] = {
         {"\xff", 1},
-        {"\xc3", 1},                /* truncated */
-        {"\xc0\x80", 2},            /* overlong NUL */
-        {"\xed\xa0\x80", 3},        /* a surrogate */
-        {"\xf4\x90\x80\x80", 4},    /* past U+10FFFF */
+        {"\xc3", 1},                  /* truncated */
+        {"\xc0\x80", 2},              /* overlong NUL */
+        {"\xed\xa0\x80", 3},          /* a surrogate */
+        {"\xf4\x90\x80\x80", 4},      /* past U+10FFFF */
         {"abcdefghijklmno\xff", 16},  /* at the end of the room */
         {"abcdefghijklmnop\xff", 17}, /* one past: would be an object */
         {"\xe2\x82", 2},
@@ -280,8 +279,7 @@ Test(mapinline, invalid_utf8_is_refused_and_changes_nothing)
               SHARENA_EILSEQ);
         FAILS(sharena_map_set_bool(A, m, bad[i].s, bad[i].len, true),
               SHARENA_EILSEQ);
-        FAILS(sharena_map_set_null(A, m, bad[i].s, bad[i].len),
-              SHARENA_EILSEQ);
+        FAILS(sharena_map_set_null(A, m, bad[i].s, bad[i].len), SHARENA_EILSEQ);
         FAILS(sharena_map_add_number(A, m, bad[i].s, bad[i].len, 1, 0, NULL),
               SHARENA_EILSEQ);
     }
@@ -673,9 +671,9 @@ Test(mapinline, add_number_in_the_entry_and_promoted)
           SHARENA_EOVERFLOW);
     cr_assert_eq(res, 0.1, "inexact: the value found");
     cr_assert_eq(num_at(A, m, "frac"), 0.1);
-    FAILS(sharena_map_add_number(A, m, "nk", 2, 0x1p54, SHARENA_ADD_EXACT,
-                                 &res),
-          SHARENA_EOVERFLOW);
+    FAILS(
+        sharena_map_add_number(A, m, "nk", 2, 0x1p54, SHARENA_ADD_EXACT, &res),
+        SHARENA_EOVERFLOW);
     cr_assert_eq(res, 0, "a new key: 0");
     FAILS(sharena_map_get(A, m, "nk", 2, NULL), SHARENA_ENOENT);
     /* a promoted number: added through its object, the id stays valid */
@@ -702,11 +700,12 @@ Test(mapinline, add_number_in_the_entry_and_promoted)
     for (int i = 0; i < 4; i++) {
         struct sharena__map_entry before = *entry_of(A, m, keys[i]);
         res = -1;
-        FAILS(sharena_map_add_number(A, m, keys[i], strlen(keys[i]), 1, 0, &res),
-              SHARENA_ETYPE);
+        FAILS(
+            sharena_map_add_number(A, m, keys[i], strlen(keys[i]), 1, 0, &res),
+            SHARENA_ETYPE);
         cr_assert_eq(res, 0);
-        cr_assert_eq(memcmp(&before, entry_of(A, m, keys[i]), sizeof before),
-                     0, "%s", keys[i]);
+        cr_assert_eq(memcmp(&before, entry_of(A, m, keys[i]), sizeof before), 0,
+                     "%s", keys[i]);
     }
     cr_assert_eq(live(A), promoted);
     fsck_clean(A);
@@ -801,16 +800,15 @@ static void check_kind_ids(sharena_arena *a, sharena_id m, int i, bool any_id)
         cr_assert(v.type == SHARENA_T_NUMBER && v.number == i + 0.25, "%s", k);
         break;
     case 1:
-        cr_assert(v.type == SHARENA_T_BOOL && v.boolean == ((i & 2) != 0),
-                  "%s", k);
+        cr_assert(v.type == SHARENA_T_BOOL && v.boolean == ((i & 2) != 0), "%s",
+                  k);
         break;
     case 2:
         cr_assert_eq(v.type, SHARENA_T_NULL, "%s", k);
         break;
     case 3:
         snprintf(s, sizeof s, "v%d", i);
-        cr_assert(v.type == SHARENA_T_STRING && (any_id || v.id == 0), "%s",
-                  k);
+        cr_assert(v.type == SHARENA_T_STRING && (any_id || v.id == 0), "%s", k);
         cr_assert_str_eq(buf, s);
         break;
     default:
@@ -1211,7 +1209,7 @@ Test(mapinline, repair_clears_a_record_past_the_count)
     OK(sharena_map_set_string(A, m, "s", 1, "str", 3));
     OK(sharena_map_remove(A, m, "s", 1, NULL)); /* entry 4: stale bytes */
     struct sharena__map *t = table_of(A, m);
-    const uint64_t past[] = {5, 6, 8, t->cap + 1, UINT64_C(1) << 32,
+    const uint64_t past[] = {5,         6, 8, t->cap + 1, UINT64_C(1) << 32,
                              UINT64_MAX};
     for (size_t p = 0; p < sizeof past / sizeof past[0]; p++) {
         uint8_t saved[SHARENA__MAP_BYTES(8)];
@@ -1329,8 +1327,7 @@ Test(mapinline, processes_promoting_the_same_values_share_one_id,
         close(out[w][0]);
         int st;
         cr_assert_eq(waitpid(pids[w], &st, 0), pids[w]);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: %d", w,
-                  st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d: %d", w, st);
     }
     char buf[256];
     for (int i = 0; i < N; i++) {

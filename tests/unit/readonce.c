@@ -531,9 +531,8 @@ static sharena_id value_map(sharena_arena *a, sharena_id *kl)
     cr_assert_eq(sharena_map_set_string(a, m, "ks", 2, KS_TEXT, 16), 0);
     cr_assert_eq(sharena_map_set_bool(a, m, "kb", 2, true), 0);
     cr_assert_eq(sharena_map_set_null(a, m, "kz", 2), 0);
-    cr_assert_eq(sharena_map_set_string(a, m, "kl", 2, KL_TEXT,
-                                        strlen(KL_TEXT)),
-                 0);
+    cr_assert_eq(
+        sharena_map_set_string(a, m, "kl", 2, KL_TEXT, strlen(KL_TEXT)), 0);
     cr_assert_eq(sharena_map_get(a, m, "kl", 2, kl), 0);
     cr_assert_eq(sharena_map_set_number(a, m, "w", 1, 0), 0);
     cr_assert_eq(sharena_map_set_number(a, m, "cnt", 3, 0), 0);
@@ -545,8 +544,8 @@ static sharena_id value_map(sharena_arena *a, sharena_id *kl)
  * id never issued; ESTALE: to a dropped object's). */
 static bool value_error(int r)
 {
-    return r == SHARENA_ECORRUPT || r == SHARENA_EBUSY ||
-           r == SHARENA_ESTALE || r == SHARENA_ENOENT;
+    return r == SHARENA_ECORRUPT || r == SHARENA_EBUSY || r == SHARENA_ESTALE ||
+           r == SHARENA_ENOENT;
 }
 
 /* The value fields of an entry, as a test sees them. */
@@ -692,8 +691,7 @@ static void value_iterate(sharena_arena *a, sharena_id m, int k,
                       v.len);
         cr_assert(r == 0 || value_error(r), "next_value: %d", r);
         cr_assert(r != 0 || v.type != SHARENA_T_STRING || v.id != 0 ||
-                      (v.len <= SHARENA__VALUE_INLINE_MAX &&
-                       buf[v.len] == 0),
+                      (v.len <= SHARENA__VALUE_INLINE_MAX && buf[v.len] == 0),
                   "a string of %zu bytes from an entry", v.len);
         if (r < 0)
             cur++; /* past an entry that does not read */
@@ -742,11 +740,11 @@ static void value_round(sharena_arena *a, sharena_id m, int k, enum vfield f,
 {
     struct sharena__map_entry *e = entry_of(a, m, VKEY[k]);
     struct vfields g = vfields_of(e);
-    void *target = f == VF_KIND  ? (void *)&e->vkind
+    void *target = f == VF_KIND   ? (void *)&e->vkind
                    : f == VF_VLEN ? (void *)&e->vlen
                                   : (void *)&e->value.w[f == VF_W0 ? 0 : 1];
     unsigned width = f <= VF_VLEN ? 1 : 8;
-    uint64_t good = f == VF_KIND ? g.kind
+    uint64_t good = f == VF_KIND   ? g.kind
                     : f == VF_VLEN ? g.vlen
                                    : g.w[f == VF_W0 ? 0 : 1];
     struct flipper fl;
@@ -761,8 +759,8 @@ static void value_round(sharena_arena *a, sharena_id m, int k, enum vfield f,
         int r = sharena_map_get_value(a, m, VKEY[k], strlen(VKEY[k]), buf,
                                       sizeof buf, &v);
         cr_assert(read_fits_any(&g, f, bads, nbad, r, &v, buf),
-                  "get_value %s (field %d): %d (%s), type %d len %zu",
-                  VKEY[k], f, r, sharena_strerror(r), v.type, v.len);
+                  "get_value %s (field %d): %d (%s), type %d len %zu", VKEY[k],
+                  f, r, sharena_strerror(r), v.type, v.len);
         fit += r == 0;
         r = sharena_map_get(a, m, VKEY[k], strlen(VKEY[k]), NULL);
         cr_assert(r == 0 || flip_error(r), "map_get: %d", r);
@@ -799,10 +797,14 @@ static void value_round(sharena_arena *a, sharena_id m, int k, enum vfield f,
 }
 
 /* The kinds a peer may write into vkind: every kind and junk. */
-static const uint64_t ALL_KINDS[] = {SHARENA__V_REF,    SHARENA__V_NUMBER,
-                                     SHARENA__V_BOOL,   SHARENA__V_NULL,
-                                     SHARENA__V_STRING, SHARENA__V_COUNT,
-                                     0x7f,              0xff};
+static const uint64_t ALL_KINDS[] = {SHARENA__V_REF,
+                                     SHARENA__V_NUMBER,
+                                     SHARENA__V_BOOL,
+                                     SHARENA__V_NULL,
+                                     SHARENA__V_STRING,
+                                     SHARENA__V_COUNT,
+                                     0x7f,
+                                     0xff};
 
 Test(readonce, map_value_kind, .timeout = 120)
 {
@@ -843,9 +845,7 @@ Test(readonce, map_value_len_and_words, .timeout = 120)
     value_round(a, m, KN, VF_W0, nums, 4);
     /* a ref's word: id 0 (owned or not), a dropped object, an id never
      * issued, another live object's */
-    const uint64_t refs[] = {0,
-                             SHARENA__REF_OWNED,
-                             gone | SHARENA__REF_OWNED,
+    const uint64_t refs[] = {0, SHARENA__REF_OWNED, gone | SHARENA__REF_OWNED,
                              sharena__id_make(1u << 20, 0) | SHARENA__REF_OWNED,
                              other};
     value_round(a, m, KL, VF_W0, refs, 5);
@@ -873,9 +873,14 @@ Test(readonce, map_value_record, .timeout = 120)
     sharena_id m = value_map(a, &kl);
     struct sharena__slot *s = slot_of(a, m);
     struct sharena__map *t = (void *)payload_of(a, m);
-    const uint64_t sets[] = {KN + 1,         KZ + 1,        KS + 1,
-                             VKEYS + 1,      t->cap,        t->cap + 5,
-                             UINT64_C(1) << 40, UINT64_MAX};
+    const uint64_t sets[] = {KN + 1,
+                             KZ + 1,
+                             KS + 1,
+                             VKEYS + 1,
+                             t->cap,
+                             t->cap + 5,
+                             UINT64_C(1) << 40,
+                             UINT64_MAX};
     uint64_t junk;
     memcpy(&junk, "\xff\xfe\xc3\x28\xed\xa0\x80\x00", 8);
     const uint64_t w0s[] = {0, 2, SHARENA__REF_OWNED, junk, UINT64_MAX};
@@ -907,16 +912,15 @@ Test(readonce, map_value_record, .timeout = 120)
                 memset(buf, 0x5a, sizeof buf);
                 int r = sharena_map_get_value(a, m, VKEY[k], strlen(VKEY[k]),
                                               buf, sizeof buf, &v);
-                cr_assert(r == 0 || value_error(r), "get_value %s: %d",
-                          VKEY[k], r);
-                cr_assert(r != 0 || v.type != SHARENA_T_STRING || v.id ||
-                              (v.len <= SHARENA__VALUE_INLINE_MAX &&
-                               buf[v.len] == 0),
-                          "%s: a string of %zu bytes from an entry", VKEY[k],
-                          v.len);
+                cr_assert(r == 0 || value_error(r), "get_value %s: %d", VKEY[k],
+                          r);
+                cr_assert(
+                    r != 0 || v.type != SHARENA_T_STRING || v.id ||
+                        (v.len <= SHARENA__VALUE_INLINE_MAX && buf[v.len] == 0),
+                    "%s: a string of %zu bytes from an entry", VKEY[k], v.len);
                 r = sharena_map_get(a, m, VKEY[k], strlen(VKEY[k]), NULL);
-                cr_assert(r == 0 || value_error(r), "map_get %s: %d",
-                          VKEY[k], r);
+                cr_assert(r == 0 || value_error(r), "map_get %s: %d", VKEY[k],
+                          r);
             }
             value_iterate(a, m, -1, NULL, VF_KIND, NULL, 0);
             value_writes(a, m, i, false);
