@@ -357,6 +357,19 @@ static bool check_object(struct fsck *f, uint64_t idx, struct sharena__slot *s,
                 problem(f, "slot %lu: map entry %lu has an invalid value",
                         (unsigned long)idx, (unsigned long)i);
                 bad = true;
+            } else if (v.kind == SHARENA__V_STRING &&
+                       !sharena_utf8_valid((const char *)v.w, v.len)) {
+                /* a string in the entry, as a string object's text */
+                problem(f,
+                        "slot %lu: map entry %lu has a string that is "
+                        "not valid UTF-8",
+                        (unsigned long)idx, (unsigned long)i);
+                if (repairing(f)) {
+                    utf8_sanitize((uint8_t *)v.w, v.len);
+                    SHARENA__ST(e->value.w[0], v.w[0]);
+                    SHARENA__ST(e->value.w[1], v.w[1]);
+                    f->rep.repaired++;
+                }
             }
             uint32_t h = (uint32_t)sharena__hash(a, k.data, k.len);
             if (SHARENA__LD(e->hash) != h) {

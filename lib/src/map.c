@@ -581,6 +581,10 @@ int sharena__mval_object(sharena_arena *a, const struct sharena__mval *v,
     case SHARENA__V_STRING: {
         char buf[SHARENA__VALUE_INLINE_MAX];
         memcpy(buf, v->w, sizeof buf);
+        /* bytes a peer wrote into the entry: not UTF-8 is damage (fsck
+         * reports it), not the caller's EILSEQ */
+        if (!sharena_utf8_valid(buf, v->len))
+            return SHARENA_ECORRUPT;
         return sharena_string_new(a, buf, v->len, id);
     }
     default:

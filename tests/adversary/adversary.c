@@ -132,6 +132,12 @@ static int populate(sharena_conn *c, const char *name)
         int n = snprintf(key, sizeof key, "key%d", i);
         TRY(sharena_map_set_number(a, m, key, (size_t)n, i));
     }
+    /* values of every kind stored in the entry, and one promoted */
+    TRY(sharena_map_set_string(a, m, "s", 1, "sixteen bytes ok", 16));
+    TRY(sharena_map_set_bool(a, m, "b", 1, true));
+    TRY(sharena_map_set_null(a, m, "z", 1));
+    TRY(sharena_map_set_number(a, m, "p", 1, 0.5));
+    TRY(sharena_map_get(a, m, "p", 1, &id));
     TRY(sharena_root_ensure(a, "m.nested", SHARENA_T_MAP, 0, &m, NULL));
     TRY(sharena_vector_new(a, &v));
     TRY(sharena_map_set(a, m, "vec", 3, v, SHARENA_OWNED, NULL));
@@ -291,6 +297,17 @@ static void read_last_byte(const sharena_arena *a, sharena_id id)
 }
 
 /* Reads of the kind that fits a random root; errors are fine. */
+/* A string read from a map entry (no id) fits the entry: a longer one
+ * is a read past it. Counted as a crash (abort), with the operation. */
+static void entry_string_fits(int r, const sharena_value *v, const char *buf)
+{
+    if (r == 0 && v->type == SHARENA_T_STRING && v->id == 0 &&
+        (v->len > SHARENA__VALUE_INLINE_MAX || buf[v->len] != 0)) {
+        say("%s: a string of %zu bytes from a map entry\n", cur_op, v->len);
+        abort();
+    }
+}
+
 static void c_read(sharena_arena *a)
 {
     char key[32], buf[8192];
@@ -310,11 +327,36 @@ static void c_read(sharena_arena *a)
             cur_op = "string_get(map value)";
             sharena_string_get(a, v, buf, sizeof buf, &klen);
         }
+        cur_op = "map_get_value";
+        sharena_value val;
+        keyname(key, sizeof key, (int)rndn(NKEYS));
+        if (rndn(4) == 0) /* m.small's values stored in entries */
+            snprintf(key, sizeof key, "%c", "sbzpk"[rndn(5)]);
+        entry_string_fits(sharena_map_get_value(a, id, key, strlen(key), buf,
+                                                sizeof buf, &val),
+                          &val, buf);
+        cur_op = "map_get(no id)";
+        sharena_map_get(a, id, key, strlen(key), NULL);
         uint64_t cur = 0;
         cur_op = "map_next";
         for (int i = 0; i < 24; i++)
             if (sharena_map_next(a, id, &cur, key, sizeof key, &klen, &v,
                                  &owned) < 0)
+                break;
+        cur_op = "map_next_value";
+        cur = 0;
+        for (int i = 0; i < 24; i++) {
+            int r = sharena_map_next_value(a, id, &cur, key, sizeof key, &klen,
+                                           buf, sizeof buf, &val);
+            entry_string_fits(r, &val, buf);
+            if (r < 0)
+                break;
+        }
+        cur_op = "map_next_ref";
+        cur = 0;
+        for (int i = 0; i < 24; i++)
+            if (sharena_map_next_ref(a, id, &cur, key, sizeof key, &klen, &v,
+                                     &owned) < 0)
                 break;
         cur_op = "map_len";
         sharena_map_len(a, id, &n);
@@ -452,7 +494,27 @@ static void c_write(sharena_arena *a)
     switch (type) {
     case SHARENA_T_MAP: {
         int n = keyname(key, sizeof key, (int)rndn(NKEYS + 50));
-        switch (rndn(4)) {
+        if (rndn(4) == 0) /* m.small's values stored in entries */
+            n = snprintf(key, sizeof key, "%c", "sbzpk"[rndn(5)]);
+        switch (rndn(8)) {
+        case 4:
+            cur_op = "map_set_bool/null";
+            if (rndn(2))
+                sharena_map_set_bool(a, id, key, (size_t)n, ops & 1);
+            else
+                sharena_map_set_null(a, id, key, (size_t)n);
+            break;
+        case 5:
+            cur_op = "map_set_string (in the entry)";
+            sharena_map_set_string(a, id, key, (size_t)n, text, rndn(17));
+            break;
+        case 6: {
+            double sum;
+            cur_op = "map_add_number";
+            sharena_map_add_number(a, id, key, (size_t)n, 1,
+                                   rndn(2) ? SHARENA_ADD_EXACT : 0, &sum);
+            break;
+        }
         case 0:
             cur_op = "map_set_number";
             sharena_map_set_number(a, id, key, (size_t)n, (double)ops);
@@ -950,6 +1012,64 @@ static uint64_t bad_id(uint64_t v)
     }
 }
 
+/* A hostile word for a string's bytes: zeros, all ones, bytes that are not
+ * UTF-8, one byte's top bit flipped, random. */
+static uint64_t bad_word(uint64_t v)
+{
+    uint64_t junk;
+    switch (rndn(5)) {
+    case 0:
+        return 0;
+    case 1:
+        return UINT64_MAX;
+    case 2:
+        memcpy(&junk, "\xff\xfe\xc3\x28\xed\xa0\x80\xc0", 8);
+        return junk;
+    case 3:
+        return v ^ (UINT64_C(0x80) << (8 * rndn(8)));
+    default:
+        return rnd();
+    }
+}
+
+/* A hostile first value word for an entry of kind @p kind: a boolean of 2
+ * or more, a ref of id 0 or another object's, string bytes. */
+static uint64_t bad_value(uint8_t kind, uint64_t v)
+{
+    switch (kind) {
+    case SHARENA__V_REF:
+        return rndn(4) ? bad_id(v) : (v & SHARENA__REF_OWNED);
+    case SHARENA__V_BOOL:
+        return rndn(2) ? 2 + rndn(3) : rndn(2) ? v ^ 1 : rnd();
+    case SHARENA__V_STRING:
+        return bad_word(v);
+    default: /* a number's bits, a null's unused word: ids, NaNs, junk */
+        return rndn(2)   ? bad_id(v)
+               : rndn(2) ? UINT64_C(0x7ff8000000000001)
+                         : rnd();
+    }
+}
+
+/* Flip one value field of map entry @p e (the table's or its record's). */
+static void flip_value(struct sharena__map_entry *e)
+{
+    switch (rndn(4)) {
+    case 0: /* every kind, the first unknown one, junk */
+        flip8(&e->vkind,
+              rndn(3) ? (uint8_t)rndn(SHARENA__V_COUNT + 1) : (uint8_t)rnd());
+        break;
+    case 1: /* a string's length: 0..17, or anything up to 255 */
+        flip8(&e->vlen, rndn(2) ? (uint8_t)rndn(SHARENA__VALUE_INLINE_MAX + 2)
+                                : (uint8_t)rnd());
+        break;
+    case 2:
+        flip64(&e->value.w[1], bad_word(LD(e->value.w[1])));
+        break;
+    default:
+        flip64(&e->value.w[0], bad_value(LD(e->vkind), LD(e->value.w[0])));
+    }
+}
+
 static void flip_map(void)
 {
     struct obj *o = pick(SHARENA_T_MAP);
@@ -965,7 +1085,7 @@ static void flip_map(void)
     struct sharena__map_entry *ents =
         fits ? (void *)((uint8_t *)m + SHARENA__MAP_ENTRIES(cap)) : NULL;
     struct sharena__map_entry *e = ents ? &ents[rndn(cap)] : NULL;
-    switch (rndn(10)) {
+    switch (rndn(14)) {
     case 0:
     case 1: {
         static const uint64_t mult[] = {0, 1, 2, 3, 1024, 1u << 20};
@@ -1011,12 +1131,34 @@ static void flip_map(void)
             flip32(&e->hash, rndn(2) ? (uint32_t)rnd() : ~LD(e->hash));
         break;
     case 6:
+    case 7:
+    case 8:
+        /* mostly an entry holding a value of its own (a string's length
+         * and bytes are where a read past the entry would be) */
+        for (int tries = 0; e && tries < 8 && rndn(4); tries++) {
+            if (LD(e->vkind) == SHARENA__V_STRING)
+                break;
+            e = &ents[rndn(cap)];
+        }
         if (e)
-            flip8(&e->vkind, (uint8_t)(1 + rndn(255)));
+            flip_value(e);
+        break;
+    case 9: { /* the record of a value change: an entry, past the count,
+               * huge; repair (a dead locker's) reads it */
+        uint64_t count = LD(m->count);
+        static const uint64_t far[] = {UINT64_MAX, UINT64_C(1) << 40,
+                                       UINT64_C(1) << 63};
+        flip64(&m->pend_set, rndn(2)   ? 1 + rndn(count + 1)
+                             : rndn(2) ? cap + rndn(cap + 1)
+                                       : far[rndn(3)]);
+        break;
+    }
+    case 10: /* the recorded value */
+        flip_value(&m->pend_entry);
         break;
     default:
         if (e)
-            flip64(&e->value.w[0], bad_id(LD(e->value.w[0])));
+            flip64(&e->value.w[0], bad_value(LD(e->vkind), LD(e->value.w[0])));
         break;
     }
 }
