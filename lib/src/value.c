@@ -76,25 +76,6 @@ int sharena_value_read(const sharena_arena *a, sharena_id id, char *buf,
     return 0;
 }
 
-/* Read what @p lookup finds, looking up again while it keeps finding a
- * value that was dropped before it could be read. */
-#define READ_ENTRY(lookup)                                                     \
-    do {                                                                       \
-        sharena_id v = 0, prev = 0;                                            \
-        for (unsigned n = 0; n < VALUE_RELOOKUPS; n++) {                       \
-            int r_ = (lookup);                                                 \
-            if (r_ < 0)                                                        \
-                return r_;                                                     \
-            if (v == prev)                                                     \
-                return SHARENA_ESTALE; /* dangling: stale at rest */           \
-            r_ = sharena_value_read(a, v, buf, cap, out);                      \
-            if (SHARENA__LIKELY(r_ != SHARENA_ESTALE))                         \
-                return r_;                                                     \
-            prev = v; /* replaced or removed meanwhile? look again */          \
-        }                                                                      \
-        return SHARENA_EBUSY;                                                  \
-    } while (0)
-
 int sharena__mval_read(const struct sharena__mval *v, char *buf, size_t cap,
                        sharena_value *out)
 {
@@ -212,6 +193,28 @@ int sharena_map_next_value(const sharena_arena *a, sharena_id map,
     return r;
 }
 
+struct vec_index {
+    sharena_id vec;
+    uint64_t index;
+};
+
+/* A vector item as stored: a ref, or a number in place (as a map entry's
+ * NUMBER, so read_stored() treats both containers alike). */
+static int vec_index_lookup(const sharena_arena *a, const void *ctx,
+                            struct sharena__mval *v)
+{
+    const struct vec_index *x = ctx;
+    uint64_t item;
+    int r = sharena__vector_item(a, x->vec, x->index, &item);
+    if (r < 0)
+        return r;
+    *v = (struct sharena__mval){sharena__item_is_ref(item) ? SHARENA__V_REF
+                                                           : SHARENA__V_NUMBER,
+                                0,
+                                {item, 0}};
+    return 0;
+}
+
 int sharena_vector_get_value(const sharena_arena *a, sharena_id vec,
                              uint64_t index, char *buf, size_t cap,
                              sharena_value *out)
@@ -219,27 +222,6 @@ int sharena_vector_get_value(const sharena_arena *a, sharena_id vec,
     if (!out || (cap && !buf))
         return SHARENA_EINVAL;
     out->type = 0;
-    /* READ_ENTRY's loop, with a number in place read from the item itself
-     * (no promotion: it has no id, out->id is 0) */
-    sharena_id prev = 0;
-    for (unsigned n = 0; n < VALUE_RELOOKUPS; n++) {
-        uint64_t item;
-        int r = sharena__vector_item(a, vec, index, &item);
-        if (r < 0)
-            return r;
-        if (!sharena__item_is_ref(item)) {
-            out->type = SHARENA_T_NUMBER;
-            out->id = 0;
-            memcpy(&out->number, &item, 8);
-            return 0;
-        }
-        sharena_id v = item & SHARENA__REF_ID_MASK;
-        if (v == prev)
-            return SHARENA_ESTALE; /* dangling: stale at rest */
-        r = sharena_value_read(a, v, buf, cap, out);
-        if (SHARENA__LIKELY(r != SHARENA_ESTALE))
-            return r;
-        prev = v; /* replaced or removed meanwhile? look again */
-    }
-    return SHARENA_EBUSY;
+    struct vec_index x = {vec, index};
+    return read_stored(a, vec_index_lookup, &x, buf, cap, out);
 }
