@@ -1,6 +1,11 @@
 """Turn the JSON lines of bench/run.sh into docs/benchmarks.md and a plot.
 
     python report.py --results DIR --md docs/benchmarks.md --png docs/benchmarks.png
+    python report.py --sections --md docs/benchmarks.md
+
+(--sections: only the Memory and Against-an-earlier-revision sections, from
+docs/benchmarks-memory.md and docs/benchmarks-compare.md, when those were
+measured by their own invocations.)
 
 DIR holds c.jsonl, node.jsonl and python.jsonl. Every ratio is computed from
 two rows of the same run; each target of DESIGN.md section 6 and of the
@@ -138,7 +143,7 @@ def memory_section(path: Path) -> list[str]:
            "`bench/run.sh` runs after the tables above; its date, load and commit follow): "
            "bytes per map entry "
            "and vector element against Redis and Python's containers, and map get/insert per "
-           "key as the map grows. Why the targets are missed, and what would meet them: "
+           "key as the map grows. Where the bytes go, and what is left: "
            "[format.md, Where the bytes go](format.md#where-the-bytes-go).", ""]
     for p in paras:
         out += [p.strip("\n"), ""]
@@ -405,16 +410,69 @@ def plot(rows, png: Path) -> None:
     fig.savefig(png, dpi=90)
 
 
+def compare_section(path: Path) -> list[str]:
+    """The "Against an earlier revision" section: the title and table(s) of
+    each comparison in docs/benchmarks-compare.md."""
+    md = ["## Against an earlier revision", "",
+          "From [benchmarks-compare.md](benchmarks-compare.md) (`bench/compare.sh "
+          "BASE`, a separate invocation: both trees built, their runs alternating), "
+          "for the no-slower-than-before checks of a change.", ""]
+    # each comparison: its title (a "# " line) and its table
+    for l in path.read_text().splitlines():
+        if l.startswith("# "):
+            md += [f"### {l[2:]}", ""]
+        elif l.startswith("|"):
+            md.append(l)
+        elif md[-1].startswith("|"):
+            md.append("")
+    if md[-1]:
+        md.append("")
+    return md
+
+
+def refresh_sections(page: Path) -> None:
+    """--sections: rewrite only the Memory and Against-an-earlier-revision
+    sections of an existing page from docs/benchmarks-memory.md and
+    docs/benchmarks-compare.md (each written by its own invocation), keeping
+    the rest, whose numbers only a full bench/run.sh rewrites."""
+    text = page.read_text().split("\n")
+    new = {"## Memory": page.parent / "benchmarks-memory.md",
+           "## Against an earlier revision": page.parent / "benchmarks-compare.md"}
+    out, skip = [], False
+    for l in text:
+        if l.startswith("## "):
+            skip = False
+            src = new.get(l.strip())
+            if src is not None and src.exists():
+                out.extend(memory_section(src) if l.strip() == "## Memory"
+                           else compare_section(src))
+                skip = True
+                continue
+        if not skip:
+            out.append(l)
+    page.write_text("\n".join(out))
+    print(f"report: rewrote the Memory and Against-an-earlier-revision sections of {page}",
+          file=sys.stderr)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--results", required=True, type=Path)
+    ap.add_argument("--sections", action="store_true",
+                    help="only rewrite the Memory and Against-an-earlier-revision "
+                         "sections of --md from their pages (no --results needed)")
+    ap.add_argument("--results", type=Path)
     ap.add_argument("--md", required=True, type=Path)
-    ap.add_argument("--png", required=True, type=Path)
+    ap.add_argument("--png", type=Path)
     ap.add_argument("--load-before", default="")
     ap.add_argument("--load-after", default="")
     ap.add_argument("--elapsed", default="")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
+    if a.sections:
+        refresh_sections(a.md)
+        return
+    if a.results is None or a.png is None:
+        ap.error("--results and --png are needed (or --sections)")
 
     rows = load(a.results)
     m = machine()
@@ -576,23 +634,7 @@ def main() -> None:
         md.extend(memory_section(mem))
     cmp = a.md.parent / "benchmarks-compare.md"
     if cmp.exists():
-        w("## Against an earlier revision")
-        w("")
-        w("From [benchmarks-compare.md](benchmarks-compare.md) (`bench/compare.sh "
-          "BASE`, a separate invocation: both trees built, their runs alternating), "
-          "for the no-slower-than-before checks of a change.")
-        w("")
-        # each comparison: its title (a "# " line) and its table
-        for l in cmp.read_text().splitlines():
-            if l.startswith("# "):
-                w(f"### {l[2:]}")
-                w("")
-            elif l.startswith("|"):
-                w(l)
-            elif md[-1].startswith("|"):
-                w("")
-        if md[-1]:
-            w("")
+        md.extend(compare_section(cmp))
     w("## Reproducing")
     w("")
     w("`bench/run.sh` sets everything up and rewrites this page and the plot; the "
