@@ -146,7 +146,7 @@ int sharena_vector_get(const sharena_arena *a, sharena_id vec, uint64_t index,
         return r;
     if (index >= len)
         return SHARENA_ERANGE;
-    if (!sharena__item_is_ref(item)) {
+    if (SHARENA__UNLIKELY(!sharena__item_is_ref(item))) {
         /* a number in place: the vector owns it; an id makes it an object
          * (the handle is const for the reader's sake: the arena is the
          * shared memory behind it, which promotion writes as any writer) */
