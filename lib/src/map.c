@@ -140,17 +140,6 @@ static inline uint64_t count_of(const struct sharena__map_view *t)
     return SHARENA__LIKELY(n <= t->cap) ? n : UINT64_MAX;
 }
 
-/* The ref entry @p e holds: its value's ref, 0 when the value is stored
- * in the entry or is unusable. */
-SHARENA__SEQLOCK_READER
-static inline uint64_t ref_of(const struct sharena__map_entry *e)
-{
-    struct sharena__mval v;
-    if (!sharena__map_value_at(e, &v) || v.kind != SHARENA__V_REF)
-        return 0;
-    return v.w[0];
-}
-
 struct get_ctx {
     const char *key;
     size_t klen;

@@ -146,12 +146,32 @@ static void read_failed(int kind, int err)
     report(read_fd, &rc);
 }
 
-/* The number at @p key of @p map (0 when absent). */
+/* The number at @p key of @p map read by value (0 when absent). */
+static int read_value_at(sharena_arena *a, sharena_id map, const char *k,
+                         double *d)
+{
+    sharena_value v;
+    int r = sharena_map_get_value(a, map, k, strlen(k), NULL, 0, &v);
+    if (r == SHARENA_ENOENT)
+        return 0;
+    if (r == 0 && v.type != SHARENA_T_NUMBER)
+        r = SHARENA_ETYPE;
+    if (r == 0)
+        *d = v.number;
+    return r;
+}
+
+/* The number at @p key of @p map (0 when absent), in steps: its id, then
+ * the number object. A number stored in the entry is given an id by the
+ * first step (a write); a read-only handle cannot, and reads it by value,
+ * the documented answer (SHARENA_EROFS). */
 static int read_number_at(sharena_arena *a, sharena_id map, const char *k,
                           double *d)
 {
     sharena_id id;
     int r = sharena_map_get(a, map, k, strlen(k), &id);
+    if (r == SHARENA_EROFS && sharena_arena_readonly(a))
+        return read_value_at(a, map, k, d);
     for (int tries = 0;; tries++) {
         if (r == SHARENA_ENOENT)
             return 0;
@@ -162,6 +182,8 @@ static int read_number_at(sharena_arena *a, sharena_id map, const char *k,
             return r;
         sharena_id now;
         r = sharena_map_get(a, map, k, strlen(k), &now);
+        if (r == SHARENA_EROFS && sharena_arena_readonly(a))
+            return read_value_at(a, map, k, d);
         if (r == 0 && now == id)
             return SHARENA_ESTALE; /* a dangling entry: never in the storm */
         id = now;
@@ -193,10 +215,7 @@ static int read_one(sharena_arena *a, int kind, sharena_id map, int nwriters,
     case RD_STABLE: {
         unsigned i = rand_r(rng) % STABLE_KEYS;
         sprintf(k, "stable%u", i);
-        sharena_id id;
-        r = sharena_map_get(a, map, k, strlen(k), &id);
-        if (r == 0)
-            r = sharena_number_get(a, id, &d);
+        r = read_number_at(a, map, k, &d);
         if (r == 0 && d != i)
             r = SHARENA_ECORRUPT; /* a wrong value is a failure too */
         break;
@@ -204,16 +223,16 @@ static int read_one(sharena_arena *a, int kind, sharena_id map, int nwriters,
     case RD_MAP_ITER: {
         uint64_t cur = 0;
         size_t klen;
-        sharena_id v;
+        sharena_value v;
         int n = 0;
+        /* values as stored: never given an id (read-only handles too) */
         while (n++ < 4 * KEYS * MAX_WRITERS &&
-               (r = sharena_map_next(a, map, &cur, k, sizeof k, &klen, &v,
-                                     NULL)) == 0) {
-            r = sharena_number_get(a, v, &d);
-            if (r == SHARENA_ESTALE) /* replaced or removed meanwhile */
-                r = read_number_at(a, map, k, &d);
-            if (r < 0)
+               (r = sharena_map_next_value(a, map, &cur, k, sizeof k, &klen, s,
+                                           sizeof s, &v)) == 0) {
+            if (v.type != SHARENA_T_NUMBER) {
+                r = SHARENA_ETYPE;
                 break;
+            }
         }
         if (r == SHARENA_ENOENT)
             r = 0;

@@ -1628,7 +1628,8 @@ Test(readonce, writers_changing_value_kinds_never_show_torn_values,
                                    sizeof buf, &v);
         cr_assert(r == 0 || r == SHARENA_EBUSY || r == SHARENA_ESTALE,
                   "next_value: %d", r);
-        cr_assert(r != 0 || churn_value(&v, buf), "next_value: type %d", v.type);
+        cr_assert(r != 0 || churn_value(&v, buf), "next_value: type %d",
+                  v.type);
         sharena_id id = 0;
         bool owned;
         cur = 0;
