@@ -275,8 +275,7 @@ int sharena_build_number(sharena_builder *b, double v)
         return r < 0 ? fail(b, r) : 0;
     }
     if (!b->depth) {
-        struct sharena__mval sv = {SHARENA__V_NUMBER, 0, {0, 0}};
-        memcpy(&sv.w[0], &v, 8);
+        struct sharena__mval sv = {SHARENA__V_NUMBER, 0, {sharena__d2u(v), 0}};
         return place_stored(b, &sv);
     }
     sharena_id id = 0;

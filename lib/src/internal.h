@@ -496,6 +496,21 @@ int sharena__drop_ref(sharena_arena *a, uint64_t ref, unsigned flags);
 int sharena__map_repair(sharena_arena *a, struct sharena__slot *s);
 int sharena__vector_repair(sharena_arena *a, struct sharena__slot *s);
 
+/* A number's f64 bits, as slot words, map entries and vector items hold
+ * them, and back. */
+static inline uint64_t sharena__d2u(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+static inline double sharena__u2d(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, 8);
+    return d;
+}
+
 /* Map insertion modes (map.c), used by roots.c and build.c. @p v and *old
  * are struct sharena__mval (view.h): a ref or a value stored in the entry;
  * *old has kind V_REF and w[0] 0 when the key was absent. */

@@ -585,9 +585,7 @@ int sharena__mval_object(sharena_arena *a, const struct sharena__mval *v,
 {
     switch (v->kind) {
     case SHARENA__V_NUMBER: {
-        double d;
-        memcpy(&d, &v->w[0], 8);
-        return sharena_number_new(a, d, id);
+        return sharena_number_new(a, sharena__u2d(v->w[0]), id);
     }
     case SHARENA__V_BOOL:
         return sharena_bool_new(a, v->w[0] != 0, id);
@@ -902,8 +900,7 @@ int sharena_map_set_string(sharena_arena *a, sharena_id map, const char *key,
 int sharena_map_set_number(sharena_arena *a, sharena_id map, const char *key,
                            size_t klen, double d)
 {
-    struct sharena__mval v = {SHARENA__V_NUMBER, 0, {0, 0}};
-    memcpy(&v.w[0], &d, 8);
+    struct sharena__mval v = {SHARENA__V_NUMBER, 0, {sharena__d2u(d), 0}};
     return set_stored(a, map, key, klen, &v);
 }
 
@@ -935,7 +932,7 @@ int sharena_map_add_number(sharena_arena *a, sharena_id map, const char *key,
             sum = delta;
     } else if (r == 0 && v.kind == SHARENA__V_NUMBER) {
         /* stored in the entry: add here, under the map's lock */
-        memcpy(&cur, &v.w[0], 8);
+        cur = sharena__u2d(v.w[0]);
         if (flags & SHARENA_ADD_EXACT)
             r = sharena__add_exact(cur, delta, &sum);
         else

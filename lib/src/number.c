@@ -5,19 +5,6 @@
 
 #include <math.h>
 
-static inline uint64_t d2u(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    return u;
-}
-static inline double u2d(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
-}
-
 static int word_get(const sharena_arena *a, sharena_id id, int type,
                     uint64_t *out)
 {
@@ -38,7 +25,8 @@ int sharena_number_new(sharena_arena *a, double v, sharena_id *out)
 {
     if (!a || !out)
         return SHARENA_EINVAL;
-    return sharena__obj_new(a, SHARENA_T_NUMBER, 0, d2u(v), NULL, NULL, out);
+    return sharena__obj_new(a, SHARENA_T_NUMBER, 0, sharena__d2u(v), NULL, NULL,
+                            out);
 }
 
 int sharena_number_get(const sharena_arena *a, sharena_id id, double *out)
@@ -48,7 +36,7 @@ int sharena_number_get(const sharena_arena *a, sharena_id id, double *out)
         return SHARENA_EINVAL;
     int r = word_get(a, id, SHARENA_T_NUMBER, &w);
     if (r == 0)
-        *out = u2d(w);
+        *out = sharena__u2d(w);
     return r;
 }
 
@@ -58,7 +46,7 @@ int sharena_number_set(sharena_arena *a, sharena_id id, double v)
     int nested = sharena__write_begin(a, id, SHARENA_T_NUMBER, &s);
     if (nested < 0)
         return nested;
-    __atomic_store_n(&s->word, d2u(v), __ATOMIC_RELAXED);
+    __atomic_store_n(&s->word, sharena__d2u(v), __ATOMIC_RELAXED);
     sharena__write_end(a, s, nested);
     return 0;
 }
@@ -70,8 +58,8 @@ int sharena_number_add(sharena_arena *a, sharena_id id, double delta,
     int nested = sharena__write_begin(a, id, SHARENA_T_NUMBER, &s);
     if (nested < 0)
         return nested;
-    double v = u2d(SHARENA__LD(s->word)) + delta;
-    __atomic_store_n(&s->word, d2u(v), __ATOMIC_RELAXED);
+    double v = sharena__u2d(SHARENA__LD(s->word)) + delta;
+    __atomic_store_n(&s->word, sharena__d2u(v), __ATOMIC_RELAXED);
     sharena__write_end(a, s, nested);
     if (result)
         *result = v;
@@ -100,9 +88,9 @@ int sharena_number_add_exact(sharena_arena *a, sharena_id id, double delta,
     if (nested < 0)
         return nested;
     double v;
-    int r = sharena__add_exact(u2d(SHARENA__LD(s->word)), delta, &v);
+    int r = sharena__add_exact(sharena__u2d(SHARENA__LD(s->word)), delta, &v);
     if (r == 0)
-        __atomic_store_n(&s->word, d2u(v), __ATOMIC_RELAXED);
+        __atomic_store_n(&s->word, sharena__d2u(v), __ATOMIC_RELAXED);
     sharena__write_end(a, s, nested);
     if (result)
         *result = v;
@@ -117,14 +105,14 @@ int sharena_number_cas(sharena_arena *a, sharena_id id, double expected,
     if (nested < 0)
         return nested;
     uint64_t cur = SHARENA__LD(s->word);
-    bool ok = cur == d2u(expected);
+    bool ok = cur == sharena__d2u(expected);
     if (ok)
-        __atomic_store_n(&s->word, d2u(desired), __ATOMIC_RELAXED);
+        __atomic_store_n(&s->word, sharena__d2u(desired), __ATOMIC_RELAXED);
     sharena__write_end(a, s, nested);
     if (swapped)
         *swapped = ok;
     if (actual)
-        *actual = u2d(cur);
+        *actual = sharena__u2d(cur);
     return 0;
 }
 

@@ -84,7 +84,7 @@ int sharena__mval_read(const struct sharena__mval *v, char *buf, size_t cap,
     switch (v->kind) {
     case SHARENA__V_NUMBER:
         out->type = SHARENA_T_NUMBER;
-        memcpy(&out->number, &v->w[0], 8);
+        out->number = sharena__u2d(v->w[0]);
         return 0;
     case SHARENA__V_BOOL:
         out->type = SHARENA_T_BOOL;

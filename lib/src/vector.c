@@ -79,19 +79,6 @@ int sharena_vector_len(const sharena_arena *a, sharena_id vec, uint64_t *len)
     return vec_read(a, vec, UINT64_MAX, len, NULL);
 }
 
-static inline uint64_t d2u(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, 8);
-    return u;
-}
-static inline double u2d(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
-}
-
 int sharena__vector_item(const sharena_arena *a, sharena_id vec, uint64_t index,
                          uint64_t *item)
 {
@@ -124,7 +111,7 @@ static int promote(sharena_arena *a, sharena_id vec, uint64_t index,
         uint64_t it = SHARENA__LD(v.v->items[index]);
         if (!sharena__item_is_ref(it)) {
             sharena_id id;
-            r = sharena_number_new(a, u2d(it), &id);
+            r = sharena_number_new(a, sharena__u2d(it), &id);
             if (r == 0) {
                 it = id | SHARENA__REF_OWNED;
                 SHARENA__HOOK("vector:promote-made");
@@ -188,7 +175,7 @@ static int vec_nums_fn(const sharena_arena *a, uint64_t word, void *ctx)
     for (uint64_t i = 0; i < c->count; i++) {
         uint64_t it = SHARENA__LD(items[i]);
         if (SHARENA__LIKELY(!sharena__item_is_ref(it))) {
-            memcpy(&c->out[i], &it, 8);
+            c->out[i] = sharena__u2d(it);
             continue;
         }
         sharena_id id = it & SHARENA__REF_ID_MASK;
@@ -200,7 +187,7 @@ static int vec_nums_fn(const sharena_arena *a, uint64_t word, void *ctx)
         if (__atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != sharena__id_gen(id) ||
             SHARENA__LD(s->type) != SHARENA_T_NUMBER)
             return SHARENA_ETYPE; /* dropped: no number */
-        memcpy(&c->out[i], &w, 8);
+        c->out[i] = sharena__u2d(w);
     }
     return 0;
 }
@@ -251,7 +238,7 @@ static int number_item(sharena_arena *a, double v, uint64_t *item,
                        sharena_id *made)
 {
     *made = 0;
-    uint64_t bits = d2u(v);
+    uint64_t bits = sharena__d2u(v);
     if (!sharena__item_is_ref(bits)) {
         *item = bits;
         return 0;
@@ -441,7 +428,7 @@ static int vec_take(sharena_arena *a, sharena_id vec, uint64_t index,
             uint64_t it = SHARENA__LD(items[index]);
             if (promote && !sharena__item_is_ref(it)) {
                 sharena_id id;
-                r = sharena_number_new(a, u2d(it), &id);
+                r = sharena_number_new(a, sharena__u2d(it), &id);
                 it = id | SHARENA__REF_OWNED;
             }
             if (r == 0) {
