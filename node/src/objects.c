@@ -632,6 +632,83 @@ static napi_value js_map_get(napi_env env, napi_callback_info info)
     return out;
 }
 
+/* A typed read's value (@p text: a string's) as a plain JS value: null,
+ * a number, a boolean or a string; for any other type its id (the JS
+ * layer wraps or snapshots it). */
+static napi_value plain_value(napi_env env, const sharena_value *v,
+                              const char *text)
+{
+    switch (v->type) {
+    case SHARENA_T_NULL:
+        return sn_null(env);
+    case SHARENA_T_NUMBER:
+        return sn_num(env, v->number);
+    case SHARENA_T_BOOL:
+        return sn_bool(env, v->boolean);
+    case SHARENA_T_STRING:
+        return make_string(env, text, v->len);
+    default:
+        return sn_id(env, v->id);
+    }
+}
+
+/* One typed read of a container's entry (sharena_map_get_value or
+ * sharena_vector_get_value, through @p ctx). */
+typedef int (*typed_read_fn)(const sharena_arena *a, const void *ctx, char *buf,
+                             size_t cap, sharena_value *v);
+
+/* @p read into *buf, which starts as @p stack and is made larger (malloc)
+ * for a string longer than it: again with its length, a string that keeps
+ * growing meanwhile ending as SHARENA_EBUSY. The caller frees *buf when it
+ * is not @p stack. */
+static int read_grown(const sharena_arena *a, typed_read_fn read,
+                      const void *ctx, char *stack, size_t scap, char **buf,
+                      sharena_value *v)
+{
+    size_t cap = scap;
+    *buf = stack;
+    for (int i = 0;; i++) {
+        int r = read(a, ctx, *buf, cap, v);
+        if (r != SHARENA_ERANGE || v->type != SHARENA_T_STRING)
+            return r;
+        if (*buf != stack)
+            free(*buf);
+        *buf = stack;
+        if (i == 8)
+            return SHARENA_EBUSY;
+        cap = v->len + 1;
+        char *nb = malloc(cap);
+        if (!nb)
+            return SHARENA_ENOMEM;
+        *buf = nb;
+    }
+}
+
+struct map_key_read {
+    sharena_id map;
+    const char *key;
+    size_t klen;
+};
+
+static int map_key_read(const sharena_arena *a, const void *ctx, char *buf,
+                        size_t cap, sharena_value *v)
+{
+    const struct map_key_read *k = ctx;
+    return sharena_map_get_value(a, k->map, k->key, k->klen, buf, cap, v);
+}
+
+struct vec_index_read {
+    sharena_id vec;
+    uint64_t index;
+};
+
+static int vec_index_read(const sharena_arena *a, const void *ctx, char *buf,
+                          size_t cap, sharena_value *v)
+{
+    const struct vec_index_read *x = ctx;
+    return sharena_vector_get_value(a, x->vec, x->index, buf, cap, v);
+}
+
 /* mapGetValue(h, map, key) -> the plain value at key in one consistent
  * library read (sharena_map_get_value: type and value together, a value
  * replaced meanwhile looked up again): undefined (no key, scratch[0] = 0),
@@ -646,47 +723,19 @@ static napi_value js_map_get_value(napi_env env, napi_callback_info info)
     struct sn_str k;
     if (!sn_get_str(env, argv[2], &k))
         return NULL;
-    char stack[1024], *buf = stack;
-    size_t cap = sizeof stack;
+    char stack[1024], *buf;
     sharena_value v;
-    int r;
-    /* a string longer than the buffer: again with its length (a string
-     * that keeps growing meanwhile ends the loop as busy) */
-    for (int i = 0;; i++) {
-        r = sharena_map_get_value(a, m, k.p, k.len, buf, cap, &v);
-        if (r != SHARENA_ERANGE || v.type != SHARENA_T_STRING)
-            break;
-        if (buf != stack)
-            free(buf);
-        buf = NULL;
-        if (i == 8) {
-            r = SHARENA_EBUSY;
-            break;
-        }
-        cap = v.len + 1;
-        if (!(buf = malloc(cap))) {
-            r = SHARENA_ENOMEM;
-            break;
-        }
-    }
+    struct map_key_read kr = {m, k.p, k.len};
+    int r = read_grown(a, map_key_read, &kr, stack, sizeof stack, &buf, &v);
     sn_str_free(&k);
     napi_value out = NULL;
     e->scratch[0] = r == 0 ? v.type : 0;
-    if (r == SHARENA_ENOENT) {
+    if (r == SHARENA_ENOENT)
         out = sn_undef(env);
-    } else if (r < 0) {
+    else if (r < 0)
         sn_throw(env, r, "MapRef.getValue");
-    } else if (v.type == SHARENA_T_NULL) {
-        out = sn_null(env);
-    } else if (v.type == SHARENA_T_NUMBER) {
-        out = sn_num(env, v.number);
-    } else if (v.type == SHARENA_T_BOOL) {
-        out = sn_bool(env, v.boolean);
-    } else if (v.type == SHARENA_T_STRING) {
-        out = make_string(env, buf, v.len);
-    } else {
-        out = sn_id(env, v.id);
-    }
+    else
+        out = plain_value(env, &v, buf);
     if (buf != stack)
         free(buf);
     return out;
@@ -920,26 +969,8 @@ static napi_value js_map_items(napi_env env, napi_callback_info info)
         if (r < 0)
             break;
         grows = 0;
-        napi_value val;
-        switch (v.type) {
-        case SHARENA_T_NULL:
-            val = sn_null(env);
-            break;
-        case SHARENA_T_NUMBER:
-            val = sn_num(env, v.number);
-            break;
-        case SHARENA_T_BOOL:
-            val = sn_bool(env, v.boolean);
-            break;
-        case SHARENA_T_STRING:
-            val = make_string(env, buf, v.len);
-            break;
-        default:
-            val = sn_id(env, v.id);
-            break;
-        }
-        napi_value kv[3] = {make_string(env, key, klen), val,
-                            sn_int(env, v.type)};
+        napi_value kv[3] = {make_string(env, key, klen),
+                            plain_value(env, &v, buf), sn_int(env, v.type)};
         if (!push_all(env, arr, &n, kv, 3)) {
             free(key);
             free(buf);
@@ -1154,43 +1185,18 @@ static napi_value js_vec_get_value(napi_env env, napi_callback_info info)
     uint64_t i;
     if (!sn_get_u64(env, argv[2], &i))
         return NULL;
-    char stack[1024], *buf = stack;
-    size_t cap = sizeof stack;
+    char stack[1024], *buf;
     sharena_value v;
-    int r;
-    for (int k = 0;; k++) { /* as mapGetValue, for a long string */
-        r = sharena_vector_get_value(a, vec, i, buf, cap, &v);
-        if (r != SHARENA_ERANGE || v.type != SHARENA_T_STRING)
-            break;
-        if (buf != stack)
-            free(buf);
-        buf = NULL;
-        if (k == 8) {
-            r = SHARENA_EBUSY;
-            break;
-        }
-        cap = v.len + 1;
-        if (!(buf = malloc(cap))) {
-            r = SHARENA_ENOMEM;
-            break;
-        }
-    }
+    struct vec_index_read xr = {vec, i};
+    int r = read_grown(a, vec_index_read, &xr, stack, sizeof stack, &buf, &v);
     napi_value out = NULL;
     e->scratch[0] = r == 0 ? v.type : 0;
     if (r == SHARENA_ERANGE)
         out = sn_undef(env);
     else if (r < 0)
         sn_throw_arena(env, r, "VectorRef.getValue", a);
-    else if (v.type == SHARENA_T_NULL)
-        out = sn_null(env);
-    else if (v.type == SHARENA_T_NUMBER)
-        out = sn_num(env, v.number);
-    else if (v.type == SHARENA_T_BOOL)
-        out = sn_bool(env, v.boolean);
-    else if (v.type == SHARENA_T_STRING)
-        out = make_string(env, buf, v.len);
     else
-        out = sn_id(env, v.id);
+        out = plain_value(env, &v, buf);
     if (buf != stack)
         free(buf);
     return out;
