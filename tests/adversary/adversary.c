@@ -308,6 +308,15 @@ static void entry_string_fits(int r, const sharena_value *v, const char *buf)
     }
 }
 
+/* A library call of a longer read came back (an error is progress too):
+ * the heartbeat counts calls, so that only a call that is stuck, not a
+ * read of several calls each waiting out a scribbled counter, is a hang. */
+static void step(void)
+{
+    ops++;
+    beat();
+}
+
 static void c_read(sharena_arena *a)
 {
     char key[32], buf[8192];
@@ -327,6 +336,7 @@ static void c_read(sharena_arena *a)
             cur_op = "string_get(map value)";
             sharena_string_get(a, v, buf, sizeof buf, &klen);
         }
+        step();
         cur_op = "map_get_value";
         sharena_value val;
         keyname(key, sizeof key, (int)rndn(NKEYS));
@@ -335,14 +345,17 @@ static void c_read(sharena_arena *a)
         entry_string_fits(sharena_map_get_value(a, id, key, strlen(key), buf,
                                                 sizeof buf, &val),
                           &val, buf);
+        step();
         cur_op = "map_get(no id)";
         sharena_map_get(a, id, key, strlen(key), NULL);
         uint64_t cur = 0;
+        step();
         cur_op = "map_next";
         for (int i = 0; i < 24; i++)
             if (sharena_map_next(a, id, &cur, key, sizeof key, &klen, &v,
                                  &owned) < 0)
                 break;
+        step();
         cur_op = "map_next_value";
         cur = 0;
         for (int i = 0; i < 24; i++) {
@@ -352,12 +365,14 @@ static void c_read(sharena_arena *a)
             if (r < 0)
                 break;
         }
+        step();
         cur_op = "map_next_ref";
         cur = 0;
         for (int i = 0; i < 24; i++)
             if (sharena_map_next_ref(a, id, &cur, key, sizeof key, &klen, &v,
                                      &owned) < 0)
                 break;
+        step();
         cur_op = "map_len";
         sharena_map_len(a, id, &n);
         break;

@@ -54,6 +54,9 @@ function beat() {
     say(`P ${ops}\n`);
   }
 }
+// One call: its result, or undefined after counting its error. A call that
+// came back is progress (an error too): only a stuck call is a hang, not an
+// operation of several calls that each waited out a scribbled counter.
 function t(fn) {
   try {
     return fn();
@@ -66,6 +69,9 @@ function t(fn) {
       kinds[k] = (kinds[k] || 0) + 1;
     }
     return undefined;
+  } finally {
+    ops++;
+    beat();
   }
 }
 

@@ -45,7 +45,10 @@ def beat():
 
 
 def t(fn, *args):
-    global lib, foreign
+    """One call: its result, or None after counting its error. A call that
+    came back is progress (an error too): only a stuck call is a hang, not
+    an operation of several calls that each waited out a scribbled counter."""
+    global lib, foreign, ops
     try:
         return fn(*args)
     except sharena.Error:
@@ -54,6 +57,9 @@ def t(fn, *args):
         foreign += 1
         k = type(e).__name__
         kinds[k] = kinds.get(k, 0) + 1
+    finally:
+        ops += 1
+        beat()
     return None
 
 
